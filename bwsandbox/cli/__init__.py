@@ -1,0 +1,1 @@
+"""Thin commands; `render.py` is the only module that uses rich."""

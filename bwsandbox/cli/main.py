@@ -1,0 +1,77 @@
+"""`bwsandbox` entry point: parse, dispatch, map exceptions to exit codes.
+
+Each command lives in its own module exposing `register(subparsers)`, which
+adds a parser and sets `handler=function(args) -> int`. Exit codes
+(GUIDE convention 5): 0 ok, 1 findings or failure, 2 usage error. No
+traceback ever reaches the user; set BWSANDBOX_DEBUG=1 to see one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from bwsandbox import __version__
+from bwsandbox.errors import BwsandboxError
+
+# One line per command module; each registers its own sub-commands.
+COMMAND_MODULES = (
+    "bwsandbox.cli.cmd_validate",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors, which is our contract too; we only
+    make sure it never prints a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bwsandbox", description="Local stand-in for the Betterworks SFTP user feed.")
+    parser.add_argument("--version", action="version", version=f"bwsandbox {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    """Every stateful command takes --data-dir (default $BWSANDBOX_HOME, else ./.bwsandbox)."""
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="data directory (default: $BWSANDBOX_HOME, else ./.bwsandbox)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except BwsandboxError as exc:
+        print(f"bwsandbox: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bwsandbox: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug of ours: one clear line, never a traceback
+        if os.environ.get("BWSANDBOX_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"bwsandbox: internal error: {type(exc).__name__}: {exc} "
+            "(set BWSANDBOX_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

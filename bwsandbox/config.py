@@ -1,0 +1,103 @@
+"""All configuration is read here, layered (GUIDE convention 4):
+
+    command-line argument > config file (DATA_DIR/config.json) > environment > default
+
+Environment variables are `BWSANDBOX_<NAME>` (e.g. BWSANDBOX_HOME for the data
+directory, BWSANDBOX_QUEUE_DELAY). Unknown keys in the config file are an error,
+so a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bwsandbox.errors import ConfigError
+
+DEFAULT_DATA_DIR = ".bwsandbox"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    host: str = "127.0.0.1"
+    port: int = 2222  # production listens on 22 (SPEC §2); the sandbox on a high port
+    eu_port: int = 2223
+    # Queue (SPEC §5): base delay + per-MB cost + seeded jitter, in seconds.
+    queue_delay: float = 0.0
+    queue_per_mb: float = 0.0
+    queue_jitter: float = 0.0
+    queue_seed: int = 0
+    smtp: str | None = None  # host:port; None writes .eml files to DATA/outbox
+    reports_folder: bool = True  # the /reports folder in the tenant tree
+    max_file_bytes: int = 2 * 1024**3
+    max_sessions_per_tenant: int = 20
+    idle_timeout: float = 600.0
+    lockout_attempts: int = 5
+    lockout_seconds: float = 300.0
+    max_auth_attempts: int = 6  # OpenSSH's MaxAuthTries (CLIENTS.md pitfall 4)
+    engage_termination_limit: float = 0.20  # SPEC §5 safety net, share of users
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "sandbox.db"
+
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = str(_FIELD_TYPES[name])
+    try:
+        if "Path" in kind:
+            return Path(raw)
+        if "bool" in kind:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if "int" in kind and "None" not in kind:
+            return int(raw)
+        if "float" in kind:
+            return float(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {raw!r}") from exc
+    return None if raw in (None, "") else str(raw)
+
+
+def load(
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from arguments, config file, environment and defaults."""
+    env = os.environ if env is None else env
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Any] = {}
+    for name in _FIELD_TYPES:
+        key = "BWSANDBOX_HOME" if name == "data_dir" else f"BWSANDBOX_{name.upper()}"
+        if key in env:
+            values[name] = _coerce(name, env[key])
+    data_dir = Path(overrides.get("data_dir", values.get("data_dir", DEFAULT_DATA_DIR)))
+    config_file = data_dir / "config.json"
+    if config_file.is_file():
+        try:
+            from_file = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{config_file}: not valid JSON ({exc})") from exc
+        if not isinstance(from_file, dict):
+            raise ConfigError(f"{config_file}: expected a JSON object")
+        unknown = sorted(set(from_file) - set(_FIELD_TYPES))
+        if unknown:
+            raise ConfigError(f"{config_file}: unknown setting(s): {', '.join(unknown)}")
+        values.update({k: _coerce(k, v) for k, v in from_file.items()})
+    values.update({k: _coerce(k, v) for k, v in overrides.items() if k in _FIELD_TYPES})
+    values["data_dir"] = data_dir
+    return replace(Settings(), **values)

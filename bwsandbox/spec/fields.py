@@ -1,0 +1,158 @@
+"""The core and engage templates (SPEC §3) and the alias table for did-you-mean.
+
+Every rule here mimics production; the tag after each rule is the SPEC's
+legend: [doc] vendor documented, [decided] the sandbox's own rule.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+
+class Profile(enum.StrEnum):
+    """SPEC §1: two products with different rules."""
+
+    CORE = "core"
+    ENGAGE = "engage"
+
+
+class Kind(enum.StrEnum):
+    """What a file holds. Department files are recognised by header (SPEC §3)."""
+
+    USERS = "users"
+    DEPARTMENTS = "departments"
+
+
+class ValueType(enum.StrEnum):
+    TEXT = "text"
+    EMAIL = "email"
+    DATE = "date"
+    BOOLEAN = "boolean"
+    ID = "id"
+    MOBILE = "mobile"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    name: str
+    type: ValueType = ValueType.TEXT
+    required: bool = False  # required to create a user
+    max_length: int | None = None
+
+
+# SPEC §3, core profile user file.
+CORE_FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field(name="email", type=ValueType.EMAIL, required=True, max_length=254),  # [doc]
+        Field(name="first_name", required=True, max_length=254),  # [doc]
+        Field(name="last_name", required=True, max_length=150),  # [doc]
+        Field(name="employee_id", type=ValueType.ID),
+        Field(name="manager_email", type=ValueType.EMAIL, max_length=254),
+        Field(name="manager_id", type=ValueType.ID),
+        Field(name="department_name"),
+        Field(name="title"),
+        Field(name="location"),
+        Field(name="preferred_name"),
+        Field(name="phone"),
+        Field(name="on_leave", type=ValueType.BOOLEAN),
+        Field(name="deactivation_date", type=ValueType.DATE),
+        *(Field(name=f"custom_0{i}") for i in range(1, 6)),  # legacy custom fields [doc]
+    )
+}
+
+# SPEC §3, engage profile file: headers case-sensitive, only email required.
+ENGAGE_FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field(name="email", type=ValueType.EMAIL, required=True, max_length=254),
+        Field(name="first_name", max_length=254),
+        Field(name="last_name", max_length=150),
+        Field(name="employee_id", type=ValueType.ID),  # immutable once set [doc]
+        Field(name="mobile", type=ValueType.MOBILE),  # `+` and digits [doc]
+        Field(name="locale"),
+        Field(name="manager_email", type=ValueType.EMAIL, max_length=254),
+    )
+}
+
+# SPEC §3 department file [doc].
+DEPARTMENT_FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field(name="name", required=True),
+        Field(name="parent"),
+        Field(name="is_active", type=ValueType.BOOLEAN),
+    )
+}
+
+OPTIONAL_CLEARABLE = frozenset(
+    name for name, f in CORE_FIELDS.items() if not f.required
+)
+
+# Custom keys: `[a-z0-9_]` only, and only if the tenant defined them [doc].
+CUSTOM_KEY_RE = re.compile(r"^[a-z0-9_]+$")
+
+# SPEC §3 `on_leave` [decided]: true/false, yes/no, 1/0, any case.
+BOOLEAN_TRUE = frozenset({"true", "yes", "1"})
+BOOLEAN_FALSE = frozenset({"false", "no", "0"})
+
+# SPEC §6: renamed or misspelt headers integrators send. Checked before any
+# fuzzy matching, so the hint is the one a human would give. Keys are
+# normalised: lower case, with spaces, dashes and dots removed.
+HEADER_ALIASES: dict[str, str] = {
+    "firstname": "first_name",
+    "first": "first_name",
+    "givenname": "first_name",
+    "forename": "first_name",
+    "lastname": "last_name",
+    "last": "last_name",
+    "surname": "last_name",
+    "familyname": "last_name",
+    "email": "email",
+    "emailaddress": "email",
+    "mail": "email",
+    "workemail": "email",
+    "businessemail": "email",
+    "primaryemail": "email",
+    "employeeid": "employee_id",
+    "employeenumber": "employee_id",
+    "empid": "employee_id",
+    "workerid": "employee_id",
+    "managerid": "manager_id",
+    "supervisorid": "manager_id",
+    "manageremail": "manager_email",
+    "supervisoremail": "manager_email",
+    "reportsto": "manager_email",
+    "manager": "manager_email",
+    "department": "department_name",
+    "dept": "department_name",
+    "departmentname": "department_name",
+    "jobtitle": "title",
+    "position": "title",
+    "office": "location",
+    "worklocation": "location",
+    "nickname": "preferred_name",
+    "preferredname": "preferred_name",
+    "phonenumber": "phone",
+    "mobile": "phone",
+    "onleave": "on_leave",
+    "leave": "on_leave",
+    "terminationdate": "deactivation_date",
+    "enddate": "deactivation_date",
+    "deactivationdate": "deactivation_date",
+    "termdate": "deactivation_date",
+}
+
+# Headers that look like a field but have no Betterworks column at all:
+# the hint says so instead of guessing a wrong target.
+HEADER_NO_TARGET: dict[str, str] = {
+    "hiredate": "Betterworks has no hire date column; remove it or define a custom key",
+    "startdate": "Betterworks has no start date column; remove it or define a custom key",
+}
+
+
+def normalise_header(name: str) -> str:
+    """Alias-table key for a header: case and separators do not matter."""
+    return re.sub(r"[\s_\-.]", "", name).lower()

@@ -1,0 +1,152 @@
+"""The validator's records: its input context and its output report.
+
+These are contracts: `Report.to_dict()` is the JSON every later part and
+users' scripts read (issue #2, "Report contract"); `ApplicableRow` is what
+ingest applies. Records are frozen; dict/JSON conversion happens at the edge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from bwsandbox.spec.codes import CATALOGUE, Scope, Severity
+from bwsandbox.spec.fields import Kind, Profile
+
+
+class Verdict(enum.StrEnum):
+    ACCEPTED = "accepted"  # no error
+    PARTIAL = "partial"  # some error, something applies
+    REJECTED = "rejected"  # nothing in the file can be applied
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    code: str
+    severity: Severity
+    row: int | None  # spreadsheet row: header = 1, first record = 2; None = whole file
+    column: str | None
+    value: str | None
+    message: str
+
+    @property
+    def scope(self) -> Scope:
+        return CATALOGUE[self.code].scope
+
+    def sort_key(self) -> tuple[int, int, str, str, str, str]:
+        # File-level findings first, then by row; deterministic within a row.
+        return (
+            0 if self.row is None else 1,
+            self.row or 0,
+            self.column or "",
+            self.code,
+            self.value or "",
+            self.message,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExistingUser:
+    """A user already in the directory, as the validator needs to know it."""
+
+    email: str
+    employee_id: str | None = None
+    manager_email: str | None = None
+    department_name: str | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectorySnapshot:
+    users: tuple[ExistingUser, ...] = ()
+    departments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    profile: Profile = Profile.CORE
+    locale: str = "en-US"  # en-US or en-GB settles ambiguous dates (SPEC §3)
+    custom_keys: frozenset[str] = frozenset()
+    directory: DirectorySnapshot | None = None
+    today: dt.date | None = None
+    licenses_available: int | None = None  # None: no licence check
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplicableRow:
+    """One record as ingest should apply it.
+
+    `values` holds only the columns that are processed (unknown columns and
+    values with a value-scoped error are left out), normalised: dates as ISO
+    `yyyy-mm-dd`, booleans as "true"/"false", employee ids without the Excel
+    apostrophe, empty cells as "" (which clears an optional field, SPEC §5).
+    """
+
+    row: int
+    values: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    file: str
+    profile: Profile
+    sha256: str
+    kind: Kind
+    total: int
+    valid: int
+    skipped: int
+    findings: tuple[Finding, ...]
+    columns: tuple[str, ...] = ()  # processed columns, in file order
+    header: tuple[str, ...] = ()  # the file's header as written
+
+    @property
+    def verdict(self) -> Verdict:
+        if any(f.severity is Severity.ERROR and f.scope is Scope.FILE for f in self.findings):
+            return Verdict.REJECTED
+        if self.total and self.valid == 0 and self.has_errors:
+            return Verdict.REJECTED
+        return Verdict.PARTIAL if self.has_errors else Verdict.ACCEPTED
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON contract of `bwsandbox validate --format json`."""
+        return {
+            "file": self.file,
+            "profile": str(self.profile),
+            "sha256": self.sha256,
+            "verdict": str(self.verdict),
+            "rows": {"total": self.total, "valid": self.valid, "skipped": self.skipped},
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Validation:
+    """What `validate()` returns: the report, and the rows ingest may apply.
+
+    Rows are produced lazily (`applicable()`), so validating a million-row file
+    does not build a million dicts unless ingest asks for them.
+    """
+
+    report: Report
+    rows_factory: Callable[[], Iterator[ApplicableRow]] = field(default=lambda: iter(()))
+    # The original cells of the rows that have findings, for the error file.
+    originals: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def applicable(self) -> Iterator[ApplicableRow]:
+        return self.rows_factory()
