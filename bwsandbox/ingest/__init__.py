@@ -1,0 +1,1 @@
+"""The simulated vendor app (issue #4): queue, user directory, apply, notify."""

@@ -1,0 +1,165 @@
+"""Tenants: one Betterworks customer each (issue #3), stored in the SQLite store.
+
+A tenant lives in one region (`us` or `eu`, SPEC §2: each endpoint has its own
+tenants), has one profile (SPEC §1), one password issued by "support" (stored
+hashed with scrypt), optional authorized public keys, the one Technical
+Contact address errors go to (SPEC §5), a licence count, a locale that settles
+ambiguous dates, and the custom keys it defined (SPEC §3).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+
+from bwsandbox.errors import UsageError
+from bwsandbox.spec.fields import Profile
+
+
+class Region(enum.StrEnum):
+    US = "us"
+    EU = "eu"
+
+
+LOCALES = ("en-US", "en-GB")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tenant:
+    name: str
+    region: Region
+    profile: Profile
+    username: str
+    password_hash: str
+    authorized_keys: str = ""
+    contact: str = ""
+    licenses: int = 1000
+    locale: str = "en-US"
+    custom_keys: frozenset[str] = frozenset()
+
+    def check_password(self, password: str) -> bool:
+        return verify_password(password, self.password_hash)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "region": str(self.region),
+            "profile": str(self.profile),
+            "username": self.username,
+            "contact": self.contact,
+            "licenses": self.licenses,
+            "locale": self.locale,
+            "custom_keys": sorted(self.custom_keys),
+        }
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = os.urandom(16) if salt is None else salt
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt_b64, digest_b64 = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    salt = base64.b64decode(salt_b64)
+    expected = base64.b64decode(digest_b64)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return hmac.compare_digest(digest, expected)
+
+
+def _from_row(row: sqlite3.Row) -> Tenant:
+    return Tenant(
+        name=row["name"],
+        region=Region(row["region"]),
+        profile=Profile(row["profile"]),
+        username=row["username"],
+        password_hash=row["password_hash"],
+        authorized_keys=row["authorized_keys"],
+        contact=row["contact"],
+        licenses=int(row["licenses"]),
+        locale=row["locale"],
+        custom_keys=frozenset(json.loads(row["custom_keys"])),
+    )
+
+
+def add(
+    conn: sqlite3.Connection,
+    *,
+    name: str,
+    username: str,
+    password: str,
+    region: Region = Region.US,
+    profile: Profile = Profile.CORE,
+    licenses: int = 1000,
+    contact: str = "",
+    locale: str = "en-US",
+    custom_keys: frozenset[str] = frozenset(),
+    authorized_keys: str = "",
+    created_at: str,
+) -> Tenant:
+    if not name or "/" in name or name.startswith("."):
+        raise UsageError(f"invalid tenant name: {name!r}")
+    if locale not in LOCALES:
+        raise UsageError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
+    if licenses < 0:
+        raise UsageError("licences cannot be negative")
+    if get(conn, name) is not None:
+        raise UsageError(f"tenant {name!r} already exists")
+    if by_username(conn, region, username) is not None:
+        raise UsageError(f"username {username!r} is already used in region {region}")
+    conn.execute(
+        "INSERT INTO tenants (name, region, profile, username, password_hash, authorized_keys,"
+        " contact, licenses, locale, custom_keys, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            name,
+            str(region),
+            str(profile),
+            username,
+            hash_password(password),
+            authorized_keys,
+            contact,
+            licenses,
+            locale,
+            json.dumps(sorted(custom_keys)),
+            created_at,
+        ),
+    )
+    tenant = get(conn, name)
+    assert tenant is not None
+    return tenant
+
+
+def get(conn: sqlite3.Connection, name: str) -> Tenant | None:
+    row = conn.execute("SELECT * FROM tenants WHERE name = ?", (name,)).fetchone()
+    return _from_row(row) if row else None
+
+
+def require(conn: sqlite3.Connection, name: str) -> Tenant:
+    tenant = get(conn, name)
+    if tenant is None:
+        known = ", ".join(t.name for t in all_tenants(conn)) or "none"
+        raise UsageError(f"no tenant named {name!r} (tenants: {known})")
+    return tenant
+
+
+def by_username(conn: sqlite3.Connection, region: Region, username: str) -> Tenant | None:
+    row = conn.execute(
+        "SELECT * FROM tenants WHERE region = ? AND username = ?", (str(region), username)
+    ).fetchone()
+    return _from_row(row) if row else None
+
+
+def all_tenants(conn: sqlite3.Connection) -> list[Tenant]:
+    return [_from_row(r) for r in conn.execute("SELECT * FROM tenants ORDER BY region, name")]
