@@ -21,6 +21,7 @@ from bwsandbox.errors import BwsandboxError
 # One line per command module; each registers its own sub-commands.
 COMMAND_MODULES = (
     "bwsandbox.cli.cmd_validate",
+    "bwsandbox.cli.cmd_template",
 )
 
 
