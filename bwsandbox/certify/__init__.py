@@ -1,0 +1,2 @@
+"""Vendor pre-certification (issue #5): run a vendor's real export job
+against a fresh sandbox and judge a published list of criteria."""
