@@ -1,0 +1,154 @@
+"""The live view of `bwsandbox serve` (issue #5): endpoints, credentials,
+host-key fingerprints as FileZilla shows them, and recent files updating as
+uploads arrive. On a non-terminal stdout, plain log lines instead.
+
+Rendering is a pure function of a `Dashboard` snapshot, so it is tested
+without a terminal; `run_live` only polls the store and refreshes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+STATE_STYLE = {
+    "incomplete": "red",
+    "waiting": "yellow",
+    "queued": "yellow",
+    "processing": "cyan",
+    "done": "green",
+    "failed": "bold red",
+}
+VERDICT_STYLE = {"accepted": "green", "partial": "yellow", "rejected": "bold red"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostKeyInfo:
+    type: str  # e.g. ssh-ed25519
+    bits: int  # as PuTTY/FileZilla show it (ed25519: 255)
+    sha256: str  # "SHA256:..."
+    md5: str  # "MD5:aa:bb:..."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileRow:
+    id: int
+    tenant: str
+    name: str
+    bytes: int
+    received_at: str
+    state: str
+    verdict: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dashboard:
+    endpoints: dict[str, tuple[str, int]]  # region -> (host, port)
+    host_keys: Sequence[HostKeyInfo]
+    credentials: Sequence[tuple[str, str, str, str]]  # (tenant, region, username, password or "")
+    files: Sequence[FileRow] = ()
+
+
+def recent_files(conn: sqlite3.Connection, limit: int = 15) -> list[FileRow]:
+    rows = conn.execute(
+        "SELECT id, tenant, name, bytes, received_at, state, verdict, counts_json"
+        " FROM files ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    out = []
+    for r in rows:
+        try:
+            counts = json.loads(r["counts_json"]) if r["counts_json"] else {}
+        except ValueError:
+            counts = {}
+        out.append(FileRow(
+            id=r["id"], tenant=r["tenant"], name=r["name"], bytes=r["bytes"],
+            received_at=r["received_at"], state=r["state"], verdict=r["verdict"],
+            counts={k: int(v) for k, v in counts.items() if isinstance(v, int)},
+        ))
+    return out
+
+
+def _counts(row: FileRow) -> str:
+    keys = ("created", "updated", "deactivated", "reactivated", "unchanged", "skipped")
+    return " ".join(f"{k[:3]}={row.counts[k]}" for k in keys if row.counts.get(k))
+
+
+def render(d: Dashboard) -> RenderableType:
+    """The whole screen for one snapshot."""
+    conn = Table.grid(padding=(0, 2))
+    conn.add_column(style="bold")
+    conn.add_column()
+    for region, (host, port) in sorted(d.endpoints.items()):
+        conn.add_row(f"{region.upper()} endpoint", f"sftp://{host}:{port}  (sftp -P {port} USER@{host})")
+    for tenant, region, user, password in d.credentials:
+        secret = password or "(set by `tenant add`)"
+        conn.add_row(f"tenant {tenant}", f"{region}  user [cyan]{user}[/]  password [cyan]{secret}[/]")
+    keys = Table.grid(padding=(0, 2))
+    keys.add_column(style="bold")
+    keys.add_column()
+    for k in d.host_keys:
+        # FileZilla's unknown-host-key dialog shows "ssh-ed25519 255" and the
+        # SHA256 fingerprint (SPEC §2); OpenSSH shows the same SHA256 text.
+        keys.add_row(f"{k.type} {k.bits}", f"{k.sha256}\n[dim]{k.md5}[/]")
+    files = Table(title="Recent files", expand=True)
+    for col in ("#", "tenant", "name", "bytes", "received", "state", "verdict", "applied"):
+        files.add_column(col, no_wrap=col in {"#", "bytes", "state"})
+    for f in d.files:
+        files.add_row(
+            str(f.id), f.tenant, f.name, f"{f.bytes:,}", f.received_at.replace("T", " ")[:19],
+            Text(f.state, style=STATE_STYLE.get(f.state, "")),
+            Text(f.verdict or "", style=VERDICT_STYLE.get(f.verdict or "", "")),
+            _counts(f),
+        )
+    if not d.files:
+        files.add_row("", "", "[dim]waiting for uploads into /incoming…[/]", "", "", "", "", "")
+    return Group(
+        Panel(conn, title="bwsandbox — Betterworks SFTP user feed, locally", border_style="blue"),
+        Panel(keys, title="Host key fingerprints (accept these on first connection)", border_style="blue"),
+        files,
+        Text("Ctrl-C stops the sandbox.", style="dim"),
+    )
+
+
+def log_line(f: FileRow) -> str:
+    """The plain line for a file state change when stdout is not a terminal."""
+    verdict = f" verdict={f.verdict}" if f.verdict else ""
+    counts = f" {_counts(f)}" if f.counts else ""
+    return f"file #{f.id} tenant={f.tenant} name={f.name} bytes={f.bytes} state={f.state}{verdict}{counts}"
+
+
+def run_live(
+    snapshot: Callable[[], Dashboard],
+    stop: threading.Event,
+    *,
+    console: Console | None = None,
+    interval: float = 0.5,
+) -> None:
+    """Refresh the dashboard on a terminal, or print one log line per state
+    change otherwise, until `stop` is set."""
+    console = console or Console()
+    if console.is_terminal:
+        with Live(render(snapshot()), console=console, refresh_per_second=4, screen=False) as live:
+            while not stop.wait(interval):
+                live.update(render(snapshot()))
+        return
+    seen: dict[int, tuple[str, str | None]] = {}
+    while True:
+        for f in reversed(snapshot().files):
+            key = (f.state, f.verdict)
+            if seen.get(f.id) != key:
+                seen[f.id] = key
+                console.print(log_line(f), markup=False, highlight=False, soft_wrap=True)
+        if stop.wait(interval):
+            return

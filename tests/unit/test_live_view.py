@@ -1,0 +1,59 @@
+"""The serve dashboard shows what a developer needs to connect and follow uploads."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+from rich.console import Console
+
+from bwsandbox.cli.live import Dashboard, FileRow, HostKeyInfo, log_line, render, run_live
+
+KEY = HostKeyInfo(type="ssh-ed25519", bits=255, sha256="SHA256:abcDEF123", md5="MD5:aa:bb:cc")
+FILE = FileRow(id=7, tenant="demo", name="users_20261125.csv", bytes=1234,
+               received_at="2026-11-25T10:00:00+00:00", state="done", verdict="partial",
+               counts={"created": 3, "skipped": 1})
+
+
+def _dash(files: tuple[FileRow, ...] = (FILE,)) -> Dashboard:
+    return Dashboard(endpoints={"us": ("127.0.0.1", 2222), "eu": ("127.0.0.1", 2223)},
+                     host_keys=(KEY,), credentials=(("demo", "us", "demo", "s3cret"),), files=files)
+
+
+def _text(d: Dashboard) -> str:
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    console.print(render(d))
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_dashboard_shows_endpoints_credentials_filezilla_fingerprint_and_files() -> None:
+    out = _text(_dash())
+    assert "sftp://127.0.0.1:2222" in out and "sftp://127.0.0.1:2223" in out
+    assert "s3cret" in out
+    assert "ssh-ed25519 255" in out and "SHA256:abcDEF123" in out
+    assert "users_20261125.csv" in out and "partial" in out and "cre=3" in out
+
+
+def test_empty_dashboard_says_it_waits_for_uploads() -> None:
+    assert "waiting for uploads" in _text(_dash(files=()))
+
+
+def test_non_terminal_prints_one_line_per_state_change() -> None:
+    stream = io.StringIO()
+    queued = FileRow(id=8, tenant="demo", name="b.csv", bytes=1, received_at="t", state="queued",
+                     verdict=None)
+    snapshots = iter([_dash(), _dash(), _dash(files=(FILE, queued))])
+    stop = threading.Event()
+    last = _dash()
+
+    def snapshot() -> Dashboard:
+        nonlocal last
+        try:
+            last = next(snapshots)
+        except StopIteration:
+            stop.set()
+        return last
+
+    run_live(snapshot, stop, console=Console(file=stream, color_system=None), interval=0)
+    lines = stream.getvalue().splitlines()
+    assert lines == [log_line(FILE), "file #8 tenant=demo name=b.csv bytes=1 state=queued"]
