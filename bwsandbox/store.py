@@ -53,6 +53,73 @@ SCHEMA: tuple[str, ...] = (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     )""",
+    # --- the simulated vendor app (issue #4, bwsandbox/ingest) -----------------
+    # The user directory: users, departments, history, outstanding manual edits.
+    """CREATE TABLE IF NOT EXISTS dir_users (
+        tenant TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        email_key TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        fields_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, uid)
+    )""",
+    "CREATE INDEX IF NOT EXISTS dir_users_email ON dir_users (tenant, email_key)",
+    """CREATE TABLE IF NOT EXISTS dir_departments (
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        parent TEXT NOT NULL DEFAULT '',
+        active INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (tenant, key)
+    )""",
+    # One row per change of one user or department; `changes_json` maps each
+    # changed field to [old, new], so the replaced value is never lost.
+    """CREATE TABLE IF NOT EXISTS dir_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        at TEXT NOT NULL,
+        subject_kind TEXT NOT NULL CHECK (subject_kind IN ('user', 'department')),
+        subject TEXT NOT NULL,
+        action TEXT NOT NULL,
+        changes_json TEXT NOT NULL,
+        source_kind TEXT NOT NULL CHECK (source_kind IN ('file', 'admin', 'clock')),
+        source TEXT NOT NULL,
+        file_id INTEGER,
+        row INTEGER
+    )""",
+    "CREATE INDEX IF NOT EXISTS dir_history_tenant ON dir_history (tenant, subject)",
+    "CREATE INDEX IF NOT EXISTS dir_history_file ON dir_history (file_id)",
+    # Fields last set by the Admin module and not yet overwritten by a file.
+    """CREATE TABLE IF NOT EXISTS dir_manual (
+        tenant TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        value TEXT NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (tenant, uid, field)
+    )""",
+    # Technical Contact emails (SPEC §5): recorded in the transaction that
+    # applies the file, delivered after it (state pending -> sent|outboxed|error).
+    """CREATE TABLE IF NOT EXISTS emails (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        file_id INTEGER,
+        created_at TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        attachments_json TEXT NOT NULL DEFAULT '[]',
+        message BLOB NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        detail TEXT NOT NULL DEFAULT ''
+    )""",
+    # Per-file outputs kept with the file: the error CSV, and whether the
+    # /reports copies were published (redone after a crash).
+    """CREATE TABLE IF NOT EXISTS file_outputs (
+        file_id INTEGER PRIMARY KEY,
+        errors_csv BLOB,
+        published INTEGER NOT NULL DEFAULT 0
+    )""",
 )
 
 

@@ -1,0 +1,550 @@
+"""Applying a file to the user directory: PURE, records in, changes out (h11).
+
+`apply_users(state, rows, policy)` and `apply_departments(...)` never touch
+SQLite, files or the clock: they take the directory as a `State`, the rows the
+validator says may be applied (`ApplicableRow`) and a `Policy`, and return an
+`Outcome` (the changes, the counts, the manual edits overwritten, the issues
+only the directory can see). `Outcome.state_after()` folds the changes into a
+new `State`, which is what the property test
+`apply(apply(d, f), f) == apply(d, f)` runs on. `directory.py` writes an
+Outcome to the store in one transaction.
+
+Production rules mimicked (SPEC §3, §5):
+- identity is the email, case-insensitively; when the file has both an
+  `employee_id` and a `manager_id` column, the employee id is [doc];
+- a column present sets the field, an empty cell clears an optional field, an
+  absent column leaves the field alone [decided];
+- `deactivation_date` past or today deactivates now, a future one on that day
+  (`due_deactivations`), a blank one reactivates a deactivated user [doc];
+- the licence limit refuses every creation in the file while the other rows
+  still apply, with production's message [doc];
+- departments are created on first use [doc];
+- core: users left out of a file are untouched; engage: they are terminated
+  (the file is the full roster) [doc], unless that would terminate more than
+  `termination_limit` of the active users, a safety net like Okta's [decided];
+- data in a file overrides earlier manual changes, and each overwritten manual
+  edit is recorded [doc].
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from bwsandbox.spec import messages
+from bwsandbox.spec.fields import CORE_FIELDS, ENGAGE_FIELDS, Profile
+from bwsandbox.validator.model import ApplicableRow
+
+# Fields a file can never blank out: an empty cell there is ignored, not a
+# clear (the validator reports it; SPEC §5 "an empty cell clears an OPTIONAL field").
+REQUIRED = frozenset({"email", "first_name", "last_name"})
+# Columns that steer applying instead of being stored as they are.
+_CONTROL = frozenset({"manager_id", "deactivation_date"})
+
+
+class Action(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+    TERMINATED = "terminated"  # engage: left out of a full-roster file
+    UNCHANGED = "unchanged"
+
+
+class Source(enum.StrEnum):
+    FILE = "file"  # an SFTP upload: overrides manual edits
+    ADMIN = "admin"  # Admin module (individual update or manual upload): a manual edit
+    CLOCK = "clock"  # a future deactivation date reached
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    uid: int
+    fields: Mapping[str, str]  # email, first_name, ..., deactivation_date, custom keys
+    active: bool = True
+
+    @property
+    def email(self) -> str:
+        return self.fields.get("email", "")
+
+    @property
+    def key(self) -> str:
+        return self.email.lower()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Department:
+    name: str
+    parent: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManualEdit:
+    """A field last set by the Admin module, not yet overwritten by a file."""
+
+    uid: int
+    field: str
+    value: str
+    at: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    users: Mapping[int, User] = field(default_factory=dict)
+    departments: Mapping[str, Department] = field(default_factory=dict)  # key: lower-case name
+    manual: Mapping[tuple[int, str], ManualEdit] = field(default_factory=dict)
+
+    @property
+    def next_uid(self) -> int:
+        return max(self.users, default=0) + 1
+
+    def active_count(self) -> int:
+        return sum(1 for u in self.users.values() if u.active)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    profile: Profile = Profile.CORE
+    source: Source = Source.FILE
+    source_label: str = ""  # what history shows: "file 12 employees.csv" / "admin set-user"
+    today: str = "1970-01-01"  # ISO date of the sandbox clock
+    now: str = "1970-01-01T00:00:00+00:00"
+    licenses: int | None = None  # total licences; None: unlimited
+    termination_limit: float = 0.20
+    columns: frozenset[str] = frozenset()  # processed columns of the file
+    mentioned: frozenset[str] = frozenset()  # lower-case emails on rows that were skipped
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserChange:
+    action: Action
+    before: User | None
+    after: User
+    row: int | None
+    diff: tuple[tuple[str, str, str], ...]  # (field, old, new); "status" included
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DepartmentChange:
+    action: Action
+    before: Department | None
+    after: Department
+    row: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overwrite:
+    """A manual edit that a file's value replaced (SPEC §5, "record every one")."""
+
+    email: str
+    field: str
+    manual_value: str
+    file_value: str
+    edited_at: str
+    edited_by: str
+    row: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Issue:
+    """What only the directory can see (licences, the termination safety net).
+    Same shape as a validator Finding in the report."""
+
+    code: str
+    severity: str  # "error" | "warning" | "notice"
+    row: int | None
+    message: str
+    column: str | None = None
+    value: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class Outcome:
+    users: list[UserChange] = field(default_factory=list)
+    departments: list[DepartmentChange] = field(default_factory=list)
+    overwritten: list[Overwrite] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    manual_set: list[ManualEdit] = field(default_factory=list)  # admin edits made
+    manual_cleared: list[tuple[int, str]] = field(default_factory=list)  # file took over
+    counts: dict[str, int] = field(default_factory=dict)
+    refused: bool = False  # the whole file was refused (engage safety net)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            [c for c in self.users if c.action is not Action.UNCHANGED]
+            or self.departments
+            or self.manual_set
+            or self.manual_cleared
+        )
+
+    def state_after(self, state: State) -> State:
+        users = dict(state.users)
+        for change in self.users:
+            users[change.after.uid] = change.after
+        departments = dict(state.departments)
+        for dchange in self.departments:
+            departments[dchange.after.name.lower()] = dchange.after
+        manual = dict(state.manual)
+        for key in self.manual_cleared:
+            manual.pop(key, None)
+        for edit in self.manual_set:
+            manual[(edit.uid, edit.field)] = edit
+        return State(users=users, departments=departments, manual=manual)
+
+
+def _diff(before: User | None, after: User) -> tuple[tuple[str, str, str], ...]:
+    old_fields: Mapping[str, str] = before.fields if before else {}
+    diff = [
+        (name, old_fields.get(name, ""), value)
+        for name, value in after.fields.items()
+        if old_fields.get(name, "") != value
+    ]
+    diff.extend((name, old, "") for name, old in old_fields.items() if name not in after.fields and old)
+    if before is None or before.active != after.active:
+        diff.append(
+            (
+                "status",
+                "" if before is None else ("active" if before.active else "deactivated"),
+                "active" if after.active else "deactivated",
+            )
+        )
+    return tuple(diff)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A user as the file leaves them, before it is turned into a change."""
+
+    uid: int
+    fields: dict[str, str]
+    active: bool
+    row: int | None
+    columns: set[str]
+    new: bool
+    manager_eid: str | None = None
+
+
+class _Applier:
+    """Phases: rows -> licence check -> manager ids -> changes -> omitted users.
+    Creations are held back until every row is read so the licence limit can
+    refuse all of them at once (SPEC §4)."""
+
+    def __init__(self, state: State, policy: Policy) -> None:
+        self.state = state
+        self.policy = policy
+        self.out = Outcome()
+        self.by_email: dict[str, int] = {u.key: uid for uid, u in state.users.items()}
+        self.by_employee_id: dict[str, int] = {}
+        for uid, u in state.users.items():
+            eid = u.fields.get("employee_id", "")
+            if eid:
+                self.by_employee_id[eid] = uid
+        self.identity_by_employee_id = (
+            policy.profile is Profile.CORE and {"employee_id", "manager_id"} <= policy.columns
+        )
+        self.results: dict[int, _Pending] = {}
+        self.next_uid = state.next_uid
+        self.seen_keys: set[str] = set(policy.mentioned)
+
+    def find(self, values: Mapping[str, str], key: str) -> int | None:
+        if self.identity_by_employee_id:
+            eid = values.get("employee_id", "")
+            if eid and eid in self.by_employee_id:
+                return self.by_employee_id[eid]
+        return self.by_email.get(key) if key else None
+
+    def row(self, arow: ApplicableRow) -> None:
+        values = arow.values
+        key = values.get("email", "").strip().lower()
+        if key:
+            self.seen_keys.add(key)
+        uid = self.find(values, key)
+        res = self.results.get(uid) if uid is not None else None
+        if res is None:
+            if uid is None:
+                if not key:
+                    self.out.count("skipped")
+                    return
+                uid = self.next_uid
+                self.next_uid += 1
+                self.by_email[key] = uid
+                eid = values.get("employee_id", "").strip()
+                if eid:
+                    self.by_employee_id[eid] = uid
+                res = _Pending(uid=uid, fields={}, active=True, row=arow.row, columns=set(), new=True)
+            else:
+                before = self.state.users[uid]
+                res = _Pending(
+                    uid=uid, fields=dict(before.fields), active=before.active, row=arow.row,
+                    columns=set(), new=False,
+                )
+                if self.policy.profile is Profile.ENGAGE and not before.active:
+                    # The engage file is the full roster: being in it means employed.
+                    res.active = True
+                    res.fields.pop("deactivation_date", None)
+            self.results[uid] = res
+        res.row = arow.row
+        res.columns.update(values)
+        self._merge(res, values)
+
+    def _merge(self, res: _Pending, values: Mapping[str, str]) -> None:
+        for name, raw in values.items():
+            if name in _CONTROL:
+                continue
+            value = raw.strip()
+            if value:
+                res.fields[name] = value
+            elif name not in REQUIRED:
+                res.fields.pop(name, None)
+        if "deactivation_date" in values:
+            date = values["deactivation_date"].strip()
+            if date:
+                res.fields["deactivation_date"] = date
+                res.active = date > self.policy.today  # past or today: now; future: on that date
+            else:
+                res.fields.pop("deactivation_date", None)
+                res.active = True  # a blank date reactivates a deactivated user
+        if "manager_id" in values:
+            res.manager_eid = values["manager_id"].strip()
+
+    # -- the end of the file ---------------------------------------------------
+    def finish(self) -> Outcome:
+        self._licence_limit()
+        self._resolve_manager_ids()
+        for res in self.results.values():
+            self._change(res)
+        if self.policy.profile is Profile.ENGAGE and self.policy.source is Source.FILE:
+            self._terminate_omitted()
+        if not self.out.refused:
+            self._departments_on_first_use()
+        for change in self.out.users:
+            self.out.count(str(change.action))
+        return self.out
+
+    def _licence_limit(self) -> None:
+        created = [res for res in self.results.values() if res.new]
+        if not created or self.policy.licenses is None:
+            return
+        available = max(self.policy.licenses - self.state.active_count(), 0)
+        if len(created) <= available:
+            return
+        self.out.issues.append(
+            Issue(
+                code="LICENSE_LIMIT", severity="error", row=None,
+                message=messages.license_limit(len(created), available),
+            )
+        )
+        for res in created:
+            del self.results[res.uid]
+            self.out.issues.append(
+                Issue(
+                    code="LICENSE_LIMIT", severity="error", row=res.row, column="email",
+                    value=res.fields.get("email", ""),
+                    message="Not created: the file creates more users than there are licences.",
+                )
+            )
+        self.out.count("skipped", len(created))
+
+    def _resolve_manager_ids(self) -> None:
+        # manager_id names the manager by employee id (SPEC §3); the directory
+        # links managers by email, so resolve once every row is in.
+        wanted = [res for res in self.results.values() if res.manager_eid is not None]
+        if not wanted:
+            return
+        emails: dict[str, str] = {}
+        for uid, user in self.state.users.items():
+            if uid not in self.results and user.fields.get("employee_id"):
+                emails[user.fields["employee_id"]] = user.email
+        for res in self.results.values():
+            if res.fields.get("employee_id"):
+                emails[res.fields["employee_id"]] = res.fields.get("email", "")
+        for res in wanted:
+            assert res.manager_eid is not None
+            if not res.manager_eid:
+                res.fields.pop("manager_email", None)
+            elif res.manager_eid in emails and res.manager_eid != res.fields.get("employee_id"):
+                res.fields["manager_email"] = emails[res.manager_eid]
+            # else: unknown manager id; the validator reports it, the value is not applied
+            res.columns.add("manager_email")
+
+    def _change(self, res: _Pending) -> None:
+        before = None if res.new else self.state.users[res.uid]
+        after = User(uid=res.uid, fields=res.fields, active=res.active)
+        if before is not None and self.policy.source is Source.FILE:
+            for name in res.columns:
+                edit = self.state.manual.get((res.uid, name))
+                if edit is None:
+                    continue
+                self.out.manual_cleared.append((res.uid, name))
+                new = after.fields.get(name, "")
+                if new != edit.value:
+                    self.out.overwritten.append(
+                        Overwrite(
+                            email=after.email, field=name, manual_value=edit.value, file_value=new,
+                            edited_at=edit.at, edited_by=edit.source, row=res.row,
+                        )
+                    )
+        if self.policy.source is Source.ADMIN:
+            for name in sorted(res.columns - {"email", "manager_id"}):
+                self.out.manual_set.append(
+                    ManualEdit(
+                        uid=res.uid, field=name, value=after.fields.get(name, ""),
+                        at=self.policy.now, source=self.policy.source_label,
+                    )
+                )
+        if before is not None and before.fields == after.fields and before.active == after.active:
+            self.out.users.append(
+                UserChange(action=Action.UNCHANGED, before=before, after=after, row=res.row, diff=())
+            )
+            return
+        if before is None:
+            action = Action.CREATED
+        elif before.active and not after.active:
+            action = Action.DEACTIVATED
+        elif not before.active and after.active:
+            action = Action.REACTIVATED
+        else:
+            action = Action.UPDATED
+        self.out.users.append(
+            UserChange(action=action, before=before, after=after, row=res.row, diff=_diff(before, after))
+        )
+
+    def _terminate_omitted(self) -> None:
+        omitted = [
+            u for u in self.state.users.values()
+            if u.active and u.uid not in self.results and u.key not in self.seen_keys
+        ]
+        if not omitted:
+            return
+        active_before = self.state.active_count()
+        limit = self.policy.termination_limit
+        if len(omitted) > limit * active_before:
+            self.out = Outcome(refused=True)
+            self.out.issues.append(
+                Issue(
+                    code="TERMINATION_LIMIT",
+                    severity="error",
+                    row=None,
+                    message=(
+                        f"This file would terminate {len(omitted)} of {active_before} active users "
+                        f"({len(omitted) / active_before:.0%}), more than the sandbox's safety limit of "
+                        f"{limit:.0%}. Nothing in the file was applied. In the engage profile every user "
+                        "left out of the file is terminated: send the full roster."
+                    ),
+                )
+            )
+            return
+        for user in omitted:
+            fields_ = dict(user.fields)
+            fields_["deactivation_date"] = self.policy.today
+            after = replace(user, fields=fields_, active=False)
+            self.out.users.append(
+                UserChange(
+                    action=Action.TERMINATED, before=user, after=after, row=None, diff=_diff(user, after)
+                )
+            )
+
+    def _departments_on_first_use(self) -> None:
+        known = set(self.state.departments)
+        for change in self.out.users:
+            name = change.after.fields.get("department_name", "")
+            if name and name.lower() not in known:
+                known.add(name.lower())
+                self.out.departments.append(
+                    DepartmentChange(
+                        action=Action.CREATED, before=None, after=Department(name=name), row=change.row
+                    )
+                )
+
+
+def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+    """Apply user rows (core or engage). See the module docstring for the rules."""
+    applier = _Applier(state, policy)
+    for arow in rows:
+        applier.row(arow)
+    return applier.finish()
+
+
+def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+    """A department file (SPEC §3): `name`, optional `parent`, optional `is_active`."""
+    out = Outcome()
+    active_departments = {
+        u.fields.get("department_name", "").lower() for u in state.users.values() if u.active
+    }
+    current = dict(state.departments)
+    for arow in rows:
+        name = arow.values.get("name", "").strip()
+        if not name:
+            out.count("skipped")
+            continue
+        before = current.get(name.lower())
+        after = before or Department(name=name)
+        if "parent" in arow.values:
+            after = replace(after, parent=arow.values["parent"].strip())
+        if "is_active" in arow.values and arow.values["is_active"]:
+            active = arow.values["is_active"] == "true"
+            if not active and name.lower() in active_departments:
+                out.issues.append(
+                    Issue(
+                        code="DEPARTMENT_HAS_ACTIVE_USERS",
+                        severity="error",
+                        row=arow.row,
+                        column="is_active",
+                        value=arow.values["is_active"],
+                        message=f"Department {name} has active users and cannot be deactivated.",
+                    )
+                )
+            else:
+                after = replace(after, active=active)
+        if before == after:
+            out.count("unchanged")
+            continue
+        current[name.lower()] = after
+        out.departments.append(
+            DepartmentChange(
+                action=Action.CREATED if before is None else Action.UPDATED,
+                before=before,
+                after=after,
+                row=arow.row,
+            )
+        )
+        out.count("created" if before is None else "updated")
+    return out
+
+
+def due_deactivations(state: State, today: str) -> Outcome:
+    """Future deactivation dates the sandbox clock has now reached (SPEC §3)."""
+    out = Outcome()
+    for user in state.users.values():
+        date = user.fields.get("deactivation_date", "")
+        if user.active and date and date <= today:
+            after = replace(user, active=False)
+            out.users.append(
+                UserChange(
+                    action=Action.DEACTIVATED, before=user, after=after, row=None,
+                    diff=_diff(user, after),
+                )
+            )
+            out.count("deactivated")
+    return out
+
+
+def template_fields(profile: Profile) -> tuple[str, ...]:
+    return tuple(CORE_FIELDS if profile is Profile.CORE else ENGAGE_FIELDS)
