@@ -8,6 +8,7 @@ user can move "today" forward to see future deactivations take effect
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from dataclasses import dataclass, field
 
 
@@ -27,3 +28,22 @@ class Clock:
 
     def iso(self) -> str:
         return self.now().isoformat(timespec="seconds")
+
+
+# The offset lives in the store (meta table), so `bwsandbox clock advance`
+# in one process moves "today" for a sandbox already running in another.
+OFFSET_KEY = "clock_offset_days"
+
+
+def load(conn: sqlite3.Connection, base: Clock | None = None) -> Clock:
+    """The sandbox clock: `base` (wall clock by default) plus the persisted offset."""
+    from bwsandbox.store import get_meta
+
+    fixed = base.fixed if base is not None else None
+    return Clock(offset_days=int(get_meta(conn, OFFSET_KEY, "0") or 0), fixed=fixed)
+
+
+def set_offset(conn: sqlite3.Connection, days: int) -> None:
+    from bwsandbox.store import set_meta
+
+    set_meta(conn, OFFSET_KEY, str(days))
