@@ -40,6 +40,9 @@ class Settings:
     lockout_attempts: int = 5
     lockout_seconds: float = 300.0
     max_auth_attempts: int = 6  # OpenSSH's MaxAuthTries (CLIENTS.md pitfall 4)
+    # A closed upload is picked up after this long without further operations
+    # on it (rclone sets mtime after close), or when its session ends.
+    pickup_quiet_seconds: float = 1.0
     engage_termination_limit: float = 0.20  # SPEC §5 safety net, share of users
 
     @property

@@ -1,0 +1,350 @@
+"""The one object that owns the lifecycle of the whole sandbox.
+
+    Sandbox(settings)       Settings + Clock + store + Inbox + host keys +
+                            audit log + one SSH listener per region + services
+
+Async use (inside a running loop):
+
+    async with Sandbox(settings) as sandbox:
+        port = sandbox.port("us")
+
+Sync use (tests, the pytest plugin): the sandbox runs its own event loop in
+a background thread, like aiosmtpd's Controller, with a readiness wait and a
+timeout; an error raised while starting is re-raised in the caller:
+
+    with Sandbox(load({"data_dir": tmp, "port": 0, "eu_port": 0})) as sandbox:
+        ...                    # sandbox.port("us"), sandbox.port("eu")
+
+`stop()` is idempotent. Other parts plug in as services: any object with
+`async start(sandbox)` and `async stop()`, appended to `sandbox.services`
+before `start()`. They start after the store and Inbox exist and before the
+listeners accept connections, and stop in reverse order after the listeners
+closed and pending uploads were handed over (the ingest queue worker is one).
+`sandbox.pickup_listeners` receive `(state, tenant, name, file_id)` on the
+event loop after each handover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import secrets
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.clock import Clock
+from bwsandbox.config import Settings
+from bwsandbox.errors import ServerError
+from bwsandbox.ingest.queue import Inbox
+from bwsandbox.server import hostkeys, tree
+from bwsandbox.server.audit import AuditLog
+from bwsandbox.server.auth import Lockout, PasswordCache
+from bwsandbox.server.listener import Endpoint
+from bwsandbox.server.pickup import Pickup, PickupListener
+from bwsandbox.tenants import Region, Tenant
+
+log = logging.getLogger("bwsandbox")
+
+T = TypeVar("T")
+
+DEMO_TENANT = "demo"
+DEMO_USERNAME = "demo"
+
+
+class Service(Protocol):
+    async def start(self, sandbox: Sandbox) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Sandbox:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        services: list[Service] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.services: list[Service] = list(services or [])
+        self.pickup_listeners: list[PickupListener] = []
+        self.endpoints: dict[Region, Endpoint] = {}
+        self.host_keys: list[hostkeys.HostKeyInfo] = []
+        self.announced_keys: list[hostkeys.HostKeyInfo] = []
+        self.conn: sqlite3.Connection | None = None
+        self.inbox: Inbox | None = None
+        self.audit: AuditLog | None = None
+        self.pickup: Pickup | None = None
+        self._inbox_conn: sqlite3.Connection | None = None
+        self._started_services: list[Service] = []
+        self._state = "new"  # new -> starting -> running -> stopped
+        self._stop_lock: asyncio.Lock | None = None
+        # background-thread mode
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    # -- facts ----------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def audit_path(self) -> Path:
+        return self.data_dir / "audit.log"
+
+    def port(self, region: Region | str = Region.US) -> int:
+        return self.endpoints[Region(region)].port
+
+    def host(self, region: Region | str = Region.US) -> str:
+        return self.endpoints[Region(region)].host
+
+    def connect(self) -> sqlite3.Connection:
+        """A new store connection (one per thread is the safe rule)."""
+        return store.connect(self.settings.db_path)
+
+    def tenant_root(self, tenant: Tenant) -> Path:
+        return tree.tenant_root(self.data_dir, tenant)
+
+    def status(self) -> dict[str, Any]:
+        """What `serve --status-file` writes once listening."""
+        return {
+            "endpoints": {
+                str(region): {"host": ep.host, "port": ep.port} for region, ep in self.endpoints.items()
+            },
+            "host_keys": [k.to_dict() for k in self.host_keys],
+        }
+
+    # -- async lifecycle ------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._state != "new":
+            raise ServerError(f"a sandbox can start once (it is {self._state})")
+        self._state = "starting"
+        self._stop_lock = asyncio.Lock()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        self._state = "running"
+
+    async def _start(self) -> None:
+        settings = self.settings
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.conn = self.connect()
+        self._inbox_conn = self.connect()
+        self.inbox = Inbox(self._inbox_conn, self.data_dir, self.clock)
+        keys = await asyncio.to_thread(hostkeys.ensure, self.data_dir)
+        staged = hostkeys.announced(self.data_dir)
+        self.host_keys = [hostkeys.describe(k) for k in keys]
+        self.announced_keys = [hostkeys.describe(k) for k in staged]
+        self.audit = AuditLog(self.audit_path, self.clock)
+        self.pickup = Pickup(self.inbox, self.audit, self.data_dir, settings.pickup_quiet_seconds)
+        self.pickup.listeners = self.pickup_listeners
+        await self._recover_leftovers()
+        for service in self.services:
+            await service.start(self)
+            self._started_services.append(service)
+        lockout = Lockout(settings.lockout_attempts, settings.lockout_seconds)
+        passwords = PasswordCache()
+        for region, port in ((Region.US, settings.port), (Region.EU, settings.eu_port)):
+            endpoint = Endpoint(
+                region=region, settings=settings, conn=self.conn, audit=self.audit,
+                pickup=self.pickup, lockout=lockout, passwords=passwords,
+            )
+            self.endpoints[region] = endpoint
+            await endpoint.start(settings.host, port, keys, staged)
+            self.audit.event("listen", region=str(region), host=settings.host, port=endpoint.port)
+            log.info("listening for %s on %s:%d", region, settings.host, endpoint.port)
+
+    async def _recover_leftovers(self) -> None:
+        """Files left in a drop folder by a server that did not stop cleanly:
+        nobody confirmed them complete, so they are recorded as incomplete
+        (SPEC §2: a cut-off upload must never be processed)."""
+        assert self.conn is not None and self.pickup is not None
+        for tenant in tenants_mod.all_tenants(self.conn):
+            root = tree.tenant_root(self.data_dir, tenant)
+            drop = root / tree.drop_folder(tenant).lstrip("/")
+            if not drop.is_dir():
+                continue
+            for path in sorted(drop.iterdir()):
+                if path.is_file() and not path.is_symlink() and not tree.is_temporary(path.name):
+                    self.pickup.incomplete(
+                        tenant, path.name, str(path), path.stat().st_size,
+                        "left in the drop folder when the server stopped before pickup",
+                    )
+        await self.pickup.drain()
+
+    async def stop(self) -> None:
+        """Stop listeners, hand pending uploads over, stop services. Idempotent."""
+        if self._state in ("new", "stopped"):
+            self._state = "stopped"
+            return
+        assert self._stop_lock is not None
+        async with self._stop_lock:
+            if self._state == "stopped":
+                return
+            try:
+                for endpoint in self.endpoints.values():
+                    await endpoint.stop()
+                if self.pickup is not None:
+                    await self.pickup.drain()
+                for service in reversed(self._started_services):
+                    try:
+                        await service.stop()
+                    except Exception:
+                        log.exception("service %r failed to stop", service)
+                self._started_services.clear()
+            finally:
+                if self.audit is not None:
+                    self.audit.close()
+                for conn in (self.conn, self._inbox_conn):
+                    if conn is not None:
+                        conn.close()
+                self._state = "stopped"
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        """Run until `request_stop()` (or cancellation), then stop."""
+        self._stop_event = asyncio.Event()
+        try:
+            await self._stop_event.wait()
+        finally:
+            await self.stop()
+
+    # -- background thread ----------------------------------------------------
+
+    def start_in_thread(self, timeout: float = 30.0) -> Self:
+        """Start on a private event loop in a daemon thread; return once listening."""
+        if self._thread is not None:
+            raise ServerError("this sandbox already runs in a thread")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_until_complete(self.serve_forever())
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="bwsandbox", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise ServerError(f"the sandbox did not start within {timeout:g} s")
+        if failure:
+            self._thread.join(timeout)
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def call(self, fn: Callable[[], T] | Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a function or coroutine on the sandbox's loop; return its result."""
+        loop = self._loop
+        if loop is None or self._thread is None:
+            raise ServerError("the sandbox is not running in a thread")
+
+        async def invoke() -> T:
+            if asyncio.iscoroutine(fn):
+                return await fn
+            result = fn()
+            if isinstance(result, Awaitable):
+                return await result  # type: ignore[no-any-return]
+            return result
+
+        future = asyncio.run_coroutine_threadsafe(invoke(), loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError as exc:
+            raise ServerError(f"sandbox call timed out after {timeout:g} s") from exc
+
+    def request_stop(self) -> None:
+        """Ask `serve_forever` to return (thread-safe)."""
+        event, loop = self._stop_event, self._loop
+        if event is None:
+            return
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(event.set)
+        else:
+            event.set()
+
+    def stop_in_thread(self, timeout: float = 30.0) -> None:
+        """Stop the background sandbox and join its thread. Idempotent."""
+        thread = self._thread
+        if thread is None:
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            # serve_forever may not have created its event yet: wait for it
+            def _set() -> None:
+                if self._stop_event is not None:
+                    self._stop_event.set()
+                else:
+                    loop.call_later(0.01, _set)
+
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_set)
+        thread.join(timeout)
+        if thread.is_alive():
+            raise ServerError(f"the sandbox did not stop within {timeout:g} s")
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start_in_thread()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop_in_thread()
+
+
+def ensure_demo_tenant(conn: sqlite3.Connection, clock: Clock) -> tuple[str, str, bool]:
+    """On a fresh data dir, create the demo tenant; return (username, password, created).
+
+    The demo password is kept in the store's meta table so `serve` can show
+    it on every start (it is a sandbox credential, nothing else)."""
+    existing = store.get_meta(conn, "demo_password")
+    if existing:
+        return DEMO_USERNAME, existing, False
+    if tenants_mod.all_tenants(conn):
+        return "", "", False  # the user set up their own tenants: no demo
+    password = secrets.token_urlsafe(12)
+    with store.transaction(conn):
+        tenants_mod.add(
+            conn, name=DEMO_TENANT, username=DEMO_USERNAME, password=password,
+            contact="hris-admin@example.com", created_at=clock.iso(),
+        )
+        store.set_meta(conn, "demo_password", password)
+    return DEMO_USERNAME, password, True
+
+
+__all__ = ["DEMO_TENANT", "Sandbox", "Service", "ensure_demo_tenant"]

@@ -1,0 +1,219 @@
+"""Host keys: generated once, persisted, reused; rotated only on purpose (SPEC §2).
+
+Layout of DATA_DIR/hostkeys/:
+
+    ssh_host_ed25519_key  ssh_host_ecdsa_key  ssh_host_rsa_key   the keys in use
+    next/                 keys announced by `hostkey rotate --announce`, not yet in use
+    retired/<stamp>/      keys a rotation replaced (kept aside, never deleted)
+
+Offer order is ed25519, ECDSA P-256, RSA: OpenSSH, PuTTY, FileZilla and paramiko
+then show the ed25519 fingerprint and curl/libssh2 the ECDSA one, as in
+production (CLIENTS.md "Host keys"). RSA signs with rsa-sha2-512 so OpenSSH
+accepts the hostkeys-prove-00@openssh.com proof of announced keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+KEY_FILES: tuple[tuple[str, str, dict[str, int]], ...] = (
+    ("ssh_host_ed25519_key", "ssh-ed25519", {}),
+    ("ssh_host_ecdsa_key", "ecdsa-sha2-nistp256", {}),
+    ("ssh_host_rsa_key", "ssh-rsa", {"key_size": 3072}),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostKeyInfo:
+    """One public host key and its fingerprints in every client's format."""
+
+    type: str  # e.g. ssh-ed25519
+    bits: int  # PuTTY's bit count: ed25519 is 255 there (OpenSSH says 256)
+    sha256: str  # OpenSSH: SHA256:<base64 without padding>
+    md5: str  # OpenSSH: MD5:aa:bb:...
+    public: str  # "ssh-ed25519 AAAA..." as in known_hosts / authorized_keys
+
+    @property
+    def putty(self) -> str:
+        """As PuTTY and FileZilla show it: `ssh-ed25519 255 SHA256:...`."""
+        return f"{self.type} {self.bits} {self.sha256}"
+
+    @property
+    def curl_sha256(self) -> str:
+        """curl's --hostpubsha256 wants the base64 without the prefix."""
+        return self.sha256.removeprefix("SHA256:")
+
+    @property
+    def curl_md5(self) -> str:
+        """curl's --hostpubmd5 wants 32 hex digits."""
+        return self.md5.removeprefix("MD5:").replace(":", "")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "sha256": self.sha256, "md5": self.md5}
+
+
+def keys_dir(data_dir: Path) -> Path:
+    return data_dir / "hostkeys"
+
+
+def _bits(key: asyncssh.SSHKey) -> int:
+    algorithm = key.get_algorithm()
+    if algorithm == "ssh-ed25519":
+        return 255
+    if algorithm.startswith("ecdsa-sha2-nistp"):
+        return int(algorithm.removeprefix("ecdsa-sha2-nistp"))
+    # RSA: the modulus size, from the public key's wire form.
+    data = key.public_data
+    pos = 0
+    parts = []
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        parts.append(data[pos + 4 : pos + 4 + length])
+        pos += 4 + length
+    return int.from_bytes(parts[-1], "big").bit_length()
+
+
+def describe(key: asyncssh.SSHKey) -> HostKeyInfo:
+    public = key.export_public_key("openssh").decode().split()
+    return HostKeyInfo(
+        type=key.get_algorithm(),
+        bits=_bits(key),
+        sha256=key.get_fingerprint("sha256"),
+        md5=key.get_fingerprint("md5"),
+        public=f"{public[0]} {public[1]}",
+    )
+
+
+def _generate(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, algorithm, options in KEY_FILES:
+        path = folder / filename
+        if path.exists():
+            continue
+        key = asyncssh.generate_private_key(algorithm, **options)  # type: ignore[arg-type]
+        tmp = path.with_suffix(".tmp")
+        key.write_private_key(str(tmp))
+        os.chmod(tmp, 0o600)
+        key.write_public_key(str(path) + ".pub")
+        os.replace(tmp, path)  # never a half-written key under the real name
+
+
+def _load(folder: Path) -> list[asyncssh.SSHKey]:
+    keys = []
+    for filename, _algorithm, _options in KEY_FILES:
+        path = folder / filename
+        if path.exists():
+            keys.append(asyncssh.read_private_key(str(path)))
+    return keys
+
+
+def keypairs(keys: list[asyncssh.SSHKey]) -> list[asyncssh.SSHKeyPair]:
+    """Key pairs for the listener; RSA signs rsa-sha2-512 (see module doc)."""
+    pairs = list(asyncssh.load_keypairs(keys))
+    for pair in pairs:
+        if pair.algorithm == b"ssh-rsa":
+            pair.set_sig_algorithm(b"rsa-sha2-512")
+    return pairs
+
+
+def ensure(data_dir: Path) -> list[asyncssh.SSHKey]:
+    """The keys in use, generated on the first call and reused ever after."""
+    _generate(keys_dir(data_dir))
+    return _load(keys_dir(data_dir))
+
+
+def announced(data_dir: Path) -> list[asyncssh.SSHKey]:
+    """Keys staged by `rotate --announce`: offered in hostkeys-00 only."""
+    folder = keys_dir(data_dir) / "next"
+    return _load(folder) if folder.is_dir() else []
+
+
+def rotate(data_dir: Path, *, announce: bool = False) -> tuple[list[HostKeyInfo], bool]:
+    """Simulate production changing its host keys.
+
+    Without `announce` the new keys are used at the next start (clients see a
+    changed key). With `announce` new keys are staged in next/: the server
+    keeps using the current ones and announces both sets to OpenSSH clients
+    (UpdateHostKeys); a later plain `rotate` promotes the staged keys.
+    Returns the new keys and whether they are in use now (False: staged).
+    """
+    folder = keys_dir(data_dir)
+    ensure(data_dir)
+    staged = folder / "next"
+    if announce:
+        if staged.exists():
+            shutil.rmtree(staged)
+        _generate(staged)
+        return [describe(k) for k in _load(staged)], False
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    retired = folder / "retired" / stamp
+    retired.mkdir(parents=True)
+    for filename, _algorithm, _options in KEY_FILES:
+        for name in (filename, filename + ".pub"):
+            if (folder / name).exists():
+                os.replace(folder / name, retired / name)
+    if staged.is_dir():
+        for name in os.listdir(staged):
+            os.replace(staged / name, folder / name)
+        staged.rmdir()
+    else:
+        _generate(folder)
+    return [describe(k) for k in _load(folder)], True
+
+
+def known_hosts_line(host: str, port: int, info: HostKeyInfo) -> str:
+    """A known_hosts line as OpenSSH writes it (`[host]:port` unless port 22)."""
+    target = host if port == 22 else f"[{host}]:{port}"
+    return f"{target} {info.public}"
+
+
+def putty_hostkeys_entry(host: str, port: int, key: asyncssh.SSHKey) -> str:
+    """A line of PuTTY's ~/.putty/sshhostkeys (what FileZilla also reads)."""
+    algorithm = key.get_algorithm()
+    data = key.public_data
+    fields = []
+    pos = 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        fields.append(data[pos + 4 : pos + 4 + length])
+        pos += 4 + length
+    if algorithm == "ssh-ed25519":
+        # PuTTY stores the point as "0x<x>,0x<y>"; recover x from the y encoding.
+        raw = fields[1]
+        y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+        x = _ed25519_x(y, raw[31] >> 7)
+        return f"ssh-ed25519@{port}:{host} 0x{x:x},0x{y:x}"
+    if algorithm == "ssh-rsa":
+        e, n = (int.from_bytes(f, "big") for f in fields[1:3])
+        return f"rsa2@{port}:{host} 0x{e:x},0x{n:x}"
+    point = fields[2]
+    size = (len(point) - 1) // 2
+    x = int.from_bytes(point[1 : 1 + size], "big")
+    y = int.from_bytes(point[1 + size :], "big")
+    return f"{algorithm}@{port}:{host} 0x{x:x},0x{y:x}"
+
+
+def _ed25519_x(y: int, sign: int) -> int:
+    p = 2**255 - 19
+    d = (-121665 * pow(121666, p - 2, p)) % p
+    xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
+    x = pow(xx, (p + 3) // 8, p)
+    if (x * x - xx) % p:
+        x = x * pow(2, (p - 1) // 4, p) % p
+    if x & 1 != sign:
+        x = p - x
+    return x
+
+
+def sha256_of_public(public: str) -> str:
+    """OpenSSH fingerprint of a `type base64` public key string."""
+    blob = base64.b64decode(public.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")

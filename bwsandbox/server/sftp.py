@@ -1,0 +1,288 @@
+"""The SFTP session a tenant sees: a chroot with one writable drop folder.
+
+Rules (issue #3, SPEC §1-§2):
+
+- `/` is the tenant root; `/incoming` (core) or `/` itself (engage, SPEC §1
+  [decided]) is the drop folder, the only place where files may be created,
+  written, renamed or removed. Everything else answers SFTP permission denied.
+  The drop folder is flat: mkdir is refused everywhere [decided].
+- Paths are resolved against `/`, normalised (no `..` above the root), must be
+  UTF-8 without NUL, and must resolve inside the root after following links.
+  Links cannot be created. Names are case-sensitive, as in production.
+- Uploads are tracked from open to close: a close while the channel is
+  already closing is a cut-off upload (CLIENTS.md pitfall 1); a close of a
+  final name makes it pending for pickup (see `pickup`); temporary names
+  (`*.filepart`, `.in.NAME`, dot-files, `*.tmp`) wait for their rename.
+- A v3 RENAME onto an existing name replaces it, like OpenSSH's posix-rename
+  (CLIENTS.md pitfall 7; asyncssh's default refuses, which breaks WinSCP-style
+  temp-name uploads that overwrite).
+- The hot path (write) is one `pwrite(2)` and no await.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import time
+from typing import TYPE_CHECKING
+
+import asyncssh
+from asyncssh import SFTPAttrs
+
+from bwsandbox.server import tree
+from bwsandbox.server.auth import Session, session_of
+
+if TYPE_CHECKING:
+    from bwsandbox.server.listener import Endpoint
+
+_WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
+
+
+def _denied(what: str) -> PermissionError:
+    return PermissionError(errno.EACCES, f"Permission denied: {what}")
+
+
+class _Handle:
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+
+class _Upload(_Handle):
+    """A file open for writing in the drop folder."""
+
+    __slots__ = ("local", "name", "size", "oversize", "session")
+
+    def __init__(self, fd: int, local: str, name: str, session: Session) -> None:
+        super().__init__(fd)
+        self.local = local
+        self.name = name
+        self.size = 0  # high-water mark of the bytes written
+        self.oversize = False
+        self.session = session
+
+
+class SandboxSFTPServer(asyncssh.SFTPServer):
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._session = session_of(chan.get_connection())
+        tenant = self._session.tenant
+        assert tenant is not None
+        self._tenant = tenant
+        root = tree.ensure_tree(endpoint.data_dir, tenant, reports_folder=endpoint.settings.reports_folder)
+        self._root = os.path.realpath(root)
+        self._root_b = os.fsencode(self._root)
+        self._drop = tree.drop_folder(tenant)
+        self._max = endpoint.settings.max_file_bytes
+        super().__init__(chan, chroot=self._root_b)
+        endpoint.audit.event("sftp-start", session=self._session.id, tenant=tenant.name)
+
+    # -- paths --------------------------------------------------------------
+
+    def _virtual(self, path: bytes) -> str:
+        if b"\0" in path:
+            raise OSError(errno.EINVAL, "Invalid file name")
+        try:
+            text = path.decode("utf-8")
+        except UnicodeDecodeError:
+            raise OSError(errno.EILSEQ, "File names must be UTF-8") from None
+        return posixpath.normpath(posixpath.join("/", text))
+
+    def _local(self, vpath: str) -> str:
+        local = self._root if vpath == "/" else self._root + vpath
+        real = os.path.realpath(local)
+        if real != self._root and not real.startswith(self._root + "/"):
+            raise _denied("outside your home")
+        return local
+
+    def map_path(self, path: bytes) -> bytes:
+        self._session.last_activity = time.monotonic()
+        return os.fsencode(self._local(self._virtual(path)))
+
+    def _writable(self, path: bytes, what: str) -> tuple[str, str]:
+        """Resolve a path that is about to be written: a file directly in the drop folder."""
+        vpath = self._virtual(path)
+        parent, name = posixpath.split(vpath)
+        if parent != self._drop or name in ("", ".", ".."):
+            raise _denied(f"{what} {vpath}: only {self._drop} is writable")
+        local = self._local(vpath)
+        if os.path.isdir(local) or os.path.islink(local):
+            raise _denied(f"{what} {vpath}: not a file")
+        return vpath, local
+
+    def format_user(self, uid: int | None) -> str:
+        return self._tenant.username
+
+    def format_group(self, gid: int | None) -> str:
+        return "betterworks"
+
+    # -- files --------------------------------------------------------------
+
+    def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> object:
+        if not pflags & _WRITE_FLAGS:
+            fd = os.open(self.map_path(path), os.O_RDONLY)
+            return _Handle(fd)
+        vpath, local = self._writable(path, "write")
+        if self._endpoint.pickup.is_pending(local):
+            self._endpoint.pickup.take_now(local)
+        flags = os.O_RDWR if pflags & asyncssh.FXF_READ else os.O_WRONLY
+        if pflags & asyncssh.FXF_APPEND:
+            flags |= os.O_APPEND
+        if pflags & asyncssh.FXF_CREAT:
+            flags |= os.O_CREAT
+        if pflags & asyncssh.FXF_TRUNC:
+            flags |= os.O_TRUNC
+        if pflags & asyncssh.FXF_EXCL:
+            flags |= os.O_EXCL
+        fd = os.open(local, flags, 0o644)  # the client's modes (psftp: 0o100644) are ignored
+        upload = _Upload(fd, local, posixpath.basename(vpath), self._session)
+        if not pflags & asyncssh.FXF_TRUNC:
+            upload.size = os.fstat(fd).st_size
+        self._endpoint.open_uploads[local] = upload
+        self._endpoint.audit.event(
+            "open", session=self._session.id, tenant=self._tenant.name, path=vpath, flags=pflags
+        )
+        return upload
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        assert isinstance(file_obj, _Handle)
+        return os.pread(file_obj.fd, size, offset)
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        # Hot path: no await, no logging, one system call.
+        assert isinstance(file_obj, _Upload)
+        end = offset + len(data)
+        if end > self._max:
+            file_obj.oversize = True
+            raise asyncssh.SFTPFailure(
+                f"File too large: the sandbox accepts at most {self._max} bytes per file"
+            )
+        written = os.pwrite(file_obj.fd, data, offset)
+        if end > file_obj.size:
+            file_obj.size = end
+        file_obj.session.last_activity = time.monotonic()
+        return written
+
+    def close(self, file_obj: object) -> None:
+        assert isinstance(file_obj, _Handle)
+        os.close(file_obj.fd)
+        if not isinstance(file_obj, _Upload):
+            return
+        endpoint = self._endpoint
+        if endpoint.open_uploads.get(file_obj.local) is file_obj:
+            del endpoint.open_uploads[file_obj.local]
+        # CLIENTS.md pitfall 1: asyncssh also closes files of a vanished client;
+        # only then is the channel already closing.
+        aborted = self._chan.is_closing()
+        endpoint.audit.event(
+            "close", session=self._session.id, tenant=self._tenant.name, name=file_obj.name,
+            bytes=file_obj.size, aborted=aborted,
+        )
+        if aborted:
+            endpoint.pickup.incomplete(
+                self._tenant, file_obj.name, file_obj.local, file_obj.size,
+                "the connection ended before the client closed the file",
+            )
+        elif file_obj.oversize:
+            endpoint.pickup.incomplete(
+                self._tenant, file_obj.name, file_obj.local, file_obj.size,
+                f"the file went over the {self._max}-byte limit",
+            )
+        elif not tree.is_temporary(file_obj.name):
+            endpoint.pickup.complete(self._tenant, file_obj.name, file_obj.local, self._session.id)
+
+    def fstat(self, file_obj: object) -> os.stat_result:
+        assert isinstance(file_obj, _Handle)
+        return os.fstat(file_obj.fd)
+
+    def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
+        assert isinstance(file_obj, _Handle)
+        if not isinstance(file_obj, _Upload):
+            raise _denied("file opened read-only")
+        if attrs.size is not None:  # lftp sends the final size: truncate
+            os.ftruncate(file_obj.fd, attrs.size)
+            file_obj.size = attrs.size
+        if attrs.atime is not None and attrs.mtime is not None:
+            os.utime(file_obj.fd, (attrs.atime, attrs.mtime))
+        self._endpoint.audit.event(
+            "fsetstat", session=self._session.id, tenant=self._tenant.name, name=file_obj.name,
+            size=attrs.size, mtime=attrs.mtime,
+        )
+
+    def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        vpath = self._virtual(path)
+        local = self._local(vpath)
+        if os.path.isdir(local):
+            return  # directory times (WinSCP) are accepted and ignored
+        vpath, local = self._writable(path, "setstat")
+        if attrs.size is not None:
+            os.truncate(local, attrs.size)
+        if attrs.atime is not None and attrs.mtime is not None:
+            os.utime(local, (attrs.atime, attrs.mtime))
+        self._endpoint.pickup.touch(local)
+        self._endpoint.audit.event(
+            "setstat", session=self._session.id, tenant=self._tenant.name, path=vpath,
+            size=attrs.size, mtime=attrs.mtime,
+        )
+
+    def lsetstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        self.setstat(path, attrs)
+
+    # -- names --------------------------------------------------------------
+
+    def remove(self, path: bytes) -> None:
+        vpath, local = self._writable(path, "remove")
+        self._endpoint.pickup.cancel(local)
+        os.remove(local)
+        self._endpoint.audit.event("remove", session=self._session.id, tenant=self._tenant.name, path=vpath)
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._rename(oldpath, newpath, "rename")
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._rename(oldpath, newpath, "posix-rename")
+
+    def _rename(self, oldpath: bytes, newpath: bytes, how: str) -> None:
+        old_v, old = self._writable(oldpath, "rename")
+        new_v, new = self._writable(newpath, "rename to")
+        if not os.path.isfile(old):
+            raise FileNotFoundError(errno.ENOENT, f"No such file: {old_v}")
+        if old == new:
+            return
+        pickup = self._endpoint.pickup
+        # Replacing a complete upload not yet picked up: hand it over first.
+        pickup.take_now(new)
+        was_pending = pickup.cancel(old) is not None
+        os.replace(old, new)
+        name = posixpath.basename(new_v)
+        upload = self._endpoint.open_uploads.pop(old, None)
+        if upload is not None:  # renamed while still open: close() decides
+            upload.local, upload.name = new, name
+            self._endpoint.open_uploads[new] = upload
+        elif not tree.is_temporary(name):
+            pickup.complete(self._tenant, name, new, self._session.id)
+        self._endpoint.audit.event(
+            how, session=self._session.id, tenant=self._tenant.name, old=old_v, new=new_v,
+            pending=was_pending,
+        )
+
+    def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
+        raise _denied(f"mkdir {self._virtual(path)}: folders cannot be created")
+
+    def rmdir(self, path: bytes) -> None:
+        raise _denied(f"rmdir {self._virtual(path)}: folders cannot be removed")
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        raise _denied("links cannot be created")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        raise _denied("links cannot be created")
+
+    def readlink(self, path: bytes) -> bytes:
+        self.map_path(path)
+        raise OSError(errno.EINVAL, "Not a link")
+
+    def exit(self) -> None:
+        self._endpoint.audit.event("sftp-end", session=self._session.id, tenant=self._tenant.name)

@@ -1,0 +1,56 @@
+"""Each tenant's tree on disk: the chroot the SFTP server shows (SPEC §1, §2).
+
+    DATA_DIR/tenants/<region>/<tenant>/root/     what the client sees as `/`
+        incoming/     core profile: the drop folder, the only writable place
+        reports/      read-only for the client; the ingest side writes here
+                      (reports_folder setting)
+
+The engage profile drops into the home folder itself (SPEC §1 [decided]), so
+there `/` is the writable drop folder. The ingest side finds the tree with
+`tenant_root()` and writes reports with `reports_dir()`; the client only reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bwsandbox.spec.fields import Profile
+from bwsandbox.tenants import Tenant
+
+INCOMING = "incoming"
+REPORTS = "reports"
+
+# Names clients use while a transfer is in progress, renamed at the end
+# (CLIENTS.md: WinSCP `*.filepart`, lftp `.in.NAME`; dot-files; `*.tmp`).
+# Never picked up: the final name is.
+TEMP_SUFFIXES = (".filepart", ".part", ".partial", ".tmp", ".temp")
+
+
+def tenant_root(data_dir: Path, tenant: Tenant) -> Path:
+    """The directory the tenant sees as `/`."""
+    return data_dir / "tenants" / str(tenant.region) / tenant.name / "root"
+
+
+def reports_dir(data_dir: Path, tenant: Tenant) -> Path:
+    """Where the ingest side writes reports the tenant may download."""
+    return tenant_root(data_dir, tenant) / REPORTS
+
+
+def drop_folder(tenant: Tenant) -> str:
+    """The client-visible drop folder: `/incoming` (core) or `/` (engage)."""
+    return "/" if tenant.profile is Profile.ENGAGE else "/" + INCOMING
+
+
+def ensure_tree(data_dir: Path, tenant: Tenant, *, reports_folder: bool) -> Path:
+    root = tenant_root(data_dir, tenant)
+    root.mkdir(parents=True, exist_ok=True)
+    if tenant.profile is Profile.CORE:
+        (root / INCOMING).mkdir(exist_ok=True)
+    if reports_folder:
+        (root / REPORTS).mkdir(exist_ok=True)
+    return root
+
+
+def is_temporary(name: str) -> bool:
+    """A name a client uploads under before renaming it (never picked up)."""
+    return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
