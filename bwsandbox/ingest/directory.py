@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bwsandbox.ingest.apply import Department, ManualEdit, Outcome, Source, State, User
+from bwsandbox.ingest.apply import Department, ManualEdit, Outcome, Source, State, User, due_deactivations
 from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
 
 
@@ -154,3 +154,59 @@ def history(conn: sqlite3.Connection, tenant: str, email: str | None = None) -> 
             "changes": json.loads(r[4]), "source_kind": r[5], "source": r[6],
             "file_id": r[7], "row": r[8],
         }
+
+
+def version(conn: sqlite3.Connection, tenant: str) -> int:
+    """Bumped by every write: a file computed on an older directory is recomputed."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"dir_version:{tenant}",)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def bump(conn: sqlite3.Connection, tenant: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE"
+        " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        (f"dir_version:{tenant}",),
+    )
+
+
+def sweep(conn: sqlite3.Connection, tenant: str, today: str, at: str) -> int:
+    """Make future deactivation dates that `today` has reached effective (SPEC §3).
+    The caller holds the transaction. Returns how many users were deactivated."""
+    rows = conn.execute(
+        "SELECT uid, active, fields_json FROM dir_users WHERE tenant = ? AND active = 1"
+        " AND json_extract(fields_json, '$.deactivation_date') <= ?"
+        " AND json_extract(fields_json, '$.deactivation_date') != ''",
+        (tenant, today),
+    ).fetchall()
+    if not rows:
+        return 0
+    state = State(
+        users={int(r[0]): User(uid=int(r[0]), fields=json.loads(r[2]), active=True) for r in rows}
+    )
+    outcome = due_deactivations(state, today)
+    origin = Provenance(kind=Source.CLOCK, label="clock: deactivation date reached", at=at)
+    write(conn, tenant, outcome, origin)
+    bump(conn, tenant)
+    return len(outcome.users)
+
+
+def users_listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, str]]:
+    """`bwsandbox directory`: one dict per user, in creation order."""
+    out = []
+    for r in conn.execute(
+        "SELECT active, fields_json FROM dir_users WHERE tenant = ? ORDER BY uid", (tenant,)
+    ):
+        fields = json.loads(r[1])
+        fields["status"] = "active" if r[0] else "deactivated"
+        out.append(fields)
+    return out
+
+
+def departments_listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, object]]:
+    return [
+        {"name": r[0], "parent": r[1], "active": bool(r[2])}
+        for r in conn.execute(
+            "SELECT name, parent, active FROM dir_departments WHERE tenant = ? ORDER BY key", (tenant,)
+        )
+    ]

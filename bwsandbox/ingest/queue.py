@@ -12,21 +12,46 @@ The server calls exactly two methods, from any thread:
                                           cut-off upload must never be
                                           processed"): recorded, never queued
 
-Everything after that (engage `.done` markers, validation, apply, emails) is
-the ingest side's business.
+What `received` decides (the rest is the worker's business):
+
+- engage profile: `employees.YYYYMMDDHHMM.csv.pgp` waits (state `waiting`)
+  until its empty marker `employees.YYYYMMDDHHMM.csv.done.pgp` arrives, in
+  either order [doc, SPEC §1]; the marker itself is recorded and never applied;
+- a name or content this tenant already sent is noted in `detail` and still
+  queued: applying it changes nothing, and the report says so (SPEC §5);
+- `due_at`: production processes "as soon as possible", slower when the queue
+  is long or the file big [doc]; the sandbox waits base + per-MB + jitter
+  after the previous file's due time (seeded, so a run can be replayed).
+
+Crash safety: the upload is hard-linked into `received/` inside the
+transaction that inserts its row and only unlinked from the spool after the
+commit, so after `kill -9` at any moment either the row and the stored file
+both exist, or the spool still holds the upload.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
+import random
+import re
 import shutil
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from bwsandbox.clock import Clock
+from bwsandbox.spec.fields import Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
+
+# SPEC §1 engage file names [doc]; `.gpg` and an unencrypted `.csv` are
+# recognised too, so the worker can say what is wrong with them.
+ENGAGE_DATA = re.compile(r"^employees\.(\d{12})\.csv(\.pgp|\.gpg)?$")
+ENGAGE_MARKER = re.compile(r"^employees\.(\d{12})\.csv\.done(\.pgp|\.gpg)?$")
+MARKER_DETAIL = "marker"
 
 
 def sha256_file(path: Path) -> tuple[int, str]:
@@ -39,43 +64,168 @@ def sha256_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delay:
+    """Simulated processing delay (SPEC §5): base + per-MB cost + seeded jitter, seconds."""
+
+    base: float = 0.0
+    per_mb: float = 0.0
+    jitter: float = 0.0
+    seed: int = 0
+
+    def seconds(self, file_id: int, size: int) -> float:
+        jitter = random.Random(f"{self.seed}:{file_id}").uniform(0, self.jitter) if self.jitter else 0.0
+        return self.base + self.per_mb * size / 1_000_000 + jitter
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
 class Inbox:
-    def __init__(self, conn: sqlite3.Connection, data_dir: Path, clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        data_dir: Path,
+        clock: Clock,
+        *,
+        delay: Delay | None = None,
+    ) -> None:
         self._conn = conn
         self._data_dir = data_dir
         self._clock = clock
+        self._delay = delay or Delay()
         self._lock = threading.Lock()
         self._listeners: list[threading.Event] = []
 
     def tenant_dir(self, tenant: Tenant) -> Path:
         return self._data_dir / "tenants" / str(tenant.region) / tenant.name
 
+    def add_listener(self, event: threading.Event) -> None:
+        """`event` is set whenever a file is recorded; the worker waits on it."""
+        self._listeners.append(event)
+
+    def set_delay(self, delay: Delay) -> None:
+        self._delay = delay
+
     def received(self, tenant: Tenant, name: str, path: Path) -> int:
         """Queue a complete upload; returns its file id."""
-        return self._record(tenant, name, path, state="queued", detail="")
+        return self._record(tenant, name, path, incomplete=None)
 
     def incomplete(
         self, tenant: Tenant, name: str, path: Path, bytes_received: int, reason: str
     ) -> int:
         """Record a cut-off upload; it is kept for inspection, never processed."""
-        return self._record(tenant, name, path, state="incomplete", detail=reason)
+        return self._record(tenant, name, path, incomplete=reason)
 
-    def _record(self, tenant: Tenant, name: str, path: Path, *, state: str, detail: str) -> int:
+    def _record(self, tenant: Tenant, name: str, path: Path, *, incomplete: str | None) -> int:
         size, digest = sha256_file(path)
-        folder = self.tenant_dir(tenant) / ("received" if state != "incomplete" else "incomplete")
+        folder = self.tenant_dir(tenant) / ("received" if incomplete is None else "incomplete")
         folder.mkdir(parents=True, exist_ok=True)
-        with self._lock, transaction(self._conn):
-            cur = self._conn.execute(
-                "INSERT INTO files (tenant, name, bytes, sha256, received_at, state, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (tenant.name, name, size, digest, self._clock.iso(), state, detail),
-            )
-            file_id = int(cur.lastrowid or 0)
-            stored = folder / f"{file_id:06d}-{name}"
-            # Move first, then commit: a crash in between leaves no queued row
-            # (rollback) and at worst an orphan file, never a lost upload.
-            shutil.move(str(path), stored)
-            self._conn.execute(
-                "UPDATE files SET stored_path = ? WHERE id = ?", (str(stored), file_id)
-            )
+        with self._lock:
+            with transaction(self._conn):
+                state, detail = self._classify(tenant, name, digest, incomplete)
+                cur = self._conn.execute(
+                    "INSERT INTO files (tenant, name, bytes, sha256, received_at, state, detail)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (tenant.name, name, size, digest, self._clock.iso(), state, detail),
+                )
+                file_id = int(cur.lastrowid or 0)
+                stored = folder / f"{file_id:06d}-{name}"
+                _link(path, stored)
+                due = self._due(file_id, size) if state == "queued" else None
+                self._conn.execute(
+                    "UPDATE files SET stored_path = ?, due_at = ? WHERE id = ?",
+                    (str(stored), due, file_id),
+                )
+                if detail == MARKER_DETAIL:
+                    self._release(tenant, name)
+            path.unlink(missing_ok=True)
+        self._wake()
         return file_id
+
+    def _classify(
+        self, tenant: Tenant, name: str, digest: str, incomplete: str | None
+    ) -> tuple[str, str]:
+        if incomplete is not None:
+            return "incomplete", incomplete
+        if tenant.profile is Profile.ENGAGE:
+            if ENGAGE_MARKER.match(name):
+                return "done", MARKER_DETAIL
+            data = ENGAGE_DATA.match(name)
+            if data and not self._marker_seen(tenant, data.group(1)):
+                return "waiting", "waiting for " + _marker_name(name)
+        return "queued", self._repeat_note(tenant, name, digest)
+
+    def _marker_seen(self, tenant: Tenant, stamp: str) -> bool:
+        for row in self._conn.execute(
+            "SELECT name FROM files WHERE tenant = ? AND detail = ? AND name LIKE ?",
+            (tenant.name, MARKER_DETAIL, f"employees.{stamp}.csv.done%"),
+        ):
+            if ENGAGE_MARKER.match(row[0]):
+                return True
+        return False
+
+    def _release(self, tenant: Tenant, marker: str) -> None:
+        """A `.done` marker arrived: its data file may now be processed."""
+        match = ENGAGE_MARKER.match(marker)
+        assert match is not None
+        for row in self._conn.execute(
+            "SELECT id, name, bytes, sha256 FROM files WHERE tenant = ? AND state = 'waiting'"
+            " ORDER BY id",
+            (tenant.name,),
+        ).fetchall():
+            data = ENGAGE_DATA.match(row["name"])
+            if data and data.group(1) == match.group(1):
+                note = self._repeat_note(tenant, row["name"], row["sha256"], before=int(row["id"]))
+                self._conn.execute(
+                    "UPDATE files SET state = 'queued', due_at = ?, detail = ? WHERE id = ?",
+                    (self._due(int(row["id"]), int(row["bytes"])), note, row["id"]),
+                )
+
+    def _repeat_note(self, tenant: Tenant, name: str, digest: str, before: int | None = None) -> str:
+        """SPEC §5 [decided]: a repeated name or content is reported as such."""
+        limit = " AND id < ?" if before is not None else ""
+        params: tuple[object, ...] = (tenant.name, name, digest, MARKER_DETAIL)
+        if before is not None:
+            params += (before,)
+        row = self._conn.execute(
+            "SELECT id, name, sha256 FROM files WHERE tenant = ? AND (name = ? OR sha256 = ?)"
+            " AND state NOT IN ('incomplete') AND detail != ?" + limit + " ORDER BY id DESC LIMIT 1",
+            params,
+        ).fetchone()
+        if row is None:
+            return ""
+        same = [w for w, hit in (("name", row["name"] == name), ("content", row["sha256"] == digest)) if hit]
+        return f"repeat of file #{row['id']} ({row['name']}): same {' and '.join(same)}"
+
+    def _due(self, file_id: int, size: int) -> str:
+        now = self._clock.now()
+        if self._delay.base or self._delay.per_mb or self._delay.jitter:
+            # Queue length matters: a file waits for the one before it.
+            row = self._conn.execute(
+                "SELECT MAX(due_at) FROM files WHERE state IN ('queued', 'processing')"
+            ).fetchone()
+            if row[0]:
+                now = max(now, dt.datetime.fromisoformat(row[0]))
+        return iso(now + dt.timedelta(seconds=self._delay.seconds(file_id, size)))
+
+    def _wake(self) -> None:
+        for event in list(self._listeners):
+            event.set()
+
+
+def _marker_name(name: str) -> str:
+    match = ENGAGE_DATA.match(name)
+    assert match is not None
+    return f"employees.{match.group(1)}.csv.done{match.group(2) or ''}"
+
+
+def _link(source: Path, target: Path) -> None:
+    """Put the upload at `target` without removing `source` (see module docstring)."""
+    # An existing target is an orphan of a transaction that never committed.
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

@@ -1,0 +1,175 @@
+"""Technical Contact emails (SPEC §1, §5): one per file with any error.
+
+Production emails the tenant's one Technical Contact address with an error
+file to download [doc]. The sandbox builds the same: a summary in the body
+(older production emails prefix each entry with SPEC §4's "Entry #n - name did
+not process, due to the following errors: ") and the error file attached:
+the original rows plus their row number and errors [decided].
+
+Delivery: SMTP when `--smtp host:port` is configured, otherwise an `.eml`
+file in DATA/outbox. The message is recorded (state `pending`) in the same
+transaction that applies the file; `deliver_pending()` sends it afterwards,
+so a crash can at worst send an email twice, never lose one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import smtplib
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from bwsandbox.errors import IngestError
+
+SENDER = "Betterworks Sandbox <no-reply@bwsandbox.invalid>"
+
+
+def error_csv(
+    header: Sequence[str],
+    originals: Mapping[int, Sequence[str]],
+    findings: Iterable[Mapping[str, object]],
+) -> bytes:
+    """The error file: original columns, then `row` and `errors` (one line per row)."""
+    by_row: dict[int | None, list[str]] = {}
+    values: dict[int, str] = {}
+    for f in findings:
+        if f.get("severity") != "error":
+            continue
+        row = f.get("row")
+        key = row if isinstance(row, int) else None
+        column = f.get("column")
+        text = str(f.get("message", ""))
+        by_row.setdefault(key, []).append(f"{column}: {text}" if column and key is not None else text)
+        if isinstance(row, int) and column == "email" and f.get("value"):
+            values[row] = str(f["value"])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    columns = list(header)
+    writer.writerow([*columns, "row", "errors"])
+    for row in sorted(r for r in by_row if r is not None):
+        cells = list(originals.get(row, ()))
+        if not cells and row in values and "email" in columns:
+            cells = ["" for _ in columns]
+            cells[columns.index("email")] = values[row]
+        cells = (cells + [""] * len(columns))[: len(columns)]
+        writer.writerow([*cells, row, "; ".join(by_row[row])])
+    if None in by_row:
+        writer.writerow([*([""] * len(columns)), "", "; ".join(by_row[None])])
+    return out.getvalue().encode("utf-8")
+
+
+def build_message(
+    *,
+    to: str,
+    tenant: str,
+    file_name: str,
+    report: Mapping[str, object],
+    attachment: bytes,
+) -> EmailMessage:
+    findings = [f for f in _list(report.get("findings")) if f.get("severity") == "error"]
+    applied = report.get("applied") if isinstance(report.get("applied"), dict) else {}
+    assert isinstance(applied, dict)
+    msg = EmailMessage()
+    msg["From"] = SENDER
+    msg["To"] = to
+    msg["Subject"] = f"Betterworks user import: {len(findings)} error(s) in {file_name}"
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="bwsandbox.invalid")
+    msg["X-Bwsandbox-Tenant"] = tenant
+    lines = [
+        f"Your file {file_name} was processed with errors.",
+        "",
+        f"Result: {report.get('verdict')}",
+        "Applied: " + ", ".join(f"{k} {v}" for k, v in applied.items()) if applied else "Applied: nothing",
+        "",
+    ]
+    for f in findings:
+        row = f.get("row")
+        if isinstance(row, int):
+            lines.append(f"Entry #{row} did not process, due to the following errors: {f.get('message')}")
+        else:
+            lines.append(str(f.get("message")))
+    lines += ["", "The attached error file lists each row with its errors."]
+    msg.set_content("\n".join(lines) + "\n")
+    msg.add_attachment(
+        attachment, maintype="text", subtype="csv", filename=errors_name(file_name)
+    )
+    return msg
+
+
+def errors_name(file_name: str) -> str:
+    return f"{file_name}.errors.csv"
+
+
+def record(
+    conn: sqlite3.Connection, *, tenant: str, file_id: int | None, at: str, msg: EmailMessage
+) -> int:
+    """Queue an email in the caller's transaction."""
+    attachments = [part.get_filename() or "" for part in msg.iter_attachments()]
+    cur = conn.execute(
+        "INSERT INTO emails (tenant, file_id, created_at, to_addr, subject, attachments_json, message)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (tenant, file_id, at, str(msg["To"]), str(msg["Subject"]), json.dumps(attachments), msg.as_bytes()),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def deliver_pending(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path) -> int:
+    """Send or outbox every pending email; returns how many were handled."""
+    rows = conn.execute("SELECT id, tenant, to_addr, message FROM emails WHERE state = 'pending' ORDER BY id")
+    handled = 0
+    for row in rows.fetchall():
+        state, detail = "outboxed", ""
+        try:
+            if not row["to_addr"]:
+                state, detail = "error", "the tenant has no Technical Contact address"
+            elif smtp:
+                _send(smtp, bytes(row["message"]))
+                state = "sent"
+            else:
+                outbox.mkdir(parents=True, exist_ok=True)
+                target = outbox / f"{row['id']:06d}-{row['tenant']}.eml"
+                tmp = target.with_suffix(".tmp")
+                tmp.write_bytes(bytes(row["message"]))
+                tmp.replace(target)
+                detail = str(target)
+        except (OSError, smtplib.SMTPException) as exc:
+            state, detail = "error", f"{type(exc).__name__}: {exc}"
+        conn.execute("UPDATE emails SET state = ?, detail = ? WHERE id = ?", (state, detail, row["id"]))
+        handled += 1
+    return handled
+
+
+def _send(smtp: str, message: bytes) -> None:
+    host, _, port = smtp.rpartition(":")
+    if not host or not port.isdigit():
+        raise IngestError(f"--smtp must be host:port, not {smtp!r}")
+    parsed = message_from_bytes(message, policy=policy.default)
+    with smtplib.SMTP(host, int(port), timeout=30) as client:
+        client.send_message(parsed)
+
+
+def listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, object]]:
+    return [
+        {
+            "id": r["id"],
+            "file_id": r["file_id"],
+            "created_at": r["created_at"],
+            "to": r["to_addr"],
+            "subject": r["subject"],
+            "attachments": json.loads(r["attachments_json"]),
+            "state": r["state"],
+            "detail": r["detail"],
+        }
+        for r in conn.execute("SELECT * FROM emails WHERE tenant = ? ORDER BY id", (tenant,))
+    ]
+
+
+def _list(value: object) -> list[Mapping[str, object]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

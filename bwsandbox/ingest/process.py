@@ -1,0 +1,184 @@
+"""One file through the vendor app: decrypt -> validate -> apply -> report.
+
+Shared by the queue worker (SFTP uploads) and the Admin module's manual
+upload. The directory is read, the file validated and applied in memory, and
+everything is written in ONE transaction together with whatever the caller
+adds in `finalize` (the worker marks the file done and records its email
+there): after `kill -9` at any moment a file is applied entirely or not at
+all. If the directory changed in between (another process applied
+something), the file is recomputed on the new directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bwsandbox.clock import Clock
+from bwsandbox.ingest import directory, pgp, reports
+from bwsandbox.ingest.apply import Issue, Outcome, Policy, Source, apply_departments, apply_users
+from bwsandbox.ingest.notify import error_csv
+from bwsandbox.spec.fields import Kind, Profile
+from bwsandbox.store import transaction
+from bwsandbox.tenants import Tenant
+from bwsandbox.validator import Context, Validation, validate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Processed:
+    report: dict[str, object]
+    errors_csv: bytes | None  # None when the file has no error
+    outcome: Outcome
+
+    @property
+    def verdict(self) -> str:
+        return str(self.report["verdict"])
+
+    @property
+    def has_errors(self) -> bool:
+        return self.errors_csv is not None
+
+
+Finalize = Callable[[sqlite3.Connection, Processed], None]
+
+
+def decrypt(data: bytes, *, name: str, tenant: Tenant, data_dir: Path) -> tuple[bytes, str, Issue | None]:
+    """(plaintext, name to validate under, problem). SPEC §1: engage requires PGP."""
+    if pgp.is_pgp_name(name):
+        if tenant.profile is Profile.CORE and not pgp.has_key(data_dir, tenant):
+            return data, name, Issue(
+                code="PGP_NO_KEY", severity="error", row=None,
+                message=(
+                    f"{name} is PGP-encrypted, but this tenant has no sandbox key. Run "
+                    f"`bwsandbox pgp export-key --tenant {tenant.name}` and encrypt to that key."
+                ),
+            )
+        try:
+            return pgp.decrypt(data, data_dir, tenant, name), pgp.plain_name(name), None
+        except pgp.PgpProblem as problem:
+            return data, name, Issue(code=problem.code, severity="error", row=None, message=problem.message)
+    if tenant.profile is Profile.ENGAGE:
+        return data, name, Issue(
+            code="PGP_REQUIRED", severity="error", row=None,
+            message=(
+                f"{name} is not encrypted. The engage profile accepts only PGP-encrypted files "
+                f"named employees.YYYYMMDDHHMM.csv.pgp, encrypted with the key from "
+                f"`bwsandbox pgp export-key --tenant {tenant.name}`."
+            ),
+        )
+    return data, name, None
+
+
+def mentioned_emails(validation: Validation) -> frozenset[str]:
+    """Emails on rows that were not applied: engage must not terminate them."""
+    header = validation.report.header
+    if "email" not in header:
+        return frozenset()
+    index = header.index("email")
+    return frozenset(
+        cells[index].strip().lower() for cells in validation.originals.values() if len(cells) > index
+    )
+
+
+def process(
+    conn: sqlite3.Connection,
+    *,
+    data_dir: Path,
+    tenant: Tenant,
+    name: str,
+    data: bytes,
+    clock: Clock,
+    source: Source,
+    label: str,
+    termination_limit: float,
+    extra: Mapping[str, object] | None = None,
+    finalize: Finalize | None = None,
+) -> Processed:
+    today = clock.today().isoformat()
+    now = clock.iso()
+    plain, vname, problem = decrypt(data, name=name, tenant=tenant, data_dir=data_dir)
+    while True:
+        with transaction(conn):
+            directory.sweep(conn, tenant.name, today, now)
+        seen = directory.version(conn, tenant.name)
+        processed = _compute(
+            conn, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem,
+            today=today, now=now, source=source, label=label,
+            termination_limit=termination_limit, extra=extra or {},
+        )
+        with transaction(conn):
+            if directory.version(conn, tenant.name) != seen:
+                continue  # someone else changed the directory meanwhile: recompute
+            origin = directory.Provenance(
+                kind=source, label=label, at=now,
+                file_id=_int(extra.get("file_id")) if extra else None,
+            )
+            directory.write(conn, tenant.name, processed.outcome, origin)
+            if processed.outcome.changed:
+                directory.bump(conn, tenant.name)
+            if finalize is not None:
+                finalize(conn, processed)
+        return processed
+
+
+def _compute(
+    conn: sqlite3.Connection,
+    *,
+    tenant: Tenant,
+    name: str,
+    vname: str,
+    plain: bytes,
+    problem: Issue | None,
+    today: str,
+    now: str,
+    source: Source,
+    label: str,
+    termination_limit: float,
+    extra: Mapping[str, object],
+) -> Processed:
+    state = directory.load(conn, tenant.name)
+    outcome = Outcome()
+    header: Sequence[str] = ()
+    originals: Mapping[int, Sequence[str]] = {}
+    skipped = 0
+    if problem is not None:
+        base: dict[str, object] = {
+            "file": name, "profile": str(tenant.profile), "sha256": extra.get("sha256", ""),
+            "verdict": "rejected", "rows": {"total": 0, "valid": 0, "skipped": 0}, "findings": [],
+        }
+        issues = [problem]
+    else:
+        context = Context(
+            profile=tenant.profile, locale=tenant.locale, custom_keys=tenant.custom_keys,
+            directory=directory.snapshot(state), today=dt.date.fromisoformat(today), licenses_available=None,
+        )
+        validation = validate(plain, context, name=vname)
+        report = validation.report
+        base = report.to_dict()
+        base["file"] = name
+        header, originals, skipped = report.header, validation.originals, report.skipped
+        if str(report.verdict) != "rejected":
+            policy = Policy(
+                profile=tenant.profile, source=source, source_label=label, today=today, now=now,
+                licenses=tenant.licenses, termination_limit=termination_limit,
+                columns=frozenset(report.columns or report.header),
+                mentioned=mentioned_emails(validation),
+            )
+            applier = apply_departments if report.kind is Kind.DEPARTMENTS else apply_users
+            outcome = applier(state, validation.applicable(), policy)
+        issues = outcome.issues
+    full = reports.build(
+        base=base, issues=issues, outcome=outcome, extra={"source": label, **extra},
+        validator_skipped=skipped,
+    )
+    findings = full["findings"]
+    assert isinstance(findings, list)
+    csv_bytes = error_csv(header, originals, findings) if reports.has_errors(full) else None
+    return Processed(report=full, errors_csv=csv_bytes, outcome=outcome)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None

@@ -1,0 +1,112 @@
+"""The per-file report: the validator's report plus what was applied.
+
+Its JSON extends the validator's contract (`file`, `profile`, `sha256`,
+`verdict`, `rows`, `findings`) with:
+
+    file_id, received_at, processed_at, source      where the file came from
+    repeat             "repeat of file #N (...): same name/content" or null (SPEC §5)
+    applied            counts: created, updated, deactivated, reactivated,
+                       terminated, unchanged, skipped
+    overwritten_manual_edits   each manual edit this file replaced (SPEC §5)
+    changes            the first CHANGES_SHOWN user changes with their
+                       [old, new] values (all of them are in the history)
+
+`findings` holds the validator's findings and the ones only the directory
+can see (licence limit, engage safety net, PGP), in the same shape; the
+verdict is recomputed over both. Reports are kept in the store (files row)
+and next to the stored file; with the `reports_folder` setting on (default)
+they are also published to the tenant's SFTP tree as `/reports/<name>.report.json`
+and `/reports/<name>.errors.csv`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from bwsandbox.ingest.apply import Action, Issue, Outcome
+
+CHANGES_SHOWN = 1000
+APPLIED_KEYS = tuple(str(a) for a in Action) + ("skipped",)
+
+
+def build(
+    *,
+    base: Mapping[str, object],
+    issues: Iterable[Issue],
+    outcome: Outcome,
+    extra: Mapping[str, object],
+    validator_skipped: int,
+) -> dict[str, object]:
+    report: dict[str, object] = dict(base)
+    findings = list(_dicts(report.get("findings"))) + [i.to_dict() for i in issues]
+    findings.sort(key=lambda f: (f.get("row") is not None, f.get("row") or 0))
+    report["findings"] = findings
+    applied = {key: outcome.counts.get(key, 0) for key in APPLIED_KEYS}
+    applied["skipped"] += validator_skipped
+    if outcome.departments:
+        applied["departments_created"] = sum(1 for d in outcome.departments if d.action is Action.CREATED)
+        applied["departments_updated"] = sum(1 for d in outcome.departments if d.action is Action.UPDATED)
+    report["applied"] = applied
+    report["overwritten_manual_edits"] = [
+        {
+            "row": o.row, "email": o.email, "field": o.field, "manual_value": o.manual_value,
+            "file_value": o.file_value, "edited_at": o.edited_at, "edited_by": o.edited_by,
+        }
+        for o in outcome.overwritten
+    ]
+    changed = [c for c in outcome.users if c.action is not Action.UNCHANGED]
+    report["changes"] = [
+        {
+            "row": c.row, "email": c.after.email, "action": str(c.action),
+            "fields": {name: [old, new] for name, old, new in c.diff},
+        }
+        for c in changed[:CHANGES_SHOWN]
+    ]
+    report["changes_not_shown"] = max(len(changed) - CHANGES_SHOWN, 0)
+    report.update(extra)
+    report["verdict"] = verdict(report, outcome)
+    return report
+
+
+def verdict(report: Mapping[str, object], outcome: Outcome) -> str:
+    errors = [f for f in _dicts(report.get("findings")) if f.get("severity") == "error"]
+    if outcome.refused or report.get("verdict") == "rejected":
+        return "rejected"
+    if not errors:
+        return "accepted"
+    touched = sum(v for k, v in outcome.counts.items() if k != "skipped") + len(outcome.departments)
+    return "partial" if touched else "rejected"
+
+
+def has_errors(report: Mapping[str, object]) -> bool:
+    return any(f.get("severity") == "error" for f in _dicts(report.get("findings")))
+
+
+def counts(report: Mapping[str, object]) -> dict[str, int]:
+    """What `bwsandbox files` shows once a file is done (files.counts_json)."""
+    applied = report.get("applied")
+    out = {k: int(v) for k, v in applied.items()} if isinstance(applied, dict) else {}
+    out["errors"] = sum(1 for f in _dicts(report.get("findings")) if f.get("severity") == "error")
+    out["overwritten"] = len(report.get("overwritten_manual_edits") or [])  # type: ignore[arg-type]
+    return out
+
+
+def publish(folder: Path, name: str, report: Mapping[str, object], errors_csv: bytes | None) -> None:
+    """Write `<name>.report.json` (and `<name>.errors.csv`) atomically into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder / f"{name}.report.json", json.dumps(report, indent=2).encode() + b"\n")
+    if errors_csv is not None:
+        _write(folder / f"{name}.errors.csv", errors_csv)
+
+
+def _write(target: Path, data: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
+def _dicts(value: object) -> Iterable[dict[str, object]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

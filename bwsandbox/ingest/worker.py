@@ -1,0 +1,302 @@
+"""The queue worker: takes queued files in arrival order and processes them.
+
+Production processes files "as soon as possible" in arrival order, with a
+delay that grows with the queue and the file size [doc, SPEC §5]; the Inbox
+gives each file a `due_at`, the worker waits for it. Tests never sleep:
+
+    worker.process_pending()          process every due file now, in order
+    worker.process_pending(force=True)   ...ignoring due times
+    worker.wait(file_id, timeout)     block until the file is done or failed
+
+Exactly once (issue #4): a file is claimed (`queued` -> `processing`), then
+applied and marked `done` in one transaction (`process.process`). On start,
+`recover()` returns `processing` rows to `queued` (a crash lost nothing that
+was committed, and nothing half-applied was committed), delivers emails that
+were recorded but not sent, and republishes reports.
+
+As a Sandbox service (`start(sandbox)` / `stop()`), it runs in one thread
+with its own store connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bwsandbox import clock as clock_mod
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.clock import Clock
+from bwsandbox.config import Settings
+from bwsandbox.ingest import notify, reports
+from bwsandbox.ingest.apply import Source
+from bwsandbox.ingest.process import Processed, process
+from bwsandbox.ingest.queue import Delay, Inbox
+from bwsandbox.server import tree
+from bwsandbox.store import transaction
+
+if TYPE_CHECKING:
+    from bwsandbox.sandbox import Sandbox
+
+log = logging.getLogger("bwsandbox.ingest")
+
+FINAL = ("done", "failed")
+
+
+def delay_from(settings: Settings) -> Delay:
+    return Delay(
+        base=settings.queue_delay, per_mb=settings.queue_per_mb,
+        jitter=settings.queue_jitter, seed=settings.queue_seed,
+    )
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self._base_clock = clock or Clock()
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one file at a time, in order
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.inbox: Inbox | None = None
+
+    # -- plumbing ---------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = store.connect(self.settings.db_path)
+        return self._conn
+
+    def clock(self) -> Clock:
+        return clock_mod.load(self.conn, self._base_clock)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- recovery ---------------------------------------------------------------
+    def recover(self) -> int:
+        """After a crash: processing -> queued, pending emails out, reports republished."""
+        with self._lock:
+            with transaction(self.conn):
+                cur = self.conn.execute("UPDATE files SET state = 'queued' WHERE state = 'processing'")
+            requeued = cur.rowcount
+            if requeued:
+                log.warning("requeued %d file(s) interrupted by a crash", requeued)
+            self._after_commit()
+            for row in self.conn.execute(
+                "SELECT f.id FROM files f JOIN file_outputs o ON o.file_id = f.id WHERE o.published = 0"
+            ).fetchall():
+                self._publish(int(row[0]))
+            return requeued
+
+    # -- the queue --------------------------------------------------------------
+    def next_due(self) -> tuple[int | None, float | None]:
+        """(file id to process now, or None; seconds until the next one is due)."""
+        rows = self.conn.execute(
+            "SELECT id, tenant, due_at FROM files WHERE state = 'queued' ORDER BY id"
+        ).fetchall()
+        now = self.clock().now()
+        heads: set[str] = set()
+        wait: float | None = None
+        for row in rows:
+            if row["tenant"] in heads:
+                continue  # arrival order per tenant: only its oldest file may go
+            heads.add(row["tenant"])
+            due = dt.datetime.fromisoformat(row["due_at"]) if row["due_at"] else now
+            if due <= now:
+                return int(row["id"]), 0.0
+            seconds = (due - now).total_seconds()
+            wait = seconds if wait is None else min(wait, seconds)
+        return None, wait
+
+    def process_pending(self, *, force: bool = False) -> list[int]:
+        """Process every due file, oldest first; `force` ignores due times (tests)."""
+        done: list[int] = []
+        while True:
+            if force:
+                row = self.conn.execute(
+                    "SELECT id FROM files WHERE state = 'queued' ORDER BY id LIMIT 1"
+                ).fetchone()
+                file_id = int(row[0]) if row else None
+            else:
+                file_id, _ = self.next_due()
+            if file_id is None:
+                return done
+            self.process_file(file_id)
+            done.append(file_id)
+
+    def process_file(self, file_id: int) -> str:
+        """Claim, process and finish one file; returns its final state."""
+        with self._lock:
+            with transaction(self.conn):
+                claimed = self.conn.execute(
+                    "UPDATE files SET state = 'processing' WHERE id = ? AND state = 'queued'", (file_id,)
+                ).rowcount
+            if not claimed:
+                row = self.conn.execute("SELECT state FROM files WHERE id = ?", (file_id,)).fetchone()
+                return str(row[0]) if row else "missing"
+            try:
+                state = self._process(file_id)
+            except Exception as exc:  # our bug or the disk: the file fails, the queue goes on
+                log.exception("processing file #%d failed", file_id)
+                with transaction(self.conn):
+                    self.conn.execute(
+                        "UPDATE files SET state = 'failed', detail = ? WHERE id = ?",
+                        (f"internal error: {type(exc).__name__}: {exc}", file_id),
+                    )
+                state = "failed"
+            self._after_commit()
+            self._publish(file_id)
+        with self._changed:
+            self._changed.notify_all()
+        return state
+
+    def _process(self, file_id: int) -> str:
+        row = self.conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
+        tenant = tenants_mod.get(self.conn, row["tenant"])
+        if tenant is None:
+            raise RuntimeError(f"tenant {row['tenant']!r} no longer exists")
+        data = Path(row["stored_path"]).read_bytes()
+        clock = self.clock()
+        extra: dict[str, object] = {
+            "file_id": file_id, "tenant": tenant.name, "sha256": row["sha256"], "bytes": row["bytes"],
+            "received_at": row["received_at"], "processed_at": clock.iso(),
+            "repeat": row["detail"] or None,
+        }
+
+        def finalize(conn: sqlite3.Connection, done: Processed) -> None:
+            report = done.report
+            conn.execute(
+                "UPDATE files SET state = 'done', verdict = ?, report_json = ?, counts_json = ?"
+                " WHERE id = ?",
+                (done.verdict, json.dumps(report), json.dumps(reports.counts(report)), file_id),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO file_outputs (file_id, errors_csv, published) VALUES (?, ?, 0)",
+                (file_id, done.errors_csv),
+            )
+            if done.errors_csv is not None:
+                msg = notify.build_message(
+                    to=tenant.contact, tenant=tenant.name, file_name=row["name"],
+                    report=report, attachment=done.errors_csv,
+                )
+                notify.record(conn, tenant=tenant.name, file_id=file_id, at=clock.iso(), msg=msg)
+
+        done = process(
+            self.conn, data_dir=self.settings.data_dir, tenant=tenant, name=row["name"], data=data,
+            clock=clock, source=Source.FILE, label=f"file #{file_id} {row['name']}",
+            termination_limit=self.settings.engage_termination_limit, extra=extra, finalize=finalize,
+        )
+        log.info("file #%d %s/%s: %s %s", file_id, tenant.name, row["name"], done.verdict,
+                 done.report.get("applied"))
+        return "done"
+
+    def _after_commit(self) -> None:
+        notify.deliver_pending(self.conn, smtp=self.settings.smtp, outbox=self.settings.data_dir / "outbox")
+
+    def _publish(self, file_id: int) -> None:
+        """Copies kept with the stored file and, if enabled, in the tenant's /reports."""
+        row = self.conn.execute(
+            "SELECT f.tenant, f.name, f.stored_path, f.report_json, o.errors_csv FROM files f"
+            " JOIN file_outputs o ON o.file_id = f.id WHERE f.id = ?",
+            (file_id,),
+        ).fetchone()
+        if row is None or row["report_json"] is None:
+            return
+        report = json.loads(row["report_json"])
+        errors = bytes(row["errors_csv"]) if row["errors_csv"] is not None else None
+        try:
+            stored = Path(row["stored_path"])
+            reports.publish(stored.parent, stored.name, report, errors)
+            tenant = tenants_mod.get(self.conn, row["tenant"])
+            if tenant is not None and self.settings.reports_folder:
+                reports.publish(tree.reports_dir(self.settings.data_dir, tenant), row["name"], report, errors)
+        except OSError:
+            log.exception("publishing the report of file #%d failed", file_id)
+            return
+        with transaction(self.conn):
+            self.conn.execute("UPDATE file_outputs SET published = 1 WHERE file_id = ?", (file_id,))
+
+    # -- waiting (tests, CLI) -----------------------------------------------------
+    def wait(self, file_id: int, timeout: float = 30.0) -> str:
+        """Block until the file is done or failed (no polling sleep in tests)."""
+        return wait_for(self.settings.db_path, file_id, timeout, self._changed)
+
+    # -- the background thread ------------------------------------------------------
+    def run(self) -> None:
+        """Loop until stop(): process what is due, sleep until the next due time."""
+        self.recover()
+        while not self._stopping.is_set():
+            try:
+                self.process_pending()
+                _, wait = self.next_due()
+            except Exception:
+                log.exception("queue worker loop")
+                wait = 1.0
+            self._wake.wait(0.5 if wait is None else min(wait, 0.5))
+            self._wake.clear()
+
+    def start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run_thread, name="bwsandbox-ingest", daemon=True)
+        self._thread.start()
+
+    def _run_thread(self) -> None:
+        try:
+            self.run()
+        finally:
+            self.close()
+
+    def stop_thread(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    # -- Sandbox service protocol ----------------------------------------------------
+    async def start(self, sandbox: Sandbox) -> None:
+        self._base_clock = sandbox.clock
+        if sandbox.inbox is not None:
+            self.inbox = sandbox.inbox
+            sandbox.inbox.set_delay(delay_from(self.settings))
+            sandbox.inbox.add_listener(self._wake)
+        self.start_thread()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.stop_thread)
+
+
+def wait_for(
+    db_path: Path, file_id: int, timeout: float = 30.0, changed: threading.Condition | None = None
+) -> str:
+    """Block until file `file_id` is done or failed. In-process waits wake on
+    the worker's condition; across processes a short bounded poll of the store."""
+    conn = store.connect(db_path)
+    changed = changed or threading.Condition()
+    deadline = time.monotonic() + timeout
+    try:
+        with changed:
+            while True:
+                row = conn.execute("SELECT state FROM files WHERE id = ?", (file_id,)).fetchone()
+                if row is not None and row[0] in FINAL:
+                    return str(row[0])
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"file #{file_id} not processed within {timeout:g} s")
+                changed.wait(min(left, 0.02))
+    finally:
+        conn.close()
