@@ -1,0 +1,87 @@
+"""Department files (SPEC §3 [doc]): `name` required, `parent`, `is_active`.
+
+Every parent must have its own row; a department with active users cannot be
+deactivated (needs a directory snapshot); parent loops are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from bwsandbox.spec.fields import BOOLEAN_FALSE
+from bwsandbox.validator import values
+from bwsandbox.validator.crossrow import cycle_members, duplicates
+from bwsandbox.validator.findings import finding
+from bwsandbox.validator.model import Context, Finding
+from bwsandbox.validator.structure import row_of
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
+    import numpy as np
+    import polars as pl
+
+    name_key = pl.col("name").str.strip_chars().str.to_lowercase()
+    for i, value in df.filter(pl.col("name").str.strip_chars() == "").select("i", "name").rows():
+        yield finding(
+            "DEPARTMENT_NAME_REQUIRED",
+            row_of(i),
+            "The department name is required; the row is skipped.",
+            column="name",
+            value=value,
+        )
+    yield from duplicates(df, "name", name_key, "DEPARTMENT_DUPLICATE", None)
+    if "is_active" in df.columns:
+        yield from values.check_bool(df, "is_active")
+    if "parent" in df.columns:
+        parent_key = pl.col("parent").str.strip_chars().str.to_lowercase()
+        names = df.select(name_key.alias("k"))["k"]
+        k = df.select("i", "parent", name_key.alias("_k"), parent_key.alias("_pk"))
+        missing = k.filter((pl.col("_pk") != "") & ~pl.col("_pk").is_in(names.implode()))
+        for i, value, *_ in missing.rows():
+            yield finding(
+                "DEPARTMENT_PARENT_MISSING",
+                row_of(i),
+                f'The parent department "{value}" has no row of its own in this file; add one.',
+                column="parent",
+                value=value,
+            )
+        pos = k.with_row_index("_pos")
+        firsts = pos.unique(subset="_k", keep="first").select(
+            pl.col("_k").alias("_pk"), pl.col("_pos").alias("_p")
+        )
+        edges = pos.filter(pl.col("_pk") != "").join(firsts, on="_pk", how="inner").select("_pos", "_p")
+        parent = np.full(k.height, -1, dtype=np.int64)
+        parent[edges["_pos"].to_numpy()] = edges["_p"].to_numpy()
+        rec = k["i"].to_list()
+        for m in cycle_members(parent).tolist():
+            yield finding(
+                "DEPARTMENT_CYCLE",
+                row_of(rec[m]),
+                "This department is its own ancestor through its parents; break the loop.",
+                column="parent",
+                value=k["parent"][m],
+            )
+    if "is_active" in df.columns and context.directory is not None:
+        busy: dict[str, int] = {}
+        for user in context.directory.users:
+            if user.active and user.department_name:
+                key = user.department_name.strip().lower()
+                busy[key] = busy.get(key, 0) + 1
+        inactive = df.filter(
+            pl.col("is_active").str.strip_chars().str.to_lowercase().is_in(sorted(BOOLEAN_FALSE))
+        )
+        for i, value in inactive.select("i", "name").rows():
+            count = busy.get(value.strip().lower(), 0)
+            if count:
+                yield finding(
+                    "DEPARTMENT_HAS_ACTIVE_USERS",
+                    row_of(i),
+                    f'The department "{value}" still has {count} active user(s); move or '
+                    "deactivate them before deactivating it.",
+                    column="is_active",
+                    value=value,
+                )

@@ -1,0 +1,329 @@
+"""`validate()`: the one engine that runs every rule, in production's order.
+
+    bytes -> decode (encoding ladder, format) -> header + delimiter
+          -> records (numpy structure scan + polars columns, or JSON)
+          -> value rules -> rules across rows -> licences -> Report
+
+The rules run over whole columns; rows with a row-scope error are taken out
+before the manager and licence rules, because production does not create
+them (SPEC §5 partial processing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from bwsandbox.spec import messages
+from bwsandbox.spec.codes import Scope, Severity
+from bwsandbox.spec.fields import Field, Kind, Profile, ValueType
+from bwsandbox.validator import crossrow, values
+from bwsandbox.validator.decode import Format, decode
+from bwsandbox.validator.departments import check_departments
+from bwsandbox.validator.dialect import delimiter_findings, read_header
+from bwsandbox.validator.findings import file_finding, finding
+from bwsandbox.validator.header import HeaderMap, map_header
+from bwsandbox.validator.jsonfeed import read_json_table
+from bwsandbox.validator.model import ApplicableRow, Context, Finding, Report, Validation
+from bwsandbox.validator.structure import Table, read_csv_table, row_of
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# Columns that some rule reads; plain text columns without a limit are only
+# read again when ingest asks for the applicable rows.
+_RULED_TYPES = (ValueType.EMAIL, ValueType.DATE, ValueType.BOOLEAN, ValueType.ID, ValueType.MOBILE)
+
+
+def _ruled(spec: Field) -> bool:
+    return spec.type in _RULED_TYPES or spec.max_length is not None or spec.required
+
+
+def validate(data: bytes, context: Context = Context(), *, name: str = "<stdin>") -> Validation:  # noqa: B008
+    """Validate one file as production would read it. Never raises on bad input."""
+    sha = hashlib.sha256(data).hexdigest()
+    decoded = decode(data)
+    findings: list[Finding] = list(decoded.findings)
+    text = decoded.text
+    if text is None:
+        return _stop(name, context, sha, findings)
+    if decoded.format is Format.JSON:
+        got = read_json_table(text)
+        if isinstance(got, list):
+            return _stop(name, context, sha, findings + got)
+        table = got
+        hmap = map_header(table.header, context)
+    else:
+        head = read_header(text)
+        delim = delimiter_findings(text, head.end)
+        if delim:
+            return _stop(name, context, sha, findings + delim, header=head.cells)
+        hmap = map_header(head.cells, context)
+        needed = [] if hmap.fatal else sorted(i for i, n in hmap.columns.items() if _ruled(hmap.template[n]))
+        table = read_csv_table(text, head.cells, head.end, needed)
+    findings += hmap.findings + table.findings
+    blank = table.blank
+    live = int(table.n_records - blank.sum())
+    for rec in blank.nonzero()[0].tolist():
+        findings.append(finding("ROW_BLANK", row_of(rec), "This row has no values; it is ignored."))
+    if live == 0 and table.n_records >= 0 and not _fatal(findings):
+        findings.append(file_finding("NO_DATA_ROWS", "The file has a header but no user rows."))
+    if not _fatal(findings):
+        findings += _run_rules(table, hmap, context)
+    return _finish(name, context, sha, findings, table, hmap, live)
+
+
+def _fatal(findings: list[Finding]) -> bool:
+    return any(f.severity is Severity.ERROR and f.scope is Scope.FILE for f in findings)
+
+
+def _stop(
+    name: str, context: Context, sha: str, findings: list[Finding], header: tuple[str, ...] = ()
+) -> Validation:
+    report = Report(
+        file=name,
+        profile=context.profile,
+        sha256=sha,
+        kind=Kind.USERS,
+        total=0,
+        valid=0,
+        skipped=0,
+        findings=tuple(sorted(findings, key=Finding.sort_key)),
+        header=header,
+    )
+    return Validation(report=report)
+
+
+def _frame(table: Table, hmap: HeaderMap) -> pl.DataFrame:
+    import polars as pl
+
+    present = [(f"c{i}", n) for i, n in hmap.columns.items() if f"c{i}" in table.frame.columns]
+    df = table.frame.select([pl.col(c).alias(n) for c, n in present]).with_row_index("i")
+    keep = ~(table.blank | table.broken)
+    return df.filter(pl.Series(keep)) if not keep.all() else df
+
+
+def _skipped(findings: list[Finding]) -> set[int]:
+    return {
+        f.row - 2
+        for f in findings
+        if f.row is not None and f.severity is Severity.ERROR and f.scope in (Scope.ROW, Scope.FILE)
+    }
+
+
+def _run_rules(table: Table, hmap: HeaderMap, context: Context) -> list[Finding]:
+    df = _frame(table, hmap)
+    if hmap.kind is Kind.DEPARTMENTS:
+        return list(check_departments(df, context))
+    return _user_rules(df, hmap, context)
+
+
+def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Finding]:
+    import polars as pl
+
+    out: list[Finding] = []
+    cols = set(df.columns)
+    df = df.with_columns(pl.col("email").fill_null(""))  # the identity is never "absent"
+    out += values.check_email(df, "email")
+    for spec in hmap.template.values():
+        if spec.name not in cols or spec.name == "email":
+            continue
+        if spec.type is ValueType.TEXT:
+            out += values.check_length(df, spec)
+        elif spec.type is ValueType.DATE:
+            out += values.check_date(df, spec.name, context.locale)
+        elif spec.type is ValueType.BOOLEAN:
+            out += values.check_bool(df, spec.name)
+        elif spec.type is ValueType.ID:
+            out += values.check_id(df, spec.name)
+        elif spec.type is ValueType.MOBILE:
+            out += values.check_mobile(df, spec.name)
+    by_id = context.profile is Profile.CORE and {"employee_id", "manager_id"} <= cols
+    directory = context.directory
+    dir_users = directory.users if directory is not None else ()
+    dir_emails = sorted({u.email.strip().lower() for u in dir_users})
+    dir_active = sorted({u.email.strip().lower() for u in dir_users if u.active})
+    dir_ids = sorted({u.employee_id.strip() for u in dir_users if u.employee_id})
+    # Identity (SPEC §3): email, or employee id when both id columns are present.
+    ident = crossrow.id_key("employee_id") if by_id else crossrow.email_key("email")
+    known = dir_ids if by_id else dir_emails
+    creating = pl.lit(True) if directory is None else ~ident.is_in(known)
+    if by_id:
+        for i, value in (
+            df.filter(crossrow.id_key("employee_id").fill_null("") == "").select("i", "employee_id").rows()
+        ):
+            out.append(
+                finding(
+                    "REQUIRED_VALUE_MISSING",
+                    row_of(i),
+                    "employee_id is the identity key of this file (employee_id and manager_id "
+                    "columns are both present); the row is skipped.",
+                    column="employee_id",
+                    value=value or "",
+                )
+            )
+    if context.profile is Profile.CORE:
+        for spec in (hmap.template["first_name"], hmap.template["last_name"]):
+            out += values.check_required(df, spec, creating)
+    out += crossrow.duplicates(
+        df, "email", crossrow.email_key("email"), "EMAIL_DUPLICATE", messages.SHARED_EMAIL
+    )
+    if "employee_id" in cols:
+        out += crossrow.duplicates(
+            df, "employee_id", crossrow.id_key("employee_id"), "EMPLOYEE_ID_DUPLICATE", None
+        )
+        if dir_users:
+            out += _directory_ids(df, context, by_id)
+    skipped = _skipped(out)
+    alive = df.filter(~pl.col("i").is_in(sorted(skipped))) if skipped else df
+    if "manager_email" in cols:
+        out += crossrow.check_manager_links(
+            alive,
+            key=crossrow.email_key("email"),
+            mkey=crossrow.email_key("manager_email"),
+            mcol="manager_email",
+            known=dir_active,
+            label="email",
+        )
+    if "manager_id" in cols:
+        key = crossrow.id_key("employee_id") if "employee_id" in cols else pl.lit(None, dtype=pl.String)
+        out += crossrow.check_manager_links(
+            alive, key=key, mkey=crossrow.id_key("manager_id"), mcol="manager_id", known=dir_ids, label="id"
+        )
+    if context.licenses_available is not None:
+        out += _licences(alive, creating, context.licenses_available)
+    return out
+
+
+def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool) -> list[Finding]:
+    """Employee ids against the stored ones (SPEC §3 case [doc]; engage immutable [doc])."""
+    import polars as pl
+
+    assert context.directory is not None
+    users = [u for u in context.directory.users if u.employee_id]
+    out: list[Finding] = []
+    fid = crossrow.id_key("employee_id")
+    if by_id:
+        stored = pl.DataFrame(
+            {
+                "_k": [u.employee_id.lower() for u in users if u.employee_id],
+                "_s": [u.employee_id for u in users],
+            },
+            schema={"_k": pl.String, "_s": pl.String},
+        )
+        j = df.select("i", "employee_id", fid.alias("_f"), fid.str.to_lowercase().alias("_k")).join(
+            stored.unique(subset="_k", keep="first"), on="_k", how="inner"
+        )
+    else:
+        stored = pl.DataFrame(
+            {"_k": [u.email.strip().lower() for u in users], "_s": [u.employee_id for u in users]},
+            schema={"_k": pl.String, "_s": pl.String},
+        )
+        j = df.select("i", "employee_id", fid.alias("_f"), crossrow.email_key("email").alias("_k")).join(
+            stored.unique(subset="_k", keep="first"), on="_k", how="inner"
+        )
+    j = j.filter((pl.col("_f").fill_null("") != "") & (pl.col("_f") != pl.col("_s")))
+    for i, value, bare, _, stored_id in j.rows():
+        if bare.lower() == stored_id.lower():
+            out.append(
+                finding(
+                    "EMPLOYEE_ID_CASE",
+                    row_of(i),
+                    f'The employee id "{bare}" differs from the stored "{stored_id}" only in letter case; '
+                    "production matches ids exactly, so the row is skipped.",
+                    column="employee_id",
+                    value=value,
+                )
+            )
+        elif context.profile is Profile.ENGAGE:
+            out.append(
+                finding(
+                    "EMPLOYEE_ID_CHANGED",
+                    row_of(i),
+                    f'This user already has the employee id "{stored_id}"; in Engage an employee id cannot '
+                    "change once set, so the row is skipped.",
+                    column="employee_id",
+                    value=value,
+                )
+            )
+    return out
+
+
+def _licences(alive: pl.DataFrame, creating: pl.Expr, available: int) -> list[Finding]:
+    """SPEC §4-5: the whole batch of new users is refused; updates still apply."""
+    new_rows = alive.filter(creating)["i"].to_list()
+    if len(new_rows) <= available:
+        return []
+    text = messages.license_limit(len(new_rows), available)
+    return [finding("LICENSE_LIMIT", row_of(i), text) for i in new_rows]
+
+
+def _finish(
+    name: str, context: Context, sha: str, findings: list[Finding], table: Table, hmap: HeaderMap, live: int
+) -> Validation:
+    ordered = tuple(sorted(findings, key=Finding.sort_key))
+    if _fatal(findings):
+        skipped_recs: set[int] = set(range(table.n_records)) - set(table.blank.nonzero()[0].tolist())
+    else:
+        skipped_recs = _skipped(findings)
+    columns = tuple(sorted({**hmap.columns, **hmap.custom}.items()))
+    report = Report(
+        file=name,
+        profile=context.profile,
+        sha256=sha,
+        kind=hmap.kind,
+        total=live,
+        valid=live - len(skipped_recs),
+        skipped=len(skipped_recs),
+        findings=ordered,
+        columns=tuple(n for _, n in columns),
+        header=table.header,
+    )
+    flagged = sorted({f.row for f in ordered if f.row is not None})
+    drops: dict[int, set[str]] = {}
+    for f in ordered:
+        if f.row is not None and f.column and f.severity is Severity.ERROR and f.scope is Scope.VALUE:
+            drops.setdefault(f.row - 2, set()).add(f.column)
+
+    def rows() -> Iterator[ApplicableRow]:
+        blank = table.blank
+        specs = [(i, n, hmap.template.get(n)) for i, n in columns]
+        for rec, cells in enumerate(table.iter_records()):
+            if blank[rec] or rec in skipped_recs:
+                continue
+            dropped = drops.get(rec, ())
+            out: dict[str, str] = {}
+            for idx, field_name, spec in specs:
+                cell = cells[idx] if idx < len(cells) else None
+                if cell is None or field_name in dropped:
+                    continue
+                value = cell if spec is None else values.normalise(spec, cell, context.locale)
+                if value is not None:
+                    out[field_name] = value
+            yield ApplicableRow(row=row_of(rec), values=out)
+
+    return Validation(report=report, rows_factory=rows, originals=_Originals(table, flagged))
+
+
+class _Originals(Mapping[int, tuple[str, ...]]):
+    """Original cells of the flagged rows, parsed only when asked for."""
+
+    def __init__(self, table: Table, rows: list[int]) -> None:
+        self._table = table
+        self._rows = rows
+        self._set = set(rows)
+        self._cache: dict[int, tuple[str, ...]] = {}
+
+    def __getitem__(self, row: int) -> tuple[str, ...]:
+        if row not in self._set:
+            raise KeyError(row)
+        if row not in self._cache:
+            self._cache.update(self._table.originals([row - 2]))
+        return self._cache[row]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)

@@ -1,0 +1,115 @@
+"""JSON feeds (SPEC §3: an array of objects with the same keys) as a Table.
+
+Each object is a record; its row number is its position + 1, so the first
+object is row 2, exactly as the same data would be in a spreadsheet. A key
+missing from an object leaves that field alone (absent, not cleared); `null`
+is an empty cell. Numbers and booleans are turned into text as written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bwsandbox.validator.findings import file_finding, finding
+from bwsandbox.validator.model import Finding
+from bwsandbox.validator.structure import Table, row_of
+
+
+def _cell(value: Any) -> str | None:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return None  # nested: not a flat value
+
+
+def read_json_table(text: bytes) -> Table | list[Finding]:
+    """The records of a JSON feed, or the file-level findings that stop it."""
+    import numpy as np
+    import polars as pl
+
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return [file_finding("JSON_MALFORMED", f"The JSON is malformed: {msg}{where}.")]
+    except RecursionError:
+        return [file_finding("JSON_MALFORMED", "The JSON is nested too deeply to read.")]
+    if not isinstance(doc, list):
+        return [
+            file_finding(
+                "JSON_NOT_ARRAY",
+                f"The JSON document is {type(doc).__name__ if not isinstance(doc, dict) else 'an object'}; "
+                "production expects an array of objects, one per user.",
+            )
+        ]
+    header: list[str] = []
+    seen: set[str] = set()
+    for entry in doc:
+        if isinstance(entry, dict):
+            for key in entry:
+                if key not in seen:
+                    seen.add(key)
+                    header.append(key)
+    findings: list[Finding] = []
+    broken = np.zeros(len(doc), dtype=bool)
+    blank = np.zeros(len(doc), dtype=bool)
+    records: list[list[str | None]] = []
+    differ = 0
+    for i, entry in enumerate(doc):
+        if not isinstance(entry, dict):
+            broken[i] = True
+            records.append([None] * len(header))
+            findings.append(
+                finding(
+                    "JSON_ENTRY_INVALID",
+                    row_of(i),
+                    f"Entry {i + 1} is {type(entry).__name__}, not an object; it is skipped.",
+                )
+            )
+            continue
+        cells = [_cell(entry[k]) if k in entry else None for k in header]
+        nested = [k for k in header if k in entry and _cell(entry[k]) is None]
+        if nested:
+            broken[i] = True
+            findings.append(
+                finding(
+                    "JSON_ENTRY_INVALID",
+                    row_of(i),
+                    f"Entry {i + 1} has a nested value in '{nested[0]}'; values must be strings, numbers, "
+                    "booleans or null. The entry is skipped.",
+                    column=nested[0],
+                )
+            )
+        if not entry:
+            blank[i] = True
+        elif len(entry) != len(header):
+            differ += 1
+        records.append(["" if c is None and k in entry else c for c, k in zip(cells, header, strict=True)])
+    if differ:
+        findings.append(
+            file_finding(
+                "JSON_KEYS_DIFFER",
+                f"{differ} entries lack some of the keys other entries have; a missing key leaves that "
+                "field unchanged.",
+            )
+        )
+    frame = pl.DataFrame(
+        {f"c{i}": [r[i] for r in records] for i in range(len(header))},
+        schema={f"c{i}": pl.String for i in range(len(header))},
+    )
+    return Table(
+        header=tuple(header),
+        n_records=len(records),
+        frame=frame,
+        blank=blank,
+        broken=broken,
+        findings=findings,
+        _records=records,
+    )

@@ -1,0 +1,350 @@
+"""Value rules (issue #2 "Values"; SPEC §3 limits, §6 Excel damage).
+
+Each rule is a vectorised polars mask over a whole column; only the flagged
+rows come back to Python, where a precise per-value function writes the
+message. Columns with few distinct values (dates, booleans) are classified
+once per distinct value. The per-value functions are also the normalisers
+ingest applies (`normalise`), so the report and the applied data cannot drift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from bwsandbox.spec import messages
+from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, Field, ValueType
+from bwsandbox.validator.findings import finding
+from bwsandbox.validator.model import Finding
+from bwsandbox.validator.structure import row_of
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# Fast path: what nearly every real address looks like. A miss is not an
+# error by itself: `email_problem` then decides, and says precisely why.
+EMAIL_FAST = (
+    r"^[A-Za-z0-9_%+'-]+(?:\.[A-Za-z0-9_%+'-]+)*@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
+)
+_LOCAL_SPECIALS = set("!#$%&'*+/=?^_`{|}~-.")
+SCIENTIFIC = r"^[0-9](?:[.,][0-9]+)?[Ee]\+?[0-9]+$"
+MOBILE = r"^\+?[0-9]{6,15}$"  # SPEC §3 engage: `+` and digits [decided: 6-15 digits, E.164]
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def email_problem(value: str) -> str | None:
+    """Why an address is invalid, in plain words; None if it is fine."""
+    if value != value.strip():
+        return "it starts or ends with a space"
+    if any(c.isspace() for c in value):
+        return "it contains a space"
+    for sep in ",;":
+        if sep in value:
+            return f"it contains '{sep}'; put one address per cell"
+    if "@" not in value:
+        return "it has no @"
+    if value.count("@") > 1:
+        return "it has more than one @"
+    local, domain = value.split("@")
+    if not local:
+        return "nothing before the @"
+    if not domain:
+        return "nothing after the @"
+    if len(local) > 64:
+        return "the part before the @ is longer than 64 characters"
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return "misplaced dot before the @"
+    bad = sorted({c for c in local if not (c.isalnum() or c in _LOCAL_SPECIALS)})
+    if bad:
+        return f"character {bad[0]!r} is not allowed before the @"
+    if "." not in domain:
+        return f"the domain '{domain}' has no dot (e.g. example.com)"
+    labels = domain.split(".")
+    if any(not label for label in labels):
+        return f"the domain '{domain}' has an empty part"
+    for label in labels:
+        if label.startswith("-") or label.endswith("-"):
+            return f"the domain part '{label}' starts or ends with a hyphen"
+        bad = sorted({c for c in label if not (c.isalnum() or c == "-")})
+        if bad:
+            return f"character {bad[0]!r} is not allowed in the domain"
+    tld = labels[-1]
+    if not (tld.isalpha() and len(tld) >= 2) and not tld.lower().startswith("xn--"):
+        return f"'{tld}' is not a top-level domain"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DateReading:
+    iso: str | None  # None: not a usable date
+    code: str | None = None  # finding code, if any
+    message: str = ""
+
+
+_SLASH = re.compile(r"^(\d{1,4})/(\d{1,2})/(\d{1,4})$")
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_SERIAL = re.compile(r"^\d{4,5}(?:\.0+)?$")
+
+
+def _mk(y: int, m: int, d: int) -> dt.date | None:
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=65536)
+def read_date(raw: str, locale: str) -> DateReading:
+    """SPEC §3: mm/dd/yyyy, yyyy/mm/dd, dd/mm/yyyy; the locale settles day/month."""
+    value = raw.strip()
+    m = _SLASH.match(value)
+    if m:
+        a, b, c = m.groups()
+        if len(a) == 4 and len(c) <= 2:
+            date = _mk(int(a), int(b), int(c))
+            return _ok_or_impossible(date, value)
+        if len(c) != 4 or len(a) > 2:
+            return DateReading(
+                None,
+                "DATE_INVALID",
+                f'"{value}" is not a date: use a four-digit year (mm/dd/yyyy, yyyy/mm/dd or dd/mm/yyyy).',
+            )
+        first, second, year = int(a), int(b), int(c)
+        us = _mk(year, first, second)
+        gb = _mk(year, second, first)
+        prefer_gb = locale == "en-GB"
+        chosen = (gb or us) if prefer_gb else (us or gb)
+        if chosen is None:
+            return _ok_or_impossible(None, value)
+        if us and gb and us != gb:
+            fmt = "dd/mm/yyyy" if prefer_gb else "mm/dd/yyyy"
+            return DateReading(
+                chosen.isoformat(),
+                "DATE_AMBIGUOUS",
+                f'"{value}" could be day/month or month/day; read as {fmt} (tenant locale '
+                f"{locale}): {chosen.isoformat()}.",
+            )
+        return DateReading(chosen.isoformat())
+    m = _ISO.match(value)
+    if m:
+        date = _mk(int(m[1]), int(m[2]), int(m[3]))
+        if date is None:
+            return _ok_or_impossible(None, value)
+        return DateReading(
+            date.isoformat(),
+            "DATE_ISO",
+            f'"{value}" is an ISO date, which production does not document; the sandbox '
+            "accepts it. Prefer mm/dd/yyyy or yyyy/mm/dd.",
+        )
+    if _SERIAL.match(value):
+        serial = int(float(value))
+        guess = _EXCEL_EPOCH + dt.timedelta(days=serial)
+        return DateReading(
+            None,
+            "DATE_EXCEL_SERIAL",
+            f'"{value}" is an Excel serial number (it would be {guess:%m/%d/%Y}), not a '
+            "date; format the column as a date before saving the CSV.",
+        )
+    return DateReading(
+        None, "DATE_INVALID", f'"{value}" is not a date; use mm/dd/yyyy, yyyy/mm/dd or dd/mm/yyyy.'
+    )
+
+
+def _ok_or_impossible(date: dt.date | None, value: str) -> DateReading:
+    if date is None:
+        return DateReading(None, "DATE_IMPOSSIBLE", f'"{value}" is not a real calendar date.')
+    return DateReading(date.isoformat())
+
+
+def read_bool(raw: str) -> str | None:
+    """SPEC §3 `on_leave` [decided]: true/false, yes/no, 1/0, any case."""
+    v = raw.strip().lower()
+    if v in BOOLEAN_TRUE:
+        return "true"
+    if v in BOOLEAN_FALSE:
+        return "false"
+    return None
+
+
+def normalise(spec: Field, raw: str, locale: str) -> str | None:
+    """The value ingest applies; None means: do not apply this value."""
+    if raw == "" or not raw.strip():
+        return None if spec.required else ""
+    if spec.type is ValueType.DATE:
+        return read_date(raw, locale).iso
+    if spec.type is ValueType.BOOLEAN:
+        return read_bool(raw)
+    if spec.type is ValueType.ID:
+        return raw.strip()[1:] if raw.strip().startswith("'") else raw.strip()
+    if spec.type in (ValueType.EMAIL, ValueType.MOBILE):
+        return raw.strip()
+    return raw
+
+
+# --- vectorised rules ----------------------------------------------------------
+
+
+def _flagged(df: pl.DataFrame, mask: pl.Expr, col: str) -> list[tuple[int, str]]:
+    return df.filter(mask).select("i", col).rows()
+
+
+def check_email(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+    """The identity email: required, ≤ 254 characters, valid syntax (SPEC §3, §4)."""
+    import polars as pl
+
+    c = pl.col(col)
+    mask = c.is_not_null() & ((c.str.len_chars() > 254) | ~c.str.contains(EMAIL_FAST))
+    for i, value in _flagged(df, mask, col):
+        row = row_of(i)
+        if not value.strip():
+            yield finding("EMAIL_REQUIRED", row, messages.EMAIL_REQUIRED, column=col, value=value)
+        elif len(value) > 254:
+            yield finding(
+                "EMAIL_TOO_LONG",
+                row,
+                f"The email address has {len(value)} characters; the limit is 254.",
+                column=col,
+                value=value,
+            )
+        else:
+            problem = email_problem(value)
+            if problem:
+                yield finding(
+                    "EMAIL_INVALID", row, f"Invalid email address: {problem}.", column=col, value=value
+                )
+
+
+def check_length(df: pl.DataFrame, spec: Field) -> Iterable[Finding]:
+    import polars as pl
+
+    if spec.max_length is None or spec.type is not ValueType.TEXT:
+        return
+    limit = spec.max_length
+    for i, value in _flagged(df, pl.col(spec.name).str.len_chars() > limit, spec.name):
+        yield finding(
+            "VALUE_TOO_LONG",
+            row_of(i),
+            f"{spec.name} has {len(value)} characters; the limit is {limit}.",
+            column=spec.name,
+            value=value,
+        )
+
+
+def check_required(df: pl.DataFrame, spec: Field, creating: pl.Expr) -> Iterable[Finding]:
+    """first_name / last_name are required to create a user (SPEC §3)."""
+    import polars as pl
+
+    if spec.name in df.columns:
+        mask = creating & pl.col(spec.name).is_not_null() & (pl.col(spec.name).str.strip_chars() == "")
+        rows = _flagged(df, mask, spec.name)
+    else:
+        rows = [(i, "") for i in df.filter(creating)["i"].to_list()]
+    for i, value in rows:
+        yield finding(
+            "REQUIRED_VALUE_MISSING",
+            row_of(i),
+            f"{spec.name} is required to create a user; the row is skipped.",
+            column=spec.name,
+            value=value,
+        )
+
+
+def _distinct(df: pl.DataFrame, col: str) -> list[str]:
+
+    s = df.get_column(col)
+    return s.filter(s.is_not_null() & (s.str.strip_chars() != "")).unique().to_list()
+
+
+def _by_value(df: pl.DataFrame, col: str, verdicts: dict[str, tuple[str, str]]) -> Iterable[Finding]:
+    import polars as pl
+
+    if not verdicts:
+        return
+    for i, value in _flagged(df, pl.col(col).is_in(list(verdicts)), col):
+        code, message = verdicts[value]
+        yield finding(code, row_of(i), message, column=col, value=value)
+
+
+def check_date(df: pl.DataFrame, col: str, locale: str) -> Iterable[Finding]:
+    verdicts: dict[str, tuple[str, str]] = {}
+    for value in _distinct(df, col):
+        reading = read_date(value, locale)
+        if reading.code:
+            verdicts[value] = (reading.code, reading.message)
+    yield from _by_value(df, col, verdicts)
+
+
+def check_bool(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+    verdicts = {
+        v: (
+            "BOOLEAN_INVALID",
+            f'"{v}" is not a yes/no value; use true/false, yes/no or 1/0. It is not applied.',
+        )
+        for v in _distinct(df, col)
+        if read_bool(v) is None
+    }
+    yield from _by_value(df, col, verdicts)
+
+
+def check_mobile(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+    import polars as pl
+
+    c = pl.col(col)
+    mask = c.is_not_null() & (c.str.strip_chars() != "") & ~c.str.strip_chars().str.contains(MOBILE)
+    for i, value in _flagged(df, mask, col):
+        yield finding(
+            "MOBILE_INVALID",
+            row_of(i),
+            f'"{value}" is not a mobile number: use + and digits only, e.g. +15551234567. It is not applied.',
+            column=col,
+            value=value,
+        )
+
+
+def check_id(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+    """Excel damage in an id column (SPEC §6): apostrophe, 1.23E+13, lost zeros."""
+    import polars as pl
+
+    c = pl.col(col)
+    for i, value in _flagged(df, c.str.starts_with("'"), col):
+        yield finding(
+            "EMPLOYEE_ID_APOSTROPHE",
+            row_of(i),
+            f'The leading apostrophe of "{value}" (Excel\'s text marker) is stripped.',
+            column=col,
+            value=value,
+        )
+    for i, value in _flagged(df, c.str.strip_chars().str.contains(SCIENTIFIC), col):
+        yield finding(
+            "EXCEL_SCIENTIFIC",
+            row_of(i),
+            f'"{value}" looks like a number Excel turned into scientific notation; the real id '
+            "is lost. Format the column as text and export again.",
+            column=col,
+            value=value,
+        )
+    bare = c.str.strip_chars().str.strip_chars_start("'")
+    stats = df.select(
+        numeric=bare.str.contains(r"^[0-9]+$").sum(),
+        padded=(bare.str.contains(r"^0[0-9]+$")).sum(),
+        width=pl.when(bare.str.contains(r"^0[0-9]+$")).then(bare.str.len_chars()).mode().first(),
+    ).row(0)
+    numeric, padded, width = stats
+    # Only when zero-padding is the column's norm (half its numeric ids or more).
+    if not padded or width is None or padded * 2 < numeric:
+        return
+    short = bare.str.contains(r"^[1-9][0-9]*$") & (bare.str.len_chars() < width)
+    for i, value in _flagged(df, short, col):
+        yield finding(
+            "LEADING_ZEROS_LOST",
+            row_of(i),
+            f'"{value}" is shorter than the other ids, which are zero-padded to {width} digits; '
+            "Excel may have dropped its leading zeros.",
+            column=col,
+            value=value,
+        )
