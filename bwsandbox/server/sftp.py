@@ -286,3 +286,37 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
 
     def exit(self) -> None:
         self._endpoint.audit.event("sftp-end", session=self._session.id, tenant=self._tenant.name)
+
+
+# -- CLIENTS.md pitfall 3 ---------------------------------------------------------
+# rclone 1.60's last WRITE packet can carry trailing bytes after the data;
+# asyncssh answers "Unexpected data at end of packet" and the upload fails,
+# while OpenSSH's server ignores the extra bytes. This handler subclass does
+# what OpenSSH does, for the sandbox's own SFTP sessions only: asyncssh builds
+# its handler by module-level name, so that name is pointed at the subclass,
+# which defers to asyncssh's own behaviour for any other SFTPServer.
+
+_BaseHandler = asyncssh.sftp.SFTPServerHandler
+
+
+class _LenientWriteHandler(_BaseHandler):
+    async def _process_write(self, packet: asyncssh.packet.SSHPacket) -> int:
+        server = self._server
+        if not isinstance(server, SandboxSFTPServer):
+            return await _BaseHandler._process_write(self, packet)
+        handle = packet.get_string()
+        offset = packet.get_uint64()
+        data = packet.get_string()
+        # no packet.check_end(): trailing bytes are ignored, as OpenSSH does
+        file_obj = self._file_handles.get(handle)
+        if not file_obj:
+            raise asyncssh.SFTPInvalidHandle("Invalid file handle")
+        return server.write(file_obj, offset, data)
+
+    _packet_handlers = {
+        **_BaseHandler._packet_handlers,
+        asyncssh.sftp.FXP_WRITE: _process_write,  # type: ignore[attr-defined, dict-item]
+    }
+
+
+asyncssh.sftp.SFTPServerHandler = _LenientWriteHandler  # type: ignore[misc]

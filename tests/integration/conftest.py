@@ -1,0 +1,154 @@
+"""A real Sandbox for integration tests (reused by the ingest end-to-end tests).
+
+Fixtures:
+
+    sandbox            one running Sandbox per test session (per xdist worker)
+    account            a fresh tenant on it, with a private client HOME
+    sandbox_factory    start extra Sandboxes with their own settings / data dir
+                       (restarts, rotations, lockout, limits); stopped at teardown
+
+Tests wait with `wait_until` (a bounded poll), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clients import Account
+
+from bwsandbox import store, tenants
+from bwsandbox.config import Settings, load
+from bwsandbox.sandbox import Sandbox
+from bwsandbox.server import hostkeys
+from bwsandbox.spec.fields import Profile
+from bwsandbox.tenants import Region
+
+_names = itertools.count(1)
+
+FAST = {
+    "host": "127.0.0.1",
+    "port": 0,
+    "eu_port": 0,
+    "pickup_quiet_seconds": 0.3,
+    "max_sessions_per_tenant": 200,
+    "lockout_attempts": 1000,  # every test connects from 127.0.0.1
+}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy; return it, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class Harness:
+    """A started Sandbox plus the helpers tests need."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sandbox = Sandbox(settings).start_in_thread()
+        self.conn: sqlite3.Connection = store.connect(settings.db_path)
+
+    def add_tenant(
+        self, home: Path, *, profile: Profile = Profile.CORE, region: Region = Region.US,
+        password: str = "s3cret-Pass", name: str | None = None,
+    ) -> Account:
+        name = name or f"t{next(_names)}-{time.monotonic_ns() % 10**8}"
+        with store.transaction(self.conn):
+            tenants.add(
+                self.conn, name=name, username=f"u-{name}", password=password, region=region,
+                profile=profile, created_at="2026-01-01T00:00:00+00:00",
+            )
+        home.mkdir(parents=True, exist_ok=True)
+        return self.account(name, home, region=region, password=password)
+
+    def account(
+        self, name: str, home: Path, *, region: Region = Region.US, password: str = "s3cret-Pass"
+    ) -> Account:
+        keys = {k.type: k for k in self.sandbox.host_keys}
+        return Account(
+            host="127.0.0.1",
+            port=self.sandbox.port(region),
+            username=f"u-{name}",
+            password=password,
+            home=home,
+            ed25519_sha256=keys["ssh-ed25519"].sha256,
+            ecdsa_sha256=keys["ecdsa-sha2-nistp256"].sha256,
+            known_hosts_lines=[
+                hostkeys.known_hosts_line("127.0.0.1", self.sandbox.port(region), k)
+                for k in self.sandbox.host_keys
+            ],
+        )
+
+    def files(self, tenant: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM files WHERE tenant = ? ORDER BY id", (tenant,))
+        return [dict(r) for r in rows]
+
+    def wait_files(self, tenant: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        rows = wait_until(lambda: len(self.files(tenant)) >= count and self.files(tenant), timeout)
+        return list(rows)
+
+    def stop(self) -> None:
+        self.sandbox.stop_in_thread()
+        self.conn.close()
+
+
+def tenant_of(account: Account) -> str:
+    return account.username.removeprefix("u-")
+
+
+@pytest.fixture(scope="session")
+def hostkey_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Host keys generated once per session and copied into each data dir
+    (RSA generation is the slow part of a fresh start)."""
+    data = tmp_path_factory.mktemp("keys")
+    hostkeys.ensure(data)
+    return hostkeys.keys_dir(data)
+
+
+def _settings(data_dir: Path, template: Path, **overrides: Any) -> Settings:
+    if not hostkeys.keys_dir(data_dir).exists():
+        shutil.copytree(template, hostkeys.keys_dir(data_dir))
+    return load({**FAST, **overrides, "data_dir": data_dir}, env={})
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, hostkey_template: Path) -> Iterator[Harness]:
+    harness = Harness(_settings(tmp_path_factory.mktemp("sandbox"), hostkey_template))
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture
+def account(sandbox: Harness, tmp_path: Path) -> Account:
+    return sandbox.add_tenant(tmp_path / "home")
+
+
+SandboxFactory = Callable[..., Harness]
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path: Path, hostkey_template: Path) -> Iterator[SandboxFactory]:
+    started: list[Harness] = []
+
+    def start(data_dir: Path | None = None, **overrides: Any) -> Harness:
+        harness = Harness(_settings(data_dir or tmp_path / "data", hostkey_template, **overrides))
+        started.append(harness)
+        return harness
+
+    yield start
+    for harness in started:
+        harness.stop()
