@@ -44,6 +44,7 @@ from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
 from bwsandbox.ingest.queue import Inbox
+from bwsandbox.ingest.worker import Worker
 from bwsandbox.server import hostkeys, tree
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache
@@ -71,8 +72,11 @@ class Sandbox:
         *,
         clock: Clock | None = None,
         services: list[Service] | None = None,
+        ingest: bool = True,
     ) -> None:
         self.settings = settings
+        # The simulated vendor app (issue #4): the queue worker, started first.
+        self.worker: Worker | None = Worker(settings, clock=clock) if ingest else None
         self.clock = clock or Clock()
         self.services: list[Service] = list(services or [])
         self.pickup_listeners: list[PickupListener] = []
@@ -152,7 +156,7 @@ class Sandbox:
         self.pickup = Pickup(self.inbox, self.audit, self.data_dir, settings.pickup_quiet_seconds)
         self.pickup.listeners = self.pickup_listeners
         await self._recover_leftovers()
-        for service in self.services:
+        for service in [*([self.worker] if self.worker else []), *self.services]:
             await service.start(self)
             self._started_services.append(service)
         lockout = Lockout(settings.lockout_attempts, settings.lockout_seconds)
