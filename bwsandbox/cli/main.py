@@ -22,6 +22,17 @@ from bwsandbox.errors import BwsandboxError
 COMMAND_MODULES = (
     "bwsandbox.cli.cmd_validate",
     "bwsandbox.cli.cmd_template",
+    "bwsandbox.cli.cmd_certify",
+    "bwsandbox.cli.cmd_serve",
+    "bwsandbox.cli.cmd_tenant",
+    "bwsandbox.cli.cmd_files",
+    "bwsandbox.cli.cmd_hostkey",
+    "bwsandbox.cli.cmd_directory",
+    "bwsandbox.cli.cmd_report",
+    "bwsandbox.cli.cmd_emails",
+    "bwsandbox.cli.cmd_clock",
+    "bwsandbox.cli.cmd_admin",
+    "bwsandbox.cli.cmd_pgp",
 )
 
 

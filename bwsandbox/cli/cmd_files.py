@@ -1,0 +1,62 @@
+"""`bwsandbox files` (issue #3): every upload seen, oldest first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.render_server import print_table
+from bwsandbox.config import load
+
+FIELDS = ("tenant", "name", "bytes", "sha256", "received_at", "state", "verdict")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("files", help="list every upload seen and its state")
+    add_data_dir(p)
+    p.add_argument("--tenant", metavar="NAME")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(handler=_run)
+
+
+def list_files(conn: Any, tenant: str | None = None) -> list[dict[str, Any]]:
+    """`[{"tenant","name","bytes","sha256","received_at","state","verdict"}]` (+ "id", "detail")."""
+    query = "SELECT * FROM files"
+    params: tuple[str, ...] = ()
+    if tenant is not None:
+        query += " WHERE tenant = ?"
+        params = (tenant,)
+    out = []
+    for row in conn.execute(query + " ORDER BY id", params):
+        record: dict[str, Any] = {"id": row["id"], **{k: row[k] for k in FIELDS}}
+        # a waiting engage data file (its .done marker not yet there) is still queued for the user
+        if record["state"] == "waiting":
+            record["state"] = "queued"
+        record["detail"] = row["detail"]
+        if row["counts_json"]:
+            record["counts"] = json.loads(row["counts_json"])
+        out.append(record)
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir})
+    conn = store.connect(settings.db_path)
+    try:
+        if args.tenant is not None:
+            tenants_mod.require(conn, args.tenant)
+        rows = list_files(conn, args.tenant)
+    finally:
+        conn.close()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = ["id", "tenant", "name", "bytes", "received_at", "state", "verdict", "detail"]
+    print_table(Console(), columns, [[r.get(c) for c in columns] for r in rows])
+    return 0

@@ -1,0 +1,83 @@
+"""`bwsandbox hostkey show|known-hosts|rotate` (issue #3, SPEC §2).
+
+Host keys are generated once and reused; `rotate` is the only way they
+change, to let a user rehearse production changing its key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.render_server import host_keys_text
+from bwsandbox.config import load
+from bwsandbox.server import hostkeys
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("hostkey", help="show, export or rotate the server's host keys")
+    hsub = p.add_subparsers(dest="hostkey_command", metavar="ACTION")
+    hsub.required = True
+
+    show = hsub.add_parser("show", help="fingerprints as OpenSSH, PuTTY/FileZilla and curl show them")
+    add_data_dir(show)
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    show.set_defaults(handler=_show)
+
+    kh = hsub.add_parser("known-hosts", help="known_hosts lines for each endpoint, ready to use")
+    add_data_dir(kh)
+    kh.add_argument("--host", help="host name clients use (default: the configured host)")
+    kh.add_argument("--port", type=int, help="us port (default: the configured port)")
+    kh.add_argument("--eu-port", type=int, help="eu port (default: the configured eu_port)")
+    kh.set_defaults(handler=_known_hosts)
+
+    rot = hsub.add_parser("rotate", help="simulate production changing its host keys")
+    add_data_dir(rot)
+    rot.add_argument(
+        "--announce", action="store_true",
+        help="stage new keys and announce them to OpenSSH clients (UpdateHostKeys) "
+        "while the current keys stay in use; a later plain `rotate` switches to them",
+    )
+    rot.set_defaults(handler=_rotate)
+
+
+def _show(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir})
+    keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
+    staged = [hostkeys.describe(k) for k in hostkeys.announced(settings.data_dir)]
+    if args.format == "json":
+        print(json.dumps({"host_keys": [k.to_dict() for k in keys],
+                          "announced": [k.to_dict() for k in staged]}, indent=2))
+        return 0
+    print(host_keys_text(keys))
+    if staged:
+        print(host_keys_text(staged, title="Announced (not yet in use)"))
+    return 0
+
+
+def _known_hosts(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
+                     "eu_port": args.eu_port})
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
+    for region, port in (("us", settings.port), ("eu", settings.eu_port)):
+        print(f"# bwsandbox {region} endpoint")
+        for key in keys:
+            print(hostkeys.known_hosts_line(host, port, key))
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir})
+    new, active = hostkeys.rotate(settings.data_dir, announce=args.announce)
+    if active:
+        print("Host keys rotated: clients that trusted the old keys will now refuse to connect")
+        print("(OpenSSH: 'REMOTE HOST IDENTIFICATION HAS CHANGED'). Restart `serve` to use them.")
+        print(f"Old keys kept in {hostkeys.keys_dir(settings.data_dir) / 'retired'}.")
+    else:
+        print("New host keys staged: the server keeps its current keys and announces the new ones")
+        print("(hostkeys-00@openssh.com; OpenSSH learns them with -o UpdateHostKeys=yes).")
+        print("Restart `serve` to announce them; run `bwsandbox hostkey rotate` later to switch.")
+    print(host_keys_text(new, title="New keys"))
+    return 0

@@ -1,0 +1,128 @@
+"""`bwsandbox serve` (issue #3): the us and eu SFTP endpoints, until SIGINT/SIGTERM.
+
+On a fresh data directory it creates a demo tenant and prints its
+credentials. Once listening it writes the status file (`--status-file`):
+
+    {"endpoints": {"us": {"host", "port"}, "eu": {...}},
+     "host_keys": [{"type", "sha256", "md5"}]}
+
+All terminal output goes through `show()`: the live view on a terminal,
+plain log lines otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from bwsandbox import clock as clock_mod
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.cli import live
+from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.render_server import connect_text, host_keys_text
+from bwsandbox.config import load
+from bwsandbox.ingest.worker import Worker
+from bwsandbox.sandbox import Sandbox, ensure_demo_tenant
+from bwsandbox.tenants import Region
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the SFTP endpoints (us and eu) until interrupted")
+    add_data_dir(p)
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="us endpoint port (default 2222; 0 picks a free port)")
+    p.add_argument("--eu-port", type=int, help="eu endpoint port (default 2223; 0 picks a free port)")
+    p.add_argument("--status-file", type=Path, metavar="PATH",
+                   help="write endpoints and host keys as JSON here once listening")
+    p.set_defaults(handler=_run)
+
+
+def _write_status(path: Path, status: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(status, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
+                     "eu_port": args.eu_port})
+    conn = store.connect(settings.db_path)
+    try:
+        clock = clock_mod.load(conn)
+        demo = ensure_demo_tenant(conn, clock)
+        sandbox = Sandbox(settings, clock=clock, services=[Worker(settings, clock=clock)])
+        sandbox.start_in_thread()
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            if args.status_file is not None:
+                _write_status(args.status_file, sandbox.status())
+            show(sandbox, conn, demo, stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            sandbox.stop_in_thread()
+            if args.status_file is not None:
+                args.status_file.unlink(missing_ok=True)
+    finally:
+        conn.close()
+    print("bwsandbox: stopped", file=sys.stderr)
+    return 0
+
+
+def show(
+    sandbox: Sandbox, conn: sqlite3.Connection, demo: tuple[str, str, bool], stop: threading.Event
+) -> None:
+    """Everything `serve` prints, from start to stop (issue #5 replaces the
+    live part; keep this the one place)."""
+    username, password, created = demo
+    keys = sandbox.host_keys
+    out = sys.stdout
+    for region in (Region.US, Region.EU):
+        print(f"bwsandbox: {region} endpoint listening on {sandbox.host(region)}:{sandbox.port(region)}",
+              file=out)
+    if username:
+        note = "created on this fresh data directory" if created else "demo tenant"
+        print(f"Demo tenant ({note}): username {username}  password {password}", file=out)
+        ed25519 = next((k for k in keys if k.type == "ssh-ed25519"), None)
+        print("Connect with:", file=out)
+        print(connect_text(sandbox.host(Region.US), sandbox.port(Region.US), username, password, ed25519),
+              file=out)
+    print(host_keys_text(keys), file=out)
+    if sandbox.announced_keys:
+        print(host_keys_text(sandbox.announced_keys, title="Announced new host keys (hostkeys-00)"),
+              file=out)
+    out.flush()
+
+    def snapshot() -> live.Dashboard:
+        creds = [
+            (t.name, str(t.region), t.username, password if t.username == username and t.region is Region.US
+             else "")
+            for t in tenants_mod.all_tenants(conn)
+        ]
+        return live.Dashboard(
+            endpoints={str(r): (sandbox.host(r), sandbox.port(r)) for r in (Region.US, Region.EU)},
+            host_keys=[live.HostKeyInfo(type=k.type, bits=k.bits, sha256=k.sha256, md5=k.md5) for k in keys],
+            credentials=creds,
+            files=live.recent_files(conn),
+        )
+
+    live.run_live(snapshot, stop)

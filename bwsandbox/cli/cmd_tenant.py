@@ -1,0 +1,81 @@
+"""`bwsandbox tenant add|list` (issue #3): the accounts "support" issues."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+
+from bwsandbox import clock as clock_mod
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.render_server import print_table
+from bwsandbox.config import load
+from bwsandbox.spec.fields import Profile
+from bwsandbox.tenants import Region
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("tenant", help="add or list tenants (SFTP accounts)")
+    tsub = p.add_subparsers(dest="tenant_command", metavar="ACTION")
+    tsub.required = True
+
+    add = tsub.add_parser("add", help="create a tenant")
+    add_data_dir(add)
+    add.add_argument("name")
+    add.add_argument("--username", required=True)
+    add.add_argument("--password", required=True)
+    add.add_argument("--region", choices=[r.value for r in Region], default="us")
+    add.add_argument("--profile", choices=[p.value for p in Profile], default="core")
+    add.add_argument("--licenses", type=int, default=1000)
+    add.add_argument("--contact", default="", metavar="EMAIL", help="the Technical Contact address")
+    add.add_argument("--locale", default="en-US", help="en-US or en-GB (settles ambiguous dates)")
+    add.add_argument(
+        "--authorized-key", action="append", default=[], metavar="LINE",
+        help="an OpenSSH public key line allowed to log in (repeatable)",
+    )
+    add.set_defaults(handler=_add)
+
+    ls = tsub.add_parser("list", help="list tenants")
+    add_data_dir(ls)
+    ls.add_argument("--format", choices=["table", "json"], default="table")
+    ls.set_defaults(handler=_list)
+
+
+def _add(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir})
+    conn = store.connect(settings.db_path)
+    try:
+        with store.transaction(conn):
+            tenant = tenants_mod.add(
+                conn, name=args.name, username=args.username, password=args.password,
+                region=Region(args.region), profile=Profile(args.profile), licenses=args.licenses,
+                contact=args.contact, locale=args.locale,
+                authorized_keys="\n".join(args.authorized_key),
+                created_at=clock_mod.load(conn).iso(),
+            )
+    finally:
+        conn.close()
+    port = settings.port if tenant.region is Region.US else settings.eu_port
+    print(
+        f"tenant {tenant.name} ({tenant.region}, {tenant.profile}) added: "
+        f"sftp -P {port} {tenant.username}@{settings.host}"
+    )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir})
+    conn = store.connect(settings.db_path)
+    try:
+        rows = [t.to_dict() for t in tenants_mod.all_tenants(conn)]
+    finally:
+        conn.close()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = ["name", "region", "profile", "username", "contact", "licenses", "locale"]
+    print_table(Console(), columns, [[r[c] for c in columns] for r in rows])
+    return 0
