@@ -30,7 +30,6 @@ from bwsandbox.cli import live
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import connect_text, host_keys_text
 from bwsandbox.config import load
-from bwsandbox.ingest.worker import Worker
 from bwsandbox.sandbox import Sandbox, ensure_demo_tenant
 from bwsandbox.tenants import Region
 
@@ -64,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         clock = clock_mod.load(conn)
         demo = ensure_demo_tenant(conn, clock)
-        sandbox = Sandbox(settings, clock=clock, services=[Worker(settings, clock=clock)])
+        sandbox = Sandbox(settings, clock=clock)  # starts the ingest worker too
         sandbox.start_in_thread()
         stop = threading.Event()
 

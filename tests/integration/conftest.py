@@ -57,9 +57,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
 class Harness:
     """A started Sandbox plus the helpers tests need."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, ingest: bool = False) -> None:
+        # ingest=False: server tests check what reached the Inbox (`queued`),
+        # without the worker moving files on; end-to-end tests pass True.
         self.settings = settings
-        self.sandbox = Sandbox(settings).start_in_thread()
+        self.sandbox = Sandbox(settings, ingest=ingest).start_in_thread()
         self.conn: sqlite3.Connection = store.connect(settings.db_path)
 
     def add_tenant(
@@ -144,8 +146,9 @@ SandboxFactory = Callable[..., Harness]
 def sandbox_factory(tmp_path: Path, hostkey_template: Path) -> Iterator[SandboxFactory]:
     started: list[Harness] = []
 
-    def start(data_dir: Path | None = None, **overrides: Any) -> Harness:
-        harness = Harness(_settings(data_dir or tmp_path / "data", hostkey_template, **overrides))
+    def start(data_dir: Path | None = None, *, ingest: bool = False, **overrides: Any) -> Harness:
+        settings = _settings(data_dir or tmp_path / "data", hostkey_template, **overrides)
+        harness = Harness(settings, ingest=ingest)
         started.append(harness)
         return harness
 
