@@ -99,7 +99,10 @@ def process(
 ) -> Processed:
     today = clock.today().isoformat()
     now = clock.iso()
-    plain, vname, problem = decrypt(data, name=name, tenant=tenant, data_dir=data_dir)
+    if source is Source.FILE:
+        plain, vname, problem = decrypt(data, name=name, tenant=tenant, data_dir=data_dir)
+    else:  # the Admin module's manual upload is a plain CSV in the browser
+        plain, vname, problem = data, name, None
     while True:
         with transaction(conn):
             directory.sweep(conn, tenant.name, today, now)

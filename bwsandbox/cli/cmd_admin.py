@@ -1,0 +1,69 @@
+"""`bwsandbox admin set-user|upload --tenant T ...` (issue #4): the Admin
+module's manual changes, which a later SFTP file overrides (SPEC §5).
+
+    bwsandbox admin set-user --tenant T EMAIL field=value...
+    bwsandbox admin upload --tenant T FILE      errors shown now, no email
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.render_server import print_table
+from bwsandbox.config import load
+from bwsandbox.ingest import admin
+from bwsandbox.ingest.process import Processed
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("admin", help="simulate manual edits in the Betterworks Admin module")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    su = actions.add_parser("set-user", help="update one user by hand (field=value ...)")
+    su.add_argument("email", metavar="EMAIL")
+    su.add_argument("fields", nargs="+", metavar="FIELD=VALUE")
+    up = actions.add_parser("upload", help="a manual CSV upload: errors shown now, no email")
+    up.add_argument("file", type=Path, metavar="FILE")
+    for q in (su, up):
+        add_data_dir(q)
+        q.add_argument("--tenant", required=True, metavar="T")
+        q.add_argument("--format", choices=["text", "json"], default="text")
+        q.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir})
+    conn = admin.open_store(settings)
+    try:
+        if args.action == "set-user":
+            fields = admin.parse_assignments(args.fields)
+            done = admin.set_user(conn, settings, args.tenant, args.email, fields)
+        else:
+            done = admin.upload(conn, settings, args.tenant, args.file)
+    finally:
+        conn.close()
+    _show(done, args.format)
+    return 1 if done.has_errors else 0
+
+
+def _show(done: Processed, fmt: str) -> None:
+    report = done.report
+    if fmt == "json":
+        print(json.dumps(report, indent=2))
+        return
+    console = Console()
+    applied = report.get("applied", {})
+    assert isinstance(applied, dict)
+    console.print(f"{report['verdict']}: " + ", ".join(f"{k} {v}" for k, v in applied.items() if v))
+    raw = report.get("findings")
+    findings = [f for f in raw if isinstance(f, dict)] if isinstance(raw, list) else []
+    if findings:
+        print_table(
+            console, ("row", "severity", "code", "column", "message"),
+            [[f["row"] or "file", f["severity"], f["code"], f["column"], f["message"]] for f in findings],
+        )

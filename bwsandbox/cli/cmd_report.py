@@ -1,0 +1,81 @@
+"""`bwsandbox report --tenant T NAME [--format text|json]` (issue #4): the
+report of one processed file (the latest upload with that name, or `#ID`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.render_server import print_table
+from bwsandbox.config import load
+from bwsandbox.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("report", help="show what happened to one processed file")
+    add_data_dir(p)
+    p.add_argument("--tenant", required=True, metavar="T")
+    p.add_argument("name", metavar="NAME", help="the uploaded file name (latest upload), or #ID")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(handler=_run)
+
+
+def find(conn: Any, tenant: str, name: str) -> Any:
+    if name.startswith("#") and name[1:].isdigit():
+        return conn.execute(
+            "SELECT * FROM files WHERE tenant = ? AND id = ?", (tenant, int(name[1:]))
+        ).fetchone()
+    return conn.execute(
+        "SELECT * FROM files WHERE tenant = ? AND name = ? ORDER BY id DESC LIMIT 1", (tenant, name)
+    ).fetchone()
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load({"data_dir": args.data_dir})
+    conn = store.connect(settings.db_path)
+    try:
+        tenant = tenants_mod.require(conn, args.tenant)
+        row = find(conn, tenant.name, args.name)
+    finally:
+        conn.close()
+    if row is None:
+        raise UsageError(f"tenant {tenant.name} has no file named {args.name!r} (see `bwsandbox files`)")
+    if row["report_json"] is None:
+        state = "queued" if row["state"] == "waiting" else row["state"]
+        detail = f" ({row['detail']})" if row["detail"] else ""
+        raise UsageError(f"file #{row['id']} {row['name']} is {state}{detail}: no report yet")
+    report = json.loads(row["report_json"])
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        _text(report)
+    return 1 if report.get("verdict") == "rejected" else 0
+
+
+def _text(report: dict[str, Any]) -> None:
+    console = Console()
+    console.print(f"[bold]{report['file']}[/bold] (file #{report.get('file_id')}): {report['verdict']}")
+    if report.get("repeat"):
+        console.print(f"note: {report['repeat']}")
+    applied = report.get("applied", {})
+    console.print("applied: " + ", ".join(f"{k} {v}" for k, v in applied.items()))
+    findings = report.get("findings", [])
+    if findings:
+        print_table(
+            console, ("row", "severity", "code", "column", "message"),
+            [[f["row"] or "file", f["severity"], f["code"], f["column"], f["message"]] for f in findings],
+        )
+    edits = report.get("overwritten_manual_edits", [])
+    if edits:
+        console.print("[bold]manual edits this file overwrote[/bold]")
+        print_table(
+            console, ("row", "email", "field", "manual value", "file value", "edited by"),
+            [[e["row"], e["email"], e["field"], e["manual_value"], e["file_value"], e["edited_by"]]
+             for e in edits],
+        )

@@ -1,0 +1,84 @@
+"""The Admin module, simulated: manual changes a later file overrides (SPEC §5).
+
+Production lets an administrator edit one user or upload a CSV by hand in
+the Admin module; data in a later SFTP file overrides those manual changes
+for the same user [doc]. The sandbox records each manual edit (`dir_manual`)
+so the report of the file that overwrites it can list it.
+
+- `set_user(...)`: an individual update, `field=value` pairs; `status=
+  deactivated|active` is a shorthand for a deactivation date of today / blank.
+- `upload(...)`: a manual CSV upload; it shows its errors immediately and
+  sends no email (production shows them in the browser).
+
+Both go through the same validator and apply code as SFTP files, with
+`Source.ADMIN`: no PGP, no engage terminations, no email.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bwsandbox import clock as clock_mod
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.config import Settings
+from bwsandbox.errors import UsageError
+from bwsandbox.ingest.apply import Source
+from bwsandbox.ingest.process import Processed, process
+
+
+def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"expected field=value, not {pair!r}")
+        out[name.strip()] = value
+    if not out:
+        raise UsageError("give at least one field=value")
+    return out
+
+
+def set_user(
+    conn: sqlite3.Connection, settings: Settings, tenant_name: str, email: str, fields: Mapping[str, str]
+) -> Processed:
+    tenant = tenants_mod.require(conn, tenant_name)
+    clock = clock_mod.load(conn)
+    values = dict(fields)
+    status = values.pop("status", None)
+    if status is not None:
+        if status not in ("active", "deactivated"):
+            raise UsageError("status must be active or deactivated")
+        values["deactivation_date"] = clock.today().isoformat() if status == "deactivated" else ""
+    if "email" in values:
+        raise UsageError("the email identifies the user; it cannot be set here")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["email", *values])
+    writer.writerow([email, *values.values()])
+    return process(
+        conn, data_dir=settings.data_dir, tenant=tenant, name="admin-set-user.csv",
+        data=out.getvalue().encode(), clock=clock, source=Source.ADMIN,
+        label=f"admin set-user {email}", termination_limit=settings.engage_termination_limit,
+    )
+
+
+def upload(conn: sqlite3.Connection, settings: Settings, tenant_name: str, path: Path) -> Processed:
+    tenant = tenants_mod.require(conn, tenant_name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    return process(
+        conn, data_dir=settings.data_dir, tenant=tenant, name=path.name, data=data,
+        clock=clock_mod.load(conn), source=Source.ADMIN, label=f"admin upload {path.name}",
+        termination_limit=settings.engage_termination_limit,
+    )
+
+
+def open_store(settings: Settings) -> sqlite3.Connection:
+    return store.connect(settings.db_path)
