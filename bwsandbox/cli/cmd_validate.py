@@ -1,15 +1,101 @@
-"""`bwsandbox validate` (issue #2). Placeholder until the validator lands."""
+"""`bwsandbox validate`: what production would do with each file (issue #2).
+
+    bwsandbox validate [--profile core|engage] [--locale en-US|en-GB]
+                       [--custom-key K ...] [--format text|json|csv] FILE...
+
+`-` reads standard input. Output formats:
+- text: a table per file, grouped by row, with the fix hint of each code;
+- json: one JSON object for one file, a JSON array of objects for several;
+- csv:  the error file production attaches to its email (one FILE only).
+Exit codes: 0 no error finding, 1 an error finding or a rejected file, 2 usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from bwsandbox.errors import UsageError
+
+_PROGRESS_BYTES = 8 * 1024 * 1024  # show a spinner for files this big, on a terminal
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("validate", help="check user files as production would")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser(
+        "validate",
+        help="check user files as production would",
+        description="Check HRIS user feeds as Betterworks production would read them.",
+    )
+    p.add_argument(
+        "--profile", choices=("core", "engage"), default="core", help="product profile (default: core)"
+    )
+    p.add_argument(
+        "--locale",
+        choices=("en-US", "en-GB"),
+        default="en-US",
+        help="tenant locale: settles ambiguous dd/mm vs mm/dd dates (default: en-US)",
+    )
+    p.add_argument(
+        "--custom-key",
+        action="append",
+        default=[],
+        metavar="K",
+        dest="custom_keys",
+        help="a custom key defined in the tenant (repeatable)",
+    )
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format")
+    p.add_argument("files", nargs="+", metavar="FILE", help="file to check; - for standard input")
     p.set_defaults(handler=_run)
 
 
+def _read(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    path = Path(name)
+    if not path.exists():
+        raise UsageError(f"{name}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{name}: is a directory, not a file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read ({exc.strerror})") from exc
+
+
 def _run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from bwsandbox.spec.fields import Profile
+    from bwsandbox.validator import Context, Validation, error_csv, report_json, validate
+
+    if args.format == "csv" and len(args.files) > 1:
+        raise UsageError("--format csv writes one error file: give exactly one FILE")
+    if args.files.count("-") > 1:
+        raise UsageError("standard input (-) can be read only once")
+    context = Context(
+        profile=Profile(args.profile), locale=args.locale, custom_keys=frozenset(args.custom_keys)
+    )
+    blobs = [(name, _read(name)) for name in args.files]  # usage errors before any output
+    tty = args.format == "text" and sys.stdout.isatty()
+    results: list[Validation] = []
+    for name, data in blobs:
+        label = "<stdin>" if name == "-" else name
+        if tty and len(data) >= _PROGRESS_BYTES:
+            from bwsandbox.cli import render
+
+            with render.progress(f"Validating {label} ({len(data) / 1e6:.0f} MB)"):
+                results.append(validate(data, context, name=label))
+        else:
+            results.append(validate(data, context, name=label))
+    if args.format == "json":
+        reports = [v.report for v in results]
+        sys.stdout.write(report_json(reports[0] if len(reports) == 1 else reports))
+    elif args.format == "csv":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(error_csv(results[0]))
+        sys.stdout.buffer.flush()
+    else:
+        from bwsandbox.cli import render
+
+        render.render_validations(results)
+    failed = any(v.report.has_errors or v.report.verdict == "rejected" for v in results)
+    return 1 if failed else 0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import Scope, Severity
-from bwsandbox.spec.fields import Field, Kind, Profile, ValueType
+from bwsandbox.spec.fields import Kind, Profile, ValueType
 from bwsandbox.validator import crossrow, values
 from bwsandbox.validator.decode import Format, decode
 from bwsandbox.validator.departments import check_departments
@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 _RULED_TYPES = (ValueType.EMAIL, ValueType.DATE, ValueType.BOOLEAN, ValueType.ID, ValueType.MOBILE)
 
 
-def _ruled(spec: Field) -> bool:
+def _ruled(hmap: HeaderMap, name: str) -> bool:
+    spec = hmap.template[name]
+    if hmap.kind is Kind.DEPARTMENTS:
+        return True  # `parent` is a cross-row link; department files are small
     return spec.type in _RULED_TYPES or spec.max_length is not None or spec.required
 
 
@@ -60,7 +63,7 @@ def validate(data: bytes, context: Context = Context(), *, name: str = "<stdin>"
         if delim:
             return _stop(name, context, sha, findings + delim, header=head.cells)
         hmap = map_header(head.cells, context)
-        needed = [] if hmap.fatal else sorted(i for i, n in hmap.columns.items() if _ruled(hmap.template[n]))
+        needed = [] if hmap.fatal else sorted(i for i, n in hmap.columns.items() if _ruled(hmap, n))
         table = read_csv_table(text, head.cells, head.end, needed)
     findings += hmap.findings + table.findings
     blank = table.blank

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
 from bwsandbox.spec.codes import CATALOGUE, Scope, Severity
@@ -82,6 +83,35 @@ class Context:
     directory: DirectorySnapshot | None = None
     today: dt.date | None = None
     licenses_available: int | None = None  # None: no licence check
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Context:
+        """A context from JSON-like data (fixture sidecars, `validate --context`).
+
+        Keys: profile, locale, custom_keys, licenses_available, today (ISO),
+        directory: {users: [{email, employee_id, manager_email,
+        department_name, active}], departments: [names]}. Unknown keys are an
+        error, so a typo is never silently ignored.
+        """
+        known = {"profile", "locale", "custom_keys", "licenses_available", "today", "directory"}
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise ValueError(f"unknown context key(s): {', '.join(unknown)}")
+        directory = None
+        if doc.get("directory") is not None:
+            d = doc["directory"]
+            directory = DirectorySnapshot(
+                users=tuple(ExistingUser(**u) for u in d.get("users", ())),
+                departments=tuple(d.get("departments", ())),
+            )
+        return cls(
+            profile=Profile(doc.get("profile", "core")),
+            locale=str(doc.get("locale", "en-US")),
+            custom_keys=frozenset(doc.get("custom_keys", ())),
+            directory=directory,
+            today=dt.date.fromisoformat(doc["today"]) if doc.get("today") else None,
+            licenses_available=doc.get("licenses_available"),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
