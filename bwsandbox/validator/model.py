@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from bwsandbox.spec.codes import CATALOGUE, Scope, Severity
 from bwsandbox.spec.fields import Kind, Profile
