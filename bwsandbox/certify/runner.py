@@ -1,0 +1,243 @@
+"""Run a vendor's real export job against a fresh sandbox and observe it.
+
+Three runs (see `criteria.py`): `first`, `rerun` (same data), and `rotated`
+after the host key was changed on purpose (SPEC §2). The rotated run restarts
+the sandbox on the *same ports*, so a client that pinned the key sees a
+changed key, not an unknown one.
+
+The job gets its connection details only from the environment, as a real
+scheduled job would read them from its configuration:
+
+    BWSANDBOX_HOST, BWSANDBOX_PORT, BWSANDBOX_USERNAME, BWSANDBOX_PASSWORD,
+    BWSANDBOX_KNOWN_HOSTS (an OpenSSH known_hosts file holding the key),
+    BWSANDBOX_HOSTKEY_SHA256 (OpenSSH "SHA256:…" of the ed25519 key),
+    BWSANDBOX_HOSTKEY_MD5 ("MD5:aa:bb:…"), BWSANDBOX_HOSTKEY_B64 (curl's
+    --hostpubsha256 form), BWSANDBOX_DROP_FOLDER ("/incoming").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import shlex
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bwsandbox import __version__, store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.certify.criteria import RunObservation, Upload, judge
+from bwsandbox.certify.model import Certification, JobRun
+from bwsandbox.clock import Clock
+from bwsandbox.config import Settings, load
+from bwsandbox.errors import UsageError
+from bwsandbox.ingest import admin, directory
+from bwsandbox.sandbox import Sandbox
+from bwsandbox.server import audit, hostkeys, tree
+from bwsandbox.spec.fields import Profile
+from bwsandbox.tenants import Region, Tenant
+from bwsandbox.validator import Context, validate
+
+TENANT = "vendor"
+SETTLED = ("done", "failed", "incomplete", "waiting")
+Progress = Callable[[str], None]
+
+
+def _tail(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+class _Harness:
+    """One fresh sandbox for one certification, and what the job did to it."""
+
+    def __init__(self, work: Path, profile: Profile, roster: bytes | None, timeout: float) -> None:
+        self.work = work
+        self.timeout = timeout
+        self.password = secrets.token_urlsafe(12)
+        self.settings: Settings = load(
+            {"data_dir": work / "data", "host": "127.0.0.1", "port": 0, "eu_port": 0, "queue_delay": 0.0},
+            env={},
+        )
+        self.conn = store.connect(self.settings.db_path)
+        with store.transaction(self.conn):
+            self.tenant: Tenant = tenants_mod.add(
+                self.conn, name=TENANT, username=TENANT, password=self.password, region=Region.US,
+                profile=profile, contact="technical-contact@example.com", created_at=Clock().iso(),
+            )
+        self.roster = roster
+        self.sandbox: Sandbox | None = None
+        self.known_hosts = work / "known_hosts"
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self, port: int = 0) -> None:
+        settings = load(
+            {"data_dir": self.settings.data_dir, "host": "127.0.0.1", "port": port, "eu_port": 0,
+             "queue_delay": 0.0},
+            env={},
+        )
+        self.sandbox = Sandbox(settings).start_in_thread()
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop_in_thread()
+            self.sandbox = None
+
+    def seed_roster(self) -> None:
+        """The customer's existing users, as an admin's manual CSV upload."""
+        if self.roster is None:
+            return
+        path = self.work / "roster.csv"
+        path.write_bytes(self.roster)
+        admin.upload(self.conn, self.settings, TENANT, path)
+
+    def env(self) -> dict[str, str]:
+        assert self.sandbox is not None
+        host, port = self.sandbox.host("us"), self.sandbox.port("us")
+        keys = self.sandbox.host_keys
+        self.known_hosts.write_text(
+            "".join(hostkeys.known_hosts_line(host, port, k) + "\n" for k in keys), encoding="utf-8"
+        )
+        main = next((k for k in keys if k.type == "ssh-ed25519"), keys[0])
+        return {
+            "BWSANDBOX_HOST": host,
+            "BWSANDBOX_PORT": str(port),
+            "BWSANDBOX_USERNAME": self.tenant.username,
+            "BWSANDBOX_PASSWORD": self.password,
+            "BWSANDBOX_KNOWN_HOSTS": str(self.known_hosts),
+            "BWSANDBOX_HOSTKEY_SHA256": main.sha256,
+            "BWSANDBOX_HOSTKEY_MD5": main.md5,
+            "BWSANDBOX_HOSTKEY_B64": main.sha256.removeprefix("SHA256:"),
+            "BWSANDBOX_DROP_FOLDER": tree.drop_folder(self.tenant),
+        }
+
+    # -- one run -----------------------------------------------------------------
+    def run(self, label: str, command: str, env: dict[str, str]) -> tuple[JobRun, RunObservation]:
+        assert self.sandbox is not None
+        audit_mark = len(audit.read(self.sandbox.audit_path))
+        row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
+        file_mark = int(row[0])
+        started = time.monotonic()
+        job_env = {**os.environ, **env}
+        try:
+            proc = subprocess.run(
+                command, shell=True, env=job_env, cwd=self.work, capture_output=True, text=True,
+                errors="replace", timeout=self.timeout, stdin=subprocess.DEVNULL,
+            )
+            exit_code: int | None = proc.returncode
+            out, err = proc.stdout, proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            exit_code = None
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
+            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        seconds = time.monotonic() - started
+        self._settle(file_mark)
+        job = JobRun(label=label, exit_code=exit_code, seconds=seconds,
+                     stdout_tail=_tail(out), stderr_tail=_tail(err))
+        return job, self._observe(label, exit_code, audit_mark, file_mark)
+
+    def _settle(self, file_mark: int) -> None:
+        """Wait until every upload of the run was handed over and processed."""
+        sandbox = self.sandbox
+        assert sandbox is not None and sandbox.pickup is not None
+        sandbox.call(sandbox.pickup.drain(), timeout=self.timeout)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            pending = self.conn.execute(
+                f"SELECT COUNT(*) FROM files WHERE id > ? AND state NOT IN ({','.join('?' * len(SETTLED))})",
+                (file_mark, *SETTLED),
+            ).fetchone()[0]
+            if not pending:
+                return
+            time.sleep(0.05)  # bounded poll: the worker processes with zero delay
+
+    def _observe(self, label: str, exit_code: int | None, audit_mark: int, file_mark: int) -> RunObservation:
+        assert self.sandbox is not None
+        records = audit.read(self.sandbox.audit_path)[audit_mark:]
+        auths = [r for r in records if r.get("event") == "auth"]
+        ok = sum(1 for r in auths if r.get("result") == "ok" and r.get("tenant") == TENANT)
+        failed = sum(1 for r in auths if r.get("result") == "failed")
+        uploads = []
+        for row in self.conn.execute(
+            "SELECT name, bytes, state, verdict, stored_path, report_json FROM files"
+            " WHERE id > ? ORDER BY id",
+            (file_mark,),
+        ):
+            uploads.append(self._upload(row))
+        root = tree.tenant_root(self.settings.data_dir, self.tenant)
+        drop = root / tree.drop_folder(self.tenant).lstrip("/")
+        leftovers = tuple(sorted(p.name for p in drop.iterdir())) if drop.is_dir() else ()
+        users = {
+            u["email"]: tuple(sorted((k, str(v)) for k, v in u.items()))
+            for u in directory.users_listing(self.conn, TENANT)
+        }
+        return RunObservation(label=label, exit_code=exit_code, auth_ok=ok, auth_failed=failed,
+                              uploads=tuple(uploads), leftovers=leftovers, directory=users)
+
+    def _upload(self, row: sqlite3.Row) -> Upload:
+        report = json.loads(row["report_json"]) if row["report_json"] else {}
+        codes = tuple(sorted({str(f["code"]) for f in report.get("findings", [])}))
+        stored = row["stored_path"]
+        sent = Path(stored).read_bytes() if stored and Path(stored).is_file() else b""
+        return Upload(name=row["name"], bytes=int(row["bytes"]), state=row["state"],
+                      verdict=row["verdict"], codes=codes, emails=_emails(sent, self.tenant.profile))
+
+
+def _emails(data: bytes, profile: Profile) -> frozenset[str]:
+    """The lower-cased emails of the rows production would apply."""
+    if not data:
+        return frozenset()
+    validation = validate(data, Context(profile=profile), name="feed")
+    return frozenset(r.values["email"].lower() for r in validation.applicable() if r.values.get("email"))
+
+
+def certify(
+    command: str,
+    *,
+    roster: Path | None = None,
+    profile: Profile = Profile.CORE,
+    timeout: float = 120.0,
+    progress: Progress = lambda _msg: None,
+) -> Certification:
+    """Run the three-run scenario and judge it. Never leaves a server running."""
+    if not command.strip():
+        raise UsageError("--run needs the command that runs your export job")
+    roster_bytes = None
+    roster_emails: frozenset[str] | None = None
+    if roster is not None:
+        try:
+            roster_bytes = roster.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read the roster {roster}: {exc.strerror}") from exc
+        roster_emails = _emails(roster_bytes, profile)
+        if not roster_emails:
+            raise UsageError(f"the roster {roster} holds no valid user (check it with `bwsandbox validate`)")
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with tempfile.TemporaryDirectory(prefix="bwsandbox-certify-") as tmp:
+        h = _Harness(Path(tmp), profile, roster_bytes, timeout)
+        try:
+            h.start()
+            h.seed_roster()
+            env = h.env()
+            where = f"{env['BWSANDBOX_HOST']}:{env['BWSANDBOX_PORT']}"
+            progress(f"run 1/3: {shlex.quote(command)} against {where}")
+            job1, first = h.run("first", command, env)
+            progress("run 2/3: the same job again (nothing may change)")
+            job2, rerun = h.run("rerun", command, env)
+            port = int(env["BWSANDBOX_PORT"])
+            h.stop()
+            hostkeys.rotate(h.settings.data_dir)
+            h.start(port=port)
+            progress("run 3/3: the host key changed (the job must refuse)")
+            job3, rotated = h.run("rotated", command, env)  # same env: the old pinned key
+        finally:
+            h.stop()
+            h.conn.close()
+    return Certification(
+        command=command, version=__version__, started_at=started, profile=str(profile),
+        results=judge(first, rerun, rotated, roster_emails), runs=(job1, job2, job3),
+    )

@@ -1,0 +1,55 @@
+"""`bwsandbox certify`: pre-certify a vendor's real export job (issue #5)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bwsandbox.errors import UsageError
+from bwsandbox.spec.fields import Profile
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "certify",
+        help="run your export job against a fresh sandbox and judge it",
+        description="Runs COMMAND three times against a fresh sandbox (first run, re-run with the "
+        "same data, run after a host-key change) with the connection details in BWSANDBOX_* "
+        "environment variables, then judges the published criteria C01-C11.",
+    )
+    p.add_argument("--run", required=True, metavar="COMMAND", help="the export job, run by the shell")
+    p.add_argument("--roster", metavar="FILE", type=Path, help="expected users (a user CSV)")
+    p.add_argument("--profile", choices=[str(x) for x in Profile], default="core")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="per run (default 120)")
+    p.add_argument("--junit", metavar="PATH", type=Path, help="write a JUnit XML report")
+    p.add_argument("--json", metavar="PATH", type=Path, help="write a JSON report")
+    p.add_argument("--markdown", metavar="PATH", type=Path, help="write the Markdown certificate")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bwsandbox.certify import writers
+    from bwsandbox.certify.runner import certify
+    from bwsandbox.cli.render import certification_summary, console
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    err = console(stderr=True)
+    cert = certify(
+        args.run, roster=args.roster, profile=Profile(args.profile), timeout=args.timeout,
+        progress=lambda msg: err.print(f"[dim]{msg}[/]"),
+    )
+    for path, text in (
+        (args.junit, writers.to_junit),
+        (args.json, writers.to_json),
+        (args.markdown, writers.to_markdown),
+    ):
+        if path is not None:
+            try:
+                path.write_text(text(cert), encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    console().print(certification_summary(cert))
+    sys.stdout.flush()
+    return 0 if cert.passed else 1
