@@ -326,23 +326,29 @@ class _Applier:
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:
-        self._licence_limit()
+        omitted = self._omitted()
+        if omitted and not self._within_termination_limit(len(omitted)):
+            return self.out
+        self._licence_limit(terminating=len(omitted))
         self._resolve_manager_ids()
         for res in self.results.values():
             self._change(res)
-        if self.policy.profile is Profile.ENGAGE and self.policy.source is Source.FILE:
-            self._terminate_omitted()
-        if not self.out.refused:
-            self._departments_on_first_use()
+        self._terminate(omitted)
+        self._departments_on_first_use()
         for change in self.out.users:
             self.out.count(str(change.action))
         return self.out
 
-    def _licence_limit(self) -> None:
+    def _licence_limit(self, terminating: int) -> None:
         created = [res for res in self.results.values() if res.new]
         if not created or self.policy.licenses is None:
             return
-        available = max(self.policy.licenses - self.state.active_count(), 0)
+        # Licences in use once the file's other rows (deactivations, engage
+        # terminations) are applied: what the file frees, it may reuse.
+        in_use = sum(
+            1 for uid, u in self.state.users.items() if u.active and uid not in self.results
+        ) + sum(1 for res in self.results.values() if not res.new and res.active) - terminating
+        available = max(self.policy.licenses - in_use, 0)
         if len(created) <= available:
             return
         self.out.issues.append(
@@ -426,31 +432,36 @@ class _Applier:
             UserChange(action=action, before=before, after=after, row=res.row, diff=_diff(before, after))
         )
 
-    def _terminate_omitted(self) -> None:
-        omitted = [
+    def _omitted(self) -> list[User]:
+        if self.policy.profile is not Profile.ENGAGE or self.policy.source is not Source.FILE:
+            return []
+        return [
             u for u in self.state.users.values()
             if u.active and u.uid not in self.results and u.key not in self.seen_keys
         ]
-        if not omitted:
-            return
+
+    def _within_termination_limit(self, count: int) -> bool:
         active_before = self.state.active_count()
         limit = self.policy.termination_limit
-        if len(omitted) > limit * active_before:
-            self.out = Outcome(refused=True)
-            self.out.issues.append(
-                Issue(
-                    code="TERMINATION_LIMIT",
-                    severity="error",
-                    row=None,
-                    message=(
-                        f"This file would terminate {len(omitted)} of {active_before} active users "
-                        f"({len(omitted) / active_before:.0%}), more than the sandbox's safety limit of "
-                        f"{limit:.0%}. Nothing in the file was applied. In the engage profile every user "
-                        "left out of the file is terminated: send the full roster."
-                    ),
-                )
+        if count <= limit * active_before:
+            return True
+        self.out = Outcome(refused=True)
+        self.out.issues.append(
+            Issue(
+                code="TERMINATION_LIMIT",
+                severity="error",
+                row=None,
+                message=(
+                    f"This file would terminate {count} of {active_before} active users "
+                    f"({count / active_before:.0%}), more than the sandbox's safety limit of "
+                    f"{limit:.0%}. Nothing in the file was applied. In the engage profile every user "
+                    "left out of the file is terminated: send the full roster."
+                ),
             )
-            return
+        )
+        return False
+
+    def _terminate(self, omitted: list[User]) -> None:
         for user in omitted:
             fields_ = dict(user.fields)
             fields_["deactivation_date"] = self.policy.today
