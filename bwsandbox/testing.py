@@ -1,0 +1,312 @@
+"""A sandbox for integrators' own tests (issue #5), usable with or without
+pytest. The pytest fixtures in `bwsandbox.pytest_plugin` are thin wrappers.
+
+    server = SandboxServer(tmp_dir)          # one per test session
+    server.start()
+    sb = server.reset(TenantConfig(licenses=5, users=[{"email": "ceo@x.com", ...}]))
+    sb.upload(b"email,first_name,last_name\\r\\n...", "users_20261125.csv")
+    report = sb.wait_processed("users_20261125.csv")
+    assert sb.user("ceo@x.com").title == "CEO"
+    server.stop()
+
+Modelled on pytest-httpserver: the session-scoped server starts once on port 0
+in a temporary data directory with an immediate queue; `reset()` is cheap
+(deletes one tenant's rows and files) and gives each test a fresh tenant.
+Errors raised inside the sandbox's threads are collected and re-raised in the
+test by `check()` (the plugin calls it at teardown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bwsandbox import store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.clock import Clock
+from bwsandbox.config import Settings, load
+from bwsandbox.errors import BwsandboxError
+from bwsandbox.ingest import admin, directory, notify
+from bwsandbox.sandbox import Sandbox
+from bwsandbox.server import hostkeys, tree
+from bwsandbox.spec.fields import Profile
+from bwsandbox.tenants import Region, Tenant
+
+TENANT = "test"
+FINAL = ("done", "failed", "incomplete")
+
+# Fast, test-friendly defaults; override through the `bwsandbox_settings` fixture.
+TEST_SETTINGS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "port": 0,
+    "eu_port": 0,
+    "queue_delay": 0.0,
+    "queue_per_mb": 0.0,
+    "queue_jitter": 0.0,
+    "pickup_quiet_seconds": 0.2,
+    "lockout_attempts": 0,  # every test connects from 127.0.0.1
+    "max_sessions_per_tenant": 200,
+}
+
+
+class SandboxThreadError(BwsandboxError):
+    """An error raised inside the sandbox's threads while a test ran."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantConfig:
+    """The test's tenant: set with `@pytest.mark.bwsandbox(...)` or by
+    overriding the `bwsandbox_tenant_config` fixture."""
+
+    profile: str = "core"
+    region: str = "us"
+    locale: str = "en-US"
+    licenses: int = 1000
+    contact: str = "technical-contact@example.com"
+    custom_keys: Sequence[str] = ()
+    users: Sequence[Mapping[str, str]] = ()  # existing users, seeded as an admin upload
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectoryUser:
+    """A user of the simulated Betterworks directory."""
+
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    employee_id: str = ""
+    manager_email: str = ""
+    department_name: str = ""
+    title: str = ""
+    status: str = "active"
+    deactivation_date: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)  # every column, custom ones too
+
+
+class _ErrorCollector(logging.Handler):
+    """Collects ERROR records with a traceback from the sandbox's loggers."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.errors.append(text)
+
+
+class SandboxServer:
+    """One running sandbox (server + ingest) for a whole test session."""
+
+    def __init__(self, data_dir: Path, **overrides: Any) -> None:
+        self.settings: Settings = load({**TEST_SETTINGS, **overrides, "data_dir": data_dir}, env={})
+        self.sandbox = Sandbox(self.settings)
+        self._collector = _ErrorCollector()
+        self._conn: sqlite3.Connection | None = None
+        self.known_hosts = data_dir / "known_hosts"
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = store.connect(self.settings.db_path)
+        return self._conn
+
+    def start(self) -> SandboxServer:
+        logging.getLogger("bwsandbox").addHandler(self._collector)
+        self.sandbox.start_in_thread()
+        self.sandbox.call(self._install_loop_handler)
+        lines = [
+            hostkeys.known_hosts_line(self.sandbox.host(region), self.sandbox.port(region), key)
+            for region in Region
+            for key in self.sandbox.host_keys
+        ]
+        self.known_hosts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return self
+
+    def _install_loop_handler(self) -> None:
+        def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            exc = context.get("exception")
+            self._collector.errors.append(f"{context.get('message', '')}: {exc!r}" if exc else
+                                          str(context.get("message", "")))
+
+        asyncio.get_running_loop().set_exception_handler(handler)
+
+    def stop(self) -> None:
+        logging.getLogger("bwsandbox").removeHandler(self._collector)
+        self.sandbox.stop_in_thread()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def check(self) -> None:
+        """Re-raise, in the caller, what went wrong inside the sandbox."""
+        errors, self._collector.errors = self._collector.errors, []
+        if errors:
+            raise SandboxThreadError("error inside the sandbox:\n" + "\n---\n".join(errors))
+
+    def reset(self, config: TenantConfig | None = None) -> SandboxHandle:
+        """Forget every tenant, file, directory entry and email; create the
+        test's tenant from `config` and seed its existing users."""
+        config = config or TenantConfig()
+        conn = self.conn
+        self._settle()
+        with store.transaction(conn):
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )]
+            for table in tables:  # every table: tenants, files, directory, emails, meta
+                conn.execute(f'DELETE FROM "{table}"')
+        shutil.rmtree(self.settings.data_dir / "tenants", ignore_errors=True)
+        password = secrets.token_urlsafe(12)
+        with store.transaction(conn):
+            tenant = tenants_mod.add(
+                conn, name=TENANT, username=TENANT, password=password, region=Region(config.region),
+                profile=Profile(config.profile), licenses=config.licenses, contact=config.contact,
+                locale=config.locale, custom_keys=frozenset(config.custom_keys), created_at=Clock().iso(),
+            )
+        tree.ensure_tree(self.settings.data_dir, tenant, reports_folder=self.settings.reports_folder)
+        handle = SandboxHandle(self, tenant, password)
+        if config.users:
+            handle.seed_users(config.users)
+        return handle
+
+
+    def _settle(self, timeout: float = 30.0) -> None:
+        """Let the previous test's uploads finish before its data is wiped."""
+        assert self.sandbox.pickup is not None
+        self.sandbox.call(self.sandbox.pickup.drain(), timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self.conn.execute(
+            "SELECT COUNT(*) FROM files WHERE state IN ('queued', 'processing')"
+        ).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+class SandboxHandle:
+    """What a test gets from the `bwsandbox` fixture: one fresh tenant."""
+
+    def __init__(self, server: SandboxServer, tenant: Tenant, password: str) -> None:
+        self._server = server
+        self.tenant = tenant
+        self.username = tenant.username
+        self.password = password
+        self.known_hosts: Path = server.known_hosts
+        sandbox = server.sandbox
+        self.ports = {str(region): sandbox.port(region) for region in Region}
+        self.host = sandbox.host(tenant.region)
+        self.port = sandbox.port(tenant.region)
+        self.drop_folder = tree.drop_folder(tenant)
+        # As OpenSSH and FileZilla show them (SPEC §2).
+        self.fingerprints = {k.type: k.sha256 for k in sandbox.host_keys}
+        self.admin = _Admin(self)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._server.conn
+
+    # -- driving it ---------------------------------------------------------------
+    def upload(self, data: bytes | str | Path, name: str | None = None, *, timeout: float = 30.0) -> str:
+        """Upload like an export job would (asyncssh, host key verified
+        against `known_hosts`) into the drop folder; returns the remote name."""
+        import asyncssh
+
+        if isinstance(data, Path):
+            name = name or data.name
+            payload = data.read_bytes()
+        else:
+            payload = data.encode() if isinstance(data, str) else data
+        if not name:
+            raise ValueError("upload(bytes) needs a file name")
+        remote = f"{self.drop_folder.rstrip('/')}/{name}"
+
+        async def go() -> None:
+            async with asyncssh.connect(
+                self.host, self.port, username=self.username, password=self.password,
+                known_hosts=str(self.known_hosts), client_keys=None, agent_path=None,
+            ) as conn, conn.start_sftp_client() as sftp, sftp.open(remote, "wb") as fh:
+                await fh.write(payload)
+
+        asyncio.run(asyncio.wait_for(go(), timeout))
+        return name
+
+    def wait_processed(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Block until the newest upload called `name` is processed; return its
+        report (the validator's report plus what was applied)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._server.check()
+            row = self.conn.execute(
+                "SELECT state, report_json, detail FROM files WHERE tenant = ? AND name = ?"
+                " ORDER BY id DESC LIMIT 1",
+                (self.tenant.name, name),
+            ).fetchone()
+            if row is not None and row["state"] in FINAL:
+                if row["state"] == "incomplete":
+                    raise AssertionError(f"{name} was recorded as an incomplete upload: {row['detail']}")
+                report: dict[str, Any] = json.loads(row["report_json"]) if row["report_json"] else {}
+                return report
+            if time.monotonic() > deadline:
+                state = row["state"] if row else "not received"
+                raise TimeoutError(f"{name} not processed within {timeout:g} s (state: {state})")
+            time.sleep(0.02)  # bounded poll of the store
+
+    # -- what production would show -----------------------------------------------
+    @property
+    def directory(self) -> list[DirectoryUser]:
+        known = set(DirectoryUser.__dataclass_fields__) - {"fields"}
+        return [
+            DirectoryUser(**{k: str(v or "") for k, v in u.items() if k in known},
+                          fields={k: str(v or "") for k, v in u.items()})
+            for u in directory.users_listing(self.conn, self.tenant.name)
+        ]
+
+    def user(self, email: str) -> DirectoryUser:
+        for u in self.directory:
+            if u.email.lower() == email.lower():
+                return u
+        raise KeyError(f"no user {email} in the directory")
+
+    @property
+    def emails(self) -> list[dict[str, object]]:
+        return notify.listing(self.conn, self.tenant.name)
+
+    def seed_users(self, users: Sequence[Mapping[str, str]]) -> None:
+        """Existing users, entered as an admin's manual CSV upload."""
+        columns = list(dict.fromkeys(k for u in users for k in u))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(users)
+        self.admin.upload(out.getvalue().encode())
+
+
+class _Admin:
+    """The Admin module, simulated (its edits are overridden by later files)."""
+
+    def __init__(self, handle: SandboxHandle) -> None:
+        self._h = handle
+
+    def set_user(self, email: str, **fields: str) -> None:
+        admin.set_user(self._h.conn, self._h._server.settings, self._h.tenant.name, email, fields)
+
+    def upload(self, data: bytes) -> None:
+        path = self._h._server.settings.data_dir / f"admin-upload-{secrets.token_hex(4)}.csv"
+        path.write_bytes(data)
+        try:
+            admin.upload(self._h.conn, self._h._server.settings, self._h.tenant.name, path)
+        finally:
+            path.unlink(missing_ok=True)
