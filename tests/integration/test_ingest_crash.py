@@ -1,0 +1,138 @@
+"""Exactly once after `kill -9` (issue #4): a worker process is killed at
+chosen moments (mid-processing, inside the applying transaction, after its
+commit but before the email went out), restarted, and every file is applied
+once, its history written once, its email sent once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+
+from bwsandbox import store, tenants
+from bwsandbox.clock import Clock
+from bwsandbox.config import Settings, load
+from bwsandbox.ingest import directory
+from bwsandbox.ingest.queue import Inbox
+from bwsandbox.ingest.worker import Worker
+
+# The worker in a child process; faults are injected with a tiny subclass
+# (GUIDE: "tests inject faults with tiny server subclasses").
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from bwsandbox.config import load
+    from bwsandbox.ingest import reports
+    from bwsandbox.ingest.worker import Worker
+
+    mode = sys.argv[2]
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    class Faulty(Worker):
+        armed = False
+
+        def _process(self, file_id):
+            self.armed = True
+            return super()._process(file_id)
+
+        def _after_commit(self):
+            if mode == "after-commit" and self.armed:
+                die()
+            super()._after_commit()
+
+    if mode == "in-transaction":
+        counts = reports.counts
+
+        def counts_then_die(report):  # runs inside the applying transaction
+            counts(report)
+            die()
+
+        reports.counts = counts_then_die
+
+    worker = Faulty(load({"data_dir": sys.argv[1]}, env={}))
+    worker.run()
+    """
+)
+
+
+def _setup(tmp_path: Path, rows: int) -> tuple[Settings, int, int]:
+    settings = load({"data_dir": tmp_path / "data"}, env={})
+    conn = store.connect(settings.db_path)
+    with store.transaction(conn):
+        tenant = tenants.add(
+            conn, name="crash", username="crash", password="pw", contact="it@example.com",
+            licenses=10**7, created_at="2026-01-01T00:00:00+00:00",
+        )
+    inbox = Inbox(conn, settings.data_dir, Clock())
+    body = "email,first_name,last_name,title\n" + "".join(f"u{i}@x.com,U,{i},T\n" for i in range(rows))
+    body += ",No,Email,T\n"  # one error: the file must send exactly one email
+    first = tmp_path / "big.csv"
+    first.write_text(body)
+    big = inbox.received(tenant, "big.csv", first)
+    second = tmp_path / "small.csv"
+    second.write_text("email,first_name,last_name\nlast@x.com,L,Ast\n")
+    small = inbox.received(tenant, "small.csv", second)
+    conn.close()
+    return settings, big, small
+
+
+def _state(settings: Settings, file_id: int) -> str:
+    conn = store.connect(settings.db_path)
+    try:
+        return str(conn.execute("SELECT state FROM files WHERE id = ?", (file_id,)).fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("mode", ["mid-processing", "in-transaction", "after-commit"])
+def test_kill_9_then_restart_applies_every_file_exactly_once(tmp_path: Path, mode: str) -> None:
+    rows = 60_000 if mode == "mid-processing" else 2_000
+    settings, big, small = _setup(tmp_path, rows)
+    log = (tmp_path / "child.log").open("wb")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(settings.data_dir), mode], stdout=log, stderr=log,
+    )
+    try:
+        if mode == "mid-processing":
+            wait_until(lambda: _state(settings, big) == "processing", timeout=60, interval=0.005)
+            os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=120) == -signal.SIGKILL, (tmp_path / "child.log").read_text()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        log.close()
+    if mode == "after-commit":
+        assert _state(settings, big) == "done"  # committed, email not yet delivered
+    else:
+        assert _state(settings, big) == "processing"  # nothing of it committed
+
+    worker = Worker(settings)  # the restart
+    worker.recover()
+    worker.process_pending()
+    worker.close()
+
+    conn = store.connect(settings.db_path)
+    try:
+        assert [r[0] for r in conn.execute("SELECT state FROM files ORDER BY id")] == ["done", "done"]
+        assert len(directory.users_listing(conn, "crash")) == rows + 1
+        per_file = dict(conn.execute(
+            "SELECT file_id, COUNT(*) FROM dir_history WHERE subject_kind = 'user' GROUP BY file_id"
+        ).fetchall())
+        assert per_file == {big: rows, small: 1}
+        emails = conn.execute("SELECT file_id, state FROM emails").fetchall()
+        assert [tuple(e) for e in emails] == [(big, "outboxed")]
+        counts = json.loads(conn.execute("SELECT counts_json FROM files WHERE id = ?", (big,)).fetchone()[0])
+        assert counts["created"] == rows and counts["errors"] == 1
+    finally:
+        conn.close()
+    assert len(list((settings.data_dir / "outbox").glob("*.eml"))) == 1
