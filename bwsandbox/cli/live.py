@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -121,6 +121,14 @@ def render(d: Dashboard) -> RenderableType:
     )
 
 
+def fit(d: Dashboard, console: Console) -> Dashboard:
+    """Keep only as many recent files as the terminal has rows for: a live
+    region taller than the screen cannot be redrawn in place."""
+    base = len(console.render_lines(render(replace(d, files=())), pad=False))
+    room = max(1, console.size.height - base)
+    return replace(d, files=tuple(d.files[:room]))
+
+
 def log_line(f: FileRow) -> str:
     """The plain line for a file state change when stdout is not a terminal."""
     verdict = f" verdict={f.verdict}" if f.verdict else ""
@@ -139,9 +147,9 @@ def run_live(
     change otherwise, until `stop` is set."""
     console = console or Console()
     if console.is_terminal:
-        with Live(render(snapshot()), console=console, refresh_per_second=4, screen=False) as live:
+        with Live(render(fit(snapshot(), console)), console=console, refresh_per_second=4) as live:
             while not stop.wait(interval):
-                live.update(render(snapshot()))
+                live.update(render(fit(snapshot(), console)))
         return
     seen: dict[int, tuple[str, str | None]] = {}
     while True:

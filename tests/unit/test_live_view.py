@@ -7,7 +7,7 @@ import threading
 
 from rich.console import Console
 
-from bwsandbox.cli.live import Dashboard, FileRow, HostKeyInfo, log_line, render, run_live
+from bwsandbox.cli.live import Dashboard, FileRow, HostKeyInfo, fit, log_line, render, run_live
 
 KEY = HostKeyInfo(type="ssh-ed25519", bits=255, sha256="SHA256:abcDEF123", md5="MD5:aa:bb:cc")
 FILE = FileRow(id=7, tenant="demo", name="users_20261125.csv", bytes=1234,
@@ -57,3 +57,12 @@ def test_non_terminal_prints_one_line_per_state_change() -> None:
     run_live(snapshot, stop, console=Console(file=stream, color_system=None), interval=0)
     lines = stream.getvalue().splitlines()
     assert lines == [log_line(FILE), "file #8 tenant=demo name=b.csv bytes=1 state=queued"]
+
+
+def test_the_dashboard_is_cut_to_the_terminal_height() -> None:
+    many = tuple(FileRow(id=i, tenant="demo", name=f"f{i}.csv", bytes=1, received_at="t", state="done",
+                         verdict="accepted") for i in range(50))
+    console = Console(file=io.StringIO(), width=120, height=40, color_system=None)
+    fitted = fit(_dash(files=many), console)
+    assert 1 <= len(fitted.files) < 50
+    assert len(console.render_lines(render(fitted), pad=False)) <= 40
