@@ -1,0 +1,142 @@
+"""The durable queue without a server: due times, arrival order per tenant,
+engage `.done` pairing, repeats, cut-off uploads (issue #4, SPEC §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bwsandbox import store, tenants
+from bwsandbox.clock import Clock
+from bwsandbox.config import load
+from bwsandbox.ingest.queue import Delay, Inbox
+from bwsandbox.ingest.worker import Worker
+from bwsandbox.spec.fields import Profile
+
+T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+CSV = "email,first_name,last_name\n{}@x.com,A,B\n"
+
+
+class Env:
+    def __init__(self, tmp_path: Path, delay: Delay | None = None) -> None:
+        self.tmp = tmp_path
+        self.settings = load({"data_dir": tmp_path / "data"}, env={})
+        self.conn = store.connect(self.settings.db_path)
+        self.clock = Clock(fixed=T0)
+        self.inbox = Inbox(self.conn, self.settings.data_dir, self.clock, delay=delay)
+        self.worker = Worker(self.settings, clock=self.clock)
+        self.n = 0
+
+    def tenant(self, name: str, profile: Profile = Profile.CORE) -> tenants.Tenant:
+        with store.transaction(self.conn):
+            return tenants.add(self.conn, name=name, username=name, password="pw", profile=profile,
+                               created_at=T0.isoformat())
+
+    def put(self, tenant: tenants.Tenant, name: str, content: str | bytes) -> int:
+        self.n += 1
+        path = self.tmp / f"spool-{self.n}"
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        file_id = self.inbox.received(tenant, name, path)
+        assert not path.exists()  # the inbox took ownership
+        return file_id
+
+    def row(self, file_id: int) -> dict[str, object]:
+        return dict(self.conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone())
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+def test_immediate_mode_processes_in_arrival_order(env: Env) -> None:
+    t = env.tenant("acme")
+    ids = [env.put(t, f"f{i}.csv", CSV.format(f"u{i}")) for i in range(3)]
+    assert env.worker.process_pending() == ids
+    assert [env.row(i)["state"] for i in ids] == ["done"] * 3
+
+
+def test_delay_is_base_plus_per_mb_plus_seeded_jitter_after_the_previous_file(tmp_path: Path) -> None:
+    env = Env(tmp_path, Delay(base=10, per_mb=5, jitter=2, seed=7))
+    t = env.tenant("acme")
+    first = env.put(t, "a.csv", "x" * 2_000_000)
+    second = env.put(t, "b.csv", CSV.format("b"))
+    due1 = dt.datetime.fromisoformat(str(env.row(first)["due_at"]))
+    due2 = dt.datetime.fromisoformat(str(env.row(second)["due_at"]))
+    jitter1 = Delay(jitter=2, seed=7).seconds(first, 0)
+    assert 0 < jitter1 < 2
+    assert due1 == T0 + dt.timedelta(seconds=10 + 10 + jitter1)  # 2 MB at 5 s/MB
+    assert due2 > due1  # a longer queue means a longer wait (SPEC §5)
+    assert env.worker.process_pending() == []  # nothing is due yet
+    env.clock.fixed = due1
+    assert env.worker.process_pending() == [first]
+    assert env.worker.process_pending(force=True) == [second]  # tests need not wait
+
+
+def test_jitter_is_reproducible_from_the_seed() -> None:
+    a, b = Delay(jitter=5, seed=1), Delay(jitter=5, seed=1)
+    assert [a.seconds(i, 0) for i in range(5)] == [b.seconds(i, 0) for i in range(5)]
+    assert Delay(jitter=5, seed=2).seconds(1, 0) != a.seconds(1, 0)
+
+
+def test_a_tenants_later_file_never_overtakes_its_earlier_one(tmp_path: Path) -> None:
+    env = Env(tmp_path, Delay(per_mb=100))
+    slow, fast = env.tenant("slow"), env.tenant("fast")
+    big = env.put(slow, "big.csv", CSV.format("a") + "#" * 1_000_000)
+    env.clock.fixed = T0 + dt.timedelta(seconds=50)
+    small = env.put(slow, "small.csv", CSV.format("b"))
+    # Pretend the small one became due first: it must still wait for the big one.
+    env.conn.execute("UPDATE files SET due_at = ? WHERE id = ?", (T0.isoformat(), small))
+    other = env.put(fast, "other.csv", CSV.format("c"))
+    env.conn.execute("UPDATE files SET due_at = ? WHERE id = ?", (T0.isoformat(), other))
+    assert env.worker.process_pending() == [other]  # slow's small file waits behind big
+    env.clock.fixed = T0 + dt.timedelta(seconds=200)
+    assert env.worker.process_pending() == [big, small]
+
+
+def test_engage_data_waits_for_its_marker(env: Env) -> None:
+    t = env.tenant("eng", Profile.ENGAGE)
+    data = env.put(t, "employees.202603010900.csv.pgp", b"\x85 not really pgp")
+    assert env.row(data)["state"] == "waiting"
+    assert env.worker.process_pending(force=True) == []
+    marker = env.put(t, "employees.202603010900.csv.done.pgp", b"")
+    assert (env.row(marker)["state"], env.row(marker)["detail"]) == ("done", "marker")
+    assert env.row(data)["state"] == "queued"
+    assert env.worker.process_pending() == [data]
+
+
+def test_an_other_stamps_marker_does_not_release_a_file(env: Env) -> None:
+    t = env.tenant("eng", Profile.ENGAGE)
+    data = env.put(t, "employees.202603010900.csv.pgp", b"x")
+    env.put(t, "employees.202603011000.csv.done.pgp", b"")
+    assert env.row(data)["state"] == "waiting"
+
+
+def test_repeated_name_or_content_is_noted(env: Env) -> None:
+    t = env.tenant("acme")
+    first = env.put(t, "users.csv", CSV.format("a"))
+    same_name = env.put(t, "users.csv", CSV.format("b"))
+    same_content = env.put(t, "other.csv", CSV.format("a"))
+    assert env.row(first)["detail"] == ""
+    assert env.row(same_name)["detail"] == f"repeat of file #{first} (users.csv): same name"
+    assert env.row(same_content)["detail"] == f"repeat of file #{first} (users.csv): same content"
+
+
+def test_a_cut_off_upload_is_recorded_and_never_processed(env: Env) -> None:
+    t = env.tenant("acme")
+    path = env.tmp / "partial"
+    path.write_text("email,first_name\nhalf@x.com,Ha")
+    file_id = env.inbox.incomplete(t, "users.csv", path, 30, "client disconnected")
+    assert env.row(file_id)["state"] == "incomplete"
+    assert env.worker.process_pending(force=True) == []
+
+
+def test_recover_requeues_files_a_crash_left_processing(env: Env) -> None:
+    t = env.tenant("acme")
+    file_id = env.put(t, "users.csv", CSV.format("a"))
+    env.conn.execute("UPDATE files SET state = 'processing' WHERE id = ?", (file_id,))
+    assert env.worker.recover() == 1
+    assert env.worker.process_pending() == [file_id]
+    assert env.row(file_id)["state"] == "done"
