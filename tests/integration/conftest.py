@@ -95,6 +95,9 @@ class Harness:
             ],
         )
 
+    def conn_tenant(self, name: str) -> tenants.Tenant:
+        return tenants.require(self.conn, name)
+
     def files(self, tenant: str) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT * FROM files WHERE tenant = ? ORDER BY id", (tenant,))
         return [dict(r) for r in rows]

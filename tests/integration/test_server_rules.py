@@ -1,0 +1,303 @@
+"""The server's rules with real connections: cut-off uploads, the chroot,
+limits and protection, pickup sequences (issue #3, SPEC §2, CLIENTS.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import asyncssh
+import pytest
+from clients import Account, Trust, asyncssh_connect, openssh_batch, paramiko_client
+from conftest import Harness, SandboxFactory, tenant_of, wait_until
+
+from bwsandbox.server import audit, tree
+from bwsandbox.spec.fields import Profile
+from bwsandbox.tenants import Region
+
+
+def _run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+# -- pickup ----------------------------------------------------------------------
+
+
+def test_cut_off_upload_is_recorded_incomplete_and_never_queued(sandbox: Harness, account: Account) -> None:
+    async def upload_half_then_vanish() -> None:
+        conn = await asyncssh_connect(account, Trust.ACCEPT)
+        sftp = await conn.start_sftp_client()
+        f = await sftp.open("/incoming/cut.csv", "wb")
+        await f.write(b"x" * 50_000)
+        conn.abort()  # the client vanishes: no CLOSE for the file
+
+    _run(upload_half_then_vanish())
+    tenant = tenant_of(account)
+    rows = sandbox.wait_files(tenant, 1)
+    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [("cut.csv", 50_000, "incomplete")]
+    assert "before the client closed" in rows[0]["detail"]
+    assert not (tree.tenant_root(sandbox.settings.data_dir, sandbox.conn_tenant(tenant)) / "incoming"
+                / "cut.csv").exists()
+
+
+def test_setstat_after_close_and_v3_rename_onto_an_existing_name(
+    sandbox: Harness, account: Account, tmp_path: Path
+) -> None:
+    client = paramiko_client(account, Trust.ACCEPT)
+    try:
+        sftp = client.open_sftp()
+        with sftp.open("incoming/x.csv", "wb") as f:
+            f.write(b"1" * 1000)
+        sftp.utime("incoming/x.csv", (1_700_000_000, 1_700_000_000))  # rclone: setstat after close
+        assert sftp.stat("incoming/x.csv").st_size == 1000  # paramiko: stat after close
+        with sftp.open("incoming/x.csv.tmp", "wb") as f:
+            f.write(b"2" * 2000)
+        sftp.rename("incoming/x.csv.tmp", "incoming/x.csv")  # v3 RENAME onto an existing name
+        sftp.close()
+    finally:
+        client.close()
+    rows = sandbox.wait_files(tenant_of(account), 2)
+    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [
+        ("x.csv", 1000, "queued"), ("x.csv", 2000, "queued"),
+    ]
+
+
+def test_temp_names_wait_for_their_rename(sandbox: Harness, account: Account) -> None:
+    async def go() -> None:
+        async with await asyncssh_connect(account, Trust.ACCEPT) as conn, conn.start_sftp_client() as sftp:
+            for name in (".in.a.csv", "b.csv.filepart", ".hidden", "c.tmp"):
+                async with sftp.open(f"/incoming/{name}", "wb") as f:
+                    await f.write(b"z" * 10)
+            await sftp.rename("/incoming/b.csv.filepart", "/incoming/b.csv")
+
+    _run(go())
+    rows = sandbox.wait_files(tenant_of(account), 1)
+    assert [(r["name"], r["bytes"]) for r in rows] == [("b.csv", 10)]
+    wait_until(lambda: audit_events(sandbox, "pickup", name="b.csv"))
+    assert len(sandbox.files(tenant_of(account))) == 1
+
+
+def audit_events(sandbox: Harness, event: str, **match: object) -> list[dict[str, object]]:
+    return [
+        r for r in audit.read(sandbox.sandbox.audit_path)
+        if r["event"] == event and all(r.get(k) == v for k, v in match.items())
+    ]
+
+
+def test_engage_drops_into_home_and_hands_over_the_marker(sandbox: Harness, tmp_path: Path) -> None:
+    account = sandbox.add_tenant(tmp_path / "home", profile=Profile.ENGAGE)
+
+    async def go() -> None:
+        async with await asyncssh_connect(account, Trust.ACCEPT) as conn, conn.start_sftp_client() as sftp:
+            assert "incoming" not in await sftp.listdir("/")
+            async with sftp.open("/employees.202601010000.csv.pgp", "wb") as f:
+                await f.write(b"p" * 321)
+            async with sftp.open("/employees.202601010000.csv.done.pgp", "wb"):
+                pass
+
+    _run(go())
+    rows = sandbox.wait_files(tenant_of(account), 2)
+    assert sorted((r["name"], r["bytes"]) for r in rows) == [
+        ("employees.202601010000.csv.done.pgp", 0), ("employees.202601010000.csv.pgp", 321),
+    ]
+
+
+# -- the chroot --------------------------------------------------------------------
+
+
+def test_the_tree_is_a_chroot_with_one_writable_folder(sandbox: Harness, account: Account) -> None:
+    tenant = sandbox.conn_tenant(tenant_of(account))
+    root = tree.ensure_tree(sandbox.settings.data_dir, tenant, reports_folder=True)
+    os.symlink("/etc", root / "reports" / "etc")  # a link planted on disk must not lead out
+
+    async def go() -> None:
+        async with await asyncssh_connect(account, Trust.ACCEPT) as conn, conn.start_sftp_client() as sftp:
+            # probes clients make all work
+            assert sorted(n for n in await sftp.listdir("/") if not n.startswith(".")) == [
+                "incoming", "reports",
+            ]
+            assert await sftp.realpath("..") == "/"
+            assert await sftp.realpath("/incoming/../..") == "/"
+            assert (await sftp.stat("/incoming")).permissions is not None
+
+            async def refused(action: object) -> asyncssh.SFTPError:
+                with pytest.raises(asyncssh.SFTPError) as info:
+                    await action  # type: ignore[misc]
+                return info.value
+
+            for path in ("../../../../etc/passwd", "/../etc/passwd", "%2e%2e/%2e%2e/etc/passwd",
+                         "..\\..\\etc\\passwd", "/reports/etc/passwd"):
+                await refused(sftp.open(path, "rb"))
+            for path in ("/x.csv", "/reports/x.csv", "/incoming/../x.csv", "/Incoming/x.csv",
+                         "/incoming/sub/x.csv", "/reports/etc/evil"):
+                err = await refused(sftp.open(path, "wb"))
+                assert isinstance(err, asyncssh.SFTPPermissionDenied | asyncssh.SFTPNoSuchFile), path
+            assert isinstance(await refused(sftp.open("/x.csv", "wb")), asyncssh.SFTPPermissionDenied)
+            await refused(sftp.mkdir("/incoming/sub"))
+            await refused(sftp.mkdir("/new"))
+            await refused(sftp.rmdir("/incoming"))
+            await refused(sftp.remove("/reports"))
+            await refused(sftp.symlink("/etc/passwd", "/incoming/link"))
+            await refused(sftp.symlink("../../../../etc/passwd", "/incoming/link"))
+            await refused(sftp.open(b"/incoming/\xff\xfe.csv", "wb"))
+            async with sftp.open("/incoming/ok.csv", "wb") as f:
+                await f.write(b"ok")
+            await refused(sftp.rename("/incoming/ok.csv", "/ok.csv"))
+            await refused(sftp.rename("/incoming", "/elsewhere"))
+
+    _run(go())
+    assert not (root / "x.csv").exists() and not (root.parent / "x.csv").exists()
+    assert not (root / "incoming" / "link").exists()
+    rows = sandbox.wait_files(tenant.name, 1)
+    assert [r["name"] for r in rows] == ["ok.csv"]
+
+
+# -- limits and protection ------------------------------------------------------------
+
+
+def test_lockout_after_repeated_failures_then_lifted(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
+    harness = sandbox_factory(lockout_attempts=3, lockout_seconds=1.5)
+    account = harness.add_tenant(tmp_path / "home")
+    wrong = replace(account, password="wrong")
+
+    async def login(acc: Account) -> str:
+        try:
+            conn = await asyncssh_connect(acc, Trust.ACCEPT)
+        except asyncssh.PermissionDenied as exc:
+            return f"denied: {exc.reason}"
+        conn.close()
+        return "ok"
+
+    for _ in range(3):
+        assert _run(login(wrong)).startswith("denied")  # type: ignore[union-attr]
+    locked = _run(login(account))
+    assert "locked" in str(locked) or "Too many failed logins" in str(locked)
+    assert audit_events(harness, "lockout", peer="127.0.0.1")
+    assert wait_until(lambda: _run(login(account)) == "ok", timeout=15, interval=0.25)
+
+
+def test_max_auth_attempts_per_connection(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
+    """asyncssh has no MaxAuthTries (CLIENTS.md pitfall 4): the sandbox cuts
+    a connection off after `max_auth_attempts` failures, as OpenSSH does."""
+    harness = sandbox_factory(max_auth_attempts=3)
+    account = harness.add_tenant(tmp_path / "home")
+    tries = 0
+
+    class Guesser(asyncssh.SSHClient):
+        def password_auth_requested(self) -> str | None:
+            nonlocal tries
+            tries += 1
+            return f"guess-{tries}" if tries <= 10 else None
+
+    async def go() -> None:
+        with pytest.raises(asyncssh.PermissionDenied) as info:
+            await asyncssh.connect(
+                account.host, account.port, username=account.username, known_hosts=None,
+                client_factory=Guesser, preferred_auth="password", client_keys=None,
+                agent_path=None, config=None,
+            )
+        assert "Too many authentication failures" in info.value.reason
+
+    _run(go())
+    assert tries == 3
+    assert audit_events(harness, "auth", result="too-many")
+
+
+def test_sessions_per_tenant_are_limited(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
+    harness = sandbox_factory(max_sessions_per_tenant=2)
+    account = harness.add_tenant(tmp_path / "home")
+
+    async def go() -> None:
+        first = await asyncssh_connect(account, Trust.ACCEPT)
+        second = await asyncssh_connect(account, Trust.ACCEPT)
+        with pytest.raises(asyncssh.DisconnectError) as info:
+            await asyncssh_connect(account, Trust.ACCEPT)
+        assert "Too many sessions" in info.value.reason
+        first.close()
+        await first.wait_closed()
+        for _ in range(100):  # the server notices the close a moment later
+            try:
+                third = await asyncssh_connect(account, Trust.ACCEPT)
+                break
+            except asyncssh.DisconnectError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("a freed session slot was not reusable")
+        third.close()
+        second.close()
+
+    _run(go())
+
+
+def test_idle_sessions_are_closed(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
+    harness = sandbox_factory(idle_timeout=0.6)
+    account = harness.add_tenant(tmp_path / "home")
+
+    async def go() -> None:
+        conn = await asyncssh_connect(account, Trust.ACCEPT)
+        sftp = await conn.start_sftp_client()
+        await sftp.listdir("/")
+        await asyncio.wait_for(conn.wait_closed(), 10)
+
+    _run(go())
+    assert audit_events(harness, "idle-timeout")
+
+
+def test_files_over_the_size_limit_are_refused_and_never_queued(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    harness = sandbox_factory(max_file_bytes=10_000)
+    account = harness.add_tenant(tmp_path / "home")
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"b" * 50_000)
+    fits = tmp_path / "fits.csv"
+    fits.write_bytes(b"f" * 10_000)
+    result = openssh_batch(account, [f"put {big} incoming/big.csv"], Trust.ACCEPT)
+    assert not result.ok
+    result = openssh_batch(account, [f"put {fits} incoming/fits.csv"], Trust.ACCEPT)
+    assert result.ok, result.out
+    rows = harness.wait_files(tenant_of(account), 2)
+    states = {r["name"]: r["state"] for r in rows}
+    assert states == {"big.csv": "incomplete", "fits.csv": "queued"}
+
+
+def test_hundred_concurrent_sessions_all_served_each_file_once(sandbox: Harness, account: Account) -> None:
+    count = 100
+
+    async def one(i: int) -> None:
+        async with (
+            await asyncssh_connect(account, Trust.ACCEPT) as conn,
+            conn.start_sftp_client() as sftp,
+            sftp.open(f"/incoming/f{i:03d}.csv", "wb") as f,
+        ):
+            await f.write(b"r" * (1000 + i))
+
+    async def all_at_once() -> list[BaseException | None]:
+        return await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=True)
+
+    results = _run(all_at_once())
+    assert [r for r in results if r is not None] == []  # type: ignore[union-attr]
+    rows = sandbox.wait_files(tenant_of(account), count, timeout=60)
+    assert sorted((r["name"], r["bytes"]) for r in rows) == [
+        (f"f{i:03d}.csv", 1000 + i) for i in range(count)
+    ]
+    assert all(r["state"] == "queued" for r in rows)
+
+
+def test_regions_are_separate(sandbox: Harness, tmp_path: Path) -> None:
+    eu = sandbox.add_tenant(tmp_path / "eu", region=Region.EU)
+    assert eu.port == sandbox.sandbox.port("eu") != sandbox.sandbox.port("us")
+    us_view = replace(eu, port=sandbox.sandbox.port("us"))
+
+    async def login(acc: Account) -> bool:
+        try:
+            conn = await asyncssh_connect(acc, Trust.ACCEPT)
+        except asyncssh.PermissionDenied:
+            return False
+        conn.close()
+        return True
+
+    assert _run(login(eu)) is True
+    assert _run(login(us_view)) is False  # an eu account does not exist on the us endpoint
