@@ -9,10 +9,14 @@ without a terminal; `run_live` only polls the store and refreshes.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -136,6 +140,20 @@ def log_line(f: FileRow) -> str:
     return f"file #{f.id} tenant={f.tenant} name={f.name} bytes={f.bytes} state={f.state}{verdict}{counts}"
 
 
+@contextmanager
+def _logging_through(stream: TextIO) -> Iterator[None]:
+    handlers = [
+        h for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and h.stream in (sys.__stderr__, sys.__stdout__)
+    ]
+    previous = [h.setStream(stream) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            handler.setStream(old)
+
+
 def run_live(
     snapshot: Callable[[], Dashboard],
     stop: threading.Event,
@@ -147,7 +165,10 @@ def run_live(
     change otherwise, until `stop` is set."""
     console = console or Console()
     if console.is_terminal:
-        with Live(render(fit(snapshot(), console)), console=console, refresh_per_second=4) as live:
+        # Log lines written straight to the terminal would scroll it under the
+        # live region; once Live runs, its sys.stderr proxy prints them above it.
+        live = Live(render(fit(snapshot(), console)), console=console, refresh_per_second=4)
+        with live, _logging_through(sys.stderr):
             while not stop.wait(interval):
                 live.update(render(fit(snapshot(), console)))
         return
