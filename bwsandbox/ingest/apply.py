@@ -124,7 +124,14 @@ class UserChange:
     before: User | None
     after: User
     row: int | None
-    diff: tuple[tuple[str, str, str], ...]  # (field, old, new); "status" included
+
+    @property
+    def diff(self) -> tuple[tuple[str, str, str], ...]:
+        """(field, old, new), "status" included; computed on demand to keep a
+        million-row outcome small."""
+        if self.action is Action.UNCHANGED:
+            return ()
+        return _diff(self.before, self.after)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,6 +235,9 @@ def _diff(before: User | None, after: User) -> tuple[tuple[str, str, str], ...]:
     return tuple(diff)
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class _Pending:
     """A user as the file leaves them, before it is turned into a change."""
@@ -236,7 +246,7 @@ class _Pending:
     fields: dict[str, str]
     active: bool
     row: int | None
-    columns: set[str]
+    columns: frozenset[str]  # interned: rows of one file share one object
     new: bool
     manager_eid: str | None = None
 
@@ -262,6 +272,14 @@ class _Applier:
         self.results: dict[int, _Pending] = {}
         self.next_uid = state.next_uid
         self.seen_keys: set[str] = set(policy.mentioned)
+        self._interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
+
+    def _union(self, columns: frozenset[str], more: tuple[str, ...]) -> frozenset[str]:
+        key = (columns, more)
+        found = self._interned.get(key)
+        if found is None:
+            found = self._interned[key] = columns.union(more)
+        return found
 
     def find(self, values: Mapping[str, str], key: str) -> int | None:
         if self.identity_by_employee_id:
@@ -288,12 +306,12 @@ class _Applier:
                 eid = values.get("employee_id", "").strip()
                 if eid:
                     self.by_employee_id[eid] = uid
-                res = _Pending(uid=uid, fields={}, active=True, row=arow.row, columns=set(), new=True)
+                res = _Pending(uid=uid, fields={}, active=True, row=arow.row, columns=_NONE, new=True)
             else:
                 before = self.state.users[uid]
                 res = _Pending(
                     uid=uid, fields=dict(before.fields), active=before.active, row=arow.row,
-                    columns=set(), new=False,
+                    columns=_NONE, new=False,
                 )
                 if self.policy.profile is Profile.ENGAGE and not before.active:
                     # The engage file is the full roster: being in it means employed.
@@ -301,7 +319,7 @@ class _Applier:
                     res.fields.pop("deactivation_date", None)
             self.results[uid] = res
         res.row = arow.row
-        res.columns.update(values)
+        res.columns = self._union(res.columns, tuple(values))
         self._merge(res, values)
 
     def _merge(self, res: _Pending, values: Mapping[str, str]) -> None:
@@ -388,7 +406,7 @@ class _Applier:
             elif res.manager_eid in emails and res.manager_eid != res.fields.get("employee_id"):
                 res.fields["manager_email"] = emails[res.manager_eid]
             # else: unknown manager id; the validator reports it, the value is not applied
-            res.columns.add("manager_email")
+            res.columns = self._union(res.columns, ("manager_email",))
 
     def _change(self, res: _Pending) -> None:
         before = None if res.new else self.state.users[res.uid]
@@ -417,7 +435,7 @@ class _Applier:
                 )
         if before is not None and before.fields == after.fields and before.active == after.active:
             self.out.users.append(
-                UserChange(action=Action.UNCHANGED, before=before, after=after, row=res.row, diff=())
+                UserChange(action=Action.UNCHANGED, before=before, after=after, row=res.row)
             )
             return
         if before is None:
@@ -429,7 +447,7 @@ class _Applier:
         else:
             action = Action.UPDATED
         self.out.users.append(
-            UserChange(action=action, before=before, after=after, row=res.row, diff=_diff(before, after))
+            UserChange(action=action, before=before, after=after, row=res.row)
         )
 
     def _omitted(self) -> list[User]:
@@ -468,7 +486,7 @@ class _Applier:
             after = replace(user, fields=fields_, active=False)
             self.out.users.append(
                 UserChange(
-                    action=Action.TERMINATED, before=user, after=after, row=None, diff=_diff(user, after)
+                    action=Action.TERMINATED, before=user, after=after, row=None
                 )
             )
 
@@ -550,7 +568,6 @@ def due_deactivations(state: State, today: str) -> Outcome:
             out.users.append(
                 UserChange(
                     action=Action.DEACTIVATED, before=user, after=after, row=None,
-                    diff=_diff(user, after),
                 )
             )
             out.count("deactivated")

@@ -26,6 +26,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from bwsandbox.errors import IngestError
+from bwsandbox.spec import messages
+from bwsandbox.spec.codes import CATALOGUE, Scope
 
 SENDER = "Betterworks Sandbox <no-reply@bwsandbox.invalid>"
 
@@ -71,7 +73,12 @@ def build_message(
     file_name: str,
     report: Mapping[str, object],
     attachment: bytes,
+    names: Mapping[int, str] | None = None,
 ) -> EmailMessage:
+    """The Technical Contact email. `names` gives each row's display name for
+    SPEC §4's "Entry #<n> - <name> did not process..." lines; n is the row
+    number of the attached error file (header = row 1) [decided]."""
+    names = names or {}
     findings = [f for f in _list(report.get("findings")) if f.get("severity") == "error"]
     applied = report.get("applied") if isinstance(report.get("applied"), dict) else {}
     assert isinstance(applied, dict)
@@ -82,25 +89,44 @@ def build_message(
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="bwsandbox.invalid")
     msg["X-Bwsandbox-Tenant"] = tenant
+    summary = ", ".join(f"{k} {v}" for k, v in applied.items() if v) or "nothing"
     lines = [
         f"Your file {file_name} was processed with errors.",
         "",
         f"Result: {report.get('verdict')}",
-        "Applied: " + ", ".join(f"{k} {v}" for k, v in applied.items()) if applied else "Applied: nothing",
+        f"Applied: {summary}",
         "",
     ]
+    by_row: dict[int, list[Mapping[str, object]]] = {}
     for f in findings:
         row = f.get("row")
         if isinstance(row, int):
-            lines.append(f"Entry #{row} did not process, due to the following errors: {f.get('message')}")
+            by_row.setdefault(row, []).append(f)
         else:
             lines.append(str(f.get("message")))
+    for row in sorted(by_row):
+        texts = " ".join(_sentence(f.get("message")) for f in by_row[row])
+        name = names.get(row, "")
+        if any(_skips_row(f) for f in by_row[row]):
+            lines.append(messages.entry_prefix(row, name) + texts)
+        else:
+            lines.append(f"Entry #{row} - {name} was processed without the values in error: {texts}")
     lines += ["", "The attached error file lists each row with its errors."]
     msg.set_content("\n".join(lines) + "\n")
     msg.add_attachment(
         attachment, maintype="text", subtype="csv", filename=errors_name(file_name)
     )
     return msg
+
+
+def _skips_row(finding: Mapping[str, object]) -> bool:
+    code = CATALOGUE.get(str(finding.get("code")))
+    return code is None or code.scope is not Scope.VALUE
+
+
+def _sentence(text: object) -> str:
+    text = str(text).strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def errors_name(file_name: str) -> str:

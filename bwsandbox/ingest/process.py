@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bwsandbox.clock import Clock
@@ -32,6 +32,7 @@ class Processed:
     report: dict[str, object]
     errors_csv: bytes | None  # None when the file has no error
     outcome: Outcome
+    names: Mapping[int, str] = field(default_factory=dict)  # row -> "First Last" for the email
 
     @property
     def verdict(self) -> str:
@@ -180,7 +181,25 @@ def _compute(
     findings = full["findings"]
     assert isinstance(findings, list)
     csv_bytes = error_csv(header, originals, findings) if reports.has_errors(full) else None
-    return Processed(report=full, errors_csv=csv_bytes, outcome=outcome)
+    names = _names(header, originals)
+    for issue in issues:  # rows the directory refused (licences) have no original cells
+        if issue.row is not None and issue.value:
+            names.setdefault(issue.row, issue.value)
+    return Processed(report=full, errors_csv=csv_bytes, outcome=outcome, names=names)
+
+
+def _names(header: Sequence[str], originals: Mapping[int, Sequence[str]]) -> dict[int, str]:
+    """Display names of the rows with findings (SPEC §4 "Entry #n - <name>")."""
+
+    def cell(cells: Sequence[str], column: str) -> str:
+        index = header.index(column) if column in header else len(cells)
+        return cells[index].strip() if index < len(cells) else ""
+
+    out = {}
+    for row, cells in originals.items():
+        full = " ".join(p for p in (cell(cells, "first_name"), cell(cells, "last_name")) if p)
+        out[row] = full or cell(cells, "email") or cell(cells, "name")
+    return out
 
 
 def _int(value: object) -> int | None:

@@ -189,7 +189,7 @@ class Worker:
             if done.errors_csv is not None:
                 msg = notify.build_message(
                     to=tenant.contact, tenant=tenant.name, file_name=row["name"],
-                    report=report, attachment=done.errors_csv,
+                    report=report, attachment=done.errors_csv, names=done.names,
                 )
                 notify.record(conn, tenant=tenant.name, file_id=file_id, at=clock.iso(), msg=msg)
 
