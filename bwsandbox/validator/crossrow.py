@@ -1,8 +1,12 @@
 """Rules across rows (issue #2 "Across rows"; SPEC §3, §4).
 
-Duplicates use polars `is_duplicated` on a normalised key; manager lookups are
-`is_in` against the keys of the file and of the directory snapshot; cycles are
-found with numpy pointer doubling (O(n log depth), no Python loop over rows).
+Keys (emails lower-cased, ids without the Excel apostrophe) are hashed to
+64-bit integers by polars, sorted once by numpy, and that one sorted index
+answers duplicates (equal neighbours), manager lookups (searchsorted) and the
+manager of each row (for cycles, found by pointer doubling). Nothing loops
+over rows in Python; only flagged rows come back to write their message.
+A hash match is confirmed on the real strings before a duplicate is reported,
+so a (vanishingly rare) collision can never invent an error.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.spec import messages
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Finding
 from bwsandbox.validator.structure import row_of
@@ -18,6 +21,8 @@ from bwsandbox.validator.structure import row_of
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
+
+_EMPTY = 0  # hash slot used for "no key" (an empty cell); real keys are remapped off it
 
 
 def email_key(col: str) -> pl.Expr:
@@ -33,14 +38,93 @@ def id_key(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars().str.strip_chars_start("'")
 
 
-def duplicates(df: pl.DataFrame, col: str, key: pl.Expr, code: str, message: str | None) -> Iterable[Finding]:
+def hash_keys(df: pl.DataFrame, keys: dict[str, pl.Expr]) -> dict[str, np.ndarray[Any, Any]]:
+    """u64 hash of each key column; an empty or absent key hashes to _EMPTY.
+
+    The keys are normalised in one pass and hashed in a second, so no
+    normalisation (strip, lower-case) is computed twice.
+    """
+    import numpy as np
+    import polars as pl
+
+    if not keys:
+        return {}
+    norm = df.select([expr.fill_null("").alias(name) for name, expr in keys.items()])
+    parts = norm.select(
+        [pl.col(n).hash(seed=0).alias(n) for n in keys]
+        + [pl.col(n).str.len_bytes().alias(f"_{n}") for n in keys]
+    )
+    out = {}
+    for name in keys:
+        h = parts[name].to_numpy() | np.uint64(1)
+        h[parts[f"_{name}"].to_numpy() == 0] = _EMPTY
+        out[name] = h
+    return out
+
+
+def hash_values(values: Sequence[str]) -> np.ndarray[Any, Any]:
+    """The same hash as `hash_keys`, for keys that come from the directory snapshot."""
+    import polars as pl
+
+    s = pl.DataFrame({"k": list(values)}, schema={"k": pl.String})
+    return hash_keys(s, {"k": pl.col("k")})["k"]
+
+
+class KeyIndex:
+    """Sorted hashes of the rows' keys: duplicates and lookups in O(n log n)."""
+
+    def __init__(self, keys: np.ndarray[Any, Any], alive: np.ndarray[Any, Any] | None = None) -> None:
+        import numpy as np
+
+        ok = keys != _EMPTY
+        if alive is not None:
+            ok &= alive
+        rows = np.flatnonzero(ok)
+        order = np.argsort(keys[rows])
+        self.rows = rows[order]  # row positions, by key
+        self.sorted = keys[self.rows]
+
+    def duplicated(self) -> np.ndarray[Any, Any]:
+        """Positions of every row whose key occurs more than once."""
+        import numpy as np
+
+        same = self.sorted[1:] == self.sorted[:-1]
+        if not same.any():
+            return np.zeros(0, dtype=np.int64)
+        hit = np.zeros(len(self.sorted), dtype=bool)
+        hit[1:] |= same
+        hit[:-1] |= same
+        return np.sort(self.rows[hit])
+
+    def lookup(self, query: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Row position holding each queried key, or -1 (keys are unique among
+        live rows: duplicates are skipped rows)."""
+        import numpy as np
+
+        if not len(self.sorted):
+            return np.full(len(query), -1, dtype=np.int64)
+        pos = np.searchsorted(self.sorted, query)
+        pos_c = np.minimum(pos, len(self.sorted) - 1)
+        found = (self.sorted[pos_c] == query) & (query != _EMPTY)
+        return np.where(found, self.rows[pos_c], -1)
+
+
+def duplicates(
+    df: pl.DataFrame, col: str, index: KeyIndex, code: str, message: str | None, norm: pl.Expr
+) -> list[Finding]:
     """Every row sharing a key gets the finding: none of them is the right one."""
     import polars as pl
 
-    k = df.select("i", col, key.alias("_k")).filter(pl.col("_k").is_not_null() & (pl.col("_k") != ""))
-    for i, value, _ in k.filter(pl.col("_k").is_duplicated()).rows():
+    cand = index.duplicated()
+    if not len(cand):
+        return []
+    sub = df[cand].select("i", col, norm.alias("_k"))
+    real = sub.filter(pl.col("_k").is_duplicated())  # confirm on the strings
+    out = []
+    for i, value, _ in real.rows():
         text = message or f'The {col} "{value}" appears on more than one row; each user once.'
-        yield finding(code, row_of(i), text, column=col, value=value)
+        out.append(finding(code, row_of(i), text, column=col, value=value))
+    return out
 
 
 def cycle_members(parent: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -64,62 +148,58 @@ def cycle_members(parent: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.unique(p[:n][p[:n] != n])
 
 
-def check_manager_links(
-    df: pl.DataFrame, *, key: pl.Expr, mkey: pl.Expr, mcol: str, known: Sequence[str], label: str
+def manager_links(
+    df: pl.DataFrame,
+    *,
+    keys: np.ndarray[Any, Any],
+    alive: np.ndarray[Any, Any],
+    mkeys: np.ndarray[Any, Any],
+    mcol: str,
+    known: np.ndarray[Any, Any],
+    not_found: Any,
+    own_manager: str,
+    index: KeyIndex | None = None,
 ) -> Iterable[Finding]:
     """Self, not found, and cycles for one manager column (SPEC §3, §4).
 
-    `known`: keys of the directory snapshot. `df` holds live rows only.
+    `keys`/`mkeys`: hashed identity and manager keys per row of `df`;
+    `alive`: rows that will be applied (a skipped row is nobody's manager);
+    `known`: hashed keys of the directory snapshot; `index`: a KeyIndex of
+    `keys` over the same live rows, to reuse.
     """
     import numpy as np
-    import polars as pl
 
-    k = df.select("i", pl.col(mcol).alias("_m"), key.alias("_k"), mkey.alias("_mk"))
-    linked = k.filter(pl.col("_mk").is_not_null() & (pl.col("_mk") != ""))
-    self_rows = linked.filter(pl.col("_mk") == pl.col("_k"))
-    for i, value, *_ in self_rows.rows():
-        yield finding("MANAGER_SELF", row_of(i), messages.OWN_MANAGER, column=mcol, value=value)
-    in_file = k.filter(pl.col("_k").is_not_null() & (pl.col("_k") != ""))["_k"]
-    missing = linked.filter(~pl.col("_mk").is_in(in_file.implode()) & ~pl.col("_mk").is_in(list(known)))
-    for i, value, *_ in missing.rows():
-        text = (
-            messages.manager_not_found(value.strip())
-            if label == "email"
-            else f"Could not find manager id: {value.strip()}"
-        )
-        yield finding("MANAGER_NOT_FOUND", row_of(i), text, column=mcol, value=value)
-    # Cycles: row position -> position of its manager's row (first row with that key).
-    pos = k.with_row_index("_pos").filter(pl.col("_k").is_not_null() & (pl.col("_k") != ""))
-    firsts = pos.unique(subset="_k", keep="first").select(
-        pl.col("_k").alias("_mk"), pl.col("_pos").alias("_p")
-    )
-    edges = (
-        k.with_row_index("_pos")
-        .filter(pl.col("_mk") != pl.col("_k"))
-        .join(firsts, on="_mk", how="inner")
-        .select("_pos", "_p")
-    )
-    if edges.height == 0:
+    linked = (mkeys != _EMPTY) & alive
+    if not linked.any():
         return
-    parent = np.full(k.height, -1, dtype=np.int64)
-    parent[edges["_pos"].to_numpy()] = edges["_p"].to_numpy()
+    self_rows = np.flatnonzero(linked & (mkeys == keys))
+    index = index or KeyIndex(keys, alive)
+    target = index.lookup(mkeys)
+    in_dir = np.isin(mkeys, known) if len(known) else np.zeros(len(mkeys), dtype=bool)
+    missing = np.flatnonzero(linked & (target < 0) & ~in_dir)
+    values = df[mcol]
+    rec = df["i"]
+    for m in self_rows.tolist():
+        yield finding("MANAGER_SELF", row_of(rec[m]), own_manager, column=mcol, value=values[m])
+    for m in missing.tolist():
+        yield finding(
+            "MANAGER_NOT_FOUND", row_of(rec[m]), not_found(values[m].strip()), column=mcol, value=values[m]
+        )
+    parent = np.where(linked & (mkeys != keys), target, -1)
     members = cycle_members(parent)
     if not len(members):
         return
-    rec = k["i"].to_numpy()
-    names = k["_m"].to_list()
-    keys = k["_k"].to_list()
     for m in members.tolist():
-        path = [keys[m]]
+        path = [values[m]]
         j = int(parent[m])
         while j != m and len(path) < 6:
-            path.append(keys[j])
+            path.append(values[j])
             j = int(parent[j])
-        loop = " -> ".join(path + ([keys[m]] if j == m else ["..."]))
+        loop = " -> ".join(v.strip() for v in path) + (" -> ..." if j != m else "")
         yield finding(
             "MANAGER_CYCLE",
-            row_of(int(rec[m])),
-            f"The manager chain loops back to this user ({loop}); the manager is not set.",
+            row_of(rec[m]),
+            f"The manager chain loops back to this user (managers: {loop}); the manager is not set.",
             column=mcol,
-            value=names[m],
+            value=values[m],
         )

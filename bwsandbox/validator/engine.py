@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import Scope, Severity
@@ -26,9 +26,10 @@ from bwsandbox.validator.findings import file_finding, finding
 from bwsandbox.validator.header import HeaderMap, map_header
 from bwsandbox.validator.jsonfeed import read_json_table
 from bwsandbox.validator.model import ApplicableRow, Context, Finding, Report, Validation
-from bwsandbox.validator.structure import Table, read_csv_table, row_of
+from bwsandbox.validator.structure import CsvRead, Table, _now, row_of
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 # Columns that some rule reads; plain text columns without a limit are only
@@ -43,38 +44,66 @@ def _ruled(hmap: HeaderMap, name: str) -> bool:
     return spec.type in _RULED_TYPES or spec.max_length is not None or spec.required
 
 
+_PARALLEL_BYTES = 4 << 20  # from this size the structure scan and the hash run on worker threads
+
+
 def validate(data: bytes, context: Context = Context(), *, name: str = "<stdin>") -> Validation:  # noqa: B008
     """Validate one file as production would read it. Never raises on bad input."""
-    sha = hashlib.sha256(data).hexdigest()
+    if len(data) >= _PARALLEL_BYTES:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bwsandbox-validate") as pool:
+            return _validate(data, context, name, pool.submit)
+    return _validate(data, context, name, _now)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _validate(data: bytes, context: Context, name: str, submit: Any) -> Validation:
+    sha_f = submit(_sha256, data)
     decoded = decode(data)
     findings: list[Finding] = list(decoded.findings)
     text = decoded.text
     if text is None:
-        return _stop(name, context, sha, findings)
+        return _stop(name, context, sha_f.result(), findings)
+    speculative: list[Finding] | None = None
     if decoded.format is Format.JSON:
         got = read_json_table(text)
         if isinstance(got, list):
-            return _stop(name, context, sha, findings + got)
+            return _stop(name, context, sha_f.result(), findings + got)
         table = got
         hmap = map_header(table.header, context)
     else:
         head = read_header(text)
         delim = delimiter_findings(text, head.end)
         if delim:
-            return _stop(name, context, sha, findings + delim, header=head.cells)
+            return _stop(name, context, sha_f.result(), findings + delim, header=head.cells)
         hmap = map_header(head.cells, context)
         needed = [] if hmap.fatal else sorted(i for i, n in hmap.columns.items() if _ruled(hmap, n))
-        table = read_csv_table(text, head.cells, head.end, needed)
+        reader = CsvRead(text, head.cells, head.end, needed, submit)
+        if not hmap.fatal:
+            # Speculate: run the rules on the polars frame while the structure
+            # scan finishes; kept only if the scan confirms every record.
+            frame = reader.frame()
+            if frame is not None:
+                speculative = _run_rules(frame, None, hmap, context)
+        table = reader.table()
     findings += hmap.findings + table.findings
     blank = table.blank
     live = int(table.n_records - blank.sum())
     for rec in blank.nonzero()[0].tolist():
         findings.append(finding("ROW_BLANK", row_of(rec), "This row has no values; it is ignored."))
-    if live == 0 and table.n_records >= 0 and not _fatal(findings):
+    if live == 0 and not _fatal(findings):
         findings.append(file_finding("NO_DATA_ROWS", "The file has a header but no user rows."))
     if not _fatal(findings):
-        findings += _run_rules(table, hmap, context)
-    return _finish(name, context, sha, findings, table, hmap, live)
+        if speculative is not None and table.fast and not table.broken.any():
+            # Blank rows have no keys, so they never affect another row's finding.
+            findings += [f for f in speculative if f.row is None or not blank[f.row - 2]]
+        else:
+            findings += _run_rules(table.frame, ~(table.blank | table.broken), hmap, context)
+    return _finish(name, context, sha_f.result(), findings, table, hmap, live)
 
 
 def _fatal(findings: list[Finding]) -> bool:
@@ -98,13 +127,12 @@ def _stop(
     return Validation(report=report)
 
 
-def _frame(table: Table, hmap: HeaderMap) -> pl.DataFrame:
+def _frame(frame: pl.DataFrame, keep: np.ndarray[Any, Any] | None, hmap: HeaderMap) -> pl.DataFrame:
     import polars as pl
 
-    present = [(f"c{i}", n) for i, n in hmap.columns.items() if f"c{i}" in table.frame.columns]
-    df = table.frame.select([pl.col(c).alias(n) for c, n in present]).with_row_index("i")
-    keep = ~(table.blank | table.broken)
-    return df.filter(pl.Series(keep)) if not keep.all() else df
+    present = [(f"c{i}", n) for i, n in hmap.columns.items() if f"c{i}" in frame.columns]
+    df = frame.select([pl.col(c).alias(n) for c, n in present]).with_row_index("i")
+    return df.filter(pl.Series(keep)) if keep is not None and not keep.all() else df
 
 
 def _skipped(findings: list[Finding]) -> set[int]:
@@ -115,14 +143,17 @@ def _skipped(findings: list[Finding]) -> set[int]:
     }
 
 
-def _run_rules(table: Table, hmap: HeaderMap, context: Context) -> list[Finding]:
-    df = _frame(table, hmap)
+def _run_rules(
+    frame: pl.DataFrame, keep: np.ndarray[Any, Any] | None, hmap: HeaderMap, context: Context
+) -> list[Finding]:
+    df = _frame(frame, keep, hmap)
     if hmap.kind is Kind.DEPARTMENTS:
         return list(check_departments(df, context))
     return _user_rules(df, hmap, context)
 
 
 def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Finding]:
+    import numpy as np
     import polars as pl
 
     out: list[Finding] = []
@@ -148,54 +179,79 @@ def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Fin
     dir_emails = sorted({u.email.strip().lower() for u in dir_users})
     dir_active = sorted({u.email.strip().lower() for u in dir_users if u.active})
     dir_ids = sorted({u.employee_id.strip() for u in dir_users if u.employee_id})
+    # One hashing pass per key column; every cross-row rule reuses these.
+    key_exprs = {"email": crossrow.email_key("email")}
+    for col in ("employee_id", "manager_id"):
+        if col in cols:
+            key_exprs[col] = crossrow.id_key(col)
+    if "manager_email" in cols:
+        key_exprs["manager_email"] = crossrow.email_key("manager_email")
+    h = crossrow.hash_keys(df, key_exprs)
+    email_h = h["email"]
+    email_index = crossrow.KeyIndex(email_h)
     # Identity (SPEC §3): email, or employee id when both id columns are present.
-    ident = crossrow.id_key("employee_id") if by_id else crossrow.email_key("email")
-    known = dir_ids if by_id else dir_emails
-    creating = pl.lit(True) if directory is None else ~ident.is_in(known)
+    ident_h = h["employee_id"] if by_id else email_h
+    known_h = crossrow.hash_values(dir_ids if by_id else dir_emails)
+    creating = np.ones(df.height, dtype=bool) if directory is None else ~np.isin(ident_h, known_h)
     if by_id:
-        for i, value in (
-            df.filter(crossrow.id_key("employee_id").fill_null("") == "").select("i", "employee_id").rows()
-        ):
+        for m in np.flatnonzero(ident_h == 0).tolist():
             out.append(
                 finding(
                     "REQUIRED_VALUE_MISSING",
-                    row_of(i),
+                    row_of(df["i"][m]),
                     "employee_id is the identity key of this file (employee_id and manager_id "
                     "columns are both present); the row is skipped.",
                     column="employee_id",
-                    value=value or "",
+                    value=df["employee_id"][m] or "",
                 )
             )
     if context.profile is Profile.CORE:
         for spec in (hmap.template["first_name"], hmap.template["last_name"]):
-            out += values.check_required(df, spec, creating)
+            out += values.check_required(df, spec, pl.Series(creating))
     out += crossrow.duplicates(
-        df, "email", crossrow.email_key("email"), "EMAIL_DUPLICATE", messages.SHARED_EMAIL
+        df, "email", email_index, "EMAIL_DUPLICATE", messages.SHARED_EMAIL, crossrow.email_key("email")
     )
     if "employee_id" in cols:
         out += crossrow.duplicates(
-            df, "employee_id", crossrow.id_key("employee_id"), "EMPLOYEE_ID_DUPLICATE", None
+            df,
+            "employee_id",
+            crossrow.KeyIndex(h["employee_id"]),
+            "EMPLOYEE_ID_DUPLICATE",
+            None,
+            crossrow.id_key("employee_id"),
         )
         if dir_users:
             out += _directory_ids(df, context, by_id)
     skipped = _skipped(out)
-    alive = df.filter(~pl.col("i").is_in(sorted(skipped))) if skipped else df
+    alive = np.ones(df.height, dtype=bool)
+    if skipped:
+        alive = ~df["i"].is_in(sorted(skipped)).to_numpy()
     if "manager_email" in cols:
-        out += crossrow.check_manager_links(
-            alive,
-            key=crossrow.email_key("email"),
-            mkey=crossrow.email_key("manager_email"),
+        out += crossrow.manager_links(
+            df,
+            keys=email_h,
+            alive=alive,
+            mkeys=h["manager_email"],
             mcol="manager_email",
-            known=dir_active,
-            label="email",
+            known=crossrow.hash_values(dir_active),
+            not_found=messages.manager_not_found,
+            own_manager=messages.OWN_MANAGER,
+            index=email_index if not skipped else None,
         )
     if "manager_id" in cols:
-        key = crossrow.id_key("employee_id") if "employee_id" in cols else pl.lit(None, dtype=pl.String)
-        out += crossrow.check_manager_links(
-            alive, key=key, mkey=crossrow.id_key("manager_id"), mcol="manager_id", known=dir_ids, label="id"
+        no_ids = np.zeros(df.height, dtype=np.uint64)
+        out += crossrow.manager_links(
+            df,
+            keys=h["employee_id"] if "employee_id" in cols else no_ids,
+            alive=alive,
+            mkeys=h["manager_id"],
+            mcol="manager_id",
+            known=crossrow.hash_values(dir_ids),
+            not_found=lambda v: f"Could not find manager id: {v}",
+            own_manager=messages.OWN_MANAGER,
         )
     if context.licenses_available is not None:
-        out += _licences(alive, creating, context.licenses_available)
+        out += _licences(df, creating & alive, context.licenses_available)
     return out
 
 
@@ -253,9 +309,11 @@ def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool) -> list[Find
     return out
 
 
-def _licences(alive: pl.DataFrame, creating: pl.Expr, available: int) -> list[Finding]:
+def _licences(df: pl.DataFrame, creating: np.ndarray[Any, Any], available: int) -> list[Finding]:
     """SPEC §4-5: the whole batch of new users is refused; updates still apply."""
-    new_rows = alive.filter(creating)["i"].to_list()
+    import numpy as np
+
+    new_rows = df["i"].to_numpy()[np.flatnonzero(creating)].tolist()
     if len(new_rows) <= available:
         return []
     text = messages.license_limit(len(new_rows), available)

@@ -53,6 +53,7 @@ class Table:
     blank: np.ndarray[Any, Any]
     broken: np.ndarray[Any, Any]
     findings: list[Finding] = field(default_factory=list)
+    fast: bool = False  # `frame` is the polars frame CsvRead.frame() returned
     _text: bytes = b""
     _starts: np.ndarray[Any, Any] | None = None
     _ends: np.ndarray[Any, Any] | None = None
@@ -96,12 +97,21 @@ class _Scan:
 
 
 def _scan(text: bytes, start: int) -> _Scan:
+    """One pass over the body, chunk by chunk: record ends and structural commas.
+
+    Per chunk: newline and quote positions (sparse), and the comma count of
+    each line segment by `np.add.reduceat` (no comma positions are built);
+    commas inside quoted spans are counted the same way and subtracted.
+    """
     import numpy as np
 
     a = np.frombuffer(text, dtype=np.uint8)
     n = len(a)
     has_quotes = text.find(b'"', start) != -1
+    has_cr = text.find(b"\r", start) != -1
+    cr_total = 0
     buf = np.empty(_CHUNK, dtype=bool)
+    cbuf = np.zeros(_CHUNK + 1, dtype=np.uint8)  # commas, plus a zero sentinel at the end
     ends_parts: list[np.ndarray[Any, Any]] = []
     count_parts: list[np.ndarray[Any, Any]] = []
     stray: list[int] = []
@@ -109,48 +119,69 @@ def _scan(text: bytes, start: int) -> _Scan:
     quotes_before = 0
     crlf_all = 0
     last_open = -1
+    empty = np.zeros(0, dtype=np.int64)
     for s in range(start, n, _CHUNK):
         ch = a[s : s + _CHUNK]
-        b = buf[: len(ch)]
-        np.equal(ch, _NL, out=b)
-        nl = np.flatnonzero(b) + s
-        np.equal(ch, _COMMA, out=b)
-        cm = np.flatnonzero(b) + s
-        if len(nl):
-            crlf_all += int(np.count_nonzero(a[nl[nl > 0] - 1] == _CR))
-        if has_quotes:
-            np.equal(ch, _QUOTE, out=b)
-            q = np.flatnonzero(b) + s
-            if len(q):
-                nl = nl[((quotes_before + np.searchsorted(q, nl)) & 1) == 0]
-                cm = cm[((quotes_before + np.searchsorted(q, cm)) & 1) == 0]
-                opening = ((quotes_before + np.arange(len(q))) & 1) == 0
-                prev = a[q - 1]
-                bad_open = opening & (prev != _COMMA) & (prev != _NL) & (prev != _QUOTE)
-                nxt = a[np.minimum(q + 1, n - 1)]
-                bad_close = (
-                    ~opening & (q + 1 < n) & (nxt != _COMMA) & (nxt != _NL) & (nxt != _CR) & (nxt != _QUOTE)
+        m = len(ch)
+        b = buf[:m]
+        if has_cr:
+            cr_total += int(np.count_nonzero(np.equal(ch, _CR, out=b)))
+        nl = np.flatnonzero(np.equal(ch, _NL, out=b))
+        if len(nl) and has_cr:
+            g = nl[nl + s > 0] + s
+            crlf_all += int(np.count_nonzero(a[g - 1] == _CR))
+        inside = quotes_before & 1  # the chunk starts inside a quoted field
+        q = np.flatnonzero(np.equal(ch, _QUOTE, out=b)) if has_quotes else empty
+        if len(q):
+            nl = nl[((quotes_before + np.searchsorted(q, nl)) & 1) == 0]
+        elif inside:
+            nl = nl[:0]
+        commas = cbuf[: m + 1]
+        np.equal(ch, _COMMA, out=commas[:m].view(bool))
+        commas[m] = 0
+        bounds = np.concatenate(([0], nl + 1))
+        if bounds[-1] == m:
+            bounds = bounds[:-1]
+        seg = np.add.reduceat(commas, bounds, dtype=np.int32).astype(np.int64) if len(bounds) else empty
+        if len(q) or inside:
+            opening = ((quotes_before + np.arange(len(q))) & 1) == 0
+            open_idx = np.flatnonzero(opening)
+            nxt_idx = open_idx + 1
+            span_s = q[open_idx] + 1
+            span_e = np.where(nxt_idx < len(q), q[np.minimum(nxt_idx, max(len(q) - 1, 0))], m)
+            if inside:
+                span_s = np.concatenate(([0], span_s))
+                span_e = np.concatenate(([q[0] if len(q) else m], span_e))
+            if len(span_s):
+                inter = np.empty(2 * len(span_s), dtype=np.int64)
+                inter[0::2] = span_s
+                inter[1::2] = span_e
+                quoted = np.add.reduceat(commas, inter, dtype=np.int64)[0::2]
+                quoted[span_s >= span_e] = 0
+                owner = np.searchsorted(nl, span_s)
+                seg = (
+                    seg - np.bincount(owner, weights=quoted, minlength=len(seg)).astype(np.int64)[: len(seg)]
                 )
-                bad = np.flatnonzero(bad_open | bad_close)
-                if len(bad):
-                    stray.extend(int(x) for x in q[bad[:100]])
-                opens = q[opening]
-                if len(opens):
-                    last_open = int(opens[-1])
-                quotes_before += len(q)
-            elif quotes_before & 1:
-                nl, cm = nl[:0], cm[:0]
-        elif quotes_before & 1:
-            nl, cm = nl[:0], cm[:0]
+            qg = q + s
+            prev = a[qg - 1]
+            bad_open = opening & (prev != _COMMA) & (prev != _NL) & (prev != _QUOTE)
+            after = a[np.minimum(qg + 1, n - 1)]
+            bad_close = ~opening & (qg + 1 < n) & (after != _COMMA) & (after != _NL) & (after != _CR)
+            bad_close &= after != _QUOTE
+            bad = np.flatnonzero(bad_open | bad_close)
+            if len(bad) and len(stray) < 100:
+                stray.extend(int(x) for x in qg[bad[:100]])
+            if len(open_idx):
+                last_open = int(qg[open_idx[-1]])
+            quotes_before += len(q)
         if len(nl):
-            idx = np.searchsorted(cm, nl)
-            counts = np.diff(idx, prepend=0)
+            counts = seg[: len(nl)].copy()
             counts[0] += carry
-            carry = len(cm) - int(idx[-1])
-            ends_parts.append(nl)
+            carry = int(seg[len(nl)]) if len(seg) > len(nl) else 0
+            ends_parts.append(nl + s)
             count_parts.append(counts)
-        else:
-            carry += len(cm)
+        elif len(seg):
+            carry += int(seg[0])
     ends = np.concatenate(ends_parts) if ends_parts else np.zeros(0, dtype=np.int64)
     commas = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
     tail_start = int(ends[-1]) + 1 if len(ends) else start
@@ -174,7 +205,6 @@ def _scan(text: bytes, start: int) -> _Scan:
     scan.stray_at = stray
     if quotes_before & 1:
         scan.unclosed_at = last_open
-    cr_total = text.count(b"\r", start)
     scan.needs_fallback = bool(stray) or cr_total != crlf_all
     return scan
 
@@ -221,42 +251,80 @@ def _ragged_findings(
     return findings, broken
 
 
-def read_csv_table(text: bytes, header: tuple[str, ...], header_end: int, needed: Sequence[int]) -> Table:
-    """Records of a CSV file (header already read), fast path or csv-module path."""
-    import numpy as np
+class CsvRead:
+    """Reading a CSV body: the structure scan runs on a worker thread while
+    polars reads the columns (both release the GIL), so on two cores the
+    scan costs almost nothing. `frame()` may be used before `table()`
+    joins the scan: the engine runs the rules speculatively on it.
+    """
 
-    width = len(header)
-    scan = _scan(text, header_end)
-    findings: list[Finding] = []
-    if scan.unclosed_at is not None:
-        rec = int(np.searchsorted(scan.ends, scan.unclosed_at))
-        return _fatal(
-            header,
-            finding(
-                "UNCLOSED_QUOTE",
-                row_of(rec),
-                f"A quoted field opened on row {row_of(rec)} never closes, so the rest of the file "
-                "would be read as one value; nothing is processed.",
-            ),
+    def __init__(
+        self, text: bytes, header: tuple[str, ...], header_end: int, needed: Sequence[int], submit: Any
+    ) -> None:
+        self.text, self.header, self.header_end, self.needed = text, header, header_end, needed
+        self._scan = submit(_scan, text, header_end)
+        self._frame: pl.DataFrame | None = None
+        self._framed = False
+
+    def frame(self) -> pl.DataFrame | None:
+        if not self._framed:
+            self._framed = True
+            self._frame = _read_polars(self.text, len(self.header), self.needed)
+        return self._frame
+
+    def table(self) -> Table:
+        """Join the scan and decide: the polars frame, or the exact csv-module path."""
+        import numpy as np
+
+        header, text, width = self.header, self.text, len(self.header)
+        scan: _Scan = self._scan.result()
+        findings: list[Finding] = []
+        if scan.unclosed_at is not None:
+            rec = int(np.searchsorted(scan.ends, scan.unclosed_at))
+            return _fatal(
+                header,
+                finding(
+                    "UNCLOSED_QUOTE",
+                    row_of(rec),
+                    f"A quoted field opened on row {row_of(rec)} never closes, so the rest of the file "
+                    "would be read as one value; nothing is processed.",
+                ),
+            )
+        if scan.crlf and scan.crlf < len(scan.ends) - (0 if text.endswith(b"\n") else 1):
+            findings.append(
+                finding("MIXED_LINE_ENDINGS", None, "Some lines end with CRLF and others with LF.")
+            )
+        frame = None if scan.needs_fallback else self.frame()
+        if frame is None or frame.height != len(scan.ends):
+            return _read_fallback(text, header, self.header_end, self.needed, findings, scan)
+        n_cells = np.where(scan.blank & (scan.ends == scan.starts), 0, scan.commas + 1)
+        ragged, broken = _ragged_findings(n_cells, scan.blank, width)
+        return Table(
+            header=header,
+            n_records=len(scan.ends),
+            frame=frame,
+            blank=scan.blank,
+            broken=broken,
+            findings=findings + ragged,
+            fast=True,
+            _text=text,
+            _starts=scan.starts,
+            _ends=scan.ends,
         )
-    if scan.crlf and scan.crlf < len(scan.ends) - (0 if text.endswith(b"\n") else 1):
-        findings.append(finding("MIXED_LINE_ENDINGS", None, "Some lines end with CRLF and others with LF."))
-    frame = None if scan.needs_fallback else _read_polars(text, width, needed)
-    if frame is None or frame.height != len(scan.ends):
-        return _read_fallback(text, header, header_end, needed, findings, scan)
-    n_cells = np.where(scan.blank & (scan.ends == scan.starts), 0, scan.commas + 1)
-    ragged, broken = _ragged_findings(n_cells, scan.blank, width)
-    return Table(
-        header=header,
-        n_records=len(scan.ends),
-        frame=frame,
-        blank=scan.blank,
-        broken=broken,
-        findings=findings + ragged,
-        _text=text,
-        _starts=scan.starts,
-        _ends=scan.ends,
-    )
+
+
+def _now(fn: Any, *args: Any) -> Any:
+    """A finished future: the sequential stand-in for small files."""
+    from concurrent.futures import Future
+
+    fut: Future[Any] = Future()
+    fut.set_result(fn(*args))
+    return fut
+
+
+def read_csv_table(text: bytes, header: tuple[str, ...], header_end: int, needed: Sequence[int]) -> Table:
+    """Records of a CSV file (header already read), sequentially."""
+    return CsvRead(text, header, header_end, needed, _now).table()
 
 
 def _fatal(header: tuple[str, ...], f: Finding) -> Table:

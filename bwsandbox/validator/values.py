@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, Field, ValueType
@@ -235,12 +235,13 @@ def check_length(df: pl.DataFrame, spec: Field) -> Iterable[Finding]:
         )
 
 
-def check_required(df: pl.DataFrame, spec: Field, creating: pl.Expr) -> Iterable[Finding]:
+def check_required(df: pl.DataFrame, spec: Field, creating: pl.Series) -> Iterable[Finding]:
     """first_name / last_name are required to create a user (SPEC §3)."""
     import polars as pl
 
     if spec.name in df.columns:
-        mask = creating & pl.col(spec.name).is_not_null() & (pl.col(spec.name).str.strip_chars() == "")
+        c = pl.col(spec.name)
+        mask = pl.lit(creating) & c.is_not_null() & ~c.str.contains(r"\S")
         rows = _flagged(df, mask, spec.name)
     else:
         rows = [(i, "") for i in df.filter(creating)["i"].to_list()]
@@ -308,10 +309,19 @@ def check_mobile(df: pl.DataFrame, col: str) -> Iterable[Finding]:
 
 def check_id(df: pl.DataFrame, col: str) -> Iterable[Finding]:
     """Excel damage in an id column (SPEC §6): apostrophe, 1.23E+13, lost zeros."""
+    import numpy as np
     import polars as pl
 
     c = pl.col(col)
-    for i, value in _flagged(df, c.str.starts_with("'"), col):
+    flags = df.select(
+        apostrophe=c.str.starts_with("'"),
+        numeric=c.str.contains(r"^'?[0-9]+$"),
+        zero=c.str.contains(r"^'?0[0-9]"),
+        length=c.str.len_bytes() - c.str.starts_with("'").cast(pl.UInt32),
+    )
+    apostrophe = flags["apostrophe"].to_numpy()
+    numeric = flags["numeric"].to_numpy()
+    for i, value in _rows_at(df, np.flatnonzero(apostrophe), col):
         yield finding(
             "EMPLOYEE_ID_APOSTROPHE",
             row_of(i),
@@ -319,27 +329,27 @@ def check_id(df: pl.DataFrame, col: str) -> Iterable[Finding]:
             column=col,
             value=value,
         )
-    for i, value in _flagged(df, c.str.strip_chars().str.contains(SCIENTIFIC), col):
-        yield finding(
-            "EXCEL_SCIENTIFIC",
-            row_of(i),
-            f'"{value}" looks like a number Excel turned into scientific notation; the real id '
-            "is lost. Format the column as text and export again.",
-            column=col,
-            value=value,
-        )
-    bare = c.str.strip_chars().str.strip_chars_start("'")
-    stats = df.select(
-        numeric=bare.str.contains(r"^[0-9]+$").sum(),
-        padded=(bare.str.contains(r"^0[0-9]+$")).sum(),
-        width=pl.when(bare.str.contains(r"^0[0-9]+$")).then(bare.str.len_chars()).mode().first(),
-    ).row(0)
-    numeric, padded, width = stats
+    odd = np.flatnonzero(~numeric & df[col].is_not_null().to_numpy())
+    if len(odd):
+        for i, value in _rows_at(df, odd, col):
+            if re.match(SCIENTIFIC, value.strip()):
+                yield finding(
+                    "EXCEL_SCIENTIFIC",
+                    row_of(i),
+                    f'"{value}" looks like a number Excel turned into scientific notation; the real id '
+                    "is lost. Format the column as text and export again.",
+                    column=col,
+                    value=value,
+                )
+    padded = numeric & flags["zero"].to_numpy()
+    n_padded = int(padded.sum())
     # Only when zero-padding is the column's norm (half its numeric ids or more).
-    if not padded or width is None or padded * 2 < numeric:
+    if not n_padded or n_padded * 2 < int(numeric.sum()):
         return
-    short = bare.str.contains(r"^[1-9][0-9]*$") & (bare.str.len_chars() < width)
-    for i, value in _flagged(df, short, col):
+    length = flags["length"].to_numpy()
+    width = int(np.bincount(length[padded]).argmax())
+    short = np.flatnonzero(numeric & ~padded & (length < width))
+    for i, value in _rows_at(df, short, col):
         yield finding(
             "LEADING_ZEROS_LOST",
             row_of(i),
@@ -348,3 +358,10 @@ def check_id(df: pl.DataFrame, col: str) -> Iterable[Finding]:
             column=col,
             value=value,
         )
+
+
+def _rows_at(df: pl.DataFrame, positions: Any, col: str) -> list[tuple[int, str]]:
+    if not len(positions):
+        return []
+    rows: list[tuple[int, str]] = df[positions].select("i", col).rows()
+    return rows
