@@ -72,8 +72,9 @@ SCHEMA: tuple[str, ...] = (
         active INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY (tenant, key)
     )""",
-    # One row per change of one user or department; `changes_json` maps each
-    # changed field to [old, new], so the replaced value is never lost.
+    # One row per change of one user or department: `before_json` holds the
+    # replaced values of the changed fields (NULL when created), `after_json`
+    # the new ones (all fields when created), `status` the status after it.
     """CREATE TABLE IF NOT EXISTS dir_history (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         tenant TEXT NOT NULL,
@@ -81,7 +82,9 @@ SCHEMA: tuple[str, ...] = (
         subject_kind TEXT NOT NULL CHECK (subject_kind IN ('user', 'department')),
         subject TEXT NOT NULL,
         action TEXT NOT NULL,
-        changes_json TEXT NOT NULL,
+        before_json TEXT,
+        after_json TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT '',
         source_kind TEXT NOT NULL CHECK (source_kind IN ('file', 'admin', 'clock')),
         source TEXT NOT NULL,
         file_id INTEGER,

@@ -18,7 +18,16 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bwsandbox.ingest.apply import Department, ManualEdit, Outcome, Source, State, User, due_deactivations
+from bwsandbox.ingest.apply import (
+    Action,
+    Department,
+    ManualEdit,
+    Outcome,
+    Source,
+    State,
+    User,
+    due_deactivations,
+)
 from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
 
 
@@ -71,24 +80,60 @@ class Provenance:
     file_id: int | None = None
 
 
+CHUNK = 50_000  # rows per executemany batch: bounded memory, one transaction
+
+
 def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Provenance) -> None:
     """Store an outcome's changes and their history. The caller holds the transaction."""
-    users = [c for c in outcome.users if c.diff]
-    conn.executemany(
+    upsert = (
         "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key,"
-        " active = excluded.active, fields_json = excluded.fields_json",
-        (
-            (tenant, c.after.uid, c.after.key, int(c.after.active), json.dumps(dict(c.after.fields)))
-            for c in users
-        ),
+        " active = excluded.active, fields_json = excluded.fields_json"
     )
+    history = (
+        "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json, after_json,"
+        " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    source_kind, label, at, file_id = str(origin.kind), origin.label, origin.at, origin.file_id
+    changed = [c for c in outcome.users if c.action is not Action.UNCHANGED]
+    for start in range(0, len(changed), CHUNK):
+        user_rows = []
+        history_rows = []
+        for c in changed[start : start + CHUNK]:
+            after = c.after
+            fields_json = json.dumps(dict(after.fields))
+            status = "active" if after.active else "deactivated"
+            user_rows.append((tenant, after.uid, after.key, int(after.active), fields_json))
+            if c.before is None:  # created: everything is new, nothing replaced
+                before_json, after_json = None, fields_json
+            else:
+                diff = [d for d in c.diff if d[0] != "status"]
+                before_json = json.dumps({name: old for name, old, _ in diff})
+                after_json = json.dumps({name: new for name, _, new in diff})
+            history_rows.append((
+                tenant, at, "user", after.key, str(c.action), before_json, after_json, status,
+                source_kind, label, file_id, c.row,
+            ))  # fmt: skip
+        conn.executemany(upsert, user_rows)
+        conn.executemany(history, history_rows)
     conn.executemany(
         "INSERT INTO dir_departments (tenant, key, name, parent, active) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (tenant, key) DO UPDATE SET name = excluded.name,"
         " parent = excluded.parent, active = excluded.active",
         (
             (tenant, d.after.name.lower(), d.after.name, d.after.parent, int(d.after.active))
+            for d in outcome.departments
+        ),
+    )
+    conn.executemany(
+        history,
+        (
+            (
+                tenant, at, "department", d.after.name, str(d.action),
+                None if d.before is None else json.dumps(_department_fields(d.before)),
+                json.dumps(_department_fields(d.after)),
+                "active" if d.after.active else "deactivated", source_kind, label, file_id, d.row,
+            )
             for d in outcome.departments
         ),
     )
@@ -102,57 +147,29 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         " at = excluded.at, source = excluded.source",
         ((tenant, m.uid, m.field, m.value, m.at, m.source) for m in outcome.manual_set),
     )
-    history = (
-        "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, changes_json,"
-        " source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-    conn.executemany(
-        history,
-        (
-            (
-                tenant, origin.at, "user", c.after.key, str(c.action),
-                json.dumps({name: [old, new] for name, old, new in c.diff}),
-                str(origin.kind), origin.label, origin.file_id, c.row,
-            )
-            for c in users
-        ),
-    )
-    conn.executemany(
-        history,
-        (
-            (
-                tenant, origin.at, "department", d.after.name, str(d.action),
-                json.dumps(_department_diff(d.before, d.after)),
-                str(origin.kind), origin.label, origin.file_id, d.row,
-            )
-            for d in outcome.departments
-        ),
-    )
 
 
-def _department_diff(before: Department | None, after: Department) -> dict[str, list[object]]:
-    old = before or Department(name="", parent="", active=False)
-    return {
-        name: [getattr(old, name), getattr(after, name)]
-        for name in ("name", "parent", "active")
-        if getattr(old, name) != getattr(after, name)
-    }
+def _department_fields(department: Department) -> dict[str, object]:
+    return {"name": department.name, "parent": department.parent, "active": department.active}
 
 
 def history(conn: sqlite3.Connection, tenant: str, email: str | None = None) -> Iterator[dict[str, object]]:
     sql = (
-        "SELECT at, subject_kind, subject, action, changes_json, source_kind, source, file_id, row"
-        " FROM dir_history WHERE tenant = ?"
+        "SELECT at, subject_kind, subject, action, before_json, after_json, status, source_kind,"
+        " source, file_id, row FROM dir_history WHERE tenant = ?"
     )
     params: tuple[object, ...] = (tenant,)
     if email:
         sql += " AND subject_kind = 'user' AND subject = ?"
         params += (email.lower(),)
     for r in conn.execute(sql + " ORDER BY id", params):
+        before = json.loads(r[4]) if r[4] is not None else {}
+        after = json.loads(r[5])
+        changes = {name: [before.get(name, ""), value] for name, value in after.items()}
+        changes.update({name: [old, ""] for name, old in before.items() if name not in after})
         yield {
-            "at": r[0], "kind": r[1], "subject": r[2], "action": r[3],
-            "changes": json.loads(r[4]), "source_kind": r[5], "source": r[6],
-            "file_id": r[7], "row": r[8],
+            "at": r[0], "kind": r[1], "subject": r[2], "action": r[3], "changes": changes,
+            "status": r[6], "source_kind": r[7], "source": r[8], "file_id": r[9], "row": r[10],
         }
 
 
