@@ -81,7 +81,7 @@ class Endpoint:
             self._sessions.discard(session)
             assert session.tenant is not None
             self._per_tenant[session.tenant.name] -= 1
-        self.pickup.session_ended(session.id)
+        self.pickup.session_ended(session)
 
     def sessions_of(self, tenant: str) -> int:
         return self._per_tenant[tenant]

@@ -4,9 +4,9 @@ Why not at close (CLIENTS.md pitfall 2): rclone sets the mtime *after* close
 and fails if the file is gone; paramiko stats it after close; WinSCP renames
 then sets times. So a closed upload becomes *pending*, and is handed over
 
-- after `pickup_quiet_seconds` without any further operation on it (setstat,
-  rename... restart the wait), or
-- as soon as the session that wrote it ends, or
+- once the session that wrote it has been quiet for `pickup_quiet_seconds`
+  (any operation, such as a setstat or a rename, restarts the wait), or
+- as soon as that session ends, or
 - right before the same name is overwritten (a new open for writing or a
   rename onto it), so every complete upload is handed over once.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import Any
 
 from bwsandbox.ingest.queue import Inbox
 from bwsandbox.server.audit import AuditLog
+from bwsandbox.server.auth import Session
 from bwsandbox.tenants import Tenant
 
 log = logging.getLogger("bwsandbox.server")
@@ -42,13 +44,16 @@ class Pending:
     tenant: Tenant
     name: str
     local: str
-    session: int
-    timer: asyncio.TimerHandle | None = None
+    session: Session
+    since: float
 
 
 # Called with (state, tenant, name, file_id) after each handover: "queued" or
 # "incomplete". Runs on the event loop; keep it cheap.
 PickupListener = Callable[[str, Tenant, str, int], None]
+
+# A busy session that never goes quiet still gets its files picked up.
+MAX_WAIT_SECONDS = 30.0
 
 
 class Pickup:
@@ -59,51 +64,66 @@ class Pickup:
         self._spool.mkdir(parents=True, exist_ok=True)
         self._quiet = quiet
         self._pending: dict[str, Pending] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[PickupListener] = []
 
     # -- complete uploads ---------------------------------------------------
+    # The quiet period is the *session's*: while a client keeps working (a
+    # bulk upload, rclone's setstat after close) its closed files wait, so
+    # handing over never competes with the transfer; they go as soon as the
+    # session is quiet for `quiet` seconds or ends (or after MAX_WAIT_SECONDS).
 
-    def complete(self, tenant: Tenant, name: str, local: str, session: int) -> None:
+    def complete(self, tenant: Tenant, name: str, local: str, session: Session) -> None:
         """A complete upload was closed under a final name: pick it up soon."""
-        old = self._pending.pop(local, None)
-        if old is not None and old.timer is not None:
-            old.timer.cancel()
-        entry = Pending(tenant=tenant, name=name, local=local, session=session)
-        self._pending[local] = entry
-        self._arm(entry)
+        now = time.monotonic()
+        self._pending[local] = Pending(tenant=tenant, name=name, local=local, session=session, since=now)
+        session.last_activity = now
+        self._arm(session, self._quiet)
 
     def is_pending(self, local: str) -> bool:
         return local in self._pending
 
     def touch(self, local: str) -> None:
-        """Another operation on a pending file: wait for quiet again."""
+        """Another operation on a pending file: its session is not quiet."""
         entry = self._pending.get(local)
         if entry is not None:
-            self._arm(entry)
+            entry.session.last_activity = time.monotonic()
 
     def cancel(self, local: str) -> Pending | None:
         """The client removed (or renamed away) a pending file."""
-        entry = self._pending.pop(local, None)
-        if entry is not None and entry.timer is not None:
-            entry.timer.cancel()
-        return entry
+        return self._pending.pop(local, None)
 
     def take_now(self, local: str) -> None:
-        """Hand a pending file over before its name is reused."""
-        entry = self.cancel(local)
+        """Hand a pending file over now (e.g. before its name is reused)."""
+        entry = self._pending.pop(local, None)
         if entry is not None:
             self._handover(entry)
 
-    def session_ended(self, session: int) -> None:
-        for entry in [e for e in self._pending.values() if e.session == session]:
+    def session_ended(self, session: Session) -> None:
+        timer = self._timers.pop(session.id, None)
+        if timer is not None:
+            timer.cancel()
+        for entry in [e for e in self._pending.values() if e.session is session]:
             self.take_now(entry.local)
 
-    def _arm(self, entry: Pending) -> None:
-        if entry.timer is not None:
-            entry.timer.cancel()
-        loop = asyncio.get_running_loop()
-        entry.timer = loop.call_later(self._quiet, self.take_now, entry.local)
+    def _arm(self, session: Session, delay: float) -> None:
+        if session.id not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[session.id] = loop.call_later(delay, self._check, session)
+
+    def _check(self, session: Session) -> None:
+        self._timers.pop(session.id, None)
+        entries = [e for e in self._pending.values() if e.session is session]
+        if not entries:
+            return
+        now = time.monotonic()
+        idle = now - session.last_activity
+        for entry in entries:
+            if idle >= self._quiet or now - entry.since >= MAX_WAIT_SECONDS:
+                self.take_now(entry.local)
+        if idle < self._quiet:
+            self._arm(session, self._quiet - idle)
 
     def _handover(self, entry: Pending) -> None:
         spooled = self._spool_file(entry.local, entry.name)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import stat
 import time
 from typing import TYPE_CHECKING
 
@@ -75,6 +76,10 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
         self._root = os.path.realpath(root)
         self._root_b = os.fsencode(self._root)
         self._drop = tree.drop_folder(tenant)
+        drop_local = self._local(self._drop)
+        if os.path.islink(drop_local) or not os.path.isdir(drop_local):
+            raise _denied("the drop folder is missing")
+        self._drop_local = drop_local.rstrip("/") + "/"
         self._max = endpoint.settings.max_file_bytes
         super().__init__(chan, chroot=self._root_b)
         endpoint.audit.event("sftp-start", session=self._session.id, tenant=tenant.name)
@@ -82,6 +87,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
     # -- paths --------------------------------------------------------------
 
     def _virtual(self, path: bytes) -> str:
+        self._session.last_activity = time.monotonic()
         if b"\0" in path:
             raise OSError(errno.EINVAL, "Invalid file name")
         try:
@@ -98,17 +104,24 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
         return local
 
     def map_path(self, path: bytes) -> bytes:
-        self._session.last_activity = time.monotonic()
         return os.fsencode(self._local(self._virtual(path)))
 
     def _writable(self, path: bytes, what: str) -> tuple[str, str]:
-        """Resolve a path that is about to be written: a file directly in the drop folder."""
+        """Resolve a path that is about to be written: a file directly in the drop folder.
+
+        The drop folder is a real directory inside the root (checked once per
+        session) and links cannot be created, so one lstat of the name is
+        enough: it must be absent or a regular file."""
         vpath = self._virtual(path)
         parent, name = posixpath.split(vpath)
         if parent != self._drop or name in ("", ".", ".."):
             raise _denied(f"{what} {vpath}: only {self._drop} is writable")
-        local = self._local(vpath)
-        if os.path.isdir(local) or os.path.islink(local):
+        local = self._drop_local + name
+        try:
+            mode = os.lstat(local).st_mode
+        except FileNotFoundError:
+            return vpath, local
+        if not stat.S_ISREG(mode):
             raise _denied(f"{what} {vpath}: not a file")
         return vpath, local
 
@@ -191,7 +204,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
                 f"the file went over the {self._max}-byte limit",
             )
         elif not tree.is_temporary(file_obj.name):
-            endpoint.pickup.complete(self._tenant, file_obj.name, file_obj.local, self._session.id)
+            endpoint.pickup.complete(self._tenant, file_obj.name, file_obj.local, self._session)
 
     def fstat(self, file_obj: object) -> os.stat_result:
         assert isinstance(file_obj, _Handle)
@@ -262,7 +275,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             upload.local, upload.name = new, name
             self._endpoint.open_uploads[new] = upload
         elif not tree.is_temporary(name):
-            pickup.complete(self._tenant, name, new, self._session.id)
+            pickup.complete(self._tenant, name, new, self._session)
         self._endpoint.audit.event(
             how, session=self._session.id, tenant=self._tenant.name, old=old_v, new=new_v,
             pending=was_pending,

@@ -174,7 +174,7 @@ def test_lockout_after_repeated_failures_then_lifted(sandbox_factory: SandboxFac
         assert _run(login(wrong)).startswith("denied")  # type: ignore[union-attr]
     locked = _run(login(account))
     assert "locked" in str(locked) or "Too many failed logins" in str(locked)
-    assert audit_events(harness, "lockout", peer="127.0.0.1")
+    wait_until(lambda: audit_events(harness, "lockout", peer="127.0.0.1"))
     assert wait_until(lambda: _run(login(account)) == "ok", timeout=15, interval=0.25)
 
 
@@ -202,7 +202,7 @@ def test_max_auth_attempts_per_connection(sandbox_factory: SandboxFactory, tmp_p
 
     _run(go())
     assert tries == 3
-    assert audit_events(harness, "auth", result="too-many")
+    wait_until(lambda: audit_events(harness, "auth", result="too-many"))
 
 
 def test_sessions_per_tenant_are_limited(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
@@ -242,7 +242,7 @@ def test_idle_sessions_are_closed(sandbox_factory: SandboxFactory, tmp_path: Pat
         await asyncio.wait_for(conn.wait_closed(), 10)
 
     _run(go())
-    assert audit_events(harness, "idle-timeout")
+    wait_until(lambda: audit_events(harness, "idle-timeout"))
 
 
 def test_files_over_the_size_limit_are_refused_and_never_queued(
