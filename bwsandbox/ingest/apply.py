@@ -249,6 +249,23 @@ class _Pending:
     columns: frozenset[str]  # interned: rows of one file share one object
     new: bool
     manager_eid: str | None = None
+    owned: bool = True  # False: `fields` is still the stored user's dict (copy on write)
+
+    def set(self, name: str, value: str) -> None:
+        if self.fields.get(name) != value:
+            self._own()
+            self.fields[name] = value
+
+    def drop(self, name: str) -> None:
+        if name in self.fields:
+            self._own()
+            del self.fields[name]
+
+    def _own(self) -> None:
+        # A million unchanged rows must not copy a million dicts.
+        if not self.owned:
+            self.fields = dict(self.fields)
+            self.owned = True
 
 
 class _Applier:
@@ -310,13 +327,13 @@ class _Applier:
             else:
                 before = self.state.users[uid]
                 res = _Pending(
-                    uid=uid, fields=dict(before.fields), active=before.active, row=arow.row,
-                    columns=_NONE, new=False,
+                    uid=uid, fields=before.fields, active=before.active, row=arow.row,  # type: ignore[arg-type]
+                    columns=_NONE, new=False, owned=False,
                 )
                 if self.policy.profile is Profile.ENGAGE and not before.active:
                     # The engage file is the full roster: being in it means employed.
                     res.active = True
-                    res.fields.pop("deactivation_date", None)
+                    res.drop("deactivation_date")
             self.results[uid] = res
         res.row = arow.row
         res.columns = self._union(res.columns, tuple(values))
@@ -328,16 +345,16 @@ class _Applier:
                 continue
             value = raw.strip()
             if value:
-                res.fields[name] = value
+                res.set(name, value)
             elif name not in REQUIRED:
-                res.fields.pop(name, None)
+                res.drop(name)
         if "deactivation_date" in values:
             date = values["deactivation_date"].strip()
             if date:
-                res.fields["deactivation_date"] = date
+                res.set("deactivation_date", date)
                 res.active = date > self.policy.today  # past or today: now; future: on that date
             else:
-                res.fields.pop("deactivation_date", None)
+                res.drop("deactivation_date")
                 res.active = True  # a blank date reactivates a deactivated user
         if "manager_id" in values:
             res.manager_eid = values["manager_id"].strip()
@@ -402,9 +419,9 @@ class _Applier:
         for res in wanted:
             assert res.manager_eid is not None
             if not res.manager_eid:
-                res.fields.pop("manager_email", None)
+                res.drop("manager_email")
             elif res.manager_eid in emails and res.manager_eid != res.fields.get("employee_id"):
-                res.fields["manager_email"] = emails[res.manager_eid]
+                res.set("manager_email", emails[res.manager_eid])
             # else: unknown manager id; the validator reports it, the value is not applied
             res.columns = self._union(res.columns, ("manager_email",))
 
@@ -434,9 +451,7 @@ class _Applier:
                     )
                 )
         if before is not None and before.fields == after.fields and before.active == after.active:
-            self.out.users.append(
-                UserChange(action=Action.UNCHANGED, before=before, after=after, row=res.row)
-            )
+            self.out.count(str(Action.UNCHANGED))  # counted, not listed: nothing to write
             return
         if before is None:
             action = Action.CREATED
