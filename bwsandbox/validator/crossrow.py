@@ -1,9 +1,9 @@
 """Rules across rows (issue #2 "Across rows"; SPEC §3, §4).
 
 Keys (emails lower-cased, ids without the Excel apostrophe) are hashed to
-64-bit integers by polars, sorted once by numpy, and that one sorted index
-answers duplicates (equal neighbours), manager lookups (searchsorted) and the
-manager of each row (for cycles, found by pointer doubling). Nothing loops
+64-bit integers by polars. Duplicates are equal neighbours after a numpy sort;
+manager lookups are hash-set membership; cycles are searched only among the
+rows that both have a manager and are one (pointer doubling). Nothing loops
 over rows in Python; only flagged rows come back to write their message.
 A hash match is confirmed on the real strings before a duplicate is reported,
 so a (vanishingly rare) collision can never invent an error.
@@ -26,16 +26,18 @@ _EMPTY = 0  # hash slot used for "no key" (an empty cell); real keys are remappe
 
 
 def email_key(col: str) -> pl.Expr:
-    """Emails match case-insensitively (SPEC §3 [decided])."""
+    """Emails match case-insensitively (SPEC §3 [decided]), but otherwise
+    exactly: an address with stray spaces is invalid, not silently fixed."""
     import polars as pl
 
-    return pl.col(col).str.strip_chars().str.to_lowercase()
+    return pl.col(col).str.to_lowercase()
 
 
 def id_key(col: str) -> pl.Expr:
+    """Ids match exactly, once the Excel text marker is stripped (SPEC §3)."""
     import polars as pl
 
-    return pl.col(col).str.strip_chars().str.strip_chars_start("'")
+    return pl.col(col).str.strip_chars_start("'")
 
 
 def hash_keys(df: pl.DataFrame, keys: dict[str, pl.Expr]) -> dict[str, np.ndarray[Any, Any]]:
@@ -70,52 +72,35 @@ def hash_values(values: Sequence[str]) -> np.ndarray[Any, Any]:
     return hash_keys(s, {"k": pl.col("k")})["k"]
 
 
-class KeyIndex:
-    """Sorted hashes of the rows' keys: duplicates and lookups in O(n log n)."""
+def is_in(values: np.ndarray[Any, Any], pool: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Membership of u64 hashes (a polars hash set: linear, multi-threaded)."""
+    import numpy as np
+    import polars as pl
 
-    def __init__(self, keys: np.ndarray[Any, Any], alive: np.ndarray[Any, Any] | None = None) -> None:
-        import numpy as np
+    if not len(pool) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    out: np.ndarray[Any, Any] = pl.Series(values).is_in(pl.Series(pool).implode()).to_numpy()
+    return out
 
-        ok = keys != _EMPTY
-        if alive is not None:
-            ok &= alive
-        rows = np.flatnonzero(ok)
-        order = np.argsort(keys[rows])
-        self.rows = rows[order]  # row positions, by key
-        self.sorted = keys[self.rows]
 
-    def duplicated(self) -> np.ndarray[Any, Any]:
-        """Positions of every row whose key occurs more than once."""
-        import numpy as np
+def duplicated_rows(keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Positions of every row whose (non-empty) key occurs more than once."""
+    import numpy as np
 
-        same = self.sorted[1:] == self.sorted[:-1]
-        if not same.any():
-            return np.zeros(0, dtype=np.int64)
-        hit = np.zeros(len(self.sorted), dtype=bool)
-        hit[1:] |= same
-        hit[:-1] |= same
-        return np.sort(self.rows[hit])
-
-    def lookup(self, query: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """Row position holding each queried key, or -1 (keys are unique among
-        live rows: duplicates are skipped rows)."""
-        import numpy as np
-
-        if not len(self.sorted):
-            return np.full(len(query), -1, dtype=np.int64)
-        pos = np.searchsorted(self.sorted, query)
-        pos_c = np.minimum(pos, len(self.sorted) - 1)
-        found = (self.sorted[pos_c] == query) & (query != _EMPTY)
-        return np.where(found, self.rows[pos_c], -1)
+    ordered = np.sort(keys[keys != _EMPTY])
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(is_in(keys, np.unique(ordered[1:][same])))
 
 
 def duplicates(
-    df: pl.DataFrame, col: str, index: KeyIndex, code: str, message: str | None, norm: pl.Expr
+    df: pl.DataFrame, col: str, keys: np.ndarray[Any, Any], code: str, message: str | None, norm: pl.Expr
 ) -> list[Finding]:
     """Every row sharing a key gets the finding: none of them is the right one."""
     import polars as pl
 
-    cand = index.duplicated()
+    cand = duplicated_rows(keys)
     if not len(cand):
         return []
     sub = df[cand].select("i", col, norm.alias("_k"))
@@ -158,25 +143,22 @@ def manager_links(
     known: np.ndarray[Any, Any],
     not_found: Any,
     own_manager: str,
-    index: KeyIndex | None = None,
 ) -> Iterable[Finding]:
     """Self, not found, and cycles for one manager column (SPEC §3, §4).
 
     `keys`/`mkeys`: hashed identity and manager keys per row of `df`;
     `alive`: rows that will be applied (a skipped row is nobody's manager);
-    `known`: hashed keys of the directory snapshot; `index`: a KeyIndex of
-    `keys` over the same live rows, to reuse.
+    `known`: hashed keys of the directory snapshot.
     """
     import numpy as np
 
     linked = (mkeys != _EMPTY) & alive
     if not linked.any():
         return
+    found = is_in(mkeys, keys[alive & (keys != _EMPTY)])
+    in_dir = is_in(mkeys, known)
     self_rows = np.flatnonzero(linked & (mkeys == keys))
-    index = index or KeyIndex(keys, alive)
-    target = index.lookup(mkeys)
-    in_dir = np.isin(mkeys, known) if len(known) else np.zeros(len(mkeys), dtype=bool)
-    missing = np.flatnonzero(linked & (target < 0) & ~in_dir)
+    missing = np.flatnonzero(linked & ~found & ~in_dir)
     values = df[mcol]
     rec = df["i"]
     for m in self_rows.tolist():
@@ -185,10 +167,22 @@ def manager_links(
         yield finding(
             "MANAGER_NOT_FOUND", row_of(rec[m]), not_found(values[m].strip()), column=mcol, value=values[m]
         )
-    parent = np.where(linked & (mkeys != keys), target, -1)
-    members = cycle_members(parent)
+    # A row on a cycle has its manager in the file *and* manages someone who
+    # does too: only those rows (the inner nodes of the org) are linked up.
+    edge = linked & found & (mkeys != keys)
+    cand = np.flatnonzero(edge & is_in(keys, mkeys[edge]))
+    if len(cand) < 2:
+        return
+    ck = keys[cand]
+    order = np.argsort(ck)
+    pos = np.minimum(np.searchsorted(ck[order], mkeys[cand]), len(cand) - 1)
+    hit = ck[order][pos] == mkeys[cand]
+    local = np.where(hit, order[pos], -1)
+    members = cand[cycle_members(local)]
     if not len(members):
         return
+    parent = np.full(len(keys), -1, dtype=np.int64)
+    parent[cand] = np.where(local >= 0, cand[np.maximum(local, 0)], -1)
     for m in members.tolist():
         path = [values[m]]
         j = int(parent[m])

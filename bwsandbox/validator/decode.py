@@ -47,7 +47,7 @@ class Decoded:
     findings: tuple[Finding, ...]
 
 
-def _utf8_ok(data: bytes) -> bool:
+def utf8_ok(data: bytes) -> bool:
     """Strict UTF-8 check, vectorised, without decoding a big file into a str.
 
     Only the non-ASCII bytes are looked at: every lead byte must be followed
@@ -113,8 +113,17 @@ def _sniff_format(text: bytes) -> Format:
     return Format.JSON if stripped[:1] in (b"[", b"{") else Format.CSV
 
 
-def decode(data: bytes) -> Decoded:
-    """Apply the ladder; the findings say what was done and how to re-export."""
+def body(data: bytes) -> bytes:
+    """The bytes the UTF-8 check applies to (the BOM removed)."""
+    return data[len(BOM_UTF8) :] if data.startswith(BOM_UTF8) else data
+
+
+def decode(data: bytes, *, utf8: bool | None = None) -> Decoded:
+    """Apply the ladder; the findings say what was done and how to re-export.
+
+    `utf8`: the result of `utf8_ok` on the body when the caller already has it
+    (the engine checks big files on a worker thread, speculatively).
+    """
     if not data or data.isspace():
         return Decoded(None, Format.CSV, (file_finding("EMPTY_FILE", "The file is empty."),))
     for magic, what in _BINARY_MAGIC:
@@ -147,7 +156,7 @@ def decode(data: bytes) -> Decoded:
         findings.append(
             file_finding("BOM_PRESENT", "The file starts with a UTF-8 byte order mark; it was stripped.")
         )
-    if _utf8_ok(text):
+    if utf8 if utf8 is not None else utf8_ok(text):
         return Decoded(text, _sniff_format(text), tuple(findings))
     try:
         as_str = text.decode("cp1252")
@@ -170,5 +179,5 @@ def decode(data: bytes) -> Decoded:
             "Production expects UTF-8: in Excel use Save As > 'CSV UTF-8 (Comma delimited)'.",
         )
     )
-    utf8 = as_str.encode("utf-8")
-    return Decoded(utf8, _sniff_format(utf8), tuple(findings))
+    recoded = as_str.encode("utf-8")
+    return Decoded(recoded, _sniff_format(recoded), tuple(findings))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bwsandbox.spec.fields import BOOLEAN_FALSE
 from bwsandbox.validator import values
-from bwsandbox.validator.crossrow import KeyIndex, cycle_members, duplicates, hash_keys
+from bwsandbox.validator.crossrow import cycle_members, duplicates, hash_keys
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Context, Finding
 from bwsandbox.validator.structure import row_of
@@ -34,7 +34,7 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
             value=value,
         )
     keys = hash_keys(df, {"name": name_key})["name"]
-    yield from duplicates(df, "name", KeyIndex(keys), "DEPARTMENT_DUPLICATE", None, name_key)
+    yield from duplicates(df, "name", keys, "DEPARTMENT_DUPLICATE", None, name_key)
     if "is_active" in df.columns:
         yield from values.check_bool(df, "is_active")
     if "parent" in df.columns:

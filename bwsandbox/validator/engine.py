@@ -19,7 +19,7 @@ from bwsandbox.spec import messages
 from bwsandbox.spec.codes import Scope, Severity
 from bwsandbox.spec.fields import Kind, Profile, ValueType
 from bwsandbox.validator import crossrow, values
-from bwsandbox.validator.decode import Format, decode
+from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
 from bwsandbox.validator.findings import file_finding, finding
@@ -63,7 +63,19 @@ def _sha256(data: bytes) -> str:
 
 def _validate(data: bytes, context: Context, name: str, submit: Any) -> Validation:
     sha_f = submit(_sha256, data)
-    decoded = decode(data)
+    if submit is _now:
+        return _validate_text(data, context, name, submit, sha_f, decode(data))
+    # Big file: assume UTF-8 while a worker checks it; redo in the rare case it is not.
+    utf8_f = submit(utf8_ok, body(data))
+    guess = _validate_text(data, context, name, submit, sha_f, decode(data, utf8=True))
+    if utf8_f.result():
+        return guess
+    return _validate_text(data, context, name, submit, sha_f, decode(data, utf8=False))
+
+
+def _validate_text(
+    data: bytes, context: Context, name: str, submit: Any, sha_f: Any, decoded: Decoded
+) -> Validation:
     findings: list[Finding] = list(decoded.findings)
     text = decoded.text
     if text is None:
@@ -188,11 +200,10 @@ def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Fin
         key_exprs["manager_email"] = crossrow.email_key("manager_email")
     h = crossrow.hash_keys(df, key_exprs)
     email_h = h["email"]
-    email_index = crossrow.KeyIndex(email_h)
     # Identity (SPEC §3): email, or employee id when both id columns are present.
     ident_h = h["employee_id"] if by_id else email_h
     known_h = crossrow.hash_values(dir_ids if by_id else dir_emails)
-    creating = np.ones(df.height, dtype=bool) if directory is None else ~np.isin(ident_h, known_h)
+    creating = np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
     if by_id:
         for m in np.flatnonzero(ident_h == 0).tolist():
             out.append(
@@ -209,13 +220,13 @@ def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Fin
         for spec in (hmap.template["first_name"], hmap.template["last_name"]):
             out += values.check_required(df, spec, pl.Series(creating))
     out += crossrow.duplicates(
-        df, "email", email_index, "EMAIL_DUPLICATE", messages.SHARED_EMAIL, crossrow.email_key("email")
+        df, "email", email_h, "EMAIL_DUPLICATE", messages.SHARED_EMAIL, crossrow.email_key("email")
     )
     if "employee_id" in cols:
         out += crossrow.duplicates(
             df,
             "employee_id",
-            crossrow.KeyIndex(h["employee_id"]),
+            h["employee_id"],
             "EMPLOYEE_ID_DUPLICATE",
             None,
             crossrow.id_key("employee_id"),
@@ -236,7 +247,6 @@ def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Fin
             known=crossrow.hash_values(dir_active),
             not_found=messages.manager_not_found,
             own_manager=messages.OWN_MANAGER,
-            index=email_index if not skipped else None,
         )
     if "manager_id" in cols:
         no_ids = np.zeros(df.height, dtype=np.uint64)

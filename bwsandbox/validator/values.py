@@ -241,7 +241,7 @@ def check_required(df: pl.DataFrame, spec: Field, creating: pl.Series) -> Iterab
 
     if spec.name in df.columns:
         c = pl.col(spec.name)
-        mask = pl.lit(creating) & c.is_not_null() & ~c.str.contains(r"\S")
+        mask = pl.lit(creating) & c.is_not_null() & c.str.contains(r"^\s*$")
         rows = _flagged(df, mask, spec.name)
     else:
         rows = [(i, "") for i in df.filter(creating)["i"].to_list()]
@@ -258,7 +258,7 @@ def check_required(df: pl.DataFrame, spec: Field, creating: pl.Series) -> Iterab
 def _distinct(df: pl.DataFrame, col: str) -> list[str]:
 
     s = df.get_column(col)
-    return s.filter(s.is_not_null() & (s.str.strip_chars() != "")).unique().to_list()
+    return [v for v in s.filter(s.str.len_bytes() > 0).unique().to_list() if v.strip()]
 
 
 def _by_value(df: pl.DataFrame, col: str, verdicts: dict[str, tuple[str, str]]) -> Iterable[Finding]:
@@ -280,7 +280,21 @@ def check_date(df: pl.DataFrame, col: str, locale: str) -> Iterable[Finding]:
     yield from _by_value(df, col, verdicts)
 
 
+_COMMON_BOOLEANS = sorted(
+    {
+        "",
+        *BOOLEAN_TRUE,
+        *BOOLEAN_FALSE,
+        *(v.upper() for v in BOOLEAN_TRUE | BOOLEAN_FALSE),
+        *(v.title() for v in BOOLEAN_TRUE | BOOLEAN_FALSE),
+    }
+)
+
+
 def check_bool(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+    import polars as pl
+
+    df = df.filter(pl.col(col).is_not_null() & ~pl.col(col).is_in(_COMMON_BOOLEANS))  # fast path
     verdicts = {
         v: (
             "BOOLEAN_INVALID",
