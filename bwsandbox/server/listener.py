@@ -72,8 +72,9 @@ class Endpoint:
 
     def session_started(self, session: Session) -> None:
         assert session.tenant is not None
-        self._sessions.add(session)
-        self._per_tenant[session.tenant.name] += 1
+        if session not in self._sessions:
+            self._sessions.add(session)
+            self._per_tenant[session.tenant.name] += 1
 
     def session_ended(self, session: Session) -> None:
         self._connections.discard(session)

@@ -13,6 +13,7 @@ import pytest
 from clients import Account, Trust, asyncssh_connect, openssh_batch, paramiko_client
 from conftest import Harness, SandboxFactory, tenant_of, wait_until
 
+from bwsandbox import store, tenants
 from bwsandbox.server import audit, tree
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region
@@ -301,3 +302,43 @@ def test_regions_are_separate(sandbox: Harness, tmp_path: Path) -> None:
 
     assert _run(login(eu)) is True
     assert _run(login(us_view)) is False  # an eu account does not exist on the us endpoint
+
+
+def test_public_key_login_and_its_session_is_counted_once(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """asyncssh validates a public key twice (probe, then signature): the
+    session must still count once, and be freed once, against the limit."""
+    harness = sandbox_factory(max_sessions_per_tenant=1)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    public = key.export_public_key().decode().strip()
+    with store.transaction(harness.conn):
+        tenants.add(harness.conn, name="keyed", username="u-keyed", password="unused-Pass1",
+                    authorized_keys=public, created_at="2026-01-01T00:00:00+00:00")
+    port = harness.sandbox.port("us")
+
+    async def login() -> None:
+        async with asyncssh.connect(
+            "127.0.0.1", port, username="u-keyed", client_keys=[key], known_hosts=None,
+            agent_path=None, config=None, preferred_auth="publickey",
+        ) as conn, conn.start_sftp_client() as sftp:
+            assert "incoming" in await sftp.listdir("/")
+
+    for _ in range(3):  # each waits for the previous session to be freed
+        wait_until(lambda: _try(login), timeout=10, interval=0.05)
+    other = asyncssh.generate_private_key("ssh-ed25519")
+
+    async def wrong_key() -> None:
+        await asyncssh.connect("127.0.0.1", port, username="u-keyed", client_keys=[other],
+                               known_hosts=None, agent_path=None, config=None, preferred_auth="publickey")
+
+    with pytest.raises(asyncssh.PermissionDenied):
+        _run(wrong_key())
+
+
+def _try(fn: object) -> bool:
+    try:
+        _run(fn())  # type: ignore[operator]
+    except asyncssh.DisconnectError:
+        return False
+    return True
