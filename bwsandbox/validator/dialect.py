@@ -39,7 +39,9 @@ def header_end(text: bytes) -> int:
     for i, b in enumerate(text):
         if b == 0x22:
             in_quote = not in_quote
-        elif b == 0x0A and not in_quote:
+        elif in_quote:
+            continue
+        elif b == 0x0A or (b == 0x0D and text[i + 1 : i + 2] != b"\n"):  # LF, CRLF, or a bare CR
             return i + 1
     return len(text)
 
@@ -47,8 +49,11 @@ def header_end(text: bytes) -> int:
 def read_header(text: bytes) -> HeaderRecord:
     end = header_end(text)
     line = text[:end].decode("utf-8", errors="replace")
-    rows = list(csv.reader(io.StringIO(line)))
-    cells = tuple(rows[0]) if rows else ()
+    try:
+        first = next(csv.reader(io.StringIO(line, newline="")), [])
+    except csv.Error:  # e.g. a NUL byte: read the line naively, the header rules will say the rest
+        first = line.rstrip("\r\n").split(",")
+    cells = tuple(first)
     return HeaderRecord(cells=cells, end=end)
 
 

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
+# The csv module refuses fields over 128 KiB by default; polars has no such
+# limit, and both readers must see the same file (a huge cell is a finding of
+# its own, not a crash).
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
 _CHUNK = 1 << 19  # bytes per step: fits in L2 with its temporaries
 _NL, _CR, _COMMA, _QUOTE = 0x0A, 0x0D, 0x2C, 0x22
 
@@ -77,7 +82,9 @@ class Table:
                 cells = self._records[rec]
                 out[row_of(rec)] = tuple("" if c is None else c for c in cells)
                 continue
-            assert self._starts is not None and self._ends is not None
+            if self._starts is None or self._ends is None or rec >= len(self._starts):
+                out[row_of(rec)] = ()  # a file stopped before its records were read
+                continue
             raw = self._text[int(self._starts[rec]) : int(self._ends[rec])].decode("utf-8")
             parsed = next(csv.reader(io.StringIO(raw, newline="")), [])
             out[row_of(rec)] = tuple(parsed)
@@ -90,6 +97,7 @@ class _Scan:
     starts: np.ndarray[Any, Any]
     commas: np.ndarray[Any, Any]  # structural commas per record
     blank: np.ndarray[Any, Any]
+    content: np.ndarray[Any, Any]  # record length without its line ending
     crlf: int
     unclosed_at: int | None = None  # offset of the quote that never closes
     stray_at: list[int] = field(default_factory=list)
@@ -201,7 +209,7 @@ def _scan(text: bytes, start: int) -> _Scan:
         crlf = int(np.count_nonzero(is_crlf))
     else:
         crlf = 0
-    scan = _Scan(ends=ends, starts=starts, commas=commas, blank=content == commas, crlf=crlf)
+    scan = _Scan(ends=ends, starts=starts, commas=commas, blank=content == commas, content=content, crlf=crlf)
     scan.stray_at = stray
     if quotes_before & 1:
         scan.unclosed_at = last_open
@@ -298,12 +306,20 @@ class CsvRead:
         if frame is None or frame.height != len(scan.ends):
             return _read_fallback(text, header, self.header_end, self.needed, findings, scan)
         n_cells = np.where(scan.blank & (scan.ends == scan.starts), 0, scan.commas + 1)
-        ragged, broken = _ragged_findings(n_cells, scan.blank, width)
+        # A blank row is one whose cells are all empty. Only delimiters: blank
+        # for sure; short enough to be all `""`: ask the csv module (few rows).
+        blank = scan.blank.copy()
+        maybe = np.flatnonzero(~blank & (scan.content - scan.commas <= 2 * (scan.commas + 1)))
+        for rec in maybe.tolist():
+            raw = text[int(scan.starts[rec]) : int(scan.ends[rec])].decode("utf-8", errors="replace")
+            cells = next(csv.reader(io.StringIO(raw, newline="")), [])
+            blank[rec] = not any(cells)
+        ragged, broken = _ragged_findings(n_cells, blank, width)
         return Table(
             header=header,
             n_records=len(scan.ends),
             frame=frame,
-            blank=scan.blank,
+            blank=blank,
             broken=broken,
             findings=findings + ragged,
             fast=True,

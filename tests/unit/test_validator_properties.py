@@ -1,0 +1,228 @@
+"""Properties of the validator (issue #2 "Tests"), checked with hypothesis."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from bwsandbox.spec.codes import CATALOGUE
+from bwsandbox.validator import Context, Validation, report_json, validate
+from bwsandbox.validator import structure as structure_mod
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HEADER = ["email", "first_name", "last_name", "employee_id", "manager_email", "on_leave", "deactivation_date"]
+
+names = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20
+).filter(lambda s: s.strip() == s and s != "")
+
+
+@st.composite
+def valid_feeds(draw: st.DrawFn) -> list[list[str]]:
+    """A valid core feed: unique emails and ids, managers earlier in the file."""
+    n = draw(st.integers(min_value=1, max_value=25))
+    rows = []
+    for i in range(n):
+        manager = "" if i == 0 else f"user{draw(st.integers(0, i - 1))}@example.com"
+        rows.append(
+            [
+                f"user{i}@example.com",
+                draw(names),
+                draw(names),
+                f"E{i:05d}",
+                draw(st.sampled_from([manager, ""])),
+                draw(st.sampled_from(["true", "false", "", "Yes", "0"])),
+                draw(st.sampled_from(["", "12/31/2027", "2027/01/15", "31/01/2027"])),
+            ]
+        )
+    return rows
+
+
+def to_csv(rows: list[list[str]], header: list[str] = HEADER, newline: str = "\r\n") -> bytes:
+    out = io.StringIO(newline="")
+    w = csv.writer(out, lineterminator=newline)
+    w.writerow(header)
+    w.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def errors(v: Validation) -> set[tuple[str, int | None]]:
+    return {(f.code, f.row) for f in v.report.findings if f.severity == "error"}
+
+
+@FAST
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    v = validate(data)
+    assert v.report.verdict in ("accepted", "partial", "rejected")
+    list(v.applicable())
+    assert all(f.code in CATALOGUE for f in v.report.findings)
+
+
+csvish = st.text(st.sampled_from(list('ab,"\n\r;@. x\tE1é')), max_size=200)
+
+
+@FAST
+@given(csvish)
+def test_arbitrary_csvish_text_never_raises(body: str) -> None:
+    data = ("email,first_name,last_name\n" + body).encode("utf-8")
+    v = validate(data)
+    list(v.applicable())
+    for row in v.originals:
+        assert isinstance(v.originals[row], tuple)
+
+
+@FAST
+@given(valid_feeds(), st.sampled_from(["\r\n", "\n"]))
+def test_a_generated_valid_feed_has_no_errors(rows: list[list[str]], newline: str) -> None:
+    v = validate(to_csv(rows, newline=newline))
+    assert errors(v) == set()
+    assert v.report.total == len(rows) == v.report.valid
+    applied = list(v.applicable())
+    assert [a.row for a in applied] == list(range(2, len(rows) + 2))
+    assert [a.values["first_name"] for a in applied] == [r[1] for r in rows]  # never altered
+
+
+Mutation = Callable[[list[list[str]], int], tuple[str, int]]
+
+
+def drop_email(rows: list[list[str]], i: int) -> tuple[str, int]:
+    for r in rows:  # nobody may point at the removed address
+        if r[4] == rows[i][0]:
+            r[4] = ""
+    rows[i][0] = ""
+    return "EMAIL_REQUIRED", i
+
+
+def drop_first_name(rows: list[list[str]], i: int) -> tuple[str, int]:
+    rows[i][1] = ""
+    for r in rows:
+        if r[4] == rows[i][0]:
+            r[4] = ""
+    return "REQUIRED_VALUE_MISSING", i
+
+
+def overlong_last_name(rows: list[list[str]], i: int) -> tuple[str, int]:
+    rows[i][2] = "x" * 151
+    for r in rows:
+        if r[4] == rows[i][0]:
+            r[4] = ""
+    return "VALUE_TOO_LONG", i
+
+
+def break_manager(rows: list[list[str]], i: int) -> tuple[str, int]:
+    rows[i][4] = "nobody@elsewhere.example"
+    return "MANAGER_NOT_FOUND", i
+
+
+def self_manager(rows: list[list[str]], i: int) -> tuple[str, int]:
+    rows[i][4] = rows[i][0].upper()
+    return "MANAGER_SELF", i
+
+
+def bad_date(rows: list[list[str]], i: int) -> tuple[str, int]:
+    rows[i][6] = "02/30/2027"
+    return "DATE_IMPOSSIBLE", i
+
+
+def bad_boolean(rows: list[list[str]], i: int) -> tuple[str, int]:
+    rows[i][5] = "perhaps"
+    return "BOOLEAN_INVALID", i
+
+
+def invalid_email(rows: list[list[str]], i: int) -> tuple[str, int]:
+    for r in rows:
+        if r[4] == rows[i][0]:
+            r[4] = ""
+    rows[i][0] = rows[i][0].replace("@", "")
+    return "EMAIL_INVALID", i
+
+
+@FAST
+@given(
+    valid_feeds(),
+    st.data(),
+    st.sampled_from(
+        [
+            drop_email,
+            drop_first_name,
+            overlong_last_name,
+            break_manager,
+            self_manager,
+            bad_date,
+            bad_boolean,
+            invalid_email,
+        ]
+    ),
+)
+def test_each_mutation_yields_exactly_its_finding_on_its_row(
+    rows: list[list[str]], data: st.DataObject, mutate: Mutation
+) -> None:
+    i = data.draw(st.integers(0, len(rows) - 1))
+    code, at = mutate(rows, i)
+    v = validate(to_csv(rows))
+    assert errors(v) == {(code, at + 2)}
+
+
+@FAST
+@given(valid_feeds(), st.data())
+def test_a_duplicate_email_in_other_case_flags_both_rows(rows: list[list[str]], data: st.DataObject) -> None:
+    assume(len(rows) >= 2)
+    i, j = data.draw(st.lists(st.integers(0, len(rows) - 1), min_size=2, max_size=2, unique=True))
+    old = rows[j][0]
+    rows[j][0] = rows[i][0].upper()
+    for r in rows:  # managers of the two rows are skipped or gone: clear them
+        if r[4] in (rows[i][0], old):
+            r[4] = ""
+    v = validate(to_csv(rows))
+    assert errors(v) == {("EMAIL_DUPLICATE", i + 2), ("EMAIL_DUPLICATE", j + 2)}
+
+
+@FAST
+@given(valid_feeds(), st.integers(min_value=2, max_value=5))
+def test_a_manager_loop_flags_exactly_its_members(rows: list[list[str]], size: int) -> None:
+    assume(len(rows) >= size)
+    loop = list(range(len(rows) - size, len(rows)))
+    for r in rows:
+        if r[4] in {rows[k][0] for k in loop}:
+            r[4] = ""
+    for a, b in zip(loop, loop[1:] + loop[:1], strict=True):
+        rows[a][4] = rows[b][0]
+    v = validate(to_csv(rows))
+    assert errors(v) == {("MANAGER_CYCLE", k + 2) for k in loop}
+
+
+cells = st.text(st.sampled_from(list('ab ,"\n\r1é')), max_size=6)
+
+
+@FAST
+@given(st.lists(st.lists(cells, min_size=1, max_size=5), min_size=1, max_size=12))
+def test_the_numpy_structure_scan_agrees_with_the_csv_module(rows: list[list[str]]) -> None:
+    """Fast path (numpy scan + polars) and the csv-module path give one report."""
+    header = ["email", "first_name", "last_name"]
+    data = to_csv(rows, header)
+    fast = validate(data)
+    with pytest.MonkeyPatch.context() as mp:
+        real_scan = structure_mod._scan
+
+        def scan_then_fallback(text: bytes, start: int) -> structure_mod._Scan:
+            s = real_scan(text, start)
+            s.needs_fallback = True
+            return s
+
+        mp.setattr(structure_mod, "_scan", scan_then_fallback)
+        slow = validate(data)
+    slow_findings = [f for f in slow.report.findings if f.code != "STRAY_QUOTE"]
+    assert list(fast.report.findings) == slow_findings
+    assert [dict(a.values) for a in fast.applicable()] == [dict(a.values) for a in slow.applicable()]
+
+
+@FAST
+@given(st.binary(max_size=300))
+def test_report_json_is_deterministic(data: bytes) -> None:
+    assert report_json(validate(data, Context()).report) == report_json(validate(data, Context()).report)
