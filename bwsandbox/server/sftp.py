@@ -21,6 +21,7 @@ Rules (issue #3, SPEC §1-§2):
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import posixpath
@@ -313,6 +314,47 @@ _BaseHandler = asyncssh.sftp.SFTPServerHandler
 
 
 class _LenientWriteHandler(_BaseHandler):
+    """Also coalesces replies: every reply produced while handling one burst
+    of requests goes out in one channel write (one SSH packet instead of one
+    per reply; asyncssh adds an SSH_MSG_IGNORE to each), flushed at the end of
+    the event-loop iteration. Same bytes, same order."""
+
+    _out: list[bytes]
+    _flush_scheduled: bool
+
+    def send_packet(self, pkttype: int, pktid: int | None, *args: bytes) -> None:
+        if not isinstance(self._server, SandboxSFTPServer):
+            return super().send_packet(pkttype, pktid, *args)
+        writer = self._writer
+        if not writer:
+            raise asyncssh.SFTPConnectionLost("Connection not open")
+        if writer.channel.is_closing():
+            return None
+        payload = bytes((pkttype,)) + b"".join(args)
+        try:
+            out = self._out
+        except AttributeError:
+            out = self._out = []
+            self._flush_scheduled = False
+        out.append(len(payload).to_bytes(4, "big") + payload)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_replies)
+        return None
+
+    def _flush_replies(self) -> None:
+        self._flush_scheduled = False
+        writer = self._writer
+        if self._out and writer and not writer.channel.is_closing():
+            data = b"".join(self._out)
+            self._out.clear()
+            writer.write(data)
+
+    async def _cleanup(self, exc: Exception | None) -> None:
+        if getattr(self, "_out", None):
+            self._flush_replies()
+        await super()._cleanup(exc)
+
     async def _process_write(self, packet: asyncssh.packet.SSHPacket) -> int:
         server = self._server
         if not isinstance(server, SandboxSFTPServer):
