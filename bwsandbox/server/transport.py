@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncssh.constants
+
 
 class CoalescingTransport:
     __slots__ = ("_transport", "_loop", "_buffer", "_scheduled")
@@ -56,6 +58,31 @@ class CoalescingTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+_EMPTY_IGNORE = (b"\0\0\0\0",)  # String(b""), what asyncssh sends before each packet
+
+
+def skip_ignore_padding(conn: Any) -> None:
+    """Stop asyncssh's automatic empty SSH_MSG_IGNORE before every packet.
+
+    RFC 4253 §11.2: implementations must accept IGNORE messages, none is
+    required to send them; OpenSSH's sshd does not send one per packet. For
+    the sandbox (a local test endpoint) they only double the packets, the
+    encryption work and the padding bytes of every SFTP reply. asyncssh calls
+    `self.send_packet(MSG_IGNORE, ...)` on the instance, so an instance
+    attribute in front of it filters exactly those calls; every other packet
+    goes through unchanged."""
+    original = getattr(conn, "send_packet", None)
+    if original is None:
+        return
+
+    def send_packet(pkttype: int, *args: bytes, handler: Any = None) -> None:
+        if pkttype == asyncssh.constants.MSG_IGNORE and args == _EMPTY_IGNORE:
+            return
+        original(pkttype, *args, handler=handler)
+
+    conn.send_packet = send_packet
 
 
 def coalesce_writes(conn: Any) -> None:
