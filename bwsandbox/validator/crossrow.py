@@ -11,12 +11,13 @@ so a (vanishingly rare) collision can never invent an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Finding
 from bwsandbox.validator.structure import row_of
+from bwsandbox.validator.values import Batch
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,28 +41,27 @@ def id_key(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars_start("'")
 
 
-def hash_keys(df: pl.DataFrame, keys: dict[str, pl.Expr]) -> dict[str, np.ndarray[Any, Any]]:
-    """u64 hash of each key column; an empty or absent key hashes to _EMPTY.
-
-    The keys are normalised in one pass and hashed in a second, so no
-    normalisation (strip, lower-case) is computed twice.
-    """
+def add_key_hash(b: Batch, name: str, key: pl.Expr, raw: pl.Expr) -> Callable[[], np.ndarray[Any, Any]]:
+    """Register the u64 hash of a key on a Batch; empty or absent keys hash to _EMPTY."""
     import numpy as np
-    import polars as pl
 
-    if not keys:
-        return {}
-    norm = df.select([expr.fill_null("").alias(name) for name, expr in keys.items()])
-    parts = norm.select(
-        [pl.col(n).hash(seed=0).alias(n) for n in keys]
-        + [pl.col(n).str.len_bytes().alias(f"_{n}") for n in keys]
-    )
-    out = {}
-    for name in keys:
-        h = parts[name].to_numpy() | np.uint64(1)
-        h[parts[f"_{name}"].to_numpy() == 0] = _EMPTY
-        out[name] = h
-    return out
+    h = b.add(f"{name}:hash", key.fill_null("").hash(seed=0))
+    e = b.add(f"{name}:empty", raw.fill_null("").str.len_bytes() == 0)
+
+    def result() -> np.ndarray[Any, Any]:
+        out = b.array(h) | np.uint64(1)
+        out[b.array(e)] = _EMPTY
+        return out
+
+    return result
+
+
+def hash_keys(df: pl.DataFrame, keys: dict[str, pl.Expr]) -> dict[str, np.ndarray[Any, Any]]:
+    """u64 hash of each key column (for small frames: departments, the directory)."""
+    batch = Batch(df)
+    got = {name: add_key_hash(batch, name, expr, expr) for name, expr in keys.items()}
+    batch.run()
+    return {name: fn() for name, fn in got.items()}
 
 
 def hash_values(values: Sequence[str]) -> np.ndarray[Any, Any]:

@@ -36,7 +36,10 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
     keys = hash_keys(df, {"name": name_key})["name"]
     yield from duplicates(df, "name", keys, "DEPARTMENT_DUPLICATE", None, name_key)
     if "is_active" in df.columns:
-        yield from values.check_bool(df, "is_active")
+        batch = values.Batch(df)
+        post = values.check_bool(batch, "is_active")
+        batch.run()
+        yield from post()
     if "parent" in df.columns:
         parent_key = pl.col("parent").str.strip_chars().str.to_lowercase()
         names = df.select(name_key.alias("k"))["k"]

@@ -171,39 +171,55 @@ def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Fin
     out: list[Finding] = []
     cols = set(df.columns)
     df = df.with_columns(pl.col("email").fill_null(""))  # the identity is never "absent"
-    out += values.check_email(df, "email")
+    # Every column expression of every rule is evaluated in one parallel pass.
+    batch = values.Batch(df)
+    posts = [values.check_email(batch, "email")]
     for spec in hmap.template.values():
         if spec.name not in cols or spec.name == "email":
             continue
-        if spec.type is ValueType.TEXT:
-            out += values.check_length(df, spec)
+        if spec.type is ValueType.TEXT and spec.max_length is not None:
+            posts.append(values.check_length(batch, spec))
         elif spec.type is ValueType.DATE:
-            out += values.check_date(df, spec.name, context.locale)
+            posts.append(values.check_date(batch, spec.name, context.locale))
         elif spec.type is ValueType.BOOLEAN:
-            out += values.check_bool(df, spec.name)
+            posts.append(values.check_bool(batch, spec.name))
         elif spec.type is ValueType.ID:
-            out += values.check_id(df, spec.name)
+            posts.append(values.check_id(batch, spec.name))
         elif spec.type is ValueType.MOBILE:
-            out += values.check_mobile(df, spec.name)
+            posts.append(values.check_mobile(batch, spec.name))
     by_id = context.profile is Profile.CORE and {"employee_id", "manager_id"} <= cols
     directory = context.directory
     dir_users = directory.users if directory is not None else ()
     dir_emails = sorted({u.email.strip().lower() for u in dir_users})
     dir_active = sorted({u.email.strip().lower() for u in dir_users if u.active})
     dir_ids = sorted({u.employee_id.strip() for u in dir_users if u.employee_id})
-    # One hashing pass per key column; every cross-row rule reuses these.
-    key_exprs = {"email": crossrow.email_key("email")}
+    # One hash per key column; every cross-row rule reuses it.
+    hashers = {"email": crossrow.add_key_hash(batch, "email", crossrow.email_key("email"), pl.col("email"))}
     for col in ("employee_id", "manager_id"):
         if col in cols:
-            key_exprs[col] = crossrow.id_key(col)
+            hashers[col] = crossrow.add_key_hash(batch, col, crossrow.id_key(col), crossrow.id_key(col))
     if "manager_email" in cols:
-        key_exprs["manager_email"] = crossrow.email_key("manager_email")
-    h = crossrow.hash_keys(df, key_exprs)
+        key = crossrow.email_key("manager_email")
+        hashers["manager_email"] = crossrow.add_key_hash(batch, "manager_email", key, pl.col("manager_email"))
+    state: dict[str, np.ndarray[Any, Any]] = {}
+
+    def creating() -> np.ndarray[Any, Any]:
+        return state["creating"]
+
+    if context.profile is Profile.CORE:
+        for spec in (hmap.template["first_name"], hmap.template["last_name"]):
+            posts.append(values.check_required(batch, spec, creating))
+    batch.run()
+    h = {name: fn() for name, fn in hashers.items()}
     email_h = h["email"]
     # Identity (SPEC §3): email, or employee id when both id columns are present.
     ident_h = h["employee_id"] if by_id else email_h
     known_h = crossrow.hash_values(dir_ids if by_id else dir_emails)
-    creating = np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
+    state["creating"] = (
+        np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
+    )
+    for post in posts:
+        out += post()
     if by_id:
         for m in np.flatnonzero(ident_h == 0).tolist():
             out.append(
@@ -216,9 +232,6 @@ def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Fin
                     value=df["employee_id"][m] or "",
                 )
             )
-    if context.profile is Profile.CORE:
-        for spec in (hmap.template["first_name"], hmap.template["last_name"]):
-            out += values.check_required(df, spec, pl.Series(creating))
     out += crossrow.duplicates(
         df, "email", email_h, "EMAIL_DUPLICATE", messages.SHARED_EMAIL, crossrow.email_key("email")
     )
@@ -261,7 +274,7 @@ def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Fin
             own_manager=messages.OWN_MANAGER,
         )
     if context.licenses_available is not None:
-        out += _licences(df, creating & alive, context.licenses_available)
+        out += _licences(df, state["creating"] & alive, context.licenses_available)
     return out
 
 

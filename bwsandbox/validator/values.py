@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from bwsandbox.validator.model import Finding
 from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 # Fast path: what nearly every real address looks like. A miss is not an
@@ -187,97 +188,151 @@ def normalise(spec: Field, raw: str, locale: str) -> str | None:
 
 
 # --- vectorised rules ----------------------------------------------------------
+#
+# A check registers its column expressions on a Batch and returns a `Post`
+# closure. The engine evaluates every expression of every check in ONE polars
+# `select` (polars runs them in parallel), then calls the closures, which
+# fetch only the flagged rows to write their messages.
+
+Post = Callable[[], Iterable[Finding]]
 
 
-def _flagged(df: pl.DataFrame, mask: pl.Expr, col: str) -> list[tuple[int, str]]:
-    return df.filter(mask).select("i", col).rows()
+class Batch:
+    """Column expressions evaluated together in one parallel polars pass."""
+
+    def __init__(self, df: pl.DataFrame) -> None:
+        self.df = df
+        self._exprs: dict[str, pl.Expr] = {}
+        self._out: pl.DataFrame | None = None
+
+    def add(self, name: str, expr: pl.Expr) -> str:
+        self._exprs[name] = expr
+        return name
+
+    def run(self) -> None:
+        self._out = self.df.select([e.alias(n) for n, e in self._exprs.items()]) if self._exprs else None
+
+    def array(self, name: str) -> np.ndarray[Any, Any]:
+        assert self._out is not None, "Batch.run() first"
+        out: np.ndarray[Any, Any] = self._out[name].to_numpy()
+        return out
+
+    def rows(self, name: str, col: str) -> list[tuple[int, str]]:
+        import numpy as np
+
+        return _rows_at(self.df, np.flatnonzero(self.array(name)), col)
 
 
-def check_email(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+def _rows_at(df: pl.DataFrame, positions: Any, col: str) -> list[tuple[int, str]]:
+    if not len(positions):
+        return []
+    rows: list[tuple[int, str]] = df[positions].select("i", col).rows()
+    return rows
+
+
+def check_email(b: Batch, col: str) -> Post:
     """The identity email: required, ≤ 254 characters, valid syntax (SPEC §3, §4)."""
     import polars as pl
 
     c = pl.col(col)
-    mask = c.is_not_null() & ((c.str.len_chars() > 254) | ~c.str.contains(EMAIL_FAST))
-    for i, value in _flagged(df, mask, col):
-        row = row_of(i)
-        if not value.strip():
-            yield finding("EMAIL_REQUIRED", row, messages.EMAIL_REQUIRED, column=col, value=value)
-        elif len(value) > 254:
-            yield finding(
-                "EMAIL_TOO_LONG",
-                row,
-                f"The email address has {len(value)} characters; the limit is 254.",
-                column=col,
-                value=value,
-            )
-        else:
-            problem = email_problem(value)
-            if problem:
+    name = b.add(f"{col}:email", c.is_not_null() & ((c.str.len_bytes() > 254) | ~c.str.contains(EMAIL_FAST)))
+
+    def post() -> Iterable[Finding]:
+        for i, value in b.rows(name, col):
+            row = row_of(i)
+            if not value.strip():
+                yield finding("EMAIL_REQUIRED", row, messages.EMAIL_REQUIRED, column=col, value=value)
+            elif len(value) > 254:
                 yield finding(
-                    "EMAIL_INVALID", row, f"Invalid email address: {problem}.", column=col, value=value
+                    "EMAIL_TOO_LONG",
+                    row,
+                    f"The email address has {len(value)} characters; the limit is 254.",
+                    column=col,
+                    value=value,
+                )
+            else:
+                problem = email_problem(value)
+                if problem:
+                    yield finding(
+                        "EMAIL_INVALID", row, f"Invalid email address: {problem}.", column=col, value=value
+                    )
+
+    return post
+
+
+def check_length(b: Batch, spec: Field) -> Post:
+    import polars as pl
+
+    limit = spec.max_length or 0
+    # Bytes >= characters: a cheap over-approximation, made exact on the few flagged rows.
+    name = b.add(f"{spec.name}:length", pl.col(spec.name).str.len_bytes() > limit)
+
+    def post() -> Iterable[Finding]:
+        for i, value in b.rows(name, spec.name):
+            if len(value) > limit:
+                yield finding(
+                    "VALUE_TOO_LONG",
+                    row_of(i),
+                    f"{spec.name} has {len(value)} characters; the limit is {limit}.",
+                    column=spec.name,
+                    value=value,
                 )
 
-
-def check_length(df: pl.DataFrame, spec: Field) -> Iterable[Finding]:
-    import polars as pl
-
-    if spec.max_length is None or spec.type is not ValueType.TEXT:
-        return
-    limit = spec.max_length
-    for i, value in _flagged(df, pl.col(spec.name).str.len_chars() > limit, spec.name):
-        yield finding(
-            "VALUE_TOO_LONG",
-            row_of(i),
-            f"{spec.name} has {len(value)} characters; the limit is {limit}.",
-            column=spec.name,
-            value=value,
-        )
+    return post
 
 
-def check_required(df: pl.DataFrame, spec: Field, creating: pl.Series) -> Iterable[Finding]:
+def check_required(b: Batch, spec: Field, creating: Callable[[], np.ndarray[Any, Any]]) -> Post:
     """first_name / last_name are required to create a user (SPEC §3)."""
+    import numpy as np
     import polars as pl
 
-    if spec.name in df.columns:
-        c = pl.col(spec.name)
-        mask = pl.lit(creating) & c.is_not_null() & c.str.contains(r"^\s*$")
-        rows = _flagged(df, mask, spec.name)
-    else:
-        rows = [(i, "") for i in df.filter(creating)["i"].to_list()]
+    present = spec.name in b.df.columns
+    c = pl.col(spec.name)
+    name = b.add(f"{spec.name}:required", c.is_not_null() & c.str.contains(r"^\s*$")) if present else ""
+
+    def post() -> Iterable[Finding]:
+        mask = creating()
+        if present:
+            mask = mask & b.array(name)
+            rows = _rows_at(b.df, np.flatnonzero(mask), spec.name)
+        else:
+            rows = [(i, "") for i in b.df["i"].to_numpy()[np.flatnonzero(mask)].tolist()]
+        for i, value in rows:
+            yield finding(
+                "REQUIRED_VALUE_MISSING",
+                row_of(i),
+                f"{spec.name} is required to create a user; the row is skipped.",
+                column=spec.name,
+                value=value,
+            )
+
+    return post
+
+
+def _by_value(
+    b: Batch, name: str, col: str, verdict: Callable[[str], tuple[str, str] | None]
+) -> Iterable[Finding]:
+    """Rows flagged by `name`, judged once per distinct value."""
+    rows = b.rows(name, col)
+    cache: dict[str, tuple[str, str] | None] = {}
     for i, value in rows:
-        yield finding(
-            "REQUIRED_VALUE_MISSING",
-            row_of(i),
-            f"{spec.name} is required to create a user; the row is skipped.",
-            column=spec.name,
-            value=value,
-        )
+        if value not in cache:
+            cache[value] = verdict(value) if value.strip() else None
+        got = cache[value]
+        if got:
+            yield finding(got[0], row_of(i), got[1], column=col, value=value)
 
 
-def _distinct(df: pl.DataFrame, col: str) -> list[str]:
-
-    s = df.get_column(col)
-    return [v for v in s.filter(s.str.len_bytes() > 0).unique().to_list() if v.strip()]
-
-
-def _by_value(df: pl.DataFrame, col: str, verdicts: dict[str, tuple[str, str]]) -> Iterable[Finding]:
+def check_date(b: Batch, col: str, locale: str) -> Post:
     import polars as pl
 
-    if not verdicts:
-        return
-    for i, value in _flagged(df, pl.col(col).is_in(list(verdicts)), col):
-        code, message = verdicts[value]
-        yield finding(code, row_of(i), message, column=col, value=value)
+    name = b.add(f"{col}:date", pl.col(col).str.len_bytes() > 0)
 
-
-def check_date(df: pl.DataFrame, col: str, locale: str) -> Iterable[Finding]:
-    verdicts: dict[str, tuple[str, str]] = {}
-    for value in _distinct(df, col):
+    def verdict(value: str) -> tuple[str, str] | None:
         reading = read_date(value, locale)
-        if reading.code:
-            verdicts[value] = (reading.code, reading.message)
-    yield from _by_value(df, col, verdicts)
+        return (reading.code, reading.message) if reading.code else None
+
+    return lambda: _by_value(b, name, col, verdict)
 
 
 _COMMON_BOOLEANS = sorted(
@@ -291,60 +346,66 @@ _COMMON_BOOLEANS = sorted(
 )
 
 
-def check_bool(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+def check_bool(b: Batch, col: str) -> Post:
     import polars as pl
 
-    df = df.filter(pl.col(col).is_not_null() & ~pl.col(col).is_in(_COMMON_BOOLEANS))  # fast path
-    verdicts = {
-        v: (
+    name = b.add(f"{col}:bool", pl.col(col).is_not_null() & ~pl.col(col).is_in(_COMMON_BOOLEANS))
+
+    def verdict(value: str) -> tuple[str, str] | None:
+        if read_bool(value) is not None:
+            return None
+        return (
             "BOOLEAN_INVALID",
-            f'"{v}" is not a yes/no value; use true/false, yes/no or 1/0. It is not applied.',
+            f'"{value}" is not a yes/no value; use true/false, yes/no or 1/0. It is not applied.',
         )
-        for v in _distinct(df, col)
-        if read_bool(v) is None
-    }
-    yield from _by_value(df, col, verdicts)
+
+    return lambda: _by_value(b, name, col, verdict)
 
 
-def check_mobile(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+def check_mobile(b: Batch, col: str) -> Post:
     import polars as pl
 
     c = pl.col(col)
     mask = c.is_not_null() & (c.str.strip_chars() != "") & ~c.str.strip_chars().str.contains(MOBILE)
-    for i, value in _flagged(df, mask, col):
-        yield finding(
-            "MOBILE_INVALID",
-            row_of(i),
-            f'"{value}" is not a mobile number: use + and digits only, e.g. +15551234567. It is not applied.',
-            column=col,
-            value=value,
-        )
+    name = b.add(f"{col}:mobile", mask)
+
+    def post() -> Iterable[Finding]:
+        for i, value in b.rows(name, col):
+            yield finding(
+                "MOBILE_INVALID",
+                row_of(i),
+                f'"{value}" is not a mobile number: use + and digits only, e.g. +15551234567. '
+                "It is not applied.",
+                column=col,
+                value=value,
+            )
+
+    return post
 
 
-def check_id(df: pl.DataFrame, col: str) -> Iterable[Finding]:
+def check_id(b: Batch, col: str) -> Post:
     """Excel damage in an id column (SPEC §6): apostrophe, 1.23E+13, lost zeros."""
     import numpy as np
     import polars as pl
 
     c = pl.col(col)
-    flags = df.select(
-        apostrophe=c.str.starts_with("'"),
-        numeric=c.str.contains(r"^'?[0-9]+$"),
-        zero=c.str.contains(r"^'?0[0-9]"),
-        length=c.str.len_bytes() - c.str.starts_with("'").cast(pl.UInt32),
-    )
-    apostrophe = flags["apostrophe"].to_numpy()
-    numeric = flags["numeric"].to_numpy()
-    for i, value in _rows_at(df, np.flatnonzero(apostrophe), col):
-        yield finding(
-            "EMPLOYEE_ID_APOSTROPHE",
-            row_of(i),
-            f'The leading apostrophe of "{value}" (Excel\'s text marker) is stripped.',
-            column=col,
-            value=value,
-        )
-    odd = np.flatnonzero(~numeric & df[col].is_not_null().to_numpy())
-    if len(odd):
+    apostrophe = b.add(f"{col}:apostrophe", c.str.starts_with("'"))
+    numeric = b.add(f"{col}:numeric", c.str.contains(r"^'?[0-9]+$"))
+    zero = b.add(f"{col}:zero", c.str.contains(r"^'?0[0-9]"))
+    length = b.add(f"{col}:length", c.str.len_bytes())
+
+    def post() -> Iterable[Finding]:
+        df = b.df
+        for i, value in b.rows(apostrophe, col):
+            yield finding(
+                "EMPLOYEE_ID_APOSTROPHE",
+                row_of(i),
+                f'The leading apostrophe of "{value}" (Excel\'s text marker) is stripped.',
+                column=col,
+                value=value,
+            )
+        is_numeric = b.array(numeric)
+        odd = np.flatnonzero(~is_numeric & df[col].is_not_null().to_numpy())
         for i, value in _rows_at(df, odd, col):
             if re.match(SCIENTIFIC, value.strip()):
                 yield finding(
@@ -355,27 +416,22 @@ def check_id(df: pl.DataFrame, col: str) -> Iterable[Finding]:
                     column=col,
                     value=value,
                 )
-    padded = numeric & flags["zero"].to_numpy()
-    n_padded = int(padded.sum())
-    # Only when zero-padding is the column's norm (half its numeric ids or more).
-    if not n_padded or n_padded * 2 < int(numeric.sum()):
-        return
-    length = flags["length"].to_numpy()
-    width = int(np.bincount(length[padded]).argmax())
-    short = np.flatnonzero(numeric & ~padded & (length < width))
-    for i, value in _rows_at(df, short, col):
-        yield finding(
-            "LEADING_ZEROS_LOST",
-            row_of(i),
-            f'"{value}" is shorter than the other ids, which are zero-padded to {width} digits; '
-            "Excel may have dropped its leading zeros.",
-            column=col,
-            value=value,
-        )
+        padded = is_numeric & b.array(zero)
+        n_padded = int(padded.sum())
+        # Only when zero-padding is the column's norm (half its numeric ids or more).
+        if not n_padded or n_padded * 2 < int(is_numeric.sum()):
+            return
+        size = b.array(length).astype(np.int64) - b.array(apostrophe)
+        width = int(np.bincount(size[padded]).argmax())
+        short = np.flatnonzero(is_numeric & ~padded & (size < width))
+        for i, value in _rows_at(df, short, col):
+            yield finding(
+                "LEADING_ZEROS_LOST",
+                row_of(i),
+                f'"{value}" is shorter than the other ids, which are zero-padded to {width} digits; '
+                "Excel may have dropped its leading zeros.",
+                column=col,
+                value=value,
+            )
 
-
-def _rows_at(df: pl.DataFrame, positions: Any, col: str) -> list[tuple[int, str]]:
-    if not len(positions):
-        return []
-    rows: list[tuple[int, str]] = df[positions].select("i", col).rows()
-    return rows
+    return post
