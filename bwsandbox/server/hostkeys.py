@@ -14,9 +14,7 @@ accepts the hostkeys-prove-00@openssh.com proof of announced keys.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -173,47 +171,3 @@ def known_hosts_line(host: str, port: int, info: HostKeyInfo) -> str:
     """A known_hosts line as OpenSSH writes it (`[host]:port` unless port 22)."""
     target = host if port == 22 else f"[{host}]:{port}"
     return f"{target} {info.public}"
-
-
-def putty_hostkeys_entry(host: str, port: int, key: asyncssh.SSHKey) -> str:
-    """A line of PuTTY's ~/.putty/sshhostkeys (what FileZilla also reads)."""
-    algorithm = key.get_algorithm()
-    data = key.public_data
-    fields = []
-    pos = 0
-    while pos < len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        fields.append(data[pos + 4 : pos + 4 + length])
-        pos += 4 + length
-    if algorithm == "ssh-ed25519":
-        # PuTTY stores the point as "0x<x>,0x<y>"; recover x from the y encoding.
-        raw = fields[1]
-        y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
-        x = _ed25519_x(y, raw[31] >> 7)
-        return f"ssh-ed25519@{port}:{host} 0x{x:x},0x{y:x}"
-    if algorithm == "ssh-rsa":
-        e, n = (int.from_bytes(f, "big") for f in fields[1:3])
-        return f"rsa2@{port}:{host} 0x{e:x},0x{n:x}"
-    point = fields[2]
-    size = (len(point) - 1) // 2
-    x = int.from_bytes(point[1 : 1 + size], "big")
-    y = int.from_bytes(point[1 + size :], "big")
-    return f"{algorithm}@{port}:{host} 0x{x:x},0x{y:x}"
-
-
-def _ed25519_x(y: int, sign: int) -> int:
-    p = 2**255 - 19
-    d = (-121665 * pow(121666, p - 2, p)) % p
-    xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
-    x = pow(xx, (p + 3) // 8, p)
-    if (x * x - xx) % p:
-        x = x * pow(2, (p - 1) // 4, p) % p
-    if x & 1 != sign:
-        x = p - x
-    return x
-
-
-def sha256_of_public(public: str) -> str:
-    """OpenSSH fingerprint of a `type base64` public key string."""
-    blob = base64.b64decode(public.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")

@@ -342,3 +342,20 @@ def _try(fn: object) -> bool:
     except asyncssh.DisconnectError:
         return False
     return True
+
+
+def test_files_left_in_the_drop_folder_by_a_crash_are_recorded_incomplete(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    harness = sandbox_factory()
+    account = harness.add_tenant(tmp_path / "home")
+    tenant = harness.conn_tenant(tenant_of(account))
+    data_dir, us = harness.settings.data_dir, harness.sandbox.port("us")
+    harness.stop()
+    root = tree.ensure_tree(data_dir, tenant, reports_folder=True)
+    (root / "incoming" / "half.csv").write_bytes(b"h" * 123)  # nobody confirmed it complete
+    (root / "incoming" / "x.filepart").write_bytes(b"t")  # temp names stay for their client
+    harness = sandbox_factory(data_dir, port=us)
+    rows = harness.wait_files(tenant.name, 1)
+    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [("half.csv", 123, "incomplete")]
+    assert (root / "incoming" / "x.filepart").exists()

@@ -1,0 +1,94 @@
+"""Pure parts of the server: fingerprints, known_hosts lines, rotation on
+disk, temp names, the lockout table (issue #3)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from bwsandbox.server import hostkeys, tree
+from bwsandbox.server.auth import Lockout
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[hostkeys.HostKeyInfo]]:
+    data = tmp_path_factory.mktemp("data")
+    return data, [hostkeys.describe(k) for k in hostkeys.ensure(data)]
+
+
+def test_keys_are_generated_once_in_client_preference_order(
+    keys: tuple[Path, list[hostkeys.HostKeyInfo]],
+) -> None:
+    data, infos = keys
+    assert [k.type for k in infos] == ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]
+    again = [hostkeys.describe(k) for k in hostkeys.ensure(data)]
+    assert again == infos  # reused, never regenerated
+
+
+def test_fingerprints_in_every_client_format(keys: tuple[Path, list[hostkeys.HostKeyInfo]]) -> None:
+    _, infos = keys
+    ed, ecdsa, rsa = infos
+    blob = base64.b64decode(ed.public.split()[1])
+    expected = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    assert ed.sha256 == "SHA256:" + expected
+    assert ed.md5 == "MD5:" + ":".join(f"{b:02x}" for b in hashlib.md5(blob).digest())
+    assert ed.putty == f"ssh-ed25519 255 {ed.sha256}"  # PuTTY/FileZilla say 255 bits
+    assert ecdsa.putty.startswith("ecdsa-sha2-nistp256 256 SHA256:")
+    assert rsa.bits == 3072
+    assert ed.curl_sha256 == expected and len(ed.curl_md5) == 32
+
+
+def test_known_hosts_line_uses_brackets_except_on_port_22(
+    keys: tuple[Path, list[hostkeys.HostKeyInfo]],
+) -> None:
+    _, (ed, *_rest) = keys
+    assert hostkeys.known_hosts_line("127.0.0.1", 2222, ed) == f"[127.0.0.1]:2222 {ed.public}"
+    assert hostkeys.known_hosts_line("sftp.example", 22, ed) == f"sftp.example {ed.public}"
+
+
+def test_rotation_keeps_old_keys_and_announce_stages_new_ones(tmp_path: Path) -> None:
+    before = [hostkeys.describe(k) for k in hostkeys.ensure(tmp_path)]
+    staged, active = hostkeys.rotate(tmp_path, announce=True)
+    assert not active and [hostkeys.describe(k) for k in hostkeys.ensure(tmp_path)] == before
+    assert [hostkeys.describe(k) for k in hostkeys.announced(tmp_path)] == staged
+    promoted, active = hostkeys.rotate(tmp_path)
+    assert active and promoted == staged and hostkeys.announced(tmp_path) == []
+    fresh, _ = hostkeys.rotate(tmp_path)
+    assert {k.sha256 for k in fresh}.isdisjoint({k.sha256 for k in promoted})
+    assert len(list((hostkeys.keys_dir(tmp_path) / "retired").iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "temporary"),
+    [
+        ("employees.csv", False),
+        ("employees.csv.filepart", True),
+        (".in.employees.csv", True),
+        (".hidden", True),
+        ("upload.TMP", True),
+        ("employees.202601010000.csv.done.pgp", False),
+    ],
+)
+def test_temporary_names(name: str, temporary: bool) -> None:
+    assert tree.is_temporary(name) is temporary
+
+
+def test_lockout_locks_after_n_failures_in_the_window_and_success_resets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("bwsandbox.server.auth.time.monotonic", lambda: now[0])
+    lockout = Lockout(attempts=3, seconds=60)
+    assert not lockout.failure("10.0.0.1")
+    lockout.success("10.0.0.1")  # a good login forgets earlier failures
+    assert not lockout.failure("10.0.0.1") and not lockout.failure("10.0.0.1")
+    assert lockout.remaining("10.0.0.1") == 0
+    assert lockout.failure("10.0.0.1")  # third failure within the window
+    assert lockout.remaining("10.0.0.1") == 60
+    assert lockout.remaining("10.0.0.2") == 0  # per source address
+    now[0] += 61
+    assert lockout.remaining("10.0.0.1") == 0  # lifted
+    assert not lockout.failure("10.0.0.1")  # and the count starts again
