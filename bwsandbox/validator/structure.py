@@ -107,9 +107,11 @@ class _Scan:
 def _scan(text: bytes, start: int) -> _Scan:
     """One pass over the body, chunk by chunk: record ends and structural commas.
 
-    Per chunk: newline and quote positions (sparse), and the comma count of
-    each line segment by `np.add.reduceat` (no comma positions are built);
-    commas inside quoted spans are counted the same way and subtracted.
+    Per chunk: newline and quote positions (sparse), and a prefix count of
+    commas at 8-byte granularity (popcount of the comma mask seen as uint64
+    words), so the commas between any two offsets cost two lookups; no comma
+    positions are built. Commas inside quoted spans are counted the same way
+    and subtracted from their record.
     """
     import numpy as np
 
@@ -119,7 +121,8 @@ def _scan(text: bytes, start: int) -> _Scan:
     has_cr = text.find(b"\r", start) != -1
     cr_total = 0
     buf = np.empty(_CHUNK, dtype=bool)
-    cbuf = np.zeros(_CHUNK + 1, dtype=np.uint8)  # commas, plus a zero sentinel at the end
+    cbuf = np.zeros(_CHUNK + 16, dtype=np.uint8)  # the comma mask, zero-padded to whole words
+    cum = np.zeros(_CHUNK // 8 + 3, dtype=np.int32)
     ends_parts: list[np.ndarray[Any, Any]] = []
     count_parts: list[np.ndarray[Any, Any]] = []
     stray: list[int] = []
@@ -144,13 +147,22 @@ def _scan(text: bytes, start: int) -> _Scan:
             nl = nl[((quotes_before + np.searchsorted(q, nl)) & 1) == 0]
         elif inside:
             nl = nl[:0]
-        commas = cbuf[: m + 1]
-        np.equal(ch, _COMMA, out=commas[:m].view(bool))
-        commas[m] = 0
-        bounds = np.concatenate(([0], nl + 1))
-        if bounds[-1] == m:
-            bounds = bounds[:-1]
-        seg = np.add.reduceat(commas, bounds, dtype=np.int32).astype(np.int64) if len(bounds) else empty
+        words = (m + 7) // 8
+        np.equal(ch, _COMMA, out=cbuf[:m].view(bool))
+        cbuf[m : words * 8 + 8] = 0
+        w = cbuf[: words * 8 + 8].view(np.uint64)  # one spare zero word
+        np.cumsum(np.bitwise_count(w), out=cum[1 : words + 2])
+
+        def before(p: np.ndarray[Any, Any], w: Any = w) -> np.ndarray[Any, Any]:
+            """Commas in ch[:p] for each local offset p (0 <= p <= m)."""
+            k = p >> 3
+            low = (np.uint64(1) << ((p & 7) * 8).astype(np.uint64)) - np.uint64(1)
+            out: np.ndarray[Any, Any] = cum[k] + np.bitwise_count(w[k] & low)
+            return out
+
+        bounds = np.concatenate(([0], nl + 1, [m]))
+        at = before(bounds)
+        seg = np.diff(at)
         if len(q) or inside:
             opening = ((quotes_before + np.arange(len(q))) & 1) == 0
             open_idx = np.flatnonzero(opening)
@@ -161,11 +173,7 @@ def _scan(text: bytes, start: int) -> _Scan:
                 span_s = np.concatenate(([0], span_s))
                 span_e = np.concatenate(([q[0] if len(q) else m], span_e))
             if len(span_s):
-                inter = np.empty(2 * len(span_s), dtype=np.int64)
-                inter[0::2] = span_s
-                inter[1::2] = span_e
-                quoted = np.add.reduceat(commas, inter, dtype=np.int64)[0::2]
-                quoted[span_s >= span_e] = 0
+                quoted = before(span_e) - before(np.minimum(span_s, span_e))
                 owner = np.searchsorted(nl, span_s)
                 seg = (
                     seg - np.bincount(owner, weights=quoted, minlength=len(seg)).astype(np.int64)[: len(seg)]
@@ -185,10 +193,10 @@ def _scan(text: bytes, start: int) -> _Scan:
         if len(nl):
             counts = seg[: len(nl)].copy()
             counts[0] += carry
-            carry = int(seg[len(nl)]) if len(seg) > len(nl) else 0
+            carry = int(seg[len(nl)])
             ends_parts.append(nl + s)
             count_parts.append(counts)
-        elif len(seg):
+        else:
             carry += int(seg[0])
     ends = np.concatenate(ends_parts) if ends_parts else np.zeros(0, dtype=np.int64)
     commas = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
