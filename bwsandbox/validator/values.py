@@ -288,13 +288,16 @@ def check_required(b: Batch, spec: Field, creating: Callable[[], np.ndarray[Any,
 
     present = spec.name in b.df.columns
     c = pl.col(spec.name)
-    name = b.add(f"{spec.name}:required", c.is_not_null() & c.str.contains(r"^\s*$")) if present else ""
+    # Empty, or starting with a blank (checked exactly on those few rows): no regex pass.
+    blankish = (c.str.len_bytes() == 0) | c.str.starts_with(" ") | c.str.starts_with("\t")
+    blankish = blankish | c.str.starts_with("\u00a0")
+    name = b.add(f"{spec.name}:required", c.is_not_null() & blankish) if present else ""
 
     def post() -> Iterable[Finding]:
         mask = creating()
         if present:
             mask = mask & b.array(name)
-            rows = _rows_at(b.df, np.flatnonzero(mask), spec.name)
+            rows = [(i, v) for i, v in _rows_at(b.df, np.flatnonzero(mask), spec.name) if not v.strip()]
         else:
             rows = [(i, "") for i in b.df["i"].to_numpy()[np.flatnonzero(mask)].tolist()]
         for i, value in rows:
@@ -391,7 +394,7 @@ def check_id(b: Batch, col: str) -> Post:
     c = pl.col(col)
     apostrophe = b.add(f"{col}:apostrophe", c.str.starts_with("'"))
     numeric = b.add(f"{col}:numeric", c.str.contains(r"^'?[0-9]+$"))
-    zero = b.add(f"{col}:zero", c.str.contains(r"^'?0[0-9]"))
+    zero = b.add(f"{col}:zero", c.str.starts_with("0") | c.str.starts_with("'0"))
     length = b.add(f"{col}:length", c.str.len_bytes())
 
     def post() -> Iterable[Finding]:
