@@ -94,8 +94,30 @@ def duplicated_rows(keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.flatnonzero(is_in(keys, np.unique(ordered[1:][same])))
 
 
+# Values of some rows of a column, by row position: the rules work on compact
+# arrays and fetch the text of flagged rows only (from a frame, or by parsing
+# those records again).
+Fetch = Callable[[str, Sequence[int]], list[str]]
+
+
+def frame_fetch(df: pl.DataFrame) -> Fetch:
+    def fetch(col: str, positions: Sequence[int]) -> list[str]:
+        if not len(positions):
+            return []
+        got: list[str] = df[col].gather(list(positions)).fill_null("").to_list()
+        return got
+
+    return fetch
+
+
 def duplicates(
-    df: pl.DataFrame, col: str, keys: np.ndarray[Any, Any], code: str, message: str | None, norm: pl.Expr
+    fetch: Fetch,
+    rec: np.ndarray[Any, Any],
+    col: str,
+    keys: np.ndarray[Any, Any],
+    code: str,
+    message: str | None,
+    norm: Callable[[str], pl.Expr],
 ) -> list[Finding]:
     """Every row sharing a key gets the finding: none of them is the right one."""
     import polars as pl
@@ -103,12 +125,12 @@ def duplicates(
     cand = duplicated_rows(keys)
     if not len(cand):
         return []
-    sub = df[cand].select("i", col, norm.alias("_k"))
-    real = sub.filter(pl.col("_k").is_duplicated())  # confirm on the strings
+    sub = pl.DataFrame({"_p": cand, col: fetch(col, cand.tolist())}, schema={"_p": pl.Int64, col: pl.String})
+    real = sub.with_columns(norm(col).alias("_k")).filter(pl.col("_k").is_duplicated())  # confirm on text
     out = []
-    for i, value, _ in real.rows():
+    for p, value, _ in real.rows():
         text = message or f'The {col} "{value}" appears on more than one row; each user once.'
-        out.append(finding(code, row_of(i), text, column=col, value=value))
+        out.append(finding(code, row_of(int(rec[p])), text, column=col, value=value))
     return out
 
 
@@ -134,7 +156,8 @@ def cycle_members(parent: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def manager_links(
-    df: pl.DataFrame,
+    fetch: Fetch,
+    rec: np.ndarray[Any, Any],
     *,
     keys: np.ndarray[Any, Any],
     alive: np.ndarray[Any, Any],
@@ -146,7 +169,8 @@ def manager_links(
 ) -> Iterable[Finding]:
     """Self, not found, and cycles for one manager column (SPEC §3, §4).
 
-    `keys`/`mkeys`: hashed identity and manager keys per row of `df`;
+    `keys`/`mkeys`: hashed identity and manager keys per row; `rec`: the
+    record index of each row;
     `alive`: rows that will be applied (a skipped row is nobody's manager);
     `known`: hashed keys of the directory snapshot.
     """
@@ -159,13 +183,11 @@ def manager_links(
     in_dir = is_in(mkeys, known)
     self_rows = np.flatnonzero(linked & (mkeys == keys))
     missing = np.flatnonzero(linked & ~found & ~in_dir)
-    values = df[mcol]
-    rec = df["i"]
-    for m in self_rows.tolist():
-        yield finding("MANAGER_SELF", row_of(rec[m]), own_manager, column=mcol, value=values[m])
-    for m in missing.tolist():
+    for m, value in zip(self_rows.tolist(), fetch(mcol, self_rows.tolist()), strict=True):
+        yield finding("MANAGER_SELF", row_of(int(rec[m])), own_manager, column=mcol, value=value)
+    for m, value in zip(missing.tolist(), fetch(mcol, missing.tolist()), strict=True):
         yield finding(
-            "MANAGER_NOT_FOUND", row_of(rec[m]), not_found(values[m].strip()), column=mcol, value=values[m]
+            "MANAGER_NOT_FOUND", row_of(int(rec[m])), not_found(value.strip()), column=mcol, value=value
         )
     # A row on a cycle has its manager in the file *and* manages someone who
     # does too: only those rows (the inner nodes of the org) are linked up.
@@ -183,17 +205,18 @@ def manager_links(
         return
     parent = np.full(len(keys), -1, dtype=np.int64)
     parent[cand] = np.where(local >= 0, cand[np.maximum(local, 0)], -1)
+    text = dict(zip(members.tolist(), fetch(mcol, members.tolist()), strict=True))
     for m in members.tolist():
-        path = [values[m]]
+        path = [text[m]]
         j = int(parent[m])
         while j != m and len(path) < 6:
-            path.append(values[j])
+            path.append(text.get(j, "?"))
             j = int(parent[j])
         loop = " -> ".join(v.strip() for v in path) + (" -> ..." if j != m else "")
         yield finding(
             "MANAGER_CYCLE",
-            row_of(rec[m]),
+            row_of(int(rec[m])),
             f"The manager chain loops back to this user (managers: {loop}); the manager is not set.",
             column=mcol,
-            value=values[m],
+            value=text[m],
         )

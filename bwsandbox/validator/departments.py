@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bwsandbox.spec.fields import BOOLEAN_FALSE
 from bwsandbox.validator import values
-from bwsandbox.validator.crossrow import cycle_members, duplicates, hash_keys
+from bwsandbox.validator.crossrow import cycle_members, duplicates, frame_fetch, hash_keys
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Context, Finding
 from bwsandbox.validator.structure import row_of
@@ -34,7 +34,12 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
             value=value,
         )
     keys = hash_keys(df, {"name": name_key})["name"]
-    yield from duplicates(df, "name", keys, "DEPARTMENT_DUPLICATE", None, name_key)
+    rec = df["i"].to_numpy()
+
+    def norm(col: str) -> pl.Expr:
+        return pl.col(col).str.strip_chars().str.to_lowercase()
+
+    yield from duplicates(frame_fetch(df), rec, "name", keys, "DEPARTMENT_DUPLICATE", None, norm)
     if "is_active" in df.columns:
         batch = values.Batch(df)
         post = values.check_bool(batch, "is_active")
@@ -60,11 +65,11 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
         edges = pos.filter(pl.col("_pk") != "").join(firsts, on="_pk", how="inner").select("_pos", "_p")
         parent = np.full(k.height, -1, dtype=np.int64)
         parent[edges["_pos"].to_numpy()] = edges["_p"].to_numpy()
-        rec = k["i"].to_list()
+        recs = k["i"].to_list()
         for m in cycle_members(parent).tolist():
             yield finding(
                 "DEPARTMENT_CYCLE",
-                row_of(rec[m]),
+                row_of(recs[m]),
                 "This department is its own ancestor through its parents; break the loop.",
                 column="parent",
                 value=k["parent"][m],

@@ -12,7 +12,7 @@ them (SPEC §5 partial processing).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
@@ -80,7 +80,7 @@ def _validate_text(
     text = decoded.text
     if text is None:
         return _stop(name, context, sha_f.result(), findings)
-    speculative: list[Finding] | None = None
+    speculative: _Phase1 | None = None
     if decoded.format is Format.JSON:
         got = read_json_table(text)
         if isinstance(got, list):
@@ -95,12 +95,14 @@ def _validate_text(
         hmap = map_header(head.cells, context)
         needed = [] if hmap.fatal else sorted(i for i, n in hmap.columns.items() if _ruled(hmap, n))
         reader = CsvRead(text, head.cells, head.end, needed, submit)
-        if not hmap.fatal:
-            # Speculate: run the rules on the polars frame while the structure
-            # scan finishes; kept only if the scan confirms every record.
-            frame = reader.frame()
-            if frame is not None:
-                speculative = _run_rules(frame, None, hmap, context)
+        if not hmap.fatal and hmap.kind is Kind.USERS:
+            # Speculate: run the row rules on each part polars reads while the
+            # structure scan finishes; kept only if the scan confirms every record.
+            speculative = _Phase1(hmap, context)
+            offset = 0
+            for part in reader.parts():
+                speculative.run(_frame(part, None, hmap, offset))
+                offset += part.height
         table = reader.table()
     findings += hmap.findings + table.findings
     blank = table.blank
@@ -112,9 +114,10 @@ def _validate_text(
     if not _fatal(findings):
         if speculative is not None and table.fast and not table.broken.any():
             # Blank rows have no keys, so they never affect another row's finding.
-            findings += [f for f in speculative if f.row is None or not blank[f.row - 2]]
+            got = speculative.finish(_record_fetch(table, hmap))
+            findings += [f for f in got if f.row is None or not blank[f.row - 2]]
         else:
-            findings += _run_rules(table.frame, ~(table.blank | table.broken), hmap, context)
+            findings += _run_rules(table.full_frame(), ~(table.blank | table.broken), hmap, context)
     return _finish(name, context, sha_f.result(), findings, table, hmap, live)
 
 
@@ -139,12 +142,27 @@ def _stop(
     return Validation(report=report)
 
 
-def _frame(frame: pl.DataFrame, keep: np.ndarray[Any, Any] | None, hmap: HeaderMap) -> pl.DataFrame:
+def _frame(
+    frame: pl.DataFrame, keep: np.ndarray[Any, Any] | None, hmap: HeaderMap, offset: int = 0
+) -> pl.DataFrame:
     import polars as pl
 
     present = [(f"c{i}", n) for i, n in hmap.columns.items() if f"c{i}" in frame.columns]
-    df = frame.select([pl.col(c).alias(n) for c, n in present]).with_row_index("i")
+    df = frame.select([pl.col(c).alias(n) for c, n in present]).with_row_index("i", offset=offset)
     return df.filter(pl.Series(keep)) if keep is not None and not keep.all() else df
+
+
+def _record_fetch(table: Table, hmap: HeaderMap) -> crossrow.Fetch:
+    """Values of flagged rows, parsed again from their records (no frame is kept)."""
+    index = {n: i for i, n in hmap.columns.items()}
+
+    def fetch(col: str, positions: Sequence[int]) -> list[str]:
+        recs = [int(p) for p in positions]
+        got = table.originals(recs)
+        at = index[col]
+        return [cells[at] if at < len(cells) else "" for cells in (got[row_of(r)] for r in recs)]
+
+    return fetch
 
 
 def _skipped(findings: list[Finding]) -> set[int]:
@@ -164,118 +182,178 @@ def _run_rules(
     return _user_rules(df, hmap, context)
 
 
-def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Finding]:
-    import numpy as np
-    import polars as pl
+class _Phase1:
+    """What the row-local pass keeps of each chunk of rows: findings and
+    compact per-row arrays (hashes, flags), never the frame itself."""
 
-    out: list[Finding] = []
-    cols = set(df.columns)
-    df = df.with_columns(pl.col("email").fill_null(""))  # the identity is never "absent"
-    # Every column expression of every rule is evaluated in one parallel pass.
-    batch = values.Batch(df)
-    posts = [values.check_email(batch, "email")]
-    for spec in hmap.template.values():
-        if spec.name not in cols or spec.name == "email":
-            continue
-        if spec.type is ValueType.TEXT and spec.max_length is not None:
-            posts.append(values.check_length(batch, spec))
-        elif spec.type is ValueType.DATE:
-            posts.append(values.check_date(batch, spec.name, context.locale))
-        elif spec.type is ValueType.BOOLEAN:
-            posts.append(values.check_bool(batch, spec.name))
-        elif spec.type is ValueType.ID:
-            posts.append(values.check_id(batch, spec.name))
-        elif spec.type is ValueType.MOBILE:
-            posts.append(values.check_mobile(batch, spec.name))
-    by_id = context.profile is Profile.CORE and {"employee_id", "manager_id"} <= cols
-    directory = context.directory
-    dir_users = directory.users if directory is not None else ()
-    dir_emails = sorted({u.email.strip().lower() for u in dir_users})
-    dir_active = sorted({u.email.strip().lower() for u in dir_users if u.active})
-    dir_ids = sorted({u.employee_id.strip() for u in dir_users if u.employee_id})
-    # One hash per key column; every cross-row rule reuses it.
-    hashers = {"email": crossrow.add_key_hash(batch, "email", crossrow.email_key("email"), pl.col("email"))}
-    for col in ("employee_id", "manager_id"):
-        if col in cols:
-            hashers[col] = crossrow.add_key_hash(batch, col, crossrow.id_key(col), crossrow.id_key(col))
-    if "manager_email" in cols:
-        key = crossrow.email_key("manager_email")
-        hashers["manager_email"] = crossrow.add_key_hash(batch, "manager_email", key, pl.col("manager_email"))
-    state: dict[str, np.ndarray[Any, Any]] = {}
+    def __init__(self, hmap: HeaderMap, context: Context) -> None:
+        self.hmap, self.context = hmap, context
+        self.findings: list[Finding] = []
+        self.parts: dict[str, list[np.ndarray[Any, Any]]] = {}
+        self.cols: set[str] = set()
+        directory = context.directory
+        users = directory.users if directory is not None else ()
+        self.dir_users = users
+        self.dir_emails = sorted({u.email.strip().lower() for u in users})
+        self.dir_active = sorted({u.email.strip().lower() for u in users if u.active})
+        self.dir_ids = sorted({u.employee_id.strip() for u in users if u.employee_id})
 
-    def creating() -> np.ndarray[Any, Any]:
-        return state["creating"]
+    def keep(self, name: str, array: np.ndarray[Any, Any]) -> None:
+        self.parts.setdefault(name, []).append(array)
 
-    if context.profile is Profile.CORE:
-        for spec in (hmap.template["first_name"], hmap.template["last_name"]):
-            posts.append(values.check_required(batch, spec, creating))
-    batch.run()
-    h = {name: fn() for name, fn in hashers.items()}
-    email_h = h["email"]
-    # Identity (SPEC §3): email, or employee id when both id columns are present.
-    ident_h = h["employee_id"] if by_id else email_h
-    known_h = crossrow.hash_values(dir_ids if by_id else dir_emails)
-    state["creating"] = (
-        np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
-    )
-    for post in posts:
-        out += post()
-    if by_id:
-        for m in np.flatnonzero(ident_h == 0).tolist():
-            out.append(
-                finding(
-                    "REQUIRED_VALUE_MISSING",
-                    row_of(df["i"][m]),
-                    "employee_id is the identity key of this file (employee_id and manager_id "
-                    "columns are both present); the row is skipped.",
-                    column="employee_id",
-                    value=df["employee_id"][m] or "",
-                )
+    def array(self, name: str) -> np.ndarray[Any, Any]:
+        import numpy as np
+
+        got = self.parts.get(name)
+        return np.concatenate(got) if got else np.zeros(0, dtype=np.uint64)
+
+    def run(self, df: pl.DataFrame) -> None:
+        """The row-local rules on one chunk of rows (column `i`: record index)."""
+        import numpy as np
+        import polars as pl
+
+        hmap, context = self.hmap, self.context
+        cols = set(df.columns)
+        self.cols = cols
+        df = df.with_columns(pl.col("email").fill_null(""))  # the identity is never "absent"
+        # Every column expression of every rule is evaluated in one parallel pass.
+        batch = values.Batch(df)
+        posts = [values.check_email(batch, "email")]
+        ids: dict[str, values.IdFlags] = {}
+        for spec in hmap.template.values():
+            if spec.name not in cols or spec.name == "email":
+                continue
+            if spec.type is ValueType.TEXT and spec.max_length is not None:
+                posts.append(values.check_length(batch, spec))
+            elif spec.type is ValueType.DATE:
+                posts.append(values.check_date(batch, spec.name, context.locale))
+            elif spec.type is ValueType.BOOLEAN:
+                posts.append(values.check_bool(batch, spec.name))
+            elif spec.type is ValueType.ID:
+                post, ids[spec.name] = values.check_id(batch, spec.name)
+                posts.append(post)
+            elif spec.type is ValueType.MOBILE:
+                posts.append(values.check_mobile(batch, spec.name))
+        by_id = self.by_id
+        # One hash per key column; every cross-row rule reuses it.
+        hashers = {
+            "email": crossrow.add_key_hash(batch, "email", crossrow.email_key("email"), pl.col("email"))
+        }
+        for col in ("employee_id", "manager_id"):
+            if col in cols:
+                hashers[col] = crossrow.add_key_hash(batch, col, crossrow.id_key(col), crossrow.id_key(col))
+        if "manager_email" in cols:
+            key = crossrow.email_key("manager_email")
+            hashers["manager_email"] = crossrow.add_key_hash(
+                batch, "manager_email", key, pl.col("manager_email")
             )
-    out += crossrow.duplicates(
-        df, "email", email_h, "EMAIL_DUPLICATE", messages.SHARED_EMAIL, crossrow.email_key("email")
-    )
-    if "employee_id" in cols:
-        out += crossrow.duplicates(
-            df,
-            "employee_id",
-            h["employee_id"],
-            "EMPLOYEE_ID_DUPLICATE",
-            None,
-            crossrow.id_key("employee_id"),
+        state: dict[str, np.ndarray[Any, Any]] = {}
+
+        def creating() -> np.ndarray[Any, Any]:
+            return state["creating"]
+
+        if context.profile is Profile.CORE:
+            for spec in (hmap.template["first_name"], hmap.template["last_name"]):
+                posts.append(values.check_required(batch, spec, creating))
+        batch.run()
+        h = {name: fn() for name, fn in hashers.items()}
+        # Identity (SPEC §3): email, or employee id when both id columns are present.
+        ident_h = h["employee_id"] if by_id else h["email"]
+        known_h = crossrow.hash_values(self.dir_ids if by_id else self.dir_emails)
+        directory = context.directory
+        state["creating"] = (
+            np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
         )
-        if dir_users:
+        out = self.findings
+        for post in posts:
+            out += post()
+        if by_id:
+            for m in np.flatnonzero(ident_h == 0).tolist():
+                out.append(
+                    finding(
+                        "REQUIRED_VALUE_MISSING",
+                        row_of(df["i"][m]),
+                        "employee_id is the identity key of this file (employee_id and manager_id "
+                        "columns are both present); the row is skipped.",
+                        column="employee_id",
+                        value=df["employee_id"][m] or "",
+                    )
+                )
+        if "employee_id" in cols and self.dir_users:
             out += _directory_ids(df, context, by_id)
-    skipped = _skipped(out)
-    alive = np.ones(df.height, dtype=bool)
-    if skipped:
-        alive = ~df["i"].is_in(sorted(skipped)).to_numpy()
-    if "manager_email" in cols:
-        out += crossrow.manager_links(
-            df,
-            keys=email_h,
-            alive=alive,
-            mkeys=h["manager_email"],
-            mcol="manager_email",
-            known=crossrow.hash_values(dir_active),
-            not_found=messages.manager_not_found,
-            own_manager=messages.OWN_MANAGER,
+        self.keep("rec", df["i"].to_numpy().astype(np.int64))
+        self.keep("creating", state["creating"])
+        for name, arr in h.items():
+            self.keep(f"hash:{name}", arr)
+        for col, flags in ids.items():
+            self.keep(f"{col}:numeric", flags.numeric)
+            self.keep(f"{col}:padded", flags.padded)
+            self.keep(f"{col}:size", flags.size)
+
+    @property
+    def by_id(self) -> bool:
+        return self.context.profile is Profile.CORE and {"employee_id", "manager_id"} <= self.cols
+
+    def finish(self, fetch: crossrow.Fetch) -> list[Finding]:
+        """The rules across rows, on the compact arrays of every chunk."""
+        import numpy as np
+
+        out = self.findings
+        cols = self.cols
+        rec = self.array("rec")
+        for col in ("employee_id", "manager_id"):
+            if f"{col}:numeric" in self.parts:
+                out += values.leading_zeros(
+                    fetch, rec, col, self.array(f"{col}:numeric"), self.array(f"{col}:padded"),
+                    self.array(f"{col}:size"),
+                )  # fmt: skip
+        email_h = self.array("hash:email")
+        out += crossrow.duplicates(
+            fetch, rec, "email", email_h, "EMAIL_DUPLICATE", messages.SHARED_EMAIL, crossrow.email_key
         )
-    if "manager_id" in cols:
-        no_ids = np.zeros(df.height, dtype=np.uint64)
-        out += crossrow.manager_links(
-            df,
-            keys=h["employee_id"] if "employee_id" in cols else no_ids,
-            alive=alive,
-            mkeys=h["manager_id"],
-            mcol="manager_id",
-            known=crossrow.hash_values(dir_ids),
-            not_found=lambda v: f"Could not find manager id: {v}",
-            own_manager=messages.OWN_MANAGER,
-        )
-    if context.licenses_available is not None:
-        out += _licences(df, state["creating"] & alive, context.licenses_available)
-    return out
+        if "employee_id" in cols:
+            out += crossrow.duplicates(
+                fetch, rec, "employee_id", self.array("hash:employee_id"), "EMPLOYEE_ID_DUPLICATE", None,
+                crossrow.id_key,
+            )  # fmt: skip
+        skipped = _skipped(out)
+        alive = np.ones(len(rec), dtype=bool)
+        if skipped:
+            alive = ~np.isin(rec, np.fromiter(skipped, dtype=np.int64, count=len(skipped)))
+        if "manager_email" in cols:
+            out += crossrow.manager_links(
+                fetch,
+                rec,
+                keys=email_h,
+                alive=alive,
+                mkeys=self.array("hash:manager_email"),
+                mcol="manager_email",
+                known=crossrow.hash_values(self.dir_active),
+                not_found=messages.manager_not_found,
+                own_manager=messages.OWN_MANAGER,
+            )
+        if "manager_id" in cols:
+            no_ids = np.zeros(len(rec), dtype=np.uint64)
+            out += crossrow.manager_links(
+                fetch,
+                rec,
+                keys=self.array("hash:employee_id") if "employee_id" in cols else no_ids,
+                alive=alive,
+                mkeys=self.array("hash:manager_id"),
+                mcol="manager_id",
+                known=crossrow.hash_values(self.dir_ids),
+                not_found=lambda v: f"Could not find manager id: {v}",
+                own_manager=messages.OWN_MANAGER,
+            )
+        if self.context.licenses_available is not None:
+            out += _licences(rec, self.array("creating") & alive, self.context.licenses_available)
+        return out
+
+
+def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Finding]:
+    phase = _Phase1(hmap, context)
+    phase.run(df)
+    return phase.finish(crossrow.frame_fetch(df))
 
 
 def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool) -> list[Finding]:
@@ -332,11 +410,11 @@ def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool) -> list[Find
     return out
 
 
-def _licences(df: pl.DataFrame, creating: np.ndarray[Any, Any], available: int) -> list[Finding]:
+def _licences(rec: np.ndarray[Any, Any], creating: np.ndarray[Any, Any], available: int) -> list[Finding]:
     """SPEC §4-5: the whole batch of new users is refused; updates still apply."""
     import numpy as np
 
-    new_rows = df["i"].to_numpy()[np.flatnonzero(creating)].tolist()
+    new_rows = rec[np.flatnonzero(creating)].tolist()
     if len(new_rows) <= available:
         return []
     text = messages.license_limit(len(new_rows), available)

@@ -54,15 +54,32 @@ class Table:
 
     header: tuple[str, ...]
     n_records: int
-    frame: pl.DataFrame
+    frame: pl.DataFrame | None  # None: read on demand by full_frame()
     blank: np.ndarray[Any, Any]
     broken: np.ndarray[Any, Any]
     findings: list[Finding] = field(default_factory=list)
-    fast: bool = False  # `frame` is the polars frame CsvRead.frame() returned
+    fast: bool = False  # polars read every record (CsvRead.parts ran to the end)
     _text: bytes = b""
     _starts: np.ndarray[Any, Any] | None = None
     _ends: np.ndarray[Any, Any] | None = None
     _records: list[list[str | None]] | None = None
+    _needed: tuple[int, ...] = ()
+
+    def full_frame(self) -> pl.DataFrame:
+        """The needed columns of every record in one frame (polars, else the csv module)."""
+        import polars as pl
+
+        if self.frame is None:
+            frame = _read_polars(self._text, len(self.header), self._needed)
+            if frame is None or frame.height != self.n_records:
+                cols = list(self._needed) or [0]
+                records = list(self.iter_records())
+                frame = pl.DataFrame(
+                    {f"c{i}": [r[i] if i < len(r) else "" for r in records] for i in cols},
+                    schema={f"c{i}": pl.String for i in cols},
+                )
+            self.frame = frame
+        return self.frame
 
     def iter_records(self) -> Iterator[Sequence[str | None]]:
         """Every data record in order, as the csv module reads it."""
@@ -225,7 +242,7 @@ def _scan(text: bytes, start: int) -> _Scan:
     return scan
 
 
-def _read_polars(text: bytes, width: int, needed: Sequence[int]) -> pl.DataFrame | None:
+def _read_polars(text: bytes, width: int, needed: Sequence[int], skip: int = 1) -> pl.DataFrame | None:
     import polars as pl
 
     cols = list(needed) or [0]
@@ -233,7 +250,7 @@ def _read_polars(text: bytes, width: int, needed: Sequence[int]) -> pl.DataFrame
         return pl.read_csv(
             text,
             has_header=False,
-            skip_rows=1,
+            skip_rows=skip,
             columns=cols,
             schema={f"c{i}": pl.String for i in range(width)},
             empty_string_is_null=False,
@@ -267,11 +284,38 @@ def _ragged_findings(
     return findings, broken
 
 
+_PART_BYTES = 32 << 20  # polars reads big bodies in parts of about this size (peak memory)
+
+
+def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
+    """Byte ranges of `parts` runs of whole records, split at structural newlines.
+
+    A newline is structural iff an even number of quotes precede it (RFC 4180);
+    the quotes are counted with bytes.count, between candidate newlines only.
+    """
+    n = len(text)
+    step = max(1, (n - start) // parts)
+    points = [start]
+    counted, parity = start, 0
+    for k in range(1, parts):
+        nl = text.find(b"\n", max(start + k * step, points[-1]))
+        while nl != -1:
+            parity ^= text.count(b'"', counted, nl) & 1
+            counted = nl
+            if not parity:
+                break
+            nl = text.find(b"\n", nl + 1)
+        if nl == -1 or nl + 1 >= n:
+            break
+        points.append(nl + 1)
+    return list(zip(points, [*points[1:], n], strict=True))
+
+
 class CsvRead:
     """Reading a CSV body: the structure scan runs on a worker thread while
-    polars reads the columns (both release the GIL), so on two cores the
-    scan costs almost nothing. `frame()` may be used before `table()`
-    joins the scan: the engine runs the rules speculatively on it.
+    polars reads the columns, part by part (both release the GIL). The engine
+    runs the row rules on each part as it comes (`parts()`), speculatively,
+    and `table()` joins the scan to confirm every record.
     """
 
     def __init__(
@@ -279,17 +323,30 @@ class CsvRead:
     ) -> None:
         self.text, self.header, self.header_end, self.needed = text, header, header_end, needed
         self._scan = submit(_scan, text, header_end)
-        self._frame: pl.DataFrame | None = None
-        self._framed = False
+        self._height: int | None = None  # records polars read, when parts() ran to the end
 
-    def frame(self) -> pl.DataFrame | None:
-        if not self._framed:
-            self._framed = True
-            self._frame = _read_polars(self.text, len(self.header), self.needed)
-        return self._frame
+    def parts(self) -> Iterator[pl.DataFrame]:
+        """The needed columns (`c<index>`), in parts of whole records."""
+        text, width = self.text, len(self.header)
+        parts = max(1, (len(text) - self.header_end) // _PART_BYTES)
+        height = 0
+        if parts == 1:
+            df = _read_polars(text, width, self.needed)
+            if df is None:
+                return
+            self._height = df.height
+            yield df
+            return
+        for a, b in split_points(text, self.header_end, parts):
+            df = _read_polars(text[a:b], width, self.needed, skip=0)
+            if df is None:
+                return
+            height += df.height
+            yield df
+        self._height = height
 
     def table(self) -> Table:
-        """Join the scan and decide: the polars frame, or the exact csv-module path."""
+        """Join the scan and decide: the polars reading, or the exact csv-module path."""
         import numpy as np
 
         header, text, width = self.header, self.text, len(self.header)
@@ -310,8 +367,7 @@ class CsvRead:
             findings.append(
                 finding("MIXED_LINE_ENDINGS", None, "Some lines end with CRLF and others with LF.")
             )
-        frame = None if scan.needs_fallback else self.frame()
-        if frame is None or frame.height != len(scan.ends):
+        if scan.needs_fallback or (self._height is not None and self._height != len(scan.ends)):
             return _read_fallback(text, header, self.header_end, self.needed, findings, scan)
         n_cells = np.where(scan.blank & (scan.ends == scan.starts), 0, scan.commas + 1)
         # A blank row is one whose cells are all empty. Only delimiters: blank
@@ -326,14 +382,15 @@ class CsvRead:
         return Table(
             header=header,
             n_records=len(scan.ends),
-            frame=frame,
+            frame=None,
             blank=blank,
             broken=broken,
             findings=findings + ragged,
-            fast=True,
+            fast=self._height is not None,
             _text=text,
             _starts=scan.starts,
             _ends=scan.ends,
+            _needed=tuple(self.needed),
         )
 
 
@@ -348,7 +405,10 @@ def _now(fn: Any, *args: Any) -> Any:
 
 def read_csv_table(text: bytes, header: tuple[str, ...], header_end: int, needed: Sequence[int]) -> Table:
     """Records of a CSV file (header already read), sequentially."""
-    return CsvRead(text, header, header_end, needed, _now).table()
+    reader = CsvRead(text, header, header_end, needed, _now)
+    for _ in reader.parts():
+        pass
+    return reader.table()
 
 
 def _fatal(header: tuple[str, ...], f: Finding) -> Table:

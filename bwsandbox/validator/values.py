@@ -386,8 +386,18 @@ def check_mobile(b: Batch, col: str) -> Post:
     return post
 
 
-def check_id(b: Batch, col: str) -> Post:
-    """Excel damage in an id column (SPEC §6): apostrophe, 1.23E+13, lost zeros."""
+@dataclass(slots=True)
+class IdFlags:
+    """Per-row facts of an id column, kept to judge lost zeros over the whole file."""
+
+    numeric: np.ndarray[Any, Any]
+    padded: np.ndarray[Any, Any]
+    size: np.ndarray[Any, Any]
+
+
+def check_id(b: Batch, col: str) -> tuple[Post, IdFlags]:
+    """Excel damage in an id column (SPEC §6): apostrophe, 1.23E+13 (row-local);
+    the flags for `leading_zeros` (file-wide) are filled when the batch has run."""
     import numpy as np
     import polars as pl
 
@@ -396,6 +406,8 @@ def check_id(b: Batch, col: str) -> Post:
     numeric = b.add(f"{col}:numeric", c.str.contains(r"^'?[0-9]+$"))
     zero = b.add(f"{col}:zero", c.str.starts_with("0") | c.str.starts_with("'0"))
     length = b.add(f"{col}:length", c.str.len_bytes())
+    empty = np.zeros(0, dtype=bool)
+    flags = IdFlags(numeric=empty, padded=empty, size=empty)
 
     def post() -> Iterable[Finding]:
         df = b.df
@@ -419,22 +431,38 @@ def check_id(b: Batch, col: str) -> Post:
                     column=col,
                     value=value,
                 )
-        padded = is_numeric & b.array(zero)
-        n_padded = int(padded.sum())
-        # Only when zero-padding is the column's norm (half its numeric ids or more).
-        if not n_padded or n_padded * 2 < int(is_numeric.sum()):
-            return
-        size = b.array(length).astype(np.int64) - b.array(apostrophe)
-        width = int(np.bincount(size[padded]).argmax())
-        short = np.flatnonzero(is_numeric & ~padded & (size < width))
-        for i, value in _rows_at(df, short, col):
-            yield finding(
-                "LEADING_ZEROS_LOST",
-                row_of(i),
-                f'"{value}" is shorter than the other ids, which are zero-padded to {width} digits; '
-                "Excel may have dropped its leading zeros.",
-                column=col,
-                value=value,
-            )
+        flags.numeric = is_numeric
+        flags.padded = is_numeric & b.array(zero)
+        flags.size = (b.array(length).astype(np.int32) - b.array(apostrophe)).astype(np.int32)
 
-    return post
+    return post, flags
+
+
+def leading_zeros(
+    fetch: Callable[[str, Any], list[str]],
+    rec: np.ndarray[Any, Any],
+    col: str,
+    numeric: np.ndarray[Any, Any],
+    padded: np.ndarray[Any, Any],
+    size: np.ndarray[Any, Any],
+) -> list[Finding]:
+    """Ids shorter than the zero-padded norm of their column (SPEC §6)."""
+    import numpy as np
+
+    n_padded = int(padded.sum())
+    # Only when zero-padding is the column's norm (half its numeric ids or more).
+    if not n_padded or n_padded * 2 < int(numeric.sum()):
+        return []
+    width = int(np.bincount(size[padded]).argmax())
+    short = np.flatnonzero(numeric & ~padded & (size < width)).tolist()
+    return [
+        finding(
+            "LEADING_ZEROS_LOST",
+            row_of(int(rec[p])),
+            f'"{value}" is shorter than the other ids, which are zero-padded to {width} digits; '
+            "Excel may have dropped its leading zeros.",
+            column=col,
+            value=value,
+        )
+        for p, value in zip(short, fetch(col, short), strict=True)
+    ]

@@ -515,3 +515,31 @@ def test_big_files_use_threads_and_give_the_same_report(monkeypatch: pytest.Monk
     monkeypatch.setattr(engine, "_PARALLEL_BYTES", 1)
     assert run(text).report.to_dict() == sequential
     assert run(text.encode("cp1252")).report.to_dict()["findings"] == sequential["findings"]
+
+
+def test_reading_in_parts_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bwsandbox.validator import structure
+
+    rows = [f'u{i}@x.com,"F{i}\nsecond line, with comma",L{i},u{max(i - 1, 0) // 3}@x.com' for i in range(60)]
+    rows[7] = "bad,F,L,"
+    rows[9] = "u3@x.com,F,L,u9@x.com"
+    rows[30] = 'u30@x.com,"A ""quoted"" name",L,u2@x.com'
+    text = feed(*rows, header=MGR)
+    whole = run(text)
+    monkeypatch.setattr(structure, "_PART_BYTES", 200)
+    parts = run(text)
+    assert parts.report.to_dict() == whole.report.to_dict()
+    assert [dict(r.values) for r in parts.applicable()] == [dict(r.values) for r in whole.applicable()]
+    assert dict(parts.originals) == dict(whole.originals)
+
+
+def test_split_points_never_cut_a_quoted_newline() -> None:
+    from bwsandbox.validator.structure import split_points
+
+    text = b'h\n"a\nb\nc",1\nx,2\n"d\ne",3\ny,4\n'
+    for parts in range(1, 8):
+        ranges = split_points(text, 2, parts)
+        assert ranges[0][0] == 2 and ranges[-1][1] == len(text)
+        for a, b in ranges:
+            chunk = text[a:b]
+            assert chunk.count(b'"') % 2 == 0 and (b == len(text) or chunk.endswith(b"\n"))
