@@ -84,8 +84,8 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 _VALIDATE = """
 import resource, sys, time
 t0 = time.perf_counter()
-import numpy, polars  # what the validator imports on first use
 from bwsandbox.validator import validate
+import numpy, polars  # what the validator imports on first use
 t_import = time.perf_counter() - t0
 data = open(sys.argv[1], "rb").read()
 t = time.perf_counter()

@@ -103,6 +103,7 @@ def _validate_text(
             for part in reader.parts():
                 speculative.run(_frame(part, None, hmap, offset))
                 offset += part.height
+                del part  # one part in memory at a time
         table = reader.table()
     findings += hmap.findings + table.findings
     blank = table.blank
@@ -205,7 +206,11 @@ class _Phase1:
         import numpy as np
 
         got = self.parts.get(name)
-        return np.concatenate(got) if got else np.zeros(0, dtype=np.uint64)
+        if not got:
+            return np.zeros(0, dtype=np.uint64)
+        if len(got) > 1:
+            got[:] = [np.concatenate(got)]  # once, and the parts are freed
+        return got[0]
 
     def run(self, df: pl.DataFrame) -> None:
         """The row-local rules on one chunk of rows (column `i`: record index)."""

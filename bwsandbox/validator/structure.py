@@ -208,7 +208,7 @@ def _scan(text: bytes, start: int) -> _Scan:
                 last_open = int(qg[open_idx[-1]])
             quotes_before += len(q)
         if len(nl):
-            counts = seg[: len(nl)].copy()
+            counts = seg[: len(nl)].astype(np.int32)
             counts[0] += carry
             carry = int(seg[len(nl)])
             ends_parts.append(nl + s)
@@ -216,7 +216,7 @@ def _scan(text: bytes, start: int) -> _Scan:
         else:
             carry += int(seg[0])
     ends = np.concatenate(ends_parts) if ends_parts else np.zeros(0, dtype=np.int64)
-    commas = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
+    commas = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int32)
     tail_start = int(ends[-1]) + 1 if len(ends) else start
     if tail_start < n:  # a last record without a final newline
         ends = np.append(ends, n)
@@ -343,6 +343,7 @@ class CsvRead:
                 return
             height += df.height
             yield df
+            del df  # one part in memory at a time
         self._height = height
 
     def table(self) -> Table:
@@ -351,6 +352,7 @@ class CsvRead:
 
         header, text, width = self.header, self.text, len(self.header)
         scan: _Scan = self._scan.result()
+        self._scan = None  # the Table keeps what it needs of the scan, nothing more
         findings: list[Finding] = []
         if scan.unclosed_at is not None:
             rec = int(np.searchsorted(scan.ends, scan.unclosed_at))
