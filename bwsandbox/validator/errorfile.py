@@ -4,7 +4,7 @@ and the deterministic JSON report.
 Error file columns [decided]: the file's original header, then `row` (the
 spreadsheet row, header = 1), `status` (`skipped`: the row was not processed;
 `partial`: processed without the values named; `applied`: processed, with a
-warning) and `errors` (every error and warning of the row as `CODE: message`,
+warning; `ignored`: a blank row) and `errors` (every error and warning of the row as `CODE: message`,
 joined by ` | `). Only rows with an error or warning appear, in row order;
 file-level findings come first, on a line whose original cells are empty and
 whose `row` is empty. Notices are left out: they are not errors.
@@ -23,6 +23,8 @@ ERROR_COLUMNS = ("row", "status", "errors")
 
 
 def _status(findings: list[Finding]) -> str:
+    if all(f.code == "ROW_BLANK" for f in findings):
+        return "ignored"
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if any(f.scope in (Scope.ROW, Scope.FILE) for f in errors):
         return "skipped"
