@@ -1,7 +1,8 @@
 """`bwsandbox validate`: what production would do with each file (issue #2).
 
     bwsandbox validate [--profile core|engage] [--locale en-US|en-GB]
-                       [--custom-key K ...] [--format text|json|csv] FILE...
+                       [--custom-key K ...] [--context FILE.json]
+                       [--format text|json|csv] FILE...
 
 `-` reads standard input. Output formats:
 - text: a table per file, grouped by row, with the fix hint of each code;
@@ -15,8 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bwsandbox.errors import UsageError
+
+if TYPE_CHECKING:
+    from bwsandbox.validator import Context
 
 _PROGRESS_BYTES = 8 * 1024 * 1024  # show a spinner for files this big, on a terminal
 
@@ -28,13 +33,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Check HRIS user feeds as Betterworks production would read them.",
     )
     p.add_argument(
-        "--profile", choices=("core", "engage"), default="core", help="product profile (default: core)"
+        "--profile", choices=("core", "engage"), default=None, help="product profile (default: core)"
     )
     p.add_argument(
         "--locale",
         choices=("en-US", "en-GB"),
-        default="en-US",
+        default=None,
         help="tenant locale: settles ambiguous dd/mm vs mm/dd dates (default: en-US)",
+    )
+    p.add_argument(
+        "--context",
+        metavar="FILE",
+        default=None,
+        help="tenant context as JSON: profile, locale, custom_keys, licenses_available, "
+        "directory {users: [...]} (the fixtures' *.context.json format); the options override it",
     )
     p.add_argument(
         "--custom-key",
@@ -63,17 +75,35 @@ def _read(name: str) -> bytes:
         raise UsageError(f"{name}: cannot read ({exc.strerror})") from exc
 
 
-def _run(args: argparse.Namespace) -> int:
+def _context(args: argparse.Namespace) -> Context:
+    import dataclasses
+    import json
+
     from bwsandbox.spec.fields import Profile
-    from bwsandbox.validator import Context, Validation, error_csv, report_json, validate
+    from bwsandbox.validator import Context
+
+    context = Context()
+    if args.context:
+        try:
+            context = Context.from_dict(json.loads(_read(args.context)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise UsageError(f"{args.context}: not a valid context ({exc})") from exc
+    changes: dict[str, object] = {"custom_keys": context.custom_keys | frozenset(args.custom_keys)}
+    if args.profile:
+        changes["profile"] = Profile(args.profile)
+    if args.locale:
+        changes["locale"] = args.locale
+    return dataclasses.replace(context, **changes)  # type: ignore[arg-type]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bwsandbox.validator import Validation, error_csv, report_json, validate
 
     if args.format == "csv" and len(args.files) > 1:
         raise UsageError("--format csv writes one error file: give exactly one FILE")
     if args.files.count("-") > 1:
         raise UsageError("standard input (-) can be read only once")
-    context = Context(
-        profile=Profile(args.profile), locale=args.locale, custom_keys=frozenset(args.custom_keys)
-    )
+    context = _context(args)
     blobs = [(name, _read(name)) for name in args.files]  # usage errors before any output
     tty = args.format == "text" and sys.stdout.isatty()
     results: list[Validation] = []

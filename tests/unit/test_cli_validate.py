@@ -106,3 +106,19 @@ def test_csv_format_writes_the_error_file(capsysbinary: pytest.CaptureFixture[by
 
 def test_csv_format_takes_one_file() -> None:
     assert main(["validate", "--format", "csv", VALID, BROKEN]) == 2
+
+
+def test_context_file_brings_the_directory_and_licences(capsys: pytest.CaptureFixture[str]) -> None:
+    fixture = str(FIXTURES / "LICENSE_LIMIT.csv")
+    assert main(["validate", "--format", "json", fixture]) == 0
+    capsys.readouterr()
+    context = str(FIXTURES / "LICENSE_LIMIT.context.json")
+    assert main(["validate", "--format", "json", "--context", context, fixture]) == 1
+    codes = {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert codes == {"LICENSE_LIMIT"}
+
+
+def test_a_bad_context_file_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "c.json"
+    bad.write_text('{"licences": 3}')
+    assert main(["validate", "--context", str(bad), VALID]) == 2
