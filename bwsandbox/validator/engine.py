@@ -286,7 +286,7 @@ class _Phase1:
                 )
         if "employee_id" in cols and self.dir_users:
             out += _directory_ids(df, context, by_id)
-        self.keep("rec", df["i"].to_numpy().astype(np.int64))
+        self.keep("rec", df["i"].to_numpy().astype(np.int32))
         self.keep("creating", state["creating"])
         for name, arr in h.items():
             self.keep(f"hash:{name}", arr)

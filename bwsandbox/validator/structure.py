@@ -60,7 +60,7 @@ class Table:
     findings: list[Finding] = field(default_factory=list)
     fast: bool = False  # polars read every record (CsvRead.parts ran to the end)
     _text: bytes = b""
-    _starts: np.ndarray[Any, Any] | None = None
+    _start0: int = 0  # offset of the first data record
     _ends: np.ndarray[Any, Any] | None = None
     _records: list[list[str | None]] | None = None
     _needed: tuple[int, ...] = ()
@@ -86,9 +86,9 @@ class Table:
         if self._records is not None:
             yield from self._records
             return
-        if self._starts is None or not len(self._starts):
+        if self._ends is None or not len(self._ends):
             return
-        body = self._text[int(self._starts[0]) :].decode("utf-8")
+        body = self._text[self._start0 :].decode("utf-8")
         yield from csv.reader(io.StringIO(body, newline=""))
 
     def originals(self, records: Sequence[int]) -> dict[int, tuple[str, ...]]:
@@ -99,10 +99,11 @@ class Table:
                 cells = self._records[rec]
                 out[row_of(rec)] = tuple("" if c is None else c for c in cells)
                 continue
-            if self._starts is None or self._ends is None or rec >= len(self._starts):
+            if self._ends is None or rec >= len(self._ends):
                 out[row_of(rec)] = ()  # a file stopped before its records were read
                 continue
-            raw = self._text[int(self._starts[rec]) : int(self._ends[rec])].decode("utf-8")
+            start = int(self._ends[rec - 1]) + 1 if rec else self._start0
+            raw = self._text[start : int(self._ends[rec])].decode("utf-8")
             parsed = next(csv.reader(io.StringIO(raw, newline="")), [])
             out[row_of(rec)] = tuple(parsed)
         return out
@@ -111,10 +112,11 @@ class Table:
 @dataclass(slots=True)
 class _Scan:
     ends: np.ndarray[Any, Any]  # end offset (exclusive, at the LF or EOF) of each record
-    starts: np.ndarray[Any, Any]
+    start0: int
     commas: np.ndarray[Any, Any]  # structural commas per record
     blank: np.ndarray[Any, Any]
-    content: np.ndarray[Any, Any]  # record length without its line ending
+    empty: np.ndarray[Any, Any]  # empty lines
+    maybe_blank: np.ndarray[Any, Any]  # records short enough to be all `""` cells
     crlf: int
     unclosed_at: int | None = None  # offset of the quote that never closes
     stray_at: list[int] = field(default_factory=list)
@@ -234,7 +236,12 @@ def _scan(text: bytes, start: int) -> _Scan:
         crlf = int(np.count_nonzero(is_crlf))
     else:
         crlf = 0
-    scan = _Scan(ends=ends, starts=starts, commas=commas, blank=content == commas, content=content, crlf=crlf)
+    blank = content == commas
+    maybe = np.flatnonzero(~blank & (content - commas <= 2 * (commas + 1)))
+    scan = _Scan(
+        ends=ends, start0=start, commas=commas, blank=blank, empty=content == 0, maybe_blank=maybe, crlf=crlf
+    )
+    del starts, content
     scan.stray_at = stray
     if quotes_before & 1:
         scan.unclosed_at = last_open
@@ -284,7 +291,7 @@ def _ragged_findings(
     return findings, broken
 
 
-_PART_BYTES = 32 << 20  # polars reads big bodies in parts of about this size (peak memory)
+_PART_BYTES = 8 << 20  # polars reads big bodies in parts of about this size (peak memory)
 
 
 def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
@@ -371,13 +378,13 @@ class CsvRead:
             )
         if scan.needs_fallback or (self._height is not None and self._height != len(scan.ends)):
             return _read_fallback(text, header, self.header_end, self.needed, findings, scan)
-        n_cells = np.where(scan.blank & (scan.ends == scan.starts), 0, scan.commas + 1)
+        n_cells = np.where(scan.empty, 0, scan.commas + 1)
         # A blank row is one whose cells are all empty. Only delimiters: blank
         # for sure; short enough to be all `""`: ask the csv module (few rows).
         blank = scan.blank.copy()
-        maybe = np.flatnonzero(~blank & (scan.content - scan.commas <= 2 * (scan.commas + 1)))
-        for rec in maybe.tolist():
-            raw = text[int(scan.starts[rec]) : int(scan.ends[rec])].decode("utf-8", errors="replace")
+        for rec in scan.maybe_blank.tolist():
+            start = int(scan.ends[rec - 1]) + 1 if rec else scan.start0
+            raw = text[start : int(scan.ends[rec])].decode("utf-8", errors="replace")
             cells = next(csv.reader(io.StringIO(raw, newline="")), [])
             blank[rec] = not any(cells)
         ragged, broken = _ragged_findings(n_cells, blank, width)
@@ -390,7 +397,7 @@ class CsvRead:
             findings=findings + ragged,
             fast=self._height is not None,
             _text=text,
-            _starts=scan.starts,
+            _start0=scan.start0,
             _ends=scan.ends,
             _needed=tuple(self.needed),
         )
