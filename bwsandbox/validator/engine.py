@@ -52,7 +52,7 @@ def validate(data: bytes, context: Context = Context(), *, name: str = "<stdin>"
     if len(data) >= _PARALLEL_BYTES:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="bwsandbox-validate") as pool:
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bwsandbox-validate") as pool:
             return _validate(data, context, name, pool.submit)
     return _validate(data, context, name, _now)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -294,18 +295,18 @@ def _ragged_findings(
 _PART_BYTES = 8 << 20  # polars reads big bodies in parts of about this size (peak memory)
 
 
-def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
-    """Byte ranges of `parts` runs of whole records, split at structural newlines.
+def iter_split_points(text: bytes, start: int, parts: int) -> Iterator[tuple[int, int]]:
+    """Byte ranges of about `parts` runs of whole records, split at structural newlines.
 
     A newline is structural iff an even number of quotes precede it (RFC 4180);
     the quotes are counted with bytes.count, between candidate newlines only.
     """
     n = len(text)
     step = max(1, (n - start) // parts)
-    points = [start]
-    counted, parity = start, 0
+    begin = counted = start
+    parity = 0
     for k in range(1, parts):
-        nl = text.find(b"\n", max(start + k * step, points[-1]))
+        nl = text.find(b"\n", max(start + k * step, begin))
         while nl != -1:
             parity ^= text.count(b'"', counted, nl) & 1
             counted = nl
@@ -314,8 +315,23 @@ def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
             nl = text.find(b"\n", nl + 1)
         if nl == -1 or nl + 1 >= n:
             break
-        points.append(nl + 1)
-    return list(zip(points, [*points[1:], n], strict=True))
+        yield begin, nl + 1
+        begin = nl + 1
+    yield begin, n
+
+
+def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
+    return list(iter_split_points(text, start, parts))
+
+
+def _produce_splits(
+    out: queue.SimpleQueue[tuple[int, int] | None], text: bytes, start: int, parts: int
+) -> None:
+    try:
+        for r in iter_split_points(text, start, parts):
+            out.put(r)
+    finally:
+        out.put(None)
 
 
 class CsvRead:
@@ -331,20 +347,25 @@ class CsvRead:
         self.text, self.header, self.header_end, self.needed = text, header, header_end, needed
         self._scan = submit(_scan, text, header_end)
         self._height: int | None = None  # records polars read, when parts() ran to the end
+        self._n_parts = max(1, (len(text) - header_end) // _PART_BYTES)
+        # Split points are found on a worker, one by one, while parts are read.
+        self._splits: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        if self._n_parts > 1:
+            submit(_produce_splits, self._splits, text, header_end, self._n_parts)
 
     def parts(self) -> Iterator[pl.DataFrame]:
         """The needed columns (`c<index>`), in parts of whole records."""
         text, width = self.text, len(self.header)
-        parts = max(1, (len(text) - self.header_end) // _PART_BYTES)
         height = 0
-        if parts == 1:
+        if self._n_parts == 1:
             df = _read_polars(text, width, self.needed)
             if df is None:
                 return
             self._height = df.height
             yield df
             return
-        for a, b in split_points(text, self.header_end, parts):
+        while (span := self._splits.get()) is not None:
+            a, b = span
             df = _read_polars(text[a:b], width, self.needed, skip=0)
             if df is None:
                 return
