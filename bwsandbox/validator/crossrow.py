@@ -87,7 +87,8 @@ def duplicated_rows(keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Positions of every row whose (non-empty) key occurs more than once."""
     import numpy as np
 
-    ordered = np.sort(keys[keys != _EMPTY])
+    ordered = np.sort(keys)
+    ordered = ordered[np.searchsorted(ordered, _EMPTY, side="right") :]  # empty keys sort first
     same = ordered[1:] == ordered[:-1]
     if not same.any():
         return np.zeros(0, dtype=np.int64)
@@ -179,7 +180,8 @@ def manager_links(
     linked = (mkeys != _EMPTY) & alive
     if not linked.any():
         return
-    found = is_in(mkeys, keys[alive & (keys != _EMPTY)])
+    # (Pools may hold the empty key: rows without a key are never `linked`.)
+    found = is_in(mkeys, keys if alive.all() else keys[alive])
     in_dir = is_in(mkeys, known)
     self_rows = np.flatnonzero(linked & (mkeys == keys))
     missing = np.flatnonzero(linked & ~found & ~in_dir)
@@ -192,7 +194,7 @@ def manager_links(
     # A row on a cycle has its manager in the file *and* manages someone who
     # does too: only those rows (the inner nodes of the org) are linked up.
     edge = linked & found & (mkeys != keys)
-    cand = np.flatnonzero(edge & is_in(keys, mkeys[edge]))
+    cand = np.flatnonzero(edge & is_in(keys, mkeys))  # a superset is fine: hits are checked below
     if len(cand) < 2:
         return
     ck = keys[cand]

@@ -12,7 +12,7 @@ them (SPEC §5 partial processing).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
@@ -80,7 +80,7 @@ def _validate_text(
     text = decoded.text
     if text is None:
         return _stop(name, context, sha_f.result(), findings)
-    speculative: _Phase1 | None = None
+    speculative: list[Finding] | None = None
     if decoded.format is Format.JSON:
         got = read_json_table(text)
         if isinstance(got, list):
@@ -98,13 +98,28 @@ def _validate_text(
         if not hmap.fatal and hmap.kind is Kind.USERS:
             # Speculate: run the row rules on each part polars reads while the
             # structure scan finishes; kept only if the scan confirms every record.
-            speculative = _Phase1(hmap, context)
+            phase = _Phase1(hmap, context)
             offset = 0
             for part in reader.parts():
-                speculative.run(_frame(part, None, hmap, offset))
+                phase.run(_frame(part, None, hmap, offset))
                 offset += part.height
                 del part  # one part in memory at a time
-        table = reader.table()
+            if reader.complete:
+                # The rules across rows run before the scan is joined (they only
+                # need it to fetch the text of flagged rows), so they overlap it.
+                joined: list[Table] = []
+
+                def get_table() -> Table:
+                    if not joined:
+                        joined.append(reader.table())
+                    return joined[0]
+
+                speculative = phase.finish(_record_fetch(get_table, hmap))
+                table = get_table()
+            else:
+                table = reader.table()
+        else:
+            table = reader.table()
     findings += hmap.findings + table.findings
     blank = table.blank
     live = int(table.n_records - blank.sum())
@@ -115,8 +130,7 @@ def _validate_text(
     if not _fatal(findings):
         if speculative is not None and table.fast and not table.broken.any():
             # Blank rows have no keys, so they never affect another row's finding.
-            got = speculative.finish(_record_fetch(table, hmap))
-            findings += [f for f in got if f.row is None or not blank[f.row - 2]]
+            findings += [f for f in speculative if f.row is None or not blank[f.row - 2]]
         else:
             findings += _run_rules(table.full_frame(), ~(table.blank | table.broken), hmap, context)
     return _finish(name, context, sha_f.result(), findings, table, hmap, live)
@@ -153,13 +167,15 @@ def _frame(
     return df.filter(pl.Series(keep)) if keep is not None and not keep.all() else df
 
 
-def _record_fetch(table: Table, hmap: HeaderMap) -> crossrow.Fetch:
+def _record_fetch(table: Callable[[], Table], hmap: HeaderMap) -> crossrow.Fetch:
     """Values of flagged rows, parsed again from their records (no frame is kept)."""
     index = {n: i for i, n in hmap.columns.items()}
 
     def fetch(col: str, positions: Sequence[int]) -> list[str]:
         recs = [int(p) for p in positions]
-        got = table.originals(recs)
+        if not recs:
+            return []
+        got = table().originals(recs)
         at = index[col]
         return [cells[at] if at < len(cells) else "" for cells in (got[row_of(r)] for r in recs)]
 

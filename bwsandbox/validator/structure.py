@@ -224,11 +224,10 @@ def _scan(text: bytes, start: int) -> _Scan:
     if tail_start < n:  # a last record without a final newline
         ends = np.append(ends, n)
         commas = np.append(commas, carry)
-    starts = np.empty_like(ends)
+    content = ends.copy()  # record lengths, computed in place (no starts array)
     if len(ends):
-        starts[0] = start
-        starts[1:] = ends[:-1] + 1
-    content = ends - starts
+        content[1:] -= ends[:-1] + 1
+        content[0] -= start
     if len(ends):
         is_crlf = np.zeros(len(ends), dtype=bool)
         inner = (ends < n) & (content > 0)
@@ -242,7 +241,7 @@ def _scan(text: bytes, start: int) -> _Scan:
     scan = _Scan(
         ends=ends, start0=start, commas=commas, blank=blank, empty=content == 0, maybe_blank=maybe, crlf=crlf
     )
-    del starts, content
+    del content
     scan.stray_at = stray
     if quotes_before & 1:
         scan.unclosed_at = last_open
@@ -373,6 +372,11 @@ class CsvRead:
             yield df
             del df  # one part in memory at a time
         self._height = height
+
+    @property
+    def complete(self) -> bool:
+        """parts() read every part."""
+        return self._height is not None
 
     def table(self) -> Table:
         """Join the scan and decide: the polars reading, or the exact csv-module path."""
