@@ -340,14 +340,28 @@ class _Applier:
         self._merge(res, values)
 
     def _merge(self, res: _Pending, values: Mapping[str, str]) -> None:
-        for name, raw in values.items():
-            if name in _CONTROL:
-                continue
-            value = raw.strip()
-            if value:
-                res.set(name, value)
-            elif name not in REQUIRED:
-                res.drop(name)
+        if res.new and not res.fields:  # the common creation: build the dict at once
+            res.fields = {
+                name: value for name, raw in values.items()
+                if name not in _CONTROL and (value := raw.strip())
+            }
+        else:
+            fields = res.fields
+            changed: dict[str, str] = {}  # "" = clear
+            for name, raw in values.items():
+                if name in _CONTROL:
+                    continue
+                value = raw.strip()
+                if value:
+                    if fields.get(name) != value:
+                        changed[name] = value
+                elif name not in REQUIRED and name in fields:
+                    changed[name] = ""
+            for name, value in changed.items():
+                if value:
+                    res.set(name, value)
+                else:
+                    res.drop(name)
         if "deactivation_date" in values:
             date = values["deactivation_date"].strip()
             if date:

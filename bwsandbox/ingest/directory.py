@@ -101,7 +101,8 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         history_rows = []
         for c in changed[start : start + CHUNK]:
             after = c.after
-            fields_json = json.dumps(dict(after.fields))
+            fields = after.fields
+            fields_json = json.dumps(fields if isinstance(fields, dict) else dict(fields))
             status = "active" if after.active else "deactivated"
             user_rows.append((tenant, after.uid, after.key, int(after.active), fields_json))
             if c.before is None:  # created: everything is new, nothing replaced
