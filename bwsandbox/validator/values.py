@@ -291,13 +291,15 @@ def check_required(b: Batch, spec: Field, creating: Callable[[], np.ndarray[Any,
     # Empty, or starting with a blank (checked exactly on those few rows): no regex pass.
     blankish = (c.str.len_bytes() == 0) | c.str.starts_with(" ") | c.str.starts_with("\t")
     blankish = blankish | c.str.starts_with("\u00a0")
-    name = b.add(f"{spec.name}:required", c.is_not_null() & blankish) if present else ""
+    # An absent value (a JSON object without the key) is missing too.
+    name = b.add(f"{spec.name}:required", c.is_null() | blankish) if present else ""
 
     def post() -> Iterable[Finding]:
         mask = creating()
         if present:
             mask = mask & b.array(name)
-            rows = [(i, v) for i, v in _rows_at(b.df, np.flatnonzero(mask), spec.name) if not v.strip()]
+            found = _rows_at(b.df, np.flatnonzero(mask), spec.name)
+            rows = [(i, v or "") for i, v in found if not (v or "").strip()]
         else:
             rows = [(i, "") for i in b.df["i"].to_numpy()[np.flatnonzero(mask)].tolist()]
         for i, value in rows:

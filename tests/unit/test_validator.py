@@ -543,3 +543,17 @@ def test_split_points_never_cut_a_quoted_newline() -> None:
         for a, b in ranges:
             chunk = text[a:b]
             assert chunk.count(b'"') % 2 == 0 and (b == len(text) or chunk.endswith(b"\n"))
+
+
+def test_a_json_entry_without_a_name_cannot_create_a_user() -> None:
+    data = json.dumps(
+        [{"email": "a@x.com", "first_name": "A", "last_name": "B"}, {"email": "b@x.com", "last_name": "C"}]
+    )
+    v = run(data)
+    assert ("REQUIRED_VALUE_MISSING", 3) in found(v) and set(applied(v)) == {2}
+
+
+def test_old_mac_line_endings_are_read_as_records() -> None:
+    v = run("email,first_name,last_name\ra@x.com,A,B\rbad,C,D\r")
+    assert found(v) == {("EMAIL_INVALID", 3)}
+    assert applied(v) == {2: {"email": "a@x.com", "first_name": "A", "last_name": "B"}}
