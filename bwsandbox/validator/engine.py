@@ -15,18 +15,18 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.spec import messages
 from bwsandbox.spec.codes import Scope, Severity
-from bwsandbox.spec.fields import Kind, Profile, ValueType
+from bwsandbox.spec.fields import Kind, ValueType
 from bwsandbox.validator import crossrow, values
 from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
-from bwsandbox.validator.findings import file_finding, finding
+from bwsandbox.validator.findings import file_finding, finding, skipped_records
 from bwsandbox.validator.header import HeaderMap, map_header
 from bwsandbox.validator.jsonfeed import read_json_table
 from bwsandbox.validator.model import ApplicableRow, Context, Finding, Report, Validation
 from bwsandbox.validator.structure import CsvRead, Table, _now, row_of
+from bwsandbox.validator.users import UserRules, user_rules
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,7 +98,7 @@ def _validate_text(
         if not hmap.fatal and hmap.kind is Kind.USERS:
             # Speculate: run the row rules on each part polars reads while the
             # structure scan finishes; kept only if the scan confirms every record.
-            phase = _Phase1(hmap, context)
+            phase = UserRules(hmap, context)
             offset = 0
             for part in reader.parts():
                 phase.run(_frame(part, None, hmap, offset))
@@ -182,264 +182,13 @@ def _record_fetch(table: Callable[[], Table], hmap: HeaderMap) -> crossrow.Fetch
     return fetch
 
 
-def _skipped(findings: list[Finding]) -> set[int]:
-    return {
-        f.row - 2
-        for f in findings
-        if f.row is not None and f.severity is Severity.ERROR and f.scope in (Scope.ROW, Scope.FILE)
-    }
-
-
 def _run_rules(
     frame: pl.DataFrame, keep: np.ndarray[Any, Any] | None, hmap: HeaderMap, context: Context
 ) -> list[Finding]:
     df = _frame(frame, keep, hmap)
     if hmap.kind is Kind.DEPARTMENTS:
         return list(check_departments(df, context))
-    return _user_rules(df, hmap, context)
-
-
-class _Phase1:
-    """What the row-local pass keeps of each chunk of rows: findings and
-    compact per-row arrays (hashes, flags), never the frame itself."""
-
-    def __init__(self, hmap: HeaderMap, context: Context) -> None:
-        self.hmap, self.context = hmap, context
-        self.findings: list[Finding] = []
-        self.parts: dict[str, list[np.ndarray[Any, Any]]] = {}
-        self.cols: set[str] = set()
-        directory = context.directory
-        users = directory.users if directory is not None else ()
-        self.dir_users = users
-        self.dir_emails = sorted({u.email.strip().lower() for u in users})
-        self.dir_active = sorted({u.email.strip().lower() for u in users if u.active})
-        self.dir_ids = sorted({u.employee_id.strip() for u in users if u.employee_id})
-
-    def keep(self, name: str, array: np.ndarray[Any, Any]) -> None:
-        self.parts.setdefault(name, []).append(array)
-
-    def array(self, name: str) -> np.ndarray[Any, Any]:
-        import numpy as np
-
-        got = self.parts.get(name)
-        if not got:
-            return np.zeros(0, dtype=np.uint64)
-        if len(got) > 1:
-            got[:] = [np.concatenate(got)]  # once, and the parts are freed
-        return got[0]
-
-    def run(self, df: pl.DataFrame) -> None:
-        """The row-local rules on one chunk of rows (column `i`: record index)."""
-        import numpy as np
-        import polars as pl
-
-        hmap, context = self.hmap, self.context
-        cols = set(df.columns)
-        self.cols = cols
-        df = df.with_columns(pl.col("email").fill_null(""))  # the identity is never "absent"
-        # Every column expression of every rule is evaluated in one parallel pass.
-        batch = values.Batch(df)
-        posts = [values.check_email(batch, "email")]
-        ids: dict[str, values.IdFlags] = {}
-        for spec in hmap.template.values():
-            if spec.name not in cols or spec.name == "email":
-                continue
-            if spec.type is ValueType.TEXT and spec.max_length is not None:
-                posts.append(values.check_length(batch, spec))
-            elif spec.type is ValueType.DATE:
-                posts.append(values.check_date(batch, spec.name, context.locale))
-            elif spec.type is ValueType.BOOLEAN:
-                posts.append(values.check_bool(batch, spec.name))
-            elif spec.type is ValueType.ID:
-                post, ids[spec.name] = values.check_id(batch, spec.name)
-                posts.append(post)
-            elif spec.type is ValueType.MOBILE:
-                posts.append(values.check_mobile(batch, spec.name))
-        by_id = self.by_id
-        # One hash per key column; every cross-row rule reuses it.
-        hashers = {
-            "email": crossrow.add_key_hash(batch, "email", crossrow.email_key("email"), pl.col("email"))
-        }
-        for col in ("employee_id", "manager_id"):
-            if col in cols:
-                hashers[col] = crossrow.add_key_hash(batch, col, crossrow.id_key(col), crossrow.id_key(col))
-        if "manager_email" in cols:
-            key = crossrow.email_key("manager_email")
-            hashers["manager_email"] = crossrow.add_key_hash(
-                batch, "manager_email", key, pl.col("manager_email")
-            )
-        state: dict[str, np.ndarray[Any, Any]] = {}
-
-        def creating() -> np.ndarray[Any, Any]:
-            return state["creating"]
-
-        if context.profile is Profile.CORE:
-            for spec in (hmap.template["first_name"], hmap.template["last_name"]):
-                posts.append(values.check_required(batch, spec, creating))
-        batch.run()
-        h = {name: fn() for name, fn in hashers.items()}
-        # Identity (SPEC §3): email, or employee id when both id columns are present.
-        ident_h = h["employee_id"] if by_id else h["email"]
-        known_h = crossrow.hash_values(self.dir_ids if by_id else self.dir_emails)
-        directory = context.directory
-        state["creating"] = (
-            np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
-        )
-        out = self.findings
-        for post in posts:
-            out += post()
-        if by_id:
-            for m in np.flatnonzero(ident_h == 0).tolist():
-                out.append(
-                    finding(
-                        "REQUIRED_VALUE_MISSING",
-                        row_of(df["i"][m]),
-                        "employee_id is the identity key of this file (employee_id and manager_id "
-                        "columns are both present); the row is skipped.",
-                        column="employee_id",
-                        value=df["employee_id"][m] or "",
-                    )
-                )
-        if "employee_id" in cols and self.dir_users:
-            out += _directory_ids(df, context, by_id)
-        self.keep("rec", df["i"].to_numpy().astype(np.int32))
-        self.keep("creating", state["creating"])
-        for name, arr in h.items():
-            self.keep(f"hash:{name}", arr)
-        for col, flags in ids.items():
-            self.keep(f"{col}:numeric", flags.numeric)
-            self.keep(f"{col}:padded", flags.padded)
-            self.keep(f"{col}:size", flags.size)
-
-    @property
-    def by_id(self) -> bool:
-        return self.context.profile is Profile.CORE and {"employee_id", "manager_id"} <= self.cols
-
-    def finish(self, fetch: crossrow.Fetch) -> list[Finding]:
-        """The rules across rows, on the compact arrays of every chunk."""
-        import numpy as np
-
-        out = self.findings
-        cols = self.cols
-        rec = self.array("rec")
-        for col in ("employee_id", "manager_id"):
-            if f"{col}:numeric" in self.parts:
-                out += values.leading_zeros(
-                    fetch, rec, col, self.array(f"{col}:numeric"), self.array(f"{col}:padded"),
-                    self.array(f"{col}:size"),
-                )  # fmt: skip
-        email_h = self.array("hash:email")
-        out += crossrow.duplicates(
-            fetch, rec, "email", email_h, "EMAIL_DUPLICATE", messages.SHARED_EMAIL, crossrow.email_key
-        )
-        if "employee_id" in cols:
-            out += crossrow.duplicates(
-                fetch, rec, "employee_id", self.array("hash:employee_id"), "EMPLOYEE_ID_DUPLICATE", None,
-                crossrow.id_key,
-            )  # fmt: skip
-        skipped = _skipped(out)
-        alive = np.ones(len(rec), dtype=bool)
-        if skipped:
-            alive = ~np.isin(rec, np.fromiter(skipped, dtype=np.int64, count=len(skipped)))
-        if "manager_email" in cols:
-            out += crossrow.manager_links(
-                fetch,
-                rec,
-                keys=email_h,
-                alive=alive,
-                mkeys=self.array("hash:manager_email"),
-                mcol="manager_email",
-                known=crossrow.hash_values(self.dir_active),
-                not_found=messages.manager_not_found,
-                own_manager=messages.OWN_MANAGER,
-            )
-        if "manager_id" in cols:
-            no_ids = np.zeros(len(rec), dtype=np.uint64)
-            out += crossrow.manager_links(
-                fetch,
-                rec,
-                keys=self.array("hash:employee_id") if "employee_id" in cols else no_ids,
-                alive=alive,
-                mkeys=self.array("hash:manager_id"),
-                mcol="manager_id",
-                known=crossrow.hash_values(self.dir_ids),
-                not_found=lambda v: f"Could not find manager id: {v}",
-                own_manager=messages.OWN_MANAGER,
-            )
-        if self.context.licenses_available is not None:
-            out += _licences(rec, self.array("creating") & alive, self.context.licenses_available)
-        return out
-
-
-def _user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Finding]:
-    phase = _Phase1(hmap, context)
-    phase.run(df)
-    return phase.finish(crossrow.frame_fetch(df))
-
-
-def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool) -> list[Finding]:
-    """Employee ids against the stored ones (SPEC §3 case [doc]; engage immutable [doc])."""
-    import polars as pl
-
-    assert context.directory is not None
-    users = [u for u in context.directory.users if u.employee_id]
-    out: list[Finding] = []
-    fid = crossrow.id_key("employee_id")
-    if by_id:
-        stored = pl.DataFrame(
-            {
-                "_k": [u.employee_id.lower() for u in users if u.employee_id],
-                "_s": [u.employee_id for u in users],
-            },
-            schema={"_k": pl.String, "_s": pl.String},
-        )
-        j = df.select("i", "employee_id", fid.alias("_f"), fid.str.to_lowercase().alias("_k")).join(
-            stored.unique(subset="_k", keep="first"), on="_k", how="inner"
-        )
-    else:
-        stored = pl.DataFrame(
-            {"_k": [u.email.strip().lower() for u in users], "_s": [u.employee_id for u in users]},
-            schema={"_k": pl.String, "_s": pl.String},
-        )
-        j = df.select("i", "employee_id", fid.alias("_f"), crossrow.email_key("email").alias("_k")).join(
-            stored.unique(subset="_k", keep="first"), on="_k", how="inner"
-        )
-    j = j.filter((pl.col("_f").fill_null("") != "") & (pl.col("_f") != pl.col("_s")))
-    for i, value, bare, _, stored_id in j.rows():
-        if bare.lower() == stored_id.lower():
-            out.append(
-                finding(
-                    "EMPLOYEE_ID_CASE",
-                    row_of(i),
-                    f'The employee id "{bare}" differs from the stored "{stored_id}" only in letter case; '
-                    "production matches ids exactly, so the row is skipped.",
-                    column="employee_id",
-                    value=value,
-                )
-            )
-        elif context.profile is Profile.ENGAGE:
-            out.append(
-                finding(
-                    "EMPLOYEE_ID_CHANGED",
-                    row_of(i),
-                    f'This user already has the employee id "{stored_id}"; in Engage an employee id cannot '
-                    "change once set, so the row is skipped.",
-                    column="employee_id",
-                    value=value,
-                )
-            )
-    return out
-
-
-def _licences(rec: np.ndarray[Any, Any], creating: np.ndarray[Any, Any], available: int) -> list[Finding]:
-    """SPEC §4-5: the whole batch of new users is refused; updates still apply."""
-    import numpy as np
-
-    new_rows = rec[np.flatnonzero(creating)].tolist()
-    if len(new_rows) <= available:
-        return []
-    text = messages.license_limit(len(new_rows), available)
-    return [finding("LICENSE_LIMIT", row_of(i), text) for i in new_rows]
+    return user_rules(df, hmap, context)
 
 
 def _finish(
@@ -449,7 +198,7 @@ def _finish(
     if _fatal(findings):
         skipped_recs: set[int] = set(range(table.n_records)) - set(table.blank.nonzero()[0].tolist())
     else:
-        skipped_recs = _skipped(findings)
+        skipped_recs = skipped_records(findings)
     columns = tuple(sorted({**hmap.columns, **hmap.custom}.items()))
     report = Report(
         file=name,

@@ -437,14 +437,6 @@ def _now(fn: Any, *args: Any) -> Any:
     return fut
 
 
-def read_csv_table(text: bytes, header: tuple[str, ...], header_end: int, needed: Sequence[int]) -> Table:
-    """Records of a CSV file (header already read), sequentially."""
-    reader = CsvRead(text, header, header_end, needed, _now)
-    for _ in reader.parts():
-        pass
-    return reader.table()
-
-
 def _fatal(header: tuple[str, ...], f: Finding) -> Table:
     import numpy as np
     import polars as pl
