@@ -116,3 +116,40 @@ def coalesce_writes(conn: Any) -> None:
     transport = getattr(conn, "_transport", None)
     if isinstance(transport, asyncio.Transport):
         conn._transport = CoalescingTransport(transport, asyncio.get_running_loop())
+
+
+def speed_up_chacha20() -> bool:
+    """Give asyncssh's chacha20-poly1305 a 5x cheaper ChaCha20 call.
+
+    asyncssh builds a `Cipher(...).encryptor()` for each of the ~6 ChaCha20
+    uses per SSH packet (length, Poly1305 key, payload, both directions); the
+    Python wrappers cost ~10 us a call, ~25 % of the server's CPU per small
+    SFTP request (chacha20-poly1305 is OpenSSH's first choice). Creating the
+    context straight from cryptography's binding costs ~2 us. Installed only
+    if it gives byte-identical output to asyncssh's own function; returns
+    whether it was installed. Process-wide, and harmless: same bytes."""
+    try:
+        from asyncssh.crypto import chacha
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+        from cryptography.hazmat.primitives.ciphers.algorithms import ChaCha20
+    except ImportError:
+        return False
+    original = getattr(chacha, "chacha20", None)
+    if original is None or getattr(original, "_bwsandbox", False):
+        return original is not None
+    create = rust_openssl.ciphers.create_encryption_ctx
+    ctr0, ctr1 = (0).to_bytes(8, "little"), (1).to_bytes(8, "little")
+
+    def chacha20(key: bytes, data: bytes, nonce: bytes, ctr: int) -> bytes:
+        return bytes(create(ChaCha20(key, (ctr1 if ctr else ctr0) + nonce), None).update(data))
+
+    probe = (bytes(range(32)), bytes(range(100)), bytes(range(8)))
+    try:
+        same = all(chacha20(*probe, ctr) == original(*probe, ctr) for ctr in (0, 1))
+    except Exception:
+        same = False
+    if not same:
+        return False
+    chacha20._bwsandbox = True  # type: ignore[attr-defined]
+    chacha.chacha20 = chacha20
+    return True

@@ -92,3 +92,22 @@ def test_lockout_locks_after_n_failures_in_the_window_and_success_resets(
     now[0] += 61
     assert lockout.remaining("10.0.0.1") == 0  # lifted
     assert not lockout.failure("10.0.0.1")  # and the count starts again
+
+
+def test_fast_chacha20_is_installed_and_byte_identical() -> None:
+    """If a cryptography or asyncssh update breaks the faster ChaCha20 call,
+    the server silently falls back; this test says so instead."""
+    import os
+
+    from asyncssh.crypto import chacha
+    from cryptography.hazmat.primitives.ciphers import Cipher
+    from cryptography.hazmat.primitives.ciphers.algorithms import ChaCha20
+
+    from bwsandbox.server.transport import speed_up_chacha20
+
+    assert speed_up_chacha20() is True
+    key, data, nonce = os.urandom(32), os.urandom(1000), os.urandom(8)
+    for ctr in (0, 1):
+        cipher = Cipher(ChaCha20(key, ctr.to_bytes(8, "little") + nonce), mode=None)
+        reference = cipher.encryptor().update(data)
+        assert chacha.chacha20(key, data, nonce, ctr) == reference
