@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--eu-port", type=int, help="eu endpoint port (default 2223; 0 picks a free port)")
     p.add_argument("--status-file", type=Path, metavar="PATH",
                    help="write endpoints and host keys as JSON here once listening")
+    # issue #4: where error emails go, and the simulated queue delay
+    p.add_argument("--smtp", metavar="HOST:PORT", help="send error emails over SMTP (default: DATA/outbox)")
+    p.add_argument("--queue-delay", type=float, metavar="SECONDS", help="simulated delay before each file")
     p.set_defaults(handler=_run)
 
 
@@ -58,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
-                     "eu_port": args.eu_port})
+                     "eu_port": args.eu_port, "smtp": args.smtp, "queue_delay": args.queue_delay})
     conn = store.connect(settings.db_path)
     try:
         clock = clock_mod.load(conn)
