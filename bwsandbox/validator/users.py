@@ -40,6 +40,22 @@ class UserRules:
         self.dir_emails = sorted({u.email.strip().lower() for u in users})
         self.dir_active = sorted({u.email.strip().lower() for u in users if u.active})
         self.dir_ids = sorted({u.employee_id.strip() for u in users if u.employee_id})
+        self._cache: dict[str, Any] = {}
+
+    def hashed_directory(self, which: str) -> np.ndarray[Any, Any]:
+        """Hashes of the snapshot's keys, computed once for all parts."""
+        if which not in self._cache:
+            keys = {"ids": self.dir_ids, "emails": self.dir_emails, "active": self.dir_active}[which]
+            self._cache[which] = crossrow.hash_values(keys)
+        got: np.ndarray[Any, Any] = self._cache[which]
+        return got
+
+    def stored_ids(self, by_id: bool) -> pl.DataFrame:
+        key = f"stored:{by_id}"
+        if key not in self._cache:
+            self._cache[key] = _stored_ids(self.context, by_id)
+        got: pl.DataFrame = self._cache[key]
+        return got
 
     def keep(self, name: str, array: np.ndarray[Any, Any]) -> None:
         self.parts.setdefault(name, []).append(array)
@@ -106,7 +122,7 @@ class UserRules:
         h = {name: fn() for name, fn in hashers.items()}
         # Identity (SPEC §3): email, or employee id when both id columns are present.
         ident_h = h["employee_id"] if by_id else h["email"]
-        known_h = crossrow.hash_values(self.dir_ids if by_id else self.dir_emails)
+        known_h = self.hashed_directory("ids" if by_id else "emails")
         directory = context.directory
         state["creating"] = (
             np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
@@ -127,7 +143,7 @@ class UserRules:
                     )
                 )
         if "employee_id" in cols and self.dir_users:
-            out += _directory_ids(df, context, by_id)
+            out += _directory_ids(df, context, by_id, self.stored_ids(by_id))
         self.keep("rec", df["i"].to_numpy().astype(np.int32))
         self.keep("creating", state["creating"])
         for name, arr in h.items():
@@ -175,7 +191,7 @@ class UserRules:
                 alive=alive,
                 mkeys=self.array("hash:manager_email"),
                 mcol="manager_email",
-                known=crossrow.hash_values(self.dir_active),
+                known=self.hashed_directory("active"),
                 not_found=messages.manager_not_found,
                 own_manager=messages.OWN_MANAGER,
             )
@@ -188,7 +204,7 @@ class UserRules:
                 alive=alive,
                 mkeys=self.array("hash:manager_id"),
                 mcol="manager_id",
-                known=crossrow.hash_values(self.dir_ids),
+                known=self.hashed_directory("ids"),
                 not_found=lambda v: f"Could not find manager id: {v}",
                 own_manager=messages.OWN_MANAGER,
             )
@@ -203,33 +219,27 @@ def user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Find
     return phase.finish(crossrow.frame_fetch(df))
 
 
-def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool) -> list[Finding]:
-    """Employee ids against the stored ones (SPEC §3 case [doc]; engage immutable [doc])."""
+def _stored_ids(context: Context, by_id: bool) -> pl.DataFrame:
+    """The directory's employee ids, keyed by lower-cased id or by email."""
     import polars as pl
 
     assert context.directory is not None
     users = [u for u in context.directory.users if u.employee_id]
+    keys = [(u.employee_id or "").lower() if by_id else u.email.strip().lower() for u in users]
+    stored = pl.DataFrame(
+        {"_k": keys, "_s": [u.employee_id for u in users]}, schema={"_k": pl.String, "_s": pl.String}
+    )
+    return stored.unique(subset="_k", keep="first")
+
+
+def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool, stored: pl.DataFrame) -> list[Finding]:
+    """Employee ids against the stored ones (SPEC §3 case [doc]; engage immutable [doc])."""
+    import polars as pl
+
     out: list[Finding] = []
     fid = crossrow.id_key("employee_id")
-    if by_id:
-        stored = pl.DataFrame(
-            {
-                "_k": [u.employee_id.lower() for u in users if u.employee_id],
-                "_s": [u.employee_id for u in users],
-            },
-            schema={"_k": pl.String, "_s": pl.String},
-        )
-        j = df.select("i", "employee_id", fid.alias("_f"), fid.str.to_lowercase().alias("_k")).join(
-            stored.unique(subset="_k", keep="first"), on="_k", how="inner"
-        )
-    else:
-        stored = pl.DataFrame(
-            {"_k": [u.email.strip().lower() for u in users], "_s": [u.employee_id for u in users]},
-            schema={"_k": pl.String, "_s": pl.String},
-        )
-        j = df.select("i", "employee_id", fid.alias("_f"), crossrow.email_key("email").alias("_k")).join(
-            stored.unique(subset="_k", keep="first"), on="_k", how="inner"
-        )
+    key = fid.str.to_lowercase() if by_id else crossrow.email_key("email")
+    j = df.select("i", "employee_id", fid.alias("_f"), key.alias("_k")).join(stored, on="_k", how="inner")
     j = j.filter((pl.col("_f").fill_null("") != "") & (pl.col("_f") != pl.col("_s")))
     for i, value, bare, _, stored_id in j.rows():
         if bare.lower() == stored_id.lower():
