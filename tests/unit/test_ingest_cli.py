@@ -1,0 +1,115 @@
+"""The ingest commands' contract (issue #4): directory, report, emails,
+clock, pgp export-key, admin, all with --data-dir."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bwsandbox import store, tenants
+from bwsandbox.cli.main import main
+from bwsandbox.clock import Clock
+from bwsandbox.config import load
+from bwsandbox.ingest import pgp
+from bwsandbox.ingest.queue import Inbox
+from bwsandbox.ingest.worker import Worker
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    settings = load({"data_dir": tmp_path / "data"}, env={})
+    conn = store.connect(settings.db_path)
+    with store.transaction(conn):
+        tenant = tenants.add(conn, name="acme", username="acme", password="pw", contact="it@acme.com",
+                             custom_keys=frozenset({"cost_center"}), created_at="2026-01-01T00:00:00+00:00")
+    spool = tmp_path / "spool.csv"
+    spool.write_text(
+        "email,first_name,last_name,employee_id,title,cost_center,deactivation_date\n"
+        "ann@acme.com,Ann,Lee,0042,CTO,CC1,\n"
+        "bob@acme.com,Bob,Ray,0043,,CC2,12/31/2099\n"
+        ",No,Email,0044,,,\n"
+    )
+    Inbox(conn, settings.data_dir, Clock()).received(tenant, "users-1.csv", spool)
+    Worker(settings).process_pending()
+    conn.close()
+    return settings.data_dir
+
+
+def run(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str]:
+    code = main([*args, "--data-dir", str(data)])
+    return code, capsys.readouterr().out
+
+
+def test_directory_json_has_the_contract_fields(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    code, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "json")
+    assert code == 0
+    ann, bob = json.loads(out)
+    assert list(ann)[:9] == ["email", "first_name", "last_name", "employee_id", "manager_email",
+                             "department_name", "title", "status", "deactivation_date"]
+    assert (ann["employee_id"], ann["title"], ann["status"]) == ("0042", "CTO", "active")
+    assert ann["cost_center"] == "CC1"  # a custom key the tenant defined
+    assert (bob["status"], bob["deactivation_date"]) == ("active", "2099-12-31")
+
+
+def test_directory_csv(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    code, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["email"] for r in rows] == ["ann@acme.com", "bob@acme.com"]
+
+
+def test_report_json_and_text(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    code, out = run(capsys, data, "report", "--tenant", "acme", "users-1.csv", "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["verdict"] == "partial"
+    assert report["applied"]["created"] == 2 and report["applied"]["skipped"] == 1
+    code, out = run(capsys, data, "report", "--tenant", "acme", "users-1.csv")
+    assert "partial" in out and "created 2" in out
+
+
+def test_report_of_an_unknown_file_is_a_usage_error(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    assert main(["report", "--tenant", "acme", "nope.csv", "--data-dir", str(data)]) == 2
+
+
+def test_emails_json(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    code, out = run(capsys, data, "emails", "--tenant", "acme", "--format", "json")
+    [mail] = json.loads(out)
+    assert (mail["to"], mail["attachments"]) == ("it@acme.com", ["users-1.csv.errors.csv"])
+    assert mail["subject"] == "Betterworks user import: 1 error(s) in users-1.csv"
+
+
+def test_clock_advance_makes_future_deactivations_effective(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    code, out = run(capsys, data, "clock", "set", "--today", "2099-12-30")
+    assert code == 0 and "today is 2099-12-30" in out
+    code, out = run(capsys, data, "clock", "advance", "1")
+    assert "1 user(s) reached their deactivation date" in out
+    _, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "json")
+    assert [u["status"] for u in json.loads(out)] == ["active", "deactivated"]
+    _, out = run(capsys, data, "directory", "--tenant", "acme", "--history", "bob@acme.com",
+                 "--format", "json")
+    history = [(h["action"], h["source_kind"]) for h in json.loads(out)]
+    assert history == [("created", "file"), ("deactivated", "clock")]
+
+
+def test_pgp_export_key_prints_a_stable_public_key(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    code, first = run(capsys, data, "pgp", "export-key", "--tenant", "acme")
+    _, second = run(capsys, data, "pgp", "export-key", "--tenant", "acme")
+    assert code == 0 and first == second
+    assert first.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    assert "PRIVATE" not in first
+    ciphertext = pgp.encrypt_for(b"hello", first)
+    settings = load({"data_dir": data}, env={})
+    conn = store.connect(settings.db_path)
+    tenant = tenants.require(conn, "acme")
+    conn.close()
+    assert pgp.decrypt(ciphertext, data, tenant, "x.pgp") == b"hello"
+
+
+def test_admin_set_user_rejects_a_malformed_assignment(data: Path) -> None:
+    args = ["admin", "set-user", "--tenant", "acme", "ann@acme.com", "title", "--data-dir", str(data)]
+    assert main(args) == 2
