@@ -360,3 +360,21 @@ def test_engage_terminates_omitted_users_and_refuses_past_the_safety_limit(
     assert applied["applied"]["terminated"] == 2
     found = users(ingest, tenant)
     assert [e for e, u in found.items() if u["status"] == "deactivated"] == ["p8@acme.com", "p9@acme.com"]
+
+
+def test_department_file_and_employee_id_identity(ingest: Harness, tmp_path: Path) -> None:
+    account, tenant = new_tenant(ingest, tmp_path)
+    upload(account, "departments-1.csv", "name,parent,is_active\nCompany,,true\nSales,Company,true\n")
+    row = wait_done(ingest, tenant, "departments-1.csv")
+    assert report_of(row)["applied"]["departments_created"] == 2
+    departments = {d["name"]: d for d in directory.departments_listing(ingest.conn, tenant)}
+    assert departments["Sales"]["parent"] == "Company"
+    ids = "email,first_name,last_name,employee_id,manager_id\n"
+    upload(account, "users-1.csv", ids + "boss@acme.com,Bo,Ss,001,\nann@acme.com,Ann,Lee,002,001\n")
+    wait_done(ingest, tenant, "users-1.csv")
+    assert users(ingest, tenant)["ann@acme.com"]["manager_email"] == "boss@acme.com"
+    # Both id columns present: the employee id is the identity, so the email can change.
+    upload(account, "users-2.csv", ids + "ann.lee@acme.com,Ann,Lee,002,001\n")
+    report = report_of(wait_done(ingest, tenant, "users-2.csv"))
+    assert report["applied"]["updated"] == 1 and report["applied"]["created"] == 0
+    assert set(users(ingest, tenant)) == {"boss@acme.com", "ann.lee@acme.com"}

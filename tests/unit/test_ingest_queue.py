@@ -140,3 +140,23 @@ def test_recover_requeues_files_a_crash_left_processing(env: Env) -> None:
     assert env.worker.recover() == 1
     assert env.worker.process_pending() == [file_id]
     assert env.row(file_id)["state"] == "done"
+
+
+def test_a_crash_before_the_commit_leaves_the_upload_in_the_spool(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = env.tenant("acme")
+    path = env.tmp / "spool-upload"
+    path.write_text(CSV.format("a"))
+
+    def boom(file_id: int, size: int) -> str:
+        raise OSError("disk full")  # stands for a crash between the link and the commit
+
+    monkeypatch.setattr(env.inbox, "_due", boom)
+    with pytest.raises(OSError):
+        env.inbox.received(t, "users.csv", path)
+    assert path.read_text() == CSV.format("a")  # nothing lost
+    assert env.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0  # nothing half-queued
+    monkeypatch.undo()
+    file_id = env.inbox.received(t, "users.csv", path)  # the retry reuses the id over the orphan link
+    assert env.worker.process_pending() == [file_id]
