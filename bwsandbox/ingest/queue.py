@@ -42,6 +42,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from bwsandbox import clock as clock_mod
 from bwsandbox.clock import Clock
 from bwsandbox.spec.fields import Profile
 from bwsandbox.store import transaction
@@ -200,7 +201,9 @@ class Inbox:
         return f"repeat of file #{row['id']} ({row['name']}): same {' and '.join(same)}"
 
     def _due(self, file_id: int, size: int) -> str:
-        now = self._clock.now()
+        # The persisted offset, as the worker sees it: `clock advance`/`reset`
+        # in another process must not strand a file days in the future.
+        now = clock_mod.load(self._conn, self._clock).now()
         if self._delay.base or self._delay.per_mb or self._delay.jitter:
             # Queue length matters: a file waits for the one before it.
             row = self._conn.execute(
