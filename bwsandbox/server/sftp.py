@@ -350,6 +350,16 @@ class _LenientWriteHandler(_BaseHandler):
             self._out.clear()
             writer.write(data)
 
+    async def recv_packet(self) -> asyncssh.packet.SSHPacket:
+        # Nothing more buffered to read: send the replies now rather than at
+        # the end of the loop iteration (saves an iteration per round trip).
+        if getattr(self, "_out", None):
+            session = getattr(self._reader, "_session", None)
+            buffered = getattr(session, "_recv_buf", {}).get(None)
+            if not buffered:
+                self._flush_replies()
+        return await super().recv_packet()
+
     async def _cleanup(self, exc: Exception | None) -> None:
         if getattr(self, "_out", None):
             self._flush_replies()

@@ -1,66 +1,22 @@
-"""Write coalescing for SSH connections: one send(2) per burst, not per packet.
+"""The SSH connection's hot path, tuned from profiles (see README "Benchmarks").
 
-asyncssh encrypts an SSH_MSG_IGNORE before every packet it sends and writes
-each packet to the transport separately, so an SFTP reply costs two send(2)
-calls, and each send to a loopback peer can wake it (and switch to it) on a
-busy 2-core machine. Profiling 1,000 small uploads showed socket.send as the
-largest cost. This wrapper collects the writes made while handling one burst
-of input and hands them to the real transport in one write at the end of the
-event-loop iteration (call_soon): same bytes, same order, fewer wake-ups.
+Each function is applied per connection (or once per process) from
+`SandboxSSHServer.connection_made` / the listener, changes no bytes a
+client could rely on, and is a no-op if asyncssh's insides change:
+
+- `quick_acks`: no ~40 ms delayed-ACK stall behind OpenSSH's Nagle;
+- `skip_ignore_padding`: no empty SSH_MSG_IGNORE before every packet
+  (it doubled the send(2) calls and encryption work of each SFTP reply);
+- `speed_up_chacha20`: a cheaper ChaCha20 call for chacha20-poly1305.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from typing import Any
 
 import asyncssh.constants
-
-
-class CoalescingTransport:
-    __slots__ = ("_transport", "_loop", "_buffer", "_scheduled")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._buffer: list[bytes] = []
-        self._scheduled = False
-
-    def write(self, data: bytes) -> None:
-        self._buffer.append(data)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            if not self._transport.is_closing():
-                self._transport.write(data)
-
-    def writelines(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.write(chunk)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def abort(self) -> None:
-        self._buffer.clear()
-        self._transport.abort()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
 
 _EMPTY_IGNORE = (b"\0\0\0\0",)  # String(b""), what asyncssh sends before each packet
 
@@ -108,14 +64,6 @@ def quick_acks(conn: Any) -> None:
         original(data, datatype)
 
     conn.data_received = data_received
-
-
-def coalesce_writes(conn: Any) -> None:
-    """Wrap an asyncssh connection's transport (called from connection_made,
-    before the version banner is sent). A no-op if asyncssh changes inside."""
-    transport = getattr(conn, "_transport", None)
-    if isinstance(transport, asyncio.Transport):
-        conn._transport = CoalescingTransport(transport, asyncio.get_running_loop())
 
 
 def speed_up_chacha20() -> bool:
