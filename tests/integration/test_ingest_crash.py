@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -136,3 +137,78 @@ def test_kill_9_then_restart_applies_every_file_exactly_once(tmp_path: Path, mod
     finally:
         conn.close()
     assert len(list((settings.data_dir / "outbox").glob("*.eml"))) == 1
+
+
+def test_kill_9_of_bwsandbox_serve_during_processing_then_restart(tmp_path: Path) -> None:
+    """The whole product: `bwsandbox serve` in a subprocess, a real SFTP upload,
+    kill -9 while the file is `processing`, `serve` again: applied once."""
+    import paramiko
+
+    data = tmp_path / "data"
+    cli = [sys.executable, "-c", "from bwsandbox.cli.main import run; run()"]
+    env = {**os.environ, "BWSANDBOX_HOME": str(data)}
+    subprocess.run(
+        [*cli, "tenant", "add", "acme", "--username", "acme", "--password", "pw",
+         "--contact", "it@acme.com", "--licenses", "10000000"],
+        check=True, env=env, capture_output=True,
+    )
+    rows = 60_000
+    body = "email,first_name,last_name\n" + "".join(f"u{i}@x.com,U,{i}\n" for i in range(rows))
+    settings = load({"data_dir": data}, env={})
+
+    def serve(log_name: str) -> tuple[subprocess.Popen[bytes], int]:
+        status = tmp_path / "status.json"
+        status.unlink(missing_ok=True)
+        log = (tmp_path / log_name).open("wb")
+        proc = subprocess.Popen(
+            [*cli, "serve", "--port", "0", "--eu-port", "0", "--status-file", str(status)],
+            env=env, stdout=log, stderr=log,
+        )
+        log.close()
+        wait_until(status.exists, timeout=60)
+        return proc, int(json.loads(status.read_text())["endpoints"]["us"]["port"])
+
+    def state_of(conn: sqlite3.Connection) -> str | None:
+        row = conn.execute("SELECT state FROM files WHERE name = 'users-1.csv'").fetchone()
+        return None if row is None else str(row[0])
+
+    proc, port = serve("serve1.log")
+    try:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        client.connect("127.0.0.1", port, username="acme", password="pw", allow_agent=False,
+                       look_for_keys=False)
+        sftp = client.open_sftp()
+        with sftp.open("incoming/users-1.csv", "wb") as remote:
+            remote.write(body.encode())
+        sftp.close()
+        client.close()
+        conn = store.connect(settings.db_path)
+        try:
+            wait_until(lambda: state_of(conn) == "processing", timeout=60, interval=0.005)
+        finally:
+            conn.close()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        conn = store.connect(settings.db_path)
+        assert state_of(conn) == "processing"  # killed before its commit
+        assert directory.users_listing(conn, "acme") == []
+        conn.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    proc, _ = serve("serve2.log")
+    try:
+        conn = store.connect(settings.db_path)
+        wait_until(lambda: state_of(conn) == "done", timeout=120)
+        assert len(directory.users_listing(conn, "acme")) == rows
+        [(count,)] = conn.execute(
+            "SELECT COUNT(*) FROM dir_history h JOIN files f ON f.id = h.file_id WHERE f.name = 'users-1.csv'"
+        ).fetchall()
+        assert count == rows
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
