@@ -55,7 +55,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         _text(report)
-    return 1 if report.get("verdict") == "rejected" else 0
+    # Like `bwsandbox validate`: 1 when the file had any error (GUIDE convention 5).
+    errors = [f for f in report.get("findings", []) if f.get("severity") == "error"]
+    return 1 if errors or report.get("verdict") == "rejected" else 0
 
 
 def _text(report: dict[str, Any]) -> None:

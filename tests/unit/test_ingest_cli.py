@@ -64,7 +64,7 @@ def test_directory_csv(capsys: pytest.CaptureFixture[str], data: Path) -> None:
 def test_report_json_and_text(capsys: pytest.CaptureFixture[str], data: Path) -> None:
     code, out = run(capsys, data, "report", "--tenant", "acme", "users-1.csv", "--format", "json")
     report = json.loads(out)
-    assert code == 0 and report["verdict"] == "partial"
+    assert code == 1 and report["verdict"] == "partial"  # 1: the file had errors
     assert report["applied"]["created"] == 2 and report["applied"]["skipped"] == 1
     code, out = run(capsys, data, "report", "--tenant", "acme", "users-1.csv")
     assert "partial" in out and "created 2" in out
