@@ -57,6 +57,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
-    columns = ["id", "tenant", "name", "bytes", "received_at", "state", "verdict", "detail"]
+    columns = ["id", "tenant", "name", "bytes", "received_at", "state", "verdict", "counts", "detail"]
+    for r in rows:  # issue #4: once done, what was applied (files.counts_json)
+        counts = r.get("counts") or {}
+        r["counts"] = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
     print_table(Console(), columns, [[r.get(c) for c in columns] for r in rows])
     return 0
