@@ -46,6 +46,10 @@ def _run(args: argparse.Namespace) -> int:
         conn.close()
     if row is None:
         raise UsageError(f"tenant {tenant.name} has no file named {args.name!r} (see `bwsandbox files`)")
+    if row["report_json"] is None and row["detail"] == "marker":
+        raise UsageError(
+            f"{row['name']} is an engage .done marker: it releases its data file and has no report"
+        )
     if row["report_json"] is None:
         state = "queued" if row["state"] == "waiting" else row["state"]
         detail = f" ({row['detail']})" if row["detail"] else ""
