@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
 import json
 import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
@@ -236,6 +237,31 @@ class Worker:
     # -- the background thread ------------------------------------------------------
     def run(self) -> None:
         """Loop until stop(): process what is due, sleep until the next due time."""
+        lock = self._single_worker_lock()
+        if lock is None:
+            return
+        try:
+            self._loop()
+        finally:
+            lock.close()
+
+    def _single_worker_lock(self) -> IO[bytes] | None:
+        """One worker per data directory: `recover()` requeues `processing`
+        files, which is only right if no other worker is processing them."""
+        path = self.settings.data_dir / "ingest.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("ab")
+        while not self._stopping.is_set():
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fh
+            except BlockingIOError:
+                log.warning("another queue worker uses %s; waiting for it", self.settings.data_dir)
+                self._stopping.wait(5.0)
+        fh.close()
+        return None
+
+    def _loop(self) -> None:
         self.recover()
         while not self._stopping.is_set():
             try:

@@ -4,6 +4,7 @@ engage `.done` pairing, repeats, cut-off uploads (issue #4, SPEC §5)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,15 @@ def test_a_crash_before_the_commit_leaves_the_upload_in_the_spool(
     monkeypatch.undo()
     file_id = env.inbox.received(t, "users.csv", path)  # the retry reuses the id over the orphan link
     assert env.worker.process_pending() == [file_id]
+
+
+def test_one_queue_worker_per_data_directory(env: Env) -> None:
+    held = env.worker._single_worker_lock()
+    assert held is not None
+    other = Worker(env.settings)
+    threading.Timer(0.2, other._stopping.set).start()  # give up instead of waiting forever
+    assert other._single_worker_lock() is None  # it waited, and never got the lock
+    held.close()
+    third = Worker(env.settings)._single_worker_lock()
+    assert third is not None
+    third.close()
