@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from bwsandbox.spec import messages
-from bwsandbox.spec.fields import CORE_FIELDS, ENGAGE_FIELDS, Profile
+from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.model import ApplicableRow
 
 # Fields a file can never blank out: an empty cell there is ignored, not a
@@ -602,6 +602,3 @@ def due_deactivations(state: State, today: str) -> Outcome:
             out.count("deactivated")
     return out
 
-
-def template_fields(profile: Profile) -> tuple[str, ...]:
-    return tuple(CORE_FIELDS if profile is Profile.CORE else ENGAGE_FIELDS)

@@ -290,9 +290,6 @@ class Worker:
             self._thread.join(timeout)
             self._thread = None
 
-    def poke(self) -> None:
-        self._wake.set()
-
     # -- Sandbox service protocol ----------------------------------------------------
     async def start(self, sandbox: Sandbox) -> None:
         self._base_clock = sandbox.clock
