@@ -23,7 +23,7 @@ from bwsandbox.errors import UsageError
 if TYPE_CHECKING:
     from bwsandbox.validator import Context
 
-_PROGRESS_BYTES = 8 * 1024 * 1024  # show a spinner for files this big, on a terminal
+_PROGRESS_BYTES = 8 * 1024 * 1024  # show a progress bar for files this big, on a terminal
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -112,8 +112,8 @@ def _run(args: argparse.Namespace) -> int:
         if tty and len(data) >= _PROGRESS_BYTES:
             from bwsandbox.cli import render
 
-            with render.progress(f"Validating {label} ({len(data) / 1e6:.0f} MB)"):
-                results.append(validate(data, context, name=label))
+            with render.progress(f"Validating {label} ({len(data) / 1e6:.0f} MB)") as tick:
+                results.append(validate(data, context, name=label, progress=tick))
         else:
             results.append(validate(data, context, name=label))
     if args.format == "json":

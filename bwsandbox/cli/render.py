@@ -4,7 +4,7 @@ layer). Commands call these functions; each command appends its own below.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -27,10 +27,22 @@ def console(stderr: bool = False) -> Console:
 
 
 @contextmanager
-def progress(label: str) -> Iterator[None]:
-    """A transient spinner on the terminal while a long step runs (issue #5)."""
-    with console(stderr=True).status(label, spinner="dots"):
-        yield
+def progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar on the terminal (issue #5); yields the
+    `progress(done, total)` callback to hand to `validate()`."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        console=console(stderr=True), transient=True,
+    )
+    with bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 # --- validate --------------------------------------------------------------------

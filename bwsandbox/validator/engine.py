@@ -47,34 +47,54 @@ def _ruled(hmap: HeaderMap, name: str) -> bool:
 _PARALLEL_BYTES = 4 << 20  # from this size the structure scan and the hash run on worker threads
 
 
-def validate(data: bytes, context: Context = Context(), *, name: str = "<stdin>") -> Validation:  # noqa: B008
-    """Validate one file as production would read it. Never raises on bad input."""
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def validate(
+    data: bytes,
+    context: Context = Context(),  # noqa: B008
+    *,
+    name: str = "<stdin>",
+    progress: Progress | None = None,
+) -> Validation:
+    """Validate one file as production would read it. Never raises on bad input.
+
+    `progress(done, total)` is called as the parts of a big file are read
+    (the CLI's progress bar); it never changes the result."""
+    tick = progress or _no_progress
     if len(data) >= _PARALLEL_BYTES:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bwsandbox-validate") as pool:
-            return _validate(data, context, name, pool.submit)
-    return _validate(data, context, name, _now)
+            result = _validate(data, context, name, pool.submit, tick)
+    else:
+        result = _validate(data, context, name, _now, tick)
+    tick(1, 1)
+    return result
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _validate(data: bytes, context: Context, name: str, submit: Any) -> Validation:
+def _validate(data: bytes, context: Context, name: str, submit: Any, tick: Progress) -> Validation:
     sha_f = submit(_sha256, data)
     if submit is _now:
-        return _validate_text(data, context, name, submit, sha_f, decode(data))
+        return _validate_text(data, context, name, submit, sha_f, decode(data), tick)
     # Big file: assume UTF-8 while a worker checks it; redo in the rare case it is not.
     utf8_f = submit(utf8_ok, body(data))
-    guess = _validate_text(data, context, name, submit, sha_f, decode(data, utf8=True))
+    guess = _validate_text(data, context, name, submit, sha_f, decode(data, utf8=True), tick)
     if utf8_f.result():
         return guess
-    return _validate_text(data, context, name, submit, sha_f, decode(data, utf8=False))
+    return _validate_text(data, context, name, submit, sha_f, decode(data, utf8=False), tick)
 
 
 def _validate_text(
-    data: bytes, context: Context, name: str, submit: Any, sha_f: Any, decoded: Decoded
+    data: bytes, context: Context, name: str, submit: Any, sha_f: Any, decoded: Decoded, tick: Progress
 ) -> Validation:
     findings: list[Finding] = list(decoded.findings)
     text = decoded.text
@@ -100,10 +120,13 @@ def _validate_text(
             # structure scan finishes; kept only if the scan confirms every record.
             phase = UserRules(hmap, context)
             offset = 0
-            for part in reader.parts():
+            for done, part in enumerate(reader.parts(), 1):
                 phase.run(_frame(part, None, hmap, offset))
                 offset += part.height
                 del part  # one part in memory at a time
+                # The last step (joining the scan, rules across rows) is the
+                # remaining share: report parts as 90 % of the work.
+                tick(done * 9, reader.n_parts * 10)
             if reader.complete:
                 # The rules across rows run before the scan is joined (they only
                 # need it to fetch the text of flagged rows), so they overlap it.

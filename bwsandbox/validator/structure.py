@@ -352,6 +352,11 @@ class CsvRead:
         if self._n_parts > 1:
             submit(_produce_splits, self._splits, text, header_end, self._n_parts)
 
+    @property
+    def n_parts(self) -> int:
+        """How many parts `parts()` yields (for a progress bar)."""
+        return self._n_parts
+
     def parts(self) -> Iterator[pl.DataFrame]:
         """The needed columns (`c<index>`), in parts of whole records."""
         text, width = self.text, len(self.header)
