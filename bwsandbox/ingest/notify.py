@@ -14,8 +14,6 @@ so a crash can at worst send an email twice, never lose one.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import smtplib
 import sqlite3
@@ -28,6 +26,7 @@ from pathlib import Path
 from bwsandbox.errors import IngestError
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import CATALOGUE, Scope
+from bwsandbox.validator.errorfile import error_file
 
 SENDER = "Betterworks Sandbox <no-reply@bwsandbox.invalid>"
 
@@ -37,33 +36,21 @@ def error_csv(
     originals: Mapping[int, Sequence[str]],
     findings: Iterable[Mapping[str, object]],
 ) -> bytes:
-    """The error file: original columns, then `row` and `errors` (one line per row)."""
-    by_row: dict[int | None, list[str]] = {}
-    values: dict[int, str] = {}
-    for f in findings:
-        if f.get("severity") != "error":
-            continue
-        row = f.get("row")
-        key = row if isinstance(row, int) else None
-        column = f.get("column")
-        text = str(f.get("message", ""))
-        by_row.setdefault(key, []).append(f"{column}: {text}" if column and key is not None else text)
-        if isinstance(row, int) and column == "email" and f.get("value"):
-            values[row] = str(f["value"])
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    """The error file: the validator's format (`validate --format csv`), with
+    the directory's findings too. A row the directory refused (licences) has
+    no original cells kept: its email is filled in from the finding."""
+    findings = list(findings)
+    rows = dict(originals)
     columns = list(header)
-    writer.writerow([*columns, "row", "errors"])
-    for row in sorted(r for r in by_row if r is not None):
-        cells = list(originals.get(row, ()))
-        if not cells and row in values and "email" in columns:
-            cells = ["" for _ in columns]
-            cells[columns.index("email")] = values[row]
-        cells = (cells + [""] * len(columns))[: len(columns)]
-        writer.writerow([*cells, row, "; ".join(by_row[row])])
-    if None in by_row:
-        writer.writerow([*([""] * len(columns)), "", "; ".join(by_row[None])])
-    return out.getvalue().encode("utf-8")
+    for f in findings:
+        row, value = f.get("row"), f.get("value")
+        if isinstance(row, int) and row not in rows and f.get("column") == "email" and value \
+                and "email" in columns:
+            cells = [""] * len(columns)
+            cells[columns.index("email")] = str(value)
+            rows[row] = cells
+    rejected = any(f.get("severity") == "error" and f.get("row") is None for f in findings)
+    return error_file(header, rows, findings, rejected=rejected)
 
 
 def build_message(

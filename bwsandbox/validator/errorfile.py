@@ -15,46 +15,73 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Mapping, Sequence
 
-from bwsandbox.spec.codes import Scope, Severity
-from bwsandbox.validator.model import Finding, Report, Validation
+from bwsandbox.spec.codes import CATALOGUE, Scope, Severity
+from bwsandbox.validator.model import Report, Validation, Verdict
 
 ERROR_COLUMNS = ("row", "status", "errors")
 
+# A finding as a JSON report holds it (`Finding.to_dict()`): ingest adds its
+# own directory findings (licences, engage terminations, PGP) in that shape,
+# and this one writer serves `validate --format csv` and the emailed file.
+FindingDict = Mapping[str, object]
 
-def _status(findings: list[Finding]) -> str:
-    if all(f.code == "ROW_BLANK" for f in findings):
+
+def _scope(f: FindingDict) -> Scope:
+    known = CATALOGUE.get(str(f.get("code")))
+    if known is not None:
+        return known.scope
+    return Scope.FILE if f.get("row") is None else Scope.ROW
+
+
+def _status(findings: list[FindingDict]) -> str:
+    if all(f.get("code") == "ROW_BLANK" for f in findings):
         return "ignored"
-    errors = [f for f in findings if f.severity is Severity.ERROR]
-    if any(f.scope in (Scope.ROW, Scope.FILE) for f in errors):
+    errors = [f for f in findings if f.get("severity") == Severity.ERROR]
+    if any(_scope(f) in (Scope.ROW, Scope.FILE) for f in errors):
         return "skipped"
     return "partial" if errors else "applied"
 
 
-def error_csv(validation: Validation) -> bytes:
+def error_file(
+    header: Sequence[str],
+    originals: Mapping[int, Sequence[str]],
+    findings: Iterable[FindingDict],
+    *,
+    rejected: bool,
+) -> bytes:
     """UTF-8 CSV (with CRLF, as Excel writes it) of the rows that failed or warned."""
-    report = validation.report
-    header = list(report.header)
-    by_row: dict[int | None, list[Finding]] = {}
-    for f in report.findings:
-        if f.severity is not Severity.NOTICE:
-            by_row.setdefault(f.row, []).append(f)
+    columns = list(header)
+    by_row: dict[int | None, list[FindingDict]] = {}
+    for f in findings:
+        if f.get("severity") != Severity.NOTICE:
+            row = f.get("row")
+            by_row.setdefault(row if isinstance(row, int) else None, []).append(f)
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*header, *ERROR_COLUMNS])
+    writer.writerow([*columns, *ERROR_COLUMNS])
     file_level = by_row.pop(None, [])
     if file_level:
-        status = "skipped" if report.verdict == "rejected" else "applied"
-        writer.writerow([""] * len(header) + ["", status, _join(file_level)])
+        writer.writerow([""] * len(columns) + ["", "skipped" if rejected else "applied", _join(file_level)])
     for row in sorted(r for r in by_row if r is not None):
-        cells = list(validation.originals.get(row, ()))
-        cells = (cells + [""] * len(header))[: len(header)] if header else cells
+        cells = list(originals.get(row, ()))
+        cells = (cells + [""] * len(columns))[: len(columns)] if columns else cells
         writer.writerow([*cells, str(row), _status(by_row[row]), _join(by_row[row])])
     return out.getvalue().encode("utf-8")
 
 
-def _join(findings: list[Finding]) -> str:
-    return " | ".join(f"{f.code}: {f.message}" for f in findings)
+def error_csv(validation: Validation) -> bytes:
+    """The error file of one validation (`bwsandbox validate --format csv`)."""
+    report = validation.report
+    return error_file(
+        report.header, validation.originals, [f.to_dict() for f in report.findings],
+        rejected=report.verdict is Verdict.REJECTED,
+    )
+
+
+def _join(findings: list[FindingDict]) -> str:
+    return " | ".join(f"{f.get('code')}: {f.get('message')}" for f in findings)
 
 
 def report_json(report: Report | list[Report]) -> str:

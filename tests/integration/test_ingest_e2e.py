@@ -5,8 +5,10 @@ poll of the store (`wait_done`), never a fixed sleep."""
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
+import io
 import json
 import shutil
 import socket
@@ -142,9 +144,10 @@ def test_errors_send_one_email_with_the_error_file_and_publish_it(ingest: Harnes
     eml = email.message_from_bytes(Path(mail["detail"]).read_bytes(), policy=email.policy.default)
     [attachment] = list(eml.iter_attachments())  # type: ignore[attr-defined]
     errors = attachment.get_payload(decode=True)
-    lines = errors.decode().splitlines()
-    assert lines[0] == HEADER.strip() + ",row,errors"
-    assert [line.split(",")[-2] for line in lines[1:]] == ["3", "4"]  # original rows + row number
+    lines = list(csv.reader(io.StringIO(errors.decode())))
+    # The same format as `bwsandbox validate --format csv` (one writer for both).
+    assert lines[0] == [*HEADER.strip().split(","), "row", "status", "errors"]
+    assert [line[-3] for line in lines[1:]] == ["3", "4"]  # original rows + row number
     root = ingest.sandbox.tenant_root(tenants.require(ingest.conn, tenant))
     assert (root / "reports" / "users-20260103.csv.errors.csv").read_bytes() == errors
 
