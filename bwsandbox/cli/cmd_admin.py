@@ -13,9 +13,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.config import load
 from bwsandbox.ingest import admin
 from bwsandbox.ingest.process import Processed
 
@@ -37,16 +36,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = admin.open_store(settings)
-    try:
+    with open_store(args) as (settings, conn):
         if args.action == "set-user":
             fields = admin.parse_assignments(args.fields)
             done = admin.set_user(conn, settings, args.tenant, args.email, fields)
         else:
             done = admin.upload(conn, settings, args.tenant, args.file)
-    finally:
-        conn.close()
     _show(done, args.format)
     return 1 if done.has_errors else 0
 

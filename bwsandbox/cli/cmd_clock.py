@@ -13,8 +13,7 @@ import datetime as dt
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli.main import add_data_dir
-from bwsandbox.config import load
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest import directory
 
@@ -35,9 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
+    with open_store(args) as (settings, conn):
         offset = clock_mod.load(conn).offset_days
         if args.action == "advance":
             offset += args.days
@@ -56,8 +53,6 @@ def _run(args: argparse.Namespace) -> int:
             if args.action != "show":
                 for tenant in tenants_mod.all_tenants(conn):
                     deactivated += directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
-    finally:
-        conn.close()
     print(f"today is {clock.today().isoformat()} (offset {offset:+d} days)")
     if deactivated:
         print(f"{deactivated} user(s) reached their deactivation date and are now deactivated")

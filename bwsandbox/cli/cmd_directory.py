@@ -13,9 +13,8 @@ from rich.console import Console
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.config import load
 from bwsandbox.ingest import directory
 
 # The contract's columns first; other fields (location, phone, custom keys...) follow.
@@ -23,8 +22,6 @@ COLUMNS = (
     "email", "first_name", "last_name", "employee_id", "manager_email", "department_name",
     "title", "status", "deactivation_date",
 )
-TABLE_COLUMNS = ("email", "first_name", "last_name", "employee_id", "manager_email",
-                 "department_name", "title", "status", "deactivation_date")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,9 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
+    with open_store(args) as (settings, conn):
         tenant = tenants_mod.require(conn, args.tenant)
         clock = clock_mod.load(conn)
         # Deactivation dates the clock has reached take effect before we show anything.
@@ -49,8 +44,6 @@ def _run(args: argparse.Namespace) -> int:
         if args.history is not None:
             return _history(list(directory.history(conn, tenant.name, args.history or None)), args.format)
         users = directory.users_listing(conn, tenant.name)
-    finally:
-        conn.close()
     extra = sorted({k for u in users for k in u} - set(COLUMNS))
     columns = [*COLUMNS, *extra]
     rows = [{c: u.get(c, "") for c in columns} for u in users]
@@ -61,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows)
     else:
-        print_table(Console(), TABLE_COLUMNS, [[r[c] for c in TABLE_COLUMNS] for r in rows])
+        print_table(Console(), COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
         print(f"{len(rows)} user(s), {sum(1 for r in rows if r['status'] == 'active')} active")
     return 0
 

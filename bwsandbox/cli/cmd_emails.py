@@ -8,11 +8,9 @@ import json
 
 from rich.console import Console
 
-from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.config import load
 from bwsandbox.ingest import notify
 
 
@@ -25,13 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
+    with open_store(args) as (settings, conn):
         tenant = tenants_mod.require(conn, args.tenant)
         rows = notify.listing(conn, tenant.name)
-    finally:
-        conn.close()
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0

@@ -8,11 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
-from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.config import load
 
 FIELDS = ("tenant", "name", "bytes", "sha256", "received_at", "state", "verdict")
 
@@ -46,14 +44,10 @@ def list_files(conn: Any, tenant: str | None = None) -> list[dict[str, Any]]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
+    with open_store(args) as (settings, conn):
         if args.tenant is not None:
             tenants_mod.require(conn, args.tenant)
         rows = list_files(conn, args.tenant)
-    finally:
-        conn.close()
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0

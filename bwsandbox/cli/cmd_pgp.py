@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli.main import add_data_dir
-from bwsandbox.config import load
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.ingest import pgp
 
 
@@ -23,11 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
+    with open_store(args) as (settings, conn):
         tenant = tenants_mod.require(conn, args.tenant)
-    finally:
-        conn.close()
     print(pgp.public_key(settings.data_dir, tenant), end="")
     return 0

@@ -9,11 +9,9 @@ from typing import Any
 
 from rich.console import Console
 
-from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.config import load
 from bwsandbox.errors import UsageError
 
 
@@ -37,13 +35,9 @@ def find(conn: Any, tenant: str, name: str) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
+    with open_store(args) as (settings, conn):
         tenant = tenants_mod.require(conn, args.tenant)
         row = find(conn, tenant.name, args.name)
-    finally:
-        conn.close()
     if row is None:
         raise UsageError(f"tenant {tenant.name} has no file named {args.name!r} (see `bwsandbox files`)")
     if row["report_json"] is None and row["detail"] == "marker":

@@ -10,9 +10,8 @@ from rich.console import Console
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli.main import add_data_dir
+from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.config import load
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region
 
@@ -45,19 +44,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
-        with store.transaction(conn):
-            tenant = tenants_mod.add(
-                conn, name=args.name, username=args.username, password=args.password,
-                region=Region(args.region), profile=Profile(args.profile), licenses=args.licenses,
-                contact=args.contact, locale=args.locale,
-                authorized_keys="\n".join(args.authorized_key),
-                created_at=clock_mod.load(conn).iso(),
-            )
-    finally:
-        conn.close()
+    with open_store(args) as (settings, conn), store.transaction(conn):
+        tenant = tenants_mod.add(
+            conn, name=args.name, username=args.username, password=args.password,
+            region=Region(args.region), profile=Profile(args.profile), licenses=args.licenses,
+            contact=args.contact, locale=args.locale,
+            authorized_keys="\n".join(args.authorized_key),
+            created_at=clock_mod.load(conn).iso(),
+        )
     port = settings.port if tenant.region is Region.US else settings.eu_port
     print(
         f"tenant {tenant.name} ({tenant.region}, {tenant.profile}) added: "
@@ -67,12 +61,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    settings = load({"data_dir": args.data_dir})
-    conn = store.connect(settings.db_path)
-    try:
+    with open_store(args) as (settings, conn):
         rows = [t.to_dict() for t in tenants_mod.all_tenants(conn)]
-    finally:
-        conn.close()
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0

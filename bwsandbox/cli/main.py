@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from bwsandbox import __version__
+from bwsandbox import __version__, store
+from bwsandbox.config import Settings, load
 from bwsandbox.errors import BwsandboxError
 
 # One line per command module; each registers its own sub-commands.
@@ -59,6 +62,17 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="data directory (default: $BWSANDBOX_HOME, else ./.bwsandbox)",
     )
+
+
+@contextmanager
+def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, sqlite3.Connection]]:
+    """Settings (layered, with --data-dir) and a store connection, closed after."""
+    settings = load({"data_dir": args.data_dir})
+    conn = store.connect(settings.db_path)
+    try:
+        yield settings, conn
+    finally:
+        conn.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.config import Settings
 from bwsandbox.errors import UsageError
@@ -78,7 +77,3 @@ def upload(conn: sqlite3.Connection, settings: Settings, tenant_name: str, path:
         clock=clock_mod.load(conn), source=Source.ADMIN, label=f"admin upload {path.name}",
         termination_limit=settings.engage_termination_limit,
     )
-
-
-def open_store(settings: Settings) -> sqlite3.Connection:
-    return store.connect(settings.db_path)
