@@ -26,8 +26,8 @@ from bwsandbox import clock as clock_mod
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.config import Settings
 from bwsandbox.errors import UsageError
-from bwsandbox.ingest.apply import Source
 from bwsandbox.ingest.process import Processed, process
+from bwsandbox.ingest.records import Source
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:

@@ -28,10 +28,23 @@ Production rules mimicked (SPEC §3, §5):
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
+from bwsandbox.ingest.records import (
+    Action,
+    Department,
+    DepartmentChange,
+    Issue,
+    ManualEdit,
+    Outcome,
+    Overwrite,
+    Policy,
+    Source,
+    State,
+    User,
+    UserChange,
+)
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.model import ApplicableRow
@@ -41,198 +54,6 @@ from bwsandbox.validator.model import ApplicableRow
 REQUIRED = frozenset({"email", "first_name", "last_name"})
 # Columns that steer applying instead of being stored as they are.
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
-
-
-class Action(enum.StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    DEACTIVATED = "deactivated"
-    REACTIVATED = "reactivated"
-    TERMINATED = "terminated"  # engage: left out of a full-roster file
-    UNCHANGED = "unchanged"
-
-
-class Source(enum.StrEnum):
-    FILE = "file"  # an SFTP upload: overrides manual edits
-    ADMIN = "admin"  # Admin module (individual update or manual upload): a manual edit
-    CLOCK = "clock"  # a future deactivation date reached
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class User:
-    uid: int
-    fields: Mapping[str, str]  # email, first_name, ..., deactivation_date, custom keys
-    active: bool = True
-
-    @property
-    def email(self) -> str:
-        return self.fields.get("email", "")
-
-    @property
-    def key(self) -> str:
-        return self.email.lower()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Department:
-    name: str
-    parent: str = ""
-    active: bool = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ManualEdit:
-    """A field last set by the Admin module, not yet overwritten by a file."""
-
-    uid: int
-    field: str
-    value: str
-    at: str
-    source: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class State:
-    users: Mapping[int, User] = field(default_factory=dict)
-    departments: Mapping[str, Department] = field(default_factory=dict)  # key: lower-case name
-    manual: Mapping[tuple[int, str], ManualEdit] = field(default_factory=dict)
-
-    @property
-    def next_uid(self) -> int:
-        return max(self.users, default=0) + 1
-
-    def active_count(self) -> int:
-        return sum(1 for u in self.users.values() if u.active)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Policy:
-    profile: Profile = Profile.CORE
-    source: Source = Source.FILE
-    source_label: str = ""  # what history shows: "file 12 employees.csv" / "admin set-user"
-    today: str = "1970-01-01"  # ISO date of the sandbox clock
-    now: str = "1970-01-01T00:00:00+00:00"
-    licenses: int | None = None  # total licences; None: unlimited
-    termination_limit: float = 0.20
-    columns: frozenset[str] = frozenset()  # processed columns of the file
-    mentioned: frozenset[str] = frozenset()  # lower-case emails on rows that were skipped
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UserChange:
-    action: Action
-    before: User | None
-    after: User
-    row: int | None
-
-    @property
-    def diff(self) -> tuple[tuple[str, str, str], ...]:
-        """(field, old, new), "status" included; computed on demand to keep a
-        million-row outcome small."""
-        if self.action is Action.UNCHANGED:
-            return ()
-        return _diff(self.before, self.after)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DepartmentChange:
-    action: Action
-    before: Department | None
-    after: Department
-    row: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Overwrite:
-    """A manual edit that a file's value replaced (SPEC §5, "record every one")."""
-
-    email: str
-    field: str
-    manual_value: str
-    file_value: str
-    edited_at: str
-    edited_by: str
-    row: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Issue:
-    """What only the directory can see (licences, the termination safety net).
-    Same shape as a validator Finding in the report."""
-
-    code: str
-    severity: str  # "error" | "warning" | "notice"
-    row: int | None
-    message: str
-    column: str | None = None
-    value: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "row": self.row,
-            "column": self.column,
-            "value": self.value,
-            "message": self.message,
-        }
-
-
-@dataclass(slots=True, kw_only=True)
-class Outcome:
-    users: list[UserChange] = field(default_factory=list)
-    departments: list[DepartmentChange] = field(default_factory=list)
-    overwritten: list[Overwrite] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
-    manual_set: list[ManualEdit] = field(default_factory=list)  # admin edits made
-    manual_cleared: list[tuple[int, str]] = field(default_factory=list)  # file took over
-    counts: dict[str, int] = field(default_factory=dict)
-    refused: bool = False  # the whole file was refused (engage safety net)
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
-
-    @property
-    def changed(self) -> bool:
-        return bool(
-            [c for c in self.users if c.action is not Action.UNCHANGED]
-            or self.departments
-            or self.manual_set
-            or self.manual_cleared
-        )
-
-    def state_after(self, state: State) -> State:
-        users = dict(state.users)
-        for change in self.users:
-            users[change.after.uid] = change.after
-        departments = dict(state.departments)
-        for dchange in self.departments:
-            departments[dchange.after.name.lower()] = dchange.after
-        manual = dict(state.manual)
-        for key in self.manual_cleared:
-            manual.pop(key, None)
-        for edit in self.manual_set:
-            manual[(edit.uid, edit.field)] = edit
-        return State(users=users, departments=departments, manual=manual)
-
-
-def _diff(before: User | None, after: User) -> tuple[tuple[str, str, str], ...]:
-    old_fields: Mapping[str, str] = before.fields if before else {}
-    diff = [
-        (name, old_fields.get(name, ""), value)
-        for name, value in after.fields.items()
-        if old_fields.get(name, "") != value
-    ]
-    diff.extend((name, old, "") for name, old in old_fields.items() if name not in after.fields and old)
-    if before is None or before.active != after.active:
-        diff.append(
-            (
-                "status",
-                "" if before is None else ("active" if before.active else "deactivated"),
-                "active" if after.active else "deactivated",
-            )
-        )
-    return tuple(diff)
 
 
 _NONE: frozenset[str] = frozenset()

@@ -3,7 +3,7 @@
 Users, departments (with parents), outstanding manual edits, and a history
 of every change with its source (file + row, admin edit, or the clock) and
 the value it replaced (issue #4). `load()` reads a tenant's directory as a
-pure `apply.State`; `write()` stores an `apply.Outcome`. `write()` never
+pure `records.State`; `write()` stores a `records.Outcome`. `write()` never
 commits: the caller wraps it in the same transaction that marks the file
 done, so a file is applied exactly once even after `kill -9`.
 
@@ -18,16 +18,8 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bwsandbox.ingest.apply import (
-    Action,
-    Department,
-    ManualEdit,
-    Outcome,
-    Source,
-    State,
-    User,
-    due_deactivations,
-)
+from bwsandbox.ingest.apply import due_deactivations
+from bwsandbox.ingest.records import Action, Department, ManualEdit, Outcome, Source, State, User
 from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from bwsandbox.clock import Clock
 from bwsandbox.ingest import directory, pgp, reports
-from bwsandbox.ingest.apply import Issue, Outcome, Policy, Source, apply_departments, apply_users
+from bwsandbox.ingest.apply import apply_departments, apply_users
 from bwsandbox.ingest.notify import error_csv
+from bwsandbox.ingest.records import Issue, Outcome, Policy, Source
 from bwsandbox.spec.fields import Kind, Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant

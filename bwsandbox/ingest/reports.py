@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from bwsandbox.ingest.apply import Action, Issue, Outcome
+from bwsandbox.ingest.records import Action, Issue, Outcome
 
 CHANGES_SHOWN = 1000
 APPLIED_KEYS = tuple(str(a) for a in Action) + ("skipped",)

@@ -37,9 +37,9 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.ingest import notify, reports
-from bwsandbox.ingest.apply import Source
 from bwsandbox.ingest.process import Processed, process
 from bwsandbox.ingest.queue import Delay, Inbox
+from bwsandbox.ingest.records import Source
 from bwsandbox.server import tree
 from bwsandbox.store import transaction
 

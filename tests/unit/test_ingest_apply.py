@@ -7,17 +7,8 @@ from collections.abc import Mapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwsandbox.ingest.apply import (
-    Action,
-    ManualEdit,
-    Outcome,
-    Policy,
-    Source,
-    State,
-    apply_departments,
-    apply_users,
-    due_deactivations,
-)
+from bwsandbox.ingest.apply import apply_departments, apply_users, due_deactivations
+from bwsandbox.ingest.records import Action, ManualEdit, Outcome, Policy, Source, State
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.model import ApplicableRow
