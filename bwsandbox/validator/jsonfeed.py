@@ -28,13 +28,44 @@ def _cell(value: Any) -> str | None:
     return None  # nested: not a flat value
 
 
+class _Pairs(dict[str, Any]):
+    """An object as parsed, remembering the keys it held more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Pairs:
+    obj = _Pairs(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice: dict[str, None] = {}
+        for key, _ in pairs:
+            if key in seen:
+                twice[key] = None
+            seen.add(key)
+        obj.duplicates = tuple(twice)
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (numbers must be finite)")
+
+
+def _loads(text: bytes) -> Any:
+    # Numbers stay as written (no float rounding, no 1e400 -> infinity);
+    # NaN/Infinity are not JSON; duplicate keys are remembered, not collapsed.
+    return json.loads(
+        text, object_pairs_hook=_object, parse_float=str, parse_int=str, parse_constant=_no_constant
+    )
+
+
 def read_json_table(text: bytes) -> Table | list[Finding]:
     """The records of a JSON feed, or the file-level findings that stop it."""
     import numpy as np
     import polars as pl
 
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except ValueError as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
@@ -49,6 +80,8 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
                 "production expects an array of objects, one per user.",
             )
         ]
+    if not doc:
+        return [file_finding("NO_DATA_ROWS", "The JSON array is empty: it holds no user entries.")]
     header: list[str] = []
     seen: set[str] = set()
     for entry in doc:
@@ -76,7 +109,19 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
             continue
         cells = [_cell(entry[k]) if k in entry else None for k in header]
         nested = [k for k in header if k in entry and _cell(entry[k]) is None]
-        if nested:
+        twice = getattr(entry, "duplicates", ())
+        if twice:
+            broken[i] = True
+            findings.append(
+                finding(
+                    "JSON_ENTRY_INVALID",
+                    row_of(i),
+                    f"Entry {i + 1} has the key '{twice[0]}' more than once, so which value applies is "
+                    "ambiguous. The entry is skipped.",
+                    column=twice[0],
+                )
+            )
+        elif nested:
             broken[i] = True
             findings.append(
                 finding(
