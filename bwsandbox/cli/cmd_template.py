@@ -27,8 +27,11 @@ def _run(args: argparse.Namespace) -> int:
     clashes = [f.name for f in files if (out / f.name).exists()]
     if clashes and not args.force:
         raise UsageError(f"would overwrite {', '.join(clashes)} in {out} (use --force)")
-    out.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        (out / f.name).write_text(f.content, encoding="utf-8", newline="")
-        print(f"wrote {out / f.name}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (out / f.name).write_text(f.content, encoding="utf-8", newline="")
+            print(f"wrote {out / f.name}")
+    except OSError as exc:
+        raise UsageError(f"cannot write templates into {out}: {exc.strerror or exc}") from exc
     return 0

@@ -75,7 +75,17 @@ def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, sqlite3.Con
         conn.close()
 
 
+def _tolerant_output() -> None:
+    """A terminal or pipe that cannot encode a name (`PYTHONIOENCODING=ascii`,
+    a C locale) gets an escape instead of a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -88,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the file system said no: say what and where, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"bwsandbox: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a bug of ours: one clear line, never a traceback
         if os.environ.get("BWSANDBOX_DEBUG"):
             traceback.print_exc()

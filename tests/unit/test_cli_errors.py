@@ -1,0 +1,48 @@
+"""Bad input at the command line ends in one clear line and an exit code,
+never a traceback or an 'internal error' (the project's standard)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bwsandbox.cli", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=60, stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("make_args", "code", "says"),
+    [
+        (lambda t: ["template", "--output", str(t / "a-file")], 2, "cannot write templates"),
+        (lambda t: ["validate", str(t)], 2, ""),
+        (lambda t: ["validate", str(t / "missing.csv")], 2, "missing.csv"),
+        (lambda t: ["hostkey", "show", "--data-dir", str(t / "a-file")], 1, "a-file"),
+        (lambda t: ["files", "--data-dir", str(t / "a-file")], 1, "a-file"),
+    ],
+)
+def test_bad_paths_give_one_clear_line(tmp_path: Path, make_args: object, code: int, says: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    result = _run(*make_args(tmp_path))  # type: ignore[operator]
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.stderr.startswith("bwsandbox: error:") or result.stderr.startswith("usage:")
+    assert says in result.stderr
+
+
+def test_a_terminal_that_cannot_encode_the_output_gets_escapes(tmp_path: Path) -> None:
+    feed = tmp_path / "accents.csv"
+    feed.write_text("email,first_name,last_name\r\nzoe@x.com,Zoë,Åberg\r\nbad,Zoë,Åberg\r\n")
+    result = _run("validate", str(feed), env={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "EMAIL_INVALID" in result.stdout
