@@ -1,7 +1,7 @@
 """`validate()`: the one engine that runs every rule, in production's order.
 
     bytes -> decode (encoding ladder, format) -> header + delimiter
-          -> records (numpy structure scan + polars columns, or JSON)
+          -> records (C structure scan + polars columns, or JSON)
           -> value rules -> rules across rows -> licences -> Report
 
 The rules run over whole columns; rows with a row-scope error are taken out

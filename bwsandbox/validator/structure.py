@@ -1,7 +1,7 @@
 """Structure: records, cells per record, blank rows, quotes (issue #2 "Structure").
 
-The fast path never loops over rows in Python. It scans the raw bytes with
-numpy, one cache-sized chunk at a time (bounded memory), using the quote-parity
+The fast path never loops over rows in Python. One pass in C (`_scan.c`,
+GIL released, 64 bytes at a time) reads the raw bytes with the quote-parity
 rule of RFC 4180: a comma or newline is structural iff an even number of `"`
 precede it. That gives record boundaries (a quoted newline is inside a record),
 the cell count of every record, blank rows and an unclosed quote. Values are
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 # limit, and both readers must see the same file (a huge cell is a finding of
 # its own, not a crash).
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-
-_CHUNK = 1 << 19  # bytes per step: fits in L2 with its temporaries
-_NL, _CR, _COMMA, _QUOTE = 0x0A, 0x0D, 0x2C, 0x22
 
 
 def row_of(record: int) -> int:
@@ -125,128 +122,28 @@ class _Scan:
 
 
 def _scan(text: bytes, start: int) -> _Scan:
-    """One pass over the body, chunk by chunk: record ends and structural commas.
+    """One pass over the body in C (`_cscan`, GIL released): record ends and structural commas.
 
-    Per chunk: newline and quote positions (sparse), and a prefix count of
-    commas at 8-byte granularity (popcount of the comma mask seen as uint64
-    words), so the commas between any two offsets cost two lookups; no comma
-    positions are built. Commas inside quoted spans are counted the same way
-    and subtracted from their record.
+    One native pass instead of numpy's several over the same bytes (masks,
+    positions, prefix sums); the buffers it returns are wrapped, not copied.
     """
     import numpy as np
 
-    a = np.frombuffer(text, dtype=np.uint8)
-    n = len(a)
-    has_quotes = text.find(b'"', start) != -1
-    has_cr = text.find(b"\r", start) != -1
-    cr_total = 0
-    buf = np.empty(_CHUNK, dtype=bool)
-    cbuf = np.zeros(_CHUNK + 16, dtype=np.uint8)  # the comma mask, zero-padded to whole words
-    cum = np.zeros(_CHUNK // 8 + 3, dtype=np.int32)
-    ends_parts: list[np.ndarray[Any, Any]] = []
-    count_parts: list[np.ndarray[Any, Any]] = []
-    stray: list[int] = []
-    carry = 0  # structural commas after the last structural newline so far
-    quotes_before = 0
-    crlf_all = 0
-    last_open = -1
-    empty = np.zeros(0, dtype=np.int64)
-    for s in range(start, n, _CHUNK):
-        ch = a[s : s + _CHUNK]
-        m = len(ch)
-        b = buf[:m]
-        if has_cr:
-            cr_total += int(np.count_nonzero(np.equal(ch, _CR, out=b)))
-        nl = np.flatnonzero(np.equal(ch, _NL, out=b))
-        if len(nl) and has_cr:
-            g = nl[nl + s > 0] + s
-            crlf_all += int(np.count_nonzero(a[g - 1] == _CR))
-        inside = quotes_before & 1  # the chunk starts inside a quoted field
-        q = np.flatnonzero(np.equal(ch, _QUOTE, out=b)) if has_quotes else empty
-        if len(q):
-            nl = nl[((quotes_before + np.searchsorted(q, nl)) & 1) == 0]
-        elif inside:
-            nl = nl[:0]
-        words = (m + 7) // 8
-        np.equal(ch, _COMMA, out=cbuf[:m].view(bool))
-        cbuf[m : words * 8 + 8] = 0
-        w = cbuf[: words * 8 + 8].view(np.uint64)  # one spare zero word
-        np.cumsum(np.bitwise_count(w), out=cum[1 : words + 2])
+    from bwsandbox.validator import _cscan
 
-        def before(p: np.ndarray[Any, Any], w: Any = w) -> np.ndarray[Any, Any]:
-            """Commas in ch[:p] for each local offset p (0 <= p <= m)."""
-            k = p >> 3
-            low = (np.uint64(1) << ((p & 7) * 8).astype(np.uint64)) - np.uint64(1)
-            out: np.ndarray[Any, Any] = cum[k] + np.bitwise_count(w[k] & low)
-            return out
-
-        bounds = np.concatenate(([0], nl + 1, [m]))
-        at = before(bounds)
-        seg = np.diff(at)
-        if len(q) or inside:
-            opening = ((quotes_before + np.arange(len(q))) & 1) == 0
-            open_idx = np.flatnonzero(opening)
-            nxt_idx = open_idx + 1
-            span_s = q[open_idx] + 1
-            span_e = np.where(nxt_idx < len(q), q[np.minimum(nxt_idx, max(len(q) - 1, 0))], m)
-            if inside:
-                span_s = np.concatenate(([0], span_s))
-                span_e = np.concatenate(([q[0] if len(q) else m], span_e))
-            if len(span_s):
-                quoted = before(span_e) - before(np.minimum(span_s, span_e))
-                owner = np.searchsorted(nl, span_s)
-                seg = (
-                    seg - np.bincount(owner, weights=quoted, minlength=len(seg)).astype(np.int64)[: len(seg)]
-                )
-            qg = q + s
-            prev = a[qg - 1]
-            bad_open = opening & (prev != _COMMA) & (prev != _NL) & (prev != _QUOTE)
-            after = a[np.minimum(qg + 1, n - 1)]
-            bad_close = ~opening & (qg + 1 < n) & (after != _COMMA) & (after != _NL) & (after != _CR)
-            bad_close &= after != _QUOTE
-            bad = np.flatnonzero(bad_open | bad_close)
-            if len(bad) and len(stray) < 100:
-                stray.extend(int(x) for x in qg[bad[:100]])
-            if len(open_idx):
-                last_open = int(qg[open_idx[-1]])
-            quotes_before += len(q)
-        if len(nl):
-            counts = seg[: len(nl)].astype(np.int32)
-            counts[0] += carry
-            carry = int(seg[len(nl)])
-            ends_parts.append(nl + s)
-            count_parts.append(counts)
-        else:
-            carry += int(seg[0])
-    ends = np.concatenate(ends_parts) if ends_parts else np.zeros(0, dtype=np.int64)
-    commas = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int32)
-    tail_start = int(ends[-1]) + 1 if len(ends) else start
-    if tail_start < n:  # a last record without a final newline
-        ends = np.append(ends, n)
-        commas = np.append(commas, carry)
-    content = ends.copy()  # record lengths, computed in place (no starts array)
-    if len(ends):
-        content[1:] -= ends[:-1] + 1
-        content[0] -= start
-    if len(ends):
-        is_crlf = np.zeros(len(ends), dtype=bool)
-        inner = (ends < n) & (content > 0)
-        is_crlf[inner] = a[ends[inner] - 1] == _CR
-        content = content - is_crlf
-        crlf = int(np.count_nonzero(is_crlf))
-    else:
-        crlf = 0
-    blank = content == commas
-    maybe = np.flatnonzero(~blank & (content - commas <= 2 * (commas + 1)))
-    scan = _Scan(
-        ends=ends, start0=start, commas=commas, blank=blank, empty=content == 0, maybe_blank=maybe, crlf=crlf
+    got = _cscan.scan(text, start)
+    return _Scan(
+        ends=np.frombuffer(got["ends"], dtype=np.int64),
+        start0=start,
+        commas=np.frombuffer(got["commas"], dtype=np.int64),
+        blank=np.frombuffer(got["blank"], dtype=np.bool_),
+        empty=np.frombuffer(got["empty"], dtype=np.bool_),
+        maybe_blank=np.frombuffer(got["maybe_blank"], dtype=np.int64),
+        crlf=got["crlf"],
+        unclosed_at=got["unclosed_at"],
+        stray_at=got["stray_at"],
+        needs_fallback=bool(got["stray_at"]) or got["bare_cr"],
     )
-    del content
-    scan.stray_at = stray
-    if quotes_before & 1:
-        scan.unclosed_at = last_open
-    scan.needs_fallback = bool(stray) or cr_total != crlf_all
-    return scan
 
 
 def _read_polars(text: bytes, width: int, needed: Sequence[int], skip: int = 1) -> pl.DataFrame | None:

@@ -202,8 +202,8 @@ cells = st.text(st.sampled_from(list('ab ,"\n\r1é')), max_size=6)
 
 @FAST
 @given(st.lists(st.lists(cells, min_size=1, max_size=5), min_size=1, max_size=12))
-def test_the_numpy_structure_scan_agrees_with_the_csv_module(rows: list[list[str]]) -> None:
-    """Fast path (numpy scan + polars) and the csv-module path give one report."""
+def test_the_structure_scan_agrees_with_the_csv_module(rows: list[list[str]]) -> None:
+    """Fast path (C scan + polars) and the csv-module path give one report."""
     header = ["email", "first_name", "last_name"]
     data = to_csv(rows, header)
     fast = validate(data)
@@ -224,6 +224,59 @@ def test_the_numpy_structure_scan_agrees_with_the_csv_module(rows: list[list[str
     assert list(fast.report.findings) == slow_findings
     assert parted.report.findings == fast.report.findings
     assert [dict(a.values) for a in fast.applicable()] == [dict(a.values) for a in slow.applicable()]
+
+
+# Pieces of raw CSV bodies aimed at the C scan's edges: quotes (escaped,
+# stray, unclosed), CRLF, bare CR, newlines inside quotes, non-ASCII, and
+# fields far longer than any buffer (the csv module's 128 KiB default limit).
+_PIECES = ["a", "é", ",", '"', '""', '"x,\ny"', "\n", "\r\n", "\r", "\r\n\r\n", ",,"]
+_PIECES += ["z" * 200_000, '"' + "q," * 70_000 + '"']
+
+
+@FAST
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.booleans())
+def test_the_c_scan_reads_records_and_cells_as_the_csv_module_does(pieces: list[str], header: bool) -> None:
+    """The scan's records, cell counts, blank rows and CRLF ends are the csv module's,
+    and it sends to the csv module exactly the files with a stray quote or a bare CR."""
+    import numpy as np
+
+    body = "".join(pieces).encode()
+    text = b"h,i\n" + body if header else body
+    start = 4 if header else 0
+    scan = structure_mod._scan(text, start)
+    assert scan.crlf <= len(scan.ends) and (len(scan.ends) == 0) == (body == b"")
+    assert all(np.diff(scan.ends) > 0) and (not len(scan.ends) or scan.ends[-1] <= len(text))
+    if body.count(b'"') % 2:
+        assert scan.unclosed_at is not None and text[scan.unclosed_at] == ord('"')
+        return
+    assert scan.unclosed_at is None
+    bare_cr = body.replace(b"\r\n", b"").count(b"\r") > 0
+    assert scan.needs_fallback == (bare_cr or bool(scan.stray_at))
+    if scan.needs_fallback:
+        return
+    records = list(csv.reader(io.StringIO(body.decode(), newline="")))
+    assert len(records) == len(scan.ends)
+    n_cells = np.where(scan.empty, 0, scan.commas + 1)
+    assert n_cells.tolist() == [len(r) for r in records]
+    for rec, cells in enumerate(records):
+        all_empty = not any(cells)
+        assert not scan.blank[rec] or all_empty
+        assert scan.blank[rec] or not all_empty or rec in scan.maybe_blank
+        begin = int(scan.ends[rec - 1]) + 1 if rec else start
+        raw = text[begin : int(scan.ends[rec])].decode()
+        assert next(csv.reader(io.StringIO(raw, newline="")), []) == cells
+    ends_crlf = sum(1 for e in scan.ends.tolist() if e < len(text) and e > start and text[e - 1] == 0x0D)
+    assert scan.crlf == ends_crlf
+
+
+def test_the_c_scan_checks_its_bounds() -> None:
+    from bwsandbox.validator import _cscan
+
+    assert len(_cscan.scan(b"", 0)["ends"]) == 0
+    assert len(_cscan.scan(b"a\n", 2)["ends"]) == 0
+    for bad in (-1, 3):
+        with pytest.raises(ValueError):
+            _cscan.scan(b"a\n", bad)
 
 
 @FAST
