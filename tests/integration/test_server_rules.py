@@ -44,8 +44,13 @@ def test_cut_off_upload_is_recorded_incomplete_and_never_queued(sandbox: Harness
 
 
 def test_setstat_after_close_and_v3_rename_onto_an_existing_name(
-    sandbox: Harness, account: Account, tmp_path: Path
+    sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
+    # The whole sequence runs inside one session; a quiet period far longer
+    # than any client stall on a loaded CI machine keeps it in one piece
+    # (the shared test sandbox uses 0.3 s to keep the suite fast).
+    sandbox = sandbox_factory(pickup_quiet_seconds=5.0)
+    account = sandbox.add_tenant(tmp_path / "home")
     client = paramiko_client(account, Trust.ACCEPT)
     try:
         sftp = client.open_sftp()
