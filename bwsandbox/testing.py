@@ -54,7 +54,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "queue_delay": 0.0,
     "queue_per_mb": 0.0,
     "queue_jitter": 0.0,
-    "pickup_quiet_seconds": 0.2,
+    "pickup_quiet_seconds": 1.0,  # the default: rclone sets mtime after close
     "lockout_attempts": 0,  # every test connects from 127.0.0.1
     "max_sessions_per_tenant": 200,
 }
