@@ -30,7 +30,8 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-stamp=".venv/.bootstrap-$want_test-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+# Rebuild when the dependencies or the C extension's source change.
+stamp=".venv/.bootstrap-$want_test-$(cat pyproject.toml constraints.txt bwsandbox/validator/*.c | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if [ "$want_test" = 1 ]; then
