@@ -10,6 +10,7 @@ so a typo is never silently ignored.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -90,6 +91,8 @@ def load(
             values[name] = _coerce(name, env[key])
     data_dir = Path(overrides.get("data_dir", values.get("data_dir", DEFAULT_DATA_DIR)))
     config_file = data_dir / "config.json"
+    if config_file.exists() and not config_file.is_file():
+        raise ConfigError(f"{config_file}: exists but is not a file")
     if config_file.is_file():
         try:
             from_file = json.loads(config_file.read_text(encoding="utf-8"))
@@ -103,4 +106,47 @@ def load(
         values.update({k: _coerce(k, v) for k, v in from_file.items()})
     values.update({k: _coerce(k, v) for k, v in overrides.items() if k in _FIELD_TYPES})
     values["data_dir"] = data_dir
-    return replace(Settings(), **values)
+    settings = replace(Settings(), **values)
+    _check(settings)
+    return settings
+
+
+# Delays, limits and timeouts: a negative (or NaN/infinite) value is never
+# meant, and would surface later as an OverflowError or a silent no-op.
+_NON_NEGATIVE = (
+    "queue_delay", "queue_per_mb", "queue_jitter", "max_file_bytes", "max_sessions_per_tenant",
+    "idle_timeout", "lockout_attempts", "lockout_seconds", "max_auth_attempts",
+    "pickup_quiet_seconds", "engage_termination_limit",
+)
+
+
+def _check(settings: Settings) -> None:
+    """Range checks, whichever layer a value came from: a bad value is a
+    one-line ConfigError at startup, not a traceback in the server later."""
+    for name in ("port", "eu_port"):
+        port = getattr(settings, name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"invalid value for {name}: {port} (a port is 0-65535; 0 picks a free one)")
+    for name in _NON_NEGATIVE:
+        value = getattr(settings, name)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"invalid value for {name}: {value!r} (must be a number >= 0)")
+    if settings.engage_termination_limit > 1:
+        raise ConfigError(
+            f"invalid value for engage_termination_limit: {settings.engage_termination_limit!r}"
+            " (a share of users, 0-1)"
+        )
+    if settings.smtp is not None:
+        parse_smtp(settings.smtp)
+
+
+def parse_smtp(value: str) -> tuple[str, int]:
+    """`host:port` with a port 1-65535 (SPEC §1 delivery of Technical Contact
+    emails); a ConfigError otherwise."""
+    host, _, port = value.rpartition(":")
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):  # [::1]:25
+        host = host[1:-1]
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"invalid value for smtp: {value!r} (expected HOST:PORT, port 1-65535)")
+    return host, int(port)

@@ -15,6 +15,7 @@ so a crash can at worst send an email twice, never lose one.
 from __future__ import annotations
 
 import json
+import logging
 import smtplib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,10 +24,13 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from bwsandbox.errors import IngestError
+from bwsandbox.config import parse_smtp
+from bwsandbox.errors import ConfigError, IngestError
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import CATALOGUE, Scope
 from bwsandbox.validator.errorfile import error_file
+
+log = logging.getLogger(__name__)
 
 SENDER = "Betterworks Sandbox <no-reply@bwsandbox.invalid>"
 
@@ -152,19 +156,23 @@ def deliver_pending(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path)
                 tmp.write_bytes(bytes(row["message"]))
                 tmp.replace(target)
                 detail = str(target)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, IngestError, ValueError, OverflowError) as exc:
+            # Never leave an email `pending` forever, nor let one bad address
+            # or setting kill the queue worker: record why, log one line.
             state, detail = "error", f"{type(exc).__name__}: {exc}"
+            log.warning("email #%d to %s not delivered: %s", row["id"], row["to_addr"], detail)
         conn.execute("UPDATE emails SET state = ?, detail = ? WHERE id = ?", (state, detail, row["id"]))
         handled += 1
     return handled
 
 
 def _send(smtp: str, message: bytes) -> None:
-    host, _, port = smtp.rpartition(":")
-    if not host or not port.isdigit():
-        raise IngestError(f"--smtp must be host:port, not {smtp!r}")
+    try:
+        host, port = parse_smtp(smtp)
+    except ConfigError as exc:
+        raise IngestError(str(exc)) from exc
     parsed = message_from_bytes(message, policy=policy.default)
-    with smtplib.SMTP(host, int(port), timeout=30) as client:
+    with smtplib.SMTP(host, port, timeout=30) as client:
         client.send_message(parsed)
 
 

@@ -1,0 +1,38 @@
+"""Technical Contact email delivery never leaves an email `pending` forever
+nor raises into the queue worker loop (SPEC §5)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from bwsandbox import store
+from bwsandbox.ingest import notify
+
+
+def _pending(tmp_path: Path) -> sqlite3.Connection:
+    conn = store.connect(tmp_path / "sandbox.db")
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "it@acme.com", "errors"
+    msg.set_content("body")
+    with store.transaction(conn):
+        notify.record(conn, tenant="acme", file_id=None, at="2026-01-01T00:00:00+00:00", msg=msg)
+    return conn
+
+
+@pytest.mark.parametrize("smtp", ["nonsense", "host:99999999999999999999"])
+def test_a_bad_smtp_setting_marks_the_email_error_with_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, smtp: str
+) -> None:
+    conn = _pending(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="bwsandbox.ingest.notify"):
+        assert notify.deliver_pending(conn, smtp=smtp, outbox=tmp_path / "outbox") == 1
+    row = conn.execute("SELECT state, detail FROM emails").fetchone()
+    assert row["state"] == "error"
+    assert "smtp" in row["detail"]
+    assert [r.exc_info for r in caplog.records] == [None]  # one line, no traceback
+    assert "not delivered" in caplog.records[0].getMessage()
