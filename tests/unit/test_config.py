@@ -21,7 +21,8 @@ def test_smtp_must_be_host_colon_port(tmp_path: Path, smtp: str) -> None:
 
 
 def test_a_valid_smtp_setting_loads(tmp_path: Path) -> None:
-    assert load({"data_dir": tmp_path, "smtp": "mail.example.com:2525"}, env={}).smtp == "mail.example.com:2525"
+    settings = load({"data_dir": tmp_path, "smtp": "mail.example.com:2525"}, env={})
+    assert settings.smtp == "mail.example.com:2525"
 
 
 @pytest.mark.parametrize(
