@@ -18,8 +18,11 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
+import asyncssh
+
 from bwsandbox.errors import UsageError
-from bwsandbox.spec.fields import Profile
+from bwsandbox.spec.fields import CUSTOM_KEY_RE, Profile
+from bwsandbox.validator.values import email_problem
 
 
 class Region(enum.StrEnum):
@@ -114,6 +117,18 @@ def add(
         raise UsageError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
     if licenses < 0:
         raise UsageError("licences cannot be negative")
+    if licenses > 2**63 - 1:  # SQLite INTEGER is 64-bit signed
+        raise UsageError(f"licences too large: {licenses}")
+    if not username:
+        raise UsageError("the username cannot be empty")
+    if not password:
+        raise UsageError("the password cannot be empty")
+    if contact and (problem := email_problem(contact)) is not None:
+        raise UsageError(f"the contact {contact!r} is not an email address: {problem}")
+    for key in custom_keys:
+        if not CUSTOM_KEY_RE.match(key):  # SPEC §3: custom keys are [a-z0-9_] only
+            raise UsageError(f"invalid custom key {key!r}: use lowercase letters, digits and _ only")
+    _check_authorized_keys(authorized_keys)
     if get(conn, name) is not None:
         raise UsageError(f"tenant {name!r} already exists")
     if by_username(conn, region, username) is not None:
@@ -139,6 +154,19 @@ def add(
     tenant = get(conn, name)
     assert tenant is not None
     return tenant
+
+
+def _check_authorized_keys(text: str) -> None:
+    """Each line must be a public key the server can match (server/auth.py
+    skips a bad line silently, so a typo would only show as a refused login)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            asyncssh.import_public_key(line)
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise UsageError(f"authorized key {number} is not an OpenSSH public key: {exc}") from exc
 
 
 def get(conn: sqlite3.Connection, name: str) -> Tenant | None:

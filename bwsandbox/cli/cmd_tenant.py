@@ -12,7 +12,7 @@ from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.spec.fields import Profile
+from bwsandbox.spec.fields import CUSTOM_KEY_RE, Profile
 from bwsandbox.tenants import Region
 
 
@@ -28,12 +28,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--password", required=True)
     add.add_argument("--region", choices=[r.value for r in Region], default="us")
     add.add_argument("--profile", choices=[p.value for p in Profile], default="core")
-    add.add_argument("--licenses", type=int, default=1000)
+    add.add_argument("--licenses", type=_licenses, default=1000)
     add.add_argument("--contact", default="", metavar="EMAIL", help="the Technical Contact address")
     add.add_argument("--locale", default="en-US", help="en-US or en-GB (settles ambiguous dates)")
     add.add_argument(
         "--authorized-key", action="append", default=[], metavar="LINE",
         help="an OpenSSH public key line allowed to log in (repeatable)",
+    )
+    add.add_argument(
+        "--custom-key", action="append", default=[], metavar="KEY", type=_custom_key,
+        help="a custom column the tenant accepts, [a-z0-9_] (repeatable; SPEC §3)",
     )
     add.set_defaults(handler=_add)
 
@@ -43,6 +47,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.set_defaults(handler=_list)
 
 
+def _licenses(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 2**63 - 1:  # SQLite INTEGER is 64-bit signed
+        raise argparse.ArgumentTypeError(f"must be 0 to {2**63 - 1}, not {value}")
+    return value
+
+
+def _custom_key(text: str) -> str:
+    if not CUSTOM_KEY_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: custom keys are [a-z0-9_] only (SPEC §3)")
+    return text
+
+
 def _add(args: argparse.Namespace) -> int:
     with open_store(args) as (settings, conn), store.transaction(conn):
         tenant = tenants_mod.add(
@@ -50,6 +70,7 @@ def _add(args: argparse.Namespace) -> int:
             region=Region(args.region), profile=Profile(args.profile), licenses=args.licenses,
             contact=args.contact, locale=args.locale,
             authorized_keys="\n".join(args.authorized_key),
+            custom_keys=frozenset(args.custom_key),
             created_at=clock_mod.load(conn).iso(),
         )
     port = settings.port if tenant.region is Region.US else settings.eu_port

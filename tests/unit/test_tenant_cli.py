@@ -1,0 +1,62 @@
+"""`tenant add` (issue #3): custom keys (SPEC §3) and every value checked
+before the tenant is stored, as a one-line usage error (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from bwsandbox.cli.main import main
+
+ADD = ["tenant", "add", "acme", "--username", "acme", "--password", "pw"]
+
+
+def _tenants(data: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    capsys.readouterr()
+    assert main(["tenant", "list", "--data-dir", str(data), "--format", "json"]) == 0
+    rows: list[dict[str, object]] = json.loads(capsys.readouterr().out)
+    return rows
+
+
+def test_custom_keys_are_stored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*ADD, "--data-dir", str(tmp_path), "--custom-key", "cost_center", "--custom-key", "site2"]
+    assert main(argv) == 0
+    assert _tenants(tmp_path, capsys)[0]["custom_keys"] == ["cost_center", "site2"]
+
+
+def test_a_valid_authorized_key_and_contact_are_accepted(tmp_path: Path) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    argv = [*ADD, "--data-dir", str(tmp_path), "--authorized-key", key, "--contact", "it@acme.com"]
+    assert main(argv) == 0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--custom-key", "Cost-Center"],
+        ["--licenses", str(2**63)],
+        ["--licenses", "-1"],
+        ["--contact", "not an email"],
+        ["--authorized-key", "ssh-ed25519 garbage"],
+    ],
+)
+def test_bad_values_are_usage_errors_and_nothing_is_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse-level checks exit 2 themselves
+        raise SystemExit(main([*ADD, "--data-dir", str(tmp_path), *extra]))
+    assert exited.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert _tenants(tmp_path, capsys) == []
+
+
+@pytest.mark.parametrize("flag", ["--username", "--password"])
+def test_an_empty_username_or_password_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    argv = [*ADD, "--data-dir", str(tmp_path), flag, ""]
+    assert main(argv) == 2
+    assert "empty" in capsys.readouterr().err
