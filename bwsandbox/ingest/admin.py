@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -55,10 +56,21 @@ def set_user(
         values["deactivation_date"] = clock.today().isoformat() if status == "deactivated" else ""
     if "email" in values:
         raise UsageError("the email identifies the user; it cannot be set here")
+    # EMAIL only identifies the user (matched case-insensitively, as in
+    # production): the row carries the stored address, so an edit never
+    # rewrites its letter case, and an unknown address is said plainly
+    # rather than as feed errors about the fields a new user would need.
+    row = conn.execute(
+        "SELECT fields_json FROM dir_users WHERE tenant = ? AND email_key = ?",
+        (tenant.name, email.strip().lower()),
+    ).fetchone()
+    if row is None:
+        raise UsageError(f"no user {email} in tenant {tenant.name}")
+    stored = str(json.loads(row[0]).get("email") or email)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["email", *values])
-    writer.writerow([email, *values.values()])
+    writer.writerow([stored, *values.values()])
     return process(
         conn, data_dir=settings.data_dir, tenant=tenant, name="admin-set-user.csv",
         data=out.getvalue().encode(), clock=clock, source=Source.ADMIN,

@@ -113,3 +113,18 @@ def test_pgp_export_key_prints_a_stable_public_key(capsys: pytest.CaptureFixture
 def test_admin_set_user_rejects_a_malformed_assignment(data: Path) -> None:
     args = ["admin", "set-user", "--tenant", "acme", "ann@acme.com", "title", "--data-dir", str(data)]
     assert main(args) == 2
+
+
+def test_admin_set_user_keeps_the_stored_email_case(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    code, _ = run(capsys, data, "admin", "set-user", "--tenant", "acme", "ANN@acme.com", "title=CEO")
+    assert code == 0
+    _, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "json")
+    ann = json.loads(out)[0]
+    assert (ann["email"], ann["title"]) == ("ann@acme.com", "CEO")
+
+
+def test_admin_set_user_on_an_unknown_email_says_so(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    argv = ["admin", "set-user", "--tenant", "acme", "zed@acme.com", "title=CEO", "--data-dir", str(data)]
+    code = main(argv)
+    assert code == 2
+    assert "no user zed@acme.com in tenant acme" in capsys.readouterr().err
