@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    reports = [path for path in (args.junit, args.json, args.markdown) if path is not None]
+    for path in reports:
+        _check_writable(path)
     err = console(stderr=True)
     cert = certify(
         args.run, roster=args.roster, profile=Profile(args.profile), timeout=args.timeout,
@@ -53,3 +57,15 @@ def _run(args: argparse.Namespace) -> int:
     console().print(certification_summary(cert))
     sys.stdout.flush()
     return 0 if cert.passed else 1
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a report path before the three runs (minutes), not after them.
+    Nothing is created: a refused run leaves no empty report behind."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: no directory {parent}")
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {path}: permission denied")

@@ -20,10 +20,13 @@ from bwsandbox.ingest import directory
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("clock", help="show or move the sandbox's 'today'")
+    # --data-dir is accepted before the action too (`clock --data-dir D show`);
+    # without it argparse took D for the action ("invalid choice: 'D'").
+    p.add_argument("--data-dir", dest="clock_data_dir", metavar="DIR", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(handler=_no_action)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
     adv = actions.add_parser("advance", help="move today forward (or back, if negative) by DAYS")
-    adv.add_argument("days", type=int, metavar="DAYS")
+    adv.add_argument("days", type=_days, metavar="DAYS")
     st = actions.add_parser("set", help="pin today to a date")
     st.add_argument("--today", required=True, metavar="YYYY-MM-DD")
     show = actions.add_parser("show", help="print the sandbox's today")
@@ -33,11 +36,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         q.set_defaults(handler=_run)
 
 
+MAX_DAYS = 36500  # a century either way is more than any deactivation date needs
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if abs(days) > MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_DAYS} days either way, not {days}")
+    return days
+
+
+def _no_action(args: argparse.Namespace) -> int:
+    raise UsageError("clock: give an action: advance DAYS, set --today YYYY-MM-DD, show or reset")
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.data_dir is None:
+        args.data_dir = args.clock_data_dir
     with open_store(args) as (settings, conn):
         offset = clock_mod.load(conn).offset_days
         if args.action == "advance":
             offset += args.days
+            try:
+                clock_mod.Clock().today() + dt.timedelta(days=offset)
+            except OverflowError:
+                raise UsageError(f"advancing {args.days} days leaves the calendar") from None
         elif args.action == "set":
             try:
                 target = dt.date.fromisoformat(args.today)
