@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import host_keys_text
@@ -27,9 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     kh = hsub.add_parser("known-hosts", help="known_hosts lines for each endpoint, ready to use")
     add_data_dir(kh)
-    kh.add_argument("--host", help="host name clients use (default: the configured host)")
-    kh.add_argument("--port", type=int, help="us port (default: the configured port)")
-    kh.add_argument("--eu-port", type=int, help="eu port (default: the configured eu_port)")
+    kh.add_argument("--host", help="host name clients use (default: the running server's, else configured)")
+    kh.add_argument("--port", type=int, help="us port (default: the running server's, else configured)")
+    kh.add_argument("--eu-port", type=int, help="eu port (default: the running server's, else configured)")
     kh.set_defaults(handler=_known_hosts)
 
     rot = hsub.add_parser("rotate", help="simulate production changing its host keys")
@@ -56,12 +58,41 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _running(data_dir: Path) -> dict[str, tuple[str, int]]:
+    """The endpoints a running `serve` listens on, from DATA_DIR/status.json
+    (written by serve, removed on a clean stop); {} if none is running. A
+    file left by a killed server names a dead pid and is ignored."""
+    try:
+        status = json.loads((data_dir / "status.json").read_text(encoding="utf-8"))
+        pid = int(status["pid"])
+        endpoints = {
+            region: (str(ep["host"]), int(ep["port"])) for region, ep in status["endpoints"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        pass  # alive, another user's
+    except (OSError, OverflowError):
+        return {}
+    return endpoints
+
+
 def _known_hosts(args: argparse.Namespace) -> int:
     settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
                      "eu_port": args.eu_port})
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    running = _running(settings.data_dir)
+    listen = {"us": (settings.host, settings.port), "eu": (settings.host, settings.eu_port)}
+    explicit_port = {"us": args.port, "eu": args.eu_port}
+    for region, (run_host, run_port) in running.items():
+        if region in listen:  # an explicit --host/--port still wins
+            host = settings.host if args.host is not None else run_host
+            port = listen[region][1] if explicit_port[region] is not None else run_port
+            listen[region] = (host, port)
     keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
-    for region, port in (("us", settings.port), ("eu", settings.eu_port)):
+    for region, (listen_host, port) in listen.items():
+        host = "127.0.0.1" if listen_host in ("0.0.0.0", "::", "") else listen_host
         print(f"# bwsandbox {region} endpoint")
         for key in keys:
             print(hostkeys.known_hosts_line(host, port, key))

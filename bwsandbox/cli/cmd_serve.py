@@ -6,6 +6,10 @@ credentials. Once listening it writes the status file (`--status-file`):
     {"endpoints": {"us": {"host", "port"}, "eu": {...}},
      "host_keys": [{"type", "sha256", "md5"}]}
 
+and always DATA_DIR/status.json (the same, plus `pid`), so `hostkey
+known-hosts` prints the ports really listened on (`--port 0`). Both are
+removed on a clean stop.
+
 All terminal output goes through `show()`: the live view on a terminal,
 plain log lines otherwise.
 """
@@ -48,6 +52,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_run)
 
 
+def runtime_status_path(data_dir: Path) -> Path:
+    return data_dir / "status.json"
+
+
 def _write_status(path: Path, status: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -74,7 +82,9 @@ def _run(args: argparse.Namespace) -> int:
             stop.set()
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        runtime = runtime_status_path(settings.data_dir)
         try:
+            _write_status(runtime, {**sandbox.status(), "pid": os.getpid()})
             if args.status_file is not None:
                 _write_status(args.status_file, sandbox.status())
             show(sandbox, conn, demo, stop)
@@ -84,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
             sandbox.stop_in_thread()
             if args.status_file is not None:
                 args.status_file.unlink(missing_ok=True)
+            runtime.unlink(missing_ok=True)
     finally:
         conn.close()
     print("bwsandbox: stopped", file=sys.stderr)

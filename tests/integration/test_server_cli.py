@@ -167,3 +167,18 @@ def test_hostkey_known_hosts_lines_work_for_strict_openssh_and_rotation_is_detec
     refused = openssh_put(account, local, "incoming/d.csv", Trust.KNOWN)
     assert not refused.ok and "HOST IDENTIFICATION HAS CHANGED" in refused.out
     assert len(list((hostkeys.keys_dir(data) / "retired").iterdir())) == 2
+
+
+def test_known_hosts_follows_a_running_serve_on_port_0(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    serve = Serve(data, tmp_path)
+    try:
+        us = serve.status["endpoints"]["us"]["port"]
+        eu = serve.status["endpoints"]["eu"]["port"]
+        assert json.loads((data / "status.json").read_text())["endpoints"] == serve.status["endpoints"]
+        lines = cli("hostkey", "known-hosts", data_dir=data).stdout
+        assert f"[127.0.0.1]:{us} ssh-ed25519 " in lines and f"[127.0.0.1]:{eu} ssh-ed25519 " in lines
+    finally:
+        assert serve.stop() == 0
+    assert not (data / "status.json").exists()
+    assert "[127.0.0.1]:2222 " in cli("hostkey", "known-hosts", data_dir=data).stdout

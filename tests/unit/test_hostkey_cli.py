@@ -1,0 +1,49 @@
+"""`hostkey known-hosts` prints the ports a running `serve` really listens on
+(DATA_DIR/status.json, written by serve), else the configured ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bwsandbox.cli.main import main
+
+
+def _known_hosts(data: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    capsys.readouterr()
+    assert main(["hostkey", "known-hosts", "--data-dir", str(data), *extra]) == 0
+    return capsys.readouterr().out
+
+
+def _status(data: Path, pid: int) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    endpoints = {"us": {"host": "127.0.0.1", "port": 40001}, "eu": {"host": "127.0.0.1", "port": 40002}}
+    (data / "status.json").write_text(json.dumps({"endpoints": endpoints, "host_keys": [], "pid": pid}))
+
+
+def test_the_running_servers_ports_are_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _status(tmp_path, os.getpid())
+    out = _known_hosts(tmp_path, capsys)
+    assert "[127.0.0.1]:40001 ssh-ed25519 " in out and "[127.0.0.1]:40002 ssh-ed25519 " in out
+    assert ":2222 " not in out
+
+
+def test_an_explicit_port_still_wins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _status(tmp_path, os.getpid())
+    out = _known_hosts(tmp_path, capsys, "--port", "5000")
+    assert "[127.0.0.1]:5000 " in out and "[127.0.0.1]:40002 " in out
+
+
+def test_a_status_file_left_by_a_dead_server_is_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    _status(tmp_path, int(dead.stdout))
+    out = _known_hosts(tmp_path, capsys)
+    assert "[127.0.0.1]:2222 " in out and ":40001 " not in out
