@@ -11,6 +11,7 @@ from rich.console import Console
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
+from bwsandbox.ingest.queue import MARKER_DETAIL, marker_note
 
 FIELDS = ("tenant", "name", "bytes", "sha256", "received_at", "state", "verdict")
 
@@ -37,6 +38,8 @@ def list_files(conn: Any, tenant: str | None = None) -> list[dict[str, Any]]:
         if record["state"] == "waiting":
             record["state"] = "queued"
         record["detail"] = row["detail"]
+        if row["detail"] == MARKER_DETAIL:  # an engage .done marker: is its data file there?
+            record["detail"] = marker_note(conn, row["tenant"], row["name"])
         if row["counts_json"]:
             record["counts"] = json.loads(row["counts_json"])
         out.append(record)

@@ -17,6 +17,8 @@ What `received` decides (the rest is the worker's business):
 - engage profile: `employees.YYYYMMDDHHMM.csv.pgp` waits (state `waiting`)
   until its empty marker `employees.YYYYMMDDHHMM.csv.done.pgp` arrives, in
   either order [doc, SPEC §1]; the marker itself is recorded and never applied;
+  a marker whose data file never (or not yet) arrived is logged and listed
+  with `marker_note()`, never passed off silently as a done file;
 - a name or content this tenant already sent is noted in `detail` and still
   queued: applying it changes nothing, and the report says so (SPEC §5);
 - `due_at`: production processes "as soon as possible", slower when the queue
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import random
 import re
@@ -53,6 +56,8 @@ from bwsandbox.tenants import Tenant
 ENGAGE_DATA = re.compile(r"^employees\.(\d{12})\.csv(\.pgp|\.gpg)?$")
 ENGAGE_MARKER = re.compile(r"^employees\.(\d{12})\.csv\.done(\.pgp|\.gpg)?$")
 MARKER_DETAIL = "marker"
+
+log = logging.getLogger(__name__)
 
 
 def sha256_file(path: Path) -> tuple[int, str]:
@@ -139,9 +144,11 @@ class Inbox:
                     "UPDATE files SET stored_path = ?, due_at = ? WHERE id = ?",
                     (str(stored), due, file_id),
                 )
-                if detail == MARKER_DETAIL:
-                    self._release(tenant, name)
+                orphan = detail == MARKER_DETAIL and not self._release(tenant, name)
             path.unlink(missing_ok=True)
+        if orphan:
+            log.info("tenant %s: marker %s arrived without its data file %s (#%d)",
+                     tenant.name, name, data_name(name), file_id)
         self._wake()
         return file_id
 
@@ -167,10 +174,12 @@ class Inbox:
                 return True
         return False
 
-    def _release(self, tenant: Tenant, marker: str) -> None:
-        """A `.done` marker arrived: its data file may now be processed."""
+    def _release(self, tenant: Tenant, marker: str) -> int:
+        """A `.done` marker arrived: its data file may now be processed.
+        Returns how many data files it released."""
         match = ENGAGE_MARKER.match(marker)
         assert match is not None
+        released = 0
         for row in self._conn.execute(
             "SELECT id, name, bytes, sha256 FROM files WHERE tenant = ? AND state = 'waiting'"
             " ORDER BY id",
@@ -183,6 +192,8 @@ class Inbox:
                     "UPDATE files SET state = 'queued', due_at = ?, detail = ? WHERE id = ?",
                     (self._due(int(row["id"]), int(row["bytes"])), note, row["id"]),
                 )
+                released += 1
+        return released
 
     def _repeat_note(self, tenant: Tenant, name: str, digest: str, before: int | None = None) -> str:
         """SPEC §5 [decided]: a repeated name or content is reported as such."""
@@ -216,6 +227,30 @@ class Inbox:
     def _wake(self) -> None:
         for event in list(self._listeners):
             event.set()
+
+
+def data_name(marker: str) -> str:
+    """`employees.X.csv.done.pgp` -> `employees.X.csv.pgp`."""
+    match = ENGAGE_MARKER.match(marker)
+    assert match is not None
+    return f"employees.{match.group(1)}.csv{match.group(2) or ''}"
+
+
+def marker_note(conn: sqlite3.Connection, tenant: str, marker: str) -> str:
+    """How `bwsandbox files` describes a `.done` marker: plain `marker` once
+    its data file was received (complete, in either order; SPEC §1), else
+    says the data file is missing, so a marker alone never looks done."""
+    match = ENGAGE_MARKER.match(marker)
+    if match is None:
+        return MARKER_DETAIL
+    for row in conn.execute(
+        "SELECT name FROM files WHERE tenant = ? AND state != 'incomplete' AND detail != ?"
+        " AND name LIKE ?",
+        (tenant, MARKER_DETAIL, f"employees.{match.group(1)}.csv%"),
+    ):
+        if ENGAGE_DATA.match(row[0]):
+            return MARKER_DETAIL
+    return f"marker without data file ({data_name(marker)} not received)"
 
 
 def _marker_name(name: str) -> str:

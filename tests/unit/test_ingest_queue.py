@@ -4,12 +4,14 @@ engage `.done` pairing, repeats, cut-off uploads (issue #4, SPEC §5)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from pathlib import Path
 
 import pytest
 
 from bwsandbox import store, tenants
+from bwsandbox.cli.cmd_files import list_files
 from bwsandbox.clock import Clock
 from bwsandbox.config import load
 from bwsandbox.ingest.queue import Delay, Inbox
@@ -113,6 +115,21 @@ def test_an_other_stamps_marker_does_not_release_a_file(env: Env) -> None:
     data = env.put(t, "employees.202603010900.csv.pgp", b"x")
     env.put(t, "employees.202603011000.csv.done.pgp", b"")
     assert env.row(data)["state"] == "waiting"
+
+
+def test_an_orphan_marker_is_logged_and_listed_as_missing_its_data_file(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = env.tenant("eng", Profile.ENGAGE)
+    with caplog.at_level(logging.INFO, logger="bwsandbox.ingest.queue"):
+        marker = env.put(t, "employees.202603010900.csv.done.pgp", b"")
+    assert "without its data file employees.202603010900.csv.pgp" in caplog.text
+    detail = {r["id"]: r["detail"] for r in list_files(env.conn, "eng")}
+    assert detail[marker] == "marker without data file (employees.202603010900.csv.pgp not received)"
+    # The data file may follow its marker (either order, SPEC §1): then it is a plain marker.
+    data = env.put(t, "employees.202603010900.csv.pgp", b"x")
+    detail = {r["id"]: r["detail"] for r in list_files(env.conn, "eng")}
+    assert detail[marker] == "marker" and env.row(data)["state"] == "queued"
 
 
 def test_repeated_name_or_content_is_noted(env: Env) -> None:
