@@ -177,8 +177,7 @@ class Sandbox:
         (SPEC §2: a cut-off upload must never be processed)."""
         assert self.conn is not None and self.pickup is not None
         for tenant in tenants_mod.all_tenants(self.conn):
-            root = tree.tenant_root(self.data_dir, tenant)
-            drop = root / tree.drop_folder(tenant).lstrip("/")
+            drop = tree.drop_dir(self.data_dir, tenant)
             if not drop.is_dir():
                 continue
             for path in sorted(drop.iterdir()):

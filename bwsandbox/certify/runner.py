@@ -37,6 +37,7 @@ from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest import admin, directory
+from bwsandbox.ingest.process import decrypt
 from bwsandbox.sandbox import Sandbox
 from bwsandbox.server import audit, hostkeys, tree
 from bwsandbox.spec.fields import Profile
@@ -111,7 +112,7 @@ class _Harness:
             "BWSANDBOX_KNOWN_HOSTS": str(self.known_hosts),
             "BWSANDBOX_HOSTKEY_SHA256": main.sha256,
             "BWSANDBOX_HOSTKEY_MD5": main.md5,
-            "BWSANDBOX_HOSTKEY_B64": main.sha256.removeprefix("SHA256:"),
+            "BWSANDBOX_HOSTKEY_B64": main.curl_sha256,
             "BWSANDBOX_DROP_FOLDER": tree.drop_folder(self.tenant),
         }
 
@@ -168,8 +169,7 @@ class _Harness:
             (file_mark,),
         ):
             uploads.append(self._upload(row))
-        root = tree.tenant_root(self.settings.data_dir, self.tenant)
-        drop = root / tree.drop_folder(self.tenant).lstrip("/")
+        drop = tree.drop_dir(self.settings.data_dir, self.tenant)
         leftovers = tuple(sorted(p.name for p in drop.iterdir())) if drop.is_dir() else ()
         users = {
             u["email"]: tuple(sorted((k, str(v)) for k, v in u.items()))
@@ -183,8 +183,12 @@ class _Harness:
         codes = tuple(sorted({str(f["code"]) for f in report.get("findings", [])}))
         stored = row["stored_path"]
         sent = Path(stored).read_bytes() if stored and Path(stored).is_file() else b""
+        # An engage upload is stored as sent (PGP): read it as the worker did.
+        plain, _, problem = decrypt(sent, name=row["name"], tenant=self.tenant,
+                                    data_dir=self.settings.data_dir)
+        emails = frozenset() if problem else _emails(plain, self.tenant.profile)
         return Upload(name=row["name"], bytes=int(row["bytes"]), state=row["state"],
-                      verdict=row["verdict"], codes=codes, emails=_emails(sent, self.tenant.profile))
+                      verdict=row["verdict"], codes=codes, emails=emails)
 
 
 def _emails(data: bytes, profile: Profile) -> frozenset[str]:

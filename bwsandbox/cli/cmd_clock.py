@@ -73,10 +73,12 @@ def _run(args: argparse.Namespace) -> int:
         elif args.action == "reset":
             offset = 0
         deactivated = 0
-        with store.transaction(conn):
-            clock_mod.set_offset(conn, offset)
+        if args.action == "show":  # read-only: no write lock behind the worker
             clock = clock_mod.load(conn)
-            if args.action != "show":
+        else:
+            with store.transaction(conn):
+                clock_mod.set_offset(conn, offset)
+                clock = clock_mod.load(conn)
                 for tenant in tenants_mod.all_tenants(conn):
                     deactivated += directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
     print(f"today is {clock.today().isoformat()} (offset {offset:+d} days)")

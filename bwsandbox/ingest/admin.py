@@ -28,7 +28,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.config import Settings
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest.process import Processed, process
-from bwsandbox.ingest.records import Source
+from bwsandbox.ingest.records import Source, email_key
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
@@ -62,7 +62,7 @@ def set_user(
     # rather than as feed errors about the fields a new user would need.
     row = conn.execute(
         "SELECT fields_json FROM dir_users WHERE tenant = ? AND email_key = ?",
-        (tenant.name, email.strip().lower()),
+        (tenant.name, email_key(email)),
     ).fetchone()
     if row is None:
         raise UsageError(f"no user {email} in tenant {tenant.name}")

@@ -44,6 +44,7 @@ from bwsandbox.ingest.records import (
     State,
     User,
     UserChange,
+    email_key,
 )
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
@@ -128,7 +129,7 @@ class _Applier:
 
     def row(self, arow: ApplicableRow) -> None:
         values = arow.values
-        key = values.get("email", "").strip().lower()
+        key = email_key(values.get("email", ""))
         if key:
             self.seen_keys.add(key)
         uid = self.find(values, key)

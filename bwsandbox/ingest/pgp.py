@@ -15,10 +15,12 @@ in-process, no gpg-agent or keyring state to manage.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pysequoia
 
+from bwsandbox.server import tree
 from bwsandbox.tenants import Tenant
 
 PGP_SUFFIXES = (".pgp", ".gpg")
@@ -34,7 +36,7 @@ class PgpProblem(Exception):
 
 
 def key_dir(data_dir: Path, tenant: Tenant) -> Path:
-    return data_dir / "tenants" / str(tenant.region) / tenant.name / "pgp"
+    return tree.tenant_home(data_dir, tenant) / "pgp"
 
 
 def has_key(data_dir: Path, tenant: Tenant) -> bool:
@@ -49,12 +51,18 @@ def ensure_key(data_dir: Path, tenant: Tenant) -> pysequoia.Tsk:
         return pysequoia.Tsk.from_bytes(secret.read_bytes())
     folder.mkdir(parents=True, exist_ok=True)
     tsk = pysequoia.Tsk.generate(f"bwsandbox {tenant.name} <{tenant.name}@bwsandbox.invalid>")
-    tmp = folder / "secret.asc.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = folder / f"secret.asc.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(str(tsk))
-    os.replace(tmp, secret)  # atomic: two processes never see half a key
-    (folder / "public.asc").write_text(str(tsk.extract_certificate()), encoding="ascii")
+    try:
+        # link() fails if the key exists: when the worker and `pgp export-key`
+        # race, the first key wins and both hand out that one.
+        os.link(tmp, secret)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
     return pysequoia.Tsk.from_bytes(secret.read_bytes())
 
 

@@ -21,7 +21,7 @@ from bwsandbox.clock import Clock
 from bwsandbox.ingest import directory, pgp, reports
 from bwsandbox.ingest.apply import apply_departments, apply_users
 from bwsandbox.ingest.notify import error_csv
-from bwsandbox.ingest.records import Issue, Outcome, Policy, Source
+from bwsandbox.ingest.records import Issue, Outcome, Policy, Source, email_key
 from bwsandbox.spec.fields import Kind, Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
@@ -81,7 +81,7 @@ def mentioned_emails(validation: Validation) -> frozenset[str]:
         return frozenset()
     index = header.index("email")
     return frozenset(
-        cells[index].strip().lower() for cells in validation.originals.values() if len(cells) > index
+        email_key(cells[index]) for cells in validation.originals.values() if len(cells) > index
     )
 
 

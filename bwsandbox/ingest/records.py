@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from bwsandbox.spec.fields import Profile
 
 
+def email_key(address: str) -> str:
+    """Identity key of an email: production matches emails case-insensitively (SPEC §3)."""
+    return address.strip().lower()
+
+
 class Action(enum.StrEnum):
     CREATED = "created"
     UPDATED = "updated"
@@ -40,7 +45,7 @@ class User:
 
     @property
     def key(self) -> str:
-        return self.email.lower()
+        return email_key(self.email)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -81,9 +81,6 @@ class Pickup:
         session.last_activity = now
         self._arm(session, self._quiet)
 
-    def is_pending(self, local: str) -> bool:
-        return local in self._pending
-
     def touch(self, local: str) -> None:
         """Another operation on a pending file: its session is not quiet."""
         entry = self._pending.get(local)

@@ -139,8 +139,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             fd = os.open(self.map_path(path), os.O_RDONLY)
             return _Handle(fd)
         vpath, local = self._writable(path, "write")
-        if self._endpoint.pickup.is_pending(local):
-            self._endpoint.pickup.take_now(local)
+        self._endpoint.pickup.take_now(local)  # a reused name: hand the earlier upload over first
         flags = os.O_RDWR if pflags & asyncssh.FXF_READ else os.O_WRONLY
         if pflags & asyncssh.FXF_APPEND:
             flags |= os.O_APPEND

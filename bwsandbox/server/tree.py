@@ -26,9 +26,20 @@ REPORTS = "reports"
 TEMP_SUFFIXES = (".filepart", ".part", ".partial", ".tmp", ".temp")
 
 
+def tenant_home(data_dir: Path, tenant: Tenant) -> Path:
+    """Everything the sandbox keeps for one tenant: its SFTP tree (`root/`),
+    received files, PGP key."""
+    return data_dir / "tenants" / str(tenant.region) / tenant.name
+
+
 def tenant_root(data_dir: Path, tenant: Tenant) -> Path:
     """The directory the tenant sees as `/`."""
-    return data_dir / "tenants" / str(tenant.region) / tenant.name / "root"
+    return tenant_home(data_dir, tenant) / "root"
+
+
+def drop_dir(data_dir: Path, tenant: Tenant) -> Path:
+    """The drop folder on disk."""
+    return tenant_root(data_dir, tenant) / drop_folder(tenant).lstrip("/")
 
 
 def reports_dir(data_dir: Path, tenant: Tenant) -> Path:

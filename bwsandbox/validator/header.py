@@ -42,9 +42,6 @@ class HeaderMap:
     def fatal(self) -> bool:
         return any(f.code in ("HEADER_DUPLICATE", "HEADER_REQUIRED_MISSING") for f in self.findings)
 
-    def index_of(self, name: str) -> int | None:
-        return next((i for i, n in self.columns.items() if n == name), None)
-
 
 def detect_kind(header: tuple[str, ...], profile: Profile) -> Kind:
     """SPEC §3 [decided]: a department file has `name` and no `email`."""
