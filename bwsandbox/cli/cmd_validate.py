@@ -14,6 +14,8 @@ Exit codes: 0 no error finding, 1 an error finding or a rejected file, 2 usage.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +23,9 @@ from typing import TYPE_CHECKING
 from bwsandbox.errors import UsageError
 
 if TYPE_CHECKING:
-    from bwsandbox.validator import Context
+    from collections.abc import Iterator
+
+    from bwsandbox.validator import ApplicableRow, Context
 
 _PROGRESS_BYTES = 8 * 1024 * 1024  # show a progress bar for files this big, on a terminal
 
@@ -61,14 +65,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_run)
 
 
-def _read(name: str) -> bytes:
+def _check(name: str) -> Path | None:
+    """Usage errors about FILE, found before any file is read or reported."""
     if name == "-":
-        return sys.stdin.buffer.read()
+        return None
     path = Path(name)
     if not path.exists():
         raise UsageError(f"{name}: no such file")
     if path.is_dir():
         raise UsageError(f"{name}: is a directory, not a file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{name}: cannot read (permission denied)")
+    return path
+
+
+def _read(name: str) -> bytes:
+    path = _check(name)
+    if path is None:
+        return sys.stdin.buffer.read()
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -96,6 +110,10 @@ def _context(args: argparse.Namespace) -> Context:
     return dataclasses.replace(context, **changes)  # type: ignore[arg-type]
 
 
+def _no_rows() -> Iterator[ApplicableRow]:
+    return iter(())
+
+
 def _run(args: argparse.Namespace) -> int:
     from bwsandbox.validator import Validation, error_csv, report_json, validate
 
@@ -104,18 +122,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.files.count("-") > 1:
         raise UsageError("standard input (-) can be read only once")
     context = _context(args)
-    blobs = [(name, _read(name)) for name in args.files]  # usage errors before any output
+    for name in args.files:
+        _check(name)  # usage errors before any output
     tty = args.format == "text" and sys.stdout.isatty()
     results: list[Validation] = []
-    for name, data in blobs:
+    for name in args.files:  # one file in memory at a time
+        data = _read(name)
         label = "<stdin>" if name == "-" else name
         if tty and len(data) >= _PROGRESS_BYTES:
             from bwsandbox.cli import render
 
             with render.progress(f"Validating {label} ({len(data) / 1e6:.0f} MB)") as tick:
-                results.append(validate(data, context, name=label, progress=tick))
+                validation = validate(data, context, name=label, progress=tick)
         else:
-            results.append(validate(data, context, name=label))
+            validation = validate(data, context, name=label)
+        del data
+        # Keep the report and the flagged rows' cells, not the parsed table.
+        results.append(dataclasses.replace(validation, rows_factory=_no_rows))
     if args.format == "json":
         reports = [v.report for v in results]
         sys.stdout.write(report_json(reports[0] if len(reports) == 1 else reports))
