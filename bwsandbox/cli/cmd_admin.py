@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bwsandbox.cli.main import add_data_dir, open_store
-from bwsandbox.cli.render_server import print_table
+from bwsandbox.cli.render_server import applied_text, print_findings
 from bwsandbox.ingest import admin
 from bwsandbox.ingest.process import Processed
 
@@ -52,13 +52,5 @@ def _show(done: Processed, fmt: str) -> None:
         print(json.dumps(report, indent=2))
         return
     console = Console()
-    applied = report.get("applied", {})
-    assert isinstance(applied, dict)
-    console.print(f"{report['verdict']}: " + ", ".join(f"{k} {v}" for k, v in applied.items() if v))
-    raw = report.get("findings")
-    findings = [f for f in raw if isinstance(f, dict)] if isinstance(raw, list) else []
-    if findings:
-        print_table(
-            console, ("row", "severity", "code", "column", "message"),
-            [[f["row"] or "file", f["severity"], f["code"], f["column"], f["message"]] for f in findings],
-        )
+    console.print(f"{report['verdict']}: " + applied_text(report))
+    print_findings(console, report)

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
-from bwsandbox.cli.render_server import print_table
+from bwsandbox.cli.render_server import print_table, shown_state
 from bwsandbox.ingest.queue import MARKER_DETAIL, marker_note
 
 FIELDS = ("tenant", "name", "bytes", "sha256", "received_at", "state", "verdict")
@@ -34,9 +34,7 @@ def list_files(conn: Any, tenant: str | None = None) -> list[dict[str, Any]]:
     out = []
     for row in conn.execute(query + " ORDER BY id", params):
         record: dict[str, Any] = {"id": row["id"], **{k: row[k] for k in FIELDS}}
-        # a waiting engage data file (its .done marker not yet there) is still queued for the user
-        if record["state"] == "waiting":
-            record["state"] = "queued"
+        record["state"] = shown_state(record["state"])
         record["detail"] = row["detail"]
         if row["detail"] == MARKER_DETAIL:  # an engage .done marker: is its data file there?
             record["detail"] = marker_note(conn, row["tenant"], row["name"])

@@ -14,6 +14,7 @@ from pathlib import Path
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import host_keys_text
 from bwsandbox.config import load
+from bwsandbox.fsutil import runtime_status_path
 from bwsandbox.server import hostkeys
 
 
@@ -63,7 +64,7 @@ def _running(data_dir: Path) -> dict[str, tuple[str, int]]:
     (written by serve, removed on a clean stop); {} if none is running. A
     file left by a killed server names a dead pid and is ignored."""
     try:
-        status = json.loads((data_dir / "status.json").read_text(encoding="utf-8"))
+        status = json.loads(runtime_status_path(data_dir).read_text(encoding="utf-8"))
         pid = int(status["pid"])
         endpoints = {
             region: (str(ep["host"]), int(ep["port"])) for region, ep in status["endpoints"].items()

@@ -11,8 +11,10 @@ from rich.console import Console
 
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
-from bwsandbox.cli.render_server import print_table
+from bwsandbox.cli.render_server import applied_text, print_findings, print_table, shown_state
 from bwsandbox.errors import UsageError
+from bwsandbox.ingest import reports
+from bwsandbox.ingest.queue import MARKER_DETAIL
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,12 +42,12 @@ def _run(args: argparse.Namespace) -> int:
         row = find(conn, tenant.name, args.name)
     if row is None:
         raise UsageError(f"tenant {tenant.name} has no file named {args.name!r} (see `bwsandbox files`)")
-    if row["report_json"] is None and row["detail"] == "marker":
+    if row["report_json"] is None and row["detail"] == MARKER_DETAIL:
         raise UsageError(
             f"{row['name']} is an engage .done marker: it releases its data file and has no report"
         )
     if row["report_json"] is None:
-        state = "queued" if row["state"] == "waiting" else row["state"]
+        state = shown_state(row["state"])
         detail = f" ({row['detail']})" if row["detail"] else ""
         raise UsageError(f"file #{row['id']} {row['name']} is {state}{detail}: no report yet")
     report = json.loads(row["report_json"])
@@ -54,8 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         _text(report)
     # Like `bwsandbox validate`: 1 when the file had any error (GUIDE convention 5).
-    errors = [f for f in report.get("findings", []) if f.get("severity") == "error"]
-    return 1 if errors or report.get("verdict") == "rejected" else 0
+    return 1 if reports.has_errors(report) or report.get("verdict") == "rejected" else 0
 
 
 def _text(report: dict[str, Any]) -> None:
@@ -63,14 +64,8 @@ def _text(report: dict[str, Any]) -> None:
     console.print(f"[bold]{report['file']}[/bold] (file #{report.get('file_id')}): {report['verdict']}")
     if report.get("repeat"):
         console.print(f"note: {report['repeat']}")
-    applied = report.get("applied", {})
-    console.print("applied: " + ", ".join(f"{k} {v}" for k, v in applied.items()))
-    findings = report.get("findings", [])
-    if findings:
-        print_table(
-            console, ("row", "severity", "code", "column", "message"),
-            [[f["row"] or "file", f["severity"], f["code"], f["column"], f["message"]] for f in findings],
-        )
+    console.print("applied: " + applied_text(report, zeros=True))
+    print_findings(console, report)
     edits = report.get("overwritten_manual_edits", [])
     if edits:
         console.print("[bold]manual edits this file overwrote[/bold]")

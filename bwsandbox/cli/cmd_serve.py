@@ -34,6 +34,7 @@ from bwsandbox.cli import live
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import connect_text, host_keys_text
 from bwsandbox.config import load
+from bwsandbox.fsutil import atomic_write, runtime_status_path
 from bwsandbox.sandbox import Sandbox, ensure_demo_tenant
 from bwsandbox.tenants import Region
 
@@ -52,15 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_run)
 
 
-def runtime_status_path(data_dir: Path) -> Path:
-    return data_dir / "status.json"
-
-
 def _write_status(path: Path, status: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(status, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # readers never see half a file
+    atomic_write(path, (json.dumps(status, indent=2) + "\n").encode("utf-8"))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -4,13 +4,16 @@ without stepping on each other; rich stays confined to the cli layer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from bwsandbox.ingest import reports
 from bwsandbox.server.hostkeys import HostKeyInfo
+
+FINDING_COLUMNS = ("row", "severity", "code", "column", "message")
 
 
 def host_keys_text(keys: Sequence[HostKeyInfo], *, title: str = "Host key fingerprints") -> str:
@@ -45,3 +48,27 @@ def print_table(console: Console, columns: Sequence[str], rows: Sequence[Sequenc
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
+
+
+def shown_state(state: str) -> str:
+    """A file's state as `files` and `report` show it: an engage data file
+    `waiting` for its .done marker is, for the user, still queued."""
+    return "queued" if state == "waiting" else state
+
+
+def applied_text(report: Mapping[str, object], *, zeros: bool = False) -> str:
+    """`created 2, updated 1`: what a file applied (zero counts only with `zeros`)."""
+    applied = report.get("applied")
+    counts = applied if isinstance(applied, dict) else {}
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if zeros or v)
+
+
+def print_findings(console: Console, report: Mapping[str, object]) -> None:
+    """A report's findings as one table (nothing when there are none); a
+    file-level finding shows `file` as its row."""
+    findings = reports.findings(report)
+    if findings:
+        print_table(
+            console, FINDING_COLUMNS,
+            [[f["row"] or "file", f["severity"], f["code"], f["column"], f["message"]] for f in findings],
+        )

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from bwsandbox.config import parse_smtp
 from bwsandbox.errors import ConfigError, IngestError
+from bwsandbox.fsutil import atomic_write
+from bwsandbox.ingest import reports
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import CATALOGUE, Scope
 from bwsandbox.validator.errorfile import error_file
@@ -70,7 +72,7 @@ def build_message(
     SPEC §4's "Entry #<n> - <name> did not process..." lines; n is the row
     number of the attached error file (header = row 1) [decided]."""
     names = names or {}
-    findings = [f for f in _list(report.get("findings")) if f.get("severity") == "error"]
+    findings = reports.errors(report)
     applied = report.get("applied") if isinstance(report.get("applied"), dict) else {}
     assert isinstance(applied, dict)
     msg = EmailMessage()
@@ -152,9 +154,7 @@ def deliver_pending(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path)
             else:
                 outbox.mkdir(parents=True, exist_ok=True)
                 target = outbox / f"{row['id']:06d}-{row['tenant']}.eml"
-                tmp = target.with_suffix(".tmp")
-                tmp.write_bytes(bytes(row["message"]))
-                tmp.replace(target)
+                atomic_write(target, bytes(row["message"]))
                 detail = str(target)
         except (OSError, smtplib.SMTPException, IngestError, ValueError, OverflowError) as exc:
             # Never leave an email `pending` forever, nor let one bad address
@@ -190,7 +190,3 @@ def listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, object]]:
         }
         for r in conn.execute("SELECT * FROM emails WHERE tenant = ? ORDER BY id", (tenant,))
     ]
-
-
-def _list(value: object) -> list[Mapping[str, object]]:
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

@@ -22,10 +22,10 @@ and `/reports/<name>.errors.csv`.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from bwsandbox.fsutil import atomic_write
 from bwsandbox.ingest.records import Action, Issue, Outcome
 
 CHANGES_SHOWN = 1000
@@ -41,9 +41,9 @@ def build(
     validator_skipped: int,
 ) -> dict[str, object]:
     report: dict[str, object] = dict(base)
-    findings = list(_dicts(report.get("findings"))) + [i.to_dict() for i in issues]
-    findings.sort(key=lambda f: (f.get("row") is not None, f.get("row") or 0))
-    report["findings"] = findings
+    merged = findings(report) + [i.to_dict() for i in issues]
+    merged.sort(key=lambda f: (f.get("row") is not None, f.get("row") or 0))
+    report["findings"] = merged
     applied = {key: outcome.counts.get(key, 0) for key in APPLIED_KEYS}
     applied["skipped"] += validator_skipped
     if outcome.departments:
@@ -72,24 +72,23 @@ def build(
 
 
 def verdict(report: Mapping[str, object], outcome: Outcome) -> str:
-    errors = [f for f in _dicts(report.get("findings")) if f.get("severity") == "error"]
     if outcome.refused or report.get("verdict") == "rejected":
         return "rejected"
-    if not errors:
+    if not errors(report):
         return "accepted"
     touched = sum(v for k, v in outcome.counts.items() if k != "skipped") + len(outcome.departments)
     return "partial" if touched else "rejected"
 
 
 def has_errors(report: Mapping[str, object]) -> bool:
-    return any(f.get("severity") == "error" for f in _dicts(report.get("findings")))
+    return bool(errors(report))
 
 
 def counts(report: Mapping[str, object]) -> dict[str, int]:
     """What `bwsandbox files` shows once a file is done (files.counts_json)."""
     applied = report.get("applied")
     out = {k: int(v) for k, v in applied.items()} if isinstance(applied, dict) else {}
-    out["errors"] = sum(1 for f in _dicts(report.get("findings")) if f.get("severity") == "error")
+    out["errors"] = len(errors(report))
     out["overwritten"] = len(report.get("overwritten_manual_edits") or [])  # type: ignore[arg-type]
     return out
 
@@ -97,16 +96,18 @@ def counts(report: Mapping[str, object]) -> dict[str, int]:
 def publish(folder: Path, name: str, report: Mapping[str, object], errors_csv: bytes | None) -> None:
     """Write `<name>.report.json` (and `<name>.errors.csv`) atomically into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / f"{name}.report.json", json.dumps(report, indent=2).encode() + b"\n")
+    atomic_write(folder / f"{name}.report.json", json.dumps(report, indent=2).encode() + b"\n")
     if errors_csv is not None:
-        _write(folder / f"{name}.errors.csv", errors_csv)
+        atomic_write(folder / f"{name}.errors.csv", errors_csv)
 
 
-def _write(target: Path, data: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+def findings(report: Mapping[str, object]) -> list[dict[str, object]]:
+    """The report's findings, whatever JSON it came from (a stored report is
+    read back, never trusted to have the shape)."""
+    value = report.get("findings")
+    return [f for f in value if isinstance(f, dict)] if isinstance(value, list) else []
 
 
-def _dicts(value: object) -> Iterable[dict[str, object]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+def errors(report: Mapping[str, object]) -> list[dict[str, object]]:
+    """The findings that count against the file: severity `error`."""
+    return [f for f in findings(report) if f.get("severity") == "error"]
