@@ -123,17 +123,23 @@ class Worker:
 
     def process_pending(self, *, force: bool = False) -> list[int]:
         """Process every due file, oldest first; `force` ignores due times (tests)."""
+        return self._drain(force=force)[0]
+
+    def _drain(self, *, force: bool = False) -> tuple[list[int], float | None]:
+        """Process what is due; also return the seconds until the next file is
+        due, from the same queue scan that found nothing more to do."""
         done: list[int] = []
         while True:
+            wait: float | None = None
             if force:
                 row = self.conn.execute(
                     "SELECT id FROM files WHERE state = 'queued' ORDER BY id LIMIT 1"
                 ).fetchone()
                 file_id = int(row[0]) if row else None
             else:
-                file_id, _ = self.next_due()
+                file_id, wait = self.next_due()
             if file_id is None:
-                return done
+                return done, wait
             self.process_file(file_id)
             done.append(file_id)
 
@@ -265,8 +271,7 @@ class Worker:
         self.recover()
         while not self._stopping.is_set():
             try:
-                self.process_pending()
-                _, wait = self.next_due()
+                _, wait = self._drain()
             except Exception:
                 log.exception("queue worker loop")
                 wait = 1.0
