@@ -56,6 +56,38 @@ def add_key_hash(b: Batch, name: str, key: pl.Expr, raw: pl.Expr) -> Callable[[]
     return result
 
 
+def add_folded_hash(
+    b: Batch, name: str, col: str, plain: str, key: pl.Expr
+) -> Callable[[], np.ndarray[Any, Any]]:
+    """`add_key_hash` of `key` for a column whose rows mostly are their own key.
+
+    `plain` names a Boolean column of the batch that is true only where
+    key(value) == value (an all-lowercase ASCII address, an id without the
+    apostrophe): those rows hash the raw value (no new string per row), and
+    only the other rows are folded and hashed again, on that subset.
+    """
+    import numpy as np
+    import polars as pl
+
+    c = pl.col(col).fill_null("")
+    h = b.add(f"{name}:hash", c.hash(seed=0))
+    e = b.add(f"{name}:empty", c.str.len_bytes() == 0)
+
+    def result() -> np.ndarray[Any, Any]:
+        out = b.array(h) | np.uint64(1)
+        empty = b.array(e).copy()
+        odd = np.flatnonzero(~b.array(plain))
+        if len(odd):
+            k = key.fill_null("")
+            got = b.df[odd].select(k.hash(seed=0).alias("h"), (k.str.len_bytes() == 0).alias("e"))
+            out[odd] = got["h"].to_numpy() | np.uint64(1)
+            empty[odd] = got["e"].to_numpy()
+        out[empty] = _EMPTY
+        return out
+
+    return result
+
+
 def hash_keys(df: pl.DataFrame, keys: dict[str, pl.Expr]) -> dict[str, np.ndarray[Any, Any]]:
     """u64 hash of each key column (for small frames: departments, the directory)."""
     batch = Batch(df)

@@ -81,8 +81,26 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class _Later:
+    """A job submitted only when first needed (`start()`) or waited for (`result()`)."""
+
+    def __init__(self, submit: Any, fn: Callable[..., Any], *args: Any) -> None:
+        self._submit, self._fn, self._args = submit, fn, args
+        self._future: Any = None
+
+    def start(self) -> None:
+        if self._future is None:
+            self._future = self._submit(self._fn, *self._args)
+
+    def result(self) -> Any:
+        self.start()
+        return self._future.result()
+
+
 def _validate(data: bytes, context: Context, name: str, submit: Any, tick: Progress) -> Validation:
-    sha_f = submit(_sha256, data)
+    # The hash starts once the parts are read, so it shares the two cores with
+    # the rules across rows (one thread of numpy) instead of with polars.
+    sha_f = _Later(submit, _sha256, data)
     if submit is _now:
         return _validate_text(data, context, name, submit, sha_f, decode(data), tick)
     # Big file: assume UTF-8 while a worker checks it; redo in the rare case it is not.
@@ -94,7 +112,7 @@ def _validate(data: bytes, context: Context, name: str, submit: Any, tick: Progr
 
 
 def _validate_text(
-    data: bytes, context: Context, name: str, submit: Any, sha_f: Any, decoded: Decoded, tick: Progress
+    data: bytes, context: Context, name: str, submit: Any, sha_f: _Later, decoded: Decoded, tick: Progress
 ) -> Validation:
     findings: list[Finding] = list(decoded.findings)
     text = decoded.text
@@ -127,6 +145,7 @@ def _validate_text(
                 # The last step (joining the scan, rules across rows) is the
                 # remaining share: report parts as 90 % of the work.
                 tick(done * 9, reader.n_parts * 10)
+            sha_f.start()
             if reader.complete:
                 # The rules across rows run before the scan is joined (they only
                 # need it to fetch the text of flagged rows), so they overlap it.

@@ -99,16 +99,23 @@ class UserRules:
                 posts.append(values.check_mobile(batch, spec.name))
         by_id = self.by_id
         # One hash per key column; every cross-row rule reuses it.
+        # Keys are hashed raw where the value is its own key, folded only elsewhere.
         hashers = {
-            "email": crossrow.add_key_hash(batch, "email", crossrow.email_key("email"), pl.col("email"))
+            "email": crossrow.add_folded_hash(
+                batch, "email", "email", values.email_plain(batch, "email"), crossrow.email_key("email")
+            )
         }
         for col in ("employee_id", "manager_id"):
             if col in cols:
-                hashers[col] = crossrow.add_key_hash(batch, col, crossrow.id_key(col), crossrow.id_key(col))
+                bare = batch.add(f"{col}:bare", ~pl.col(col).fill_null("").str.starts_with("'"))
+                hashers[col] = crossrow.add_folded_hash(batch, col, col, bare, crossrow.id_key(col))
         if "manager_email" in cols:
-            key = crossrow.email_key("manager_email")
-            hashers["manager_email"] = crossrow.add_key_hash(
-                batch, "manager_email", key, pl.col("manager_email")
+            hashers["manager_email"] = crossrow.add_folded_hash(
+                batch,
+                "manager_email",
+                "manager_email",
+                values.email_plain(batch, "manager_email"),
+                crossrow.email_key("manager_email"),
             )
         state: dict[str, np.ndarray[Any, Any]] = {}
 

@@ -234,3 +234,31 @@ def test_old_mac_line_endings_are_read_as_records() -> None:
     v = run("email,first_name,last_name\ra@x.com,A,B\rbad,C,D\r")
     assert found(v) == {("EMAIL_INVALID", 3)}
     assert applied(v) == {2: {"email": "a@x.com", "first_name": "A", "last_name": "B"}}
+
+
+def test_keys_hashed_raw_on_the_fast_path_match_folded_keys_across_rows() -> None:
+    # Plain lower-case addresses and ids without an apostrophe are hashed raw;
+    # the others are folded first. Both kinds must meet as one key.
+    hdr = f"{H},employee_id,manager_email"
+    v = run(
+        feed(
+            "boss@x.com,B,B,'007,",
+            "Ann@X.com,A,A,008,BOSS@x.com",
+            "ann@x.com,C,C,007,boss@x.com",
+            "tom@x.com,T,T,',Ann@x.com",
+            "ÉVA@x.com,E,E,,éva@x.com",
+            "Zed@X,Z,Z,009,",
+            header=hdr,
+        )
+    )
+    assert found(v) == {
+        ("EMPLOYEE_ID_APOSTROPHE", 2),
+        ("EMPLOYEE_ID_APOSTROPHE", 5),
+        ("EMPLOYEE_ID_DUPLICATE", 2),
+        ("EMPLOYEE_ID_DUPLICATE", 4),
+        ("EMAIL_DUPLICATE", 3),
+        ("EMAIL_DUPLICATE", 4),
+        ("MANAGER_NOT_FOUND", 5),  # its manager's email is a duplicate, so that row is skipped
+        ("MANAGER_SELF", 6),
+        ("EMAIL_INVALID", 7),  # not plain: checked exactly on the slow path
+    }
