@@ -172,16 +172,25 @@ class Sandbox:
             log.info("listening for %s on %s:%d", region, settings.host, endpoint.port)
 
     async def _recover_leftovers(self) -> None:
-        """Files left in a drop folder by a server that did not stop cleanly:
-        nobody confirmed them complete, so they are recorded as incomplete
+        """What a server that did not stop cleanly left behind. Uploads it had
+        handed over (in the spool) are recorded as they were meant to be.
+        Files left in a drop folder: those it had seen closed cleanly (their
+        mode says so, `tree.CLOSED_MODE`) are complete and picked up; the
+        others were cut off by the crash and are recorded as incomplete
         (SPEC §2: a cut-off upload must never be processed)."""
         assert self.conn is not None and self.pickup is not None
+        conn = self.conn
+        await self.pickup.recover_spool(lambda name: tenants_mod.get(conn, name))
         for tenant in tenants_mod.all_tenants(self.conn):
             drop = tree.drop_dir(self.data_dir, tenant)
             if not drop.is_dir():
                 continue
             for path in sorted(drop.iterdir()):
-                if path.is_file() and not path.is_symlink() and not tree.is_temporary(path.name):
+                if not path.is_file() or path.is_symlink() or tree.is_temporary(path.name):
+                    continue
+                if path.stat().st_mode & 0o777 == tree.CLOSED_MODE:
+                    self.pickup.closed_before_crash(tenant, path.name, str(path))
+                else:
                     self.pickup.incomplete(
                         tenant, path.name, str(path), path.stat().st_size,
                         "left in the drop folder when the server stopped before pickup",

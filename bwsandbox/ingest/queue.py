@@ -125,6 +125,26 @@ class Inbox:
         """Record a cut-off upload; it is kept for inspection, never processed."""
         return self._record(tenant, name, path, incomplete=reason)
 
+    def recover(self, tenant: Tenant, name: str, path: Path, incomplete: str | None) -> int | None:
+        """An upload the server had handed over (in its spool) when it was
+        killed: record it as `received` or `incomplete` would, unless it was
+        recorded already (the crash came after the commit, before the spool
+        copy was unlinked: that file is the stored one, hard-linked). Returns
+        the new file id, or None when there was nothing to do."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT stored_path FROM files WHERE tenant = ? AND name = ? AND stored_path IS NOT NULL",
+                (tenant.name, name),
+            ).fetchall()
+        for row in rows:
+            try:
+                if os.path.samefile(row["stored_path"], path):
+                    path.unlink()
+                    return None
+            except OSError:
+                continue
+        return self._record(tenant, name, path, incomplete=incomplete)
+
     def _record(self, tenant: Tenant, name: str, path: Path, *, incomplete: str | None) -> int:
         size, digest = sha256_file(path)
         folder = self.tenant_dir(tenant) / ("received" if incomplete is None else "incomplete")

@@ -10,9 +10,13 @@ then sets times. So a closed upload becomes *pending*, and is handed over
 - right before the same name is overwritten (a new open for writing or a
   rename onto it), so every complete upload is handed over once.
 
-Handing over renames the file out of the tenant tree into DATA_DIR/spool at
-once (on the event loop: one rename(2), so the name is free immediately), then
-calls the Inbox from a thread (it hashes and moves the file).
+Handing over renames the file out of the tenant tree into
+DATA_DIR/spool/<tenant>/<complete|incomplete>/ at once (on the event loop: one
+rename(2), so the name is free immediately), then calls the Inbox from a
+thread (it hashes and moves the file). The spool path says whose upload it is
+and whether it was complete, so a server killed between the rename and the
+Inbox's commit hands it over at the next start (`recover_spool`): a received
+file is never lost, and never recorded twice.
 
 A cut-off upload (the client vanished before closing, or the file went over
 the size limit) goes to `Inbox.incomplete` right away: never processed
@@ -44,13 +48,19 @@ class Pending:
     tenant: Tenant
     name: str
     local: str
-    session: Session
+    session: Session | None  # None: recovered at start-up
     since: float
 
 
 # Called with (state, tenant, name, file_id) after each handover: "queued" or
 # "incomplete". Runs on the event loop; keep it cheap.
 PickupListener = Callable[[str, Tenant, str, int], None]
+
+# Spool folders: uploads confirmed complete, and cut-off ones.
+COMPLETE = "complete"
+INCOMPLETE = "incomplete"
+_UUID_PREFIX = 33  # "<32 hex digits>-"
+SPOOL_REASON = "cut off (the server stopped before recording it; found in the spool at start-up)"
 
 # A busy session that never goes quiet still gets its files picked up.
 MAX_WAIT_SECONDS = 30.0
@@ -84,18 +94,25 @@ class Pickup:
     def touch(self, local: str) -> None:
         """Another operation on a pending file: its session is not quiet."""
         entry = self._pending.get(local)
-        if entry is not None:
+        if entry is not None and entry.session is not None:
             entry.session.last_activity = time.monotonic()
 
     def cancel(self, local: str) -> Pending | None:
         """The client removed (or renamed away) a pending file."""
         return self._pending.pop(local, None)
 
-    def take_now(self, local: str) -> None:
-        """Hand a pending file over now (e.g. before its name is reused)."""
+    def take_now(self, local: str) -> bool:
+        """Hand a pending file over now (e.g. before its name is reused).
+        Returns whether there was one."""
         entry = self._pending.pop(local, None)
-        if entry is not None:
-            self._handover(entry)
+        if entry is None:
+            return False
+        self._handover(entry)
+        return True
+
+    def closed_before_crash(self, tenant: Tenant, name: str, local: str) -> None:
+        """Start-up: a drop-folder file the server had seen closed cleanly."""
+        self._handover(Pending(tenant=tenant, name=name, local=local, session=None, since=0.0))
 
     def session_ended(self, session: Session) -> None:
         timer = self._timers.pop(session.id, None)
@@ -123,7 +140,7 @@ class Pickup:
             self._arm(session, self._quiet - idle)
 
     def _handover(self, entry: Pending) -> None:
-        spooled = self._spool_file(entry.local, entry.name)
+        spooled = self._spool_file(entry.tenant, entry.local, entry.name, COMPLETE)
         if spooled is None:
             self._audit.event("pickup-lost", tenant=entry.tenant.name, name=entry.name)
             return
@@ -133,19 +150,56 @@ class Pickup:
 
     def incomplete(self, tenant: Tenant, name: str, local: str, size: int, reason: str) -> None:
         self.cancel(local)
-        spooled = self._spool_file(local, name)
+        spooled = self._spool_file(tenant, local, name, INCOMPLETE)
         if spooled is not None:
             self._start(self._deliver_incomplete(tenant, name, spooled, size, reason))
 
     # -- plumbing -----------------------------------------------------------
 
-    def _spool_file(self, local: str, name: str) -> Path | None:
-        target = self._spool / f"{uuid.uuid4().hex}-{name}"
+    def _spool_file(self, tenant: Tenant, local: str, name: str, kind: str) -> Path | None:
+        folder = self._spool / tenant.name / kind
+        target = folder / f"{uuid.uuid4().hex}-{name}"
         try:
             os.rename(local, target)
         except FileNotFoundError:
+            if os.path.lexists(local):  # the tenant's first upload: no folder yet
+                folder.mkdir(parents=True, exist_ok=True)
+                return self._spool_file(tenant, local, name, kind)
             return None
         return target
+
+    async def recover_spool(self, tenant_named: Callable[[str], Tenant | None]) -> int:
+        """Hand over what a killed server left in the spool; returns how many.
+
+        Each spooled file was a complete (or a cut-off) upload taken out of a
+        drop folder; the Inbox records it unless it already had (a crash after
+        its commit, before it unlinked the spool copy)."""
+        found = 0
+        for tenant_dir in sorted(p for p in self._spool.iterdir() if p.is_dir()):
+            tenant = tenant_named(tenant_dir.name)
+            if tenant is None:
+                log.warning("spool: %s belongs to no tenant; left for inspection", tenant_dir)
+                continue
+            for kind in (COMPLETE, INCOMPLETE):
+                folder = tenant_dir / kind
+                if not folder.is_dir():
+                    continue
+                for path in sorted(folder.iterdir()):
+                    name = path.name[_UUID_PREFIX:]
+                    if not path.is_file() or len(path.name) <= _UUID_PREFIX or not name:
+                        continue
+                    reason = None if kind == COMPLETE else SPOOL_REASON
+                    file_id = await asyncio.to_thread(self._inbox.recover, tenant, name, path, reason)
+                    if file_id is None:
+                        continue
+                    found += 1
+                    state = "queued" if reason is None else "incomplete"
+                    self._audit.event("pickup-recovered", tenant=tenant.name, name=name, file_id=file_id,
+                                      state=state)
+                    log.warning("recovered %s/%s from the spool as file #%d (%s)",
+                                tenant.name, name, file_id, state)
+                    self._notify(state, tenant, name, file_id)
+        return found
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

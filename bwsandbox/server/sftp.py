@@ -149,7 +149,11 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             flags |= os.O_TRUNC
         if pflags & asyncssh.FXF_EXCL:
             flags |= os.O_EXCL
-        fd = os.open(local, flags, 0o644)  # the client's modes (psftp: 0o100644) are ignored
+        # The client's modes (psftp: 0o100644) are ignored: the mode says
+        # whether the server saw a clean close (tree.CLOSED_MODE), which is
+        # what start-up recovery trusts after a crash.
+        fd = os.open(local, flags, tree.OPEN_MODE)
+        os.fchmod(fd, tree.OPEN_MODE)  # an existing file keeps its mode otherwise
         upload = _Upload(fd, local, posixpath.basename(vpath), self._session)
         if not pflags & asyncssh.FXF_TRUNC:
             upload.size = os.fstat(fd).st_size
@@ -180,15 +184,18 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
 
     def close(self, file_obj: object) -> None:
         assert isinstance(file_obj, _Handle)
-        os.close(file_obj.fd)
         if not isinstance(file_obj, _Upload):
+            os.close(file_obj.fd)
             return
-        endpoint = self._endpoint
-        if endpoint.open_uploads.get(file_obj.local) is file_obj:
-            del endpoint.open_uploads[file_obj.local]
         # CLIENTS.md pitfall 1: asyncssh also closes files of a vanished client;
         # only then is the channel already closing.
         aborted = self._chan.is_closing()
+        if not aborted and not file_obj.oversize:
+            os.fchmod(file_obj.fd, tree.CLOSED_MODE)
+        os.close(file_obj.fd)
+        endpoint = self._endpoint
+        if endpoint.open_uploads.get(file_obj.local) is file_obj:
+            del endpoint.open_uploads[file_obj.local]
         endpoint.audit.event(
             "close", session=self._session.id, tenant=self._tenant.name, name=file_obj.name,
             bytes=file_obj.size, aborted=aborted,
@@ -247,9 +254,17 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
 
     def remove(self, path: bytes) -> None:
         vpath, local = self._writable(path, "remove")
-        self._endpoint.pickup.cancel(local)
-        os.remove(local)
-        self._endpoint.audit.event("remove", session=self._session.id, tenant=self._tenant.name, path=vpath)
+        # A complete upload not picked up yet was production's to take the
+        # moment it was closed; removing it (lftp's temp-file overwrite removes
+        # the old NAME before its rename) hands it over instead of losing it.
+        if self._endpoint.pickup.take_now(local):
+            picked = True
+        else:
+            picked = False
+            os.remove(local)
+        self._endpoint.audit.event(
+            "remove", session=self._session.id, tenant=self._tenant.name, path=vpath, picked_up=picked
+        )
 
     def rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._rename(oldpath, newpath, "rename")

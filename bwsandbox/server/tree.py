@@ -25,6 +25,12 @@ REPORTS = "reports"
 # Never picked up: the final name is.
 TEMP_SUFFIXES = (".filepart", ".part", ".partial", ".tmp", ".temp")
 
+# An upload's mode on disk: OPEN_MODE while the client writes it, CLOSED_MODE
+# once the server saw it closed cleanly (complete). After a crash, start-up
+# recovery picks up the closed ones and records the others as incomplete.
+OPEN_MODE = 0o600
+CLOSED_MODE = 0o644
+
 
 def tenant_home(data_dir: Path, tenant: Tenant) -> Path:
     """Everything the sandbox keeps for one tenant: its SFTP tree (`root/`),

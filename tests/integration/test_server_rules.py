@@ -349,7 +349,7 @@ def _try(fn: object) -> bool:
     return True
 
 
-def test_files_left_in_the_drop_folder_by_a_crash_are_recorded_incomplete(
+def test_files_left_in_the_drop_folder_by_a_crash_cut_off_or_closed(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
     harness = sandbox_factory()
@@ -358,9 +358,80 @@ def test_files_left_in_the_drop_folder_by_a_crash_are_recorded_incomplete(
     data_dir, us = harness.settings.data_dir, harness.sandbox.port("us")
     harness.stop()
     root = tree.ensure_tree(data_dir, tenant, reports_folder=True)
-    (root / "incoming" / "half.csv").write_bytes(b"h" * 123)  # nobody confirmed it complete
+    half = root / "incoming" / "half.csv"
+    half.write_bytes(b"h" * 123)
+    half.chmod(tree.OPEN_MODE)  # still being written when the server died
+    closed = root / "incoming" / "closed.csv"
+    closed.write_bytes(b"c" * 45)
+    closed.chmod(tree.CLOSED_MODE)  # closed cleanly, in its quiet period (rclone's setstat)
     (root / "incoming" / "x.filepart").write_bytes(b"t")  # temp names stay for their client
     harness = sandbox_factory(data_dir, port=us)
-    rows = harness.wait_files(tenant.name, 1)
-    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [("half.csv", 123, "incomplete")]
+    rows = harness.wait_files(tenant.name, 2)
+    assert sorted((r["name"], r["bytes"], r["state"]) for r in rows) == [
+        ("closed.csv", 45, "queued"), ("half.csv", 123, "incomplete"),
+    ]
     assert (root / "incoming" / "x.filepart").exists()
+    assert not half.exists() and not closed.exists()
+
+
+def test_uploads_a_killed_server_had_spooled_are_recorded_once_at_start_up(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    # kill -9 between pickup's rename into the spool and the Inbox's commit:
+    # the spool path says whose upload it is and whether it was complete.
+    harness = sandbox_factory()
+    account = harness.add_tenant(tmp_path / "home")
+    name = tenant_of(account)
+    tenant = harness.conn_tenant(name)
+    client = paramiko_client(account, Trust.ACCEPT)
+    try:
+        with client.open_sftp() as sftp, sftp.open("incoming/before.csv", "wb") as f:
+            f.write(b"a@x.com\n" * 10)
+    finally:
+        client.close()
+    [before] = harness.wait_files(name, 1)
+    data_dir, us = harness.settings.data_dir, harness.sandbox.port("us")
+    harness.stop()
+    spool = data_dir / "spool" / name
+    (spool / "complete").mkdir(parents=True, exist_ok=True)
+    (spool / "incomplete").mkdir(parents=True, exist_ok=True)
+    (spool / "complete" / f"{'a' * 32}-users.csv").write_bytes(b"u" * 77)
+    (spool / "incomplete" / f"{'b' * 32}-cut.csv").write_bytes(b"c" * 5)
+    # Killed after the commit, before the spool copy was unlinked: the hard
+    # link to the stored file must not be recorded a second time.
+    os.link(before["stored_path"], spool / "complete" / f"{'c' * 32}-before.csv")
+    (data_dir / "spool" / "nobody").mkdir()  # a tenant that no longer exists: left alone
+    harness = sandbox_factory(data_dir, port=us)
+    rows = harness.wait_files(name, 3)
+    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [
+        ("before.csv", 80, "queued"), ("users.csv", 77, "queued"), ("cut.csv", 5, "incomplete"),
+    ]
+    assert "found in the spool" in rows[2]["detail"]
+    assert list((spool / "complete").iterdir()) == [] and list((spool / "incomplete").iterdir()) == []
+    assert tenant.name == name
+
+
+def test_removing_a_complete_upload_before_pickup_hands_it_over(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    # lftp's temp-file overwrite removes NAME before renaming .in.NAME onto it:
+    # the earlier complete upload must still be picked up (once).
+    sandbox = sandbox_factory(pickup_quiet_seconds=5.0)
+    account = sandbox.add_tenant(tmp_path / "home")
+    client = paramiko_client(account, Trust.ACCEPT)
+    try:
+        sftp = client.open_sftp()
+        with sftp.open("incoming/same.csv", "wb") as f:
+            f.write(b"1" * 1000)
+        sftp.remove("incoming/same.csv")
+        assert "same.csv" not in sftp.listdir("incoming")
+        with sftp.open("incoming/.in.same.csv", "wb") as f:
+            f.write(b"2" * 2000)
+        sftp.rename("incoming/.in.same.csv", "incoming/same.csv")
+        sftp.close()
+    finally:
+        client.close()
+    rows = sandbox.wait_files(tenant_of(account), 2)
+    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [
+        ("same.csv", 1000, "queued"), ("same.csv", 2000, "queued"),
+    ]
