@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import asyncssh
 
 from bwsandbox.errors import UsageError
-from bwsandbox.spec.fields import CUSTOM_KEY_RE, Profile
+from bwsandbox.spec.fields import CUSTOM_KEY_RE, LOCALES, Profile
 from bwsandbox.validator.values import email_problem
 
 
@@ -30,7 +30,6 @@ class Region(enum.StrEnum):
     EU = "eu"
 
 
-LOCALES = ("en-US", "en-GB")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -102,6 +102,11 @@ def _context(args: argparse.Namespace) -> Context:
             context = Context.from_dict(json.loads(_read(args.context)))
         except (ValueError, TypeError, AttributeError) as exc:
             raise UsageError(f"{args.context}: not a valid context ({exc})") from exc
+    from bwsandbox.spec.fields import CUSTOM_KEY_RE
+
+    for key in args.custom_keys:
+        if not CUSTOM_KEY_RE.match(key):  # SPEC §3, as `tenant add` checks it
+            raise UsageError(f"invalid custom key {key!r}: use lowercase letters, digits and _ only")
     changes: dict[str, object] = {"custom_keys": context.custom_keys | frozenset(args.custom_keys)}
     if args.profile:
         changes["profile"] = Profile(args.profile)
@@ -128,7 +133,10 @@ def _run(args: argparse.Namespace) -> int:
     results: list[Validation] = []
     for name in args.files:  # one file in memory at a time
         data = _read(name)
-        label = "<stdin>" if name == "-" else name
+        # A non-UTF-8 file name is shown with \x escapes: the JSON stays valid UTF-8.
+        label = "<stdin>" if name == "-" else name.encode("utf-8", "surrogateescape").decode(
+            "utf-8", "backslashreplace"
+        )
         if tty and len(data) >= _PROGRESS_BYTES:
             from bwsandbox.cli import render
 

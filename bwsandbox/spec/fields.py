@@ -93,6 +93,8 @@ OPTIONAL_CLEARABLE = frozenset(
 
 # Custom keys: `[a-z0-9_]` only, and only if the tenant defined them [doc].
 CUSTOM_KEY_RE = re.compile(r"^[a-z0-9_]+$")
+# Tenant locales: they settle ambiguous dates (SPEC §3).
+LOCALES = ("en-US", "en-GB")
 
 # SPEC §3 `on_leave` [decided]: true/false, yes/no, 1/0, any case.
 BOOLEAN_TRUE = frozenset({"true", "yes", "1"})

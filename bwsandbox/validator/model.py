@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bwsandbox.spec.codes import CATALOGUE, Scope, Severity
-from bwsandbox.spec.fields import Kind, Profile
+from bwsandbox.spec.fields import CUSTOM_KEY_RE, LOCALES, Kind, Profile
 
 
 class Verdict(enum.StrEnum):
@@ -94,24 +94,73 @@ class Context:
         error, so a typo is never silently ignored.
         """
         known = {"profile", "locale", "custom_keys", "licenses_available", "today", "directory"}
+        if not isinstance(doc, Mapping):
+            raise ValueError("the context must be a JSON object")
         unknown = sorted(set(doc) - known)
         if unknown:
             raise ValueError(f"unknown context key(s): {', '.join(unknown)}")
         directory = None
         if doc.get("directory") is not None:
             d = doc["directory"]
+            if not isinstance(d, Mapping) or set(d) - {"users", "departments"}:
+                raise ValueError("directory must be an object with 'users' and 'departments'")
             directory = DirectorySnapshot(
-                users=tuple(ExistingUser(**u) for u in d.get("users", ())),
-                departments=tuple(d.get("departments", ())),
+                users=tuple(_existing_user(u) for u in _list(d, "users", "directory.users")),
+                departments=tuple(_str(x, "directory.departments[]") for x in _list(d, "departments",
+                                                                                 "directory.departments")),
             )
+        locale = _str(doc.get("locale", "en-US"), "locale")
+        if locale not in LOCALES:
+            raise ValueError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
+        keys = _list(doc, "custom_keys", "custom_keys")
+        for key in keys:
+            if not isinstance(key, str) or not CUSTOM_KEY_RE.match(key):
+                raise ValueError(f"invalid custom key {key!r}: use lowercase letters, digits and _ only")
+        licences = doc.get("licenses_available")
+        if licences is not None and (
+            isinstance(licences, bool) or not isinstance(licences, int) or licences < 0
+        ):
+            raise ValueError(f"licenses_available must be a whole number ≥ 0, not {licences!r}")
+        today = doc.get("today")
+        profile = _str(doc.get("profile", "core"), "profile")
+        if profile not in {str(p) for p in Profile}:
+            raise ValueError(f"profile must be core or engage, not {profile!r}")
         return cls(
-            profile=Profile(doc.get("profile", "core")),
-            locale=str(doc.get("locale", "en-US")),
-            custom_keys=frozenset(doc.get("custom_keys", ())),
+            profile=Profile(profile),
+            locale=locale,
+            custom_keys=frozenset(keys),
             directory=directory,
-            today=dt.date.fromisoformat(doc["today"]) if doc.get("today") else None,
-            licenses_available=doc.get("licenses_available"),
+            today=dt.date.fromisoformat(_str(today, "today")) if today else None,
+            licenses_available=licences,
         )
+
+
+
+def _str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, not {value!r}")
+    return value
+
+
+def _list(doc: Mapping[str, Any], key: str, what: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list, not {value!r}")
+    return value
+
+
+def _existing_user(u: object) -> ExistingUser:
+    if not isinstance(u, Mapping):
+        raise ValueError(f"directory.users[] must be objects, not {u!r}")
+    fields = {"email", "employee_id", "manager_email", "department_name", "active"}
+    if "email" not in u or set(u) - fields:
+        raise ValueError(f"directory user needs 'email' and only {', '.join(sorted(fields))}: {dict(u)!r}")
+    for key in fields - {"active"}:
+        if key in u and not (u[key] is None and key != "email"):
+            _str(u[key], f"directory user {key}")
+    if "active" in u and not isinstance(u["active"], bool):
+        raise ValueError(f"directory user active must be true or false, not {u['active']!r}")
+    return ExistingUser(**u)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

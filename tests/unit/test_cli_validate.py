@@ -122,3 +122,44 @@ def test_a_bad_context_file_is_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "c.json"
     bad.write_text('{"licences": 3}')
     assert main(["validate", "--context", str(bad), VALID]) == 2
+
+
+@pytest.mark.parametrize(
+    ("doc", "says"),
+    [
+        ('{"licenses_available": "ten"}', "licenses_available must be a whole number"),
+        ('{"licenses_available": -1}', "licenses_available must be a whole number"),
+        ('{"directory": {"users": [{"email": 5}]}}', "email must be a string"),
+        ('{"directory": {"users": [{"mail": "a@x.com"}]}}', "directory user needs 'email'"),
+        ('{"locale": "fr-FR"}', "locale must be one of en-US, en-GB"),
+        ('{"custom_keys": "abc"}', "custom_keys must be a list"),
+        ('{"custom_keys": ["Bad Key"]}', "invalid custom key"),
+        ('{"profile": "gold"}', "profile must be core or engage"),
+        ("[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_a_badly_typed_context_is_a_usage_error_that_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], doc: str, says: str
+) -> None:
+    bad = tmp_path / "c.json"
+    bad.write_text(doc)
+    assert main(["validate", "--context", str(bad), VALID]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_bad_custom_key_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--custom-key", "Bad Key!", VALID]) == 2
+    assert "invalid custom key 'Bad Key!'" in capsys.readouterr().err
+
+
+def test_a_non_utf8_file_name_keeps_the_json_valid_utf8(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    import os
+
+    path = os.path.join(os.fsencode(tmp_path), b"n\xff.csv")
+    with open(path, "wb") as f:
+        f.write(Path(VALID).read_bytes())
+    assert main(["validate", "--format", "json", os.fsdecode(path)]) == 0
+    doc = json.loads(capsysbinary.readouterr().out.decode("utf-8"))  # strict: no lone surrogates
+    assert doc["file"].endswith("n\\xff.csv")
