@@ -29,6 +29,8 @@ from bwsandbox.config import Settings
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest.process import Processed, process
 from bwsandbox.ingest.records import Source, email_key
+from bwsandbox.spec.fields import Kind
+from bwsandbox.validator.header import template_for
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
@@ -56,6 +58,14 @@ def set_user(
         values["deactivation_date"] = clock.today().isoformat() if status == "deactivated" else ""
     if "email" in values:
         raise UsageError("the email identifies the user; it cannot be set here")
+    # The Admin module edits fields the tenant has: a field it does not know is
+    # a mistake to say, not a column to ignore as a file's would be.
+    known = set(template_for(Kind.USERS, tenant.profile)) | set(tenant.custom_keys)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UsageError(
+            f"unknown field(s) {', '.join(unknown)}: fields are {', '.join(sorted(known))} and status"
+        )
     # EMAIL only identifies the user (matched case-insensitively, as in
     # production): the row carries the stored address, so an edit never
     # rewrites its letter case, and an unknown address is said plainly

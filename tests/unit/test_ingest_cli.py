@@ -128,3 +128,12 @@ def test_admin_set_user_on_an_unknown_email_says_so(capsys: pytest.CaptureFixtur
     code = main(argv)
     assert code == 2
     assert "no user zed@acme.com in tenant acme" in capsys.readouterr().err
+
+
+def test_admin_set_user_on_an_unknown_field_says_so(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    argv = ["admin", "set-user", "--tenant", "acme", "ann@acme.com", "shoe_size=42", "--data-dir", str(data)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unknown field(s) shoe_size" in err and "title" in err
+    _, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "json")
+    assert "shoe_size" not in json.loads(out)[0]
