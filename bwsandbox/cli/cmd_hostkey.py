@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from pathlib import Path
 
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import host_keys_text
 from bwsandbox.config import load
-from bwsandbox.fsutil import runtime_status_path
+from bwsandbox.fsutil import running_endpoints, running_fingerprints
 from bwsandbox.server import hostkeys
 
 
@@ -56,34 +54,17 @@ def _show(args: argparse.Namespace) -> int:
     print(host_keys_text(keys))
     if staged:
         print(host_keys_text(staged, title="Announced (not yet in use)"))
+    offered = running_fingerprints(settings.data_dir)
+    if offered and offered != {k.sha256 for k in keys}:
+        print("Note: the running `serve` still offers the keys it started with; "
+              "restart it to use these.")
     return 0
-
-
-def _running(data_dir: Path) -> dict[str, tuple[str, int]]:
-    """The endpoints a running `serve` listens on, from DATA_DIR/status.json
-    (written by serve, removed on a clean stop); {} if none is running. A
-    file left by a killed server names a dead pid and is ignored."""
-    try:
-        status = json.loads(runtime_status_path(data_dir).read_text(encoding="utf-8"))
-        pid = int(status["pid"])
-        endpoints = {
-            region: (str(ep["host"]), int(ep["port"])) for region, ep in status["endpoints"].items()
-        }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        pass  # alive, another user's
-    except (OSError, OverflowError):
-        return {}
-    return endpoints
 
 
 def _known_hosts(args: argparse.Namespace) -> int:
     settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
                      "eu_port": args.eu_port})
-    running = _running(settings.data_dir)
+    running = running_endpoints(settings.data_dir)
     listen = {"us": (settings.host, settings.port), "eu": (settings.host, settings.eu_port)}
     explicit_port = {"us": args.port, "eu": args.eu_port}
     for region, (run_host, run_port) in running.items():

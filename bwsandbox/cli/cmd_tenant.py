@@ -12,6 +12,7 @@ from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
+from bwsandbox.fsutil import running_endpoints
 from bwsandbox.spec.fields import CUSTOM_KEY_RE, Profile
 from bwsandbox.tenants import Region
 
@@ -74,6 +75,8 @@ def _add(args: argparse.Namespace) -> int:
             created_at=clock_mod.load(conn).iso(),
         )
     port = settings.port if tenant.region is Region.US else settings.eu_port
+    # A running serve (perhaps on --port 0) knows the real port.
+    port = running_endpoints(settings.data_dir).get(str(tenant.region), ("", port))[1]
     print(
         f"tenant {tenant.name} ({tenant.region}, {tenant.profile}) added: "
         f"sftp -P {port} {tenant.username}@{settings.host}"

@@ -20,10 +20,11 @@ def _known_hosts(data: Path, capsys: pytest.CaptureFixture[str], *extra: str) ->
     return capsys.readouterr().out
 
 
-def _status(data: Path, pid: int) -> None:
+def _status(data: Path, pid: int, host_keys: list[dict[str, str]] | None = None) -> None:
     data.mkdir(parents=True, exist_ok=True)
     endpoints = {"us": {"host": "127.0.0.1", "port": 40001}, "eu": {"host": "127.0.0.1", "port": 40002}}
-    (data / "status.json").write_text(json.dumps({"endpoints": endpoints, "host_keys": [], "pid": pid}))
+    status = {"endpoints": endpoints, "host_keys": host_keys or [], "pid": pid}
+    (data / "status.json").write_text(json.dumps(status))
 
 
 def test_the_running_servers_ports_are_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,3 +48,26 @@ def test_a_status_file_left_by_a_dead_server_is_ignored(
     _status(tmp_path, int(dead.stdout))
     out = _known_hosts(tmp_path, capsys)
     assert "[127.0.0.1]:2222 " in out and ":40001 " not in out
+
+
+def test_tenant_add_prints_the_running_servers_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _status(tmp_path, os.getpid())
+    argv = ["tenant", "add", "acme", "--username", "u", "--password", "p", "--data-dir", str(tmp_path)]
+    assert main(argv) == 0
+    assert "sftp -P 40001 u@" in capsys.readouterr().out
+
+
+def test_hostkey_show_says_when_the_running_server_offers_other_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hostkey", "show", "--format", "json", "--data-dir", str(tmp_path)]) == 0
+    keys = json.loads(capsys.readouterr().out)["host_keys"]
+    _status(tmp_path, os.getpid(), keys)
+    assert main(["hostkey", "show", "--data-dir", str(tmp_path)]) == 0
+    assert "still offers" not in capsys.readouterr().out
+    assert main(["hostkey", "rotate", "--data-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["hostkey", "show", "--data-dir", str(tmp_path)]) == 0
+    assert "the running `serve` still offers the keys it started with" in capsys.readouterr().out
