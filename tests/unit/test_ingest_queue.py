@@ -190,3 +190,28 @@ def test_one_queue_worker_per_data_directory(env: Env) -> None:
     third = Worker(env.settings)._single_worker_lock()
     assert third is not None
     third.close()
+
+
+def test_a_fault_while_processing_fails_that_file_and_the_queue_goes_on(env: Env) -> None:
+    t = env.tenant("acme")
+    broken = env.put(t, "a.csv", CSV.format("a"))
+    later = env.put(t, "b.csv", CSV.format("b"))
+    Path(str(env.row(broken)["stored_path"])).unlink()  # the disk lost the stored upload
+    assert env.worker.process_pending() == [broken, later]
+    assert env.row(broken)["state"] == "failed"
+    assert str(env.row(broken)["detail"]).startswith("internal error: FileNotFoundError")
+    assert env.row(later)["state"] == "done"
+    listed = {r["name"]: r["state"] for r in list_files(env.conn, "acme")}
+    assert listed == {"a.csv": "failed", "b.csv": "done"}
+
+
+def test_unknown_columns_are_ignored_when_applied(env: Env) -> None:
+    from bwsandbox.ingest import directory
+
+    t = env.tenant("acme")
+    file_id = env.put(t, "u.csv", "email,first_name,last_name,shoe_size\nann@x.com,Ann,Lee,42\n")
+    assert env.worker.process_pending() == [file_id]
+    assert env.row(file_id)["state"] == "done"
+    [ann] = directory.users_listing(env.conn, "acme")
+    assert (ann["email"], ann["first_name"]) == ("ann@x.com", "Ann")
+    assert "shoe_size" not in ann and "42" not in ann.values()
