@@ -9,6 +9,11 @@ the `pytest11` entry point when bwsandbox is installed.
 
     @pytest.mark.bwsandbox(profile="core", locale="en-GB", licenses=5,
                            users=[{"email": ..., "first_name": ..., ...}])
+
+Failures are pinned on the test that caused them: an error inside the
+sandbox's threads fails the test's call phase (hook `pytest_runtest_call`),
+or its teardown when it happens after the test body; seeded users that the
+Admin module refuses fail its setup.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from bwsandbox.testing import SandboxHandle, SandboxServer, TenantConfig
+from bwsandbox.testing import SandboxHandle, SandboxServer, SeedUsersError, TenantConfig
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,6 +63,21 @@ def bwsandbox(
     bwsandbox_server: SandboxServer, bwsandbox_tenant_config: TenantConfig
 ) -> Iterator[SandboxHandle]:
     bwsandbox_server.check()  # anything that failed between two tests surfaces here
-    handle = bwsandbox_server.reset(bwsandbox_tenant_config)
+    try:
+        handle = bwsandbox_server.reset(bwsandbox_tenant_config)
+    except SeedUsersError as exc:  # the message names each row: no traceback needed
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
     yield handle
-    bwsandbox_server.check()
+    bwsandbox_server.check()  # what failed after the test body (see pytest_runtest_call)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail the test itself, not only its teardown, when the sandbox's
+    threads raised while it ran. A test that already failed keeps its own
+    error; the sandbox's then surfaces at teardown."""
+    __tracebackhide__ = True  # the report starts at the sandbox's error, not this hook
+    yield
+    handle = item.funcargs.get("bwsandbox") if isinstance(item, pytest.Function) else None
+    if isinstance(handle, SandboxHandle):
+        handle.check()

@@ -9,11 +9,18 @@ pytest. The pytest fixtures in `bwsandbox.pytest_plugin` are thin wrappers.
     assert sb.user("ceo@x.com").title == "CEO"
     server.stop()
 
+An engage tenant (`TenantConfig(profile="engage")`) takes only PGP files with
+a `.done` marker (SPEC §1): `sb.upload_engage(csv_bytes)` encrypts to the
+tenant's sandbox key and sends both; `sb.pgp_public_key` is that key, for
+integrators who encrypt with their own tooling.
+
 Modelled on pytest-httpserver: the session-scoped server starts once on port 0
 in a temporary data directory with an immediate queue; `reset()` is cheap
 (deletes one tenant's rows and files) and gives each test a fresh tenant.
 Errors raised inside the sandbox's threads are collected and re-raised in the
-test by `check()` (the plugin calls it at teardown).
+test by `check()` (the plugin calls it when the test body returns, and again at
+teardown). Seeded users that do not validate raise `SeedUsersError`: a test
+must never run on a directory other than the one it asked for.
 """
 
 from __future__ import annotations
@@ -29,15 +36,18 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from bwsandbox import clock as clock_mod
 from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
-from bwsandbox.errors import BwsandboxError
-from bwsandbox.ingest import admin, directory, notify
+from bwsandbox.errors import BwsandboxError, UsageError
+from bwsandbox.ingest import admin, directory, notify, pgp, queue
 from bwsandbox.sandbox import Sandbox
 from bwsandbox.server import hostkeys, tree
 from bwsandbox.spec.fields import Profile
@@ -62,6 +72,11 @@ TEST_SETTINGS: dict[str, Any] = {
 
 class SandboxThreadError(BwsandboxError):
     """An error raised inside the sandbox's threads while a test ran."""
+
+
+class SeedUsersError(BwsandboxError):
+    """`TenantConfig.users` has rows the Admin module refused: the test
+    would otherwise run on a directory other than the one it asked for."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +168,7 @@ class SandboxServer:
 
     def check(self) -> None:
         """Re-raise, in the caller, what went wrong inside the sandbox."""
+        __tracebackhide__ = True  # pytest: show the error, not this frame
         errors, self._collector.errors = self._collector.errors, []
         if errors:
             raise SandboxThreadError("error inside the sandbox:\n" + "\n---\n".join(errors))
@@ -218,30 +234,64 @@ class SandboxHandle:
     def conn(self) -> sqlite3.Connection:
         return self._server.conn
 
+    def check(self) -> None:
+        """Raise `SandboxThreadError` if anything failed inside the sandbox."""
+        __tracebackhide__ = True
+        self._server.check()
+
+    @cached_property
+    def pgp_public_key(self) -> str:
+        """The tenant's armored sandbox PGP public key, what `bwsandbox pgp
+        export-key` prints: engage files must be encrypted to it (SPEC §1)."""
+        return pgp.public_key(self._server.settings.data_dir, self.tenant)
+
     # -- driving it ---------------------------------------------------------------
     def upload(self, data: bytes | str | Path, name: str | None = None, *, timeout: float = 30.0) -> str:
         """Upload like an export job would (asyncssh, host key verified
         against `known_hosts`) into the drop folder; returns the remote name."""
-        import asyncssh
-
         if isinstance(data, Path):
             name = name or data.name
-            payload = data.read_bytes()
-        else:
-            payload = data.encode() if isinstance(data, str) else data
         if not name:
             raise ValueError("upload(bytes) needs a file name")
-        remote = f"{self.drop_folder.rstrip('/')}/{name}"
+        self._put([(name, _payload(data))], timeout)
+        return name
+
+    def upload_engage(self, data: bytes | str | Path, stamp: str | None = None, *,
+                      timeout: float = 30.0) -> str:
+        """Send a plain CSV as an engage export job must (SPEC §1): encrypted
+        to `pgp_public_key` as `employees.STAMP.csv.pgp`, then the empty
+        marker `employees.STAMP.csv.done.pgp` that releases it. STAMP is
+        YYYYMMDDHHMM, the sandbox clock's current minute by default. Returns
+        the data file's name, for `wait_processed`."""
+        if self.tenant.profile is not Profile.ENGAGE:
+            raise UsageError(
+                f"upload_engage() is for the engage profile; this tenant is {self.tenant.profile} "
+                "(use upload(), or @pytest.mark.bwsandbox(profile=\"engage\"))"
+            )
+        stamp = stamp or clock_mod.load(self.conn).now().strftime("%Y%m%d%H%M")
+        name = f"employees.{stamp}.csv.pgp"
+        if not queue.ENGAGE_DATA.match(name):
+            raise ValueError(f"stamp must be YYYYMMDDHHMM (12 digits), not {stamp!r}")
+        encrypted = pgp.encrypt_for(_payload(data), self.pgp_public_key)
+        self._put([(name, encrypted), (f"employees.{stamp}.csv.done.pgp", b"")], timeout)
+        return name
+
+    def _put(self, files: Sequence[tuple[str, bytes]], timeout: float) -> None:
+        """One SFTP session uploading `files` in order into the drop folder."""
+        import asyncssh
+
+        folder = self.drop_folder.rstrip("/")
 
         async def go() -> None:
             async with asyncssh.connect(
                 self.host, self.port, username=self.username, password=self.password,
                 known_hosts=str(self.known_hosts), client_keys=None, agent_path=None,
-            ) as conn, conn.start_sftp_client() as sftp, sftp.open(remote, "wb") as fh:
-                await fh.write(payload)
+            ) as conn, conn.start_sftp_client() as sftp:
+                for name, payload in files:
+                    async with sftp.open(f"{folder}/{name}", "wb") as fh:
+                        await fh.write(payload)
 
         asyncio.run(asyncio.wait_for(go(), timeout))
-        return name
 
     def wait_processed(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
         """Block until the newest upload called `name` is processed; return its
@@ -260,8 +310,7 @@ class SandboxHandle:
                 report: dict[str, Any] = json.loads(row["report_json"]) if row["report_json"] else {}
                 return report
             if time.monotonic() > deadline:
-                state = row["state"] if row else "not received"
-                raise TimeoutError(f"{name} not processed within {timeout:g} s (state: {state})")
+                raise TimeoutError(f"{name} not processed within {timeout:g} s ({_state(row)})")
             time.sleep(0.02)  # bounded poll of the store
 
     # -- what production would show -----------------------------------------------
@@ -282,16 +331,28 @@ class SandboxHandle:
 
     @property
     def emails(self) -> list[dict[str, object]]:
-        return notify.listing(self.conn, self.tenant.name)
+        """The Technical Contact emails, each with its plain-text `body`: the
+        text production's automated email carries (SPEC §1, §5)."""
+        rows = self.conn.execute("SELECT id, message FROM emails WHERE tenant = ?", (self.tenant.name,))
+        bodies = {row["id"]: _body(bytes(row["message"])) for row in rows}
+        return [{**e, "body": bodies.get(e["id"], "")} for e in notify.listing(self.conn, self.tenant.name)]
 
-    def seed_users(self, users: Sequence[Mapping[str, str]]) -> None:
-        """Existing users, entered as an admin's manual CSV upload."""
+    def seed_users(self, users: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+        """Existing users, entered as an admin's manual CSV upload; returns its
+        report. Raises `SeedUsersError` naming each row the upload refused."""
         columns = list(dict.fromkeys(k for u in users for k in u))
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(users)
-        self.admin.upload(out.getvalue().encode())
+        report = self.admin.upload(out.getvalue().encode())
+        errors = [f for f in report.get("findings", []) if f.get("severity") == "error"]
+        if errors:
+            raise SeedUsersError(
+                "the tenant's seeded users (TenantConfig.users, or the bwsandbox marker's users=) "
+                "are invalid:\n" + "\n".join(_seed_problem(f, users) for f in errors)
+            )
+        return report
 
 
 class _Admin:
@@ -300,13 +361,51 @@ class _Admin:
     def __init__(self, handle: SandboxHandle) -> None:
         self._h = handle
 
-    def set_user(self, email: str, **fields: str) -> None:
-        admin.set_user(self._h.conn, self._h._server.settings, self._h.tenant.name, email, fields)
+    def set_user(self, email: str, **fields: str) -> dict[str, Any]:
+        """An individual update; returns its report (findings included)."""
+        processed = admin.set_user(self._h.conn, self._h._server.settings, self._h.tenant.name, email, fields)
+        return dict(processed.report)
 
-    def upload(self, data: bytes) -> None:
+    def upload(self, data: bytes | str) -> dict[str, Any]:
+        """A manual CSV upload; returns its report: production shows these
+        findings in the browser and sends no email (SPEC §5)."""
         path = self._h._server.settings.data_dir / f"admin-upload-{secrets.token_hex(4)}.csv"
-        path.write_bytes(data)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
         try:
-            admin.upload(self._h.conn, self._h._server.settings, self._h.tenant.name, path)
+            processed = admin.upload(self._h.conn, self._h._server.settings, self._h.tenant.name, path)
         finally:
             path.unlink(missing_ok=True)
+        return dict(processed.report)
+
+
+def _payload(data: bytes | str | Path) -> bytes:
+    if isinstance(data, Path):
+        return data.read_bytes()
+    return data.encode() if isinstance(data, str) else data
+
+
+def _state(row: sqlite3.Row | None) -> str:
+    if row is None:
+        return "state: not received"
+    text = f"state: {row['state']}" + (f", {row['detail']}" if row["detail"] else "")
+    if row["state"] == "waiting":  # an engage file without its .done marker (SPEC §1)
+        text += "; send engage files with upload_engage()"
+    return text
+
+
+def _body(raw: bytes) -> str:
+    part = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
+
+
+def _seed_problem(finding: Mapping[str, Any], users: Sequence[Mapping[str, str]]) -> str:
+    """One refused seed row, named by its place in `users` (row 2 of the
+    admin CSV is users[0]) and its email."""
+    row = finding.get("row")
+    where = "the whole upload"
+    if isinstance(row, int):
+        index = row - 2
+        email = users[index].get("email", "") if 0 <= index < len(users) else ""
+        where = f"users[{index}] ({email or 'no email'})" if 0 <= index < len(users) else f"row {row}"
+    column = f" in {finding['column']!r}" if finding.get("column") else ""
+    return f"  {where}: {finding.get('code')}{column}: {finding.get('message')}"

@@ -50,10 +50,13 @@ def test_a_semicolon_file_is_rejected_with_the_right_message(bwsandbox: SandboxH
     report = bwsandbox.wait_processed("users_20261127.csv")
 
     assert report["verdict"] == "rejected"
-    assert [f["code"] for f in report["findings"]] == ["DELIMITER_SEMICOLON"]
+    (finding,) = report["findings"]
+    assert finding["code"] == "DELIMITER_SEMICOLON"
+    assert finding["message"].startswith("The file is separated by semicolons (';')")
     assert bwsandbox.directory == []
-    (email,) = bwsandbox.emails
+    (email,) = bwsandbox.emails  # what the Technical Contact receives says the same
     assert email["to"] == "technical-contact@example.com"
+    assert finding["message"] in email["body"]
 
 
 @pytest.mark.bwsandbox(licenses=1)
@@ -64,3 +67,19 @@ def test_the_licence_limit_refuses_every_creation(bwsandbox: SandboxHandle) -> N
     messages = [f["message"] for f in report["findings"]]
     assert any(m.startswith("You are attempting to create 2 additional users") for m in messages)
     assert bwsandbox.directory == []
+
+
+@pytest.mark.bwsandbox(profile="engage", users=[
+    {"email": f"{name}@example.com"} for name in ("ada", "grace", "alan", "edsger", "barbara")
+])
+def test_an_engage_roster_is_encrypted_and_terminates_whoever_it_leaves_out(bwsandbox: SandboxHandle) -> None:
+    roster = "email,first_name,last_name\r\n" + "".join(
+        f"{name}@example.com,{name.title()},X\r\n" for name in ("ada", "grace", "alan", "edsger")
+    )
+    # Encrypted to the tenant's sandbox key, then the .done marker (SPEC §1).
+    name = bwsandbox.upload_engage(roster, stamp="202611250900")
+    report = bwsandbox.wait_processed(name)
+
+    assert (name, report["verdict"]) == ("employees.202611250900.csv.pgp", "accepted")
+    assert bwsandbox.user("barbara@example.com").status == "deactivated"  # the file is the full roster
+    assert bwsandbox.user("ada@example.com").status == "active"
