@@ -44,6 +44,7 @@ def bwsandbox_settings() -> dict[str, Any]:
 def bwsandbox_server(
     tmp_path_factory: pytest.TempPathFactory, bwsandbox_settings: dict[str, Any]
 ) -> Iterator[SandboxServer]:
+    """The session's sandbox: server and ingestion on free ports, a temp data dir."""
     server = SandboxServer(tmp_path_factory.mktemp("bwsandbox"), **bwsandbox_settings).start()
     try:
         yield server
@@ -62,6 +63,7 @@ def bwsandbox_tenant_config(request: pytest.FixtureRequest) -> TenantConfig:
 def bwsandbox(
     bwsandbox_server: SandboxServer, bwsandbox_tenant_config: TenantConfig
 ) -> Iterator[SandboxHandle]:
+    """A fresh tenant: credentials, known_hosts, upload(), upload_engage(), wait_processed(), directory."""
     bwsandbox_server.check()  # anything that failed between two tests surfaces here
     try:
         handle = bwsandbox_server.reset(bwsandbox_tenant_config)
