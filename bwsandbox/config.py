@@ -36,7 +36,7 @@ class Settings:
     smtp: str | None = None  # host:port; None writes .eml files to DATA/outbox
     reports_folder: bool = True  # the /reports folder in the tenant tree
     max_file_bytes: int = 2 * 1024**3
-    max_sessions_per_tenant: int = 20
+    max_sessions_per_tenant: int = 128  # issue #3: 100 concurrent sessions are all served
     idle_timeout: float = 600.0
     lockout_attempts: int = 5
     lockout_seconds: float = 300.0

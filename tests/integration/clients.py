@@ -12,15 +12,28 @@ Trust modes, as each client documents them (CLIENTS.md "Host keys"):
     ACCEPT   accept the key as told (accept-new, a pinned fingerprint, or
              "don't check"); stores it in the client's trust store when it has one
     KNOWN    strict checking against what ACCEPT stored (or the pin it used)
+
+Where ACCEPT stores what, so KNOWN checks a key learned from the server and
+never one the harness hands over:
+
+    openssh, lftp   accept-new / `yes` at ssh's prompt -> known_hosts
+    psftp           the `-hostkey` pin (PuTTY ignores its cache then)
+    psftp-cache     `y` at psftp's prompt -> HOME/.putty/sshhostkeys
+    curl            the `--hostpubsha256` pin (libssh2 never writes known_hosts)
+    rclone          never learns: ssh-keyscan fills its known_hosts_file
+    paramiko        AutoAddPolicy + save_host_keys -> known_hosts
+    asyncssh        never learns: the key it was shown, written to known_hosts
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,14 +112,40 @@ def _ssh_options(account: Account, trust: Trust) -> list[str]:
 # -- OpenSSH sftp -------------------------------------------------------------
 
 
-def openssh_batch(account: Account, lines: list[str], trust: Trust, extra: list[str] | None = None) -> Result:
+def _openssh_args(account: Account, lines: list[str], trust: Trust, extra: list[str] | None) -> list[str]:
     batch = account.home / "sftp.batch"
     batch.write_text("\n".join(lines) + "\n")
-    return run(
-        ["sshpass", "-p", account.password, "sftp", "-o", "BatchMode=no", *_ssh_options(account, trust),
-         *(extra or []), "-P", str(account.port), "-b", str(batch), f"{account.username}@{account.host}"],
-        account,
+    return ["sshpass", "-p", account.password, "sftp", "-o", "BatchMode=no", *_ssh_options(account, trust),
+            *(extra or []), "-P", str(account.port), "-b", str(batch), f"{account.username}@{account.host}"]
+
+
+def openssh_batch(account: Account, lines: list[str], trust: Trust, extra: list[str] | None = None) -> Result:
+    return run(_openssh_args(account, lines, trust, extra), account)
+
+
+def openssh_spawn(
+    account: Account, lines: list[str], trust: Trust, extra: list[str] | None = None
+) -> subprocess.Popen[str]:
+    """The same, left running (sshpass -> sftp -> ssh) for a test to cut off."""
+    args = _openssh_args(account, lines, trust, extra)
+    require(args[0])
+    return subprocess.Popen(
+        args, env=account.env(), cwd=account.home, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid`, from /proc (field 4 of stat is the ppid)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def openssh_put(account: Account, local: Path, remote: str, trust: Trust) -> Result:
@@ -116,41 +155,51 @@ def openssh_put(account: Account, local: Path, remote: str, trust: Trust) -> Res
 # -- PuTTY psftp ---------------------------------------------------------------
 
 
-def psftp_batch(account: Account, lines: list[str], trust: Trust) -> Result:
+def psftp_batch(account: Account, lines: list[str], trust: Trust, *, cache: bool = False) -> Result:
+    """`cache=False`: ACCEPT and KNOWN pin the ed25519 fingerprint with
+    `-hostkey` (PuTTY then neither reads nor writes its cache). `cache=True`:
+    PuTTY's own trust store, HOME/.putty/sshhostkeys: ACCEPT answers `y` at
+    "Store key in cache?" (psftp reads the answer from stdin), KNOWN is
+    `-batch` against what that stored."""
     script = account.home / "psftp.batch"
     script.write_text("\n".join(lines) + "\n")
-    args = ["psftp", "-batch", "-P", str(account.port), "-pw", account.password]
-    if trust is not Trust.STRICT:
+    interactive = cache and trust is Trust.ACCEPT
+    args = ["psftp", *([] if interactive else ["-batch"]), "-P", str(account.port), "-pw", account.password]
+    if not cache and trust is not Trust.STRICT:
         args += ["-hostkey", account.ed25519_sha256]
-    return run([*args, "-b", str(script), f"{account.username}@{account.host}"], account)
+    return run([*args, "-b", str(script), f"{account.username}@{account.host}"], account,
+               stdin="y\n" if interactive else "")
 
 
-def psftp_put(account: Account, local: Path, remote: str, trust: Trust) -> Result:
-    return psftp_batch(account, [f"put {local} {remote}"], trust)
+def psftp_put(account: Account, local: Path, remote: str, trust: Trust, *, cache: bool = False) -> Result:
+    return psftp_batch(account, [f"put {local} {remote}"], trust, cache=cache)
+
+
+def putty_cache(account: Account) -> Path:
+    return account.home / ".putty" / "sshhostkeys"
 
 
 # -- lftp ----------------------------------------------------------------------
 
 
-def lftp_put(
-    account: Account, local: Path, remote: str, trust: Trust, *, temp_file: bool = False
-) -> Result:
+def lftp_batch(account: Account, lines: list[str], trust: Trust, *, temp_file: bool = False) -> Result:
     strict = "yes" if trust is not Trust.ACCEPT else "ask"
     connect = (
         f"ssh -a -x -F /dev/null -o UserKnownHostsFile={account.known_hosts}"
         f" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking={strict}"
         " -o PubkeyAuthentication=no"
     )
-    folder, name = remote.rsplit("/", 1)
     commands = [
+        # Level 4 shows what ssh says on its pty ("<--- Host key verification
+        # failed." and the lines before it); lftp alone prints only the last.
+        "debug 4",
         "set cmd:fail-exit yes",
         "set net:max-retries 1",
         "set net:timeout 15",
         f"set sftp:auto-confirm {'yes' if trust is Trust.ACCEPT else 'no'}",
         f"set sftp:connect-program '{connect}'",
         f"set xfer:use-temp-file {'yes' if temp_file else 'no'}",
-        f"cd {folder or '/'}",
-        f"put {local} -o {name}",
+        *lines,
         "bye",
     ]
     return run(
@@ -160,20 +209,34 @@ def lftp_put(
     )
 
 
+def lftp_put(
+    account: Account, local: Path, remote: str, trust: Trust, *, temp_file: bool = False
+) -> Result:
+    folder, name = remote.rsplit("/", 1)
+    return lftp_batch(account, [f"cd {folder or '/'}", f"put {local} -o {name}"], trust, temp_file=temp_file)
+
+
 # -- curl (libssh2) -----------------------------------------------------------
 
 
-def curl_put(account: Account, local: Path, remote: str, trust: Trust) -> Result:
-    ssh_dir = account.home / ".ssh"
-    ssh_dir.mkdir(exist_ok=True)
+def curl_put(
+    account: Account, local: Path, remote: str, trust: Trust, *, known_hosts_file: bool = True
+) -> Result:
     # curl accepts any key silently when ~/.ssh/known_hosts does not exist;
-    # with the file present and the host absent it refuses (exit 60).
-    (ssh_dir / "known_hosts").touch()
+    # with the file present and the host absent it refuses (exit 60). So
+    # every mode creates the (empty) file unless told not to.
+    if known_hosts_file:
+        curl_known_hosts(account).parent.mkdir(exist_ok=True)
+        curl_known_hosts(account).touch()
     args = ["curl", "--silent", "--show-error", "--max-time", "60"]
     args += ["-u", f"{account.username}:{account.password}"]
     if trust is not Trust.STRICT:
         args += ["--hostpubsha256", account.ecdsa_sha256.removeprefix("SHA256:")]
     return run([*args, "-T", str(local), f"sftp://{account.host}:{account.port}{remote}"], account)
+
+
+def curl_known_hosts(account: Account) -> Path:
+    return account.home / ".ssh" / "known_hosts"
 
 
 # -- rclone --------------------------------------------------------------------
@@ -184,17 +247,31 @@ def rclone_put(account: Account, local: Path, remote: str, trust: Trust) -> Resu
     opts = [f"host={account.host}", f"port={account.port}", f"user={account.username}", f"pass={obscured}"]
     if trust is Trust.STRICT:
         account.known_hosts.touch()
+    if trust is not Trust.ACCEPT:
         opts.append(f"known_hosts_file={account.known_hosts}")
-    elif trust is Trust.KNOWN:
-        pinned = account.home / "rclone_known_hosts"
-        pinned.write_text("\n".join(account.known_hosts_lines) + "\n")
-        opts.append(f"known_hosts_file={pinned}")
     # ACCEPT: rclone's default is no host key check at all (CLIENTS.md).
-    return run(
+    result = run(
         ["rclone", "--retries", "1", "--low-level-retries", "1", "--contimeout", "20s",
          "copyto", str(local), f":sftp,{','.join(opts)}:{remote.lstrip('/')}"],
         account,
     )
+    if trust is Trust.ACCEPT and result.ok:
+        # rclone cannot learn a key: 1.60 has no accept-new and never writes
+        # known_hosts_file; its docs point at OpenSSH's known_hosts. What
+        # OpenSSH's accept-new stores (ed25519 only) rclone refuses, as it
+        # picks ECDSA ("knownhosts: key mismatch", see the tests), so the
+        # file is filled the way rclone users do it: ssh-keyscan records
+        # every key the server offers.
+        keyscan(account)
+    return result
+
+
+def keyscan(account: Account) -> None:
+    scanned = run(["ssh-keyscan", "-T", "20", "-p", str(account.port), account.host], account)
+    lines = [ln for ln in scanned.out.splitlines() if ln.startswith(f"[{account.host}]:{account.port} ")]
+    assert scanned.ok and lines, scanned.out
+    with account.known_hosts.open("a") as f:
+        f.writelines(ln + "\n" for ln in lines)
 
 
 # -- paramiko --------------------------------------------------------------------
@@ -241,15 +318,29 @@ async def asyncssh_connect(account: Account, trust: Trust) -> asyncssh.SSHClient
     known_hosts: object
     if trust is Trust.ACCEPT:
         known_hosts = None  # "don't check", as asyncssh documents
-    elif trust is Trust.KNOWN:
-        known_hosts = asyncssh.import_known_hosts("\n".join(account.known_hosts_lines) + "\n")
+    elif trust is Trust.KNOWN and account.known_hosts.exists():
+        known_hosts = str(account.known_hosts)
     else:
         known_hosts = asyncssh.import_known_hosts("")
-    return await asyncssh.connect(
+    conn = await asyncssh.connect(
         account.host, account.port, username=account.username, password=account.password,
         known_hosts=known_hosts, client_keys=None, agent_path=None, config=None,
         connect_timeout=20,
     )
+    if trust is Trust.ACCEPT:
+        # asyncssh cannot learn a key by itself (no accept-new, nothing is
+        # written): an application trusting on first use stores the key it
+        # was shown, which is what KNOWN then checks.
+        _remember(account, conn.get_server_host_key())
+    return conn
+
+
+def _remember(account: Account, key: asyncssh.SSHKey | None) -> None:
+    assert key is not None
+    line = f"[{account.host}]:{account.port} {key.export_public_key().decode().strip()}\n"
+    known = account.known_hosts.read_text() if account.known_hosts.exists() else ""
+    if line not in known:
+        account.known_hosts.write_text(known + line)
 
 
 def asyncssh_put(account: Account, local: Path, remote: str, trust: Trust) -> Result:
@@ -264,9 +355,12 @@ def asyncssh_put(account: Account, local: Path, remote: str, trust: Trust) -> Re
     return Result(0, "")
 
 
-DRIVERS = {
+Driver = Callable[[Account, Path, str, Trust], Result]
+
+DRIVERS: dict[str, Driver] = {
     "openssh": openssh_put,
     "psftp": psftp_put,
+    "psftp-cache": functools.partial(psftp_put, cache=True),
     "lftp": lftp_put,
     "curl": curl_put,
     "rclone": rclone_put,

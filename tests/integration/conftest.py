@@ -37,7 +37,6 @@ FAST = {
     "port": 0,
     "eu_port": 0,
     "pickup_quiet_seconds": 1.0,  # the default: rclone sets mtime after close
-    "max_sessions_per_tenant": 200,
     "lockout_attempts": 1000,  # every test connects from 127.0.0.1
 }
 

@@ -10,7 +10,6 @@ import email
 import email.policy
 import io
 import json
-import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from clients import Account, Trust, openssh_put, paramiko_put
+from clients import Account, Trust, openssh_put, paramiko_put, require
 from conftest import Harness, SandboxFactory, _settings, wait_until
 
 from bwsandbox import store, tenants
@@ -116,8 +115,8 @@ def test_upload_is_applied_and_reported(ingest: Harness, tmp_path: Path) -> None
 
 
 def test_openssh_sftp_upload_is_processed(ingest: Harness, tmp_path: Path) -> None:
-    if shutil.which("sshpass") is None or shutil.which("sftp") is None:
-        pytest.skip("OpenSSH sftp and sshpass are installed by scripts/bootstrap.sh --test")
+    require("sshpass")  # a missing client fails, never skips (CI installs them all)
+    require("sftp")
     account, tenant = new_tenant(ingest, tmp_path)
     local = tmp_path / "users-20260102.csv"
     local.write_text(HEADER + "zoe@acme.com,Zoe,Ray,,,,\n")
