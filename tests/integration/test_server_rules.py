@@ -7,10 +7,12 @@ import asyncio
 import json
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import asyncssh
+import paramiko
 import pytest
 from clients import (
     Account,
@@ -105,29 +107,41 @@ def test_killed_openssh_sftp_upload_is_recorded_incomplete_and_never_processed(
     assert listed["users-20260101.csv"]["state"] in ("done", "failed")
 
 
-def test_setstat_after_close_and_v3_rename_onto_an_existing_name(
-    sandbox_factory: SandboxFactory, tmp_path: Path
-) -> None:
-    # The whole sequence runs inside one session; a quiet period far longer
-    # than any client stall on a loaded CI machine keeps it in one piece
-    # (the shared test sandbox uses 0.3 s to keep the suite fast).
+def _one_session(
+    sandbox_factory: SandboxFactory, tmp_path: Path, steps: Callable[[paramiko.SFTPClient], None]
+) -> list[tuple[str, int, str]]:
+    """Run `steps` in one paramiko session; (name, bytes, state) of what was picked up.
+
+    A quiet period far longer than any client stall on a loaded CI machine
+    keeps the sequence in one piece (the shared test sandbox uses 0.3 s)."""
     sandbox = sandbox_factory(pickup_quiet_seconds=5.0)
     account = sandbox.add_tenant(tmp_path / "home")
     client = paramiko_client(account, Trust.ACCEPT)
     try:
         sftp = client.open_sftp()
-        with sftp.open("incoming/x.csv", "wb") as f:
-            f.write(b"1" * 1000)
-        sftp.utime("incoming/x.csv", (1_700_000_000, 1_700_000_000))  # rclone: setstat after close
-        assert sftp.stat("incoming/x.csv").st_size == 1000  # paramiko: stat after close
-        with sftp.open("incoming/x.csv.tmp", "wb") as f:
-            f.write(b"2" * 2000)
-        sftp.rename("incoming/x.csv.tmp", "incoming/x.csv")  # v3 RENAME onto an existing name
+        steps(sftp)
         sftp.close()
     finally:
         client.close()
-    rows = sandbox.wait_files(tenant_of(account), 2)
-    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [
+    return [(r["name"], r["bytes"], r["state"]) for r in sandbox.wait_files(tenant_of(account), 2)]
+
+
+def _write(sftp: paramiko.SFTPClient, path: str, data: bytes) -> None:
+    with sftp.open(path, "wb") as f:
+        f.write(data)
+
+
+def test_setstat_after_close_and_v3_rename_onto_an_existing_name(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    def steps(sftp: paramiko.SFTPClient) -> None:
+        _write(sftp, "incoming/x.csv", b"1" * 1000)
+        sftp.utime("incoming/x.csv", (1_700_000_000, 1_700_000_000))  # rclone: setstat after close
+        assert sftp.stat("incoming/x.csv").st_size == 1000  # paramiko: stat after close
+        _write(sftp, "incoming/x.csv.tmp", b"2" * 2000)
+        sftp.rename("incoming/x.csv.tmp", "incoming/x.csv")  # v3 RENAME onto an existing name
+
+    assert _one_session(sandbox_factory, tmp_path, steps) == [
         ("x.csv", 1000, "queued"), ("x.csv", 2000, "queued"),
     ]
 
@@ -480,22 +494,13 @@ def test_removing_a_complete_upload_before_pickup_hands_it_over(
 ) -> None:
     # lftp's temp-file overwrite removes NAME before renaming .in.NAME onto it:
     # the earlier complete upload must still be picked up (once).
-    sandbox = sandbox_factory(pickup_quiet_seconds=5.0)
-    account = sandbox.add_tenant(tmp_path / "home")
-    client = paramiko_client(account, Trust.ACCEPT)
-    try:
-        sftp = client.open_sftp()
-        with sftp.open("incoming/same.csv", "wb") as f:
-            f.write(b"1" * 1000)
+    def steps(sftp: paramiko.SFTPClient) -> None:
+        _write(sftp, "incoming/same.csv", b"1" * 1000)
         sftp.remove("incoming/same.csv")
         assert "same.csv" not in sftp.listdir("incoming")
-        with sftp.open("incoming/.in.same.csv", "wb") as f:
-            f.write(b"2" * 2000)
+        _write(sftp, "incoming/.in.same.csv", b"2" * 2000)
         sftp.rename("incoming/.in.same.csv", "incoming/same.csv")
-        sftp.close()
-    finally:
-        client.close()
-    rows = sandbox.wait_files(tenant_of(account), 2)
-    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [
+
+    assert _one_session(sandbox_factory, tmp_path, steps) == [
         ("same.csv", 1000, "queued"), ("same.csv", 2000, "queued"),
     ]
