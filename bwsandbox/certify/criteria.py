@@ -2,20 +2,27 @@
 
 The runner (`certify/runner.py`) runs the vendor's job three times against a
 fresh sandbox and records what it saw; this module only decides. Criteria ids
-are stable: customers and vendors quote them.
+are stable: customers and vendors quote them. The engage profile keeps the
+ids and words C03-C07 for its own drop folder, names and PGP (SPEC §1).
 
 Runs: `first` (fresh sandbox, known_hosts pre-seeded), `rerun` (same data
 again: SPEC §5 idempotency), `rotated` (the host key changed on purpose:
 SPEC §2, the job must refuse to send anything).
+
+A criterion about the file fails when no file was uploaded, and its evidence
+says so: "format findings: none" would read as a pass.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from bwsandbox.certify.model import Criterion, Outcome, Result
+from bwsandbox.spec.fields import Profile
 
 CRITERIA: tuple[Criterion, ...] = (
     Criterion(id="C01", title="Connects and authenticates",
@@ -46,30 +53,66 @@ CRITERIA: tuple[Criterion, ...] = (
               description="The job exits 0 when it uploaded, and non-zero when it refused a "
                           "changed host key."),
 )
-BY_ID = {c.id: c for c in CRITERIA}
+
+# SPEC §1 engage [doc]: the home folder, `employees.YYYYMMDDHHMM.csv.pgp`
+# encrypted to the vendor's key, then the empty `.done.pgp` marker.
+_ENGAGE_WORDING: dict[str, tuple[str, str]] = {
+    "C03": ("Uploads to the home folder",
+            "At least one data file is picked up from the drop folder `/` (SPEC §1 engage)."),
+    "C04": ("Engage file names",
+            "Data files are named employees.YYYYMMDDHHMM.csv.pgp, markers "
+            "employees.YYYYMMDDHHMM.csv.done.pgp, and no name is reused across runs (SPEC §1)."),
+    "C05": ("Uploads completely",
+            "No cut-off upload, no temporary or partial file left in the drop folder, and each "
+            "data file is followed by its .done.pgp marker, without which it is never processed "
+            "(SPEC §1, §2)."),
+    "C06": ("PGP-encrypted, UTF-8, comma-delimited, known headers",
+            "Encrypted to the tenant's public key; no encryption, encoding, delimiter or header "
+            "findings (SPEC §1, §3, §6)."),
+    "C07": ("Required fields present",
+            "The email column and values (SPEC §3 engage)."),
+}
+ENGAGE_CRITERIA: tuple[Criterion, ...] = tuple(
+    replace(c, title=_ENGAGE_WORDING[c.id][0], description=_ENGAGE_WORDING[c.id][1])
+    if c.id in _ENGAGE_WORDING else c
+    for c in CRITERIA
+)
+
+
+def criteria_for(profile: Profile) -> tuple[Criterion, ...]:
+    return ENGAGE_CRITERIA if profile is Profile.ENGAGE else CRITERIA
+
 
 DATE_IN_NAME = re.compile(
     r"(?<!\d)(?:(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])"
     r"|(?:0[1-9]|[12]\d|3[01])[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:19|20)\d{2})"
 )
 TEMP_NAME = re.compile(r"(^\.|\.filepart$|\.part$|\.tmp$|\.temp$|^\.in\.|~$)", re.IGNORECASE)
+# Stricter than the queue, which also recognises `.gpg` and plain `.csv` so
+# that it can report them: the documented names only (SPEC §1).
+ENGAGE_DATA_NAME = re.compile(r"^employees\.(\d{12})\.csv\.pgp$")
+ENGAGE_MARKER_NAME = re.compile(r"^employees\.(\d{12})\.csv\.done\.pgp$")
 
 FORMAT_CODES = frozenset({
     "ENCODING_CP1252", "ENCODING_UTF16", "ENCODING_INVALID", "BOM_PRESENT", "NOT_TEXT",
     "DELIMITER_SEMICOLON", "DELIMITER_OTHER", "HEADER_UNKNOWN", "HEADER_CASE", "HEADER_DUPLICATE",
     "HEADER_EMPTY", "CUSTOM_KEY_UNDEFINED", "CUSTOM_KEY_INVALID", "JSON_MALFORMED", "JSON_NOT_ARRAY",
+    # A file the vendor app cannot decrypt is never read (ingest/process.py).
+    "PGP_REQUIRED", "PGP_NOT_ENCRYPTED", "PGP_WRONG_KEY", "PGP_INVALID", "PGP_NO_KEY",
 })
 REQUIRED_CODES = frozenset({"HEADER_REQUIRED_MISSING", "EMAIL_REQUIRED", "REQUIRED_VALUE_MISSING"})
+NOTHING = "no file was uploaded"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Upload:
     name: str
     bytes: int
-    state: str  # files.state
+    state: str  # files.state; `waiting`: an engage file whose marker never came
     verdict: str | None
     codes: tuple[str, ...] = ()  # finding codes of its report
     emails: frozenset[str] = frozenset()  # lower-cased emails in the file
+    marker: bool = False  # an engage `.done` marker: recorded, never read (SPEC §1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,17 +122,37 @@ class RunObservation:
     auth_ok: int  # successful logins of the tenant during the run
     auth_failed: int
     uploads: tuple[Upload, ...] = ()
-    leftovers: tuple[str, ...] = ()  # names still in /incoming after the run
+    leftovers: tuple[str, ...] = ()  # names still in the drop folder after the run
     directory: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
-def _r(cid: str, ok: bool | None, *evidence: str) -> Result:
-    outcome = Outcome.NOT_APPLICABLE if ok is None else (Outcome.PASS if ok else Outcome.FAIL)
-    return Result(criterion=BY_ID[cid], outcome=outcome, evidence=tuple(e for e in evidence if e))
+class _Judge(Protocol):
+    def __call__(self, cid: str, ok: bool | None, *evidence: str) -> Result: ...
 
 
 def _names(uploads: Sequence[Upload]) -> str:
     return ", ".join(u.name for u in uploads) or "none"
+
+
+def _nothing(uploads: Sequence[Upload]) -> str:
+    """Why there is no file to judge: said instead of "findings: none"."""
+    cut = [u.name for u in uploads if u.state == "incomplete"]
+    if not uploads:
+        return NOTHING
+    if len(cut) == len(uploads):
+        return f"no file was uploaded completely (cut off: {', '.join(cut)})"
+    return f"no data file was uploaded, only .done markers: {_names(uploads)}"
+
+
+def _engage_name(name: str) -> bool:
+    match = ENGAGE_DATA_NAME.match(name) or ENGAGE_MARKER_NAME.match(name)
+    if match is None:
+        return False
+    try:
+        dt.datetime.strptime(match.group(1), "%Y%m%d%H%M")
+    except ValueError:
+        return False
+    return True
 
 
 def judge(
@@ -97,75 +160,130 @@ def judge(
     rerun: RunObservation,
     rotated: RunObservation,
     roster: frozenset[str] | None,
+    *,
+    profile: Profile = Profile.CORE,
 ) -> tuple[Result, ...]:
-    complete = [u for u in first.uploads + rerun.uploads if u.state != "incomplete"]
-    first_files = [u for u in first.uploads if u.state != "incomplete"]
+    by_id = {c.id: c for c in criteria_for(profile)}
+
+    def r(cid: str, ok: bool | None, *evidence: str) -> Result:
+        outcome = Outcome.NOT_APPLICABLE if ok is None else (Outcome.PASS if ok else Outcome.FAIL)
+        return Result(criterion=by_id[cid], outcome=outcome, evidence=tuple(e for e in evidence if e))
+
+    engage = profile is Profile.ENGAGE
+    folder = "/" if engage else "/incoming"
+    sent = first.uploads + rerun.uploads
+    complete = [u for u in sent if u.state != "incomplete"]
+    data = [u for u in complete if not u.marker]  # what the vendor app reads
+    first_data = [u for u in first.uploads if u.state != "incomplete" and not u.marker]
+    nothing = _nothing(sent)
     results = [
-        _r("C01", first.auth_ok > 0,
-           f"first run: {first.auth_ok} successful login(s), {first.auth_failed} failed"),
+        r("C01", first.auth_ok > 0,
+          f"first run: {first.auth_ok} successful login(s), {first.auth_failed} failed"),
     ]
     # C02: the rotated run must not log in and upload. OpenSSH with
     # StrictHostKeyChecking=no still connects but drops password auth (SPEC §2),
     # so "no successful login and no upload" is the observable refusal.
     refused = rotated.auth_ok == 0 and not rotated.uploads
-    results.append(_r(
+    results.append(r(
         "C02", refused and first.auth_ok > 0,
         "with a rotated host key the job "
         + ("refused to log in" if refused else
            f"logged in {rotated.auth_ok} time(s) and uploaded {_names(rotated.uploads)}"),
         "" if first.auth_ok else "the first run never logged in, so key checking was not shown",
     ))
-    results.append(_r("C03", bool(first_files), f"picked up from /incoming: {_names(first_files)}"))
-    undated = [u.name for u in complete if not DATE_IN_NAME.search(u.name)]
-    names = [u.name for u in complete]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    results.append(_r(
-        "C04", bool(complete) and not undated and not repeated,
-        f"names: {', '.join(names) or 'none'}",
-        f"no date in: {', '.join(undated)}" if undated else "",
-        f"reused across runs: {', '.join(repeated)}" if repeated else "",
+    results.append(r(
+        "C03", bool(first_data),
+        f"picked up from {folder}: {_names(first_data)}" if first_data
+        else f"first run: {_nothing(first.uploads)}",
     ))
-    cut = [u.name for u in first.uploads + rerun.uploads if u.state == "incomplete"]
-    left = sorted(set(first.leftovers) | set(rerun.leftovers))
-    temp = [n for n in names if TEMP_NAME.search(n)]
-    results.append(_r(
-        "C05", bool(complete) and not cut and not left and not temp,
-        f"cut-off uploads: {', '.join(cut) or 'none'}",
-        f"left in /incoming: {', '.join(left) or 'nothing'}",
-        f"temporary names processed: {', '.join(temp)}" if temp else "",
-    ))
-    fmt = sorted({c for u in complete for c in u.codes if c in FORMAT_CODES})
-    results.append(_r("C06", bool(complete) and not fmt,
-                      f"format findings: {', '.join(fmt) or 'none'}"))
-    req = sorted({c for u in complete for c in u.codes if c in REQUIRED_CODES})
-    results.append(_r("C07", bool(complete) and not req,
-                      f"required-field findings: {', '.join(req) or 'none'}"))
+    results.append(_file_names(r, complete, data, nothing, engage=engage))
+    results.append(_completeness(r, first, rerun, data, nothing, folder=folder))
+    fmt = sorted({c for u in data for c in u.codes if c in FORMAT_CODES})
+    results.append(r("C06", bool(data) and not fmt,
+                     f"format findings: {', '.join(fmt) or 'none'}" if data else nothing))
+    req = sorted({c for u in data for c in u.codes if c in REQUIRED_CODES})
+    results.append(r("C07", bool(data) and not req,
+                     f"required-field findings: {', '.join(req) or 'none'}" if data else nothing))
     if roster is None:
-        results.append(_r("C08", None, "no --roster given"))
+        results.append(r("C08", None, "no --roster given"))
+    elif not first_data:
+        results.append(r("C08", False, f"first run: {_nothing(first.uploads)}",
+                         f"0 of {len(roster)} roster users in a file"))
     else:
-        sent = frozenset().union(*(u.emails for u in first_files)) if first_files else frozenset()
-        missing = sorted(roster - sent)
-        results.append(_r(
-            "C08", bool(first_files) and not missing,
+        emails = frozenset().union(*(u.emails for u in first_data))
+        missing = sorted(roster - emails)
+        results.append(r(
+            "C08", not missing,
             f"{len(roster) - len(missing)} of {len(roster)} roster users in the file",
             f"missing: {', '.join(missing[:20])}{' …' if len(missing) > 20 else ''}" if missing else "",
         ))
-    bad = [f"{u.name}: {u.verdict}" for u in complete if u.verdict != "accepted"]
-    results.append(_r("C09", bool(complete) and not bad,
-                      f"not accepted: {', '.join(bad)}" if bad else "every file accepted"))
+    bad = [f"{u.name}: {u.verdict or 'not processed (' + u.state + ')'}"
+           for u in data if u.verdict != "accepted"]
+    if not data:
+        results.append(r("C09", False, nothing))
+    else:
+        results.append(r("C09", not bad, f"not accepted: {', '.join(bad)}" if bad else "every file accepted"))
+    rerun_data = [u for u in rerun.uploads if not u.marker]
     changed = sorted(
         k for k in set(first.directory) | set(rerun.directory)
         if first.directory.get(k) != rerun.directory.get(k)
     )
-    results.append(_r(
-        "C10", bool(rerun.uploads) and not changed,
-        f"second run uploaded: {_names(rerun.uploads)}",
+    results.append(r(
+        "C10", bool(rerun_data) and not changed,
+        f"second run uploaded: {_names(rerun_data)}" if rerun_data
+        else f"second run: {_nothing(rerun.uploads)}",
         f"users changed by the re-run: {', '.join(changed[:20])}" if changed
-        else "directory identical after the re-run",
+        else "directory identical after the re-run" if rerun_data else "",
     ))
     codes = f"exit codes: first {first.exit_code}, re-run {rerun.exit_code}, rotated {rotated.exit_code}"
-    results.append(_r(
+    results.append(r(
         "C11", first.exit_code == 0 and rerun.exit_code == 0 and rotated.exit_code not in (0, None),
         codes,
     ))
     return tuple(results)
+
+
+def _file_names(
+    r: _Judge, complete: Sequence[Upload], data: Sequence[Upload], nothing: str, *, engage: bool
+) -> Result:
+    """C04. Core: a date anywhere in the name. Engage: the documented names,
+    whose stamp is down to the minute (SPEC §1)."""
+    if not data:
+        return r("C04", False, nothing)
+    names = [u.name for u in complete]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if engage:
+        bad = [n for n in names if not _engage_name(n)]
+        problem = "not employees.YYYYMMDDHHMM.csv.pgp or .csv.done.pgp"
+    else:
+        bad = [n for n in names if not DATE_IN_NAME.search(n)]
+        problem = "no date in"
+    return r(
+        "C04", not bad and not repeated,
+        f"names: {', '.join(names)}",
+        f"{problem}: {', '.join(bad)}" if bad else "",
+        f"reused across runs: {', '.join(repeated)}" if repeated else "",
+    )
+
+
+def _completeness(
+    r: _Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
+    *, folder: str,
+) -> Result:
+    """C05: nothing cut off or left behind; engage: every data file released
+    by its marker (a `waiting` file is never processed, SPEC §1)."""
+    cut = [u.name for u in first.uploads + rerun.uploads if u.state == "incomplete"]
+    left = sorted(set(first.leftovers) | set(rerun.leftovers))
+    left_line = f"left in {folder}: {', '.join(left) or 'nothing'}"
+    if not data:
+        return r("C05", False, nothing, left_line if left else "")
+    temp = [u.name for u in first.uploads + rerun.uploads if u.state != "incomplete"
+            and TEMP_NAME.search(u.name)]
+    waiting = [u.name for u in data if u.state == "waiting"]
+    return r(
+        "C05", not cut and not left and not temp and not waiting,
+        f"cut-off uploads: {', '.join(cut) or 'none'}",
+        left_line,
+        f"temporary names processed: {', '.join(temp)}" if temp else "",
+        f"never processed, no .done marker arrived: {', '.join(waiting)}" if waiting else "",
+    )

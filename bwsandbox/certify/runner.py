@@ -9,10 +9,24 @@ The job gets its connection details only from the environment, as a real
 scheduled job would read them from its configuration:
 
     BWSANDBOX_HOST, BWSANDBOX_PORT, BWSANDBOX_USERNAME, BWSANDBOX_PASSWORD,
-    BWSANDBOX_KNOWN_HOSTS (an OpenSSH known_hosts file holding the key),
-    BWSANDBOX_HOSTKEY_SHA256 (OpenSSH "SHA256:…" of the ed25519 key),
-    BWSANDBOX_HOSTKEY_MD5 ("MD5:aa:bb:…"), BWSANDBOX_HOSTKEY_B64 (curl's
-    --hostpubsha256 form), BWSANDBOX_DROP_FOLDER ("/incoming").
+    BWSANDBOX_KNOWN_HOSTS           an OpenSSH known_hosts file with every host key
+    BWSANDBOX_HOSTKEY_SHA256, _MD5  OpenSSH "SHA256:…" / "MD5:aa:bb:…" of the
+                                    ed25519 key: what OpenSSH, PuTTY, FileZilla
+                                    and paramiko show
+    BWSANDBOX_HOSTKEY_SHA256_ED25519, _ECDSA, _RSA
+                                    OpenSSH "SHA256:…" of each key type
+    BWSANDBOX_HOSTKEY_CURL_SHA256   curl's --hostpubsha256 value (base64, no
+                                    prefix) of the ECDSA key, the one
+                                    curl/libssh2 negotiates (SPEC §2)
+    BWSANDBOX_HOSTKEY_CURL_MD5      curl's --hostpubmd5 value (32 hex digits), same key
+    BWSANDBOX_HOSTKEY_B64           same as BWSANDBOX_HOSTKEY_CURL_SHA256 (older name)
+    BWSANDBOX_DROP_FOLDER           "/incoming" (core) or "/" (engage)
+    BWSANDBOX_PGP_PUBLIC_KEY        engage only: path of the tenant's armored
+                                    public key, the one files are encrypted to
+
+Engage names carry the minute (`employees.YYYYMMDDHHMM.csv.pgp`, SPEC §1), so
+the re-run starts in the next minute: a daily job never sends the same name
+twice, and C04 would otherwise fail a correct job.
 """
 
 from __future__ import annotations
@@ -36,8 +50,9 @@ from bwsandbox.certify.model import Certification, JobRun
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import UsageError
-from bwsandbox.ingest import admin, directory
+from bwsandbox.ingest import admin, directory, pgp
 from bwsandbox.ingest.process import decrypt
+from bwsandbox.ingest.queue import MARKER_DETAIL
 from bwsandbox.sandbox import Sandbox
 from bwsandbox.server import audit, hostkeys, tree
 from bwsandbox.spec.fields import Profile
@@ -45,6 +60,7 @@ from bwsandbox.tenants import Region, Tenant
 from bwsandbox.validator import Context, validate
 
 TENANT = "vendor"
+HOSTKEY_SUFFIXES = (("ED25519", "ssh-ed25519"), ("ECDSA", "ecdsa-sha2-nistp256"), ("RSA", "ssh-rsa"))
 SETTLED = ("done", "failed", "incomplete", "waiting")
 Progress = Callable[[str], None]
 
@@ -103,8 +119,12 @@ class _Harness:
         self.known_hosts.write_text(
             "".join(hostkeys.known_hosts_line(host, port, k) + "\n" for k in keys), encoding="utf-8"
         )
-        main = next((k for k in keys if k.type == "ssh-ed25519"), keys[0])
-        return {
+        by_type = {k.type: k for k in keys}
+        main = by_type.get("ssh-ed25519", keys[0])
+        # curl/libssh2 picks ECDSA when it is offered (SPEC §2): a
+        # --hostpubsha256 of the ed25519 key fails every run with exit 60.
+        curl = by_type.get("ecdsa-sha2-nistp256", keys[0])
+        env = {
             "BWSANDBOX_HOST": host,
             "BWSANDBOX_PORT": str(port),
             "BWSANDBOX_USERNAME": self.tenant.username,
@@ -112,9 +132,20 @@ class _Harness:
             "BWSANDBOX_KNOWN_HOSTS": str(self.known_hosts),
             "BWSANDBOX_HOSTKEY_SHA256": main.sha256,
             "BWSANDBOX_HOSTKEY_MD5": main.md5,
-            "BWSANDBOX_HOSTKEY_B64": main.curl_sha256,
+            "BWSANDBOX_HOSTKEY_CURL_SHA256": curl.curl_sha256,
+            "BWSANDBOX_HOSTKEY_CURL_MD5": curl.curl_md5,
+            "BWSANDBOX_HOSTKEY_B64": curl.curl_sha256,
             "BWSANDBOX_DROP_FOLDER": tree.drop_folder(self.tenant),
         }
+        for suffix, key_type in HOSTKEY_SUFFIXES:
+            if key_type in by_type:
+                env[f"BWSANDBOX_HOSTKEY_SHA256_{suffix}"] = by_type[key_type].sha256
+        if self.tenant.profile is Profile.ENGAGE:
+            # SPEC §1: engage files are encrypted to the vendor's public key.
+            public = self.work / "betterworks-public-key.asc"
+            public.write_text(pgp.public_key(self.settings.data_dir, self.tenant), encoding="ascii")
+            env["BWSANDBOX_PGP_PUBLIC_KEY"] = str(public)
+        return env
 
     # -- one run -----------------------------------------------------------------
     def run(self, label: str, command: str, env: dict[str, str]) -> tuple[JobRun, RunObservation]:
@@ -164,13 +195,14 @@ class _Harness:
         failed = sum(1 for r in auths if r.get("result") == "failed")
         uploads = []
         for row in self.conn.execute(
-            "SELECT name, bytes, state, verdict, stored_path, report_json FROM files"
+            "SELECT name, bytes, state, detail, verdict, stored_path, report_json FROM files"
             " WHERE id > ? ORDER BY id",
             (file_mark,),
         ):
             uploads.append(self._upload(row))
         drop = tree.drop_dir(self.settings.data_dir, self.tenant)
-        leftovers = tuple(sorted(p.name for p in drop.iterdir())) if drop.is_dir() else ()
+        reports = tree.reports_dir(self.settings.data_dir, self.tenant)  # inside the engage drop folder
+        leftovers = tuple(sorted(p.name for p in drop.iterdir() if p != reports)) if drop.is_dir() else ()
         users = {
             u["email"]: tuple(sorted((k, str(v)) for k, v in u.items()))
             for u in directory.users_listing(self.conn, TENANT)
@@ -182,6 +214,9 @@ class _Harness:
         report = json.loads(row["report_json"]) if row["report_json"] else {}
         codes = tuple(sorted({str(f["code"]) for f in report.get("findings", [])}))
         stored = row["stored_path"]
+        if row["detail"] == MARKER_DETAIL:  # an engage `.done` marker: never read (SPEC §1)
+            return Upload(name=row["name"], bytes=int(row["bytes"]), state=row["state"],
+                          verdict=row["verdict"], marker=True)
         sent = Path(stored).read_bytes() if stored and Path(stored).is_file() else b""
         # An engage upload is stored as sent (PGP): read it as the worker did.
         plain, _, problem = decrypt(sent, name=row["name"], tenant=self.tenant,
@@ -197,6 +232,12 @@ def _emails(data: bytes, profile: Profile) -> frozenset[str]:
         return frozenset()
     validation = validate(data, Context(profile=profile), name="feed")
     return frozenset(r.values["email"].lower() for r in validation.applicable() if r.values.get("email"))
+
+
+def _next_minute() -> None:
+    """Sleep into the next wall-clock minute (every time zone's offset is
+    whole minutes, so the job's own clock turns over too)."""
+    time.sleep(60.05 - time.time() % 60)
 
 
 def certify(
@@ -230,6 +271,9 @@ def certify(
             where = f"{env['BWSANDBOX_HOST']}:{env['BWSANDBOX_PORT']}"
             progress(f"run 1/3: {shlex.quote(command)} against {where}")
             job1, first = h.run("first", command, env)
+            if profile is Profile.ENGAGE:
+                progress("waiting for the next minute: engage names carry it (SPEC §1)")
+                _next_minute()
             progress("run 2/3: the same job again (nothing may change)")
             job2, rerun = h.run("rerun", command, env)
             port = int(env["BWSANDBOX_PORT"])
@@ -243,5 +287,5 @@ def certify(
             h.conn.close()
     return Certification(
         command=command, version=__version__, started_at=started, profile=str(profile),
-        results=judge(first, rerun, rotated, roster_emails), runs=(job1, job2, job3),
+        results=judge(first, rerun, rotated, roster_emails, profile=profile), runs=(job1, job2, job3),
     )

@@ -21,7 +21,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--run", required=True, metavar="COMMAND", help="the export job, run by the shell")
     p.add_argument("--roster", metavar="FILE", type=Path, help="expected users (a user CSV)")
-    p.add_argument("--profile", choices=[str(x) for x in Profile], default="core")
+    p.add_argument(
+        "--profile", choices=[str(x) for x in Profile], default="core",
+        help="core (default): /incoming, dated .csv/.json names; engage: PGP-encrypted "
+        "employees.YYYYMMDDHHMM.csv.pgp + .done.pgp marker in /, the key in BWSANDBOX_PGP_PUBLIC_KEY",
+    )
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="per run (default 120)")
     p.add_argument("--junit", metavar="PATH", type=Path, help="write a JUnit XML report")
     p.add_argument("--json", metavar="PATH", type=Path, help="write a JSON report")

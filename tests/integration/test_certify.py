@@ -1,24 +1,32 @@
 """`bwsandbox certify` runs real export jobs (fixtures/exporters/) against a
-fresh sandbox, and each broken job fails exactly the criterion it breaks."""
+fresh sandbox, and each broken job fails exactly the criteria it breaks."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from bwsandbox.cli.main import main
 
 EXPORTERS = Path(__file__).resolve().parents[2] / "fixtures" / "exporters"
 ROSTER = EXPORTERS / "roster.csv"
+# Every criterion about the uploaded file: with no upload they fail, saying so.
+FILE_CRITERIA = {"C03", "C04", "C05", "C06", "C07", "C09", "C10"}
 
 
-def _certify(tmp_path: Path, job: str, *extra: str) -> tuple[int, dict[str, object]]:
+def _command(job: str) -> str:
+    return f"sh {EXPORTERS / job}" if job.endswith(".sh") else f"{sys.executable} {EXPORTERS / job}"
+
+
+def _certify(tmp_path: Path, command: str, *extra: str) -> tuple[int, dict[str, object]]:
     out = tmp_path / "cert.json"
-    command = f"{sys.executable} {EXPORTERS / job}"
     code = main(["certify", "--run", command, "--timeout", "60", "--json", str(out), *extra])
     return code, json.loads(out.read_text())
 
@@ -30,14 +38,22 @@ def _failed(report: dict[str, object], *, required: bool = True) -> set[str]:
     }
 
 
+def _evidence(report: dict[str, object]) -> dict[str, list[str]]:
+    return {str(c["id"]): list(c["evidence"]) for c in report["criteria"]}  # type: ignore[attr-defined]
+
+
+def _exit_codes(report: dict[str, object]) -> list[int | None]:
+    return [r["exit_code"] for r in report["runs"]]  # type: ignore[attr-defined]
+
+
 def test_a_good_export_job_is_certified_with_every_artifact(tmp_path: Path) -> None:
     junit, md = tmp_path / "cert.xml", tmp_path / "cert.md"
-    code, report = _certify(tmp_path, "good.py", "--roster", str(ROSTER),
+    code, report = _certify(tmp_path, _command("good.py"), "--roster", str(ROSTER),
                             "--junit", str(junit), "--markdown", str(md))
     assert code == 0, report
     assert report["passed"] is True
     assert {c["outcome"] for c in report["criteria"]} == {"pass"}  # type: ignore[attr-defined]
-    assert [r["exit_code"] for r in report["runs"]] == [0, 0, 2]  # type: ignore[attr-defined]
+    assert _exit_codes(report) == [0, 0, 2]
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "11" and suite.get("failures") == "0"
     text = md.read_text()
@@ -52,18 +68,126 @@ def test_a_good_export_job_is_certified_with_every_artifact(tmp_path: Path) -> N
         ("undated_name.py", False, {"C04"}),
         ("missing_user.py", True, {"C08"}),
         ("temp_leftover.py", False, {"C05"}),
+        # C09 counts every error finding, so a skipped row fails it as well.
+        ("missing_last_name.py", False, {"C07", "C09"}),
+        ("sync_stamp.py", False, {"C10"}),
     ],
 )
 def test_each_broken_export_job_fails_its_criterion(
     tmp_path: Path, job: str, roster: bool, failing: set[str]
 ) -> None:
-    code, report = _certify(tmp_path, job, *(["--roster", str(ROSTER)] if roster else []))
+    code, report = _certify(tmp_path, _command(job), *(["--roster", str(ROSTER)] if roster else []))
     assert code == 1
     assert report["passed"] is False
     assert _failed(report) == failing
 
 
+def test_a_wrong_password_fails_c01_and_the_file_criteria_say_nothing_was_uploaded(tmp_path: Path) -> None:
+    code, report = _certify(tmp_path, _command("wrong_password.py"), "--roster", str(ROSTER))
+    assert code == 1
+    # Nothing can be uploaded without logging in: the file criteria fail too,
+    # each saying why, never "format findings: none" or "every file accepted".
+    assert _failed(report) == {"C01", "C02", "C08"} | FILE_CRITERIA
+    evidence = _evidence(report)
+    assert evidence["C01"] == ["first run: 0 successful login(s), 1 failed"]
+    assert "the first run never logged in, so key checking was not shown" in evidence["C02"]
+    for cid in ("C04", "C05", "C06", "C07", "C09"):
+        assert evidence[cid] == ["no file was uploaded"], cid
+    for cid, run in (("C03", "first"), ("C08", "first"), ("C10", "second")):
+        assert evidence[cid][0] == f"{run} run: no file was uploaded", cid
+    assert _exit_codes(report) == [2, 2, 2]
+
+
 def test_a_job_that_cannot_start_fails_clearly(tmp_path: Path) -> None:
-    code, report = _certify(tmp_path, "does_not_exist.py")
+    code, report = _certify(tmp_path, _command("does_not_exist.py"))
     assert code == 1
     assert "C01" in _failed(report)
+
+
+def test_the_job_environment_names_each_host_key_and_the_one_curl_negotiates(tmp_path: Path) -> None:
+    dump = tmp_path / "env.json"
+    job = (
+        "import json, os; from pathlib import Path; "
+        "env = {k: v for k, v in os.environ.items() if k.startswith('BWSANDBOX_')}; "
+        "env['known_hosts'] = Path(env['BWSANDBOX_KNOWN_HOSTS']).read_text(); "
+        f"Path({str(dump)!r}).write_text(json.dumps(env))"
+    )
+    code, _report = _certify(tmp_path, f"{sys.executable} -c {json.dumps(job)}")
+    assert code == 1  # it uploads nothing
+    env = json.loads(dump.read_text())
+    served = {}
+    for line in env["known_hosts"].splitlines():
+        _host, key_type, blob = line.split()
+        served[key_type] = asyncssh.import_public_key(f"{key_type} {blob}")
+    assert set(served) == {"ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"}
+    for suffix, key_type in (
+        ("ED25519", "ssh-ed25519"), ("ECDSA", "ecdsa-sha2-nistp256"), ("RSA", "ssh-rsa")
+    ):
+        assert env[f"BWSANDBOX_HOSTKEY_SHA256_{suffix}"] == served[key_type].get_fingerprint("sha256")
+    ed25519, ecdsa = served["ssh-ed25519"], served["ecdsa-sha2-nistp256"]
+    assert env["BWSANDBOX_HOSTKEY_SHA256"] == ed25519.get_fingerprint("sha256")
+    assert env["BWSANDBOX_HOSTKEY_MD5"] == ed25519.get_fingerprint("md5")
+    curl = ecdsa.get_fingerprint("sha256").removeprefix("SHA256:")
+    assert env["BWSANDBOX_HOSTKEY_CURL_SHA256"] == env["BWSANDBOX_HOSTKEY_B64"] == curl
+    md5 = ecdsa.get_fingerprint("md5").removeprefix("MD5:").replace(":", "")
+    assert env["BWSANDBOX_HOSTKEY_CURL_MD5"] == md5
+    assert env["BWSANDBOX_DROP_FOLDER"] == "/incoming"
+    assert "BWSANDBOX_PGP_PUBLIC_KEY" not in env  # core: no PGP key is handed out
+
+
+def _curl_has_sftp() -> bool:
+    if shutil.which("curl") is None:
+        return False
+    protocols = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout
+    return any(line.startswith("Protocols:") and " sftp" in line for line in protocols.splitlines())
+
+
+@pytest.mark.skipif(not _curl_has_sftp(), reason="needs curl built with SFTP (libssh2)")
+@pytest.mark.parametrize(
+    ("pin", "passes"),
+    [
+        ("", True),  # the job as shipped: BWSANDBOX_HOSTKEY_CURL_SHA256
+        # The ed25519 hash (what OpenSSH shows) is the wrong key for curl.
+        ('BWSANDBOX_HOSTKEY_CURL_SHA256="${BWSANDBOX_HOSTKEY_SHA256_ED25519#SHA256:}" ', False),
+    ],
+)
+def test_a_curl_job_pinning_the_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pin: str, passes: bool
+) -> None:
+    # An existing, empty ~/.ssh/known_hosts: the stricter case for curl
+    # (without the file it accepts any key when no pin is given).
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "known_hosts").touch()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    code, report = _certify(tmp_path, pin + _command("good_curl.sh"), "--roster", str(ROSTER))
+    if passes:
+        assert code == 0, report
+        assert _exit_codes(report) == [0, 0, 60]  # curl: the changed key is refused
+    else:
+        assert code == 1
+        assert _exit_codes(report) == [60, 60, 60]
+        assert "C01" in _failed(report)
+
+
+@pytest.mark.slow  # engage names carry the minute: the re-run waits for the next one
+def test_a_good_engage_job_is_certified(tmp_path: Path) -> None:
+    code, report = _certify(tmp_path, _command("engage_good.py"), "--profile", "engage",
+                            "--roster", str(ROSTER))
+    assert code == 0, report
+    assert report["profile"] == "engage"
+    assert {c["outcome"] for c in report["criteria"]} == {"pass"}  # type: ignore[attr-defined]
+    assert _exit_codes(report) == [0, 0, 2]
+    names = _evidence(report)["C04"][0].removeprefix("names: ").split(", ")
+    # Pickup order is not upload order: the empty marker may be picked up first.
+    assert sorted(n.split(".", 2)[2] for n in names) == ["csv.done.pgp", "csv.done.pgp", "csv.pgp", "csv.pgp"]
+    c03 = next(c for c in report["criteria"] if c["id"] == "C03")  # type: ignore[attr-defined]
+    assert c03["title"] == "Uploads to the home folder"
+
+
+@pytest.mark.slow
+def test_an_engage_job_without_its_done_marker_is_never_processed(tmp_path: Path) -> None:
+    code, report = _certify(tmp_path, _command("engage_no_marker.py"), "--profile", "engage")
+    assert code == 1
+    assert _failed(report) == {"C05", "C09"}
+    assert any("no .done marker arrived" in e for e in _evidence(report)["C05"])
+

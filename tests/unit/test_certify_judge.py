@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from bwsandbox.certify.criteria import CRITERIA, RunObservation, Upload, judge
-from bwsandbox.certify.model import Certification, Outcome
+from bwsandbox.certify.criteria import CRITERIA, ENGAGE_CRITERIA, RunObservation, Upload, judge
+from bwsandbox.certify.model import Certification, Outcome, Result
 from bwsandbox.certify.writers import to_json, to_junit, to_markdown
+from bwsandbox.spec.fields import Profile
 
 GOOD = Upload(
     name="users_20261125T101500.csv", bytes=120, state="done", verdict="accepted",
@@ -25,8 +26,16 @@ def _good_runs() -> tuple[RunObservation, RunObservation, RunObservation]:
     return first, rerun, rotated
 
 
-def _outcomes(results: tuple[object, ...]) -> dict[str, Outcome]:
-    return {r.criterion.id: r.outcome for r in results}  # type: ignore[attr-defined]
+def _outcomes(results: tuple[Result, ...]) -> dict[str, Outcome]:
+    return {r.criterion.id: r.outcome for r in results}
+
+
+def _failing(results: tuple[Result, ...]) -> set[str]:
+    return {cid for cid, o in _outcomes(results).items() if o is Outcome.FAIL}
+
+
+def _evidence(results: tuple[Result, ...]) -> dict[str, tuple[str, ...]]:
+    return {r.criterion.id: r.evidence for r in results}
 
 
 def test_a_good_job_passes_every_criterion() -> None:
@@ -52,6 +61,8 @@ def test_without_roster_the_roster_criterion_is_not_applicable() -> None:
                                                       verdict="rejected"),)), r, x), {"C06", "C09"}),
         (lambda f, r, x: (replace(f, uploads=(replace(GOOD, emails=frozenset({"b@example.com"})),)),
                           r, x), {"C08"}),
+        (lambda f, r, x: (replace(f, uploads=(replace(GOOD, codes=("REQUIRED_VALUE_MISSING",),
+                                                      verdict="partial"),)), r, x), {"C07", "C09"}),
         (lambda f, r, x: (f, replace(r, directory={"a@example.com": (("first_name", "Z"),)}), x),
          {"C10"}),
         (lambda f, r, x: (replace(f, exit_code=3), r, x), {"C11"}),
@@ -59,8 +70,109 @@ def test_without_roster_the_roster_criterion_is_not_applicable() -> None:
 )
 def test_each_broken_behaviour_fails_its_criterion(change: object, failing: set[str]) -> None:
     runs = change(*_good_runs())  # type: ignore[operator]
-    outcomes = _outcomes(judge(*runs, roster=frozenset({"a@example.com"})))
-    assert {cid for cid, o in outcomes.items() if o is Outcome.FAIL} == failing
+    assert _failing(judge(*runs, roster=frozenset({"a@example.com"}))) == failing
+
+
+def test_without_any_upload_the_file_criteria_fail_saying_no_file_was_uploaded() -> None:
+    first, rerun, rotated = _good_runs()
+    results = judge(replace(first, uploads=()), replace(rerun, uploads=()), rotated,
+                    roster=frozenset({"a@example.com"}))
+    assert _failing(results) == {"C03", "C04", "C05", "C06", "C07", "C08", "C09", "C10"}
+    evidence = _evidence(results)
+    for cid in ("C04", "C05", "C06", "C07", "C09"):
+        assert evidence[cid] == ("no file was uploaded",), cid
+    assert evidence["C03"] == ("first run: no file was uploaded",)
+    assert evidence["C08"][0] == "first run: no file was uploaded"
+    assert evidence["C10"] == ("second run: no file was uploaded",)
+    text = " ".join(e for r in results for e in r.evidence)
+    assert "findings: none" not in text and "every file accepted" not in text
+
+
+def test_an_upload_that_was_only_cut_off_is_named_as_such() -> None:
+    first, rerun, rotated = _good_runs()
+    cut = replace(GOOD, state="incomplete", verdict=None)
+    results = judge(replace(first, uploads=(cut,)), replace(rerun, uploads=()), rotated, roster=None)
+    assert _evidence(results)["C06"] == (f"no file was uploaded completely (cut off: {GOOD.name})",)
+    assert "C05" in _failing(results)
+
+
+# -- engage: employees.YYYYMMDDHHMM.csv.pgp + .done.pgp marker in `/` (SPEC §1) ----
+
+DATA = replace(GOOD, name="employees.202611251015.csv.pgp")
+MARKER = Upload(name="employees.202611251015.csv.done.pgp", bytes=0, state="done", verdict=None,
+                marker=True)
+
+
+def _engage_runs() -> tuple[RunObservation, RunObservation, RunObservation]:
+    first, rerun, rotated = _good_runs()
+    again = (replace(DATA, name="employees.202611251016.csv.pgp"),
+             replace(MARKER, name="employees.202611251016.csv.done.pgp"))
+    return replace(first, uploads=(DATA, MARKER)), replace(rerun, uploads=again), rotated
+
+
+def test_a_good_engage_job_passes_and_its_markers_are_not_judged_as_files() -> None:
+    results = judge(*_engage_runs(), roster=frozenset({"a@example.com"}), profile=Profile.ENGAGE)
+    assert set(_outcomes(results).values()) == {Outcome.PASS}
+    assert [r.criterion for r in results] == list(ENGAGE_CRITERIA)
+    assert _evidence(results)["C03"] == ("picked up from /: employees.202611251015.csv.pgp",)
+
+
+def test_engage_criteria_keep_the_ids_and_reword_folder_names_and_encryption() -> None:
+    assert [c.id for c in ENGAGE_CRITERIA] == [c.id for c in CRITERIA]
+    changed = {c.id for c, core in zip(ENGAGE_CRITERIA, CRITERIA, strict=True) if c != core}
+    assert changed == {"C03", "C04", "C05", "C06", "C07"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "users_20261125.csv.pgp",  # a core name: dated, but not the engage one
+        "employees.202611251015.csv.gpg",  # .gpg: not the documented suffix
+        "employees.202613251015.csv.pgp",  # month 13
+        "employees.2026112510.csv.pgp",  # no minutes
+    ],
+)
+def test_an_engage_job_with_another_name_fails_c04(name: str) -> None:
+    first, rerun, rotated = _engage_runs()
+    first = replace(first, uploads=(replace(DATA, name=name), MARKER))
+    results = judge(first, rerun, rotated, roster=None, profile=Profile.ENGAGE)
+    assert _failing(results) == {"C04"}
+    assert any(name in e for e in _evidence(results)["C04"])
+
+
+def test_a_core_name_passes_c04_in_the_core_profile() -> None:
+    first, rerun, rotated = _good_runs()
+    first = replace(first, uploads=(replace(GOOD, name="users_20261125.csv.pgp"),))
+    assert "C04" not in _failing(judge(first, rerun, rotated, roster=None))
+
+
+def test_an_engage_file_waiting_for_its_marker_fails_completeness_and_acceptance() -> None:
+    first, rerun, rotated = _engage_runs()
+    waiting = replace(DATA, state="waiting", verdict=None)
+    results = judge(replace(first, uploads=(waiting,)), replace(rerun, uploads=(replace(
+        waiting, name="employees.202611251016.csv.pgp"),)), rotated, roster=None, profile=Profile.ENGAGE)
+    assert _failing(results) == {"C05", "C09"}
+    evidence = _evidence(results)
+    assert any(e.startswith("never processed, no .done marker arrived: employees.202611251015")
+               for e in evidence["C05"])
+    assert "not processed (waiting)" in evidence["C09"][0]
+
+
+def test_an_engage_job_sending_only_markers_uploaded_no_data_file() -> None:
+    first, rerun, rotated = _engage_runs()
+    results = judge(replace(first, uploads=(MARKER,)), replace(rerun, uploads=()), rotated,
+                    roster=None, profile=Profile.ENGAGE)
+    assert _evidence(results)["C06"] == (f"no data file was uploaded, only .done markers: {MARKER.name}",)
+    assert {"C03", "C04", "C06", "C09"} <= _failing(results)
+
+
+def test_an_engage_file_the_vendor_cannot_decrypt_fails_c06() -> None:
+    first, rerun, rotated = _engage_runs()
+    rejected = replace(DATA, codes=("PGP_REQUIRED",), verdict="rejected", emails=frozenset())
+    results = judge(replace(first, uploads=(rejected, MARKER)), rerun, rotated, roster=None,
+                    profile=Profile.ENGAGE)
+    assert _failing(results) == {"C06", "C09"}
+    assert _evidence(results)["C06"] == ("format findings: PGP_REQUIRED",)
 
 
 def test_writers_carry_the_verdict_and_evidence() -> None:
