@@ -189,7 +189,13 @@ class Pickup:
                     if not path.is_file() or len(path.name) <= _UUID_PREFIX or not name:
                         continue
                     reason = None if kind == COMPLETE else SPOOL_REASON
-                    file_id = await asyncio.to_thread(self._inbox.recover, tenant, name, path, reason)
+                    try:
+                        file_id = await asyncio.to_thread(self._inbox.recover, tenant, name, path, reason)
+                    except Exception as exc:  # one bad file must not keep the server from starting
+                        log.error("recovering %s from the spool failed (%s); tried again at the next start",
+                                  path, exc)
+                        self._audit.event("pickup-failed", tenant=tenant.name, name=name, error=str(exc))
+                        continue
                     if file_id is None:
                         continue
                     found += 1
@@ -210,7 +216,7 @@ class Pickup:
         size = path.stat().st_size
         try:
             file_id = await asyncio.to_thread(self._inbox.received, tenant, name, path)
-        except Exception as exc:  # the file stays in the spool for inspection
+        except Exception as exc:  # the file stays in the spool: recovered at the next start
             log.exception("pickup of %s/%s failed", tenant.name, name)
             self._audit.event("pickup-failed", tenant=tenant.name, name=name, error=str(exc))
             return

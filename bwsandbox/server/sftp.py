@@ -82,6 +82,9 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             raise _denied("the drop folder is missing")
         self._drop_local = drop_local.rstrip("/") + "/"
         self._max = endpoint.settings.max_file_bytes
+        # Set when the session ends: asyncssh then closes the files the
+        # client left open, and those uploads were never finished.
+        self.session_over = False
         super().__init__(chan, chroot=self._root_b)
         endpoint.audit.event("sftp-start", session=self._session.id, tenant=tenant.name)
 
@@ -187,9 +190,10 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
         if not isinstance(file_obj, _Upload):
             os.close(file_obj.fd)
             return
-        # CLIENTS.md pitfall 1: asyncssh also closes files of a vanished client;
-        # only then is the channel already closing.
-        aborted = self._chan.is_closing()
+        # CLIENTS.md pitfall 1: asyncssh also closes the files of a client that
+        # vanished (its channel closing) or ended its session (EOF: the
+        # OpenSSH sftp process killed leaves ssh to send it) with files open.
+        aborted = self.session_over or self._chan.is_closing()
         if not aborted and not file_obj.oversize:
             os.fchmod(file_obj.fd, tree.CLOSED_MODE)
         os.close(file_obj.fd)
@@ -377,6 +381,8 @@ class _LenientWriteHandler(_BaseHandler):
     async def _cleanup(self, exc: Exception | None) -> None:
         if getattr(self, "_out", None):
             self._flush_replies()
+        if isinstance(self._server, SandboxSFTPServer):
+            self._server.session_over = True  # files closed from here on were left open
         await super()._cleanup(exc)
 
     async def _process_write(self, packet: asyncssh.packet.SSHPacket) -> int:
