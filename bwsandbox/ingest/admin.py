@@ -51,21 +51,25 @@ def set_user(
     tenant = tenants_mod.require(conn, tenant_name)
     clock = clock_mod.load(conn)
     values = dict(fields)
+    if "email" in values:
+        raise UsageError("the email identifies the user; it cannot be set here")
     status = values.pop("status", None)
+    # The Admin module edits fields the tenant has: a field it does not know is
+    # a mistake to say, not a column to ignore as a file's would be.
+    known = (set(template_for(Kind.USERS, tenant.profile)) | set(tenant.custom_keys)) - {"email"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        can_set = sorted(known | ({"status"} if "deactivation_date" in known else set()))
+        raise UsageError(f"unknown field(s) {', '.join(unknown)}: fields are {', '.join(can_set)}")
     if status is not None:
+        if "deactivation_date" not in known:  # engage: the roster file decides (SPEC §1)
+            raise UsageError(
+                f"status cannot be set for the {tenant.profile} profile: a user is terminated by "
+                "leaving them out of the next roster file"
+            )
         if status not in ("active", "deactivated"):
             raise UsageError("status must be active or deactivated")
         values["deactivation_date"] = clock.today().isoformat() if status == "deactivated" else ""
-    if "email" in values:
-        raise UsageError("the email identifies the user; it cannot be set here")
-    # The Admin module edits fields the tenant has: a field it does not know is
-    # a mistake to say, not a column to ignore as a file's would be.
-    known = set(template_for(Kind.USERS, tenant.profile)) | set(tenant.custom_keys)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UsageError(
-            f"unknown field(s) {', '.join(unknown)}: fields are {', '.join(sorted(known))} and status"
-        )
     # EMAIL only identifies the user (matched case-insensitively, as in
     # production): the row carries the stored address, so an edit never
     # rewrites its letter case, and an unknown address is said plainly

@@ -137,3 +137,26 @@ def test_admin_set_user_on_an_unknown_field_says_so(capsys: pytest.CaptureFixtur
     assert "unknown field(s) shoe_size" in err and "title" in err
     _, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "json")
     assert "shoe_size" not in json.loads(out)[0]
+
+
+def test_admin_set_user_status_on_an_engage_tenant_says_the_roster_decides(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    code, _ = run(capsys, data, "tenant", "add", "eng", "--username", "eng", "--password", "pw",
+                  "--profile", "engage")
+    assert code == 0
+    conn = store.connect(load({"data_dir": data}, env={}).db_path)
+    tenant = tenants.require(conn, "eng")
+    spool = data.parent / "eng.csv"
+    spool.write_text("email,first_name,last_name\neve@eng.com,Eve,Ng\n")
+    Inbox(conn, data, Clock()).received(tenant, "employees.csv", spool)
+    Worker(load({"data_dir": data}, env={})).process_pending()
+    conn.close()
+    argv = ["admin", "set-user", "--tenant", "eng", "eve@eng.com", "status=deactivated",
+            "--data-dir", str(data)]
+    assert main(argv) == 2
+    assert "terminated by leaving them out of the next roster file" in capsys.readouterr().err
+    argv[5] = "title=CEO"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unknown field(s) title" in err and "status" not in err.split("fields are")[1]
