@@ -21,15 +21,13 @@ from dataclasses import dataclass
 import asyncssh
 
 from bwsandbox.errors import UsageError
-from bwsandbox.spec.fields import CUSTOM_KEY_RE, LOCALES, Profile
+from bwsandbox.spec.fields import LOCALES, Profile, custom_key_problem
 from bwsandbox.validator.values import email_problem
 
 
 class Region(enum.StrEnum):
     US = "us"
     EU = "eu"
-
-
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,8 +123,8 @@ def add(
     if contact and (problem := email_problem(contact)) is not None:
         raise UsageError(f"the contact {contact!r} is not an email address: {problem}")
     for key in custom_keys:
-        if not CUSTOM_KEY_RE.match(key):  # SPEC §3: custom keys are [a-z0-9_] only
-            raise UsageError(f"invalid custom key {key!r}: use lowercase letters, digits and _ only")
+        if (problem := custom_key_problem(key)) is not None:
+            raise UsageError(problem)
     _check_authorized_keys(authorized_keys)
     if get(conn, name) is not None:
         raise UsageError(f"tenant {name!r} already exists")

@@ -13,7 +13,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
 from bwsandbox.fsutil import running_endpoints
-from bwsandbox.spec.fields import CUSTOM_KEY_RE, Profile
+from bwsandbox.spec.fields import Profile, custom_key_problem
 from bwsandbox.tenants import Region
 
 
@@ -59,8 +59,8 @@ def _licenses(text: str) -> int:
 
 
 def _custom_key(text: str) -> str:
-    if not CUSTOM_KEY_RE.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r}: custom keys are [a-z0-9_] only (SPEC §3)")
+    if (problem := custom_key_problem(text)) is not None:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

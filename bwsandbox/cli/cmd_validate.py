@@ -102,11 +102,11 @@ def _context(args: argparse.Namespace) -> Context:
             context = Context.from_dict(json.loads(_read(args.context)))
         except (ValueError, TypeError, AttributeError) as exc:
             raise UsageError(f"{args.context}: not a valid context ({exc})") from exc
-    from bwsandbox.spec.fields import CUSTOM_KEY_RE
+    from bwsandbox.spec.fields import custom_key_problem
 
     for key in args.custom_keys:
-        if not CUSTOM_KEY_RE.match(key):  # SPEC §3, as `tenant add` checks it
-            raise UsageError(f"invalid custom key {key!r}: use lowercase letters, digits and _ only")
+        if (problem := custom_key_problem(key)) is not None:  # as `tenant add` checks it
+            raise UsageError(problem)
     changes: dict[str, object] = {"custom_keys": context.custom_keys | frozenset(args.custom_keys)}
     if args.profile:
         changes["profile"] = Profile(args.profile)

@@ -93,6 +93,14 @@ OPTIONAL_CLEARABLE = frozenset(
 
 # Custom keys: `[a-z0-9_]` only, and only if the tenant defined them [doc].
 CUSTOM_KEY_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+def custom_key_problem(key: object) -> str | None:
+    """Why `key` cannot be a tenant's custom key (SPEC §3: [a-z0-9_] only), or None."""
+    if isinstance(key, str) and CUSTOM_KEY_RE.match(key):
+        return None
+    return f"invalid custom key {key!r}: use lowercase letters, digits and _ only"
+
 # Tenant locales: they settle ambiguous dates (SPEC §3).
 LOCALES = ("en-US", "en-GB")
 

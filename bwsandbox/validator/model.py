@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bwsandbox.spec.codes import CATALOGUE, Scope, Severity
-from bwsandbox.spec.fields import CUSTOM_KEY_RE, LOCALES, Kind, Profile
+from bwsandbox.spec.fields import LOCALES, Kind, Profile, custom_key_problem
 
 
 class Verdict(enum.StrEnum):
@@ -114,8 +114,8 @@ class Context:
             raise ValueError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
         keys = _list(doc, "custom_keys", "custom_keys")
         for key in keys:
-            if not isinstance(key, str) or not CUSTOM_KEY_RE.match(key):
-                raise ValueError(f"invalid custom key {key!r}: use lowercase letters, digits and _ only")
+            if (problem := custom_key_problem(key)) is not None:
+                raise ValueError(problem)
         licences = doc.get("licenses_available")
         if licences is not None and (
             isinstance(licences, bool) or not isinstance(licences, int) or licences < 0
@@ -133,7 +133,6 @@ class Context:
             today=dt.date.fromisoformat(_str(today, "today")) if today else None,
             licenses_available=licences,
         )
-
 
 
 def _str(value: object, what: str) -> str:
