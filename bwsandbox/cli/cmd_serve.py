@@ -110,9 +110,8 @@ def show(
     if username:
         note = "created on this fresh data directory" if created else "demo tenant"
         print(f"Demo tenant ({note}): username {username}  password {password}", file=out)
-        ed25519 = next((k for k in keys if k.type == "ssh-ed25519"), None)
         print("Connect with:", file=out)
-        print(connect_text(sandbox.host(Region.US), sandbox.port(Region.US), username, password, ed25519),
+        print(connect_text(sandbox.host(Region.US), sandbox.port(Region.US), username, password, keys),
               file=out)
     print(host_keys_text(keys), file=out)
     if sandbox.announced_keys:

@@ -24,21 +24,31 @@ def host_keys_text(keys: Sequence[HostKeyInfo], *, title: str = "Host key finger
         lines.append(f"    OpenSSH            {key.sha256}")
         lines.append(f"                       {key.md5}")
         lines.append(f"    PuTTY / FileZilla  {key.putty}")
-        lines.append(f"    curl               --hostpubsha256 {key.curl_sha256}")
+        if key.type == CURL_KEY_TYPE:
+            pin = f"--hostpubsha256 {key.curl_sha256}"
+            lines.append(f"    curl               {pin}  (curl/libssh2 uses this key)")
     return "\n".join(lines)
 
 
-def connect_text(host: str, port: int, username: str, password: str, ed25519: HostKeyInfo | None) -> str:
+# curl (libssh2) negotiates ECDSA with this server, whatever else is offered,
+# so only that key's hash pins it (README "Connecting with clients").
+CURL_KEY_TYPE = "ecdsa-sha2-nistp256"
+
+
+def connect_text(host: str, port: int, username: str, password: str, keys: Sequence[HostKeyInfo]) -> str:
     """How to connect with the common clients."""
     target = f"{username}@{host}" if host not in ("0.0.0.0", "::", "") else f"{username}@127.0.0.1"
     shown = target.split("@", 1)[1]
+    ed25519 = next((k for k in keys if k.type == "ssh-ed25519"), None)
+    ecdsa = next((k for k in keys if k.type == CURL_KEY_TYPE), None)
     pin = f" -hostkey {ed25519.sha256}" if ed25519 else ""
+    curl_pin = f" --hostpubsha256 {ecdsa.curl_sha256}" if ecdsa else ""
     return "\n".join(
         [
             f"  OpenSSH    sftp -P {port} {target}        (password: {password})",
             f"  PuTTY      psftp -P {port}{pin} {target}",
             f"  FileZilla  sftp://{shown}  port {port}  user {username}",
-            f"  curl       curl -u {username}:{password} -T FILE sftp://{shown}:{port}/incoming/",
+            f"  curl       curl -u {username}:{password}{curl_pin} -T FILE sftp://{shown}:{port}/incoming/",
         ]
     )
 
