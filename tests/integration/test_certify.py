@@ -4,7 +4,6 @@ fresh sandbox, and each broken job fails exactly the criteria it breaks."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from clients import require
 
 from bwsandbox.cli.main import main
 
@@ -135,14 +135,14 @@ def test_the_job_environment_names_each_host_key_and_the_one_curl_negotiates(tmp
     assert "BWSANDBOX_PGP_PUBLIC_KEY" not in env  # core: no PGP key is handed out
 
 
-def _curl_has_sftp() -> bool:
-    if shutil.which("curl") is None:
-        return False
-    protocols = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout
-    return any(line.startswith("Protocols:") and " sftp" in line for line in protocols.splitlines())
+def _require_curl_sftp() -> None:
+    """Never a silent skip: CI installs a curl built with SFTP (Debian's is)."""
+    protocols = subprocess.run([require("curl"), "--version"], capture_output=True, text=True).stdout
+    assert any(line.startswith("Protocols:") and " sftp" in line for line in protocols.splitlines()), (
+        "curl is not built with SFTP (libssh2)"
+    )
 
 
-@pytest.mark.skipif(not _curl_has_sftp(), reason="needs curl built with SFTP (libssh2)")
 @pytest.mark.parametrize(
     ("pin", "passes"),
     [
@@ -154,6 +154,7 @@ def _curl_has_sftp() -> bool:
 def test_a_curl_job_pinning_the_key_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pin: str, passes: bool
 ) -> None:
+    _require_curl_sftp()
     # An existing, empty ~/.ssh/known_hosts: the stricter case for curl
     # (without the file it accepts any key when no pin is given).
     (tmp_path / "home" / ".ssh").mkdir(parents=True)

@@ -92,6 +92,8 @@ ACCEPT_SAYS: dict[str, list[str]] = {
     "lftp": ["<--- Warning: Permanently added '[127.0.0.1]:{port}' (ED25519) to the list of known hosts."],
     "psftp-cache": ["Store key in cache? (y/n, Return cancels connection"],
 }
+
+
 def _known_hosts(account: Account) -> Path:
     return account.known_hosts
 
