@@ -280,3 +280,75 @@ def test_property_applying_a_file_twice_equals_applying_it_once(
     second, twice = run(once, f, **kw)
     assert twice == once
     assert not second.changed
+
+
+# -- the same property through the whole pipeline: CSV bytes -> validator ->
+# apply -> the SQLite directory, in a real store --------------------------------
+
+
+def _csv(records: list[ApplicableRow], extra_column: bool) -> bytes:
+    import csv
+    import io
+
+    header = ["email", "first_name", "last_name"]
+    for r in records:
+        header += [k for k in r.values if k not in header]
+    if extra_column:
+        header.append("shoe_size")  # unknown to the template: ignored, never stored
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for r in records:
+        writer.writerow([r.values.get(h, "42" if h == "shoe_size" else "") for h in header])
+    return out.getvalue().encode()
+
+
+def _mmddyyyy(records: list[ApplicableRow]) -> list[ApplicableRow]:
+    """Feed dates as production's mm/dd/yyyy (ISO draws a notice, not an error)."""
+    out = []
+    for r in records:
+        values = dict(r.values)
+        if values.get("deactivation_date"):
+            y, m, d = values["deactivation_date"].split("-")
+            values["deactivation_date"] = f"{m}/{d}/{y}"
+        out.append(ApplicableRow(row=r.row, values=values))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=files(), f=files(), profile=st.sampled_from(list(Profile)), extra=st.booleans())
+def test_property_the_pipeline_applies_a_file_once_whatever_the_directory(
+    seed: list[ApplicableRow], f: list[ApplicableRow], profile: Profile, extra: bool
+) -> None:
+    import datetime as dt
+    import tempfile
+    from pathlib import Path
+
+    from bwsandbox import store, tenants
+    from bwsandbox.clock import Clock
+    from bwsandbox.ingest import directory
+    from bwsandbox.ingest.process import process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        conn = store.connect(data_dir / "sandbox.db")
+        clock = Clock(fixed=dt.datetime(2026, 3, 15, 9, 0, tzinfo=dt.UTC))
+        with store.transaction(conn):
+            tenant = tenants.add(conn, name="acme", username="acme", password="pw", profile=profile,
+                                 created_at="2026-01-01T00:00:00+00:00")
+
+        def send(records: list[ApplicableRow], name: str) -> dict[str, object]:
+            return process(conn, data_dir=data_dir, tenant=tenant, name=name,
+                           data=_csv(_mmddyyyy(records), extra), clock=clock, source=Source.FILE,
+                           label=name, termination_limit=1.0).report
+
+        send(seed, "seed.csv")
+        send(f, "f1.csv")
+        once = directory.users_listing(conn, "acme")
+        second = send(f, "f2.csv")
+        assert directory.users_listing(conn, "acme") == once
+        applied = second["applied"]
+        assert isinstance(applied, dict)
+        assert not any(applied.get(k) for k in ("created", "updated", "deactivated", "reactivated", "terminated"))
+        assert all("shoe_size" not in u for u in once)
+        conn.close()
