@@ -349,6 +349,7 @@ def test_property_the_pipeline_applies_a_file_once_whatever_the_directory(
         assert directory.users_listing(conn, "acme") == once
         applied = second["applied"]
         assert isinstance(applied, dict)
-        assert not any(applied.get(k) for k in ("created", "updated", "deactivated", "reactivated", "terminated"))
+        changes = ("created", "updated", "deactivated", "reactivated", "terminated")
+        assert not any(applied.get(k) for k in changes)
         assert all("shoe_size" not in u for u in once)
         conn.close()
