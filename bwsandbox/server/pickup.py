@@ -76,6 +76,11 @@ class Pickup:
         self._pending: dict[str, Pending] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # One tenant's handovers reach the Inbox in the order they were made
+        # (its queue is in arrival order, SPEC §5): asyncio.Lock wakes its
+        # waiters first come, first served, and each delivery task asks for
+        # the lock as its first step, in the order the tasks were created.
+        self._order: dict[str, asyncio.Lock] = {}
         self.listeners: list[PickupListener] = []
 
     # -- complete uploads ---------------------------------------------------
@@ -212,7 +217,14 @@ class Pickup:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _in_order(self, tenant: Tenant) -> asyncio.Lock:
+        return self._order.setdefault(tenant.name, asyncio.Lock())
+
     async def _deliver(self, tenant: Tenant, name: str, path: Path) -> None:
+        async with self._in_order(tenant):
+            await self._deliver_now(tenant, name, path)
+
+    async def _deliver_now(self, tenant: Tenant, name: str, path: Path) -> None:
         size = path.stat().st_size
         try:
             file_id = await asyncio.to_thread(self._inbox.received, tenant, name, path)
@@ -225,6 +237,12 @@ class Pickup:
         self._notify("queued", tenant, name, file_id)
 
     async def _deliver_incomplete(
+        self, tenant: Tenant, name: str, path: Path, size: int, reason: str
+    ) -> None:
+        async with self._in_order(tenant):
+            await self._record_incomplete(tenant, name, path, size, reason)
+
+    async def _record_incomplete(
         self, tenant: Tenant, name: str, path: Path, size: int, reason: str
     ) -> None:
         try:

@@ -505,3 +505,22 @@ def test_removing_a_complete_upload_before_pickup_hands_it_over(
     assert _one_session(sandbox_factory, tmp_path, steps) == [
         ("same.csv", 1000, "queued"), ("same.csv", 2000, "queued"),
     ]
+
+
+def test_a_tenants_handovers_reach_the_queue_in_the_order_they_were_made(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    # The first upload is big (its hash takes a while), the second tiny and
+    # handed over right after it at the session's end: the queue (arrival
+    # order, SPEC §5) must still list the big one first.
+    def steps(sftp: paramiko.SFTPClient) -> None:
+        _write(sftp, "incoming/first.csv", b"1" * 30_000_000)
+        sftp.rename("incoming/first.csv", "incoming/first.csv.tmp")  # a temp name: not picked up
+        sftp.rename("incoming/first.csv.tmp", "incoming/big.csv")
+        _write(sftp, "incoming/small.csv.tmp", b"2")
+        sftp.rename("incoming/small.csv.tmp", "incoming/big.csv")  # hands the big one over now
+        sftp.rename("incoming/big.csv", "incoming/small.csv")
+
+    assert _one_session(sandbox_factory, tmp_path, steps) == [
+        ("big.csv", 30_000_000, "queued"), ("small.csv", 1, "queued"),
+    ]
