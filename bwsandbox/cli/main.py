@@ -44,12 +44,17 @@ class _Parser(argparse.ArgumentParser):
     make sure it never prints a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given `argv` that names a command, only that
+    command's module is imported (`validate` never loads asyncssh or the
+    server: its start-up time is a target, issue #2)."""
     parser = _Parser(prog="bwsandbox", description="Local stand-in for the Betterworks SFTP user feed.")
     parser.add_argument("--version", action="version", version=f"bwsandbox {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    by_command = {name.rsplit(".cmd_", 1)[1]: name for name in COMMAND_MODULES}
+    wanted = by_command.get(argv[0]) if argv else None
+    for name in [wanted] if wanted else COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
@@ -86,7 +91,8 @@ def _tolerant_output() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_output()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))

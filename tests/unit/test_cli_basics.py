@@ -18,3 +18,20 @@ def test_unknown_command_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code == 2
+
+
+def test_validate_loads_neither_asyncssh_nor_the_server() -> None:
+    # `validate`'s wall time is a target (issue #2): only its own command module is imported.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    heavy = ("asyncssh", "bwsandbox.server", "bwsandbox.sandbox")
+    code = (
+        "import sys; from bwsandbox.cli.main import main; "
+        "main(['validate', '--format', 'json', sys.argv[1]]); "
+        f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
+    )
+    fixture = str(Path(__file__).resolve().parents[2] / "fixtures" / "valid_users.csv")
+    out = subprocess.run([sys.executable, "-c", code, fixture], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
