@@ -60,6 +60,13 @@ _CONTROL = frozenset({"manager_id", "deactivation_date"})
 _NONE: frozenset[str] = frozenset()
 
 
+class _Clash:
+    """`find()`: the row's email belongs to another user than its employee id."""
+
+
+_CLASH = _Clash()
+
+
 @dataclass(slots=True)
 class _Pending:
     """A user as the file leaves them, before it is turned into a change."""
@@ -120,19 +127,42 @@ class _Applier:
             found = self._interned[key] = columns.union(more)
         return found
 
-    def find(self, values: Mapping[str, str], key: str) -> int | None:
-        if self.identity_by_employee_id:
-            eid = values.get("employee_id", "")
-            if eid and eid in self.by_employee_id:
-                return self.by_employee_id[eid]
-        return self.by_email.get(key) if key else None
+    def find(self, values: Mapping[str, str], key: str) -> int | None | _Clash:
+        by_email = self.by_email.get(key) if key else None
+        if not self.identity_by_employee_id:
+            return by_email
+        eid = values.get("employee_id", "")
+        uid = self.by_employee_id.get(eid) if eid else None
+        if uid is None:
+            # A user without an employee id yet is matched by email (a tenant
+            # starting to send ids); one with another id is someone else.
+            if by_email is not None and eid and self._employee_id(by_email) not in ("", eid):
+                return _CLASH
+            return by_email
+        if by_email is not None and by_email != uid:
+            return _CLASH  # the file gives this user another user's address
+        return uid
+
+    def _employee_id(self, uid: int) -> str:
+        res = self.results.get(uid)
+        fields = res.fields if res is not None else self.state.users[uid].fields
+        return fields.get("employee_id", "")
 
     def row(self, arow: ApplicableRow) -> None:
         values = arow.values
         key = email_key(values.get("email", ""))
         if key:
             self.seen_keys.add(key)
-        uid = self.find(values, key)
+        found = self.find(values, key)
+        if isinstance(found, _Clash):
+            # SPEC §4: the address already belongs to another user in the directory.
+            self.out.issues.append(
+                Issue(code="EMAIL_DUPLICATE", severity="error", row=arow.row, column="email",
+                      value=values.get("email", ""), message=messages.SHARED_EMAIL)
+            )
+            self.out.count("skipped")
+            return
+        uid = found
         res = self.results.get(uid) if uid is not None else None
         if res is None:
             if uid is None:
@@ -159,7 +189,18 @@ class _Applier:
             self.results[uid] = res
         res.row = arow.row
         res.columns = self._union(res.columns, tuple(values))
+        old_key = email_key(res.fields.get("email", ""))
+        old_eid = res.fields.get("employee_id", "")
         self._merge(res, values)
+        # Identity by employee id may change a user's address (or adopt an id):
+        # later rows of the file find the user under what it now is.
+        if key and key != old_key:
+            if self.by_email.get(old_key) == res.uid:
+                del self.by_email[old_key]
+            self.by_email[key] = res.uid
+        eid = res.fields.get("employee_id", "")
+        if eid and eid != old_eid:
+            self.by_employee_id[eid] = res.uid
 
     def _merge(self, res: _Pending, values: Mapping[str, str]) -> None:
         if res.new and not res.fields:  # the common creation: build the dict at once
@@ -202,6 +243,8 @@ class _Applier:
             return self.out
         self._licence_limit(terminating=len(omitted))
         self._resolve_manager_ids()
+        self._follow_renamed_managers(omitted)
+        self._refuse_cycles_through_the_directory()
         for res in self.results.values():
             self._change(res)
         self._terminate(omitted)
@@ -260,6 +303,80 @@ class _Applier:
                 res.set("manager_email", emails[res.manager_eid])
             # else: unknown manager id; the validator reports it, the value is not applied
             res.columns = self._union(res.columns, ("manager_email",))
+
+    def _follow_renamed_managers(self, omitted: list[User]) -> None:
+        """A manager whose address the file changed (identity by employee id)
+        stays everyone's manager: links are stored as addresses, so the users
+        they manage follow the new one, in the file or not (the same person;
+        no other field of theirs changes)."""
+        renamed: dict[str, str] = {}
+        for res in self.results.values():
+            if not res.new:
+                old = self.state.users[res.uid].email
+                new = res.fields.get("email", old)
+                if email_key(new) != email_key(old):  # letter case alone: links still resolve
+                    renamed[email_key(old)] = new
+        if not renamed:
+            return
+        gone = {u.uid for u in omitted}
+        for uid, user in self.state.users.items():
+            if uid in gone:
+                continue
+            pending = self.results.get(uid)
+            if pending is not None and "manager_email" in pending.columns:
+                continue  # the file says who this user's manager is
+            fields = pending.fields if pending is not None else user.fields
+            target = renamed.get(email_key(fields.get("manager_email", "")))
+            if target is None:
+                continue
+            if pending is None:
+                pending = self.results[uid] = _Pending(
+                    uid=uid, fields=dict(user.fields), active=user.active, row=None, columns=_NONE,
+                    new=False,
+                )
+            pending.set("manager_email", target)
+
+    def _manager_of(self, uid: int) -> int | None:
+        res = self.results.get(uid)
+        user = self.state.users.get(uid)
+        if res is None and user is None:
+            return None  # a creation the licence limit refused
+        fields = res.fields if res is not None else user.fields  # type: ignore[union-attr]
+        key = email_key(fields.get("manager_email", ""))
+        return self.by_email.get(key) if key else None
+
+    def _refuse_cycles_through_the_directory(self) -> None:
+        """SPEC §6: a manager chain must not loop. The validator sees the
+        cycles inside the file; one that closes through users already in the
+        directory shows only here: such a row keeps its manager unset."""
+        for res in list(self.results.values()):
+            if "manager_email" not in res.columns or not res.fields.get("manager_email"):
+                continue
+            start = self._manager_of(res.uid)
+            if start is None or start in self.results:
+                continue  # not a directory user: the validator followed that link
+            seen = {res.uid}
+            node: int | None = start
+            while node is not None and node not in seen:
+                seen.add(node)
+                node = self._manager_of(node)
+            if node != res.uid:
+                continue
+            value = res.fields["manager_email"]
+            self.out.issues.append(
+                Issue(
+                    code="MANAGER_CYCLE", severity="error", row=res.row, column="manager_email", value=value,
+                    message=(
+                        f"The manager chain loops back to this user through users already in Betterworks "
+                        f"(manager: {value}); the manager is not set."
+                    ),
+                )
+            )
+            before = None if res.new else self.state.users[res.uid].fields.get("manager_email")
+            if before:
+                res.set("manager_email", before)
+            else:
+                res.drop("manager_email")
 
     def _change(self, res: _Pending) -> None:
         before = None if res.new else self.state.users[res.uid]

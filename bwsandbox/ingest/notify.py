@@ -43,8 +43,9 @@ def error_csv(
     findings: Iterable[Mapping[str, object]],
 ) -> bytes:
     """The error file: the validator's format (`validate --format csv`), with
-    the directory's findings too. A row the directory refused (licences) has
-    no original cells kept: its email is filled in from the finding."""
+    the directory's findings too. A row the directory refused (licences, a
+    taken address) comes with its original cells; where they are not at hand,
+    its email is filled in from the finding."""
     findings = list(findings)
     rows = dict(originals)
     columns = list(header)

@@ -175,6 +175,12 @@ def _compute(
             applier = apply_departments if report.kind is Kind.DEPARTMENTS else apply_users
             outcome = applier(state, validation.applicable(), policy)
         issues = outcome.issues
+        # Rows only the directory refused (licences, a taken address) keep
+        # their original cells in the error file too (SPEC §5).
+        refused = {i.row for i in issues if i.row is not None}
+        including = getattr(originals, "including", None)
+        if refused - set(originals) and including is not None:
+            originals = including(refused)
     full = reports.build(
         base=base, issues=issues, outcome=outcome, extra={"source": label, **extra},
         validator_skipped=skipped,
@@ -183,7 +189,7 @@ def _compute(
     assert isinstance(findings, list)
     csv_bytes = error_csv(header, originals, findings) if reports.has_errors(full) else None
     names = _names(header, originals)
-    for issue in issues:  # rows the directory refused (licences) have no original cells
+    for issue in issues:  # a row whose original cells are not at hand (JSON entries)
         if issue.row is not None and issue.value:
             names.setdefault(issue.row, issue.value)
     return Processed(report=full, errors_csv=csv_bytes, outcome=outcome, names=names)

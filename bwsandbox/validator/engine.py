@@ -12,7 +12,7 @@ them (SPEC §5 partial processing).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.codes import Scope, Severity
@@ -282,6 +282,10 @@ def _finish(
 
 class _Originals(Mapping[int, tuple[str, ...]]):
     """Original cells of the flagged rows, parsed only when asked for."""
+
+    def including(self, rows: Iterable[int]) -> _Originals:
+        """The same, plus `rows` (rows only the directory found fault with)."""
+        return _Originals(self._table, sorted(self._set | set(rows)))
 
     def __init__(self, table: Table, rows: list[int]) -> None:
         self._table = table

@@ -353,3 +353,54 @@ def test_property_the_pipeline_applies_a_file_once_whatever_the_directory(
         assert not any(applied.get(k) for k in changes)
         assert all("shoe_size" not in u for u in once)
         conn.close()
+
+
+# -- identity by employee id: addresses stay unique, links follow a rename ------
+
+
+def _issues(outcome: Outcome) -> set[tuple[str, int | None]]:
+    return {(i.code, i.row) for i in outcome.issues}
+
+
+def test_a_file_cannot_give_a_user_another_users_address() -> None:
+    state = seeded(user("bob@x.com", employee_id="00124"), user("cat@x.com", employee_id="00999"))
+    outcome, after = run(state, rows(user("bob@x.com", employee_id="00999", manager_id="")))
+    assert _issues(outcome) == {("EMAIL_DUPLICATE", 2)}
+    assert [i.message for i in outcome.issues] == [messages.SHARED_EMAIL]
+    assert by_email(after) == by_email(state)  # Cat keeps her address, Bob stays Bob
+    assert outcome.counts == {"skipped": 1}
+
+
+def test_an_unknown_id_with_an_address_of_a_user_with_another_id_is_refused() -> None:
+    state = seeded(user("cat@x.com", employee_id="00125"))
+    outcome, after = run(state, rows(user("cat@x.com", employee_id="00999", manager_id="")))
+    assert _issues(outcome) == {("EMAIL_DUPLICATE", 2)}
+    assert by_email(after) == by_email(state)
+
+
+def test_a_user_without_an_id_yet_is_matched_by_address_and_adopts_it() -> None:
+    state = seeded(user("cat@x.com"))
+    outcome, after = run(state, rows(user("cat@x.com", employee_id="00125", manager_id="")))
+    assert outcome.counts == {"updated": 1}
+    assert by_email(after)["cat@x.com"][0]["employee_id"] == "00125"
+
+
+def test_users_follow_their_managers_new_address() -> None:
+    state = seeded(
+        user("ann@x.com", employee_id="1"),
+        user("bob@x.com", employee_id="2", manager_email="ann@x.com"),
+    )
+    outcome, after = run(state, rows(user("ann.archer@x.com", employee_id="1", manager_id="")))
+    users = by_email(after)
+    assert set(users) == {"ann.archer@x.com", "bob@x.com"}
+    assert users["bob@x.com"][0]["manager_email"] == "ann.archer@x.com"  # Bob is not in the file
+    assert outcome.counts == {"updated": 2}
+
+
+def test_a_manager_cycle_closing_through_the_directory_is_refused() -> None:
+    state = seeded(user("u0@x.com"), user("u1@x.com", manager_email="u0@x.com"),
+                   user("u2@x.com", manager_email="u1@x.com"))
+    outcome, after = run(state, rows(user("u0@x.com", manager_email="u2@x.com", title="CEO")))
+    assert _issues(outcome) == {("MANAGER_CYCLE", 2)}
+    u0 = by_email(after)["u0@x.com"][0]
+    assert "manager_email" not in u0 and u0["title"] == "CEO"  # the rest of the row applies

@@ -36,3 +36,29 @@ def test_a_bad_smtp_setting_marks_the_email_error_with_one_log_line(
     assert "smtp" in row["detail"]
     assert [r.exc_info for r in caplog.records] == [None]  # one line, no traceback
     assert "not delivered" in caplog.records[0].getMessage()
+
+
+def test_rows_the_directory_refused_keep_their_original_cells_in_the_error_file(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from bwsandbox import tenants
+    from bwsandbox.clock import Clock
+    from bwsandbox.ingest.process import process
+    from bwsandbox.ingest.records import Source
+
+    conn = store.connect(tmp_path / "s.db")
+    with store.transaction(conn):
+        tenant = tenants.add(conn, name="acme", username="a", password="p", licenses=1,
+                             created_at="2026-01-01T00:00:00+00:00")
+    done = process(
+        conn, data_dir=tmp_path, tenant=tenant, name="u.csv",
+        data=b"email,first_name,last_name,title\r\nbob@x.com,Bob,Baker,Eng\r\ncat@x.com,Cat,Cole,\r\n",
+        clock=Clock(fixed=dt.datetime(2026, 3, 15, tzinfo=dt.UTC)), source=Source.FILE, label="u.csv",
+        termination_limit=1.0,
+    )
+    assert done.errors_csv is not None
+    lines = done.errors_csv.decode().splitlines()
+    assert lines[2].startswith("bob@x.com,Bob,Baker,Eng,2,skipped,LICENSE_LIMIT")
+    assert lines[3].startswith("cat@x.com,Cat,Cole,,3,skipped,LICENSE_LIMIT")
+    assert done.names == {2: "Bob Baker", 3: "Cat Cole"}  # "Entry #2 - Bob Baker did not process..."
+    conn.close()
