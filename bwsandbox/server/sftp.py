@@ -142,6 +142,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             fd = os.open(self.map_path(path), os.O_RDONLY)
             return _Handle(fd)
         vpath, local = self._writable(path, "write")
+        self._not_busy(local, vpath)
         self._endpoint.pickup.take_now(local)  # a reused name: hand the earlier upload over first
         flags = os.O_RDWR if pflags & asyncssh.FXF_READ else os.O_WRONLY
         if pflags & asyncssh.FXF_APPEND:
@@ -165,6 +166,14 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             "open", session=self._session.id, tenant=self._tenant.name, path=vpath, flags=pflags
         )
         return upload
+
+    def _not_busy(self, local: str, vpath: str) -> None:
+        """Another session is still writing `local`: writing, replacing or
+        removing it too would mix two uploads into one and lose one of them,
+        so this session waits its turn."""
+        busy = self._endpoint.open_uploads.get(local)
+        if busy is not None and busy.session is not self._session:
+            raise asyncssh.SFTPFailure(f"{vpath} is being uploaded by another session; try again later")
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         assert isinstance(file_obj, _Handle)
@@ -258,6 +267,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
 
     def remove(self, path: bytes) -> None:
         vpath, local = self._writable(path, "remove")
+        self._not_busy(local, vpath)
         # A complete upload not picked up yet was production's to take the
         # moment it was closed; removing it (lftp's temp-file overwrite removes
         # the old NAME before its rename) hands it over instead of losing it.
@@ -279,6 +289,8 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
     def _rename(self, oldpath: bytes, newpath: bytes, how: str) -> None:
         old_v, old = self._writable(oldpath, "rename")
         new_v, new = self._writable(newpath, "rename to")
+        self._not_busy(old, old_v)
+        self._not_busy(new, new_v)
         if not os.path.isfile(old):
             raise FileNotFoundError(errno.ENOENT, f"No such file: {old_v}")
         if old == new:

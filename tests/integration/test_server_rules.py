@@ -524,3 +524,32 @@ def test_a_tenants_handovers_reach_the_queue_in_the_order_they_were_made(
     assert _one_session(sandbox_factory, tmp_path, steps) == [
         ("big.csv", 30_000_000, "queued"), ("small.csv", 1, "queued"),
     ]
+
+
+def test_a_name_another_session_is_still_writing_is_refused_not_mixed(
+    sandbox: Harness, account: Account
+) -> None:
+    a, b = paramiko_client(account, Trust.ACCEPT), paramiko_client(account, Trust.ACCEPT)
+    try:
+        sa, sb = a.open_sftp(), b.open_sftp()
+        with sa.open("incoming/race.csv", "wb") as f:
+            f.write(b"a" * 100)
+            f.flush()
+            for attempt in (
+                lambda: sb.open("incoming/race.csv", "wb"),
+                lambda: sb.remove("incoming/race.csv"),
+                lambda: sb.rename("incoming/race.csv", "incoming/other.csv"),
+            ):
+                with pytest.raises(OSError, match="being uploaded by another session"):
+                    attempt()
+            _write(sb, "incoming/other.csv", b"b" * 7)
+            with pytest.raises(OSError, match="being uploaded by another session"):
+                sb.rename("incoming/other.csv", "incoming/race.csv")
+            f.write(b"a" * 50)
+        sa.close()
+        sb.close()
+    finally:
+        a.close()
+        b.close()
+    rows = sandbox.wait_files(tenant_of(account), 2)
+    assert sorted((r["name"], r["bytes"]) for r in rows) == [("other.csv", 7), ("race.csv", 150)]
