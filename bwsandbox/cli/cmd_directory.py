@@ -1,5 +1,6 @@
-"""`bwsandbox directory --tenant T [--format table|json|csv]` (issue #4): the
-simulated Betterworks user directory, as the last processed file left it."""
+"""`bwsandbox directory --tenant T [--format table|json|csv] [--departments]
+[--history [EMAIL]]` (issue #4): the simulated Betterworks user directory
+(users, or departments), as the last processed file left it."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--history", metavar="EMAIL", nargs="?", const="",
                    help="show the change history instead (of one user, or of all)")
+    p.add_argument("--departments", action="store_true",
+                   help="list the departments (name, parent, active) instead of the users")
     p.set_defaults(handler=_run)
 
 
@@ -43,6 +46,8 @@ def _run(args: argparse.Namespace) -> int:
             directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
         if args.history is not None:
             return _history(list(directory.history(conn, tenant.name, args.history or None)), args.format)
+        if args.departments:
+            return _departments(directory.departments_listing(conn, tenant.name), args.format)
         users = directory.users_listing(conn, tenant.name)
     extra = sorted({k for u in users for k in u} - set(COLUMNS))
     columns = [*COLUMNS, *extra]
@@ -56,6 +61,21 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print_table(Console(), COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
         print(f"{len(rows)} user(s), {sum(1 for r in rows if r['status'] == 'active')} active")
+    return 0
+
+
+def _departments(rows: list[dict[str, object]], fmt: str) -> int:
+    columns = ("name", "parent", "active")
+    if fmt == "json":
+        print(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**r, "active": "true" if r["active"] else "false"} for r in rows)
+    else:
+        table = [[r["name"], r["parent"], "yes" if r["active"] else "no"] for r in rows]
+        print_table(Console(), columns, table)
+        print(f"{len(rows)} department(s), {sum(1 for r in rows if r['active'])} active")
     return 0
 
 

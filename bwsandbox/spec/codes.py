@@ -135,7 +135,7 @@ _CODES = (
     _c("DEPARTMENT_DUPLICATE", E, R, "Duplicate department", "Each department once."),
     _c("DEPARTMENT_PARENT_MISSING", E, R, "Parent department has no row of its own",
        "Add a row for every parent department."),
-    _c("DEPARTMENT_HAS_ACTIVE_USERS", E, R, "Department still has active users",
+    _c("DEPARTMENT_HAS_ACTIVE_USERS", E, V, "Department still has active users",
        "Move or deactivate its users before deactivating the department."),
     _c("DEPARTMENT_CYCLE", E, R, "Department parent cycle", "Break the loop of parents."),
 )

@@ -160,3 +160,25 @@ def test_admin_set_user_status_on_an_engage_tenant_says_the_roster_decides(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "unknown field(s) title" in err and "status" not in err.split("fields are")[1]
+
+
+def test_directory_departments(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    conn = store.connect(load({"data_dir": data}, env={}).db_path)
+    spool = data.parent / "departments.csv"
+    spool.write_text("name,parent,is_active\nCompany,,true\nSales,Company,true\nOld,Company,false\n")
+    Inbox(conn, data, Clock()).received(tenants.require(conn, "acme"), "departments.csv", spool)
+    Worker(load({"data_dir": data}, env={})).process_pending()
+    conn.close()
+    code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments", "--format", "json")
+    assert code == 0
+    assert json.loads(out) == [
+        {"name": "Company", "parent": "", "active": True},
+        {"name": "Old", "parent": "Company", "active": False},
+        {"name": "Sales", "parent": "Company", "active": True},
+    ]
+    code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments", "--format", "csv")
+    assert out.splitlines() == [
+        "name,parent,active", "Company,,true", "Old,Company,false", "Sales,Company,true",
+    ]
+    code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments")
+    assert code == 0 and "3 department(s), 2 active" in out
