@@ -265,20 +265,13 @@ class _Applier:
         available = max(self.policy.licenses - in_use, 0)
         if len(created) <= available:
             return
-        self.out.issues.append(
-            Issue(
-                code="LICENSE_LIMIT", severity="error", row=None,
-                message=messages.license_limit(len(created), available),
-            )
-        )
+        # Every creation row gets production's message, as `validate --context`
+        # gives it (row scope: those rows are skipped, SPEC §4).
+        text = messages.license_limit(len(created), available)
         for res in created:
             del self.results[res.uid]
             self.out.issues.append(
-                Issue(
-                    code="LICENSE_LIMIT", severity="error", row=res.row, column="email",
-                    value=res.fields.get("email", ""),
-                    message="Not created: the file creates more users than there are licences.",
-                )
+                Issue(code="LICENSE_LIMIT", severity="error", row=res.row, message=text)
             )
         self.out.count("skipped", len(created))
 

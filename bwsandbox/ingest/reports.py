@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bwsandbox.fsutil import atomic_write
 from bwsandbox.ingest.records import Action, Issue, Outcome
+from bwsandbox.spec.codes import CATALOGUE, Scope
 
 CHANGES_SHOWN = 1000
 APPLIED_KEYS = tuple(str(a) for a in Action) + ("skipped",)
@@ -44,6 +45,15 @@ def build(
     merged = findings(report) + [i.to_dict() for i in issues]
     merged.sort(key=lambda f: (f.get("row") is not None, f.get("row") or 0))
     report["findings"] = merged
+    # Rows the directory refused (licences, a taken address) are skipped rows
+    # of the file too, as `validate --context` counts them.
+    rows = report.get("rows")
+    refused = {i.row for i in issues if i.row is not None and i.severity == "error"
+               and i.code in CATALOGUE and CATALOGUE[i.code].scope is Scope.ROW}
+    if isinstance(rows, dict) and refused:
+        moved = min(len(refused), int(rows.get("valid", 0)))
+        valid, skipped = int(rows["valid"]) - moved, int(rows["skipped"]) + moved
+        report["rows"] = {**rows, "valid": valid, "skipped": skipped}
     applied = {key: outcome.counts.get(key, 0) for key in APPLIED_KEYS}
     applied["skipped"] += validator_skipped
     if outcome.departments:

@@ -132,9 +132,10 @@ def test_licence_limit_refuses_every_creation_while_other_rows_apply() -> None:
     outcome, after = run(state, records, licenses=2)
     assert outcome.counts == {"updated": 1, "skipped": 2}
     assert set(by_email(after)) == {"a@x.com"}
-    summary = [i for i in outcome.issues if i.row is None]
-    assert [i.message for i in summary] == [messages.license_limit(2, 1)]
-    assert sorted(i.row for i in outcome.issues if i.row is not None) == [3, 4]  # type: ignore[type-var]
+    assert [(i.code, i.row, i.message) for i in outcome.issues] == [
+        ("LICENSE_LIMIT", 3, messages.license_limit(2, 1)),
+        ("LICENSE_LIMIT", 4, messages.license_limit(2, 1)),
+    ]
 
 
 def test_licence_limit_counts_only_active_users() -> None:

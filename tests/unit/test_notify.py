@@ -58,7 +58,10 @@ def test_rows_the_directory_refused_keep_their_original_cells_in_the_error_file(
     )
     assert done.errors_csv is not None
     lines = done.errors_csv.decode().splitlines()
-    assert lines[2].startswith("bob@x.com,Bob,Baker,Eng,2,skipped,LICENSE_LIMIT")
-    assert lines[3].startswith("cat@x.com,Cat,Cole,,3,skipped,LICENSE_LIMIT")
+    assert len(lines) == 3
+    refused = ',skipped,"LICENSE_LIMIT: You are attempting to create 2 additional users.'
+    assert lines[1].startswith("bob@x.com,Bob,Baker,Eng,2" + refused)
+    assert lines[2].startswith("cat@x.com,Cat,Cole,,3" + refused)
+    assert done.report["rows"] == {"total": 2, "valid": 0, "skipped": 2}  # as validate --context counts
     assert done.names == {2: "Bob Baker", 3: "Cat Cole"}  # "Entry #2 - Bob Baker did not process..."
     conn.close()
