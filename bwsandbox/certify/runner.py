@@ -157,7 +157,8 @@ class _Harness:
         job_env = {**os.environ, **env}
         try:
             proc = subprocess.run(
-                command, shell=True, env=job_env, cwd=self.work, capture_output=True, text=True,
+                # In the caller's folder, as the vendor runs the job: `./export.sh` works.
+                command, shell=True, env=job_env, capture_output=True, text=True,
                 errors="replace", timeout=self.timeout, stdin=subprocess.DEVNULL,
             )
             exit_code: int | None = proc.returncode

@@ -192,3 +192,17 @@ def test_an_engage_job_without_its_done_marker_is_never_processed(tmp_path: Path
     assert _failed(report) == {"C05", "C09"}
     assert any("no .done marker arrived" in e for e in _evidence(report)["C05"])
 
+
+
+def test_the_job_runs_in_the_callers_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # README: `bwsandbox certify --run "./export_users.sh"` from the job's own folder.
+    _require_curl_sftp()
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "known_hosts").touch()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    job = tmp_path / "export_users.sh"
+    job.write_text((EXPORTERS / "good_curl.sh").read_text())
+    job.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    code, report = _certify(tmp_path, "./export_users.sh")
+    assert _failed(report) == set() and code == 0
