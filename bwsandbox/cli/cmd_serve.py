@@ -26,6 +26,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
@@ -34,7 +35,8 @@ from bwsandbox.cli import live
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import connect_text, host_keys_text
 from bwsandbox.config import load
-from bwsandbox.fsutil import atomic_write, runtime_status_path
+from bwsandbox.errors import ServerError
+from bwsandbox.fsutil import atomic_write, running_status, runtime_status_path
 from bwsandbox.sandbox import Sandbox, ensure_demo_tenant
 from bwsandbox.tenants import Region
 
@@ -65,6 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
                      "eu_port": args.eu_port, "smtp": args.smtp, "queue_delay": args.queue_delay})
+    lock = _one_serve(settings.data_dir)
     conn = store.connect(settings.db_path)
     try:
         clock = clock_mod.load(conn)
@@ -92,8 +95,27 @@ def _run(args: argparse.Namespace) -> int:
             runtime.unlink(missing_ok=True)
     finally:
         conn.close()
+        lock.close()
     print("bwsandbox: stopped", file=sys.stderr)
     return 0
+
+
+def _one_serve(data_dir: Path) -> IO[bytes]:
+    """One `serve` per data directory: a second would share the store and the
+    status file with the first (and delete it when it stops). The lock goes
+    with the process, however it ends."""
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = (data_dir / "serve.lock").open("ab")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        pid = running_status(data_dir).get("pid")
+        who = f" (pid {pid})" if pid else ""
+        raise ServerError(f"another `bwsandbox serve`{who} already uses {data_dir}; stop it first") from None
+    return fh
 
 
 def show(

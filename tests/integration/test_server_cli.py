@@ -182,3 +182,21 @@ def test_known_hosts_follows_a_running_serve_on_port_0(tmp_path: Path) -> None:
         assert serve.stop() == 0
     assert not (data / "status.json").exists()
     assert "[127.0.0.1]:2222 " in cli("hostkey", "known-hosts", data_dir=data).stdout
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused_and_leaves_the_first_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    serve = Serve(data, tmp_path)
+    try:
+        second = subprocess.run(
+            [*BWSANDBOX, "serve", "--data-dir", str(data), "--port", "0", "--eu-port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"another `bwsandbox serve` (pid {serve.proc.pid}) already uses" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert json.loads((data / "status.json").read_text())["pid"] == serve.proc.pid
+    finally:
+        assert serve.stop() == 0
+    (tmp_path / "again").mkdir()
+    Serve(data, tmp_path / "again").stop()  # the lock went with the first serve
