@@ -56,7 +56,8 @@ def _no_action(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.data_dir is None:
         args.data_dir = args.clock_data_dir
-    with open_store(args) as (settings, conn):
+    # Setting the clock before the first `serve` is fine; showing it needs a sandbox.
+    with open_store(args, create=args.action != "show") as (settings, conn):
         offset = clock_mod.load(conn).offset_days
         if args.action == "advance":
             offset += args.days

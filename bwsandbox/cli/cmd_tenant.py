@@ -65,7 +65,7 @@ def _custom_key(text: str) -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
-    with open_store(args) as (settings, conn), store.transaction(conn):
+    with open_store(args, create=True) as (settings, conn), store.transaction(conn):
         tenant = tenants_mod.add(
             conn, name=args.name, username=args.username, password=args.password,
             region=Region(args.region), profile=Profile(args.profile), licenses=args.licenses,

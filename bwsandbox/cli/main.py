@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from bwsandbox import __version__, store
 from bwsandbox.config import Settings, load
-from bwsandbox.errors import BwsandboxError
+from bwsandbox.errors import BwsandboxError, UsageError
 
 # One line per command module; each registers its own sub-commands.
 COMMAND_MODULES = (
@@ -70,9 +70,20 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, sqlite3.Connection]]:
-    """Settings (layered, with --data-dir) and a store connection, closed after."""
+def open_store(
+    args: argparse.Namespace, *, create: bool = False
+) -> Iterator[tuple[Settings, sqlite3.Connection]]:
+    """Settings (layered, with --data-dir) and a store connection, closed after.
+
+    Only commands that set a sandbox up (`tenant add`; `serve` opens its own)
+    create a missing data directory: any other command on a mistyped one says
+    so instead of answering from a new, empty sandbox."""
     settings = load({"data_dir": args.data_dir})
+    if not create and not settings.db_path.exists():
+        raise UsageError(
+            f"no sandbox in {settings.data_dir} (no {settings.db_path.name}): check --data-dir or "
+            "$BWSANDBOX_HOME, or start one with `bwsandbox serve`"
+        )
     conn = store.connect(settings.db_path)
     try:
         yield settings, conn

@@ -27,7 +27,9 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         (lambda t: ["validate", str(t)], 2, ""),
         (lambda t: ["validate", str(t / "missing.csv")], 2, "missing.csv"),
         (lambda t: ["hostkey", "show", "--data-dir", str(t / "a-file")], 1, "a-file"),
-        (lambda t: ["files", "--data-dir", str(t / "a-file")], 1, "a-file"),
+        (lambda t: ["files", "--data-dir", str(t / "a-file")], 2, "a-file"),
+        (lambda t: ["files", "--data-dir", str(t / "typo")], 2, "no sandbox in"),
+        (lambda t: ["tenant", "list", "--data-dir", str(t / "typo")], 2, "no sandbox in"),
     ],
 )
 def test_bad_paths_give_one_clear_line(tmp_path: Path, make_args: object, code: int, says: str) -> None:
