@@ -47,6 +47,25 @@ def _object(pairs: list[tuple[str, Any]]) -> _Pairs:
     return obj
 
 
+class _Number(str):
+    """A JSON number, kept as written (and known to be a number, for messages)."""
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (messages never say `NoneType`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, _Number):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value (numbers must be finite)")
 
@@ -55,7 +74,7 @@ def _loads(text: bytes) -> Any:
     # Numbers stay as written (no float rounding, no 1e400 -> infinity);
     # NaN/Infinity are not JSON; duplicate keys are remembered, not collapsed.
     return json.loads(
-        text, object_pairs_hook=_object, parse_float=str, parse_int=str, parse_constant=_no_constant
+        text, object_pairs_hook=_object, parse_float=_Number, parse_int=_Number, parse_constant=_no_constant
     )
 
 
@@ -76,7 +95,7 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
         return [
             file_finding(
                 "JSON_NOT_ARRAY",
-                f"The JSON document is {type(doc).__name__ if not isinstance(doc, dict) else 'an object'}; "
+                f"The JSON document is {_kind(doc)}; "
                 "production expects an array of objects, one per user.",
             )
         ]
@@ -103,7 +122,7 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
                 finding(
                     "JSON_ENTRY_INVALID",
                     row_of(i),
-                    f"Entry {i + 1} is {type(entry).__name__}, not an object; it is skipped.",
+                    f"Entry {i + 1} is {_kind(entry)}, not an object; it is skipped.",
                 )
             )
             continue

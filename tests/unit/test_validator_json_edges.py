@@ -33,3 +33,12 @@ def test_numbers_are_kept_as_written() -> None:
     validation = validate(f'[{{{BASE},"employee_id":12.50,"phone":1e400}}]'.encode(), name="f.json")
     (row,) = validation.applicable()
     assert (row.values["employee_id"], row.values["phone"]) == ("12.50", "1e400")
+
+
+def test_entries_that_are_not_objects_are_named_in_json_words() -> None:
+    doc = '[{"email": "a@x.com", "first_name": "A", "last_name": "B"}, 5, null, "x", [1], true]'
+    messages = [f.message for f in validate(doc.encode()).report.findings if f.code == "JSON_ENTRY_INVALID"]
+    assert [m.split(" is ", 1)[1].split(",")[0] for m in messages] == [
+        "a number", "null", "a string", "an array", "a boolean",
+    ]
+    assert "is an object;" in validate(b'{"email": true}').report.findings[0].message
