@@ -69,7 +69,8 @@ def set_user(
             )
         if status not in ("active", "deactivated"):
             raise UsageError("status must be active or deactivated")
-        values["deactivation_date"] = clock.today().isoformat() if status == "deactivated" else ""
+        # yyyy/mm/dd: a documented format (SPEC §3), so no notice about a date the admin never typed
+        values["deactivation_date"] = clock.today().strftime("%Y/%m/%d") if status == "deactivated" else ""
     # EMAIL only identifies the user (matched case-insensitively, as in
     # production): the row carries the stored address, so an edit never
     # rewrites its letter case, and an unknown address is said plainly

@@ -182,3 +182,14 @@ def test_directory_departments(capsys: pytest.CaptureFixture[str], data: Path) -
     ]
     code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments")
     assert code == 0 and "3 department(s), 2 active" in out
+
+
+def test_admin_status_deactivated_deactivates_today_without_a_notice(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    argv = ("admin", "set-user", "--tenant", "acme", "ann@acme.com", "status=deactivated")
+    code, out = run(capsys, data, *argv)
+    assert code == 0 and "DATE_ISO" not in out
+    _, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "json")
+    ann = next(u for u in json.loads(out) if u["email"] == "ann@acme.com")
+    assert ann["status"] == "deactivated"
