@@ -48,8 +48,12 @@ def _show(args: argparse.Namespace) -> int:
     keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
     staged = [hostkeys.describe(k) for k in hostkeys.announced(settings.data_dir)]
     if args.format == "json":
-        print(json.dumps({"host_keys": [k.to_dict() for k in keys],
-                          "announced": [k.to_dict() for k in staged]}, indent=2))
+        # Every form the text shows: PuTTY/FileZilla's line and curl's pin too.
+        def shown(k: hostkeys.HostKeyInfo) -> dict[str, str]:
+            return {**k.to_dict(), "putty": k.putty, "curl_sha256": k.curl_sha256}
+
+        print(json.dumps({"host_keys": [shown(k) for k in keys],
+                          "announced": [shown(k) for k in staged]}, indent=2))
         return 0
     print(host_keys_text(keys))
     if staged:
@@ -73,6 +77,10 @@ def _known_hosts(args: argparse.Namespace) -> int:
             port = listen[region][1] if explicit_port[region] is not None else run_port
             listen[region] = (host, port)
     keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
+    offered = running_fingerprints(settings.data_dir)
+    if offered and offered != {k.sha256 for k in keys}:
+        print("# Note: the running `serve` still offers the keys it started with; these are the keys")
+        print("# it uses after a restart.")
     for region, (listen_host, port) in listen.items():
         host = "127.0.0.1" if listen_host in ("0.0.0.0", "::", "") else listen_host
         print(f"# bwsandbox {region} endpoint")

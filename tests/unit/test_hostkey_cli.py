@@ -71,3 +71,15 @@ def test_hostkey_show_says_when_the_running_server_offers_other_keys(
     capsys.readouterr()
     assert main(["hostkey", "show", "--data-dir", str(tmp_path)]) == 0
     assert "the running `serve` still offers the keys it started with" in capsys.readouterr().out
+    assert main(["hostkey", "known-hosts", "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("# Note: the running `serve` still offers the keys")
+
+
+def test_hostkey_show_json_has_every_form_the_text_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hostkey", "show", "--format", "json", "--data-dir", str(tmp_path)]) == 0
+    keys = json.loads(capsys.readouterr().out)["host_keys"]
+    ed = next(k for k in keys if k["type"] == "ssh-ed25519")
+    assert ed["putty"] == f"ssh-ed25519 255 {ed['sha256']}"
+    assert ed["curl_sha256"] == ed["sha256"].removeprefix("SHA256:")
