@@ -130,7 +130,7 @@ def show(
         print(f"bwsandbox: {region} endpoint listening on {sandbox.host(region)}:{sandbox.port(region)}",
               file=out)
     if username:
-        note = "created on this fresh data directory" if created else "demo tenant"
+        note = "created on this fresh data directory" if created else "kept from an earlier start"
         print(f"Demo tenant ({note}): username {username}  password {password}", file=out)
         print("Connect with:", file=out)
         print(connect_text(sandbox.host(Region.US), sandbox.port(Region.US), username, password, keys),

@@ -54,6 +54,10 @@ def connect_text(host: str, port: int, username: str, password: str, keys: Seque
 
 
 def print_table(console: Console, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    if not console.is_terminal:
+        # Piped or redirected (`| grep`, a log): rich would assume 80 columns
+        # and cut names short; nothing is cut where no terminal is.
+        console = Console(file=console.file, width=10_000, color_system=None)
     table = Table(*columns, show_lines=False, header_style="bold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))

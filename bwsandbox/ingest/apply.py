@@ -515,7 +515,8 @@ def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Polic
                 row=arow.row,
             )
         )
-        out.count("created" if before is None else "updated")
+        # Counted as departments_created/updated from the changes (reports.build),
+        # never in the users' counters.
     return out
 
 

@@ -162,6 +162,10 @@ def test_department_file_creates_updates_and_protects_departments_with_active_us
     assert after.departments["sales"].parent == "Company"
     assert after.departments["sales"].active is True  # has an active user
     assert [i.code for i in outcome.issues] == ["DEPARTMENT_HAS_ACTIVE_USERS"]
+    assert [(d.action, d.after.name) for d in outcome.departments] == [
+        (Action.CREATED, "Company"), (Action.UPDATED, "Sales"),  # Sales was created on first use
+    ]
+    assert "created" not in outcome.counts  # departments are not counted as users
 
 
 def test_core_leaves_omitted_users_untouched() -> None:
