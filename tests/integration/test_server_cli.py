@@ -134,7 +134,8 @@ def test_hostkey_known_hosts_lines_work_for_strict_openssh_and_rotation_is_detec
 
     shown = cli("hostkey", "show", "--format", "json", data_dir=data)
     before = json.loads(shown.stdout)["host_keys"]
-    assert before == [k.to_dict() for k in harness.sandbox.host_keys]
+    assert before == [{**k.to_dict(), "putty": k.putty, "curl_sha256": k.curl_sha256}
+                      for k in harness.sandbox.host_keys]
 
     # Announce: current keys stay in use, OpenSSH (UpdateHostKeys) learns the new ones.
     assert cli("hostkey", "rotate", "--announce", data_dir=data).returncode == 0
