@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bwsandbox.certify.model import Criterion, Outcome, Result
-from bwsandbox.spec.fields import Profile
+from bwsandbox.spec.fields import DATE_IN_NAME, Profile
 
 CRITERIA: tuple[Criterion, ...] = (
     Criterion(id="C01", title="Connects and authenticates",
@@ -83,10 +83,6 @@ def criteria_for(profile: Profile) -> tuple[Criterion, ...]:
     return ENGAGE_CRITERIA if profile is Profile.ENGAGE else CRITERIA
 
 
-DATE_IN_NAME = re.compile(
-    r"(?<!\d)(?:(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])"
-    r"|(?:0[1-9]|[12]\d|3[01])[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:19|20)\d{2})"
-)
 TEMP_NAME = re.compile(r"(^\.|\.filepart$|\.part$|\.tmp$|\.temp$|^\.in\.|~$)", re.IGNORECASE)
 # Stricter than the queue, which also recognises `.gpg` and plain `.csv` so
 # that it can report them: the documented names only (SPEC §1).

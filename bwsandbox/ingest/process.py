@@ -22,7 +22,7 @@ from bwsandbox.ingest import directory, pgp, reports
 from bwsandbox.ingest.apply import apply_departments, apply_users
 from bwsandbox.ingest.notify import error_csv
 from bwsandbox.ingest.records import Issue, Outcome, Policy, Source, email_key
-from bwsandbox.spec.fields import Kind, Profile
+from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Kind, Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
 from bwsandbox.validator import Context, Validation, validate
@@ -174,7 +174,7 @@ def _compute(
             )
             applier = apply_departments if report.kind is Kind.DEPARTMENTS else apply_users
             outcome = applier(state, validation.applicable(), policy)
-        issues = outcome.issues
+        issues = outcome.issues + _name_notices(name, tenant, source)
         # Rows only the directory refused (licences, a taken address) keep
         # their original cells in the error file too (SPEC §5).
         refused = {i.row for i in issues if i.row is not None}
@@ -193,6 +193,25 @@ def _compute(
         if issue.row is not None and issue.value:
             names.setdefault(issue.row, issue.value)
     return Processed(report=full, errors_csv=csv_bytes, outcome=outcome, names=names)
+
+
+def _name_notices(name: str, tenant: Tenant, source: Source) -> list[Issue]:
+    """SPEC §1: a core upload's name is unique, has its date in it, and ends in
+    .csv or .json [doc]. Production's reaction to other names is not
+    documented: the file is processed, and the report says what to rename."""
+    if source is not Source.FILE or tenant.profile is not Profile.CORE:
+        return []
+    out = []
+    base = name[: -len(".pgp")] if name.lower().endswith((".pgp", ".gpg")) else name
+    if not base.lower().endswith(FEED_SUFFIXES):
+        out.append(Issue(code="FILE_NAME_EXTENSION", severity="notice", row=None, value=name, message=(
+            f"{name} does not end in .csv or .json, the names production documents; "
+            "name the export users_YYYYMMDD.csv (or .json).")))
+    if not DATE_IN_NAME.search(name):
+        out.append(Issue(code="FILE_NAME_UNDATED", severity="notice", row=None, value=name, message=(
+            f"{name} has no date in it; production asks for a unique, dated name such as "
+            "users_YYYYMMDD.csv, so each day's file is told apart.")))
+    return out
 
 
 def _names(header: Sequence[str], originals: Mapping[int, Sequence[str]]) -> dict[int, str]:

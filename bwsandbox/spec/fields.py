@@ -101,6 +101,14 @@ def custom_key_problem(key: object) -> str | None:
         return None
     return f"invalid custom key {key!r}: use lowercase letters, digits and _ only"
 
+# SPEC §1 core file names: "any unique name, with the date in it; .csv or
+# .json" [doc]. A date as yyyymmdd / yyyy-mm-dd / dd-mm-yyyy (any of - _ .).
+DATE_IN_NAME = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0[1-9]|[12]\d|3[01])[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:19|20)\d{2})"
+)
+FEED_SUFFIXES = (".csv", ".json")
+
 # Tenant locales: they settle ambiguous dates (SPEC §3).
 LOCALES = ("en-US", "en-GB")
 
