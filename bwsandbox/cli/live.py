@@ -24,6 +24,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bwsandbox.cli.render_server import applied_text
+
 STATE_STYLE = {
     "incomplete": "red",
     "waiting": "yellow",
@@ -84,8 +86,8 @@ def recent_files(conn: sqlite3.Connection, limit: int = 15) -> list[FileRow]:
 
 
 def _counts(row: FileRow) -> str:
-    keys = ("created", "updated", "deactivated", "reactivated", "unchanged", "skipped")
-    return " ".join(f"{k[:3]}={row.counts[k]}" for k in keys if row.counts.get(k))
+    """`created 3, skipped 1`: the same words as `bwsandbox files` and reports."""
+    return applied_text({"applied": row.counts})
 
 
 def render(d: Dashboard) -> RenderableType:
@@ -136,7 +138,7 @@ def fit(d: Dashboard, console: Console) -> Dashboard:
 def log_line(f: FileRow) -> str:
     """The plain line for a file state change when stdout is not a terminal."""
     verdict = f" verdict={f.verdict}" if f.verdict else ""
-    counts = f" {_counts(f)}" if f.counts else ""
+    counts = f" ({_counts(f)})" if f.counts else ""
     return f"file #{f.id} tenant={f.tenant} name={f.name} bytes={f.bytes} state={f.state}{verdict}{counts}"
 
 

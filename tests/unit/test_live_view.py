@@ -31,7 +31,7 @@ def test_dashboard_shows_endpoints_credentials_filezilla_fingerprint_and_files()
     assert "sftp://127.0.0.1:2222" in out and "sftp://127.0.0.1:2223" in out
     assert "s3cret" in out
     assert "ssh-ed25519 255" in out and "SHA256:abcDEF123" in out
-    assert "users_20261125.csv" in out and "partial" in out and "cre=3" in out
+    assert "users_20261125.csv" in out and "partial" in out and "created 3" in out
 
 
 def test_empty_dashboard_says_it_waits_for_uploads() -> None:
