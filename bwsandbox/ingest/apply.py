@@ -245,6 +245,7 @@ class _Applier:
         self._resolve_manager_ids()
         self._follow_renamed_managers(omitted)
         self._refuse_cycles_through_the_directory()
+        self._refuse_deactivated_departments()
         for res in self.results.values():
             self._change(res)
         self._terminate(omitted)
@@ -370,6 +371,33 @@ class _Applier:
                 res.set("manager_email", before)
             else:
                 res.drop("manager_email")
+
+    def _refuse_deactivated_departments(self) -> None:
+        """SPEC §3 keeps active users out of deactivated departments (one with
+        active users cannot be deactivated); a file moving a user into one is
+        refused for that value [decided]: the rest of the row applies."""
+        for res in self.results.values():
+            name = res.fields.get("department_name", "")
+            department = self.state.departments.get(name.lower()) if name else None
+            if department is None or department.active or not res.active:
+                continue
+            before = None if res.new else self.state.users[res.uid].fields.get("department_name")
+            if before is not None and before.lower() == name.lower():
+                continue  # already there: not this file's doing
+            self.out.issues.append(
+                Issue(
+                    code="DEPARTMENT_INACTIVE", severity="error", row=res.row, column="department_name",
+                    value=name,
+                    message=(
+                        f'The department "{department.name}" is deactivated, so the user is not moved '
+                        "into it; reactivate it with a department file first."
+                    ),
+                )
+            )
+            if before:
+                res.set("department_name", before)
+            else:
+                res.drop("department_name")
 
     def _change(self, res: _Pending) -> None:
         before = None if res.new else self.state.users[res.uid]

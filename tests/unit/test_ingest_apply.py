@@ -409,3 +409,17 @@ def test_a_manager_cycle_closing_through_the_directory_is_refused() -> None:
     assert _issues(outcome) == {("MANAGER_CYCLE", 2)}
     u0 = by_email(after)["u0@x.com"][0]
     assert "manager_email" not in u0 and u0["title"] == "CEO"  # the rest of the row applies
+
+
+def test_a_user_is_not_moved_into_a_deactivated_department() -> None:
+    from bwsandbox.ingest.records import Department
+
+    state = seeded(user("a@x.com", department_name="Eng"))
+    old = Department(name="Old", active=False)
+    state = State(users=state.users, departments={**state.departments, "old": old}, manual=state.manual)
+    outcome, after = run(state, rows(user("a@x.com", department_name="old", title="CTO"),
+                                     user("b@x.com", department_name="Old")))
+    assert _issues(outcome) == {("DEPARTMENT_INACTIVE", 2), ("DEPARTMENT_INACTIVE", 3)}
+    users = by_email(after)
+    assert users["a@x.com"][0]["department_name"] == "Eng" and users["a@x.com"][0]["title"] == "CTO"
+    assert "department_name" not in users["b@x.com"][0]  # created, without the department
