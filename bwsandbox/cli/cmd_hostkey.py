@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import host_keys_text
@@ -58,11 +59,16 @@ def _show(args: argparse.Namespace) -> int:
     print(host_keys_text(keys))
     if staged:
         print(host_keys_text(staged, title="Announced (not yet in use)"))
-    offered = running_fingerprints(settings.data_dir)
-    if offered and offered != {k.sha256 for k in keys}:
+    if _serve_offers_other_keys(settings.data_dir, keys):
         print("Note: the running `serve` still offers the keys it started with; "
               "restart it to use these.")
     return 0
+
+
+def _serve_offers_other_keys(data_dir: Path, keys: list[hostkeys.HostKeyInfo]) -> bool:
+    """A running `serve` started before a rotation still offers its old keys."""
+    offered = running_fingerprints(data_dir)
+    return bool(offered) and offered != {k.sha256 for k in keys}
 
 
 def _known_hosts(args: argparse.Namespace) -> int:
@@ -77,8 +83,7 @@ def _known_hosts(args: argparse.Namespace) -> int:
             port = listen[region][1] if explicit_port[region] is not None else run_port
             listen[region] = (host, port)
     keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
-    offered = running_fingerprints(settings.data_dir)
-    if offered and offered != {k.sha256 for k in keys}:
+    if _serve_offers_other_keys(settings.data_dir, keys):
         print("# Note: the running `serve` still offers the keys it started with; these are the keys")
         print("# it uses after a restart.")
     for region, (listen_host, port) in listen.items():

@@ -60,13 +60,6 @@ _CONTROL = frozenset({"manager_id", "deactivation_date"})
 _NONE: frozenset[str] = frozenset()
 
 
-class _Clash:
-    """`find()`: the row's email belongs to another user than its employee id."""
-
-
-_CLASH = _Clash()
-
-
 @dataclass(slots=True)
 class _Pending:
     """A user as the file leaves them, before it is turned into a change."""
@@ -107,6 +100,8 @@ class _Applier:
         self.policy = policy
         self.out = Outcome()
         self.by_email: dict[str, int] = {u.key: uid for uid, u in state.users.items()}
+        self.holders = dict(self.by_email)  # who holds each address before the file
+        self.final_by_email: dict[str, int] = {}  # after the file (see `_final_addresses`)
         self.by_employee_id: dict[str, int] = {}
         for uid, u in state.users.items():
             eid = u.fields.get("employee_id", "")
@@ -127,42 +122,31 @@ class _Applier:
             found = self._interned[key] = columns.union(more)
         return found
 
-    def find(self, values: Mapping[str, str], key: str) -> int | None | _Clash:
-        by_email = self.by_email.get(key) if key else None
+    def find(self, values: Mapping[str, str], key: str) -> int | None:
         if not self.identity_by_employee_id:
-            return by_email
+            return self.by_email.get(key) if key else None
         eid = values.get("employee_id", "")
         uid = self.by_employee_id.get(eid) if eid else None
-        if uid is None:
+        if uid is None and key:
             # A user without an employee id yet is matched by email (a tenant
-            # starting to send ids); one with another id is someone else.
-            if by_email is not None and eid and self._employee_id(by_email) not in ("", eid):
-                return _CLASH
-            return by_email
-        if by_email is not None and by_email != uid:
-            return _CLASH  # the file gives this user another user's address
+            # starting to send ids); one with another id is someone else: this
+            # row is a new user, and `_unique_addresses` settles the address.
+            holder = self.holders.get(key)
+            if holder is not None and self._fields(holder).get("employee_id", "") in ("", eid):
+                return holder
         return uid
 
-    def _employee_id(self, uid: int) -> str:
+    def _fields(self, uid: int) -> Mapping[str, str]:
+        """A user's fields as the file leaves them so far (or as stored)."""
         res = self.results.get(uid)
-        fields = res.fields if res is not None else self.state.users[uid].fields
-        return fields.get("employee_id", "")
+        return res.fields if res is not None else self.state.users[uid].fields
 
     def row(self, arow: ApplicableRow) -> None:
         values = arow.values
         key = email_key(values.get("email", ""))
         if key:
             self.seen_keys.add(key)
-        found = self.find(values, key)
-        if isinstance(found, _Clash):
-            # SPEC §4: the address already belongs to another user in the directory.
-            self.out.issues.append(
-                Issue(code="EMAIL_DUPLICATE", severity="error", row=arow.row, column="email",
-                      value=values.get("email", ""), message=messages.SHARED_EMAIL)
-            )
-            self.out.count("skipped")
-            return
-        uid = found
+        uid = self.find(values, key)
         res = self.results.get(uid) if uid is not None else None
         if res is None:
             if uid is None:
@@ -189,17 +173,10 @@ class _Applier:
             self.results[uid] = res
         res.row = arow.row
         res.columns = self._union(res.columns, tuple(values))
-        old_key = email_key(res.fields.get("email", ""))
         old_eid = res.fields.get("employee_id", "")
         self._merge(res, values)
-        # Identity by employee id may change a user's address (or adopt an id):
-        # later rows of the file find the user under what it now is.
-        if key and key != old_key:
-            if self.by_email.get(old_key) == res.uid:
-                del self.by_email[old_key]
-            self.by_email[key] = res.uid
         eid = res.fields.get("employee_id", "")
-        if eid and eid != old_eid:
+        if eid and eid != old_eid:  # an adopted id: later rows find the user by it
             self.by_employee_id[eid] = res.uid
 
     def _merge(self, res: _Pending, values: Mapping[str, str]) -> None:
@@ -241,8 +218,11 @@ class _Applier:
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(len(omitted)):
             return self.out
+        self._unique_addresses()
         self._licence_limit(terminating=len(omitted))
+        self._final_addresses()
         self._resolve_manager_ids()
+        self._refuse_links_to_refused_users()
         self._follow_renamed_managers(omitted)
         self._refuse_cycles_through_the_directory()
         self._refuse_deactivated_departments()
@@ -253,6 +233,61 @@ class _Applier:
         for change in self.out.users:
             self.out.count(str(change.action))
         return self.out
+
+    def _unique_addresses(self) -> None:
+        """SPEC §4: two users never share an address. With identity by employee
+        id a row may give a user an address another user holds; decided on the
+        whole file (a row freeing it later counts), so the order of the rows
+        never matters. Whoever keeps their address keeps it; the row moving
+        onto it is refused, with production's message."""
+        if not self.identity_by_employee_id:
+            return
+        while True:
+            owners: dict[str, list[int]] = {}
+            for uid, user in self.state.users.items():
+                if uid not in self.results:
+                    owners.setdefault(user.key, []).append(uid)
+            for res in self.results.values():
+                owners.setdefault(email_key(res.fields.get("email", "")), []).append(res.uid)
+            refused = [
+                uid for key, uids in owners.items() if len(uids) > 1
+                for uid in uids
+                if uid in self.results and (uid not in self.state.users or self.state.users[uid].key != key)
+            ]
+            if not refused:
+                return
+            for uid in refused:
+                res = self.results.pop(uid)
+                self.out.issues.append(
+                    Issue(code="EMAIL_DUPLICATE", severity="error", row=res.row, column="email",
+                          value=res.fields.get("email", ""), message=messages.SHARED_EMAIL)
+                )
+                self.out.count("skipped")
+
+    def _final_addresses(self) -> None:
+        """Who holds each address once the file is applied (links resolve here)."""
+        final = {u.key: uid for uid, u in self.state.users.items() if uid not in self.results}
+        for res in self.results.values():
+            final[email_key(res.fields.get("email", ""))] = res.uid
+        self.final_by_email = final
+
+    def _refuse_links_to_refused_users(self) -> None:
+        """A manager the validator found in the file, whose own row the
+        directory then refused (licences, a taken address), does not exist:
+        the link is not set."""
+        for res in self.results.values():
+            value = res.fields.get("manager_email", "")
+            if "manager_email" not in res.columns or not value:
+                continue
+            if email_key(value) in self.final_by_email:
+                continue
+            if not res.new and self.state.users[res.uid].fields.get("manager_email") == value:
+                continue  # an old link the file repeats: the validator's business
+            self.out.issues.append(
+                Issue(code="MANAGER_NOT_FOUND", severity="error", row=res.row, column="manager_email",
+                      value=value, message=messages.manager_not_found(value.strip()))
+            )
+            self._keep_stored(res, "manager_email")
 
     def _licence_limit(self, terminating: int) -> None:
         created = [res for res in self.results.values() if res.new]
@@ -331,31 +366,30 @@ class _Applier:
             pending.set("manager_email", target)
 
     def _manager_of(self, uid: int) -> int | None:
-        res = self.results.get(uid)
-        user = self.state.users.get(uid)
-        if res is None and user is None:
-            return None  # a creation the licence limit refused
-        fields = res.fields if res is not None else user.fields  # type: ignore[union-attr]
-        key = email_key(fields.get("manager_email", ""))
-        return self.by_email.get(key) if key else None
+        key = email_key(self._fields(uid).get("manager_email", ""))
+        return self.final_by_email.get(key) if key else None
 
     def _refuse_cycles_through_the_directory(self) -> None:
         """SPEC §6: a manager chain must not loop. The validator sees the
-        cycles inside the file; one that closes through users already in the
-        directory shows only here: such a row keeps its manager unset."""
+        loops among the file's rows; one that closes through users the file
+        leaves as they are shows only here: such a row keeps its old manager.
+        Each user's chain is walked once (`safe`: known to reach the top)."""
+        safe: set[int] = set()
         for res in list(self.results.values()):
             if "manager_email" not in res.columns or not res.fields.get("manager_email"):
                 continue
-            start = self._manager_of(res.uid)
-            if start is None or start in self.results:
-                continue  # not a directory user: the validator followed that link
-            seen = {res.uid}
-            node: int | None = start
-            while node is not None and node not in seen:
-                seen.add(node)
+            path = [res.uid]
+            on_path = {res.uid}
+            node = self._manager_of(res.uid)
+            while node is not None and node not in safe and node not in on_path:
+                path.append(node)
+                on_path.add(node)
                 node = self._manager_of(node)
-            if node != res.uid:
+            if node is None or node in safe:
+                safe.update(path)
                 continue
+            if node != res.uid:
+                continue  # a loop further up, not through this row (already in the directory)
             value = res.fields["manager_email"]
             self.out.issues.append(
                 Issue(
@@ -366,11 +400,15 @@ class _Applier:
                     ),
                 )
             )
-            before = None if res.new else self.state.users[res.uid].fields.get("manager_email")
-            if before:
-                res.set("manager_email", before)
-            else:
-                res.drop("manager_email")
+            self._keep_stored(res, "manager_email")
+
+    def _keep_stored(self, res: _Pending, name: str) -> None:
+        """A value the file may not set: the user keeps the stored one (or none)."""
+        before = None if res.new else self.state.users[res.uid].fields.get(name)
+        if before:
+            res.set(name, before)
+        else:
+            res.drop(name)
 
     def _refuse_deactivated_departments(self) -> None:
         """SPEC §3 keeps active users out of deactivated departments (one with
@@ -381,23 +419,25 @@ class _Applier:
             department = self.state.departments.get(name.lower()) if name else None
             if department is None or department.active or not res.active:
                 continue
-            before = None if res.new else self.state.users[res.uid].fields.get("department_name")
-            if before is not None and before.lower() == name.lower():
-                continue  # already there: not this file's doing
+            stored = None if res.new else self.state.users[res.uid]
+            before = stored.fields.get("department_name") if stored is not None else None
+            if stored is not None and stored.active and before is not None and before.lower() == name.lower():
+                continue  # already there, and already active: not this file's doing
             self.out.issues.append(
                 Issue(
                     code="DEPARTMENT_INACTIVE", severity="error", row=res.row, column="department_name",
                     value=name,
                     message=(
-                        f'The department "{department.name}" is deactivated, so the user is not moved '
-                        "into it; reactivate it with a department file first."
+                        f'The department "{department.name}" is deactivated, so the user is not (or no '
+                        "longer) in it; reactivate it with a department file first."
                     ),
                 )
             )
-            if before:
-                res.set("department_name", before)
-            else:
-                res.drop("department_name")
+            if stored is not None and not stored.active and before is not None \
+                    and before.lower() == name.lower():
+                res.drop("department_name")  # reactivated: active, but out of the deactivated department
+                continue
+            self._keep_stored(res, "department_name")
 
     def _change(self, res: _Pending) -> None:
         before = None if res.new else self.state.users[res.uid]

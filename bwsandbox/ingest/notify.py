@@ -29,7 +29,7 @@ from bwsandbox.errors import ConfigError, IngestError
 from bwsandbox.fsutil import atomic_write
 from bwsandbox.ingest import reports
 from bwsandbox.spec import messages
-from bwsandbox.spec.codes import CATALOGUE, Scope
+from bwsandbox.spec.codes import Scope, scope_of
 from bwsandbox.validator.errorfile import error_file
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ def build_message(
 
 
 def _skips_row(finding: Mapping[str, object]) -> bool:
-    code = CATALOGUE.get(str(finding.get("code")))
-    return code is None or code.scope is not Scope.VALUE
+    return scope_of(finding.get("code"), finding.get("row")) is not Scope.VALUE
 
 
 def _sentence(text: object) -> str:

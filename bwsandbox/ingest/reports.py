@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bwsandbox.fsutil import atomic_write
 from bwsandbox.ingest.records import Action, Issue, Outcome
-from bwsandbox.spec.codes import CATALOGUE, Scope
+from bwsandbox.spec.codes import Scope, scope_of
 
 CHANGES_SHOWN = 1000
 APPLIED_KEYS = tuple(str(a) for a in Action) + ("skipped",)
@@ -49,7 +49,7 @@ def build(
     # of the file too, as `validate --context` counts them.
     rows = report.get("rows")
     refused = {i.row for i in issues if i.row is not None and i.severity == "error"
-               and i.code in CATALOGUE and CATALOGUE[i.code].scope is Scope.ROW}
+               and scope_of(i.code, i.row) is Scope.ROW}
     if isinstance(rows, dict) and refused:
         moved = min(len(refused), int(rows.get("valid", 0)))
         valid, skipped = int(rows["valid"]) - moved, int(rows["skipped"]) + moved

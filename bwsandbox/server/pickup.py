@@ -59,7 +59,7 @@ PickupListener = Callable[[str, Tenant, str, int], None]
 # Spool folders: uploads confirmed complete, and cut-off ones.
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
-_UUID_PREFIX = 33  # "<32 hex digits>-"
+_UUID_PREFIX = 33  # "<20-digit time_ns><12 hex digits>-"
 SPOOL_REASON = "cut off (the server stopped before recording it; found in the spool at start-up)"
 
 # A busy session that never goes quiet still gets its files picked up.
@@ -163,7 +163,8 @@ class Pickup:
 
     def _spool_file(self, tenant: Tenant, local: str, name: str, kind: str) -> Path | None:
         folder = self._spool / tenant.name / kind
-        target = folder / f"{uuid.uuid4().hex}-{name}"
+        # Time first: a restart recovers a tenant's files in the order they came.
+        target = folder / f"{time.time_ns():020d}{uuid.uuid4().hex[:12]}-{name}"
         try:
             os.rename(local, target)
         except FileNotFoundError:

@@ -251,6 +251,8 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             return  # directory times (WinSCP) are accepted and ignored
         vpath, local = self._writable(path, "setstat")
         if attrs.size is not None:
+            self._not_busy(local, vpath)  # a truncate would cut another session's upload
+        if attrs.size is not None:
             os.truncate(local, attrs.size)
         if attrs.atime is not None and attrs.mtime is not None:
             os.utime(local, (attrs.atime, attrs.mtime))

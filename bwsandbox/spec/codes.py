@@ -141,3 +141,27 @@ _CODES = (
 )
 
 CATALOGUE: dict[str, Code] = {c.code: c for c in _CODES}
+
+# Findings only the simulated vendor app can make (it sees the directory and
+# the upload's name; `validate` does not), with a row scope to say what they
+# cost. Not in CATALOGUE: no file alone triggers them, so they have no fixture.
+DIRECTORY_CODES: dict[str, Code] = {
+    c.code: c
+    for c in (
+        _c("DEPARTMENT_INACTIVE", E, V, "Department is deactivated",
+           "Reactivate the department with a department file first."),
+        _c("FILE_NAME_UNDATED", N, X, "File name has no date", "Name the file users_YYYYMMDD.csv."),
+        _c("FILE_NAME_EXTENSION", N, X, "File name does not end in .csv or .json",
+           "Name the file users_YYYYMMDD.csv (or .json)."),
+        _c("TERMINATION_LIMIT", E, F, "File would terminate too many users", "Send the full roster."),
+    )
+}
+
+
+def scope_of(code: object, row: object) -> Scope:
+    """What a finding costs, from either table; an unknown code costs its row
+    (or the file, when it has no row)."""
+    known = CATALOGUE.get(str(code)) or DIRECTORY_CODES.get(str(code))
+    if known is not None:
+        return known.scope
+    return Scope.FILE if row is None else Scope.ROW

@@ -17,7 +17,7 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from bwsandbox.spec.codes import CATALOGUE, Scope, Severity
+from bwsandbox.spec.codes import Scope, Severity, scope_of
 from bwsandbox.validator.model import Report, Validation, Verdict
 
 ERROR_COLUMNS = ("row", "status", "errors")
@@ -29,10 +29,7 @@ FindingDict = Mapping[str, object]
 
 
 def _scope(f: FindingDict) -> Scope:
-    known = CATALOGUE.get(str(f.get("code")))
-    if known is not None:
-        return known.scope
-    return Scope.FILE if f.get("row") is None else Scope.ROW
+    return scope_of(f.get("code"), f.get("row"))
 
 
 def _status(findings: list[FindingDict]) -> str:

@@ -320,10 +320,40 @@ def _mmddyyyy(records: list[ApplicableRow]) -> list[ApplicableRow]:
     return out
 
 
-@settings(max_examples=40, deadline=None)
-@given(seed=files(), f=files(), profile=st.sampled_from(list(Profile)), extra=st.booleans())
+@st.composite
+def id_files(draw: st.DrawFn) -> list[ApplicableRow]:
+    """Files with identity by employee id: renames, adopted ids, managers by id,
+    departments (one of which may be deactivated)."""
+    emails = draw(st.lists(st.sampled_from(EMAILS), unique_by=str.lower, max_size=6))
+    ids = draw(st.lists(st.sampled_from([str(i) for i in range(1, 8)]), unique=True,
+                        min_size=len(emails), max_size=len(emails)))
+    records = []
+    for email, eid in zip(emails, ids, strict=True):
+        records.append({
+            "email": email, "first_name": "Ann", "last_name": "L", "employee_id": eid,
+            "manager_id": draw(st.sampled_from(["", *ids])),
+            "department_name": draw(st.sampled_from(["", "Eng", "Old"])),
+        })
+    return rows(*records)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files_of=st.sampled_from(["email", "employee_id"]), data=st.data(),
+    profile=st.sampled_from(list(Profile)), extra=st.booleans(),
+    licenses=st.sampled_from([1000, 3]), old_closed=st.booleans(),
+)
 def test_property_the_pipeline_applies_a_file_once_whatever_the_directory(
-    seed: list[ApplicableRow], f: list[ApplicableRow], profile: Profile, extra: bool
+    files_of: str, data: st.DataObject, profile: Profile, extra: bool, licenses: int, old_closed: bool
+) -> None:
+    strategy = files() if files_of == "email" or profile is Profile.ENGAGE else id_files()
+    seed, f = data.draw(strategy), data.draw(strategy)
+    _pipeline_twice(seed, f, profile, extra, licenses, old_closed)
+
+
+def _pipeline_twice(
+    seed: list[ApplicableRow], f: list[ApplicableRow], profile: Profile, extra: bool, licenses: int,
+    old_closed: bool,
 ) -> None:
     import datetime as dt
     import tempfile
@@ -340,7 +370,7 @@ def test_property_the_pipeline_applies_a_file_once_whatever_the_directory(
         clock = Clock(fixed=dt.datetime(2026, 3, 15, 9, 0, tzinfo=dt.UTC))
         with store.transaction(conn):
             tenant = tenants.add(conn, name="acme", username="acme", password="pw", profile=profile,
-                                 created_at="2026-01-01T00:00:00+00:00")
+                                 licenses=licenses, created_at="2026-01-01T00:00:00+00:00")
 
         def send(records: list[ApplicableRow], name: str) -> dict[str, object]:
             return process(conn, data_dir=data_dir, tenant=tenant, name=name,
@@ -348,6 +378,10 @@ def test_property_the_pipeline_applies_a_file_once_whatever_the_directory(
                            label=name, termination_limit=1.0).report
 
         send(seed, "seed.csv")
+        if old_closed and profile is Profile.CORE:  # a department file closes "Old" (if nobody is in it)
+            process(conn, data_dir=data_dir, tenant=tenant, name="departments.csv",
+                    data=b"name,parent,is_active\r\nOld,,false\r\n", clock=clock, source=Source.FILE,
+                    label="departments.csv", termination_limit=1.0)
         send(f, "f1.csv")
         once = directory.users_listing(conn, "acme")
         second = send(f, "f2.csv")
@@ -423,3 +457,48 @@ def test_a_user_is_not_moved_into_a_deactivated_department() -> None:
     users = by_email(after)
     assert users["a@x.com"][0]["department_name"] == "Eng" and users["a@x.com"][0]["title"] == "CTO"
     assert "department_name" not in users["b@x.com"][0]  # created, without the department
+
+
+def test_a_row_may_take_an_address_a_later_row_frees_in_any_order() -> None:
+    state = seeded(user("a@x.com", employee_id="1"))
+    y = user("a@x.com", first="Yan", employee_id="2", manager_id="")
+    x = user("c@x.com", employee_id="1", manager_id="")
+    for order in ((y, x), (x, y)):
+        outcome, after = run(state, rows(*order))
+        assert outcome.issues == []
+        users = by_email(after)
+        assert (users["a@x.com"][0]["employee_id"], users["c@x.com"][0]["employee_id"]) == ("2", "1")
+        second, again = run(after, rows(*order))
+        assert again == after and not second.changed
+
+
+def test_a_renamed_manager_cannot_hide_a_loop_through_the_directory() -> None:
+    state = seeded(user("m@x.com", employee_id="1"),
+                   user("u@x.com", employee_id="2", manager_email="m@x.com"))
+    outcome, after = run(state, rows(user("m.new@x.com", employee_id="1", manager_id="2")))
+    assert _issues(outcome) == {("MANAGER_CYCLE", 2)}
+    users = by_email(after)
+    assert "manager_email" not in users["m.new@x.com"][0]
+    assert users["u@x.com"][0]["manager_email"] == "m.new@x.com"
+
+
+def test_a_reactivated_user_leaves_a_deactivated_department() -> None:
+    from bwsandbox.ingest.records import Department
+
+    state = seeded(user("a@x.com", department_name="Old", deactivation_date="2026-01-01"))
+    old = Department(name="Old", active=False)
+    state = State(users=state.users, departments={**state.departments, "old": old}, manual=state.manual)
+    outcome, after = run(state, rows(user("a@x.com", deactivation_date="")))
+    assert _issues(outcome) == {("DEPARTMENT_INACTIVE", 2)}
+    fields, active = by_email(after)["a@x.com"]
+    assert active and "department_name" not in fields
+    second, again = run(after, rows(user("a@x.com", deactivation_date="")))
+    assert again == after and not second.changed
+
+
+def test_a_link_to_a_creation_the_licence_limit_refused_is_not_set() -> None:
+    state = seeded(user("a@x.com"))
+    records = rows(user("a@x.com", manager_email="new@x.com"), user("new@x.com"))
+    outcome, after = run(state, records, licenses=1)
+    assert ("MANAGER_NOT_FOUND", 2) in _issues(outcome) and ("LICENSE_LIMIT", 3) in _issues(outcome)
+    assert "manager_email" not in by_email(after)["a@x.com"][0]
