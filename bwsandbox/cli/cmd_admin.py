@@ -14,9 +14,10 @@ from pathlib import Path
 from rich.console import Console
 
 from bwsandbox.cli.main import add_data_dir, open_store
-from bwsandbox.cli.render_server import applied_text, print_findings
+from bwsandbox.cli.render_server import print_findings
 from bwsandbox.ingest import admin
 from bwsandbox.ingest.process import Processed
+from bwsandbox.ingest.reports import applied_text
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

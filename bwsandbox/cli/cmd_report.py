@@ -11,10 +11,11 @@ from rich.console import Console
 
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
-from bwsandbox.cli.render_server import applied_text, print_findings, print_table, shown_state
+from bwsandbox.cli.render_server import print_findings, print_table, shown_state
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest import reports
 from bwsandbox.ingest.queue import MARKER_DETAIL
+from bwsandbox.ingest.reports import applied_text
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

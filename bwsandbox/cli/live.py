@@ -24,7 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bwsandbox.cli.render_server import applied_text
+from bwsandbox.ingest.reports import applied_text
 
 STATE_STYLE = {
     "incomplete": "red",

@@ -70,13 +70,6 @@ def shown_state(state: str) -> str:
     return "queued" if state == "waiting" else state
 
 
-def applied_text(report: Mapping[str, object], *, zeros: bool = False) -> str:
-    """`created 2, updated 1`: what a file applied (zero counts only with `zeros`)."""
-    applied = report.get("applied")
-    counts = applied if isinstance(applied, dict) else {}
-    return ", ".join(f"{k} {v}" for k, v in counts.items() if zeros or v)
-
-
 def print_findings(console: Console, report: Mapping[str, object]) -> None:
     """A report's findings as one table (nothing when there are none); a
     file-level finding shows `file` as its row."""

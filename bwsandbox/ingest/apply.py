@@ -101,6 +101,7 @@ class _Applier:
         self.out = Outcome()
         self.by_email: dict[str, int] = {u.key: uid for uid, u in state.users.items()}
         self.holders = dict(self.by_email)  # who holds each address before the file
+        self.refused_ids: set[str] = set()  # employee ids of creations the directory refused
         self.final_by_email: dict[str, int] = {}  # after the file (see `_final_addresses`)
         self.by_employee_id: dict[str, int] = {}
         for uid, u in state.users.items():
@@ -258,6 +259,8 @@ class _Applier:
                 return
             for uid in refused:
                 res = self.results.pop(uid)
+                if res.new and res.fields.get("employee_id"):
+                    self.refused_ids.add(res.fields["employee_id"])
                 self.out.issues.append(
                     Issue(code="EMAIL_DUPLICATE", severity="error", row=res.row, column="email",
                           value=res.fields.get("email", ""), message=messages.SHARED_EMAIL)
@@ -306,6 +309,8 @@ class _Applier:
         text = messages.license_limit(len(created), available)
         for res in created:
             del self.results[res.uid]
+            if res.fields.get("employee_id"):
+                self.refused_ids.add(res.fields["employee_id"])
             self.out.issues.append(
                 Issue(code="LICENSE_LIMIT", severity="error", row=res.row, message=text)
             )
@@ -330,6 +335,14 @@ class _Applier:
                 res.drop("manager_email")
             elif res.manager_eid in emails and res.manager_eid != res.fields.get("employee_id"):
                 res.set("manager_email", emails[res.manager_eid])
+            elif res.manager_eid in self.refused_ids:  # the validator found it in the file
+                self.out.issues.append(
+                    Issue(code="MANAGER_NOT_FOUND", severity="error", row=res.row, column="manager_id",
+                          value=res.manager_eid,
+                          message=(f"Could not find manager id: {res.manager_eid} (that user's own row "
+                                   "was refused); the manager is not set."))
+                )
+                self._keep_stored(res, "manager_email")
             # else: unknown manager id; the validator reports it, the value is not applied
             res.columns = self._union(res.columns, ("manager_email",))
 
@@ -391,9 +404,12 @@ class _Applier:
             if node != res.uid:
                 continue  # a loop further up, not through this row (already in the directory)
             value = res.fields["manager_email"]
+            by_id = res.manager_eid is not None  # the file named the manager by employee id
             self.out.issues.append(
                 Issue(
-                    code="MANAGER_CYCLE", severity="error", row=res.row, column="manager_email", value=value,
+                    code="MANAGER_CYCLE", severity="error", row=res.row,
+                    column="manager_id" if by_id else "manager_email",
+                    value=res.manager_eid if by_id else value,
                     message=(
                         f"The manager chain loops back to this user through users already in Betterworks "
                         f"(manager: {value}); the manager is not set."

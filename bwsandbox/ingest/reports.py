@@ -121,3 +121,10 @@ def findings(report: Mapping[str, object]) -> list[dict[str, object]]:
 def errors(report: Mapping[str, object]) -> list[dict[str, object]]:
     """The findings that count against the file: severity `error`."""
     return [f for f in findings(report) if f.get("severity") == "error"]
+
+
+def applied_text(report: Mapping[str, object], *, zeros: bool = False) -> str:
+    """`created 2, updated 1`: what a file applied (zero counts only with `zeros`)."""
+    applied = report.get("applied")
+    counts = applied if isinstance(applied, dict) else {}
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if zeros or v)

@@ -205,8 +205,8 @@ class Worker:
             clock=clock, source=Source.FILE, label=f"file #{file_id} {row['name']}",
             termination_limit=self.settings.engage_termination_limit, extra=extra, finalize=finalize,
         )
-        log.info("file #%d %s/%s: %s %s", file_id, tenant.name, row["name"], done.verdict,
-                 done.report.get("applied"))
+        log.info("file #%d %s/%s: %s (%s)", file_id, tenant.name, row["name"], done.verdict,
+                 reports.applied_text(done.report) or "nothing applied")
         return "done"
 
     def _after_commit(self) -> None:

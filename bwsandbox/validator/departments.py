@@ -83,14 +83,14 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
         inactive = df.filter(
             pl.col("is_active").str.strip_chars().str.to_lowercase().is_in(sorted(BOOLEAN_FALSE))
         )
-        for i, value in inactive.select("i", "name").rows():
-            count = busy.get(value.strip().lower(), 0)
+        for i, name, flag in inactive.select("i", "name", "is_active").rows():
+            count = busy.get(name.strip().lower(), 0)
             if count:
                 yield finding(
                     "DEPARTMENT_HAS_ACTIVE_USERS",
                     row_of(i),
-                    f'The department "{value}" still has {count} active user(s); move or '
+                    f'The department "{name}" still has {count} active user(s); move or '
                     "deactivate them before deactivating it.",
                     column="is_active",
-                    value=value,
+                    value=flag,
                 )

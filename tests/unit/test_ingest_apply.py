@@ -502,3 +502,22 @@ def test_a_link_to_a_creation_the_licence_limit_refused_is_not_set() -> None:
     outcome, after = run(state, records, licenses=1)
     assert ("MANAGER_NOT_FOUND", 2) in _issues(outcome) and ("LICENSE_LIMIT", 3) in _issues(outcome)
     assert "manager_email" not in by_email(after)["a@x.com"][0]
+
+
+def test_a_manager_id_naming_a_refused_creation_is_reported_not_dropped_silently() -> None:
+    state = seeded(user("keep@x.com", employee_id="0001"))
+    records = rows(user("keep@x.com", employee_id="0001", manager_id="0009"),
+                   user("a@x.com", employee_id="0009", manager_id=""))
+    outcome, after = run(state, records, licenses=1)
+    assert ("MANAGER_NOT_FOUND", 2) in _issues(outcome) and ("LICENSE_LIMIT", 3) in _issues(outcome)
+    [found] = [i for i in outcome.issues if i.code == "MANAGER_NOT_FOUND"]
+    assert (found.column, found.value) == ("manager_id", "0009")
+    assert "manager_email" not in by_email(after)["keep@x.com"][0]
+
+
+def test_a_loop_named_by_manager_id_is_reported_on_that_column() -> None:
+    state = seeded(user("m@x.com", employee_id="1"),
+                   user("u@x.com", employee_id="2", manager_email="m@x.com"))
+    outcome, _ = run(state, rows(user("m@x.com", employee_id="1", manager_id="2")))
+    [cycle] = outcome.issues
+    assert (cycle.code, cycle.column, cycle.value) == ("MANAGER_CYCLE", "manager_id", "2")

@@ -142,6 +142,7 @@ def test_a_department_with_active_users_cannot_be_deactivated() -> None:
     known = DirectorySnapshot(users=(ExistingUser(email="a@x.com", department_name="sales"),))
     v = run(feed("Company,,true", "Sales,Company,false", header=D), directory=known)
     assert found(v) == {("DEPARTMENT_HAS_ACTIVE_USERS", 3)}
+    assert [(f.column, f.value) for f in v.report.findings] == [("is_active", "false")]
     # Only the deactivation is refused: the rest of the row (its parent) applies.
     assert applied(v)[3] == {"name": "Sales", "parent": "Company"}
     known = DirectorySnapshot(users=(ExistingUser(email="a@x.com", department_name="Sales", active=False),))
