@@ -98,6 +98,8 @@ _CODES = (
     _c("EMAIL_TOO_LONG", E, R, "Email longer than 254 characters", "Shorten the address."),
     _c("REQUIRED_VALUE_MISSING", E, R, "Required value missing",
        "first_name and last_name are required to create a user."),
+    _c("REQUIRED_VALUE_KEPT", W, X, "Required value empty on an update",
+       "Send the value, or leave the column out: a required field is never cleared."),
     _c("VALUE_TOO_LONG", E, R, "Value too long", "Shorten the value to the template's limit."),
     _c("DATE_INVALID", E, V, "Not a date",
        "Use mm/dd/yyyy, yyyy/mm/dd or dd/mm/yyyy."),

@@ -312,21 +312,27 @@ def check_required(b: Batch, spec: Field, creating: Callable[[], np.ndarray[Any,
     name = b.add(f"{spec.name}:required", c.is_null() | blankish) if present else ""
 
     def post() -> Iterable[Finding]:
-        mask = creating()
-        if present:
-            mask = mask & b.array(name)
-            found = _rows_at(b.df, np.flatnonzero(mask), spec.name)
-            rows = [(i, v or "") for i, v in found if not (v or "").strip()]
-        else:
-            rows = [(i, "") for i in b.df["i"].to_numpy()[np.flatnonzero(mask)].tolist()]
-        for i, value in rows:
-            yield finding(
-                "REQUIRED_VALUE_MISSING",
-                row_of(i),
-                f"{spec.name} is required to create a user; the row is skipped.",
-                column=spec.name,
-                value=value,
-            )
+        creates = creating()
+        if not present:
+            for i in b.df["i"].to_numpy()[np.flatnonzero(creates)].tolist():
+                yield finding("REQUIRED_VALUE_MISSING", row_of(i),
+                              f"{spec.name} is required to create a user; the row is skipped.",
+                              column=spec.name, value="")
+            return
+        blank = b.array(name)
+        found = _rows_at(b.df, np.flatnonzero(blank), spec.name)
+        for (i, v), new in zip(found, creates[np.flatnonzero(blank)].tolist(), strict=True):
+            value = v or ""
+            if value.strip():
+                continue
+            if new:
+                yield finding("REQUIRED_VALUE_MISSING", row_of(i),
+                              f"{spec.name} is required to create a user; the row is skipped.",
+                              column=spec.name, value=value)
+            else:  # SPEC §5 [decided]: a required field is never cleared
+                yield finding("REQUIRED_VALUE_KEPT", row_of(i),
+                              f"{spec.name} is empty: a required field is never cleared, so the user "
+                              "keeps the stored one.", column=spec.name, value=value)
 
     return post
 

@@ -8,6 +8,7 @@ import pytest
 from validator_helpers import H, applied, codes, feed, found, only, run
 
 from bwsandbox.spec import messages
+from bwsandbox.spec.codes import Severity
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator import (
     DirectorySnapshot,
@@ -233,7 +234,9 @@ def test_names_are_required_to_create_but_not_to_update() -> None:
     assert found(run(text)) == {("REQUIRED_VALUE_MISSING", 2), ("REQUIRED_VALUE_MISSING", 3)}
     known = DirectorySnapshot(users=(ExistingUser(email="A@x.com"), ExistingUser(email="b@x.com")))
     v = run(text, directory=known)
-    assert v.report.findings == ()
+    # Updates apply; the empty required cell is said, and the stored value kept.
+    assert found(v) == {("REQUIRED_VALUE_KEPT", 2), ("REQUIRED_VALUE_KEPT", 3)}
+    assert {f.severity for f in v.report.findings} == {Severity.WARNING}
     assert applied(v)[2] == {"email": "a@x.com", "last_name": "B"}  # a required field is never cleared
 
 
