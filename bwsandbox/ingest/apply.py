@@ -7,7 +7,8 @@ validator says may be applied (`ApplicableRow`) and a `Policy`, and return an
 only the directory can see). `Outcome.state_after()` folds the changes into a
 new `State`, which is what the property test
 `apply(apply(d, f), f) == apply(d, f)` runs on. `directory.py` writes an
-Outcome to the store in one transaction.
+Outcome to the store in one transaction. The rules that look across users
+(unique addresses, manager links, departments moved into) are in `links.py`.
 
 Production rules mimicked (SPEC §3, §5):
 - identity is the email, case-insensitively; when the file has both an
@@ -29,8 +30,9 @@ Production rules mimicked (SPEC §3, §5):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from bwsandbox.ingest.links import NONE, LinkRules, Pending
 from bwsandbox.ingest.records import (
     Action,
     Department,
@@ -57,40 +59,7 @@ REQUIRED = frozenset({"email", "first_name", "last_name"})
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
 
 
-_NONE: frozenset[str] = frozenset()
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A user as the file leaves them, before it is turned into a change."""
-
-    uid: int
-    fields: dict[str, str]
-    active: bool
-    row: int | None
-    columns: frozenset[str]  # interned: rows of one file share one object
-    new: bool
-    manager_eid: str | None = None
-    owned: bool = True  # False: `fields` is still the stored user's dict (copy on write)
-
-    def set(self, name: str, value: str) -> None:
-        if self.fields.get(name) != value:
-            self._own()
-            self.fields[name] = value
-
-    def drop(self, name: str) -> None:
-        if name in self.fields:
-            self._own()
-            del self.fields[name]
-
-    def _own(self) -> None:
-        # A million unchanged rows must not copy a million dicts.
-        if not self.owned:
-            self.fields = dict(self.fields)
-            self.owned = True
-
-
-class _Applier:
+class _Applier(LinkRules):
     """Phases: rows -> licence check -> manager ids -> changes -> omitted users.
     Creations are held back until every row is read so the licence limit can
     refuse all of them at once (SPEC §4)."""
@@ -111,17 +80,10 @@ class _Applier:
         self.identity_by_employee_id = (
             policy.profile is Profile.CORE and {"employee_id", "manager_id"} <= policy.columns
         )
-        self.results: dict[int, _Pending] = {}
+        self.results: dict[int, Pending] = {}
         self.next_uid = state.next_uid
         self.seen_keys: set[str] = set(policy.mentioned)
         self._interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
-
-    def _union(self, columns: frozenset[str], more: tuple[str, ...]) -> frozenset[str]:
-        key = (columns, more)
-        found = self._interned.get(key)
-        if found is None:
-            found = self._interned[key] = columns.union(more)
-        return found
 
     def find(self, values: Mapping[str, str], key: str) -> int | None:
         if not self.identity_by_employee_id:
@@ -136,11 +98,6 @@ class _Applier:
             if holder is not None and self._fields(holder).get("employee_id", "") in ("", eid):
                 return holder
         return uid
-
-    def _fields(self, uid: int) -> Mapping[str, str]:
-        """A user's fields as the file leaves them so far (or as stored)."""
-        res = self.results.get(uid)
-        return res.fields if res is not None else self.state.users[uid].fields
 
     def row(self, arow: ApplicableRow) -> None:
         values = arow.values
@@ -160,12 +117,12 @@ class _Applier:
                 eid = values.get("employee_id", "").strip()
                 if eid:
                     self.by_employee_id[eid] = uid
-                res = _Pending(uid=uid, fields={}, active=True, row=arow.row, columns=_NONE, new=True)
+                res = Pending(uid=uid, fields={}, active=True, row=arow.row, columns=NONE, new=True)
             else:
                 before = self.state.users[uid]
-                res = _Pending(
+                res = Pending(
                     uid=uid, fields=before.fields, active=before.active, row=arow.row,  # type: ignore[arg-type]
-                    columns=_NONE, new=False, owned=False,
+                    columns=NONE, new=False, owned=False,
                 )
                 if self.policy.profile is Profile.ENGAGE and not before.active:
                     # The engage file is the full roster: being in it means employed.
@@ -180,7 +137,7 @@ class _Applier:
         if eid and eid != old_eid:  # an adopted id: later rows find the user by it
             self.by_employee_id[eid] = res.uid
 
-    def _merge(self, res: _Pending, values: Mapping[str, str]) -> None:
+    def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
         if res.new and not res.fields:  # the common creation: build the dict at once
             res.fields = {
                 name: value for name, raw in values.items()
@@ -235,63 +192,6 @@ class _Applier:
             self.out.count(str(change.action))
         return self.out
 
-    def _unique_addresses(self) -> None:
-        """SPEC §4: two users never share an address. With identity by employee
-        id a row may give a user an address another user holds; decided on the
-        whole file (a row freeing it later counts), so the order of the rows
-        never matters. Whoever keeps their address keeps it; the row moving
-        onto it is refused, with production's message."""
-        if not self.identity_by_employee_id:
-            return
-        while True:
-            owners: dict[str, list[int]] = {}
-            for uid, user in self.state.users.items():
-                if uid not in self.results:
-                    owners.setdefault(user.key, []).append(uid)
-            for res in self.results.values():
-                owners.setdefault(email_key(res.fields.get("email", "")), []).append(res.uid)
-            refused = [
-                uid for key, uids in owners.items() if len(uids) > 1
-                for uid in uids
-                if uid in self.results and (uid not in self.state.users or self.state.users[uid].key != key)
-            ]
-            if not refused:
-                return
-            for uid in refused:
-                res = self.results.pop(uid)
-                if res.new and res.fields.get("employee_id"):
-                    self.refused_ids.add(res.fields["employee_id"])
-                self.out.issues.append(
-                    Issue(code="EMAIL_DUPLICATE", severity="error", row=res.row, column="email",
-                          value=res.fields.get("email", ""), message=messages.SHARED_EMAIL)
-                )
-                self.out.count("skipped")
-
-    def _final_addresses(self) -> None:
-        """Who holds each address once the file is applied (links resolve here)."""
-        final = {u.key: uid for uid, u in self.state.users.items() if uid not in self.results}
-        for res in self.results.values():
-            final[email_key(res.fields.get("email", ""))] = res.uid
-        self.final_by_email = final
-
-    def _refuse_links_to_refused_users(self) -> None:
-        """A manager the validator found in the file, whose own row the
-        directory then refused (licences, a taken address), does not exist:
-        the link is not set."""
-        for res in self.results.values():
-            value = res.fields.get("manager_email", "")
-            if "manager_email" not in res.columns or not value:
-                continue
-            if email_key(value) in self.final_by_email:
-                continue
-            if not res.new and self.state.users[res.uid].fields.get("manager_email") == value:
-                continue  # an old link the file repeats: the validator's business
-            self.out.issues.append(
-                Issue(code="MANAGER_NOT_FOUND", severity="error", row=res.row, column="manager_email",
-                      value=value, message=messages.manager_not_found(value.strip()))
-            )
-            self._keep_stored(res, "manager_email")
-
     def _licence_limit(self, terminating: int) -> None:
         created = [res for res in self.results.values() if res.new]
         if not created or self.policy.licenses is None:
@@ -316,146 +216,7 @@ class _Applier:
             )
         self.out.count("skipped", len(created))
 
-    def _resolve_manager_ids(self) -> None:
-        # manager_id names the manager by employee id (SPEC §3); the directory
-        # links managers by email, so resolve once every row is in.
-        wanted = [res for res in self.results.values() if res.manager_eid is not None]
-        if not wanted:
-            return
-        emails: dict[str, str] = {}
-        for uid, user in self.state.users.items():
-            if uid not in self.results and user.fields.get("employee_id"):
-                emails[user.fields["employee_id"]] = user.email
-        for res in self.results.values():
-            if res.fields.get("employee_id"):
-                emails[res.fields["employee_id"]] = res.fields.get("email", "")
-        for res in wanted:
-            assert res.manager_eid is not None
-            if not res.manager_eid:
-                res.drop("manager_email")
-            elif res.manager_eid in emails and res.manager_eid != res.fields.get("employee_id"):
-                res.set("manager_email", emails[res.manager_eid])
-            elif res.manager_eid in self.refused_ids:  # the validator found it in the file
-                self.out.issues.append(
-                    Issue(code="MANAGER_NOT_FOUND", severity="error", row=res.row, column="manager_id",
-                          value=res.manager_eid,
-                          message=(f"Could not find manager id: {res.manager_eid} (that user's own row "
-                                   "was refused); the manager is not set."))
-                )
-                self._keep_stored(res, "manager_email")
-            # else: unknown manager id; the validator reports it, the value is not applied
-            res.columns = self._union(res.columns, ("manager_email",))
-
-    def _follow_renamed_managers(self, omitted: list[User]) -> None:
-        """A manager whose address the file changed (identity by employee id)
-        stays everyone's manager: links are stored as addresses, so the users
-        they manage follow the new one, in the file or not (the same person;
-        no other field of theirs changes)."""
-        renamed: dict[str, str] = {}
-        for res in self.results.values():
-            if not res.new:
-                old = self.state.users[res.uid].email
-                new = res.fields.get("email", old)
-                if email_key(new) != email_key(old):  # letter case alone: links still resolve
-                    renamed[email_key(old)] = new
-        if not renamed:
-            return
-        gone = {u.uid for u in omitted}
-        for uid, user in self.state.users.items():
-            if uid in gone:
-                continue
-            pending = self.results.get(uid)
-            if pending is not None and "manager_email" in pending.columns:
-                continue  # the file says who this user's manager is
-            fields = pending.fields if pending is not None else user.fields
-            target = renamed.get(email_key(fields.get("manager_email", "")))
-            if target is None:
-                continue
-            if pending is None:
-                pending = self.results[uid] = _Pending(
-                    uid=uid, fields=dict(user.fields), active=user.active, row=None, columns=_NONE,
-                    new=False,
-                )
-            pending.set("manager_email", target)
-
-    def _manager_of(self, uid: int) -> int | None:
-        key = email_key(self._fields(uid).get("manager_email", ""))
-        return self.final_by_email.get(key) if key else None
-
-    def _refuse_cycles_through_the_directory(self) -> None:
-        """SPEC §6: a manager chain must not loop. The validator sees the
-        loops among the file's rows; one that closes through users the file
-        leaves as they are shows only here: such a row keeps its old manager.
-        Each user's chain is walked once (`safe`: known to reach the top)."""
-        safe: set[int] = set()
-        for res in list(self.results.values()):
-            if "manager_email" not in res.columns or not res.fields.get("manager_email"):
-                continue
-            path = [res.uid]
-            on_path = {res.uid}
-            node = self._manager_of(res.uid)
-            while node is not None and node not in safe and node not in on_path:
-                path.append(node)
-                on_path.add(node)
-                node = self._manager_of(node)
-            if node is None or node in safe:
-                safe.update(path)
-                continue
-            if node != res.uid:
-                continue  # a loop further up, not through this row (already in the directory)
-            value = res.fields["manager_email"]
-            by_id = res.manager_eid is not None  # the file named the manager by employee id
-            self.out.issues.append(
-                Issue(
-                    code="MANAGER_CYCLE", severity="error", row=res.row,
-                    column="manager_id" if by_id else "manager_email",
-                    value=res.manager_eid if by_id else value,
-                    message=(
-                        f"The manager chain loops back to this user through users already in Betterworks "
-                        f"(manager: {value}); the manager is not set."
-                    ),
-                )
-            )
-            self._keep_stored(res, "manager_email")
-
-    def _keep_stored(self, res: _Pending, name: str) -> None:
-        """A value the file may not set: the user keeps the stored one (or none)."""
-        before = None if res.new else self.state.users[res.uid].fields.get(name)
-        if before:
-            res.set(name, before)
-        else:
-            res.drop(name)
-
-    def _refuse_deactivated_departments(self) -> None:
-        """SPEC §3 keeps active users out of deactivated departments (one with
-        active users cannot be deactivated); a file moving a user into one is
-        refused for that value [decided]: the rest of the row applies."""
-        for res in self.results.values():
-            name = res.fields.get("department_name", "")
-            department = self.state.departments.get(name.lower()) if name else None
-            if department is None or department.active or not res.active:
-                continue
-            stored = None if res.new else self.state.users[res.uid]
-            before = stored.fields.get("department_name") if stored is not None else None
-            if stored is not None and stored.active and before is not None and before.lower() == name.lower():
-                continue  # already there, and already active: not this file's doing
-            self.out.issues.append(
-                Issue(
-                    code="DEPARTMENT_INACTIVE", severity="error", row=res.row, column="department_name",
-                    value=name,
-                    message=(
-                        f'The department "{department.name}" is deactivated, so the user is not (or no '
-                        "longer) in it; reactivate it with a department file first."
-                    ),
-                )
-            )
-            if stored is not None and not stored.active and before is not None \
-                    and before.lower() == name.lower():
-                res.drop("department_name")  # reactivated: active, but out of the deactivated department
-                continue
-            self._keep_stored(res, "department_name")
-
-    def _change(self, res: _Pending) -> None:
+    def _change(self, res: Pending) -> None:
         before = None if res.new else self.state.users[res.uid]
         after = User(uid=res.uid, fields=res.fields, active=res.active)
         if before is not None and self.policy.source is Source.FILE:
