@@ -12,11 +12,12 @@ Tests wait with `wait_until` (a bounded poll), never a fixed sleep.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from clients import Account
 from bwsandbox import store, tenants
 from bwsandbox.config import Settings, load
 from bwsandbox.sandbox import Sandbox
-from bwsandbox.server import hostkeys
+from bwsandbox.server import audit, hostkeys
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region
 
@@ -39,6 +40,11 @@ FAST = {
     "pickup_quiet_seconds": 1.0,  # the default: rclone sets mtime after close
     "lockout_attempts": 1000,  # every test connects from 127.0.0.1
 }
+
+
+def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run one asyncssh client coroutine to its end (the tests are synchronous)."""
+    return asyncio.run(coro)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
@@ -104,6 +110,13 @@ class Harness:
     def wait_files(self, tenant: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         rows = wait_until(lambda: len(self.files(tenant)) >= count and self.files(tenant), timeout)
         return list(rows)
+
+    def audit_events(self, event: str, **match: object) -> list[dict[str, object]]:
+        """The audit log's records of `event` whose fields match."""
+        return [
+            r for r in audit.read(self.sandbox.audit_path)
+            if r["event"] == event and all(r.get(k) == v for k, v in match.items())
+        ]
 
     def stop(self) -> None:
         self.sandbox.stop_in_thread()
