@@ -1,0 +1,134 @@
+"""The apply rules that look across users (`ingest/links.py`): unique
+addresses under identity by employee id, manager links (renames, loops through
+the directory, links to refused rows), departments users may be moved into."""
+
+from __future__ import annotations
+
+from apply_helpers import by_email, issues, rows, run, seeded, user
+
+from bwsandbox.ingest.records import State
+from bwsandbox.spec import messages
+
+# -- identity by employee id: addresses stay unique, links follow a rename ------
+
+
+def test_a_file_cannot_give_a_user_another_users_address() -> None:
+    state = seeded(user("bob@x.com", employee_id="00124"), user("cat@x.com", employee_id="00999"))
+    outcome, after = run(state, rows(user("bob@x.com", employee_id="00999", manager_id="")))
+    assert issues(outcome) == {("EMAIL_DUPLICATE", 2)}
+    assert [i.message for i in outcome.issues] == [messages.SHARED_EMAIL]
+    assert by_email(after) == by_email(state)  # Cat keeps her address, Bob stays Bob
+    assert outcome.counts == {"skipped": 1}
+
+
+def test_an_unknown_id_with_an_address_of_a_user_with_another_id_is_refused() -> None:
+    state = seeded(user("cat@x.com", employee_id="00125"))
+    outcome, after = run(state, rows(user("cat@x.com", employee_id="00999", manager_id="")))
+    assert issues(outcome) == {("EMAIL_DUPLICATE", 2)}
+    assert by_email(after) == by_email(state)
+
+
+def test_a_user_without_an_id_yet_is_matched_by_address_and_adopts_it() -> None:
+    state = seeded(user("cat@x.com"))
+    outcome, after = run(state, rows(user("cat@x.com", employee_id="00125", manager_id="")))
+    assert outcome.counts == {"updated": 1}
+    assert by_email(after)["cat@x.com"][0]["employee_id"] == "00125"
+
+
+def test_users_follow_their_managers_new_address() -> None:
+    state = seeded(
+        user("ann@x.com", employee_id="1"),
+        user("bob@x.com", employee_id="2", manager_email="ann@x.com"),
+    )
+    outcome, after = run(state, rows(user("ann.archer@x.com", employee_id="1", manager_id="")))
+    users = by_email(after)
+    assert set(users) == {"ann.archer@x.com", "bob@x.com"}
+    assert users["bob@x.com"][0]["manager_email"] == "ann.archer@x.com"  # Bob is not in the file
+    assert outcome.counts == {"updated": 2}
+
+
+def test_a_manager_cycle_closing_through_the_directory_is_refused() -> None:
+    state = seeded(user("u0@x.com"), user("u1@x.com", manager_email="u0@x.com"),
+                   user("u2@x.com", manager_email="u1@x.com"))
+    outcome, after = run(state, rows(user("u0@x.com", manager_email="u2@x.com", title="CEO")))
+    assert issues(outcome) == {("MANAGER_CYCLE", 2)}
+    u0 = by_email(after)["u0@x.com"][0]
+    assert "manager_email" not in u0 and u0["title"] == "CEO"  # the rest of the row applies
+
+
+def test_a_user_is_not_moved_into_a_deactivated_department() -> None:
+    from bwsandbox.ingest.records import Department
+
+    state = seeded(user("a@x.com", department_name="Eng"))
+    old = Department(name="Old", active=False)
+    state = State(users=state.users, departments={**state.departments, "old": old}, manual=state.manual)
+    outcome, after = run(state, rows(user("a@x.com", department_name="old", title="CTO"),
+                                     user("b@x.com", department_name="Old")))
+    assert issues(outcome) == {("DEPARTMENT_INACTIVE", 2), ("DEPARTMENT_INACTIVE", 3)}
+    users = by_email(after)
+    assert users["a@x.com"][0]["department_name"] == "Eng" and users["a@x.com"][0]["title"] == "CTO"
+    assert "department_name" not in users["b@x.com"][0]  # created, without the department
+
+
+def test_a_row_may_take_an_address_a_later_row_frees_in_any_order() -> None:
+    state = seeded(user("a@x.com", employee_id="1"))
+    y = user("a@x.com", first="Yan", employee_id="2", manager_id="")
+    x = user("c@x.com", employee_id="1", manager_id="")
+    for order in ((y, x), (x, y)):
+        outcome, after = run(state, rows(*order))
+        assert outcome.issues == []
+        users = by_email(after)
+        assert (users["a@x.com"][0]["employee_id"], users["c@x.com"][0]["employee_id"]) == ("2", "1")
+        second, again = run(after, rows(*order))
+        assert again == after and not second.changed
+
+
+def test_a_renamed_manager_cannot_hide_a_loop_through_the_directory() -> None:
+    state = seeded(user("m@x.com", employee_id="1"),
+                   user("u@x.com", employee_id="2", manager_email="m@x.com"))
+    outcome, after = run(state, rows(user("m.new@x.com", employee_id="1", manager_id="2")))
+    assert issues(outcome) == {("MANAGER_CYCLE", 2)}
+    users = by_email(after)
+    assert "manager_email" not in users["m.new@x.com"][0]
+    assert users["u@x.com"][0]["manager_email"] == "m.new@x.com"
+
+
+def test_a_reactivated_user_leaves_a_deactivated_department() -> None:
+    from bwsandbox.ingest.records import Department
+
+    state = seeded(user("a@x.com", department_name="Old", deactivation_date="2026-01-01"))
+    old = Department(name="Old", active=False)
+    state = State(users=state.users, departments={**state.departments, "old": old}, manual=state.manual)
+    outcome, after = run(state, rows(user("a@x.com", deactivation_date="")))
+    assert issues(outcome) == {("DEPARTMENT_INACTIVE", 2)}
+    fields, active = by_email(after)["a@x.com"]
+    assert active and "department_name" not in fields
+    second, again = run(after, rows(user("a@x.com", deactivation_date="")))
+    assert again == after and not second.changed
+
+
+def test_a_link_to_a_creation_the_licence_limit_refused_is_not_set() -> None:
+    state = seeded(user("a@x.com"))
+    records = rows(user("a@x.com", manager_email="new@x.com"), user("new@x.com"))
+    outcome, after = run(state, records, licenses=1)
+    assert ("MANAGER_NOT_FOUND", 2) in issues(outcome) and ("LICENSE_LIMIT", 3) in issues(outcome)
+    assert "manager_email" not in by_email(after)["a@x.com"][0]
+
+
+def test_a_manager_id_naming_a_refused_creation_is_reported_not_dropped_silently() -> None:
+    state = seeded(user("keep@x.com", employee_id="0001"))
+    records = rows(user("keep@x.com", employee_id="0001", manager_id="0009"),
+                   user("a@x.com", employee_id="0009", manager_id=""))
+    outcome, after = run(state, records, licenses=1)
+    assert ("MANAGER_NOT_FOUND", 2) in issues(outcome) and ("LICENSE_LIMIT", 3) in issues(outcome)
+    [found] = [i for i in outcome.issues if i.code == "MANAGER_NOT_FOUND"]
+    assert (found.column, found.value) == ("manager_id", "0009")
+    assert "manager_email" not in by_email(after)["keep@x.com"][0]
+
+
+def test_a_loop_named_by_manager_id_is_reported_on_that_column() -> None:
+    state = seeded(user("m@x.com", employee_id="1"),
+                   user("u@x.com", employee_id="2", manager_email="m@x.com"))
+    outcome, _ = run(state, rows(user("m@x.com", employee_id="1", manager_id="2")))
+    [cycle] = outcome.issues
+    assert (cycle.code, cycle.column, cycle.value) == ("MANAGER_CYCLE", "manager_id", "2")
