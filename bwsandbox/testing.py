@@ -36,7 +36,6 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -333,9 +332,7 @@ class SandboxHandle:
     def emails(self) -> list[dict[str, object]]:
         """The Technical Contact emails, each with its plain-text `body`: the
         text production's automated email carries (SPEC §1, §5)."""
-        rows = self.conn.execute("SELECT id, message FROM emails WHERE tenant = ?", (self.tenant.name,))
-        bodies = {row["id"]: _body(bytes(row["message"])) for row in rows}
-        return [{**e, "body": bodies.get(e["id"], "")} for e in notify.listing(self.conn, self.tenant.name)]
+        return notify.listing(self.conn, self.tenant.name, bodies=True)
 
     def seed_users(self, users: Sequence[Mapping[str, str]]) -> dict[str, Any]:
         """Existing users, entered as an admin's manual CSV upload; returns its
@@ -391,11 +388,6 @@ def _state(row: sqlite3.Row | None) -> str:
     if row["state"] == "waiting":  # an engage file without its .done marker (SPEC §1)
         text += "; send engage files with upload_engage()"
     return text
-
-
-def _body(raw: bytes) -> str:
-    part = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("plain",))
-    return str(part.get_content()) if part is not None else ""
 
 
 def _seed_problem(finding: Mapping[str, Any], users: Sequence[Mapping[str, str]]) -> str:

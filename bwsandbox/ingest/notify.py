@@ -176,9 +176,11 @@ def _send(smtp: str, message: bytes) -> None:
         client.send_message(parsed)
 
 
-def listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, object]]:
-    return [
-        {
+def listing(conn: sqlite3.Connection, tenant: str, *, bodies: bool = False) -> list[dict[str, object]]:
+    """A tenant's emails; with `bodies`, each with its plain-text `body` too."""
+    out: list[dict[str, object]] = []
+    for r in conn.execute("SELECT * FROM emails WHERE tenant = ? ORDER BY id", (tenant,)):
+        entry: dict[str, object] = {
             "id": r["id"],
             "file_id": r["file_id"],
             "created_at": r["created_at"],
@@ -188,5 +190,12 @@ def listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, object]]:
             "state": r["state"],
             "detail": r["detail"],
         }
-        for r in conn.execute("SELECT * FROM emails WHERE tenant = ? ORDER BY id", (tenant,))
-    ]
+        if bodies:
+            entry["body"] = _plain_body(bytes(r["message"]))
+        out.append(entry)
+    return out
+
+
+def _plain_body(raw: bytes) -> str:
+    part = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""

@@ -30,7 +30,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,37 +181,39 @@ class Pickup:
         drop folder; the Inbox records it unless it already had (a crash after
         its commit, before it unlinked the spool copy)."""
         found = 0
+        for tenant, name, path, reason in self._spooled(tenant_named):
+            try:
+                file_id = await asyncio.to_thread(self._inbox.recover, tenant, name, path, reason)
+            except Exception as exc:  # one bad file must not keep the server from starting
+                log.error("recovering %s from the spool failed (%s); tried again at the next start",
+                          path, exc)
+                self._audit.event("pickup-failed", tenant=tenant.name, name=name, error=str(exc))
+                continue
+            if file_id is None:
+                continue
+            found += 1
+            state = "queued" if reason is None else "incomplete"
+            self._audit.event("pickup-recovered", tenant=tenant.name, name=name, file_id=file_id, state=state)
+            log.warning("recovered %s/%s from the spool as file #%d (%s)", tenant.name, name, file_id, state)
+            self._notify(state, tenant, name, file_id)
+        return found
+
+    def _spooled(
+        self, tenant_named: Callable[[str], Tenant | None]
+    ) -> Iterator[tuple[Tenant, str, Path, str | None]]:
+        """(tenant, name, path, incomplete reason or None) of each spooled
+        upload, tenant by tenant, in the order they were spooled."""
         for tenant_dir in sorted(p for p in self._spool.iterdir() if p.is_dir()):
             tenant = tenant_named(tenant_dir.name)
             if tenant is None:
                 log.warning("spool: %s belongs to no tenant; left for inspection", tenant_dir)
                 continue
-            for kind in (COMPLETE, INCOMPLETE):
+            for kind, reason in ((COMPLETE, None), (INCOMPLETE, SPOOL_REASON)):
                 folder = tenant_dir / kind
-                if not folder.is_dir():
-                    continue
-                for path in sorted(folder.iterdir()):
-                    name = path.name[_UUID_PREFIX:]
-                    if not path.is_file() or len(path.name) <= _UUID_PREFIX or not name:
-                        continue
-                    reason = None if kind == COMPLETE else SPOOL_REASON
-                    try:
-                        file_id = await asyncio.to_thread(self._inbox.recover, tenant, name, path, reason)
-                    except Exception as exc:  # one bad file must not keep the server from starting
-                        log.error("recovering %s from the spool failed (%s); tried again at the next start",
-                                  path, exc)
-                        self._audit.event("pickup-failed", tenant=tenant.name, name=name, error=str(exc))
-                        continue
-                    if file_id is None:
-                        continue
-                    found += 1
-                    state = "queued" if reason is None else "incomplete"
-                    self._audit.event("pickup-recovered", tenant=tenant.name, name=name, file_id=file_id,
-                                      state=state)
-                    log.warning("recovered %s/%s from the spool as file #%d (%s)",
-                                tenant.name, name, file_id, state)
-                    self._notify(state, tenant, name, file_id)
-        return found
+                paths = sorted(folder.iterdir()) if folder.is_dir() else []
+                for path in paths:
+                    if path.is_file() and len(path.name) > _UUID_PREFIX:
+                        yield tenant, path.name[_UUID_PREFIX:], path, reason
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
