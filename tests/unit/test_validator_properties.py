@@ -279,6 +279,46 @@ def test_the_c_scan_checks_its_bounds() -> None:
             _cscan.scan(b"a\n", bad)
 
 
+# Byte sequences at the edges of Unicode's Table 3-7 (well-formed UTF-8),
+# mixed into ASCII runs longer and shorter than the C check's 8-byte steps.
+_UTF8_EDGES = [
+    b"\xc2\x80", b"\xdf\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\xa0\x80", b"\xe0\x9f\xbf",
+    b"\xed\x9f\xbf", b"\xed\xa0\x80", b"\xef\xbf\xbf", b"\xf0\x90\x80\x80", b"\xf0\x8f\xbf\xbf",
+    b"\xf4\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\x80", b"\xe2\x82",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_UTF8_EDGES),
+            st.binary(max_size=20),
+            st.text(max_size=12).map(lambda t: t.encode("utf-8", "surrogatepass")),
+            st.just(b"plain ascii run"),
+        ),
+        max_size=12,
+    )
+)
+def test_the_c_utf8_check_judges_as_python_does(pieces: list[bytes]) -> None:
+    from bwsandbox.validator import _cscan
+
+    data = b"".join(pieces)
+    try:
+        data.decode("utf-8")
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert _cscan.utf8_valid(data) is expected
+    for cut in range(max(0, len(data) - 4), len(data)):  # a sequence cut off at the end
+        try:
+            data[:cut].decode("utf-8")
+            expected = True
+        except UnicodeDecodeError:
+            expected = False
+        assert _cscan.utf8_valid(data[:cut]) is expected
+
+
 @FAST
 @given(st.binary(max_size=300))
 def test_report_json_is_deterministic(data: bytes) -> None:
