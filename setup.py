@@ -1,7 +1,13 @@
-"""Only the C extension lives here (setuptools' stable API for it); all other
-metadata is in pyproject.toml. The extension is the validator's one-pass
-structure scan (bwsandbox/validator/_scan.c, README "Benchmarks")."""
+"""Only the C extensions live here (setuptools' stable API for them); all other
+metadata is in pyproject.toml. They are the validator's one-pass structure
+scan (bwsandbox/validator/_scan.c) and its value fast path
+(bwsandbox/validator/_cells.c); README "Benchmarks"."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("bwsandbox.validator._cscan", ["bwsandbox/validator/_scan.c"])])
+setup(
+    ext_modules=[
+        Extension("bwsandbox.validator._cscan", ["bwsandbox/validator/_scan.c"]),
+        Extension("bwsandbox.validator._ccells", ["bwsandbox/validator/_cells.c"]),
+    ]
+)

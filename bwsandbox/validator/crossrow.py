@@ -1,10 +1,11 @@
 """Rules across rows (issue #2 "Across rows"; SPEC §3, §4).
 
 Keys (emails lower-cased, ids without the Excel apostrophe) are hashed to
-64-bit integers by polars. Duplicates are equal neighbours after a numpy sort;
-manager lookups are hash-set membership; cycles are searched only among the
-rows that both have a manager and are one (pointer doubling). Nothing loops
-over rows in Python; only flagged rows come back to write their message.
+64-bit integers in C (`_cells.c`, the fast path's own function). Duplicates
+are equal neighbours after a numpy sort; manager lookups are hash-set
+membership; cycles are searched only among the rows that both have a manager
+and are one (pointer doubling). Nothing loops over rows in Python; only
+flagged rows come back to write their message.
 A hash match is confirmed on the real strings before a duplicate is reported,
 so a (vanishingly rare) collision can never invent an error.
 """
@@ -41,25 +42,20 @@ def id_key(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars_start("'")
 
 
-def add_key_hash(b: Batch, name: str, key: pl.Expr, raw: pl.Expr) -> Callable[[], np.ndarray[Any, Any]]:
-    """Register the u64 hash of a key on a Batch; empty or absent keys hash to _EMPTY."""
+def hash_strings(values: pl.Series) -> np.ndarray[Any, Any]:
+    """u64 key hash of each value (C, `_cells.c`: the fast path hashes its
+    cells with the same function); empty or absent values hash to _EMPTY."""
     import numpy as np
 
-    h = b.add(f"{name}:hash", key.fill_null("").hash(seed=0))
-    e = b.add(f"{name}:empty", raw.fill_null("").str.len_bytes() == 0)
+    from bwsandbox.validator import _ccells
 
-    def result() -> np.ndarray[Any, Any]:
-        out = b.array(h) | np.uint64(1)
-        out[b.array(e)] = _EMPTY
-        return out
-
-    return result
+    return np.frombuffer(_ccells.hash_strings(values.fill_null("").to_list()), dtype=np.uint64)
 
 
 def add_folded_hash(
     b: Batch, name: str, col: str, plain: str, key: pl.Expr
 ) -> Callable[[], np.ndarray[Any, Any]]:
-    """`add_key_hash` of `key` for a column whose rows mostly are their own key.
+    """The key hash (`hash_strings`) of `key` for a column whose rows mostly are their own key.
 
     `plain` names a Boolean column of the batch that is true only where
     key(value) == value (an all-lowercase ASCII address, an id without the
@@ -67,22 +63,12 @@ def add_folded_hash(
     only the other rows are folded and hashed again, on that subset.
     """
     import numpy as np
-    import polars as pl
-
-    c = pl.col(col).fill_null("")
-    h = b.add(f"{name}:hash", c.hash(seed=0))
-    e = b.add(f"{name}:empty", c.str.len_bytes() == 0)
 
     def result() -> np.ndarray[Any, Any]:
-        out = b.array(h) | np.uint64(1)
-        empty = b.array(e).copy()
+        out = hash_strings(b.df[col])  # a writable array (over a bytearray)
         odd = np.flatnonzero(~b.array(plain))
         if len(odd):
-            k = key.fill_null("")
-            got = b.df[odd].select(k.hash(seed=0).alias("h"), (k.str.len_bytes() == 0).alias("e"))
-            out[odd] = got["h"].to_numpy() | np.uint64(1)
-            empty[odd] = got["e"].to_numpy()
-        out[empty] = _EMPTY
+            out[odd] = hash_strings(b.df[odd].select(key.fill_null("").alias("k"))["k"])
         return out
 
     return result
@@ -90,18 +76,17 @@ def add_folded_hash(
 
 def hash_keys(df: pl.DataFrame, keys: dict[str, pl.Expr]) -> dict[str, np.ndarray[Any, Any]]:
     """u64 hash of each key column (for small frames: departments, the directory)."""
-    batch = Batch(df)
-    got = {name: add_key_hash(batch, name, expr, expr) for name, expr in keys.items()}
-    batch.run()
-    return {name: fn() for name, fn in got.items()}
+    got = df.select([expr.alias(name) for name, expr in keys.items()])
+    return {name: hash_strings(got[name]) for name in keys}
 
 
 def hash_values(values: Sequence[str]) -> np.ndarray[Any, Any]:
     """The same hash as `hash_keys`, for keys that come from the directory snapshot."""
-    import polars as pl
+    import numpy as np
 
-    s = pl.DataFrame({"k": list(values)}, schema={"k": pl.String})
-    return hash_keys(s, {"k": pl.col("k")})["k"]
+    from bwsandbox.validator import _ccells
+
+    return np.frombuffer(_ccells.hash_strings(list(values)), dtype=np.uint64)
 
 
 def is_in(values: np.ndarray[Any, Any], pool: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

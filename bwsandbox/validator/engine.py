@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.codes import Scope, Severity
 from bwsandbox.spec.fields import Kind, ValueType
-from bwsandbox.validator import crossrow, values
+from bwsandbox.validator import crossrow, fastpath, values
 from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
@@ -137,10 +137,19 @@ def _validate_text(
             # Speculate: run the row rules on each part polars reads while the
             # structure scan finishes; kept only if the scan confirms every record.
             phase = UserRules(hmap, context)
+            fast = fastpath.plan(hmap, context, needed, len(head.cells))
             offset = 0
-            for done, part in enumerate(reader.parts(), 1):
-                phase.run(_frame(part, None, hmap, offset))
-                offset += part.height
+            parts: Iterator[fastpath.FastPart | pl.DataFrame] = (
+                iter(reader.fast_parts(fast)) if fast is not None else iter(reader.parts())
+            )
+            for done, part in enumerate(parts, 1):
+                if isinstance(part, fastpath.FastPart):
+                    assert fast is not None
+                    phase.run_fast(text, part, offset, fast)
+                    offset += part.n
+                else:
+                    phase.run(_frame(part, None, hmap, offset))
+                    offset += part.height
                 del part  # one part in memory at a time
                 # The last step (joining the scan, rules across rows) is the
                 # remaining share: report parts as 90 % of the work.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile, ValueType
-from bwsandbox.validator import crossrow, values
+from bwsandbox.validator import crossrow, fastpath, values
 from bwsandbox.validator.findings import finding, skipped_records
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context, Finding
@@ -72,6 +72,11 @@ class UserRules:
 
     def run(self, df: pl.DataFrame) -> None:
         """The row-local rules on one chunk of rows (column `i`: record index)."""
+        for name, arr in self._run(df).items():
+            self.keep(name, arr)
+
+    def _run(self, df: pl.DataFrame) -> dict[str, np.ndarray[Any, Any]]:
+        """The findings of `run`, and the compact arrays of those rows."""
         import numpy as np
         import polars as pl
 
@@ -151,14 +156,45 @@ class UserRules:
                 )
         if "employee_id" in cols and self.dir_users:
             out += _directory_ids(df, context, by_id, self.stored_ids(by_id))
-        self.keep("rec", df["i"].to_numpy().astype(np.int32))
-        self.keep("creating", state["creating"])
+        arrays: dict[str, np.ndarray[Any, Any]] = {
+            "rec": df["i"].to_numpy().astype(np.int32),
+            "creating": state["creating"],
+        }
         for name, arr in h.items():
-            self.keep(f"hash:{name}", arr)
+            arrays[f"hash:{name}"] = arr
         for col, flags in ids.items():
-            self.keep(f"{col}:numeric", flags.numeric)
-            self.keep(f"{col}:padded", flags.padded)
-            self.keep(f"{col}:size", flags.size)
+            arrays[f"{col}:numeric"] = flags.numeric
+            arrays[f"{col}:padded"] = flags.padded
+            arrays[f"{col}:size"] = flags.size
+        return arrays
+
+    def run_fast(self, text: bytes, part: fastpath.FastPart, offset: int, plan: fastpath.Plan) -> None:
+        """One part judged by the C pass: its slow records go through the
+        rules of `run`; the arrays of the rest are the C pass's (same keys,
+        same hash). Kept in record order, as `run` keeps them."""
+        import numpy as np
+
+        self.cols = set(plan.names) | {"i"}
+        arrays: dict[str, np.ndarray[Any, Any]] = {"rec": np.arange(offset, offset + part.n, dtype=np.int32)}
+        for name, h in part.hashes.items():
+            if name in ("email", "employee_id", "manager_id", "manager_email"):
+                arrays[f"hash:{name}"] = h
+        for name, (numeric, padded, size) in part.ids.items():
+            arrays.update({f"{name}:numeric": numeric, f"{name}:padded": padded, f"{name}:size": size})
+        if self.context.directory is None:
+            arrays["creating"] = np.ones(part.n, dtype=bool)
+        else:
+            ident = arrays["hash:employee_id"] if self.by_id else arrays["hash:email"]
+            known = self.hashed_directory("ids" if self.by_id else "emails")
+            arrays["creating"] = ~crossrow.is_in(ident, known)
+        slow = np.flatnonzero(part.slow)
+        if len(slow):
+            exact = self._run(fastpath.slow_frame(text, part, slow, offset, plan))
+            for name, arr in exact.items():
+                if name != "rec":
+                    arrays[name][slow] = arr
+        for name, arr in arrays.items():
+            self.keep(name, arr)
 
     @property
     def by_id(self) -> bool:

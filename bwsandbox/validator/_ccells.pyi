@@ -1,0 +1,14 @@
+"""The value fast path in C (`_cells.c`); see `fastpath.py`."""
+
+from collections.abc import Sequence
+from typing import Any
+
+def cells(
+    text: bytes,
+    start: int,
+    end: int,
+    width: int,
+    cols: Sequence[tuple[int, int, int, bool, tuple[bytes, ...] | None]],
+    /,
+) -> dict[str, Any]: ...
+def hash_strings(values: Sequence[str], /) -> bytearray: ...

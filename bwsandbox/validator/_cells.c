@@ -1,0 +1,402 @@
+/* The value fast path in C (issue #2 "Speed"): one pass over a part of a CSV
+ * body that reads the cells of the ruled columns and says, per record and
+ * column, whether the exact rules (values.py, users.py) must look at it.
+ *
+ * cells(text, start, end, width, cols) reads the whole records in
+ * text[start:end] as RFC 4180 does (quoted cells may hold commas, newlines
+ * and doubled quotes; CRLF or LF record ends). `cols` is a sequence of
+ * (cell index, kind, byte limit or -1, required, vocabulary) per ruled
+ * column. For each record it gives the end offset (the LF, or `end`), and a
+ * bit mask of the columns whose value needs the exact rules ("slow"); the
+ * structure scan judges the cell counts. A value is fast only
+ * when the exact rule would certainly find nothing in it and its key is its
+ * own key, so a fast value needs no Python at all:
+ *
+ *   TEXT   at most `limit` bytes (bytes >= characters); when required, not
+ *          empty and not starting with a space, tab or no-break space;
+ *   EMAIL  empty (slow only if required), or a plain lower-case address as
+ *          values.EMAIL_PLAIN matches it, within `limit` bytes: hashed;
+ *   ID     digits, or any text without E/e (the scientific-notation rule);
+ *          no leading apostrophe; hashed; the numeric / zero-padded / size
+ *          facts of the lost-zeros rule are kept;
+ *   BOOL   one of `vocabulary`, byte for byte;
+ *   DATE   empty, or d/d/yyyy that reads as one real date in the tenant's
+ *          locale (US month first, GB day first), or yyyy/m/d;
+ *   OTHER  empty.
+ *
+ * Whatever is slow goes through the exact rules in Python, which also hash
+ * its keys with hash_strings(), the same function: a fast and a slow row
+ * with the same key always collide. The pass releases the GIL; structure.py
+ * runs it on the parts of a big file on worker threads.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_COLS 31
+
+enum { K_TEXT = 0, K_EMAIL = 1, K_ID = 2, K_BOOL = 3, K_DATE_US = 4, K_DATE_GB = 5, K_OTHER = 6 };
+
+typedef struct {
+    Py_ssize_t idx, limit;
+    int kind, required;
+    Py_ssize_t n_vocab;
+    const char *vocab[64];
+    Py_ssize_t vocab_len[64];
+    uint64_t *hash;
+    uint8_t *num, *pad;
+    int32_t *size;
+} Col;
+
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+/* 64-bit hash of a byte string, 8 bytes at a time, with murmur3's final mix. */
+static uint64_t hash_bytes(const unsigned char *p, Py_ssize_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)n * 0xC2B2AE3D27D4EB4FULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h ^= w * 0x87C37B91114253D5ULL;
+        h = rotl(h, 27) * 0x4CF5AD432745937FULL + 0x52DCE729ULL;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, (size_t)n);
+    h ^= w * 0x87C37B91114253D5ULL;
+    h = rotl(h, 31) * 0x4CF5AD432745937FULL;
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* A key's slot: 0 is "no key" (an empty value), so real keys are odd. */
+static inline uint64_t key_hash(const unsigned char *p, Py_ssize_t n) { return n ? hash_bytes(p, n) | 1u : 0; }
+
+static inline int is_lower_alnum(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+static inline int is_local(unsigned char c) {
+    return is_lower_alnum(c) || c == '_' || c == '%' || c == '+' || c == '\'' || c == '-';
+}
+
+/* values.EMAIL_PLAIN: atoms of [a-z0-9_%+'-] joined by single dots, one @,
+ * then labels [a-z0-9]([a-z0-9-]*[a-z0-9])? joined by dots, at least two,
+ * the last of them [a-z]{2,}. */
+static int email_plain(const unsigned char *v, Py_ssize_t n) {
+    Py_ssize_t i = 0, atom = 0;
+    for (; i < n && v[i] != '@'; i++) {
+        if (v[i] == '.') {
+            if (!atom) return 0;
+            atom = 0;
+        } else if (is_local(v[i])) atom++;
+        else return 0;
+    }
+    if (i == n || !atom) return 0;
+    i++;
+    Py_ssize_t labels = 0, label_start = i;
+    int last_alpha = 1;
+    for (;; i++) {
+        if (i == n || v[i] == '.') {
+            Py_ssize_t len = i - label_start;
+            if (!len || v[label_start] == '-' || v[i - 1] == '-') return 0;
+            labels++;
+            if (i == n) return labels >= 2 && last_alpha && len >= 2;
+            label_start = i + 1;
+            last_alpha = 1;
+        } else if (is_lower_alnum(v[i]) || v[i] == '-') {
+            if (!(v[i] >= 'a' && v[i] <= 'z')) last_alpha = 0;
+        } else return 0;
+    }
+}
+
+static int days_in(int y, int m) {
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+    return days[m - 1];
+}
+
+static inline int real_date(int y, int m, int d) { return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in(y, m); }
+
+/* Digits of v[*i..] up to the next '/' or the end: their value, or -1. */
+static int number(const unsigned char *v, Py_ssize_t n, Py_ssize_t *i, int *digits) {
+    int x = 0;
+    *digits = 0;
+    while (*i < n && v[*i] != '/') {
+        if (v[*i] < '0' || v[*i] > '9' || *digits >= 4) return -1;
+        x = x * 10 + (v[*i] - '0');
+        (*i)++;
+        (*digits)++;
+    }
+    return *digits ? x : -1;
+}
+
+/* values.read_date finds nothing to say about this value (see the header). */
+static int date_fast(const unsigned char *v, Py_ssize_t n, int gb) {
+    Py_ssize_t i = 0;
+    int la, lb, lc;
+    int a = number(v, n, &i, &la);
+    if (a < 0 || i == n) return 0;
+    i++;
+    int b = number(v, n, &i, &lb);
+    if (b < 0 || i == n || lb > 2) return 0;
+    i++;
+    int c = number(v, n, &i, &lc);
+    if (c < 0 || i != n) return 0;
+    if (la == 4 && lc <= 2) return real_date(a, b, c);
+    if (la > 2 || lc != 4) return 0;
+    int us = real_date(c, a, b), uk = real_date(c, b, a);
+    int chosen = gb ? uk : us, other = gb ? us : uk;
+    return chosen && (!other || a == b);
+}
+
+static inline int in_vocab(const Col *col, const unsigned char *v, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < col->n_vocab; k++)
+        if (col->vocab_len[k] == n && memcmp(col->vocab[k], v, (size_t)n) == 0) return 1;
+    return 0;
+}
+
+/* Judge one value of a ruled column; returns whether it is slow. */
+static int judge(Col *col, Py_ssize_t rec, const unsigned char *v, Py_ssize_t n, int escaped) {
+    switch (col->kind) {
+    case K_TEXT:
+        if (escaped) return 1;
+        if (col->limit >= 0 && n > col->limit) return 1;
+        return col->required && (n == 0 || v[0] == ' ' || v[0] == '\t' || (n >= 2 && v[0] == 0xC2 && v[1] == 0xA0));
+    case K_EMAIL:
+        col->hash[rec] = 0;
+        if (n == 0) return col->required;
+        if (escaped || !email_plain(v, n) || (col->limit >= 0 && n > col->limit)) return 1;
+        col->hash[rec] = key_hash(v, n);
+        return 0;
+    case K_ID: {
+        int apostrophe = n > 0 && v[0] == '\'';
+        int numeric = n > apostrophe, has_e = 0;
+        for (Py_ssize_t k = apostrophe; k < n; k++) {
+            if (v[k] < '0' || v[k] > '9') numeric = 0;
+            if (v[k] == 'e' || v[k] == 'E') has_e = 1;
+        }
+        col->num[rec] = (uint8_t)numeric;
+        col->pad[rec] = (uint8_t)(numeric && v[apostrophe] == '0');
+        col->size[rec] = (int32_t)(n - apostrophe);
+        col->hash[rec] = key_hash(v, n);
+        if (n == 0) return col->required;
+        return escaped || apostrophe || (!numeric && has_e);
+    }
+    case K_BOOL:
+        return escaped || !in_vocab(col, v, n);
+    case K_DATE_US:
+    case K_DATE_GB:
+        return n != 0 && (escaped || !date_fast(v, n, col->kind == K_DATE_GB));
+    default:
+        return n != 0;
+    }
+}
+
+typedef struct {
+    const unsigned char *a;
+    Py_ssize_t start, end, width;
+    int n_cols;
+    Col cols[MAX_COLS];
+    signed char col_of[256]; /* cell index -> column, for the first 256 cells */
+    int64_t *ends;
+    uint32_t *slow;
+    Py_ssize_t n;
+} Pass;
+
+static void run_pass(Pass *s) {
+    const unsigned char *a = s->a;
+    Py_ssize_t p = s->start, e = s->end, rec = 0;
+    while (p < e) {
+        uint32_t slow = 0;
+        Py_ssize_t cell = 0;
+        int seen[MAX_COLS] = {0};
+        for (;;) {
+            const unsigned char *v;
+            Py_ssize_t vn, next;
+            int escaped = 0, last;
+            if (p < e && a[p] == '"') {
+                Py_ssize_t q = p + 1;
+                for (;;) {
+                    const unsigned char *r = memchr(a + q, '"', (size_t)(e - q));
+                    if (r == NULL) { q = e; break; }
+                    q = r - a;
+                    if (q + 1 < e && a[q + 1] == '"') { escaped = 1; q += 2; continue; }
+                    break;
+                }
+                v = a + p + 1;
+                vn = (q < e ? q : e) - (p + 1);
+                next = q < e ? q + 1 : e;
+                /* After the closing quote: a delimiter, CRLF, or the end. */
+                if (next < e && a[next] == '\r' && next + 1 < e && a[next + 1] == '\n') next++;
+                if (next < e && a[next] != ',' && a[next] != '\n') {
+                    escaped = 1; /* a stray quote: the csv module decides (the scan sends it there) */
+                    while (next < e && a[next] != ',' && a[next] != '\n') next++;
+                }
+            } else {
+                Py_ssize_t q = p;
+                while (q < e && a[q] != ',' && a[q] != '\n') q++;
+                v = a + p;
+                vn = q - p;
+                if (q < e && a[q] == '\n' && vn && v[vn - 1] == '\r') vn--;
+                next = q;
+            }
+            if (cell < 256 && s->col_of[cell] >= 0) {
+                int j = s->col_of[cell];
+                seen[j] = 1;
+                if (judge(&s->cols[j], rec, v, vn, escaped)) slow |= 1u << j;
+            }
+            cell++;
+            last = next >= e || a[next] == '\n';
+            p = next < e ? next + 1 : e;
+            if (last) {
+                s->ends[rec] = next < e ? next : e;
+                break;
+            }
+        }
+        for (int j = 0; j < s->n_cols; j++)
+            if (!seen[j] && judge(&s->cols[j], rec, (const unsigned char *)"", 0, 0)) slow |= 1u << j;
+        s->slow[rec++] = slow;
+    }
+    s->n = rec;
+}
+
+static PyObject *new_array(Py_ssize_t n, Py_ssize_t item, void **data) {
+    PyObject *o = PyByteArray_FromStringAndSize(NULL, n * item > 0 ? n * item : 1);
+    if (o != NULL) *data = PyByteArray_AS_STRING(o);
+    return o;
+}
+
+static PyObject *cells(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end, width;
+    PyObject *spec, *result = NULL, *vocab_keep = NULL;
+    PyObject *ends = NULL, *slow = NULL, *hashes = NULL, *ids = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnO:cells", &view, &start, &end, &width, &spec)) return NULL;
+    Pass s;
+    memset(&s, 0, sizeof s);
+    memset(s.col_of, -1, sizeof s.col_of);
+    if (start < 0 || end > view.len || start > end || width < 1) {
+        PyErr_SetString(PyExc_ValueError, "range out of bounds");
+        goto done;
+    }
+    vocab_keep = PySequence_Fast(spec, "cols must be a sequence");
+    if (vocab_keep == NULL) goto done;
+    s.n_cols = (int)PySequence_Fast_GET_SIZE(vocab_keep);
+    if (s.n_cols > MAX_COLS) {
+        PyErr_SetString(PyExc_ValueError, "too many columns");
+        goto done;
+    }
+    for (int j = 0; j < s.n_cols; j++) {
+        PyObject *vocab;
+        Col *c = &s.cols[j];
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(vocab_keep, j), "ninpO", &c->idx, &c->kind, &c->limit,
+                              &c->required, &vocab))
+            goto done;
+        if (c->idx < 0 || c->idx >= 256 || c->idx >= width || s.col_of[c->idx] >= 0) {
+            PyErr_SetString(PyExc_ValueError, "bad column index");
+            goto done;
+        }
+        s.col_of[c->idx] = (signed char)j;
+        if (vocab != Py_None) {
+            Py_ssize_t nv = PyTuple_Check(vocab) ? PyTuple_GET_SIZE(vocab) : -1;
+            if (nv < 0 || nv > 64) {
+                PyErr_SetString(PyExc_ValueError, "vocabulary: a tuple of at most 64 bytes");
+                goto done;
+            }
+            c->n_vocab = nv;
+            for (Py_ssize_t k = 0; k < nv; k++) {
+                char *buf;
+                if (PyBytes_AsStringAndSize(PyTuple_GET_ITEM(vocab, k), &buf, &c->vocab_len[k]) < 0) goto done;
+                c->vocab[k] = buf; /* kept alive by `spec` for the whole call */
+            }
+        }
+    }
+    s.a = (const unsigned char *)view.buf;
+    s.start = start;
+    s.end = end;
+    s.width = width;
+    /* At most one record per LF, plus one without. */
+    Py_ssize_t cap = 1;
+    for (const unsigned char *q = s.a + start, *stop = s.a + end; (q = memchr(q, '\n', (size_t)(stop - q))); q++) cap++;
+    if ((ends = new_array(cap, 8, (void **)&s.ends)) == NULL || (slow = new_array(cap, 4, (void **)&s.slow)) == NULL ||
+        (hashes = PyList_New(s.n_cols)) == NULL || (ids = PyList_New(s.n_cols)) == NULL)
+        goto done;
+    for (int j = 0; j < s.n_cols; j++) {
+        Col *c = &s.cols[j];
+        PyObject *h = Py_None, *id = Py_None;
+        Py_INCREF(Py_None);
+        Py_INCREF(Py_None);
+        if (c->kind == K_EMAIL || c->kind == K_ID) {
+            Py_DECREF(h);
+            if ((h = new_array(cap, 8, (void **)&c->hash)) == NULL) goto done;
+        }
+        PyList_SET_ITEM(hashes, j, h);
+        if (c->kind == K_ID) {
+            PyObject *num = new_array(cap, 1, (void **)&c->num), *pad = new_array(cap, 1, (void **)&c->pad);
+            PyObject *size = new_array(cap, 4, (void **)&c->size);
+            Py_DECREF(id);
+            id = (num && pad && size) ? Py_BuildValue("(NNN)", num, pad, size) : NULL;
+            if (id == NULL) {
+                Py_XDECREF(num);
+                Py_XDECREF(pad);
+                Py_XDECREF(size);
+                goto done;
+            }
+        }
+        PyList_SET_ITEM(ids, j, id);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    run_pass(&s);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("{s:n,s:O,s:O,s:O,s:O}", "n", s.n, "ends", ends, "slow", slow, "hashes", hashes, "ids", ids);
+done:
+    Py_XDECREF(ends);
+    Py_XDECREF(slow);
+    Py_XDECREF(hashes);
+    Py_XDECREF(ids);
+    Py_XDECREF(vocab_keep);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* hash_strings(values) -> bytearray of uint64: the key hash of each str's UTF-8. */
+static PyObject *hash_strings(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyObject *seq = PySequence_Fast(arg, "hash_strings takes a sequence of str");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uint64_t *out;
+    PyObject *result = new_array(n, 8, (void **)&out);
+    if (result == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &len);
+        if (utf8 == NULL) goto fail;
+        out[i] = key_hash((const unsigned char *)utf8, len);
+    }
+    if (PyByteArray_Resize(result, n * 8) < 0) goto fail;
+    Py_DECREF(seq);
+    return result;
+fail:
+    Py_XDECREF(result);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"cells", cells, METH_VARARGS,
+     "cells(text, start, end, width, cols) -> dict: record ends, per-record slow masks, key hashes and id "
+     "facts of the ruled columns (GIL released)."},
+    {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_ccells", "The value fast path in C (see structure.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__ccells(void) { return PyModule_Create(&module); }

@@ -1,0 +1,147 @@
+"""The value fast path (issue #2 "Speed"): the ruled cells of a user file
+judged in C (`_cells.c`), part by part, on worker threads.
+
+For each record and ruled column the C pass says whether the exact rules
+could have anything to say ("slow"); it hashes the keys of the rest, which
+need no Python at all. The slow records (a date to read, an address with
+capitals, an apostrophe, an empty required cell...) are parsed again by the
+csv module and go through the very same rules as every other file
+(`UserRules.run`), so the fast path can only skip work, never change a
+finding. Files the plan does not cover (another kind, a directory with
+employee ids to compare, a required column missing) read their columns with
+polars instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bwsandbox.spec.fields import Kind, Profile, ValueType
+from bwsandbox.validator.header import HeaderMap
+from bwsandbox.validator.model import Context
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+
+# Kinds of _cells.c.
+_TEXT, _EMAIL, _ID, _BOOL, _DATE_US, _DATE_GB, _OTHER = range(7)
+_MAX_COLUMNS = 31
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the C pass reads: (cell index, kind, byte limit, required, vocabulary) per ruled column."""
+
+    width: int
+    specs: tuple[tuple[int, int, int, bool, tuple[bytes, ...] | None], ...]
+    names: tuple[str, ...]  # field name of each spec
+
+
+def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Plan | None:
+    """The fast path's reading of this header, or None when it does not apply."""
+    from bwsandbox.validator.values import _COMMON_BOOLEANS
+
+    if hmap.kind is not Kind.USERS or hmap.fatal or not needed:
+        return None
+    names = tuple(hmap.columns[i] for i in needed)
+    core = context.profile is Profile.CORE
+    if len(needed) > _MAX_COLUMNS or max(needed) >= 256 or "email" not in names:
+        return None
+    if core and not {"first_name", "last_name"} <= set(names):
+        return None  # every new user lacks a required value: nothing is fast
+    users = context.directory.users if context.directory is not None else ()
+    if "employee_id" in names and any(u.employee_id for u in users):
+        return None  # stored ids are compared row by row (users._directory_ids)
+    by_id = core and {"employee_id", "manager_id"} <= set(names)
+    vocab = tuple(v.encode() for v in _COMMON_BOOLEANS)
+    specs: list[tuple[int, int, int, bool, tuple[bytes, ...] | None]] = []
+    for index, name in zip(needed, names, strict=True):
+        spec = hmap.template[name]
+        if name == "email":
+            specs.append((index, _EMAIL, 254, True, None))
+        elif spec.type is ValueType.EMAIL:
+            specs.append((index, _EMAIL, -1, False, None))  # a manager's key only
+        elif spec.type is ValueType.TEXT:
+            required = core and name in ("first_name", "last_name")
+            limit = spec.max_length if spec.max_length is not None else -1
+            specs.append((index, _TEXT, limit, required, None))
+        elif spec.type is ValueType.ID:
+            specs.append((index, _ID, -1, by_id and name == "employee_id", None))
+        elif spec.type is ValueType.BOOLEAN:
+            specs.append((index, _BOOL, -1, False, vocab))
+        elif spec.type is ValueType.DATE:
+            specs.append((index, _DATE_GB if context.locale == "en-GB" else _DATE_US, -1, False, None))
+        else:
+            specs.append((index, _OTHER, -1, False, None))
+    return Plan(width=width, specs=tuple(specs), names=names)
+
+
+def read_part(text: bytes, start: int, end: int, plan: Plan) -> dict[str, Any]:
+    """The C pass over the whole records of text[start:end] (GIL released)."""
+    from bwsandbox.validator import _ccells
+
+    got = _ccells.cells(text, start, end, plan.width, list(plan.specs))
+    got["start"] = start
+    return got
+
+
+@dataclass(slots=True)
+class FastPart:
+    """One part as the rules keep it: arrays over its records."""
+
+    n: int
+    slow: np.ndarray[Any, Any]  # bool: some ruled value needs the exact rules
+    hashes: dict[str, np.ndarray[Any, Any]]  # field name -> u64 key hash
+    ids: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]]
+    starts: np.ndarray[Any, Any]
+    ends: np.ndarray[Any, Any]
+
+
+def unpack(got: dict[str, Any], plan: Plan) -> FastPart:
+    import numpy as np
+
+    n = int(got["n"])
+    ends = np.frombuffer(got["ends"], dtype=np.int64, count=n)
+    starts = np.empty(n, dtype=np.int64)
+    if n:
+        starts[0] = got["start"]
+        starts[1:] = ends[:-1] + 1
+    hashes = {
+        name: np.frombuffer(h, dtype=np.uint64, count=n)
+        for name, h in zip(plan.names, got["hashes"], strict=True)
+        if h is not None
+    }
+    ids = {
+        name: (
+            np.frombuffer(i[0], dtype=np.bool_, count=n),
+            np.frombuffer(i[1], dtype=np.bool_, count=n),
+            np.frombuffer(i[2], dtype=np.int32, count=n),
+        )
+        for name, i in zip(plan.names, got["ids"], strict=True)
+        if i is not None
+    }
+    slow = np.frombuffer(got["slow"], dtype=np.uint32, count=n) != 0
+    return FastPart(n=n, slow=slow, hashes=hashes, ids=ids, starts=starts, ends=ends)
+
+
+def slow_frame(
+    text: bytes, part: FastPart, positions: np.ndarray[Any, Any], offset: int, plan: Plan
+) -> pl.DataFrame:
+    """The ruled cells of some records of a part, parsed by the csv module,
+    as the frame `UserRules.run` reads (`i`: record index in the file)."""
+    import polars as pl
+
+    columns: dict[str, list[str]] = {name: [] for name in plan.names}
+    at = [(name, spec[0]) for name, spec in zip(plan.names, plan.specs, strict=True)]
+    for p in positions.tolist():
+        raw = text[int(part.starts[p]) : int(part.ends[p])].decode("utf-8")
+        cells = next(csv.reader(io.StringIO(raw, newline="")), [])
+        for name, index in at:
+            columns[name].append(cells[index] if index < len(cells) else "")
+    frame = pl.DataFrame(columns, schema=dict.fromkeys(plan.names, pl.String))
+    rec = pl.Series("i", (positions + offset).astype("uint32"), dtype=pl.UInt32)
+    return frame.insert_column(0, rec)

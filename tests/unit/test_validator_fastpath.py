@@ -1,0 +1,211 @@
+"""The C value fast path (`_cells.c`, `fastpath.py`) gives exactly the report
+of the polars path it skips: on every fixture, on generated feeds full of
+values each rule has something to say about, in one part or many. Its pieces
+are checked against the Python they stand in for (issue #2 "Speed")."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bwsandbox.spec.fields import Profile
+from bwsandbox.validator import Context, Validation, fastpath, report_json, validate
+from bwsandbox.validator import engine as engine_mod
+from bwsandbox.validator import structure as structure_mod
+from bwsandbox.validator import values as values_mod
+from bwsandbox.validator._ccells import cells, hash_strings
+from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SOME = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _both(data: bytes, context: Context, part_bytes: int | None = None) -> tuple[Validation, Validation, int]:
+    """(fast path, polars path, parts the fast path read) of one file."""
+    planned: list[fastpath.Plan | None] = []
+    real_plan = fastpath.plan
+
+    def spy(*args: object) -> fastpath.Plan | None:
+        got = real_plan(*args)  # type: ignore[arg-type]
+        planned.append(got)
+        return got
+
+    with pytest.MonkeyPatch.context() as mp:
+        if part_bytes is not None:
+            mp.setattr(structure_mod, "_PART_BYTES", part_bytes)
+        mp.setattr(fastpath, "plan", spy)
+        fast = validate(data, context)
+        mp.setattr(fastpath, "plan", lambda *args: None)
+        slow = validate(data, context)
+    return fast, slow, sum(p is not None for p in planned)
+
+
+def _same(fast: Validation, slow: Validation) -> None:
+    assert report_json(fast.report) == report_json(slow.report)
+    assert [(a.row, dict(a.values)) for a in fast.applicable()] == [
+        (a.row, dict(a.values)) for a in slow.applicable()
+    ]
+    assert dict(fast.originals) == dict(slow.originals)
+
+
+def _fixtures() -> Iterator[Path]:
+    for path in sorted(FIXTURES.iterdir()):
+        if path.is_file() and not path.name.endswith(".context.json"):
+            yield path
+
+
+@pytest.mark.parametrize("path", list(_fixtures()), ids=lambda p: p.name)
+def test_every_fixture_gets_the_same_report_on_both_paths(path: Path) -> None:
+    sidecar = path.with_name(path.stem + ".context.json")
+    context = Context.from_dict(json.loads(sidecar.read_text())) if sidecar.exists() else Context()
+    fast, slow, _ = _both(path.read_bytes(), context)
+    _same(fast, slow)
+
+
+def test_the_fast_path_is_taken_for_most_fixtures() -> None:
+    """The comparison above means something: the CSV user fixtures (not JSON, not
+    department files, not the broken ones that stop early) take the fast path."""
+    taken = 0
+    for path in _fixtures():
+        sidecar = path.with_name(path.stem + ".context.json")
+        context = Context.from_dict(json.loads(sidecar.read_text())) if sidecar.exists() else Context()
+        taken += _both(path.read_bytes(), context)[2]
+    assert taken >= 30
+
+
+# Values aimed at every rule and at the edges of the fast path's judgements.
+EMAILS = ["a@x.com", "A@x.com", "a@x.c", "a@@x.com", " a@x.com", "a.b@x.co.uk", "", "a@x", "ä@x.com",
+          "a@-x.com", "a..b@x.com", "x" * 250 + "@x.com", 'q"x@x.com', "a@x.com ", "a,b@x.com", "'a@x.com"]
+NAMES = ["Ann", "", " Ann", "\tAnn", "\u00a0Ann", "é" * 130, "x" * 151, "O'Neil, Jr.", 'Say "hi"', "a\nb"]
+IDS = ["0001", "1", "'0002", "1.23E+13", "E100", "e", "", "'", "00A", " 12", "12 "]
+BOOLS = ["true", "FALSE", "Yes", "no", "1", "0", "", "maybe", " true", "True"]
+DATES = ["", "01/13/2027", "13/01/2027", "02/03/2027", "05/05/2027", "2027/02/29", "2028/02/29", "02/30/2027",
+         "2027-01-15", "43952", "1/2/27", "0000/01/01", "01/01/0000", " 01/13/2027", "12/31/9999", "1/1/2027"]
+HEADERS = [
+    ["email", "first_name", "last_name", "employee_id", "manager_email", "on_leave", "deactivation_date"],
+    ["email", "first_name", "last_name", "employee_id", "manager_id", "title", "deactivation_date", "preferred_name"],
+    ["first_name", "email", "last_name", "manager_email", "mobile", "locale"],
+    ["email", "last_name", "first_name", "employee_id", "manager_id", "manager_email", "on_leave"],
+]  # fmt: skip
+
+
+@st.composite
+def feeds(draw: st.DrawFn) -> tuple[bytes, Context]:
+    header = draw(st.sampled_from(HEADERS))
+    n = draw(st.integers(1, 30))
+    pool = [f"u{i}@x.com" for i in range(n)]
+    rows = []
+    for i in range(n):
+        row = []
+        for col in header:
+            # Mostly what the fast path takes, so a row is fast unless one of its
+            # cells is odd; each rule's odd values are in the mix.
+            typical = draw(st.integers(0, 9)) < 8
+            if col == "email":
+                row.append(pool[i] if typical else draw(st.sampled_from([pool[i].upper(), *EMAILS])))
+            elif col == "manager_email":
+                row.append(draw(st.sampled_from(["", *pool] if typical else EMAILS[:4])))
+            elif col in ("employee_id", "manager_id"):
+                row.append(f"{draw(st.integers(0, n)):04d}" if typical else draw(st.sampled_from(IDS)))
+            elif col == "on_leave":
+                row.append(draw(st.sampled_from(BOOLS[:6] if typical else BOOLS)))
+            elif col == "deactivation_date":
+                row.append(draw(st.sampled_from(DATES)))
+            elif col == "mobile":
+                row.append(draw(st.sampled_from(["", "+15551234567", "555 1234", "x"])))
+            else:
+                row.append(draw(st.sampled_from(NAMES[:1] + NAMES[7:8] if typical else NAMES)))
+        rows.append(row)
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator=draw(st.sampled_from(["\r\n", "\n"]))).writerows([header, *rows])
+    directory = None
+    if draw(st.booleans()):
+        known = draw(st.lists(st.sampled_from([*pool, "boss@x.com", "A@x.com"]), max_size=5))
+        directory = DirectorySnapshot(users=tuple(ExistingUser(email=e, active=draw(st.booleans())) for e in known))
+    context = Context(
+        profile=draw(st.sampled_from(list(Profile))),
+        locale=draw(st.sampled_from(["en-US", "en-GB"])),
+        directory=directory,
+        licenses_available=draw(st.sampled_from([None, 0, 3, 1000])),
+    )
+    return out.getvalue().encode(), context
+
+
+@SOME
+@given(feeds(), st.sampled_from([None, 40, 200]))
+def test_generated_feeds_get_the_same_report_on_both_paths(feed: tuple[bytes, Context], part: int | None) -> None:
+    data, context = feed
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_mod, "_PARALLEL_BYTES", 1)  # the worker threads too, as for a big file
+        fast, slow, taken = _both(data, context, part)
+    _same(fast, slow)
+
+
+# -- the pieces -----------------------------------------------------------------------
+
+emailish = st.text(st.sampled_from(list("ab0-_.@%+'Z é")), max_size=14)
+
+
+@settings(max_examples=400, deadline=None)
+@given(emailish)
+def test_the_c_plain_address_test_is_the_regex(value: str) -> None:
+    data = f"h\n{value}\n".encode()
+    got = cells(data, 2, len(data), 1, [(0, 1, -1, False, None)])
+    hashed = np.frombuffer(got["hashes"][0], dtype=np.uint64)[0]
+    slow = np.frombuffer(got["slow"], dtype=np.uint32)[0]
+    plain = re.search(values_mod.EMAIL_PLAIN, value) is not None
+    if '"' not in value and "\n" not in value:
+        assert (not slow and value != "") == plain
+    if not slow and value:
+        assert hashed == np.frombuffer(hash_strings([value]), dtype=np.uint64)[0]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.sampled_from(list("0123456789/ -")), max_size=11), st.sampled_from(["en-US", "en-GB"]))
+def test_a_fast_date_is_one_the_exact_rule_reads_without_a_word(value: str, locale: str) -> None:
+    data = f"h\n{value}\n".encode()
+    kind = 5 if locale == "en-GB" else 4
+    slow = np.frombuffer(cells(data, 2, len(data), 1, [(0, kind, -1, False, None)])["slow"], dtype=np.uint32)[0]
+    if not slow and value:
+        reading = values_mod.read_date(value, locale)
+        assert reading.code is None and reading.iso is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "locale"), [("01/13/2027", "en-US"), ("13/01/2027", "en-GB"), ("2028/02/29", "en-US"),
+                          ("05/05/2027", "en-GB"), ("12/31/9999", "en-US")]
+)  # fmt: skip
+def test_unambiguous_real_dates_are_fast(value: str, locale: str) -> None:
+    data = f"h\n{value}\n".encode()
+    kind = 5 if locale == "en-GB" else 4
+    assert cells(data, 2, len(data), 1, [(0, kind, -1, False, None)])["slow"][:4] == b"\0\0\0\0"
+
+
+def test_the_c_pass_reads_quoted_cells_and_line_ends_as_the_csv_module() -> None:
+    body = 'a@x.com,"Ann, ""B""",x\r\n"b@x.com","multi\nline",y\nc@x.com,,\n'
+    data = ("email,first_name,t\n" + body).encode()
+    got = cells(data, 19, len(data), 3, [(0, 1, 254, True, None), (1, 0, 254, True, None)])
+    n = got["n"]
+    assert n == 3
+    ends = np.frombuffer(got["ends"], dtype=np.int64, count=n)
+    assert [data[e] for e in ends] == [ord("\n")] * 3
+    slow = np.frombuffer(got["slow"], dtype=np.uint32, count=n).tolist()
+    assert slow == [0b10, 0, 0b10]  # escaped quotes go the exact way; so does an empty required name
+    hashes = np.frombuffer(got["hashes"][0], dtype=np.uint64, count=n)
+    assert hashes.tolist() == np.frombuffer(hash_strings(["a@x.com", "b@x.com", "c@x.com"]), np.uint64).tolist()
+
+
+def test_the_c_pass_refuses_bad_arguments() -> None:
+    for args in [(b"a\n", 0, 5, 1, []), (b"a\n", 0, 2, 0, []), (b"a\n", 0, 2, 1, [(3, 0, -1, False, None)]),
+                 (b"a\n", 0, 2, 1, [(0, 0, -1, False, None)] * 2), (b"a\n", 0, 2, 1, [(0, 3, -1, False, [b""])])]:
+        with pytest.raises(ValueError):
+            cells(*args)  # type: ignore[arg-type]
