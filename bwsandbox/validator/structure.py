@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import queue
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -193,43 +192,16 @@ def _ragged_findings(
 _PART_BYTES = 8 << 20  # polars reads big bodies in parts of about this size (peak memory)
 
 
-def iter_split_points(text: bytes, start: int, parts: int) -> Iterator[tuple[int, int]]:
+def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
     """Byte ranges of about `parts` runs of whole records, split at structural newlines.
 
     A newline is structural iff an even number of quotes precede it (RFC 4180);
-    the quotes are counted with bytes.count, between candidate newlines only.
+    the quotes are counted in C (`_cells.c`), between candidate newlines only,
+    with the GIL released.
     """
-    n = len(text)
-    step = max(1, (n - start) // parts)
-    begin = counted = start
-    parity = 0
-    for k in range(1, parts):
-        nl = text.find(b"\n", max(start + k * step, begin))
-        while nl != -1:
-            parity ^= text.count(b'"', counted, nl) & 1
-            counted = nl
-            if not parity:
-                break
-            nl = text.find(b"\n", nl + 1)
-        if nl == -1 or nl + 1 >= n:
-            break
-        yield begin, nl + 1
-        begin = nl + 1
-    yield begin, n
+    from bwsandbox.validator import _ccells
 
-
-def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
-    return list(iter_split_points(text, start, parts))
-
-
-def _produce_splits(
-    out: queue.SimpleQueue[tuple[int, int] | None], text: bytes, start: int, parts: int
-) -> None:
-    try:
-        for r in iter_split_points(text, start, parts):
-            out.put(r)
-    finally:
-        out.put(None)
+    return _ccells.split(text, start, parts)
 
 
 class CsvRead:
@@ -247,10 +219,8 @@ class CsvRead:
         self._scan = submit(_scan, text, header_end)
         self._height: int | None = None  # records polars read, when parts() ran to the end
         self._n_parts = max(1, (len(text) - header_end) // _PART_BYTES)
-        # Split points are found on a worker, one by one, while parts are read.
-        self._splits: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
-        if self._n_parts > 1:
-            submit(_produce_splits, self._splits, text, header_end, self._n_parts)
+        # Split points are found on a worker while the first jobs start.
+        self._splits = submit(split_points, text, header_end, self._n_parts) if self._n_parts > 1 else None
 
     @property
     def n_parts(self) -> int:
@@ -268,8 +238,8 @@ class CsvRead:
             self._height = df.height
             yield df
             return
-        while (span := self._splits.get()) is not None:
-            a, b = span
+        assert self._splits is not None
+        for a, b in self._splits.result():
             df = _read_polars(text[a:b], width, self.needed, skip=0)
             if df is None:
                 return
@@ -287,20 +257,21 @@ class CsvRead:
             self._height = part.n
             yield part
             return
+        assert self._splits is not None
+        spans = iter(self._splits.result())
         pending: deque[Any] = deque()
 
-        def submit_next() -> bool:
-            span = self._splits.get()
-            if span is None:
-                return False
-            pending.append(self._submit(fastpath.read_part, text, span[0], span[1], plan))
-            return True
+        def submit_next() -> None:
+            span = next(spans, None)
+            if span is not None:
+                pending.append(self._submit(fastpath.read_part, text, span[0], span[1], plan))
 
-        more = submit_next() and submit_next()
+        submit_next()
+        submit_next()
         height = 0
         while pending:
             got = pending.popleft().result()
-            more = more and submit_next()
+            submit_next()
             part = fastpath.unpack(got, plan)
             height += part.n
             yield part

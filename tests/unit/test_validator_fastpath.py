@@ -83,16 +83,49 @@ def test_the_fast_path_is_taken_for_most_fixtures() -> None:
 
 
 # Values aimed at every rule and at the edges of the fast path's judgements.
-EMAILS = ["a@x.com", "A@x.com", "a@x.c", "a@@x.com", " a@x.com", "a.b@x.co.uk", "", "a@x", "ä@x.com",
-          "a@-x.com", "a..b@x.com", "x" * 250 + "@x.com", 'q"x@x.com', "a@x.com ", "a,b@x.com", "'a@x.com"]
+EMAILS = [
+    "a@x.com",
+    "A@x.com",
+    "a@x.c",
+    "a@@x.com",
+    " a@x.com",
+    "a.b@x.co.uk",
+    "",
+    "a@x",
+    "ä@x.com",
+    "a@-x.com",
+    "a..b@x.com",
+    "x" * 250 + "@x.com",
+    'q"x@x.com',
+    "a@x.com ",
+    "a,b@x.com",
+    "'a@x.com",
+]
 NAMES = ["Ann", "", " Ann", "\tAnn", "\u00a0Ann", "é" * 130, "x" * 151, "O'Neil, Jr.", 'Say "hi"', "a\nb"]
 IDS = ["0001", "1", "'0002", "1.23E+13", "E100", "e", "", "'", "00A", " 12", "12 "]
 BOOLS = ["true", "FALSE", "Yes", "no", "1", "0", "", "maybe", " true", "True"]
-DATES = ["", "01/13/2027", "13/01/2027", "02/03/2027", "05/05/2027", "2027/02/29", "2028/02/29", "02/30/2027",
-         "2027-01-15", "43952", "1/2/27", "0000/01/01", "01/01/0000", " 01/13/2027", "12/31/9999", "1/1/2027"]
+DATES = [
+    "",
+    "01/13/2027",
+    "13/01/2027",
+    "02/03/2027",
+    "05/05/2027",
+    "2027/02/29",
+    "2028/02/29",
+    "02/30/2027",
+    "2027-01-15",
+    "43952",
+    "1/2/27",
+    "0000/01/01",
+    "01/01/0000",
+    " 01/13/2027",
+    "12/31/9999",
+    "1/1/2027",
+]
 HEADERS = [
     ["email", "first_name", "last_name", "employee_id", "manager_email", "on_leave", "deactivation_date"],
-    ["email", "first_name", "last_name", "employee_id", "manager_id", "title", "deactivation_date", "preferred_name"],
+    ["email", "first_name", "last_name", "employee_id", "manager_id", "title", "deactivation_date",
+     "preferred_name"],
     ["first_name", "email", "last_name", "manager_email", "mobile", "locale"],
     ["email", "last_name", "first_name", "employee_id", "manager_id", "manager_email", "on_leave"],
 ]  # fmt: skip
@@ -130,7 +163,9 @@ def feeds(draw: st.DrawFn) -> tuple[bytes, Context]:
     directory = None
     if draw(st.booleans()):
         known = draw(st.lists(st.sampled_from([*pool, "boss@x.com", "A@x.com"]), max_size=5))
-        directory = DirectorySnapshot(users=tuple(ExistingUser(email=e, active=draw(st.booleans())) for e in known))
+        directory = DirectorySnapshot(
+            users=tuple(ExistingUser(email=e, active=draw(st.booleans())) for e in known)
+        )
     context = Context(
         profile=draw(st.sampled_from(list(Profile))),
         locale=draw(st.sampled_from(["en-US", "en-GB"])),
@@ -142,7 +177,9 @@ def feeds(draw: st.DrawFn) -> tuple[bytes, Context]:
 
 @SOME
 @given(feeds(), st.sampled_from([None, 40, 200]))
-def test_generated_feeds_get_the_same_report_on_both_paths(feed: tuple[bytes, Context], part: int | None) -> None:
+def test_generated_feeds_get_the_same_report_on_both_paths(
+    feed: tuple[bytes, Context], part: int | None
+) -> None:
     data, context = feed
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine_mod, "_PARALLEL_BYTES", 1)  # the worker threads too, as for a big file
@@ -174,7 +211,9 @@ def test_the_c_plain_address_test_is_the_regex(value: str) -> None:
 def test_a_fast_date_is_one_the_exact_rule_reads_without_a_word(value: str, locale: str) -> None:
     data = f"h\n{value}\n".encode()
     kind = 5 if locale == "en-GB" else 4
-    slow = np.frombuffer(cells(data, 2, len(data), 1, [(0, kind, -1, False, None)])["slow"], dtype=np.uint32)[0]
+    slow = np.frombuffer(cells(data, 2, len(data), 1, [(0, kind, -1, False, None)])["slow"], dtype=np.uint32)[
+        0
+    ]
     if not slow and value:
         reading = values_mod.read_date(value, locale)
         assert reading.code is None and reading.iso is not None
@@ -201,11 +240,18 @@ def test_the_c_pass_reads_quoted_cells_and_line_ends_as_the_csv_module() -> None
     slow = np.frombuffer(got["slow"], dtype=np.uint32, count=n).tolist()
     assert slow == [0b10, 0, 0b10]  # escaped quotes go the exact way; so does an empty required name
     hashes = np.frombuffer(got["hashes"][0], dtype=np.uint64, count=n)
-    assert hashes.tolist() == np.frombuffer(hash_strings(["a@x.com", "b@x.com", "c@x.com"]), np.uint64).tolist()
+    assert (
+        hashes.tolist() == np.frombuffer(hash_strings(["a@x.com", "b@x.com", "c@x.com"]), np.uint64).tolist()
+    )
 
 
 def test_the_c_pass_refuses_bad_arguments() -> None:
-    for args in [(b"a\n", 0, 5, 1, []), (b"a\n", 0, 2, 0, []), (b"a\n", 0, 2, 1, [(3, 0, -1, False, None)]),
-                 (b"a\n", 0, 2, 1, [(0, 0, -1, False, None)] * 2), (b"a\n", 0, 2, 1, [(0, 3, -1, False, [b""])])]:
+    for args in [
+        (b"a\n", 0, 5, 1, []),
+        (b"a\n", 0, 2, 0, []),
+        (b"a\n", 0, 2, 1, [(3, 0, -1, False, None)]),
+        (b"a\n", 0, 2, 1, [(0, 0, -1, False, None)] * 2),
+        (b"a\n", 0, 2, 1, [(0, 3, -1, False, [b""])]),
+    ]:
         with pytest.raises(ValueError):
             cells(*args)  # type: ignore[arg-type]
