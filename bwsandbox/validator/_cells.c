@@ -9,15 +9,16 @@
  * column. For each record it gives the end offset (the LF, or `end`), and a
  * bit mask of the columns whose value needs the exact rules ("slow"); the
  * structure scan judges the cell counts. A value is fast only
- * when the exact rule would certainly find nothing in it and its key is its
- * own key, so a fast value needs no Python at all:
+ * when the exact rule would certainly find nothing in it and its key is
+ * plain to compute, so a fast value needs no Python at all:
  *
  *   TEXT   at most `limit` bytes (bytes >= characters); when required, not
  *          empty and not starting with a space, tab or no-break space;
- *   EMAIL  empty (slow only if required), or a plain lower-case address as
- *          values.EMAIL_PLAIN matches it, within `limit` bytes: hashed;
- *   ID     digits, or any text without E/e (the scientific-notation rule);
- *          no leading apostrophe; hashed; the numeric / zero-padded / size
+ *   EMAIL  empty (slow only if required), or an address as values.EMAIL_FAST
+ *          matches it, within `limit` bytes: hashed lower-cased;
+ *   ID     digits, or text that cannot be scientific notation (no E/e, or
+ *          not a digit first); no leading apostrophe; hashed; the
+ *          numeric / zero-padded / size
  *          facts of the lost-zeros rule are kept;
  *   BOOL   one of `vocabulary`, byte for byte;
  *   DATE   empty, or d/d/yyyy that reads as one real date in the tenant's
@@ -80,22 +81,27 @@ static uint64_t hash_bytes(const unsigned char *p, Py_ssize_t n) {
 /* A key's slot: 0 is "no key" (an empty value), so real keys are odd. */
 static inline uint64_t key_hash(const unsigned char *p, Py_ssize_t n) { return n ? hash_bytes(p, n) | 1u : 0; }
 
-static inline int is_lower_alnum(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+static inline int is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static inline int is_alnum(unsigned char c) { return is_alpha(c) || (c >= '0' && c <= '9'); }
 static inline int is_local(unsigned char c) {
-    return is_lower_alnum(c) || c == '_' || c == '%' || c == '+' || c == '\'' || c == '-';
+    return is_alnum(c) || c == '_' || c == '%' || c == '+' || c == '\'' || c == '-';
 }
 
-/* values.EMAIL_PLAIN: atoms of [a-z0-9_%+'-] joined by single dots, one @,
- * then labels [a-z0-9]([a-z0-9-]*[a-z0-9])? joined by dots, at least two,
- * the last of them [a-z]{2,}. */
-static int email_plain(const unsigned char *v, Py_ssize_t n) {
+/* values.EMAIL_FAST: atoms of [A-Za-z0-9_%+'-] joined by single dots, one @,
+ * then labels [A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])? joined by dots, at least
+ * two, the last of them [A-Za-z]{2,}. `*caps`: whether a capital occurs (the
+ * key is then the lower-cased address, EMAIL_PLAIN does not match). */
+static int email_fast(const unsigned char *v, Py_ssize_t n, int *caps) {
     Py_ssize_t i = 0, atom = 0;
+    *caps = 0;
     for (; i < n && v[i] != '@'; i++) {
         if (v[i] == '.') {
             if (!atom) return 0;
             atom = 0;
-        } else if (is_local(v[i])) atom++;
-        else return 0;
+        } else if (is_local(v[i])) {
+            atom++;
+            *caps |= v[i] >= 'A' && v[i] <= 'Z';
+        } else return 0;
     }
     if (i == n || !atom) return 0;
     i++;
@@ -109,8 +115,9 @@ static int email_plain(const unsigned char *v, Py_ssize_t n) {
             if (i == n) return labels >= 2 && last_alpha && len >= 2;
             label_start = i + 1;
             last_alpha = 1;
-        } else if (is_lower_alnum(v[i]) || v[i] == '-') {
-            if (!(v[i] >= 'a' && v[i] <= 'z')) last_alpha = 0;
+        } else if (is_alnum(v[i]) || v[i] == '-') {
+            if (!is_alpha(v[i])) last_alpha = 0;
+            *caps |= v[i] >= 'A' && v[i] <= 'Z';
         } else return 0;
     }
 }
@@ -171,8 +178,14 @@ static int judge(Col *col, Py_ssize_t rec, const unsigned char *v, Py_ssize_t n,
     case K_EMAIL:
         col->hash[rec] = 0;
         if (n == 0) return col->required;
-        if (escaped || !email_plain(v, n) || (col->limit >= 0 && n > col->limit)) return 1;
-        col->hash[rec] = key_hash(v, n);
+        int caps;
+        if (escaped || !email_fast(v, n, &caps) || (col->limit >= 0 && n > col->limit)) return 1;
+        if (caps) { /* an ASCII address: its key is the ASCII lower case (str.lower, polars alike) */
+            unsigned char low[256];
+            if (n > (Py_ssize_t)sizeof low) return 1;
+            for (Py_ssize_t k = 0; k < n; k++) low[k] = (v[k] >= 'A' && v[k] <= 'Z') ? (unsigned char)(v[k] + 32) : v[k];
+            col->hash[rec] = key_hash(low, n);
+        } else col->hash[rec] = key_hash(v, n);
         return 0;
     case K_ID: {
         int apostrophe = n > 0 && v[0] == '\'';
@@ -186,7 +199,9 @@ static int judge(Col *col, Py_ssize_t rec, const unsigned char *v, Py_ssize_t n,
         col->size[rec] = (int32_t)(n - apostrophe);
         col->hash[rec] = key_hash(v, n);
         if (n == 0) return col->required;
-        return escaped || apostrophe || (!numeric && has_e);
+        /* values.SCIENTIFIC needs a digit first, once stripped of white space */
+        int digit_or_blank = v[0] <= ' ' || v[0] >= 0x80 || (v[0] >= '0' && v[0] <= '9');
+        return escaped || apostrophe || (!numeric && has_e && digit_or_blank);
     }
     case K_BOOL:
         return escaped || !in_vocab(col, v, n);

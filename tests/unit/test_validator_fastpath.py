@@ -102,7 +102,7 @@ EMAILS = [
     "'a@x.com",
 ]
 NAMES = ["Ann", "", " Ann", "\tAnn", "\u00a0Ann", "é" * 130, "x" * 151, "O'Neil, Jr.", 'Say "hi"', "a\nb"]
-IDS = ["0001", "1", "'0002", "1.23E+13", "E100", "e", "", "'", "00A", " 12", "12 "]
+IDS = ["0001", "1", "'0002", "1.23E+13", "E100", "e", "EMP0042", " 1E5", "1e5", "", "'", "00A", " 12", "12 "]
 BOOLS = ["true", "FALSE", "Yes", "no", "1", "0", "", "maybe", " true", "True"]
 DATES = [
     "",
@@ -194,16 +194,25 @@ emailish = st.text(st.sampled_from(list("ab0-_.@%+'Z é")), max_size=14)
 
 @settings(max_examples=400, deadline=None)
 @given(emailish)
-def test_the_c_plain_address_test_is_the_regex(value: str) -> None:
+def test_the_c_address_test_is_the_regex_and_hashes_the_lower_case(value: str) -> None:
     data = f"h\n{value}\n".encode()
     got = cells(data, 2, len(data), 1, [(0, 1, -1, False, None)])
     hashed = np.frombuffer(got["hashes"][0], dtype=np.uint64)[0]
     slow = np.frombuffer(got["slow"], dtype=np.uint32)[0]
-    plain = re.search(values_mod.EMAIL_PLAIN, value) is not None
+    valid = re.search(values_mod.EMAIL_FAST, value) is not None
     if '"' not in value and "\n" not in value:
-        assert (not slow and value != "") == plain
+        assert (not slow and value != "") == valid
     if not slow and value:
-        assert hashed == np.frombuffer(hash_strings([value]), dtype=np.uint64)[0]
+        assert hashed == np.frombuffer(hash_strings([value.lower()]), dtype=np.uint64)[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("0123456789eE.,+ 'x\u00a0")), max_size=8))
+def test_a_fast_id_is_not_scientific_notation(value: str) -> None:
+    data = f"h\n{value}\n".encode()
+    slow = np.frombuffer(cells(data, 2, len(data), 1, [(0, 2, -1, False, None)])["slow"], dtype=np.uint32)[0]
+    if not slow:
+        assert not value.startswith("'") and re.match(values_mod.SCIENTIFIC, value.strip()) is None
 
 
 @settings(max_examples=400, deadline=None)
@@ -255,3 +264,28 @@ def test_the_c_pass_refuses_bad_arguments() -> None:
     ]:
         with pytest.raises(ValueError):
             cells(*args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("part", [None, 8000])
+def test_a_part_that_is_mostly_slow_is_read_by_polars_with_the_same_report(part: int | None) -> None:
+    rows = [
+        [f"u{i}@x.com", "Ann" if i % 7 else " Ann", "Lee", f"{i:04d}", "" if i < 2 else f"u{i // 2}@x.com",
+         "maybe" if i % 11 == 0 else "true", ["2027-01-15", "02/03/2027", "43952", "01/13/2027"][i % 4]]
+        for i in range(400)
+    ]  # fmt: skip
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([HEADERS[0], *rows])
+    read: list[int] = []
+    real = fastpath._polars_part
+
+    def spy(*args: object) -> object:
+        got = real(*args)  # type: ignore[arg-type]
+        read.append(0 if got is None else got.height)
+        return got
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastpath, "_polars_part", spy)
+        fast, slow, taken = _both(out.getvalue().encode(), Context(), part)
+    assert taken == 1 and read and all(read)
+    _same(fast, slow)
+    assert {f.code for f in fast.report.findings} >= {"DATE_ISO", "DATE_AMBIGUOUS", "BOOLEAN_INVALID"}
