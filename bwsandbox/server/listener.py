@@ -26,7 +26,7 @@ from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache, SandboxSSHServer, Session
 from bwsandbox.server.pickup import Pickup
 from bwsandbox.server.sftp import SandboxSFTPServer
-from bwsandbox.server.transport import speed_up_chacha20
+from bwsandbox.server.transport import lazy_debug_logging, speed_up_chacha20
 from bwsandbox.tenants import Region
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ class Endpoint:
             return SandboxSFTPServer(chan, self)
 
         speed_up_chacha20()
+        lazy_debug_logging()
         try:
             self._acceptor = await asyncssh.listen(
                 host,
@@ -109,6 +110,7 @@ class Endpoint:
                 send_server_host_keys=bool(announce),
                 sftp_factory=sftp_factory,
                 allow_scp=False,
+                line_editor=False,  # SFTP only: no line-editing wrapper around every channel write
                 server_version=SERVER_VERSION,
                 backlog=512,  # 100+ clients connecting at once (issue #3)
                 reuse_address=True,

@@ -111,3 +111,42 @@ def test_fast_chacha20_is_installed_and_byte_identical() -> None:
         cipher = Cipher(ChaCha20(key, ctr.to_bytes(8, "little") + nonce), mode=None)
         reference = cipher.encryptor().update(data)
         assert chacha.chacha20(key, data, nonce, ctr) == reference
+
+
+def test_lazy_debug_logging_logs_exactly_what_asyncssh_would(caplog: pytest.LogCaptureFixture) -> None:
+    """Debug text is skipped only when no one would see it: with DEBUG on, the
+    messages (and, at debug level 3, the packet dumps) are still written."""
+    import logging
+
+    import asyncssh
+    from asyncssh.logging import logger
+    from asyncssh.packet import SSHPacketLogger
+
+    from bwsandbox.server.transport import lazy_debug_logging
+
+    assert lazy_debug_logging() is True
+    assert lazy_debug_logging() is True  # installed once
+
+    class Probe(SSHPacketLogger):
+        _handler_names = {94: "MSG_CHANNEL_DATA"}
+
+        @property
+        def logger(self) -> asyncssh.logging.SSHLogger:
+            return logger
+
+    with caplog.at_level(logging.WARNING, logger="asyncssh"):
+        logger.debug1("hidden %s", b"bytes")
+        Probe().log_sent_packet(94, None, b"payload")
+    assert caplog.records == []
+    with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+        logger.debug1("shown %s", b"bytes")
+        Probe().log_sent_packet(94, None, b"payload")  # debug level 1: no packet dump
+        asyncssh.set_debug_level(3)
+        try:
+            Probe().log_sent_packet(94, None, b"payload")
+        finally:
+            asyncssh.set_debug_level(1)
+    assert [r.getMessage().splitlines()[0] for r in caplog.records] == [
+        "shown bytes",
+        "Sent MSG_CHANNEL_DATA (94), 7 bytes",
+    ]
