@@ -49,6 +49,10 @@ SCHEMA: tuple[str, ...] = (
         counts_json TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS files_queue ON files (state, id)",
+    # A new upload is compared with earlier ones of the same name or content
+    # (ingest/queue.py `_repeat_note`): two index lookups, not a table scan per file.
+    "CREATE INDEX IF NOT EXISTS files_name ON files (name)",
+    "CREATE INDEX IF NOT EXISTS files_sha256 ON files (sha256)",
     """CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL

@@ -218,15 +218,10 @@ class Inbox:
 
     def _repeat_note(self, tenant: Tenant, name: str, digest: str, before: int | None = None) -> str:
         """SPEC §5 [decided]: a repeated name or content is reported as such."""
-        limit = " AND id < ?" if before is not None else ""
         params: tuple[object, ...] = (tenant.name, name, digest, MARKER_DETAIL)
         if before is not None:
             params += (before,)
-        row = self._conn.execute(
-            "SELECT id, name, sha256 FROM files WHERE tenant = ? AND (name = ? OR sha256 = ?)"
-            " AND state NOT IN ('incomplete') AND detail != ?" + limit + " ORDER BY id DESC LIMIT 1",
-            params,
-        ).fetchone()
+        row = self._conn.execute(REPEAT_SQL[before is not None], params).fetchone()
         if row is None:
             return ""
         same = [w for w, hit in (("name", row["name"] == name), ("content", row["sha256"] == digest)) if hit]
@@ -248,6 +243,18 @@ class Inbox:
     def _wake(self) -> None:
         for event in list(self._listeners):
             event.set()
+
+
+# The latest earlier upload of the same name or content (indexes files_name,
+# files_sha256); [True]: before a given file id.
+_REPEAT = (
+    "SELECT id, name, sha256 FROM files WHERE tenant = ? AND (name = ? OR sha256 = ?)"
+    " AND state NOT IN ('incomplete') AND detail != ?"
+)
+REPEAT_SQL = {
+    False: _REPEAT + " ORDER BY id DESC LIMIT 1",
+    True: _REPEAT + " AND id < ? ORDER BY id DESC LIMIT 1",
+}
 
 
 def data_name(marker: str) -> str:

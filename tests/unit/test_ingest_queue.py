@@ -215,3 +215,16 @@ def test_unknown_columns_are_ignored_when_applied(env: Env) -> None:
     [ann] = directory.users_listing(env.conn, "acme")
     assert (ann["email"], ann["first_name"]) == ("ann@x.com", "Ann")
     assert "shoe_size" not in ann and "42" not in ann.values()
+
+
+def test_the_repeat_lookup_uses_the_name_and_content_indexes(tmp_path: Path) -> None:
+    """Each pickup asks for earlier uploads of the same name or content: two
+    index lookups, never a scan of every file ever received."""
+    from bwsandbox.ingest.queue import REPEAT_SQL
+
+    conn = store.connect(tmp_path / "s.db")
+    cases = ((REPEAT_SQL[False], ("t", "n", "h", "m")), (REPEAT_SQL[True], ("t", "n", "h", "m", 9)))
+    for sql, params in cases:
+        plan = " / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert "USING INDEX files_name" in plan and "USING INDEX files_sha256" in plan, plan
+    conn.close()
