@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 from asyncssh import SFTPAttrs
 
-from bwsandbox.server import tree
+from bwsandbox.server import inline, tree
 from bwsandbox.server.auth import Session, session_of
 
 if TYPE_CHECKING:
@@ -381,6 +381,18 @@ class _LenientWriteHandler(_BaseHandler):
             data = b"".join(self._out)
             self._out.clear()
             writer.write(data)
+
+    async def recv_packets(self) -> None:
+        session = inline.attachable(self) if isinstance(self._server, SandboxSFTPServer) else None
+        if session is None:
+            return await super().recv_packets()
+        exc = await inline.Inline(self, session, self._flush_pending).run()
+        await self._cleanup(exc)
+        return None
+
+    def _flush_pending(self) -> None:
+        if getattr(self, "_out", None):
+            self._flush_replies()
 
     async def recv_packet(self) -> asyncssh.packet.SSHPacket:
         # Nothing more buffered to read: send the replies now rather than at

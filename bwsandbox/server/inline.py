@@ -1,0 +1,142 @@
+"""SFTP requests handled as they arrive (issue #3 "Speed"; README "Benchmarks").
+
+asyncssh runs an SFTP session as a task reading a stream: every request
+arrives as channel data, is buffered, wakes a future, and waits for the
+task's next turn of the event loop before asyncssh's handler parses it. For
+a client that waits for each reply (OpenSSH's `put` of many small files is
+three strict round trips per file) that detour is paid on every request.
+
+`take_over(handler)` lets the sandbox's handler read the channel itself:
+each delivery of channel data is parsed into SFTP packets right away and
+each packet goes through asyncssh's own `_process_packet` (the same
+parsing, the same replies, the same errors), driven synchronously, since the
+sandbox's SFTPServer methods never wait; the replies of a delivery leave in
+one write before the call returns. Should a request ever wait, it finishes
+on a task and the requests after it queue behind it, so replies keep their
+order. End of file, a lost connection and channel errors end the session as
+asyncssh's own loop would. Anything unexpected about asyncssh's insides
+leaves its stream loop in charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+from typing import Any
+
+import asyncssh
+from asyncssh.packet import PacketDecodeError, SSHPacket
+
+_MAX_PACKET = getattr(asyncssh.sftp, "MAX_SFTP_PACKET_LEN", 0)
+
+
+class Inline:
+    """The request loop of one SFTP session, fed by the channel."""
+
+    def __init__(self, handler: Any, session: Any, flush: collections.abc.Callable[[], None]) -> None:
+        self._handler = handler
+        self._session = session
+        self._flush = flush
+        self._buf = bytearray()
+        self._busy: asyncio.Future[None] | None = None  # a request that waits
+        self._ended: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+
+    async def run(self) -> Exception | None:
+        """Serve until the session ends; returns why (None: end of file)."""
+        session = self._session
+        for item in session._recv_buf[None]:  # what the stream had buffered already
+            if isinstance(item, Exception):
+                self._end(item)
+            else:
+                self._buf += item
+        session._recv_buf[None].clear()
+        session._recv_buf_len = 0
+        eof, lost = session.eof_received, session.connection_lost
+        already_eof = session._eof_received
+        session.data_received = self._data_received
+        session.exception_received = self._end
+
+        def eof_received() -> bool:
+            eof()
+            self._end(None)
+            return True
+
+        session.eof_received = eof_received
+
+        def connection_lost(exc: Exception | None) -> None:
+            lost(exc)
+            self._end(exc)
+
+        session.connection_lost = connection_lost
+        self._feed()
+        if already_eof:
+            self._end(None)
+        return await self._ended
+
+    def _end(self, exc: Exception | None) -> None:
+        if not self._ended.done():
+            self._ended.set_result(exc)
+
+    def _data_received(self, data: bytes, datatype: Any) -> None:
+        if datatype is not None:
+            return  # SFTP is stdin only; asyncssh's stream would not read it either
+        self._buf += data
+        self._feed()
+
+    def _feed(self) -> None:
+        buf, handler = self._buf, self._handler
+        while self._busy is None and len(buf) >= 4 and not self._ended.done():
+            size = int.from_bytes(buf[:4], "big")
+            if size > _MAX_PACKET:
+                self._end(asyncssh.SFTPBadMessage("Max packet size exceeded"))
+                break
+            if len(buf) < 4 + size:
+                break
+            packet = SSHPacket(bytes(buf[4 : 4 + size]))
+            del buf[: 4 + size]
+            try:
+                pkttype = packet.get_byte()
+                pktid = packet.get_uint32()
+            except PacketDecodeError as exc:
+                self._end(asyncssh.SFTPBadMessage(str(exc)))
+                break
+            handler.log_received_packet(pkttype, pktid, packet)
+            coro = handler._process_packet(pkttype, pktid, packet)
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                continue
+            except Exception as exc:  # asyncssh's loop ends the session on such errors
+                self._end(exc)
+                break
+            self._busy = asyncio.ensure_future(self._finish(coro, waiting))
+        self._flush()
+
+    async def _finish(self, coro: Any, waiting: Any) -> None:
+        """A request that waited: let it finish, then go on with the queue."""
+        try:
+            while True:
+                if isinstance(waiting, asyncio.Future):
+                    await asyncio.wait({waiting})  # its outcome is the request's to handle
+                else:
+                    await asyncio.sleep(0)  # a bare yield: one turn of the loop
+                try:
+                    waiting = coro.send(None)
+                except StopIteration:
+                    break
+        except Exception as exc:
+            self._end(exc)
+        finally:
+            self._busy = None
+        self._feed()
+
+
+def attachable(handler: Any) -> Any:
+    """The stream session under a handler's reader, if inline serving can take it over."""
+    session = getattr(getattr(handler, "_reader", None), "_session", None)
+    needed = ("_recv_buf", "_recv_buf_len", "_eof_received", "eof_received", "connection_lost")
+    if session is None or not _MAX_PACKET or not all(hasattr(session, n) for n in needed):
+        return None
+    if not isinstance(getattr(session, "_recv_buf", None), dict) or None not in session._recv_buf:
+        return None
+    return session
