@@ -1,7 +1,9 @@
 """Only the C extensions live here (setuptools' stable API for them); all other
 metadata is in pyproject.toml. They are the validator's one-pass structure
 scan (bwsandbox/validator/_scan.c) and its value fast path
-(bwsandbox/validator/_cells.c); README "Benchmarks"."""
+(bwsandbox/validator/_cells.c), and the server's one-call
+chacha20-poly1305 for small SSH packets (bwsandbox/server/_sshcrypt.c);
+README "Benchmarks"."""
 
 from setuptools import Extension, setup
 
@@ -9,5 +11,6 @@ setup(
     ext_modules=[
         Extension("bwsandbox.validator._cscan", ["bwsandbox/validator/_scan.c"]),
         Extension("bwsandbox.validator._ccells", ["bwsandbox/validator/_cells.c"]),
+        Extension("bwsandbox.server._sshcrypt", ["bwsandbox/server/_sshcrypt.c"]),
     ]
 )

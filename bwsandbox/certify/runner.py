@@ -178,6 +178,8 @@ class _Harness:
         sandbox = self.sandbox
         assert sandbox is not None and sandbox.pickup is not None
         sandbox.call(sandbox.pickup.drain(), timeout=self.timeout)
+        if sandbox.audit is not None:
+            sandbox.audit.flush()  # what the drain recorded, before the run is read back
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             pending = self.conn.execute(

@@ -2,14 +2,21 @@
 
 Events: connect, auth (ok / failed / locked-out / too-many), session start and
 end, open/close/rename/remove/setstat of interest, pickup, incomplete.
-Each record is written at once as one line (one write(2)), so readers such
-as `tail -f` and `bwsandbox certify` see it as soon as it happened; a
-buffered variant saved ~2 % of the small-file benchmark, not worth a lagging
-log.
+
+Created on the server's event loop, the log writes what one turn of the loop
+recorded in one write(2) at the start of the next turn: after the replies of
+that turn went out, so encoding and writing the records never delay an SFTP
+reply (about 8 % of a small request's time when written at once), yet
+readers such as `tail -f` and `bwsandbox certify` see a record microseconds
+after it happened, in order. Records from other threads join the same queue.
+Closing (a clean stop) writes what is queued; a killed server loses at most
+that one turn's records. Created off any loop (tools, tests), it writes each
+record at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -28,23 +35,51 @@ class AuditLog:
         self._clock = clock
         self._fh = path.open("a", encoding="utf-8", buffering=1)
         self._lock = threading.Lock()
+        self._queued: list[dict[str, Any]] = []
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._loop_thread = threading.get_ident()
 
     def event(self, event: str, **fields: Any) -> None:
         record = {"ts": self._clock.now().isoformat(timespec="milliseconds"), "event": event}
         record.update(fields)
-        line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._write([record])
+            return
+        with self._lock:
+            self._queued.append(record)
+            if len(self._queued) > 1:
+                return  # a write is already scheduled
+        if threading.get_ident() == self._loop_thread:
+            loop.call_soon(self.flush)
+        else:
+            loop.call_soon_threadsafe(self.flush)
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        text = "".join(_line(r) for r in records)
         with self._lock:
             if not self._fh.closed:
-                self._fh.write(line)
+                self._fh.write(text)
 
     def flush(self) -> None:
+        """Write what is queued now (from any thread; records keep their order)."""
         with self._lock:
-            if not self._fh.closed:
-                self._fh.flush()
+            records, self._queued = self._queued, []
+            if records and not self._fh.closed:
+                self._fh.write("".join(_line(r) for r in records))
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
+            self._loop = None
             self._fh.close()
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record, default=str, ensure_ascii=False) + "\n"
 
 
 def read(path: Path) -> list[dict[str, Any]]:

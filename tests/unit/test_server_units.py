@@ -150,3 +150,71 @@ def test_lazy_debug_logging_logs_exactly_what_asyncssh_would(caplog: pytest.LogC
         "shown bytes",
         "Sent MSG_CHANNEL_DATA (94), 7 bytes",
     ]
+
+
+def test_small_packets_are_sealed_in_c_byte_for_byte_as_asyncssh_does() -> None:
+    """`_sshcrypt.c` against asyncssh's own chacha20-poly1305 (cryptography's
+    ChaCha20 and Poly1305), on many sizes, keys and sequence numbers; a
+    changed byte anywhere fails the tag check, as it must."""
+    import os
+
+    from asyncssh.crypto import chacha
+
+    from bwsandbox.server import _sshcrypt
+    from bwsandbox.server.transport import SMALL_PACKET, seal_small_packets
+
+    assert seal_small_packets() is True
+    for size in [*range(0, 70), 255, 256, 257, 1500, SMALL_PACKET, SMALL_PACKET + 1, 40_000]:
+        key, header, data = os.urandom(64), os.urandom(4), os.urandom(size)
+        nonce = int.from_bytes(os.urandom(8), "big").to_bytes(8, "big")
+        main, length = key[:32], key[32:]
+        want_header = chacha.chacha20(length, header, nonce, 0)
+        want_body = chacha.chacha20(main, data, nonce, 1)
+        want_tag = chacha.poly1305(main, want_header + want_body, nonce)
+        cipher = chacha.ChachaCipher(key)
+        assert cipher.encrypt_and_sign(header, data, nonce) == (want_header + want_body, want_tag)
+        assert cipher.decrypt_header(want_header, nonce) == header
+        assert cipher.verify_and_decrypt(want_header, want_body, nonce, want_tag) == data
+        if size <= SMALL_PACKET:
+            assert _sshcrypt.seal(key, header, data, nonce) == (want_header + want_body, want_tag)
+        for spoiled in (
+            (bytes([want_header[0] ^ 1]) + want_header[1:], want_body, want_tag),
+            (want_header, want_body[:-1] + bytes([want_body[-1] ^ 0x80]) if size else b"\0", want_tag),
+            (want_header, want_body, want_tag[:15] + bytes([want_tag[15] ^ 1])),
+        ):
+            assert cipher.verify_and_decrypt(spoiled[0], spoiled[1], nonce, spoiled[2]) is None
+
+
+def test_the_audit_log_writes_a_loop_turns_records_at_the_next_turn_in_order(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from bwsandbox.clock import Clock
+    from bwsandbox.server import audit
+
+    path = tmp_path / "audit.log"
+
+    async def main() -> None:
+        log = audit.AuditLog(path, Clock())
+        log.event("open", n=1)
+        log.event("close", n=2)
+        assert audit.read(path) == []  # not before this turn's replies are out
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert [r["n"] for r in audit.read(path)] == [1, 2]
+        worker = threading.Thread(target=log.event, args=("pickup",), kwargs={"n": 3})
+        worker.start()
+        worker.join()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            if len(audit.read(path)) == 3:
+                break
+        log.event("end", n=4)
+        log.close()  # a clean stop writes what is queued
+        assert [r["n"] for r in audit.read(path)] == [1, 2, 3, 4]
+
+    asyncio.run(main())
+    off_loop = audit.AuditLog(tmp_path / "tools.log", Clock())
+    off_loop.event("x", n=1)
+    assert [r["n"] for r in audit.read(tmp_path / "tools.log")] == [1]  # no loop: at once
+    off_loop.close()
