@@ -14,8 +14,10 @@ sandbox's SFTPServer methods never wait; the replies of a delivery leave in
 one write before the call returns. Should a request ever wait, it finishes
 on a task and the requests after it queue behind it, so replies keep their
 order. End of file, a lost connection and channel errors end the session as
-asyncssh's own loop would. Anything unexpected about asyncssh's insides
-leaves its stream loop in charge.
+asyncssh's own loop would: once the requests that arrived before them are
+served, with the same reason. Anything unexpected about asyncssh's insides
+leaves its stream loop in charge. Unlike the stream, nothing pauses the
+channel while a request waits (none does in the sandbox).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Inline:
         self._flush = flush
         self._buf = bytearray()
         self._busy: asyncio.Future[None] | None = None  # a request that waits
+        # Why the session ends, once known: it ends when the requests that
+        # arrived before are served, as asyncssh's stream loop reads them first.
+        self._ending: tuple[Exception | None] | None = None
         self._ended: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
     async def run(self) -> Exception | None:
@@ -46,11 +51,14 @@ class Inline:
         session = self._session
         for item in session._recv_buf[None]:  # what the stream had buffered already
             if isinstance(item, Exception):
-                self._end(item)
-            else:
-                self._buf += item
+                self._end(item)  # what follows an error is never read
+                break
+            self._buf += item
         session._recv_buf[None].clear()
         session._recv_buf_len = 0
+        resume = getattr(session, "_maybe_resume_reading", None)
+        if callable(resume):
+            resume()  # had the stream paused the channel, nothing would resume it
         eof, lost = session.eof_received, session.connection_lost
         already_eof = session._eof_received
         session.data_received = self._data_received
@@ -61,34 +69,50 @@ class Inline:
             self._end(None)
             return True
 
-        session.eof_received = eof_received
-
         def connection_lost(exc: Exception | None) -> None:
+            if exc is not None:
+                self._end(exc)  # first: asyncssh's own handling calls eof_received
             lost(exc)
-            self._end(exc)
+            self._end(None)
 
+        session.eof_received = eof_received
         session.connection_lost = connection_lost
-        self._feed()
         if already_eof:
             self._end(None)
+        self._feed()
         return await self._ended
 
     def _end(self, exc: Exception | None) -> None:
-        if not self._ended.done():
-            self._ended.set_result(exc)
+        """The session is to end (the first reason counts), once the queue is served."""
+        if self._ending is None:
+            self._ending = (exc,)
+        self._finish_if_done()
+
+    def _finish_if_done(self) -> None:
+        if self._ending is not None and self._busy is None and not self._ended.done():
+            buf = self._buf
+            if len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "big") or self._stopped:
+                self._ended.set_result(self._ending[0])
+
+    _stopped = False  # a broken request stream: nothing more is read
 
     def _data_received(self, data: bytes, datatype: Any) -> None:
-        if datatype is not None:
-            return  # SFTP is stdin only; asyncssh's stream would not read it either
+        if datatype is not None or self._ending is not None:
+            return  # SFTP is stdin only; nothing is read after the end, as asyncssh would not
         self._buf += data
         self._feed()
 
+    def _stop(self, exc: Exception) -> None:
+        self._stopped = True
+        self._ending = (exc,)
+        self._finish_if_done()
+
     def _feed(self) -> None:
         buf, handler = self._buf, self._handler
-        while self._busy is None and len(buf) >= 4 and not self._ended.done():
+        while self._busy is None and not self._stopped and len(buf) >= 4:
             size = int.from_bytes(buf[:4], "big")
             if size > _MAX_PACKET:
-                self._end(asyncssh.SFTPBadMessage("Max packet size exceeded"))
+                self._stop(asyncssh.SFTPBadMessage("Max packet size exceeded"))
                 break
             if len(buf) < 4 + size:
                 break
@@ -98,7 +122,7 @@ class Inline:
                 pkttype = packet.get_byte()
                 pktid = packet.get_uint32()
             except PacketDecodeError as exc:
-                self._end(asyncssh.SFTPBadMessage(str(exc)))
+                self._stop(asyncssh.SFTPBadMessage(str(exc)))
                 break
             handler.log_received_packet(pkttype, pktid, packet)
             coro = handler._process_packet(pkttype, pktid, packet)
@@ -107,10 +131,11 @@ class Inline:
             except StopIteration:
                 continue
             except Exception as exc:  # asyncssh's loop ends the session on such errors
-                self._end(exc)
+                self._stop(exc)
                 break
             self._busy = asyncio.ensure_future(self._finish(coro, waiting))
         self._flush()
+        self._finish_if_done()
 
     async def _finish(self, coro: Any, waiting: Any) -> None:
         """A request that waited: let it finish, then go on with the queue."""
@@ -125,7 +150,11 @@ class Inline:
                 except StopIteration:
                     break
         except Exception as exc:
-            self._end(exc)
+            self._stop(exc)
+        except BaseException:  # cancelled (the loop is closing): the session ends here
+            self._busy = None
+            self._stop(asyncssh.SFTPConnectionLost("Connection closed"))
+            raise
         finally:
             self._busy = None
         self._feed()

@@ -359,25 +359,28 @@ static PyObject *cells(PyObject *self, PyObject *args) {
         goto done;
     for (int j = 0; j < s.n_cols; j++) {
         Col *c = &s.cols[j];
-        PyObject *h = Py_None, *id = Py_None;
-        Py_INCREF(Py_None);
-        Py_INCREF(Py_None);
+        PyObject *h, *id;
         if (c->kind == K_EMAIL || c->kind == K_ID) {
-            Py_DECREF(h);
             if ((h = new_array(cap, 8, (void **)&c->hash)) == NULL) goto done;
+        } else {
+            h = Py_None;
+            Py_INCREF(h);
         }
-        PyList_SET_ITEM(hashes, j, h);
+        PyList_SET_ITEM(hashes, j, h); /* the list owns it from here */
         if (c->kind == K_ID) {
             PyObject *num = new_array(cap, 1, (void **)&c->num), *pad = new_array(cap, 1, (void **)&c->pad);
             PyObject *size = new_array(cap, 4, (void **)&c->size);
-            Py_DECREF(id);
-            id = (num && pad && size) ? Py_BuildValue("(NNN)", num, pad, size) : NULL;
-            if (id == NULL) {
+            if (!num || !pad || !size) {
                 Py_XDECREF(num);
                 Py_XDECREF(pad);
                 Py_XDECREF(size);
                 goto done;
             }
+            /* "N" hands the three over, on failure too */
+            if ((id = Py_BuildValue("(NNN)", num, pad, size)) == NULL) goto done;
+        } else {
+            id = Py_None;
+            Py_INCREF(id);
         }
         PyList_SET_ITEM(ids, j, id);
     }

@@ -105,8 +105,13 @@ def _validate(data: bytes, context: Context, name: str, submit: Any, tick: Progr
         return _validate_text(data, context, name, submit, sha_f, decode(data), tick)
     # Big file: assume UTF-8 while a worker checks it; redo in the rare case it is not.
     utf8_f = submit(utf8_ok, body(data))
-    guess = _validate_text(data, context, name, submit, sha_f, decode(data, utf8=True), tick)
-    if utf8_f.result():
+    try:
+        guess = _validate_text(data, context, name, submit, sha_f, decode(data, utf8=True), tick)
+    except UnicodeDecodeError:
+        if utf8_f.result():
+            raise  # valid UTF-8 that does not decode: a bug, not the file's fault
+        guess = None  # a record that had to be decoded gave the guess away
+    if guess is not None and utf8_f.result():
         return guess
     return _validate_text(data, context, name, submit, sha_f, decode(data, utf8=False), tick)
 

@@ -28,6 +28,7 @@ class Session:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed.append(exc)
+        self.eof_received()  # as asyncssh's SSHStreamSession does
 
 
 class Handler:
@@ -118,3 +119,34 @@ def test_only_a_stream_session_of_the_expected_shape_is_taken_over() -> None:
     assert inline.attachable(H(Session([]))) is not None
     assert inline.attachable(H(object())) is None
     assert inline.attachable(object()) is None
+
+
+def test_end_of_file_while_a_request_waits_ends_the_session_after_the_queue() -> None:
+    """asyncssh's loop reads what arrived before the end first: so does inline serving."""
+
+    async def main() -> None:
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        handler = Handler(gate)
+        session = Session([])
+        task = asyncio.ensure_future(inline.Inline(handler, session, handler.flush).run())
+        await asyncio.sleep(0)
+        session.data_received(sftp(1) + sftp(2) + sftp(3), None)  # type: ignore[attr-defined]
+        session.eof_received()
+        await asyncio.sleep(0)
+        assert not task.done() and handler.done == [1]
+        gate.set_result(None)
+        assert await asyncio.wait_for(task, 1) is None
+        assert handler.done == [1, 2, 3]
+
+    asyncio.run(main())
+
+
+def test_an_error_already_buffered_ends_the_session_after_the_data_before_it() -> None:
+    async def main() -> None:
+        handler = Handler(asyncio.get_running_loop().create_future())
+        broken = asyncssh.ChannelOpenError(2, "broken")
+        session = Session([sftp(1), broken, sftp(3)])
+        got = await asyncio.wait_for(inline.Inline(handler, session, handler.flush).run(), 1)
+        assert got is broken and handler.done == [1]
+
+    asyncio.run(main())

@@ -197,6 +197,21 @@ def test_big_files_use_threads_and_give_the_same_report(monkeypatch: pytest.Monk
     assert run(text.encode("cp1252")).report.to_dict()["findings"] == sequential["findings"]
 
 
+def test_a_big_cp1252_file_whose_records_are_read_again_is_no_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big file is first read as UTF-8 while a worker checks; a record decoded
+    on the way (a flagged row, the csv-module path) must not end it in a traceback."""
+    from bwsandbox.validator import engine
+
+    rows = [f"u{i}@x.com,F{i},L{i}," for i in range(300)]
+    rows[5] = "u5@x.com, Zoë,Lee,"  # a slow row, re-read by the csv module
+    rows[9] = 'u9@x.com,Bad"quote,L,'  # the whole file on the csv-module path
+    data = feed(*rows, header=MGR).encode("cp1252")
+    sequential = run(data).report.to_dict()
+    assert "ENCODING_CP1252" in {f["code"] for f in sequential["findings"]}
+    monkeypatch.setattr(engine, "_PARALLEL_BYTES", 1)
+    assert run(data).report.to_dict() == sequential
+
+
 def test_reading_in_parts_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
     from bwsandbox.validator import structure
 
