@@ -39,15 +39,28 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"expected field=value, not {pair!r}")
+        if not _is_text(pair):
+            raise UsageError(f"{pair!r} is not valid UTF-8 text")
         out[name.strip()] = value
     if not out:
         raise UsageError("give at least one field=value")
     return out
 
 
+def _is_text(value: str) -> bool:
+    """No lone surrogate (bytes that were not UTF-8 in the command line)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def set_user(
     conn: sqlite3.Connection, settings: Settings, tenant_name: str, email: str, fields: Mapping[str, str]
 ) -> Processed:
+    if not _is_text(email):
+        raise UsageError(f"{email!r} is not valid UTF-8 text")
     tenant = tenants_mod.require(conn, tenant_name)
     clock = clock_mod.load(conn)
     values = dict(fields)

@@ -409,8 +409,19 @@ static PyObject *hash_strings(PyObject *self, PyObject *arg) {
     if (result == NULL) goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t len;
-        const char *utf8 = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &len);
-        if (utf8 == NULL) goto fail;
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        const char *utf8 = PyUnicode_AsUTF8AndSize(item, &len);
+        if (utf8 == NULL) {
+            /* A lone surrogate (a directory value from JSON's "\ud800"): hash its
+             * surrogatepass bytes; no decoded file value can equal it. */
+            if (!PyUnicode_Check(item) || !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) goto fail;
+            PyErr_Clear();
+            PyObject *raw = PyUnicode_AsEncodedString(item, "utf-8", "surrogatepass");
+            if (raw == NULL) goto fail;
+            out[i] = key_hash((const unsigned char *)PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+            Py_DECREF(raw);
+            continue;
+        }
         out[i] = key_hash((const unsigned char *)utf8, len);
     }
     if (PyByteArray_Resize(result, n * 8) < 0) goto fail;

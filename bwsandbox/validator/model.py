@@ -138,6 +138,10 @@ class Context:
 def _str(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string, not {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate is no text
+        raise ValueError(f"{what} is not valid Unicode text: {value!r}") from None
     return value
 
 

@@ -136,6 +136,7 @@ def test_a_bad_context_file_is_a_usage_error(tmp_path: Path) -> None:
         ('{"custom_keys": ["Bad Key"]}', "invalid custom key"),
         ('{"profile": "gold"}', "profile must be core or engage"),
         ("[1, 2]", "must be a JSON object"),
+        ('{"directory": {"users": [{"email": "a\\ud800@x.com"}]}}', "is not valid Unicode text"),
     ],
 )
 def test_a_badly_typed_context_is_a_usage_error_that_says_why(

@@ -193,3 +193,15 @@ def test_admin_status_deactivated_deactivates_today_without_a_notice(
     _, out = run(capsys, data, "directory", "--tenant", "acme", "--format", "json")
     ann = next(u for u in json.loads(out) if u["email"] == "ann@acme.com")
     assert ann["status"] == "deactivated"
+
+
+def test_admin_set_user_refuses_non_utf8_bytes(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    """A non-UTF-8 byte in the command line (Python's surrogateescape) never reaches the store."""
+    import os
+
+    title = os.fsdecode(b"title=CE\xff")
+    argv = ["admin", "set-user", "--tenant", "acme", "ann@acme.com", title, "--data-dir", str(data)]
+    assert main(argv) == 2
+    assert "is not valid UTF-8 text" in capsys.readouterr().err
+    email = os.fsdecode(b"ann\xff@acme.com")
+    assert main(["admin", "set-user", "--tenant", "acme", email, "title=CEO", "--data-dir", str(data)]) == 2
