@@ -18,8 +18,9 @@
  *          matches it, within `limit` bytes: hashed lower-cased;
  *   ID     digits, or text that cannot be scientific notation (no E/e, or
  *          not a digit first); no leading apostrophe; hashed; the
- *          numeric / zero-padded / size
- *          facts of the lost-zeros rule are kept;
+ *          numeric / zero-padded / size facts of the lost-zeros rule are
+ *          kept; ID_LOWER also hashes the lower-cased id (ASCII only), the
+ *          key stored ids are compared on;
  *   BOOL   one of `vocabulary`, byte for byte;
  *   DATE   empty, or d/d/yyyy that reads as one real date in the tenant's
  *          locale (US month first, GB day first), or yyyy/m/d;
@@ -40,7 +41,7 @@
 
 #define MAX_COLS 31
 
-enum { K_TEXT = 0, K_EMAIL = 1, K_ID = 2, K_BOOL = 3, K_DATE_US = 4, K_DATE_GB = 5, K_OTHER = 6 };
+enum { K_TEXT = 0, K_EMAIL = 1, K_ID = 2, K_BOOL = 3, K_DATE_US = 4, K_DATE_GB = 5, K_OTHER = 6, K_ID_LOWER = 7 };
 
 typedef struct {
     Py_ssize_t idx, limit;
@@ -48,7 +49,7 @@ typedef struct {
     Py_ssize_t n_vocab;
     const char *vocab[64];
     Py_ssize_t vocab_len[64];
-    uint64_t *hash;
+    uint64_t *hash, *lower; /* lower: K_ID_LOWER's hash of the lower-cased id */
     uint8_t *num, *pad;
     int32_t *size;
 } Col;
@@ -187,12 +188,25 @@ static int judge(Col *col, Py_ssize_t rec, const unsigned char *v, Py_ssize_t n,
             col->hash[rec] = key_hash(low, n);
         } else col->hash[rec] = key_hash(v, n);
         return 0;
-    case K_ID: {
+    case K_ID:
+    case K_ID_LOWER: {
         int apostrophe = n > 0 && v[0] == '\'';
-        int numeric = n > apostrophe, has_e = 0;
+        int numeric = n > apostrophe, has_e = 0, caps = 0, ascii = 1;
         for (Py_ssize_t k = apostrophe; k < n; k++) {
             if (v[k] < '0' || v[k] > '9') numeric = 0;
             if (v[k] == 'e' || v[k] == 'E') has_e = 1;
+            caps |= v[k] >= 'A' && v[k] <= 'Z';
+            ascii &= v[k] < 0x80;
+        }
+        if (col->kind == K_ID_LOWER) {
+            /* The key a stored id is matched on (users._directory_ids): ASCII
+             * lower case is str.lower's; other ids go the exact way. */
+            if (!ascii || n > 256) return 1;
+            if (caps) {
+                unsigned char low[256];
+                for (Py_ssize_t k = 0; k < n; k++) low[k] = (v[k] >= 'A' && v[k] <= 'Z') ? (unsigned char)(v[k] + 32) : v[k];
+                col->lower[rec] = key_hash(low, n);
+            } else col->lower[rec] = key_hash(v, n);
         }
         col->num[rec] = (uint8_t)numeric;
         col->pad[rec] = (uint8_t)(numeric && v[apostrophe] == '0');
@@ -360,24 +374,27 @@ static PyObject *cells(PyObject *self, PyObject *args) {
     for (int j = 0; j < s.n_cols; j++) {
         Col *c = &s.cols[j];
         PyObject *h, *id;
-        if (c->kind == K_EMAIL || c->kind == K_ID) {
+        if (c->kind == K_EMAIL || c->kind == K_ID || c->kind == K_ID_LOWER) {
             if ((h = new_array(cap, 8, (void **)&c->hash)) == NULL) goto done;
         } else {
             h = Py_None;
             Py_INCREF(h);
         }
         PyList_SET_ITEM(hashes, j, h); /* the list owns it from here */
-        if (c->kind == K_ID) {
+        if (c->kind == K_ID || c->kind == K_ID_LOWER) {
             PyObject *num = new_array(cap, 1, (void **)&c->num), *pad = new_array(cap, 1, (void **)&c->pad);
-            PyObject *size = new_array(cap, 4, (void **)&c->size);
-            if (!num || !pad || !size) {
+            PyObject *size = new_array(cap, 4, (void **)&c->size), *lower = Py_None;
+            if (c->kind == K_ID_LOWER) lower = new_array(cap, 8, (void **)&c->lower);
+            else Py_INCREF(lower);
+            if (!num || !pad || !size || !lower) {
                 Py_XDECREF(num);
                 Py_XDECREF(pad);
                 Py_XDECREF(size);
+                Py_XDECREF(lower);
                 goto done;
             }
-            /* "N" hands the three over, on failure too */
-            if ((id = Py_BuildValue("(NNN)", num, pad, size)) == NULL) goto done;
+            /* "N" hands the four over, on failure too */
+            if ((id = Py_BuildValue("(NNNN)", num, pad, size, lower)) == NULL) goto done;
         } else {
             id = Py_None;
             Py_INCREF(id);

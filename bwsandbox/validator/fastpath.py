@@ -7,9 +7,10 @@ need no Python at all. The slow records (a date to read, an address with
 capitals, an apostrophe, an empty required cell...) are parsed again by the
 csv module and go through the very same rules as every other file
 (`UserRules.run`), so the fast path can only skip work, never change a
-finding. Files the plan does not cover (another kind, a directory with
-employee ids to compare, a required column missing) read their columns with
-polars instead.
+finding. Rows whose employee id differs from the one the directory holds for
+that user are slow too (users._directory_ids compares them). Files the plan
+does not cover (another kind, a required column missing) read their columns
+with polars instead.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 # Kinds of _cells.c.
-_TEXT, _EMAIL, _ID, _BOOL, _DATE_US, _DATE_GB, _OTHER = range(7)
+_TEXT, _EMAIL, _ID, _BOOL, _DATE_US, _DATE_GB, _OTHER, _ID_LOWER = range(8)
 _MAX_COLUMNS = 31
 
 
@@ -39,6 +40,7 @@ class Plan:
     width: int
     specs: tuple[tuple[int, int, int, bool, tuple[bytes, ...] | None], ...]
     names: tuple[str, ...]  # field name of each spec
+    stored_ids: bool = False  # the directory has employee ids to compare (users._directory_ids)
 
 
 def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Plan | None:
@@ -54,8 +56,7 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
     if core and not {"first_name", "last_name"} <= set(names):
         return None  # every new user lacks a required value: nothing is fast
     users = context.directory.users if context.directory is not None else ()
-    if "employee_id" in names and any(u.employee_id for u in users):
-        return None  # stored ids are compared row by row (users._directory_ids)
+    stored_ids = "employee_id" in names and any(u.employee_id for u in users)
     by_id = core and {"employee_id", "manager_id"} <= set(names)
     vocab = tuple(v.encode() for v in _COMMON_BOOLEANS)
     specs: list[tuple[int, int, int, bool, tuple[bytes, ...] | None]] = []
@@ -70,14 +71,16 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
             limit = spec.max_length if spec.max_length is not None else -1
             specs.append((index, _TEXT, limit, required, None))
         elif spec.type is ValueType.ID:
-            specs.append((index, _ID, -1, by_id and name == "employee_id", None))
+            # Under identity by id, stored ids are found by their lower case.
+            kind = _ID_LOWER if stored_ids and by_id and name == "employee_id" else _ID
+            specs.append((index, kind, -1, by_id and name == "employee_id", None))
         elif spec.type is ValueType.BOOLEAN:
             specs.append((index, _BOOL, -1, False, vocab))
         elif spec.type is ValueType.DATE:
             specs.append((index, _DATE_GB if context.locale == "en-GB" else _DATE_US, -1, False, None))
         else:
             specs.append((index, _OTHER, -1, False, None))
-    return Plan(width=width, specs=tuple(specs), names=names)
+    return Plan(width=width, specs=tuple(specs), names=names, stored_ids=stored_ids)
 
 
 def read_part(text: bytes, start: int, end: int, plan: Plan) -> dict[str, Any]:
@@ -97,6 +100,7 @@ class FastPart:
     slow: np.ndarray[Any, Any]  # bool: some ruled value needs the exact rules
     hashes: dict[str, np.ndarray[Any, Any]]  # field name -> u64 key hash
     ids: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]]
+    lower: dict[str, np.ndarray[Any, Any]]  # u64 hash of the lower-cased id (ID_LOWER columns)
     starts: np.ndarray[Any, Any]
     ends: np.ndarray[Any, Any]
 
@@ -124,8 +128,13 @@ def unpack(got: dict[str, Any], plan: Plan) -> FastPart:
         for name, i in zip(plan.names, got["ids"], strict=True)
         if i is not None
     }
+    lower = {
+        name: np.frombuffer(i[3], dtype=np.uint64, count=n)
+        for name, i in zip(plan.names, got["ids"], strict=True)
+        if i is not None and i[3] is not None
+    }
     slow = np.frombuffer(got["slow"], dtype=np.uint32, count=n) != 0
-    return FastPart(n=n, slow=slow, hashes=hashes, ids=ids, starts=starts, ends=ends)
+    return FastPart(n=n, slow=slow, hashes=hashes, ids=ids, lower=lower, starts=starts, ends=ends)
 
 
 def slow_frame(

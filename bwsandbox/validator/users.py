@@ -17,7 +17,7 @@ from bwsandbox.spec.fields import Profile, ValueType
 from bwsandbox.validator import crossrow, fastpath, values
 from bwsandbox.validator.findings import finding, skipped_records
 from bwsandbox.validator.header import HeaderMap
-from bwsandbox.validator.model import Context, Finding
+from bwsandbox.validator.model import Context, ExistingUser, Finding
 from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
@@ -37,16 +37,18 @@ class UserRules:
         directory = context.directory
         users = directory.users if directory is not None else ()
         self.dir_users = users
-        self.dir_emails = sorted({u.email.strip().lower() for u in users})
-        self.dir_active = sorted({u.email.strip().lower() for u in users if u.active})
-        self.dir_ids = sorted({u.employee_id.strip() for u in users if u.employee_id})
         self._cache: dict[str, Any] = {}
 
     def hashed_directory(self, which: str) -> np.ndarray[Any, Any]:
-        """Hashes of the snapshot's keys, computed once for all parts."""
+        """Hashes of the snapshot's keys ("ids", "emails", "active"), computed
+        once, when a rule first needs them (membership only: in no order)."""
         if which not in self._cache:
-            keys = {"ids": self.dir_ids, "emails": self.dir_emails, "active": self.dir_active}[which]
-            self._cache[which] = crossrow.hash_values(keys)
+            users = self.dir_users
+            if which == "ids":
+                keys = {u.employee_id.strip() for u in users if u.employee_id}
+            else:
+                keys = {u.email.strip().lower() for u in users if u.active or which == "emails"}
+            self._cache[which] = crossrow.hash_values(list(keys))
         got: np.ndarray[Any, Any] = self._cache[which]
         return got
 
@@ -187,7 +189,10 @@ class UserRules:
             ident = arrays["hash:employee_id"] if self.by_id else arrays["hash:email"]
             known = self.hashed_directory("ids" if self.by_id else "emails")
             arrays["creating"] = ~crossrow.is_in(ident, known)
-        slow = np.flatnonzero(part.slow)
+        flagged = part.slow
+        if plan.stored_ids:
+            flagged = flagged | self._id_differs(part, arrays)
+        slow = np.flatnonzero(flagged)
         if len(slow):
             exact = self._run(fastpath.slow_frame(text, part, slow, offset, plan))
             for name, arr in exact.items():
@@ -195,6 +200,37 @@ class UserRules:
                     arrays[name][slow] = arr
         for name, arr in arrays.items():
             self.keep(name, arr)
+
+    def _id_differs(
+        self, part: fastpath.FastPart, arrays: dict[str, np.ndarray[Any, Any]]
+    ) -> np.ndarray[Any, Any]:
+        """Rows whose employee id is not the one stored for the same user (by
+        address, or by lower-cased id under identity by id): `_directory_ids`
+        judges those exactly. A superset is fine; a miss is not."""
+        import numpy as np
+
+        keys, ids = self.stored_hashes(self.by_id)
+        key = part.lower["employee_id"] if self.by_id else arrays["hash:email"]
+        own = arrays["hash:employee_id"]
+        if not len(keys):
+            return np.zeros(part.n, dtype=bool)
+        at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+        differs: np.ndarray[Any, Any] = (keys[at] == key) & (key != 0) & (own != 0) & (ids[at] != own)
+        return differs
+
+    def stored_hashes(self, by_id: bool) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The stored ids as (sorted key hashes, id hashes), keyed as `_stored_ids`."""
+        import numpy as np
+
+        cache = f"stored-hashes:{by_id}"
+        if cache not in self._cache:
+            users = [u for u in self.dir_users if u.employee_id]
+            keys = crossrow.hash_values([_stored_key(u, by_id) for u in users])
+            ids = crossrow.hash_values([u.employee_id or "" for u in users])
+            unique, first = np.unique(keys, return_index=True)  # the first user of a key, as _stored_ids
+            self._cache[cache] = (unique, ids[first])
+        got: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] = self._cache[cache]
+        return got
 
     @property
     def by_id(self) -> bool:
@@ -268,11 +304,16 @@ def _stored_ids(context: Context, by_id: bool) -> pl.DataFrame:
 
     assert context.directory is not None
     users = [u for u in context.directory.users if u.employee_id]
-    keys = [(u.employee_id or "").lower() if by_id else u.email.strip().lower() for u in users]
+    keys = [_stored_key(u, by_id) for u in users]
     stored = pl.DataFrame(
         {"_k": keys, "_s": [u.employee_id for u in users]}, schema={"_k": pl.String, "_s": pl.String}
     )
     return stored.unique(subset="_k", keep="first")
+
+
+def _stored_key(user: ExistingUser, by_id: bool) -> str:
+    """What a stored employee id is found by: its lower case, or the user's address."""
+    return (user.employee_id or "").lower() if by_id else user.email.strip().lower()
 
 
 def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool, stored: pl.DataFrame) -> list[Finding]:

@@ -148,7 +148,9 @@ def feeds(draw: st.DrawFn) -> tuple[bytes, Context]:
             elif col == "manager_email":
                 row.append(draw(st.sampled_from(["", *pool] if typical else EMAILS[:4])))
             elif col in ("employee_id", "manager_id"):
-                row.append(f"{draw(st.integers(0, n)):04d}" if typical else draw(st.sampled_from(IDS)))
+                k = draw(st.integers(0, n))
+                usual = st.sampled_from([f"{k:04d}", f"ab{k}", f"AB{k}"])
+                row.append(draw(usual if typical else st.sampled_from(IDS)))
             elif col == "on_leave":
                 row.append(draw(st.sampled_from(BOOLS[:6] if typical else BOOLS)))
             elif col == "deactivation_date":
@@ -162,9 +164,14 @@ def feeds(draw: st.DrawFn) -> tuple[bytes, Context]:
     csv.writer(out, lineterminator=draw(st.sampled_from(["\r\n", "\n"]))).writerows([header, *rows])
     directory = None
     if draw(st.booleans()):
-        known = draw(st.lists(st.sampled_from([*pool, "boss@x.com", "A@x.com"]), max_size=5))
+        known = draw(st.lists(st.sampled_from([*pool, "boss@x.com", "A@x.com"]), max_size=8))
+        # Stored ids equal to the file's, differing in case only, or other ones.
+        stored = st.one_of(st.none(), st.integers(0, n).flatmap(
+            lambda k: st.sampled_from([f"{k:04d}", f"ab{k}", f"AB{k}", "é1", "'0001"])))
         directory = DirectorySnapshot(
-            users=tuple(ExistingUser(email=e, active=draw(st.booleans())) for e in known)
+            users=tuple(
+                ExistingUser(email=e, active=draw(st.booleans()), employee_id=draw(stored)) for e in known
+            )
         )
     context = Context(
         profile=draw(st.sampled_from(list(Profile))),
@@ -291,3 +298,30 @@ def test_a_part_that_is_mostly_slow_is_read_by_polars_with_the_same_report(part:
     assert taken == 1 and read and all(read)
     _same(fast, slow)
     assert {f.code for f in fast.report.findings} >= {"DATE_ISO", "DATE_AMBIGUOUS", "BOOLEAN_INVALID"}
+
+
+@pytest.mark.parametrize(
+    ("header", "profile", "code"),
+    [
+        (["email", "first_name", "last_name", "employee_id", "manager_id"], Profile.CORE, "EMPLOYEE_ID_CASE"),
+        (["email", "first_name", "last_name", "employee_id"], Profile.CORE, "EMPLOYEE_ID_CASE"),
+        (["email", "first_name", "last_name", "employee_id"], Profile.ENGAGE, "EMPLOYEE_ID_CHANGED"),
+    ],
+)
+def test_ids_the_directory_holds_otherwise_are_judged_exactly_on_the_fast_path(
+    header: list[str], profile: Profile, code: str
+) -> None:
+    """A re-sent file (same ids) stays fast; a row whose id differs from the
+    stored one (by address, or by lower-cased id) gets the exact check."""
+    rows = [[f"u{i}@x.com", "Ann", "Lee", f"AB{i}", f"AB{i // 2}"][: len(header)] for i in range(40)]
+    changed = "AB7" if code == "EMPLOYEE_ID_CASE" else "XY7"
+    stored = [ExistingUser(email=f"u{i}@x.com", employee_id=f"AB{i}") for i in range(40) if i != 7]
+    stored.append(ExistingUser(email="u7@x.com", employee_id="ab7" if code == "EMPLOYEE_ID_CASE" else "AB7"))
+    rows[7][3] = changed
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
+    context = Context(profile=profile, directory=DirectorySnapshot(users=tuple(stored)))
+    fast, slow, taken = _both(out.getvalue().encode(), context)
+    assert taken == 1
+    _same(fast, slow)
+    assert [(f.code, f.row) for f in fast.report.findings if f.code.startswith("EMPLOYEE_ID")] == [(code, 9)]
