@@ -380,7 +380,8 @@ def _report(result: dict[str, Any]) -> int:
     paired = result["paired"]
     for label, key in (("200 MiB upload", "big_mib_s"), (f"{SMALL_FILES} small files", "files_s")):
         per_round = ", ".join(f"{x:.2f}" for x in paired[key])
-        print(f"  {label}, sandbox/sshd per round: {per_round} (median {statistics.median(paired[key]):.2f}x)")
+        mid = statistics.median(paired[key])
+        print(f"  {label}, sandbox/sshd per round: {per_round} (median {mid:.2f}x)")
     met = (
         r["throughput_ratio"] >= TARGETS["throughput_ratio"]
         and r["files_ratio"] >= TARGETS["files_ratio"]
