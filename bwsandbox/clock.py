@@ -21,7 +21,7 @@ class Clock:
 
     def now(self) -> dt.datetime:
         base = self.fixed if self.fixed is not None else dt.datetime.now(dt.UTC)
-        return base + dt.timedelta(days=self.offset_days)
+        return base + dt.timedelta(days=self.offset_days) if self.offset_days else base
 
     def today(self) -> dt.date:
         return self.now().date()

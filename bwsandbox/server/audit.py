@@ -43,8 +43,7 @@ class AuditLog:
         self._loop_thread = threading.get_ident()
 
     def event(self, event: str, **fields: Any) -> None:
-        record = {"ts": self._clock.now().isoformat(timespec="milliseconds"), "event": event}
-        record.update(fields)
+        record = {"ts": self._clock.now().isoformat(timespec="milliseconds"), "event": event, **fields}
         loop = self._loop
         if loop is None or loop.is_closed():
             self._write([record])

@@ -353,6 +353,7 @@ class _LenientWriteHandler(_BaseHandler):
 
     _out: list[bytes]
     _flush_scheduled: bool
+    _inline = False
 
     def send_packet(self, pkttype: int, pktid: int | None, *args: bytes) -> None:
         if not isinstance(self._server, SandboxSFTPServer):
@@ -369,7 +370,7 @@ class _LenientWriteHandler(_BaseHandler):
             out = self._out = []
             self._flush_scheduled = False
         out.append(len(payload).to_bytes(4, "big") + payload)
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self._inline:  # inline serving flushes as it goes
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_replies)
         return None
@@ -386,6 +387,7 @@ class _LenientWriteHandler(_BaseHandler):
         session = inline.attachable(self) if isinstance(self._server, SandboxSFTPServer) else None
         if session is None:
             return await super().recv_packets()
+        self._inline = True
         exc = await inline.Inline(self, session, self._flush_pending).run()
         await self._cleanup(exc)
         return None
