@@ -85,6 +85,19 @@ static void chacha20(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t
 #define M44 0xfffffffffffULL
 #define M42 0x3ffffffffffULL
 
+/* Propagate the carries of h (44 + 44 + 42 bits, mod 2^130 - 5) once. */
+static inline void carry(uint64_t *h0, uint64_t *h1, uint64_t *h2) {
+    uint64_t c = *h1 >> 44;
+    *h1 &= M44;
+    *h2 += c;
+    c = *h2 >> 42;
+    *h2 &= M42;
+    *h0 += c * 5;
+    c = *h0 >> 44;
+    *h0 &= M44;
+    *h1 += c;
+}
+
 /* Poly1305 of two concatenated pieces (length || payload) with a 32-byte one-time key. */
 static void poly1305(uint8_t out[16], const uint8_t *m1, size_t n1, const uint8_t *m2, size_t n2,
                      const uint8_t key[32]) {
@@ -131,24 +144,8 @@ static void poly1305(uint8_t out[16], const uint8_t *m1, size_t n1, const uint8_
         h1 += c;
         done += n;
     }
-    c = h1 >> 44;
-    h1 &= M44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= M42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= M44;
-    h1 += c;
-    c = h1 >> 44;
-    h1 &= M44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= M42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= M44;
-    h1 += c;
+    carry(&h0, &h1, &h2); /* twice: the first may leave a carry into h1 */
+    carry(&h0, &h1, &h2);
     /* h - p, kept when h >= p */
     uint64_t g0 = h0 + 5;
     c = g0 >> 44;
