@@ -3,16 +3,15 @@
 Events: connect, auth (ok / failed / locked-out / too-many), session start and
 end, open/close/rename/remove/setstat of interest, pickup, incomplete.
 
-Created on the server's event loop, the log queues records and writes what
-gathered in one write(2) 20 ms (FLUSH_SECONDS) after the first of them,
-after the SFTP replies of that moment went out: encoding and writing never
-delay a reply (about 8 % of a small request's time when written at once, one
-write(2) per record), a busy session's records share a write, and readers
-such as `tail -f` see a record at most 20 ms after it happened, in order;
-`bwsandbox certify` flushes before it reads. Records from other threads join
-the same queue. Closing (a clean stop) writes what is queued; a killed server
-loses at most the last 20 ms of records. Created off any loop (tools, tests),
-it writes each record at once.
+Created on the server's event loop, the log writes what one turn of the loop
+recorded in one write(2) at the start of the next turn: after the replies of
+that turn went out, so encoding and writing the records never delay an SFTP
+reply (about 8 % of a small request's time when written at once), yet
+readers such as `tail -f` and `bwsandbox certify` see a record microseconds
+after it happened, in order. Records from other threads join the same queue.
+Closing (a clean stop) writes what is queued; a killed server loses at most
+that one turn's records. Created off any loop (tools, tests), it writes each
+record at once.
 """
 
 from __future__ import annotations
@@ -27,10 +26,6 @@ from typing import Any
 from bwsandbox.clock import Clock
 
 log = logging.getLogger("bwsandbox.server")
-
-
-# Records wait at most this long, so a busy session's records share a write.
-FLUSH_SECONDS = 0.02
 
 
 class AuditLog:
@@ -58,9 +53,9 @@ class AuditLog:
             if len(self._queued) > 1:
                 return  # a write is already scheduled
         if threading.get_ident() == self._loop_thread:
-            loop.call_later(FLUSH_SECONDS, self.flush)
+            loop.call_soon(self.flush)
         else:
-            loop.call_soon_threadsafe(loop.call_later, FLUSH_SECONDS, self.flush)
+            loop.call_soon_threadsafe(self.flush)
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         text = "".join(_line(r) for r in records)

@@ -26,12 +26,7 @@ from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache, SandboxSSHServer, Session
 from bwsandbox.server.pickup import Pickup
 from bwsandbox.server.sftp import SandboxSFTPServer
-from bwsandbox.server.transport import (
-    lazy_debug_logging,
-    pooled_padding,
-    seal_small_packets,
-    speed_up_chacha20,
-)
+from bwsandbox.server.transport import lazy_debug_logging, seal_small_packets, speed_up_chacha20
 from bwsandbox.tenants import Region
 
 if TYPE_CHECKING:
@@ -107,7 +102,6 @@ class Endpoint:
         speed_up_chacha20()
         lazy_debug_logging()
         seal_small_packets()
-        pooled_padding()
         try:
             self._acceptor = await asyncssh.listen(
                 host,

@@ -9,16 +9,13 @@ client could rely on, and is a no-op if asyncssh's insides change:
   (it doubled the send(2) calls and encryption work of each SFTP reply);
 - `speed_up_chacha20`: a cheaper ChaCha20 call for chacha20-poly1305;
 - `lazy_debug_logging`: no debug text built for messages nobody logs;
-- `seal_small_packets`: chacha20-poly1305 of a small packet in one C call;
-- `pooled_padding`: packet padding from a pool of kernel random bytes.
+- `seal_small_packets`: chacha20-poly1305 of a small packet in one C call.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import threading
 from typing import Any
 
 import asyncssh.constants
@@ -215,49 +212,4 @@ def seal_small_packets() -> bool:
     cls.encrypt_and_sign, cls.decrypt_header, cls.verify_and_decrypt = (
         encrypt_and_sign, decrypt_header, verify_and_decrypt
     )
-    return True
-
-
-class _PooledRandomOs:
-    """`os` for asyncssh's connection module, with `urandom` served from a
-    pool of kernel random bytes (every other name is `os` itself)."""
-
-    _POOL = 4096
-
-    def __init__(self, real: Any) -> None:
-        self._os = real
-        self._pool = b""
-        self._at = 0
-        self._lock = threading.Lock()
-
-    def urandom(self, n: int) -> bytes:
-        if n > 256:
-            return bytes(self._os.urandom(n))
-        with self._lock:
-            if self._at + n > len(self._pool):
-                self._pool, self._at = self._os.urandom(self._POOL), 0
-            out = self._pool[self._at : self._at + n]
-            self._at += n
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._os, name)
-
-
-def pooled_padding() -> bool:
-    """Random packet padding without a system call per packet. Process-wide.
-
-    asyncssh pads every packet with `os.urandom(4..)` bytes, a getrandom(2)
-    each: ~9 % of the server's busy time per small SFTP request on this
-    machine. The bytes still come from the kernel's random generator, 4 KiB
-    at a time, each handed out once (OpenSSH's arc4random buffers likewise).
-    Returns whether it was installed."""
-    import asyncssh.connection as connection
-
-    current = getattr(connection, "os", None)
-    if isinstance(current, _PooledRandomOs):
-        return True
-    if current is not os:
-        return False
-    connection.os = _PooledRandomOs(os)  # type: ignore[attr-defined, assignment]
     return True
