@@ -150,6 +150,8 @@ class _Harness:
     # -- one run -----------------------------------------------------------------
     def run(self, label: str, command: str, env: dict[str, str]) -> tuple[JobRun, RunObservation]:
         assert self.sandbox is not None
+        if self.sandbox.audit is not None:
+            self.sandbox.audit.flush()  # the mark counts every record written so far
         audit_mark = len(audit.read(self.sandbox.audit_path))
         row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
         file_mark = int(row[0])

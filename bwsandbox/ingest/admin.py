@@ -59,8 +59,9 @@ def _is_text(value: str) -> bool:
 def set_user(
     conn: sqlite3.Connection, settings: Settings, tenant_name: str, email: str, fields: Mapping[str, str]
 ) -> Processed:
-    if not _is_text(email):
-        raise UsageError(f"{email!r} is not valid UTF-8 text")
+    for given in (tenant_name, email):
+        if not _is_text(given):
+            raise UsageError(f"{given!r} is not valid UTF-8 text")
     tenant = tenants_mod.require(conn, tenant_name)
     clock = clock_mod.load(conn)
     values = dict(fields)

@@ -45,30 +45,30 @@ class AuditLog:
     def event(self, event: str, **fields: Any) -> None:
         record = {"ts": self._clock.now().isoformat(timespec="milliseconds"), "event": event, **fields}
         loop = self._loop
-        if loop is None or loop.is_closed():
-            self._write([record])
-            return
         with self._lock:
             self._queued.append(record)
             if len(self._queued) > 1:
                 return  # a write is already scheduled
-        if threading.get_ident() == self._loop_thread:
-            loop.call_soon(self.flush)
-        else:
-            loop.call_soon_threadsafe(self.flush)
-
-    def _write(self, records: list[dict[str, Any]]) -> None:
-        text = "".join(_line(r) for r in records)
-        with self._lock:
-            if not self._fh.closed:
-                self._fh.write(text)
+        try:
+            if loop is None or loop.is_closed():
+                raise RuntimeError("no loop")
+            if threading.get_ident() == self._loop_thread:
+                loop.call_soon(self.flush)
+            else:
+                loop.call_soon_threadsafe(self.flush)
+        except RuntimeError:  # no loop, or it just closed: write at once, in order
+            self.flush()
 
     def flush(self) -> None:
         """Write what is queued now (from any thread; records keep their order)."""
         with self._lock:
             records, self._queued = self._queued, []
-            if records and not self._fh.closed:
+            if not records or self._fh.closed:
+                return
+            try:
                 self._fh.write("".join(_line(r) for r in records))
+            except (OSError, ValueError) as exc:  # a full disk must not stop the server
+                log.error("audit log: %d record(s) could not be written: %s", len(records), exc)
 
     def close(self) -> None:
         self.flush()

@@ -205,3 +205,6 @@ def test_admin_set_user_refuses_non_utf8_bytes(capsys: pytest.CaptureFixture[str
     assert "is not valid UTF-8 text" in capsys.readouterr().err
     email = os.fsdecode(b"ann\xff@acme.com")
     assert main(["admin", "set-user", "--tenant", "acme", email, "title=CEO", "--data-dir", str(data)]) == 2
+    tenant = os.fsdecode(b"ac\xffme")
+    argv = ["admin", "set-user", "--tenant", tenant, "ann@acme.com", "title=CEO", "--data-dir", str(data)]
+    assert main(argv) == 2

@@ -218,3 +218,30 @@ def test_the_audit_log_writes_a_loop_turns_records_at_the_next_turn_in_order(tmp
     off_loop.event("x", n=1)
     assert [r["n"] for r in audit.read(tmp_path / "tools.log")] == [1]  # no loop: at once
     off_loop.close()
+
+
+def test_an_audit_write_that_fails_is_logged_and_the_server_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    from bwsandbox.clock import Clock
+    from bwsandbox.server import audit
+
+    async def main() -> None:
+        log = audit.AuditLog(tmp_path / "audit.log", Clock())
+        log._fh.close()  # stands for a write that fails (a full disk)
+        log._fh = (tmp_path / "audit.log").open("r", encoding="utf-8")
+        log.event("open", n=1)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        log.event("close", n=2)  # still taken, still attempted
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        log.close()
+
+    asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records if "audit log" in r.getMessage()] == [
+        "audit log: 1 record(s) could not be written: not writable",
+        "audit log: 1 record(s) could not be written: not writable",
+    ]
