@@ -45,11 +45,7 @@ def id_key(col: str) -> pl.Expr:
 def hash_strings(values: pl.Series) -> np.ndarray[Any, Any]:
     """u64 key hash of each value (C, `_cells.c`: the fast path hashes its
     cells with the same function); empty or absent values hash to _EMPTY."""
-    import numpy as np
-
-    from bwsandbox.validator import _ccells
-
-    return np.frombuffer(_ccells.hash_strings(values.fill_null("").to_list()), dtype=np.uint64)
+    return hash_values(values.fill_null("").to_list())
 
 
 def add_folded_hash(
@@ -81,7 +77,7 @@ def hash_keys(df: pl.DataFrame, keys: dict[str, pl.Expr]) -> dict[str, np.ndarra
 
 
 def hash_values(values: Sequence[str]) -> np.ndarray[Any, Any]:
-    """The same hash as `hash_keys`, for keys that come from the directory snapshot."""
+    """The key hash of each str (the directory snapshot's keys; `hash_strings` for a column)."""
     import numpy as np
 
     from bwsandbox.validator import _ccells

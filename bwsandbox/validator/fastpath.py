@@ -15,8 +15,6 @@ with polars instead.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +142,8 @@ def slow_frame(
     as the frame `UserRules.run` reads (`i`: record index in the file)."""
     import polars as pl
 
+    from bwsandbox.validator.structure import parse_record
+
     if len(positions) * 4 > part.n > 64:
         # Most of the part is slow (a date in every row, say): polars reads
         # its columns faster than the csv module parses its records.
@@ -153,8 +153,7 @@ def slow_frame(
     columns: dict[str, list[str]] = {name: [] for name in plan.names}
     at = [(name, spec[0]) for name, spec in zip(plan.names, plan.specs, strict=True)]
     for p in positions.tolist():
-        raw = text[int(part.starts[p]) : int(part.ends[p])].decode("utf-8")
-        cells = next(csv.reader(io.StringIO(raw, newline="")), [])
+        cells = parse_record(text, int(part.starts[p]), int(part.ends[p]))
         for name, index in at:
             columns[name].append(cells[index] if index < len(cells) else "")
     frame = pl.DataFrame(columns, schema=dict.fromkeys(plan.names, pl.String))

@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
+def parse_record(text: bytes, start: int, end: int, errors: str = "strict") -> list[str]:
+    """The cells of the one record at text[start:end], as the csv module reads it."""
+    raw = text[start:end].decode("utf-8", errors=errors)
+    return next(csv.reader(io.StringIO(raw, newline="")), [])
+
+
 def row_of(record: int) -> int:
     """Spreadsheet row of a data record (0-based): the header is row 1."""
     return record + 2
@@ -102,9 +108,7 @@ class Table:
                 out[row_of(rec)] = ()  # a file stopped before its records were read
                 continue
             start = int(self._ends[rec - 1]) + 1 if rec else self._start0
-            raw = self._text[start : int(self._ends[rec])].decode("utf-8")
-            parsed = next(csv.reader(io.StringIO(raw, newline="")), [])
-            out[row_of(rec)] = tuple(parsed)
+            out[row_of(rec)] = tuple(parse_record(self._text, start, int(self._ends[rec])))
         return out
 
 
@@ -314,9 +318,7 @@ class CsvRead:
         blank = scan.blank.copy()
         for rec in scan.maybe_blank.tolist():
             start = int(scan.ends[rec - 1]) + 1 if rec else scan.start0
-            raw = text[start : int(scan.ends[rec])].decode("utf-8", errors="replace")
-            cells = next(csv.reader(io.StringIO(raw, newline="")), [])
-            blank[rec] = not any(cells)
+            blank[rec] = not any(parse_record(text, start, int(scan.ends[rec]), errors="replace"))
         ragged, broken = _ragged_findings(n_cells, blank, width)
         return Table(
             header=header,
