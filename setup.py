@@ -12,5 +12,6 @@ setup(
         Extension("bwsandbox.validator._cscan", ["bwsandbox/validator/_scan.c"]),
         Extension("bwsandbox.validator._ccells", ["bwsandbox/validator/_cells.c"]),
         Extension("bwsandbox.server._sshcrypt", ["bwsandbox/server/_sshcrypt.c"]),
+        Extension("bwsandbox.server._poll", ["bwsandbox/server/_poll.c"]),
     ]
 )

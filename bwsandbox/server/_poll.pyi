@@ -1,0 +1,3 @@
+"""Busy-polling of an epoll set (`_poll.c`); see `busypoll`."""
+
+def spin(epfd: int, ns: int, /) -> bool: ...
