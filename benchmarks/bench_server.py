@@ -15,7 +15,9 @@ same OpenSSH `sftp` client with the same ed25519 client key:
   port 22; it only needs /run/sshd (sshd's privilege separation folder).
 - sandbox: `Sandbox` in its own process (`--serve`), ingest worker off, one
   tenant with the client key authorized, uploads into /incoming and picked up
-  into the store as in production use.
+  into the store as in production use. A second sandbox with
+  `busy_poll_us=0` is measured on small files only, to show what the
+  default busy-polling (server/busypoll.py) buys in the same run.
 
 Measures, per round, both servers interleaved (order alternates):
 one 200 MiB upload; 1,000 files of 2 KiB in one session; connect+login+put
@@ -78,6 +80,7 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 class Sshd:
     name = "sshd"
+    variant = False
 
     def __init__(self, work: Path, client_pub: str) -> None:
         self.dir = work / "sshd"
@@ -136,14 +139,16 @@ class Sshd:
 
 
 class SandboxServer:
-    name = "sandbox"
-
-    def __init__(self, work: Path, client_pub: str) -> None:
-        self.data = work / "sandbox"
-        status = work / "sandbox-status.json"
+    def __init__(self, work: Path, client_pub: str, busy_poll_us: float | None = None) -> None:
+        # busy_poll_us None: the default setting, measured on everything;
+        # a value: a variant, measured on small files only (what the setting buys).
+        self.name = "sandbox" if busy_poll_us is None else f"sandbox, busy_poll_us={busy_poll_us:g}"
+        self.variant = busy_poll_us is not None
+        self.data = work / self.name.replace(", ", "-").replace("=", "")
+        status = self.data.with_name(self.data.name + "-status.json")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bench_server", "--serve", str(self.data), str(status),
-             client_pub],
+             client_pub, *([] if busy_poll_us is None else [str(busy_poll_us)])],
             cwd=Path(__file__).resolve().parent.parent,
         )
         deadline = time.monotonic() + 60
@@ -183,7 +188,7 @@ class SandboxServer:
         self.proc.wait(30)
 
 
-def _serve(data: Path, status: Path, client_pub: str) -> None:
+def _serve(data: Path, status: Path, client_pub: str, busy_poll_us: str | None) -> None:
     """The sandbox process of the benchmark."""
     from bwsandbox import store, tenants
     from bwsandbox.config import load
@@ -191,7 +196,7 @@ def _serve(data: Path, status: Path, client_pub: str) -> None:
 
     settings = load(
         {"data_dir": data, "port": 0, "eu_port": 0, "max_sessions_per_tenant": 500,
-         "lockout_attempts": 0},
+         "lockout_attempts": 0, "busy_poll_us": busy_poll_us},
         env={},
     )
     conn = store.connect(settings.db_path)
@@ -252,6 +257,9 @@ def _user(server: Any) -> str:
     return "root" if server.name == "sshd" else "bench"
 
 
+NO_POLL = "sandbox, busy_poll_us=0"
+
+
 # -- measures -------------------------------------------------------------------------
 
 
@@ -303,6 +311,7 @@ def _servers(work: Path, client: Client) -> Iterator[list[Any]]:
     try:
         started.append(Sshd(work, client.pub))
         started.append(SandboxServer(work, client.pub))
+        started.append(SandboxServer(work, client.pub, busy_poll_us=0))
         yield started
     finally:
         for server in started:
@@ -326,12 +335,15 @@ def run(rounds: int) -> dict[str, Any]:
         one.write_bytes(os.urandom(SMALL_BYTES))
         payload = work / "payload.bin"
         payload.write_bytes(os.urandom(CONCURRENT_BYTES))
-        samples: dict[str, dict[str, list[float]]] = {"sshd": {}, "sandbox": {}}
+        samples: dict[str, dict[str, list[float]]] = {"sshd": {}, "sandbox": {}, NO_POLL: {}}
         with _servers(work, client) as servers:
             for r in range(rounds):
                 order = servers if r % 2 == 0 else list(reversed(servers))
                 for server in order:
                     s = samples[server.name]
+                    if server.variant:
+                        s.setdefault("files_s", []).append(measure_small(client, server, small_dir))
+                        continue
                     s.setdefault("big_mib_s", []).append(measure_big(client, server, big))
                     s.setdefault("files_s", []).append(measure_small(client, server, small_dir))
                     s.setdefault("latency_ms", []).append(measure_latency(client, server, one, None))
@@ -345,11 +357,13 @@ def run(rounds: int) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     medians = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
+    no_poll = samples[NO_POLL]["files_s"]
     ratios = {
         "throughput_ratio": medians["sandbox"]["big_mib_s"] / medians["sshd"]["big_mib_s"],
         "files_ratio": medians["sandbox"]["files_s"] / medians["sshd"]["files_s"],
         "latency_ratio": medians["sandbox"]["latency_ms"] / medians["sshd"]["latency_ms"],
         "latency_fair_ratio": medians["sandbox"]["latency_fair_ms"] / medians["sshd"]["latency_fair_ms"],
+        "files_no_poll_ratio": statistics.median(no_poll) / medians["sshd"]["files_s"],
     }
     # The same ratio within each round (the two servers measured back to back),
     # which cancels the machine's drift between rounds; the target must hold
@@ -358,6 +372,7 @@ def run(rounds: int) -> dict[str, Any]:
         key: [a / b for a, b in zip(samples["sandbox"][key], samples["sshd"][key], strict=True)]
         for key in ("big_mib_s", "files_s")
     }
+    paired["files_s_no_poll"] = [a / b for a, b in zip(no_poll, samples["sshd"]["files_s"], strict=True)]
     return {"rounds": rounds, "medians": medians, "ratios": ratios, "samples": samples,
             "paired": paired, "all_concurrent_ok": min(samples["sandbox"]["concurrent_ok"]) == CONCURRENT}
 
@@ -377,8 +392,11 @@ def _report(result: dict[str, Any]) -> int:
     for label, key, ratio, target in rows:
         ratio_text = f"{r[ratio]:.2f}x" if ratio else ""
         print(f"  {label:44} {m['sshd'][key]:9.1f} {m['sandbox'][key]:9.1f} {ratio_text:>7}  {target}")
+    print(f"  {SMALL_FILES} small files, busy_poll_us=0 (files/s){'':14} {m[NO_POLL]['files_s']:9.1f} "
+          f"{r['files_no_poll_ratio']:6.2f}x  (what busy-polling buys)")
     paired = result["paired"]
-    for label, key in (("200 MiB upload", "big_mib_s"), (f"{SMALL_FILES} small files", "files_s")):
+    for label, key in (("200 MiB upload", "big_mib_s"), (f"{SMALL_FILES} small files", "files_s"),
+                       (f"{SMALL_FILES} small files, busy_poll_us=0", "files_s_no_poll")):
         per_round = ", ".join(f"{x:.2f}" for x in paired[key])
         mid = statistics.median(paired[key])
         print(f"  {label}, sandbox/sshd per round: {per_round} (median {mid:.2f}x)")
@@ -397,7 +415,7 @@ def _report(result: dict[str, Any]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = argv or []
     if argv[:1] == ["--serve"]:
-        _serve(Path(argv[1]), Path(argv[2]), argv[3])
+        _serve(Path(argv[1]), Path(argv[2]), argv[3], argv[4] if len(argv) > 4 else None)
         return 0
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     result = run(rounds)
