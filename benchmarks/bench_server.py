@@ -16,8 +16,9 @@ same OpenSSH `sftp` client with the same ed25519 client key:
 - sandbox: `Sandbox` in its own process (`--serve`), ingest worker off, one
   tenant with the client key authorized, uploads into /incoming and picked up
   into the store as in production use. A second sandbox with
-  `busy_poll_us=0` is measured on small files only, to show what the
-  default busy-polling (server/busypoll.py) buys in the same run.
+  `busy_poll_us=0` is measured on the big upload and the small files, to
+  show what the default busy-polling (server/busypoll.py) buys or costs in
+  the same run, with each sandbox's CPU time per small file and while idle.
 
 Measures, per round, both servers interleaved (order alternates):
 one 200 MiB upload; 1,000 files of 2 KiB in one session; connect+login+put
@@ -130,8 +131,8 @@ class Sshd:
         for path in self.dest.iterdir():
             path.unlink()
 
-    def cpu_seconds(self) -> float:
-        return 0.0
+    def cpu_seconds(self) -> float | None:
+        return None  # spread over per-connection processes: not measured
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -141,7 +142,7 @@ class Sshd:
 class SandboxServer:
     def __init__(self, work: Path, client_pub: str, busy_poll_us: float | None = None) -> None:
         # busy_poll_us None: the default setting, measured on everything;
-        # a value: a variant, measured on small files only (what the setting buys).
+        # a value: a variant, measured on the big upload and small files only.
         self.name = "sandbox" if busy_poll_us is None else f"sandbox, busy_poll_us={busy_poll_us:g}"
         self.variant = busy_poll_us is not None
         self.data = work / self.name.replace(", ", "-").replace("=", "")
@@ -181,6 +182,11 @@ class SandboxServer:
         with contextlib.suppress(FileNotFoundError):
             for path in (self.data / "tenants").glob("us/bench/received/*"):
                 path.unlink()
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the sandbox process used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self._db.close()
@@ -269,11 +275,25 @@ def measure_big(client: Client, server: Any, big: Path) -> float:
     return BIG_MIB / elapsed
 
 
-def measure_small(client: Client, server: Any, small_dir: Path) -> float:
+def measure_small(client: Client, server: Any, small_dir: Path) -> tuple[float, float | None]:
+    """Files per second, and the server's CPU time per file (µs) while they
+    were uploaded (None for sshd)."""
     target = server.remote("")
+    cpu = server.cpu_seconds()
     elapsed = client.sftp(server, [f"put {small_dir}/* {target}"], user=_user(server), kex=KEX_FAIR)
+    cpu_per_file = None if cpu is None else (server.cpu_seconds() - cpu) / SMALL_FILES * 1e6
     server.settle(SMALL_FILES)
-    return SMALL_FILES / elapsed
+    return SMALL_FILES / elapsed, cpu_per_file
+
+
+IDLE_SECONDS = 5.0
+
+
+def measure_idle(server: Any) -> float:
+    """CPU seconds the server uses while nobody is connected (busy-polling must sleep)."""
+    cpu = server.cpu_seconds()
+    time.sleep(IDLE_SECONDS)
+    return float(server.cpu_seconds() - cpu)
 
 
 def measure_latency(client: Client, server: Any, one: Path, kex: str | None) -> float:
@@ -341,11 +361,13 @@ def run(rounds: int) -> dict[str, Any]:
                 order = servers if r % 2 == 0 else list(reversed(servers))
                 for server in order:
                     s = samples[server.name]
-                    if server.variant:
-                        s.setdefault("files_s", []).append(measure_small(client, server, small_dir))
-                        continue
                     s.setdefault("big_mib_s", []).append(measure_big(client, server, big))
-                    s.setdefault("files_s", []).append(measure_small(client, server, small_dir))
+                    files_s, cpu_per_file = measure_small(client, server, small_dir)
+                    s.setdefault("files_s", []).append(files_s)
+                    if cpu_per_file is not None:
+                        s.setdefault("cpu_us_per_file", []).append(cpu_per_file)
+                    if server.variant:
+                        continue
                     s.setdefault("latency_ms", []).append(measure_latency(client, server, one, None))
                     s.setdefault("latency_fair_ms", []).append(measure_latency(client, server, one, KEX_FAIR))
                     conc = measure_concurrent(client, server, payload)
@@ -354,6 +376,9 @@ def run(rounds: int) -> dict[str, Any]:
                 print(f"  round {r + 1}/{rounds}: " + "; ".join(
                     f"{name} " + ", ".join(f"{k}={v[-1]:.1f}" for k, v in s.items())
                     for name, s in samples.items()), flush=True)
+            for server in servers:  # after the last round, nobody connected
+                if server.cpu_seconds() is not None:
+                    samples[server.name]["idle_cpu_s"] = [measure_idle(server)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     medians = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
@@ -364,6 +389,7 @@ def run(rounds: int) -> dict[str, Any]:
         "latency_ratio": medians["sandbox"]["latency_ms"] / medians["sshd"]["latency_ms"],
         "latency_fair_ratio": medians["sandbox"]["latency_fair_ms"] / medians["sshd"]["latency_fair_ms"],
         "files_no_poll_ratio": statistics.median(no_poll) / medians["sshd"]["files_s"],
+        "throughput_no_poll_ratio": medians[NO_POLL]["big_mib_s"] / medians["sshd"]["big_mib_s"],
     }
     # The same ratio within each round (the two servers measured back to back),
     # which cancels the machine's drift between rounds; the target must hold
@@ -372,7 +398,10 @@ def run(rounds: int) -> dict[str, Any]:
         key: [a / b for a, b in zip(samples["sandbox"][key], samples["sshd"][key], strict=True)]
         for key in ("big_mib_s", "files_s")
     }
-    paired["files_s_no_poll"] = [a / b for a, b in zip(no_poll, samples["sshd"]["files_s"], strict=True)]
+    for key in ("big_mib_s", "files_s"):
+        paired[f"{key}_no_poll"] = [
+            a / b for a, b in zip(samples[NO_POLL][key], samples["sshd"][key], strict=True)
+        ]
     return {"rounds": rounds, "medians": medians, "ratios": ratios, "samples": samples,
             "paired": paired, "all_concurrent_ok": min(samples["sandbox"]["concurrent_ok"]) == CONCURRENT}
 
@@ -394,9 +423,15 @@ def _report(result: dict[str, Any]) -> int:
         print(f"  {label:44} {m['sshd'][key]:9.1f} {m['sandbox'][key]:9.1f} {ratio_text:>7}  {target}")
     print(f"  {SMALL_FILES} small files, busy_poll_us=0 (files/s){'':14} {m[NO_POLL]['files_s']:9.1f} "
           f"{r['files_no_poll_ratio']:6.2f}x  (what busy-polling buys)")
+    print(f"  200 MiB upload, busy_poll_us=0 (MiB/s){'':23} {m[NO_POLL]['big_mib_s']:9.1f} "
+          f"{r['throughput_no_poll_ratio']:6.2f}x")
+    for name in ("sandbox", NO_POLL):
+        print(f"  {name}: server CPU per small file {m[name]['cpu_us_per_file']:.0f} us; "
+              f"CPU while idle {m[name]['idle_cpu_s']:.2f} s in {IDLE_SECONDS:g} s")
     paired = result["paired"]
     for label, key in (("200 MiB upload", "big_mib_s"), (f"{SMALL_FILES} small files", "files_s"),
-                       (f"{SMALL_FILES} small files, busy_poll_us=0", "files_s_no_poll")):
+                       (f"{SMALL_FILES} small files, busy_poll_us=0", "files_s_no_poll"),
+                       ("200 MiB upload, busy_poll_us=0", "big_mib_s_no_poll")):
         per_round = ", ".join(f"{x:.2f}" for x in paired[key])
         mid = statistics.median(paired[key])
         print(f"  {label}, sandbox/sshd per round: {per_round} (median {mid:.2f}x)")

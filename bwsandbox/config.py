@@ -122,6 +122,9 @@ _NON_NEGATIVE = (
 )
 
 
+MAX_BUSY_POLL_US = 1_000_000  # a second of polling is never meant
+
+
 def _check(settings: Settings) -> None:
     """Range checks, whichever layer a value came from: a bad value is a
     one-line ConfigError at startup, not a traceback in the server later."""
@@ -133,6 +136,11 @@ def _check(settings: Settings) -> None:
         value = getattr(settings, name)
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"invalid value for {name}: {value!r} (must be a number >= 0)")
+    if settings.busy_poll_us > MAX_BUSY_POLL_US:
+        raise ConfigError(
+            f"invalid value for busy_poll_us: {settings.busy_poll_us!r}"
+            f" (microseconds, at most {MAX_BUSY_POLL_US:,}; 0 turns polling off)"
+        )
     if settings.engage_termination_limit > 1:
         raise ConfigError(
             f"invalid value for engage_termination_limit: {settings.engage_termination_limit!r}"

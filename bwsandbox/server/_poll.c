@@ -1,18 +1,30 @@
-/* Poll an epoll set for a short while before the event loop sleeps
+/* epoll_wait that polls for a short while before it sleeps
  * (issue #3 "Speed"; README "Benchmarks"; see `busypoll.py`).
  *
- * spin(epfd, ns) -> bool: calls epoll_wait(epfd, timeout 0) until one of the
- * set's descriptors is ready (True) or `ns` nanoseconds have passed (False),
- * without the GIL, so the process's other threads run meanwhile. asyncio
- * registers its descriptors level-triggered, so nothing is consumed here:
- * the loop's own select() that follows finds the same events.
+ * poll(epfd, timeout, maxevents, spin_ns) -> [(fd, events), ...] answers as
+ * select.epoll.poll(timeout, maxevents) does (timeout in seconds, negative:
+ * no limit), except that before it blocks it calls epoll_wait with a zero
+ * timeout again and again, for up to spin_ns nanoseconds (never past the
+ * timeout), and returns as soon as a descriptor is ready. The GIL is let go
+ * once for the whole call, so the process's other threads run meanwhile and
+ * the loop takes the GIL back once per turn, as with epoll.poll.
+ *
+ * A zero-timeout epoll_wait that finds events returns them, as the blocking
+ * one would; asyncio registers its descriptors level-triggered (never
+ * EPOLLET or EPOLLONESHOT), so nothing is seen differently than without
+ * polling. A signal (EINTR) runs the Python handlers and then waits for the
+ * rest of the timeout, as epoll.poll does (PEP 475).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <time.h>
+
+#define MAX_SPIN_NS 10000000000LL  /* 10 s: more is never meant */
+#define MAX_TIMEOUT_S 1e9          /* ~31 years: longer is "no limit" */
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -20,41 +32,75 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static PyObject *spin(PyObject *self, PyObject *args) {
-    int epfd;
-    long long ns;
+/* Milliseconds left until deadline, rounded up (-1: no deadline). */
+static int ms_left(int64_t deadline) {
+    if (deadline < 0) return -1;
+    int64_t left = deadline - now_ns();
+    if (left <= 0) return 0;
+    int64_t ms = (left + 999999) / 1000000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static PyObject *poll(PyObject *self, PyObject *args) {
+    int epfd, maxevents;
+    double timeout;
+    long long spin_ns;
     (void)self;
-    if (!PyArg_ParseTuple(args, "iL:spin", &epfd, &ns)) return NULL;
-    int ready = 0, failed = 0;
-    Py_BEGIN_ALLOW_THREADS
-    struct epoll_event event;
-    int64_t end = now_ns() + ns;
-    do {
-        int n = epoll_wait(epfd, &event, 1, 0);
-        if (n > 0) {
-            ready = 1;
-            break;
+    if (!PyArg_ParseTuple(args, "idiL:poll", &epfd, &timeout, &maxevents, &spin_ns)) return NULL;
+    if (maxevents <= 0) maxevents = 1023; /* epoll.poll's default: FD_SETSIZE - 1 */
+    if (spin_ns > MAX_SPIN_NS) spin_ns = MAX_SPIN_NS;
+    struct epoll_event *events = PyMem_Malloc((size_t)maxevents * sizeof(struct epoll_event));
+    if (events == NULL) return PyErr_NoMemory();
+    int64_t deadline = -1; /* no limit */
+    if (timeout >= 0 && timeout < MAX_TIMEOUT_S) deadline = now_ns() + (int64_t)(timeout * 1e9);
+    int n, err;
+    for (;;) {
+        n = 0;
+        err = 0;
+        Py_BEGIN_ALLOW_THREADS
+        if (spin_ns > 0 && timeout != 0) {
+            int64_t end = now_ns() + spin_ns;
+            if (deadline >= 0 && deadline < end) end = deadline;
+            do {
+                n = epoll_wait(epfd, events, maxevents, 0);
+            } while (n == 0 && now_ns() < end);
         }
-        if (n < 0 && errno != EINTR) {
-            failed = errno;
-            break;
+        if (n == 0) n = epoll_wait(epfd, events, maxevents, ms_left(deadline));
+        if (n < 0) err = errno;
+        Py_END_ALLOW_THREADS
+        if (n >= 0 || err != EINTR) break;
+        if (PyErr_CheckSignals() < 0) {
+            PyMem_Free(events);
+            return NULL;
         }
-    } while (now_ns() < end);
-    Py_END_ALLOW_THREADS
-    if (failed) {
-        errno = failed;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        spin_ns = 0; /* after a signal, just wait for what is left */
     }
-    return PyBool_FromLong(ready);
+    PyObject *out = NULL;
+    if (n < 0) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    } else if ((out = PyList_New(n)) != NULL) {
+        for (int i = 0; i < n; i++) {
+            PyObject *item = Py_BuildValue("(iI)", events[i].data.fd, (unsigned int)events[i].events);
+            if (item == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, i, item);
+        }
+    }
+    PyMem_Free(events);
+    return out;
 }
 
 static PyMethodDef methods[] = {
-    {"spin", spin, METH_VARARGS, "spin(epfd, ns) -> whether a descriptor became ready within ns"},
+    {"poll", poll, METH_VARARGS,
+     "poll(epfd, timeout, maxevents, spin_ns) -> [(fd, events)]: epoll.poll, polling up to spin_ns first"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_poll", "Busy-polling of an epoll set before sleeping (see busypoll.py).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_poll", "epoll_wait that polls before it sleeps (see busypoll.py).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__poll(void) { return PyModule_Create(&module); }

@@ -8,17 +8,20 @@ for cold caches: measured here, creating a file costs ~75 us when done back
 to back and 135-200 us after half a millisecond asleep.
 
 So, before the loop sleeps, it polls its own descriptors for up to
-`busy_poll_us` (config), without the GIL (`_poll.spin`), and goes on the
-moment one is ready. It is the idea of Linux's cpuidle-haltpoll for KVM
-guests and of SO_BUSY_POLL, applied to asyncio's selector. The price is at
-most that much CPU after each burst of activity; an idle server sleeps as
-before, and a timer due sooner than the window still fires on time.
-`busy_poll_us = 0` turns it off.
+`busy_poll_us` (config) and goes on the moment one is ready. It is the idea
+of Linux's cpuidle-haltpoll for KVM guests and of SO_BUSY_POLL, applied to
+asyncio's selector: the selector's epoll object is replaced by one whose
+`poll` is `_poll.poll`, which spins and then waits in one call without the
+GIL (so other threads run, and the loop takes the GIL back once per turn as
+before), and never past the timeout the loop asked for (its next timer).
+The price is at most that much CPU after each burst of activity; an idle
+server sleeps as before. `busy_poll_us = 0` turns it off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import selectors
 from collections.abc import Callable
 from typing import Any
@@ -26,36 +29,55 @@ from typing import Any
 from bwsandbox.server import _poll
 
 
+class _PolledEpoll:
+    """Stands in for an EpollSelector's `select.epoll`: `poll` polls first;
+    everything else (register, modify, unregister, fileno, close) is the
+    epoll object's own."""
+
+    def __init__(self, epoll: select.epoll, window_ns: int) -> None:
+        self.epoll = epoll
+        self.window_ns = window_ns
+        self.users = 1  # sandboxes sharing this loop; the last to stop undoes it
+
+    def poll(self, timeout: float | None = -1, maxevents: int = -1) -> list[tuple[int, int]]:
+        return _poll.poll(self.epoll.fileno(), -1.0 if timeout is None else timeout, maxevents,
+                          self.window_ns)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.epoll, name)
+
+
 def install(loop: asyncio.AbstractEventLoop, window_us: float) -> Callable[[], None]:
     """Make `loop` poll for up to `window_us` before it sleeps; returns how to undo it.
 
     Only an epoll selector loop can be polled (Linux's default); any other
-    loop, a window of 0, or a loop already polled is left as it is."""
+    loop and a window under 1 ns are left as they are. A loop already polled
+    keeps its window; it is undone when the last of its users undoes it."""
     selector = getattr(loop, "_selector", None)
-    if window_us <= 0 or type(selector) is not selectors.EpollSelector or "select" in vars(selector):
-        return lambda: None
-    original = selector.select
-    epfd = selector.fileno()
     window_ns = int(window_us * 1000)
-
-    def select(timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None or timeout > 0:
-            spin_ns = window_ns if timeout is None else min(window_ns, int(timeout * 1e9))
-            if _poll.spin(epfd, spin_ns):
-                timeout = 0
-            elif timeout is not None:
-                timeout = max(0.0, timeout - spin_ns / 1e9)
-        return original(timeout)
-
-    selector.select = select  # type: ignore[method-assign]
+    if window_ns <= 0 or type(selector) is not selectors.EpollSelector:
+        return lambda: None
+    polled = selector._selector  # type: ignore[attr-defined]
+    if isinstance(polled, _PolledEpoll):
+        polled.users += 1
+    elif isinstance(polled, select.epoll):
+        polled = _PolledEpoll(polled, window_ns)
+        selector._selector = polled  # type: ignore[attr-defined]
+    else:
+        return lambda: None
+    undone = False
 
     def uninstall() -> None:
-        if vars(selector).get("select") is select:
-            del selector.select
+        nonlocal undone
+        if undone:
+            return
+        undone = True
+        polled.users -= 1
+        if polled.users == 0 and selector._selector is polled:  # type: ignore[attr-defined]
+            selector._selector = polled.epoll  # type: ignore[attr-defined]
 
     return uninstall
 
 
 def installed(loop: Any) -> bool:
-    selector = getattr(loop, "_selector", None)
-    return selector is not None and "select" in vars(selector)
+    return isinstance(getattr(getattr(loop, "_selector", None), "_selector", None), _PolledEpoll)
