@@ -41,6 +41,30 @@ static int ms_left(int64_t deadline) {
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
+/* Block until an event or the deadline. epoll_pwait2 (Linux 5.11, glibc
+ * 2.35) takes the time left in nanoseconds; epoll_wait only whole
+ * milliseconds, rounded up, which after a spin would wake the loop up to a
+ * millisecond after the timer the loop asked for. */
+static int wait_until(int epfd, struct epoll_event *events, int maxevents, int64_t deadline) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+    static int no_pwait2; /* set once if the kernel lacks it; a benign race */
+    if (!no_pwait2) {
+        struct timespec left, *limit = NULL;
+        if (deadline >= 0) {
+            int64_t ns = deadline - now_ns();
+            if (ns < 0) ns = 0;
+            left.tv_sec = (time_t)(ns / 1000000000);
+            left.tv_nsec = (long)(ns % 1000000000);
+            limit = &left;
+        }
+        int n = epoll_pwait2(epfd, events, maxevents, limit, NULL);
+        if (n >= 0 || errno != ENOSYS) return n;
+        no_pwait2 = 1;
+    }
+#endif
+    return epoll_wait(epfd, events, maxevents, ms_left(deadline));
+}
+
 static PyObject *poll(PyObject *self, PyObject *args) {
     int epfd, maxevents;
     double timeout;
@@ -65,7 +89,7 @@ static PyObject *poll(PyObject *self, PyObject *args) {
                 n = epoll_wait(epfd, events, maxevents, 0);
             } while (n == 0 && now_ns() < end);
         }
-        if (n == 0) n = epoll_wait(epfd, events, maxevents, ms_left(deadline));
+        if (n == 0) n = wait_until(epfd, events, maxevents, deadline);
         if (n < 0) err = errno;
         Py_END_ALLOW_THREADS
         if (n >= 0 || err != EINTR) break;
