@@ -12,13 +12,19 @@
  * A zero-timeout epoll_wait that finds events returns them, as the blocking
  * one would; asyncio registers its descriptors level-triggered (never
  * EPOLLET or EPOLLONESHOT), so nothing is seen differently than without
- * polling. A signal (EINTR) runs the Python handlers and then waits for the
- * rest of the timeout, as epoll.poll does (PEP 475).
+ * polling. Signals: a zero-timeout epoll_wait is never interrupted, so a
+ * signal that arrives while polling would only be seen at the next wake-up;
+ * hence the Python handlers get a chance (PyErr_CheckSignals, with the GIL
+ * taken back once) between the polling and the blocking wait. A signal
+ * during the blocking wait (EINTR) runs them and then waits for the rest of
+ * the timeout, as epoll.poll does (PEP 475).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -47,7 +53,7 @@ static int ms_left(int64_t deadline) {
  * millisecond after the timer the loop asked for. */
 static int wait_until(int epfd, struct epoll_event *events, int maxevents, int64_t deadline) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
-    static int no_pwait2; /* set once if the kernel lacks it; a benign race */
+    static atomic_int no_pwait2; /* set once if the kernel (or a seccomp filter) refuses it */
     if (!no_pwait2) {
         struct timespec left, *limit = NULL;
         if (deadline >= 0) {
@@ -58,7 +64,7 @@ static int wait_until(int epfd, struct epoll_event *events, int maxevents, int64
             limit = &left;
         }
         int n = epoll_pwait2(epfd, events, maxevents, limit, NULL);
-        if (n >= 0 || errno != ENOSYS) return n;
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
         no_pwait2 = 1;
     }
 #endif
@@ -71,16 +77,21 @@ static PyObject *poll(PyObject *self, PyObject *args) {
     long long spin_ns;
     (void)self;
     if (!PyArg_ParseTuple(args, "idiL:poll", &epfd, &timeout, &maxevents, &spin_ns)) return NULL;
+    if (isnan(timeout)) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be a number");
+        return NULL;
+    }
     if (maxevents <= 0) maxevents = 1023; /* epoll.poll's default: FD_SETSIZE - 1 */
     if (spin_ns > MAX_SPIN_NS) spin_ns = MAX_SPIN_NS;
-    struct epoll_event *events = PyMem_Malloc((size_t)maxevents * sizeof(struct epoll_event));
+    struct epoll_event *events = PyMem_New(struct epoll_event, (size_t)maxevents);
     if (events == NULL) return PyErr_NoMemory();
     int64_t deadline = -1; /* no limit */
     if (timeout >= 0 && timeout < MAX_TIMEOUT_S) deadline = now_ns() + (int64_t)(timeout * 1e9);
-    int n, err;
+    int n, err, signalled;
     for (;;) {
         n = 0;
         err = 0;
+        signalled = 0;
         Py_BEGIN_ALLOW_THREADS
         if (spin_ns > 0 && timeout != 0) {
             int64_t end = now_ns() + spin_ns;
@@ -88,10 +99,19 @@ static PyObject *poll(PyObject *self, PyObject *args) {
             do {
                 n = epoll_wait(epfd, events, maxevents, 0);
             } while (n == 0 && now_ns() < end);
+            if (n == 0) { /* nothing came: run the signal handlers a signal meanwhile left pending */
+                Py_BLOCK_THREADS
+                signalled = PyErr_CheckSignals();
+                Py_UNBLOCK_THREADS
+            }
         }
-        if (n == 0) n = wait_until(epfd, events, maxevents, deadline);
+        if (n == 0 && signalled == 0) n = wait_until(epfd, events, maxevents, deadline);
         if (n < 0) err = errno;
         Py_END_ALLOW_THREADS
+        if (signalled < 0) { /* a handler raised (KeyboardInterrupt) */
+            PyMem_Free(events);
+            return NULL;
+        }
         if (n >= 0 || err != EINTR) break;
         if (PyErr_CheckSignals() < 0) {
             PyMem_Free(events);

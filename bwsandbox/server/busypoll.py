@@ -38,6 +38,9 @@ class _PolledEpoll:
         self.epoll = epoll
         self.window_ns = window_ns
         self.users = 1  # sandboxes sharing this loop; the last to stop undoes it
+        # What EpollSelector calls, bound once (not looked up per call).
+        self.register, self.unregister, self.modify = epoll.register, epoll.unregister, epoll.modify
+        self.fileno, self.close = epoll.fileno, epoll.close
 
     def poll(self, timeout: float | None = -1, maxevents: int = -1) -> list[tuple[int, int]]:
         return _poll.poll(self.epoll.fileno(), -1.0 if timeout is None else timeout, maxevents,

@@ -12,6 +12,8 @@ import os
 import select
 import selectors
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -98,6 +100,31 @@ def test_other_threads_run_while_it_polls(pair: Pair) -> None:
         thread.join()
     # With the GIL held while polling, the thread could not have run inside it.
     assert inside > 0
+
+
+SIGNAL_WHILE_POLLING = """
+import asyncio, os, selectors, signal, threading, time
+from bwsandbox.server import busypoll
+loop = asyncio.SelectorEventLoop(selectors.EpollSelector())
+busypoll.install(loop, 1_000_000)  # polls for 1 s before each sleep
+threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # while it polls
+start = time.monotonic()
+try:
+    loop.run_until_complete(asyncio.sleep(20))
+except KeyboardInterrupt:
+    print(f"interrupted after {time.monotonic() - start:.1f} s")
+"""
+
+
+def test_a_signal_that_arrives_while_polling_is_handled_before_sleeping() -> None:
+    # A zero-timeout epoll_wait is never interrupted: without the check after
+    # polling, Ctrl-C would wait for the 20 s timer.
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_POLLING], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("interrupted after"), done.stdout
+    assert float(done.stdout.split()[2]) < 10
 
 
 def _loop() -> asyncio.AbstractEventLoop:
