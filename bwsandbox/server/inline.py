@@ -16,8 +16,9 @@ on a task and the requests after it queue behind it, so replies keep their
 order. End of file, a lost connection and channel errors end the session as
 asyncssh's own loop would: once the requests that arrived before them are
 served, with the same reason. Anything unexpected about asyncssh's insides
-leaves its stream loop in charge. Unlike the stream, nothing pauses the
-channel while a request waits (none does in the sandbox).
+leaves its stream loop in charge. While a request waits, the channel is
+paused, so what the client sends meanwhile stays within its SSH window
+instead of piling up here (the sandbox's own handlers never wait).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class Inline:
                 self._stop(exc)
                 break
             self._busy = asyncio.ensure_future(self._finish(coro, waiting))
+            self._pause(True)
         self._flush()
         self._finish_if_done()
 
@@ -157,7 +159,14 @@ class Inline:
             raise
         finally:
             self._busy = None
+            self._pause(False)  # may deliver what the channel held back, queued behind the rest
         self._feed()
+
+    def _pause(self, paused: bool) -> None:
+        chan = getattr(self._session, "_chan", None)
+        method = getattr(chan, "pause_reading" if paused else "resume_reading", None)
+        if callable(method):
+            method()
 
 
 def attachable(handler: Any) -> Any:

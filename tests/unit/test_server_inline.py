@@ -13,10 +13,24 @@ import asyncssh
 from bwsandbox.server import inline
 
 
+class Chan:
+    """The channel's reading switch: records each pause and resume."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+
 class Session:
     """The parts of asyncssh's stream session that inline serving takes over."""
 
     def __init__(self, buffered: list[Any]) -> None:
+        self._chan = Chan()
         self._recv_buf: dict[Any, list[Any]] = {None: list(buffered)}
         self._recv_buf_len = sum(len(b) for b in buffered if isinstance(b, bytes))
         self._eof_received = False
@@ -73,10 +87,12 @@ def test_requests_after_one_that_waits_keep_their_order() -> None:
         session.data_received(data[7:], None)  # type: ignore[attr-defined]
         await asyncio.sleep(0)
         assert handler.done == [1]  # 2 waits, 3 queues behind it
+        assert session._chan.calls == ["pause"]  # the client is held back meanwhile
         gate.set_result(None)
         for _ in range(5):
             await asyncio.sleep(0)
         assert handler.done == [1, 2, 3]
+        assert session._chan.calls == ["pause", "resume"]
         assert handler.flushed[0] == [1]
         session.eof_received()
         assert await asyncio.wait_for(task, 1) is None
