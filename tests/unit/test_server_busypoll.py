@@ -171,6 +171,40 @@ def test_a_polled_loop_waiting_for_a_timer_sleeps() -> None:
         loop.close()
 
 
+def test_bulk_data_holds_polling_off_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    spins: list[int] = []
+    real = _poll.poll
+
+    def recording(epfd: int, timeout: float, maxevents: int, spin_ns: int) -> list[tuple[int, int]]:
+        spins.append(spin_ns)
+        return real(epfd, timeout, maxevents, spin_ns)
+
+    monkeypatch.setattr(busypoll._poll, "poll", recording)
+
+    async def go() -> None:
+        await asyncio.sleep(0)  # polls: no hold-off yet
+        busypoll.hold_off()  # a large SFTP write was just served
+        await asyncio.sleep(0.001)
+        await asyncio.sleep(busypoll.HOLD_OFF_SECONDS * 2)  # the hold-off runs out meanwhile
+        await asyncio.sleep(0.001)
+
+    loop = _loop()
+    try:
+        busypoll.install(loop, 300)
+        spins.clear()
+        loop.run_until_complete(go())
+    finally:
+        loop.close()
+    assert spins[0] == 300_000 and 0 in spins and spins[-1] == 300_000, spins
+
+
+def test_hold_off_outside_a_polled_loop_does_nothing() -> None:
+    async def go() -> None:
+        busypoll.hold_off()
+
+    asyncio.run(go())  # the default loop here is polled by nobody
+
+
 def test_off_and_unsupported_loops_are_left_as_they_are() -> None:
     for loop, window in (
         (_loop(), 0),
