@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import asyncssh
 
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.server.transport import quick_acks, skip_ignore_padding
+from bwsandbox.server.transport import feed_in_pieces, quick_acks, skip_ignore_padding
 from bwsandbox.tenants import Tenant
 
 if TYPE_CHECKING:
@@ -117,7 +117,8 @@ class SandboxSSHServer(asyncssh.SSHServer):
     # -- connection ---------------------------------------------------------
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        quick_acks(conn)
+        feed_in_pieces(conn)
+        quick_acks(conn)  # outside the pieces: one setsockopt per read
         skip_ignore_padding(conn)
         peer = conn.get_extra_info("peername") or ("?", 0)
         self._session = Session(id=next(_session_ids), peer=str(peer[0]), conn=conn)

@@ -5,6 +5,8 @@ Each function is applied per connection (or once per process) from
 client could rely on, and is a no-op if asyncssh's insides change:
 
 - `quick_acks`: no ~40 ms delayed-ACK stall behind OpenSSH's Nagle;
+- `feed_in_pieces`: a large read handed to asyncssh a packet's worth at a
+  time, so its input buffer is not copied over and over;
 - `skip_ignore_padding`: no empty SSH_MSG_IGNORE before every packet
   (it doubled the send(2) calls and encryption work of each SFTP reply);
 - `speed_up_chacha20`: a cheaper ChaCha20 call for chacha20-poly1305;
@@ -64,6 +66,32 @@ def quick_acks(conn: Any) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
         original(data, datatype)
+
+    conn.data_received = data_received
+
+
+# About one bulk SSH packet (32 KiB of SFTP data plus headers and MAC).
+PIECE = 36 * 1024
+
+
+def feed_in_pieces(conn: Any) -> None:
+    """Hand asyncssh a large read in pieces of about one SSH packet.
+
+    asyncssh keeps its input in a `bytes` and cuts each packet off the front
+    (`self._inpbuf = self._inpbuf[rem:]`), which copies everything behind it:
+    a 256 KiB read of eight 32 KiB packets was copied ~3.5 times over, ~10 %
+    of the server's CPU in a bulk upload. Fed a piece at a time, the buffer
+    never holds much more than a packet. TCP may cut the stream anywhere, so
+    asyncssh already handles any split; what it does with the bytes is the same."""
+    original = conn.data_received
+
+    def data_received(data: bytes, datatype: Any = None) -> None:
+        if len(data) <= PIECE:
+            original(data, datatype)
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), PIECE):
+            original(view[start : start + PIECE], datatype)
 
     conn.data_received = data_received
 

@@ -12,6 +12,7 @@ below): a failed login, a timeout or a crash is not "the key was refused".
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -165,9 +166,9 @@ def test_client_story(client: str, sandbox_factory: SandboxFactory, tmp_path: Pa
         where, entry = STORE_AFTER_ACCEPT[client]
         assert entry.format(**_shown(harness)) in where(account).read_text()
     rows = harness.wait_files(tenant, 1)
-    assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [
-        ("employees-20260101.csv", 300_001, "queued")
-    ]
+    assert [(r["name"], r["bytes"], r["state"], r["sha256"]) for r in rows] == [
+        ("employees-20260101.csv", 300_001, "queued", hashlib.sha256(first.read_bytes()).hexdigest())
+    ]  # every byte as sent, whatever the client's packet and read sizes
 
     harness, account = _restart(harness, sandbox_factory, account)
     second = _payload(tmp_path / "employees-20260102.csv", 2_048)

@@ -245,3 +245,26 @@ def test_an_audit_write_that_fails_is_logged_and_the_server_goes_on(
         "audit log: 1 record(s) could not be written: not writable",
         "audit log: 1 record(s) could not be written: not writable",
     ]
+
+
+def test_a_large_read_reaches_asyncssh_in_pieces_of_about_a_packet() -> None:
+    import os
+
+    from bwsandbox.server.transport import PIECE, feed_in_pieces
+
+    class Conn:
+        def __init__(self) -> None:
+            self.got: list[bytes] = []
+
+        def data_received(self, data: bytes, datatype: object = None) -> None:
+            self.got.append(bytes(data))
+
+    conn = Conn()
+    feed_in_pieces(conn)
+    read = os.urandom(256 * 1024 + 5)  # what one recv(2) of a bulk upload brings
+    conn.data_received(read)
+    assert b"".join(conn.got) == read  # the same bytes, in order
+    assert [len(g) for g in conn.got] == [PIECE] * (len(read) // PIECE) + [len(read) % PIECE]
+    conn.got.clear()
+    conn.data_received(b"small")
+    assert conn.got == [b"small"]
