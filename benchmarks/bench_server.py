@@ -20,7 +20,8 @@ same OpenSSH `sftp` client with the same ed25519 client key:
   default busy-polling (server/busypoll.py) buys or costs in the same run,
   with each sandbox's CPU time per small file and while idle.
 
-Measures, per round, both servers interleaved (order alternates):
+Measures, per round, the servers interleaved (the order rotates, and every
+measure ends with sync(2), so no server pays for another's writeback):
 one 200 MiB upload; 1,000 files of 2 KiB in one session; connect+login+put
 latency (defaults, and `-o KexAlgorithms=curve25519-sha256`, since OpenSSH
 negotiates sntrup761 with sshd but not with asyncssh); 100 concurrent clients
@@ -129,6 +130,7 @@ class Sshd:
         """Clear what the last measure uploaded."""
         for path in self.dest.iterdir():
             path.unlink()
+        os.sync()  # the next measure does not share the disk with this one's writeback
 
     def cpu_seconds(self) -> float | None:
         return None  # spread over per-connection processes: not measured
@@ -180,6 +182,7 @@ class SandboxServer:
         with contextlib.suppress(FileNotFoundError):
             for path in (self.data / "tenants").glob("us/bench/received/*"):
                 path.unlink()
+        os.sync()  # as for sshd
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system, all threads) the sandbox process used so far."""
@@ -356,7 +359,9 @@ def run(rounds: int) -> dict[str, Any]:
         samples: dict[str, dict[str, list[float]]] = {"sshd": {}, "sandbox": {}, NO_POLL: {}}
         with _servers(work, client) as servers:
             for r in range(rounds):
-                order = servers if r % 2 == 0 else list(reversed(servers))
+                # Each server takes each place in turn: a place can be
+                # favoured (what ran just before it, the disk's state).
+                order = servers[r % len(servers):] + servers[: r % len(servers)]
                 for server in order:
                     s = samples[server.name]
                     s.setdefault("big_mib_s", []).append(measure_big(client, server, big))
