@@ -82,7 +82,9 @@ def feed_in_pieces(conn: Any) -> None:
     a 256 KiB read of eight 32 KiB packets was copied ~3.5 times over, ~10 %
     of the server's CPU in a bulk upload. Fed a piece at a time, the buffer
     never holds much more than a packet. TCP may cut the stream anywhere, so
-    asyncssh already handles any split; what it does with the bytes is the same."""
+    asyncssh already handles any split; what it does with the bytes is the same.
+    Once a piece closed the connection (asyncssh drops its transport), the
+    rest of the read is not fed: a closed connection reads nothing more."""
     original = conn.data_received
 
     def data_received(data: bytes, datatype: Any = None) -> None:
@@ -91,6 +93,8 @@ def feed_in_pieces(conn: Any) -> None:
             return
         view = memoryview(data)
         for start in range(0, len(data), PIECE):
+            if start and getattr(conn, "_transport", True) is None:
+                return  # closed by what came before: nothing more is read
             original(view[start : start + PIECE], datatype)
 
     conn.data_received = data_received

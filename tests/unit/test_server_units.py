@@ -268,3 +268,15 @@ def test_a_large_read_reaches_asyncssh_in_pieces_of_about_a_packet() -> None:
     conn.got.clear()
     conn.data_received(b"small")
     assert conn.got == [b"small"]
+
+    class Closing(Conn):
+        _transport: object = "open"
+
+        def data_received(self, data: bytes, datatype: object = None) -> None:
+            super().data_received(data)
+            self._transport = None  # the first piece held a disconnect
+
+    closing = Closing()
+    feed_in_pieces(closing)
+    closing.data_received(read)
+    assert closing.got == [read[:PIECE]]
