@@ -101,8 +101,11 @@ def hold_off() -> None:
     bulk transfer the client's processes (reading, encrypting) and the server
     all work at once, and on a small machine the core that polls is the one
     the client needed: measured, a 200 MiB upload lost ~6 % with polling."""
-    selector = getattr(asyncio.get_running_loop(), "_selector", None)
-    polled = getattr(selector, "_selector", None)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not on a loop: nothing polls
+        return
+    polled = getattr(getattr(loop, "_selector", None), "_selector", None)
     if type(polled) is _PolledEpoll:
         polled.hold_until = time.monotonic() + HOLD_OFF_SECONDS
 

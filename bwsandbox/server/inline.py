@@ -159,11 +159,16 @@ class Inline:
             raise
         finally:
             self._busy = None
-            self._pause(False)  # may deliver what the channel held back, queued behind the rest
+            try:
+                self._pause(False)  # may deliver what the channel held back, queued behind the rest
+            except Exception as exc:  # asyncssh's channel in a state it did not expect
+                self._stop(exc)
         self._feed()
 
     def _pause(self, paused: bool) -> None:
         chan = getattr(self._session, "_chan", None)
+        if chan is None or getattr(chan, "_session", True) is None:
+            return  # the channel was cleaned up (connection lost): nothing to pause or resume
         method = getattr(chan, "pause_reading" if paused else "resume_reading", None)
         if callable(method):
             method()

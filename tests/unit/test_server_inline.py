@@ -100,6 +100,29 @@ def test_requests_after_one_that_waits_keep_their_order() -> None:
     asyncio.run(main())
 
 
+def test_a_connection_lost_while_a_request_waits_ends_the_session_without_resuming() -> None:
+    """asyncssh cleans a lost channel up (its session gone) but keeps it
+    paused: resuming it then would fail on what it still holds."""
+
+    async def main() -> None:
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        handler = Handler(gate)
+        session = Session([])
+        task = asyncio.ensure_future(inline.Inline(handler, session, handler.flush).run())
+        await asyncio.sleep(0)
+        session.data_received(sftp(1) + sftp(2) + sftp(3), None)  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
+        assert session._chan.calls == ["pause"]
+        session._chan._session = None  # type: ignore[attr-defined]  # asyncssh's channel cleanup
+        lost = ConnectionResetError("gone")
+        session.connection_lost(lost)
+        gate.set_result(None)
+        assert await asyncio.wait_for(task, 1) is lost
+        assert session._chan.calls == ["pause"]
+
+    asyncio.run(main())
+
+
 def test_an_oversized_packet_or_a_lost_connection_ends_the_session() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
