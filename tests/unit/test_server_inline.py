@@ -100,17 +100,25 @@ def test_requests_after_one_that_waits_keep_their_order() -> None:
     asyncio.run(main())
 
 
+async def _three_requests_the_second_waits() -> tuple[
+    asyncio.Future[None], Handler, Session, asyncio.Future[Exception | None]
+]:
+    """A session served inline that received requests 1-3; 2 waits for the gate."""
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    handler = Handler(gate)
+    session = Session([])
+    task = asyncio.ensure_future(inline.Inline(handler, session, handler.flush).run())
+    await asyncio.sleep(0)
+    session.data_received(sftp(1) + sftp(2) + sftp(3), None)  # type: ignore[attr-defined]
+    return gate, handler, session, task
+
+
 def test_a_connection_lost_while_a_request_waits_ends_the_session_without_resuming() -> None:
     """asyncssh cleans a lost channel up (its session gone) but keeps it
     paused: resuming it then would fail on what it still holds."""
 
     async def main() -> None:
-        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        handler = Handler(gate)
-        session = Session([])
-        task = asyncio.ensure_future(inline.Inline(handler, session, handler.flush).run())
-        await asyncio.sleep(0)
-        session.data_received(sftp(1) + sftp(2) + sftp(3), None)  # type: ignore[attr-defined]
+        gate, handler, session, task = await _three_requests_the_second_waits()
         await asyncio.sleep(0)
         assert session._chan.calls == ["pause"]
         session._chan._session = None  # type: ignore[attr-defined]  # asyncssh's channel cleanup
@@ -164,12 +172,7 @@ def test_end_of_file_while_a_request_waits_ends_the_session_after_the_queue() ->
     """asyncssh's loop reads what arrived before the end first: so does inline serving."""
 
     async def main() -> None:
-        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        handler = Handler(gate)
-        session = Session([])
-        task = asyncio.ensure_future(inline.Inline(handler, session, handler.flush).run())
-        await asyncio.sleep(0)
-        session.data_received(sftp(1) + sftp(2) + sftp(3), None)  # type: ignore[attr-defined]
+        gate, handler, session, task = await _three_requests_the_second_waits()
         session.eof_received()
         await asyncio.sleep(0)
         assert not task.done() and handler.done == [1]
