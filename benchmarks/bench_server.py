@@ -142,11 +142,15 @@ class Sshd:
         self.proc.wait(10)
 
 
+def sandbox_name(busy_poll_us: float | None) -> str:
+    return "sandbox" if busy_poll_us is None else f"sandbox, busy_poll_us={busy_poll_us:g}"
+
+
 class SandboxServer:
     def __init__(self, work: Path, client_pub: str, busy_poll_us: float | None = None) -> None:
         # busy_poll_us None: the default setting; a value: a variant, measured
         # the same way (the same history, so neither server is "fresher").
-        self.name = "sandbox" if busy_poll_us is None else f"sandbox, busy_poll_us={busy_poll_us:g}"
+        self.name = sandbox_name(busy_poll_us)
         self.data = work / self.name.replace(", ", "-").replace("=", "")
         status = self.data.with_name(self.data.name + "-status.json")
         self.proc = subprocess.Popen(
@@ -266,7 +270,7 @@ def _user(server: Any) -> str:
     return "root" if server.name == "sshd" else "bench"
 
 
-NO_POLL = "sandbox, busy_poll_us=0"
+NO_POLL = sandbox_name(0)
 
 
 # -- measures -------------------------------------------------------------------------

@@ -94,20 +94,24 @@ def install(loop: asyncio.AbstractEventLoop, window_us: float) -> Callable[[], N
 HOLD_OFF_SECONDS = 0.002
 
 
-def hold_off() -> None:
-    """Bulk data is arriving (a large SFTP write): poll nothing for a while.
+def hold_off_for(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """What to call when bulk data arrives (a large SFTP write) on `loop`:
+    poll nothing for a while. Looked up once, by whoever serves the writes;
+    a no-op where nothing polls.
 
     Polling pays when the server waits for a client that waits for it. In a
     bulk transfer the client's processes (reading, encrypting) and the server
     all work at once, and on a small machine the core that polls is the one
     the client needed: measured, a 200 MiB upload lost ~6 % with polling."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # not on a loop: nothing polls
-        return
     polled = getattr(getattr(loop, "_selector", None), "_selector", None)
-    if type(polled) is _PolledEpoll:
-        polled.hold_until = time.monotonic() + HOLD_OFF_SECONDS
+    if type(polled) is not _PolledEpoll:
+        return lambda: None
+    epoll = polled
+
+    def hold_off() -> None:
+        epoll.hold_until = time.monotonic() + HOLD_OFF_SECONDS
+
+    return hold_off
 
 
 def installed(loop: Any) -> bool:

@@ -84,6 +84,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             raise _denied("the drop folder is missing")
         self._drop_local = drop_local.rstrip("/") + "/"
         self._max = endpoint.settings.max_file_bytes
+        self._hold_off = busypoll.hold_off_for(asyncio.get_running_loop())
         # Set when the session ends: asyncssh then closes the files the
         # client left open, and those uploads were never finished.
         self.session_over = False
@@ -193,7 +194,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             )
         written = os.pwrite(file_obj.fd, data, offset)
         if written >= BULK_WRITE:
-            busypoll.hold_off()
+            self._hold_off()
         if end > file_obj.size:
             file_obj.size = end
         file_obj.session.last_activity = time.monotonic()

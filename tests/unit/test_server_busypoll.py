@@ -183,7 +183,7 @@ def test_bulk_data_holds_polling_off_for_a_while(monkeypatch: pytest.MonkeyPatch
 
     async def go() -> None:
         await asyncio.sleep(0)  # polls: no hold-off yet
-        busypoll.hold_off()  # a large SFTP write was just served
+        busypoll.hold_off_for(asyncio.get_running_loop())()  # a large SFTP write was just served
         await asyncio.sleep(0.001)
         await asyncio.sleep(busypoll.HOLD_OFF_SECONDS * 2)  # the hold-off runs out meanwhile
         await asyncio.sleep(0.001)
@@ -200,7 +200,7 @@ def test_bulk_data_holds_polling_off_for_a_while(monkeypatch: pytest.MonkeyPatch
 
 def test_hold_off_outside_a_polled_loop_does_nothing() -> None:
     async def go() -> None:
-        busypoll.hold_off()
+        busypoll.hold_off_for(asyncio.get_running_loop())()
 
     asyncio.run(go())  # the default loop here is polled by nobody
 
