@@ -26,6 +26,7 @@ must never run on a directory other than the one it asked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -178,14 +179,18 @@ class SandboxServer:
         config = config or TenantConfig()
         conn = self.conn
         self._settle()
-        with store.transaction(conn):
-            conn.execute("PRAGMA defer_foreign_keys = ON")
-            tables = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )]
-            for table in tables:  # every table: tenants, files, directory, emails, meta
-                conn.execute(f'DELETE FROM "{table}"')
-        shutil.rmtree(self.settings.data_dir / "tenants", ignore_errors=True)
+        worker = self.sandbox.worker
+        # The last file is `done` before its emails and reports are out: wipe
+        # only once the worker has finished it.
+        with worker.paused() if worker is not None else contextlib.nullcontext():
+            with store.transaction(conn):
+                conn.execute("PRAGMA defer_foreign_keys = ON")
+                tables = [r[0] for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                )]
+                for table in tables:  # every table: tenants, files, directory, emails, meta
+                    conn.execute(f'DELETE FROM "{table}"')
+            shutil.rmtree(self.settings.data_dir / "tenants", ignore_errors=True)
         password = secrets.token_urlsafe(12)
         with store.transaction(conn):
             tenant = tenants_mod.add(

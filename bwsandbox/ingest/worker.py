@@ -7,6 +7,7 @@ gives each file a `due_at`, the worker waits for it. Tests never sleep:
     worker.process_pending()          process every due file now, in order
     worker.process_pending(force=True)   ...ignoring due times
     worker.wait(file_id, timeout)     block until the file is done or failed
+    with worker.paused(): ...         no file is processed, published or emailed
 
 Exactly once (issue #4): a file is claimed (`queued` -> `processing`), then
 applied and marked `done` in one transaction (`process.process`). On start,
@@ -21,6 +22,7 @@ with its own store connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -28,6 +30,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -79,6 +82,14 @@ class Worker:
 
     def clock(self) -> Clock:
         return clock_mod.load(self.conn, self._base_clock)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the worker between files: a file being processed is finished
+        first, with its emails and published reports (the pytest plugin's reset
+        wipes the data under this)."""
+        with self._lock:
+            yield
 
     def close(self) -> None:
         if self._conn is not None:

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
 import pysequoia
 import pytest
 
 from bwsandbox.errors import UsageError
+from bwsandbox.ingest import reports
+from bwsandbox.server import tree
 from bwsandbox.testing import SandboxHandle
 
 
@@ -267,6 +273,31 @@ def test_xdist_workers_never_share_ports_or_data(
     assert all(len(places) == 1 for places in by_worker.values())  # one sandbox per worker
     (gw0,), (gw1,) = by_worker["gw0"], by_worker["gw1"]
     assert gw0.split()[0] != gw1.split()[0] and gw0.split()[1] != gw1.split()[1]
+
+
+def test_the_next_reset_waits_for_the_last_files_reports(
+    bwsandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file is `done` before the worker publishes its reports; a reset that
+    # wiped the tenant tree meanwhile made the worker fail (seen in CI).
+    real, entered, finished = reports.publish, threading.Event(), threading.Event()
+
+    def slow_publish(folder: Path, name: str, report: Any, errors: bytes | None) -> None:
+        entered.set()
+        try:
+            time.sleep(0.3)
+            real(folder, name, report, errors)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(reports, "publish", slow_publish)
+    bwsandbox.upload(b"email,first_name,last_name\na@x.com,A,B\n", "u_20261125.csv")
+    assert entered.wait(30)
+    fresh = bwsandbox._server.reset()
+    assert finished.is_set()  # the reset waited for the worker
+    fresh.check()  # which published without an error
+    folder = tree.reports_dir(fresh._server.settings.data_dir, fresh.tenant)
+    assert list(folder.iterdir()) == []  # and nothing of the last test leaks into the next
 
 
 def test_the_fixture_is_a_handle_on_a_running_sandbox(bwsandbox: SandboxHandle) -> None:
