@@ -179,10 +179,9 @@ class SandboxServer:
         config = config or TenantConfig()
         conn = self.conn
         self._settle()
-        worker = self.sandbox.worker
         # The last file is `done` before its emails and reports are out: wipe
         # only once the worker has finished it.
-        with worker.paused() if worker is not None else contextlib.nullcontext():
+        with self._worker_paused():
             with store.transaction(conn):
                 conn.execute("PRAGMA defer_foreign_keys = ON")
                 tables = [r[0] for r in conn.execute(
@@ -204,6 +203,16 @@ class SandboxServer:
             handle.seed_users(config.users)
         return handle
 
+
+    def _worker_paused(self) -> contextlib.AbstractContextManager[None]:
+        worker = self.sandbox.worker
+        return worker.paused() if worker is not None else contextlib.nullcontext()
+
+    def finished(self) -> None:
+        """Wait until the worker is between files: a file it has marked done
+        also has its emails delivered and its reports published."""
+        with self._worker_paused():
+            pass
 
     def _settle(self, timeout: float = 30.0) -> None:
         """Let the previous test's uploads finish before its data is wiped."""
@@ -309,6 +318,7 @@ class SandboxHandle:
                 (self.tenant.name, name),
             ).fetchone()
             if row is not None and row["state"] in FINAL:
+                self._server.finished()
                 if row["state"] == "incomplete":
                     raise AssertionError(f"{name} was recorded as an incomplete upload: {row['detail']}")
                 report: dict[str, Any] = json.loads(row["report_json"]) if row["report_json"] else {}

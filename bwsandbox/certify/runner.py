@@ -189,6 +189,9 @@ class _Harness:
                 (file_mark, *SETTLED),
             ).fetchone()[0]
             if not pending:
+                if sandbox.worker is not None:
+                    with sandbox.worker.paused():  # the last file's emails and reports are out
+                        pass
                 return
             time.sleep(0.05)  # bounded poll: the worker processes with zero delay
 

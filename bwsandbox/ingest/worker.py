@@ -248,8 +248,11 @@ class Worker:
 
     # -- waiting (tests, CLI) -----------------------------------------------------
     def wait(self, file_id: int, timeout: float = 30.0) -> str:
-        """Block until the file is done or failed (no polling sleep in tests)."""
-        return wait_for(self.settings.db_path, file_id, timeout, self._changed)
+        """Block until the file is done or failed (no polling sleep in tests),
+        with its emails delivered and its reports published."""
+        state = wait_for(self.settings.db_path, file_id, timeout, self._changed)
+        with self.paused():  # the worker marks a file done before its emails and reports
+            return state
 
     # -- the background thread ------------------------------------------------------
     def run(self) -> None:

@@ -62,7 +62,8 @@ def upload(account: Account, name: str, content: bytes | str, folder: str = "/in
 
 
 def wait_done(h: Harness, tenant: str, name: str, nth: int = 1, timeout: float = 30.0) -> dict[str, Any]:
-    """Bounded poll of the store until the nth upload called `name` is done."""
+    """Bounded poll of the store until the nth upload called `name` is done,
+    then until the worker finished it."""
 
     def finished() -> dict[str, Any] | None:
         rows = [r for r in h.files(tenant) if r["name"] == name]
@@ -71,6 +72,9 @@ def wait_done(h: Harness, tenant: str, name: str, nth: int = 1, timeout: float =
         return None
 
     row: dict[str, Any] = wait_until(finished, timeout)
+    assert h.sandbox.worker is not None
+    with h.sandbox.worker.paused():  # its emails are out and its reports published
+        pass
     assert row["state"] == "done", row["detail"]
     return row
 

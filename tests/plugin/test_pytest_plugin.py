@@ -275,14 +275,12 @@ def test_xdist_workers_never_share_ports_or_data(
     assert gw0.split()[0] != gw1.split()[0] and gw0.split()[1] != gw1.split()[1]
 
 
-def test_the_next_reset_waits_for_the_last_files_reports(
-    bwsandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A file is `done` before the worker publishes its reports; a reset that
-    # wiped the tenant tree meanwhile made the worker fail (seen in CI).
+@pytest.fixture
+def slow_publish(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """The worker publishes reports slowly; (entered, finished) events."""
     real, entered, finished = reports.publish, threading.Event(), threading.Event()
 
-    def slow_publish(folder: Path, name: str, report: Any, errors: bytes | None) -> None:
+    def publish(folder: Path, name: str, report: Any, errors: bytes | None) -> None:
         entered.set()
         try:
             time.sleep(0.3)
@@ -290,7 +288,26 @@ def test_the_next_reset_waits_for_the_last_files_reports(
         finally:
             finished.set()
 
-    monkeypatch.setattr(reports, "publish", slow_publish)
+    monkeypatch.setattr(reports, "publish", publish)
+    return entered, finished
+
+
+def test_wait_processed_returns_once_the_reports_are_published(
+    bwsandbox: SandboxHandle, slow_publish: tuple[threading.Event, threading.Event]
+) -> None:
+    # A file is `done` before the worker delivers its emails and publishes its reports.
+    bwsandbox.upload(b"email,first_name,last_name\na@x.com,A,B\n", "u_20261125.csv")
+    bwsandbox.wait_processed("u_20261125.csv")
+    assert slow_publish[1].is_set()
+    folder = tree.reports_dir(bwsandbox._server.settings.data_dir, bwsandbox.tenant)
+    assert (folder / "u_20261125.csv.report.json").is_file()
+
+
+def test_the_next_reset_waits_for_the_last_files_reports(
+    bwsandbox: SandboxHandle, slow_publish: tuple[threading.Event, threading.Event]
+) -> None:
+    # A reset that wiped the tenant tree while the worker published made it fail (seen in CI).
+    entered, finished = slow_publish
     bwsandbox.upload(b"email,first_name,last_name\na@x.com,A,B\n", "u_20261125.csv")
     assert entered.wait(30)
     fresh = bwsandbox._server.reset()
