@@ -33,6 +33,7 @@ import logging
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
@@ -301,6 +302,22 @@ class Sandbox:
             return future.result(timeout)
         except concurrent.futures.TimeoutError as exc:
             raise ServerError(f"sandbox call timed out after {timeout:g} s") from exc
+
+    def settle(self, conn: sqlite3.Connection, timeout: float = 30.0) -> None:
+        """From another thread (`conn` is that thread's store connection): hand
+        over every upload the pickup still holds, then wait until no file is
+        queued or processing and the worker has finished the last one."""
+        assert self.pickup is not None
+        self.call(self.pickup.drain(), timeout=timeout)
+        if self.audit is not None:
+            self.audit.flush()  # what the drain recorded, before anyone reads the log back
+        deadline = time.monotonic() + timeout
+        while conn.execute(
+            "SELECT COUNT(*) FROM files WHERE state IN ('queued', 'processing')"
+        ).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.02)  # bounded poll: the queue delay is the caller's setting
+        if self.worker is not None:
+            self.worker.between_files()
 
     def request_stop(self) -> None:
         """Ask `serve_forever` to return (thread-safe)."""

@@ -178,10 +178,9 @@ class SandboxServer:
         test's tenant from `config` and seed its existing users."""
         config = config or TenantConfig()
         conn = self.conn
-        self._settle()
-        # The last file is `done` before its emails and reports are out: wipe
-        # only once the worker has finished it.
-        with self._worker_paused():
+        self.sandbox.settle(conn)  # the previous test's uploads are processed
+        worker = self.sandbox.worker
+        with worker.paused() if worker is not None else contextlib.nullcontext():  # and stay so
             with store.transaction(conn):
                 conn.execute("PRAGMA defer_foreign_keys = ON")
                 tables = [r[0] for r in conn.execute(
@@ -204,25 +203,10 @@ class SandboxServer:
         return handle
 
 
-    def _worker_paused(self) -> contextlib.AbstractContextManager[None]:
-        worker = self.sandbox.worker
-        return worker.paused() if worker is not None else contextlib.nullcontext()
-
     def finished(self) -> None:
-        """Wait until the worker is between files: a file it has marked done
-        also has its emails delivered and its reports published."""
-        with self._worker_paused():
-            pass
-
-    def _settle(self, timeout: float = 30.0) -> None:
-        """Let the previous test's uploads finish before its data is wiped."""
-        assert self.sandbox.pickup is not None
-        self.sandbox.call(self.sandbox.pickup.drain(), timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while self.conn.execute(
-            "SELECT COUNT(*) FROM files WHERE state IN ('queued', 'processing')"
-        ).fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.02)
+        """A file the worker marked done also has its emails and reports out."""
+        if self.sandbox.worker is not None:
+            self.sandbox.worker.between_files()
 
 
 class SandboxHandle:

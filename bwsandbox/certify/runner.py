@@ -61,7 +61,6 @@ from bwsandbox.validator import Context, validate
 
 TENANT = "vendor"
 HOSTKEY_SUFFIXES = (("ED25519", "ssh-ed25519"), ("ECDSA", "ecdsa-sha2-nistp256"), ("RSA", "ssh-rsa"))
-SETTLED = ("done", "failed", "incomplete", "waiting")
 Progress = Callable[[str], None]
 
 
@@ -170,30 +169,11 @@ class _Harness:
             out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
             err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
         seconds = time.monotonic() - started
-        self._settle(file_mark)
+        assert self.sandbox is not None
+        self.sandbox.settle(self.conn, timeout=self.timeout)  # every upload of the run processed
         job = JobRun(label=label, exit_code=exit_code, seconds=seconds,
                      stdout_tail=_tail(out), stderr_tail=_tail(err))
         return job, self._observe(label, exit_code, audit_mark, file_mark)
-
-    def _settle(self, file_mark: int) -> None:
-        """Wait until every upload of the run was handed over and processed."""
-        sandbox = self.sandbox
-        assert sandbox is not None and sandbox.pickup is not None
-        sandbox.call(sandbox.pickup.drain(), timeout=self.timeout)
-        if sandbox.audit is not None:
-            sandbox.audit.flush()  # what the drain recorded, before the run is read back
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            pending = self.conn.execute(
-                f"SELECT COUNT(*) FROM files WHERE id > ? AND state NOT IN ({','.join('?' * len(SETTLED))})",
-                (file_mark, *SETTLED),
-            ).fetchone()[0]
-            if not pending:
-                if sandbox.worker is not None:
-                    with sandbox.worker.paused():  # the last file's emails and reports are out
-                        pass
-                return
-            time.sleep(0.05)  # bounded poll: the worker processes with zero delay
 
     def _observe(self, label: str, exit_code: int | None, audit_mark: int, file_mark: int) -> RunObservation:
         assert self.sandbox is not None

@@ -6,7 +6,7 @@ gives each file a `due_at`, the worker waits for it. Tests never sleep:
 
     worker.process_pending()          process every due file now, in order
     worker.process_pending(force=True)   ...ignoring due times
-    worker.wait(file_id, timeout)     block until the file is done or failed
+    worker.between_files()            return once the file in hand is finished
     with worker.paused(): ...         no file is processed, published or emailed
 
 Exactly once (issue #4): a file is claimed (`queued` -> `processing`), then
@@ -29,7 +29,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -51,9 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bwsandbox.ingest")
 
-FINAL = ("done", "failed")
-
-
 def delay_from(settings: Settings) -> Delay:
     return Delay(
         base=settings.queue_delay, per_mb=settings.queue_per_mb,
@@ -67,7 +63,6 @@ class Worker:
         self._base_clock = clock or Clock()
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # one file at a time, in order
-        self._changed = threading.Condition()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,6 +85,13 @@ class Worker:
         wipes the data under this)."""
         with self._lock:
             yield
+
+    def between_files(self) -> None:
+        """Return once the worker holds no file. It marks a file done before it
+        delivers the file's emails and publishes its reports: a file seen done
+        is finished once this returns."""
+        with self.paused():
+            pass
 
     def close(self) -> None:
         if self._conn is not None:
@@ -176,8 +178,6 @@ class Worker:
                 state = "failed"
             self._after_commit()
             self._publish(file_id)
-        with self._changed:
-            self._changed.notify_all()
         return state
 
     def _process(self, file_id: int) -> str:
@@ -246,14 +246,6 @@ class Worker:
         with transaction(self.conn):
             self.conn.execute("UPDATE file_outputs SET published = 1 WHERE file_id = ?", (file_id,))
 
-    # -- waiting (tests, CLI) -----------------------------------------------------
-    def wait(self, file_id: int, timeout: float = 30.0) -> str:
-        """Block until the file is done or failed (no polling sleep in tests),
-        with its emails delivered and its reports published."""
-        state = wait_for(self.settings.db_path, file_id, timeout, self._changed)
-        with self.paused():  # the worker marks a file done before its emails and reports
-            return state
-
     # -- the background thread ------------------------------------------------------
     def run(self) -> None:
         """Loop until stop(): process what is due, sleep until the next due time."""
@@ -321,24 +313,3 @@ class Worker:
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_thread)
 
-
-def wait_for(
-    db_path: Path, file_id: int, timeout: float = 30.0, changed: threading.Condition | None = None
-) -> str:
-    """Block until file `file_id` is done or failed. In-process waits wake on
-    the worker's condition; across processes a short bounded poll of the store."""
-    conn = store.connect(db_path)
-    changed = changed or threading.Condition()
-    deadline = time.monotonic() + timeout
-    try:
-        with changed:
-            while True:
-                row = conn.execute("SELECT state FROM files WHERE id = ?", (file_id,)).fetchone()
-                if row is not None and row[0] in FINAL:
-                    return str(row[0])
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"file #{file_id} not processed within {timeout:g} s")
-                changed.wait(min(left, 0.02))
-    finally:
-        conn.close()

@@ -73,8 +73,7 @@ def wait_done(h: Harness, tenant: str, name: str, nth: int = 1, timeout: float =
 
     row: dict[str, Any] = wait_until(finished, timeout)
     assert h.sandbox.worker is not None
-    with h.sandbox.worker.paused():  # its emails are out and its reports published
-        pass
+    h.sandbox.worker.between_files()  # its emails are out and its reports published
     assert row["state"] == "done", row["detail"]
     return row
 
