@@ -47,11 +47,12 @@ class AuditLog:
         loop = self._loop
         with self._lock:
             self._queued.append(record)
-            if len(self._queued) > 1:
-                return  # a write is already scheduled
+            scheduled = len(self._queued) > 1
         try:
             if loop is None or loop.is_closed():
-                raise RuntimeError("no loop")
+                raise RuntimeError("no loop")  # also a write scheduled on a loop that closed first
+            if scheduled:
+                return  # that write takes this record too
             if threading.get_ident() == self._loop_thread:
                 loop.call_soon(self.flush)
             else:

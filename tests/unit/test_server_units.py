@@ -220,6 +220,25 @@ def test_the_audit_log_writes_a_loop_turns_records_at_the_next_turn_in_order(tmp
     off_loop.close()
 
 
+def test_records_queued_behind_a_write_its_closed_loop_never_ran_are_written_at_once(tmp_path: Path) -> None:
+    import asyncio
+
+    from bwsandbox.clock import Clock
+    from bwsandbox.server import audit
+
+    path, loop = tmp_path / "audit.log", asyncio.new_event_loop()
+
+    async def make() -> audit.AuditLog:
+        return audit.AuditLog(path, Clock())
+
+    log = loop.run_until_complete(make())
+    log.event("open", n=1)  # its write is scheduled on the loop...
+    loop.close()  # ...which closes before running it
+    log.event("close", n=2)
+    assert [r["n"] for r in audit.read(path)] == [1, 2]  # not held until close()
+    log.close()
+
+
 def test_an_audit_write_that_fails_is_logged_and_the_server_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
