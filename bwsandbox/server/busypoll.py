@@ -27,7 +27,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bwsandbox.server import _poll
+try:
+    from bwsandbox.server import _poll
+except ImportError:  # not built off Linux (setup.py): nothing is polled
+    _poll = None  # type: ignore[assignment]
 
 
 class _PolledEpoll:
@@ -42,6 +45,7 @@ class _PolledEpoll:
         # What EpollSelector calls, bound once (not looked up per call).
         self.register, self.unregister, self.modify = epoll.register, epoll.unregister, epoll.modify
         self.fileno, self.close = epoll.fileno, epoll.close
+        self.fd = epoll.fileno()
         self.hold_until = 0.0  # time.monotonic() before which nothing is polled (bulk data)
 
     def poll(self, timeout: float | None = -1, maxevents: int = -1) -> list[tuple[int, int]]:
@@ -51,7 +55,7 @@ class _PolledEpoll:
                 spin_ns = 0
             else:
                 self.hold_until = 0.0
-        return _poll.poll(self.epoll.fileno(), -1.0 if timeout is None else timeout, maxevents, spin_ns)
+        return _poll.poll(self.fd, -1.0 if timeout is None else timeout, maxevents, spin_ns)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.epoll, name)
@@ -65,7 +69,7 @@ def install(loop: asyncio.AbstractEventLoop, window_us: float) -> Callable[[], N
     keeps its window; it is undone when the last of its users undoes it."""
     selector = getattr(loop, "_selector", None)
     window_ns = int(window_us * 1000)
-    if window_ns <= 0 or type(selector) is not selectors.EpollSelector:
+    if _poll is None or window_ns <= 0 or type(selector) is not selectors.EpollSelector:
         return lambda: None
     polled = selector._selector  # type: ignore[attr-defined]
     if isinstance(polled, _PolledEpoll):
@@ -103,10 +107,9 @@ def hold_off_for(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     bulk transfer the client's processes (reading, encrypting) and the server
     all work at once, and on a small machine the core that polls is the one
     the client needed: measured, a 200 MiB upload lost ~6 % with polling."""
-    polled = getattr(getattr(loop, "_selector", None), "_selector", None)
-    if type(polled) is not _PolledEpoll:
+    epoll = _polled(loop)
+    if epoll is None:
         return lambda: None
-    epoll = polled
 
     def hold_off() -> None:
         epoll.hold_until = time.monotonic() + HOLD_OFF_SECONDS
@@ -114,5 +117,11 @@ def hold_off_for(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     return hold_off
 
 
+def _polled(loop: Any) -> _PolledEpoll | None:
+    """The loop's polled epoll object, if `install` replaced it."""
+    polled = getattr(getattr(loop, "_selector", None), "_selector", None)
+    return polled if isinstance(polled, _PolledEpoll) else None
+
+
 def installed(loop: Any) -> bool:
-    return isinstance(getattr(getattr(loop, "_selector", None), "_selector", None), _PolledEpoll)
+    return _polled(loop) is not None
