@@ -123,6 +123,11 @@ _NON_NEGATIVE = (
 
 
 MAX_BUSY_POLL_US = 1_000_000  # a second of polling is never meant
+# Upper bounds of settings that are also checked as _NON_NEGATIVE: (at most, what it means).
+_AT_MOST = {
+    "busy_poll_us": (MAX_BUSY_POLL_US, f"microseconds, at most {MAX_BUSY_POLL_US:,}; 0 turns polling off"),
+    "engage_termination_limit": (1, "a share of users, 0-1"),
+}
 
 
 def _check(settings: Settings) -> None:
@@ -136,16 +141,10 @@ def _check(settings: Settings) -> None:
         value = getattr(settings, name)
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"invalid value for {name}: {value!r} (must be a number >= 0)")
-    if settings.busy_poll_us > MAX_BUSY_POLL_US:
-        raise ConfigError(
-            f"invalid value for busy_poll_us: {settings.busy_poll_us!r}"
-            f" (microseconds, at most {MAX_BUSY_POLL_US:,}; 0 turns polling off)"
-        )
-    if settings.engage_termination_limit > 1:
-        raise ConfigError(
-            f"invalid value for engage_termination_limit: {settings.engage_termination_limit!r}"
-            " (a share of users, 0-1)"
-        )
+    for name, (most, hint) in _AT_MOST.items():
+        value = getattr(settings, name)
+        if value > most:
+            raise ConfigError(f"invalid value for {name}: {value!r} ({hint})")
     if settings.smtp is not None:
         parse_smtp(settings.smtp)
 

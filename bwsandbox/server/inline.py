@@ -6,7 +6,8 @@ task's next turn of the event loop before asyncssh's handler parses it. For
 a client that waits for each reply (OpenSSH's `put` of many small files is
 three strict round trips per file) that detour is paid on every request.
 
-`take_over(handler)` lets the sandbox's handler read the channel itself:
+`Inline(handler, attachable(handler), flush).run()` lets the sandbox's
+handler read the channel itself:
 each delivery of channel data is parsed into SFTP packets right away and
 each packet goes through asyncssh's own `_process_packet` (the same
 parsing, the same replies, the same errors), driven synchronously, since the
@@ -117,7 +118,8 @@ class Inline:
                 break
             if len(buf) < 4 + size:
                 break
-            packet = SSHPacket(bytes(buf[4 : 4 + size]))
+            with memoryview(buf) as view:  # one copy of the request, not two
+                packet = SSHPacket(bytes(view[4 : 4 + size]))
             del buf[: 4 + size]
             try:
                 pkttype = packet.get_byte()

@@ -26,7 +26,7 @@ from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache, SandboxSSHServer, Session
 from bwsandbox.server.pickup import Pickup
 from bwsandbox.server.sftp import SandboxSFTPServer
-from bwsandbox.server.transport import lazy_debug_logging, seal_small_packets, speed_up_chacha20
+from bwsandbox.server.transport import install_speed_ups
 from bwsandbox.tenants import Region
 
 if TYPE_CHECKING:
@@ -99,9 +99,7 @@ class Endpoint:
         def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
             return SandboxSFTPServer(chan, self)
 
-        speed_up_chacha20()
-        lazy_debug_logging()
-        seal_small_packets()
+        install_speed_ups()
         try:
             self._acceptor = await asyncssh.listen(
                 host,

@@ -413,8 +413,7 @@ class _LenientWriteHandler(_BaseHandler):
         return await super().recv_packet()
 
     async def _cleanup(self, exc: Exception | None) -> None:
-        if getattr(self, "_out", None):
-            self._flush_replies()
+        self._flush_pending()
         if isinstance(self._server, SandboxSFTPServer):
             self._server.session_over = True  # files closed from here on were left open
         await super()._cleanup(exc)

@@ -11,12 +11,14 @@ client could rely on, and is a no-op if asyncssh's insides change:
   (it doubled the send(2) calls and encryption work of each SFTP reply);
 - `speed_up_chacha20`: a cheaper ChaCha20 call for chacha20-poly1305;
 - `lazy_debug_logging`: no debug text built for messages nobody logs;
-- `seal_small_packets`: chacha20-poly1305 of a small packet in one C call.
+- `seal_small_packets`: chacha20-poly1305 of a small packet in one C call
+  (these three process-wide, once per process: `install_speed_ups`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 from typing import Any
 
@@ -245,3 +247,12 @@ def seal_small_packets() -> bool:
         encrypt_and_sign, decrypt_header, verify_and_decrypt
     )
     return True
+
+
+@functools.cache
+def install_speed_ups() -> None:
+    """The three process-wide patches above, tried once per process (each
+    checks asyncssh's insides, the sealing one by sealing 14 packets)."""
+    speed_up_chacha20()
+    lazy_debug_logging()
+    seal_small_packets()
