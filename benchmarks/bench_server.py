@@ -362,15 +362,14 @@ def run(rounds: int) -> dict[str, Any]:
         one.write_bytes(os.urandom(SMALL_BYTES))
         payload = work / "payload.bin"
         payload.write_bytes(os.urandom(CONCURRENT_BYTES))
-        samples: dict[str, dict[str, list[float]]] = {"sshd": {}, "sandbox": {}, NO_POLL: {}}
         with _servers(work, client) as servers:
+            samples: dict[str, dict[str, list[float]]] = {server.name: {} for server in servers}
+            # Every order of the servers in turn (6 rounds: each once): a
+            # place can be favoured, and so can a neighbour (what ran just
+            # before, the disk's state).
+            orders = list(itertools.permutations(servers))
             for r in range(rounds):
-                # Every order of the servers in turn (6 rounds: each once):
-                # a place can be favoured, and so can a neighbour (what ran
-                # just before, the disk's state).
-                orders = list(itertools.permutations(servers))
-                order = orders[r % len(orders)]
-                for server in order:
+                for server in orders[r % len(orders)]:
                     s = samples[server.name]
                     s.setdefault("big_mib_s", []).append(measure_big(client, server, big))
                     files_s, cpu_per_file = measure_small(client, server, small_dir)
@@ -391,26 +390,22 @@ def run(rounds: int) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     medians = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
-    no_poll = samples[NO_POLL]["files_s"]
     ratios = {
         "throughput_ratio": medians["sandbox"]["big_mib_s"] / medians["sshd"]["big_mib_s"],
         "files_ratio": medians["sandbox"]["files_s"] / medians["sshd"]["files_s"],
         "latency_ratio": medians["sandbox"]["latency_ms"] / medians["sshd"]["latency_ms"],
         "latency_fair_ratio": medians["sandbox"]["latency_fair_ms"] / medians["sshd"]["latency_fair_ms"],
-        "files_no_poll_ratio": statistics.median(no_poll) / medians["sshd"]["files_s"],
+        "files_no_poll_ratio": medians[NO_POLL]["files_s"] / medians["sshd"]["files_s"],
         "throughput_no_poll_ratio": medians[NO_POLL]["big_mib_s"] / medians["sshd"]["big_mib_s"],
     }
     # The same ratio within each round (the servers measured in one round),
     # which cancels the machine's drift between rounds; the target must hold
     # for both statistics.
     paired = {
-        key: [a / b for a, b in zip(samples["sandbox"][key], samples["sshd"][key], strict=True)]
+        key + suffix: [a / b for a, b in zip(samples[name][key], samples["sshd"][key], strict=True)]
+        for suffix, name in (("", "sandbox"), ("_no_poll", NO_POLL))
         for key in ("big_mib_s", "files_s")
     }
-    for key in ("big_mib_s", "files_s"):
-        paired[f"{key}_no_poll"] = [
-            a / b for a, b in zip(samples[NO_POLL][key], samples["sshd"][key], strict=True)
-        ]
     return {"rounds": rounds, "medians": medians, "ratios": ratios, "samples": samples,
             "paired": paired, "all_concurrent_ok": min(samples["sandbox"]["concurrent_ok"]) == CONCURRENT}
 
