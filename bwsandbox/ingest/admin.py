@@ -31,6 +31,7 @@ from bwsandbox.ingest.process import Processed, process
 from bwsandbox.ingest.records import Source, email_key
 from bwsandbox.spec.fields import Kind
 from bwsandbox.validator.header import template_for
+from bwsandbox.validator.model import is_text
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
@@ -39,7 +40,7 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"expected field=value, not {pair!r}")
-        if not _is_text(pair):
+        if not is_text(pair):
             raise UsageError(f"{pair!r} is not valid UTF-8 text")
         out[name.strip()] = value
     if not out:
@@ -47,20 +48,11 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _is_text(value: str) -> bool:
-    """No lone surrogate (bytes that were not UTF-8 in the command line)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def set_user(
     conn: sqlite3.Connection, settings: Settings, tenant_name: str, email: str, fields: Mapping[str, str]
 ) -> Processed:
     for given in (tenant_name, email):
-        if not _is_text(given):
+        if not is_text(given):
             raise UsageError(f"{given!r} is not valid UTF-8 text")
     tenant = tenants_mod.require(conn, tenant_name)
     clock = clock_mod.load(conn)

@@ -49,7 +49,7 @@ from bwsandbox.ingest.records import (
     email_key,
 )
 from bwsandbox.spec import messages
-from bwsandbox.spec.fields import Profile
+from bwsandbox.spec.fields import Profile, identity_by_employee_id
 from bwsandbox.validator.model import ApplicableRow
 
 # Fields a file can never blank out: an empty cell there is ignored, not a
@@ -77,9 +77,7 @@ class _Applier(LinkRules):
             eid = u.fields.get("employee_id", "")
             if eid:
                 self.by_employee_id[eid] = uid
-        self.identity_by_employee_id = (
-            policy.profile is Profile.CORE and {"employee_id", "manager_id"} <= policy.columns
-        )
+        self.identity_by_employee_id = identity_by_employee_id(policy.profile, policy.columns)
         self.results: dict[int, Pending] = {}
         self.next_uid = state.next_uid
         self.seen_keys: set[str] = set(policy.mentioned)

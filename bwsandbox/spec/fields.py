@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -16,6 +17,12 @@ class Profile(enum.StrEnum):
 
     CORE = "core"
     ENGAGE = "engage"
+
+
+def identity_by_employee_id(profile: Profile, columns: Iterable[str]) -> bool:
+    """SPEC §3: with both `employee_id` and `manager_id` columns, a core file
+    identifies its users by employee id, not by email."""
+    return profile is Profile.CORE and {"employee_id", "manager_id"} <= set(columns)
 
 
 class Kind(enum.StrEnum):

@@ -82,7 +82,7 @@ def hash_values(values: Sequence[str]) -> np.ndarray[Any, Any]:
 
     from bwsandbox.validator import _ccells
 
-    return np.frombuffer(_ccells.hash_strings(list(values)), dtype=np.uint64)
+    return np.frombuffer(_ccells.hash_strings(values), dtype=np.uint64)  # a list is not copied
 
 
 def is_in(values: np.ndarray[Any, Any], pool: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

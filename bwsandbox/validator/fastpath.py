@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.spec.fields import Kind, Profile, ValueType
+from bwsandbox.spec.fields import Kind, Profile, ValueType, identity_by_employee_id
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context
 
@@ -55,7 +55,7 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
         return None  # every new user lacks a required value: nothing is fast
     users = context.directory.users if context.directory is not None else ()
     stored_ids = "employee_id" in names and any(u.employee_id for u in users)
-    by_id = core and {"employee_id", "manager_id"} <= set(names)
+    by_id = identity_by_employee_id(context.profile, names)
     vocab = tuple(v.encode() for v in _COMMON_BOOLEANS)
     specs: list[tuple[int, int, int, bool, tuple[bytes, ...] | None]] = []
     for index, name in zip(needed, names, strict=True):

@@ -135,13 +135,20 @@ class Context:
         )
 
 
+def is_text(value: str) -> bool:
+    """No lone surrogate: JSON's "\ud800", or command-line bytes that were not UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _str(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string, not {value!r}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate is no text
-        raise ValueError(f"{what} is not valid Unicode text: {value!r}") from None
+    if not is_text(value):
+        raise ValueError(f"{what} is not valid Unicode text: {value!r}")
     return value
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
-from bwsandbox.spec.fields import Profile, ValueType
+from bwsandbox.spec.fields import Profile, ValueType, identity_by_employee_id
 from bwsandbox.validator import crossrow, fastpath, values
 from bwsandbox.validator.findings import finding, skipped_records
 from bwsandbox.validator.header import HeaderMap
@@ -234,7 +234,7 @@ class UserRules:
 
     @property
     def by_id(self) -> bool:
-        return self.context.profile is Profile.CORE and {"employee_id", "manager_id"} <= self.cols
+        return identity_by_employee_id(self.context.profile, self.cols)
 
     def finish(self, fetch: crossrow.Fetch) -> list[Finding]:
         """The rules across rows, on the compact arrays of every chunk."""

@@ -220,10 +220,6 @@ class Batch:
         out: np.ndarray[Any, Any] = self._out[name].to_numpy()
         return out
 
-    def column(self, name: str) -> pl.Series:
-        assert self._out is not None, "Batch.run() first"
-        return self._out[name]
-
     def rows(self, name: str, col: str) -> list[tuple[int, str]]:
         import numpy as np
 
