@@ -151,7 +151,7 @@ class _Harness:
         assert self.sandbox is not None
         if self.sandbox.audit is not None:
             self.sandbox.audit.flush()  # the mark counts every record written so far
-        audit_mark = len(audit.read(self.sandbox.audit_path))
+        audit_mark = audit.mark(self.sandbox.audit_path)
         row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
         file_mark = int(row[0])
         started = time.monotonic()
@@ -177,7 +177,7 @@ class _Harness:
 
     def _observe(self, label: str, exit_code: int | None, audit_mark: int, file_mark: int) -> RunObservation:
         assert self.sandbox is not None
-        records = audit.read(self.sandbox.audit_path)[audit_mark:]
+        records = audit.read(self.sandbox.audit_path, since=audit_mark)
         auths = [r for r in records if r.get("event") == "auth"]
         ok = sum(1 for r in auths if r.get("result") == "ok" and r.get("tenant") == TENANT)
         failed = sum(1 for r in auths if r.get("result") == "failed")

@@ -82,9 +82,16 @@ def _line(record: dict[str, Any]) -> str:
     return json.dumps(record, default=str, ensure_ascii=False) + "\n"
 
 
-def read(path: Path) -> list[dict[str, Any]]:
-    """All records (tests and tools); tolerates a missing file."""
+def read(path: Path, since: int = 0) -> list[dict[str, Any]]:
+    """The records (tests and tools) from byte `since` on (a `mark`, default
+    all); tolerates a missing file."""
     if not path.exists():
         return []
-    with path.open(encoding="utf-8") as fh:
+    with path.open("rb") as fh:
+        fh.seek(since)
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def mark(path: Path) -> int:
+    """Where the next record will start, for `read(path, since=...)`."""
+    return path.stat().st_size if path.exists() else 0
