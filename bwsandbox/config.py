@@ -45,8 +45,6 @@ class Settings:
     # on it (rclone sets mtime after close), or when its session ends.
     pickup_quiet_seconds: float = 1.0
     engage_termination_limit: float = 0.20  # SPEC §5 safety net, share of users
-    # Microseconds the event loop polls before it sleeps (server/busypoll.py); 0: off.
-    busy_poll_us: float = 200.0
 
     @property
     def db_path(self) -> Path:
@@ -118,14 +116,12 @@ def load(
 _NON_NEGATIVE = (
     "queue_delay", "queue_per_mb", "queue_jitter", "max_file_bytes", "max_sessions_per_tenant",
     "idle_timeout", "lockout_attempts", "lockout_seconds", "max_auth_attempts",
-    "pickup_quiet_seconds", "engage_termination_limit", "busy_poll_us",
+    "pickup_quiet_seconds", "engage_termination_limit",
 )
 
 
-MAX_BUSY_POLL_US = 1_000_000  # a second of polling is never meant
 # Upper bounds of settings that are also checked as _NON_NEGATIVE: (at most, what it means).
 _AT_MOST = {
-    "busy_poll_us": (MAX_BUSY_POLL_US, f"microseconds, at most {MAX_BUSY_POLL_US:,}; 0 turns polling off"),
     "engage_termination_limit": (1, "a share of users, 0-1"),
 }
 

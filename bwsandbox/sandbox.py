@@ -46,7 +46,7 @@ from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
 from bwsandbox.ingest.queue import Inbox
 from bwsandbox.ingest.worker import Worker
-from bwsandbox.server import busypoll, hostkeys, tree
+from bwsandbox.server import hostkeys, tree
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache
 from bwsandbox.server.listener import Endpoint
@@ -92,7 +92,6 @@ class Sandbox:
         self._started_services: list[Service] = []
         self._state = "new"  # new -> starting -> running -> stopped
         self._stop_lock: asyncio.Lock | None = None
-        self._unpoll: Callable[[], None] = lambda: None
         # background-thread mode
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -146,7 +145,6 @@ class Sandbox:
 
     async def _start(self) -> None:
         settings = self.settings
-        self._unpoll = busypoll.install(asyncio.get_running_loop(), settings.busy_poll_us)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.conn = self.connect()
         self._inbox_conn = self.connect()
@@ -226,7 +224,6 @@ class Sandbox:
                 for conn in (self.conn, self._inbox_conn):
                     if conn is not None:
                         conn.close()
-                self._unpoll()
                 self._state = "stopped"
 
     async def __aenter__(self) -> Self:

@@ -31,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # Rebuild when the dependencies or the C extension's source change.
-stamp=".venv/.bootstrap-$want_test-$(cat pyproject.toml setup.py constraints.txt bwsandbox/validator/*.c bwsandbox/server/*.c | sha256sum | cut -c1-16)"
+stamp=".venv/.bootstrap-$want_test-$(cat pyproject.toml setup.py constraints.txt bwsandbox/validator/*.c | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if [ "$want_test" = 1 ]; then

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import asyncssh
 
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.server.transport import feed_in_pieces, quick_acks, skip_ignore_padding
 from bwsandbox.tenants import Tenant
 
 if TYPE_CHECKING:
@@ -117,9 +116,6 @@ class SandboxSSHServer(asyncssh.SSHServer):
     # -- connection ---------------------------------------------------------
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        feed_in_pieces(conn)
-        quick_acks(conn)  # outside the pieces: one setsockopt per read
-        skip_ignore_padding(conn)
         peer = conn.get_extra_info("peername") or ("?", 0)
         self._session = Session(id=next(_session_ids), peer=str(peer[0]), conn=conn)
         conn.set_extra_info(bwsandbox_session=self._session)
@@ -140,6 +136,10 @@ class SandboxSSHServer(asyncssh.SSHServer):
             tenant=session.tenant.name if session.tenant else None,
             reason=str(exc) if exc else "",
         )
+
+    def session_requested(self) -> asyncssh.SSHServerSession[bytes]:
+        # SFTP only, served by the sandbox's own session (server/compat.py)
+        return self._endpoint.sftp_session()
 
     # -- authentication -----------------------------------------------------
 

@@ -21,12 +21,11 @@ import asyncssh
 
 from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
-from bwsandbox.server import hostkeys
+from bwsandbox.server import compat, hostkeys
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache, SandboxSSHServer, Session
 from bwsandbox.server.pickup import Pickup
 from bwsandbox.server.sftp import SandboxSFTPServer
-from bwsandbox.server.transport import install_speed_ups
 from bwsandbox.tenants import Region
 
 if TYPE_CHECKING:
@@ -88,6 +87,10 @@ class Endpoint:
     def sessions_of(self, tenant: str) -> int:
         return self._per_tenant[tenant]
 
+    def sftp_session(self) -> compat.SFTPOnlySession:
+        """The session channel a client opens: SFTP only (server/compat.py)."""
+        return compat.SFTPOnlySession(lambda chan: SandboxSFTPServer(chan, self))
+
     # -- lifecycle ----------------------------------------------------------
 
     async def start(self, host: str, port: int, host_keys: list[asyncssh.SSHKey],
@@ -96,10 +99,6 @@ class Endpoint:
             server = SandboxSSHServer(self)
             return server
 
-        def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
-            return SandboxSFTPServer(chan, self)
-
-        install_speed_ups()
         try:
             self._acceptor = await asyncssh.listen(
                 host,
@@ -107,8 +106,6 @@ class Endpoint:
                 server_factory=server_factory,
                 server_host_keys=hostkeys.keypairs(host_keys + announce),
                 send_server_host_keys=bool(announce),
-                sftp_factory=sftp_factory,
-                allow_scp=False,
                 line_editor=False,  # SFTP only: no line-editing wrapper around every channel write
                 server_version=SERVER_VERSION,
                 backlog=512,  # 100+ clients connecting at once (issue #3)

@@ -21,7 +21,6 @@ Rules (issue #3, SPEC §1-§2):
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import posixpath
@@ -32,14 +31,12 @@ from typing import TYPE_CHECKING
 import asyncssh
 from asyncssh import SFTPAttrs
 
-from bwsandbox.server import busypoll, inline, tree
+from bwsandbox.server import compat, tree
 from bwsandbox.server.auth import Session, session_of
 
 if TYPE_CHECKING:
     from bwsandbox.server.listener import Endpoint
 
-# A write this large is part of a bulk transfer: busy-polling steps aside.
-BULK_WRITE = 16 * 1024
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
 
 
@@ -68,7 +65,7 @@ class _Upload(_Handle):
         self.session = session
 
 
-class SandboxSFTPServer(asyncssh.SFTPServer):
+class SandboxSFTPServer(compat.EndAwareSFTPServer):
     def __init__(self, chan: asyncssh.SSHServerChannel[bytes], endpoint: Endpoint) -> None:
         self._endpoint = endpoint
         self._session = session_of(chan.get_connection())
@@ -84,10 +81,6 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
             raise _denied("the drop folder is missing")
         self._drop_local = drop_local.rstrip("/") + "/"
         self._max = endpoint.settings.max_file_bytes
-        self._hold_off = busypoll.hold_off_for(asyncio.get_running_loop())
-        # Set when the session ends: asyncssh then closes the files the
-        # client left open, and those uploads were never finished.
-        self.session_over = False
         super().__init__(chan, chroot=self._root_b)
         endpoint.audit.event("sftp-start", session=self._session.id, tenant=tenant.name)
 
@@ -183,8 +176,7 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
         return os.pread(file_obj.fd, size, offset)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
-        # Hot path: no await, no logging, one system call (bulk data also tells
-        # busy-polling to step aside, a clock read).
+        # Hot path: no await, no logging, one system call.
         assert isinstance(file_obj, _Upload)
         end = offset + len(data)
         if end > self._max:
@@ -193,8 +185,6 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
                 f"File too large: the sandbox accepts at most {self._max} bytes per file"
             )
         written = os.pwrite(file_obj.fd, data, offset)
-        if written >= BULK_WRITE:
-            self._hold_off()
         if end > file_obj.size:
             file_obj.size = end
         file_obj.session.last_activity = time.monotonic()
@@ -338,103 +328,3 @@ class SandboxSFTPServer(asyncssh.SFTPServer):
 
     def exit(self) -> None:
         self._endpoint.audit.event("sftp-end", session=self._session.id, tenant=self._tenant.name)
-
-
-# -- CLIENTS.md pitfall 3 ---------------------------------------------------------
-# rclone 1.60's last WRITE packet can carry trailing bytes after the data;
-# asyncssh answers "Unexpected data at end of packet" and the upload fails,
-# while OpenSSH's server ignores the extra bytes. This handler subclass does
-# what OpenSSH does, for the sandbox's own SFTP sessions only: asyncssh builds
-# its handler by module-level name, so that name is pointed at the subclass,
-# which defers to asyncssh's own behaviour for any other SFTPServer.
-
-_BaseHandler = asyncssh.sftp.SFTPServerHandler
-
-
-class _LenientWriteHandler(_BaseHandler):
-    """Also coalesces replies: every reply produced while handling one burst
-    of requests goes out in one channel write (one SSH packet instead of one
-    per reply; asyncssh adds an SSH_MSG_IGNORE to each), flushed at the end of
-    the event-loop iteration. Same bytes, same order."""
-
-    _out: list[bytes]
-    _flush_scheduled: bool
-    _inline = False
-
-    def send_packet(self, pkttype: int, pktid: int | None, *args: bytes) -> None:
-        if not isinstance(self._server, SandboxSFTPServer):
-            return super().send_packet(pkttype, pktid, *args)
-        writer = self._writer
-        if not writer:
-            raise asyncssh.SFTPConnectionLost("Connection not open")
-        if writer.channel.is_closing():
-            return None
-        payload = bytes((pkttype,)) + b"".join(args)
-        try:
-            out = self._out
-        except AttributeError:
-            out = self._out = []
-            self._flush_scheduled = False
-        out.append(len(payload).to_bytes(4, "big") + payload)
-        if not self._flush_scheduled and not self._inline:  # inline serving flushes as it goes
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_replies)
-        return None
-
-    def _flush_replies(self) -> None:
-        self._flush_scheduled = False
-        writer = self._writer
-        if self._out and writer and not writer.channel.is_closing():
-            data = b"".join(self._out)
-            self._out.clear()
-            writer.write(data)
-
-    async def recv_packets(self) -> None:
-        session = inline.attachable(self) if isinstance(self._server, SandboxSFTPServer) else None
-        if session is None:
-            return await super().recv_packets()
-        self._inline = True
-        exc = await inline.Inline(self, session, self._flush_pending).run()
-        await self._cleanup(exc)
-        return None
-
-    def _flush_pending(self) -> None:
-        if getattr(self, "_out", None):
-            self._flush_replies()
-
-    async def recv_packet(self) -> asyncssh.packet.SSHPacket:
-        # Nothing more buffered to read: send the replies now rather than at
-        # the end of the loop iteration (saves an iteration per round trip).
-        if getattr(self, "_out", None):
-            session = getattr(self._reader, "_session", None)
-            buffered = getattr(session, "_recv_buf", {}).get(None)
-            if not buffered:
-                self._flush_replies()
-        return await super().recv_packet()
-
-    async def _cleanup(self, exc: Exception | None) -> None:
-        self._flush_pending()
-        if isinstance(self._server, SandboxSFTPServer):
-            self._server.session_over = True  # files closed from here on were left open
-        await super()._cleanup(exc)
-
-    async def _process_write(self, packet: asyncssh.packet.SSHPacket) -> int:
-        server = self._server
-        if not isinstance(server, SandboxSFTPServer):
-            return await _BaseHandler._process_write(self, packet)
-        handle = packet.get_string()
-        offset = packet.get_uint64()
-        data = packet.get_string()
-        # no packet.check_end(): trailing bytes are ignored, as OpenSSH does
-        file_obj = self._file_handles.get(handle)
-        if not file_obj:
-            raise asyncssh.SFTPInvalidHandle("Invalid file handle")
-        return server.write(file_obj, offset, data)
-
-    _packet_handlers = {
-        **_BaseHandler._packet_handlers,
-        asyncssh.sftp.FXP_WRITE: _process_write,  # type: ignore[attr-defined, dict-item]
-    }
-
-
-asyncssh.sftp.SFTPServerHandler = _LenientWriteHandler  # type: ignore[misc]
