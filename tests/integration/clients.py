@@ -3,8 +3,14 @@
 Each driver uploads one local file to a remote path under one host-key
 `Trust` mode and returns a `Result` (exit code and output). Every driver runs
 with HOME set to a private folder, so nothing reads or writes the user's
-~/.ssh, ~/.putty or rclone config. A missing client is a failure, never a
-skip: CI installs them all with scripts/bootstrap.sh.
+~/.ssh or rclone config. HOME is not enough for PuTTY: psftp uses
+$HOME/.putty only once that folder exists, and before that the login user's
+real ~/.putty (from the password database) whenever *that* exists (PuTTY
+0.78, unix/storage.c; CLIENTS.md). So every driver also sets PUTTYDIR, which
+PuTTY takes before anything else, to HOME/.putty (`Account.putty_dir`), and
+`psftp_batch` fails if a run changed any of the user's real PuTTY folders.
+A missing client is a failure, never a skip: CI installs them all with
+scripts/bootstrap.sh.
 
 Trust modes, as each client documents them (CLIENTS.md "Host keys"):
 
@@ -18,7 +24,7 @@ never one the harness hands over:
 
     openssh, lftp   accept-new / `yes` at ssh's prompt -> known_hosts
     psftp           the `-hostkey` pin (PuTTY ignores its cache then)
-    psftp-cache     `y` at psftp's prompt -> HOME/.putty/sshhostkeys
+    psftp-cache     `y` at psftp's prompt -> PUTTYDIR/sshhostkeys (HOME/.putty)
     curl            the `--hostpubsha256` pin (libssh2 never writes known_hosts)
     rclone          never learns: ssh-keyscan fills its known_hosts_file
     paramiko        AutoAddPolicy + save_host_keys -> known_hosts
@@ -28,12 +34,15 @@ never one the harness hands over:
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import functools
+import hashlib
 import os
+import pwd
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,9 +83,19 @@ class Account:
     def known_hosts(self) -> Path:
         return self.home / "known_hosts"
 
+    @property
+    def putty_dir(self) -> Path:
+        """PuTTY's whole folder (sshhostkeys, randomseed, sessions/): PUTTYDIR."""
+        return self.home / ".putty"
+
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "RCLONE_"))}
-        env.update(HOME=str(self.home), RCLONE_CONFIG=str(self.home / "rclone.conf"), LC_ALL="C.UTF-8")
+        # PUTTYSSHHOSTKEYS, PUTTYRANDOMSEED and PUTTYSESSIONS would override
+        # parts of PUTTYDIR: none of the caller's PUTTY* variables get through.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_", "RCLONE_", "PUTTY"))}
+        env.update(
+            HOME=str(self.home), PUTTYDIR=str(self.putty_dir), RCLONE_CONFIG=str(self.home / "rclone.conf"),
+            LC_ALL="C.UTF-8",
+        )
         return env
 
 
@@ -155,28 +174,116 @@ def openssh_put(account: Account, local: Path, remote: str, trust: Trust) -> Res
 # -- PuTTY psftp ---------------------------------------------------------------
 
 
-def psftp_batch(account: Account, lines: list[str], trust: Trust, *, cache: bool = False) -> Result:
+def psftp_batch(
+    account: Account, lines: list[str], trust: Trust, *, cache: bool = False, trace: Path | None = None
+) -> Result:
     """`cache=False`: ACCEPT and KNOWN pin the ed25519 fingerprint with
     `-hostkey` (PuTTY then neither reads nor writes its cache). `cache=True`:
-    PuTTY's own trust store, HOME/.putty/sshhostkeys: ACCEPT answers `y` at
+    PuTTY's own trust store, PUTTYDIR/sshhostkeys: ACCEPT answers `y` at
     "Store key in cache?" (psftp reads the answer from stdin), KNOWN is
-    `-batch` against what that stored."""
+    `-batch` against what that stored. `trace`: run psftp under
+    `strace -f -e trace=file`, its output into that file.
+
+    Fails (AssertionError) if the run changed one of the user's real PuTTY
+    folders (`real_putty_dirs`): the test must only ever use PUTTYDIR."""
     script = account.home / "psftp.batch"
     script.write_text("\n".join(lines) + "\n")
     interactive = cache and trust is Trust.ACCEPT
     args = ["psftp", *([] if interactive else ["-batch"]), "-P", str(account.port), "-pw", account.password]
     if not cache and trust is not Trust.STRICT:
         args += ["-hostkey", account.ed25519_sha256]
-    return run([*args, "-b", str(script), f"{account.username}@{account.host}"], account,
-               stdin="y\n" if interactive else "")
+    args += ["-b", str(script), f"{account.username}@{account.host}"]
+    if trace is not None:
+        require("psftp")
+        args = ["strace", "-f", "-qq", "-s", "4096", "-e", "trace=file", "-o", str(trace), *args]
+    real = real_putty_dirs(account)
+    before = folder_state(real)
+    result = run(args, account, stdin="y\n" if interactive else "")
+    after = folder_state(real)
+    changed = [folder for folder in before if before[folder] != after[folder]]
+    assert not changed, f"psftp changed the real PuTTY folder(s) {changed} (PUTTYDIR ignored?):\n{result.out}"
+    return result
 
 
-def psftp_put(account: Account, local: Path, remote: str, trust: Trust, *, cache: bool = False) -> Result:
-    return psftp_batch(account, [f"put {local} {remote}"], trust, cache=cache)
+def psftp_put(
+    account: Account, local: Path, remote: str, trust: Trust, *, cache: bool = False,
+    trace: Path | None = None,
+) -> Result:
+    return psftp_batch(account, [f"put {local} {remote}"], trust, cache=cache, trace=trace)
 
 
 def putty_cache(account: Account) -> Path:
-    return account.home / ".putty" / "sshhostkeys"
+    return account.putty_dir / "sshhostkeys"
+
+
+def real_putty_dirs(account: Account) -> list[Path]:
+    """The folders PuTTY 0.78 (unix/storage.c) would use without PUTTYDIR
+    for the user running the tests, outside the account's private HOME:
+    $XDG_CONFIG_HOME/putty (else ~/.config/putty), $HOME/.putty, the passwd
+    home's .putty, /.putty."""
+    homes = [os.environ.get("HOME", ""), pwd.getpwuid(os.getuid()).pw_dir]
+    config = os.environ.get("XDG_CONFIG_HOME") or (f"{homes[0]}/.config" if homes[0] else "")
+    candidates = [f"{config}/putty" if config else "", *(f"{h}/.putty" for h in homes if h), "/.putty"]
+    private = account.home.resolve()
+    found: list[Path] = []
+    for c in candidates:
+        path = Path(c) if c else None
+        if path is not None and path not in found and not path.resolve().is_relative_to(private):
+            found.append(path)
+    return found
+
+
+FileState = tuple[int, int, str] | None  # (size, mtime_ns, sha256); None: a folder
+
+
+def folder_state(folders: Sequence[Path]) -> dict[str, dict[str, FileState] | None]:
+    """Everything under each folder (None: the folder does not exist), to
+    compare before and after a run. Reads only; symlinks are not followed."""
+    state: dict[str, dict[str, FileState] | None] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            state[str(folder)] = None if not folder.exists() else {"": _file_state(folder)}
+            continue
+        entries: dict[str, FileState] = {}
+        for root, dirs, files in os.walk(folder):
+            for name in dirs:
+                entries[os.path.relpath(os.path.join(root, name), folder)] = None
+            for name in files:
+                path = Path(root, name)
+                entries[str(path.relative_to(folder))] = _file_state(path)
+        state[str(folder)] = entries
+    return state
+
+
+def _file_state(path: Path) -> FileState:
+    st = path.lstat()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
+    return (st.st_size, st.st_mtime_ns, digest)
+
+
+def putty_cache_line(known_hosts_line: str) -> str:
+    """An ed25519 `[host]:port ssh-ed25519 AAAA…` known_hosts line as PuTTY's
+    sshhostkeys stores it: `ssh-ed25519@PORT:HOST 0xX,0xY`, the point's
+    affine coordinates (what psftp writes when `y` is answered; FileZilla
+    reads the same file)."""
+    target, kind, blob = known_hosts_line.split()[:3]
+    if kind != "ssh-ed25519":
+        raise ValueError(f"only ssh-ed25519 lines are converted, not {kind}")
+    host, _, port = target.removeprefix("[").partition("]:")
+    raw = base64.b64decode(blob)
+    name_len = int.from_bytes(raw[:4], "big")
+    key = raw[8 + name_len:]  # string "ssh-ed25519", then string of the 32-byte point
+    p = 2**255 - 19
+    d = -121665 * pow(121666, -1, p) % p
+    encoded = int.from_bytes(key, "little")
+    y, sign = encoded & (2**255 - 1), encoded >> 255
+    x2 = (y * y - 1) * pow(d * y * y + 1, -1, p) % p  # RFC 8032 §5.1.3
+    x = pow(x2, (p + 3) // 8, p)
+    if (x * x - x2) % p:
+        x = x * pow(2, (p - 1) // 4, p) % p
+    if x & 1 != sign:
+        x = p - x
+    return f"ssh-ed25519@{port or 22}:{host} 0x{x:x},0x{y:x}"
 
 
 # -- lftp ----------------------------------------------------------------------
