@@ -39,14 +39,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-from bwsandbox import store
+from bwsandbox import layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
 from bwsandbox.ingest.queue import Inbox
 from bwsandbox.ingest.worker import Worker
-from bwsandbox.server import hostkeys, tree
+from bwsandbox.server import hostkeys
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache
 from bwsandbox.server.listener import Endpoint
@@ -118,7 +118,7 @@ class Sandbox:
         return store.connect(self.settings.db_path)
 
     def tenant_root(self, tenant: Tenant) -> Path:
-        return tree.tenant_root(self.data_dir, tenant)
+        return layout.tenant_root(self.data_dir, tenant)
 
     def status(self) -> dict[str, Any]:
         """What `serve --status-file` writes once listening."""
@@ -176,20 +176,20 @@ class Sandbox:
         """What a server that did not stop cleanly left behind. Uploads it had
         handed over (in the spool) are recorded as they were meant to be.
         Files left in a drop folder: those it had seen closed cleanly (their
-        mode says so, `tree.CLOSED_MODE`) are complete and picked up; the
+        mode says so, `layout.CLOSED_MODE`) are complete and picked up; the
         others were cut off by the crash and are recorded as incomplete
         (SPEC §2: a cut-off upload must never be processed)."""
         assert self.conn is not None and self.pickup is not None
         conn = self.conn
         await self.pickup.recover_spool(lambda name: tenants_mod.get(conn, name))
         for tenant in tenants_mod.all_tenants(self.conn):
-            drop = tree.drop_dir(self.data_dir, tenant)
+            drop = layout.drop_dir(self.data_dir, tenant)
             if not drop.is_dir():
                 continue
             for path in sorted(drop.iterdir()):
-                if not path.is_file() or path.is_symlink() or tree.is_temporary(path.name):
+                if not path.is_file() or path.is_symlink() or layout.is_temporary(path.name):
                     continue
-                if path.stat().st_mode & 0o777 == tree.CLOSED_MODE:
+                if path.stat().st_mode & 0o777 == layout.CLOSED_MODE:
                     self.pickup.closed_before_crash(tenant, path.name, str(path))
                 else:
                     self.pickup.incomplete(

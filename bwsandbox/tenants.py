@@ -18,11 +18,8 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
-import asyncssh
-
 from bwsandbox.errors import UsageError
 from bwsandbox.spec.fields import LOCALES, Profile, custom_key_problem
-from bwsandbox.validator.values import email_problem
 
 
 class Region(enum.StrEnum):
@@ -120,6 +117,8 @@ def add(
         raise UsageError("the username cannot be empty")
     if not password:
         raise UsageError("the password cannot be empty")
+    from bwsandbox.validator.values import email_problem  # the validator, loaded when used
+
     if contact and (problem := email_problem(contact)) is not None:
         raise UsageError(f"the contact {contact!r} is not an email address: {problem}")
     for key in custom_keys:
@@ -156,6 +155,7 @@ def add(
 def _check_authorized_keys(text: str) -> None:
     """Each line must be a public key the server can match (server/auth.py
     skips a bad line silently, so a typo would only show as a refused login)."""
+    from bwsandbox.sshlib import asyncssh
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):

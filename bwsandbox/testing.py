@@ -39,19 +39,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import store
+from bwsandbox import layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import BwsandboxError, UsageError
-from bwsandbox.ingest import admin, directory, notify, pgp, queue
-from bwsandbox.sandbox import Sandbox
-from bwsandbox.server import hostkeys, tree
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
+
+if TYPE_CHECKING:
+    from bwsandbox.sandbox import Sandbox
+
+# Importing this module (and so the pytest plugin, in every test session of a
+# project that has bwsandbox installed) loads no server, no asyncssh, no
+# native library and changes nothing: what serves SFTP, ingests and encrypts
+# is imported where it is first used.
 
 TENANT = "test"
 FINAL = ("done", "failed", "incomplete")
@@ -127,8 +132,10 @@ class SandboxServer:
     """One running sandbox (server + ingest) for a whole test session."""
 
     def __init__(self, data_dir: Path, **overrides: Any) -> None:
+        from bwsandbox.sandbox import Sandbox
+
         self.settings: Settings = load({**TEST_SETTINGS, **overrides, "data_dir": data_dir}, env={})
-        self.sandbox = Sandbox(self.settings)
+        self.sandbox: Sandbox = Sandbox(self.settings)
         self._collector = _ErrorCollector()
         self._conn: sqlite3.Connection | None = None
         self.known_hosts = data_dir / "known_hosts"
@@ -140,6 +147,8 @@ class SandboxServer:
         return self._conn
 
     def start(self) -> SandboxServer:
+        from bwsandbox.server import hostkeys
+
         logging.getLogger("bwsandbox").addHandler(self._collector)
         self.sandbox.start_in_thread()
         self.sandbox.call(self._install_loop_handler)
@@ -196,7 +205,7 @@ class SandboxServer:
                 profile=Profile(config.profile), licenses=config.licenses, contact=config.contact,
                 locale=config.locale, custom_keys=frozenset(config.custom_keys), created_at=Clock().iso(),
             )
-        tree.ensure_tree(self.settings.data_dir, tenant, reports_folder=self.settings.reports_folder)
+        layout.ensure_tree(self.settings.data_dir, tenant, reports_folder=self.settings.reports_folder)
         handle = SandboxHandle(self, tenant, password)
         if config.users:
             handle.seed_users(config.users)
@@ -222,7 +231,7 @@ class SandboxHandle:
         self.ports = {str(region): sandbox.port(region) for region in Region}
         self.host = sandbox.host(tenant.region)
         self.port = sandbox.port(tenant.region)
-        self.drop_folder = tree.drop_folder(tenant)
+        self.drop_folder = layout.drop_folder(tenant)
         # As OpenSSH and FileZilla show them (SPEC §2).
         self.fingerprints = {k.type: k.sha256 for k in sandbox.host_keys}
         self.admin = _Admin(self)
@@ -240,6 +249,8 @@ class SandboxHandle:
     def pgp_public_key(self) -> str:
         """The tenant's armored sandbox PGP public key, what `bwsandbox pgp
         export-key` prints: engage files must be encrypted to it (SPEC §1)."""
+        from bwsandbox.ingest import pgp
+
         return pgp.public_key(self._server.settings.data_dir, self.tenant)
 
     # -- driving it ---------------------------------------------------------------
@@ -260,6 +271,8 @@ class SandboxHandle:
         marker `employees.STAMP.csv.done.pgp` that releases it. STAMP is
         YYYYMMDDHHMM, the sandbox clock's current minute by default. Returns
         the data file's name, for `wait_processed`."""
+        from bwsandbox.ingest import pgp, queue
+
         if self.tenant.profile is not Profile.ENGAGE:
             raise UsageError(
                 f"upload_engage() is for the engage profile; this tenant is {self.tenant.profile} "
@@ -275,7 +288,7 @@ class SandboxHandle:
 
     def _put(self, files: Sequence[tuple[str, bytes]], timeout: float) -> None:
         """One SFTP session uploading `files` in order into the drop folder."""
-        import asyncssh
+        from bwsandbox.sshlib import asyncssh
 
         folder = self.drop_folder.rstrip("/")
 
@@ -314,6 +327,8 @@ class SandboxHandle:
     # -- what production would show -----------------------------------------------
     @property
     def directory(self) -> list[DirectoryUser]:
+        from bwsandbox.ingest import directory
+
         known = set(DirectoryUser.__dataclass_fields__) - {"fields"}
         return [
             DirectoryUser(**{k: str(v or "") for k, v in u.items() if k in known},
@@ -331,6 +346,8 @@ class SandboxHandle:
     def emails(self) -> list[dict[str, object]]:
         """The Technical Contact emails, each with its plain-text `body`: the
         text production's automated email carries (SPEC §1, §5)."""
+        from bwsandbox.ingest import notify
+
         return notify.listing(self.conn, self.tenant.name, bodies=True)
 
     def seed_users(self, users: Sequence[Mapping[str, str]]) -> dict[str, Any]:
@@ -359,12 +376,16 @@ class _Admin:
 
     def set_user(self, email: str, **fields: str) -> dict[str, Any]:
         """An individual update; returns its report (findings included)."""
+        from bwsandbox.ingest import admin
+
         processed = admin.set_user(self._h.conn, self._h._server.settings, self._h.tenant.name, email, fields)
         return dict(processed.report)
 
     def upload(self, data: bytes | str) -> dict[str, Any]:
         """A manual CSV upload; returns its report: production shows these
         findings in the browser and sends no email (SPEC §5)."""
+        from bwsandbox.ingest import admin
+
         path = self._h._server.settings.data_dir / f"admin-upload-{secrets.token_hex(4)}.csv"
         path.write_bytes(data.encode() if isinstance(data, str) else data)
         try:

@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bwsandbox import __version__, store
+from bwsandbox import __version__, layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.certify.criteria import RunObservation, Upload, judge
 from bwsandbox.certify.model import Certification, JobRun
@@ -54,7 +54,7 @@ from bwsandbox.ingest import admin, directory, pgp
 from bwsandbox.ingest.process import decrypt
 from bwsandbox.ingest.queue import MARKER_DETAIL
 from bwsandbox.sandbox import Sandbox
-from bwsandbox.server import audit, hostkeys, tree
+from bwsandbox.server import audit, hostkeys
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
 from bwsandbox.validator import Context, validate
@@ -134,7 +134,7 @@ class _Harness:
             "BWSANDBOX_HOSTKEY_CURL_SHA256": curl.curl_sha256,
             "BWSANDBOX_HOSTKEY_CURL_MD5": curl.curl_md5,
             "BWSANDBOX_HOSTKEY_B64": curl.curl_sha256,
-            "BWSANDBOX_DROP_FOLDER": tree.drop_folder(self.tenant),
+            "BWSANDBOX_DROP_FOLDER": layout.drop_folder(self.tenant),
         }
         for suffix, key_type in HOSTKEY_SUFFIXES:
             if key_type in by_type:
@@ -188,8 +188,8 @@ class _Harness:
             (file_mark,),
         ):
             uploads.append(self._upload(row))
-        drop = tree.drop_dir(self.settings.data_dir, self.tenant)
-        reports = tree.reports_dir(self.settings.data_dir, self.tenant)  # inside the engage drop folder
+        drop = layout.drop_dir(self.settings.data_dir, self.tenant)
+        reports = layout.reports_dir(self.settings.data_dir, self.tenant)  # inside the engage drop folder
         leftovers = tuple(sorted(p.name for p in drop.iterdir() if p != reports)) if drop.is_dir() else ()
         users = {
             u["email"]: tuple(sorted((k, str(v)) for k, v in u.items()))

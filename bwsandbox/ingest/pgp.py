@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pysequoia
 
-from bwsandbox.server import tree
+from bwsandbox import layout
 from bwsandbox.tenants import Tenant
 
 PGP_SUFFIXES = (".pgp", ".gpg")
@@ -36,7 +36,7 @@ class PgpProblem(Exception):
 
 
 def key_dir(data_dir: Path, tenant: Tenant) -> Path:
-    return tree.tenant_home(data_dir, tenant) / "pgp"
+    return layout.tenant_home(data_dir, tenant) / "pgp"
 
 
 def has_key(data_dir: Path, tenant: Tenant) -> bool:

@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bwsandbox import clock as clock_mod
+from bwsandbox import layout
 from bwsandbox.clock import Clock
-from bwsandbox.server import tree
 from bwsandbox.spec.fields import Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
@@ -106,7 +106,7 @@ class Inbox:
         self._listeners: list[threading.Event] = []
 
     def tenant_dir(self, tenant: Tenant) -> Path:
-        return tree.tenant_home(self._data_dir, tenant)
+        return layout.tenant_home(self._data_dir, tenant)
 
     def add_listener(self, event: threading.Event) -> None:
         """`event` is set whenever a file is recorded; the worker waits on it."""

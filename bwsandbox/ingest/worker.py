@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import sqlite3
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import store
+from bwsandbox import layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
@@ -42,7 +41,6 @@ from bwsandbox.ingest import notify, reports
 from bwsandbox.ingest.process import Processed, process
 from bwsandbox.ingest.queue import Delay, Inbox
 from bwsandbox.ingest.records import Source
-from bwsandbox.server import tree
 from bwsandbox.store import transaction
 
 if TYPE_CHECKING:
@@ -239,7 +237,8 @@ class Worker:
             reports.publish(stored.parent, stored.name, report, errors)
             tenant = tenants_mod.get(self.conn, row["tenant"])
             if tenant is not None and self.settings.reports_folder:
-                reports.publish(tree.reports_dir(self.settings.data_dir, tenant), row["name"], report, errors)
+                folder = layout.reports_dir(self.settings.data_dir, tenant)
+                reports.publish(folder, row["name"], report, errors)
         except OSError:
             log.exception("publishing the report of file #%d failed", file_id)
             return
@@ -259,7 +258,10 @@ class Worker:
 
     def _single_worker_lock(self) -> IO[bytes] | None:
         """One worker per data directory: `recover()` requeues `processing`
-        files, which is only right if no other worker is processing them."""
+        files, which is only right if no other worker is processing them.
+        (POSIX file locks: `fcntl` is imported here, where it is needed.)"""
+        import fcntl
+
         path = self.settings.data_dir / "ingest.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = path.open("ab")

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 import asyncssh
 from asyncssh import SFTPAttrs
 
-from bwsandbox.server import compat, tree
+from bwsandbox import layout
+from bwsandbox.server import compat
 from bwsandbox.server.auth import Session, session_of
 
 if TYPE_CHECKING:
@@ -72,10 +73,10 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         tenant = self._session.tenant
         assert tenant is not None
         self._tenant = tenant
-        root = tree.ensure_tree(endpoint.data_dir, tenant, reports_folder=endpoint.settings.reports_folder)
+        root = layout.ensure_tree(endpoint.data_dir, tenant, reports_folder=endpoint.settings.reports_folder)
         self._root = os.path.realpath(root)
         self._root_b = os.fsencode(self._root)
-        self._drop = tree.drop_folder(tenant)
+        self._drop = layout.drop_folder(tenant)
         drop_local = self._local(self._drop)
         if os.path.islink(drop_local) or not os.path.isdir(drop_local):
             raise _denied("the drop folder is missing")
@@ -150,10 +151,10 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         if pflags & asyncssh.FXF_EXCL:
             flags |= os.O_EXCL
         # The client's modes (psftp: 0o100644) are ignored: the mode says
-        # whether the server saw a clean close (tree.CLOSED_MODE), which is
+        # whether the server saw a clean close (layout.CLOSED_MODE), which is
         # what start-up recovery trusts after a crash.
-        fd = os.open(local, flags, tree.OPEN_MODE)
-        os.fchmod(fd, tree.OPEN_MODE)  # an existing file keeps its mode otherwise
+        fd = os.open(local, flags, layout.OPEN_MODE)
+        os.fchmod(fd, layout.OPEN_MODE)  # an existing file keeps its mode otherwise
         upload = _Upload(fd, local, posixpath.basename(vpath), self._session)
         if not pflags & asyncssh.FXF_TRUNC:
             upload.size = os.fstat(fd).st_size
@@ -200,7 +201,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         # OpenSSH sftp process killed leaves ssh to send it) with files open.
         aborted = self.session_over or self._chan.is_closing()
         if not aborted and not file_obj.oversize:
-            os.fchmod(file_obj.fd, tree.CLOSED_MODE)
+            os.fchmod(file_obj.fd, layout.CLOSED_MODE)
         os.close(file_obj.fd)
         endpoint = self._endpoint
         if endpoint.open_uploads.get(file_obj.local) is file_obj:
@@ -219,7 +220,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
                 self._tenant, file_obj.name, file_obj.local, file_obj.size,
                 f"the file went over the {self._max}-byte limit",
             )
-        elif not tree.is_temporary(file_obj.name):
+        elif not layout.is_temporary(file_obj.name):
             endpoint.pickup.complete(self._tenant, file_obj.name, file_obj.local, self._session)
 
     def fstat(self, file_obj: object) -> os.stat_result:
@@ -303,7 +304,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         if upload is not None:  # renamed while still open: close() decides
             upload.local, upload.name = new, name
             self._endpoint.open_uploads[new] = upload
-        elif not tree.is_temporary(name):
+        elif not layout.is_temporary(name):
             pickup.complete(self._tenant, name, new, self._session)
         self._endpoint.audit.event(
             how, session=self._session.id, tenant=self._tenant.name, old=old_v, new=new_v,

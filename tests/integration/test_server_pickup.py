@@ -23,8 +23,8 @@ from clients import (
 )
 from conftest import Harness, SandboxFactory, run_async, tenant_of, wait_until
 
+from bwsandbox import layout
 from bwsandbox.cli.main import main
-from bwsandbox.server import tree
 from bwsandbox.spec.fields import Profile
 
 # -- pickup ----------------------------------------------------------------------
@@ -43,7 +43,7 @@ def test_cut_off_upload_is_recorded_incomplete_and_never_queued(sandbox: Harness
     rows = sandbox.wait_files(tenant, 1)
     assert [(r["name"], r["bytes"], r["state"]) for r in rows] == [("cut.csv", 50_000, "incomplete")]
     assert "before the client closed" in rows[0]["detail"]
-    assert not (tree.tenant_root(sandbox.settings.data_dir, sandbox.conn_tenant(tenant)) / "incoming"
+    assert not (layout.tenant_root(sandbox.settings.data_dir, sandbox.conn_tenant(tenant)) / "incoming"
                 / "cut.csv").exists()
 
 
@@ -57,7 +57,7 @@ def test_killed_openssh_sftp_upload_is_recorded_incomplete_and_never_processed(
     harness = sandbox_factory(ingest=True)  # with the worker: "never processed" can be seen
     account = harness.add_tenant(tmp_path / "home")
     name = tenant_of(account)
-    drop = tree.tenant_root(harness.settings.data_dir, harness.conn_tenant(name)) / "incoming" / "big.csv"
+    drop = layout.tenant_root(harness.settings.data_dir, harness.conn_tenant(name)) / "incoming" / "big.csv"
     big = tmp_path / "big.csv"
     big.write_bytes(os.urandom(8 * 2**20))
     # -l: at most 4 Mbit/s, so the 8 MiB take ~16 s and the kill lands mid-transfer.
@@ -178,13 +178,13 @@ def test_files_left_in_the_drop_folder_by_a_crash_cut_off_or_closed(
     tenant = harness.conn_tenant(tenant_of(account))
     data_dir, us = harness.settings.data_dir, harness.sandbox.port("us")
     harness.stop()
-    root = tree.ensure_tree(data_dir, tenant, reports_folder=True)
+    root = layout.ensure_tree(data_dir, tenant, reports_folder=True)
     half = root / "incoming" / "half.csv"
     half.write_bytes(b"h" * 123)
-    half.chmod(tree.OPEN_MODE)  # still being written when the server died
+    half.chmod(layout.OPEN_MODE)  # still being written when the server died
     closed = root / "incoming" / "closed.csv"
     closed.write_bytes(b"c" * 45)
-    closed.chmod(tree.CLOSED_MODE)  # closed cleanly, in its quiet period (rclone's setstat)
+    closed.chmod(layout.CLOSED_MODE)  # closed cleanly, in its quiet period (rclone's setstat)
     (root / "incoming" / "x.filepart").write_bytes(b"t")  # temp names stay for their client
     harness = sandbox_factory(data_dir, port=us)
     rows = harness.wait_files(tenant.name, 2)

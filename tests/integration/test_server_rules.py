@@ -18,9 +18,8 @@ from clients import (
 )
 from conftest import Harness, SandboxFactory, run_async, tenant_of, wait_until
 
-from bwsandbox import store, tenants
+from bwsandbox import layout, store, tenants
 from bwsandbox.config import Settings
-from bwsandbox.server import tree
 from bwsandbox.tenants import Region
 
 # -- the chroot --------------------------------------------------------------------
@@ -28,7 +27,7 @@ from bwsandbox.tenants import Region
 
 def test_the_tree_is_a_chroot_with_one_writable_folder(sandbox: Harness, account: Account) -> None:
     tenant = sandbox.conn_tenant(tenant_of(account))
-    root = tree.ensure_tree(sandbox.settings.data_dir, tenant, reports_folder=True)
+    root = layout.ensure_tree(sandbox.settings.data_dir, tenant, reports_folder=True)
     os.symlink("/etc", root / "reports" / "etc")  # a link planted on disk must not lead out
 
     async def go() -> None:

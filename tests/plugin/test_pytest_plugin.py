@@ -16,9 +16,9 @@ from typing import Any
 import pysequoia
 import pytest
 
+from bwsandbox import layout
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest import reports
-from bwsandbox.server import tree
 from bwsandbox.testing import SandboxHandle
 
 
@@ -299,7 +299,7 @@ def test_wait_processed_returns_once_the_reports_are_published(
     bwsandbox.upload(b"email,first_name,last_name\na@x.com,A,B\n", "u_20261125.csv")
     bwsandbox.wait_processed("u_20261125.csv")
     assert slow_publish[1].is_set()
-    folder = tree.reports_dir(bwsandbox._server.settings.data_dir, bwsandbox.tenant)
+    folder = layout.reports_dir(bwsandbox._server.settings.data_dir, bwsandbox.tenant)
     assert (folder / "u_20261125.csv.report.json").is_file()
 
 
@@ -313,7 +313,7 @@ def test_the_next_reset_waits_for_the_last_files_reports(
     fresh = bwsandbox._server.reset()
     assert finished.is_set()  # the reset waited for the worker
     fresh.check()  # which published without an error
-    folder = tree.reports_dir(fresh._server.settings.data_dir, fresh.tenant)
+    folder = layout.reports_dir(fresh._server.settings.data_dir, fresh.tenant)
     assert list(folder.iterdir()) == []  # and nothing of the last test leaks into the next
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bwsandbox.server import hostkeys, tree
+from bwsandbox import layout
+from bwsandbox.server import hostkeys
 from bwsandbox.server.auth import Lockout
 
 
@@ -73,7 +74,7 @@ def test_rotation_keeps_old_keys_and_announce_stages_new_ones(tmp_path: Path) ->
     ],
 )
 def test_temporary_names(name: str, temporary: bool) -> None:
-    assert tree.is_temporary(name) is temporary
+    assert layout.is_temporary(name) is temporary
 
 
 def test_lockout_locks_after_n_failures_in_the_window_and_success_resets(

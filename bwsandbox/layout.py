@@ -1,4 +1,5 @@
-"""Each tenant's tree on disk: the chroot the SFTP server shows (SPEC §1, §2).
+"""The on-disk layout of each tenant: the chroot the SFTP server shows (SPEC §1, §2),
+shared by the server and the ingest side (neither owns it).
 
     DATA_DIR/tenants/<region>/<tenant>/root/     what the client sees as `/`
         incoming/     core profile: the drop folder, the only writable place
@@ -13,9 +14,12 @@ there `/` is the writable drop folder. The ingest side finds the tree with
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bwsandbox.spec.fields import Profile
-from bwsandbox.tenants import Tenant
+
+if TYPE_CHECKING:
+    from bwsandbox.tenants import Tenant
 
 INCOMING = "incoming"
 REPORTS = "reports"
