@@ -13,7 +13,7 @@ want_test=0
 if [ "$want_test" = 1 ]; then
   missing=()
   for pair in sftp:openssh-client sshd:openssh-server sshpass:sshpass psftp:putty-tools \
-              lftp:lftp curl:curl rclone:rclone; do
+              lftp:lftp curl:curl rclone:rclone strace:strace; do
     bin=${pair%%:*}; pkg=${pair#*:}
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
   done

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from clients import (
     psftp_put,
     putty_cache,
     putty_cache_line,
+    require,
 )
 from conftest import Harness, tenant_of
 
@@ -40,9 +40,7 @@ _WRITE_FLAGS = re.compile(r"\bO_(WRONLY|RDWR|CREAT|TRUNC|APPEND)\b")
 
 @pytest.fixture(scope="module")
 def strace() -> str:
-    path = shutil.which("strace")
-    if path is None:  # optional: psftp_batch's own check of the real folders still runs
-        pytest.skip("strace is not installed (apt-get install strace): the trace check did not run")
+    path = require("strace")  # installed by scripts/bootstrap.sh --test: missing is a failure
     probe = subprocess.run([path, "-f", "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip(f"strace cannot trace here (ptrace refused?): {probe.stderr.strip()}")
