@@ -96,8 +96,11 @@ class SFTPOnlySession(SSHServerStreamSession[bytes]):
     def session_started(self) -> None:
         chan: Any = self._chan
         if chan is None or chan.get_subsystem() != "sftp":
-            # subsystem_requested() let only "sftp" through: nothing else reaches here
-            return super().session_started()
+            # Unreachable: only the "sftp" subsystem request is accepted (no
+            # shell, exec or other subsystem). Close rather than assume.
+            if chan is not None:
+                chan.close()
+            return None
         server = cast(asyncssh.SFTPServer, self._init_sftp_server())  # sets the channel to bytes
         reader: SSHReader[bytes] = SSHReader(self, chan)
         writer: SSHWriter[bytes] = SSHWriter(self, chan)
