@@ -148,7 +148,9 @@ else
   echo "smoke: pip install failed; the end of its log:" >&2
   tail -n 40 "$work/pip.log" >&2
   why=$(grep -E -i 'error:|failed|No matching distribution|ResolutionImpossible' "$work/pip.log" |
-    grep -v -i 'warning' | head -n 3 | tr '\n' ' ')
+    grep -v -i 'warning' | head -n 3 | tr -s ' \n' ' ' || true)
+  compiling=$(grep -o "building '[^']*' extension" "$work/pip.log" | tail -n 1 || true)
+  if [ -n "$compiling" ]; then why="$why(last step: $compiling)"; fi
   step FAIL "install (CC=$cc, no constraints)" "${why:-see the log above}"
   finish
 fi
