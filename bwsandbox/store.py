@@ -127,6 +127,23 @@ SCHEMA: tuple[str, ...] = (
         errors_csv BLOB,
         published INTEGER NOT NULL DEFAULT 0
     )""",
+    # Faults on demand (bwsandbox/faults.py): a tenant's, or an endpoint's (tenant NULL).
+    """CREATE TABLE IF NOT EXISTS faults (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        region TEXT NOT NULL CHECK (region IN ('us', 'eu')),
+        tenant TEXT REFERENCES tenants(name) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        after_bytes INTEGER NOT NULL DEFAULT 0,
+        times INTEGER,
+        delay_ms INTEGER NOT NULL DEFAULT 0,
+        kbps INTEGER NOT NULL DEFAULT 0,
+        probability REAL NOT NULL DEFAULT 1.0,
+        seed INTEGER NOT NULL DEFAULT 0,
+        draws INTEGER NOT NULL DEFAULT 0,
+        fired INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS faults_region ON faults (region, id)",
 )
 
 

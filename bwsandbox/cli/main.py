@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "bwsandbox.cli.cmd_report",
     "bwsandbox.cli.cmd_emails",
     "bwsandbox.cli.cmd_clock",
+    "bwsandbox.cli.cmd_fault",
     "bwsandbox.cli.cmd_admin",
     "bwsandbox.cli.cmd_pgp",
 )
