@@ -35,7 +35,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -51,6 +51,7 @@ from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
 
 if TYPE_CHECKING:
+    from bwsandbox.faults import Fault
     from bwsandbox.sandbox import Sandbox
 
 # Importing this module (and so the pytest plugin, in every test session of a
@@ -323,6 +324,33 @@ class SandboxHandle:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} not processed within {timeout:g} s ({_state(row)})")
             time.sleep(0.02)  # bounded poll of the store
+
+    @contextlib.contextmanager
+    def fault(
+        self, kind: str, *, after_bytes: int = 0, times: int | None = None, delay_ms: int = 0,
+        kbps: int = 0, probability: float = 1.0, seed: int = 0, endpoint: bool = False,
+    ) -> Iterator[Fault]:
+        """Production's bad day for the body of the `with` (bwsandbox/faults.py):
+
+            with bwsandbox.fault("disconnect", after_bytes=1024, times=1):
+                run_my_export_job()          # its first upload is cut off
+
+        The fault applies to this tenant, or to its whole endpoint with
+        `endpoint=True` (always for `host-key`); `times=K` lifts it after K
+        firings, else it lasts until the `with` ends. Yields the fault."""
+        from bwsandbox import faults
+
+        endpoint = endpoint or faults.FaultKind(kind) in faults.ENDPOINT_ONLY
+        added = faults.add(
+            self.conn, kind=kind, region=str(self.tenant.region),
+            tenant=None if endpoint else self.tenant.name, created_at=Clock().iso(),
+            after_bytes=after_bytes, times=times, delay_ms=delay_ms, kbps=kbps,
+            probability=probability, seed=seed,
+        )
+        try:
+            yield added
+        finally:
+            faults.clear(self.conn, fault_id=added.id)
 
     # -- what production would show -----------------------------------------------
     @property

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from bwsandbox import faults
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.tenants import Tenant
 
@@ -47,6 +48,7 @@ class Session:
     conn: asyncssh.SSHServerConnection
     tenant: Tenant | None = None
     last_activity: float = field(default_factory=time.monotonic)
+    stall: float = 0.0  # seconds each authentication answer and SFTP reply waits (a `stall` fault)
 
 
 class Lockout:
@@ -108,16 +110,17 @@ class PasswordCache:
 
 
 class SandboxSSHServer(asyncssh.SSHServer):
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, *, stall: float = 0.0) -> None:
         self._endpoint = endpoint
         self._failures = 0
         self._session: Session | None = None
+        self._stall = stall  # an endpoint's `stall` fault that fired for this connection
 
     # -- connection ---------------------------------------------------------
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         peer = conn.get_extra_info("peername") or ("?", 0)
-        self._session = Session(id=next(_session_ids), peer=str(peer[0]), conn=conn)
+        self._session = Session(id=next(_session_ids), peer=str(peer[0]), conn=conn, stall=self._stall)
         conn.set_extra_info(bwsandbox_session=self._session)
         self._endpoint.connection_made(self._session)
         self._endpoint.audit.event(
@@ -166,7 +169,11 @@ class SandboxSSHServer(asyncssh.SSHServer):
     async def validate_password(self, username: str, password: str) -> bool:
         tenant = self._tenant(username)
         ok = tenant is not None and await self._endpoint.passwords.verify(tenant, password)
-        return self._result(username, tenant if ok else None, "password")
+        result = self._result(username, tenant if ok else None, "password")
+        assert self._session is not None
+        if self._session.stall:
+            await asyncio.sleep(self._session.stall)  # a `stall` fault: the answer waits
+        return result
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         tenant = self._tenant(username)
@@ -187,6 +194,25 @@ class SandboxSSHServer(asyncssh.SSHServer):
         # per-connection limit (as in OpenSSH) but never toward the lockout.
         return self._result(username, tenant if ok else None, "publickey", lockout=False)
 
+    def _login_allowed(self, tenant: Tenant) -> bool:
+        """The tenant's login faults (bwsandbox/faults.py), once per connection:
+        False for `refuse-login`; `unavailable` disconnects; `stall` slows the
+        rest of the session."""
+        session, endpoint = self._session, self._endpoint
+        assert session is not None
+        fault = faults.fire(endpoint.conn, moment=faults.Moment.LOGIN, region=str(endpoint.region),
+                            tenant=tenant.name)
+        if fault is None:
+            return True
+        endpoint.audit.event("fault", kind=str(fault.kind), fault=fault.id, session=session.id,
+                             peer=session.peer, tenant=tenant.name)
+        log.info("fault %s fired for tenant %s (session %d)", fault.kind, tenant.name, session.id)
+        if fault.kind is faults.FaultKind.UNAVAILABLE:
+            raise asyncssh.DisconnectError(asyncssh.DISC_SERVICE_NOT_AVAILABLE, "Service unavailable")
+        if fault.kind is faults.FaultKind.STALL:
+            session.stall = max(session.stall, fault.delay_ms / 1000)
+        return fault.kind is not faults.FaultKind.REFUSE_LOGIN
+
     def _tenant(self, username: str) -> Tenant | None:
         return tenants_mod.by_username(self._endpoint.conn, self._endpoint.region, username)
 
@@ -194,6 +220,8 @@ class SandboxSSHServer(asyncssh.SSHServer):
         session = self._session
         assert session is not None
         endpoint = self._endpoint
+        if tenant is not None and session.tenant is None and not self._login_allowed(tenant):
+            tenant = None  # a `refuse-login` fault: the right password, refused
         if tenant is None:
             self._failures += 1
             locked = lockout and endpoint.lockout.failure(session.peer)

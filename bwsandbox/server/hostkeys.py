@@ -113,6 +113,13 @@ def _load(folder: Path) -> list[asyncssh.SSHKey]:
     return keys
 
 
+def impostors() -> list[asyncssh.SSHKeyPair]:
+    """A fresh set of the same key types, kept nowhere: what a man in the
+    middle would present (the `host-key` fault)."""
+    keys = [asyncssh.generate_private_key(alg, **options) for _, alg, options in KEY_FILES]  # type: ignore[arg-type]
+    return keypairs(keys)
+
+
 def keypairs(keys: list[asyncssh.SSHKey]) -> list[asyncssh.SSHKeyPair]:
     """Key pairs for the listener; RSA signs rsa-sha2-512 (see module doc)."""
     pairs = list(asyncssh.load_keypairs(keys))

@@ -2,15 +2,24 @@
 
 `Endpoint` is the state shared by the connections of one listener: settings,
 a store connection for tenant look-ups, the audit log, the lockout table,
-the live sessions, the open uploads and the pickup. It starts and stops the
-asyncssh acceptor; `bwsandbox.sandbox.Sandbox` owns the endpoints.
+the live sessions, the open uploads and the pickup; `bwsandbox.sandbox.Sandbox`
+owns the endpoints.
+
+The endpoint owns its listening sockets and accepts connections itself, then
+hands each one to asyncssh with `asyncssh.run_server` (public API for "an
+already-connected socket"). Between the two it can act on the connection as
+production's bad days would (bwsandbox/faults.py): close it at once, delay
+the banner, or present other host keys, per connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import functools
 import logging
+import socket
 import sqlite3
 import time
 from collections import Counter
@@ -19,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from bwsandbox import faults
 from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
 from bwsandbox.server import compat, hostkeys
@@ -60,7 +70,12 @@ class Endpoint:
         self._connections: set[Session] = set()
         self._per_tenant: Counter[str] = Counter()
         self._sessions: set[Session] = set()
-        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._sockets: list[socket.socket] = []
+        self._accepting: list[asyncio.Future[None]] = []
+        self._starting: set[asyncio.Future[None]] = set()  # connections not yet handed to asyncssh
+        self._options: asyncssh.SSHServerConnectionOptions | None = None
+        self._impostors: list[asyncssh.SSHKeyPair] | None = None
+        self._announce = False
         self._reaper: asyncio.Task[None] | None = None
         self.host = settings.host
         self.port = 0
@@ -95,29 +110,77 @@ class Endpoint:
 
     async def start(self, host: str, port: int, host_keys: list[asyncssh.SSHKey],
                     announce: list[asyncssh.SSHKey]) -> int:
-        def server_factory() -> asyncssh.SSHServer:
-            server = SandboxSSHServer(self)
-            return server
-
+        self._options = asyncssh.SSHServerConnectionOptions(
+            server_factory=functools.partial(SandboxSSHServer, self),
+            server_host_keys=hostkeys.keypairs(host_keys + announce),
+            send_server_host_keys=bool(announce),
+            line_editor=False,  # SFTP only: no line-editing wrapper around every channel write
+            server_version=SERVER_VERSION,
+            login_timeout=min(120.0, self.settings.idle_timeout),
+        )
         try:
-            self._acceptor = await asyncssh.listen(
-                host,
-                port,
-                server_factory=server_factory,
-                server_host_keys=hostkeys.keypairs(host_keys + announce),
-                send_server_host_keys=bool(announce),
-                line_editor=False,  # SFTP only: no line-editing wrapper around every channel write
-                server_version=SERVER_VERSION,
-                backlog=512,  # 100+ clients connecting at once (issue #3)
-                reuse_address=True,
-                login_timeout=min(120.0, self.settings.idle_timeout),
-            )
+            self._sockets = await _listen(host, port)
         except OSError as exc:
             raise ServerError(f"cannot listen on {host}:{port} ({self.region}): {exc}") from exc
         self.host = host
-        self.port = self._acceptor.get_port()
+        self.port = self._sockets[0].getsockname()[1]
+        self._announce = bool(announce)
+        self._accepting = [asyncio.ensure_future(self._accept(sock)) for sock in self._sockets]
         self._reaper = asyncio.ensure_future(self._reap_idle())
         return self.port
+
+    async def _accept(self, listening: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listening)
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                # Out of descriptors: wait for some to close instead of spinning.
+                log.warning("cannot accept a connection (%s); pausing for a second", exc.strerror)
+                await asyncio.sleep(1.0)
+                continue
+            task = asyncio.ensure_future(self._serve(sock))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        """One connection: the endpoint's connection faults, then asyncssh."""
+        peer = _peer(sock)
+        fault = faults.fire(self.conn, moment=faults.Moment.CONNECTION, region=str(self.region), tenant=None)
+        options: dict[str, object] = {}
+        if fault is not None:
+            self.audit.event("fault", kind=str(fault.kind), fault=fault.id, region=self.region, peer=peer)
+            log.info("fault %s fired for a connection from %s", fault.kind, peer)
+            if fault.kind is faults.FaultKind.UNAVAILABLE:
+                sock.close()  # closed at once: the client sees its connection reset or closed
+                return
+            if fault.kind is faults.FaultKind.STALL:
+                await asyncio.sleep(fault.delay_ms / 1000)  # the banner waits, and so does the rest
+                options["server_factory"] = functools.partial(
+                    SandboxSSHServer, self, stall=fault.delay_ms / 1000
+                )
+            if fault.kind is faults.FaultKind.HOST_KEY:
+                options["server_host_keys"] = await self._impostor_keys()
+                options["send_server_host_keys"] = False
+        try:
+            conn = await asyncssh.run_server(sock, options=self._options, **options)
+            if self._announce and fault is None:
+                # asyncssh's listen() announces the host keys (hostkeys-00@openssh.com,
+                # OpenSSH's UpdateHostKeys) right after login; run_server() returns
+                # at login without doing so (asyncssh 2.24), so it is done here.
+                conn.send_server_host_keys()
+        except (TimeoutError, asyncssh.Error, OSError) as exc:
+            # A login that failed or a client that left before it: the audit
+            # log has its story (auth records); nothing for the server to do.
+            log.debug("connection from %s ended before login: %s", peer, exc)
+
+    async def _impostor_keys(self) -> list[asyncssh.SSHKeyPair]:
+        """Made once per endpoint, in a thread (RSA takes a moment)."""
+        if self._impostors is None:
+            self._impostors = await asyncio.to_thread(hostkeys.impostors)
+        return self._impostors
 
     async def _reap_idle(self) -> None:
         """Disconnect sessions idle for longer than `idle_timeout`."""
@@ -141,14 +204,50 @@ class Endpoint:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
-        if self._acceptor is not None:
-            self._acceptor.close()
-            await self._acceptor.wait_closed()
-            self._acceptor = None
-        # Python 3.11's Server.wait_closed does not wait for connections: close them.
+        for task in [*self._accepting, *self._starting]:
+            task.cancel()
+        for task in [*self._accepting, *self._starting]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._accepting = []
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
         connections = [s.conn for s in self._connections]
         for conn in connections:
             conn.close()
         for conn in connections:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.wait_closed(), 5.0)
+
+
+async def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address of `host` (all interfaces when
+    empty), on one port (port 0: the first socket's free port for all)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # as asyncio does
+            if port == 0 and len(sockets) > 1:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+            sock.listen(512)  # 100+ clients connecting at once
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:
+        return "?"

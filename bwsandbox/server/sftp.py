@@ -21,17 +21,20 @@ Rules (issue #3, SPEC §1-§2):
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import functools
 import os
 import posixpath
 import stat
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 from asyncssh import SFTPAttrs
 
-from bwsandbox import layout
+from bwsandbox import faults, layout
 from bwsandbox.server import compat
 from bwsandbox.server.auth import Session, session_of
 
@@ -55,15 +58,17 @@ class _Handle:
 class _Upload(_Handle):
     """A file open for writing in the drop folder."""
 
-    __slots__ = ("local", "name", "size", "oversize", "session")
+    __slots__ = ("local", "name", "size", "failed", "session", "fault", "next_free")
 
     def __init__(self, fd: int, local: str, name: str, session: Session) -> None:
         super().__init__(fd)
         self.local = local
         self.name = name
         self.size = 0  # high-water mark of the bytes written
-        self.oversize = False
+        self.failed = ""  # why this upload cannot be complete (a refused write), if it cannot
         self.session = session
+        self.fault: faults.Fault | None = None  # an upload fault that fired for this file
+        self.next_free = 0.0  # `slow`: when the next byte may be taken (loop time)
 
 
 class SandboxSFTPServer(compat.EndAwareSFTPServer):
@@ -83,6 +88,9 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         self._drop_local = drop_local.rstrip("/") + "/"
         self._max = endpoint.settings.max_file_bytes
         super().__init__(chan, chroot=self._root_b)
+        if self._session.stall:  # a `stall` fault: every reply of this session waits
+            for name in _REPLIES:
+                setattr(self, name, _delayed(getattr(self, name), self._session.stall))
         endpoint.audit.event("sftp-start", session=self._session.id, tenant=tenant.name)
 
     # -- paths --------------------------------------------------------------
@@ -140,6 +148,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
             return _Handle(fd)
         vpath, local = self._writable(path, "write")
         self._not_busy(local, vpath)
+        fault = self._fault_for_upload(vpath)
         self._endpoint.pickup.take_now(local)  # a reused name: hand the earlier upload over first
         flags = os.O_RDWR if pflags & asyncssh.FXF_READ else os.O_WRONLY
         if pflags & asyncssh.FXF_APPEND:
@@ -156,6 +165,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         fd = os.open(local, flags, layout.OPEN_MODE)
         os.fchmod(fd, layout.OPEN_MODE)  # an existing file keeps its mode otherwise
         upload = _Upload(fd, local, posixpath.basename(vpath), self._session)
+        upload.fault = fault
         if not pflags & asyncssh.FXF_TRUNC:
             upload.size = os.fstat(fd).st_size
         self._endpoint.open_uploads[local] = upload
@@ -163,6 +173,20 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
             "open", session=self._session.id, tenant=self._tenant.name, path=vpath, flags=pflags
         )
         return upload
+
+    def _fault_for_upload(self, vpath: str) -> faults.Fault | None:
+        """The tenant's upload fault that fires for this file, if any; a
+        `permission-denied` one refuses the open here."""
+        endpoint = self._endpoint
+        fault = faults.fire(endpoint.conn, moment=faults.Moment.UPLOAD, region=str(endpoint.region),
+                            tenant=self._tenant.name)
+        if fault is None:
+            return None
+        endpoint.audit.event("fault", kind=str(fault.kind), fault=fault.id, session=self._session.id,
+                             tenant=self._tenant.name, path=vpath)
+        if fault.kind is faults.FaultKind.PERMISSION_DENIED:
+            raise _denied(f"write {vpath}")
+        return fault
 
     def _not_busy(self, local: str, vpath: str) -> None:
         """Another session is still writing `local`: writing, replacing or
@@ -176,19 +200,55 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         assert isinstance(file_obj, _Handle)
         return os.pread(file_obj.fd, size, offset)
 
-    def write(self, file_obj: object, offset: int, data: bytes) -> int:
-        # Hot path: no await, no logging, one system call.
+    def write(self, file_obj: object, offset: int, data: bytes) -> int | Awaitable[int]:
+        # Hot path: no await, no logging, one system call (unless a fault is on).
         assert isinstance(file_obj, _Upload)
         end = offset + len(data)
         if end > self._max:
-            file_obj.oversize = True
+            file_obj.failed = f"the file went over the {self._max}-byte limit"
             raise asyncssh.SFTPFailure(
                 f"File too large: the sandbox accepts at most {self._max} bytes per file"
             )
+        if file_obj.fault is not None:
+            return self._faulty_write(file_obj, offset, data)
         written = os.pwrite(file_obj.fd, data, offset)
         if end > file_obj.size:
             file_obj.size = end
         file_obj.session.last_activity = time.monotonic()
+        return written
+
+    def _faulty_write(self, upload: _Upload, offset: int, data: bytes) -> int | Awaitable[int]:
+        """A write under an upload fault (bwsandbox/faults.py)."""
+        fault = upload.fault
+        assert fault is not None
+        end = offset + len(data)
+        if fault.kind is faults.FaultKind.DISK_FULL and end > fault.after_bytes:
+            upload.failed = f"a write failed: no space left on device (fault disk-full #{fault.id})"
+            raise OSError(errno.ENOSPC, "No space left on device")  # what OpenSSH's server answers
+        if fault.kind is faults.FaultKind.DISCONNECT and end > fault.after_bytes:
+            keep = max(0, fault.after_bytes - offset)
+            if keep:
+                os.pwrite(upload.fd, data[:keep], offset)
+                upload.size = max(upload.size, offset + keep)
+            upload.failed = (f"the connection was dropped after {fault.after_bytes} bytes "
+                             f"(fault disconnect #{fault.id})")
+            self._session.conn.abort()  # the TCP connection goes, as a network drop would
+            return len(data)
+        if fault.kind is faults.FaultKind.SLOW:
+            return self._slow_write(upload, offset, data, fault.kbps * 1024)
+        upload.fault = None  # nothing more this fault does to this file
+        return self.write(upload, offset, data)
+
+    async def _slow_write(self, upload: _Upload, offset: int, data: bytes, rate: float) -> int:
+        """At most `rate` bytes a second through this file, however many
+        writes the client has in flight (each takes its turn in time)."""
+        loop = asyncio.get_running_loop()
+        start = max(loop.time(), upload.next_free)
+        upload.next_free = start + len(data) / rate
+        await asyncio.sleep(upload.next_free - loop.time())
+        written = os.pwrite(upload.fd, data, offset)
+        upload.size = max(upload.size, offset + len(data))
+        upload.session.last_activity = time.monotonic()
         return written
 
     def close(self, file_obj: object) -> None:
@@ -200,7 +260,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         # vanished (its channel closing) or ended its session (EOF: the
         # OpenSSH sftp process killed leaves ssh to send it) with files open.
         aborted = self.session_over or self._chan.is_closing()
-        if not aborted and not file_obj.oversize:
+        if not aborted and not file_obj.failed:
             os.fchmod(file_obj.fd, layout.CLOSED_MODE)
         os.close(file_obj.fd)
         endpoint = self._endpoint
@@ -210,15 +270,10 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
             "close", session=self._session.id, tenant=self._tenant.name, name=file_obj.name,
             bytes=file_obj.size, aborted=aborted,
         )
-        if aborted:
+        if aborted or file_obj.failed:
             endpoint.pickup.incomplete(
                 self._tenant, file_obj.name, file_obj.local, file_obj.size,
-                "the connection ended before the client closed the file",
-            )
-        elif file_obj.oversize:
-            endpoint.pickup.incomplete(
-                self._tenant, file_obj.name, file_obj.local, file_obj.size,
-                f"the file went over the {self._max}-byte limit",
+                file_obj.failed or "the connection ended before the client closed the file",
             )
         elif not layout.is_temporary(file_obj.name):
             endpoint.pickup.complete(self._tenant, file_obj.name, file_obj.local, self._session)
@@ -329,3 +384,23 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
 
     def exit(self) -> None:
         self._endpoint.audit.event("sftp-end", session=self._session.id, tenant=self._tenant.name)
+
+
+# The requests a `stall` fault slows down: every one asyncssh lets return an
+# awaitable (directory listings, served by an async iterator, go unslowed).
+_REPLIES = (
+    "realpath", "stat", "lstat", "fstat", "setstat", "fsetstat", "lsetstat", "open", "close", "read",
+    "write", "remove", "rename", "posix_rename", "mkdir", "rmdir", "readlink", "symlink", "link",
+)
+
+
+def _delayed(method: Callable[..., Any], delay: float) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def waiting(*args: Any) -> Any:
+        await asyncio.sleep(delay)
+        result = method(*args)
+        if isinstance(result, Awaitable):
+            result = await result
+        return result
+
+    return waiting

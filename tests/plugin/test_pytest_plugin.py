@@ -56,6 +56,50 @@ def test_the_marker_configures_the_tenant(pytester: pytest.Pytester) -> None:
     pytester.runpytest_subprocess("--strict-markers").assert_outcomes(passed=1)
 
 
+def test_a_fault_fires_within_its_with_block_and_lifts_after(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import time
+
+        import paramiko, pytest
+
+        FEED = b"email,first_name,last_name\\r\\nann@example.com,Ann,Lee\\r\\n"
+
+        def put(sb, name):
+            client = paramiko.SSHClient()
+            client.load_host_keys(str(sb.known_hosts))
+            client.connect(sb.host, sb.port, username=sb.username, password=sb.password,
+                           allow_agent=False, look_for_keys=False)
+            try:
+                with client.open_sftp() as sftp, sftp.open(f"incoming/{name}", "wb") as f:
+                    f.write(FEED)
+            finally:
+                client.close()
+
+        def test_dropped_then_retried(bwsandbox):
+            with bwsandbox.fault("disconnect", after_bytes=10) as fault:
+                with pytest.raises((paramiko.SSHException, OSError, EOFError)):
+                    put(bwsandbox, "users_20261125.csv")
+                assert fault.kind == "disconnect"
+            with pytest.raises(AssertionError, match="incomplete upload: the connection was dropped after 10"):
+                bwsandbox.wait_processed("users_20261125.csv")
+            put(bwsandbox, "users_20261125.csv")  # the fault ended with its block
+            while len(bwsandbox.conn.execute("SELECT id FROM files").fetchall()) < 2:
+                time.sleep(0.02)  # the retry is recorded (pickup waits a quiet second)
+            report = bwsandbox.wait_processed("users_20261125.csv")
+            assert report["applied"]["created"] == 1
+
+        def test_refused_login(bwsandbox):
+            with bwsandbox.fault("refuse-login", times=1):
+                with pytest.raises(paramiko.AuthenticationException):
+                    put(bwsandbox, "users_20261126.csv")
+                put(bwsandbox, "users_20261126.csv")  # times=1: lifted already
+            assert bwsandbox.wait_processed("users_20261126.csv")["verdict"] == "accepted"
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
 BREAK_THE_LOOP = """
 import asyncio
 
