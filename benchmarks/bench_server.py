@@ -1,9 +1,10 @@
 """Server benchmark: the sandbox against an OpenSSH sshd baseline (issue #3).
 
-    python -m benchmarks server              (6 interleaved rounds)
+    python -m benchmarks server                          (6 interleaved rounds)
     BENCH_ROUNDS=12 python -m benchmarks server
+    BENCH_COMPARE=f77c070 python -m benchmarks server    (+ the code of a commit)
 
-Both servers run as separate processes on loopback and are driven by the
+The servers run as separate processes on loopback and are driven by the
 same OpenSSH `sftp` client with the same ed25519 client key:
 
 - baseline: `/usr/sbin/sshd -D -f CONFIG` on a free high port with its own
@@ -15,18 +16,22 @@ same OpenSSH `sftp` client with the same ed25519 client key:
   port 22; it only needs /run/sshd (sshd's privilege separation folder).
 - sandbox: `Sandbox` in its own process (`--serve`), ingest worker off, one
   tenant with the client key authorized, uploads into /incoming and picked up
-  into the store as in production use. A second sandbox with
-  `busy_poll_us=0` goes through the same measures, to show what the
-  default busy-polling (server/busypoll.py) buys or costs in the same run,
-  with each sandbox's CPU time per small file and while idle.
+  into the store as in production use.
+- with BENCH_COMPARE=REV (or `--compare REV`): the sandbox of that commit as
+  well, built in a git worktree in a temporary folder with its own venv
+  (`pip install -c constraints.txt -e .`, C extensions included) and served
+  by the same `--serve` code of this file; the worktree is removed afterwards.
 
-Measures, per round, the servers interleaved (each round another of the six
-orders of the three, and every
-measure ends with sync(2), so no server pays for another's writeback):
-one 200 MiB upload; 1,000 files of 2 KiB in one session; connect+login+put
-latency (defaults, and `-o KexAlgorithms=curve25519-sha256`, since OpenSSH
-negotiates sntrup761 with sshd but not with asyncssh); 100 concurrent clients
-uploading 1 MiB each. Reports medians; writes benchmarks/out/server.json.
+Measures, per round, the servers interleaved (the rounds take the orders of
+the servers in turn, each once per len(servers)! rounds, and every measure
+ends with sync(2), so no server pays for another's writeback): one 200 MiB
+upload; 1,000 files of 2 KiB in one session (and the server's CPU time per
+file); connect+login+put latency (defaults, and
+`-o KexAlgorithms=curve25519-sha256`, since OpenSSH negotiates sntrup761
+with sshd but not with asyncssh); 100 concurrent clients uploading 1 MiB
+each; the server's CPU seconds while one connected client stays idle for
+10 s. Server CPU is that of the server's process and its descendants (sshd
+forks per connection). Reports medians; writes benchmarks/out/server.json.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,12 +62,19 @@ LATENCY_RUNS = 10
 CONCURRENT = 100
 CONCURRENT_BYTES = 1 << 20
 KEX_FAIR = "curve25519-sha256"
+IDLE_SECONDS = 10.0
 
+# The sandbox against sshd (public asyncssh API only, docs/benchmarks.md).
 TARGETS = {
-    "throughput_ratio": 1.0,  # sandbox MiB/s >= 1.0 x sshd
-    "files_ratio": 1.0,  # sandbox files/s >= 1.0 x sshd
-    "latency_ratio": 0.3,  # sandbox latency <= 0.3 x sshd (defaults)
+    "throughput_ratio": 0.9,  # sandbox MiB/s >= 0.9 x sshd
+    "files_ratio": 0.7,  # sandbox files/s >= 0.7 x sshd
+    "latency_ratio": 0.5,  # sandbox latency <= 0.5 x sshd (defaults)
+    "latency_fair_ratio": 0.5,  # the same with curve25519 for both
+    "idle_cpu_s": 0.02,  # CPU seconds in IDLE_SECONDS with one idle client: ~0 (2 clock ticks)
 }
+
+REPO = Path(__file__).resolve().parent.parent
+NEW = "sandbox"
 
 
 def _free_port() -> int:
@@ -79,7 +92,38 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-# -- the two servers ---------------------------------------------------------------
+def _tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system, all threads, and that of reaped children) of
+    a process and all its live descendants."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            pid = int(entry.name)
+            parents[pid] = int(fields[1])
+            ticks[pid] = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    tree, todo = {root}, [root]
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            tree.add(child)
+            todo.append(child)
+    return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores) since boot."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the servers ----------------------------------------------------------------------
 
 
 class Sshd:
@@ -124,6 +168,7 @@ class Sshd:
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
         _wait_port(self.port)
+        self.user = "root"
 
     def remote(self, name: str) -> str:
         return str(self.dest / name)
@@ -134,36 +179,43 @@ class Sshd:
             path.unlink()
         os.sync()  # the next measure does not share the disk with this one's writeback
 
-    def cpu_seconds(self) -> float | None:
-        return None  # spread over per-connection processes: not measured
+    def cpu_seconds(self) -> float:
+        return _tree_cpu_seconds(self.proc.pid)  # the listener and its per-connection processes
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
 
 
-def sandbox_name(busy_poll_us: float | None) -> str:
-    return "sandbox" if busy_poll_us is None else f"sandbox, busy_poll_us={busy_poll_us:g}"
-
-
 class SandboxServer:
-    def __init__(self, work: Path, client_pub: str, busy_poll_us: float | None = None) -> None:
-        # busy_poll_us None: the default setting; a value: a variant, measured
-        # the same way (the same history, so neither server is "fresher").
-        self.name = sandbox_name(busy_poll_us)
-        self.data = work / self.name.replace(", ", "-").replace("=", "")
+    """A sandbox in its own process, served by `_serve` below: the code of
+    this checkout (python None), or that of another build (its venv's python
+    and its source tree)."""
+
+    def __init__(self, work: Path, client_pub: str, name: str = NEW,
+                 python: str | None = None, tree: Path | None = None) -> None:
+        self.name = name
+        self.user = "bench"
+        self.data = work / name.replace("@", "-")
         status = self.data.with_name(self.data.name + "-status.json")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench_server", "--serve", str(self.data), str(status),
-             client_pub, *([] if busy_poll_us is None else [str(busy_poll_us)])],
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        serve = [str(self.data), str(status), client_pub]
+        if python is None:
+            args, cwd = [sys.executable, "-m", "benchmarks.bench_server", "--serve", *serve], REPO
+        else:  # by path, so its folder (not this checkout) is first on sys.path
+            args, cwd = [python, str(Path(__file__).resolve()), "--serve", *serve], tree
+        self.proc = subprocess.Popen(args, cwd=cwd)
         deadline = time.monotonic() + 60
         while not status.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the sandbox did not start")
+                raise RuntimeError(f"{name} did not start")
             time.sleep(0.05)
-        self.port = int(json.loads(status.read_text())["endpoints"]["us"]["port"])
+        started = json.loads(status.read_text())
+        self.port = int(started["endpoints"]["us"]["port"])
+        self.code = Path(started["bench"]["code"])
+        self.extensions: list[str] = started["bench"]["extensions"]
+        expected = (tree or REPO).resolve() / "bwsandbox"
+        if self.code.resolve() != expected:
+            raise RuntimeError(f"{name} runs {self.code}, not {expected}")
         self._db = sqlite3.connect(self.data / "sandbox.db", timeout=30)
         self._seen = self._count()
 
@@ -191,9 +243,7 @@ class SandboxServer:
         os.sync()  # as for sshd
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system, all threads) the sandbox process used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _tree_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         self._db.close()
@@ -201,15 +251,16 @@ class SandboxServer:
         self.proc.wait(30)
 
 
-def _serve(data: Path, status: Path, client_pub: str, busy_poll_us: str | None) -> None:
-    """The sandbox process of the benchmark."""
+def _serve(data: Path, status: Path, client_pub: str) -> None:
+    """The sandbox process of the benchmark (the same for every build compared)."""
+    import bwsandbox
     from bwsandbox import store, tenants
     from bwsandbox.config import load
     from bwsandbox.sandbox import Sandbox
 
     settings = load(
         {"data_dir": data, "port": 0, "eu_port": 0, "max_sessions_per_tenant": 500,
-         "lockout_attempts": 0, "busy_poll_us": busy_poll_us},
+         "lockout_attempts": 0},
         env={},
     )
     conn = store.connect(settings.db_path)
@@ -224,13 +275,48 @@ def _serve(data: Path, status: Path, client_pub: str, busy_poll_us: str | None) 
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, done.set)
+        # Which code serves, and which of its C extensions it loaded.
+        extensions = sorted(
+            name for name, module in list(sys.modules.items())
+            if name.startswith("bwsandbox.") and str(getattr(module, "__file__", "")).endswith(".so")
+        )
+        bench = {"code": str(Path(bwsandbox.__file__).resolve().parent), "extensions": extensions}
         tmp = status.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sandbox.status()))
+        tmp.write_text(json.dumps({**sandbox.status(), "bench": bench}))
         os.replace(tmp, status)
         await done.wait()
         await sandbox.stop()
 
     asyncio.run(run())
+
+
+@contextlib.contextmanager
+def _build(rev: str) -> Iterator[tuple[str, str, Path]]:
+    """The code of commit `rev` in a git worktree in a temporary folder, with
+    its own venv and C extensions: (name, python, tree). Removed afterwards."""
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", f"{rev}^{{commit}}"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    tmp = Path(tempfile.mkdtemp(prefix="bwsandbox-bench-compare-"))
+    tree, venv = tmp / "tree", tmp / "venv"
+    added = False
+    try:
+        start = time.monotonic()
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit],
+                       check=True, capture_output=True)
+        added = True
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = str(venv / "bin" / "python")
+        pip = subprocess.run([python, "-m", "pip", "install", "-q", "-c", "constraints.txt", "-e", "."],
+                             cwd=tree, capture_output=True, text=True)
+        if pip.returncode:
+            raise RuntimeError(f"building {commit} failed: {(pip.stdout + pip.stderr).strip()[-2000:]}")
+        print(f"built {commit} in {time.monotonic() - start:.0f} s ({tree})", flush=True)
+        yield f"sandbox@{commit}", python, tree
+    finally:
+        if added:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                           check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- the client ---------------------------------------------------------------------
@@ -243,10 +329,10 @@ class Client:
         self.pub = (work / "client_key.pub").read_text()
         self.work = work
 
-    def sftp(self, server: Any, lines: list[str], *, user: str, kex: str | None = None) -> float:
+    def sftp(self, server: Any, lines: list[str], *, kex: str | None = None) -> float:
         batch = self.work / f"batch-{os.getpid()}-{time.monotonic_ns()}"
         batch.write_text("\n".join(lines) + "\n")
-        args = self.args(server, user, kex) + ["-b", str(batch), f"{user}@127.0.0.1"]
+        args = self.args(server, kex) + ["-b", str(batch), f"{server.user}@127.0.0.1"]
         start = time.perf_counter()
         proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
         elapsed = time.perf_counter() - start
@@ -255,7 +341,7 @@ class Client:
             raise RuntimeError(f"sftp to {server.name} failed: {proc.stderr.strip()[-500:]}")
         return elapsed
 
-    def args(self, server: Any, user: str, kex: str | None) -> list[str]:
+    def args(self, server: Any, kex: str | None) -> list[str]:
         args = [
             "sftp", "-F", "/dev/null", "-i", str(self.key), "-o", "IdentitiesOnly=yes",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "GlobalKnownHostsFile=/dev/null",
@@ -266,48 +352,29 @@ class Client:
         return args
 
 
-def _user(server: Any) -> str:
-    return "root" if server.name == "sshd" else "bench"
-
-
-NO_POLL = sandbox_name(0)
-
-
 # -- measures -------------------------------------------------------------------------
 
 
 def measure_big(client: Client, server: Any, big: Path) -> float:
-    elapsed = client.sftp(server, [f"put {big} {server.remote('big.bin')}"], user=_user(server), kex=KEX_FAIR)
+    elapsed = client.sftp(server, [f"put {big} {server.remote('big.bin')}"], kex=KEX_FAIR)
     server.settle(1)
     return BIG_MIB / elapsed
 
 
-def measure_small(client: Client, server: Any, small_dir: Path) -> tuple[float, float | None]:
+def measure_small(client: Client, server: Any, small_dir: Path) -> tuple[float, float]:
     """Files per second, and the server's CPU time per file (µs) while they
-    were uploaded (None for sshd)."""
-    target = server.remote("")
+    were uploaded."""
     cpu = server.cpu_seconds()
-    elapsed = client.sftp(server, [f"put {small_dir}/* {target}"], user=_user(server), kex=KEX_FAIR)
-    cpu_per_file = None if cpu is None else (server.cpu_seconds() - cpu) / SMALL_FILES * 1e6
+    elapsed = client.sftp(server, [f"put {small_dir}/* {server.remote('')}"], kex=KEX_FAIR)
+    cpu_per_file = (server.cpu_seconds() - cpu) / SMALL_FILES * 1e6
     server.settle(SMALL_FILES)
     return SMALL_FILES / elapsed, cpu_per_file
-
-
-IDLE_SECONDS = 5.0
-
-
-def measure_idle(server: Any) -> float:
-    """CPU seconds the server uses while nobody is connected (busy-polling must sleep)."""
-    cpu = server.cpu_seconds()
-    time.sleep(IDLE_SECONDS)
-    return float(server.cpu_seconds() - cpu)
 
 
 def measure_latency(client: Client, server: Any, one: Path, kex: str | None) -> float:
     times = []
     for i in range(LATENCY_RUNS):
-        times.append(client.sftp(server, [f"put {one} {server.remote(f'lat{i}.csv')}"], user=_user(server),
-                                 kex=kex))
+        times.append(client.sftp(server, [f"put {one} {server.remote(f'lat{i}.csv')}"], kex=kex))
     server.settle(LATENCY_RUNS)
     return statistics.median(times) * 1000
 
@@ -321,7 +388,7 @@ def measure_concurrent(client: Client, server: Any, payload: Path) -> dict[str, 
         batch.write_text(f"put {payload} {server.remote(f'c{i:03d}.bin')}\n")
         batch_files.append(batch)
         procs.append(subprocess.Popen(
-            client.args(server, _user(server), KEX_FAIR) + ["-b", str(batch), f"{_user(server)}@127.0.0.1"],
+            client.args(server, KEX_FAIR) + ["-b", str(batch), f"{server.user}@127.0.0.1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))
     ok = sum(1 for p in procs if p.wait(600) == 0)
@@ -332,21 +399,56 @@ def measure_concurrent(client: Client, server: Any, payload: Path) -> dict[str, 
     return {"ok": ok, "seconds": elapsed, "mib_s": ok * CONCURRENT_BYTES / (1 << 20) / elapsed}
 
 
-@contextlib.contextmanager
-def _servers(work: Path, client: Client) -> Iterator[list[Any]]:
-    started: list[Any] = []
+def measure_idle_client(client: Client, server: Any) -> float:
+    """A connected idle client costs the server no CPU: the server's CPU
+    seconds while one `sftp` session, logged in and answered once, sends
+    nothing for IDLE_SECONDS."""
+    proc = subprocess.Popen(
+        client.args(server, KEX_FAIR) + ["-b", "-", f"{server.user}@127.0.0.1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    watchdog = threading.Timer(60 + IDLE_SECONDS, proc.kill)
+    watchdog.start()
     try:
-        started.append(Sshd(work, client.pub))
-        started.append(SandboxServer(work, client.pub))
-        started.append(SandboxServer(work, client.pub, busy_poll_us=0))
-        yield started
+        proc.stdin.write("pwd\n")
+        proc.stdin.flush()
+        while not (line := proc.stdout.readline()).startswith("Remote working directory"):
+            if not line:
+                raise RuntimeError(f"the idle client of {server.name} did not get in")
+        time.sleep(1.0)  # what the login left to do (audit records) is done
+        cpu = server.cpu_seconds()
+        time.sleep(IDLE_SECONDS)
+        used = server.cpu_seconds() - cpu
+        if proc.poll() is not None:
+            raise RuntimeError(f"the idle client of {server.name} was disconnected")
     finally:
-        for server in started:
-            with contextlib.suppress(Exception):
-                server.stop()
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        proc.wait(30)
+        watchdog.cancel()
+    return used
 
 
-def run(rounds: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def _servers(work: Path, client: Client, compare: str | None) -> Iterator[list[Any]]:
+    started: list[Any] = []
+    with contextlib.ExitStack() as stack:
+        try:
+            old = stack.enter_context(_build(compare)) if compare else None
+            started.append(Sshd(work, client.pub))
+            started.append(SandboxServer(work, client.pub))
+            if old:
+                name, python, tree = old
+                started.append(SandboxServer(work, client.pub, name, python, tree))
+            yield started
+        finally:
+            for server in started:
+                with contextlib.suppress(Exception):
+                    server.stop()
+
+
+def run(rounds: int, compare: str | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bwsandbox-bench-"))
     try:
         client = Client(work)
@@ -362,105 +464,141 @@ def run(rounds: int) -> dict[str, Any]:
         one.write_bytes(os.urandom(SMALL_BYTES))
         payload = work / "payload.bin"
         payload.write_bytes(os.urandom(CONCURRENT_BYTES))
-        with _servers(work, client) as servers:
-            samples: dict[str, dict[str, list[float]]] = {server.name: {} for server in servers}
-            # Every order of the servers in turn (6 rounds: each once): a
-            # place can be favoured, and so can a neighbour (what ran just
-            # before, the disk's state).
+        with _servers(work, client, compare) as servers:
+            names = [server.name for server in servers]
+            code = {s.name: {"code": str(s.code), "extensions": s.extensions}
+                    for s in servers if isinstance(s, SandboxServer)}
+            for name, where in code.items():
+                print(f"{name}: {where['code']}; C extensions loaded: "
+                      f"{', '.join(where['extensions']) or 'none'}", flush=True)
+            samples: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+            # The orders of the servers in turn (with three servers, 6 rounds
+            # take each once): a place can be favoured, and so can a neighbour
+            # (what ran just before, the disk's state).
             orders = list(itertools.permutations(servers))
+            started = time.monotonic()
+            # Cores kept busy by others (not this benchmark, its servers and
+            # clients) during each round: the noise the figures carry.
+            others: list[float] = []
             for r in range(rounds):
+                round_start, busy, own = time.monotonic(), _busy_seconds(), _tree_cpu_seconds(os.getpid())
                 for server in orders[r % len(orders)]:
                     s = samples[server.name]
                     s.setdefault("big_mib_s", []).append(measure_big(client, server, big))
                     files_s, cpu_per_file = measure_small(client, server, small_dir)
                     s.setdefault("files_s", []).append(files_s)
-                    if cpu_per_file is not None:
-                        s.setdefault("cpu_us_per_file", []).append(cpu_per_file)
+                    s.setdefault("cpu_us_per_file", []).append(cpu_per_file)
                     s.setdefault("latency_ms", []).append(measure_latency(client, server, one, None))
                     s.setdefault("latency_fair_ms", []).append(measure_latency(client, server, one, KEX_FAIR))
                     conc = measure_concurrent(client, server, payload)
                     s.setdefault("concurrent_ok", []).append(conc["ok"])
                     s.setdefault("concurrent_mib_s", []).append(conc["mib_s"])
-                print(f"  round {r + 1}/{rounds}: " + "; ".join(
+                    s.setdefault("idle_cpu_s", []).append(measure_idle_client(client, server))
+                others.append(((_busy_seconds() - busy) - (_tree_cpu_seconds(os.getpid()) - own))
+                              / (time.monotonic() - round_start))
+                print(f"  round {r + 1}/{rounds} ({time.monotonic() - started:.0f} s, "
+                      f"others busy {others[-1]:.2f} cores): "
+                      + "; ".join(
                     f"{name} " + ", ".join(f"{k}={v[-1]:.1f}" for k, v in s.items())
                     for name, s in samples.items()), flush=True)
-            for server in servers:  # after the last round, nobody connected
-                if server.cpu_seconds() is not None:
-                    samples[server.name]["idle_cpu_s"] = [measure_idle(server)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     medians = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
-    ratios = {
-        "throughput_ratio": medians["sandbox"]["big_mib_s"] / medians["sshd"]["big_mib_s"],
-        "files_ratio": medians["sandbox"]["files_s"] / medians["sshd"]["files_s"],
-        "latency_ratio": medians["sandbox"]["latency_ms"] / medians["sshd"]["latency_ms"],
-        "latency_fair_ratio": medians["sandbox"]["latency_fair_ms"] / medians["sshd"]["latency_fair_ms"],
-        "files_no_poll_ratio": medians[NO_POLL]["files_s"] / medians["sshd"]["files_s"],
-        "throughput_no_poll_ratio": medians[NO_POLL]["big_mib_s"] / medians["sshd"]["big_mib_s"],
-    }
+    sandboxes = [name for name in names if name != "sshd"]
+
+    def ratios(name: str) -> dict[str, float]:
+        m, base = medians[name], medians["sshd"]
+        return {
+            "throughput_ratio": m["big_mib_s"] / base["big_mib_s"],
+            "files_ratio": m["files_s"] / base["files_s"],
+            "latency_ratio": m["latency_ms"] / base["latency_ms"],
+            "latency_fair_ratio": m["latency_fair_ms"] / base["latency_fair_ms"],
+        }
+
     # The same ratio within each round (the servers measured in one round),
-    # which cancels the machine's drift between rounds; the target must hold
-    # for both statistics.
+    # which cancels the machine's drift between rounds; a throughput target
+    # must hold for both statistics.
     paired = {
-        key + suffix: [a / b for a, b in zip(samples[name][key], samples["sshd"][key], strict=True)]
-        for suffix, name in (("", "sandbox"), ("_no_poll", NO_POLL))
-        for key in ("big_mib_s", "files_s")
+        name: {key: [a / b for a, b in zip(samples[name][key], samples["sshd"][key], strict=True)]
+               for key in ("big_mib_s", "files_s")}
+        for name in sandboxes
     }
-    return {"rounds": rounds, "medians": medians, "ratios": ratios, "samples": samples,
-            "paired": paired, "all_concurrent_ok": min(samples["sandbox"]["concurrent_ok"]) == CONCURRENT}
+    return {"rounds": rounds, "others_busy_cores": others, "servers": names, "code": code, "medians": medians,
+            "ratios": {name: ratios(name) for name in sandboxes}, "samples": samples,
+            "paired": paired, "targets": TARGETS, "idle_seconds": IDLE_SECONDS}
+
+
+def _met(result: dict[str, Any], name: str) -> dict[str, bool]:
+    r, m, paired = result["ratios"][name], result["medians"][name], result["paired"][name]
+    return {
+        "throughput": min(r["throughput_ratio"], statistics.median(paired["big_mib_s"]))
+        >= TARGETS["throughput_ratio"],
+        "files": min(r["files_ratio"], statistics.median(paired["files_s"])) >= TARGETS["files_ratio"],
+        "latency": r["latency_ratio"] <= TARGETS["latency_ratio"],
+        "latency_fair": r["latency_fair_ratio"] <= TARGETS["latency_fair_ratio"],
+        "concurrent": min(result["samples"][name]["concurrent_ok"]) == CONCURRENT,
+        "idle": m["idle_cpu_s"] <= TARGETS["idle_cpu_s"],
+    }
 
 
 def _report(result: dict[str, Any]) -> int:
-    m, r = result["medians"], result["ratios"]
+    m, names = result["medians"], result["servers"]
+    sandboxes = [name for name in names if name != "sshd"]
     rows = [
-        ("200 MiB upload (MiB/s)", "big_mib_s", "throughput_ratio", ">= 1.0x"),
-        (f"{SMALL_FILES} x 2 KiB files (files/s)", "files_s", "files_ratio", ">= 1.0x"),
-        ("connect+login+put, defaults (ms)", "latency_ms", "latency_ratio", "<= 0.3x"),
-        (f"connect+login+put, {KEX_FAIR} (ms)", "latency_fair_ms", "latency_fair_ratio", ""),
-        (f"{CONCURRENT} concurrent clients OK", "concurrent_ok", None, f"= {CONCURRENT}"),
+        ("200 MiB upload (MiB/s)", "big_mib_s", "throughput", f">= {TARGETS['throughput_ratio']}x"),
+        (f"{SMALL_FILES} x 2 KiB files (files/s)", "files_s", "files", f">= {TARGETS['files_ratio']}x"),
+        ("server CPU per small file (us)", "cpu_us_per_file", None, ""),
+        ("connect+login+put, defaults (ms)", "latency_ms", "latency", f"<= {TARGETS['latency_ratio']}x"),
+        (f"connect+login+put, {KEX_FAIR} (ms)", "latency_fair_ms", "latency_fair",
+         f"<= {TARGETS['latency_fair_ratio']}x"),
+        (f"{CONCURRENT} concurrent clients OK", "concurrent_ok", "concurrent", f"= {CONCURRENT}"),
         (f"{CONCURRENT} concurrent, 1 MiB each (MiB/s)", "concurrent_mib_s", None, ""),
+        (f"server CPU, 1 idle client, {IDLE_SECONDS:g} s (s)", "idle_cpu_s", "idle",
+         f"<= {TARGETS['idle_cpu_s']} s"),
     ]
-    print(f"medians of {result['rounds']} interleaved rounds")
-    print(f"  {'measure':44} {'sshd':>9} {'sandbox':>9} {'ratio':>7}  target")
-    for label, key, ratio, target in rows:
-        ratio_text = f"{r[ratio]:.2f}x" if ratio else ""
-        print(f"  {label:44} {m['sshd'][key]:9.1f} {m['sandbox'][key]:9.1f} {ratio_text:>7}  {target}")
-    print(f"  {SMALL_FILES} small files, busy_poll_us=0 (files/s){'':14} {m[NO_POLL]['files_s']:9.1f} "
-          f"{r['files_no_poll_ratio']:6.2f}x  (what busy-polling buys)")
-    print(f"  200 MiB upload, busy_poll_us=0 (MiB/s){'':23} {m[NO_POLL]['big_mib_s']:9.1f} "
-          f"{r['throughput_no_poll_ratio']:6.2f}x")
-    for name in ("sandbox", NO_POLL):
-        print(f"  {name}: server CPU per small file {m[name]['cpu_us_per_file']:.0f} us; "
-              f"CPU while idle {m[name]['idle_cpu_s']:.2f} s in {IDLE_SECONDS:g} s")
-    paired = result["paired"]
-    for label, key in (("200 MiB upload", "big_mib_s"), (f"{SMALL_FILES} small files", "files_s"),
-                       (f"{SMALL_FILES} small files, busy_poll_us=0", "files_s_no_poll"),
-                       ("200 MiB upload, busy_poll_us=0", "big_mib_s_no_poll")):
-        per_round = ", ".join(f"{x:.2f}" for x in paired[key])
-        mid = statistics.median(paired[key])
-        print(f"  {label}, sandbox/sshd per round: {per_round} (median {mid:.2f}x)")
-    met = (
-        r["throughput_ratio"] >= TARGETS["throughput_ratio"]
-        and r["files_ratio"] >= TARGETS["files_ratio"]
-        and statistics.median(paired["big_mib_s"]) >= TARGETS["throughput_ratio"]
-        and statistics.median(paired["files_s"]) >= TARGETS["files_ratio"]
-        and r["latency_ratio"] <= TARGETS["latency_ratio"]
-        and result["all_concurrent_ok"]
-    )
-    print(f"  targets {'met' if met else 'NOT met'}")
+    ratio_key = {"big_mib_s": "throughput_ratio", "files_s": "files_ratio", "latency_ms": "latency_ratio",
+                 "latency_fair_ms": "latency_fair_ratio"}
+    met = {name: _met(result, name) for name in sandboxes}
+    print(f"medians of {result['rounds']} interleaved rounds; ratio = sandbox / sshd; cores kept busy by "
+          f"other jobs per round: {', '.join(f'{x:.2f}' for x in result['others_busy_cores'])}")
+    width = max(12, *(len(n) for n in names))
+    head = "".join(f" {n:>{width}}" for n in names)
+    print(f"  {'measure':44}{head}" + "".join(f" {'ratio':>7}" for _ in sandboxes) + "  target (this code)")
+    for label, key, goal, target in rows:
+        values = "".join(f" {m[n][key]:{width}.{2 if key == 'idle_cpu_s' else 1}f}" for n in names)
+        ratios = "".join(
+            f" {result['ratios'][n][ratio_key[key]]:6.2f}x" if key in ratio_key else f" {'':7}"
+            for n in sandboxes
+        )
+        verdict = ("met" if met[NEW][goal] else "MISSED") if goal else ""
+        print(f"  {label:44}{values}{ratios}  {target} {verdict}")
+    for name in sandboxes:
+        for label, key in (("200 MiB upload", "big_mib_s"), (f"{SMALL_FILES} small files", "files_s")):
+            per_round = result["paired"][name][key]
+            print(f"  {label}, {name}/sshd per round: {', '.join(f'{x:.2f}' for x in per_round)} "
+                  f"(median {statistics.median(per_round):.2f}x)")
+    for name in sandboxes[1:]:
+        print(f"  {NEW} / {name}: " + ", ".join(
+            f"{key} {m[NEW][key] / m[name][key]:.2f}x" for key in ("big_mib_s", "files_s", "latency_ms",
+                                                                  "latency_fair_ms", "concurrent_mib_s")))
+    print(f"  targets {'met' if all(met[NEW].values()) else 'NOT all met'} by {NEW}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = argv or []
     if argv[:1] == ["--serve"]:
-        _serve(Path(argv[1]), Path(argv[2]), argv[3], argv[4] if len(argv) > 4 else None)
+        _serve(Path(argv[1]), Path(argv[2]), argv[3])
         return 0
+    compare = os.environ.get("BENCH_COMPARE") or None
+    if argv[:1] == ["--compare"]:
+        compare = argv[1]
     rounds = int(os.environ.get("BENCH_ROUNDS", "6"))
-    if rounds % 6:
-        print(f"note: {rounds} rounds do not take every order of the three servers equally often"
-              " (a multiple of 6 does)", flush=True)
-    result = run(rounds)
+    orders = 6 if compare else 2
+    if rounds % orders:
+        print(f"note: {rounds} rounds do not take every order of the servers equally often"
+              f" (a multiple of {orders} does)", flush=True)
+    result = run(rounds, compare)
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
     (out / "server.json").write_text(json.dumps(result, indent=2))
