@@ -1,7 +1,8 @@
 """Rules across rows (issue #2 "Across rows"; SPEC §3, §4).
 
 Keys (emails lower-cased, ids without the Excel apostrophe) are hashed to
-64-bit integers in C (`_cells.c`, the fast path's own function). Duplicates
+64-bit integers in C (`_cells.c`, the fast path's own function), or by
+polars where `_ccells` is not in use (`pure.py`). Duplicates
 are equal neighbours after a numpy sort; manager lookups are hash-set
 membership; cycles are searched only among the rows that both have a manager
 and are one (pointer doubling). Nothing loops over rows in Python; only
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bwsandbox.validator import accel
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Finding
 from bwsandbox.validator.structure import row_of
@@ -44,7 +46,12 @@ def id_key(col: str) -> pl.Expr:
 
 def hash_strings(values: pl.Series) -> np.ndarray[Any, Any]:
     """u64 key hash of each value (C, `_cells.c`: the fast path hashes its
-    cells with the same function); empty or absent values hash to _EMPTY."""
+    cells with the same function; else polars, `pure.hash_series`); empty or
+    absent values hash to _EMPTY."""
+    if not accel.engines().ccells:
+        from bwsandbox.validator import pure
+
+        return pure.hash_series(values)
     return hash_values(values.fill_null("").to_list())
 
 
@@ -80,6 +87,10 @@ def hash_values(values: Sequence[str]) -> np.ndarray[Any, Any]:
     """The key hash of each str (the directory snapshot's keys; `hash_strings` for a column)."""
     import numpy as np
 
+    if not accel.engines().ccells:
+        from bwsandbox.validator import pure
+
+        return pure.hash_list(list(values))
     from bwsandbox.validator import _ccells
 
     return np.frombuffer(_ccells.hash_strings(values), dtype=np.uint64)  # a list is not copied

@@ -17,6 +17,7 @@ import codecs
 import enum
 from dataclasses import dataclass
 
+from bwsandbox.validator import accel
 from bwsandbox.validator.findings import file_finding
 from bwsandbox.validator.model import Finding
 
@@ -49,7 +50,12 @@ class Decoded:
 def utf8_ok(data: bytes) -> bool:
     """Strict UTF-8, judged as `bytes.decode("utf-8")` would, in C with the
     GIL released (`_scan.c`): on a big file it runs on a worker beside the
-    rest instead of holding up every Python thread for its whole length."""
+    rest instead of holding up every Python thread for its whole length.
+    Without `_cscan`, Python's decoder judges (`pure.utf8_valid`)."""
+    if not accel.engines().cscan:
+        from bwsandbox.validator import pure
+
+        return pure.utf8_valid(data)
     from bwsandbox.validator import _cscan
 
     return _cscan.utf8_valid(data)

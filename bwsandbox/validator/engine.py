@@ -1,7 +1,7 @@
 """`validate()`: the one engine that runs every rule, in production's order.
 
     bytes -> decode (encoding ladder, format) -> header + delimiter
-          -> records (C structure scan + polars columns, or JSON)
+          -> records (structure scan + polars columns, or JSON)
           -> value rules -> rules across rows -> licences -> Report
 
 The rules run over whole columns; rows with a row-scope error are taken out
@@ -11,13 +11,14 @@ them (SPEC §5 partial processing).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.codes import Scope, Severity
 from bwsandbox.spec.fields import Kind, ValueType
-from bwsandbox.validator import crossrow, fastpath, values
+from bwsandbox.validator import accel, crossrow, fastpath, values
 from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
@@ -66,13 +67,21 @@ def validate(
     `progress(done, total)` is called as the parts of a big file are read
     (the CLI's progress bar); it never changes the result."""
     tick = progress or _no_progress
-    if len(data) >= _PARALLEL_BYTES:
-        from concurrent.futures import ThreadPoolExecutor
+    # One choice of engines (C or pure, `accel.py`) for the whole file: its
+    # key hashes must all come from one function.
+    with accel.pinned():
+        if len(data) >= _PARALLEL_BYTES:
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bwsandbox-validate") as pool:
-            result = _validate(data, context, name, pool.submit, tick)
-    else:
-        result = _validate(data, context, name, _now, tick)
+            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="bwsandbox-validate") as pool:
+
+                def submit(fn: Callable[..., Any], *args: Any) -> Any:
+                    # Jobs run in a copy of this context, so they see the pinned engines.
+                    return pool.submit(contextvars.copy_context().run, fn, *args)
+
+                result = _validate(data, context, name, submit, tick)
+        else:
+            result = _validate(data, context, name, _now, tick)
     tick(1, 1)
     return result
 

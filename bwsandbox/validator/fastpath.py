@@ -10,7 +10,8 @@ csv module and go through the very same rules as every other file
 finding. Rows whose employee id differs from the one the directory holds for
 that user are slow too (users._directory_ids compares them). Files the plan
 does not cover (another kind, a required column missing) read their columns
-with polars instead.
+with polars instead, and so do all files where `_ccells` is not in use
+(`accel.py`): the fast path only ever skips work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.fields import Kind, Profile, ValueType, identity_by_employee_id
+from bwsandbox.validator import accel
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context
 
@@ -45,6 +47,8 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
     """The fast path's reading of this header, or None when it does not apply."""
     from bwsandbox.validator.values import _COMMON_BOOLEANS
 
+    if not accel.engines().ccells:
+        return None
     if hmap.kind is not Kind.USERS or hmap.fatal or not needed:
         return None
     names = tuple(hmap.columns[i] for i in needed)

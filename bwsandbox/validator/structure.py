@@ -1,12 +1,13 @@
 """Structure: records, cells per record, blank rows, quotes (issue #2 "Structure").
 
 The fast path never loops over rows in Python. One pass in C (`_scan.c`,
-GIL released, 64 bytes at a time) reads the raw bytes with the quote-parity
-rule of RFC 4180: a comma or newline is structural iff an even number of `"`
-precede it. That gives record boundaries (a quoted newline is inside a record),
-the cell count of every record, blank rows and an unclosed quote. Values are
-then read column-wise by polars, and the two are cross-checked (same record
-count) so a row number is always a record number, never a physical line.
+GIL released, 64 bytes at a time; numpy in `pure.py` where it is not built)
+reads the raw bytes with the quote-parity rule of RFC 4180: a comma or
+newline is structural iff an even number of `"` precede it. That gives
+record boundaries (a quoted newline is inside a record), the cell count of
+every record, blank rows and an unclosed quote. Values are then read
+column-wise by polars, and the two are cross-checked (same record count) so
+a row number is always a record number, never a physical line.
 
 Files whose quoting the parity rule cannot model exactly (a `"` in the middle
 of an unquoted field, a bare CR line ending) are read with the csv module
@@ -22,13 +23,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.validator import fastpath
+from bwsandbox.validator import accel, fastpath
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Finding
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
+
 
 # The csv module refuses fields over 128 KiB by default; polars has no such
 # limit, and both readers must see the same file (a huge cell is a finding of
@@ -127,13 +129,19 @@ class _Scan:
 
 
 def _scan(text: bytes, start: int) -> _Scan:
-    """One pass over the body in C (`_cscan`, GIL released): record ends and structural commas.
+    """One pass over the body: record ends and structural commas.
 
-    One native pass instead of numpy's several over the same bytes (masks,
-    positions, prefix sums); the buffers it returns are wrapped, not copied.
+    In C (`_cscan`, GIL released) when built, one native pass instead of
+    numpy's several over the same bytes (masks, positions, prefix sums); the
+    buffers it returns are wrapped, not copied. Else numpy (`pure.scan`),
+    which gives the same records.
     """
     import numpy as np
 
+    if not accel.engines().cscan:
+        from bwsandbox.validator import pure
+
+        return _Scan(start0=start, **pure.scan(text, start))
     from bwsandbox.validator import _cscan
 
     got = _cscan.scan(text, start)
@@ -201,8 +209,12 @@ def split_points(text: bytes, start: int, parts: int) -> list[tuple[int, int]]:
 
     A newline is structural iff an even number of quotes precede it (RFC 4180);
     the quotes are counted in C (`_cells.c`), between candidate newlines only,
-    with the GIL released.
+    with the GIL released; else by `bytes.count` (`pure.split`, same ranges).
     """
+    if not accel.engines().ccells:
+        from bwsandbox.validator import pure
+
+        return pure.split(text, start, parts)
     from bwsandbox.validator import _ccells
 
     return _ccells.split(text, start, parts)

@@ -1,7 +1,10 @@
 """The C value fast path (`_cells.c`, `fastpath.py`) gives exactly the report
-of the polars path it skips: on every fixture, on generated feeds full of
-values each rule has something to say about, in one part or many. Its pieces
-are checked against the Python they stand in for (issue #2 "Speed")."""
+of the polars path it skips, and so does the pure engine (no C at all, what
+an install without a compiler runs): on every fixture, on generated feeds
+full of values each rule has something to say about, in one part or many.
+Its pieces are checked against the Python they stand in for (issue #2
+"Speed"). Every test here needs the C modules: on Linux it fails without
+them."""
 
 from __future__ import annotations
 
@@ -11,26 +14,45 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from validator_helpers import use_engine
 
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator import Context, Validation, fastpath, report_json, validate
 from bwsandbox.validator import engine as engine_mod
 from bwsandbox.validator import structure as structure_mod
 from bwsandbox.validator import values as values_mod
-from bwsandbox.validator._ccells import cells, hash_strings
 from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SOME = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.fixture(autouse=True)
+def _accelerated(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_engine("accelerated", monkeypatch)
+
+
+def cells(*args: object) -> dict[str, Any]:
+    from bwsandbox.validator import _ccells
+
+    return _ccells.cells(*args)  # type: ignore[arg-type]
+
+
+def hash_strings(values: list[str]) -> bytearray:
+    from bwsandbox.validator import _ccells
+
+    return _ccells.hash_strings(values)
+
+
 def _both(data: bytes, context: Context, part_bytes: int | None = None) -> tuple[Validation, Validation, int]:
-    """(fast path, polars path, parts the fast path read) of one file."""
+    """(fast path, polars path, parts the fast path read) of one file; the
+    pure engine's report is checked to be the polars path's on the way."""
     planned: list[fastpath.Plan | None] = []
     real_plan = fastpath.plan
 
@@ -44,9 +66,13 @@ def _both(data: bytes, context: Context, part_bytes: int | None = None) -> tuple
             mp.setattr(structure_mod, "_PART_BYTES", part_bytes)
         mp.setattr(fastpath, "plan", spy)
         fast = validate(data, context)
+        taken = sum(p is not None for p in planned)
         mp.setattr(fastpath, "plan", lambda *args: None)
         slow = validate(data, context)
-    return fast, slow, sum(p is not None for p in planned)
+        mp.setattr(fastpath, "plan", real_plan)
+        use_engine("pure", mp)
+        _same(slow, validate(data, context))
+    return fast, slow, taken
 
 
 def _same(fast: Validation, slow: Validation) -> None:
@@ -64,7 +90,7 @@ def _fixtures() -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("path", list(_fixtures()), ids=lambda p: p.name)
-def test_every_fixture_gets_the_same_report_on_both_paths(path: Path) -> None:
+def test_every_fixture_gets_the_same_report_on_every_path(path: Path) -> None:
     sidecar = path.with_name(path.stem + ".context.json")
     context = Context.from_dict(json.loads(sidecar.read_text())) if sidecar.exists() else Context()
     fast, slow, _ = _both(path.read_bytes(), context)
@@ -184,7 +210,7 @@ def feeds(draw: st.DrawFn) -> tuple[bytes, Context]:
 
 @SOME
 @given(feeds(), st.sampled_from([None, 40, 200]))
-def test_generated_feeds_get_the_same_report_on_both_paths(
+def test_generated_feeds_get_the_same_report_on_every_path(
     feed: tuple[bytes, Context], part: int | None
 ) -> None:
     data, context = feed
@@ -272,7 +298,7 @@ def test_the_c_pass_refuses_bad_arguments() -> None:
         (b"a\n", 0, 2, 1, [(0, 3, -1, False, [b""])]),
     ]:
         with pytest.raises(ValueError):
-            cells(*args)  # type: ignore[arg-type]
+            cells(*args)
 
 
 @pytest.mark.parametrize("part", [None, 8000])

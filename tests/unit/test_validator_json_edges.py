@@ -3,6 +3,8 @@ numbers kept as written."""
 
 from __future__ import annotations
 
+from validator_helpers import each_engine  # noqa: F401  (autouse: every test runs on both engines)
+
 from bwsandbox.validator import validate
 
 BASE = '"email":"a@x.com","first_name":"A","last_name":"B"'

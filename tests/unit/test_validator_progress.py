@@ -3,6 +3,8 @@ ends complete, and never changes the result (the CLI's progress bar)."""
 
 from __future__ import annotations
 
+from validator_helpers import each_engine  # noqa: F401  (autouse: every test runs on both engines)
+
 from bwsandbox.validator import validate
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from validator_helpers import each_engine  # noqa: F401  (autouse: every test runs on both engines)
 
 from bwsandbox.spec.codes import CATALOGUE
 from bwsandbox.validator import Context, Validation, report_json, validate
@@ -203,7 +204,7 @@ cells = st.text(st.sampled_from(list('ab ,"\n\r1é')), max_size=6)
 @FAST
 @given(st.lists(st.lists(cells, min_size=1, max_size=5), min_size=1, max_size=12))
 def test_the_structure_scan_agrees_with_the_csv_module(rows: list[list[str]]) -> None:
-    """Fast path (C scan + polars) and the csv-module path give one report."""
+    """Fast path (structure scan + polars) and the csv-module path give one report."""
     header = ["email", "first_name", "last_name"]
     data = to_csv(rows, header)
     fast = validate(data)
@@ -226,7 +227,7 @@ def test_the_structure_scan_agrees_with_the_csv_module(rows: list[list[str]]) ->
     assert [dict(a.values) for a in fast.applicable()] == [dict(a.values) for a in slow.applicable()]
 
 
-# Pieces of raw CSV bodies aimed at the C scan's edges: quotes (escaped,
+# Pieces of raw CSV bodies aimed at the scan's edges: quotes (escaped,
 # stray, unclosed), CRLF, bare CR, newlines inside quotes, non-ASCII, and
 # fields far longer than any buffer (the csv module's 128 KiB default limit).
 _PIECES = ["a", "é", ",", '"', '""', '"x,\ny"', "\n", "\r\n", "\r", "\r\n\r\n", ",,"]
@@ -235,7 +236,7 @@ _PIECES += ["z" * 200_000, '"' + "q," * 70_000 + '"']
 
 @FAST
 @given(st.lists(st.sampled_from(_PIECES), max_size=40), st.booleans())
-def test_the_c_scan_reads_records_and_cells_as_the_csv_module_does(pieces: list[str], header: bool) -> None:
+def test_the_scan_reads_records_and_cells_as_the_csv_module_does(pieces: list[str], header: bool) -> None:
     """The scan's records, cell counts, blank rows and CRLF ends are the csv module's,
     and it sends to the csv module exactly the files with a stray quote or a bare CR."""
     import numpy as np
@@ -269,18 +270,17 @@ def test_the_c_scan_reads_records_and_cells_as_the_csv_module_does(pieces: list[
     assert scan.crlf == ends_crlf
 
 
-def test_the_c_scan_checks_its_bounds() -> None:
-    from bwsandbox.validator import _cscan
-
-    assert len(_cscan.scan(b"", 0)["ends"]) == 0
-    assert len(_cscan.scan(b"a\n", 2)["ends"]) == 0
+def test_the_scan_checks_its_bounds() -> None:
+    assert len(structure_mod._scan(b"", 0).ends) == 0
+    assert len(structure_mod._scan(b"a\n", 2).ends) == 0
     for bad in (-1, 3):
         with pytest.raises(ValueError):
-            _cscan.scan(b"a\n", bad)
+            structure_mod._scan(b"a\n", bad)
 
 
 # Byte sequences at the edges of Unicode's Table 3-7 (well-formed UTF-8),
 # mixed into ASCII runs longer and shorter than the C check's 8-byte steps.
+# (The pure check is Python's decoder, in steps: the same answer by design.)
 _UTF8_EDGES = [
     b"\xc2\x80", b"\xdf\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\xa0\x80", b"\xe0\x9f\xbf",
     b"\xed\x9f\xbf", b"\xed\xa0\x80", b"\xef\xbf\xbf", b"\xf0\x90\x80\x80", b"\xf0\x8f\xbf\xbf",
@@ -300,8 +300,8 @@ _UTF8_EDGES = [
         max_size=12,
     )
 )
-def test_the_c_utf8_check_judges_as_python_does(pieces: list[bytes]) -> None:
-    from bwsandbox.validator import _cscan
+def test_the_utf8_check_judges_as_python_does(pieces: list[bytes]) -> None:
+    from bwsandbox.validator.decode import utf8_ok
 
     data = b"".join(pieces)
     try:
@@ -309,14 +309,14 @@ def test_the_c_utf8_check_judges_as_python_does(pieces: list[bytes]) -> None:
         expected = True
     except UnicodeDecodeError:
         expected = False
-    assert _cscan.utf8_valid(data) is expected
+    assert utf8_ok(data) is expected
     for cut in range(max(0, len(data) - 4), len(data)):  # a sequence cut off at the end
         try:
             data[:cut].decode("utf-8")
             expected = True
         except UnicodeDecodeError:
             expected = False
-        assert _cscan.utf8_valid(data[:cut]) is expected
+        assert utf8_ok(data[:cut]) is expected
 
 
 @FAST

@@ -8,7 +8,16 @@ import io
 import json
 
 import pytest
-from validator_helpers import H, applied, codes, feed, found, only, run
+from validator_helpers import (
+    H,
+    applied,
+    codes,
+    each_engine,  # noqa: F401  (autouse: every test runs on both engines)
+    feed,
+    found,
+    only,
+    run,
+)
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
