@@ -7,8 +7,6 @@ a header that splits into known names on `;` but not on `,` is a semicolon file.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
 from bwsandbox.spec.fields import (
@@ -18,6 +16,7 @@ from bwsandbox.spec.fields import (
     HEADER_ALIASES,
     normalise_header,
 )
+from bwsandbox.validator import csvrecords
 from bwsandbox.validator.findings import file_finding
 from bwsandbox.validator.model import Finding
 
@@ -49,11 +48,9 @@ def header_end(text: bytes) -> int:
 def read_header(text: bytes) -> HeaderRecord:
     end = header_end(text)
     line = text[:end].decode("utf-8", errors="replace")
-    try:
-        first = next(csv.reader(io.StringIO(line, newline="")), [])
-    except csv.Error:  # e.g. a NUL byte: read the line naively, the header rules will say the rest
-        first = line.rstrip("\r\n").split(",")
-    cells = tuple(first)
+    # As the records are read: a header cell over the csv module's field limit
+    # is read all the same (csvrecords), and the limit is left as it is.
+    cells = tuple(csvrecords.first(line))
     return HeaderRecord(cells=cells, end=end)
 
 

@@ -12,6 +12,8 @@ a row number is always a record number, never a physical line.
 Files whose quoting the parity rule cannot model exactly (a `"` in the middle
 of an unquoted field, a bare CR line ending) are read with the csv module
 instead, and feed the very same column checks: one engine, two readers.
+The csv module's field size limit is left as the host process has it: the
+records it refuses are read by `csvrecords`, the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.validator import accel, fastpath
+from bwsandbox.validator import accel, csvrecords, fastpath
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Finding
 
@@ -32,16 +34,15 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-# The csv module refuses fields over 128 KiB by default; polars has no such
-# limit, and both readers must see the same file (a huge cell is a finding of
-# its own, not a crash).
-csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-
-
 def parse_record(text: bytes, start: int, end: int, errors: str = "strict") -> list[str]:
-    """The cells of the one record at text[start:end], as the csv module reads it."""
-    raw = text[start:end].decode("utf-8", errors=errors)
-    return next(csv.reader(io.StringIO(raw, newline="")), [])
+    """The cells of the one record at text[start:end], as the csv module reads it.
+
+    The csv module refuses fields over its limit (128 KiB by default, one
+    global of the host process, never changed here); polars has no such limit,
+    and both readers must see the same file (a huge cell is a finding of its
+    own, not a crash): such records are read by `csvrecords`.
+    """
+    return csvrecords.first(text[start:end].decode("utf-8", errors=errors))
 
 
 def row_of(record: int) -> int:
@@ -93,10 +94,21 @@ class Table:
         if self._records is not None:
             yield from self._records
             return
-        if self._ends is None or not len(self._ends):
+        ends = self._ends
+        if ends is None or not len(ends):
             return
         body = self._text[self._start0 :].decode("utf-8")
-        yield from csv.reader(io.StringIO(body, newline=""))
+        done = 0
+        try:
+            for cells in csv.reader(io.StringIO(body, newline="")):
+                yield cells
+                done += 1
+        except csv.Error:
+            # A field over the csv module's limit: that record and the rest one
+            # by one (the scan's records are the csv module's on this path).
+            for rec in range(done, len(ends)):
+                start = int(ends[rec - 1]) + 1 if rec else self._start0
+                yield parse_record(self._text, start, int(ends[rec]))
 
     def originals(self, records: Sequence[int]) -> dict[int, tuple[str, ...]]:
         """Original cells of some records, keyed by spreadsheet row."""
@@ -377,7 +389,7 @@ def _read_fallback(
 
     width = len(header)
     body = text[header_end:].decode("utf-8")
-    records: list[list[str | None]] = [list(r) for r in csv.reader(io.StringIO(body, newline=""))]
+    records: list[list[str | None]] = [list(r) for r in csvrecords.every(body)]
     for pos in scan.stray_at[:1]:
         rec = int(np.searchsorted(scan.ends, pos))
         findings.append(
