@@ -13,7 +13,16 @@ run and each in a fresh subprocess:
   interpreter start.
 
 Targets: validate >= 2.0x faster than the baseline, peak RSS <= 400 MB,
-1,000-row CLI <= 0.5 s. Prints a table; writes benchmarks/out/validator.json.
+1,000-row CLI <= 0.5 s.
+
+Then, in the same run, what each C accelerator buys (bwsandbox/validator/
+accel.py): the same measures (validate() of both feeds, their peak RSS, the
+CLI) with BWSANDBOX_NO_ACCEL leaving out `_cscan`, `_ccells`, or both (the
+pure engine, what `pip install` gives without a compiler), each engine's
+report checked equal to the accelerated one. An accelerator that buys
+little is not worth its C (the issue: "keep an accelerator only if it earns
+its place"). Prints two tables; writes benchmarks/out/validator.json.
+BENCH_ENGINES=0 skips the engine comparison.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).resolve().parent / "out"
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,36 +92,95 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 _VALIDATE = """
-import resource, sys, time
+import hashlib, resource, sys, time
 t0 = time.perf_counter()
-from bwsandbox.validator import validate
+from bwsandbox.validator import accel, report_json, validate
 import numpy, polars  # what the validator imports on first use
 t_import = time.perf_counter() - t0
+assert ",".join(accel.choose().names) == sys.argv[3], (accel.choose(), sys.argv[3])
 data = open(sys.argv[1], "rb").read()
 t = time.perf_counter()
 v = validate(data, name=sys.argv[1])
 elapsed = time.perf_counter() - t
 r = v.report
 assert r.total == int(sys.argv[2]) and not r.has_errors, (r.total, r.findings[:3])
-print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, t_import, len(r.findings))
+digest = int(hashlib.sha256(report_json(r).encode()).hexdigest()[:12], 16)
+print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, t_import, len(r.findings), digest)
 """
 
+# (label, BWSANDBOX_NO_ACCEL, the accelerators then in use)
+ENGINES = [
+    ("both (C scan + C cells)", "", "cscan,ccells"),
+    ("no _cscan", "cscan", "ccells"),
+    ("no _ccells", "ccells", "cscan"),
+    ("pure (no C)", "1", ""),
+]
 
-def _py(code: str, *args: str) -> list[float]:
+
+def _env(no_accel: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "BWSANDBOX_NO_ACCEL"}
+    if no_accel:
+        env["BWSANDBOX_NO_ACCEL"] = no_accel
+    return env
+
+
+def _py(code: str, *args: str, no_accel: str = "") -> list[float]:
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", code, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(no_accel),
     )
     return [float(x) for x in out.stdout.split()]
 
 
-def _cli_wall(path: Path) -> float:
+def _cli_wall(path: Path, no_accel: str = "") -> float:
     exe = Path(sys.executable).with_name("bwsandbox")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bwsandbox.cli.main"]
     t = time.perf_counter()
     subprocess.run(
-        [*cmd, "validate", "--format", "json", str(path)], check=False, capture_output=True, cwd=ROOT
+        [*cmd, "validate", "--format", "json", str(path)],
+        check=False,
+        capture_output=True,
+        cwd=ROOT,
+        env=_env(no_accel),
     )
     return time.perf_counter() - t
+
+
+def _engines(feed: Path, small: Path) -> list[dict[str, object]]:
+    """Each engine's measures, the engines taking turns round by round (so a
+    slow spell of the machine is shared); reports must be the same."""
+    big: dict[str, list[list[float]]] = {label: [] for label, _, _ in ENGINES}
+    little: dict[str, list[list[float]]] = {label: [] for label, _, _ in ENGINES}
+    cli: dict[str, list[float]] = {label: [] for label, _, _ in ENGINES}
+    for _ in range(REPEAT):
+        for label, off, names in ENGINES:
+            big[label].append(_py(_VALIDATE, str(feed), str(ROWS), names, no_accel=off))
+            little[label].append(_py(_VALIDATE, str(small), "1000", names, no_accel=off))
+            cli[label] += [_cli_wall(small, off) for _ in range(3)]
+    first = ENGINES[0][0]
+    rows: list[dict[str, object]] = []
+    for label, _, _ in ENGINES:
+        for runs, base in ((big[label], big[first]), (little[label], little[first])):
+            assert {r[4] for r in runs} == {r[4] for r in base}, f"{label}: not the accelerated report"
+        walls = sorted(cli[label])
+        val_feed, val_small = min(r[0] for r in big[label]), min(r[0] for r in little[label])
+        rows.append(
+            {
+                "engine": label,
+                "validate_feed_s": round(val_feed, 3),
+                "slower_feed": round(val_feed / min(r[0] for r in big[first]), 2),
+                "peak_rss_feed_mb": round(max(r[1] for r in big[label]) / 1024, 1),
+                "validate_1000_s": round(val_small, 4),
+                "slower_1000": round(val_small / min(r[0] for r in little[first]), 2),
+                "peak_rss_1000_mb": round(max(r[1] for r in little[label]) / 1024, 1),
+                "cli_1000_wall_s": round(walls[len(walls) // 2], 3),
+            }
+        )
+    return rows
 
 
 def main() -> int:
@@ -123,13 +192,13 @@ def main() -> int:
     if not small.exists():
         generate(small, 1000)
     baseline = [_py(_CSV_PASS, str(feed)) for _ in range(REPEAT)]
-    runs = [_py(_VALIDATE, str(feed), str(ROWS)) for _ in range(REPEAT)]
+    runs = [_py(_VALIDATE, str(feed), str(ROWS), "cscan,ccells") for _ in range(REPEAT)]
     _cli_wall(small)  # warm the file cache
     cli = sorted(_cli_wall(small) for _ in range(5))
     csv_s = min(b[0] for b in baseline)
     val_s = min(r[0] for r in runs)
     peak_mb = max(r[1] for r in runs) / 1024
-    result = {
+    result: dict[str, Any] = {
         "rows": ROWS,
         "columns": len(HEADER),
         "file_mb": round(feed.stat().st_size / 1e6, 1),
@@ -155,6 +224,16 @@ def main() -> int:
     for key, value in result.items():
         mark = "" if key not in targets else ("  ok" if targets[key] else "  MISSED")
         print(f"{key:<{width}}  {value}{mark}")
+    if os.environ.get("BENCH_ENGINES", "1") != "0":
+        print(f"\nengines (BWSANDBOX_NO_ACCEL), {REPEAT} rounds; same report from each:", flush=True)
+        engines = _engines(feed, small)
+        result["engines"] = engines
+        (OUT / "validator.json").write_text(json.dumps(result, indent=2) + "\n")
+        keys = list(engines[0])
+        widths = [max(len(k), *(len(str(e[k])) for e in engines)) for k in keys]
+        print("  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
+        for e in engines:
+            print("  ".join(str(e[k]).ljust(w) for k, w in zip(keys, widths, strict=True)))
     return 0
 
 
