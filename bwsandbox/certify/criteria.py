@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bwsandbox.certify.model import Criterion, Outcome, Result
-from bwsandbox.spec.fields import DATE_IN_NAME, Profile
+from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Profile
 
 CRITERIA: tuple[Criterion, ...] = (
     Criterion(id="C01", title="Connects and authenticates",
@@ -32,9 +32,11 @@ CRITERIA: tuple[Criterion, ...] = (
                           "changes (SPEC §2)."),
     Criterion(id="C03", title="Uploads to /incoming",
               description="At least one file is picked up from the drop folder (SPEC §1)."),
-    Criterion(id="C04", title="Unique, dated file name",
-              description="Every uploaded name carries the date and differs from earlier uploads "
-                          "(SPEC §1)."),
+    Criterion(id="C04", title="Dated file name with .csv or .json",
+              description="Every uploaded name carries a date and ends in .csv or .json (.pgp may "
+                          "follow), as production asks (SPEC §1, §7). A name sent again on the day "
+                          "in it is what a daily job does (see C12); a name sent again with another "
+                          "day in it is a fixed name and fails."),
     Criterion(id="C05", title="Uploads completely",
               description="No cut-off upload and no temporary or partial file left in /incoming "
                           "(SPEC §2)."),
@@ -52,6 +54,11 @@ CRITERIA: tuple[Criterion, ...] = (
     Criterion(id="C11", title="Job reports success", required=False,
               description="The job exits 0 when it uploaded, and non-zero when it refused a "
                           "changed host key."),
+    Criterion(id="C12", title="A second run on the same day sends a new name", required=False,
+              description="Production recommends naming each file with the current date (SPEC §7), "
+                          "so a daily job run twice in one day sends the same name twice; the second "
+                          "file is reported as a repeat (SPEC §5). Advice only: add the time to the "
+                          "name if the job may run more than once a day."),
 )
 
 # SPEC §1 engage [doc]: the home folder, `employees.YYYYMMDDHHMM.csv.pgp`
@@ -120,6 +127,9 @@ class RunObservation:
     uploads: tuple[Upload, ...] = ()
     leftovers: tuple[str, ...] = ()  # names still in the drop folder after the run
     directory: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # The calendar days the run spanned, local and UTC: a job may date its
+    # file either way, and both are "the current date" (SPEC §7).
+    days: frozenset[dt.date] = frozenset()
 
 
 class _Judge(Protocol):
@@ -149,6 +159,28 @@ def _engage_name(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def name_dates(name: str) -> frozenset[dt.date]:
+    """The calendar dates DATE_IN_NAME finds in a name (yyyymmdd, yyyy-mm-dd,
+    dd-mm-yyyy, any of - _ . between)."""
+    found = set()
+    for match in DATE_IN_NAME.finditer(name):
+        digits = re.sub(r"\D", "", match.group())
+        for fmt in ("%Y%m%d", "%d%m%Y"):
+            try:
+                found.add(dt.datetime.strptime(digits, fmt).date())
+                break
+            except ValueError:
+                continue
+    return frozenset(found)
+
+
+def _feed_suffix(name: str) -> bool:
+    """SPEC §7 "include .csv or .json in the file name" [doc], read as the
+    worker's notice does: the name ends in it, before any .pgp/.gpg."""
+    base = name[: -len(".pgp")] if name.lower().endswith((".pgp", ".gpg")) else name
+    return base.lower().endswith(FEED_SUFFIXES)
 
 
 def judge(
@@ -192,7 +224,7 @@ def judge(
         f"picked up from {folder}: {_names(first_data)}" if first_data
         else f"first run: {_nothing(first.uploads)}",
     ))
-    results.append(_file_names(r, complete, data, nothing, engage=engage))
+    results.append(_file_names(r, first, rerun, data, nothing, engage=engage))
     results.append(_completeness(r, first, rerun, data, nothing, folder=folder))
     fmt = sorted({c for u in data for c in u.codes if c in FORMAT_CODES})
     results.append(r("C06", bool(data) and not fmt,
@@ -236,29 +268,84 @@ def judge(
         "C11", first.exit_code == 0 and rerun.exit_code == 0 and rotated.exit_code not in (0, None),
         codes,
     ))
+    results.append(_same_day_names(r, first, rerun, data, nothing, engage=engage))
     return tuple(results)
 
 
+def _reuse(first: RunObservation, rerun: RunObservation) -> tuple[list[str], dict[str, dt.date]]:
+    """Names sent more than once by the two runs (complete uploads), and of
+    those, the ones sent on the day they carry: {name: that day}."""
+    runs = [(obs, [u.name for u in obs.uploads if u.state != "incomplete"]) for obs in (first, rerun)]
+    every = [n for _, sent in runs for n in sent]
+    repeated = sorted({n for n in every if every.count(n) > 1})
+    daily: dict[str, dt.date] = {}
+    for name in repeated:
+        days = [obs.days for obs, sent in runs if name in sent]
+        common = frozenset.intersection(*days) & name_dates(name)
+        if common:
+            daily[name] = min(common)
+    return repeated, daily
+
+
 def _file_names(
-    r: _Judge, complete: Sequence[Upload], data: Sequence[Upload], nothing: str, *, engage: bool
+    r: _Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
+    *, engage: bool,
 ) -> Result:
-    """C04. Core: a date anywhere in the name. Engage: the documented names,
-    whose stamp is down to the minute (SPEC §1)."""
+    """C04. Core: a date anywhere in the name and .csv/.json (SPEC §1, §7); a
+    name re-sent on the day it carries is a daily job's (C12 advises), one
+    re-sent with another day is fixed. Engage: the documented names, whose
+    stamp is down to the minute (SPEC §1); the re-run starts in the next
+    minute, so any reuse is a fixed name."""
     if not data:
         return r("C04", False, nothing)
-    names = [u.name for u in complete]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    sent = [u.name for u in first.uploads + rerun.uploads if u.state != "incomplete"]
+    repeated, daily = _reuse(first, rerun)
     if engage:
-        bad = [n for n in names if not _engage_name(n)]
-        problem = "not employees.YYYYMMDDHHMM.csv.pgp or .csv.done.pgp"
-    else:
-        bad = [n for n in names if not DATE_IN_NAME.search(n)]
-        problem = "no date in"
+        bad = [n for n in sent if not _engage_name(n)]
+        return r(
+            "C04", not bad and not repeated,
+            f"names: {', '.join(sent)}",
+            f"not employees.YYYYMMDDHHMM.csv.pgp or .csv.done.pgp: {', '.join(bad)}" if bad else "",
+            f"reused across runs: {', '.join(repeated)}" if repeated else "",
+        )
+    undated = [n for n in sent if not DATE_IN_NAME.search(n)]
+    no_suffix = [n for n in sent if not _feed_suffix(n)]
+    fixed = [n for n in repeated if n not in daily]
     return r(
-        "C04", not bad and not repeated,
-        f"names: {', '.join(names)}",
-        f"{problem}: {', '.join(bad)}" if bad else "",
-        f"reused across runs: {', '.join(repeated)}" if repeated else "",
+        "C04", not undated and not no_suffix and not fixed,
+        f"names: {', '.join(sent)}",
+        f"no date in: {', '.join(undated)}" if undated else "",
+        f"no .csv or .json at the end of: {', '.join(no_suffix)}" if no_suffix else "",
+        f"reused across runs, not on the day in the name (a fixed name): {', '.join(fixed)}"
+        if fixed else "",
+        f"re-sent on the day in the name, as a daily job does (advice in C12): {', '.join(daily)}"
+        if daily else "",
+    )
+
+
+def _same_day_names(
+    r: _Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
+    *, engage: bool,
+) -> Result:
+    """C12 (advisory): a name sent twice on one day is no defect of a dated
+    name (SPEC §7), but production reports the second file as a repeat (SPEC §5)."""
+    if engage:
+        return r("C12", None, "engage names carry the minute (SPEC §1): C04 judges their reuse")
+    if not data:
+        return r("C12", False, nothing)
+    repeated, daily = _reuse(first, rerun)
+    if not repeated:
+        return r("C12", True, "each run sent names of its own")
+    fixed = [n for n in repeated if n not in daily]
+    return r(
+        "C12", False,
+        *(f"{name} was sent by both runs on {day.isoformat()}, the day in its name"
+          for name, day in daily.items()),
+        "a dated name is what production recommends (SPEC §7), so C04 passes; production reports "
+        "the second file of the same name as a repeat (SPEC §5). Add the time to the name "
+        "(users_YYYYMMDD_HHMMSS.csv) if the job may run more than once a day." if daily else "",
+        f"reused with a date that is not the day it was sent (fails C04): {', '.join(fixed)}"
+        if fixed else "",
     )
 
 

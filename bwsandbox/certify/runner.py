@@ -26,7 +26,9 @@ scheduled job would read them from its configuration:
 
 Engage names carry the minute (`employees.YYYYMMDDHHMM.csv.pgp`, SPEC §1), so
 the re-run starts in the next minute: a daily job never sends the same name
-twice, and C04 would otherwise fail a correct job.
+twice, and C04 would otherwise fail a correct job. A core job's name carries
+the day (SPEC §7): a re-run on the same day may send the same name, which C04
+accepts (C12 advises).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class _Harness:
         audit_mark = audit.mark(self.sandbox.audit_path)
         row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
         file_mark = int(row[0])
-        started = time.monotonic()
+        began, started = time.time(), time.monotonic()
         job_env = {**os.environ, **env}
         try:
             proc = subprocess.run(
@@ -169,13 +171,16 @@ class _Harness:
             out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
             err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
         seconds = time.monotonic() - started
+        days = _days(began, time.time())
         assert self.sandbox is not None
         self.sandbox.settle(self.conn, timeout=self.timeout)  # every upload of the run processed
         job = JobRun(label=label, exit_code=exit_code, seconds=seconds,
                      stdout_tail=_tail(out), stderr_tail=_tail(err))
-        return job, self._observe(label, exit_code, audit_mark, file_mark)
+        return job, self._observe(label, exit_code, audit_mark, file_mark, days)
 
-    def _observe(self, label: str, exit_code: int | None, audit_mark: int, file_mark: int) -> RunObservation:
+    def _observe(
+        self, label: str, exit_code: int | None, audit_mark: int, file_mark: int, days: frozenset[dt.date]
+    ) -> RunObservation:
         assert self.sandbox is not None
         records = audit.read(self.sandbox.audit_path, since=audit_mark)
         auths = [r for r in records if r.get("event") == "auth"]
@@ -196,7 +201,7 @@ class _Harness:
             for u in directory.users_listing(self.conn, TENANT)
         }
         return RunObservation(label=label, exit_code=exit_code, auth_ok=ok, auth_failed=failed,
-                              uploads=tuple(uploads), leftovers=leftovers, directory=users)
+                              uploads=tuple(uploads), leftovers=leftovers, directory=users, days=days)
 
     def _upload(self, row: sqlite3.Row) -> Upload:
         report = json.loads(row["report_json"]) if row["report_json"] else {}
@@ -220,6 +225,15 @@ def _emails(data: bytes, profile: Profile) -> frozenset[str]:
         return frozenset()
     validation = validate(data, Context(profile=profile), name="feed")
     return frozenset(r.values["email"].lower() for r in validation.applicable() if r.values.get("email"))
+
+
+def _days(*instants: float) -> frozenset[dt.date]:
+    """The calendar days of these instants, local and UTC: a job dates its
+    file by either clock (`date +%Y%m%d` or `date -u +%Y%m%d`)."""
+    return frozenset(
+        day for t in instants
+        for day in (dt.datetime.fromtimestamp(t).date(), dt.datetime.fromtimestamp(t, dt.UTC).date())
+    )
 
 
 def _next_minute() -> None:

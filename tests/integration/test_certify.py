@@ -46,6 +46,10 @@ def _exit_codes(report: dict[str, object]) -> list[int | None]:
     return [r["exit_code"] for r in report["runs"]]  # type: ignore[attr-defined]
 
 
+def _outcomes(report: dict[str, object]) -> dict[str, str]:
+    return {str(c["id"]): str(c["outcome"]) for c in report["criteria"]}  # type: ignore[attr-defined]
+
+
 def test_a_good_export_job_is_certified_with_every_artifact(tmp_path: Path) -> None:
     junit, md = tmp_path / "cert.xml", tmp_path / "cert.md"
     code, report = _certify(tmp_path, _command("good.py"), "--roster", str(ROSTER),
@@ -55,9 +59,20 @@ def test_a_good_export_job_is_certified_with_every_artifact(tmp_path: Path) -> N
     assert {c["outcome"] for c in report["criteria"]} == {"pass"}  # type: ignore[attr-defined]
     assert _exit_codes(report) == [0, 0, 2]
     suite = ET.parse(junit).getroot()
-    assert suite.get("tests") == "11" and suite.get("failures") == "0"
+    assert suite.get("tests") == "12" and suite.get("failures") == "0"
     text = md.read_text()
     assert "**Result: PASSED**" in text and "bwsandbox 0.1.0" in text and "C02 Verifies the host key" in text
+
+
+def test_a_daily_name_reused_on_the_same_day_passes_with_advice(tmp_path: Path) -> None:
+    # users_YYYYMMDD.csv, as production recommends (SPEC §7): both runs send it today.
+    code, report = _certify(tmp_path, _command("daily.py"))
+    assert code == 0, report
+    outcomes, evidence = _outcomes(report), _evidence(report)
+    assert outcomes["C04"] == "pass" and outcomes["C10"] == "pass" and outcomes["C09"] == "pass"
+    assert _failed(report, required=False) == {"C12"}
+    assert evidence["C12"][0].startswith("users_2") and "the day in its name" in evidence["C12"][0]
+    assert "production recommends" in evidence["C12"][1]
 
 
 @pytest.mark.parametrize(
@@ -176,7 +191,9 @@ def test_a_good_engage_job_is_certified(tmp_path: Path) -> None:
                             "--roster", str(ROSTER))
     assert code == 0, report
     assert report["profile"] == "engage"
-    assert {c["outcome"] for c in report["criteria"]} == {"pass"}  # type: ignore[attr-defined]
+    outcomes = _outcomes(report)
+    assert outcomes.pop("C12") == "n/a"  # engage names carry the minute: C04 judges reuse
+    assert set(outcomes.values()) == {"pass"}
     assert _exit_codes(report) == [0, 0, 2]
     names = _evidence(report)["C04"][0].removeprefix("names: ").split(", ")
     # Pickup order is not upload order: the empty marker may be picked up first.
