@@ -2,6 +2,10 @@
 metadata is in pyproject.toml. They are the validator's one-pass structure
 scan (bwsandbox/validator/_scan.c) and its value fast path
 (bwsandbox/validator/_cells.c); docs/benchmarks.md says what each buys.
+
+Both are optional: where they cannot be built (no C compiler, `CC=false`),
+setuptools warns and goes on, and the validator uses its pure engine
+(bwsandbox/validator/pure.py), whose reports are byte-identical.
 """
 
 from setuptools import Extension, setup
