@@ -1,64 +1,103 @@
 """The published criteria and the pure judge: observations in, results out.
 
-The runner (`certify/runner.py`) runs the vendor's job three times against a
-fresh sandbox and records what it saw; this module only decides. Criteria ids
-are stable: customers and vendors quote them. The engage profile keeps the
-ids and words C03-C07 for its own drop folder, names and PGP (SPEC §1).
+The runner (`certify/runner.py`) runs the vendor's job against a fresh sandbox
+and records what it saw; this module only decides. Criteria ids are stable:
+customers and vendors quote them. The engage profile keeps the ids and words
+C03-C07 for its own drop folder, names and PGP (SPEC §1).
 
 Runs: `first` (fresh sandbox, known_hosts pre-seeded), `rerun` (same data
-again: SPEC §5 idempotency), `rotated` (the host key changed on purpose:
-SPEC §2, the job must refuse to send anything).
+again: SPEC §5 idempotency), then, unless `--no-faults`, `dropped-connection`
+(the connection drops part-way through the first upload) and `refused-login`
+(the first login is refused although the password is right), and last
+`rotated` (the host key changed on purpose: SPEC §2, the job must refuse to
+send anything). Each fault fires once, so a job that retries succeeds.
 
 A criterion about the file fails when no file was uploaded, and its evidence
-says so: "format findings: none" would read as a pass.
+says so: "format findings: none" would read as a pass. In the same way a
+fault criterion fails when its fault never fired ("not shown").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import replace
 
+from bwsandbox.certify import robustness
 from bwsandbox.certify.model import Criterion, Outcome, Result
+from bwsandbox.certify.observations import Judge, RunObservation, Upload, names, some, why_nothing
 from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Profile
 
+FIRST, RERUN, ROTATED = "first", "rerun", "rotated"
+DROPPED, REFUSED = "dropped-connection", "refused-login"
+# Small enough that the drop lands inside any real user file (the header
+# alone is longer), so the upload is cut, never merely slowed.
+DROP_AFTER_BYTES = 64
+
+_FILE_RUNS = (FIRST, RERUN)
 CRITERIA: tuple[Criterion, ...] = (
-    Criterion(id="C01", title="Connects and authenticates",
+    Criterion(id="C01", title="Connects and authenticates", runs=(FIRST,),
               description="The job logs in with the tenant's password (SPEC §1)."),
-    Criterion(id="C02", title="Verifies the host key",
+    Criterion(id="C02", title="Verifies the host key", runs=(FIRST, ROTATED),
               description="Pinned or accepted on first use, and refuses to upload when the key "
                           "changes (SPEC §2)."),
-    Criterion(id="C03", title="Uploads to /incoming",
+    Criterion(id="C03", title="Uploads to /incoming", runs=(FIRST,),
               description="At least one file is picked up from the drop folder (SPEC §1)."),
-    Criterion(id="C04", title="Dated file name with .csv or .json",
+    Criterion(id="C04", title="Dated file name with .csv or .json", runs=_FILE_RUNS,
               description="Every uploaded name carries a date and ends in .csv or .json (.pgp may "
                           "follow), as production asks (SPEC §1, §7). A name sent again on the day "
                           "in it is what a daily job does (see C12); a name sent again with another "
                           "day in it is a fixed name and fails."),
-    Criterion(id="C05", title="Uploads completely",
+    Criterion(id="C05", title="Uploads completely", runs=_FILE_RUNS,
               description="No cut-off upload and no temporary or partial file left in /incoming "
                           "(SPEC §2)."),
-    Criterion(id="C06", title="UTF-8, comma-delimited, template headers only",
+    Criterion(id="C06", title="UTF-8, comma-delimited, template headers only", runs=_FILE_RUNS,
               description="No encoding, delimiter or header findings (SPEC §3, §6)."),
-    Criterion(id="C07", title="Required fields present",
+    Criterion(id="C07", title="Required fields present", runs=_FILE_RUNS,
               description="email, first_name and last_name columns and values (SPEC §3)."),
-    Criterion(id="C08", title="Every roster user included",
+    Criterion(id="C08", title="Every roster user included", runs=(FIRST,),
               description="Each user of the expected roster (--roster) is in the file."),
-    Criterion(id="C09", title="No validation errors",
+    Criterion(id="C09", title="No validation errors", runs=_FILE_RUNS,
               description="Every uploaded file is accepted without an error finding (SPEC §4)."),
-    Criterion(id="C10", title="Re-running changes nothing",
+    Criterion(id="C10", title="Re-running changes nothing", runs=_FILE_RUNS,
               description="Running the job again with the same data leaves the directory as it "
                           "was (SPEC §5 idempotency)."),
-    Criterion(id="C11", title="Job reports success", required=False,
+    Criterion(id="C11", title="Job reports success", required=False, runs=(FIRST, RERUN, ROTATED),
               description="The job exits 0 when it uploaded, and non-zero when it refused a "
                           "changed host key."),
     Criterion(id="C12", title="A second run on the same day sends a new name", required=False,
+              runs=_FILE_RUNS,
               description="Production recommends naming each file with the current date (SPEC §7), "
                           "so a daily job run twice in one day sends the same name twice; the second "
                           "file is reported as a repeat (SPEC §5). Advice only: add the time to the "
                           "name if the job may run more than once a day."),
+    Criterion(id="C13", title="Dropped connection during upload: job reports the failure",
+              runs=(DROPPED,),
+              description=f"The connection drops after {DROP_AFTER_BYTES} bytes of the job's first "
+                          "upload, once. The job exits non-zero, unless it retried and a complete "
+                          "file arrived: exit 0 after a failed upload hides it from the scheduler "
+                          "and the customer's directory silently goes stale."),
+    Criterion(id="C14", title="Dropped connection during upload: nothing partial processed",
+              runs=(DROPPED,),
+              description="The cut-off upload is never processed (SPEC §2), and every file "
+                          "processed in that run holds every user the first run sent, without "
+                          "findings the first run's file did not have."),
+    Criterion(id="C15", title="Dropped connection during upload: job retries and the file arrives "
+                              "complete", required=False, runs=(DROPPED,),
+              description="After the drop the job connects again and a complete file is "
+                          "processed in the same run."),
+    Criterion(id="C16", title="Refused login: job reports the failure", runs=(REFUSED,),
+              description="The job's first login is refused although its password is right (as "
+                          "after a password rotation), once. The job exits non-zero, unless it "
+                          "retried and a complete file arrived."),
+    Criterion(id="C17", title="Refused login: nothing partial processed", runs=(REFUSED,),
+              description="Every file processed in that run holds every user the first run sent, "
+                          "without findings the first run's file did not have."),
+    Criterion(id="C18", title="Refused login: job retries and the file arrives complete",
+              required=False, runs=(REFUSED,),
+              description="After the refused login the job logs in again and a complete file is "
+                          "processed in the same run."),
 )
 
 # SPEC §1 engage [doc]: the home folder, `employees.YYYYMMDDHHMM.csv.pgp`
@@ -104,50 +143,6 @@ FORMAT_CODES = frozenset({
     "PGP_REQUIRED", "PGP_NOT_ENCRYPTED", "PGP_WRONG_KEY", "PGP_INVALID", "PGP_NO_KEY",
 })
 REQUIRED_CODES = frozenset({"HEADER_REQUIRED_MISSING", "EMAIL_REQUIRED", "REQUIRED_VALUE_MISSING"})
-NOTHING = "no file was uploaded"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Upload:
-    name: str
-    bytes: int
-    state: str  # files.state; `waiting`: an engage file whose marker never came
-    verdict: str | None
-    codes: tuple[str, ...] = ()  # finding codes of its report
-    emails: frozenset[str] = frozenset()  # lower-cased emails in the file
-    marker: bool = False  # an engage `.done` marker: recorded, never read (SPEC §1)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunObservation:
-    label: str
-    exit_code: int | None
-    auth_ok: int  # successful logins of the tenant during the run
-    auth_failed: int
-    uploads: tuple[Upload, ...] = ()
-    leftovers: tuple[str, ...] = ()  # names still in the drop folder after the run
-    directory: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    # The calendar days the run spanned, local and UTC: a job may date its
-    # file either way, and both are "the current date" (SPEC §7).
-    days: frozenset[dt.date] = frozenset()
-
-
-class _Judge(Protocol):
-    def __call__(self, cid: str, ok: bool | None, *evidence: str) -> Result: ...
-
-
-def _names(uploads: Sequence[Upload]) -> str:
-    return ", ".join(u.name for u in uploads) or "none"
-
-
-def _nothing(uploads: Sequence[Upload]) -> str:
-    """Why there is no file to judge: said instead of "findings: none"."""
-    cut = [u.name for u in uploads if u.state == "incomplete"]
-    if not uploads:
-        return NOTHING
-    if len(cut) == len(uploads):
-        return f"no file was uploaded completely (cut off: {', '.join(cut)})"
-    return f"no data file was uploaded, only .done markers: {_names(uploads)}"
 
 
 def _engage_name(name: str) -> bool:
@@ -190,7 +185,11 @@ def judge(
     roster: frozenset[str] | None,
     *,
     profile: Profile = Profile.CORE,
+    dropped: RunObservation | None = None,
+    refused: RunObservation | None = None,
 ) -> tuple[Result, ...]:
+    """`dropped`/`refused`: the fault runs, None when they were not run
+    (`--no-faults`): their criteria are then not applicable."""
     by_id = {c.id: c for c in criteria_for(profile)}
 
     def r(cid: str, ok: bool | None, *evidence: str) -> Result:
@@ -203,7 +202,7 @@ def judge(
     complete = [u for u in sent if u.state != "incomplete"]
     data = [u for u in complete if not u.marker]  # what the vendor app reads
     first_data = [u for u in first.uploads if u.state != "incomplete" and not u.marker]
-    nothing = _nothing(sent)
+    nothing = why_nothing(sent)
     results = [
         r("C01", first.auth_ok > 0,
           f"first run: {first.auth_ok} successful login(s), {first.auth_failed} failed"),
@@ -211,18 +210,18 @@ def judge(
     # C02: the rotated run must not log in and upload. OpenSSH with
     # StrictHostKeyChecking=no still connects but drops password auth (SPEC §2),
     # so "no successful login and no upload" is the observable refusal.
-    refused = rotated.auth_ok == 0 and not rotated.uploads
+    refused_key = rotated.auth_ok == 0 and not rotated.uploads
     results.append(r(
-        "C02", refused and first.auth_ok > 0,
+        "C02", refused_key and first.auth_ok > 0,
         "with a rotated host key the job "
-        + ("refused to log in" if refused else
-           f"logged in {rotated.auth_ok} time(s) and uploaded {_names(rotated.uploads)}"),
+        + ("refused to log in" if refused_key else
+           f"logged in {rotated.auth_ok} time(s) and uploaded {names(rotated.uploads)}"),
         "" if first.auth_ok else "the first run never logged in, so key checking was not shown",
     ))
     results.append(r(
         "C03", bool(first_data),
-        f"picked up from {folder}: {_names(first_data)}" if first_data
-        else f"first run: {_nothing(first.uploads)}",
+        f"picked up from {folder}: {names(first_data)}" if first_data
+        else f"first run: {why_nothing(first.uploads)}",
     ))
     results.append(_file_names(r, first, rerun, data, nothing, engage=engage))
     results.append(_completeness(r, first, rerun, data, nothing, folder=folder))
@@ -235,7 +234,7 @@ def judge(
     if roster is None:
         results.append(r("C08", None, "no --roster given"))
     elif not first_data:
-        results.append(r("C08", False, f"first run: {_nothing(first.uploads)}",
+        results.append(r("C08", False, f"first run: {why_nothing(first.uploads)}",
                          f"0 of {len(roster)} roster users in a file"))
     else:
         emails = frozenset().union(*(u.emails for u in first_data))
@@ -243,7 +242,7 @@ def judge(
         results.append(r(
             "C08", not missing,
             f"{len(roster) - len(missing)} of {len(roster)} roster users in the file",
-            f"missing: {', '.join(missing[:20])}{' …' if len(missing) > 20 else ''}" if missing else "",
+            f"missing: {some(missing)}" if missing else "",
         ))
     bad = [f"{u.name}: {u.verdict or 'not processed (' + u.state + ')'}"
            for u in data if u.verdict != "accepted"]
@@ -258,9 +257,9 @@ def judge(
     )
     results.append(r(
         "C10", bool(rerun_data) and not changed,
-        f"second run uploaded: {_names(rerun_data)}" if rerun_data
-        else f"second run: {_nothing(rerun.uploads)}",
-        f"users changed by the re-run: {', '.join(changed[:20])}" if changed
+        f"second run uploaded: {names(rerun_data)}" if rerun_data
+        else f"second run: {why_nothing(rerun.uploads)}",
+        f"users changed by the re-run: {some(changed)}" if changed
         else "directory identical after the re-run" if rerun_data else "",
     ))
     codes = f"exit codes: first {first.exit_code}, re-run {rerun.exit_code}, rotated {rotated.exit_code}"
@@ -269,6 +268,9 @@ def judge(
         codes,
     ))
     results.append(_same_day_names(r, first, rerun, data, nothing, engage=engage))
+    reference = robustness.Reference.of(first_data)
+    results.extend(robustness.dropped(r, dropped, reference))
+    results.extend(robustness.refused(r, refused, reference))
     return tuple(results)
 
 
@@ -288,7 +290,7 @@ def _reuse(first: RunObservation, rerun: RunObservation) -> tuple[list[str], dic
 
 
 def _file_names(
-    r: _Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
+    r: Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
     *, engage: bool,
 ) -> Result:
     """C04. Core: a date anywhere in the name and .csv/.json (SPEC §1, §7); a
@@ -324,7 +326,7 @@ def _file_names(
 
 
 def _same_day_names(
-    r: _Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
+    r: Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
     *, engage: bool,
 ) -> Result:
     """C12 (advisory): a name sent twice on one day is no defect of a dated
@@ -350,7 +352,7 @@ def _same_day_names(
 
 
 def _completeness(
-    r: _Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
+    r: Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
     *, folder: str,
 ) -> Result:
     """C05: nothing cut off or left behind; engage: every data file released

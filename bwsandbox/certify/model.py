@@ -20,6 +20,7 @@ class Criterion:
     title: str
     description: str
     required: bool = True
+    runs: tuple[str, ...] = ()  # labels of the runs it is judged from (their timings go with it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +40,7 @@ class Result:
             "required": self.criterion.required,
             "outcome": str(self.outcome),
             "evidence": list(self.evidence),
+            "runs": list(self.criterion.runs),
         }
 
 
@@ -51,6 +53,19 @@ class JobRun:
     seconds: float
     stdout_tail: str
     stderr_tail: str
+    started_at: str = ""
+    purpose: str = ""  # what the run simulates and what the job must do
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "purpose": self.purpose,
+            "started_at": self.started_at,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "stdout_tail": self.stdout_tail,
+            "stderr_tail": self.stderr_tail,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,14 +89,5 @@ class Certification:
             "profile": self.profile,
             "passed": self.passed,
             "criteria": [r.to_dict() for r in self.results],
-            "runs": [
-                {
-                    "label": run.label,
-                    "exit_code": run.exit_code,
-                    "seconds": round(run.seconds, 3),
-                    "stdout_tail": run.stdout_tail,
-                    "stderr_tail": run.stderr_tail,
-                }
-                for run in self.runs
-            ],
+            "runs": [run.to_dict() for run in self.runs],
         }

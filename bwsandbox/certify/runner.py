@@ -1,9 +1,11 @@
 """Run a vendor's real export job against a fresh sandbox and observe it.
 
-Three runs (see `criteria.py`): `first`, `rerun` (same data), and `rotated`
-after the host key was changed on purpose (SPEC §2). The rotated run restarts
-the sandbox on the *same ports*, so a client that pinned the key sees a
-changed key, not an unknown one.
+The runs (see `criteria.py`): `first`, `rerun` (same data), unless
+`--no-faults` the two fault runs `dropped-connection` and `refused-login`
+(a fault of bwsandbox/faults.py planted for the one run, firing once), and
+last `rotated`, after the host key was changed on purpose (SPEC §2). The
+rotated run restarts the sandbox on the *same ports*, so a client that pinned
+the key sees a changed key, not an unknown one.
 
 The job gets its connection details only from the environment, as a real
 scheduled job would read them from its configuration:
@@ -43,12 +45,14 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from bwsandbox import __version__, layout, store
+from bwsandbox import __version__, faults, layout, store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.certify.criteria import RunObservation, Upload, judge
+from bwsandbox.certify.criteria import DROP_AFTER_BYTES, DROPPED, FIRST, REFUSED, RERUN, ROTATED, judge
 from bwsandbox.certify.model import Certification, JobRun
+from bwsandbox.certify.observations import RunObservation, Upload
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import UsageError
@@ -149,13 +153,16 @@ class _Harness:
         return env
 
     # -- one run -----------------------------------------------------------------
-    def run(self, label: str, command: str, env: dict[str, str]) -> tuple[JobRun, RunObservation]:
+    def run(
+        self, label: str, command: str, env: dict[str, str], purpose: str
+    ) -> tuple[JobRun, RunObservation]:
         assert self.sandbox is not None
         if self.sandbox.audit is not None:
             self.sandbox.audit.flush()  # the mark counts every record written so far
         audit_mark = audit.mark(self.sandbox.audit_path)
         row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
         file_mark = int(row[0])
+        started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         began, started = time.time(), time.monotonic()
         job_env = {**os.environ, **env}
         try:
@@ -174,9 +181,27 @@ class _Harness:
         days = _days(began, time.time())
         assert self.sandbox is not None
         self.sandbox.settle(self.conn, timeout=self.timeout)  # every upload of the run processed
-        job = JobRun(label=label, exit_code=exit_code, seconds=seconds,
-                     stdout_tail=_tail(out), stderr_tail=_tail(err))
+        job = JobRun(label=label, exit_code=exit_code, seconds=seconds, stdout_tail=_tail(out),
+                     stderr_tail=_tail(err), started_at=started_at, purpose=purpose)
         return job, self._observe(label, exit_code, audit_mark, file_mark, days)
+
+    def fault_run(
+        self, label: str, command: str, env: dict[str, str], purpose: str, kind: faults.FaultKind,
+        *, after_bytes: int = 0,
+    ) -> tuple[JobRun, RunObservation]:
+        """One run with a fault planted for the tenant, firing once (so a job
+        that retries gets through); whatever did not fire is cleared after."""
+        faults.add(self.conn, kind=kind, region=str(Region.US), tenant=TENANT, created_at=Clock().iso(),
+                   after_bytes=after_bytes, times=1)
+        try:
+            job, obs = self.run(label, command, env, purpose)
+        finally:
+            left = faults.clear(self.conn, tenant=TENANT)
+        if not left and str(kind) not in obs.faults_fired:
+            # Used up (a fault with times=1 is deleted when it fires), though
+            # the audit log did not say so.
+            obs = replace(obs, faults_fired=(*obs.faults_fired, str(kind)))
+        return job, obs
 
     def _observe(
         self, label: str, exit_code: int | None, audit_mark: int, file_mark: int, days: frozenset[dt.date]
@@ -186,9 +211,11 @@ class _Harness:
         auths = [r for r in records if r.get("event") == "auth"]
         ok = sum(1 for r in auths if r.get("result") == "ok" and r.get("tenant") == TENANT)
         failed = sum(1 for r in auths if r.get("result") == "failed")
+        fired = tuple(str(r.get("kind")) for r in records
+                      if r.get("event") == "fault" and r.get("tenant") == TENANT)
         uploads = []
         for row in self.conn.execute(
-            "SELECT name, bytes, state, detail, verdict, stored_path, report_json FROM files"
+            "SELECT name, bytes, sha256, state, detail, verdict, stored_path, report_json FROM files"
             " WHERE id > ? ORDER BY id",
             (file_mark,),
         ):
@@ -201,7 +228,8 @@ class _Harness:
             for u in directory.users_listing(self.conn, TENANT)
         }
         return RunObservation(label=label, exit_code=exit_code, auth_ok=ok, auth_failed=failed,
-                              uploads=tuple(uploads), leftovers=leftovers, directory=users, days=days)
+                              uploads=tuple(uploads), leftovers=leftovers, directory=users, days=days,
+                              faults_fired=fired)
 
     def _upload(self, row: sqlite3.Row) -> Upload:
         report = json.loads(row["report_json"]) if row["report_json"] else {}
@@ -209,14 +237,14 @@ class _Harness:
         stored = row["stored_path"]
         if row["detail"] == MARKER_DETAIL:  # an engage `.done` marker: never read (SPEC §1)
             return Upload(name=row["name"], bytes=int(row["bytes"]), state=row["state"],
-                          verdict=row["verdict"], marker=True)
+                          verdict=row["verdict"], marker=True, sha256=row["sha256"] or "")
         sent = Path(stored).read_bytes() if stored and Path(stored).is_file() else b""
         # An engage upload is stored as sent (PGP): read it as the worker did.
         plain, _, problem = decrypt(sent, name=row["name"], tenant=self.tenant,
                                     data_dir=self.settings.data_dir)
         emails = frozenset() if problem else _emails(plain, self.tenant.profile)
         return Upload(name=row["name"], bytes=int(row["bytes"]), state=row["state"],
-                      verdict=row["verdict"], codes=codes, emails=emails)
+                      verdict=row["verdict"], codes=codes, emails=emails, sha256=row["sha256"] or "")
 
 
 def _emails(data: bytes, profile: Profile) -> frozenset[str]:
@@ -242,15 +270,29 @@ def _next_minute() -> None:
     time.sleep(60.05 - time.time() % 60)
 
 
+PURPOSES = {
+    FIRST: "the first run, on a fresh sandbox",
+    RERUN: "the same job again with the same data: nothing may change",
+    DROPPED: f"the connection drops after {DROP_AFTER_BYTES} bytes of the first upload, once: "
+             "the job must report the failure, or retry until the file arrives",
+    REFUSED: "the first login is refused although the password is right, once: the job must "
+             "report the failure, or retry until the file arrives",
+    ROTATED: "the host key changed: the job must refuse to log in, so a non-zero exit is expected",
+}
+
+
 def certify(
     command: str,
     *,
     roster: Path | None = None,
     profile: Profile = Profile.CORE,
     timeout: float = 120.0,
+    with_faults: bool = True,
     progress: Progress = lambda _msg: None,
 ) -> Certification:
-    """Run the three-run scenario and judge it. Never leaves a server running."""
+    """Run the scenario and judge it. Never leaves a server running.
+    `with_faults=False` (`--no-faults`) skips the two fault runs: C13-C18
+    are then not applicable."""
     if not command.strip():
         raise UsageError("--run needs the command that runs your export job")
     roster_bytes = None
@@ -264,30 +306,47 @@ def certify(
         if not roster_emails:
             raise UsageError(f"the roster {roster} holds no valid user (check it with `bwsandbox validate`)")
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    total = 5 if with_faults else 3
+    observed: dict[str, tuple[JobRun, RunObservation]] = {}
     with tempfile.TemporaryDirectory(prefix="bwsandbox-certify-") as tmp:
         h = _Harness(Path(tmp), profile, roster_bytes, timeout)
+
+        def step(label: str, note: str) -> None:
+            progress(f"run {len(observed) + 1}/{total} ({label}): {note}")
+
         try:
             h.start()
             h.seed_roster()
             env = h.env()
             where = f"{env['BWSANDBOX_HOST']}:{env['BWSANDBOX_PORT']}"
-            progress(f"run 1/3: {shlex.quote(command)} against {where}")
-            job1, first = h.run("first", command, env)
+            step(FIRST, f"{shlex.quote(command)} against {where}")
+            observed[FIRST] = h.run(FIRST, command, env, PURPOSES[FIRST])
             if profile is Profile.ENGAGE:
                 progress("waiting for the next minute: engage names carry it (SPEC §1)")
                 _next_minute()
-            progress("run 2/3: the same job again (nothing may change)")
-            job2, rerun = h.run("rerun", command, env)
+            step(RERUN, "the same job again (nothing may change)")
+            observed[RERUN] = h.run(RERUN, command, env, PURPOSES[RERUN])
+            if with_faults:
+                step(DROPPED, f"the connection drops after {DROP_AFTER_BYTES} bytes of the upload")
+                observed[DROPPED] = h.fault_run(DROPPED, command, env, PURPOSES[DROPPED],
+                                                faults.FaultKind.DISCONNECT, after_bytes=DROP_AFTER_BYTES)
+                step(REFUSED, "the first login is refused")
+                observed[REFUSED] = h.fault_run(REFUSED, command, env, PURPOSES[REFUSED],
+                                                faults.FaultKind.REFUSE_LOGIN)
             port = int(env["BWSANDBOX_PORT"])
             h.stop()
             hostkeys.rotate(h.settings.data_dir)
             h.start(port=port)
-            progress("run 3/3: the host key changed (the job must refuse)")
-            job3, rotated = h.run("rotated", command, env)  # same env: the old pinned key
+            step(ROTATED, "the host key changed (the job must refuse)")
+            # The same env: the old pinned key.
+            observed[ROTATED] = h.run(ROTATED, command, env, PURPOSES[ROTATED])
         finally:
             h.stop()
             h.conn.close()
+    obs = {label: o for label, (_job, o) in observed.items()}
+    results = judge(obs[FIRST], obs[RERUN], obs[ROTATED], roster_emails, profile=profile,
+                    dropped=obs.get(DROPPED), refused=obs.get(REFUSED))
     return Certification(
-        command=command, version=__version__, started_at=started, profile=str(profile),
-        results=judge(first, rerun, rotated, roster_emails, profile=profile), runs=(job1, job2, job3),
+        command=command, version=__version__, started_at=started, profile=str(profile), results=results,
+        runs=tuple(job for job, _obs in observed.values()),
     )

@@ -15,8 +15,11 @@ def to_json(cert: Certification) -> str:
 
 
 def to_junit(cert: Certification) -> str:
-    failures = sum(1 for r in cert.results if r.outcome is Outcome.FAIL)
-    skipped = sum(1 for r in cert.results if r.outcome is Outcome.NOT_APPLICABLE)
+    """One test case per criterion. A required criterion that failed is a
+    failure; an advisory one not met is skipped with its advice, so a
+    certification that passes never turns the vendor's CI red."""
+    failures = sum(1 for r in cert.results if r.blocking)
+    skipped = sum(1 for r in cert.results if r.outcome is not Outcome.PASS and not r.blocking)
     suite = ET.Element(
         "testsuite",
         name="bwsandbox certify",
@@ -26,13 +29,17 @@ def to_junit(cert: Certification) -> str:
         timestamp=cert.started_at,
     )
     for r in cert.results:
+        advisory = "" if r.criterion.required else " (advisory)"
         case = ET.SubElement(
-            suite, "testcase", classname="bwsandbox.certify", name=f"{r.criterion.id} {r.criterion.title}"
+            suite, "testcase", classname="bwsandbox.certify",
+            name=f"{r.criterion.id} {r.criterion.title}{advisory}",
         )
         text = "\n".join(r.evidence)
-        if r.outcome is Outcome.FAIL:
-            kind = "failure" if r.criterion.required else "warning"
-            ET.SubElement(case, "failure", message=r.evidence[0] if r.evidence else "", type=kind).text = text
+        first = r.evidence[0] if r.evidence else ""
+        if r.blocking:
+            ET.SubElement(case, "failure", message=first, type="failure").text = text
+        elif r.outcome is Outcome.FAIL:
+            ET.SubElement(case, "skipped", message=f"advisory, not met: {first}").text = text
         elif r.outcome is Outcome.NOT_APPLICABLE:
             ET.SubElement(case, "skipped", message=text)
         else:
