@@ -1,3 +1,0 @@
-"""epoll_wait that polls before it sleeps (`_poll.c`); see `busypoll`."""
-
-def poll(epfd: int, timeout: float, maxevents: int, spin_ns: int, /) -> list[tuple[int, int]]: ...
