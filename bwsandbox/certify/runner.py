@@ -51,8 +51,9 @@ from pathlib import Path
 from bwsandbox import __version__, faults, layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.certify.criteria import DROP_AFTER_BYTES, DROPPED, FIRST, REFUSED, RERUN, ROTATED, judge
-from bwsandbox.certify.model import Certification, JobRun
+from bwsandbox.certify.model import Certification, JobRun, UploadedFile
 from bwsandbox.certify.observations import RunObservation, Upload
+from bwsandbox.certify.script import job_script
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import UsageError
@@ -306,6 +307,7 @@ def certify(
         if not roster_emails:
             raise UsageError(f"the roster {roster} holds no valid user (check it with `bwsandbox validate`)")
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    script = job_script(command, Path.cwd())  # before the runs: what was certified is what ran
     total = 5 if with_faults else 3
     observed: dict[str, tuple[JobRun, RunObservation]] = {}
     with tempfile.TemporaryDirectory(prefix="bwsandbox-certify-") as tmp:
@@ -346,7 +348,12 @@ def certify(
     obs = {label: o for label, (_job, o) in observed.items()}
     results = judge(obs[FIRST], obs[RERUN], obs[ROTATED], roster_emails, profile=profile,
                     dropped=obs.get(DROPPED), refused=obs.get(REFUSED))
+    files = tuple(
+        UploadedFile(run=o.label, name=u.name, bytes=u.bytes, sha256=u.sha256, state=u.state,
+                     verdict=u.verdict)
+        for o in obs.values() for u in o.uploads
+    )
     return Certification(
         command=command, version=__version__, started_at=started, profile=str(profile), results=results,
-        runs=tuple(job for job, _obs in observed.values()),
+        runs=tuple(job for job, _obs in observed.values()), script=script, files=files,
     )

@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--junit", metavar="PATH", type=Path, help="write a JUnit XML report")
     p.add_argument("--json", metavar="PATH", type=Path, help="write a JSON report")
     p.add_argument("--markdown", metavar="PATH", type=Path, help="write the Markdown certificate")
+    p.add_argument("--html", metavar="PATH", type=Path,
+                   help="write the certificate as one self-contained HTML file")
     p.set_defaults(handler=_run)
 
 
@@ -45,25 +47,33 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    reports = [path for path in (args.junit, args.json, args.markdown) if path is not None]
-    for path in reports:
-        _check_writable(path)
+    outputs = (
+        (args.junit, writers.to_junit),
+        (args.json, writers.to_json),
+        (args.markdown, writers.to_markdown),
+        (args.html, writers.to_html),
+    )
+    for path, _write in outputs:
+        if path is not None:
+            _check_writable(path)
     err = console(stderr=True)
     cert = certify(
         args.run, roster=args.roster, profile=Profile(args.profile), timeout=args.timeout,
         with_faults=not args.no_faults, progress=lambda msg: err.print(msg, style="dim", markup=False),
     )
-    for path, text in (
-        (args.junit, writers.to_junit),
-        (args.json, writers.to_json),
-        (args.markdown, writers.to_markdown),
-    ):
+    for path, text in outputs:
         if path is not None:
             try:
                 path.write_text(text(cert), encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
-    console().print(certification_summary(cert))
+    out = console()
+    out.print(certification_summary(cert))
+    # When a run failed, the job's own words say why (a traceback, curl's
+    # error): shown as plain text, never read as markup.
+    if failed := writers.run_output_text(cert):
+        out.print()
+        out.print(failed, markup=False)
     sys.stdout.flush()
     return 0 if cert.passed else 1
 

@@ -3,6 +3,7 @@ fresh sandbox, and each broken job fails exactly the criteria it breaks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -56,9 +57,9 @@ def _outcomes(report: dict[str, object]) -> dict[str, str]:
 
 
 def test_a_good_export_job_is_certified_with_every_artifact(tmp_path: Path) -> None:
-    junit, md = tmp_path / "cert.xml", tmp_path / "cert.md"
+    junit, md, page = tmp_path / "cert.xml", tmp_path / "cert.md", tmp_path / "cert.html"
     code, report = _certify(tmp_path, _command("good.py"), "--roster", str(ROSTER),
-                            "--junit", str(junit), "--markdown", str(md))
+                            "--junit", str(junit), "--markdown", str(md), "--html", str(page))
     assert code == 0, report
     assert report["passed"] is True
     assert _failed(report) == set() and _failed(report, required=False) == NO_RETRY
@@ -67,8 +68,23 @@ def test_a_good_export_job_is_certified_with_every_artifact(tmp_path: Path) -> N
     assert _exit_codes(report) == [0, 0, 1, 2, 2]
     suite = ET.parse(junit).getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("18", "0", "2")
-    text = md.read_text()
-    assert "**Result: PASSED**" in text and "bwsandbox 0.1.0" in text and "C02 Verifies the host key" in text
+    # The certificate names the job, its script and every file by its sha256.
+    script = EXPORTERS / "good.py"
+    digest = hashlib.sha256(script.read_bytes()).hexdigest()
+    assert report["script"] == {"path": str(script), "sha256": digest, "bytes": script.stat().st_size}
+    files = report["files"]
+    assert [(f["run"], f["state"]) for f in files] == [  # type: ignore[index]
+        ("first", "done"), ("rerun", "done"), ("dropped-connection", "incomplete")
+    ]
+    text, html = md.read_text(), page.read_text()
+    for certificate in (text, html):
+        assert "bwsandbox 0.1.0" in certificate and "C02 Verifies the host key" in certificate
+        assert report["date"] in certificate and report["script"]["sha256"] in certificate  # type: ignore[index]
+        for f in files:  # type: ignore[attr-defined]
+            assert f["name"] in certificate and f["sha256"] in certificate
+        assert "Server connection dropped" in certificate  # the dropped run's own output
+    assert "**Result: PASSED**" in text and ">PASSED</p>" in html
+    assert "http" not in html.replace("http-equiv", "")  # nothing external
 
 
 def test_a_daily_name_reused_on_the_same_day_passes_with_advice(tmp_path: Path) -> None:
@@ -93,12 +109,20 @@ def test_a_job_that_retries_passes_every_criterion_the_fault_ones_included(tmp_p
     assert _exit_codes(report) == [0, 0, 0, 0, 3]
 
 
-def test_a_job_that_hides_failures_behind_exit_0_is_not_certified(tmp_path: Path) -> None:
+def test_a_job_that_hides_failures_behind_exit_0_is_not_certified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, report = _certify(tmp_path, _command("hides_failure.py"))
     assert code == 1
     assert _failed(report) == {"C13", "C16"}
     assert _failed(report, required=False) == {"C11"} | NO_RETRY
     assert _exit_codes(report) == [0, 0, 0, 0, 0]
+    # The terminal shows what the job printed in the runs that failed, though it exited 0.
+    out = capsys.readouterr().out
+    assert "run dropped-connection: exit 0" in out and "run refused-login: exit 0" in out
+    assert "export failed: SSHException('Server connection dropped" in out
+    assert "export failed: AuthenticationException('Authentication failed.')" in out
+    assert "run first:" not in out
 
 
 def test_without_faults_the_fault_criteria_are_not_applicable(tmp_path: Path) -> None:
@@ -132,7 +156,9 @@ def test_each_broken_export_job_fails_its_criterion(
     assert _failed(report) == failing
 
 
-def test_a_wrong_password_fails_c01_and_the_file_criteria_say_nothing_was_uploaded(tmp_path: Path) -> None:
+def test_a_wrong_password_fails_c01_and_the_file_criteria_say_nothing_was_uploaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, report = _certify(tmp_path, _command("wrong_password.py"), "--roster", str(ROSTER))
     assert code == 1
     # Nothing can be uploaded without logging in: the file criteria fail too,
@@ -150,6 +176,12 @@ def test_a_wrong_password_fails_c01_and_the_file_criteria_say_nothing_was_upload
     assert evidence["C16"] == ["not shown: the job never logged in with the tenant's password "
                                "(1 failed login(s))"]
     assert _exit_codes(report) == [2, 2, 2, 2, 2]
+    # Every run failed: the terminal shows each one's own words.
+    out = capsys.readouterr().out
+    for label in ("first", "rerun", "dropped-connection", "refused-login", "rotated"):
+        assert f"run {label}: exit 2" in out
+    assert out.count("export failed: Authentication failed.") == 4
+    assert "export failed: Host key for server '127.0.0.1' does not match" in out  # rotated
 
 
 def test_a_job_that_cannot_start_fails_clearly(tmp_path: Path) -> None:
@@ -265,3 +297,12 @@ def test_the_job_runs_in_the_callers_folder(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     code, report = _certify(tmp_path, "./export_users.sh")
     assert _failed(report) == set() and code == 0
+    # The certificate names the script as the command does, hashed where it ran.
+    assert report["script"]["path"] == "./export_users.sh"  # type: ignore[index]
+    assert report["script"]["sha256"] == hashlib.sha256(job.read_bytes()).hexdigest()  # type: ignore[index]
+
+
+def test_an_html_report_path_that_cannot_be_written_is_refused_before_any_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    assert main(["certify", "--run", f"touch {marker}", "--html", str(tmp_path)]) == 2
+    assert not marker.exists()
