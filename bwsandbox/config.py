@@ -41,6 +41,11 @@ class Settings:
     lockout_attempts: int = 5
     lockout_seconds: float = 300.0
     max_auth_attempts: int = 6  # OpenSSH's MaxAuthTries (CLIENTS.md pitfall 4)
+    # Connections not yet logged in, per source address (OpenSSH's MaxStartups
+    # is 10 in all), and connections of any kind at once: beyond either, a new
+    # connection is closed at once, so idle sockets cannot use up descriptors.
+    max_startups_per_address: int = 10
+    max_connections: int = 1000
     # A closed upload is picked up after this long without further operations
     # on it (rclone sets mtime after close), or when its session ends.
     pickup_quiet_seconds: float = 1.0
@@ -116,6 +121,7 @@ def load(
 _NON_NEGATIVE = (
     "queue_delay", "queue_per_mb", "queue_jitter", "max_file_bytes", "max_sessions_per_tenant",
     "idle_timeout", "lockout_attempts", "lockout_seconds", "max_auth_attempts",
+    "max_startups_per_address", "max_connections",
     "pickup_quiet_seconds", "engage_termination_limit",
 )
 
