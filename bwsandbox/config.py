@@ -41,10 +41,12 @@ class Settings:
     lockout_attempts: int = 5
     lockout_seconds: float = 300.0
     max_auth_attempts: int = 6  # OpenSSH's MaxAuthTries (CLIENTS.md pitfall 4)
-    # Connections not yet logged in, per source address (OpenSSH's MaxStartups
-    # is 10 in all), and connections of any kind at once: beyond either, a new
-    # connection is closed at once, so idle sockets cannot use up descriptors.
-    max_startups_per_address: int = 10
+    # Connections not yet logged in, per source address, and connections of
+    # any kind at once: beyond either, a new connection is closed at once, so
+    # idle sockets cannot use up descriptors. OpenSSH starts dropping at 10
+    # (MaxStartups 10:30:100); a CI runner logs 100 clients in at once from
+    # one address, and each waits at most login_timeout.
+    max_startups_per_address: int = 128
     max_connections: int = 1000
     # A closed upload is picked up after this long without further operations
     # on it (rclone sets mtime after close), or when its session ends.

@@ -89,6 +89,7 @@ class Sandbox:
         self.audit: AuditLog | None = None
         self.pickup: Pickup | None = None
         self._inbox_conn: sqlite3.Connection | None = None
+        self._passwords: PasswordCache | None = None
         self._started_services: list[Service] = []
         self._state = "new"  # new -> starting -> running -> stopped
         self._stop_lock: asyncio.Lock | None = None
@@ -161,7 +162,7 @@ class Sandbox:
             await service.start(self)
             self._started_services.append(service)
         lockout = Lockout(settings.lockout_attempts, settings.lockout_seconds)
-        passwords = PasswordCache()
+        passwords = self._passwords = PasswordCache()
         for region, port in ((Region.US, settings.port), (Region.EU, settings.eu_port)):
             endpoint = Endpoint(
                 region=region, settings=settings, conn=self.conn, audit=self.audit,
@@ -224,6 +225,8 @@ class Sandbox:
                 for conn in (self.conn, self._inbox_conn):
                     if conn is not None:
                         conn.close()
+                if self._passwords is not None:
+                    self._passwords.close()
                 self._state = "stopped"
 
     async def __aenter__(self) -> Self:

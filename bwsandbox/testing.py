@@ -141,6 +141,13 @@ class SandboxServer:
         self._conn: sqlite3.Connection | None = None
         self.known_hosts = data_dir / "known_hosts"
 
+    @cached_property
+    def _password(self) -> tuple[str, str]:
+        """The tenants' password and its hash, made once per server: hashing
+        with production-grade scrypt costs ~0.5 s, which every test would pay."""
+        password = secrets.token_urlsafe(12)
+        return password, tenants_mod.hash_password(password)
+
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -199,10 +206,11 @@ class SandboxServer:
                 for table in tables:  # every table: tenants, files, directory, emails, meta
                     conn.execute(f'DELETE FROM "{table}"')
             shutil.rmtree(self.settings.data_dir / "tenants", ignore_errors=True)
-        password = secrets.token_urlsafe(12)
+        password, password_hash = self._password
         with store.transaction(conn):
             tenant = tenants_mod.add(
-                conn, name=TENANT, username=TENANT, password=password, region=Region(config.region),
+                conn, name=TENANT, username=TENANT, password=password, password_hash=password_hash,
+                region=Region(config.region),
                 profile=Profile(config.profile), licenses=config.licenses, contact=config.contact,
                 locale=config.locale, custom_keys=frozenset(config.custom_keys), created_at=Clock().iso(),
             )

@@ -1,4 +1,4 @@
-"""Who may log in: one asyncssh `SSHServer` per connection (issue #3).
+"""Who may log in: one asyncssh `SSHServer` per connection.
 
 - Password, and keyboard-interactive answered with the same password: psftp
   and FileZilla log in via keyboard-interactive (CLIENTS.md pitfall 5); asyncssh
@@ -7,19 +7,29 @@
 - At most `max_auth_attempts` failures per connection, then a disconnect
   "Too many authentication failures" as OpenSSH's MaxAuthTries does (asyncssh
   has no such limit, pitfall 4).
-- A source address with `lockout_attempts` failed logins within
-  `lockout_seconds` is refused for `lockout_seconds` (one clear log line).
-- At most `max_sessions_per_tenant` connections per tenant at once.
+- Lockout: `lockout_attempts` failed logins within `lockout_seconds` from one
+  source address, or for one account from anywhere, lock that address or
+  account for `lockout_seconds`. Every attempt is judged, on any connection,
+  whenever it was opened. Only a verified login (`auth_completed`: a checked
+  password or a key whose signature verified) counts as a success, and it
+  clears only its own account's count: another tenant's login from the same
+  address, or a public-key query without a signature, changes nothing.
+- A failed login takes the same time whether or not the user exists: an
+  unknown user's password is checked against a dummy hash of the same cost.
+- At most `max_sessions_per_tenant` connections per tenant at once; a
+  session slot is taken when the login completes, never by a key query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import itertools
 import logging
 import os
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -52,7 +62,12 @@ class Session:
 
 
 class Lockout:
-    """Failed logins per source address; locks an address for a while."""
+    """Failed logins per key (a source address, an account); locks a key for a while.
+
+    Bounded: keys whose failures all left the window are dropped when the
+    table grows, so a flood of names cannot grow it without limit."""
+
+    MAX_KEYS = 100_000
 
     def __init__(self, attempts: int, seconds: float) -> None:
         self.attempts = attempts
@@ -60,53 +75,95 @@ class Lockout:
         self._failures: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
 
-    def remaining(self, address: str) -> float:
-        until = self._locked_until.get(address, 0.0)
+    def remaining(self, key: str) -> float:
+        until = self._locked_until.get(key, 0.0)
         left = until - time.monotonic()
-        if left <= 0 and address in self._locked_until:
-            del self._locked_until[address]
-            self._failures.pop(address, None)
+        if left <= 0 and key in self._locked_until:
+            del self._locked_until[key]
+            self._failures.pop(key, None)
         return max(left, 0.0)
 
-    def failure(self, address: str) -> bool:
-        """Record one failure; True when this failure locks the address."""
+    def failure(self, key: str) -> bool:
+        """Record one failure; True when this failure locks the key."""
         if self.attempts <= 0:
             return False
         now = time.monotonic()
-        recent = self._failures.setdefault(address, deque())
+        if len(self._failures) >= self.MAX_KEYS:
+            self._forget_before(now - self.seconds)
+        recent = self._failures.setdefault(key, deque())
         recent.append(now)
         while recent and recent[0] < now - self.seconds:
             recent.popleft()
         if len(recent) >= self.attempts:
-            self._locked_until[address] = now + self.seconds
+            self._locked_until[key] = now + self.seconds
             return True
         return False
 
-    def success(self, address: str) -> None:
-        self._failures.pop(address, None)
+    def success(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def _forget_before(self, oldest: float) -> None:
+        for key in [k for k, d in self._failures.items() if not d or d[-1] < oldest]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until < oldest]:
+            del self._locked_until[key]
+
+
+def address_key(peer: str) -> str:
+    return f"address {peer}"
+
+
+def account_key(region: str, username: str) -> str:
+    return f"account {region}/{username}"
 
 
 class PasswordCache:
-    """Remembers passwords already verified, so a returning client does not pay
-    scrypt (~50 ms of CPU) on every login: connect+login latency matters to the
-    benchmark and to integrators' CI. Keyed by an HMAC with a per-process
-    secret, so the cache never holds a password."""
+    """Checks passwords against their scrypt hashes, at most two at a time
+    (each takes ~0.5 s and 128 MiB: tenants.SCRYPT_N), one check per
+    (hash, password) however many connections ask at once, and remembers
+    the ones that matched, so a returning client does not pay scrypt again.
+    Keyed by an HMAC with a per-process secret: the cache never holds a
+    password. A failed check always pays scrypt, against a dummy hash when
+    the user does not exist, so the time does not tell whether it does."""
 
     def __init__(self) -> None:
         self._secret = os.urandom(32)
         self._ok: set[tuple[str, bytes]] = set()
+        self._checking: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._dummy: asyncio.Future[str] | None = None
 
     def _key(self, stored: str, password: str) -> tuple[str, bytes]:
         return stored, hmac.new(self._secret, password.encode(), hashlib.sha256).digest()
 
-    async def verify(self, tenant: Tenant, password: str) -> bool:
-        key = self._key(tenant.password_hash, password)
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """Whether `password` matches `stored` (None: an unknown user, always False)."""
+        loop = asyncio.get_running_loop()
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="bwsandbox-scrypt")
+        if self._dummy is None:  # made ahead of the first unknown user, who must not wait for it
+            self._dummy = loop.run_in_executor(self._pool, tenants_mod.hash_password, secrets.token_hex(8))
+        if stored is None:
+            dummy = await asyncio.shield(self._dummy)
+            await loop.run_in_executor(self._pool, tenants_mod.verify_password, password, dummy)
+            return False
+        key = self._key(stored, password)
         if key in self._ok:
             return True
-        ok = await asyncio.to_thread(tenant.check_password, password)
+        pending = self._checking.get(key)
+        if pending is None:
+            pending = loop.run_in_executor(self._pool, tenants_mod.verify_password, password, stored)
+            self._checking[key] = pending
+            pending.add_done_callback(lambda _: self._checking.pop(key, None))
+        ok = await asyncio.shield(pending)
         if ok:
             self._ok.add(key)
         return ok
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 class SandboxSSHServer(asyncssh.SSHServer):
@@ -115,6 +172,9 @@ class SandboxSSHServer(asyncssh.SSHServer):
         self._failures = 0
         self._session: Session | None = None
         self._stall = stall  # an endpoint's `stall` fault that fired for this connection
+        self._accepted: Tenant | None = None  # whose credentials this connection showed
+        self._accepted_by = ""
+        self._refused = False  # a `refuse-login` fault fired on this connection
 
     # -- connection ---------------------------------------------------------
 
@@ -147,17 +207,7 @@ class SandboxSSHServer(asyncssh.SSHServer):
     # -- authentication -----------------------------------------------------
 
     def begin_auth(self, username: str) -> bool:
-        assert self._session is not None
-        left = self._endpoint.lockout.remaining(self._session.peer)
-        if left > 0:
-            self._endpoint.audit.event(
-                "auth", result="locked-out", session=self._session.id,
-                peer=self._session.peer, username=username,
-            )
-            log.warning("lockout: refusing %s (locked for %.0f more s)", self._session.peer, left)
-            raise asyncssh.PermissionDenied(
-                f"Too many failed logins from {self._session.peer}: try again in {left:.0f} s"
-            )
+        self._check_locks(username)
         return True  # always ask: an unknown user must not be told apart
 
     def password_auth_supported(self) -> bool:
@@ -167,8 +217,9 @@ class SandboxSSHServer(asyncssh.SSHServer):
         return True
 
     async def validate_password(self, username: str, password: str) -> bool:
+        self._check_locks(username)  # every attempt, on every connection
         tenant = self._tenant(username)
-        ok = tenant is not None and await self._endpoint.passwords.verify(tenant, password)
+        ok = await self._endpoint.passwords.verify(tenant.password_hash if tenant else None, password)
         result = self._result(username, tenant if ok else None, "password")
         assert self._session is not None
         if self._session.stall:
@@ -176,6 +227,7 @@ class SandboxSSHServer(asyncssh.SSHServer):
         return result
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        self._check_locks(username)
         tenant = self._tenant(username)
         ok = False
         if tenant is not None and tenant.authorized_keys.strip():
@@ -192,7 +244,41 @@ class SandboxSSHServer(asyncssh.SSHServer):
                     continue
         # A rejected key is a probe, not a wrong password: it counts toward the
         # per-connection limit (as in OpenSSH) but never toward the lockout.
-        return self._result(username, tenant if ok else None, "publickey", lockout=False)
+        # An accepted one is not a login yet: asyncssh asks again with the
+        # signature, and only auth_completed() says it verified.
+        accepted = self._result(username, tenant if ok else None, "publickey", lockout=False)
+        if accepted:
+            session = self._session
+            assert session is not None
+            self._endpoint.audit.event("auth", result="key-accepted", session=session.id,
+                                       peer=session.peer, username=username)
+        return accepted
+
+    def auth_completed(self) -> None:
+        """The one verified success: the session starts, its slot is taken,
+        the account's failure count is cleared."""
+        session, endpoint, tenant = self._session, self._endpoint, self._accepted
+        assert session is not None and tenant is not None
+        session.tenant = tenant
+        endpoint.session_started(session)
+        endpoint.lockout.success(account_key(str(endpoint.region), tenant.username))
+        endpoint.audit.event(
+            "auth", result="ok", method=self._accepted_by, session=session.id, peer=session.peer,
+            tenant=tenant.name,
+        )
+
+    def _check_locks(self, username: str) -> None:
+        session, endpoint = self._session, self._endpoint
+        assert session is not None
+        for key in (address_key(session.peer), account_key(str(endpoint.region), username)):
+            left = endpoint.lockout.remaining(key)
+            if left > 0:
+                endpoint.audit.event(
+                    "auth", result="locked-out", session=session.id, peer=session.peer,
+                    username=username, locked=key,
+                )
+                log.warning("lockout: refusing %s (%s locked for %.0f more s)", session.peer, key, left)
+                raise asyncssh.PermissionDenied(f"Too many failed logins: try again in {left:.0f} s")
 
     def _login_allowed(self, tenant: Tenant) -> bool:
         """The tenant's login faults (bwsandbox/faults.py), once per connection:
@@ -220,29 +306,33 @@ class SandboxSSHServer(asyncssh.SSHServer):
         session = self._session
         assert session is not None
         endpoint = self._endpoint
-        if tenant is not None and session.tenant is None and not self._login_allowed(tenant):
-            tenant = None  # a `refuse-login` fault: the right password, refused
+        if tenant is not None and self._accepted is None and (
+            self._refused or not self._login_allowed(tenant)
+        ):
+            # A `refuse-login` fault: the right password, refused, on this
+            # connection for good (a client that retries with another method,
+            # as curl does with keyboard-interactive, is refused too).
+            self._refused, tenant = True, None
         if tenant is None:
             self._failures += 1
-            locked = lockout and endpoint.lockout.failure(session.peer)
             endpoint.audit.event(
                 "auth", result="failed", method=method, session=session.id,
                 peer=session.peer, username=username,
             )
-            if locked:
-                log.warning(
-                    "lockout: %s locked for %.0f s after %d failed logins",
-                    session.peer, endpoint.lockout.seconds, endpoint.lockout.attempts,
-                )
-                endpoint.audit.event("lockout", peer=session.peer, seconds=endpoint.lockout.seconds)
-                raise asyncssh.PermissionDenied("Too many failed logins: source address locked out")
+            if lockout:
+                for key in (address_key(session.peer), account_key(str(endpoint.region), username)):
+                    if endpoint.lockout.failure(key):
+                        log.warning("lockout: %s locked for %.0f s after %d failed logins",
+                                    key, endpoint.lockout.seconds, endpoint.lockout.attempts)
+                        endpoint.audit.event("lockout", locked=key, peer=session.peer,
+                                             seconds=endpoint.lockout.seconds)
+                        raise asyncssh.PermissionDenied("Too many failed logins: locked out for a while")
             if self._failures >= endpoint.settings.max_auth_attempts:
                 endpoint.audit.event("auth", result="too-many", session=session.id, peer=session.peer)
                 raise asyncssh.PermissionDenied("Too many authentication failures")
             return False
-        if session.tenant is not None and session.tenant.name == tenant.name:
-            # asyncssh asks twice for one public key (probe, then signature)
-            return True
+        if self._accepted is not None and self._accepted.name != tenant.name:
+            return False  # one connection, one account
         active = endpoint.sessions_of(tenant.name)
         if active >= endpoint.settings.max_sessions_per_tenant:
             endpoint.audit.event(
@@ -252,12 +342,7 @@ class SandboxSSHServer(asyncssh.SSHServer):
                 asyncssh.DISC_TOO_MANY_CONNECTIONS,
                 f"Too many sessions for this account (max {endpoint.settings.max_sessions_per_tenant})",
             )
-        endpoint.lockout.success(session.peer)
-        session.tenant = tenant
-        endpoint.session_started(session)
-        endpoint.audit.event(
-            "auth", result="ok", method=method, session=session.id, peer=session.peer, tenant=tenant.name
-        )
+        self._accepted, self._accepted_by = tenant, method
         return True
 
 

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("bwsandbox.server")
 
 SERVER_VERSION = "bwsandbox"  # the software version part of the SSH banner
+# OpenSSH's LoginGraceTime: a connection not logged in by then is closed. Not
+# tied to idle_timeout: a login pays scrypt (~0.5 s) and a short idle
+# timeout must not cut it off.
+LOGIN_GRACE_SECONDS = 120.0
 
 
 class Endpoint:
@@ -76,6 +80,8 @@ class Endpoint:
         self._options: asyncssh.SSHServerConnectionOptions | None = None
         self._impostors: list[asyncssh.SSHKeyPair] | None = None
         self._announce = False
+        self._last_refusal_log = 0.0
+        self._startups: Counter[str] = Counter()  # connections not logged in yet, per address
         self._reaper: asyncio.Task[None] | None = None
         self.host = settings.host
         self.port = 0
@@ -116,7 +122,7 @@ class Endpoint:
             send_server_host_keys=bool(announce),
             line_editor=False,  # SFTP only: no line-editing wrapper around every channel write
             server_version=SERVER_VERSION,
-            login_timeout=min(120.0, self.settings.idle_timeout),
+            login_timeout=LOGIN_GRACE_SECONDS,
         )
         try:
             self._sockets = await _listen(host, port)
@@ -145,9 +151,38 @@ class Endpoint:
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
 
+    def _admit(self, peer: str) -> str:
+        """Why a new connection from `peer` is refused at once ("" if it is not):
+        too many connections in all, or too many from it not logged in yet."""
+        settings = self.settings
+        if sum(self._startups.values()) + len(self._sessions) >= settings.max_connections:
+            return f"{settings.max_connections} connections already open"
+        if self._startups[peer] >= settings.max_startups_per_address:
+            return f"{self._startups[peer]} connections from {peer} not logged in yet"
+        return ""
+
     async def _serve(self, sock: socket.socket) -> None:
-        """One connection: the endpoint's connection faults, then asyncssh."""
+        """One connection: the limits, the endpoint's connection faults, then asyncssh."""
         peer = _peer(sock)
+        refused = self._admit(peer)
+        if refused:
+            sock.close()
+            now = time.monotonic()
+            if now - self._last_refusal_log > 1.0:  # one line a second under a flood, not one per socket
+                self._last_refusal_log = now
+                log.warning("refusing connections from %s: %s", peer, refused)
+                self.audit.event("refused", region=self.region, peer=peer, reason=refused)
+            return
+        self._startups[peer] += 1
+        try:
+            await self._start_connection(sock, peer)
+        finally:
+            self._startups[peer] -= 1
+            if not self._startups[peer]:
+                del self._startups[peer]
+
+    async def _start_connection(self, sock: socket.socket, peer: str) -> None:
+        """Until the login completes (or the connection ends before it)."""
         fault = faults.fire(self.conn, moment=faults.Moment.CONNECTION, region=str(self.region), tenant=None)
         options: dict[str, object] = {}
         if fault is not None:

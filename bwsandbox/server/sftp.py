@@ -41,6 +41,12 @@ from bwsandbox.server.auth import Session, session_of
 if TYPE_CHECKING:
     from bwsandbox.server.listener import Endpoint
 
+MAX_READ = 256 * 1024 - 1024  # OpenSSH's SFTP_MAX_READ_LENGTH
+# A file name in the drop folder: at most this many UTF-8 bytes (the
+# server's own bookkeeping adds a prefix to it, within the file system's
+# 255), and no control character (a CR/LF in a name forges log lines and
+# breaks every tool that lists files).
+MAX_NAME_BYTES = 200
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
 
 
@@ -125,6 +131,10 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         parent, name = posixpath.split(vpath)
         if parent != self._drop or name in ("", ".", ".."):
             raise _denied(f"{what} {vpath}: only {self._drop} is writable")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise OSError(errno.ENAMETOOLONG, f"File name too long: at most {MAX_NAME_BYTES} bytes")
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise OSError(errno.EINVAL, "Invalid file name: control characters such as CR or LF are refused")
         local = self._drop_local + name
         try:
             mode = os.lstat(local).st_mode
@@ -198,7 +208,9 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         assert isinstance(file_obj, _Handle)
-        return os.pread(file_obj.fd, size, offset)
+        # OpenSSH's sftp-server answers at most 256 KiB - 1 KiB per READ; a
+        # shorter answer is what the protocol allows, and clients read on.
+        return os.pread(file_obj.fd, min(size, MAX_READ), offset)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int | Awaitable[int]:
         # Hot path: no await, no logging, one system call (unless a fault is on).
@@ -287,6 +299,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         if not isinstance(file_obj, _Upload):
             raise _denied("file opened read-only")
         if attrs.size is not None:  # lftp sends the final size: truncate
+            self._size_allowed(attrs.size)
             os.ftruncate(file_obj.fd, attrs.size)
             file_obj.size = attrs.size
         if attrs.atime is not None and attrs.mtime is not None:
@@ -295,6 +308,13 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
             "fsetstat", session=self._session.id, tenant=self._tenant.name, name=file_obj.name,
             size=attrs.size, mtime=attrs.mtime,
         )
+
+    def _size_allowed(self, size: int) -> None:
+        """A size set by (f)setstat counts against `max_file_bytes` as writes do."""
+        if size > self._max:
+            raise asyncssh.SFTPFailure(
+                f"File too large: the sandbox accepts at most {self._max} bytes per file"
+            )
 
     def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
         vpath = self._virtual(path)
@@ -305,6 +325,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         if attrs.size is not None:
             self._not_busy(local, vpath)  # a truncate would cut another session's upload
         if attrs.size is not None:
+            self._size_allowed(attrs.size)
             os.truncate(local, attrs.size)
         if attrs.atime is not None and attrs.mtime is not None:
             os.utime(local, (attrs.atime, attrs.mtime))

@@ -13,6 +13,7 @@ Tests wait with `wait_until` (a bounded poll), never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import shutil
 import sqlite3
@@ -59,6 +60,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
         time.sleep(interval)
 
 
+@functools.cache
+def _hash(password: str) -> str:
+    """One scrypt hash per password for the whole run (each costs ~0.5 s)."""
+    return tenants.hash_password(password)
+
+
 class Harness:
     """A started Sandbox plus the helpers tests need."""
 
@@ -77,7 +84,7 @@ class Harness:
         with store.transaction(self.conn):
             tenants.add(
                 self.conn, name=name, username=f"u-{name}", password=password, region=region,
-                profile=profile, created_at="2026-01-01T00:00:00+00:00",
+                profile=profile, created_at="2026-01-01T00:00:00+00:00", password_hash=_hash(password),
             )
         home.mkdir(parents=True, exist_ok=True)
         return self.account(name, home, region=region, password=password)

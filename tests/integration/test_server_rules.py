@@ -76,7 +76,7 @@ def test_the_tree_is_a_chroot_with_one_writable_folder(sandbox: Harness, account
 
 
 def test_lockout_after_repeated_failures_then_lifted(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
-    harness = sandbox_factory(lockout_attempts=3, lockout_seconds=1.5)
+    harness = sandbox_factory(lockout_attempts=3, lockout_seconds=5)  # > 3 failed logins' scrypt time
     account = harness.add_tenant(tmp_path / "home")
     wrong = replace(account, password="wrong")
 

@@ -81,7 +81,8 @@ def test_a_fault_fires_within_its_with_block_and_lifts_after(pytester: pytest.Py
                 with pytest.raises((paramiko.SSHException, OSError, EOFError)):
                     put(bwsandbox, "users_20261125.csv")
                 assert fault.kind == "disconnect"
-            with pytest.raises(AssertionError, match="incomplete upload: the connection was dropped after 10"):
+            dropped = "incomplete upload: the connection was dropped after 10"
+            with pytest.raises(AssertionError, match=dropped):
                 bwsandbox.wait_processed("users_20261125.csv")
             put(bwsandbox, "users_20261125.csv")  # the fault ended with its block
             while len(bwsandbox.conn.execute("SELECT id FROM files").fetchall()) < 2:
