@@ -1,12 +1,22 @@
 """Pickup: each complete upload handed to the Inbox exactly once (issue #3).
 
-Why not at close (CLIENTS.md pitfall 2): rclone sets the mtime *after* close
-and fails if the file is gone; paramiko stats it after close; WinSCP renames
-then sets times. So a closed upload becomes *pending*, and is handed over
+Production processes a file "as soon as possible" once it is made available
+(SPEC §7): a file is available when its upload is complete, not when the
+client's session ends. Jobs often stay connected (paramiko, Node's
+ssh2-sftp-client and FileZilla keep their sessions open; a job lists
+/reports or polls for its result, or sends several files in one session),
+so completion is a property of the file alone:
 
-- once the session that wrote it has been quiet for `pickup_quiet_seconds`
-  (any operation, such as a setstat or a rename, restarts the wait), or
-- as soon as that session ends, or
+- a closed upload becomes *pending*, and is handed over once the file itself
+  has been left alone for `pickup_quiet_seconds`: only a setstat on it (or a
+  rename, which makes the new name pending) restarts that short window, which
+  exists for the clients that touch a file after closing it (CLIENTS.md
+  pitfall 2: rclone sets the mtime *after* close and fails if the file is
+  gone; paramiko stats it after close; WinSCP renames, then sets times).
+  Whatever else the session does (listing, stats, other uploads) does not
+  delay it. A file set-stat'ed over and over is still taken MAX_WAIT_SECONDS
+  after its close at the latest;
+- as soon as its session ends (nothing can touch it any more);
 - right before the same name is overwritten (a new open for writing or a
   rename onto it), so every complete upload is handed over once.
 
@@ -49,7 +59,8 @@ class Pending:
     name: str
     local: str
     session: Session | None  # None: recovered at start-up
-    since: float
+    closed: float  # when the upload was closed (or renamed to this name)
+    touched: float  # the last operation on the file itself (a setstat)
 
 
 # Called with (state, tenant, name, file_id) after each handover: "queued" or
@@ -62,7 +73,7 @@ INCOMPLETE = "incomplete"
 _UUID_PREFIX = 33  # "<20-digit time_ns><12 hex digits>-"
 SPOOL_REASON = "cut off (the server stopped before recording it; found in the spool at start-up)"
 
-# A busy session that never goes quiet still gets its files picked up.
+# A file set-stat'ed again and again is still taken this long after its close.
 MAX_WAIT_SECONDS = 30.0
 
 
@@ -74,7 +85,7 @@ class Pickup:
         self._spool.mkdir(parents=True, exist_ok=True)
         self._quiet = quiet
         self._pending: dict[str, Pending] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # by local path
         self._tasks: set[asyncio.Task[None]] = set()
         # One tenant's handovers reach the Inbox in the order they were made
         # (its queue is in arrival order, SPEC §5): asyncio.Lock wakes its
@@ -84,31 +95,32 @@ class Pickup:
         self.listeners: list[PickupListener] = []
 
     # -- complete uploads ---------------------------------------------------
-    # The quiet period is the *session's*: while a client keeps working (a
-    # bulk upload, rclone's setstat after close) its closed files wait, so
-    # handing over never competes with the transfer; they go as soon as the
-    # session is quiet for `quiet` seconds or ends (or after MAX_WAIT_SECONDS).
+    # The window is the *file's* (SPEC §7): what the rest of its session does
+    # never holds a complete file back.
 
     def complete(self, tenant: Tenant, name: str, local: str, session: Session) -> None:
-        """A complete upload was closed under a final name: pick it up soon."""
+        """A complete upload was closed (or renamed) under a final name: pick it up soon."""
         now = time.monotonic()
-        self._pending[local] = Pending(tenant=tenant, name=name, local=local, session=session, since=now)
-        session.last_activity = now
-        self._arm(session, self._quiet)
+        self._pending[local] = Pending(
+            tenant=tenant, name=name, local=local, session=session, closed=now, touched=now
+        )
+        self._arm(local, self._quiet)
 
     def touch(self, local: str) -> None:
-        """Another operation on a pending file: its session is not quiet."""
+        """A setstat on a pending file: its client is still finishing it."""
         entry = self._pending.get(local)
-        if entry is not None and entry.session is not None:
-            entry.session.last_activity = time.monotonic()
+        if entry is not None:
+            entry.touched = time.monotonic()
 
     def cancel(self, local: str) -> Pending | None:
         """The client removed (or renamed away) a pending file."""
+        self._disarm(local)
         return self._pending.pop(local, None)
 
     def take_now(self, local: str) -> bool:
         """Hand a pending file over now (e.g. before its name is reused).
         Returns whether there was one."""
+        self._disarm(local)
         entry = self._pending.pop(local, None)
         if entry is None:
             return False
@@ -117,32 +129,33 @@ class Pickup:
 
     def closed_before_crash(self, tenant: Tenant, name: str, local: str) -> None:
         """Start-up: a drop-folder file the server had seen closed cleanly."""
-        self._handover(Pending(tenant=tenant, name=name, local=local, session=None, since=0.0))
+        self._handover(Pending(tenant=tenant, name=name, local=local, session=None, closed=0.0, touched=0.0))
 
     def session_ended(self, session: Session) -> None:
-        timer = self._timers.pop(session.id, None)
-        if timer is not None:
-            timer.cancel()
         for entry in [e for e in self._pending.values() if e.session is session]:
             self.take_now(entry.local)
 
-    def _arm(self, session: Session, delay: float) -> None:
-        if session.id not in self._timers:
-            loop = asyncio.get_running_loop()
-            self._timers[session.id] = loop.call_later(delay, self._check, session)
+    def _arm(self, local: str, delay: float) -> None:
+        self._disarm(local)
+        loop = asyncio.get_running_loop()
+        self._timers[local] = loop.call_later(delay, self._check, local)
 
-    def _check(self, session: Session) -> None:
-        self._timers.pop(session.id, None)
-        entries = [e for e in self._pending.values() if e.session is session]
-        if not entries:
+    def _disarm(self, local: str) -> None:
+        timer = self._timers.pop(local, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _check(self, local: str) -> None:
+        self._timers.pop(local, None)
+        entry = self._pending.get(local)
+        if entry is None:
             return
         now = time.monotonic()
-        idle = now - session.last_activity
-        for entry in entries:
-            if idle >= self._quiet or now - entry.since >= MAX_WAIT_SECONDS:
-                self.take_now(entry.local)
-        if idle < self._quiet:
-            self._arm(session, self._quiet - idle)
+        left = min(self._quiet - (now - entry.touched), MAX_WAIT_SECONDS - (now - entry.closed))
+        if left <= 0:
+            self.take_now(local)
+        else:
+            self._arm(local, left)
 
     def _handover(self, entry: Pending) -> None:
         spooled = self._spool_file(entry.tenant, entry.local, entry.name, COMPLETE)

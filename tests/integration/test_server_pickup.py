@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,6 +134,36 @@ def test_setstat_after_close_and_v3_rename_onto_an_existing_name(
     assert _one_session(sandbox_factory, tmp_path, steps) == [
         ("x.csv", 1000, "queued"), ("x.csv", 2000, "queued"),
     ]
+
+
+def test_a_file_is_picked_up_while_its_session_stays_connected_and_polls(
+    sandbox: Harness, account: Account
+) -> None:
+    """SPEC §7: available once complete, not once the session ends. The job
+    uploads two files in one session and keeps listing the drop folder and
+    /reports (as paramiko, ssh2-sftp-client and FileZilla jobs do): each file
+    leaves /incoming about one window after its own close."""
+    client = paramiko_client(account, Trust.ACCEPT)
+    try:
+        sftp = client.open_sftp()
+        gone: dict[str, float] = {}
+        closed: dict[str, float] = {}
+        for name in ("one.csv", "two.csv"):
+            _write(sftp, f"incoming/{name}", b"email\na@x.com\n")
+            closed[name] = time.monotonic()
+            deadline = closed[name] + 10  # the session-quiet rule waited up to 30 s here
+            while name in sftp.listdir("incoming"):
+                sftp.listdir("reports")
+                assert time.monotonic() < deadline, f"{name} still in /incoming while the session polls"
+                time.sleep(0.05)
+            gone[name] = time.monotonic()
+        rows = sandbox.files(tenant_of(account))
+        assert [(r["name"], r["state"]) for r in rows] == [("one.csv", "queued"), ("two.csv", "queued")]
+        sftp.close()
+    finally:
+        client.close()
+    for name in closed:
+        assert gone[name] - closed[name] >= 0.9  # the window rclone's setstat needs is kept
 
 
 def test_temp_names_wait_for_their_rename(sandbox: Harness, account: Account) -> None:
