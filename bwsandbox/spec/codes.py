@@ -86,12 +86,19 @@ _CODES = (
        "Define the custom key in Betterworks first, or remove the column."),
     _c("CUSTOM_KEY_INVALID", W, X, "Custom key with invalid characters: not processed",
        "Custom keys use only a-z, 0-9 and _."),
+    # SPEC §7 [decided] rules: each message says the rule is the sandbox's own.
+    _c("HEADER_WHITESPACE", W, X, "Spaces around a header: trimmed",
+       "Remove the spaces around the header in the export."),
+    _c("DIMENSION_KEY_CAPITALS", N, X, "Engage dimension key with capitals",
+       "Accepted as written, case-sensitively; send it with exactly the tenant's spelling."),
     # --- structure -------------------------------------------------------------
     _c("ROW_TOO_FEW_CELLS", E, R, "Row has fewer cells than the header",
        "A cell is missing (often an unquoted comma on the row before, or a cut line)."),
     _c("ROW_TOO_MANY_CELLS", E, R, "Row has more cells than the header",
        "A value contains a comma: quote it."),
     _c("ROW_BLANK", W, X, "Blank row ignored", "Remove empty rows such as ',,,,,'."),
+    _c("JSON_VALUE_NESTED", E, V, "Nested JSON value in an optional field",
+       "Send a string, number, boolean or null; the rest of the entry is applied without it."),
     # --- values ----------------------------------------------------------------
     _c("EMAIL_REQUIRED", E, R, "Email address is required", "Fill the email column."),
     _c("EMAIL_INVALID", E, R, "Invalid email address", "Use a full address like name@example.com."),
@@ -101,12 +108,20 @@ _CODES = (
     _c("REQUIRED_VALUE_KEPT", W, X, "Required value empty on an update",
        "Send the value, or leave the column out: a required field is never cleared."),
     _c("VALUE_TOO_LONG", E, R, "Value too long", "Shorten the value to the template's limit."),
+    _c("VALUE_WHITESPACE", W, X, "Spaces around values: trimmed",
+       "Remove the spaces before and after values in the export."),
+    _c("EMAIL_QUOTED_LOCAL", N, X, "Quoted local part in an email address",
+       'Valid ("a b"@example.com, RFC 5322) but unusual; many systems refuse it.'),
     _c("DATE_INVALID", E, V, "Not a date",
        "Use mm/dd/yyyy, yyyy/mm/dd or dd/mm/yyyy."),
     _c("DATE_IMPOSSIBLE", E, V, "Impossible date", "The day does not exist in that month."),
     _c("DATE_AMBIGUOUS", N, X, "Ambiguous day and month",
        "Read with the tenant's locale; use yyyy/mm/dd to be unambiguous."),
     _c("DATE_ISO", N, X, "ISO date", "yyyy-mm-dd is not a documented format; the sandbox accepts it."),
+    _c("DATE_OTHER_ORDER", N, X, "Date readable only in the other day/month order",
+       "Send dates in the tenant's order, or as yyyy/mm/dd."),
+    _c("DATE_ORDER_MIXED", W, X, "Day/month orders mixed in one column",
+       "Export every date in one order, ideally yyyy/mm/dd; check the ambiguous ones."),
     _c("DATE_EXCEL_SERIAL", E, V, "Excel serial number instead of a date",
        "Format the column as text or a date before saving the CSV."),
     _c("BOOLEAN_INVALID", E, V, "Not a yes/no value", "Use true/false, yes/no or 1/0."),
@@ -125,6 +140,10 @@ _CODES = (
        "Send the employee id with the same letter case as stored in Betterworks."),
     _c("EMPLOYEE_ID_CHANGED", E, R, "Employee id cannot change",
        "In the engage profile an employee id is immutable once set."),
+    _c("EMPLOYEE_ID_TAKEN", E, V, "Employee id belongs to another user",
+       "Each employee id belongs to one user: fix this id, or the other user's first."),
+    _c("EMAIL_TAKEN", E, R, "Email address belongs to another active user",
+       "Each address belongs to one active user: change or deactivate the other user first."),
     _c("MANAGER_NOT_FOUND", E, V, "Manager not found",
        "The manager must be in this file or already in Betterworks."),
     _c("MANAGER_SELF", E, V, "User is their own manager",
@@ -132,6 +151,10 @@ _CODES = (
     _c("MANAGER_CYCLE", E, V, "Manager cycle", "Break the loop of managers."),
     _c("LICENSE_LIMIT", E, R, "Not enough user licences",
        "Reduce the import, deactivate users, or add licences."),
+    _c("TERMINATIONS", W, X, "Engage file terminates users",
+       "Users left out of an engage file are terminated: check they have left."),
+    _c("TERMINATION_LIMIT", E, F, "File would terminate too many users",
+       "Send the full roster, or raise engage_termination_limit if the terminations are intended."),
     # --- department files ------------------------------------------------------
     _c("DEPARTMENT_NAME_REQUIRED", E, R, "Department name is required", "Fill the name column."),
     _c("DEPARTMENT_DUPLICATE", E, R, "Duplicate department", "Each department once."),
@@ -140,6 +163,8 @@ _CODES = (
     _c("DEPARTMENT_HAS_ACTIVE_USERS", E, V, "Department still has active users",
        "Move or deactivate its users before deactivating the department."),
     _c("DEPARTMENT_CYCLE", E, R, "Department parent cycle", "Break the loop of parents."),
+    _c("DEPARTMENT_FILE_MANUAL", N, X, "Department file sent over SFTP",
+       "Accepted here; production may require it in the Admin module's manual upload."),
 )
 
 CATALOGUE: dict[str, Code] = {c.code: c for c in _CODES}
@@ -147,6 +172,8 @@ CATALOGUE: dict[str, Code] = {c.code: c for c in _CODES}
 # Findings only the simulated vendor app can make (it sees the directory and
 # the upload's name; `validate` does not), with a row scope to say what they
 # cost. Not in CATALOGUE: no file alone triggers them, so they have no fixture.
+# (TERMINATIONS, TERMINATION_LIMIT, EMAIL_TAKEN: `validate --context` predicts
+# them from a directory snapshot, so they are in CATALOGUE, with fixtures.)
 DIRECTORY_CODES: dict[str, Code] = {
     c.code: c
     for c in (
@@ -155,7 +182,6 @@ DIRECTORY_CODES: dict[str, Code] = {
         _c("FILE_NAME_UNDATED", N, X, "File name has no date", "Name the file users_YYYYMMDD.csv."),
         _c("FILE_NAME_EXTENSION", N, X, "File name does not end in .csv or .json",
            "Name the file users_YYYYMMDD.csv (or .json)."),
-        _c("TERMINATION_LIMIT", E, F, "File would terminate too many users", "Send the full roster."),
     )
 }
 
