@@ -259,3 +259,26 @@ def test_a_public_key_query_without_a_signature_is_no_login(
     with pytest.raises(paramiko.AuthenticationException):
         paramiko_client(replace(account, password="guess"), Trust.ACCEPT)  # the 3rd failure: locked
     assert harness.audit_events("lockout")
+
+
+def test_a_flood_of_idle_connections_is_capped_and_logged_once_a_second(
+    sandbox_factory: SandboxFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = sandbox_factory(max_connections=20, max_startups_per_address=1000)
+    account = harness.add_tenant(tmp_path / "home")
+    flood = []
+    try:
+        with caplog.at_level("WARNING", logger="bwsandbox.server"):
+            for _ in range(60):
+                sock = socket.create_connection((account.host, account.port))
+                sock.settimeout(10)
+                flood.append(sock)
+            served = sum(1 for sock in flood if sock.recv(64).startswith(b"SSH-2.0-"))
+        assert served == 20  # the rest were closed at once, without a banner
+        refusals = [r for r in caplog.records if "refusing connections" in r.getMessage()]
+        assert 1 <= len(refusals) <= 5, [r.getMessage() for r in refusals]  # not one line per socket
+        assert not [r for r in caplog.records if r.exc_info]  # and no traceback
+    finally:
+        for sock in flood:
+            sock.close()
+    assert wait_until(lambda: _logs_in(account), timeout=15, interval=0.2)
