@@ -282,3 +282,21 @@ def test_a_flood_of_idle_connections_is_capped_and_logged_once_a_second(
         for sock in flood:
             sock.close()
     assert wait_until(lambda: _logs_in(account), timeout=15, interval=0.2)
+
+
+def test_aes_is_offered_and_chacha20_is_not(sandbox: Harness, account: Account) -> None:
+    """server/listener.py CIPHERS: clients negotiate AES (OpenSSH: aes128-ctr)."""
+    import subprocess
+
+    transport = _transport(account)
+    try:
+        assert transport.local_cipher.startswith("aes") and transport.remote_cipher.startswith("aes")
+    finally:
+        transport.close()
+    forced = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-c", "chacha20-poly1305@openssh.com",
+         "-p", str(account.port), f"{account.username}@{account.host}"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(account.home)},
+    )
+    assert "no matching cipher found" in forced.stderr, forced.stderr
