@@ -148,7 +148,7 @@ def add(
     if contact and (problem := email_problem(contact)) is not None:
         raise UsageError(f"the contact {contact!r} is not an email address: {problem}")
     for key in custom_keys:
-        if (problem := custom_key_problem(key)) is not None:
+        if (problem := custom_key_problem(key, profile)) is not None:
             raise UsageError(problem)
     _check_authorized_keys(authorized_keys)
     if get(conn, name) is not None:

@@ -59,7 +59,9 @@ def _licenses(text: str) -> int:
 
 
 def _custom_key(text: str) -> str:
-    if (problem := custom_key_problem(text)) is not None:
+    # The widest syntax here (an engage dimension key may hold capitals);
+    # `tenants.add` checks the key against the tenant's profile.
+    if (problem := custom_key_problem(text, Profile.ENGAGE)) is not None:
         raise argparse.ArgumentTypeError(problem)
     return text
 

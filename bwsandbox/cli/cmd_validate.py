@@ -104,8 +104,9 @@ def _context(args: argparse.Namespace) -> Context:
             raise UsageError(f"{args.context}: not a valid context ({exc})") from exc
     from bwsandbox.spec.fields import custom_key_problem
 
+    profile = Profile(args.profile) if args.profile else context.profile
     for key in args.custom_keys:
-        if (problem := custom_key_problem(key)) is not None:  # as `tenant add` checks it
+        if (problem := custom_key_problem(key, profile)) is not None:  # as `tenant add` checks it
             raise UsageError(problem)
     changes: dict[str, object] = {"custom_keys": context.custom_keys | frozenset(args.custom_keys)}
     if args.profile:

@@ -21,8 +21,10 @@ Production rules mimicked (SPEC §3, §5):
   still apply, with production's message [doc];
 - departments are created on first use [doc];
 - core: users left out of a file are untouched; engage: they are terminated
-  (the file is the full roster) [doc], unless that would terminate more than
-  `termination_limit` of the active users, a safety net like Okta's [decided];
+  (the file is the full roster) [doc], said up front with the count and the
+  share (TERMINATIONS), unless that would terminate more than
+  `termination_limit` of the active users, a safety net like Okta's, on by
+  default (TERMINATION_LIMIT) [decided];
 - data in a file overrides earlier manual changes, and each overwritten manual
   edit is recorded [doc].
 """
@@ -50,7 +52,8 @@ from bwsandbox.ingest.records import (
 )
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile, identity_by_employee_id
-from bwsandbox.validator.model import ApplicableRow
+from bwsandbox.validator import roster
+from bwsandbox.validator.model import ApplicableRow, Finding
 
 # Fields a file can never blank out: an empty cell there is ignored, not a
 # clear (the validator reports it; SPEC §5 "an empty cell clears an OPTIONAL field").
@@ -172,7 +175,7 @@ class _Applier(LinkRules):
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:
         omitted = self._omitted()
-        if omitted and not self._within_termination_limit(len(omitted)):
+        if omitted and not self._within_termination_limit(omitted):
             return self.out
         self._unique_addresses()
         self._licence_limit(terminating=len(omitted))
@@ -262,25 +265,16 @@ class _Applier(LinkRules):
             if u.active and u.uid not in self.results and u.key not in self.seen_keys
         ]
 
-    def _within_termination_limit(self, count: int) -> bool:
+    def _within_termination_limit(self, omitted: list[User]) -> bool:
+        """SPEC §5 safety net, said up front either way (`validator/roster.py`,
+        the words `validate --context` predicts them with)."""
         active_before = self.state.active_count()
         limit = self.policy.termination_limit
-        if count <= limit * active_before:
+        if roster.within_limit(len(omitted), active_before, limit):
+            self.out.issues.append(_issue(roster.terminations([u.email for u in omitted], active_before)))
             return True
         self.out = Outcome(refused=True)
-        self.out.issues.append(
-            Issue(
-                code="TERMINATION_LIMIT",
-                severity="error",
-                row=None,
-                message=(
-                    f"This file would terminate {count} of {active_before} active users "
-                    f"({count / active_before:.0%}), more than the sandbox's safety limit of "
-                    f"{limit:.0%}. Nothing in the file was applied. In the engage profile every user "
-                    "left out of the file is terminated: send the full roster."
-                ),
-            )
-        )
+        self.out.issues.append(_issue(roster.termination_limit(len(omitted), active_before, limit)))
         return False
 
     def _terminate(self, omitted: list[User]) -> None:
@@ -305,6 +299,11 @@ class _Applier(LinkRules):
                         action=Action.CREATED, before=None, after=Department(name=name), row=change.row
                     )
                 )
+
+
+def _issue(f: Finding) -> Issue:
+    return Issue(code=f.code, severity=str(f.severity), row=f.row, message=f.message, column=f.column,
+                 value=f.value)
 
 
 def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:

@@ -73,20 +73,24 @@ class LinkRules:
         return res.fields if res is not None else self.state.users[uid].fields
 
     def _unique_addresses(self) -> None:
-        """SPEC §4: two users never share an address. With identity by employee
-        id a row may give a user an address another user holds; decided on the
-        whole file (a row freeing it later counts), so the order of the rows
-        never matters. Whoever keeps their address keeps it; the row moving
-        onto it is refused, with production's message."""
+        """SPEC §4: two active users never share an address. With identity by
+        employee id a row may give a user an address another active user holds
+        (SPEC §7 [decided]: refused, EMAIL_TAKEN); decided on the whole file (a
+        row freeing it later counts), so the order of the rows never matters.
+        Whoever keeps their address keeps it; the row moving onto it is
+        refused, with production's message. The validator refuses the same
+        rows first when it sees the directory (`validator/users.py` _taken);
+        this catches what follows from rows only the directory refuses."""
         if not self.identity_by_employee_id:
             return
         while True:
             owners: dict[str, list[int]] = {}
             for uid, user in self.state.users.items():
-                if uid not in self.results:
+                if uid not in self.results and user.active:
                     owners.setdefault(user.key, []).append(uid)
             for res in self.results.values():
-                owners.setdefault(email_key(res.fields.get("email", "")), []).append(res.uid)
+                if res.active:
+                    owners.setdefault(email_key(res.fields.get("email", "")), []).append(res.uid)
             refused = [
                 uid for key, uids in owners.items() if len(uids) > 1
                 for uid in uids
@@ -99,8 +103,11 @@ class LinkRules:
                 if res.new and res.fields.get("employee_id"):
                     self.refused_ids.add(res.fields["employee_id"])
                 self.out.issues.append(
-                    Issue(code="EMAIL_DUPLICATE", severity="error", row=res.row, column="email",
-                          value=res.fields.get("email", ""), message=messages.SHARED_EMAIL)
+                    Issue(code="EMAIL_TAKEN", severity="error", row=res.row, column="email",
+                          value=res.fields.get("email", ""),
+                          message=f"{messages.SHARED_EMAIL} (another active user holds this address; "
+                          "refusing the row moving onto it is the sandbox's rule, since production "
+                          "documents the message but not this case.)")
                 )
                 self.out.count("skipped")
 

@@ -22,7 +22,7 @@ from bwsandbox.ingest import directory, pgp, reports
 from bwsandbox.ingest.apply import apply_departments, apply_users
 from bwsandbox.ingest.notify import error_csv
 from bwsandbox.ingest.records import Issue, Outcome, Policy, Source, email_key
-from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Kind, Profile
+from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Kind, Profile, trim
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
 from bwsandbox.validator import Context, Validation, validate
@@ -76,7 +76,7 @@ def decrypt(data: bytes, *, name: str, tenant: Tenant, data_dir: Path) -> tuple[
 
 def mentioned_emails(validation: Validation) -> frozenset[str]:
     """Emails on rows that were not applied: engage must not terminate them."""
-    header = validation.report.header
+    header = [trim(h) for h in validation.report.header]  # SPEC §7: " email" is email
     if "email" not in header:
         return frozenset()
     index = header.index("email")
@@ -159,6 +159,7 @@ def _compute(
         context = Context(
             profile=tenant.profile, locale=tenant.locale, custom_keys=tenant.custom_keys,
             directory=directory.snapshot(state), today=dt.date.fromisoformat(today), licenses_available=None,
+            engage_termination_limit=None,  # apply says it (and refuses over the limit) with the same words
         )
         validation = validate(plain, context, name=vname)
         report = validation.report
@@ -174,6 +175,10 @@ def _compute(
             )
             applier = apply_departments if report.kind is Kind.DEPARTMENTS else apply_users
             outcome = applier(state, validation.applicable(), policy)
+        if source is Source.ADMIN:  # the manual upload department files are said to need
+            base["findings"] = [
+                f for f in reports.findings(base) if f.get("code") != "DEPARTMENT_FILE_MANUAL"
+            ]
         issues = outcome.issues + _name_notices(name, tenant, source)
         # Rows only the directory refused (licences, a taken address) keep
         # their original cells in the error file too (SPEC §5).
@@ -217,8 +222,10 @@ def _name_notices(name: str, tenant: Tenant, source: Source) -> list[Issue]:
 def _names(header: Sequence[str], originals: Mapping[int, Sequence[str]]) -> dict[int, str]:
     """Display names of the rows with findings (SPEC §4 "Entry #n - <name>")."""
 
+    names = [trim(h) for h in header]
+
     def cell(cells: Sequence[str], column: str) -> str:
-        index = header.index(column) if column in header else len(cells)
+        index = names.index(column) if column in names else len(cells)
         return cells[index].strip() if index < len(cells) else ""
 
     out = {}

@@ -100,13 +100,23 @@ OPTIONAL_CLEARABLE = frozenset(
 
 # Custom keys: `[a-z0-9_]` only, and only if the tenant defined them [doc].
 CUSTOM_KEY_RE = re.compile(r"^[a-z0-9_]+$")
+# Engage dimension keys are case-sensitive and may hold capitals; the
+# [a-z0-9_] rule is for core custom keys only (SPEC §7 [decided]).
+DIMENSION_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def custom_key_problem(key: object) -> str | None:
-    """Why `key` cannot be a tenant's custom key (SPEC §3: [a-z0-9_] only), or None."""
+def custom_key_problem(key: object, profile: Profile = Profile.CORE) -> str | None:
+    """Why `key` cannot be a tenant's custom key (SPEC §3: [a-z0-9_] only; an
+    engage dimension key may hold capitals, SPEC §7), or None."""
+    if profile is Profile.ENGAGE:
+        if isinstance(key, str) and DIMENSION_KEY_RE.match(key):
+            return None
+        return f"invalid dimension key {key!r}: use letters, digits and _ only"
     if isinstance(key, str) and CUSTOM_KEY_RE.match(key):
         return None
-    return f"invalid custom key {key!r}: use lowercase letters, digits and _ only"
+    hint = " (capitals are for engage dimension keys only)" if isinstance(key, str) and \
+        DIMENSION_KEY_RE.match(key) else ""
+    return f"invalid custom key {key!r}: use lowercase letters, digits and _ only{hint}"
 
 # SPEC §1 core file names: "any unique name, with the date in it; .csv or
 # .json" [doc]. A date as yyyymmdd / yyyy-mm-dd / dd-mm-yyyy (any of - _ .).
@@ -115,6 +125,19 @@ DATE_IN_NAME = re.compile(
     r"|(?:0[1-9]|[12]\d|3[01])[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:19|20)\d{2})"
 )
 FEED_SUFFIXES = (".csv", ".json")
+
+# SPEC §7 [decided]: leading and trailing spaces around a value (or a header)
+# are trimmed, with a warning, since production's handling is undocumented.
+# Spaces are the tab and Unicode's space separators (no-break space
+# included); a line break inside a quoted value is the value's own. The
+# validator's C fast path (`_cells.c`, edge_space) knows exactly these.
+SPACES = "\t \u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u202f\u205f\u3000"
+
+
+def trim(value: str) -> str:
+    """A value without the spaces around it (SPACES)."""
+    return value.strip(SPACES)
+
 
 # Tenant locales: they settle ambiguous dates (SPEC §3).
 LOCALES = ("en-US", "en-GB")

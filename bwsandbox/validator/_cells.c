@@ -13,11 +13,13 @@
  * plain to compute, so a fast value needs no Python at all:
  *
  *   TEXT   at most `limit` bytes (bytes >= characters); when required, not
- *          empty and not starting with a space, tab or no-break space;
+ *          empty; no space (values.SPACES: tab, Unicode space separators)
+ *          at either end, since those are trimmed and reported (SPEC §7);
  *   EMAIL  empty (slow only if required), or an address as values.EMAIL_FAST
  *          matches it, within `limit` bytes: hashed lower-cased;
  *   ID     digits, or text that cannot be scientific notation (no E/e, or
- *          not a digit first); no leading apostrophe; hashed; the
+ *          not a digit first); no leading apostrophe, no space at either
+ *          end (as TEXT); hashed; the
  *          numeric / zero-padded / size facts of the lost-zeros rule are
  *          kept; ID_LOWER also hashes the lower-cased id (ASCII only), the
  *          key stored ids are compared on;
@@ -169,13 +171,34 @@ static inline int in_vocab(const Col *col, const unsigned char *v, Py_ssize_t n)
     return 0;
 }
 
+/* A three-byte UTF-8 space of values.SPACES at p: U+1680, U+2000-U+200A,
+ * U+202F, U+205F, U+3000. */
+static inline int wide_space(const unsigned char *p) {
+    if (p[0] == 0xE1) return p[1] == 0x9A && p[2] == 0x80;
+    if (p[0] == 0xE2)
+        return (p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xAF)) || (p[1] == 0x81 && p[2] == 0x9F);
+    if (p[0] == 0xE3) return p[1] == 0x80 && p[2] == 0x80;
+    return 0;
+}
+
+/* The value starts or ends with a space of values.SPACES (tab, space,
+ * no-break space, the wide ones): the exact rules trim and report it. */
+static inline int edge_space(const unsigned char *v, Py_ssize_t n) {
+    if (n == 0) return 0;
+    unsigned char a = v[0], z = v[n - 1];
+    if (a == ' ' || a == '\t' || z == ' ' || z == '\t') return 1;
+    if (a < 0x80 && z < 0x80) return 0;
+    if (n >= 2 && ((a == 0xC2 && v[1] == 0xA0) || (v[n - 2] == 0xC2 && z == 0xA0))) return 1;
+    return n >= 3 && (wide_space(v) || wide_space(v + n - 3));
+}
+
 /* Judge one value of a ruled column; returns whether it is slow. */
 static int judge(Col *col, Py_ssize_t rec, const unsigned char *v, Py_ssize_t n, int escaped) {
     switch (col->kind) {
     case K_TEXT:
-        if (escaped) return 1;
+        if (escaped || edge_space(v, n)) return 1;
         if (col->limit >= 0 && n > col->limit) return 1;
-        return col->required && (n == 0 || v[0] == ' ' || v[0] == '\t' || (n >= 2 && v[0] == 0xC2 && v[1] == 0xA0));
+        return col->required && n == 0;
     case K_EMAIL:
         col->hash[rec] = 0;
         if (n == 0) return col->required;
@@ -215,7 +238,7 @@ static int judge(Col *col, Py_ssize_t rec, const unsigned char *v, Py_ssize_t n,
         if (n == 0) return col->required;
         /* values.SCIENTIFIC needs a digit first, once stripped of white space */
         int digit_or_blank = v[0] <= ' ' || v[0] >= 0x80 || (v[0] >= '0' && v[0] <= '9');
-        return escaped || apostrophe || (!numeric && has_e && digit_or_blank);
+        return escaped || apostrophe || edge_space(v, n) || (!numeric && has_e && digit_or_blank);
     }
     case K_BOOL:
         return escaped || !in_vocab(col, v, n);

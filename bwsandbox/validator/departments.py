@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from bwsandbox.spec.fields import BOOLEAN_FALSE
 from bwsandbox.validator import values
 from bwsandbox.validator.crossrow import cycle_members, duplicates, frame_fetch, hash_keys
-from bwsandbox.validator.findings import finding
+from bwsandbox.validator.findings import file_finding, finding
 from bwsandbox.validator.model import Context, Finding
+from bwsandbox.validator.spaces import SpaceTally
 from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
@@ -24,6 +25,19 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
     import numpy as np
     import polars as pl
 
+    # SPEC §7 "the department file": one version of production's docs says it
+    # "must be uploaded manually ... cannot be sent through the HRIS
+    # integration", others accept it; the sandbox accepts it and says so.
+    yield file_finding(
+        "DEPARTMENT_FILE_MANUAL",
+        "This is a department file. The sandbox processes it as an SFTP upload, but one version of "
+        "production's documentation says department files must be uploaded manually in the Admin "
+        "module and cannot be sent through the HRIS integration (other versions accept them): accepting "
+        "it over SFTP is the sandbox's rule. Check with Betterworks support before relying on it.",
+    )
+    spaces = SpaceTally()
+    df = spaces.trim(df)
+    yield from spaces.findings()
     name_key = pl.col("name").str.strip_chars().str.to_lowercase()
     for i, value in df.filter(pl.col("name").str.strip_chars() == "").select("i", "name").rows():
         yield finding(

@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.codes import Scope, Severity
-from bwsandbox.spec.fields import Kind, ValueType
+from bwsandbox.spec.fields import Kind
 from bwsandbox.validator import accel, crossrow, fastpath, values
 from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
 from bwsandbox.validator.findings import file_finding, finding, skipped_records
 from bwsandbox.validator.header import HeaderMap, map_header
-from bwsandbox.validator.jsonfeed import read_json_table
+from bwsandbox.validator.jsonfeed import nested_findings, read_json_table
 from bwsandbox.validator.model import ApplicableRow, Context, Finding, Report, Validation
 from bwsandbox.validator.structure import CsvRead, Table, _now, row_of
 from bwsandbox.validator.users import UserRules, user_rules
@@ -33,16 +33,10 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-# Columns that some rule reads; plain text columns without a limit are only
-# read again when ingest asks for the applicable rows.
-_RULED_TYPES = (ValueType.EMAIL, ValueType.DATE, ValueType.BOOLEAN, ValueType.ID, ValueType.MOBILE)
-
-
-def _ruled(hmap: HeaderMap, name: str) -> bool:
-    spec = hmap.template[name]
-    if hmap.kind is Kind.DEPARTMENTS:
-        return True  # `parent` is a cross-row link; department files are small
-    return spec.type in _RULED_TYPES or spec.max_length is not None or spec.required
+def _needed(hmap: HeaderMap) -> list[int]:
+    """The columns the rules read: every processed one (template and custom
+    keys), since any value may have spaces to trim and report (SPEC §7)."""
+    return [] if hmap.fatal else sorted({**hmap.columns, **hmap.custom})
 
 
 _PARALLEL_BYTES = 4 << 20  # from this size the structure scan and the hash run on worker threads
@@ -139,13 +133,14 @@ def _validate_text(
             return _stop(name, context, sha_f.result(), findings + got)
         table = got
         hmap = map_header(table.header, context)
+        findings += nested_findings(table, hmap)
     else:
         head = read_header(text)
         delim = delimiter_findings(text, head.end)
         if delim:
             return _stop(name, context, sha_f.result(), findings + delim, header=head.cells)
         hmap = map_header(head.cells, context)
-        needed = [] if hmap.fatal else sorted(i for i, n in hmap.columns.items() if _ruled(hmap, n))
+        needed = _needed(hmap)
         reader = CsvRead(text, head.cells, head.end, needed, submit)
         if not hmap.fatal and hmap.kind is Kind.USERS:
             # Speculate: run the row rules on each part polars reads while the
@@ -227,14 +222,16 @@ def _frame(
 ) -> pl.DataFrame:
     import polars as pl
 
-    present = [(f"c{i}", n) for i, n in hmap.columns.items() if f"c{i}" in frame.columns]
+    names = {**hmap.columns, **hmap.custom}
+    present = [(f"c{i}", n) for i, n in sorted(names.items()) if f"c{i}" in frame.columns]
     df = frame.select([pl.col(c).alias(n) for c, n in present]).with_row_index("i", offset=offset)
     return df.filter(pl.Series(keep)) if keep is not None and not keep.all() else df
 
 
 def _record_fetch(table: Callable[[], Table], hmap: HeaderMap) -> crossrow.Fetch:
-    """Values of flagged rows, parsed again from their records (no frame is kept)."""
-    index = {n: i for i, n in hmap.columns.items()}
+    """Values of flagged rows, parsed again from their records (no frame is
+    kept), trimmed as the rules read them (SPEC §7)."""
+    index = {n: i for i, n in {**hmap.columns, **hmap.custom}.items()}
 
     def fetch(col: str, positions: Sequence[int]) -> list[str]:
         recs = [int(p) for p in positions]
@@ -242,7 +239,7 @@ def _record_fetch(table: Callable[[], Table], hmap: HeaderMap) -> crossrow.Fetch
             return []
         got = table().originals(recs)
         at = index[col]
-        return [cells[at] if at < len(cells) else "" for cells in (got[row_of(r)] for r in recs)]
+        return [values.trim(cells[at]) if at < len(cells) else "" for cells in (got[row_of(r)] for r in recs)]
 
     return fetch
 
@@ -295,7 +292,7 @@ def _finish(
                 cell = cells[idx] if idx < len(cells) else None
                 if cell is None or field_name in dropped:
                     continue
-                value = cell if spec is None else values.normalise(spec, cell, context.locale)
+                value = values.trim(cell) if spec is None else values.normalise(spec, cell, context.locale)
                 if value is not None:
                     out[field_name] = value
             yield ApplicableRow(row=row_of(rec), values=out)

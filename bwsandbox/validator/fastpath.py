@@ -51,7 +51,8 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
         return None
     if hmap.kind is not Kind.USERS or hmap.fatal or not needed:
         return None
-    names = tuple(hmap.columns[i] for i in needed)
+    processed = {**hmap.columns, **hmap.custom}
+    names = tuple(processed[i] for i in needed)
     core = context.profile is Profile.CORE
     if len(needed) > _MAX_COLUMNS or max(needed) >= 256 or "email" not in names:
         return None
@@ -63,8 +64,10 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
     vocab = tuple(v.encode() for v in _COMMON_BOOLEANS)
     specs: list[tuple[int, int, int, bool, tuple[bytes, ...] | None]] = []
     for index, name in zip(needed, names, strict=True):
-        spec = hmap.template[name]
-        if name == "email":
+        spec = hmap.template.get(name)
+        if spec is None:  # a custom key: free text, only its spaces are judged
+            specs.append((index, _TEXT, -1, False, None))
+        elif name == "email":
             specs.append((index, _EMAIL, 254, True, None))
         elif spec.type is ValueType.EMAIL:
             specs.append((index, _EMAIL, -1, False, None))  # a manager's key only

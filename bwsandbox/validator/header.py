@@ -16,6 +16,7 @@ from bwsandbox.spec.fields import (
     CORE_FIELDS,
     CUSTOM_KEY_RE,
     DEPARTMENT_FIELDS,
+    DIMENSION_KEY_RE,
     ENGAGE_FIELDS,
     HEADER_ALIASES,
     HEADER_NO_TARGET,
@@ -23,6 +24,7 @@ from bwsandbox.spec.fields import (
     Kind,
     Profile,
     normalise_header,
+    trim,
 )
 from bwsandbox.validator.findings import file_finding
 from bwsandbox.validator.model import Context, Finding
@@ -66,11 +68,24 @@ def suggest(raw: str, template: dict[str, Field]) -> str | None:
     return close[0] if close else None
 
 
-def map_header(header: tuple[str, ...], context: Context) -> HeaderMap:
+def map_header(written: tuple[str, ...], context: Context) -> HeaderMap:
+    # SPEC §7 [decided]: spaces around a header are trimmed, with a warning.
+    header = tuple(trim(raw) for raw in written)
     kind = detect_kind(header, context.profile)
     template = template_for(kind, context.profile)
     hmap = HeaderMap(kind=kind, template=template)
     out = hmap.findings
+    for raw, name in zip(written, header, strict=True):
+        if raw != name and name:
+            out.append(
+                file_finding(
+                    "HEADER_WHITESPACE",
+                    f'The header "{raw}" has spaces around it; it is read as "{name}". Production does '
+                    "not document how it treats them; trimming them is the sandbox's rule.",
+                    column=name,
+                    value=raw,
+                )
+            )
     seen: dict[str, int] = {}
     for raw in header:
         seen[raw] = seen.get(raw, 0) + 1
@@ -98,8 +113,22 @@ def map_header(header: tuple[str, ...], context: Context) -> HeaderMap:
             )
             continue
         if raw in context.custom_keys and (kind is Kind.USERS):
-            if CUSTOM_KEY_RE.match(raw) or context.profile is Profile.ENGAGE:
+            if CUSTOM_KEY_RE.match(raw):
                 hmap.custom[idx] = raw
+            elif context.profile is Profile.ENGAGE:
+                # SPEC §7 [decided]: engage dimension keys are case-sensitive
+                # and may hold capitals; [a-z0-9_] is for core custom keys.
+                hmap.custom[idx] = raw
+                out.append(
+                    file_finding(
+                        "DIMENSION_KEY_CAPITALS",
+                        f'The dimension key "{raw}" has capital letters: it is processed as written and '
+                        "matched case-sensitively. Production documents case-sensitive keys but not the "
+                        "characters they may hold; accepting capitals in engage (core custom keys stay "
+                        "a-z, 0-9 and _) is the sandbox's rule.",
+                        column=raw,
+                    )
+                )
             else:
                 out.append(
                     file_finding(
@@ -142,12 +171,20 @@ def _unknown(raw: str, template: dict[str, Field], kind: Kind, context: Context)
             f'The column "{raw}" is not processed: headers are case-sensitive; use "{raw.lower()}".',
             column=raw,
         )
+    same = sorted(k for k in context.custom_keys if k.lower() == raw.lower())
+    if kind is Kind.USERS and same:
+        return file_finding(
+            "HEADER_CASE",
+            f'The column "{raw}" is not processed: keys are case-sensitive, and the tenant defines '
+            f'"{same[0]}".',
+            column=raw,
+        )
     hint = suggest(raw, template)
     no_target = HEADER_NO_TARGET.get(normalise_header(raw))
     if hint is None and no_target is None and kind is Kind.USERS:
         defined = {k.lower(): k for k in context.custom_keys}
         slug = "".join(c if c.isalnum() else "_" for c in raw.strip().lower())
-        if CUSTOM_KEY_RE.match(raw):
+        if CUSTOM_KEY_RE.match(raw) or (context.profile is Profile.ENGAGE and DIMENSION_KEY_RE.match(raw)):
             return file_finding(
                 "CUSTOM_KEY_UNDEFINED",
                 f'The custom key "{raw}" is not defined in the tenant, so the column is not processed. '

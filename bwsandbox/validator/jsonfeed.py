@@ -4,6 +4,12 @@ Each object is a record; its row number is its position + 1, so the first
 object is row 2, exactly as the same data would be in a spreadsheet. A key
 missing from an object leaves that field alone (absent, not cleared); `null`
 is an empty cell. Numbers and booleans are turned into text as written.
+
+A nested value (an object or an array) is SPEC §7's decision: in an
+optional field it is an error on that field and the entry is applied without
+it (SPEC §5 partial processing); in a required one the entry is skipped.
+Which fields are required is the template's, so `nested_findings` judges them
+once the header is mapped.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import json
 from typing import Any
 
 from bwsandbox.validator.findings import file_finding, finding
+from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Finding
 from bwsandbox.validator.structure import Table, row_of
 
@@ -110,6 +117,7 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
                     seen.add(key)
                     header.append(key)
     findings: list[Finding] = []
+    nested_at: dict[int, tuple[int, ...]] = {}
     broken = np.zeros(len(doc), dtype=bool)
     blank = np.zeros(len(doc), dtype=bool)
     records: list[list[str | None]] = []
@@ -141,16 +149,7 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
                 )
             )
         elif nested:
-            broken[i] = True
-            findings.append(
-                finding(
-                    "JSON_ENTRY_INVALID",
-                    row_of(i),
-                    f"Entry {i + 1} has a nested value in '{nested[0]}'; values must be strings, numbers, "
-                    "booleans or null. The entry is skipped.",
-                    column=nested[0],
-                )
-            )
+            nested_at[i] = tuple(header.index(k) for k in nested)
         if not entry:
             blank[i] = True
         elif len(entry) != len(header):
@@ -175,5 +174,36 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
         blank=blank,
         broken=broken,
         findings=findings,
+        nested=nested_at,
         _records=records,
     )
+
+
+def nested_findings(table: Table, hmap: HeaderMap) -> list[Finding]:
+    """SPEC §7 [decided]: a nested value in an optional field costs that value;
+    in a required field (the identity, a name needed to create) the entry."""
+    out: list[Finding] = []
+    processed = {**hmap.columns, **hmap.custom}
+    rule = ("Production does not document nested values; the sandbox's rule is to refuse the value "
+            "and, as production's partial processing does for a bad optional value, apply the rest")
+    for rec, indices in table.nested.items():
+        names = [processed[i] for i in indices if i in processed]  # other columns are not processed
+        required = [n for n in names if (spec := hmap.template.get(n)) is not None and spec.required]
+        if required:
+            table.broken[rec] = True
+            out.append(finding(
+                "JSON_ENTRY_INVALID", row_of(rec),
+                f"Entry {rec + 1} has a nested value (an object or an array) in the required field "
+                f"'{required[0]}'; values must be strings, numbers, booleans or null. The entry is skipped "
+                "(the sandbox's rule: production does not document nested values).",
+                column=required[0],
+            ))  # fmt: skip
+            continue
+        for name in names:
+            out.append(finding(
+                "JSON_VALUE_NESTED", row_of(rec),
+                f"Entry {rec + 1} has a nested value (an object or an array) in '{name}': it is not "
+                f"applied, and the rest of the entry is. {rule}.",
+                column=name,
+            ))  # fmt: skip
+    return out

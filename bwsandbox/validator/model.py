@@ -83,17 +83,22 @@ class Context:
     directory: DirectorySnapshot | None = None
     today: dt.date | None = None
     licenses_available: int | None = None  # None: no licence check
+    # Engage: the share of active users a file may terminate (SPEC §5 safety
+    # net, `engage_termination_limit`). None: terminations are not predicted
+    # (an upload's apply reports them, with the same words).
+    engage_termination_limit: float | None = 0.20
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Context:
         """A context from JSON-like data (fixture sidecars, `validate --context`).
 
         Keys: profile, locale, custom_keys, licenses_available, today (ISO),
-        directory: {users: [{email, employee_id, manager_email,
-        department_name, active}], departments: [names]}. Unknown keys are an
-        error, so a typo is never silently ignored.
+        engage_termination_limit (0-1), directory: {users: [{email,
+        employee_id, manager_email, department_name, active}], departments:
+        [names]}. Unknown keys are an error, so a typo is never silently ignored.
         """
-        known = {"profile", "locale", "custom_keys", "licenses_available", "today", "directory"}
+        known = {"profile", "locale", "custom_keys", "licenses_available", "today", "directory",
+                 "engage_termination_limit"}
         if not isinstance(doc, Mapping):
             raise ValueError("the context must be a JSON object")
         unknown = sorted(set(doc) - known)
@@ -113,8 +118,10 @@ class Context:
         if locale not in LOCALES:
             raise ValueError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
         keys = _list(doc, "custom_keys", "custom_keys")
+        profile_name = doc.get("profile", "core")
         for key in keys:
-            if (problem := custom_key_problem(key)) is not None:
+            if (problem := custom_key_problem(key, Profile(profile_name) if profile_name in set(Profile)
+                                               else Profile.CORE)) is not None:
                 raise ValueError(problem)
         licences = doc.get("licenses_available")
         if licences is not None and (
@@ -122,6 +129,9 @@ class Context:
         ):
             raise ValueError(f"licenses_available must be a whole number ≥ 0, not {licences!r}")
         today = doc.get("today")
+        limit = doc.get("engage_termination_limit", 0.20)
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit <= 1:
+            raise ValueError(f"engage_termination_limit must be a share of users from 0 to 1, not {limit!r}")
         profile = _str(doc.get("profile", "core"), "profile")
         if profile not in {str(p) for p in Profile}:
             raise ValueError(f"profile must be core or engage, not {profile!r}")
@@ -132,6 +142,7 @@ class Context:
             directory=directory,
             today=dt.date.fromisoformat(_str(today, "today")) if today else None,
             licenses_available=licences,
+            engage_termination_limit=float(limit),
         )
 
 

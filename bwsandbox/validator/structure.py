@@ -67,6 +67,7 @@ class Table:
     broken: np.ndarray[Any, Any]
     findings: list[Finding] = field(default_factory=list)
     fast: bool = False  # polars read every record (CsvRead.parts ran to the end)
+    nested: dict[int, tuple[int, ...]] = field(default_factory=dict)  # JSON: record -> nested cells
     _text: bytes = b""
     _start0: int = 0  # offset of the first data record
     _ends: np.ndarray[Any, Any] | None = None

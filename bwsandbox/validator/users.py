@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
+from bwsandbox.spec.codes import CATALOGUE
 from bwsandbox.spec.fields import Profile, ValueType, identity_by_employee_id
-from bwsandbox.validator import crossrow, fastpath, values
+from bwsandbox.validator import crossrow, fastpath, roster, values
 from bwsandbox.validator.findings import finding, skipped_records
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context, ExistingUser, Finding
+from bwsandbox.validator.spaces import SpaceTally
 from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ class UserRules:
         users = directory.users if directory is not None else ()
         self.dir_users = users
         self._cache: dict[str, Any] = {}
+        self.spaces = SpaceTally()  # SPEC §7: values are trimmed before any rule reads them
 
     def hashed_directory(self, which: str) -> np.ndarray[Any, Any]:
         """Hashes of the snapshot's keys ("ids", "emails", "active"), computed
@@ -83,6 +86,7 @@ class UserRules:
         import polars as pl
 
         hmap, context = self.hmap, self.context
+        df = self.spaces.trim(df)
         cols = set(df.columns)
         self.cols = cols
         df = df.with_columns(pl.col("email").fill_null(""))  # the identity is never "absent"
@@ -241,6 +245,9 @@ class UserRules:
         import numpy as np
 
         out = self.findings
+        out[:] = _mixed_date_orders(out, self.context.locale)
+        out += self.spaces.findings()
+        fetch = _trimmed(fetch)
         cols = self.cols
         rec = self.array("rec")
         for col in ("employee_id", "manager_id"):
@@ -262,6 +269,12 @@ class UserRules:
         alive = np.ones(len(rec), dtype=bool)
         if skipped:
             alive = ~np.isin(rec, np.fromiter(skipped, dtype=np.int64, count=len(skipped)))
+        if self.dir_users and "employee_id" in cols:
+            taken = _taken(self, fetch, rec, alive)
+            out += taken
+            refused = [f.row - 2 for f in taken if f.code == "EMAIL_TAKEN" and f.row is not None]
+            if refused:  # refused rows create nobody: no manager, no licence
+                alive &= ~np.isin(rec, np.asarray(refused, dtype=np.int64))
         if "manager_email" in cols:
             out += crossrow.manager_links(
                 fetch,
@@ -289,7 +302,168 @@ class UserRules:
             )
         if self.context.licenses_available is not None:
             out += _licences(rec, self.array("creating") & alive, self.context.licenses_available)
+        out += self._terminations(email_h)
         return out
+
+    def _terminations(self, email_h: np.ndarray[Any, Any]) -> list[Finding]:
+        """Engage (SPEC §1): the active users the file leaves out are
+        terminated; said up front, refused over the limit (`roster.py`).
+        Users on any row of the file, even a skipped one, are not left out."""
+        import numpy as np
+
+        limit = self.context.engage_termination_limit
+        if self.context.profile is not Profile.ENGAGE or self.context.directory is None or limit is None:
+            return []
+        active = {u.email.strip().lower(): u.email for u in self.dir_users if u.active}
+        if not active:
+            return []
+        keys = list(active)
+        left_out = ~crossrow.is_in(crossrow.hash_values(keys), email_h)
+        emails = [active[keys[i]] for i in np.flatnonzero(left_out).tolist()]
+        if not emails:
+            return []
+        if not roster.within_limit(len(emails), len(active), limit):
+            return [roster.termination_limit(len(emails), len(active), limit)]
+        return [roster.terminations(emails, len(active))]
+
+
+def _taken(
+    phase: UserRules, fetch: crossrow.Fetch, rec: np.ndarray[Any, Any], alive: np.ndarray[Any, Any]
+) -> list[Finding]:
+    """SPEC §7 [decided], identities another directory user holds:
+
+    - identity by email: an employee id that belongs to another user of the
+      directory is refused on that row (EMPLOYEE_ID_TAKEN, the rest applies);
+    - identity by employee id: a row whose address belongs to another ACTIVE
+      user is refused (EMAIL_TAKEN) with production's "Multiple active users
+      cannot share an email address."
+
+    Unless that other user's own row in this file moves them off it (a new
+    id, another address) and is not refused itself: the whole file counts,
+    as `ingest/links.py` does, so the order of the rows never matters."""
+    import numpy as np
+
+    email_h, id_h = phase.array("hash:email"), phase.array("hash:employee_id")
+    users = phase.dir_users
+    if phase.by_id:
+        holders = {u.email.strip().lower(): u for u in users if u.active}
+        cand = np.flatnonzero(alive & crossrow.is_in(email_h, phase.hashed_directory("active")))
+    else:
+        holders = {u.employee_id.strip(): u for u in users if u.employee_id}
+        cand = np.flatnonzero(alive & (id_h != 0) & crossrow.is_in(id_h, phase.hashed_directory("ids")))
+    if not len(cand):
+        return []
+    positions: list[int] = cand.tolist()
+    emails = fetch("email", positions)
+    ids = [v.removeprefix("'") for v in fetch("employee_id", positions)]
+    by_id = {u.employee_id.strip(): u for u in users if u.employee_id}
+    blocked: set[int] = set()  # rows whose move is refused: their user stays where they were
+    while True:
+        out = _taken_pass(phase, fetch, rec, alive, holders, by_id, positions, emails, ids, blocked)
+        refused = {p for p, _ in out}
+        if refused <= blocked:
+            return [f for _, f in out]
+        blocked |= refused
+
+
+def _taken_pass(
+    phase: UserRules, fetch: crossrow.Fetch, rec: np.ndarray[Any, Any], alive: np.ndarray[Any, Any],
+    holders: dict[str, ExistingUser], by_id: dict[str, ExistingUser], positions: list[int],
+    emails: list[str], ids: list[str], blocked: set[int],
+) -> list[tuple[int, Finding]]:
+    email_h, id_h = phase.array("hash:email"), phase.array("hash:employee_id")
+    out: list[tuple[int, Finding]] = []
+    for p, email, eid in zip(positions, emails, ids, strict=True):
+        key = email.lower()
+        holder = holders.get(key if phase.by_id else eid)
+        if holder is None:
+            continue
+        held_id = (holder.employee_id or "").strip()
+        if phase.by_id:
+            if held_id == eid or (not held_id and eid not in by_id):
+                continue  # the same user (a user without an id yet takes the file's)
+        elif holder.email.strip().lower() == key:
+            continue  # the id's own user
+        if _moves_off(phase, fetch, email_h, id_h, alive, holder, blocked):
+            continue
+        row = row_of(int(rec[p]))
+        if phase.by_id:
+            who = f"the employee id {held_id}" if held_id else "no employee id"
+            out.append((p, finding(
+                "EMAIL_TAKEN", row,
+                f"{messages.SHARED_EMAIL} ({email} belongs to an active user in Betterworks, with {who}; "
+                "refusing another employee id onto it is the sandbox's rule, since production documents "
+                "the message but not this case.)",
+                column="email", value=email,
+            )))  # fmt: skip
+        else:
+            out.append((p, finding(
+                "EMPLOYEE_ID_TAKEN", row,
+                f'The employee id "{eid}" already belongs to {holder.email} in Betterworks; it is not '
+                "applied, and the rest of the row is. Production does not document this case; refusing "
+                "the id is the sandbox's rule.",
+                column="employee_id", value=eid,
+            )))  # fmt: skip
+    return out
+
+
+def _moves_off(
+    phase: UserRules, fetch: crossrow.Fetch, email_h: np.ndarray[Any, Any], id_h: np.ndarray[Any, Any],
+    alive: np.ndarray[Any, Any], holder: ExistingUser, blocked: set[int],
+) -> bool:
+    """Whether the holder's own row in this file gives them another address
+    (identity by id) or another employee id (identity by email), and that
+    change is not refused (`blocked`)."""
+    import numpy as np
+
+    if phase.by_id:
+        held_id = (holder.employee_id or "").strip()
+        if not held_id:
+            return False
+        found = np.flatnonzero(alive & (id_h == crossrow.hash_values([held_id])[0])).tolist()
+        rows = [p for p in found if p not in blocked]
+        return any(e.lower() != holder.email.strip().lower() for e in fetch("email", rows))
+    key = holder.email.strip().lower()
+    found = np.flatnonzero(alive & (email_h == crossrow.hash_values([key])[0])).tolist()
+    rows = [p for p in found if p not in blocked]
+    held = (holder.employee_id or "").strip()
+    return any(v.removeprefix("'") != held for v in fetch("employee_id", rows))
+
+
+def _mixed_date_orders(findings: list[Finding], locale: str) -> list[Finding]:
+    """SPEC §7 [decided]: a date read in the other order (DATE_OTHER_ORDER, a
+    notice) is a warning when its column also holds ambiguous dates, which are
+    read in the tenant's order: the column then mixes conventions."""
+    import dataclasses
+
+    ambiguous: dict[str, Finding] = {}
+    for f in findings:
+        if f.code == "DATE_AMBIGUOUS" and f.column and f.row is not None:
+            first = ambiguous.get(f.column)
+            if first is None or (first.row or 0) > f.row:
+                ambiguous[f.column] = f
+    if not ambiguous:
+        return findings
+    out = []
+    for f in findings:
+        first = ambiguous.get(f.column or "") if f.code == "DATE_OTHER_ORDER" else None
+        if first is not None and f.value is not None and first.row is not None:
+            iso = values.read_date(f.value, locale).iso or ""
+            f = dataclasses.replace(
+                f, code="DATE_ORDER_MIXED", severity=CATALOGUE["DATE_ORDER_MIXED"].severity,
+                message=values.mixed_orders(values.trim(f.value), iso, locale, first.row, first.value or ""),
+            )
+        out.append(f)
+    return out
+
+
+def _trimmed(fetch: crossrow.Fetch) -> crossrow.Fetch:
+    """The values of flagged rows as the rules read them: trimmed (SPEC §7)."""
+
+    def trimmed(col: str, positions: Any) -> list[str]:
+        return [values.trim(v) for v in fetch(col, positions)]
+
+    return trimmed
 
 
 def user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Finding]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, Field, ValueType
+from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as normalise does
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Finding
 from bwsandbox.validator.structure import row_of
@@ -41,10 +42,43 @@ MOBILE = r"^\+?[0-9]{6,15}$"  # SPEC §3 engage: `+` and digits [decided: 6-15 d
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
+
+def quoted_local(value: str) -> tuple[str, str] | None:
+    """(local part, domain) of an address whose local part is an RFC 5322
+    quoted string (`"a b"@example.com`, `"x@y"@example.com`), else None."""
+    if not value.startswith('"'):
+        return None
+    i = 1
+    while i < len(value):
+        c = value[i]
+        if c == "\\":
+            if i + 1 >= len(value) or not (" " <= value[i + 1] <= "~"):
+                return None
+            i += 2
+            continue
+        if c == '"':
+            break
+        if not (" " <= c <= "~"):  # qtext: printable ASCII and space
+            return None
+        i += 1
+    else:
+        return None
+    if i == 1 or i + 1 >= len(value) or value[i + 1] != "@":
+        return None
+    return value[: i + 1], value[i + 2 :]
+
+
 def email_problem(value: str) -> str | None:
     """Why an address is invalid, in plain words; None if it is fine."""
     if value != value.strip():
         return "it starts or ends with a space"
+    quoted = quoted_local(value)
+    if quoted is not None:
+        # SPEC §7 [decided]: valid (an EMAIL_QUOTED_LOCAL notice says it is
+        # unusual); the domain is checked as any other.
+        if len(quoted[0]) > 64:
+            return "the part before the @ is longer than 64 characters"
+        return _domain_problem(quoted[1])
     if any(c.isspace() for c in value):
         return "it contains a space"
     for sep in ",;":
@@ -66,6 +100,12 @@ def email_problem(value: str) -> str | None:
     bad = sorted({c for c in local if not (c.isalnum() or c in _LOCAL_SPECIALS)})
     if bad:
         return f"character {bad[0]!r} is not allowed before the @"
+    return _domain_problem(domain)
+
+
+def _domain_problem(domain: str) -> str | None:
+    if not domain:
+        return "nothing after the @"
     if "." not in domain:
         return f"the domain '{domain}' has no dot (e.g. example.com)"
     labels = domain.split(".")
@@ -133,6 +173,10 @@ def read_date(raw: str, locale: str) -> DateReading:
                 f'"{value}" could be day/month or month/day; read as {fmt} (tenant locale '
                 f"{locale}): {chosen.isoformat()}.",
             )
+        if (gb if prefer_gb else us) is None:
+            # SPEC §7 [decided]: a date that reads only in the other order
+            # (13/01/2025 in a month-first tenant) is read that one way.
+            return DateReading(chosen.isoformat(), "DATE_OTHER_ORDER", other_order(value, chosen, locale))
         return DateReading(chosen.isoformat())
     m = _ISO.match(value)
     if m:
@@ -159,6 +203,28 @@ def read_date(raw: str, locale: str) -> DateReading:
     )
 
 
+ORDER_RULE = ("Production does not document this case; reading a date the one way it can be read is "
+              "the sandbox's rule.")
+
+
+def _order_words(locale: str) -> tuple[str, str]:
+    """(the tenant's order, the other one) in words."""
+    return ("day first", "month first") if locale == "en-GB" else ("month first", "day first")
+
+
+def other_order(value: str, date: dt.date, locale: str) -> str:
+    own, other = _order_words(locale)
+    return (f'"{value}" can only be read {other}: {date.day} {date:%B %Y} ({date.isoformat()}); this '
+            f"tenant reads dates {own} ({locale}). {ORDER_RULE}")
+
+
+def mixed_orders(value: str, date: str, locale: str, ambiguous_row: int, ambiguous: str) -> str:
+    own, other = _order_words(locale)
+    return (f'"{value}" can only be read {other} ({date}), but this column also holds dates that read '
+            f'either way (row {ambiguous_row}: "{ambiguous}"), which are read {own} for this tenant '
+            f"({locale}): the file mixes conventions, so check those. {ORDER_RULE}")
+
+
 def _ok_or_impossible(date: dt.date | None, value: str) -> DateReading:
     if date is None:
         return DateReading(None, "DATE_IMPOSSIBLE", f'"{value}" is not a real calendar date.')
@@ -177,6 +243,7 @@ def read_bool(raw: str) -> str | None:
 
 def normalise(spec: Field, raw: str, locale: str) -> str | None:
     """The value ingest applies; None means: do not apply this value."""
+    raw = trim(raw)
     if raw == "" or not raw.strip():
         return None if spec.required else ""
     if spec.type is ValueType.DATE:
@@ -266,6 +333,13 @@ def check_email(b: Batch, col: str) -> Post:
                     yield finding(
                         "EMAIL_INVALID", row, f"Invalid email address: {problem}.", column=col, value=value
                     )
+                elif quoted_local(value) is not None:
+                    yield finding(
+                        "EMAIL_QUOTED_LOCAL", row,
+                        "The part before the @ is a quoted string: valid by RFC 5322, but unusual, and many "
+                        "systems (mail servers, SSO) refuse it. Production does not document it; accepting "
+                        "it is the sandbox's rule.", column=col, value=value,
+                    )  # fmt: skip
 
     return post
 

@@ -151,6 +151,11 @@ def test_engage_terminates_omitted_users_within_the_safety_limit() -> None:
     records = rows(*(user(f"u{i}@x.com") for i in range(8)))
     outcome, after = run(state, records, profile=Profile.ENGAGE, termination_limit=0.2)
     assert outcome.counts == {"unchanged": 8, "terminated": 2}
+    # Said up front, with the count, the share and who (SPEC §5, the issue's "up front").
+    (said,) = outcome.issues
+    assert (said.code, said.severity, said.row) == ("TERMINATIONS", "warning", None)
+    assert said.message.startswith("This engage file terminates 2 of the 10 active users in the directory "
+                                   "(20%): u8@x.com, u9@x.com.")
     assert by_email(after)["u9@x.com"] == (
         {"email": "u9@x.com", "first_name": "F", "last_name": "L", "deactivation_date": TODAY}, False
     )
@@ -162,7 +167,9 @@ def test_engage_refuses_a_file_that_would_terminate_more_than_the_limit() -> Non
     outcome, after = run(state, records, profile=Profile.ENGAGE, termination_limit=0.2)
     assert outcome.refused
     assert [i.code for i in outcome.issues] == ["TERMINATION_LIMIT"]
-    assert "terminate 3 of 10 active users" in outcome.issues[0].message
+    message = outcome.issues[0].message
+    assert "would terminate 3 of the 10 active users (30%), more than the safety limit of 20%" in message
+    assert "(setting engage_termination_limit)" in message and "sandbox's own" in message
     assert after == state  # nothing at all applied
 
 

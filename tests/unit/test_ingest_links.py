@@ -15,8 +15,9 @@ from bwsandbox.spec import messages
 def test_a_file_cannot_give_a_user_another_users_address() -> None:
     state = seeded(user("bob@x.com", employee_id="00124"), user("cat@x.com", employee_id="00999"))
     outcome, after = run(state, rows(user("bob@x.com", employee_id="00999", manager_id="")))
-    assert issues(outcome) == {("EMAIL_DUPLICATE", 2)}
-    assert [i.message for i in outcome.issues] == [messages.SHARED_EMAIL]
+    assert issues(outcome) == {("EMAIL_TAKEN", 2)}
+    (taken,) = outcome.issues
+    assert taken.message.startswith(messages.SHARED_EMAIL) and "the sandbox's rule" in taken.message
     assert by_email(after) == by_email(state)  # Cat keeps her address, Bob stays Bob
     assert outcome.counts == {"skipped": 1}
 
@@ -24,8 +25,16 @@ def test_a_file_cannot_give_a_user_another_users_address() -> None:
 def test_an_unknown_id_with_an_address_of_a_user_with_another_id_is_refused() -> None:
     state = seeded(user("cat@x.com", employee_id="00125"))
     outcome, after = run(state, rows(user("cat@x.com", employee_id="00999", manager_id="")))
-    assert issues(outcome) == {("EMAIL_DUPLICATE", 2)}
+    assert issues(outcome) == {("EMAIL_TAKEN", 2)}
     assert by_email(after) == by_email(state)
+
+
+def test_an_address_a_deactivated_user_held_can_be_taken_by_a_new_id() -> None:
+    """SPEC §7: refused only when another ACTIVE user holds the address."""
+    state = seeded(user("cat@x.com", employee_id="00125", deactivation_date="2020-01-01"))
+    assert not any(u.active for u in state.users.values())
+    outcome, after = run(state, rows(user("cat@x.com", employee_id="00999", manager_id="")))
+    assert issues(outcome) == set() and outcome.counts == {"created": 1}
 
 
 def test_a_user_without_an_id_yet_is_matched_by_address_and_adopts_it() -> None:

@@ -87,7 +87,7 @@ EXPECTED = {
     "header": [("HEADER_UNKNOWN", None)],
     "duplicate": [("EMAIL_DUPLICATE", 2), ("EMAIL_DUPLICATE", 3), ("VALUE_TOO_LONG", 3)],
     "ragged": [("ROW_TOO_FEW_CELLS", 2), ("MANAGER_NOT_FOUND", 3)],
-    "departments": [],
+    "departments": [("DEPARTMENT_FILE_MANUAL", None)],
 }
 
 

@@ -129,11 +129,18 @@ def test_licence_limit_refuses_every_creation_and_keeps_updates() -> None:
 # --- department files ------------------------------------------------------------------------
 
 D = "name,parent,is_active"
+MANUAL = ("DEPARTMENT_FILE_MANUAL", None)  # SPEC §7: every department file gets this notice
+
+
+def test_a_department_file_says_production_may_want_it_uploaded_manually() -> None:
+    (notice,) = run(feed("Company,,true", header=D)).report.findings
+    assert (notice.code, notice.severity, notice.row) == ("DEPARTMENT_FILE_MANUAL", "notice", None)
+    assert "uploaded manually" in notice.message and "the sandbox's rule" in notice.message
 
 
 def test_department_file_is_recognised_by_its_header() -> None:
     v = run(feed("Company,,true", "Sales,Company,yes", header=D))
-    assert v.report.kind == "departments" and v.report.findings == ()
+    assert v.report.kind == "departments" and found(v) == {MANUAL}
     assert applied(v)[3] == {"name": "Sales", "parent": "Company", "is_active": "true"}
 
 
@@ -144,18 +151,19 @@ def test_department_rules() -> None:
         ("DEPARTMENT_CYCLE", 4),
         ("DEPARTMENT_CYCLE", 5),
         ("DEPARTMENT_NAME_REQUIRED", 6),
+        MANUAL,
     }
 
 
 def test_a_department_with_active_users_cannot_be_deactivated() -> None:
     known = DirectorySnapshot(users=(ExistingUser(email="a@x.com", department_name="sales"),))
     v = run(feed("Company,,true", "Sales,Company,false", header=D), directory=known)
-    assert found(v) == {("DEPARTMENT_HAS_ACTIVE_USERS", 3)}
-    assert [(f.column, f.value) for f in v.report.findings] == [("is_active", "false")]
+    assert found(v) == {("DEPARTMENT_HAS_ACTIVE_USERS", 3), MANUAL}
+    assert [(f.column, f.value) for f in v.report.findings if f.row] == [("is_active", "false")]
     # Only the deactivation is refused: the rest of the row (its parent) applies.
     assert applied(v)[3] == {"name": "Sales", "parent": "Company"}
     known = DirectorySnapshot(users=(ExistingUser(email="a@x.com", department_name="Sales", active=False),))
-    assert run(feed("Company,,true", "Sales,Company,false", header=D), directory=known).report.findings == ()
+    assert found(run(feed("Company,,true", "Sales,Company,false", header=D), directory=known)) == {MANUAL}
 
 
 # --- the report, the error file, determinism ------------------------------------------------
