@@ -384,7 +384,15 @@ class SandboxHandle:
         text production's automated email carries (SPEC §1, §5)."""
         from bwsandbox.ingest import notify
 
-        return notify.listing(self.conn, self.tenant.name, bodies=True)
+        return notify.listing(self.conn, self.tenant.name, bodies=True, kind=notify.TECHNICAL_CONTACT)
+
+    @property
+    def manager_notifications(self) -> list[dict[str, object]]:
+        """The emails production sends a deactivated user's manager (SPEC §7),
+        each with `to`, `subject` and its plain-text `body`."""
+        from bwsandbox.ingest import notify
+
+        return notify.listing(self.conn, self.tenant.name, bodies=True, kind=notify.MANAGER_NOTIFICATION)
 
     def seed_users(self, users: Sequence[Mapping[str, str]]) -> dict[str, Any]:
         """Existing users, entered as an admin's manual CSV upload; returns its

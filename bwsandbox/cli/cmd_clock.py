@@ -15,7 +15,7 @@ from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.errors import UsageError
-from bwsandbox.ingest import directory
+from bwsandbox.ingest import directory, notify
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
                 clock = clock_mod.load(conn)
                 for tenant in tenants_mod.all_tenants(conn):
                     deactivated += directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
+            if deactivated:  # their managers' notifications (SPEC §7) go now
+                notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
     print(f"today is {clock.today().isoformat()} (offset {offset:+d} days)")
     if deactivated:
         print(f"{deactivated} user(s) reached their deactivation date and are now deactivated")

@@ -16,7 +16,7 @@ from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
-from bwsandbox.ingest import directory
+from bwsandbox.ingest import directory, notify
 
 # The contract's columns first; other fields (location, phone, custom keys...) follow.
 COLUMNS = (
@@ -43,7 +43,9 @@ def _run(args: argparse.Namespace) -> int:
         clock = clock_mod.load(conn)
         # Deactivation dates the clock has reached take effect before we show anything.
         with store.transaction(conn):
-            directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
+            deactivated = directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
+        if deactivated:  # their managers' notifications (SPEC §7) go now
+            notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
         if args.history is not None:
             return _history(list(directory.history(conn, tenant.name, args.history or None)), args.format)
         if args.departments:

@@ -8,10 +8,12 @@ so the report of the file that overwrites it can list it.
 - `set_user(...)`: an individual update, `field=value` pairs; `status=
   deactivated|active` is a shorthand for a deactivation date of today / blank.
 - `upload(...)`: a manual CSV upload; it shows its errors immediately and
-  sends no email (production shows them in the browser).
+  sends no email to the Technical Contact (production shows them in the
+  browser).
 
 Both go through the same validator and apply code as SFTP files, with
-`Source.ADMIN`: no PGP, no engage terminations, no email.
+`Source.ADMIN`: no PGP, no engage terminations, no Technical Contact email.
+A user they deactivate is notified to their manager, as for a file (SPEC §7).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bwsandbox import clock as clock_mod
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.config import Settings
 from bwsandbox.errors import UsageError
+from bwsandbox.ingest import notify
 from bwsandbox.ingest.process import Processed, process
 from bwsandbox.ingest.records import Source, email_key
 from bwsandbox.spec.fields import Kind
@@ -92,11 +95,11 @@ def set_user(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["email", *values])
     writer.writerow([stored, *values.values()])
-    return process(
+    return _delivered(conn, settings, process(
         conn, data_dir=settings.data_dir, tenant=tenant, name="admin-set-user.csv",
         data=out.getvalue().encode(), clock=clock, source=Source.ADMIN,
         label=f"admin set-user {email}", termination_limit=settings.engage_termination_limit,
-    )
+    ))
 
 
 def upload(conn: sqlite3.Connection, settings: Settings, tenant_name: str, path: Path) -> Processed:
@@ -105,8 +108,15 @@ def upload(conn: sqlite3.Connection, settings: Settings, tenant_name: str, path:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    return process(
+    return _delivered(conn, settings, process(
         conn, data_dir=settings.data_dir, tenant=tenant, name=path.name, data=data,
         clock=clock_mod.load(conn), source=Source.ADMIN, label=f"admin upload {path.name}",
         termination_limit=settings.engage_termination_limit,
-    )
+    ))
+
+
+def _delivered(conn: sqlite3.Connection, settings: Settings, done: Processed) -> Processed:
+    """An edit that deactivates users records their managers' notifications
+    (SPEC §7): sent (or outboxed) now, as the worker does after a file."""
+    notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
+    return done

@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bwsandbox.ingest import notify
 from bwsandbox.ingest.apply import due_deactivations
 from bwsandbox.ingest.records import Action, Department, ManualEdit, Outcome, Source, State, User
 from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
@@ -128,6 +129,14 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
                 "active" if d.after.active else "deactivated", source_kind, label, file_id, d.row,
             )
             for d in outcome.departments
+        ),
+    )
+    # SPEC §7: the manager of each deactivated user is told, by email.
+    notify.notify_managers(
+        conn, tenant=tenant, at=at, source=label, file_id=file_id, on=at[:10],
+        changes=(
+            (c.after.fields, c.action is Action.TERMINATED) for c in changed
+            if c.action in (Action.DEACTIVATED, Action.TERMINATED)
         ),
     )
     conn.executemany(

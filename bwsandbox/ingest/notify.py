@@ -1,10 +1,20 @@
-"""Technical Contact emails (SPEC §1, §5): one per file with any error.
+"""The emails production sends, captured (SPEC §1, §5, §7).
 
-Production emails the tenant's one Technical Contact address with an error
-file to download [doc]. The sandbox builds the same: a summary in the body
-(older production emails prefix each entry with SPEC §4's "Entry #n - name did
-not process, due to the following errors: ") and the error file attached:
-the original rows plus their row number and errors [decided].
+Technical Contact emails: one per file with any error. Production emails the
+tenant's one Technical Contact address with an error file to download [doc].
+The sandbox builds the same: a summary in the body (older production emails
+prefix each entry with SPEC §4's "Entry #n - name did not process, due to the
+following errors: ") and the error file attached: the original rows plus
+their row number and errors [decided].
+
+Manager notifications: when a user is deactivated, "their manager will be
+notified via an automated email" [doc for CSV upload; SPEC §7 infers it for
+SFTP]. The sandbox records one per deactivated user whose manager is an
+active user, whatever deactivated them (a file, an engage termination, the
+Admin module, the clock reaching a deactivation date), in the transaction
+that deactivates them (`directory.write`). Its wording is undocumented: the
+text says it is the sandbox's. Each email's kind is in its
+`X-Bwsandbox-Kind` header (`technical-contact`, `manager-notification`).
 
 Delivery: SMTP when `--smtp host:port` is configured, otherwise an `.eml`
 file in DATA/outbox. The message is recorded (state `pending`) in the same
@@ -30,11 +40,15 @@ from bwsandbox.fsutil import atomic_write
 from bwsandbox.ingest import reports
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import Scope, scope_of
+from bwsandbox.textsafe import one_line, printable
 from bwsandbox.validator.errorfile import error_file
 
 log = logging.getLogger(__name__)
 
 SENDER = "Betterworks Sandbox <no-reply@bwsandbox.invalid>"
+TECHNICAL_CONTACT = "technical-contact"
+MANAGER_NOTIFICATION = "manager-notification"
+KINDS = (TECHNICAL_CONTACT, MANAGER_NOTIFICATION)
 
 
 def error_csv(
@@ -79,10 +93,13 @@ def build_message(
     msg = EmailMessage()
     msg["From"] = SENDER
     msg["To"] = to
-    msg["Subject"] = f"Betterworks user import: {len(findings)} error(s) in {file_name}"
+    # The name and the cells are the tenant's text: shown with control
+    # characters escaped (a newline would forge a header or a body line).
+    msg["Subject"] = one_line(f"Betterworks user import: {len(findings)} error(s) in {file_name}")
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="bwsandbox.invalid")
     msg["X-Bwsandbox-Tenant"] = tenant
+    msg["X-Bwsandbox-Kind"] = TECHNICAL_CONTACT
     summary = ", ".join(f"{k} {v}" for k, v in applied.items() if v) or "nothing"
     lines = [
         f"Your file {file_name} was processed with errors.",
@@ -106,11 +123,76 @@ def build_message(
         else:
             lines.append(f"Entry #{row} - {name} was processed without the values in error: {texts}")
     lines += ["", "The attached error file lists each row with its errors."]
-    msg.set_content("\n".join(lines) + "\n")
+    msg.set_content("\n".join(one_line(line) for line in lines) + "\n")
     msg.add_attachment(
-        attachment, maintype="text", subtype="csv", filename=errors_name(file_name)
+        attachment, maintype="text", subtype="csv", filename=one_line(errors_name(file_name))
     )
     return msg
+
+
+def manager_message(
+    *, to: str, tenant: str, manager: Mapping[str, str], user: Mapping[str, str], terminated: bool,
+    on: str, source: str,
+) -> EmailMessage:
+    """The manager's notice of a deactivated report (SPEC §7)."""
+    name = _display_name(user)
+    msg = EmailMessage()
+    msg["From"] = SENDER
+    msg["To"] = to
+    msg["Subject"] = one_line(f"Betterworks: {name} has been deactivated")
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="bwsandbox.invalid")
+    msg["X-Bwsandbox-Tenant"] = tenant
+    msg["X-Bwsandbox-Kind"] = MANAGER_NOTIFICATION
+    why = " (left out of the engage roster file)" if terminated else ""
+    lines = [
+        f"Hello {_display_name(manager)},",
+        "",
+        f"{name} ({user.get('email', '')}), who reports to you, has been deactivated in Betterworks on "
+        f"{on}{why}.",
+        f"Source: {source}.",
+        "",
+        "--",
+        "Sent by the Betterworks sandbox. Production notifies the manager of a deactivated user by an "
+        "automated email (documented for CSV uploads; for SFTP files the sandbox infers it). Its wording "
+        "is not documented: this text is the sandbox's.",
+    ]
+    msg.set_content(printable("\n".join(lines), keep="\n") + "\n")
+    return msg
+
+
+def _display_name(fields: Mapping[str, str]) -> str:
+    first = fields.get("preferred_name") or fields.get("first_name", "")
+    full = " ".join(p for p in (first, fields.get("last_name", "")) if p)
+    return full or fields.get("email", "")
+
+
+def notify_managers(
+    conn: sqlite3.Connection, *, tenant: str, changes: Iterable[tuple[Mapping[str, str], bool]],
+    on: str, at: str, source: str, file_id: int | None,
+) -> int:
+    """Record a manager notification for each deactivated user (fields, and
+    whether an engage roster terminated them) whose manager is an active user
+    of the tenant once the change is written. In the caller's transaction."""
+    recorded = 0
+    for user, terminated in changes:
+        manager_email = user.get("manager_email", "")
+        if not manager_email:
+            continue
+        row = conn.execute(
+            "SELECT fields_json FROM dir_users WHERE tenant = ? AND email_key = ? AND active = 1",
+            (tenant, manager_email.strip().lower()),
+        ).fetchone()
+        if row is None:
+            continue
+        manager = json.loads(row[0])
+        msg = manager_message(
+            to=str(manager.get("email") or manager_email), tenant=tenant, manager=manager, user=user,
+            terminated=terminated, on=on, source=source,
+        )
+        record(conn, tenant=tenant, file_id=file_id, at=at, msg=msg)
+        recorded += 1
+    return recorded
 
 
 def _skips_row(finding: Mapping[str, object]) -> bool:
@@ -140,7 +222,21 @@ def record(
 
 
 def deliver_pending(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path) -> int:
-    """Send or outbox every pending email; returns how many were handled."""
+    """Send or outbox every pending email; returns how many were handled.
+
+    The queue worker delivers after each file, and a command that records
+    emails itself (an admin edit, the clock deactivating users) delivers them
+    at once: one lock per data directory keeps two processes from sending
+    the same email twice."""
+    import fcntl
+
+    outbox.parent.mkdir(parents=True, exist_ok=True)
+    with (outbox.parent / "deliver.lock").open("ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _deliver(conn, smtp=smtp, outbox=outbox)
+
+
+def _deliver(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path) -> int:
     rows = conn.execute("SELECT id, tenant, to_addr, message FROM emails WHERE state = 'pending' ORDER BY id")
     handled = 0
     for row in rows.fetchall():
@@ -176,12 +272,21 @@ def _send(smtp: str, message: bytes) -> None:
         client.send_message(parsed)
 
 
-def listing(conn: sqlite3.Connection, tenant: str, *, bodies: bool = False) -> list[dict[str, object]]:
-    """A tenant's emails; with `bodies`, each with its plain-text `body` too."""
+def listing(
+    conn: sqlite3.Connection, tenant: str, *, bodies: bool = False, kind: str | None = None
+) -> list[dict[str, object]]:
+    """A tenant's emails, each with its `kind`; with `bodies`, the plain-text
+    `body` and `attachment_files` (name, content type, size) too. `kind`
+    keeps one kind only (TECHNICAL_CONTACT, MANAGER_NOTIFICATION)."""
     out: list[dict[str, object]] = []
     for r in conn.execute("SELECT * FROM emails WHERE tenant = ? ORDER BY id", (tenant,)):
+        parsed = message_from_bytes(bytes(r["message"]), policy=policy.default)
+        got = str(parsed.get("X-Bwsandbox-Kind") or TECHNICAL_CONTACT)  # older emails: the only kind
+        if kind is not None and got != kind:
+            continue
         entry: dict[str, object] = {
             "id": r["id"],
+            "kind": got,
             "file_id": r["file_id"],
             "created_at": r["created_at"],
             "to": r["to_addr"],
@@ -191,11 +296,12 @@ def listing(conn: sqlite3.Connection, tenant: str, *, bodies: bool = False) -> l
             "detail": r["detail"],
         }
         if bodies:
-            entry["body"] = _plain_body(bytes(r["message"]))
+            part = parsed.get_body(preferencelist=("plain",))
+            entry["body"] = str(part.get_content()) if part is not None else ""
+            entry["attachment_files"] = [
+                {"name": a.get_filename() or "", "content_type": a.get_content_type(),
+                 "bytes": len(a.get_payload(decode=True) or b"")}
+                for a in parsed.iter_attachments()
+            ]
         out.append(entry)
     return out
-
-
-def _plain_body(raw: bytes) -> str:
-    part = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("plain",))
-    return str(part.get_content()) if part is not None else ""
