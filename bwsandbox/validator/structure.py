@@ -116,6 +116,13 @@ class Table:
         out: dict[int, tuple[str, ...]] = {}
         for rec in records:
             if self._records is not None:
+                if not 0 <= rec < len(self._records):
+                    # A record another reader saw: the rules across rows run
+                    # on polars' reading while the scan is joined, and polars
+                    # can split a file into more records than the csv module
+                    # (a quote after a bare CR); those findings are discarded.
+                    out[row_of(rec)] = ()
+                    continue
                 cells = self._records[rec]
                 out[row_of(rec)] = tuple("" if c is None else c for c in cells)
                 continue

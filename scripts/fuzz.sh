@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Fuzz the validator with its two C extensions built under AddressSanitizer
+# and UndefinedBehaviorSanitizer (issue "Hostile and broken input", item 13).
+#
+#   scripts/fuzz.sh [MINUTES]        default 10; split between the two engines
+#
+# What it does, leaving the checkout and .venv untouched:
+#   1. copies the working tree (tracked and untracked files, not .venv) to a
+#      temporary folder and builds _cscan and _ccells there in place with
+#      -fsanitize=address,undefined -fno-sanitize-recover=undefined (gcc);
+#   2. makes a temporary virtualenv whose only packages are .venv's (a .pth
+#      file: the pinned dependencies, nothing downloaded) and whose
+#      bwsandbox is the sanitized copy;
+#   3. runs tests/unit/test_validator_fuzz.py there with
+#      BWSANDBOX_FUZZ_SECONDS, on the accelerated engine (half the time) and
+#      on the pure one (the other half), with libasan preloaded into Python.
+# Any sanitizer report aborts the run (exit non-zero); the last lines say how
+# many examples each engine tried. Needs gcc with libasan/libubsan.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+MINUTES="${1:-10}"
+PY="$ROOT/.venv/bin/python"
+[ -x "$PY" ] || { echo "fuzz.sh: run scripts/bootstrap.sh --test first (.venv is missing)" >&2; exit 2; }
+command -v gcc >/dev/null || { echo "fuzz.sh: gcc is needed to build the sanitized extensions" >&2; exit 2; }
+LIBASAN="$(gcc -print-file-name=libasan.so)"
+[ -e "$LIBASAN" ] || { echo "fuzz.sh: libasan not found (apt-get install gcc: it ships with it)" >&2; exit 2; }
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/bwsandbox-fuzz.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT
+
+echo "fuzz.sh: copying the working tree to $TMP/src"
+mkdir -p "$TMP/src"
+(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
+    | grep -zv -e '^\.venv/' -e '\.so$' | xargs -0 tar -cf - --no-recursion) | tar -xf - -C "$TMP/src"
+
+echo "fuzz.sh: a virtualenv with .venv's packages"
+"$PY" -m venv --without-pip "$TMP/venv"
+SITE="$("$TMP/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+"$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$SITE/bwsandbox-deps.pth"
+
+echo "fuzz.sh: building _cscan and _ccells with -fsanitize=address,undefined"
+# gcc directly, with the flags Python's own build uses for extensions
+# (setup.py would do the same through setuptools' build environment).
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
+INCLUDE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+SUFFIX="$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+for pair in "_scan.c:_cscan" "_cells.c:_ccells"; do
+    src="${pair%%:*}"; mod="${pair##*:}"
+    gcc -shared -fPIC -std=c11 -Wall -Werror $SAN -I"$INCLUDE" \
+        "$TMP/src/bwsandbox/validator/$src" -o "$TMP/src/bwsandbox/validator/$mod$SUFFIX"
+done
+
+export PYTHONPATH="$TMP/src"
+export LD_PRELOAD="$LIBASAN"
+# Python itself is not instrumented: its allocations are not leaks to report.
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+cd "$TMP/src"
+"$TMP/venv/bin/python" - <<'EOF'
+from bwsandbox.validator import _ccells, _cscan, accel
+assert accel.built("cscan") and accel.built("ccells"), "the sanitized extensions do not import"
+for mod in (_cscan, _ccells):
+    print("fuzz.sh: using", mod.__file__)
+EOF
+
+HALF=$((MINUTES * 30))
+status=0
+for engine in accelerated pure; do
+    echo "fuzz.sh: $engine engine, $HALF s"
+    BWSANDBOX_FUZZ_SECONDS="$HALF" "$TMP/venv/bin/python" -m pytest -p no:cacheprovider -o timeout=0 \
+        -q -s "tests/unit/test_validator_fuzz.py::test_hostile_csv_never_makes_validate_raise[$engine]" \
+        || status=$?
+done
+exit "$status"
