@@ -21,7 +21,9 @@ before `start()`. They start after the store and Inbox exist and before the
 listeners accept connections, and stop in reverse order after the listeners
 closed and pending uploads were handed over (the ingest queue worker is one).
 `sandbox.pickup_listeners` receive `(state, tenant, name, file_id)` on the
-event loop after each handover.
+event loop after each handover. `sandbox.file_events` (ingest/events.py) is
+notified whenever an upload is recorded or reaches a final state: the pytest
+fixture's `wait_processed` and the HTTP API's long polls wait on it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
+from bwsandbox.ingest.events import FileEvents
 from bwsandbox.ingest.queue import Inbox
 from bwsandbox.ingest.worker import Worker
 from bwsandbox.server import hostkeys
@@ -80,10 +83,13 @@ class Sandbox:
         self.worker: Worker | None = Worker(settings, clock=clock) if ingest else None
         self.clock = clock or Clock()
         self.services: list[Service] = list(services or [])
-        self.pickup_listeners: list[PickupListener] = []
+        self.file_events = FileEvents()
+        self.pickup_listeners: list[PickupListener] = [lambda *_: self.file_events.notify()]
         self.endpoints: dict[Region, Endpoint] = {}
         self.host_keys: list[hostkeys.HostKeyInfo] = []
         self.announced_keys: list[hostkeys.HostKeyInfo] = []
+        # (host, port) of the HTTP control plane, set by bwsandbox.api's service when it listens.
+        self.http_address: tuple[str, int] | None = None
         self.conn: sqlite3.Connection | None = None
         self.inbox: Inbox | None = None
         self.audit: AuditLog | None = None
@@ -114,6 +120,11 @@ class Sandbox:
     def host(self, region: Region | str = Region.US) -> str:
         return self.endpoints[Region(region)].host
 
+    @property
+    def running(self) -> bool:
+        """Started, listeners included, and not stopped (the API's /healthz)."""
+        return self._state == "running"
+
     def connect(self) -> sqlite3.Connection:
         """A new store connection (one per thread is the safe rule)."""
         return store.connect(self.settings.db_path)
@@ -128,6 +139,8 @@ class Sandbox:
                 str(region): {"host": ep.host, "port": ep.port} for region, ep in self.endpoints.items()
             },
             "host_keys": [k.to_dict() for k in self.host_keys],
+            **({"http": {"host": self.http_address[0], "port": self.http_address[1]}}
+               if self.http_address else {}),
         }
 
     # -- async lifecycle ------------------------------------------------------

@@ -316,8 +316,10 @@ class SandboxHandle:
         """Block until the newest upload called `name` is processed; return its
         report (the validator's report plus what was applied)."""
         deadline = time.monotonic() + timeout
+        events = self._server.sandbox.file_events  # the worker and the pickup notify it
         while True:
             self._server.check()
+            seen = events.version  # before reading the row: a change in between wakes the wait
             row = self.conn.execute(
                 "SELECT state, report_json, detail FROM files WHERE tenant = ? AND name = ?"
                 " ORDER BY id DESC LIMIT 1",
@@ -331,7 +333,8 @@ class SandboxHandle:
                 return report
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} not processed within {timeout:g} s ({_state(row)})")
-            time.sleep(0.02)  # bounded poll of the store
+            # Event-driven; the 1 s cap only bounds how late an error in the sandbox surfaces.
+            events.wait(seen, min(1.0, deadline - time.monotonic()))
 
     @contextlib.contextmanager
     def fault(

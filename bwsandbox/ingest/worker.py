@@ -38,6 +38,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.ingest import notify, reports
+from bwsandbox.ingest.events import FileEvents
 from bwsandbox.ingest.process import Processed, process
 from bwsandbox.ingest.queue import Delay, Inbox
 from bwsandbox.ingest.records import Source
@@ -65,6 +66,8 @@ class Worker:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.inbox: Inbox | None = None
+        # Told when a file reaches a final state (the Sandbox's, when it runs as its service).
+        self.events = FileEvents()
 
     # -- plumbing ---------------------------------------------------------------
     @property
@@ -176,6 +179,7 @@ class Worker:
                 state = "failed"
             self._after_commit()
             self._publish(file_id)
+        self.events.notify()  # after the emails and reports are out: a waiter sees a finished file
         return state
 
     def _process(self, file_id: int) -> str:
@@ -306,6 +310,7 @@ class Worker:
     # -- Sandbox service protocol ----------------------------------------------------
     async def start(self, sandbox: Sandbox) -> None:
         self._base_clock = sandbox.clock
+        self.events = sandbox.file_events
         if sandbox.inbox is not None:
             self.inbox = sandbox.inbox
             sandbox.inbox.set_delay(delay_from(self.settings))
