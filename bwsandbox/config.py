@@ -2,8 +2,9 @@
 
     command-line argument > config file (DATA_DIR/config.json) > environment > default
 
-Environment variables are `BWSANDBOX_<NAME>` (e.g. BWSANDBOX_HOME for the data
-directory, BWSANDBOX_QUEUE_DELAY). Unknown keys in the config file are an error,
+Environment variables are `BWSANDBOX_<NAME>` for every setting (e.g.
+BWSANDBOX_QUEUE_DELAY, BWSANDBOX_HTTP_PORT; the data directory is
+BWSANDBOX_HOME or BWSANDBOX_DATA_DIR). Unknown keys in the config file are an error,
 so a typo is never silently ignored.
 """
 
@@ -20,6 +21,9 @@ from typing import Any
 from bwsandbox.errors import ConfigError
 
 DEFAULT_DATA_DIR = ".bwsandbox"
+# `serve`'s HTTP API and web UI: beside the SFTP ports 2222/2223, not Mailpit's
+# 8025 (integrators often run Mailpit next to the sandbox to catch its emails).
+DEFAULT_HTTP_PORT = 2280
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +56,17 @@ class Settings:
     # on it (rclone sets mtime after close), or when its session ends.
     pickup_quiet_seconds: float = 1.0
     engage_termination_limit: float = 0.20  # SPEC §5 safety net, share of users
+    # The HTTP control plane and web UI (bwsandbox/api): off unless a port is
+    # set (`serve` sets DEFAULT_HTTP_PORT; the pytest fixture only when asked).
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    # Required as `Authorization: Bearer TOKEN` when set; `serve` refuses to
+    # bind the API beyond loopback without one.
+    api_token: str | None = None
+    # Tenants (and their seeded users) declared at start, as JSON: a file's
+    # path, or the JSON itself (bwsandbox/declare.py says the format).
+    tenants_file: str | None = None
+    tenants: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -77,6 +92,8 @@ def _coerce(name: str, raw: Any) -> Any:
             raise ValueError(raw)
         if "int" in kind and "None" not in kind:
             return int(raw)
+        if kind == "int | None":
+            return None if raw is None or str(raw).strip().lower() in ("", "off", "none") else int(raw)
         if "float" in kind:
             return float(raw)
     except (TypeError, ValueError) as exc:
@@ -93,7 +110,9 @@ def load(
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     values: dict[str, Any] = {}
     for name in _FIELD_TYPES:
-        key = "BWSANDBOX_HOME" if name == "data_dir" else f"BWSANDBOX_{name.upper()}"
+        key = f"BWSANDBOX_{name.upper()}"
+        if name == "data_dir" and "BWSANDBOX_HOME" in env:  # the historical name wins
+            key = "BWSANDBOX_HOME"
         if key in env:
             values[name] = _coerce(name, env[key])
     data_dir = Path(overrides.get("data_dir", values.get("data_dir", DEFAULT_DATA_DIR)))
@@ -137,9 +156,9 @@ _AT_MOST = {
 def _check(settings: Settings) -> None:
     """Range checks, whichever layer a value came from: a bad value is a
     one-line ConfigError at startup, not a traceback in the server later."""
-    for name in ("port", "eu_port"):
+    for name in ("port", "eu_port", "http_port"):
         port = getattr(settings, name)
-        if not 0 <= port <= 65535:
+        if port is not None and not 0 <= port <= 65535:
             raise ConfigError(f"invalid value for {name}: {port} (a port is 0-65535; 0 picks a free one)")
     for name in _NON_NEGATIVE:
         value = getattr(settings, name)
