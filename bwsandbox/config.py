@@ -56,6 +56,25 @@ class Settings:
     # on it (rclone sets mtime after close), or when its session ends.
     pickup_quiet_seconds: float = 1.0
     engage_termination_limit: float = 0.20  # SPEC §5 safety net, share of users
+    # Hostile and broken input (docs/security.md "Limits": what each bounds,
+    # and the figures under each attack). The worker also refuses a stored
+    # file over max_file_bytes, checked before it is read.
+    max_decrypted_bytes: int = 256 * 1024**2  # a PGP upload's plaintext (a compression bomb stops here)
+    max_columns: int = 1000  # header cells of a feed (a user file has a few dozen)
+    max_json_bytes: int = 128 * 1024**2  # a JSON feed, refused before it is parsed
+    max_findings_per_code: int = 1000  # findings of one code in a report; the rest are counted
+    max_report_bytes: int = 16 * 1024**2  # a report's JSON (findings are cut further to fit)
+    max_error_file_bytes: int = 32 * 1024**2  # the error file (/reports, the store)
+    max_attachment_bytes: int = 10 * 1024**2  # the error file as attached to an email
+    # A file whose processing was cut off this many times (the server died
+    # while it was processing: a crash, an OOM kill) is failed, not retried.
+    max_processing_attempts: int = 3
+    # Files up to this size are also processed by a second worker lane, so a
+    # big file never holds up another tenant's small one; 0: one lane.
+    fast_lane_bytes: int = 1024**2
+    # A file that met a full disk goes back to the queue after this long,
+    # doubling per retry up to 300 s.
+    retry_backoff_seconds: float = 5.0
     # The HTTP control plane and web UI (bwsandbox/api): off unless a port is
     # set (`serve` sets DEFAULT_HTTP_PORT; the pytest fixture only when asked).
     http_host: str = "127.0.0.1"
@@ -144,7 +163,20 @@ _NON_NEGATIVE = (
     "idle_timeout", "lockout_attempts", "lockout_seconds", "max_auth_attempts",
     "max_startups_per_address", "max_connections",
     "pickup_quiet_seconds", "engage_termination_limit",
+    "max_decrypted_bytes", "max_columns", "max_json_bytes", "max_findings_per_code", "max_report_bytes",
+    "max_error_file_bytes", "max_attachment_bytes", "max_processing_attempts", "fast_lane_bytes",
+    "retry_backoff_seconds",
 )
+
+# Lower bounds beyond 0: (at least, what it means).
+_AT_LEAST = {
+    "max_columns": (1, "a feed has at least one column"),
+    "max_findings_per_code": (1, "at least one finding of each code is shown"),
+    "max_processing_attempts": (1, "a file is processed at least once"),
+    "max_report_bytes": (64 * 1024, "64 KiB at least: the report's counts and first findings"),
+    "max_error_file_bytes": (4096, "4 KiB at least: the header and a first row"),
+    "max_attachment_bytes": (4096, "4 KiB at least: the header and a first row"),
+}
 
 
 # Upper bounds of settings that are also checked as _NON_NEGATIVE: (at most, what it means).
@@ -167,6 +199,10 @@ def _check(settings: Settings) -> None:
     for name, (most, hint) in _AT_MOST.items():
         value = getattr(settings, name)
         if value > most:
+            raise ConfigError(f"invalid value for {name}: {value!r} ({hint})")
+    for name, (least, hint) in _AT_LEAST.items():
+        value = getattr(settings, name)
+        if value < least:
             raise ConfigError(f"invalid value for {name}: {value!r} ({hint})")
     if settings.smtp is not None:
         parse_smtp(settings.smtp)

@@ -28,7 +28,10 @@ def test_a_valid_smtp_setting_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("port", 99999), ("eu_port", -1), ("queue_delay", -1), ("idle_timeout", -0.5),
-     ("max_file_bytes", -1), ("lockout_seconds", float("nan")), ("engage_termination_limit", 1.5)],
+     ("max_file_bytes", -1), ("lockout_seconds", float("nan")), ("engage_termination_limit", 1.5),
+     ("max_decrypted_bytes", -1), ("max_columns", 0), ("max_json_bytes", -5), ("max_findings_per_code", 0),
+     ("max_report_bytes", 1000), ("max_error_file_bytes", 10), ("max_attachment_bytes", 10),
+     ("max_processing_attempts", 0), ("fast_lane_bytes", -1), ("retry_backoff_seconds", float("inf"))],
 )
 def test_out_of_range_arguments_are_refused(tmp_path: Path, name: str, value: object) -> None:
     with pytest.raises(ConfigError, match=name):
