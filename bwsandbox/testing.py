@@ -52,7 +52,7 @@ from bwsandbox.tenants import Region, Tenant
 
 if TYPE_CHECKING:
     from bwsandbox.faults import Fault
-    from bwsandbox.sandbox import Sandbox
+    from bwsandbox.sandbox import Sandbox, Service
 
 # Importing this module (and so the pytest plugin, in every test session of a
 # project that has bwsandbox installed) loads no server, no asyncssh, no
@@ -136,7 +136,12 @@ class SandboxServer:
         from bwsandbox.sandbox import Sandbox
 
         self.settings: Settings = load({**TEST_SETTINGS, **overrides, "data_dir": data_dir}, env={})
-        self.sandbox: Sandbox = Sandbox(self.settings)
+        services: list[Service] = []
+        if self.settings.http_port is not None:  # the HTTP API only when asked: {"http_port": 0}
+            from bwsandbox.api import HttpService
+
+            services.append(HttpService(self.settings))
+        self.sandbox: Sandbox = Sandbox(self.settings, services=services)
         self._collector = _ErrorCollector()
         self._conn: sqlite3.Connection | None = None
         self.known_hosts = data_dir / "known_hosts"
@@ -147,6 +152,12 @@ class SandboxServer:
         with production-grade scrypt costs ~0.5 s, which every test would pay."""
         password = secrets.token_urlsafe(12)
         return password, tenants_mod.hash_password(password)
+
+    @property
+    def http_url(self) -> str | None:
+        """`http://HOST:PORT` of the HTTP API and web UI, when `http_port` was set."""
+        address = self.sandbox.http_address
+        return f"http://{address[0]}:{address[1]}" if address else None
 
     @property
     def conn(self) -> sqlite3.Connection:

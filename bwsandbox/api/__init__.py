@@ -1,0 +1,13 @@
+"""The HTTP control plane and web UI (issue: a control plane for any language).
+
+    HttpService(settings)     a Sandbox service: serves `app.create_app()` with
+                              uvicorn on the sandbox's own event loop
+
+Importing this package imports no HTTP library: FastAPI and uvicorn load
+when the service starts, so `bwsandbox`, `bwsandbox.testing` and the pytest
+plugin stay light.
+"""
+
+from bwsandbox.api.service import HttpService
+
+__all__ = ["HttpService"]

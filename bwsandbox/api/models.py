@@ -1,0 +1,97 @@
+"""Request and response bodies: the OpenAPI document is generated from these.
+Requests forbid unknown keys, so a typo is a 422 naming it, never ignored."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+User = dict[str, str]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantIn(Strict):
+    name: str = Field(min_length=1, max_length=100, description="the tenant's name (a path segment)")
+    username: str | None = Field(None, description="SFTP username; defaults to the name")
+    password: str | None = Field(None, description="SFTP password; generated when omitted")
+    region: Literal["us", "eu"] = "us"
+    profile: Literal["core", "engage"] = "core"
+    licenses: int = Field(1000, ge=0, le=2**63 - 1)
+    contact: str = Field("technical-contact@example.com", description="the Technical Contact's email")
+    locale: Literal["en-US", "en-GB"] = "en-US"
+    custom_keys: list[str] = Field(default_factory=list, description="custom columns (SPEC §3)")
+    authorized_keys: list[str] = Field(default_factory=list, description="OpenSSH public key lines")
+    users: list[User] = Field(default_factory=list, description="existing users to seed")
+
+
+class Endpoint(BaseModel):
+    region: str
+    host: str
+    port: int
+    drop_folder: str
+
+
+class HostKey(BaseModel):
+    type: str
+    bits: int
+    openssh_sha256: str = Field(description="as OpenSSH and FileZilla show it: SHA256:...")
+    openssh_md5: str
+    putty: str = Field(description="as PuTTY shows it: type bits SHA256:...")
+    curl_sha256: str = Field(description="for curl --hostpubsha256")
+    public: str
+
+
+class Tenant(BaseModel):
+    name: str
+    region: str
+    profile: str
+    username: str
+    contact: str
+    licenses: int
+    locale: str
+    custom_keys: list[str]
+    endpoint: Endpoint
+    known_hosts: list[str] = Field(description="ready-to-use known_hosts lines for the endpoint")
+    host_keys: list[HostKey]
+    links: dict[str, str]
+
+
+class TenantCreated(Tenant):
+    password: str
+    seeded: dict[str, Any] | None = None
+
+
+class ResetIn(Strict):
+    users: list[User] = Field(default_factory=list, description="users to seed after the reset")
+
+
+class FaultIn(Strict):
+    kind: Literal["disconnect", "permission-denied", "disk-full", "slow", "refuse-login", "stall",
+                  "host-key", "unavailable"]
+    after_bytes: int = Field(0, ge=0)
+    times: int | None = Field(None, ge=1, description="lift after this many firings; null: until cleared")
+    delay_ms: int = Field(0, ge=0)
+    kbps: int = Field(0, ge=0)
+    probability: float = Field(1.0, gt=0, le=1)
+    seed: int = 0
+    endpoint: bool = Field(False, description="the tenant's whole endpoint (always for host-key)")
+
+
+class ClockSet(Strict):
+    today: str = Field(description="YYYY-MM-DD")
+
+
+class ClockAdvance(Strict):
+    days: int = Field(ge=-36500, le=36500)
+
+
+class RotateIn(Strict):
+    announce: bool = Field(False, description="stage and announce new keys, keep the current ones")
+
+
+class Health(BaseModel):
+    status: str

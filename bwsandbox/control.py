@@ -1,0 +1,252 @@
+"""What a control surface does to a sandbox, in one place: the HTTP API
+(bwsandbox/api), tenants declared from the environment (declare.py) and
+the pytest fixture share these, so "reset" or "seed users" means one thing.
+
+Each function takes a store connection of the caller's thread; none
+imports the server or an HTTP library. Functions that delete a tenant's
+data must run while the queue worker is paused (`worker.paused()`), as the
+pytest fixture's reset does.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import secrets
+import shutil
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bwsandbox import clock as clock_mod
+from bwsandbox import layout, store
+from bwsandbox import tenants as tenants_mod
+from bwsandbox.clock import Clock
+from bwsandbox.config import Settings
+from bwsandbox.errors import UsageError
+from bwsandbox.spec.fields import Profile
+from bwsandbox.tenants import Region, Tenant
+
+FINAL_STATES = ("done", "failed", "incomplete")
+MAX_CLOCK_DAYS = 36500  # as `bwsandbox clock`: a century either way
+
+
+class NotFound(UsageError):
+    """The tenant, upload, email or user asked for does not exist."""
+
+
+class SeedError(UsageError):
+    """Seeded users the Admin module refused; `problems` names each row."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the seeded users are invalid:\n" + "\n".join(problems))
+        self.problems = problems
+
+
+# -- tenants ----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantSpec:
+    """A tenant as a control surface declares it; `password` None generates one."""
+
+    name: str
+    username: str | None = None
+    password: str | None = None
+    region: str = "us"
+    profile: str = "core"
+    licenses: int = 1000
+    contact: str = "technical-contact@example.com"
+    locale: str = "en-US"
+    custom_keys: Sequence[str] = ()
+    authorized_keys: Sequence[str] = ()
+
+
+def create_tenant(conn: sqlite3.Connection, settings: Settings, spec: TenantSpec) -> tuple[Tenant, str]:
+    """Create the tenant and its SFTP tree; returns it with its password."""
+    try:
+        region, profile = Region(spec.region), Profile(spec.profile)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (region: us or eu; profile: core or engage)") from None
+    password = spec.password or secrets.token_urlsafe(12)
+    with store.transaction(conn):
+        tenant = tenants_mod.add(
+            conn, name=spec.name, username=spec.username or spec.name, password=password,
+            region=region, profile=profile, licenses=spec.licenses, contact=spec.contact,
+            locale=spec.locale, custom_keys=frozenset(spec.custom_keys),
+            authorized_keys="\n".join(spec.authorized_keys), created_at=clock_mod.load(conn).iso(),
+        )
+    layout.ensure_tree(settings.data_dir, tenant, reports_folder=settings.reports_folder)
+    return tenant, password
+
+
+def require_tenant(conn: sqlite3.Connection, name: str) -> Tenant:
+    tenant = tenants_mod.get(conn, name)
+    if tenant is None:
+        known = ", ".join(t.name for t in tenants_mod.all_tenants(conn)) or "none yet"
+        raise NotFound(f"no tenant named {name!r} (tenants: {known})")
+    return tenant
+
+
+def purge_tenant_data(conn: sqlite3.Connection, settings: Settings, tenant: Tenant) -> None:
+    """Forget a tenant's uploads, reports, directory, admin edits, emails and
+    faults; keep the tenant, its password and its PGP key. The worker must be
+    paused (a file it holds would be written back)."""
+    with store.transaction(conn):
+        conn.execute(
+            "DELETE FROM file_outputs WHERE file_id IN (SELECT id FROM files WHERE tenant = ?)",
+            (tenant.name,),
+        )
+        for table in ("files", "dir_users", "dir_departments", "dir_history", "dir_manual", "emails",
+                      "faults"):
+            conn.execute(f'DELETE FROM "{table}" WHERE tenant = ?', (tenant.name,))
+        conn.execute("DELETE FROM meta WHERE key = ?", (f"dir_version:{tenant.name}",))
+    home = layout.tenant_home(settings.data_dir, tenant)
+    if home.is_dir():
+        for child in home.iterdir():
+            if child.name != "pgp":  # the key the tenant's export job encrypts to stays valid
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+    layout.ensure_tree(settings.data_dir, tenant, reports_folder=settings.reports_folder)
+
+
+def delete_tenant(conn: sqlite3.Connection, settings: Settings, tenant: Tenant) -> None:
+    """The tenant and everything it has. The worker must be paused."""
+    purge_tenant_data(conn, settings, tenant)
+    with store.transaction(conn):
+        conn.execute("DELETE FROM tenants WHERE name = ?", (tenant.name,))
+    shutil.rmtree(layout.tenant_home(settings.data_dir, tenant), ignore_errors=True)
+
+
+# -- the directory ----------------------------------------------------------------
+
+def seed_users(
+    conn: sqlite3.Connection, settings: Settings, tenant: Tenant, users: Sequence[Mapping[str, str]]
+) -> dict[str, Any]:
+    """Existing users, entered as an admin's manual CSV upload (as the pytest
+    fixture seeds them); returns its report, or raises SeedError."""
+    from bwsandbox.ingest import admin
+
+    if not users:
+        return {}
+    columns = list(dict.fromkeys(k for u in users for k in u))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({k: str(v) for k, v in u.items()} for u in users)
+    path = settings.data_dir / f"admin-seed-{secrets.token_hex(4)}.csv"
+    path.write_bytes(out.getvalue().encode("utf-8"))
+    try:
+        report = dict(admin.upload(conn, settings, tenant.name, path).report)
+    finally:
+        path.unlink(missing_ok=True)
+    findings: list[dict[str, Any]] = list(report.get("findings") or [])  # type: ignore[call-overload]
+    errors = [f for f in findings if f.get("severity") == "error"]
+    if errors:
+        raise SeedError([_seed_problem(f, users) for f in errors])
+    return report
+
+
+def _seed_problem(finding: Mapping[str, Any], users: Sequence[Mapping[str, str]]) -> str:
+    row = finding.get("row")
+    where = "the whole upload"
+    if isinstance(row, int):
+        index = row - 2  # row 2 of the CSV is users[0]
+        where = f"users[{index}] ({users[index].get('email') or 'no email'})" if 0 <= index < len(
+            users) else f"row {row}"
+    column = f" in {finding['column']!r}" if finding.get("column") else ""
+    return f"{where}: {finding.get('code')}{column}: {finding.get('message')}"
+
+
+# -- uploads ----------------------------------------------------------------------
+
+def _upload(row: sqlite3.Row, *, report: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": row["id"], "name": row["name"], "bytes": row["bytes"], "sha256": row["sha256"],
+        "received_at": row["received_at"], "state": row["state"], "final": row["state"] in FINAL_STATES,
+        "verdict": row["verdict"], "detail": row["detail"],
+        "counts": json.loads(row["counts_json"]) if row["counts_json"] else None,
+        "has_errors_csv": bool(row["has_errors"]),
+    }
+    if report:
+        out["report"] = json.loads(row["report_json"]) if row["report_json"] else None
+    return out
+
+
+_UPLOAD_SQL = (
+    "SELECT f.*, o.errors_csv IS NOT NULL AS has_errors FROM files f"
+    " LEFT JOIN file_outputs o ON o.file_id = f.id WHERE f.tenant = ?"
+)
+
+
+def uploads(conn: sqlite3.Connection, tenant: str) -> list[dict[str, Any]]:
+    """Every upload of the tenant, newest first, incomplete ones included."""
+    return [_upload(r) for r in conn.execute(_UPLOAD_SQL + " ORDER BY f.id DESC", (tenant,))]
+
+
+def latest_upload(
+    conn: sqlite3.Connection, tenant: str, name: str, after: int = 0
+) -> dict[str, Any] | None:
+    """The newest upload called `name` (with an id above `after`), with its report."""
+    row = conn.execute(
+        _UPLOAD_SQL + " AND f.name = ? AND f.id > ? ORDER BY f.id DESC LIMIT 1", (tenant, name, after)
+    ).fetchone()
+    return _upload(row, report=True) if row else None
+
+
+def upload_by_id(conn: sqlite3.Connection, tenant: str, file_id: int) -> dict[str, Any]:
+    row = conn.execute(_UPLOAD_SQL + " AND f.id = ?", (tenant, file_id)).fetchone()
+    if row is None:
+        raise NotFound(f"tenant {tenant!r} has no upload #{file_id}")
+    return _upload(row, report=True)
+
+
+def errors_csv(conn: sqlite3.Connection, file_id: int) -> bytes | None:
+    row = conn.execute("SELECT errors_csv FROM file_outputs WHERE file_id = ?", (file_id,)).fetchone()
+    return bytes(row[0]) if row is not None and row[0] is not None else None
+
+
+def history_of_file(conn: sqlite3.Connection, tenant: str, file_id: int) -> list[dict[str, object]]:
+    """What this upload changed, field by field (before, after)."""
+    from bwsandbox.ingest import directory
+
+    return [h for h in directory.history(conn, tenant) if h["file_id"] == file_id]
+
+
+# -- the clock --------------------------------------------------------------------
+
+def clock_state(conn: sqlite3.Connection) -> dict[str, Any]:
+    clock = clock_mod.load(conn)
+    return {"today": clock.today().isoformat(), "now": clock.iso(), "offset_days": clock.offset_days}
+
+
+def set_clock(conn: sqlite3.Connection, settings: Settings, offset: int) -> dict[str, Any]:
+    """Move the sandbox's today (SPEC §3): reached deactivation dates take
+    effect at once and their managers' notifications go out (as `bwsandbox clock`)."""
+    from bwsandbox.ingest import directory, notify
+
+    if abs(offset) > MAX_CLOCK_DAYS:
+        raise UsageError(f"the clock moves at most {MAX_CLOCK_DAYS} days from the real date, not {offset}")
+    try:
+        Clock().today() + dt.timedelta(days=offset)
+    except OverflowError:
+        raise UsageError("that date leaves the calendar") from None
+    deactivated = 0
+    with store.transaction(conn):
+        clock_mod.set_offset(conn, offset)
+        clock = clock_mod.load(conn)
+        for tenant in tenants_mod.all_tenants(conn):
+            deactivated += directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
+    if deactivated:
+        notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
+    return {**clock_state(conn), "deactivated": deactivated}
+
+
+def offset_for(today: str) -> int:
+    try:
+        target = dt.date.fromisoformat(today)
+    except ValueError:
+        raise UsageError(f"today must be a date as YYYY-MM-DD, not {today!r}") from None
+    return (target - Clock().today()).days
+
