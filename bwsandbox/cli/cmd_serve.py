@@ -4,7 +4,7 @@ On a fresh data directory it creates a demo tenant and prints its
 credentials. Once listening it writes the status file (`--status-file`):
 
     {"endpoints": {"us": {"host", "port"}, "eu": {...}},
-     "host_keys": [{"type", "sha256", "md5"}]}
+     "host_keys": [{"type", "sha256", "md5"}], "http": {"host", "port"}}
 
 and always DATA_DIR/status.json (the same, plus `pid`), so `hostkey
 known-hosts` prints the ports really listened on (`--port 0`). Both are
@@ -17,6 +17,7 @@ plain log lines otherwise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -29,15 +30,15 @@ from types import FrameType
 from typing import IO
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import store
+from bwsandbox import declare, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli import live
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import connect_text, host_keys_text
-from bwsandbox.config import load
+from bwsandbox.config import DEFAULT_HTTP_PORT, load
 from bwsandbox.errors import ServerError
 from bwsandbox.fsutil import atomic_write, running_status, runtime_status_path
-from bwsandbox.sandbox import Sandbox, ensure_demo_tenant
+from bwsandbox.sandbox import Sandbox, Service, ensure_demo_tenant
 from bwsandbox.tenants import Region
 
 
@@ -52,6 +53,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # issue #4: where error emails go, and the simulated queue delay
     p.add_argument("--smtp", metavar="HOST:PORT", help="send error emails over SMTP (default: DATA/outbox)")
     p.add_argument("--queue-delay", type=float, metavar="SECONDS", help="simulated delay before each file")
+    # The HTTP control plane and web UI (bwsandbox/api), in this process and event loop.
+    p.add_argument("--http-port", type=int, metavar="N",
+                   help=f"HTTP API and web UI port (default {DEFAULT_HTTP_PORT}; 0 picks a free port)")
+    p.add_argument("--http-host", metavar="H",
+                   help="HTTP address (default 127.0.0.1; anything else needs BWSANDBOX_API_TOKEN)")
+    p.add_argument("--tenants-file", metavar="PATH",
+                   help="declare tenants (and seed users) from this JSON file (bwsandbox/declare.py)")
     p.set_defaults(handler=_run)
 
 
@@ -66,14 +74,31 @@ def _run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
-                     "eu_port": args.eu_port, "smtp": args.smtp, "queue_delay": args.queue_delay})
+                     "eu_port": args.eu_port, "smtp": args.smtp, "queue_delay": args.queue_delay,
+                     "http_port": args.http_port, "http_host": args.http_host,
+                     "tenants_file": args.tenants_file})
+    if settings.http_port is None:  # serve always offers the API (BWSANDBOX_HTTP_PORT=off: not)
+        settings = dataclasses.replace(settings, http_port=DEFAULT_HTTP_PORT)
+        if os.environ.get("BWSANDBOX_HTTP_PORT", "").strip().lower() in ("off", "none"):
+            settings = dataclasses.replace(settings, http_port=None)
     lock = _one_serve(settings.data_dir)
     conn = store.connect(settings.db_path)
     try:
         clock = clock_mod.load(conn)
+        for made in declare.apply(conn, settings):  # before the demo: declared tenants replace it
+            if made.password:
+                print(f"Declared tenant {made.name}: password {made.password}", file=sys.stdout)
         demo = ensure_demo_tenant(conn, clock)
-        sandbox = Sandbox(settings, clock=clock)  # starts the ingest worker too
+        services: list[Service] = []
+        if settings.http_port is not None:
+            from bwsandbox.api import HttpService
+
+            services.append(HttpService(settings))
+        sandbox = Sandbox(settings, clock=clock, services=services)  # starts the ingest worker too
         sandbox.start_in_thread()
+        if sandbox.http_address is not None:
+            host, port = sandbox.http_address
+            print(f"bwsandbox: HTTP API and web UI on http://{host}:{port}/  (API docs: /docs)", flush=True)
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -161,7 +161,8 @@ def test_kill_9_of_bwsandbox_serve_during_processing_then_restart(tmp_path: Path
         status.unlink(missing_ok=True)
         log = (tmp_path / log_name).open("wb")
         proc = subprocess.Popen(
-            [*cli, "serve", "--port", "0", "--eu-port", "0", "--status-file", str(status)],
+            [*cli, "serve", "--port", "0", "--eu-port", "0", "--http-port", "0",
+             "--status-file", str(status)],
             env=env, stdout=log, stderr=log,
         )
         log.close()

@@ -31,7 +31,7 @@ class Serve:
         self.out = (tmp / "serve.out").open("w+")
         self.proc = subprocess.Popen(
             [*BWSANDBOX, "serve", "--data-dir", str(data_dir), "--port", "0", "--eu-port", "0",
-             "--status-file", str(self.status_file)],
+             "--http-port", "0", "--status-file", str(self.status_file)],
             stdout=self.out, stderr=subprocess.STDOUT, text=True,
         )
         wait_until(lambda: self.status_file.exists() or self.proc.poll() is not None, timeout=30)
@@ -54,7 +54,7 @@ def test_serve_fresh_data_dir_status_file_demo_tenant_and_clean_stop(tmp_path: P
     serve = Serve(data, tmp_path)
     try:
         status = serve.status
-        assert set(status) == {"endpoints", "host_keys"}
+        assert set(status) == {"endpoints", "host_keys", "http"}
         assert set(status["endpoints"]) == {"us", "eu"}
         for endpoint in status["endpoints"].values():
             assert endpoint["host"] == "127.0.0.1" and endpoint["port"] > 0
@@ -190,7 +190,8 @@ def test_a_second_serve_on_the_same_data_dir_is_refused_and_leaves_the_first_alo
     serve = Serve(data, tmp_path)
     try:
         second = subprocess.run(
-            [*BWSANDBOX, "serve", "--data-dir", str(data), "--port", "0", "--eu-port", "0"],
+            [*BWSANDBOX, "serve", "--data-dir", str(data), "--port", "0", "--eu-port", "0",
+             "--http-port", "0"],
             capture_output=True, text=True, timeout=60,
         )
         assert second.returncode == 1
