@@ -7,6 +7,7 @@ validator accepts; a test validates every example this module writes.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from dataclasses import dataclass
 
@@ -65,24 +66,32 @@ def _person_row(person: tuple[str, ...], header: tuple[str, ...]) -> tuple[str, 
     return tuple(values.get(h, "") for h in header)
 
 
-def build(profile: Profile, *, advanced: bool = False) -> list[TemplateFile]:
-    """The files `bwsandbox template` writes, in a stable order."""
+def build(profile: Profile, *, advanced: bool = False, now: dt.datetime | None = None) -> list[TemplateFile]:
+    """The files `bwsandbox template` writes, in a stable order.
+
+    The filled examples are named as production asks an upload to be (SPEC
+    §1, §7): a core example carries the day (`users_example_YYYYMMDD.csv`),
+    the engage one is `employees.YYYYMMDDHHMM.csv`, the name to encrypt to
+    `….csv.pgp`; so uploading one as it is earns no notice about its name."""
+    now = now or dt.datetime.now()
     if profile is Profile.ENGAGE:
         header = tuple(ENGAGE_FIELDS)
         prefix = "engage_employees"
+        example = f"employees.{now:%Y%m%d%H%M}.csv"
     else:
         header = tuple(h for h in CORE_FIELDS if h != "manager_id") if advanced else CORE_BASIC
         prefix = "users"
+        example = f"users_example_{now:%Y%m%d}.csv"
     files = [
         TemplateFile(f"{prefix}_template.csv", _csv(header, [])),
-        TemplateFile(f"{prefix}_example.csv", _csv(header, [_person_row(p, header) for p in _PEOPLE])),
+        TemplateFile(example, _csv(header, [_person_row(p, header) for p in _PEOPLE])),
     ]
     if advanced and profile is Profile.CORE:
         dept_header = tuple(DEPARTMENT_FIELDS)
         files += [
             TemplateFile("departments_template.csv", _csv(dept_header, [])),
             TemplateFile(
-                "departments_example.csv",
+                f"departments_example_{now:%Y%m%d}.csv",
                 _csv(dept_header, [("Engineering", "", "true"), ("Research", "Engineering", "true")]),
             ),
         ]

@@ -198,11 +198,29 @@ def get(conn: sqlite3.Connection, name: str) -> Tenant | None:
 
 
 def require(conn: sqlite3.Connection, name: str) -> Tenant:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # command-line bytes that were not UTF-8 (surrogateescape)
+        raise UsageError(f"the tenant name {name!r} is not valid UTF-8 text") from None
     tenant = get(conn, name)
     if tenant is None:
         known = ", ".join(t.name for t in all_tenants(conn)) or "none"
         raise UsageError(f"no tenant named {name!r} (tenants: {known})")
     return tenant
+
+
+def require_or_only(conn: sqlite3.Connection, name: str | None) -> Tenant:
+    """The tenant named, or, with no name, the sandbox's only tenant (a
+    command needs `--tenant` only when there is a choice)."""
+    if name is not None:
+        return require(conn, name)
+    every = all_tenants(conn)
+    if len(every) == 1:
+        return every[0]
+    if not every:
+        raise UsageError("this sandbox has no tenant yet (`bwsandbox tenant add`, or `bwsandbox serve`)")
+    raise UsageError(f"this sandbox has {len(every)} tenants ({', '.join(t.name for t in every)}): "
+                     "say which with --tenant NAME")
 
 
 def by_username(conn: sqlite3.Connection, region: Region, username: str) -> Tenant | None:

@@ -1,1 +1,3 @@
-"""Thin commands; `render.py` is the only module that uses rich."""
+"""Thin commands; rich is used by the rendering modules only: `render.py`,
+`render_server.py`, `live.py`, `layout.py` and `safe.py` (every text a tenant
+wrote is shown through `safe`)."""

@@ -1,6 +1,7 @@
-"""`bwsandbox directory --tenant T [--format table|json|csv] [--departments]
+"""`bwsandbox directory [--tenant T] [--format table|json|csv] [--departments]
 [--history [EMAIL]]` (issue #4): the simulated Betterworks user directory
-(users, or departments), as the last processed file left it."""
+(users, or departments), as the last processed file left it. `--tenant` is
+needed only when the sandbox has several tenants."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import csv
 import json
 import sys
 
-from rich.console import Console
-
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
+from bwsandbox.cli import layout, render_server
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
 from bwsandbox.ingest import directory, notify
@@ -28,7 +28,7 @@ COLUMNS = (
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("directory", help="show a tenant's user directory")
     add_data_dir(p)
-    p.add_argument("--tenant", required=True, metavar="T")
+    p.add_argument("--tenant", metavar="T", help="the tenant (needed only when there are several)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--history", metavar="EMAIL", nargs="?", const="",
                    help="show the change history instead (of one user, or of all)")
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     with open_store(args) as (settings, conn):
-        tenant = tenants_mod.require(conn, args.tenant)
+        tenant = tenants_mod.require_or_only(conn, args.tenant)
         clock = clock_mod.load(conn)
         # Deactivation dates the clock has reached take effect before we show anything.
         with store.transaction(conn):
@@ -61,8 +61,18 @@ def _run(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows)
     else:
-        print_table(Console(), COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
-        print(f"{len(rows)} user(s), {sum(1 for r in rows if r['status'] == 'active')} active")
+        # On a terminal: the most useful first, the rest left out as the width
+        # asks (`layout.print_records`); every field is in --format csv/json.
+        out = layout.stdout()
+        shown = ("email", "name", "status", "manager", "department", "title", "employee id", "deactivation")
+        table = [[r["email"], " ".join(p for p in (r["first_name"], r["last_name"]) if p), r["status"],
+                  r["manager_email"], r["department_name"], r["title"], r["employee_id"],
+                  r["deactivation_date"]] for r in rows]
+        print_table(out, shown, table, drop=("deactivation", "employee id", "title", "department", "manager"),
+                    head=("email", "name", "status"))
+        more = f"; {len(extra)} more field(s) in --format csv/json: {', '.join(extra)}" if extra else ""
+        active = sum(1 for r in rows if r["status"] == "active")
+        out.print(f"{len(rows)} user(s), {active} active{more}", markup=False, style="dim")
     return 0
 
 
@@ -76,8 +86,9 @@ def _departments(rows: list[dict[str, object]], fmt: str) -> int:
         writer.writerows({**r, "active": "true" if r["active"] else "false"} for r in rows)
     else:
         table = [[r["name"], r["parent"], "yes" if r["active"] else "no"] for r in rows]
-        print_table(Console(), columns, table)
-        print(f"{len(rows)} department(s), {sum(1 for r in rows if r['active'])} active")
+        out = layout.stdout()
+        print_table(out, columns, table)
+        out.print(f"{len(rows)} department(s), {sum(1 for r in rows if r['active'])} active", markup=False)
     return 0
 
 
@@ -85,10 +96,13 @@ def _history(entries: list[dict[str, object]], fmt: str) -> int:
     if fmt == "json":
         print(json.dumps(entries, indent=2))
         return 0
-    columns = ("at", "subject", "action", "changes", "source", "row")
-    print_table(
-        Console(), columns,
-        [[e["at"], e["subject"], e["action"], json.dumps(e["changes"]), e["source"], e["row"]]
-         for e in entries],
-    )
+    if fmt == "csv":  # one line per changed field: spreadsheet-friendly
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["at", "subject", "action", "field", "old", "new", "source", "row"])
+        for e in entries:
+            changes = e["changes"] if isinstance(e["changes"], dict) else {}
+            for name, (old, new) in changes.items():
+                writer.writerow([e["at"], e["subject"], e["action"], name, old, new, e["source"], e["row"]])
+        return 0
+    render_server.print_history(entries)
     return 0

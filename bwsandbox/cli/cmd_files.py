@@ -6,11 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
-
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
-from bwsandbox.cli.render_server import print_table, shown_state
+from bwsandbox.cli.render_server import shown_state
 from bwsandbox.ingest.queue import MARKER_DETAIL, marker_note
 
 FIELDS = ("tenant", "name", "bytes", "sha256", "received_at", "state", "verdict")
@@ -52,9 +50,24 @@ def _run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
-    columns = ["id", "tenant", "name", "bytes", "received_at", "state", "verdict", "counts", "detail"]
+    from bwsandbox.cli import layout, render_server
+
+    out = layout.stdout()
+    if not rows:
+        out.print("no uploads yet" + (f" for tenant {args.tenant}" if args.tenant else ""))
+        return 0
+    # Most useful first; at a narrow width the last ones go (`layout.print_records`).
+    several = len({r["tenant"] for r in rows}) > 1
+    columns = ["#", *(["tenant"] if several else []), "name", "state", "verdict", "applied", "received",
+               "bytes", "detail"]
+    table = []
     for r in rows:  # issue #4: once done, what was applied (files.counts_json)
         counts = r.get("counts") or {}
-        r["counts"] = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-    print_table(Console(), columns, [[r.get(c) for c in columns] for r in rows])
+        applied = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        table.append([r["id"], *([r["tenant"]] if several else []), r["name"], r["state"], r["verdict"],
+                      applied, render_server.when(r["received_at"]), f"{r['bytes']:,}", r["detail"]])
+    render_server.print_table(out, columns, table, drop=("detail", "bytes", "received", "applied"),
+                              head=("#", "name"))
+    if not several:
+        out.print(f"tenant {rows[0]['tenant']}: {len(rows)} upload(s)", style="dim", markup=False)
     return 0

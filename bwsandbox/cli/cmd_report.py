@@ -1,48 +1,86 @@
-"""`bwsandbox report --tenant T NAME [--format text|json]` (issue #4): the
-report of one processed file (the latest upload with that name, or `#ID`)."""
+"""`bwsandbox report [--tenant T] NAME|ID [--format text|json]` (issue #4): the
+report of one processed file (the latest upload with that name, or its id:
+`7` or `#7`). `--tenant` is needed only when the sandbox has several tenants
+and NAME does not say which."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 from typing import Any
 
-from rich.console import Console
-
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
-from bwsandbox.cli.render_server import print_findings, print_table, shown_state
+from bwsandbox.cli.render_server import shown_state
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest import reports
 from bwsandbox.ingest.queue import MARKER_DETAIL
-from bwsandbox.ingest.reports import applied_text
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="show what happened to one processed file")
     add_data_dir(p)
-    p.add_argument("--tenant", required=True, metavar="T")
-    p.add_argument("name", metavar="NAME", help="the uploaded file name (latest upload), or #ID")
+    p.add_argument("--tenant", metavar="T", help="the tenant (needed only when there are several)")
+    p.add_argument("name", metavar="NAME", help="the uploaded file name (latest upload), or its id (7 or #7)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=_run)
 
 
-def find(conn: Any, tenant: str, name: str) -> Any:
-    if name.startswith("#") and name[1:].isdigit():
-        return conn.execute(
-            "SELECT * FROM files WHERE tenant = ? AND id = ?", (tenant, int(name[1:]))
+def _by_id(text: str) -> int | None:
+    bare = text[1:] if text.startswith("#") else text
+    return int(bare) if bare.isdigit() else None
+
+
+def find(conn: Any, tenant: str | None, name: str) -> Any:
+    """The file NAME (its latest upload) or with id NAME (`7`, `#7`), of
+    `tenant` or of any tenant; a name wins over an id that is all digits."""
+    where, params = ("tenant = ? AND ", (tenant,)) if tenant is not None else ("", ())
+    if not name.startswith("#"):
+        row = conn.execute(
+            f"SELECT * FROM files WHERE {where}name = ? ORDER BY id DESC LIMIT 1", (*params, name)
         ).fetchone()
-    return conn.execute(
-        "SELECT * FROM files WHERE tenant = ? AND name = ? ORDER BY id DESC LIMIT 1", (tenant, name)
-    ).fetchone()
+        if row is not None:
+            return row
+    file_id = _by_id(name)
+    if file_id is None:
+        return None
+    return conn.execute(f"SELECT * FROM files WHERE {where}id = ?", (*params, file_id)).fetchone()
+
+
+def _not_found(conn: Any, tenant: str | None, name: str) -> UsageError:
+    where, params = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+    names = [r[0] for r in conn.execute(f"SELECT DISTINCT name FROM files {where}", params)]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    whose = f"tenant {tenant}" if tenant is not None else "this sandbox"
+    return UsageError(
+        f"{whose} has no file named {name!r} and none with that id{hint} (see `bwsandbox files`)"
+    )
+
+
+def _locate(conn: Any, tenant_name: str | None, name: str) -> Any:
+    if tenant_name is not None:
+        tenant = tenants_mod.require(conn, tenant_name)
+        row = find(conn, tenant.name, name)
+        if row is None:
+            raise _not_found(conn, tenant.name, name)
+        return row
+    row = find(conn, None, name)
+    if row is None:
+        raise _not_found(conn, None, name)
+    if _by_id(name) is None or row["name"] == name:  # a name: is it one tenant's only?
+        owners = {r[0] for r in conn.execute("SELECT DISTINCT tenant FROM files WHERE name = ?", (name,))}
+        if len(owners) > 1:
+            raise UsageError(f"{name!r} was uploaded by several tenants ({', '.join(sorted(owners))}): "
+                             "say which with --tenant NAME, or give the file's id (see `bwsandbox files`)")
+    return row
 
 
 def _run(args: argparse.Namespace) -> int:
     with open_store(args) as (settings, conn):
-        tenant = tenants_mod.require(conn, args.tenant)
-        row = find(conn, tenant.name, args.name)
-    if row is None:
-        raise UsageError(f"tenant {tenant.name} has no file named {args.name!r} (see `bwsandbox files`)")
+        row = _locate(conn, args.tenant, args.name)
+        tenant = tenants_mod.get(conn, row["tenant"])
     if row["report_json"] is None and row["detail"] == MARKER_DETAIL:
         raise UsageError(
             f"{row['name']} is an engage .done marker: it releases its data file and has no report"
@@ -55,23 +93,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
-        _text(report)
+        from bwsandbox.cli import render_server
+
+        contact = tenant.contact if tenant is not None else ""
+        render_server.print_report(report, tenant=row["tenant"], contact=contact,
+                                   reports_folder=settings.reports_folder)
     # Like `bwsandbox validate`: 1 when the file had any error (GUIDE convention 5).
     return 1 if reports.has_errors(report) or report.get("verdict") == "rejected" else 0
-
-
-def _text(report: dict[str, Any]) -> None:
-    console = Console()
-    console.print(f"[bold]{report['file']}[/bold] (file #{report.get('file_id')}): {report['verdict']}")
-    if report.get("repeat"):
-        console.print(f"note: {report['repeat']}")
-    console.print("applied: " + applied_text(report, zeros=True))
-    print_findings(console, report)
-    edits = report.get("overwritten_manual_edits", [])
-    if edits:
-        console.print("[bold]manual edits this file overwrote[/bold]")
-        print_table(
-            console, ("row", "email", "field", "manual value", "file value", "edited by"),
-            [[e["row"], e["email"], e["field"], e["manual_value"], e["file_value"], e["edited_by"]]
-             for e in edits],
-        )

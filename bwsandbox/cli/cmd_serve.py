@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -40,6 +42,7 @@ from bwsandbox.errors import ServerError
 from bwsandbox.fsutil import atomic_write, running_status, runtime_status_path
 from bwsandbox.sandbox import Sandbox, Service, ensure_demo_tenant
 from bwsandbox.tenants import Region
+from bwsandbox.textsafe import one_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,10 +71,39 @@ def _write_status(path: Path, status: dict[str, object]) -> None:
     atomic_write(path, (json.dumps(status, indent=2) + "\n").encode("utf-8"))
 
 
+class _SafeFormatter(logging.Formatter):
+    """A log record is one line, whatever a file name in it holds: its
+    control characters are shown escaped (`textsafe`), so a newline in a
+    tenant's text cannot forge a log line. A traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return one_line(super().formatMessage(record))
+
+
+class _OneLinePerEvent(logging.Filter):
+    """What `serve` prints itself is not logged a second time: the endpoints
+    it listens on (its banner), and the file events (picked up, processed:
+    the live view's rows, or one line each on a non-terminal)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not isinstance(record.msg, str):
+            return True
+        return not (
+            (record.name == "bwsandbox.server" and record.msg.startswith("picked up "))
+            or (record.name == "bwsandbox.ingest" and record.msg.startswith("file #"))
+            or (record.name == "bwsandbox" and record.msg.startswith("listening for "))
+        )
+
+
+def _logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(_OneLinePerEvent())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    _logging()
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     settings = load({"data_dir": args.data_dir, "host": args.host, "port": args.port,
                      "eu_port": args.eu_port, "smtp": args.smtp, "queue_delay": args.queue_delay,
@@ -164,6 +196,7 @@ def show(
     if sandbox.announced_keys:
         print(host_keys_text(sandbox.announced_keys, title="Announced new host keys (hostkeys-00)"),
               file=out)
+    print(f"Follow your uploads from another terminal: {_command()} files | report NAME | emails", file=out)
     out.flush()
 
     def snapshot() -> live.Dashboard:
@@ -176,7 +209,21 @@ def show(
             endpoints={str(r): (sandbox.host(r), sandbox.port(r)) for r in (Region.US, Region.EU)},
             host_keys=[live.HostKeyInfo(type=k.type, bits=k.bits, sha256=k.sha256, md5=k.md5) for k in keys],
             credentials=creds,
-            files=live.recent_files(conn),
+            files=live.recent_files(conn, limit=15 if terminal else 200),
         )
 
-    live.run_live(snapshot, stop)
+    terminal = sys.stdout.isatty()
+    live.run_live(snapshot, stop, stamp=lambda: dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _command() -> str:
+    """How this shell reaches `bwsandbox`: its name when it is on PATH, else
+    the path it was started from (`make serve` runs .venv/bin/bwsandbox)."""
+    started = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("bwsandbox")
+    if started is None or started.name != "bwsandbox" or (found and Path(found).resolve() == started):
+        return "bwsandbox"
+    try:
+        return str(started.relative_to(Path.cwd()))
+    except ValueError:
+        return str(started)

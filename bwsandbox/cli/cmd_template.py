@@ -34,4 +34,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {out / f.name}")
     except OSError as exc:
         raise UsageError(f"cannot write templates into {out}: {exc.strerror or exc}") from exc
+    example = next(f.name for f in files if "_template" not in f.name)
+    if args.profile == "engage":
+        print(f"next: encrypt {example} to the tenant's key as {example}.pgp (`bwsandbox pgp export-key`), "
+              f"upload it into / with its empty marker {example.removesuffix('.csv')}.csv.done.pgp")
+    else:
+        print(f"next: `bwsandbox validate {out / example}`, then upload it into /incoming "
+              "(its name carries today's date, as production asks)")
     return 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
+from bwsandbox.cli import layout
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
 from bwsandbox.fsutil import running_endpoints
@@ -93,5 +92,6 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     columns = ["name", "region", "profile", "username", "contact", "licenses", "locale"]
-    print_table(Console(), columns, [[r[c] for c in columns] for r in rows])
+    print_table(layout.stdout(), columns, [[r[c] for c in columns] for r in rows],
+                drop=("locale", "licenses", "contact"), head=("name", "region", "profile"))
     return 0

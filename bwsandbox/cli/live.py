@@ -1,9 +1,13 @@
 """The live view of `bwsandbox serve` (issue #5): endpoints, credentials,
 host-key fingerprints as FileZilla shows them, and recent files updating as
-uploads arrive. On a non-terminal stdout, plain log lines instead.
+uploads arrive; its files table keeps to the terminal's width (the least
+useful columns go first). On a non-terminal stdout (a service, a CI log),
+one timestamped line per file event instead, flushed at once.
 
 Rendering is a pure function of a `Dashboard` snapshot, so it is tested
-without a terminal; `run_live` only polls the store and refreshes.
+without a terminal; `run_live` only polls the store and refreshes. File
+names come from tenants: they are shown through `cli.safe`, never as markup
+and never with their control characters.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bwsandbox.cli import safe
 from bwsandbox.ingest.reports import applied_text
 
 STATE_STYLE = {
@@ -90,8 +95,45 @@ def _counts(row: FileRow) -> str:
     return applied_text({"applied": row.counts})
 
 
-def render(d: Dashboard) -> RenderableType:
-    """The whole screen for one snapshot."""
+# Columns of the files table, most useful first: a narrow terminal drops
+# from the end (a wrapped name or count is read; a sliver of every column is not).
+_COLUMNS = ("#", "name", "state", "verdict", "applied", "received", "tenant", "bytes")
+_WIDTHS = {"#": 4, "name": 24, "state": 10, "verdict": 8, "applied": 18, "received": 19, "tenant": 8,
+           "bytes": 9}
+
+
+def _columns_for(width: int | None, tenants: int) -> list[str]:
+    columns = [c for c in _COLUMNS if c != "tenant" or tenants > 1]
+    if width is None:
+        return columns
+    while len(columns) > 4 and sum(_WIDTHS[c] + 3 for c in columns) > width:
+        columns.pop()
+    return columns
+
+
+def _files_table(d: Dashboard, width: int | None) -> Table:
+    tenants = len({c[0] for c in d.credentials} | {f.tenant for f in d.files})
+    columns = _columns_for(width, tenants)
+    files = Table(title="Recent files", title_justify="left")
+    for col in columns:
+        files.add_column(col, no_wrap=col in {"#", "bytes", "state", "received"}, overflow="fold")
+    for f in d.files:
+        cells = {
+            "#": Text(str(f.id)), "tenant": safe.text(f.tenant), "name": safe.text(f.name),
+            "bytes": Text(f"{f.bytes:,}"), "received": Text(f.received_at.replace("T", " ")[:19]),
+            "state": Text(f.state, style=STATE_STYLE.get(f.state, "")),
+            "verdict": Text(f.verdict or "", style=VERDICT_STYLE.get(f.verdict or "", "")),
+            "applied": Text(_counts(f)),
+        }
+        files.add_row(*(cells[c] for c in columns))
+    if not d.files:
+        files.add_row(*(Text("waiting for uploads…", style="dim") if c == "name" else "" for c in columns))
+    return files
+
+
+def render(d: Dashboard, width: int | None = None) -> RenderableType:
+    """The whole screen for one snapshot (`width`: the terminal's, which
+    decides the files table's columns)."""
     conn = Table.grid(padding=(0, 2))
     conn.add_column(style="bold")
     conn.add_column()
@@ -99,7 +141,9 @@ def render(d: Dashboard) -> RenderableType:
         conn.add_row(f"{region.upper()} endpoint", f"sftp://{host}:{port}  (sftp -P {port} USER@{host})")
     for tenant, region, user, password in d.credentials:
         secret = password or "(set by `tenant add`)"
-        conn.add_row(f"tenant {tenant}", f"{region}  user [cyan]{user}[/]  password [cyan]{secret}[/]")
+        who = Text.assemble(f"{region}  user ", safe.text(user, style="cyan"), "  password ",
+                            safe.text(secret, style="cyan"))
+        conn.add_row(safe.text(f"tenant {safe.plain(tenant)}"), who)
     keys = Table.grid(padding=(0, 2))
     keys.add_column(style="bold")
     keys.add_column()
@@ -107,18 +151,7 @@ def render(d: Dashboard) -> RenderableType:
         # FileZilla's unknown-host-key dialog shows "ssh-ed25519 255" and the
         # SHA256 fingerprint (SPEC §2); OpenSSH shows the same SHA256 text.
         keys.add_row(f"{k.type} {k.bits}", f"{k.sha256}\n[dim]{k.md5}[/]")
-    files = Table(title="Recent files", expand=True)
-    for col in ("#", "tenant", "name", "bytes", "received", "state", "verdict", "applied"):
-        files.add_column(col, no_wrap=col in {"#", "bytes", "state"})
-    for f in d.files:
-        files.add_row(
-            str(f.id), f.tenant, f.name, f"{f.bytes:,}", f.received_at.replace("T", " ")[:19],
-            Text(f.state, style=STATE_STYLE.get(f.state, "")),
-            Text(f.verdict or "", style=VERDICT_STYLE.get(f.verdict or "", "")),
-            _counts(f),
-        )
-    if not d.files:
-        files.add_row("", "", "[dim]waiting for uploads into /incoming…[/]", "", "", "", "", "")
+    files = _files_table(d, width)
     return Group(
         Panel(conn, title="bwsandbox — Betterworks SFTP user feed, locally", border_style="blue"),
         Panel(keys, title="Host key fingerprints (accept these on first connection)", border_style="blue"),
@@ -130,16 +163,27 @@ def render(d: Dashboard) -> RenderableType:
 def fit(d: Dashboard, console: Console) -> Dashboard:
     """Keep only as many recent files as the terminal has rows for: a live
     region taller than the screen cannot be redrawn in place."""
-    base = len(console.render_lines(render(replace(d, files=())), pad=False))
+    base = len(console.render_lines(render(replace(d, files=()), console.width), pad=False))
     room = max(1, console.size.height - base)
-    return replace(d, files=tuple(d.files[:room]))
+    fitted = replace(d, files=tuple(d.files[:room]))
+    # A long name folds onto a second line: drop files until it all fits.
+    while len(fitted.files) > 1 and len(
+        console.render_lines(render(fitted, console.width), pad=False)
+    ) > console.size.height:
+        fitted = replace(fitted, files=fitted.files[:-1])
+    return fitted
+
+
+_FINAL = frozenset({"done", "failed", "incomplete"})
 
 
 def log_line(f: FileRow) -> str:
-    """The plain line for a file state change when stdout is not a terminal."""
+    """The plain line for a file state change when stdout is not a terminal:
+    one line, whatever the file's name holds (`cli.safe`)."""
     verdict = f" verdict={f.verdict}" if f.verdict else ""
     counts = f" ({_counts(f)})" if f.counts else ""
-    return f"file #{f.id} tenant={f.tenant} name={f.name} bytes={f.bytes} state={f.state}{verdict}{counts}"
+    return (f"file #{f.id} tenant={safe.plain(f.tenant)} name={safe.plain(f.name)} bytes={f.bytes} "
+            f"state={f.state}{verdict}{counts}")
 
 
 @contextmanager
@@ -162,6 +206,7 @@ def run_live(
     *,
     console: Console | None = None,
     interval: float = 0.5,
+    stamp: Callable[[], str] | None = None,
 ) -> None:
     """Refresh the dashboard on a terminal, or print one log line per state
     change otherwise, until `stop` is set."""
@@ -169,17 +214,22 @@ def run_live(
     if console.is_terminal:
         # Log lines written straight to the terminal would scroll it under the
         # live region; once Live runs, its sys.stderr proxy prints them above it.
-        live = Live(render(fit(snapshot(), console)), console=console, refresh_per_second=4)
+        live = Live(render(fit(snapshot(), console), console.width), console=console, refresh_per_second=4)
         with live, _logging_through(sys.stderr):
             while not stop.wait(interval):
-                live.update(render(fit(snapshot(), console)))
+                live.update(render(fit(snapshot(), console), console.width))
         return
-    seen: dict[int, tuple[str, str | None]] = {}
+    # Files a previous run finished are history, not events of this one.
+    seen: dict[int, tuple[str, str | None]] = {
+        f.id: (f.state, f.verdict) for f in snapshot().files if f.state in _FINAL
+    }
     while True:
         for f in reversed(snapshot().files):
             key = (f.state, f.verdict)
             if seen.get(f.id) != key:
                 seen[f.id] = key
-                console.print(log_line(f), markup=False, highlight=False, soft_wrap=True)
+                line = log_line(f) if stamp is None else f"{stamp()} {log_line(f)}"
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+                console.file.flush()  # a log reader (tail -f, CI) sees it now, not at exit
         if stop.wait(interval):
             return

@@ -9,21 +9,18 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
-from rich.table import Table
 from rich.text import Text
 
-from bwsandbox.spec.codes import CATALOGUE
+from bwsandbox.cli import layout, safe
 
 if TYPE_CHECKING:
     from bwsandbox.validator import Validation
 
-_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
-_VERDICT_STYLE = {"accepted": "bold green", "partial": "bold yellow", "rejected": "bold red"}
 MAX_TEXT_FINDINGS = 200  # beyond this, point to --format json / csv
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=True, highlight=False, soft_wrap=False) if stderr else layout.stdout()
 
 
 @contextmanager
@@ -57,13 +54,15 @@ def render_validations(results: Sequence[Validation], out: Console | None = None
 
 
 def render_validation(validation: Validation, out: Console) -> None:
+    """A file's verdict, then its findings as blocks (`layout.print_findings`):
+    readable at 80 columns and in a log."""
     report = validation.report
     verdict = str(report.verdict)
     out.print(
         Text.assemble(
-            (report.file, "bold"),
+            safe.text(report.file, style="bold"),
             "  ",
-            (verdict.upper(), _VERDICT_STYLE[verdict]),
+            (verdict.upper(), layout.VERDICT_STYLE[verdict]),
             f"  profile {report.profile} · {report.kind} · rows: {report.total} total, "
             f"{report.valid} applied, {report.skipped} skipped",
         )
@@ -71,46 +70,11 @@ def render_validation(validation: Validation, out: Console) -> None:
     if not report.findings:
         out.print(Text("No findings: production would apply every row.", style="green"))
         return
-    counts: dict[str, int] = {}
-    for f in report.findings:
-        counts[str(f.severity)] = counts.get(str(f.severity), 0) + 1
-    table = Table(show_lines=False, expand=False, pad_edge=False)
-    table.add_column("Row", justify="right", no_wrap=True)
-    table.add_column("Severity", no_wrap=True)
-    table.add_column("Code", no_wrap=True)
-    table.add_column("Column")
-    table.add_column("Value", overflow="fold", max_width=30)
-    table.add_column("Message and fix", overflow="fold", ratio=1)
-    shown = report.findings[:MAX_TEXT_FINDINGS]
-    previous: int | None | str = "start"
-    for f in shown:
-        new_group = f.row != previous
-        if new_group and previous != "start":
-            table.add_section()
-        previous = f.row
-        hint = CATALOGUE[f.code].hint
-        message = Text(f.message)
-        message.append(f"\nfix: {hint}", style="dim")
-        table.add_row(
-            ("file" if f.row is None else str(f.row)) if new_group else "",
-            Text(str(f.severity), style=_SEVERITY_STYLE[str(f.severity)]),
-            f.code,
-            f.column or "",
-            "" if f.value is None else repr(f.value)[1:-1] if f.value else '""',
-            message,
-        )
-    out.print(table)
-    if len(report.findings) > len(shown):
-        out.print(
-            f"… and {len(report.findings) - len(shown)} more findings: use --format json, "
-            "or --format csv for the error file."
-        )
-    summary = ", ".join(
-        f"{counts[s]} {s}{'s' if counts[s] > 1 else ''}"
-        for s in ("error", "warning", "notice")
-        if s in counts
-    )
-    out.print(Text(summary, style="bold"))
+    out.print()
+    findings = [f.to_dict() for f in report.findings]
+    layout.print_findings(out, findings, limit=MAX_TEXT_FINDINGS)
+    out.print()
+    out.print(layout.severity_summary(findings))
 
 
 # --- certify ---------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_report_json_and_text(capsys: pytest.CaptureFixture[str], data: Path) ->
     assert code == 1 and report["verdict"] == "partial"  # 1: the file had errors
     assert report["applied"]["created"] == 2 and report["applied"]["skipped"] == 1
     code, out = run(capsys, data, "report", "--tenant", "acme", "users-1.csv")
-    assert "partial" in out and "created 2" in out
+    assert "PARTIAL" in out and "created 2" in out
 
 
 def test_report_of_an_unknown_file_is_a_usage_error(capsys: pytest.CaptureFixture[str], data: Path) -> None:

@@ -39,10 +39,14 @@ def test_empty_dashboard_says_it_waits_for_uploads() -> None:
 
 
 def test_non_terminal_prints_one_line_per_state_change() -> None:
+    """A file a previous run finished is history; each state change of this
+    run is one line, stamped when a stamp is given."""
     stream = io.StringIO()
     queued = FileRow(id=8, tenant="demo", name="b.csv", bytes=1, received_at="t", state="queued",
                      verdict=None)
-    snapshots = iter([_dash(), _dash(), _dash(files=(FILE, queued))])
+    done = FileRow(id=8, tenant="demo", name="b.csv", bytes=1, received_at="t", state="done",
+                   verdict="accepted")
+    snapshots = iter([_dash(), _dash(), _dash(files=(FILE, queued)), _dash(files=(FILE, done))])
     stop = threading.Event()
     last = _dash()
 
@@ -54,9 +58,37 @@ def test_non_terminal_prints_one_line_per_state_change() -> None:
             stop.set()
         return last
 
-    run_live(snapshot, stop, console=Console(file=stream, color_system=None), interval=0)
+    run_live(snapshot, stop, console=Console(file=stream, color_system=None), interval=0, stamp=lambda: "T")
     lines = stream.getvalue().splitlines()
-    assert lines == [log_line(FILE), "file #8 tenant=demo name=b.csv bytes=1 state=queued"]
+    assert lines == ["T file #8 tenant=demo name=b.csv bytes=1 state=queued",
+                     "T file #8 tenant=demo name=b.csv bytes=1 state=done verdict=accepted"]
+
+
+HOSTILE = FileRow(id=9, tenant="demo", name="evil\x1b[2J[bold red]x\u202e\nfile #1 state=done.csv", bytes=5,
+                  received_at="2026-11-25T10:00:00+00:00", state="done", verdict="accepted")
+
+
+def test_a_hostile_name_is_one_line_of_log_with_its_controls_escaped() -> None:
+    line = log_line(HOSTILE)
+    assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
+    assert "name=evil\\x1b[2J[bold red]x\\u202e\\nfile #1 state=done.csv" in line
+
+
+def test_the_dashboard_escapes_markup_and_controls_in_names() -> None:
+    console = Console(file=io.StringIO(), width=200, color_system="truecolor", force_terminal=True)
+    console.print(render(_dash(files=(HOSTILE,)), 200))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b[2J" not in out and "\u202e" not in out  # the real characters never reach the terminal
+    assert "[bold red]" in _text(_dash(files=(HOSTILE,)))  # markup shown as written, not applied
+
+
+def test_at_80_columns_the_files_table_keeps_whole_columns() -> None:
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(render(_dash(), 80))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "users_20261125.csv" in out and "partial" in out and "done" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "received" not in out  # the least useful columns went first
 
 
 def test_the_dashboard_is_cut_to_the_terminal_height() -> None:
