@@ -73,6 +73,11 @@ _CODES = (
     _c("STRAY_QUOTE", W, X, "Quote inside an unquoted field",
        "Quote the whole field and double the inner quote: \"say \"\"hi\"\"\"."),
     _c("MIXED_LINE_ENDINGS", N, X, "Mixed line endings", "Use one style of line ending (CRLF or LF)."),
+    # Bounds on what one feed may cost (docs/security.md "Limits"; settings of the same names).
+    _c("TOO_MANY_COLUMNS", E, F, "Too many columns",
+       "A user file has a few dozen columns: check the delimiter and the header row (max_columns)."),
+    _c("JSON_TOO_LARGE", E, F, "JSON feed too large to read",
+       "Send the feed as CSV, which has no such limit, or split it (max_json_bytes)."),
     # --- the header ------------------------------------------------------------
     _c("HEADER_UNKNOWN", W, X, "Unknown column: not processed",
        "Rename it to a template header, or remove it."),
@@ -132,6 +137,9 @@ _CODES = (
     _c("LEADING_ZEROS_LOST", W, X, "Leading zeros look lost",
        "Other ids in this column keep leading zeros; format the column as text."),
     _c("MOBILE_INVALID", E, V, "Invalid mobile number", "Use + and digits only, e.g. +15551234567."),
+    _c("VALUE_FORMULA", W, X, "Value starts like a spreadsheet formula",
+       "Remove the leading =, +, -, @ or tab: a spreadsheet runs such a cell as a formula (CSV "
+       "injection). The sandbox's own CSV files prefix it with '."),
     # --- across rows ---------------------------------------------------------
     _c("EMAIL_DUPLICATE", E, R, "Duplicate email address",
        "Each user once; emails match case-insensitively."),

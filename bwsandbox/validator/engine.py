@@ -22,7 +22,8 @@ from bwsandbox.validator import accel, crossrow, fastpath, values
 from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
-from bwsandbox.validator.findings import file_finding, finding, skipped_records
+from bwsandbox.validator.findings import file_finding, finding, skipped_records, too_many_columns
+from bwsandbox.validator.formulas import formula_findings
 from bwsandbox.validator.header import HeaderMap, map_header
 from bwsandbox.validator.jsonfeed import nested_findings, read_json_table
 from bwsandbox.validator.model import ApplicableRow, Context, Finding, Report, Validation
@@ -127,8 +128,16 @@ def _validate_text(
     if text is None:
         return _stop(name, context, sha_f.result(), findings)
     speculative: list[Finding] | None = None
+    limits = context.limits
     if decoded.format is Format.JSON:
-        got = read_json_table(text)
+        if len(text) > limits.max_json_bytes:
+            # Parsed JSON costs about ten times its size in memory: refused unread.
+            return _stop(name, context, sha_f.result(), findings + [file_finding(
+                "JSON_TOO_LARGE",
+                f"The JSON feed is {len(text):,} bytes; the sandbox reads JSON feeds up to "
+                f"{limits.max_json_bytes:,} bytes (max_json_bytes). Send it as CSV, or in parts.",
+            )])
+        got = read_json_table(text, max_columns=limits.max_columns)
         if isinstance(got, list):
             return _stop(name, context, sha_f.result(), findings + got)
         table = got
@@ -136,6 +145,9 @@ def _validate_text(
         findings += nested_findings(table, hmap)
     else:
         head = read_header(text)
+        if len(head.cells) > limits.max_columns:
+            wide = too_many_columns(len(head.cells), limits.max_columns)
+            return _stop(name, context, sha_f.result(), [*findings, wide])
         delim = delimiter_findings(text, head.end)
         if delim:
             return _stop(name, context, sha_f.result(), findings + delim, header=head.cells)
@@ -193,6 +205,7 @@ def _validate_text(
             findings += [f for f in speculative if f.row is None or not blank[f.row - 2]]
         else:
             findings += _run_rules(table.full_frame(), ~(table.blank | table.broken), hmap, context)
+        findings += formula_findings(text, table, {**hmap.columns, **hmap.custom})
     return _finish(name, context, sha_f.result(), findings, table, hmap, live)
 
 

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from bwsandbox.spec.codes import Scope, Severity, scope_of
+from bwsandbox.validator.formulas import safe_row
 from bwsandbox.validator.model import Report, Validation, Verdict
 
 ERROR_COLUMNS = ("row", "status", "errors")
@@ -47,8 +48,16 @@ def error_file(
     findings: Iterable[FindingDict],
     *,
     rejected: bool,
+    max_bytes: int | None = None,
 ) -> bytes:
-    """UTF-8 CSV (with CRLF, as Excel writes it) of the rows that failed or warned."""
+    """UTF-8 CSV (with CRLF, as Excel writes it) of the rows that failed or warned.
+
+    Every cell that a spreadsheet would run as a formula is written with a
+    leading `'` (`formulas.safe_cell`: OWASP's advice against CSV injection;
+    the Technical Contact opens this file in Excel). With `max_bytes`, rows
+    stop before the file would pass it, and a last line says how many rows
+    are left out (the `max_error_file_bytes` / `max_attachment_bytes` limits).
+    """
     columns = list(header)
     by_row: dict[int | None, list[FindingDict]] = {}
     for f in findings:
@@ -57,15 +66,36 @@ def error_file(
             by_row.setdefault(row if isinstance(row, int) else None, []).append(f)
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*columns, *ERROR_COLUMNS])
+    writer.writerow(safe_row([*columns, *ERROR_COLUMNS]))
     file_level = by_row.pop(None, [])
     if file_level:
-        writer.writerow([""] * len(columns) + ["", "skipped" if rejected else "applied", _join(file_level)])
-    for row in sorted(r for r in by_row if r is not None):
+        writer.writerow(safe_row(
+            [""] * len(columns) + ["", "skipped" if rejected else "applied", _join(file_level)]
+        ))
+    rows = sorted(r for r in by_row if r is not None)
+    size = len(out.getvalue().encode("utf-8"))
+    for done, row in enumerate(rows):
         cells = list(originals.get(row, ()))
         cells = (cells + [""] * len(columns))[: len(columns)] if columns else cells
-        writer.writerow([*cells, str(row), _status(by_row[row]), _join(by_row[row])])
+        line = io.StringIO(newline="")
+        csv.writer(line, lineterminator="\r\n").writerow(
+            safe_row([*cells, str(row), _status(by_row[row]), _join(by_row[row])])
+        )
+        text = line.getvalue()
+        if max_bytes is not None:
+            size += len(text.encode("utf-8"))
+            if size + len(columns) + _CUT_ROOM > max_bytes:
+                left = len(rows) - done
+                writer.writerow([""] * len(columns) + ["", "truncated", (
+                    f"{left:,} more row(s) with errors or warnings are not in this file: it would be "
+                    f"over {max_bytes:,} bytes. The report lists every finding's count."
+                )])
+                break
+        out.write(text)
     return out.getvalue().encode("utf-8")
+
+
+_CUT_ROOM = 400  # bytes kept (beyond a comma per column) for the line that says rows were left out
 
 
 def error_csv(validation: Validation) -> bytes:

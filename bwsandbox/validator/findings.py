@@ -25,3 +25,12 @@ def skipped_records(findings: list[Finding]) -> set[int]:
         for f in findings
         if f.row is not None and f.severity is Severity.ERROR and f.scope in (Scope.ROW, Scope.FILE)
     }
+
+
+def too_many_columns(count: int, limit: int) -> Finding:
+    """A header wider than the `max_columns` limit (docs/security.md "Limits")."""
+    return file_finding(
+        "TOO_MANY_COLUMNS",
+        f"The header has {count:,} columns; the sandbox reads feeds of up to {limit:,} "
+        "(max_columns), and a user file has a few dozen. Check the delimiter and the header row.",
+    )

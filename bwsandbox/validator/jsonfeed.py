@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bwsandbox.validator.findings import file_finding, finding
+from bwsandbox.validator.findings import file_finding, finding, too_many_columns
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Finding
 from bwsandbox.validator.structure import Table, row_of
@@ -85,8 +85,10 @@ def _loads(text: bytes) -> Any:
     )
 
 
-def read_json_table(text: bytes) -> Table | list[Finding]:
-    """The records of a JSON feed, or the file-level findings that stop it."""
+def read_json_table(text: bytes, *, max_columns: int | None = None) -> Table | list[Finding]:
+    """The records of a JSON feed, or the file-level findings that stop it
+    (`max_columns`: more distinct keys than that stop it too, before a frame
+    with a column per key is built)."""
     import numpy as np
     import polars as pl
 
@@ -116,6 +118,8 @@ def read_json_table(text: bytes) -> Table | list[Finding]:
                 if key not in seen:
                     seen.add(key)
                     header.append(key)
+    if max_columns is not None and len(header) > max_columns:
+        return [too_many_columns(len(header), max_columns)]
     findings: list[Finding] = []
     nested_at: dict[int, tuple[int, ...]] = {}
     broken = np.zeros(len(doc), dtype=bool)

@@ -76,6 +76,24 @@ class DirectorySnapshot:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Bounds on what one feed may cost (docs/security.md "Limits"); the
+    server passes its settings of the same names, the defaults are theirs."""
+
+    max_columns: int = 1000  # header cells; more: TOO_MANY_COLUMNS, nothing else is read
+    max_json_bytes: int = 128 * 1024**2  # a JSON feed over it: JSON_TOO_LARGE, never parsed
+
+    @classmethod
+    def from_dict(cls, doc: object) -> Limits:
+        if not isinstance(doc, Mapping) or set(doc) - {"max_columns", "max_json_bytes"}:
+            raise ValueError("limits must be an object with max_columns and/or max_json_bytes")
+        for key, value in doc.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"limits.{key} must be a whole number ≥ 1, not {value!r}")
+        return cls(**doc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
     profile: Profile = Profile.CORE
     locale: str = "en-US"  # en-US or en-GB settles ambiguous dates (SPEC §3)
@@ -87,6 +105,7 @@ class Context:
     # net, `engage_termination_limit`). None: terminations are not predicted
     # (an upload's apply reports them, with the same words).
     engage_termination_limit: float | None = 0.20
+    limits: Limits = Limits()
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Context:
@@ -95,10 +114,11 @@ class Context:
         Keys: profile, locale, custom_keys, licenses_available, today (ISO),
         engage_termination_limit (0-1), directory: {users: [{email,
         employee_id, manager_email, department_name, active}], departments:
-        [names]}. Unknown keys are an error, so a typo is never silently ignored.
+        [names]}, limits: {max_columns, max_json_bytes}. Unknown keys are an
+        error, so a typo is never silently ignored.
         """
         known = {"profile", "locale", "custom_keys", "licenses_available", "today", "directory",
-                 "engage_termination_limit"}
+                 "engage_termination_limit", "limits"}
         if not isinstance(doc, Mapping):
             raise ValueError("the context must be a JSON object")
         unknown = sorted(set(doc) - known)
@@ -143,6 +163,7 @@ class Context:
             today=dt.date.fromisoformat(_str(today, "today")) if today else None,
             licenses_available=licences,
             engage_termination_limit=float(limit),
+            limits=Limits.from_dict(doc["limits"]) if "limits" in doc else Limits(),
         )
 
 

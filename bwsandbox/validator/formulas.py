@@ -1,0 +1,118 @@
+"""Cells a spreadsheet would run as formulas ("CSV injection", OWASP).
+
+The Technical Contact opens the error file in Excel; a cell copied from the
+feed that starts with `=`, `+`, `-` or `@` (or a tab or CR that Excel drops
+first) is read there as a formula: `=HYPERLINK(...)`, or DDE such as
+`=cmd|' /C calc'!A0`. So:
+
+- `safe_cell()`: every CSV the sandbox writes passes each cell through it;
+  a formula-leading cell gets OWASP's neutraliser, a leading `'`. Signed
+  numbers and phone numbers (`-5`, `+1 (555) 010-2345`: digits, spaces and
+  `( ) . , / + -` only) are left alone: without a letter or a quote there is
+  no function, reference or DDE call to run;
+- `formula_findings()`: the validator warns (`VALUE_FORMULA`) about such a
+  value in a processed column of a feed; production's handling is not
+  documented (SPEC §7 [decided]: the value is applied as sent).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from bwsandbox.validator.findings import finding
+from bwsandbox.validator.model import Finding
+
+if TYPE_CHECKING:
+    from bwsandbox.validator.structure import Table
+
+LEADERS = ("=", "+", "-", "@", "\t", "\r")
+_HARMLESS = re.compile(r"[+\-][\d\s().,/+\-]*")  # a signed number or a phone number
+# Where a cell of a CSV body may start with a formula leader (a superset:
+# each record found is then read exactly). A CR before an LF is a line end;
+# a sign followed by a number up to the end of the cell is not a candidate
+# (a column of phone numbers would make every record one). No comma in that
+# class: the look-ahead stops at the cell's end, so the pass stays linear.
+_CANDIDATE = re.compile(
+    rb'(?:\A|[,\n\r])"?(?:[=@\t]|\r(?!\n)|[+\-](?![\d \t().\/+\-]*"?(?:[,\r\n]|\Z)))'
+)
+_JSON_CANDIDATE = re.compile(rb'"(?:[=+\-@\t\r]|\\[tr])')  # a JSON string that may start with one
+_SHOWN = 200  # characters of the value a finding quotes
+
+
+def needs_prefix(cell: str) -> bool:
+    """Whether a spreadsheet would read this cell as a formula (OWASP's
+    leaders), signed numbers and phone numbers aside."""
+    return cell.startswith(LEADERS) and not _HARMLESS.fullmatch(cell)
+
+
+def safe_cell(cell: str) -> str:
+    """The cell as the sandbox writes it into a CSV file: `'` before a formula."""
+    return "'" + cell if needs_prefix(cell) else cell
+
+
+def safe_row(cells: Iterable[str]) -> list[str]:
+    return [safe_cell(c) for c in cells]
+
+
+def looks_like_formula(value: str) -> bool:
+    """What the validator warns about: a formula leader, once the tabs and
+    CRs a spreadsheet drops are gone (a lone leading tab is only whitespace)."""
+    return needs_prefix(value.lstrip("\t\r"))
+
+
+def formula_findings(text: bytes | None, table: Table, columns: Mapping[int, str]) -> list[Finding]:
+    """VALUE_FORMULA for each processed cell that looks like a formula.
+
+    A CSV body is searched as bytes first (one regex pass, no record is
+    parsed unless a cell in it may start with a leader); records read
+    another way (JSON, the csv module's fallback) are checked cell by cell.
+    """
+    if not columns:
+        return []
+    if table._records is not None:
+        if text is not None and not (_CANDIDATE.search(text) or _JSON_CANDIDATE.search(text)):
+            return []  # no cell anywhere can start with a leader: no need to look at each
+        records: Iterable[tuple[int, Sequence[str | None]]] = enumerate(table._records)
+    elif text is not None and table._ends is not None and len(table._ends):
+        records = _candidates(text, table)
+    else:
+        return []
+    out: list[Finding] = []
+    blank, broken = table.blank, table.broken
+    for rec, cells in records:
+        if rec >= len(blank) or blank[rec] or broken[rec]:
+            continue  # a ragged row is skipped whole: its cells are not values
+        for index, name in columns.items():
+            cell = cells[index] if index < len(cells) else None
+            if cell and looks_like_formula(cell):
+                out.append(_finding(rec, name, cell))
+    return out
+
+
+def _candidates(text: bytes, table: Table) -> Iterable[tuple[int, Sequence[str]]]:
+    import numpy as np
+
+    assert table._ends is not None
+    body = table._start0
+    found = [m.end() - 1 for m in _CANDIDATE.finditer(text, max(body - 1, 0))]
+    if not found:
+        return []
+    recs = np.unique(np.searchsorted(table._ends, np.asarray(found, dtype=np.int64), side="right"))
+    recs = recs[recs < table.n_records]
+    got = table.originals(recs.tolist())
+    return [(int(r), got[int(r) + 2]) for r in recs]
+
+
+def _finding(rec: int, column: str, value: str) -> Finding:
+    shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "…"
+    return finding(
+        "VALUE_FORMULA",
+        rec + 2,
+        f"'{shown}' starts like a spreadsheet formula: Excel or LibreOffice would run it when a CSV "
+        "holding it is opened (CSV injection). It is applied as sent; the sandbox's own CSV files "
+        "write it with a leading '.",
+        column=column,
+        value=shown,
+    )
