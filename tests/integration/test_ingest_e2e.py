@@ -252,6 +252,28 @@ def test_future_deactivation_takes_effect_when_the_clock_passes_it(
     assert users(h, tenant)["leaver@acme.com"]["status"] == "active"
 
 
+def test_a_deactivation_by_upload_emails_the_manager_and_the_cli_shows_it(
+    ingest: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SPEC §7: the manager of a user a file deactivates is notified by email,
+    captured (outbox) like the Technical Contact's, and listed by `emails`."""
+    account, tenant = new_tenant(ingest, tmp_path)
+    team = "boss@acme.com,Bo,Ss,,,,\nann@acme.com,Ann,Lee,boss@acme.com,,,\n"
+    upload(account, "users_20260301.csv", HEADER + team)
+    wait_done(ingest, tenant, "users_20260301.csv")
+    upload(account, "users_20260302.csv", "email,deactivation_date\nann@acme.com,01/01/2026\n")
+    assert report_of(wait_done(ingest, tenant, "users_20260302.csv"))["applied"]["deactivated"] == 1
+    [mail] = emails_of(ingest, tenant)
+    assert (mail["to_addr"], mail["subject"], mail["state"]) == (
+        "boss@acme.com", "Betterworks: Ann Lee has been deactivated", "outboxed")
+    assert Path(mail["detail"]).exists()
+    capsys.readouterr()
+    kind = ("--kind", "manager-notification")
+    assert cli(ingest, "emails", "--tenant", tenant, *kind, "--format", "json") == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["kind"] == "manager-notification" and "who reports to you" in listed["body"]
+
+
 def test_smtp_delivery_to_a_real_smtp_server(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
     received: list[bytes] = []
 
