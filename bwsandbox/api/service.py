@@ -40,6 +40,7 @@ class HttpService:
         self.settings = settings
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._sandbox: Sandbox | None = None
         self.closing = asyncio.Event()
 
     async def start(self, sandbox: Sandbox) -> None:
@@ -54,6 +55,7 @@ class HttpService:
                 "api_token (BWSANDBOX_API_TOKEN) so clients must send `Authorization: Bearer TOKEN`"
             )
         self.closing = asyncio.Event()
+        self._sandbox = sandbox
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             sock = socket.create_server((host, self.settings.http_port or 0), family=family)
@@ -81,6 +83,8 @@ class HttpService:
 
     async def stop(self) -> None:
         self.closing.set()
+        if self._sandbox is not None:
+            self._sandbox.file_events.notify()  # long polls answer now, so the server can close
         if self._server is not None:
             self._server.should_exit = True
         if self._task is not None:

@@ -1,0 +1,110 @@
+"""The web UI in a real browser (Debian's chromium + chromium-driver, driven
+by Selenium; nothing downloaded at run time): the connection card, uploads
+appearing live, an upload's own page, emails, the directory and its org
+chart, and hostile cells shown as text, never run."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+
+from bwsandbox.testing import SandboxServer
+
+HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
+FEED = (
+    "email,first_name,last_name,manager_email,title\r\n"
+    "ada@example.com,Ada,Lovelace,,CEO\r\n"
+    f"grace@example.com,\"{HOSTILE.replace(chr(34), chr(34) * 2)}\",Hopper,ada@example.com,CTO\r\n"
+    "not-an-email,Alan,Turing,ada@example.com,CSO\r\n"
+)
+
+
+def browser_paths() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if chromium is None or not Path(driver).exists():
+        pytest.fail("chromium and chromium-driver are missing: run scripts/bootstrap.sh --test")
+    return chromium, driver
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    server = SandboxServer(tmp_path_factory.mktemp("ui"), http_port=0, pickup_quiet_seconds=0.2).start()
+    yield server
+    server.stop()
+    server.check()
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600",
+                f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    yield browser
+    browser.quit()
+
+
+def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read()))
+
+
+def test_the_ui_shows_a_tenant_live_and_escapes_hostile_cells(
+    server: SandboxServer, driver: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base = server.http_url
+    assert base is not None
+    tenant = post(base + "/api/v1/tenants", {"name": "ui-demo", "contact": "hris@example.com"})
+    driver.get(f"{base}/ui/tenants/ui-demo")
+    wait = WebDriverWait(driver, 30)
+    wait.until(lambda d: d.find_elements(By.ID, "uploads"))
+    card = driver.find_element(By.ID, "connection").text
+    assert tenant["host_keys"][0]["openssh_sha256"] in card and "ssh-ed25519 255 SHA256:" in card
+
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join(tenant["known_hosts"]) + "\n")
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known))
+    client.connect(tenant["endpoint"]["host"], tenant["endpoint"]["port"], username=tenant["username"],
+                   password=tenant["password"], allow_agent=False, look_for_keys=False)
+    sftp = client.open_sftp()
+    sftp.putfo(io.BytesIO(FEED.encode()), "/incoming/users_20260401.csv")
+    client.close()
+
+    # No reload: the page's long poll shows the file, then its verdict.
+    wait.until(lambda d: "partial" in d.find_element(By.ID, "uploads").text)
+    wait.until(lambda d: "hris@example.com" in d.find_element(By.ID, "emails").text)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#orgchart rect"))
+    assert HOSTILE in driver.find_element(By.ID, "directory").text  # shown as text
+    assert driver.title != "pwned" and not driver.find_elements(By.CSS_SELECTOR, "#directory img")
+    driver.save_screenshot(str(tmp_path / "tenant.png"))  # looked at by a person when the UI changes
+
+    driver.find_element(By.LINK_TEXT, "users_20260401.csv").click()
+    wait.until(lambda d: d.find_elements(By.ID, "verdict"))
+    assert "/ui/tenants/ui-demo/uploads/" in driver.current_url  # a deep link of its own
+    page = driver.find_element(By.TAG_NAME, "main").text
+    assert "EMAIL_INVALID" in page and "grace@example.com" in page
+    assert driver.find_elements(By.ID, "errors-csv")
+    driver.save_screenshot(str(tmp_path / "upload.png"))
+    driver.get(driver.current_url)  # the deep link opens by itself
+    wait.until(lambda d: d.find_elements(By.ID, "verdict"))
