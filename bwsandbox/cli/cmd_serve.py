@@ -86,7 +86,11 @@ class _OneLinePerEvent(logging.Filter):
     the live view's rows, or one line each on a non-terminal)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO or not isinstance(record.msg, str):
+        if not isinstance(record.msg, str):
+            return True
+        if record.levelno == logging.WARNING:  # the state line says it, with its reason
+            return not (record.name == "bwsandbox.server" and record.msg.startswith("incomplete upload "))
+        if record.levelno != logging.INFO:
             return True
         return not (
             (record.name == "bwsandbox.server" and record.msg.startswith("picked up "))

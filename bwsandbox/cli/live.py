@@ -60,6 +60,7 @@ class FileRow:
     state: str
     verdict: str | None
     counts: dict[str, int] = field(default_factory=dict)
+    detail: str = ""  # why a file is incomplete or failed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +73,7 @@ class Dashboard:
 
 def recent_files(conn: sqlite3.Connection, limit: int = 15) -> list[FileRow]:
     rows = conn.execute(
-        "SELECT id, tenant, name, bytes, received_at, state, verdict, counts_json"
+        "SELECT id, tenant, name, bytes, received_at, state, verdict, counts_json, detail"
         " FROM files ORDER BY id DESC LIMIT ?",
         (limit,),
     ).fetchall()
@@ -86,6 +87,7 @@ def recent_files(conn: sqlite3.Connection, limit: int = 15) -> list[FileRow]:
             id=r["id"], tenant=r["tenant"], name=r["name"], bytes=r["bytes"],
             received_at=r["received_at"], state=r["state"], verdict=r["verdict"],
             counts={k: int(v) for k, v in counts.items() if isinstance(v, int)},
+            detail=r["detail"] or "" if r["state"] in ("incomplete", "failed") else "",
         ))
     return out
 
@@ -182,8 +184,9 @@ def log_line(f: FileRow) -> str:
     one line, whatever the file's name holds (`cli.safe`)."""
     verdict = f" verdict={f.verdict}" if f.verdict else ""
     counts = f" ({_counts(f)})" if f.counts else ""
+    why = f": {safe.plain(f.detail)}" if f.detail else ""
     return (f"file #{f.id} tenant={safe.plain(f.tenant)} name={safe.plain(f.name)} bytes={f.bytes} "
-            f"state={f.state}{verdict}{counts}")
+            f"state={f.state}{verdict}{counts}{why}")
 
 
 @contextmanager

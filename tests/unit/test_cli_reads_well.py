@@ -217,5 +217,6 @@ def test_serve_logs_one_line_per_record_and_no_duplicate_events() -> None:
     assert not kept("bwsandbox.server", "picked up %s/%s (%d bytes) as file #%d")
     assert not kept("bwsandbox.ingest", "file #%d %s/%s: %s (%s)")
     assert not kept("bwsandbox", "listening for %s on %s:%d")
+    assert not kept("bwsandbox.server", "incomplete upload %s/%s (%d bytes): %s", logging.WARNING)
     assert kept("bwsandbox.server", "closing idle session %d from %s")
     assert kept("bwsandbox.ingest", "file #%d failed", logging.ERROR)

@@ -68,6 +68,13 @@ HOSTILE = FileRow(id=9, tenant="demo", name="evil\x1b[2J[bold red]x\u202e\nfile 
                   received_at="2026-11-25T10:00:00+00:00", state="done", verdict="accepted")
 
 
+def test_an_incomplete_file_says_why_on_its_line() -> None:
+    cut = FileRow(id=3, tenant="demo", name="c.csv", bytes=9, received_at="t", state="incomplete",
+                  verdict=None, detail="the connection ended before the client closed the file")
+    assert log_line(cut) == ("file #3 tenant=demo name=c.csv bytes=9 state=incomplete: the connection ended "
+                             "before the client closed the file")
+
+
 def test_a_hostile_name_is_one_line_of_log_with_its_controls_escaped() -> None:
     line = log_line(HOSTILE)
     assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
