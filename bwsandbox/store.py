@@ -127,6 +127,13 @@ SCHEMA: tuple[str, ...] = (
         errors_csv BLOB,
         published INTEGER NOT NULL DEFAULT 0
     )""",
+    # Per file, how often its processing was cut off by a crash, and how often
+    # it was put back in the queue after a full disk (ingest/attempts.py).
+    """CREATE TABLE IF NOT EXISTS file_attempts (
+        file_id INTEGER PRIMARY KEY,
+        crashes INTEGER NOT NULL DEFAULT 0,
+        retries INTEGER NOT NULL DEFAULT 0
+    )""",
     # Faults on demand (bwsandbox/faults.py): a tenant's, or an endpoint's (tenant NULL).
     """CREATE TABLE IF NOT EXISTS faults (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -170,7 +177,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (SQLITE_FULL: a
+        # full disk); a ROLLBACK then would raise "no transaction is active"
+        # and hide the error that says what happened.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

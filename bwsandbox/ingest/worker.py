@@ -2,7 +2,12 @@
 
 Production processes files "as soon as possible" in arrival order, with a
 delay that grows with the queue and the file size [doc, SPEC §5]; the Inbox
-gives each file a `due_at`, the worker waits for it. Tests never sleep:
+gives each file a `due_at`, the worker waits for it. Each tenant's files go
+in arrival order, one at a time; between tenants the worker takes turns
+(the tenant served least recently goes first), and a second lane takes only
+files up to `fast_lane_bytes`, so one tenant's big file never holds up
+another tenant's small one (issue "Hostile and broken input", item 9).
+Tests never sleep:
 
     worker.process_pending()          process every due file now, in order
     worker.process_pending(force=True)   ...ignoring due times
@@ -13,10 +18,14 @@ Exactly once (issue #4): a file is claimed (`queued` -> `processing`), then
 applied and marked `done` in one transaction (`process.process`). On start,
 `recover()` returns `processing` rows to `queued` (a crash lost nothing that
 was committed, and nothing half-applied was committed), delivers emails that
-were recorded but not sent, and republishes reports.
+were recorded but not sent, and republishes reports. A file cut off by
+`max_processing_attempts` crashes is failed instead (`attempts.py`: a poison
+file cannot crash every restart); one that meets a full disk goes back to
+the queue with a backoff, never `failed` for it; one over `max_file_bytes`
+on disk is refused before it is read.
 
 As a Sandbox service (`start(sandbox)` / `stop()`), it runs in one thread
-with its own store connection.
+per lane, each with its own store connection.
 """
 
 from __future__ import annotations
@@ -24,10 +33,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -37,7 +48,7 @@ from bwsandbox import layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
-from bwsandbox.ingest import notify, reports
+from bwsandbox.ingest import attempts, notify, reports
 from bwsandbox.ingest.events import FileEvents
 from bwsandbox.ingest.process import Processed, process
 from bwsandbox.ingest.queue import Delay, Inbox
@@ -48,6 +59,12 @@ if TYPE_CHECKING:
     from bwsandbox.sandbox import Sandbox
 
 log = logging.getLogger("bwsandbox.ingest")
+
+
+class Refused(Exception):
+    """A file the worker will not process at all; the message is the reason
+    recorded with its `failed` state."""
+
 
 def delay_from(settings: Settings) -> Delay:
     return Delay(
@@ -60,11 +77,20 @@ class Worker:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self._base_clock = clock or Clock()
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()  # one file at a time, in order
+        self._conns: dict[int, sqlite3.Connection] = {}  # one per thread
+        self._conns_lock = threading.Lock()
+        self._lock = threading.Lock()  # the main lane: one file at a time
+        self._fast_lock = threading.Lock()  # the fast lane (files up to fast_lane_bytes)
+        self._mail_lock = threading.Lock()  # one delivery of pending emails at a time
+        self._turns = itertools.count()
+        self._served: dict[str, int] = {}  # tenant -> turn it was last served (round-robin)
+        self._stranded: dict[int, float] = {}  # file id -> when to put it back (the store was full too)
+        self._catch_up_at: float | None = None  # when to retry emails/reports a full disk held back
         self._wake = threading.Event()
+        self._fast_wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._fast_thread: threading.Thread | None = None
         self.inbox: Inbox | None = None
         # Told when a file reaches a final state (the Sandbox's, when it runs as its service).
         self.events = FileEvents()
@@ -72,9 +98,14 @@ class Worker:
     # -- plumbing ---------------------------------------------------------------
     @property
     def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = store.connect(self.settings.db_path)
-        return self._conn
+        """This thread's store connection (each lane has its own)."""
+        key = threading.get_ident()
+        conn = self._conns.get(key)
+        if conn is None:
+            conn = store.connect(self.settings.db_path)
+            with self._conns_lock:
+                self._conns[key] = conn
+        return conn
 
     def clock(self) -> Clock:
         return clock_mod.load(self.conn, self._base_clock)
@@ -84,7 +115,7 @@ class Worker:
         """Hold the worker between files: a file being processed is finished
         first, with its emails and published reports (the pytest plugin's reset
         wipes the data under this)."""
-        with self._lock:
+        with self._lock, self._fast_lock:
             yield
 
     def between_files(self) -> None:
@@ -95,99 +126,204 @@ class Worker:
             pass
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._conns_lock:
+            conns, self._conns = list(self._conns.values()), {}
+        for conn in conns:
+            conn.close()
 
     # -- recovery ---------------------------------------------------------------
     def recover(self) -> int:
-        """After a crash: processing -> queued, pending emails out, reports republished."""
-        with self._lock:
-            with transaction(self.conn):
-                cur = self.conn.execute("UPDATE files SET state = 'queued' WHERE state = 'processing'")
-            requeued = cur.rowcount
+        """After a crash: processing -> queued (or failed, after
+        `max_processing_attempts` crashes), pending emails out, reports
+        republished. Returns how many files went back to the queue."""
+        with self.paused():
+            requeued, failed = attempts.recover_crashed(self.conn, self.settings.max_processing_attempts)
             if requeued:
-                log.warning("requeued %d file(s) interrupted by a crash", requeued)
-            self._after_commit()
-            for row in self.conn.execute(
-                "SELECT f.id FROM files f JOIN file_outputs o ON o.file_id = f.id WHERE o.published = 0"
-            ).fetchall():
-                self._publish(int(row[0]))
-            return requeued
+                log.warning("requeued %d file(s) interrupted by a crash", len(requeued))
+            self._catch_up()
+        if failed:
+            self.events.notify()
+        return len(requeued)
+
+    def _catch_up(self) -> None:
+        """Deliver pending emails and publish reports not yet published (a
+        crash, or a full disk, held them back)."""
+        self._after_commit()
+        for row in self.conn.execute(
+            "SELECT f.id FROM files f JOIN file_outputs o ON o.file_id = f.id WHERE o.published = 0"
+        ).fetchall():
+            self._publish(int(row[0]))
 
     # -- the queue --------------------------------------------------------------
-    def next_due(self) -> tuple[int | None, float | None]:
-        """(file id to process now, or None; seconds until the next one is due)."""
+    def next_due(
+        self, *, max_bytes: int | None = None, force: bool = False
+    ) -> tuple[int | None, float | None]:
+        """(file id to process now, or None; seconds until the next one is due).
+
+        Only a tenant's oldest queued file may go (arrival order), and only
+        when none of its files is being processed (by the other lane). Of the
+        tenants with a due file, the one served least recently goes first:
+        a tenant that sent a hundred files does not make the next tenant wait
+        for all of them. `max_bytes`: only files up to that size (the fast
+        lane); `force`: due times are ignored (tests)."""
         rows = self.conn.execute(
-            "SELECT id, tenant, due_at FROM files WHERE state = 'queued' ORDER BY id"
+            "SELECT id, tenant, due_at, bytes FROM files WHERE state = 'queued' ORDER BY id"
         ).fetchall()
+        if not rows:
+            return None, None
+        busy = {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT tenant FROM files WHERE state = 'processing'")}
         now = self.clock().now()
         heads: set[str] = set()
+        ready: list[tuple[int, int, str]] = []
         wait: float | None = None
         for row in rows:
-            if row["tenant"] in heads:
+            tenant = row["tenant"]
+            if tenant in heads:
                 continue  # arrival order per tenant: only its oldest file may go
-            heads.add(row["tenant"])
-            due = dt.datetime.fromisoformat(row["due_at"]) if row["due_at"] else now
+            heads.add(tenant)
+            if tenant in busy or (max_bytes is not None and int(row["bytes"]) > max_bytes):
+                continue
+            due = dt.datetime.fromisoformat(row["due_at"]) if row["due_at"] and not force else now
             if due <= now:
-                return int(row["id"]), 0.0
+                ready.append((self._served.get(tenant, -1), int(row["id"]), tenant))
+                continue
             seconds = (due - now).total_seconds()
             wait = seconds if wait is None else min(wait, seconds)
-        return None, wait
+        if not ready:
+            return None, wait
+        return min(ready)[1], 0.0
 
     def process_pending(self, *, force: bool = False) -> list[int]:
-        """Process every due file, oldest first; `force` ignores due times (tests)."""
+        """Process every due file, taking turns between tenants; `force`
+        ignores due times (tests)."""
         return self._drain(force=force)[0]
 
-    def _drain(self, *, force: bool = False) -> tuple[list[int], float | None]:
+    def _drain(self, *, force: bool = False, fast: bool = False) -> tuple[list[int], float | None]:
         """Process what is due; also return the seconds until the next file is
         due, from the same queue scan that found nothing more to do."""
         done: list[int] = []
-        while True:
-            wait: float | None = None
-            if force:
-                row = self.conn.execute(
-                    "SELECT id FROM files WHERE state = 'queued' ORDER BY id LIMIT 1"
-                ).fetchone()
-                file_id = int(row[0]) if row else None
-            else:
-                file_id, wait = self.next_due()
+        max_bytes = self.settings.fast_lane_bytes if fast else None
+        while not (fast and self._stopping.is_set()):
+            if not fast:
+                self._put_back_stranded()
+            file_id, wait = self.next_due(max_bytes=max_bytes, force=force)
             if file_id is None:
                 return done, wait
-            self.process_file(file_id)
-            done.append(file_id)
+            state = self._take(file_id, fast=fast)
+            if state is not None:
+                done.append(file_id)
+            if state == "queued":  # put back (a full disk): the next turn, not this one
+                return done, self.settings.retry_backoff_seconds
+        return done, None
 
     def process_file(self, file_id: int) -> str:
-        """Claim, process and finish one file; returns its final state."""
-        with self._lock:
+        """Claim, process and finish one file; returns its final state
+        (`queued` again after a full disk). A file that cannot be claimed
+        (not queued, or another file of its tenant is being processed) is
+        left alone; its state is returned."""
+        state = self._take(file_id, fast=False)
+        if state is None:
+            row = self.conn.execute("SELECT state FROM files WHERE id = ?", (file_id,)).fetchone()
+            return str(row[0]) if row else "missing"
+        return state
+
+    def _take(self, file_id: int, *, fast: bool) -> str | None:
+        """`process_file` in one lane; None when the file was not claimed."""
+        with self._fast_lock if fast else self._lock:
             with transaction(self.conn):
                 claimed = self.conn.execute(
-                    "UPDATE files SET state = 'processing' WHERE id = ? AND state = 'queued'", (file_id,)
+                    "UPDATE files SET state = 'processing' WHERE id = ? AND state = 'queued'"
+                    " AND NOT EXISTS (SELECT 1 FROM files o WHERE o.tenant = files.tenant"
+                    " AND o.state = 'processing')",
+                    (file_id,),
                 ).rowcount
+                row = self.conn.execute("SELECT tenant FROM files WHERE id = ?", (file_id,)).fetchone()
             if not claimed:
-                row = self.conn.execute("SELECT state FROM files WHERE id = ?", (file_id,)).fetchone()
-                return str(row[0]) if row else "missing"
+                return None
+            self._served[str(row["tenant"])] = next(self._turns)
             try:
                 state = self._process(file_id)
-            except Exception as exc:  # our bug or the disk: the file fails, the queue goes on
-                log.exception("processing file #%d failed", file_id)
-                with transaction(self.conn):
-                    self.conn.execute(
-                        "UPDATE files SET state = 'failed', detail = ? WHERE id = ?",
-                        (f"internal error: {type(exc).__name__}: {exc}", file_id),
-                    )
-                state = "failed"
-            self._after_commit()
-            self._publish(file_id)
+            except Refused as exc:
+                log.warning("file #%d refused: %s", file_id, exc)
+                state = self._fail(file_id, str(exc))
+            except Exception as exc:  # our bug: the file fails (a full disk: later); the queue goes on
+                why = attempts.retryable(exc)
+                if why is not None:
+                    state = self._retry_later(file_id, why, exc)
+                else:
+                    log.exception("processing file #%d failed", file_id)
+                    state = self._fail(file_id, f"internal error: {type(exc).__name__}: {exc}")
+            try:
+                self._after_commit()
+                self._publish(file_id)
+            except Exception as exc:
+                if attempts.retryable(exc) is None:
+                    raise
+                log.warning("file #%d: its email or report waits (%s); tried again shortly", file_id, exc)
+                self._catch_up_at = time.monotonic() + max(self.settings.retry_backoff_seconds, 1.0)
+        self._wake.set()  # the tenant's next file may go now, in either lane
+        self._fast_wake.set()
         self.events.notify()  # after the emails and reports are out: a waiter sees a finished file
         return state
+
+    def _fail(self, file_id: int, detail: str) -> str:
+        with transaction(self.conn):
+            self.conn.execute("UPDATE files SET state = 'failed', detail = ? WHERE id = ?", (detail, file_id))
+        return "failed"
+
+    def _retry_later(self, file_id: int, why: str, exc: BaseException) -> str:
+        """Nothing of the file was committed: back to the queue, due after the
+        backoff. If the store cannot even take that, the file is put back
+        from memory once the backoff has passed (it stays `processing`
+        meanwhile, which holds its tenant's later files back: arrival order)."""
+        base = self.settings.retry_backoff_seconds
+        try:
+            with transaction(self.conn):
+                retries = attempts.bump(self.conn, file_id, "retries")
+                delay = attempts.backoff(retries, base)
+                due = self.clock().now() + dt.timedelta(seconds=delay)
+                self.conn.execute(
+                    "UPDATE files SET state = 'queued', due_at = ? WHERE id = ? AND state = 'processing'",
+                    (due.isoformat(timespec="microseconds"), file_id),
+                )
+        except Exception as again:
+            if attempts.retryable(again) is None:
+                raise
+            delay = attempts.backoff(1, base)
+            self._stranded[file_id] = time.monotonic() + delay
+            retries = 0
+        log.warning("file #%d: %s (%s: %s); not processed, back in the queue in %.0f s (retry %s)",
+                    file_id, why, type(exc).__name__, exc, delay, retries or "?")
+        self._catch_up_at = time.monotonic() + max(delay, 1.0)
+        return "queued"
+
+    def _put_back_stranded(self) -> None:
+        """Files a full store could not put back in the queue: try again."""
+        now = time.monotonic()
+        for file_id, at in list(self._stranded.items()):
+            if at > now:
+                continue
+            try:
+                with transaction(self.conn):
+                    attempts.bump(self.conn, file_id, "retries")
+                    self.conn.execute(
+                        "UPDATE files SET state = 'queued' WHERE id = ? AND state = 'processing'", (file_id,)
+                    )
+            except Exception as exc:
+                if attempts.retryable(exc) is None:
+                    raise
+                self._stranded[file_id] = now + attempts.backoff(2, self.settings.retry_backoff_seconds)
+                continue
+            del self._stranded[file_id]
+            log.warning("file #%d: back in the queue", file_id)
 
     def _process(self, file_id: int) -> str:
         row = self.conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
         tenant = tenants_mod.get(self.conn, row["tenant"])
         if tenant is None:
             raise RuntimeError(f"tenant {row['tenant']!r} no longer exists")
-        data = Path(row["stored_path"]).read_bytes()
+        data = read_bounded(Path(row["stored_path"]), self.settings.max_file_bytes)
         clock = self.clock()
         extra: dict[str, object] = {
             "file_id": file_id, "tenant": tenant.name, "sha256": row["sha256"], "bytes": row["bytes"],
@@ -223,7 +359,9 @@ class Worker:
         return "done"
 
     def _after_commit(self) -> None:
-        notify.deliver_pending(self.conn, smtp=self.settings.smtp, outbox=self.settings.data_dir / "outbox")
+        outbox = self.settings.data_dir / "outbox"
+        with self._mail_lock:  # both lanes: an email is sent once
+            notify.deliver_pending(self.conn, smtp=self.settings.smtp, outbox=outbox)
 
     def _publish(self, file_id: int) -> None:
         """Copies kept with the stored file and, if enabled, in the tenant's /reports."""
@@ -281,14 +419,38 @@ class Worker:
 
     def _loop(self) -> None:
         self.recover()
+        if self.settings.fast_lane_bytes > 0:
+            self._fast_thread = threading.Thread(
+                target=self._fast_lane, name="bwsandbox-ingest-fast", daemon=True
+            )
+            self._fast_thread.start()
+        try:
+            self._lane(self._wake, fast=False)
+        finally:
+            if self._fast_thread is not None:
+                self._fast_wake.set()
+                self._fast_thread.join()
+                self._fast_thread = None
+
+    def _fast_lane(self) -> None:
+        self._lane(self._fast_wake, fast=True)
+
+    def _lane(self, wake: threading.Event, *, fast: bool) -> None:
         while not self._stopping.is_set():
             try:
-                _, wait = self._drain()
-            except Exception:
-                log.exception("queue worker loop")
+                _, wait = self._drain(fast=fast)
+                if not fast and self._catch_up_at is not None and time.monotonic() >= self._catch_up_at:
+                    self._catch_up_at = None
+                    with self._lock:
+                        self._catch_up()
+            except Exception as exc:
+                if attempts.retryable(exc) is None:
+                    log.exception("queue worker loop")
+                else:
+                    log.warning("queue worker: %s (%s); trying again in 1 s", attempts.retryable(exc), exc)
                 wait = 1.0
-            self._wake.wait(0.5 if wait is None else min(wait, 0.5))
-            self._wake.clear()
+            wake.wait(0.5 if wait is None else min(wait, 0.5))
+            wake.clear()
 
     def start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run_thread, name="bwsandbox-ingest", daemon=True)
@@ -303,6 +465,7 @@ class Worker:
     def stop_thread(self, timeout: float = 30.0) -> None:
         self._stopping.set()
         self._wake.set()
+        self._fast_wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -315,8 +478,29 @@ class Worker:
             self.inbox = sandbox.inbox
             sandbox.inbox.set_delay(delay_from(self.settings))
             sandbox.inbox.add_listener(self._wake)
+            sandbox.inbox.add_listener(self._fast_wake)
         self.start_thread()
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_thread)
 
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The stored upload, refused (`Refused`) when it holds more than `limit`
+    bytes: checked with stat before anything is read, and the read itself
+    stops one byte past the limit (the file cannot grow in between unseen).
+    A 28-byte upload stretched to 3 GiB by SFTP setstat is refused here, not
+    read into memory (issue "Hostile and broken input", item 1)."""
+    size = path.stat().st_size
+    if size > limit:
+        raise Refused(_too_big(size, limit))
+    with path.open("rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise Refused(_too_big(len(data), limit))
+    return data
+
+
+def _too_big(size: int, limit: int) -> str:
+    return (f"not processed: the stored file is {size:,} bytes, over max_file_bytes ({limit:,}); "
+            "it was never read")

@@ -43,6 +43,8 @@ CHILD = textwrap.dedent(
 
         def _process(self, file_id):
             self.armed = True
+            if mode == "poison" and file_id == 1:  # the file itself kills the worker (an OOM kill, say)
+                die()
             return super()._process(file_id)
 
         def _after_commit(self):
@@ -137,6 +139,35 @@ def test_kill_9_then_restart_applies_every_file_exactly_once(tmp_path: Path, mod
     finally:
         conn.close()
     assert len(list((settings.data_dir / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_poison_file_is_failed_after_max_processing_attempts_and_the_queue_goes_on(tmp_path: Path) -> None:
+    """A file that kills the worker every time it is processed (the audit's
+    OOM kill, in a loop: recovery put it back, every restart died the same
+    way): each restart counts a crash; at max_processing_attempts (3) it is
+    failed with the reason, and the next file is processed."""
+    settings, poison, small = _setup(tmp_path, 10)
+    assert poison == 1
+    for run in (1, 2, 3):  # each start recovers the last crash, then dies on the file again
+        log = (tmp_path / f"child{run}.log").open("wb")
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.data_dir), "poison"],
+                                 stdout=log, stderr=log)
+        assert child.wait(timeout=120) == -signal.SIGKILL, (tmp_path / f"child{run}.log").read_text()
+        log.close()
+        assert _state(settings, poison) == "processing"
+    assert "processing was cut off by a crash (2 of 3); back in the queue" in (
+        tmp_path / "child3.log").read_text()
+    worker = Worker(settings)
+    assert worker.recover() == 0
+    worker.process_pending()
+    worker.close()
+    conn = store.connect(settings.db_path)
+    try:
+        rows = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, state, detail FROM files")}
+    finally:
+        conn.close()
+    assert rows[poison][0] == "failed" and rows[poison][1].startswith("processing crashed 3 times")
+    assert rows[small][0] == "done"
 
 
 def test_kill_9_of_bwsandbox_serve_during_processing_then_restart(tmp_path: Path) -> None:

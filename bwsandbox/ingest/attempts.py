@@ -1,0 +1,92 @@
+"""How often a file's processing was cut off or put back, and which errors
+put it back (issue "Hostile and broken input": no crash loops, a full disk
+is no verdict).
+
+- A crash: the server died while the file was `processing` (killed, OOM,
+  power). At the next start `recover_crashed` counts it in the store
+  (`file_attempts.crashes`); a file cut off `max_processing_attempts` times
+  is `failed` ("processing crashed N times"), so a poison file cannot kill
+  every restart. Below that it goes back to the queue, as before.
+- A retryable error: the disk (or the user's quota) is full, or the store
+  stayed locked past its timeout. Nothing of the file was committed (one
+  transaction), so it goes back to the queue with a backoff
+  (`retry_backoff_seconds`, doubling per retry up to MAX_BACKOFF), never
+  `failed` for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import sqlite3
+
+from bwsandbox.store import transaction
+
+log = logging.getLogger("bwsandbox.ingest")
+
+MAX_BACKOFF = 300.0
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def retryable(exc: BaseException) -> str | None:
+    """Why `exc` is worth retrying later ("the disk is full"...), else None.
+    Looks through the chain of causes (a StoreError around a sqlite3 error)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return "the disk is full"
+        if isinstance(seen, sqlite3.OperationalError):
+            code = getattr(seen, "sqlite_errorcode", None)
+            primary = code & 0xFF if isinstance(code, int) else None
+            if primary == sqlite3.SQLITE_FULL or "disk is full" in str(seen):
+                return "the disk is full (SQLite)"
+            if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "database is locked" in str(seen):
+                return "the store stayed locked"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def backoff(retries: int, base: float) -> float:
+    """Seconds before retry number `retries` (1, 2, ...): base, 2 base, 4 base... capped."""
+    return min(base * 2 ** max(retries - 1, 0), MAX_BACKOFF) if base > 0 else 0.0
+
+
+def bump(conn: sqlite3.Connection, file_id: int, column: str) -> int:
+    """Add one to a file's `crashes` or `retries` (in the caller's transaction); the new count."""
+    assert column in ("crashes", "retries")
+    conn.execute("INSERT OR IGNORE INTO file_attempts (file_id) VALUES (?)", (file_id,))
+    conn.execute(f"UPDATE file_attempts SET {column} = {column} + 1 WHERE file_id = ?", (file_id,))
+    row = conn.execute(f"SELECT {column} FROM file_attempts WHERE file_id = ?", (file_id,)).fetchone()
+    return int(row[0])
+
+
+def recover_crashed(conn: sqlite3.Connection, max_attempts: int) -> tuple[list[int], list[int]]:
+    """Files left `processing` by a server that died: each counts a crash,
+    then goes back to the queue or, at `max_attempts` crashes, fails.
+    Returns (requeued ids, failed ids)."""
+    requeued: list[int] = []
+    failed: list[int] = []
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT id, tenant, name FROM files WHERE state = 'processing' ORDER BY id"
+        ).fetchall()
+        for row in rows:
+            file_id = int(row["id"])
+            crashes = bump(conn, file_id, "crashes")
+            if crashes >= max_attempts:
+                conn.execute(
+                    "UPDATE files SET state = 'failed', detail = ? WHERE id = ?",
+                    (f"processing crashed {crashes} times (the server stopped while processing it each "
+                     f"time, max_processing_attempts = {max_attempts}); not tried again", file_id),
+                )
+                failed.append(file_id)
+                log.error("file #%d %s/%s: processing crashed %d times; failed, not tried again",
+                          file_id, row["tenant"], row["name"], crashes)
+            else:
+                conn.execute("UPDATE files SET state = 'queued' WHERE id = ?", (file_id,))
+                requeued.append(file_id)
+                log.warning("file #%d %s/%s: processing was cut off by a crash (%d of %d); back in the queue",
+                            file_id, row["tenant"], row["name"], crashes, max_attempts)
+    return requeued, failed
