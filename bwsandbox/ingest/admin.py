@@ -30,7 +30,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.config import Settings
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest import notify
-from bwsandbox.ingest.process import Processed, process
+from bwsandbox.ingest.process import Bounds, Processed, process
 from bwsandbox.ingest.records import Source, email_key
 from bwsandbox.spec.fields import Kind
 from bwsandbox.validator.header import template_for
@@ -111,7 +111,7 @@ def upload(conn: sqlite3.Connection, settings: Settings, tenant_name: str, path:
     return _delivered(conn, settings, process(
         conn, data_dir=settings.data_dir, tenant=tenant, name=path.name, data=data,
         clock=clock_mod.load(conn), source=Source.ADMIN, label=f"admin upload {path.name}",
-        termination_limit=settings.engage_termination_limit,
+        termination_limit=settings.engage_termination_limit, bounds=Bounds.from_settings(settings),
     ))
 
 

@@ -24,6 +24,7 @@ so a crash can at worst send an email twice, never lose one.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import smtplib
@@ -55,11 +56,14 @@ def error_csv(
     header: Sequence[str],
     originals: Mapping[int, Sequence[str]],
     findings: Iterable[Mapping[str, object]],
+    *,
+    max_bytes: int | None = None,
 ) -> bytes:
     """The error file: the validator's format (`validate --format csv`), with
     the directory's findings too. A row the directory refused (licences, a
     taken address) comes with its original cells; where they are not at hand,
-    its email is filled in from the finding."""
+    its email is filled in from the finding. `max_bytes`: the rows stop
+    before that size, and a last line says how many were left out."""
     findings = list(findings)
     rows = dict(originals)
     columns = list(header)
@@ -71,7 +75,7 @@ def error_csv(
             cells[columns.index("email")] = str(value)
             rows[row] = cells
     rejected = any(f.get("severity") == "error" and f.get("row") is None for f in findings)
-    return error_file(header, rows, findings, rejected=rejected)
+    return error_file(header, rows, findings, rejected=rejected, max_bytes=max_bytes)
 
 
 def build_message(
@@ -95,7 +99,8 @@ def build_message(
     msg["To"] = to
     # The name and the cells are the tenant's text: shown with control
     # characters escaped (a newline would forge a header or a body line).
-    msg["Subject"] = one_line(f"Betterworks user import: {len(findings)} error(s) in {file_name}")
+    count = reports.error_count(report)  # with those the report leaves out (max_findings_per_code)
+    msg["Subject"] = one_line(f"Betterworks user import: {count} error(s) in {file_name}")
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="bwsandbox.invalid")
     msg["X-Bwsandbox-Tenant"] = tenant
@@ -122,6 +127,9 @@ def build_message(
             lines.append(messages.entry_prefix(row, name) + texts)
         else:
             lines.append(f"Entry #{row} - {name} was processed without the values in error: {texts}")
+    if count > len(findings):
+        lines += ["", f"{count - len(findings):,} more error(s) are not listed here; the attached error "
+                      "file lists every row it can hold, and the report counts them all."]
     lines += ["", "The attached error file lists each row with its errors."]
     msg.set_content("\n".join(one_line(line) for line in lines) + "\n")
     msg.add_attachment(
@@ -253,6 +261,10 @@ def _deliver(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path) -> int
                 atomic_write(target, bytes(row["message"]))
                 detail = str(target)
         except (OSError, smtplib.SMTPException, IngestError, ValueError, OverflowError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # A full disk passes: the email stays pending, the worker tries again.
+                log.warning("email #%d to %s waits: %s", row["id"], row["to_addr"], exc)
+                continue
             # Never leave an email `pending` forever, nor let one bad address
             # or setting kill the queue worker: record why, log one line.
             state, detail = "error", f"{type(exc).__name__}: {exc}"

@@ -8,15 +8,32 @@ encrypt to. In the core profile `.pgp`/`.gpg` uploads are decrypted when the
 tenant has a key [decided].
 
 The library is pysequoia (Python bindings of Sequoia-PGP, a maintained
-OpenPGP implementation in Rust): key generation, encryption and decryption
-in-process, no gpg-agent or keyring state to manage.
+OpenPGP implementation in Rust): key generation, encryption and decryption,
+no gpg-agent or keyring state to manage.
+
+Decryption is bounded (issue "Hostile and broken input", item 2): an 8 MB
+upload can hold a compressed packet that inflates to gigabytes, and
+pysequoia's `decrypt()` returns the whole plaintext at once. Its streaming
+call, `decrypt_file(input, output)`, holds the GIL while it writes, so it
+cannot feed a reader thread of this process. So the decryption runs in a
+child Python (`sys.executable -c _CHILD`): the ciphertext goes in on its
+stdin, the plaintext comes out on its stdout as Sequoia inflates it, and
+the parent counts it; the moment it passes `max_decrypted_bytes` the child
+is killed and the file is rejected (`PGP_TOO_LARGE`). Memory stays at the
+limit plus Sequoia's buffers, whatever the compression ratio.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import subprocess
+import sys
+import tempfile
+import threading
 from pathlib import Path
+from typing import IO
 
 import pysequoia
 
@@ -85,8 +102,28 @@ def looks_encrypted(data: bytes) -> bool:
     return head.startswith(b"-----BEGIN PGP MESSAGE-----") or (bool(data) and data[0] & 0x80 != 0)
 
 
-def decrypt(data: bytes, data_dir: Path, tenant: Tenant, name: str) -> bytes:
-    """Decrypt an upload with the tenant's sandbox key, or raise PgpProblem."""
+DEFAULT_MAX_DECRYPTED = 256 * 1024**2  # the max_decrypted_bytes setting's default
+
+# The child: ciphertext on stdin, plaintext on stdout, streamed by Sequoia;
+# on failure the first line of the error on stderr, exit 3.
+_CHILD = """
+import sys
+import pysequoia
+key = pysequoia.Tsk.from_bytes(open(sys.argv[1], "rb").read())
+try:
+    pysequoia.decrypt_file("/dev/stdin", "/dev/stdout", decryptor=key.decryptor())
+except Exception as exc:
+    sys.stderr.write((str(exc).splitlines() or [type(exc).__name__])[0])
+    sys.exit(3)
+"""
+_CHUNK = 1 << 20
+
+
+def decrypt(
+    data: bytes, data_dir: Path, tenant: Tenant, name: str, *, max_bytes: int = DEFAULT_MAX_DECRYPTED
+) -> bytes:
+    """Decrypt an upload with the tenant's sandbox key, or raise PgpProblem
+    (`PGP_TOO_LARGE` as soon as the plaintext passes `max_bytes`)."""
     if not looks_encrypted(data):
         raise PgpProblem(
             "PGP_NOT_ENCRYPTED",
@@ -95,9 +132,16 @@ def decrypt(data: bytes, data_dir: Path, tenant: Tenant, name: str) -> bytes:
         )
     tsk = ensure_key(data_dir, tenant)
     try:
-        result = pysequoia.decrypt(data, decryptor=tsk.decryptor())
-    except Exception as exc:  # pysequoia raises RuntimeError with a Rust backtrace
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return _decrypt_bounded(data, key_dir(data_dir, tenant) / "secret.asc", max_bytes)
+    except _TooLarge:
+        raise PgpProblem(
+            "PGP_TOO_LARGE",
+            f"{name} decrypts to more than {max_bytes:,} bytes (max_decrypted_bytes); the sandbox "
+            "stopped there, so nothing in it was processed. A compressed packet that inflates this "
+            "much is not a user file; send the export uncompressed or in parts.",
+        ) from None
+    except _Failed as exc:  # Sequoia's words, first line
+        reason = str(exc)
         if "no key" in reason.lower():
             raise PgpProblem(
                 "PGP_WRONG_KEY",
@@ -106,7 +150,55 @@ def decrypt(data: bytes, data_dir: Path, tenant: Tenant, name: str) -> bytes:
                 f"`bwsandbox pgp export-key --tenant {tenant.name}`.",
             ) from exc
         raise PgpProblem("PGP_INVALID", f"{name} could not be decrypted: {reason}.") from exc
-    return result.bytes or b""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Failed(Exception):
+    pass
+
+
+def _decrypt_bounded(data: bytes, secret: Path, max_bytes: int) -> bytes:
+    """The plaintext, from the child (see the module docstring)."""
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(secret)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        feeder = threading.Thread(target=_feed, args=(child.stdin, data), daemon=True)
+        feeder.start()
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while chunk := child.stdout.read(_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise _TooLarge()
+                chunks.append(chunk)
+        finally:
+            if child.poll() is None and total > max_bytes:
+                child.kill()
+            child.stdout.close()
+            code = child.wait()
+            feeder.join()
+        if code != 0:
+            err.seek(0)
+            reason = err.read(2000).decode("utf-8", "replace").strip()
+            raise _Failed(reason or f"the decryption stopped (exit {code})")
+    return b"".join(chunks)
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, ValueError):
+        pass  # the child stopped reading: it failed, or was stopped at the limit
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            pipe.close()
 
 
 def encrypt_for(data: bytes, public_armored: str, *, armor: bool = False) -> bytes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bwsandbox.clock import Clock
+from bwsandbox.config import Settings
 from bwsandbox.ingest import directory, pgp, reports
 from bwsandbox.ingest.apply import apply_departments, apply_users
 from bwsandbox.ingest.notify import error_csv
@@ -26,6 +27,31 @@ from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Kind, Profile, tr
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
 from bwsandbox.validator import Context, Validation, validate
+from bwsandbox.validator.model import Limits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bounds:
+    """What one file may cost (docs/security.md "Limits"): the settings of
+    the same names; the defaults are theirs."""
+
+    max_decrypted_bytes: int = pgp.DEFAULT_MAX_DECRYPTED
+    limits: Limits = Limits()  # the validator's: columns, JSON size
+    max_findings_per_code: int = 1000
+    max_report_bytes: int = 16 * 1024**2
+    max_error_file_bytes: int = 32 * 1024**2
+    max_attachment_bytes: int = 10 * 1024**2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bounds:
+        return cls(
+            max_decrypted_bytes=settings.max_decrypted_bytes,
+            limits=Limits(max_columns=settings.max_columns, max_json_bytes=settings.max_json_bytes),
+            max_findings_per_code=settings.max_findings_per_code,
+            max_report_bytes=settings.max_report_bytes,
+            max_error_file_bytes=settings.max_error_file_bytes,
+            max_attachment_bytes=settings.max_attachment_bytes,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +60,9 @@ class Processed:
     errors_csv: bytes | None  # None when the file has no error
     outcome: Outcome
     names: Mapping[int, str] = field(default_factory=dict)  # row -> "First Last" for the email
+    # The error file as attached to the email: errors_csv, cut shorter when it
+    # is over max_attachment_bytes.
+    attachment: bytes | None = None
 
     @property
     def verdict(self) -> str:
@@ -47,7 +76,9 @@ class Processed:
 Finalize = Callable[[sqlite3.Connection, Processed], None]
 
 
-def decrypt(data: bytes, *, name: str, tenant: Tenant, data_dir: Path) -> tuple[bytes, str, Issue | None]:
+def decrypt(
+    data: bytes, *, name: str, tenant: Tenant, data_dir: Path, max_bytes: int = pgp.DEFAULT_MAX_DECRYPTED
+) -> tuple[bytes, str, Issue | None]:
     """(plaintext, name to validate under, problem). SPEC §1: engage requires PGP."""
     if pgp.is_pgp_name(name):
         if tenant.profile is Profile.CORE and not pgp.has_key(data_dir, tenant):
@@ -59,7 +90,7 @@ def decrypt(data: bytes, *, name: str, tenant: Tenant, data_dir: Path) -> tuple[
                 ),
             )
         try:
-            return pgp.decrypt(data, data_dir, tenant, name), pgp.plain_name(name), None
+            return pgp.decrypt(data, data_dir, tenant, name, max_bytes=max_bytes), pgp.plain_name(name), None
         except pgp.PgpProblem as problem:
             return data, name, Issue(code=problem.code, severity="error", row=None, message=problem.message)
     if tenant.profile is Profile.ENGAGE:
@@ -98,11 +129,14 @@ def process(
     termination_limit: float,
     extra: Mapping[str, object] | None = None,
     finalize: Finalize | None = None,
+    bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
 ) -> Processed:
     today = clock.today().isoformat()
     now = clock.iso()
     if source is Source.FILE:
-        plain, vname, problem = decrypt(data, name=name, tenant=tenant, data_dir=data_dir)
+        plain, vname, problem = decrypt(
+            data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes
+        )
     else:  # the Admin module's manual upload is a plain CSV in the browser
         plain, vname, problem = data, name, None
     while True:
@@ -112,7 +146,7 @@ def process(
         processed = _compute(
             conn, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem,
             today=today, now=now, source=source, label=label,
-            termination_limit=termination_limit, extra=extra or {},
+            termination_limit=termination_limit, extra=extra or {}, bounds=bounds,
         )
         with transaction(conn):
             if directory.version(conn, tenant.name) != seen:
@@ -143,6 +177,7 @@ def _compute(
     label: str,
     termination_limit: float,
     extra: Mapping[str, object],
+    bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
 ) -> Processed:
     state = directory.load(conn, tenant.name)
     outcome = Outcome()
@@ -160,6 +195,7 @@ def _compute(
             profile=tenant.profile, locale=tenant.locale, custom_keys=tenant.custom_keys,
             directory=directory.snapshot(state), today=dt.date.fromisoformat(today), licenses_available=None,
             engage_termination_limit=None,  # apply says it (and refuses over the limit) with the same words
+            limits=bounds.limits,
         )
         validation = validate(plain, context, name=vname)
         report = validation.report
@@ -192,12 +228,22 @@ def _compute(
     )
     findings = full["findings"]
     assert isinstance(findings, list)
-    csv_bytes = error_csv(header, originals, findings) if reports.has_errors(full) else None
-    names = _names(header, originals)
+    csv_bytes = attachment = None
+    if reports.has_errors(full):
+        # The error file lists every row with an error, up to its byte bound;
+        # the report keeps the first findings of each code (docs/security.md).
+        csv_bytes = error_csv(header, originals, findings, max_bytes=bounds.max_error_file_bytes)
+        attachment = csv_bytes
+        if len(csv_bytes) > bounds.max_attachment_bytes:
+            attachment = error_csv(header, originals, findings, max_bytes=bounds.max_attachment_bytes)
+    full = reports.cap(full, per_code=bounds.max_findings_per_code, max_bytes=bounds.max_report_bytes)
+    # Names of the rows the report (and so the email) shows; each is parsed only now.
+    shown = {r for r in (f.get("row") for f in reports.findings(full)) if isinstance(r, int)}
+    names = _names(header, {row: originals[row] for row in sorted(shown) if row in originals})
     for issue in issues:  # a row whose original cells are not at hand (JSON entries)
         if issue.row is not None and issue.value:
             names.setdefault(issue.row, issue.value)
-    return Processed(report=full, errors_csv=csv_bytes, outcome=outcome, names=names)
+    return Processed(report=full, errors_csv=csv_bytes, outcome=outcome, names=names, attachment=attachment)
 
 
 def _name_notices(name: str, tenant: Tenant, source: Source) -> list[Issue]:

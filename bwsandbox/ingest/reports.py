@@ -10,6 +10,7 @@ Its JSON extends the validator's contract (`file`, `profile`, `sha256`,
     overwritten_manual_edits   each manual edit this file replaced (SPEC §5)
     changes            the first CHANGES_SHOWN user changes with their
                        [old, new] values (all of them are in the history)
+    findings_not_shown {code: count} of the findings left out (`cap`), when any
 
 `findings` holds the validator's findings and the ones only the directory
 can see (licence limit, engage safety net, PGP), in the same shape; the
@@ -81,6 +82,81 @@ def build(
     return report
 
 
+TEXT_SHOWN = 1000  # characters of a value or message a report keeps
+
+
+def cap(report: Mapping[str, object], *, per_code: int, max_bytes: int) -> dict[str, object]:
+    """The report as it is stored, published and emailed: at most `per_code`
+    findings of each code (the first, in row order; the count of the rest in
+    `findings_not_shown`), every value and message cut to TEXT_SHOWN
+    characters, and, should it still be over `max_bytes` of JSON, fewer per
+    code (then fewer changes) until it fits. Verdict, rows and counts are
+    those of every finding (docs/security.md "Limits")."""
+    every = [_short(f) for f in findings(report)]
+    listed = report.get("changes")
+    listed = listed if isinstance(listed, list) else []
+    all_changes = [_short_change(c) for c in listed if isinstance(c, dict)]
+    before = report.get("changes_not_shown")
+    hidden_before = before if isinstance(before, int) else 0
+    changes = all_changes
+    out = dict(report)
+    while True:
+        kept, hidden = _per_code(every, per_code)
+        out["findings"] = kept
+        out.pop("findings_not_shown", None)
+        if hidden:
+            out["findings_not_shown"] = hidden
+        out["changes"] = changes
+        out["changes_not_shown"] = hidden_before + len(all_changes) - len(changes)
+        if len(json.dumps(out, indent=2).encode()) <= max_bytes:
+            return out
+        if per_code > 1:
+            per_code //= 2
+        elif changes:
+            changes = changes[: len(changes) // 2]
+        else:
+            return out  # one finding per code and no change: as small as it gets
+
+
+def _per_code(
+    every: list[dict[str, object]], per_code: int
+) -> tuple[list[dict[str, object]], dict[str, int]]:
+    kept: list[dict[str, object]] = []
+    seen: dict[str, int] = {}
+    for f in every:
+        code = str(f.get("code"))
+        seen[code] = seen.get(code, 0) + 1
+        if seen[code] <= per_code:
+            kept.append(f)
+    return kept, {code: n - per_code for code, n in sorted(seen.items()) if n > per_code}
+
+
+def _cut(value: object) -> object:
+    if isinstance(value, str) and len(value) > TEXT_SHOWN:
+        return value[:TEXT_SHOWN] + f"… ({len(value) - TEXT_SHOWN:,} more characters)"
+    return value
+
+
+def _short(f: dict[str, object]) -> dict[str, object]:
+    return {k: _cut(v) if k in ("value", "message") else v for k, v in f.items()}
+
+
+def _short_change(c: dict[str, object]) -> dict[str, object]:
+    fields = c.get("fields")
+    if not isinstance(fields, dict):
+        return c
+    return {**c, "fields": {k: [_cut(x) for x in v] if isinstance(v, list) else v for k, v in fields.items()}}
+
+
+def error_count(report: Mapping[str, object]) -> int:
+    """Every error of the file, those `cap` left out of the report included."""
+    shown = errors(report)
+    hidden = report.get("findings_not_shown")
+    codes = {str(f.get("code")) for f in shown}
+    more = sum(int(n) for code, n in hidden.items() if code in codes) if isinstance(hidden, dict) else 0
+    return len(shown) + more
+
+
 def verdict(report: Mapping[str, object], outcome: Outcome) -> str:
     if outcome.refused or report.get("verdict") == "rejected":
         return "rejected"
@@ -98,7 +174,7 @@ def counts(report: Mapping[str, object]) -> dict[str, int]:
     """What `bwsandbox files` shows once a file is done (files.counts_json)."""
     applied = report.get("applied")
     out = {k: int(v) for k, v in applied.items()} if isinstance(applied, dict) else {}
-    out["errors"] = len(errors(report))
+    out["errors"] = error_count(report)
     out["overwritten"] = len(report.get("overwritten_manual_edits") or [])  # type: ignore[arg-type]
     return out
 

@@ -50,7 +50,7 @@ from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.ingest import attempts, notify, reports
 from bwsandbox.ingest.events import FileEvents
-from bwsandbox.ingest.process import Processed, process
+from bwsandbox.ingest.process import Bounds, Processed, process
 from bwsandbox.ingest.queue import Delay, Inbox
 from bwsandbox.ingest.records import Source
 from bwsandbox.store import transaction
@@ -345,7 +345,7 @@ class Worker:
             if done.errors_csv is not None:
                 msg = notify.build_message(
                     to=tenant.contact, tenant=tenant.name, file_name=row["name"],
-                    report=report, attachment=done.errors_csv, names=done.names,
+                    report=report, attachment=done.attachment or done.errors_csv, names=done.names,
                 )
                 notify.record(conn, tenant=tenant.name, file_id=file_id, at=clock.iso(), msg=msg)
 
@@ -353,6 +353,7 @@ class Worker:
             self.conn, data_dir=self.settings.data_dir, tenant=tenant, name=row["name"], data=data,
             clock=clock, source=Source.FILE, label=f"file #{file_id} {row['name']}",
             termination_limit=self.settings.engage_termination_limit, extra=extra, finalize=finalize,
+            bounds=Bounds.from_settings(self.settings),
         )
         log.info("file #%d %s/%s: %s (%s)", file_id, tenant.name, row["name"], done.verdict,
                  reports.applied_text(done.report) or "nothing applied")
