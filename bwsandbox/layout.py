@@ -13,6 +13,7 @@ there `/` is the writable drop folder. The ingest side finds the tree with
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,3 +76,23 @@ def ensure_tree(data_dir: Path, tenant: Tenant, *, reports_folder: bool) -> Path
 def is_temporary(name: str) -> bool:
     """A name a client uploads under before renaming it (never picked up)."""
     return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
+
+
+NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs, APFS)
+
+
+def fit_name(name: str, room: int) -> str:
+    """`name` as a file name that leaves `room` bytes for a prefix or suffix
+    the sandbox adds (a spool stamp, `.report.json`): unchanged when it fits,
+    else its start, a hash of the whole name and its last extension, so two
+    long names never meet and `.csv` stays visible. Whoever needs the real
+    name keeps it (the store; the spool's `names/` sidecars)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) + room <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    dot = name.rfind(".")
+    suffix = name[dot:] if dot > 0 and len(name) - dot <= 16 else ""
+    keep = NAME_MAX - room - len(digest) - 2 - len(suffix.encode("utf-8", "surrogateescape"))
+    head = raw[: max(keep, 0)].decode("utf-8", "ignore")  # never half a character
+    return f"{head}~{digest}~{suffix}"

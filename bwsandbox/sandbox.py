@@ -192,25 +192,34 @@ class Sandbox:
         Files left in a drop folder: those it had seen closed cleanly (their
         mode says so, `layout.CLOSED_MODE`) are complete and picked up; the
         others were cut off by the crash and are recorded as incomplete
-        (SPEC §2: a cut-off upload must never be processed)."""
+        (SPEC §2: a cut-off upload must never be processed). One entry that
+        cannot be handled never stops the start: it is moved to
+        DATA_DIR/quarantine/ and logged (`Pickup.quarantine`)."""
         assert self.conn is not None and self.pickup is not None
-        conn = self.conn
-        await self.pickup.recover_spool(lambda name: tenants_mod.get(conn, name))
+        conn, pickup = self.conn, self.pickup
+        await pickup.recover_spool(lambda name: tenants_mod.get(conn, name))
         for tenant in tenants_mod.all_tenants(self.conn):
             drop = layout.drop_dir(self.data_dir, tenant)
-            if not drop.is_dir():
+            try:
+                paths = sorted(drop.iterdir()) if drop.is_dir() else []
+            except OSError as exc:
+                log.error("the drop folder %s cannot be read (%s); its files wait for the next start",
+                          drop, exc)
                 continue
-            for path in sorted(drop.iterdir()):
-                if not path.is_file() or path.is_symlink() or layout.is_temporary(path.name):
-                    continue
-                if path.stat().st_mode & 0o777 == layout.CLOSED_MODE:
-                    self.pickup.closed_before_crash(tenant, path.name, str(path))
-                else:
-                    self.pickup.incomplete(
-                        tenant, path.name, str(path), path.stat().st_size,
-                        "left in the drop folder when the server stopped before pickup",
-                    )
-        await self.pickup.drain()
+            for path in paths:
+                try:
+                    if not path.is_file() or path.is_symlink() or layout.is_temporary(path.name):
+                        continue
+                    if path.stat().st_mode & 0o777 == layout.CLOSED_MODE:
+                        pickup.closed_before_crash(tenant, path.name, str(path))
+                    else:
+                        pickup.incomplete(
+                            tenant, path.name, str(path), path.stat().st_size,
+                            "left in the drop folder when the server stopped before pickup",
+                        )
+                except Exception as exc:  # one bad entry must not keep the server from starting
+                    pickup.quarantine(tenant.name, path.name, path, exc)
+        await pickup.drain()
 
     async def stop(self) -> None:
         """Stop listeners, hand pending uploads over, stop services. Idempotent."""

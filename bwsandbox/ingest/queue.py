@@ -48,6 +48,7 @@ from pathlib import Path
 from bwsandbox import clock as clock_mod
 from bwsandbox import layout
 from bwsandbox.clock import Clock
+from bwsandbox.ingest import reports
 from bwsandbox.spec.fields import Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
@@ -158,7 +159,10 @@ class Inbox:
                     (tenant.name, name, size, digest, self._clock.iso(), state, detail),
                 )
                 file_id = int(cur.lastrowid or 0)
-                stored = folder / f"{file_id:06d}-{name}"
+                # Any name fits: the stored name leaves room for the id and for
+                # `.report.json` beside it (the real name is in the row).
+                prefix = f"{file_id:06d}-"
+                stored = folder / (prefix + layout.fit_name(name, len(prefix) + reports.NAME_ROOM))
                 _link(path, stored)
                 due = self._due(file_id, size) if state == "queued" else None
                 self._conn.execute(

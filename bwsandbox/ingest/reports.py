@@ -31,6 +31,9 @@ from bwsandbox.ingest.records import Action, Issue, Outcome
 from bwsandbox.spec.codes import Scope, scope_of
 
 CHANGES_SHOWN = 1000
+# What `publish` adds to a name on disk: ".<name>.report.json.tmp" while it
+# writes (fsutil.atomic_write); names are fitted to leave this room.
+NAME_ROOM = len(".") + len(".report.json") + len(".tmp")
 APPLIED_KEYS = tuple(str(a) for a in Action) + ("skipped",)
 
 

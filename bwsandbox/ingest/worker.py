@@ -381,7 +381,7 @@ class Worker:
             tenant = tenants_mod.get(self.conn, row["tenant"])
             if tenant is not None and self.settings.reports_folder:
                 folder = layout.reports_dir(self.settings.data_dir, tenant)
-                reports.publish(folder, row["name"], report, errors)
+                reports.publish(folder, layout.fit_name(row["name"], reports.NAME_ROOM), report, errors)
         except OSError:
             log.exception("publishing the report of file #%d failed", file_id)
             return

@@ -31,6 +31,14 @@ file is never lost, and never recorded twice.
 A cut-off upload (the client vanished before closing, or the file went over
 the size limit) goes to `Inbox.incomplete` right away: never processed
 (SPEC §2).
+
+Any name fits (issue "Hostile and broken input", item 4): a spool file name
+is a 33-byte stamp plus the upload's name, shortened (`layout.fit_name`)
+when together they would pass the file system's 255 bytes; the real name is
+then written first to `spool/<tenant>/names/<stamp>`. At start-up an entry
+that cannot be recorded is moved to DATA_DIR/quarantine/ with one log line
+(a full disk aside: that one stays for the next start), never stopping the
+start.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bwsandbox import layout
+from bwsandbox.ingest.attempts import retryable
 from bwsandbox.ingest.queue import Inbox
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Session
@@ -71,6 +81,7 @@ PickupListener = Callable[[str, Tenant, str, int], None]
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
 _UUID_PREFIX = 33  # "<20-digit time_ns><12 hex digits>-"
+NAMES = "names"  # spool/<tenant>/names/<stamp>: the real name of an upload spooled under a shortened one
 SPOOL_REASON = "cut off (the server stopped before recording it; found in the spool at start-up)"
 
 # A file set-stat'ed again and again is still taken this long after its close.
@@ -82,6 +93,7 @@ class Pickup:
         self._inbox = inbox
         self._audit = audit
         self._spool = data_dir / "spool"
+        self._quarantine = data_dir / "quarantine"
         self._spool.mkdir(parents=True, exist_ok=True)
         self._quiet = quiet
         self._pending: dict[str, Pending] = {}
@@ -177,15 +189,40 @@ class Pickup:
     def _spool_file(self, tenant: Tenant, local: str, name: str, kind: str) -> Path | None:
         folder = self._spool / tenant.name / kind
         # Time first: a restart recovers a tenant's files in the order they came.
-        target = folder / f"{time.time_ns():020d}{uuid.uuid4().hex[:12]}-{name}"
+        stamp = f"{time.time_ns():020d}{uuid.uuid4().hex[:12]}"
+        short = layout.fit_name(name, _UUID_PREFIX)
+        target = folder / f"{stamp}-{short}"
+        if short != name:  # the real name first: a crash right after the rename keeps it
+            names = self._spool / tenant.name / NAMES
+            names.mkdir(parents=True, exist_ok=True)
+            (names / stamp).write_bytes(name.encode("utf-8", "surrogateescape"))
         try:
             os.rename(local, target)
         except FileNotFoundError:
+            self._forget_name(target)
             if os.path.lexists(local):  # the tenant's first upload: no folder yet
                 folder.mkdir(parents=True, exist_ok=True)
                 return self._spool_file(tenant, local, name, kind)
             return None
         return target
+
+    def _forget_name(self, spooled: Path) -> None:
+        """The spooled upload is recorded (or gone): its name sidecar goes too."""
+        (spooled.parent.parent / NAMES / spooled.name[: _UUID_PREFIX - 1]).unlink(missing_ok=True)
+
+    def quarantine(self, tenant: str, name: str, path: Path, why: object) -> None:
+        """Start-up: an entry that cannot be recorded is moved aside, with one
+        log line, so it neither stops the start nor fails it again next time."""
+        target = self._quarantine / tenant / f"{time.time_ns():020d}-{layout.fit_name(name, 21)}"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except OSError as exc:
+            log.error("%s/%s (%s) cannot be recorded (%s) nor moved aside (%s); skipped",
+                      tenant, name, path, why, exc)
+            return
+        log.error("%s/%s cannot be recorded (%s); moved to %s", tenant, name, why, target)
+        self._audit.event("quarantined", tenant=tenant, name=name, error=str(why), path=str(target))
 
     async def recover_spool(self, tenant_named: Callable[[str], Tenant | None]) -> int:
         """Hand over what a killed server left in the spool; returns how many.
@@ -198,10 +235,15 @@ class Pickup:
             try:
                 file_id = await asyncio.to_thread(self._inbox.recover, tenant, name, path, reason)
             except Exception as exc:  # one bad file must not keep the server from starting
-                log.error("recovering %s from the spool failed (%s); tried again at the next start",
-                          path, exc)
                 self._audit.event("pickup-failed", tenant=tenant.name, name=name, error=str(exc))
+                if retryable(exc) is not None:
+                    log.error("recovering %s from the spool failed (%s); tried again at the next start",
+                              path, exc)
+                else:
+                    self.quarantine(tenant.name, name, path, exc)
+                    self._forget_name(path)
                 continue
+            self._forget_name(path)
             if file_id is None:
                 continue
             found += 1
@@ -221,12 +263,16 @@ class Pickup:
             if tenant is None:
                 log.warning("spool: %s belongs to no tenant; left for inspection", tenant_dir)
                 continue
+            names = tenant_dir / NAMES
             for kind, reason in ((COMPLETE, None), (INCOMPLETE, SPOOL_REASON)):
                 folder = tenant_dir / kind
                 paths = sorted(folder.iterdir()) if folder.is_dir() else []
                 for path in paths:
                     if path.is_file() and len(path.name) > _UUID_PREFIX:
-                        yield tenant, path.name[_UUID_PREFIX:], path, reason
+                        sidecar = names / path.name[: _UUID_PREFIX - 1]
+                        name = (sidecar.read_bytes().decode("utf-8", "surrogateescape") if sidecar.is_file()
+                                else path.name[_UUID_PREFIX:])
+                        yield tenant, name, path, reason
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -248,6 +294,7 @@ class Pickup:
             log.exception("pickup of %s/%s failed", tenant.name, name)
             self._audit.event("pickup-failed", tenant=tenant.name, name=name, error=str(exc))
             return
+        self._forget_name(path)
         self._audit.event("pickup", tenant=tenant.name, name=name, bytes=size, file_id=file_id)
         log.info("picked up %s/%s (%d bytes) as file #%d", tenant.name, name, size, file_id)
         self._notify("queued", tenant, name, file_id)
@@ -267,6 +314,7 @@ class Pickup:
             log.exception("recording incomplete %s/%s failed", tenant.name, name)
             self._audit.event("incomplete-failed", tenant=tenant.name, name=name, error=str(exc))
             return
+        self._forget_name(path)
         self._audit.event(
             "incomplete", tenant=tenant.name, name=name, bytes=size, reason=reason, file_id=file_id
         )

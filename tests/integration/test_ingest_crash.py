@@ -15,9 +15,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import SandboxFactory, tenant_of, wait_until
 
-from bwsandbox import store, tenants
+from bwsandbox import layout, store, tenants
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.ingest import directory
@@ -244,3 +244,76 @@ def test_kill_9_of_bwsandbox_serve_during_processing_then_restart(tmp_path: Path
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+# -- start-up never aborts on one entry (issue "Hostile and broken input", item 4) ---------
+
+CSV = b"email,first_name,last_name\nann@x.com,Ann,Lee\n"
+
+
+def test_names_of_any_length_survive_a_crash_and_never_stop_the_start(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A 244-byte name left in the drop folder, and a 250-byte one a killed
+    server had spooled: the spool adds 33 bytes, past the file system's 255,
+    which made `serve` refuse to start. Both are recorded under their real
+    names and processed; their reports are published."""
+    harness = sandbox_factory(ingest=True)
+    account = harness.add_tenant(tmp_path / "home")
+    tenant = harness.conn_tenant(tenant_of(account))
+    data_dir, us = harness.settings.data_dir, harness.sandbox.port("us")
+    harness.stop()
+    dropped = "d" * 240 + ".csv"
+    root = layout.ensure_tree(data_dir, tenant, reports_folder=True)
+    (root / "incoming" / dropped).write_bytes(CSV)
+    (root / "incoming" / dropped).chmod(layout.CLOSED_MODE)
+    spooled = "s" * 246 + ".csv"
+    stamp = "0" * 20 + "a" * 12
+    spool = data_dir / "spool" / tenant.name
+    (spool / "complete").mkdir(parents=True)
+    (spool / "names").mkdir()
+    (spool / "complete" / f"{stamp}-{layout.fit_name(spooled, 33)}").write_bytes(CSV.replace(b"ann", b"bob"))
+    (spool / "names" / stamp).write_bytes(spooled.encode())
+    harness = sandbox_factory(data_dir, port=us, ingest=True)
+    rows = wait_until(lambda: [r for r in harness.files(tenant.name) if r["state"] == "done"] if len(
+        [r for r in harness.files(tenant.name) if r["state"] == "done"]) == 2 else None, timeout=30)
+    assert sorted(r["name"] for r in rows) == sorted([dropped, spooled])
+    for row in rows:
+        assert len(Path(row["stored_path"]).name.encode()) <= 255 - len(".report.json.tmp") - 1
+    published = sorted(p.name for p in layout.reports_dir(data_dir, tenant).iterdir())
+    assert len(published) == 2 and all(len(n.encode()) <= 255 for n in published)
+    assert list((spool / "complete").iterdir()) == [] and list((spool / "names").iterdir()) == []
+
+
+def test_an_entry_that_cannot_be_recorded_is_quarantined_and_the_start_goes_on(
+    sandbox_factory: SandboxFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two entries that fail for real: a drop-folder file that cannot be moved
+    into the spool (the spool's folder is a file), and a spooled upload the
+    store cannot take (the tenant's `received` folder is a file). Each is
+    moved to DATA_DIR/quarantine/ with one log line; the server starts, and
+    another tenant's file left in its drop folder is processed."""
+    harness = sandbox_factory(ingest=True)
+    bad = harness.conn_tenant(tenant_of(harness.add_tenant(tmp_path / "bad")))
+    good = harness.conn_tenant(tenant_of(harness.add_tenant(tmp_path / "good")))
+    data_dir, us = harness.settings.data_dir, harness.sandbox.port("us")
+    harness.stop()
+    for tenant in (bad, good):
+        drop = layout.ensure_tree(data_dir, tenant, reports_folder=True) / "incoming"
+        (drop / "users_20260301.csv").write_bytes(CSV)
+        (drop / "users_20260301.csv").chmod(layout.CLOSED_MODE)
+    spool = data_dir / "spool" / bad.name
+    spool.mkdir(parents=True)
+    (spool / "complete").write_bytes(b"")  # not a folder: the rename into it fails
+    (spool / "incomplete").mkdir()
+    (spool / "incomplete" / f"{'b' * 32}-cut.csv").write_bytes(b"c" * 5)
+    (layout.tenant_home(data_dir, bad) / "incomplete").write_bytes(b"")  # the Inbox cannot store it
+    with caplog.at_level("ERROR", logger="bwsandbox.server"):
+        harness = sandbox_factory(data_dir, port=us, ingest=True)
+    wait_until(lambda: [r["state"] for r in harness.files(good.name)] == ["done"], timeout=30)
+    assert harness.files(bad.name) == []
+    quarantined = sorted(p.name.split("-", 1)[1] for p in (data_dir / "quarantine" / bad.name).iterdir())
+    assert quarantined == ["cut.csv", "users_20260301.csv"]
+    assert caplog.text.count("cannot be recorded") == 2
+    assert len(harness.audit_events("quarantined", tenant=bad.name)) == 2
+

@@ -306,3 +306,19 @@ def test_a_big_file_does_not_hold_up_another_tenants_small_one(tmp_path: Path, f
         worker.release.set()
         worker.stop_thread()
         worker.close()
+
+
+# -- item 4: any name fits on disk ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["users.csv", "u" * 222, "u" * 223 + ".csv", "é" * 127 + ".csv", "x" * 255])
+def test_fit_name_leaves_room_and_tells_long_names_apart(name: str) -> None:
+    from bwsandbox.layout import fit_name
+
+    fitted = fit_name(name, 33)
+    assert len(fitted.encode()) + 33 <= 255
+    if len(name.encode()) + 33 <= 255:
+        assert fitted == name
+    else:
+        assert fitted != fit_name(name + "x", 33)
+        assert fitted.endswith(".csv") == name.endswith(".csv")
