@@ -24,6 +24,7 @@ FEED = (
     "ada@example.com,Ada,Lovelace,,CEO\r\n"
     f"grace@example.com,\"{HOSTILE.replace(chr(34), chr(34) * 2)}\",Hopper,ada@example.com,CTO\r\n"
     "not-an-email,Alan,Turing,ada@example.com,CSO\r\n"
+    f"bad@@example.com,\"{HOSTILE.replace(chr(34), chr(34) * 2)}\",Spy,ada@example.com,Mole\r\n"
 )
 
 
@@ -105,6 +106,20 @@ def test_the_ui_shows_a_tenant_live_and_escapes_hostile_cells(
     page = driver.find_element(By.TAG_NAME, "main").text
     assert "EMAIL_INVALID" in page and "grace@example.com" in page
     assert driver.find_elements(By.ID, "errors-csv")
+    # Findings grouped by row, beside the row's original cells (from the error
+    # file), the offending cell highlighted.
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "section.row[data-row='4'] td.bad"))
+    row4 = driver.find_element(By.CSS_SELECTOR, "section.row[data-row='4']")
+    assert [c.text for c in row4.find_elements(By.CSS_SELECTOR, "td")] == [
+        "not-an-email", "Alan", "Turing", "ada@example.com", "CSO"]
+    assert [c.text for c in row4.find_elements(By.CSS_SELECTOR, "td.bad")] == ["not-an-email"]
+    assert [h.text for h in row4.find_elements(By.CSS_SELECTOR, "th")] == [
+        "email", "first_name", "last_name", "manager_email", "title"]
+    assert "EMAIL_INVALID" in row4.find_element(By.CSS_SELECTOR, ".row-body ul.findings").text
+    row5 = driver.find_element(By.CSS_SELECTOR, "section.row[data-row='5']")
+    assert HOSTILE in row5.text and [c.text for c in row5.find_elements(By.CSS_SELECTOR, "td.bad")] == [
+        "bad@@example.com"]
+    assert driver.title != "pwned" and not driver.find_elements(By.CSS_SELECTOR, "main img")
     driver.save_screenshot(str(tmp_path / "upload.png"))
     driver.get(driver.current_url)  # the deep link opens by itself
     wait.until(lambda d: d.find_elements(By.ID, "verdict"))

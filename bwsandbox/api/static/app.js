@@ -6,11 +6,48 @@ const API = "/api/v1";
 const token = new URLSearchParams(location.search).get("token") || sessionStorage.getItem("bwsandbox-token");
 if (token) sessionStorage.setItem("bwsandbox-token", token);
 
+function authHeaders() {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 async function get(path) {
-  const response = await fetch(API + path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  const response = await fetch(API + path, { headers: authHeaders() });
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || response.statusText);
   return body;
+}
+
+// RFC 4180 CSV (quoted fields, doubled quotes, CRLF), as the error file is written.
+function parseCsv(text) {
+  const rows = [];
+  let row = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') { cell += '"'; i++; }
+      else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") { row.push(cell); cell = ""; }
+    else if (ch === "\n" || ch === "\r") {
+      if (ch === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell); rows.push(row); row = []; cell = "";
+    } else cell += ch;
+  }
+  if (cell !== "" || row.length) { row.push(cell); rows.push(row); }
+  return rows;
+}
+
+// The error file's original cells by row number: {columns, rows: Map(row -> cells)}.
+async function errorCells(url) {
+  const response = await fetch(url, { headers: authHeaders() });
+  if (!response.ok) return null;
+  const [head, ...lines] = parseCsv(await response.text());
+  if (!head || head.length < 3) return null;
+  const n = head.length - 3;  // original columns, then row, status, errors
+  const rows = new Map();
+  for (const line of lines) if (line.length === head.length && line[n]) rows.set(line[n], line.slice(0, n));
+  return { columns: head.slice(0, n), rows };
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -169,15 +206,23 @@ async function uploadPage(name, id) {
     if (!byRow.has(key)) byRow.set(key, []);
     byRow.get(key).push(f);
   }
-  const header = report.header || [];
+  // The report carries no cells; the error file does (original columns + row, status, errors).
+  const original = u.links.errors_csv ? await errorCells(u.links.errors_csv) : null;
+  const bare = (c) => String(c ?? "").replace(/^'/, "").trim();  // the error file's formula guard, SPEC §7 trim
   const groups = [...byRow.entries()].map(([row, list]) => {
-    const cells = list.find((f) => Array.isArray(f.cells))?.cells;
-    const columns = new Set(list.map((f) => f.column));
-    return el("section", { class: "row" }, el("h3", {}, row === "file" ? "The whole file" : `Row ${row}`),
-      cells ? el("table", { class: "cells" }, el("tr", {}, header.map((h) => el("th", {}, h))),
-        el("tr", {}, cells.map((c, i) => el("td", columns.has(header[i]) ? { class: "bad" } : {}, c)))) : null,
-      el("ul", {}, list.map((f) => el("li", { class: f.severity }, el("code", {}, f.code), " ",
-        f.column ? el("b", {}, f.column + ": ") : null, f.message))));
+    const cells = row === "file" || !original ? null : original.rows.get(String(row));
+    const flagged = new Set(list.map((f) => f.column).filter(Boolean).map(bare));
+    const cellTable = cells ? el("div", { class: "cells-wrap" }, el("table", { class: "cells" },
+      el("thead", {}, el("tr", {}, original.columns.map((h) => el("th", {}, h)))),
+      el("tbody", {}, el("tr", {}, cells.map((c, i) => {
+        const bad = flagged.has(bare(original.columns[i]));
+        return el("td", bad ? { class: "bad", title: "flagged" } : {}, c);
+      }))))) : null;
+    return el("section", { class: "row", "data-row": String(row) },
+      el("h3", {}, row === "file" ? "The whole file" : `Row ${row}`),
+      el("div", { class: "row-body" }, cellTable,
+        el("ul", { class: "findings" }, list.map((f) => el("li", { class: f.severity }, el("code", {}, f.code), " ",
+          f.column ? el("b", {}, f.column + ": ") : null, f.message)))));
   });
   const changes = (u.changes || []).map((h) => el("li", {}, `${h.action} ${h.subject}`,
     el("ul", {}, Object.entries(h.changes).map(([field, [before, after]]) =>
