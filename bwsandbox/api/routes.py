@@ -396,17 +396,10 @@ def _plan(
 ) -> dict[str, Any]:
     from bwsandbox import clock as clock_mod
     from bwsandbox.ingest import process
-    from bwsandbox.ingest.records import Source
 
     tenant = control.require_tenant(conn, name)
-    clock = clock_mod.load(conn)
-    # The worker's own computation, without the transaction that writes it.
-    plain, vname, problem = process.decrypt(data, name=filename, tenant=tenant, data_dir=settings.data_dir)
-    done = process._compute(
-        conn, tenant=tenant, name=filename, vname=vname, plain=plain, problem=problem,
-        today=clock.today().isoformat(), now=clock.iso(), source=Source.FILE, label=f"plan {filename}",
-        termination_limit=settings.engage_termination_limit, extra={},
-    )
+    done = process.plan(conn, data_dir=settings.data_dir, tenant=tenant, name=filename, data=data,
+                        clock=clock_mod.load(conn), termination_limit=settings.engage_termination_limit)
     errors = done.errors_csv.decode("utf-8", "replace") if done.errors_csv else None
     return {**done.report, "errors_csv": errors}
 

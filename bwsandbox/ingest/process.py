@@ -163,6 +163,31 @@ def process(
         return processed
 
 
+def plan(
+    conn: sqlite3.Connection,
+    *,
+    data_dir: Path,
+    tenant: Tenant,
+    name: str,
+    data: bytes,
+    clock: Clock,
+    termination_limit: float,
+    bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
+) -> Processed:
+    """What `data`, uploaded by SFTP as `name`, would do to the tenant's
+    directory now: the worker's own computation (decrypt, validate, apply in
+    memory, report, error file) without the transaction that writes it.
+    Changes nothing: no sweep, no write, no email."""
+    plain, vname, problem = decrypt(
+        data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes
+    )
+    return _compute(
+        conn, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem,
+        today=clock.today().isoformat(), now=clock.iso(), source=Source.FILE, label=f"plan {name}",
+        termination_limit=termination_limit, extra={}, bounds=bounds,
+    )
+
+
 def _compute(
     conn: sqlite3.Connection,
     *,

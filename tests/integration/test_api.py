@@ -240,13 +240,21 @@ def test_admin_edit_then_reset_with_new_users(api: Api, tenant: dict[str, Any], 
     assert api("GET", f"/api/v1/tenants/{name}/users")[2] == []
 
 
-def test_plan_and_validate_change_nothing(api: Api, tenant: dict[str, Any]) -> None:
+def test_plan_and_validate_change_nothing(api: Api, tenant: dict[str, Any], tmp_path: Path) -> None:
     name = tenant["name"]
     status, _, plan = api("POST", f"/api/v1/tenants/{name}/plan?filename=users_20260105.csv",
                           raw=BAD.encode(), content_type="text/csv")
     assert status == 200, plan
     assert plan["verdict"] == "partial" and "not-an-email" in plan["errors_csv"]
     assert api("GET", f"/api/v1/tenants/{name}/users")[2] == []
+    assert api("GET", f"/api/v1/tenants/{name}/uploads")[2]["uploads"] == []
+    # The plan is what the same file, uploaded, then does.
+    sftp_put(tenant, tmp_path, "users_20260105.csv", BAD.encode())
+    upload = api("GET", f"/api/v1/tenants/{name}/uploads/users_20260105.csv?wait=30")[2]
+    done = upload["report"]
+    for key in ("verdict", "rows", "applied", "findings"):
+        assert plan[key] == done[key], key
+    assert plan["errors_csv"].encode() == api("GET", upload["links"]["errors_csv"])[2]
     status, _, report = api("POST", "/api/v1/validate", raw=BAD.replace(",", ";").encode(),
                             content_type="text/csv")
     assert status == 200 and report["verdict"] == "rejected"
