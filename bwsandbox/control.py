@@ -41,9 +41,12 @@ class NotFound(UsageError):
 class SeedError(UsageError):
     """Seeded users the Admin module refused; `problems` names each row."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("the seeded users are invalid:\n" + "\n".join(problems))
+    def __init__(self, problems: list[str], *, what: str = "users",
+                 report: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"the seeded {what} are invalid:\n" + "\n".join(problems))
         self.problems = problems
+        self.what = what
+        self.report = report  # departments: what the rows without an error did
 
 
 # -- tenants ----------------------------------------------------------------------
@@ -145,6 +148,61 @@ def seed_users(
     errors = [f for f in findings if f.get("severity") == "error"]
     if errors:
         raise SeedError([_seed_problem(f, users) for f in errors])
+    return report
+
+
+DEPARTMENTS_FILE = "departments.csv"
+
+
+def seed_departments(
+    conn: sqlite3.Connection, settings: Settings, tenant: Tenant, *,
+    data: bytes | None = None, rows: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Departments (SPEC §3's department file: name, parent, is_active), as
+    an admin's manual upload of the department file, given as the CSV or as
+    rows; returns its report. Rows without an error are applied; any error
+    raises SeedError naming each refused row (with the report)."""
+    from bwsandbox.ingest import admin
+    from bwsandbox.spec.fields import Kind, trim
+    from bwsandbox.validator.header import detect_kind
+
+    if tenant.profile is not Profile.CORE:
+        raise UsageError(
+            f"tenant {tenant.name!r} is {tenant.profile}: only core tenants have a department file")
+    if rows is not None:
+        if not rows:
+            raise UsageError('give at least one department, e.g. [{"name": "Engineering", "parent": ""}]')
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+                          for k, v in r.items()} for r in rows)
+        data = out.getvalue().encode("utf-8")
+    if not data:
+        raise UsageError("give the department file: a CSV with a header name,parent,is_active")
+    first = data.decode("utf-8-sig", "replace").splitlines()[0] if data.strip() else ""
+    header = tuple(trim(h).lower() for h in next(csv.reader([first]), []))
+    if detect_kind(header, Profile.CORE) is not Kind.DEPARTMENTS:
+        raise UsageError(
+            f"not a department file: its header must have `name` and no `email` (it is {first!r})")
+    path = settings.data_dir / f"admin-seed-{secrets.token_hex(4)}-{DEPARTMENTS_FILE}"
+    path.write_bytes(data)
+    try:
+        report = dict(admin.upload(conn, settings, tenant.name, path).report)
+    finally:
+        path.unlink(missing_ok=True)
+    findings: list[dict[str, Any]] = list(report.get("findings") or [])  # type: ignore[call-overload]
+    errors = [f for f in findings if f.get("severity") == "error"]
+    if errors:
+        problems = []
+        for f in errors:
+            row = f.get("row")
+            where = "the whole file" if not isinstance(row, int) else (
+                f"rows[{row - 2}]" if rows is not None else f"row {row}")
+            column = f" in {f['column']!r}" if f.get("column") else ""
+            problems.append(f"{where}: {f.get('code')}{column}: {f.get('message')}")
+        raise SeedError(problems, what="departments", report=report)
     return report
 
 

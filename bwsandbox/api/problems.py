@@ -49,8 +49,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SeedError)
     async def seed(request: Request, exc: SeedError) -> JSONResponse:
-        return problem(422, "The users to seed are invalid; fix each row named in `problems`.",
-                       kind="invalid-users", request=request, problems=exc.problems)
+        extra = {"report": exc.report} if exc.report is not None else {}
+        applied = " (rows without an error were applied: see `report`)" if exc.report is not None else ""
+        return problem(422, f"The {exc.what} to seed are invalid; fix each row named in `problems`{applied}.",
+                       kind=f"invalid-{exc.what}", request=request, problems=exc.problems, **extra)
 
     @app.exception_handler(UsageError)
     async def usage(request: Request, exc: UsageError) -> JSONResponse:

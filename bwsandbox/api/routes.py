@@ -370,6 +370,39 @@ def list_departments(name: str, conn: DB) -> list[dict[str, object]]:
     return directory.departments_listing(conn, name)
 
 
+DEPARTMENTS_BODY = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"}, "example": "name,parent,is_active\r\nCompany,,true\r\n"},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}},
+                         "example": [{"name": "Company"}, {"name": "Engineering", "parent": "Company"}]},
+}}}
+
+
+@router.post("/tenants/{name}/departments", tags=["directory"], openapi_extra=DEPARTMENTS_BODY,
+             summary="seed departments: the department file (CSV) or its rows (JSON), applied as an "
+                     "admin's manual upload; returns its report")
+async def seed_departments(name: str, request: Request, sandbox: SB) -> dict[str, Any]:
+    import json
+
+    data = await _body(request)
+    rows: list[dict[str, Any]] | None = None
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            parsed = json.loads(data or b"null")
+        except ValueError as exc:
+            raise UsageError(f"the body is not JSON: {exc}") from None
+        if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
+            raise UsageError('give a JSON list of departments, e.g. [{"name": "Engineering", "parent": ""}]')
+        rows = parsed
+
+    def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        tenant = control.require_tenant(conn, name)
+        given = None if rows is not None else data
+        return control.seed_departments(conn, sandbox.settings, tenant, data=given, rows=rows)
+
+    result: dict[str, Any] = await _in_thread(sandbox, run)
+    return result
+
+
 # -- checking a file ------------------------------------------------------------------------
 
 async def _body(request: Request) -> bytes:

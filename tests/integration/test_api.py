@@ -291,3 +291,30 @@ def test_a_token_is_required_when_set_and_beyond_loopback(tmp_path: Path) -> Non
                           "http_host": "0.0.0.0"}, env={})
     with pytest.raises(ConfigError, match="BWSANDBOX_API_TOKEN"):
         Sandbox(open_settings, services=[HttpService(open_settings)]).start_in_thread()
+
+
+def test_seed_departments_as_csv_or_rows(api: Api, tenant: dict[str, Any]) -> None:
+    name = tenant["name"]
+    csv_body = b"name,parent,is_active\r\nCompany,,true\r\nEngineering,Company,true\r\n"
+    status, _, report = api("POST", f"/api/v1/tenants/{name}/departments", raw=csv_body,
+                            content_type="text/csv")
+    assert status == 200 and report["verdict"] == "accepted", report
+    status, _, report = api("POST", f"/api/v1/tenants/{name}/departments",
+                            [{"name": "Company"}, {"name": "Sales", "parent": "Company", "is_active": True}])
+    assert status == 200 and report["verdict"] == "accepted", report.get("problems")
+    departments = {d["name"]: d for d in api("GET", f"/api/v1/tenants/{name}/departments")[2]}
+    assert set(departments) == {"Company", "Engineering", "Sales"}
+    assert departments["Sales"]["parent"] == "Company"
+
+    # A refused row is named; the others are applied (as an admin upload applies them).
+    status, _, problem = api("POST", f"/api/v1/tenants/{name}/departments", [
+        {"name": "Company"}, {"name": "Ops", "parent": "Company"}, {"name": "Ops2", "parent": "Nowhere"}])
+    assert status == 422 and problem["problems"][0].startswith("rows[2]"), problem
+    assert problem["report"]["verdict"] == "partial"
+    assert "Ops" in {d["name"] for d in api("GET", f"/api/v1/tenants/{name}/departments")[2]}
+    status, _, problem = api("POST", f"/api/v1/tenants/{name}/departments",
+                             raw=b"email,first_name\r\na@example.com,A\r\n", content_type="text/csv")
+    assert status == 400 and "not a department file" in problem["detail"]
+    assert api("GET", f"/api/v1/tenants/{name}/users")[2] == []
+    status, _, problem = api("POST", f"/api/v1/tenants/{name}/departments", {"name": "x"})
+    assert status == 400 and "JSON list" in problem["detail"]
