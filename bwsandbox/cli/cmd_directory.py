@@ -9,6 +9,7 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Mapping
 
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
@@ -17,6 +18,7 @@ from bwsandbox.cli import layout, render_server
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
 from bwsandbox.ingest import directory, notify
+from bwsandbox.validator.formulas import safe_cell, safe_row
 
 # The contract's columns first; other fields (location, phone, custom keys...) follow.
 COLUMNS = (
@@ -59,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(_safe(r) for r in rows)
     else:
         # On a terminal: the most useful first, the rest left out as the width
         # asks (`layout.print_records`); every field is in --format csv/json.
@@ -83,7 +85,7 @@ def _departments(rows: list[dict[str, object]], fmt: str) -> int:
     elif fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({**r, "active": "true" if r["active"] else "false"} for r in rows)
+        writer.writerows(_safe({**r, "active": "true" if r["active"] else "false"}) for r in rows)
     else:
         table = [[r["name"], r["parent"], "yes" if r["active"] else "no"] for r in rows]
         out = layout.stdout()
@@ -102,7 +104,16 @@ def _history(entries: list[dict[str, object]], fmt: str) -> int:
         for e in entries:
             changes = e["changes"] if isinstance(e["changes"], dict) else {}
             for name, (old, new) in changes.items():
-                writer.writerow([e["at"], e["subject"], e["action"], name, old, new, e["source"], e["row"]])
+                writer.writerow(safe_row(
+                    str(x) if x is not None else "" for x in
+                    (e["at"], e["subject"], e["action"], name, old, new, e["source"], e["row"])
+                ))
         return 0
     render_server.print_history(entries)
     return 0
+
+
+def _safe(row: Mapping[str, object]) -> dict[str, object]:
+    """A spreadsheet never runs a cell of ours: formula-leading text gets
+    OWASP's leading ' (validator.formulas), as in the error file."""
+    return {k: safe_cell(v) if isinstance(v, str) else v for k, v in row.items()}

@@ -186,3 +186,27 @@ def test_a_report_over_max_report_bytes_keeps_fewer_findings_per_code() -> None:
     first = shown[0]
     assert len(first["value"]) < 1100 and first["value"].endswith("(4,000 more characters)")
     assert reports.error_count(capped) == 400
+
+
+# -- item 11: every CSV the sandbox writes ----------------------------------------------------
+
+
+def test_directory_csv_exports_never_hand_excel_a_formula(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bwsandbox.cli.main import main
+    from bwsandbox.validator.formulas import needs_prefix
+
+    env = Env(tmp_path)
+    t = env.tenant("acme")
+    env.put(t, "users_20260301.csv", b'email,first_name,last_name,title,phone\n'
+                                     b'ann@x.com,Ann,@Lee,"=HYPERLINK(""http://x"",""y"")",+1 555 0100\n')
+    env.worker.process_pending()
+    data = ["--data-dir", str(env.settings.data_dir), "--tenant", "acme", "--format", "csv"]
+    assert main(["directory", *data]) == 0
+    (row,) = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["title"] == "'=HYPERLINK(\"http://x\",\"y\")" and row["last_name"] == "'@Lee"
+    assert row["phone"] == "+1 555 0100"  # a phone number is no formula
+    assert main(["directory", *data, "--history"]) == 0
+    cells = [c for r in csv.reader(io.StringIO(capsys.readouterr().out)) for c in r]
+    assert "'=HYPERLINK(\"http://x\",\"y\")" in cells and not [c for c in cells if needs_prefix(c)]
