@@ -511,10 +511,13 @@ def known_hosts(sandbox: SB, request: Request) -> str:
 
 @router.post("/hostkeys/rotate", tags=["host keys"],
              summary="simulate production changing its host keys (in use after a restart)")
-def rotate(body: models.RotateIn, sandbox: SB) -> dict[str, Any]:
+def rotate(body: models.RotateIn, sandbox: SB, request: Request) -> dict[str, Any]:
     new, active = hostkeys.rotate(sandbox.data_dir, announce=body.announce)
+    host = _client_host(sandbox, request)
+    lines = [hostkeys.known_hosts_line(host, endpoint.port, k)
+             for endpoint in sandbox.endpoints.values() for k in new]
     return {"new": [host_key_view(k).model_dump() for k in new], "active_after_restart": active,
-            "note": "restart `bwsandbox serve` to offer them"}
+            "known_hosts": lines, "note": "restart `bwsandbox serve` to offer them"}
 
 
 # -- faults ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,42 @@ def test_the_ui_shows_a_tenant_live_and_escapes_hostile_cells(
     driver.save_screenshot(str(tmp_path / "upload.png"))
     driver.get(driver.current_url)  # the deep link opens by itself
     wait.until(lambda d: d.find_elements(By.ID, "verdict"))
+
+
+def test_the_ui_logs_in_with_the_token_once(driver: Any, tmp_path: Path) -> None:
+    """With a token set, the API answers 401 problem details without it; the
+    UI takes `?token=` once and sends it as a Bearer header from then on."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = SandboxServer(tmp_path / "sb", http_port=0, api_token="s3cret-token").start()
+    try:
+        base = server.http_url
+        assert base is not None
+        request = urllib.request.Request(
+            base + "/api/v1/tenants", data=json.dumps({"name": "locked"}).encode(), method="POST",
+            headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 401 and refused.value.headers["WWW-Authenticate"] == "Bearer"
+        assert refused.value.headers["Content-Type"] == "application/problem+json"
+        problem = json.loads(refused.value.read())
+        assert problem["status"] == 401 and problem["instance"] == "/api/v1/tenants"
+        assert "Authorization: Bearer TOKEN" in problem["detail"]
+        request.add_header("Authorization", "Bearer s3cret-token")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
+
+        wait = WebDriverWait(driver, 30)
+        driver.get(base + "/")  # the page loads; its API calls are refused
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "main p.error"))
+        assert "Authorization: Bearer" in driver.find_element(By.CSS_SELECTOR, "main p.error").text
+        driver.get(base + "/?token=s3cret-token")
+        wait.until(lambda d: d.find_elements(By.LINK_TEXT, "locked"))
+        driver.find_element(By.LINK_TEXT, "locked").click()  # no ?token= any more: kept for the session
+        wait.until(lambda d: d.find_elements(By.ID, "connection"))
+        assert "token" not in driver.current_url
+        assert "SHA256:" in driver.find_element(By.ID, "connection").text
+    finally:
+        server.stop()
+    server.check()
