@@ -163,3 +163,78 @@ def test_the_ui_logs_in_with_the_token_once(driver: Any, tmp_path: Path) -> None
     finally:
         server.stop()
     server.check()
+
+
+def _put(tenant: dict[str, Any], name: str, data: bytes, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join(tenant["known_hosts"]) + "\n")
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known))
+    client.connect(tenant["endpoint"]["host"], tenant["endpoint"]["port"], username=tenant["username"],
+                   password=tenant["password"], allow_agent=False, look_for_keys=False)
+    try:
+        sftp = client.open_sftp()
+        sftp.putfo(io.BytesIO(data), f"{tenant['endpoint']['drop_folder'].rstrip('/')}/{name}")
+    finally:
+        client.close()
+
+
+def _api(method: str, url: str, body: Any = None) -> Any:
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_the_upload_page_shows_overwritten_edits_deactivations_and_terminations(
+    server: SandboxServer, driver: Any, tmp_path: Path
+) -> None:
+    """The report's own field names (applied.deactivated/terminated,
+    overwritten_manual_edits[].manual_value/file_value) reach the page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from bwsandbox import tenants
+    from bwsandbox.ingest import pgp
+
+    base = server.http_url
+    assert base is not None
+    api = base + "/api/v1"
+    wait = WebDriverWait(driver, 30)
+    today = _api("GET", api + "/clock")["today"]
+
+    core = post(api + "/tenants", {"name": "ui-edits", "users": [
+        {"email": "ada@example.com", "first_name": "Ada", "last_name": "L", "title": "CEO"},
+        {"email": "bob@example.com", "first_name": "Bob", "last_name": "B",
+         "manager_email": "ada@example.com"},
+    ]})
+    _api("PATCH", api + "/tenants/ui-edits/users/ada@example.com", {"title": "Countess"})  # an admin edit
+    feed = ("email,first_name,last_name,title,manager_email,deactivation_date\r\n"
+            "ada@example.com,Ada,L,Chief Executive,,\r\n"
+            f"bob@example.com,Bob,B,,ada@example.com,{today}\r\n")
+    _put(core, "users_20260501.csv", feed.encode(), tmp_path)
+    done = _api("GET", api + "/tenants/ui-edits/uploads/users_20260501.csv?wait=30")
+    assert done["report"]["applied"]["deactivated"] == 1, done["report"]
+    driver.get(base + done["links"]["ui"])
+    wait.until(lambda d: d.find_elements(By.ID, "applied-counts"))
+    assert "deactivated 1" in driver.find_element(By.ID, "applied-counts").text
+    assert "deactivated bob@example.com" in driver.find_element(By.ID, "applied").text
+    edits = driver.find_element(By.ID, "overwritten").text
+    assert "ada@example.com" in edits and "title" in edits
+    assert "“Countess”" in edits and "“Chief Executive”" in edits
+    driver.save_screenshot(str(tmp_path / "overwritten.png"))
+
+    engage = post(api + "/tenants", {"name": "ui-engage", "profile": "engage"})
+    key = pgp.public_key(server.settings.data_dir, tenants.require(server.conn, "ui-engage"))
+    roster = [f"p{i}@example.com" for i in range(5)]
+    for stamp, people in (("202605010000", roster), ("202605020000", roster[:4])):  # 1 of 5: allowed
+        body = "email,first_name,last_name\n" + "".join(f"{e},F,L\n" for e in people)
+        _put(engage, f"employees.{stamp}.csv.pgp", pgp.encrypt_for(body.encode(), key), tmp_path)
+        _put(engage, f"employees.{stamp}.csv.done.pgp", b"", tmp_path)
+        done = _api("GET", api + f"/tenants/ui-engage/uploads/employees.{stamp}.csv.pgp?wait=30")
+    assert done["report"]["applied"]["terminated"] == 1, done["report"]
+    driver.get(base + done["links"]["ui"])
+    wait.until(lambda d: d.find_elements(By.ID, "applied-counts"))
+    assert "terminated 1" in driver.find_element(By.ID, "applied-counts").text
+    assert "terminated p4@example.com" in driver.find_element(By.ID, "applied").text
+    driver.save_screenshot(str(tmp_path / "terminated.png"))

@@ -224,18 +224,27 @@ async function uploadPage(name, id) {
         el("ul", { class: "findings" }, list.map((f) => el("li", { class: f.severity }, el("code", {}, f.code), " ",
           f.column ? el("b", {}, f.column + ": ") : null, f.message)))));
   });
-  const changes = (u.changes || []).map((h) => el("li", {}, `${h.action} ${h.subject}`,
+  const changes = (u.changes || []).map((h) => el("li", { class: `action-${h.action}` }, `${h.action} ${h.subject}`,
+    h.status && h.status !== "active" ? ` (now ${h.status})` : "",
     el("ul", {}, Object.entries(h.changes).map(([field, [before, after]]) =>
       el("li", {}, el("code", {}, field), ": ", String(before ?? ""), " → ", String(after ?? ""))))));
+  // reports.py: overwritten_manual_edits[] = {row, email, field, manual_value, file_value, edited_at, edited_by}
   const overwritten = (report.overwritten_manual_edits || []).map((m) =>
-    el("li", {}, `${m.email || m.user || ""} ${m.field}: manual “${m.manual_value}” overwritten`));
+    el("li", {}, `${m.email ?? ""} `, el("code", {}, m.field ?? ""), `: the admin's “${m.manual_value ?? ""}”`,
+      m.edited_by || m.edited_at ? ` (${[m.edited_by, m.edited_at].filter(Boolean).join(", ")})` : "",
+      ` replaced by the file's “${m.file_value ?? ""}”`, m.row ? ` (row ${m.row})` : ""));
+  // applied = {created, updated, deactivated, reactivated, terminated, unchanged, skipped, departments_*}
+  const counts = Object.entries(report.applied || {}).filter(([, n]) => n);
   fill(app, el("p", {}, el("a", { href: `/ui/tenants/${enc(name)}` }, `Tenant ${name}`)),
     el("h1", {}, u.name),
     el("p", { id: "verdict" }, `State ${u.state}; verdict ${u.verdict ?? "—"}`),
     u.links.errors_csv ? el("p", {}, el("a", { href: u.links.errors_csv, id: "errors-csv" }, "Download the error file")) : null,
     el("h2", {}, "Findings"), findings.length ? groups : el("p", {}, "None."),
-    el("h2", {}, "Applied"), el("ul", { id: "applied" }, changes), overwritten.length ? el("h2", {}, "Manual edits overwritten") : null,
-    el("ul", {}, overwritten));
+    el("h2", {}, "Applied"),
+    el("p", { id: "applied-counts" }, counts.length ? counts.map(([k, n]) => `${k.replace(/_/g, " ")} ${n}`).join(", ") : "Nothing."),
+    el("ul", { id: "applied" }, changes),
+    overwritten.length ? el("h2", {}, "Manual edits overwritten") : null,
+    overwritten.length ? el("ul", { id: "overwritten" }, overwritten) : null);
 }
 
 window.addEventListener("popstate", route);
