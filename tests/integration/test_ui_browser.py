@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -56,6 +57,9 @@ def driver(tmp_path: Path) -> Iterator[Any]:
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600",
                 f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(arg)
+    (tmp_path / "downloads").mkdir()
+    options.add_experimental_option("prefs", {  # downloads land in tmp_path/downloads, unasked
+        "download.default_directory": str(tmp_path / "downloads"), "download.prompt_for_download": False})
     browser = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     yield browser
     browser.quit()
@@ -126,19 +130,33 @@ def test_the_ui_shows_a_tenant_live_and_escapes_hostile_cells(
     wait.until(lambda d: d.find_elements(By.ID, "verdict"))
 
 
+def _downloaded(folder: Path, name: str, timeout: float = 30) -> bytes:
+    """The file Chromium saved as `name` once complete (no .crdownload left)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = folder / name
+        if done.exists() and not list(folder.glob("*.crdownload")):
+            return done.read_bytes()
+        time.sleep(0.1)
+    raise AssertionError(f"{name} not downloaded; {folder} holds {sorted(p.name for p in folder.iterdir())}")
+
+
 def test_the_ui_logs_in_with_the_token_once(driver: Any, tmp_path: Path) -> None:
     """With a token set, the API answers 401 problem details without it; the
-    UI takes `?token=` once and sends it as a Bearer header from then on."""
+    UI takes `?token=` once and sends it as a Bearer header from then on,
+    downloads included (the error file and email attachments: a plain link
+    would send no token and get a 401)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    server = SandboxServer(tmp_path / "sb", http_port=0, api_token="s3cret-token").start()
+    server = SandboxServer(tmp_path / "sb", http_port=0, api_token="s3cret-token",
+                           pickup_quiet_seconds=0.2).start()
     try:
         base = server.http_url
         assert base is not None
-        request = urllib.request.Request(
-            base + "/api/v1/tenants", data=json.dumps({"name": "locked"}).encode(), method="POST",
-            headers={"Content-Type": "application/json"})
+        body = {"name": "locked", "contact": "hris@example.com"}
+        request = urllib.request.Request(base + "/api/v1/tenants", data=json.dumps(body).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=30)
         assert refused.value.code == 401 and refused.value.headers["WWW-Authenticate"] == "Bearer"
@@ -149,6 +167,7 @@ def test_the_ui_logs_in_with_the_token_once(driver: Any, tmp_path: Path) -> None
         request.add_header("Authorization", "Bearer s3cret-token")
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 201
+            tenant = json.loads(response.read())
 
         wait = WebDriverWait(driver, 30)
         driver.get(base + "/")  # the page loads; its API calls are refused
@@ -160,6 +179,27 @@ def test_the_ui_logs_in_with_the_token_once(driver: Any, tmp_path: Path) -> None
         wait.until(lambda d: d.find_elements(By.ID, "connection"))
         assert "token" not in driver.current_url
         assert "SHA256:" in driver.find_element(By.ID, "connection").text
+
+        # Downloads under the token: the email's attachment, then the upload
+        # page's error file, each saved with the server's file name and content.
+        _put(tenant, "users_20260401.csv", FEED.encode(), tmp_path)
+        wait.until(lambda d: d.find_elements(By.LINK_TEXT, "users_20260401.csv.errors.csv"))
+        with pytest.raises(urllib.error.HTTPError) as plain:  # what a plain link would get
+            urllib.request.urlopen(driver.find_element(
+                By.LINK_TEXT, "users_20260401.csv.errors.csv").get_attribute("href"), timeout=30)
+        assert plain.value.code == 401
+        downloads = tmp_path / "downloads"
+        driver.find_element(By.LINK_TEXT, "users_20260401.csv.errors.csv").click()
+        attached = _downloaded(downloads, "users_20260401.csv.errors.csv").decode()
+        assert "EMAIL_INVALID" in attached and "not-an-email" in attached
+        (downloads / "users_20260401.csv.errors.csv").unlink()
+
+        driver.find_element(By.LINK_TEXT, "users_20260401.csv").click()
+        wait.until(lambda d: d.find_elements(By.ID, "errors-csv"))
+        driver.find_element(By.ID, "errors-csv").click()
+        errors = _downloaded(downloads, "users_20260401.csv.errors.csv").decode()
+        assert errors == attached  # the same error file, fetched with the Bearer header
+        assert not driver.find_elements(By.CSS_SELECTOR, "main span.error:not(:empty)")
     finally:
         server.stop()
     server.check()

@@ -62,6 +62,42 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A download link. Plain `<a href download>` sends no Authorization header, so
+// with a token the click fetches the file with the Bearer header instead and
+// saves it from a Blob, under the server's Content-Disposition name.
+function fileName(response, fallback) {
+  const header = response.headers.get("Content-Disposition") || "";
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(header);
+  if (star) try { return decodeURIComponent(star[1].trim()); } catch { /* keep looking */ }
+  const plain = /filename="?([^";]+)"?/i.exec(header);
+  return plain ? plain[1].trim() : fallback;
+}
+
+function downloadLink(url, name, attrs, text) {
+  const link = el("a", { ...attrs, href: url, download: name || "" }, text);
+  if (!token) return link;
+  const status = el("span", { class: "error" });
+  link.addEventListener("click", async (event) => {
+    event.preventDefault();
+    status.textContent = "";
+    try {
+      const response = await fetch(url, { headers: authHeaders() });
+      if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+      const blob = await response.blob();
+      const objectUrl = URL.createObjectURL(blob);
+      const save = el("a", { href: objectUrl, download: fileName(response, name || "download") });
+      save.hidden = true;
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(objectUrl), 60000);
+    } catch (error) {
+      status.textContent = ` Download failed: ${error.message || error}`;
+    }
+  });
+  return [link, status];
+}
+
 function table(columns, rows, cell = (row, column) => row[column] ?? "") {
   return el("table", {}, el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
     el("tbody", {}, rows.map((row) => el("tr", {}, columns.map((c) => el("td", {}, cell(row, c)))))));
@@ -131,7 +167,7 @@ function renderEmails(section, emails) {
     emails.length ? null : el("p", {}, "None."),
     emails.map((m) => el("article", { class: "email" }, el("p", {}, el("b", {}, "To: "), m.to),
       el("p", {}, el("b", {}, "Subject: "), m.subject), el("pre", {}, m.text),
-      m.attachments.map((a) => el("p", {}, "Attachment: ", el("a", { href: a.url, download: a.name }, a.name))))));
+      m.attachments.map((a) => el("p", {}, "Attachment: ", downloadLink(a.url, a.name, {}, a.name))))));
 }
 
 function renderDirectory(section, users) {
@@ -238,7 +274,7 @@ async function uploadPage(name, id) {
   fill(app, el("p", {}, el("a", { href: `/ui/tenants/${enc(name)}` }, `Tenant ${name}`)),
     el("h1", {}, u.name),
     el("p", { id: "verdict" }, `State ${u.state}; verdict ${u.verdict ?? "—"}`),
-    u.links.errors_csv ? el("p", {}, el("a", { href: u.links.errors_csv, id: "errors-csv" }, "Download the error file")) : null,
+    u.links.errors_csv ? el("p", {}, downloadLink(u.links.errors_csv, `${u.name}.errors.csv`, { id: "errors-csv" }, "Download the error file")) : null,
     el("h2", {}, "Findings"), findings.length ? groups : el("p", {}, "None."),
     el("h2", {}, "Applied"),
     el("p", { id: "applied-counts" }, counts.length ? counts.map(([k, n]) => `${k.replace(/_/g, " ")} ${n}`).join(", ") : "Nothing."),
