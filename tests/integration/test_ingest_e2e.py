@@ -405,3 +405,34 @@ def test_department_file_and_employee_id_identity(ingest: Harness, tmp_path: Pat
     report = report_of(wait_done(ingest, tenant, "users-2.csv"))
     assert report["applied"]["updated"] == 1 and report["applied"]["created"] == 0
     assert set(users(ingest, tenant)) == {"boss@acme.com", "ann.lee@acme.com"}
+
+
+def test_a_hostile_file_through_sftp_costs_bounded_outputs_and_no_formula(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Issue "Hostile and broken input" end to end, on a sandbox with small
+    bounds: 3,000 bad rows whose cells start with `=` reach the tenant as a
+    report with 5 findings per code (the rest counted), an error file and
+    an attachment cut at their bounds, and no cell Excel would run."""
+    h = sandbox_factory(ingest=True, max_findings_per_code=5, max_error_file_bytes=40_000,
+                        max_attachment_bytes=20_000)
+    account, tenant = new_tenant(h, tmp_path)
+    rows = "".join(f'=cmd|{i},"=HYPERLINK(""http://x/{i}"")",Lee,,,@SUM(A{i}),\n' for i in range(3000))
+    upload(account, "users-20260110.csv", HEADER + rows)
+    row = wait_done(h, tenant, "users-20260110.csv")
+    report = report_of(row)
+    assert report["rows"]["skipped"] == 3000
+    assert report["findings_not_shown"]["EMAIL_INVALID"] == 2995
+    assert json.loads(row["counts_json"])["errors"] == 3000
+    root = h.sandbox.tenant_root(tenants.require(h.conn, tenant))
+    published = (root / "reports" / "users-20260110.csv.errors.csv").read_bytes()
+    assert len(published) <= 40_000 and b"not in this file" in published.splitlines()[-1]
+    [mail] = emails_of(h, tenant)
+    assert mail["subject"] == "Betterworks user import: 3000 error(s) in users-20260110.csv"
+    eml = email.message_from_bytes(Path(mail["detail"]).read_bytes(), policy=email.policy.default)
+    [attachment] = list(eml.iter_attachments())  # type: ignore[attr-defined]
+    attached = attachment.get_payload(decode=True)
+    assert len(attached) <= 20_000 and published.startswith(attached.rsplit(b"\r\n", 2)[0])
+    cells = [c for r in csv.reader(io.StringIO(published.decode())) for c in r]
+    assert "'=cmd|0" in cells and "'@SUM(A0)" in cells
+    assert not [c for c in cells if c[:1] in ("=", "@")]
