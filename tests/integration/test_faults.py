@@ -106,17 +106,17 @@ def test_stall_delays_the_banner_authentication_and_each_reply(
 ) -> None:
     harness = sandbox_factory()  # type: ignore[operator]
     account = harness.add_tenant(tmp_path / "home")
-    started = time.monotonic()
     assert openssh_batch(account, ["ls /"], Trust.ACCEPT).ok
-    plain = time.monotonic() - started
     faults.add(harness.conn, kind="stall", region="us", tenant=None, created_at=Clock().iso(),
-               delay_ms=400, times=1)
+               delay_ms=1000, times=1)
     started = time.monotonic()
     stalled = openssh_batch(account, ["ls /", "ls /incoming"], Trust.KNOWN)
     took = time.monotonic() - started
     assert stalled.ok, stalled.out
-    # banner + password answer + realpath + 2 listings' stats: at least 4 waits
-    assert took >= plain + 4 * 0.4, (plain, took)
+    # banner + password answer + realpath + the listings' requests: at least
+    # five waits of 1 s each, however fast or loaded the machine is
+    assert took >= 5.0, took
+    assert harness.audit_events("fault", kind="stall")
 
 
 def test_host_key_presents_another_key_and_the_real_ones_stay(

@@ -157,7 +157,8 @@ def test_a_file_is_picked_up_while_its_session_stays_connected_and_polls(
                 assert time.monotonic() < deadline, f"{name} still in /incoming while the session polls"
                 time.sleep(0.05)
             gone[name] = time.monotonic()
-        rows = sandbox.files(tenant_of(account))
+        # gone from /incoming is handed over; the Inbox records it from a thread
+        rows = sandbox.wait_files(tenant_of(account), 2)
         assert [(r["name"], r["state"]) for r in rows] == [("one.csv", "queued"), ("two.csv", "queued")]
         sftp.close()
     finally:
