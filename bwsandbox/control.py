@@ -129,7 +129,6 @@ def seed_users(
 ) -> dict[str, Any]:
     """Existing users, entered as an admin's manual CSV upload (as the pytest
     fixture seeds them); returns its report, or raises SeedError."""
-    from bwsandbox.ingest import admin
 
     if not users:
         return {}
@@ -138,20 +137,30 @@ def seed_users(
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows({k: str(v) for k, v in u.items()} for u in users)
-    path = settings.data_dir / f"admin-seed-{secrets.token_hex(4)}.csv"
-    path.write_bytes(out.getvalue().encode("utf-8"))
-    try:
-        report = dict(admin.upload(conn, settings, tenant.name, path).report)
-    finally:
-        path.unlink(missing_ok=True)
-    findings: list[dict[str, Any]] = list(report.get("findings") or [])  # type: ignore[call-overload]
-    errors = [f for f in findings if f.get("severity") == "error"]
+    report, errors = _admin_upload(conn, settings, tenant, out.getvalue().encode("utf-8"), ".csv")
     if errors:
         raise SeedError([_seed_problem(f, users) for f in errors])
     return report
 
 
 DEPARTMENTS_FILE = "departments.csv"
+
+
+def _admin_upload(
+    conn: sqlite3.Connection, settings: Settings, tenant: Tenant, data: bytes, suffix: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An admin's manual upload of `data` (through a temporary file, named to
+    end in `suffix`); returns its report and its error findings."""
+    from bwsandbox.ingest import admin
+
+    path = settings.data_dir / f"admin-seed-{secrets.token_hex(4)}{suffix}"
+    path.write_bytes(data)
+    try:
+        report = dict(admin.upload(conn, settings, tenant.name, path).report)
+    finally:
+        path.unlink(missing_ok=True)
+    findings: list[dict[str, Any]] = list(report.get("findings") or [])  # type: ignore[call-overload]
+    return report, [f for f in findings if f.get("severity") == "error"]
 
 
 def seed_departments(
@@ -162,7 +171,6 @@ def seed_departments(
     an admin's manual upload of the department file, given as the CSV or as
     rows; returns its report. Rows without an error are applied; any error
     raises SeedError naming each refused row (with the report)."""
-    from bwsandbox.ingest import admin
     from bwsandbox.spec.fields import Kind, trim
     from bwsandbox.validator.header import detect_kind
 
@@ -186,14 +194,7 @@ def seed_departments(
     if detect_kind(header, Profile.CORE) is not Kind.DEPARTMENTS:
         raise UsageError(
             f"not a department file: its header must have `name` and no `email` (it is {first!r})")
-    path = settings.data_dir / f"admin-seed-{secrets.token_hex(4)}-{DEPARTMENTS_FILE}"
-    path.write_bytes(data)
-    try:
-        report = dict(admin.upload(conn, settings, tenant.name, path).report)
-    finally:
-        path.unlink(missing_ok=True)
-    findings: list[dict[str, Any]] = list(report.get("findings") or [])  # type: ignore[call-overload]
-    errors = [f for f in findings if f.get("severity") == "error"]
+    report, errors = _admin_upload(conn, settings, tenant, data, f"-{DEPARTMENTS_FILE}")
     if errors:
         problems = []
         for f in errors:
