@@ -1,5 +1,5 @@
 """The FastAPI application: health, OpenAPI, docs, the web UI's pages, and
-`/api/v1` (routes.py). Thin over the services (GUIDE: api -> sandbox ->
+`/api/v1` (routes/, one module per group of resources). Thin over the services (GUIDE: api -> sandbox ->
 ingest): every rule lives in bwsandbox/control.py and below.
 
 Each request that touches the store opens its own connection (sync routes
