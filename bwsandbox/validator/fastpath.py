@@ -149,7 +149,7 @@ def slow_frame(
     as the frame `UserRules.run` reads (`i`: record index in the file)."""
     import polars as pl
 
-    from bwsandbox.validator.structure import parse_record
+    from bwsandbox.validator.readers import parse_record
 
     if len(positions) * 4 > part.n > 64:
         # Most of the part is slow (a date in every row, say): polars reads
@@ -171,10 +171,10 @@ def slow_frame(
 def _polars_part(text: bytes, part: FastPart, plan: Plan) -> pl.DataFrame | None:
     """The ruled columns of every record of a part, read by polars, named by
     field; None unless polars read exactly the part's records."""
-    from bwsandbox.validator.structure import _read_polars
+    from bwsandbox.validator.readers import read_polars
 
     needed = [spec[0] for spec in plan.specs]
-    got = _read_polars(text[int(part.starts[0]) : int(part.ends[-1]) + 1], plan.width, needed, skip=0)
+    got = read_polars(text[int(part.starts[0]) : int(part.ends[-1]) + 1], plan.width, needed, skip=0)
     if got is None or got.height != part.n:
         return None
     return got.select([got[f"c{i}"].alias(name) for i, name in zip(needed, plan.names, strict=True)])

@@ -18,6 +18,11 @@ def file_finding(code: str, message: str, *, column: str | None = None, value: s
     return finding(code, None, message, column=column, value=value)
 
 
+def row_of(record: int) -> int:
+    """Spreadsheet row of a data record (0-based): the header is row 1."""
+    return record + 2
+
+
 def skipped_records(findings: list[Finding]) -> set[int]:
     """Records (0-based) that a row-scope error keeps from being applied."""
     return {

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bwsandbox.validator.findings import file_finding, finding, too_many_columns
+from bwsandbox.validator.findings import file_finding, finding, row_of, too_many_columns
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Finding
-from bwsandbox.validator.structure import Table, row_of
+from bwsandbox.validator.structure import Table
 
 
 def _cell(value: Any) -> str | None:

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bwsandbox.spec.fields import SPACES
-from bwsandbox.validator.findings import file_finding
+from bwsandbox.validator.findings import file_finding, row_of
 from bwsandbox.validator.model import Finding
-from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
     import polars as pl

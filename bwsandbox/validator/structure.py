@@ -27,27 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox.validator import accel, csvrecords, fastpath
 from bwsandbox.validator.findings import finding
+from bwsandbox.validator.findings import row_of as row_of  # re-exported for the rules that import it here
 from bwsandbox.validator.model import Finding
+from bwsandbox.validator.readers import parse_record, read_polars
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
-
-
-def parse_record(text: bytes, start: int, end: int, errors: str = "strict") -> list[str]:
-    """The cells of the one record at text[start:end], as the csv module reads it.
-
-    The csv module refuses fields over its limit (128 KiB by default, one
-    global of the host process, never changed here); polars has no such limit,
-    and both readers must see the same file (a huge cell is a finding of its
-    own, not a crash): such records are read by `csvrecords`.
-    """
-    return csvrecords.first(text[start:end].decode("utf-8", errors=errors))
-
-
-def row_of(record: int) -> int:
-    """Spreadsheet row of a data record (0-based): the header is row 1."""
-    return record + 2
 
 
 @dataclass(slots=True)
@@ -79,7 +65,7 @@ class Table:
         import polars as pl
 
         if self.frame is None:
-            frame = _read_polars(self._text, len(self.header), self._needed)
+            frame = read_polars(self._text, len(self.header), self._needed)
             if frame is None or frame.height != self.n_records:
                 cols = list(self._needed) or [0]
                 records = list(self.iter_records())
@@ -179,27 +165,6 @@ def _scan(text: bytes, start: int) -> _Scan:
     )
 
 
-def _read_polars(text: bytes, width: int, needed: Sequence[int], skip: int = 1) -> pl.DataFrame | None:
-    import polars as pl
-
-    cols = list(needed) or [0]
-    try:
-        return pl.read_csv(
-            text,
-            has_header=False,
-            skip_rows=skip,
-            columns=cols,
-            schema={f"c{i}": pl.String for i in range(width)},
-            empty_string_is_null=False,
-            truncate_ragged_lines=True,
-            raise_if_empty=False,
-            quote_char='"',
-            comment_prefix=None,
-        )
-    except Exception:  # any reader disagreement falls back to the exact csv module path
-        return None
-
-
 def _ragged_findings(
     n_cells: np.ndarray[Any, Any], blank: np.ndarray[Any, Any], width: int
 ) -> tuple[list[Finding], np.ndarray[Any, Any]]:
@@ -268,7 +233,7 @@ class CsvRead:
         text, width = self.text, len(self.header)
         height = 0
         if self._n_parts == 1:
-            df = _read_polars(text, width, self.needed)
+            df = read_polars(text, width, self.needed)
             if df is None:
                 return
             self._height = df.height
@@ -276,7 +241,7 @@ class CsvRead:
             return
         assert self._splits is not None
         for a, b in self._splits.result():
-            df = _read_polars(text[a:b], width, self.needed, skip=0)
+            df = read_polars(text[a:b], width, self.needed, skip=0)
             if df is None:
                 return
             height += df.height

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, Field, ValueType
 from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as normalise does
-from bwsandbox.validator.findings import finding
+from bwsandbox.validator.findings import finding, row_of
 from bwsandbox.validator.model import Finding
-from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
     import numpy as np

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from validator_helpers import each_engine  # noqa: F401  (autouse: every test runs on both engines)
 
 from bwsandbox.spec.codes import CATALOGUE
-from bwsandbox.validator import Context, Validation, csvrecords, report_json, validate
+from bwsandbox.validator import Context, Validation, csvrecords, readers, report_json, validate
 from bwsandbox.validator import structure as structure_mod
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -265,7 +265,7 @@ def test_the_scan_reads_records_and_cells_as_the_csv_module_does(pieces: list[st
         assert not scan.blank[rec] or all_empty
         assert scan.blank[rec] or not all_empty or rec in scan.maybe_blank
         begin = int(scan.ends[rec - 1]) + 1 if rec else start
-        assert structure_mod.parse_record(text, begin, int(scan.ends[rec])) == cells
+        assert readers.parse_record(text, begin, int(scan.ends[rec])) == cells
     ends_crlf = sum(1 for e in scan.ends.tolist() if e < len(text) and e > start and text[e - 1] == 0x0D)
     assert scan.crlf == ends_crlf
 
