@@ -27,10 +27,11 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.errors import UsageError
+from bwsandbox.ingest import files
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
 
-FINAL_STATES = ("done", "failed", "incomplete")
+FINAL_STATES = files.FINAL
 MAX_CLOCK_DAYS = 36500  # as `bwsandbox clock`: a century either way
 
 
@@ -98,11 +99,8 @@ def purge_tenant_data(conn: sqlite3.Connection, settings: Settings, tenant: Tena
     faults; keep the tenant, its password and its PGP key. The worker must be
     paused (a file it holds would be written back)."""
     with store.transaction(conn):
-        conn.execute(
-            "DELETE FROM file_outputs WHERE file_id IN (SELECT id FROM files WHERE tenant = ?)",
-            (tenant.name,),
-        )
-        for table in ("files", "dir_users", "dir_departments", "dir_history", "dir_manual", "emails",
+        files.purge_tenant(conn, tenant.name)
+        for table in ("dir_users", "dir_departments", "dir_history", "dir_manual", "emails",
                       "faults"):
             conn.execute(f'DELETE FROM "{table}" WHERE tenant = ?', (tenant.name,))
         conn.execute("DELETE FROM meta WHERE key = ?", (f"dir_version:{tenant.name}",))
@@ -220,45 +218,38 @@ def _seed_problem(finding: Mapping[str, Any], users: Sequence[Mapping[str, str]]
 
 # -- uploads ----------------------------------------------------------------------
 
-def _upload(row: sqlite3.Row, *, report: bool = False) -> dict[str, Any]:
+def _upload(upload: files.Upload, *, report: bool = False) -> dict[str, Any]:
+    """An upload as the API shows it (JSON's edge: the record becomes a dict here)."""
     out: dict[str, Any] = {
-        "id": row["id"], "name": row["name"], "bytes": row["bytes"], "sha256": row["sha256"],
-        "received_at": row["received_at"], "state": row["state"], "final": row["state"] in FINAL_STATES,
-        "verdict": row["verdict"], "detail": row["detail"],
-        "counts": json.loads(row["counts_json"]) if row["counts_json"] else None,
-        "has_errors_csv": bool(row["has_errors"]),
+        "id": upload.id, "name": upload.name, "bytes": upload.bytes, "sha256": upload.sha256,
+        "received_at": upload.received_at, "state": upload.state.value, "final": upload.final,
+        "verdict": upload.verdict, "detail": upload.detail,
+        "counts": json.loads(upload.counts_json) if upload.counts_json else None,
+        "has_errors_csv": upload.has_errors_csv,
     }
     if report:
-        out["report"] = json.loads(row["report_json"]) if row["report_json"] else None
+        out["report"] = json.loads(upload.report_json) if upload.report_json else None
     return out
-
-
-_UPLOAD_SQL = (
-    "SELECT f.*, o.errors_csv IS NOT NULL AS has_errors FROM files f"
-    " LEFT JOIN file_outputs o ON o.file_id = f.id WHERE f.tenant = ?"
-)
 
 
 def uploads(conn: sqlite3.Connection, tenant: str) -> list[dict[str, Any]]:
     """Every upload of the tenant, newest first, incomplete ones included."""
-    return [_upload(r) for r in conn.execute(_UPLOAD_SQL + " ORDER BY f.id DESC", (tenant,))]
+    return [_upload(u) for u in files.uploads(conn, tenant)]
 
 
 def latest_upload(
     conn: sqlite3.Connection, tenant: str, name: str, after: int = 0
 ) -> dict[str, Any] | None:
     """The newest upload called `name` (with an id above `after`), with its report."""
-    row = conn.execute(
-        _UPLOAD_SQL + " AND f.name = ? AND f.id > ? ORDER BY f.id DESC LIMIT 1", (tenant, name, after)
-    ).fetchone()
-    return _upload(row, report=True) if row else None
+    found = files.latest_upload(conn, tenant, name, after=after)
+    return _upload(found, report=True) if found is not None else None
 
 
 def upload_by_id(conn: sqlite3.Connection, tenant: str, file_id: int) -> dict[str, Any]:
-    row = conn.execute(_UPLOAD_SQL + " AND f.id = ?", (tenant, file_id)).fetchone()
-    if row is None:
+    found = files.upload(conn, tenant, file_id)
+    if found is None:
         raise NotFound(f"tenant {tenant!r} has no upload #{file_id}")
-    return _upload(row, report=True)
+    return _upload(found, report=True)
 
 
 def errors_csv(conn: sqlite3.Connection, file_id: int) -> bytes | None:

@@ -46,6 +46,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
+from bwsandbox.ingest import files
 from bwsandbox.ingest.events import FileEvents
 from bwsandbox.ingest.queue import Inbox
 from bwsandbox.ingest.worker import Worker
@@ -334,9 +335,7 @@ class Sandbox:
         if self.audit is not None:
             self.audit.flush()  # what the drain recorded, before anyone reads the log back
         deadline = time.monotonic() + timeout
-        while conn.execute(
-            "SELECT COUNT(*) FROM files WHERE state IN ('queued', 'processing')"
-        ).fetchone()[0] and time.monotonic() < deadline:
+        while files.pending_count(conn) and time.monotonic() < deadline:
             time.sleep(0.02)  # bounded poll: the queue delay is the caller's setting
         if self.worker is not None:
             self.worker.between_files()

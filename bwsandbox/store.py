@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bwsandbox.errors import StoreError
+from bwsandbox.ingest.files import state_check
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS tenants (
@@ -30,17 +31,17 @@ SCHEMA: tuple[str, ...] = (
         created_at TEXT NOT NULL,
         UNIQUE (region, username)
     )""",
-    # Every upload seen (issue #3 `bwsandbox files`); it is also the durable
-    # queue (issue #4): state moves incomplete|queued -> processing -> done|failed.
-    """CREATE TABLE IF NOT EXISTS files (
+    # Every upload seen (`bwsandbox files`); it is also the durable queue.
+    # bwsandbox/ingest/files.py owns it: the states (FileState, which makes
+    # this CHECK list) and every statement over it.
+    f"""CREATE TABLE IF NOT EXISTS files (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
         name TEXT NOT NULL,
         bytes INTEGER NOT NULL,
         sha256 TEXT NOT NULL,
         received_at TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN
-            ('incomplete', 'waiting', 'queued', 'processing', 'done', 'failed')),
+        state TEXT NOT NULL CHECK (state IN ({state_check()})),
         verdict TEXT,
         stored_path TEXT,
         due_at TEXT,

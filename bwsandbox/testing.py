@@ -47,6 +47,8 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import BwsandboxError, UsageError
+from bwsandbox.ingest import files
+from bwsandbox.ingest.files import FileRecord, FileState
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
 
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
 # is imported where it is first used.
 
 TENANT = "test"
-FINAL = ("done", "failed", "incomplete")
+FINAL = files.FINAL
 
 # Fast, test-friendly defaults; override through the `bwsandbox_settings` fixture.
 TEST_SETTINGS: dict[str, Any] = {
@@ -331,16 +333,12 @@ class SandboxHandle:
         while True:
             self._server.check()
             seen = events.version  # before reading the row: a change in between wakes the wait
-            row = self.conn.execute(
-                "SELECT state, report_json, detail FROM files WHERE tenant = ? AND name = ?"
-                " ORDER BY id DESC LIMIT 1",
-                (self.tenant.name, name),
-            ).fetchone()
-            if row is not None and row["state"] in FINAL:
+            row = files.latest(self.conn, name, tenant=self.tenant.name)
+            if row is not None and row.final:
                 self._server.finished()
-                if row["state"] == "incomplete":
-                    raise AssertionError(f"{name} was recorded as an incomplete upload: {row['detail']}")
-                report: dict[str, Any] = json.loads(row["report_json"]) if row["report_json"] else {}
+                if row.state is FileState.INCOMPLETE:
+                    raise AssertionError(f"{name} was recorded as an incomplete upload: {row.detail}")
+                report: dict[str, Any] = json.loads(row.report_json) if row.report_json else {}
                 return report
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} not processed within {timeout:g} s ({_state(row)})")
@@ -459,11 +457,11 @@ def _payload(data: bytes | str | Path) -> bytes:
     return data.encode() if isinstance(data, str) else data
 
 
-def _state(row: sqlite3.Row | None) -> str:
+def _state(row: FileRecord | None) -> str:
     if row is None:
         return "state: not received"
-    text = f"state: {row['state']}" + (f", {row['detail']}" if row["detail"] else "")
-    if row["state"] == "waiting":  # an engage file without its .done marker (SPEC §1)
+    text = f"state: {row.state}" + (f", {row.detail}" if row.detail else "")
+    if row.state is FileState.WAITING:  # an engage file without its .done marker (SPEC §1)
         text += "; send engage files with upload_engage()"
     return text
 

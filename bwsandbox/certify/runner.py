@@ -40,7 +40,6 @@ import json
 import os
 import secrets
 import shlex
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -57,7 +56,8 @@ from bwsandbox.certify.script import job_script
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import UsageError
-from bwsandbox.ingest import admin, directory, pgp
+from bwsandbox.ingest import admin, directory, files, pgp
+from bwsandbox.ingest.files import FileRecord
 from bwsandbox.ingest.process import decrypt
 from bwsandbox.ingest.queue import MARKER_DETAIL
 from bwsandbox.sandbox import Sandbox
@@ -161,8 +161,7 @@ class _Harness:
         if self.sandbox.audit is not None:
             self.sandbox.audit.flush()  # the mark counts every record written so far
         audit_mark = audit.mark(self.sandbox.audit_path)
-        row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM files").fetchone()
-        file_mark = int(row[0])
+        file_mark = files.last_id(self.conn)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         began, started = time.time(), time.monotonic()
         job_env = {**os.environ, **env}
@@ -214,13 +213,7 @@ class _Harness:
         failed = sum(1 for r in auths if r.get("result") == "failed")
         fired = tuple(str(r.get("kind")) for r in records
                       if r.get("event") == "fault" and r.get("tenant") == TENANT)
-        uploads = []
-        for row in self.conn.execute(
-            "SELECT name, bytes, sha256, state, detail, verdict, stored_path, report_json FROM files"
-            " WHERE id > ? ORDER BY id",
-            (file_mark,),
-        ):
-            uploads.append(self._upload(row))
+        uploads = [self._upload(row) for row in files.since(self.conn, file_mark)]
         drop = layout.drop_dir(self.settings.data_dir, self.tenant)
         reports = layout.reports_dir(self.settings.data_dir, self.tenant)  # inside the engage drop folder
         leftovers = tuple(sorted(p.name for p in drop.iterdir() if p != reports)) if drop.is_dir() else ()
@@ -232,20 +225,20 @@ class _Harness:
                               uploads=tuple(uploads), leftovers=leftovers, directory=users, days=days,
                               faults_fired=fired)
 
-    def _upload(self, row: sqlite3.Row) -> Upload:
-        report = json.loads(row["report_json"]) if row["report_json"] else {}
+    def _upload(self, row: FileRecord) -> Upload:
+        report = json.loads(row.report_json) if row.report_json else {}
         codes = tuple(sorted({str(f["code"]) for f in report.get("findings", [])}))
-        stored = row["stored_path"]
-        if row["detail"] == MARKER_DETAIL:  # an engage `.done` marker: never read (SPEC §1)
-            return Upload(name=row["name"], bytes=int(row["bytes"]), state=row["state"],
-                          verdict=row["verdict"], marker=True, sha256=row["sha256"] or "")
+        stored = row.stored_path
+        if row.detail == MARKER_DETAIL:  # an engage `.done` marker: never read (SPEC §1)
+            return Upload(name=row.name, bytes=row.bytes, state=row.state.value,
+                          verdict=row.verdict, marker=True, sha256=row.sha256)
         sent = Path(stored).read_bytes() if stored and Path(stored).is_file() else b""
         # An engage upload is stored as sent (PGP): read it as the worker did.
-        plain, _, problem = decrypt(sent, name=row["name"], tenant=self.tenant,
+        plain, _, problem = decrypt(sent, name=row.name, tenant=self.tenant,
                                     data_dir=self.settings.data_dir)
         emails = frozenset() if problem else _emails(plain, self.tenant.profile)
-        return Upload(name=row["name"], bytes=int(row["bytes"]), state=row["state"],
-                      verdict=row["verdict"], codes=codes, emails=emails, sha256=row["sha256"] or "")
+        return Upload(name=row.name, bytes=row.bytes, state=row.state.value,
+                      verdict=row.verdict, codes=codes, emails=emails, sha256=row.sha256)
 
 
 def _emails(data: bytes, profile: Profile) -> frozenset[str]:

@@ -9,6 +9,7 @@ from typing import Any
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import shown_state
+from bwsandbox.ingest import files
 from bwsandbox.ingest.queue import MARKER_DETAIL, marker_note
 
 FIELDS = ("tenant", "name", "bytes", "sha256", "received_at", "state", "verdict")
@@ -24,20 +25,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def list_files(conn: Any, tenant: str | None = None) -> list[dict[str, Any]]:
     """`[{"tenant","name","bytes","sha256","received_at","state","verdict"}]` (+ "id", "detail")."""
-    query = "SELECT * FROM files"
-    params: tuple[str, ...] = ()
-    if tenant is not None:
-        query += " WHERE tenant = ?"
-        params = (tenant,)
     out = []
-    for row in conn.execute(query + " ORDER BY id", params):
-        record: dict[str, Any] = {"id": row["id"], **{k: row[k] for k in FIELDS}}
-        record["state"] = shown_state(record["state"])
-        record["detail"] = row["detail"]
-        if row["detail"] == MARKER_DETAIL:  # an engage .done marker: is its data file there?
-            record["detail"] = marker_note(conn, row["tenant"], row["name"])
-        if row["counts_json"]:
-            record["counts"] = json.loads(row["counts_json"])
+    for row in files.listing(conn, tenant):
+        record: dict[str, Any] = {"id": row.id, **{k: getattr(row, k) for k in FIELDS}}
+        record["state"] = shown_state(row.state)
+        record["detail"] = row.detail
+        if row.detail == MARKER_DETAIL:  # an engage .done marker: is its data file there?
+            record["detail"] = marker_note(conn, row.tenant, row.name)
+        if row.counts_json:
+            record["counts"] = json.loads(row.counts_json)
         out.append(record)
     return out
 

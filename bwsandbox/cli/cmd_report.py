@@ -14,7 +14,8 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import shown_state
 from bwsandbox.errors import UsageError
-from bwsandbox.ingest import reports
+from bwsandbox.ingest import files, reports
+from bwsandbox.ingest.files import FileRecord
 from bwsandbox.ingest.queue import MARKER_DETAIL
 
 
@@ -32,26 +33,21 @@ def _by_id(text: str) -> int | None:
     return int(bare) if bare.isdigit() else None
 
 
-def find(conn: Any, tenant: str | None, name: str) -> Any:
+def find(conn: Any, tenant: str | None, name: str) -> FileRecord | None:
     """The file NAME (its latest upload) or with id NAME (`7`, `#7`), of
     `tenant` or of any tenant; a name wins over an id that is all digits."""
-    where, params = ("tenant = ? AND ", (tenant,)) if tenant is not None else ("", ())
     if not name.startswith("#"):
-        row = conn.execute(
-            f"SELECT * FROM files WHERE {where}name = ? ORDER BY id DESC LIMIT 1", (*params, name)
-        ).fetchone()
+        row = files.latest(conn, name, tenant=tenant)
         if row is not None:
             return row
     file_id = _by_id(name)
     if file_id is None:
         return None
-    return conn.execute(f"SELECT * FROM files WHERE {where}id = ?", (*params, file_id)).fetchone()
+    return files.get(conn, file_id, tenant=tenant)
 
 
 def _not_found(conn: Any, tenant: str | None, name: str) -> UsageError:
-    where, params = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
-    names = [r[0] for r in conn.execute(f"SELECT DISTINCT name FROM files {where}", params)]
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, files.names(conn, tenant), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     whose = f"tenant {tenant}" if tenant is not None else "this sandbox"
     return UsageError(
@@ -59,7 +55,7 @@ def _not_found(conn: Any, tenant: str | None, name: str) -> UsageError:
     )
 
 
-def _locate(conn: Any, tenant_name: str | None, name: str) -> Any:
+def _locate(conn: Any, tenant_name: str | None, name: str) -> FileRecord:
     if tenant_name is not None:
         tenant = tenants_mod.require(conn, tenant_name)
         row = find(conn, tenant.name, name)
@@ -69,8 +65,8 @@ def _locate(conn: Any, tenant_name: str | None, name: str) -> Any:
     row = find(conn, None, name)
     if row is None:
         raise _not_found(conn, None, name)
-    if _by_id(name) is None or row["name"] == name:  # a name: is it one tenant's only?
-        owners = {r[0] for r in conn.execute("SELECT DISTINCT tenant FROM files WHERE name = ?", (name,))}
+    if _by_id(name) is None or row.name == name:  # a name: is it one tenant's only?
+        owners = files.tenants_named(conn, name)
         if len(owners) > 1:
             raise UsageError(f"{name!r} was uploaded by several tenants ({', '.join(sorted(owners))}): "
                              "say which with --tenant NAME, or give the file's id (see `bwsandbox files`)")
@@ -80,23 +76,23 @@ def _locate(conn: Any, tenant_name: str | None, name: str) -> Any:
 def _run(args: argparse.Namespace) -> int:
     with open_store(args) as (settings, conn):
         row = _locate(conn, args.tenant, args.name)
-        tenant = tenants_mod.get(conn, row["tenant"])
-    if row["report_json"] is None and row["detail"] == MARKER_DETAIL:
+        tenant = tenants_mod.get(conn, row.tenant)
+    if row.report_json is None and row.detail == MARKER_DETAIL:
         raise UsageError(
-            f"{row['name']} is an engage .done marker: it releases its data file and has no report"
+            f"{row.name} is an engage .done marker: it releases its data file and has no report"
         )
-    if row["report_json"] is None:
-        state = shown_state(row["state"])
-        detail = f" ({row['detail']})" if row["detail"] else ""
-        raise UsageError(f"file #{row['id']} {row['name']} is {state}{detail}: no report yet")
-    report = json.loads(row["report_json"])
+    if row.report_json is None:
+        state = shown_state(row.state)
+        detail = f" ({row.detail})" if row.detail else ""
+        raise UsageError(f"file #{row.id} {row.name} is {state}{detail}: no report yet")
+    report = json.loads(row.report_json)
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
         from bwsandbox.cli import render_server
 
         contact = tenant.contact if tenant is not None else ""
-        render_server.print_report(report, tenant=row["tenant"], contact=contact,
+        render_server.print_report(report, tenant=row.tenant, contact=contact,
                                    reports_folder=settings.reports_folder)
     # Like `bwsandbox validate`: 1 when the file had any error (GUIDE convention 5).
     return 1 if reports.has_errors(report) or report.get("verdict") == "rejected" else 0

@@ -29,15 +29,17 @@ from rich.table import Table
 from rich.text import Text
 
 from bwsandbox.cli import safe
+from bwsandbox.ingest import files
+from bwsandbox.ingest.files import FileState
 from bwsandbox.ingest.reports import applied_text
 
-STATE_STYLE = {
-    "incomplete": "red",
-    "waiting": "yellow",
-    "queued": "yellow",
-    "processing": "cyan",
-    "done": "green",
-    "failed": "bold red",
+STATE_STYLE: dict[str, str] = {
+    FileState.INCOMPLETE: "red",
+    FileState.WAITING: "yellow",
+    FileState.QUEUED: "yellow",
+    FileState.PROCESSING: "cyan",
+    FileState.DONE: "green",
+    FileState.FAILED: "bold red",
 }
 VERDICT_STYLE = {"accepted": "green", "partial": "yellow", "rejected": "bold red"}
 
@@ -72,22 +74,17 @@ class Dashboard:
 
 
 def recent_files(conn: sqlite3.Connection, limit: int = 15) -> list[FileRow]:
-    rows = conn.execute(
-        "SELECT id, tenant, name, bytes, received_at, state, verdict, counts_json, detail"
-        " FROM files ORDER BY id DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
     out = []
-    for r in rows:
+    for r in files.recent(conn, limit):
         try:
-            counts = json.loads(r["counts_json"]) if r["counts_json"] else {}
+            counts = json.loads(r.counts_json) if r.counts_json else {}
         except ValueError:
             counts = {}
         out.append(FileRow(
-            id=r["id"], tenant=r["tenant"], name=r["name"], bytes=r["bytes"],
-            received_at=r["received_at"], state=r["state"], verdict=r["verdict"],
+            id=r.id, tenant=r.tenant, name=r.name, bytes=r.bytes,
+            received_at=r.received_at, state=r.state.value, verdict=r.verdict,
             counts={k: int(v) for k, v in counts.items() if isinstance(v, int)},
-            detail=r["detail"] or "" if r["state"] in ("incomplete", "failed") else "",
+            detail=r.detail if r.state in (FileState.INCOMPLETE, FileState.FAILED) else "",
         ))
     return out
 
@@ -176,7 +173,7 @@ def fit(d: Dashboard, console: Console) -> Dashboard:
     return fitted
 
 
-_FINAL = frozenset({"done", "failed", "incomplete"})
+_FINAL = files.FINAL
 
 
 def log_line(f: FileRow) -> str:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from bwsandbox.cli import layout, safe
 from bwsandbox.ingest import reports
+from bwsandbox.ingest.files import FileState
 from bwsandbox.server.hostkeys import HostKeyInfo
 
 
@@ -65,7 +66,7 @@ def print_table(
 def shown_state(state: str) -> str:
     """A file's state as `files` and `report` show it: an engage data file
     `waiting` for its .done marker is, for the user, still queued."""
-    return "queued" if state == "waiting" else state
+    return FileState.QUEUED.value if state == FileState.WAITING else str(state)
 
 
 def print_findings(console: Console, report: Mapping[str, object]) -> None:

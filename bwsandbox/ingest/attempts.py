@@ -20,6 +20,8 @@ import errno
 import logging
 import sqlite3
 
+from bwsandbox.ingest import files
+from bwsandbox.ingest.files import FileState
 from bwsandbox.store import transaction
 
 log = logging.getLogger("bwsandbox.ingest")
@@ -69,24 +71,21 @@ def recover_crashed(conn: sqlite3.Connection, max_attempts: int) -> tuple[list[i
     requeued: list[int] = []
     failed: list[int] = []
     with transaction(conn):
-        rows = conn.execute(
-            "SELECT id, tenant, name FROM files WHERE state = 'processing' ORDER BY id"
-        ).fetchall()
-        for row in rows:
-            file_id = int(row["id"])
+        for cut in files.in_state(conn, FileState.PROCESSING):
+            file_id = cut.id
             crashes = bump(conn, file_id, "crashes")
             if crashes >= max_attempts:
-                conn.execute(
-                    "UPDATE files SET state = 'failed', detail = ? WHERE id = ?",
-                    (f"processing crashed {crashes} times (the server stopped while processing it each "
-                     f"time, max_processing_attempts = {max_attempts}); not tried again", file_id),
+                files.fail(
+                    conn, file_id,
+                    f"processing crashed {crashes} times (the server stopped while processing it each "
+                    f"time, max_processing_attempts = {max_attempts}); not tried again",
                 )
                 failed.append(file_id)
                 log.error("file #%d %s/%s: processing crashed %d times; failed, not tried again",
-                          file_id, row["tenant"], row["name"], crashes)
+                          file_id, cut.tenant, cut.name, crashes)
             else:
-                conn.execute("UPDATE files SET state = 'queued' WHERE id = ?", (file_id,))
+                files.requeue(conn, file_id)
                 requeued.append(file_id)
                 log.warning("file #%d %s/%s: processing was cut off by a crash (%d of %d); back in the queue",
-                            file_id, row["tenant"], row["name"], crashes, max_attempts)
+                            file_id, cut.tenant, cut.name, crashes, max_attempts)
     return requeued, failed

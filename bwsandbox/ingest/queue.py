@@ -48,7 +48,8 @@ from pathlib import Path
 from bwsandbox import clock as clock_mod
 from bwsandbox import layout
 from bwsandbox.clock import Clock
-from bwsandbox.ingest import reports
+from bwsandbox.ingest import files, reports
+from bwsandbox.ingest.files import FileState
 from bwsandbox.spec.fields import Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
@@ -133,13 +134,10 @@ class Inbox:
         copy was unlinked: that file is the stored one, hard-linked). Returns
         the new file id, or None when there was nothing to do."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT stored_path FROM files WHERE tenant = ? AND name = ? AND stored_path IS NOT NULL",
-                (tenant.name, name),
-            ).fetchall()
-        for row in rows:
+            stored_paths = files.stored_paths(self._conn, tenant.name, name)
+        for stored in stored_paths:
             try:
-                if os.path.samefile(row["stored_path"], path):
+                if os.path.samefile(stored, path):
                     path.unlink()
                     return None
             except OSError:
@@ -153,22 +151,17 @@ class Inbox:
         with self._lock:
             with transaction(self._conn):
                 state, detail = self._classify(tenant, name, digest, incomplete)
-                cur = self._conn.execute(
-                    "INSERT INTO files (tenant, name, bytes, sha256, received_at, state, detail)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (tenant.name, name, size, digest, self._clock.iso(), state, detail),
+                file_id = files.insert(
+                    self._conn, tenant=tenant.name, name=name, size=size, sha256=digest,
+                    received_at=self._clock.iso(), state=state, detail=detail,
                 )
-                file_id = int(cur.lastrowid or 0)
                 # Any name fits: the stored name leaves room for the id and for
                 # `.report.json` beside it (the real name is in the row).
                 prefix = f"{file_id:06d}-"
                 stored = folder / (prefix + layout.fit_name(name, len(prefix) + reports.NAME_ROOM))
                 _link(path, stored)
-                due = self._due(file_id, size) if state == "queued" else None
-                self._conn.execute(
-                    "UPDATE files SET stored_path = ?, due_at = ? WHERE id = ?",
-                    (str(stored), due, file_id),
-                )
+                due = self._due(file_id, size) if state is FileState.QUEUED else None
+                files.set_stored(self._conn, file_id, stored_path=str(stored), due_at=due)
                 orphan = detail == MARKER_DETAIL and not self._release(tenant, name)
             path.unlink(missing_ok=True)
         if orphan:
@@ -179,25 +172,24 @@ class Inbox:
 
     def _classify(
         self, tenant: Tenant, name: str, digest: str, incomplete: str | None
-    ) -> tuple[str, str]:
+    ) -> tuple[FileState, str]:
         if incomplete is not None:
-            return "incomplete", incomplete
+            return FileState.INCOMPLETE, incomplete
         if tenant.profile is Profile.ENGAGE:
             if ENGAGE_MARKER.match(name):
-                return "done", MARKER_DETAIL
+                return FileState.DONE, MARKER_DETAIL
             data = ENGAGE_DATA.match(name)
             if data and not self._marker_seen(tenant, data.group(1)):
-                return "waiting", "waiting for " + _marker_name(name)
-        return "queued", self._repeat_note(tenant, name, digest)
+                return FileState.WAITING, "waiting for " + _marker_name(name)
+        return FileState.QUEUED, self._repeat_note(tenant, name, digest)
 
     def _marker_seen(self, tenant: Tenant, stamp: str) -> bool:
-        for row in self._conn.execute(
-            "SELECT name FROM files WHERE tenant = ? AND detail = ? AND name LIKE ?",
-            (tenant.name, MARKER_DETAIL, f"employees.{stamp}.csv.done%"),
-        ):
-            if ENGAGE_MARKER.match(row[0]):
-                return True
-        return False
+        return any(
+            ENGAGE_MARKER.match(marker)
+            for marker in files.names_with_detail(
+                self._conn, tenant.name, detail=MARKER_DETAIL, like=f"employees.{stamp}.csv.done%"
+            )
+        )
 
     def _release(self, tenant: Tenant, marker: str) -> int:
         """A `.done` marker arrived: its data file may now be processed.
@@ -205,31 +197,25 @@ class Inbox:
         match = ENGAGE_MARKER.match(marker)
         assert match is not None
         released = 0
-        for row in self._conn.execute(
-            "SELECT id, name, bytes, sha256 FROM files WHERE tenant = ? AND state = 'waiting'"
-            " ORDER BY id",
-            (tenant.name,),
-        ).fetchall():
-            data = ENGAGE_DATA.match(row["name"])
+        for waiting in files.waiting(self._conn, tenant.name):
+            data = ENGAGE_DATA.match(waiting.name)
             if data and data.group(1) == match.group(1):
-                note = self._repeat_note(tenant, row["name"], row["sha256"], before=int(row["id"]))
-                self._conn.execute(
-                    "UPDATE files SET state = 'queued', due_at = ?, detail = ? WHERE id = ?",
-                    (self._due(int(row["id"]), int(row["bytes"])), note, row["id"]),
-                )
+                note = self._repeat_note(tenant, waiting.name, waiting.sha256, before=waiting.id)
+                due = self._due(waiting.id, waiting.bytes)
+                files.release(self._conn, waiting.id, due_at=due, detail=note)
                 released += 1
         return released
 
     def _repeat_note(self, tenant: Tenant, name: str, digest: str, before: int | None = None) -> str:
         """SPEC §5 [decided]: a repeated name or content is reported as such."""
-        params: tuple[object, ...] = (tenant.name, name, digest, MARKER_DETAIL)
-        if before is not None:
-            params += (before,)
-        row = self._conn.execute(REPEAT_SQL[before is not None], params).fetchone()
-        if row is None:
+        earlier = files.latest_repeat(
+            self._conn, tenant.name, name, digest, except_detail=MARKER_DETAIL, before=before
+        )
+        if earlier is None:
             return ""
-        same = [w for w, hit in (("name", row["name"] == name), ("content", row["sha256"] == digest)) if hit]
-        return f"repeat of file #{row['id']} ({row['name']}): same {' and '.join(same)}"
+        hits = (("name", earlier.name == name), ("content", earlier.sha256 == digest))
+        same = [what for what, hit in hits if hit]
+        return f"repeat of file #{earlier.id} ({earlier.name}): same {' and '.join(same)}"
 
     def _due(self, file_id: int, size: int) -> str:
         # The persisted offset, as the worker sees it: `clock advance`/`reset`
@@ -237,28 +223,14 @@ class Inbox:
         now = clock_mod.load(self._conn, self._clock).now()
         if self._delay.base or self._delay.per_mb or self._delay.jitter:
             # Queue length matters: a file waits for the one before it.
-            row = self._conn.execute(
-                "SELECT MAX(due_at) FROM files WHERE state IN ('queued', 'processing')"
-            ).fetchone()
-            if row[0]:
-                now = max(now, dt.datetime.fromisoformat(row[0]))
+            last = files.last_due(self._conn)
+            if last:
+                now = max(now, dt.datetime.fromisoformat(last))
         return iso(now + dt.timedelta(seconds=self._delay.seconds(file_id, size)))
 
     def _wake(self) -> None:
         for event in list(self._listeners):
             event.set()
-
-
-# The latest earlier upload of the same name or content (indexes files_name,
-# files_sha256); [True]: before a given file id.
-_REPEAT = (
-    "SELECT id, name, sha256 FROM files WHERE tenant = ? AND (name = ? OR sha256 = ?)"
-    " AND state NOT IN ('incomplete') AND detail != ?"
-)
-REPEAT_SQL = {
-    False: _REPEAT + " ORDER BY id DESC LIMIT 1",
-    True: _REPEAT + " AND id < ? ORDER BY id DESC LIMIT 1",
-}
 
 
 def data_name(marker: str) -> str:
@@ -275,13 +247,10 @@ def marker_note(conn: sqlite3.Connection, tenant: str, marker: str) -> str:
     match = ENGAGE_MARKER.match(marker)
     if match is None:
         return MARKER_DETAIL
-    for row in conn.execute(
-        "SELECT name FROM files WHERE tenant = ? AND state != 'incomplete' AND detail != ?"
-        " AND name LIKE ?",
-        (tenant, MARKER_DETAIL, f"employees.{match.group(1)}.csv%"),
-    ):
-        if ENGAGE_DATA.match(row[0]):
-            return MARKER_DETAIL
+    received = files.received_names(conn, tenant, like=f"employees.{match.group(1)}.csv%",
+                                    except_detail=MARKER_DETAIL)
+    if any(ENGAGE_DATA.match(name) for name in received):
+        return MARKER_DETAIL
     return f"marker without data file ({data_name(marker)} not received)"
 
 

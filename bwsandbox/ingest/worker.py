@@ -48,8 +48,9 @@ from bwsandbox import layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
-from bwsandbox.ingest import attempts, notify, reports
+from bwsandbox.ingest import attempts, files, notify, reports
 from bwsandbox.ingest.events import FileEvents
+from bwsandbox.ingest.files import FileState
 from bwsandbox.ingest.process import Bounds, Processed, process
 from bwsandbox.ingest.queue import Delay, Inbox
 from bwsandbox.ingest.records import Source
@@ -149,10 +150,8 @@ class Worker:
         """Deliver pending emails and publish reports not yet published (a
         crash, or a full disk, held them back)."""
         self._after_commit()
-        for row in self.conn.execute(
-            "SELECT f.id FROM files f JOIN file_outputs o ON o.file_id = f.id WHERE o.published = 0"
-        ).fetchall():
-            self._publish(int(row[0]))
+        for file_id in files.unpublished(self.conn):
+            self._publish(file_id)
 
     # -- the queue --------------------------------------------------------------
     def next_due(
@@ -166,27 +165,24 @@ class Worker:
         a tenant that sent a hundred files does not make the next tenant wait
         for all of them. `max_bytes`: only files up to that size (the fast
         lane); `force`: due times are ignored (tests)."""
-        rows = self.conn.execute(
-            "SELECT id, tenant, due_at, bytes FROM files WHERE state = 'queued' ORDER BY id"
-        ).fetchall()
-        if not rows:
+        queued = files.in_state(self.conn, FileState.QUEUED)
+        if not queued:
             return None, None
-        busy = {r[0] for r in self.conn.execute(
-            "SELECT DISTINCT tenant FROM files WHERE state = 'processing'")}
+        busy = files.tenants_in_state(self.conn, FileState.PROCESSING)
         now = self.clock().now()
         heads: set[str] = set()
         ready: list[tuple[int, int, str]] = []
         wait: float | None = None
-        for row in rows:
-            tenant = row["tenant"]
+        for row in queued:
+            tenant = row.tenant
             if tenant in heads:
                 continue  # arrival order per tenant: only its oldest file may go
             heads.add(tenant)
-            if tenant in busy or (max_bytes is not None and int(row["bytes"]) > max_bytes):
+            if tenant in busy or (max_bytes is not None and row.bytes > max_bytes):
                 continue
-            due = dt.datetime.fromisoformat(row["due_at"]) if row["due_at"] and not force else now
+            due = dt.datetime.fromisoformat(row.due_at) if row.due_at and not force else now
             if due <= now:
-                ready.append((self._served.get(tenant, -1), int(row["id"]), tenant))
+                ready.append((self._served.get(tenant, -1), row.id, tenant))
                 continue
             seconds = (due - now).total_seconds()
             wait = seconds if wait is None else min(wait, seconds)
@@ -213,7 +209,7 @@ class Worker:
             state = self._take(file_id, fast=fast)
             if state is not None:
                 done.append(file_id)
-            if state == "queued":  # put back (a full disk): the next turn, not this one
+            if state is FileState.QUEUED:  # put back (a full disk): the next turn, not this one
                 return done, self.settings.retry_backoff_seconds
         return done, None
 
@@ -224,24 +220,18 @@ class Worker:
         left alone; its state is returned."""
         state = self._take(file_id, fast=False)
         if state is None:
-            row = self.conn.execute("SELECT state FROM files WHERE id = ?", (file_id,)).fetchone()
-            return str(row[0]) if row else "missing"
+            current = files.state_of(self.conn, file_id)
+            return str(current) if current is not None else "missing"
         return state
 
-    def _take(self, file_id: int, *, fast: bool) -> str | None:
+    def _take(self, file_id: int, *, fast: bool) -> FileState | None:
         """`process_file` in one lane; None when the file was not claimed."""
         with self._fast_lock if fast else self._lock:
             with transaction(self.conn):
-                claimed = self.conn.execute(
-                    "UPDATE files SET state = 'processing' WHERE id = ? AND state = 'queued'"
-                    " AND NOT EXISTS (SELECT 1 FROM files o WHERE o.tenant = files.tenant"
-                    " AND o.state = 'processing')",
-                    (file_id,),
-                ).rowcount
-                row = self.conn.execute("SELECT tenant FROM files WHERE id = ?", (file_id,)).fetchone()
-            if not claimed:
+                tenant = files.claim(self.conn, file_id)
+            if tenant is None:
                 return None
-            self._served[str(row["tenant"])] = next(self._turns)
+            self._served[tenant] = next(self._turns)
             try:
                 state = self._process(file_id)
             except Refused as exc:
@@ -267,12 +257,12 @@ class Worker:
         self.events.notify()  # after the emails and reports are out: a waiter sees a finished file
         return state
 
-    def _fail(self, file_id: int, detail: str) -> str:
+    def _fail(self, file_id: int, detail: str) -> FileState:
         with transaction(self.conn):
-            self.conn.execute("UPDATE files SET state = 'failed', detail = ? WHERE id = ?", (detail, file_id))
-        return "failed"
+            files.fail(self.conn, file_id, detail)
+        return FileState.FAILED
 
-    def _retry_later(self, file_id: int, why: str, exc: BaseException) -> str:
+    def _retry_later(self, file_id: int, why: str, exc: BaseException) -> FileState:
         """Nothing of the file was committed: back to the queue, due after the
         backoff. If the store cannot even take that, the file is put back
         from memory once the backoff has passed (it stays `processing`
@@ -283,10 +273,7 @@ class Worker:
                 retries = attempts.bump(self.conn, file_id, "retries")
                 delay = attempts.backoff(retries, base)
                 due = self.clock().now() + dt.timedelta(seconds=delay)
-                self.conn.execute(
-                    "UPDATE files SET state = 'queued', due_at = ? WHERE id = ? AND state = 'processing'",
-                    (due.isoformat(timespec="microseconds"), file_id),
-                )
+                files.requeue(self.conn, file_id, due_at=due.isoformat(timespec="microseconds"))
         except Exception as again:
             if attempts.retryable(again) is None:
                 raise
@@ -296,7 +283,7 @@ class Worker:
         log.warning("file #%d: %s (%s: %s); not processed, back in the queue in %.0f s (retry %s)",
                     file_id, why, type(exc).__name__, exc, delay, retries or "?")
         self._catch_up_at = time.monotonic() + max(delay, 1.0)
-        return "queued"
+        return FileState.QUEUED
 
     def _put_back_stranded(self) -> None:
         """Files a full store could not put back in the queue: try again."""
@@ -307,9 +294,7 @@ class Worker:
             try:
                 with transaction(self.conn):
                     attempts.bump(self.conn, file_id, "retries")
-                    self.conn.execute(
-                        "UPDATE files SET state = 'queued' WHERE id = ? AND state = 'processing'", (file_id,)
-                    )
+                    files.requeue(self.conn, file_id)
             except Exception as exc:
                 if attempts.retryable(exc) is None:
                     raise
@@ -318,46 +303,47 @@ class Worker:
             del self._stranded[file_id]
             log.warning("file #%d: back in the queue", file_id)
 
-    def _process(self, file_id: int) -> str:
-        row = self.conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
-        tenant = tenants_mod.get(self.conn, row["tenant"])
+    def _process(self, file_id: int) -> FileState:
+        row = files.get(self.conn, file_id)
+        if row is None:
+            raise RuntimeError(f"file #{file_id} no longer exists")
+        tenant = tenants_mod.get(self.conn, row.tenant)
         if tenant is None:
-            raise RuntimeError(f"tenant {row['tenant']!r} no longer exists")
-        data = read_bounded(Path(row["stored_path"]), self.settings.max_file_bytes)
+            raise RuntimeError(f"tenant {row.tenant!r} no longer exists")
+        if row.stored_path is None:
+            raise RuntimeError(f"file #{file_id} was never stored")
+        data = read_bounded(Path(row.stored_path), self.settings.max_file_bytes)
         clock = self.clock()
         extra: dict[str, object] = {
-            "file_id": file_id, "tenant": tenant.name, "sha256": row["sha256"], "bytes": row["bytes"],
-            "received_at": row["received_at"], "processed_at": clock.iso(),
-            "repeat": row["detail"] or None,
+            "file_id": file_id, "tenant": tenant.name, "sha256": row.sha256, "bytes": row.bytes,
+            "received_at": row.received_at, "processed_at": clock.iso(),
+            "repeat": row.detail or None,
         }
 
         def finalize(conn: sqlite3.Connection, done: Processed) -> None:
             report = done.report
-            conn.execute(
-                "UPDATE files SET state = 'done', verdict = ?, report_json = ?, counts_json = ?"
-                " WHERE id = ?",
-                (done.verdict, json.dumps(report), json.dumps(reports.counts(report)), file_id),
-            )
+            files.finish(conn, file_id, verdict=done.verdict, report_json=json.dumps(report),
+                         counts_json=json.dumps(reports.counts(report)))
             conn.execute(
                 "INSERT OR REPLACE INTO file_outputs (file_id, errors_csv, published) VALUES (?, ?, 0)",
                 (file_id, done.errors_csv),
             )
             if done.errors_csv is not None:
                 msg = notify.build_message(
-                    to=tenant.contact, tenant=tenant.name, file_name=row["name"],
+                    to=tenant.contact, tenant=tenant.name, file_name=row.name,
                     report=report, attachment=done.attachment or done.errors_csv, names=done.names,
                 )
                 notify.record(conn, tenant=tenant.name, file_id=file_id, at=clock.iso(), msg=msg)
 
         done = process(
-            self.conn, data_dir=self.settings.data_dir, tenant=tenant, name=row["name"], data=data,
-            clock=clock, source=Source.FILE, label=f"file #{file_id} {row['name']}",
+            self.conn, data_dir=self.settings.data_dir, tenant=tenant, name=row.name, data=data,
+            clock=clock, source=Source.FILE, label=f"file #{file_id} {row.name}",
             termination_limit=self.settings.engage_termination_limit, extra=extra, finalize=finalize,
             bounds=Bounds.from_settings(self.settings),
         )
-        log.info("file #%d %s/%s: %s (%s)", file_id, tenant.name, row["name"], done.verdict,
+        log.info("file #%d %s/%s: %s (%s)", file_id, tenant.name, row.name, done.verdict,
                  reports.applied_text(done.report) or "nothing applied")
-        return "done"
+        return FileState.DONE
 
     def _after_commit(self) -> None:
         outbox = self.settings.data_dir / "outbox"
@@ -366,22 +352,18 @@ class Worker:
 
     def _publish(self, file_id: int) -> None:
         """Copies kept with the stored file and, if enabled, in the tenant's /reports."""
-        row = self.conn.execute(
-            "SELECT f.tenant, f.name, f.stored_path, f.report_json, o.errors_csv FROM files f"
-            " JOIN file_outputs o ON o.file_id = f.id WHERE f.id = ?",
-            (file_id,),
-        ).fetchone()
-        if row is None or row["report_json"] is None:
+        out = files.outputs(self.conn, file_id)
+        if out is None or out.report_json is None:
             return
-        report = json.loads(row["report_json"])
-        errors = bytes(row["errors_csv"]) if row["errors_csv"] is not None else None
+        report = json.loads(out.report_json)
+        errors = out.errors_csv
         try:
-            stored = Path(row["stored_path"])
+            stored = Path(out.stored_path)
             reports.publish(stored.parent, stored.name, report, errors)
-            tenant = tenants_mod.get(self.conn, row["tenant"])
+            tenant = tenants_mod.get(self.conn, out.tenant)
             if tenant is not None and self.settings.reports_folder:
                 folder = layout.reports_dir(self.settings.data_dir, tenant)
-                reports.publish(folder, layout.fit_name(row["name"], reports.NAME_ROOM), report, errors)
+                reports.publish(folder, layout.fit_name(out.name, reports.NAME_ROOM), report, errors)
         except OSError:
             log.exception("publishing the report of file #%d failed", file_id)
             return

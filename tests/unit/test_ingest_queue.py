@@ -220,7 +220,7 @@ def test_unknown_columns_are_ignored_when_applied(env: Env) -> None:
 def test_the_repeat_lookup_uses_the_name_and_content_indexes(tmp_path: Path) -> None:
     """Each pickup asks for earlier uploads of the same name or content: two
     index lookups, never a scan of every file ever received."""
-    from bwsandbox.ingest.queue import REPEAT_SQL
+    from bwsandbox.ingest.files import REPEAT_SQL
 
     conn = store.connect(tmp_path / "s.db")
     cases = ((REPEAT_SQL[False], ("t", "n", "h", "m")), (REPEAT_SQL[True], ("t", "n", "h", "m", 9)))
