@@ -62,6 +62,9 @@ log = logging.getLogger("bwsandbox")
 T = TypeVar("T")
 
 DEMO_TENANT = "demo"
+# How long `settle` trusts the events alone before it looks at the store
+# again: only a change made by another process goes unannounced.
+UNANNOUNCED_CHECK_SECONDS = 1.0
 DEMO_USERNAME = "demo"
 
 
@@ -329,14 +332,25 @@ class Sandbox:
     def settle(self, conn: sqlite3.Connection, timeout: float = 30.0) -> None:
         """From another thread (`conn` is that thread's store connection): hand
         over every upload the pickup still holds, then wait until no file is
-        queued or processing and the worker has finished the last one."""
+        queued or processing and the worker has finished the last one (or
+        `timeout` passed: the queue delay is the caller's setting).
+
+        The worker notifies `file_events` after each file it finishes, so
+        this sleeps until then, never on a timer. Each wait is capped
+        (UNANNOUNCED_CHECK_SECONDS) only for a change no event announces: a
+        file deleted by another process (`bwsandbox tenant delete` against
+        this data dir)."""
         assert self.pickup is not None
         self.call(self.pickup.drain(), timeout=timeout)
         if self.audit is not None:
             self.audit.flush()  # what the drain recorded, before anyone reads the log back
         deadline = time.monotonic() + timeout
-        while files.pending_count(conn) and time.monotonic() < deadline:
-            time.sleep(0.02)  # bounded poll: the queue delay is the caller's setting
+        while True:
+            seen = self.file_events.version  # before the look: a change in between wakes the wait
+            remaining = deadline - time.monotonic()
+            if not files.pending_count(conn) or remaining <= 0:
+                break
+            self.file_events.wait(seen, min(remaining, UNANNOUNCED_CHECK_SECONDS))
         if self.worker is not None:
             self.worker.between_files()
 
