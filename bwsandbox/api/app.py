@@ -9,10 +9,11 @@ are coroutines awaiting `sandbox.file_events`: no thread is held while they wait
 
 from __future__ import annotations
 
+import asyncio
 import html
 import secrets
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -21,14 +22,21 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from bwsandbox.api import problems, routes
 
 if TYPE_CHECKING:
-    from bwsandbox.api.service import HttpService
     from bwsandbox.sandbox import Sandbox
 
 # Paths readable without the token: they hold no tenant data.
 PUBLIC = ("/healthz", "/readyz", "/openapi.json", "/docs", "/assets/")
 
 
-def create_app(sandbox: Sandbox, service: HttpService | None = None) -> FastAPI:
+class Serving(Protocol):
+    """What the routes read of the service serving the app (`service.HttpService`,
+    which builds the app and so sits above it): `closing` is set when it
+    stops, and the long polls answer at once."""
+
+    closing: asyncio.Event
+
+
+def create_app(sandbox: Sandbox, service: Serving | None = None) -> FastAPI:
     app = FastAPI(
         title="bwsandbox control plane",
         version="1",

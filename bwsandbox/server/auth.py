@@ -30,35 +30,23 @@ import itertools
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import asyncssh
 
 from bwsandbox import faults
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.tenants import Tenant
-
-if TYPE_CHECKING:
-    from bwsandbox.server.listener import Endpoint
+from bwsandbox.config import Settings
+from bwsandbox.server.audit import AuditLog
+from bwsandbox.server.session import Session
+from bwsandbox.tenants import Region, Tenant
 
 log = logging.getLogger("bwsandbox.server")
 
 _session_ids = itertools.count(1)
-
-
-@dataclass(slots=True, eq=False)
-class Session:
-    """One authenticated SSH connection, shared with its SFTP sessions."""
-
-    id: int
-    peer: str
-    conn: asyncssh.SSHServerConnection
-    tenant: Tenant | None = None
-    last_activity: float = field(default_factory=time.monotonic)
-    stall: float = 0.0  # seconds each authentication answer and SFTP reply waits (a `stall` fault)
 
 
 class Lockout:
@@ -166,8 +154,26 @@ class PasswordCache:
             self._pool = None
 
 
+class LoginEndpoint(Protocol):
+    """What a connection's login reads and tells of its listener
+    (`listener.Endpoint`), which builds the login and so sits above it."""
+
+    region: Region
+    settings: Settings
+    conn: sqlite3.Connection
+    audit: AuditLog
+    lockout: Lockout
+    passwords: PasswordCache
+
+    def connection_made(self, session: Session) -> None: ...
+    def session_started(self, session: Session) -> None: ...
+    def session_ended(self, session: Session) -> None: ...
+    def sessions_of(self, tenant: str) -> int: ...
+    def sftp_session(self) -> asyncssh.SSHServerSession[bytes]: ...
+
+
 class SandboxSSHServer(asyncssh.SSHServer):
-    def __init__(self, endpoint: Endpoint, *, stall: float = 0.0) -> None:
+    def __init__(self, endpoint: LoginEndpoint, *, stall: float = 0.0) -> None:
         self._endpoint = endpoint
         self._failures = 0
         self._session: Session | None = None
@@ -346,7 +352,3 @@ class SandboxSSHServer(asyncssh.SSHServer):
         return True
 
 
-def session_of(conn: Any) -> Session:
-    session = conn.get_extra_info("bwsandbox_session")
-    assert isinstance(session, Session)
-    return session

@@ -24,7 +24,6 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncssh
 
@@ -33,13 +32,11 @@ from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
 from bwsandbox.server import compat, hostkeys
 from bwsandbox.server.audit import AuditLog
-from bwsandbox.server.auth import Lockout, PasswordCache, SandboxSSHServer, Session
+from bwsandbox.server.auth import Lockout, PasswordCache, SandboxSSHServer
 from bwsandbox.server.pickup import Pickup
-from bwsandbox.server.sftp import SandboxSFTPServer
+from bwsandbox.server.session import Session
+from bwsandbox.server.sftp import SandboxSFTPServer, _Upload
 from bwsandbox.tenants import Region
-
-if TYPE_CHECKING:
-    from bwsandbox.server.sftp import _Upload
 
 log = logging.getLogger("bwsandbox.server")
 

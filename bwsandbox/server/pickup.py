@@ -51,16 +51,25 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bwsandbox import layout
 from bwsandbox.ingest.attempts import retryable
-from bwsandbox.ingest.queue import Inbox
 from bwsandbox.server.audit import AuditLog
-from bwsandbox.server.auth import Session
+from bwsandbox.server.session import Session
 from bwsandbox.tenants import Tenant
 
 log = logging.getLogger("bwsandbox.server")
+
+
+class Inbox(Protocol):
+    """The three calls the pickup makes of the queue (`bwsandbox.ingest.queue.Inbox`,
+    handed to it by the sandbox): the server hands files over and never reads
+    the queue, so it names what it calls instead of importing ingest."""
+
+    def received(self, tenant: Tenant, name: str, path: Path) -> int: ...
+    def incomplete(self, tenant: Tenant, name: str, path: Path, bytes_received: int, reason: str) -> int: ...
+    def recover(self, tenant: Tenant, name: str, path: Path, incomplete: str | None) -> int | None: ...
 
 
 @dataclass(slots=True, eq=False)

@@ -26,20 +26,23 @@ import errno
 import functools
 import os
 import posixpath
+import sqlite3
 import stat
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import asyncssh
 from asyncssh import SFTPAttrs
 
 from bwsandbox import faults, layout
+from bwsandbox.config import Settings
 from bwsandbox.server import compat
-from bwsandbox.server.auth import Session, session_of
-
-if TYPE_CHECKING:
-    from bwsandbox.server.listener import Endpoint
+from bwsandbox.server.audit import AuditLog
+from bwsandbox.server.pickup import Pickup
+from bwsandbox.server.session import Session, session_of
+from bwsandbox.tenants import Region
 
 MAX_READ = 256 * 1024 - 1024  # OpenSSH's SFTP_MAX_READ_LENGTH
 # A file name in the drop folder: at most this many UTF-8 bytes (the
@@ -77,8 +80,21 @@ class _Upload(_Handle):
         self.next_free = 0.0  # `slow`: when the next byte may be taken (loop time)
 
 
+class DropEndpoint(Protocol):
+    """What an SFTP session reads and tells of its listener (`listener.Endpoint`,
+    which opens the session and so sits above it)."""
+
+    region: Region
+    settings: Settings
+    data_dir: Path
+    conn: sqlite3.Connection
+    audit: AuditLog
+    pickup: Pickup
+    open_uploads: dict[str, _Upload]  # by local path: the uploads open on any session
+
+
 class SandboxSFTPServer(compat.EndAwareSFTPServer):
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], endpoint: Endpoint) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], endpoint: DropEndpoint) -> None:
         self._endpoint = endpoint
         self._session = session_of(chan.get_connection())
         tenant = self._session.tenant

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bwsandbox.server import pickup as pickup_mod
-from bwsandbox.server.auth import Session
 from bwsandbox.server.pickup import Pickup
+from bwsandbox.server.session import Session
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
 
