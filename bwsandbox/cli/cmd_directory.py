@@ -9,7 +9,8 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TextIO
 
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
@@ -52,30 +53,51 @@ def _run(args: argparse.Namespace) -> int:
             return _history(list(directory.history(conn, tenant.name, args.history or None)), args.format)
         if args.departments:
             return _departments(directory.departments_listing(conn, tenant.name), args.format)
+        if args.format in ("json", "csv"):
+            # Streamed: a million users are written as they are read, a batch
+            # at a time, within one read of the store (the columns first).
+            with directory.read_snapshot(conn):
+                columns = _columns(directory.user_field_names(conn, tenant.name))
+                stream = ({c: u.get(c, "") for c in columns} for u in directory.iter_users(conn, tenant.name))
+                if args.format == "json":
+                    _write_json_list(stream, sys.stdout)
+                else:
+                    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+                    writer.writeheader()
+                    writer.writerows(_safe(r) for r in stream)
+            return 0
         users = directory.users_listing(conn, tenant.name)
     extra = sorted({k for u in users for k in u} - set(COLUMNS))
-    columns = [*COLUMNS, *extra]
-    rows = [{c: u.get(c, "") for c in columns} for u in users]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-    elif args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(_safe(r) for r in rows)
-    else:
-        # On a terminal: the most useful first, the rest left out as the width
-        # asks (`layout.print_records`); every field is in --format csv/json.
-        out = layout.stdout()
-        shown = ("email", "name", "status", "manager", "department", "title", "employee id", "deactivation")
-        table = [[r["email"], " ".join(p for p in (r["first_name"], r["last_name"]) if p), r["status"],
-                  r["manager_email"], r["department_name"], r["title"], r["employee_id"],
-                  r["deactivation_date"]] for r in rows]
-        print_table(out, shown, table, drop=("deactivation", "employee id", "title", "department", "manager"),
-                    head=("email", "name", "status"))
-        more = f"; {len(extra)} more field(s) in --format csv/json: {', '.join(extra)}" if extra else ""
-        active = sum(1 for r in rows if r["status"] == "active")
-        out.print(f"{len(rows)} user(s), {active} active{more}", markup=False, style="dim")
+    rows = [{c: u.get(c, "") for c in (*COLUMNS, *extra)} for u in users]
+    # On a terminal: the most useful first, the rest left out as the width
+    # asks (`layout.print_records`); every field is in --format csv/json.
+    out = layout.stdout()
+    shown = ("email", "name", "status", "manager", "department", "title", "employee id", "deactivation")
+    table = [[r["email"], " ".join(p for p in (r["first_name"], r["last_name"]) if p), r["status"],
+              r["manager_email"], r["department_name"], r["title"], r["employee_id"],
+              r["deactivation_date"]] for r in rows]
+    print_table(out, shown, table, drop=("deactivation", "employee id", "title", "department", "manager"),
+                head=("email", "name", "status"))
+    more = f"; {len(extra)} more field(s) in --format csv/json: {', '.join(extra)}" if extra else ""
+    active = sum(1 for r in rows if r["status"] == "active")
+    out.print(f"{len(rows)} user(s), {active} active{more}", markup=False, style="dim")
     return 0
+
+
+def _columns(fields: set[str]) -> list[str]:
+    return [*COLUMNS, *sorted(fields - set(COLUMNS))]
+
+
+def _write_json_list(rows: Iterable[Mapping[str, str]], out: TextIO) -> None:
+    """The bytes of `print(json.dumps(list(rows), indent=2))`, written one row
+    at a time instead of holding the list (a JSON string never holds a raw
+    newline, so indenting each line is indenting the item)."""
+    out.write("[")
+    sep = "\n  "
+    for row in rows:
+        out.write(sep + json.dumps(row, indent=2).replace("\n", "\n  "))
+        sep = ",\n  "
+    out.write("]\n" if sep == "\n  " else "\n]\n")
 
 
 def _departments(rows: list[dict[str, object]], fmt: str) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bwsandbox.ingest import notify
@@ -220,6 +221,57 @@ def users_listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, str]]
         fields["status"] = "active" if r[0] else "deactivated"
         out.append(fields)
     return out
+
+
+LISTING_BATCH = 1_000  # users read per query when a listing streams
+
+
+def iter_users(
+    conn: sqlite3.Connection, tenant: str, *, batch: int = LISTING_BATCH
+) -> Iterator[dict[str, str]]:
+    """The users of `users_listing`, in the same order and shape, read `batch`
+    at a time: each query takes the next uids after the last one seen, on the
+    (tenant, uid) primary key, so listing a million users holds one batch in
+    memory, never the whole directory. Run it inside `read_snapshot` for one
+    consistent view across the batches."""
+    last = -(2**63)  # below any uid SQLite can hold
+    while True:
+        rows = conn.execute(
+            "SELECT uid, active, fields_json FROM dir_users WHERE tenant = ? AND uid > ?"
+            " ORDER BY uid LIMIT ?",
+            (tenant, last, batch),
+        ).fetchall()
+        for r in rows:
+            fields = json.loads(r[2])
+            fields["status"] = "active" if r[1] else "deactivated"
+            yield fields
+        if len(rows) < batch:
+            return
+        last = int(rows[-1][0])
+
+
+def user_field_names(conn: sqlite3.Connection, tenant: str) -> set[str]:
+    """Every field any of the tenant's users holds, `status` included (none
+    without users): the columns of a listing, known before its first row is
+    written. SQLite walks the JSON, so only the names reach Python."""
+    if conn.execute("SELECT 1 FROM dir_users WHERE tenant = ? LIMIT 1", (tenant,)).fetchone() is None:
+        return set()
+    keys = conn.execute(
+        "SELECT DISTINCT j.key FROM dir_users AS u, json_each(u.fields_json) AS j WHERE u.tenant = ?",
+        (tenant,),
+    )
+    return {"status", *(str(r[0]) for r in keys)}
+
+
+@contextmanager
+def read_snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: reads in several queries see one state of the
+    store, as a single SELECT would, while writers go on (WAL)."""
+    conn.execute("BEGIN DEFERRED")
+    try:
+        yield conn
+    finally:
+        conn.execute("ROLLBACK")  # nothing was written
 
 
 def departments_listing(conn: sqlite3.Connection, tenant: str) -> list[dict[str, object]]:

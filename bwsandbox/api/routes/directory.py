@@ -3,25 +3,51 @@ as an admin would."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response, StreamingResponse
 
 from bwsandbox import control
 from bwsandbox.api import models
 from bwsandbox.api.routes.deps import DB, SB, in_thread, read_body
 from bwsandbox.errors import UsageError
+from bwsandbox.sandbox import Sandbox
 
 router = APIRouter()
 
 
-@router.get("/tenants/{name}/users", tags=["directory"], summary="the tenant's users")
-def list_users(name: str, conn: DB) -> list[dict[str, str]]:
+@router.get("/tenants/{name}/users", tags=["directory"], summary="the tenant's users",
+            response_model=list[dict[str, str]])
+def list_users(name: str, sandbox: SB, conn: DB) -> Response:
+    control.require_tenant(conn, name)  # an unknown tenant is a 404 problem, before any byte is sent
+    return StreamingResponse(_users_json(sandbox, name), media_type="application/json")
+
+
+def _users_json(sandbox: Sandbox, tenant: str) -> Iterator[bytes]:
+    """The users as one compact JSON array, the bytes a whole-list response
+    had, sent a batch at a time: a million users never sit in memory. The
+    generator has its own connection (the request's closes with the route)
+    and one read snapshot, so the batches show one state of the directory."""
     from bwsandbox.ingest import directory
 
-    control.require_tenant(conn, name)
-    return directory.users_listing(conn, name)
+    conn = sandbox.connect()
+    try:
+        with directory.read_snapshot(conn):
+            yield b"["
+            sep = ""
+            chunk: list[str] = []
+            for user in directory.iter_users(conn, tenant):
+                chunk.append(json.dumps(user, ensure_ascii=False, separators=(",", ":")))
+                if len(chunk) == directory.LISTING_BATCH:
+                    yield (sep + ",".join(chunk)).encode("utf-8")
+                    sep, chunk = ",", []
+            yield (sep + ",".join(chunk) + "]").encode("utf-8") if chunk else b"]"
+    finally:
+        conn.close()
 
 
 @router.post("/tenants/{name}/users", tags=["directory"],
@@ -39,7 +65,7 @@ def get_user(name: str, email: str, conn: DB) -> dict[str, Any]:
     from bwsandbox.ingest import directory
 
     control.require_tenant(conn, name)
-    for user in directory.users_listing(conn, name):
+    for user in directory.iter_users(conn, name):
         if user.get("email", "").lower() == email.lower():
             return {**user, "history": list(directory.history(conn, name, email))}
     raise control.NotFound(f"no user {email!r} in tenant {name!r}")
