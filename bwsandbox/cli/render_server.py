@@ -32,7 +32,7 @@ def host_keys_text(keys: Sequence[HostKeyInfo], *, title: str = "Host key finger
 
 
 # curl (libssh2) negotiates ECDSA with this server, whatever else is offered,
-# so only that key's hash pins it (README "Connecting with clients").
+# so only that key's hash pins it (docs/server.md "Connecting with clients").
 CURL_KEY_TYPE = "ecdsa-sha2-nistp256"
 
 

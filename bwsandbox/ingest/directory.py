@@ -8,7 +8,7 @@ commits: the caller wraps it in the same transaction that marks the file
 done, so a file is applied exactly once even after `kill -9`.
 
 Writes are batched (`executemany`, one statement per table) so applying a
-million-row file costs seconds, not minutes (README "Benchmarks").
+million-row file costs seconds, not minutes (docs/benchmarks.md).
 """
 
 from __future__ import annotations

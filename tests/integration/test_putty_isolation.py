@@ -104,7 +104,7 @@ def test_psftp_opens_putty_files_only_in_puttydir(
 def test_psftp_trusts_the_key_seeded_in_puttydir_and_refuses_another(
     sandbox: Harness, account: Account, tmp_path: Path
 ) -> None:
-    """Pre-seeding PuTTY's trust store (as for FileZilla, README "Connecting
+    """Pre-seeding PuTTY's trust store (as for FileZilla, docs/server.md "Connecting
     with clients"): the server's key in PUTTYDIR/sshhostkeys passes
     `-batch`; a different key there under the same name is the
     "POTENTIAL SECURITY BREACH" refusal, so psftp reads this file and no other."""

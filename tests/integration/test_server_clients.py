@@ -287,7 +287,7 @@ def test_rclone_refuses_the_known_hosts_openssh_learned(
 ) -> None:
     """OpenSSH's accept-new stores only the ed25519 key; rclone 1.60 cannot
     choose host key types and takes ECDSA, which that file does not list,
-    so it reports a mismatch (README "Connecting with clients")."""
+    so it reports a mismatch (docs/server.md "Connecting with clients")."""
     local = _payload(tmp_path / "one.csv", 100)
     assert openssh_put(account, local, "/incoming/one.csv", Trust.ACCEPT).ok
     assert [ln.split()[1] for ln in account.known_hosts.read_text().splitlines()] == ["ssh-ed25519"]
