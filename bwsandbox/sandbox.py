@@ -3,6 +3,12 @@
     Sandbox(settings)       Settings + Clock + store + Inbox + host keys +
                             audit log + one SSH listener per region + services
 
+It composes; it does not choose its parts. The clock, the event signal, the
+queue worker, the store and the Inbox are handed to it as `Parts`
+(bwsandbox/parts.py); `Sandbox(settings)` takes `parts.build(settings)`:
+
+    Sandbox(settings, parts=build(settings, ingest=False))   no worker
+
 Async use (inside a running loop):
 
     async with Sandbox(settings) as sandbox:
@@ -47,9 +53,8 @@ from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.errors import ServerError
 from bwsandbox.ingest import files
-from bwsandbox.ingest.events import FileEvents
 from bwsandbox.ingest.queue import Inbox
-from bwsandbox.ingest.worker import Worker
+from bwsandbox.parts import Parts, build
 from bwsandbox.server import hostkeys
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache
@@ -81,13 +86,24 @@ class Sandbox:
         clock: Clock | None = None,
         services: list[Service] | None = None,
         ingest: bool = True,
+        parts: Parts | None = None,
     ) -> None:
+        """`clock` and `ingest` are shorthands for `parts=build(settings,
+        clock=clock, ingest=ingest)`; give either them or `parts`."""
+        if parts is not None and (clock is not None or not ingest):
+            raise TypeError("give clock= and ingest= to parts.build(), or parts=, not both")
+        parts = parts or build(settings, clock=clock, ingest=ingest)
+        if parts.worker is not None and parts.worker.events is not parts.file_events:
+            # settle() and wait_processed() wait on file_events: a worker
+            # telling another signal would leave them waiting for nothing.
+            raise ValueError("the worker must notify the sandbox's file_events (see parts.build)")
         self.settings = settings
-        # The simulated vendor app (issue #4): the queue worker, started first.
-        self.worker: Worker | None = Worker(settings, clock=clock) if ingest else None
-        self.clock = clock or Clock()
+        self.parts = parts
+        # The simulated vendor app: the queue worker, the first service started.
+        self.worker = parts.worker
+        self.clock = parts.clock
         self.services: list[Service] = list(services or [])
-        self.file_events = FileEvents()
+        self.file_events = parts.file_events
         self.pickup_listeners: list[PickupListener] = [lambda *_: self.file_events.notify()]
         self.endpoints: dict[Region, Endpoint] = {}
         self.host_keys: list[hostkeys.HostKeyInfo] = []
@@ -131,7 +147,7 @@ class Sandbox:
 
     def connect(self) -> sqlite3.Connection:
         """A new store connection (one per thread is the safe rule)."""
-        return store.connect(self.settings.db_path)
+        return self.parts.connect()
 
     def tenant_root(self, tenant: Tenant) -> Path:
         return layout.tenant_root(self.data_dir, tenant)
@@ -166,7 +182,7 @@ class Sandbox:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.conn = self.connect()
         self._inbox_conn = self.connect()
-        self.inbox = Inbox(self._inbox_conn, self.data_dir, self.clock)
+        self.inbox = self.parts.inbox(self._inbox_conn)
         keys = await asyncio.to_thread(hostkeys.ensure, self.data_dir)
         staged = hostkeys.announced(self.data_dir)
         self.host_keys = [hostkeys.describe(k) for k in keys]

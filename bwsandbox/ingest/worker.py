@@ -24,8 +24,10 @@ file cannot crash every restart); one that meets a full disk goes back to
 the queue with a backoff, never `failed` for it; one over `max_file_bytes`
 on disk is refused before it is read.
 
-As a Sandbox service (`start(sandbox)` / `stop()`), it runs in one thread
-per lane, each with its own store connection.
+As a Sandbox service (`start(host)` / `stop()`), it runs in one thread
+per lane, each with its own store connection. The host is anything with an
+`inbox` (the `Host` protocol below): this layer never imports the sandbox
+that runs it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Protocol
 
 from bwsandbox import clock as clock_mod
 from bwsandbox import layout, store
@@ -56,15 +58,21 @@ from bwsandbox.ingest.queue import Delay, Inbox
 from bwsandbox.ingest.records import Source
 from bwsandbox.store import transaction
 
-if TYPE_CHECKING:
-    from bwsandbox.sandbox import Sandbox
-
 log = logging.getLogger("bwsandbox.ingest")
 
 
 class Refused(Exception):
     """A file the worker will not process at all; the message is the reason
     recorded with its `failed` state."""
+
+
+class Host(Protocol):
+    """What the worker needs from whatever runs it as a service (the
+    Sandbox): the Inbox that records uploads, which wakes the worker. Once
+    started, it is None only when the host records no uploads."""
+
+    @property
+    def inbox(self) -> Inbox | None: ...
 
 
 def delay_from(settings: Settings) -> Delay:
@@ -75,7 +83,9 @@ def delay_from(settings: Settings) -> Delay:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, events: FileEvents | None = None
+    ) -> None:
         self.settings = settings
         self._base_clock = clock or Clock()
         self._conns: dict[int, sqlite3.Connection] = {}  # one per thread
@@ -93,8 +103,8 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._fast_thread: threading.Thread | None = None
         self.inbox: Inbox | None = None
-        # Told when a file reaches a final state (the Sandbox's, when it runs as its service).
-        self.events = FileEvents()
+        # Told when a file reaches a final state (the Sandbox's own, handed in by bwsandbox/parts.py).
+        self.events = events or FileEvents()
 
     # -- plumbing ---------------------------------------------------------------
     @property
@@ -457,14 +467,17 @@ class Worker:
             self._thread = None
 
     # -- Sandbox service protocol ----------------------------------------------------
-    async def start(self, sandbox: Sandbox) -> None:
-        self._base_clock = sandbox.clock
-        self.events = sandbox.file_events
-        if sandbox.inbox is not None:
-            self.inbox = sandbox.inbox
-            sandbox.inbox.set_delay(delay_from(self.settings))
-            sandbox.inbox.add_listener(self._wake)
-            sandbox.inbox.add_listener(self._fast_wake)
+    async def start(self, host: Host) -> None:
+        """Wake on every upload the host's Inbox records, which is given this
+        worker's processing delay; then run. The clock and the events are
+        the ones handed to the constructor (bwsandbox/parts.py gives the
+        sandbox's own)."""
+        inbox = host.inbox
+        if inbox is not None:
+            self.inbox = inbox
+            inbox.set_delay(delay_from(self.settings))
+            inbox.add_listener(self._wake)
+            inbox.add_listener(self._fast_wake)
         self.start_thread()
 
     async def stop(self) -> None:

@@ -1,8 +1,10 @@
 """The upload queue has one owner: bwsandbox/ingest/files.py holds the
-`files` table's states and every statement over it."""
+`files` table's states and every statement over it, and the ingest layer
+never imports the sandbox that runs it."""
 
 from __future__ import annotations
 
+import ast
 import re
 import sqlite3
 from pathlib import Path
@@ -73,3 +75,33 @@ def test_the_stored_states_are_the_enum_and_unchanged(tmp_path: Path) -> None:
         conn.execute("INSERT INTO files (tenant, name, bytes, sha256, received_at, state)"
                      " VALUES ('t', 'x', 1, 'h', 'now', 'lost')")
     conn.close()
+
+
+HIGHER = ("bwsandbox.sandbox", "bwsandbox.parts", "bwsandbox.cli", "bwsandbox.api", "bwsandbox.certify",
+          "bwsandbox.testing", "bwsandbox.pytest_plugin", "bwsandbox.control")
+
+
+def _imports(source: str) -> set[str]:
+    """Every module `source` imports, TYPE_CHECKING blocks and function bodies included."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_ingest_layer_never_imports_the_layers_above_it() -> None:
+    """The worker is a service of the sandbox, not its client: it sees its
+    host through a protocol of its own (`worker.Host`), even for type hints."""
+    hint_only = "if TYPE_CHECKING:\n    from bwsandbox.sandbox import Sandbox\n"
+    assert "bwsandbox.sandbox" in _imports(hint_only)  # a type hint's import counts
+    wrong = sorted(
+        f"{path.relative_to(PACKAGE.parent)} imports {module}"
+        for path in (PACKAGE / "ingest").rglob("*.py")
+        for module in _imports(path.read_text(encoding="utf-8"))
+        if any(module == h or module.startswith(h + ".") for h in HIGHER)
+    )
+    assert wrong == []
