@@ -56,6 +56,15 @@ if TYPE_CHECKING:
     from bwsandbox.faults import Fault
     from bwsandbox.sandbox import Sandbox, Service
 
+__all__ = [
+    "DirectoryUser",
+    "SandboxHandle",
+    "SandboxServer",
+    "SandboxThreadError",
+    "SeedUsersError",
+    "TenantConfig",
+]
+
 # Importing this module (and so the pytest plugin, in every test session of a
 # project that has bwsandbox installed) loads no server, no asyncssh, no
 # native library and changes nothing: what serves SFTP, ingests and encrypts

@@ -17,7 +17,8 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from bwsandbox import __version__, store
+from bwsandbox import store
+from bwsandbox._version import __version__
 from bwsandbox.config import Settings, load
 from bwsandbox.errors import BwsandboxError, UsageError
 
