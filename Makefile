@@ -9,6 +9,7 @@ test:
 	@scripts/bootstrap.sh --test
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
+	@.venv/bin/lint-imports --no-logo --no-cache
 	@scripts/pytest.sh
 
 unit:
