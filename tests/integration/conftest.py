@@ -7,7 +7,10 @@ Fixtures:
     sandbox_factory    start extra Sandboxes with their own settings / data dir
                        (restarts, rotations, lockout, limits); stopped at teardown
 
-Tests wait with `wait_until` (a bounded poll), never a fixed sleep.
+Tests wait with `wait_until`, never a fixed sleep: for what the sandbox in
+this process announces (an upload recorded, a file finished) it sleeps on
+`sandbox.file_events`; for anything else (the audit log, another process)
+it is a bounded poll.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from clients import Account
 
 from bwsandbox import store, tenants
 from bwsandbox.config import Settings, load
+from bwsandbox.ingest.events import FileEvents
 from bwsandbox.sandbox import Sandbox
 from bwsandbox.server import audit, hostkeys
 from bwsandbox.spec.fields import Profile
@@ -48,16 +52,27 @@ def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll until `predicate()` is truthy; return it, or fail after `timeout`."""
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
+    events: FileEvents | None = None,
+) -> Any:
+    """Wait until `predicate()` is truthy; return it, or fail after `timeout`.
+    With `events`, it looks again only when they say a file changed state
+    (the version is read before the look, so no change is missed); without,
+    every `interval`."""
     deadline = time.monotonic() + timeout
     while True:
+        seen = events.version if events is not None else 0
         value = predicate()
         if value:
             return value
-        if time.monotonic() > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining < 0:
             raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+        if events is not None:
+            events.wait(seen, remaining)
+        else:
+            time.sleep(interval)
 
 
 @functools.cache
@@ -115,7 +130,8 @@ class Harness:
         return [dict(r) for r in rows]
 
     def wait_files(self, tenant: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-        rows = wait_until(lambda: len(self.files(tenant)) >= count and self.files(tenant), timeout)
+        rows = wait_until(lambda: len(self.files(tenant)) >= count and self.files(tenant), timeout,
+                          events=self.sandbox.file_events)
         return list(rows)
 
     def audit_events(self, event: str, **match: object) -> list[dict[str, object]]:

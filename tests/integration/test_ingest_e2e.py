@@ -62,8 +62,8 @@ def upload(account: Account, name: str, content: bytes | str, folder: str = "/in
 
 
 def wait_done(h: Harness, tenant: str, name: str, nth: int = 1, timeout: float = 30.0) -> dict[str, Any]:
-    """Bounded poll of the store until the nth upload called `name` is done,
-    then until the worker finished it."""
+    """Wait (on the sandbox's file events) until the nth upload called `name`
+    is done, then until the worker finished it."""
 
     def finished() -> dict[str, Any] | None:
         rows = [r for r in h.files(tenant) if r["name"] == name]
@@ -71,7 +71,7 @@ def wait_done(h: Harness, tenant: str, name: str, nth: int = 1, timeout: float =
             return rows[nth - 1]
         return None
 
-    row: dict[str, Any] = wait_until(finished, timeout)
+    row: dict[str, Any] = wait_until(finished, timeout, events=h.sandbox.file_events)
     assert h.sandbox.worker is not None
     h.sandbox.worker.between_files()  # its emails are out and its reports published
     assert row["state"] == "done", row["detail"]
