@@ -209,7 +209,13 @@ def run_live(
     stamp: Callable[[], str] | None = None,
 ) -> None:
     """Refresh the dashboard on a terminal, or print one log line per state
-    change otherwise, until `stop` is set."""
+    change otherwise, until `stop` is set.
+
+    A timer (`interval`), not the sandbox's file events, on purpose: it waits
+    for nobody, it redraws, and what it shows also changes from other
+    processes (`bwsandbox tenant add`, `clock`, `fault` in another terminal),
+    which no event in this one announces. Twice a second also bounds the cost
+    of a burst of uploads (one redraw per interval, not one per file)."""
     console = console or Console()
     if console.is_terminal:
         # Log lines written straight to the terminal would scroll it under the
