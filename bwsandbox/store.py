@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bwsandbox.errors import StoreError
-from bwsandbox.ingest.files import state_check
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS tenants (
@@ -32,16 +31,19 @@ SCHEMA: tuple[str, ...] = (
         UNIQUE (region, username)
     )""",
     # Every upload seen (`bwsandbox files`); it is also the durable queue.
-    # bwsandbox/ingest/files.py owns it: the states (FileState, which makes
-    # this CHECK list) and every statement over it.
-    f"""CREATE TABLE IF NOT EXISTS files (
+    # bwsandbox/ingest/files.py owns it: the states (FileState) and every
+    # statement over it. The CHECK spells FileState's values out because the
+    # store is below every layer (it imports none of them);
+    # tests/unit/test_files_owner.py fails when the two differ.
+    """CREATE TABLE IF NOT EXISTS files (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
         name TEXT NOT NULL,
         bytes INTEGER NOT NULL,
         sha256 TEXT NOT NULL,
         received_at TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ({state_check()})),
+        state TEXT NOT NULL CHECK (state IN
+            ('incomplete', 'waiting', 'queued', 'processing', 'done', 'failed')),
         verdict TEXT,
         stored_path TEXT,
         due_at TEXT,

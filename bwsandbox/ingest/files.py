@@ -46,11 +46,6 @@ _PENDING_ORDER = (FileState.QUEUED, FileState.PROCESSING)
 PENDING: frozenset[FileState] = frozenset(_PENDING_ORDER)
 
 
-def state_check() -> str:
-    """The schema's CHECK list, from the enum: a new state is added once."""
-    return ", ".join(f"'{state.value}'" for state in FileState)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileRecord:
     """One row of `files`: an upload as received, and what became of it."""
