@@ -8,6 +8,7 @@ through `transaction()` so a crash leaves either all of it or none of it.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -187,6 +188,31 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def retryable(exc: BaseException) -> str | None:
+    """Why `exc` is worth retrying later ("the disk is full"...), else None.
+    Looks through the chain of causes (a StoreError around a sqlite3 error).
+    Here, below every layer, because the worker (ingest/attempts.py) and the
+    pickup (server/pickup.py) both ask, and neither may import the other."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return "the disk is full"
+        if isinstance(seen, sqlite3.OperationalError):
+            code = getattr(seen, "sqlite_errorcode", None)
+            primary = code & 0xFF if isinstance(code, int) else None
+            if primary == sqlite3.SQLITE_FULL or "disk is full" in str(seen):
+                return "the disk is full (SQLite)"
+            if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "database is locked" in str(seen):
+                return "the store stayed locked"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def get_meta(conn: sqlite3.Connection, key: str, default: str = "") -> str:

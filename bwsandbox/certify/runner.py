@@ -47,8 +47,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bwsandbox import __version__, faults, layout, store
+from bwsandbox import faults, layout, store
 from bwsandbox import tenants as tenants_mod
+from bwsandbox._version import __version__
 from bwsandbox.certify.criteria import DROP_AFTER_BYTES, DROPPED, FIRST, REFUSED, RERUN, ROTATED, judge
 from bwsandbox.certify.model import Certification, JobRun, UploadedFile
 from bwsandbox.certify.observations import RunObservation, Upload

@@ -16,38 +16,17 @@ is no verdict).
 
 from __future__ import annotations
 
-import errno
 import logging
 import sqlite3
 
 from bwsandbox.ingest import files
 from bwsandbox.ingest.files import FileState
+from bwsandbox.store import retryable as retryable  # what is retryable is the store's call
 from bwsandbox.store import transaction
 
 log = logging.getLogger("bwsandbox.ingest")
 
 MAX_BACKOFF = 300.0
-_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-def retryable(exc: BaseException) -> str | None:
-    """Why `exc` is worth retrying later ("the disk is full"...), else None.
-    Looks through the chain of causes (a StoreError around a sqlite3 error)."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, OSError) and seen.errno in _FULL:
-            return "the disk is full"
-        if isinstance(seen, sqlite3.OperationalError):
-            code = getattr(seen, "sqlite_errorcode", None)
-            primary = code & 0xFF if isinstance(code, int) else None
-            if primary == sqlite3.SQLITE_FULL or "disk is full" in str(seen):
-                return "the disk is full (SQLite)"
-            if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "database is locked" in str(seen):
-                return "the store stayed locked"
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def backoff(retries: int, base: float) -> float:

@@ -54,9 +54,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bwsandbox import layout
-from bwsandbox.ingest.attempts import retryable
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.session import Session
+from bwsandbox.store import retryable
 from bwsandbox.tenants import Tenant
 
 log = logging.getLogger("bwsandbox.server")
