@@ -27,6 +27,7 @@ from dataclasses import replace
 from bwsandbox.certify import robustness
 from bwsandbox.certify.model import Criterion, Outcome, Result
 from bwsandbox.certify.observations import Judge, RunObservation, Upload, names, some, why_nothing
+from bwsandbox.ingest.files import FileState
 from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Profile
 
 FIRST, RERUN, ROTATED = "first", "rerun", "rotated"
@@ -199,9 +200,9 @@ def judge(
     engage = profile is Profile.ENGAGE
     folder = "/" if engage else "/incoming"
     sent = first.uploads + rerun.uploads
-    complete = [u for u in sent if u.state != "incomplete"]
+    complete = [u for u in sent if u.state != FileState.INCOMPLETE]
     data = [u for u in complete if not u.marker]  # what the vendor app reads
-    first_data = [u for u in first.uploads if u.state != "incomplete" and not u.marker]
+    first_data = [u for u in first.uploads if u.state != FileState.INCOMPLETE and not u.marker]
     nothing = why_nothing(sent)
     results = [
         r("C01", first.auth_ok > 0,
@@ -277,7 +278,7 @@ def judge(
 def _reuse(first: RunObservation, rerun: RunObservation) -> tuple[list[str], dict[str, dt.date]]:
     """Names sent more than once by the two runs (complete uploads), and of
     those, the ones sent on the day they carry: {name: that day}."""
-    runs = [(obs, [u.name for u in obs.uploads if u.state != "incomplete"]) for obs in (first, rerun)]
+    runs = [(obs, [u.name for u in obs.uploads if u.state != FileState.INCOMPLETE]) for obs in (first, rerun)]
     every = [n for _, sent in runs for n in sent]
     repeated = sorted({n for n in every if every.count(n) > 1})
     daily: dict[str, dt.date] = {}
@@ -300,7 +301,7 @@ def _file_names(
     minute, so any reuse is a fixed name."""
     if not data:
         return r("C04", False, nothing)
-    sent = [u.name for u in first.uploads + rerun.uploads if u.state != "incomplete"]
+    sent = [u.name for u in first.uploads + rerun.uploads if u.state != FileState.INCOMPLETE]
     repeated, daily = _reuse(first, rerun)
     if engage:
         bad = [n for n in sent if not _engage_name(n)]
@@ -357,14 +358,14 @@ def _completeness(
 ) -> Result:
     """C05: nothing cut off or left behind; engage: every data file released
     by its marker (a `waiting` file is never processed, SPEC §1)."""
-    cut = [u.name for u in first.uploads + rerun.uploads if u.state == "incomplete"]
+    cut = [u.name for u in first.uploads + rerun.uploads if u.state == FileState.INCOMPLETE]
     left = sorted(set(first.leftovers) | set(rerun.leftovers))
     left_line = f"left in {folder}: {', '.join(left) or 'nothing'}"
     if not data:
         return r("C05", False, nothing, left_line if left else "")
-    temp = [u.name for u in first.uploads + rerun.uploads if u.state != "incomplete"
+    temp = [u.name for u in first.uploads + rerun.uploads if u.state != FileState.INCOMPLETE
             and TEMP_NAME.search(u.name)]
-    waiting = [u.name for u in data if u.state == "waiting"]
+    waiting = [u.name for u in data if u.state == FileState.WAITING]
     return r(
         "C05", not cut and not left and not temp and not waiting,
         f"cut-off uploads: {', '.join(cut) or 'none'}",

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bwsandbox.certify.model import Result
+from bwsandbox.ingest.files import FileState
 
 NOTHING = "no file was uploaded"
 # files.state of an upload the vendor app never read: cut off, or an engage
 # data file whose `.done` marker never came.
-UNREAD = frozenset({"incomplete", "waiting"})
+UNREAD = frozenset({FileState.INCOMPLETE, FileState.WAITING})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +56,7 @@ def names(uploads: Sequence[Upload]) -> str:
 
 def why_nothing(uploads: Sequence[Upload]) -> str:
     """Why there is no file to judge: said instead of "findings: none"."""
-    cut = [u.name for u in uploads if u.state == "incomplete"]
+    cut = [u.name for u in uploads if u.state == FileState.INCOMPLETE]
     if not uploads:
         return NOTHING
     if len(cut) == len(uploads):

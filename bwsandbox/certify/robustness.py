@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from bwsandbox.certify.model import Result
 from bwsandbox.certify.observations import UNREAD, Judge, RunObservation, Upload, names, some
+from bwsandbox.ingest.files import FileState
 
 NO_FAULTS = "not run (--no-faults)"
 
@@ -103,7 +104,7 @@ def dropped(r: Judge, obs: RunObservation | None, reference: Reference) -> list[
     ids = ("C13", "C14", "C15")
     if obs is None:
         return [r(cid, None, NO_FAULTS) for cid in ids]
-    cut = [u for u in obs.uploads if u.state == "incomplete"]
+    cut = [u for u in obs.uploads if u.state == FileState.INCOMPLETE]
     if not cut:
         if not obs.uploads:
             why = "the job uploaded nothing, so there was no upload to cut off"
