@@ -327,7 +327,8 @@ def test_engage_file_waits_for_its_done_marker_then_is_decrypted(ingest: Harness
     account, tenant = new_tenant(ingest, tmp_path, profile=Profile.ENGAGE)
     data = "employees.202601010900.csv.pgp"
     upload(account, data, encrypted(ingest, tenant, ENGAGE_HEADER + "e1@acme.com,E,One\n"), folder="/")
-    wait_until(lambda: [r for r in ingest.files(tenant) if r["name"] == data and r["state"] == "waiting"])
+    wait_until(lambda: [r for r in ingest.files(tenant) if r["name"] == data and r["state"] == "waiting"],
+               events=ingest.sandbox.file_events)
     assert users(ingest, tenant) == {}
     upload(account, "employees.202601010900.csv.done.pgp", b"", folder="/")
     assert report_of(wait_done(ingest, tenant, data))["verdict"] == "accepted"

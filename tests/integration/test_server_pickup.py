@@ -88,7 +88,8 @@ def test_killed_openssh_sftp_upload_is_recorded_incomplete_and_never_processed(
     feed.write_text("email,first_name,last_name,manager_email,department_name,title,deactivation_date\n"
                     "zoe@acme.com,Zoe,Ray,,,,\n")
     assert openssh_put(account, feed, "/incoming/users-20260101.csv", Trust.KNOWN).ok
-    wait_until(lambda: [r["state"] for r in harness.files(name)][1:] in (["done"], ["failed"]), timeout=30)
+    wait_until(lambda: [r["state"] for r in harness.files(name)][1:] in (["done"], ["failed"]), timeout=30,
+               events=harness.sandbox.file_events)
     data_dir = str(harness.settings.data_dir)
     assert main(["files", "--tenant", name, "--format", "json", "--data-dir", data_dir]) == 0
     listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
