@@ -7,7 +7,7 @@ place, what each state means and which moves between them exist:
     waiting                     an engage data file whose `.done` marker has not arrived
     queued -> processing        claimed by the worker (one file per tenant at a time)
     processing -> done          applied, report stored, in one transaction
-    processing -> failed        refused, or an internal error
+    processing -> failed        refused, an internal error, or cut off by too many crashes
     processing -> queued        a full disk (a retry later) or a crash (at the next start)
     waiting -> queued           its marker arrived
     done                        also an engage `.done` marker itself (detail `marker`)
