@@ -5,8 +5,10 @@ The public API (docs/python-api.md); every other module is private to the packag
     SandboxServer, SandboxHandle,   a sandbox inside your own tests or scripts
     TenantConfig, DirectoryUser     (bwsandbox.testing; the pytest plugin wraps them)
     Settings                        the sandbox's settings (bwsandbox.config)
-    validate                        one file in, a Validation out; never raises on bad input
-    Validation, Report, Finding,    what validate returns, and what a finding is
+    validate                        one file in, a Judgement out: its findings and plan against
+                                    the directory a Context gives (or an empty one); never
+                                    raises on bad input
+    Judgement, Report, Finding,     what validate returns, and what a finding is
     Severity, Context
     BwsandboxError                  the base of every error bwsandbox raises on purpose
 
@@ -26,9 +28,10 @@ from bwsandbox._version import __version__
 if TYPE_CHECKING:
     from bwsandbox.config import Settings
     from bwsandbox.errors import BwsandboxError
+    from bwsandbox.ingest.plan import Judgement, validate
     from bwsandbox.spec.codes import Severity
     from bwsandbox.testing import DirectoryUser, SandboxHandle, SandboxServer, TenantConfig
-    from bwsandbox.validator import Context, Finding, Report, Validation, validate
+    from bwsandbox.validator import Context, Finding, Report
 
 # Each public name and the module that defines it.
 _HOMES = {
@@ -37,8 +40,8 @@ _HOMES = {
     "TenantConfig": "bwsandbox.testing",
     "DirectoryUser": "bwsandbox.testing",
     "Settings": "bwsandbox.config",
-    "validate": "bwsandbox.validator",
-    "Validation": "bwsandbox.validator",
+    "validate": "bwsandbox.ingest.plan",
+    "Judgement": "bwsandbox.ingest.plan",
     "Report": "bwsandbox.validator",
     "Finding": "bwsandbox.validator",
     "Context": "bwsandbox.validator",
@@ -51,13 +54,13 @@ __all__ = [
     "Context",
     "DirectoryUser",
     "Finding",
+    "Judgement",
     "Report",
     "SandboxHandle",
     "SandboxServer",
     "Settings",
     "Severity",
     "TenantConfig",
-    "Validation",
     "__version__",
     "validate",
 ]

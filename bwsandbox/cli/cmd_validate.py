@@ -1,8 +1,16 @@
-"""`bwsandbox validate`: what production would do with each file (issue #2).
+"""`bwsandbox validate`: what production would do with each file.
 
     bwsandbox validate [--profile core|engage] [--locale en-US|en-GB]
                        [--custom-key K ...] [--context FILE.json]
                        [--format text|json|csv] FILE...
+    bwsandbox validate --tenant NAME [--data-dir DIR] [--format ...] FILE...
+
+Each file is judged against a directory: a tenant's own (its settings, its
+users, the sandbox clock: exactly what an upload of the file would do, and
+nothing is changed), one given as JSON (`--context`), or none (an empty
+directory, as a new tenant has). The report has a `plan`: the `applied`
+counts and `changes` an upload would make, in the shape of a processed
+report's keys of the same names.
 
 `-` reads standard input. Output formats:
 - text: a table per file, grouped by row, with the fix hint of each code;
@@ -14,7 +22,7 @@ Exit codes: 0 no error finding, 1 an error finding or a rejected file, 2 usage.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -23,9 +31,12 @@ from typing import TYPE_CHECKING
 from bwsandbox.errors import UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
 
-    from bwsandbox.validator import ApplicableRow, Context
+    from bwsandbox.ingest.plan import Judgement
+
+    Progress = Callable[[int, int], None]
+    from bwsandbox.validator import Context
 
 _PROGRESS_BYTES = 8 * 1024 * 1024  # show a progress bar for files this big, on a terminal
 
@@ -59,6 +70,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="K",
         dest="custom_keys",
         help="a custom key defined in the tenant (repeatable)",
+    )
+    p.add_argument(
+        "--tenant",
+        metavar="NAME",
+        default=None,
+        help="judge against this sandbox tenant (its settings and current directory); changes nothing",
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", default=None,
+        help="with --tenant: data directory (default: $BWSANDBOX_HOME, else ./.bwsandbox)",
     )
     p.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format")
     p.add_argument("files", nargs="+", metavar="FILE", help="file to check; - for standard input")
@@ -116,41 +137,40 @@ def _context(args: argparse.Namespace) -> Context:
     return dataclasses.replace(context, **changes)  # type: ignore[arg-type]
 
 
-def _no_rows() -> Iterator[ApplicableRow]:
-    return iter(())
-
-
 def _run(args: argparse.Namespace) -> int:
-    from bwsandbox.validator import Validation, error_csv, report_json, validate
+    from bwsandbox.validator import error_csv
 
     if args.format == "csv" and len(args.files) > 1:
         raise UsageError("--format csv writes one error file: give exactly one FILE")
     if args.files.count("-") > 1:
         raise UsageError("standard input (-) can be read only once")
-    context = _context(args)
+    if args.tenant is not None and (args.context or args.profile or args.locale or args.custom_keys):
+        raise UsageError("--tenant judges with that tenant's own settings: drop --context, --profile, "
+                         "--locale and --custom-key")
+    if args.data_dir is not None and args.tenant is None:
+        raise UsageError("--data-dir goes with --tenant")
     for name in args.files:
         _check(name)  # usage errors before any output
+    judge = _tenant_judge(args) if args.tenant is not None else _context_judge(args)
     tty = args.format == "text" and sys.stdout.isatty()
-    results: list[Validation] = []
+    results: list[Judgement] = []
     for name in args.files:  # one file in memory at a time
         data = _read(name)
         # A non-UTF-8 file name is shown with \x escapes: the JSON stays valid UTF-8.
         label = "<stdin>" if name == "-" else name.encode("utf-8", "surrogateescape").decode(
             "utf-8", "backslashreplace"
         )
-        if tty and len(data) >= _PROGRESS_BYTES:
+        if tty and len(data) >= _PROGRESS_BYTES and args.tenant is None:
             from bwsandbox.cli import render
 
             with render.progress(f"Validating {label} ({len(data) / 1e6:.0f} MB)") as tick:
-                validation = validate(data, context, name=label, progress=tick)
+                results.append(judge(data, label, tick))
         else:
-            validation = validate(data, context, name=label)
+            results.append(judge(data, label, None))
         del data
-        # Keep the report and the flagged rows' cells, not the parsed table.
-        results.append(dataclasses.replace(validation, rows_factory=_no_rows))
     if args.format == "json":
-        reports = [v.report for v in results]
-        sys.stdout.write(report_json(reports[0] if len(reports) == 1 else reports))
+        docs = [{**j.report.to_dict(), "plan": j.plan} for j in results]
+        sys.stdout.write(json.dumps(docs[0] if len(docs) == 1 else docs, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "csv":
         sys.stdout.flush()
         sys.stdout.buffer.write(error_csv(results[0]))
@@ -159,5 +179,38 @@ def _run(args: argparse.Namespace) -> int:
         from bwsandbox.cli import render
 
         render.render_validations(results)
-    failed = any(v.report.has_errors or v.report.verdict == "rejected" for v in results)
+    failed = any(j.report.has_errors or j.report.verdict == "rejected" for j in results)
     return 1 if failed else 0
+
+
+def _context_judge(args: argparse.Namespace) -> Callable[[bytes, str, Progress | None], Judgement]:
+    from bwsandbox.ingest.plan import validate
+
+    context = _context(args)
+
+    def judge(data: bytes, label: str, progress: Progress | None) -> Judgement:
+        return validate(data, context, name=label, progress=progress)
+
+    return judge
+
+
+def _tenant_judge(args: argparse.Namespace) -> Callable[[bytes, str, Progress | None], Judgement]:
+    """The tenant's settings and directory, read once; each file is judged
+    as the worker would judge its upload (`process.judge_upload`)."""
+    from bwsandbox import clock as clock_mod
+    from bwsandbox import tenants as tenants_mod
+    from bwsandbox.cli.main import open_store
+    from bwsandbox.ingest.process import Bounds, judge_upload
+
+    def judge(data: bytes, label: str, progress: Progress | None) -> Judgement:
+        with open_store(args) as (settings, conn):
+            tenant = tenants_mod.get(conn, args.tenant)
+            if tenant is None:
+                raise UsageError(f"no tenant named {args.tenant!r} in {settings.data_dir}")
+            return judge_upload(
+                conn, data_dir=settings.data_dir, tenant=tenant, name=Path(label).name, data=data,
+                clock=clock_mod.load(conn), termination_limit=settings.engage_termination_limit,
+                bounds=Bounds.from_settings(settings),
+            )
+
+    return judge

@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bwsandbox.cli import safe
-from bwsandbox.spec.codes import CATALOGUE, DIRECTORY_CODES
+from bwsandbox.spec.codes import CATALOGUE
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
 VERDICT_STYLE = {"accepted": "bold green", "partial": "bold yellow", "rejected": "bold red"}
@@ -126,7 +126,7 @@ def print_blocks(
 
 
 def _hint(code: str) -> str:
-    known = CATALOGUE.get(code) or DIRECTORY_CODES.get(code)
+    known = CATALOGUE.get(code)
     return known.hint if known is not None else ""
 
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from bwsandbox.cli import layout, safe
 
 if TYPE_CHECKING:
-    from bwsandbox.validator import Validation
+    from bwsandbox.ingest.plan import Judgement
 
 MAX_TEXT_FINDINGS = 200  # beyond this, point to --format json / csv
 
@@ -45,7 +45,7 @@ def progress(label: str) -> Iterator[Callable[[int, int], None]]:
 # --- validate --------------------------------------------------------------------
 
 
-def render_validations(results: Sequence[Validation], out: Console | None = None) -> None:
+def render_validations(results: Sequence[Judgement], out: Console | None = None) -> None:
     out = out or console()
     for n, validation in enumerate(results):
         if n:
@@ -53,9 +53,9 @@ def render_validations(results: Sequence[Validation], out: Console | None = None
         render_validation(validation, out)
 
 
-def render_validation(validation: Validation, out: Console) -> None:
+def render_validation(validation: Judgement, out: Console) -> None:
     """A file's verdict, then its findings as blocks (`layout.print_findings`):
-    readable at 80 columns and in a log."""
+    readable at 80 columns and in a log; then its plan (what it would change)."""
     report = validation.report
     verdict = str(report.verdict)
     out.print(
@@ -69,12 +69,35 @@ def render_validation(validation: Validation, out: Console) -> None:
     )
     if not report.findings:
         out.print(Text("No findings: production would apply every row.", style="green"))
-        return
-    out.print()
-    findings = [f.to_dict() for f in report.findings]
-    layout.print_findings(out, findings, limit=MAX_TEXT_FINDINGS)
-    out.print()
-    out.print(layout.severity_summary(findings))
+    else:
+        out.print()
+        findings = [f.to_dict() for f in report.findings]
+        layout.print_findings(out, findings, limit=MAX_TEXT_FINDINGS)
+        out.print()
+        out.print(layout.severity_summary(findings))
+    render_plan(validation.plan, out)
+
+
+PLAN_SHOWN = 20  # changes listed in the text output; --format json has the report's list
+
+
+def render_plan(plan: dict[str, object], out: Console) -> None:
+    """`Plan: created 2, updated 1`, then the first changes, one per line."""
+    applied = plan.get("applied")
+    counts = ", ".join(f"{k} {v}" for k, v in applied.items() if v) if isinstance(applied, dict) else ""
+    out.print(Text.assemble(("Plan: ", "bold"), counts or "nothing would change"))
+    changes = plan.get("changes")
+    listed = changes if isinstance(changes, list) else []
+    for change in listed[:PLAN_SHOWN]:
+        fields = change.get("fields") or {}
+        names = ", ".join(sorted(k for k in fields if k != "status"))
+        row = f"row {change['row']}" if change.get("row") is not None else "not in the file"
+        out.print(Text.assemble(
+            f"  {change['action']:<12} ", safe.text(str(change["email"])), f"  ({row}",
+            f"; {names})" if names else ")",
+        ))  # fmt: skip
+    if len(listed) > PLAN_SHOWN:
+        out.print(Text(f"  … and {len(listed) - PLAN_SHOWN:,} more (--format json lists them)", style="dim"))
 
 
 # --- certify ---------------------------------------------------------------------

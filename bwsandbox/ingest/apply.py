@@ -34,12 +34,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from bwsandbox.ingest.links import NONE, LinkRules, Pending
+from bwsandbox.ingest import roster
+from bwsandbox.ingest.links import NEW_USER_NAMES, NONE, LinkRules, Pending
 from bwsandbox.ingest.records import (
     Action,
     Department,
     DepartmentChange,
-    Issue,
     ManualEdit,
     Outcome,
     Overwrite,
@@ -52,8 +52,8 @@ from bwsandbox.ingest.records import (
 )
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile, identity_by_employee_id
-from bwsandbox.validator import roster
-from bwsandbox.validator.model import ApplicableRow, Finding
+from bwsandbox.validator.findings import finding
+from bwsandbox.validator.model import ApplicableRow
 
 # Fields a file can never blank out: an empty cell there is ignored, not a
 # clear (the validator reports it; SPEC §5 "an empty cell clears an OPTIONAL field").
@@ -76,10 +76,12 @@ class _Applier(LinkRules):
         self.refused_ids: set[str] = set()  # employee ids of creations the directory refused
         self.final_by_email: dict[str, int] = {}  # after the file (see `_final_addresses`)
         self.by_employee_id: dict[str, int] = {}
+        self.by_lower_id: dict[str, str] = {}  # identity by id: stored ids by their lower case
         for uid, u in state.users.items():
             eid = u.fields.get("employee_id", "")
             if eid:
                 self.by_employee_id[eid] = uid
+                self.by_lower_id.setdefault(eid.lower(), eid)
         self.identity_by_employee_id = identity_by_employee_id(policy.profile, policy.columns)
         self.results: dict[int, Pending] = {}
         self.next_uid = state.next_uid
@@ -100,11 +102,46 @@ class _Applier(LinkRules):
                 return holder
         return uid
 
+    def _stored_id_differs(self, arow: ApplicableRow, key: str) -> bool:
+        """Employee ids against the stored ones: production matches them
+        exactly, so a difference in letter case alone skips the row, and in
+        engage an id cannot change once set (docs/production.md §3)."""
+        eid = arow.values.get("employee_id", "")
+        if not eid:
+            return False
+        if self.identity_by_employee_id:
+            stored = self.by_lower_id.get(eid.lower(), "")
+        else:
+            holder = self.holders.get(key) if key else None
+            stored = self.state.users[holder].fields.get("employee_id", "") if holder is not None else ""
+        if not stored or stored == eid:
+            return False
+        if stored.lower() == eid.lower():
+            self.out.findings.append(finding(
+                "EMPLOYEE_ID_CASE", arow.row,
+                f'The employee id "{eid}" differs from the stored "{stored}" only in letter case; '
+                "production matches ids exactly, so the row is skipped.",
+                column="employee_id", value=eid,
+            ))  # fmt: skip
+        elif self.policy.profile is Profile.ENGAGE:
+            self.out.findings.append(finding(
+                "EMPLOYEE_ID_CHANGED", arow.row,
+                f'This user already has the employee id "{stored}"; in Engage an employee id cannot '
+                "change once set, so the row is skipped.",
+                column="employee_id", value=eid,
+            ))  # fmt: skip
+        else:
+            return False
+        self.out.count("skipped")
+        return True
+
     def row(self, arow: ApplicableRow) -> None:
         values = arow.values
         key = email_key(values.get("email", ""))
         if key:
             self.seen_keys.add(key)
+        if "employee_id" in self.policy.columns and self._stored_id_differs(arow, key):
+            return
         uid = self.find(values, key)
         res = self.results.get(uid) if uid is not None else None
         if res is None:
@@ -132,6 +169,20 @@ class _Applier(LinkRules):
             self.results[uid] = res
         res.row = arow.row
         res.columns = self._union(res.columns, tuple(values))
+        if self.policy.profile is Profile.CORE:
+            blank = tuple(
+                n for n in NEW_USER_NAMES if not values.get(n, "").strip() and n not in arow.dropped
+            )
+            if res.new:
+                res.blank_names = blank
+            else:
+                for name in blank:
+                    if name in self.policy.columns:  # a required field is never cleared (production.md §6)
+                        self.out.findings.append(finding(
+                            "REQUIRED_VALUE_KEPT", arow.row,
+                            f"{name} is empty: a required field is never cleared, so the user keeps the "
+                            "stored one.", column=name, value=values.get(name, ""),
+                        ))  # fmt: skip
         old_eid = res.fields.get("employee_id", "")
         self._merge(res, values)
         eid = res.fields.get("employee_id", "")
@@ -177,13 +228,15 @@ class _Applier(LinkRules):
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):
             return self.out
+        self._new_users_have_names()
         self._unique_addresses()
+        self._unique_ids()
         self._licence_limit(terminating=len(omitted))
         self._final_addresses()
         self._resolve_manager_ids()
-        self._refuse_links_to_refused_users()
+        self._managers_exist()
         self._follow_renamed_managers(omitted)
-        self._refuse_cycles_through_the_directory()
+        self._refuse_cycles()
         self._refuse_deactivated_departments()
         for res in self.results.values():
             self._change(res)
@@ -209,13 +262,8 @@ class _Applier(LinkRules):
         # gives it (row scope: those rows are skipped, SPEC §4).
         text = messages.license_limit(len(created), available)
         for res in created:
-            del self.results[res.uid]
-            if res.fields.get("employee_id"):
-                self.refused_ids.add(res.fields["employee_id"])
-            self.out.issues.append(
-                Issue(code="LICENSE_LIMIT", severity="error", row=res.row, message=text)
-            )
-        self.out.count("skipped", len(created))
+            self.out.findings.append(finding("LICENSE_LIMIT", res.row, text))
+            self._refuse_row(res)
 
     def _change(self, res: Pending) -> None:
         before = None if res.new else self.state.users[res.uid]
@@ -271,10 +319,10 @@ class _Applier(LinkRules):
         active_before = self.state.active_count()
         limit = self.policy.termination_limit
         if roster.within_limit(len(omitted), active_before, limit):
-            self.out.issues.append(_issue(roster.terminations([u.email for u in omitted], active_before)))
+            self.out.findings.append(roster.terminations([u.email for u in omitted], active_before))
             return True
         self.out = Outcome(refused=True)
-        self.out.issues.append(_issue(roster.termination_limit(len(omitted), active_before, limit)))
+        self.out.findings.append(roster.termination_limit(len(omitted), active_before, limit))
         return False
 
     def _terminate(self, omitted: list[User]) -> None:
@@ -301,11 +349,6 @@ class _Applier(LinkRules):
                 )
 
 
-def _issue(f: Finding) -> Issue:
-    return Issue(code=f.code, severity=str(f.severity), row=f.row, message=f.message, column=f.column,
-                 value=f.value)
-
-
 def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
     """Apply user rows (core or engage). See the module docstring for the rules."""
     applier = _Applier(state, policy)
@@ -317,9 +360,11 @@ def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> 
 def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
     """A department file (SPEC §3): `name`, optional `parent`, optional `is_active`."""
     out = Outcome()
-    active_departments = {
-        u.fields.get("department_name", "").lower() for u in state.users.values() if u.active
-    }
+    busy: dict[str, int] = {}  # active users per department (lower-case name)
+    for user in state.users.values():
+        department = user.fields.get("department_name", "").strip().lower()
+        if user.active and department:
+            busy[department] = busy.get(department, 0) + 1
     current = dict(state.departments)
     for arow in rows:
         name = arow.values.get("name", "").strip()
@@ -332,17 +377,14 @@ def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Polic
             after = replace(after, parent=arow.values["parent"].strip())
         if "is_active" in arow.values and arow.values["is_active"]:
             active = arow.values["is_active"] == "true"
-            if not active and name.lower() in active_departments:
-                out.issues.append(
-                    Issue(
-                        code="DEPARTMENT_HAS_ACTIVE_USERS",
-                        severity="error",
-                        row=arow.row,
-                        column="is_active",
-                        value=arow.values["is_active"],
-                        message=f"Department {name} has active users and cannot be deactivated.",
-                    )
-                )
+            count = busy.get(name.lower(), 0)
+            if not active and count:
+                out.findings.append(finding(
+                    "DEPARTMENT_HAS_ACTIVE_USERS", arow.row,
+                    f'The department "{name}" still has {count} active user(s); move or deactivate them '
+                    "before deactivating it.",
+                    column="is_active", value=arow.values["is_active"],
+                ))  # fmt: skip
             else:
                 after = replace(after, active=active)
         if before == after:

@@ -1,10 +1,15 @@
-"""The rules of a file that look across users (h11), a part of `apply.py`'s
-applier: unique addresses, manager links (ids, renames, loops through the
-directory, links to refused rows) and departments users may be moved into.
+"""The rules of a file that need the directory, a part of `apply.py`'s
+applier: names a new user needs, identities another user holds, manager
+links (found, by id, renamed, loops) and departments users may be moved into.
+
+This is the one home of every directory-aware rule: the worker, `bwsandbox
+validate` (against a tenant, a JSON directory, or none: an empty one) and the
+HTTP API's plan all reach them through `ingest/plan.py`. The validator judges
+only what the file alone shows.
 
 Each runs once every row is read, on the users as the file leaves them
-(`Pending`), and says what it refuses as an `Issue`, as production would (SPEC
-§3, §4): the row, or only the value, is not applied.
+(`Pending`), and says what it refuses as a `Finding`, as production would
+(docs/production.md §3, §4): the row, or only the value, is not applied.
 """
 
 from __future__ import annotations
@@ -12,10 +17,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bwsandbox.ingest.records import Issue, Outcome, Policy, State, User, email_key
+from bwsandbox.ingest.records import Outcome, Policy, State, User, email_key
 from bwsandbox.spec import messages
+from bwsandbox.spec.fields import Profile
+from bwsandbox.validator.findings import finding
+from bwsandbox.validator.model import Finding
 
 NONE: frozenset[str] = frozenset()
+# Names production requires to create a user in core (docs/production.md §3).
+NEW_USER_NAMES = ("first_name", "last_name")
+_CHAIN_SHOWN = 6  # managers named in a MANAGER_CYCLE message
 
 
 @dataclass(slots=True)
@@ -30,6 +41,7 @@ class Pending:
     new: bool
     manager_eid: str | None = None
     owned: bool = True  # False: `fields` is still the stored user's dict (copy on write)
+    blank_names: tuple[str, ...] = ()  # required names the row left empty (or had no column for)
 
     def set(self, name: str, value: str) -> None:
         if self.fields.get(name) != value:
@@ -72,15 +84,35 @@ class LinkRules:
         res = self.results.get(uid)
         return res.fields if res is not None else self.state.users[uid].fields
 
+    def _refuse_row(self, res: Pending) -> None:
+        """The row creates or changes nobody: a row-scope error."""
+        del self.results[res.uid]
+        if res.new and res.fields.get("employee_id"):
+            self.refused_ids.add(res.fields["employee_id"])
+        self.out.count("skipped")
+
+    def _new_users_have_names(self) -> None:
+        """Core: a new user needs a first and a last name (docs/production.md
+        §3); the row is skipped. An update may leave them out or empty: a
+        required field is never cleared (REQUIRED_VALUE_KEPT, said per row)."""
+        if self.policy.profile is not Profile.CORE:
+            return
+        for res in [r for r in self.results.values() if r.new and r.blank_names]:
+            for name in res.blank_names:
+                self.out.findings.append(finding(
+                    "REQUIRED_VALUE_MISSING", res.row,
+                    f"{name} is required to create a user; the row is skipped.", column=name, value="",
+                ))  # fmt: skip
+            self._refuse_row(res)
+
     def _unique_addresses(self) -> None:
-        """SPEC §4: two active users never share an address. With identity by
-        employee id a row may give a user an address another active user holds
-        (SPEC §7 [decided]: refused, EMAIL_TAKEN); decided on the whole file (a
-        row freeing it later counts), so the order of the rows never matters.
-        Whoever keeps their address keeps it; the row moving onto it is
-        refused, with production's message. The validator refuses the same
-        rows first when it sees the directory (`validator/users.py` _taken);
-        this catches what follows from rows only the directory refuses."""
+        """Two active users never share an address (docs/production.md §4).
+        With identity by employee id a row may give a user an address another
+        active user holds: refused, EMAIL_TAKEN (a sandbox decision,
+        docs/production.md §6); decided on the whole file (a row freeing it
+        later counts), so the order of the rows never matters. Whoever keeps
+        their address keeps it; the row moving onto it is refused, with
+        production's message."""
         if not self.identity_by_employee_id:
             return
         while True:
@@ -99,17 +131,57 @@ class LinkRules:
             if not refused:
                 return
             for uid in refused:
-                res = self.results.pop(uid)
-                if res.new and res.fields.get("employee_id"):
-                    self.refused_ids.add(res.fields["employee_id"])
-                self.out.issues.append(
-                    Issue(code="EMAIL_TAKEN", severity="error", row=res.row, column="email",
-                          value=res.fields.get("email", ""),
-                          message=f"{messages.SHARED_EMAIL} (another active user holds this address; "
-                          "refusing the row moving onto it is the sandbox's rule, since production "
-                          "documents the message but not this case.)")
+                res = self.results[uid]
+                email = res.fields.get("email", "")
+                holder = next(
+                    (u for u in self.state.users.values() if u.active and u.key == email_key(email)), None
                 )
-                self.out.count("skipped")
+                held = holder.fields.get("employee_id", "") if holder is not None else ""
+                who = f"the employee id {held}" if held else "no employee id"
+                self.out.findings.append(finding(
+                    "EMAIL_TAKEN", res.row,
+                    f"{messages.SHARED_EMAIL} ({email} belongs to an active user in Betterworks, with {who}; "
+                    "refusing another employee id onto it is the sandbox's rule, since production documents "
+                    "the message but not this case.)",
+                    column="email", value=email,
+                ))  # fmt: skip
+                self._refuse_row(res)
+
+    def _unique_ids(self) -> None:
+        """Identity by email: an employee id another user holds once the file
+        is applied is not applied to this one (EMPLOYEE_ID_TAKEN, a sandbox
+        decision, docs/production.md §6); the rest of the row is. A holder
+        whose own row moves them to another id frees it, so the order of the
+        rows never matters."""
+        if self.identity_by_employee_id:
+            return
+        while True:
+            holders: dict[str, list[int]] = {}
+            for uid in self.state.users:
+                eid = self._fields(uid).get("employee_id", "")
+                if eid:
+                    holders.setdefault(eid, []).append(uid)
+            for res in self.results.values():
+                if res.new and res.fields.get("employee_id"):
+                    holders.setdefault(res.fields["employee_id"], []).append(res.uid)
+            refused = [
+                (uid, eid) for eid, uids in holders.items() if len(uids) > 1 for uid in uids
+                if uid in self.results and (uid not in self.state.users
+                                            or self.state.users[uid].fields.get("employee_id", "") != eid)
+            ]
+            if not refused:
+                return
+            for uid, eid in refused:
+                res = self.results[uid]
+                owner = next(u for u in holders[eid] if u != uid)
+                self.out.findings.append(finding(
+                    "EMPLOYEE_ID_TAKEN", res.row,
+                    f'The employee id "{eid}" already belongs to {self._fields(owner).get("email", "")} in '
+                    "Betterworks; it is not applied, and the rest of the row is. Production does not "
+                    "document this case; refusing the id is the sandbox's rule.",
+                    column="employee_id", value=eid,
+                ))  # fmt: skip
+                self._keep_stored(res, "employee_id")
 
     def _final_addresses(self) -> None:
         """Who holds each address once the file is applied (links resolve here)."""
@@ -118,27 +190,10 @@ class LinkRules:
             final[email_key(res.fields.get("email", ""))] = res.uid
         self.final_by_email = final
 
-    def _refuse_links_to_refused_users(self) -> None:
-        """A manager the validator found in the file, whose own row the
-        directory then refused (licences, a taken address), does not exist:
-        the link is not set."""
-        for res in self.results.values():
-            value = res.fields.get("manager_email", "")
-            if "manager_email" not in res.columns or not value:
-                continue
-            if email_key(value) in self.final_by_email:
-                continue
-            if not res.new and self.state.users[res.uid].fields.get("manager_email") == value:
-                continue  # an old link the file repeats: the validator's business
-            self.out.issues.append(
-                Issue(code="MANAGER_NOT_FOUND", severity="error", row=res.row, column="manager_email",
-                      value=value, message=messages.manager_not_found(value.strip()))
-            )
-            self._keep_stored(res, "manager_email")
-
     def _resolve_manager_ids(self) -> None:
-        # manager_id names the manager by employee id (SPEC §3); the directory
-        # links managers by email, so resolve once every row is in.
+        """manager_id names the manager by employee id (docs/production.md §3);
+        the directory links managers by email, so resolve once every row is
+        in. An id nobody holds (or whose row was refused) is not set."""
         wanted = [res for res in self.results.values() if res.manager_eid is not None]
         if not wanted:
             return
@@ -153,18 +208,32 @@ class LinkRules:
             assert res.manager_eid is not None
             if not res.manager_eid:
                 res.drop("manager_email")
-            elif res.manager_eid in emails and res.manager_eid != res.fields.get("employee_id"):
+            elif res.manager_eid in emails:
                 res.set("manager_email", emails[res.manager_eid])
-            elif res.manager_eid in self.refused_ids:  # the validator found it in the file
-                self.out.issues.append(
-                    Issue(code="MANAGER_NOT_FOUND", severity="error", row=res.row, column="manager_id",
-                          value=res.manager_eid,
-                          message=(f"Could not find manager id: {res.manager_eid} (that user's own row "
-                                   "was refused); the manager is not set."))
-                )
+            else:
+                self.out.findings.append(finding(
+                    "MANAGER_NOT_FOUND", res.row, f"Could not find manager id: {res.manager_eid}",
+                    column="manager_id", value=res.manager_eid,
+                ))  # fmt: skip
                 self._keep_stored(res, "manager_email")
-            # else: unknown manager id; the validator reports it, the value is not applied
             res.columns = self._union(res.columns, ("manager_email",))
+
+    def _managers_exist(self) -> None:
+        """A manager address must be a user of the file or an active user of
+        the directory, as the directory stands once the file is applied
+        (docs/production.md §4 "Could not find manager email")."""
+        for res in self.results.values():
+            value = res.fields.get("manager_email", "")
+            if res.manager_eid is not None or "manager_email" not in res.columns or not value:
+                continue
+            uid = self.final_by_email.get(email_key(value))
+            if uid is not None and (uid in self.results or self.state.users[uid].active):
+                continue
+            self.out.findings.append(finding(
+                "MANAGER_NOT_FOUND", res.row, messages.manager_not_found(value.strip()),
+                column="manager_email", value=value,
+            ))  # fmt: skip
+            self._keep_stored(res, "manager_email")
 
     def _follow_renamed_managers(self, omitted: list[User]) -> None:
         """A manager whose address the file changed (identity by employee id)
@@ -202,41 +271,55 @@ class LinkRules:
         key = email_key(self._fields(uid).get("manager_email", ""))
         return self.final_by_email.get(key) if key else None
 
-    def _refuse_cycles_through_the_directory(self) -> None:
-        """SPEC §6: a manager chain must not loop. The validator sees the
-        loops among the file's rows; one that closes through users the file
-        leaves as they are shows only here: such a row keeps its old manager.
-        Each user's chain is walked once (`safe`: known to reach the top)."""
-        safe: set[int] = set()
+    def _refuse_cycles(self) -> None:
+        """A manager chain must not loop (docs/production.md §4), whether the
+        loop is among the file's rows or closes through users the file leaves
+        as they are. Every row of the file on a loop keeps its old manager;
+        the loops are found first, so the order of the rows never matters.
+        Each user's chain is walked once (`done`: known to reach the top or a
+        loop already seen)."""
+        done: set[int] = set()
+        on_loop: set[int] = set()
         for res in list(self.results.values()):
             if "manager_email" not in res.columns or not res.fields.get("manager_email"):
                 continue
-            path = [res.uid]
-            on_path = {res.uid}
-            node = self._manager_of(res.uid)
-            while node is not None and node not in safe and node not in on_path:
+            path: list[int] = []
+            index: dict[int, int] = {}
+            node: int | None = res.uid
+            while node is not None and node not in done and node not in index:
+                index[node] = len(path)
                 path.append(node)
-                on_path.add(node)
                 node = self._manager_of(node)
-            if node is None or node in safe:
-                safe.update(path)
-                continue
-            if node != res.uid:
-                continue  # a loop further up, not through this row (already in the directory)
-            value = res.fields["manager_email"]
-            by_id = res.manager_eid is not None  # the file named the manager by employee id
-            self.out.issues.append(
-                Issue(
-                    code="MANAGER_CYCLE", severity="error", row=res.row,
-                    column="manager_id" if by_id else "manager_email",
-                    value=res.manager_eid if by_id else value,
-                    message=(
-                        f"The manager chain loops back to this user through users already in Betterworks "
-                        f"(manager: {value}); the manager is not set."
-                    ),
-                )
-            )
+            if node is not None and node in index:
+                on_loop.update(path[index[node]:])
+            done.update(path)
+        refused = [
+            self.results[uid] for uid in sorted(on_loop)
+            if uid in self.results and "manager_email" in self.results[uid].columns
+        ]
+        for res in refused:
+            self.out.findings.append(self._cycle_finding(res))
+        for res in refused:
             self._keep_stored(res, "manager_email")
+
+    def _cycle_finding(self, res: Pending) -> Finding:
+        by_id = res.manager_eid is not None  # the file named the manager by employee id
+        chain: list[str] = []
+        node: int | None = res.uid
+        while node is not None and len(chain) < _CHAIN_SHOWN:
+            pending = self.results.get(node)
+            eid = pending.manager_eid if pending is not None else None
+            chain.append(eid if by_id and eid else self._fields(node).get("manager_email", ""))
+            node = self._manager_of(node)
+            if node == res.uid:
+                break
+        loop = " -> ".join(v.strip() for v in chain) + ("" if node == res.uid else " -> ...")
+        value = res.manager_eid if by_id else res.fields["manager_email"]
+        return finding(
+            "MANAGER_CYCLE", res.row,
+            f"The manager chain loops back to this user (managers: {loop}); the manager is not set.",
+            column="manager_id" if by_id else "manager_email", value=value,
+        )
 
     def _keep_stored(self, res: Pending, name: str) -> None:
         """A value the file may not set: the user keeps the stored one (or none)."""
@@ -247,9 +330,10 @@ class LinkRules:
             res.drop(name)
 
     def _refuse_deactivated_departments(self) -> None:
-        """SPEC §3 keeps active users out of deactivated departments (one with
-        active users cannot be deactivated); a file moving a user into one is
-        refused for that value [decided]: the rest of the row applies."""
+        """Active users stay out of deactivated departments (docs/production.md
+        §3: one with active users cannot be deactivated); a file moving a user
+        into one is refused for that value (docs/production.md §6): the rest of
+        the row applies."""
         for res in self.results.values():
             name = res.fields.get("department_name", "")
             department = self.state.departments.get(name.lower()) if name else None
@@ -259,16 +343,12 @@ class LinkRules:
             before = stored.fields.get("department_name") if stored is not None else None
             if stored is not None and stored.active and before is not None and before.lower() == name.lower():
                 continue  # already there, and already active: not this file's doing
-            self.out.issues.append(
-                Issue(
-                    code="DEPARTMENT_INACTIVE", severity="error", row=res.row, column="department_name",
-                    value=name,
-                    message=(
-                        f'The department "{department.name}" is deactivated, so the user is not (or no '
-                        "longer) in it; reactivate it with a department file first."
-                    ),
-                )
-            )
+            self.out.findings.append(finding(
+                "DEPARTMENT_INACTIVE", res.row,
+                f'The department "{department.name}" is deactivated, so the user is not (or no '
+                "longer) in it; reactivate it with a department file first.",
+                column="department_name", value=name,
+            ))  # fmt: skip
             if stored is not None and not stored.active and before is not None \
                     and before.lower() == name.lower():
                 res.drop("department_name")  # reactivated: active, but out of the deactivated department

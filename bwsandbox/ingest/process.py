@@ -11,6 +11,7 @@ something), the file is recomputed on the new directory.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -20,14 +21,15 @@ from pathlib import Path
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.ingest import directory, pgp, reports
-from bwsandbox.ingest.apply import apply_departments, apply_users
 from bwsandbox.ingest.notify import error_csv
-from bwsandbox.ingest.records import Issue, Outcome, Policy, Source, email_key
-from bwsandbox.spec.fields import DATE_IN_NAME, FEED_SUFFIXES, Kind, Profile, trim
+from bwsandbox.ingest.plan import Judgement, Terms, judge, rejected, swept
+from bwsandbox.ingest.records import Outcome, Source, State
+from bwsandbox.spec.fields import Profile, trim
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
-from bwsandbox.validator import Context, Validation, validate
-from bwsandbox.validator.model import Limits
+from bwsandbox.validator import Context
+from bwsandbox.validator.findings import file_finding
+from bwsandbox.validator.model import Finding, Limits
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,42 +80,24 @@ Finalize = Callable[[sqlite3.Connection, Processed], None]
 
 def decrypt(
     data: bytes, *, name: str, tenant: Tenant, data_dir: Path, max_bytes: int = pgp.DEFAULT_MAX_DECRYPTED
-) -> tuple[bytes, str, Issue | None]:
-    """(plaintext, name to validate under, problem). SPEC §1: engage requires PGP."""
+) -> tuple[bytes, str, Finding | None]:
+    """(plaintext, name to validate under, problem). Engage requires PGP
+    (docs/production.md §1)."""
     if pgp.is_pgp_name(name):
         if tenant.profile is Profile.CORE and not pgp.has_key(data_dir, tenant):
-            return data, name, Issue(
-                code="PGP_NO_KEY", severity="error", row=None,
-                message=(
-                    f"{name} is PGP-encrypted, but this tenant has no sandbox key. Run "
-                    f"`bwsandbox pgp export-key --tenant {tenant.name}` and encrypt to that key."
-                ),
-            )
+            return data, name, file_finding("PGP_NO_KEY", (
+                f"{name} is PGP-encrypted, but this tenant has no sandbox key. Run "
+                f"`bwsandbox pgp export-key --tenant {tenant.name}` and encrypt to that key."))
         try:
             return pgp.decrypt(data, data_dir, tenant, name, max_bytes=max_bytes), pgp.plain_name(name), None
         except pgp.PgpProblem as problem:
-            return data, name, Issue(code=problem.code, severity="error", row=None, message=problem.message)
+            return data, name, file_finding(problem.code, problem.message)
     if tenant.profile is Profile.ENGAGE:
-        return data, name, Issue(
-            code="PGP_REQUIRED", severity="error", row=None,
-            message=(
-                f"{name} is not encrypted. The engage profile accepts only PGP-encrypted files "
-                f"named employees.YYYYMMDDHHMM.csv.pgp, encrypted with the key from "
-                f"`bwsandbox pgp export-key --tenant {tenant.name}`."
-            ),
-        )
+        return data, name, file_finding("PGP_REQUIRED", (
+            f"{name} is not encrypted. The engage profile accepts only PGP-encrypted files "
+            f"named employees.YYYYMMDDHHMM.csv.pgp, encrypted with the key from "
+            f"`bwsandbox pgp export-key --tenant {tenant.name}`."))
     return data, name, None
-
-
-def mentioned_emails(validation: Validation) -> frozenset[str]:
-    """Emails on rows that were not applied: engage must not terminate them."""
-    header = [trim(h) for h in validation.report.header]  # SPEC §7: " email" is email
-    if "email" not in header:
-        return frozenset()
-    index = header.index("email")
-    return frozenset(
-        email_key(cells[index]) for cells in validation.originals.values() if len(cells) > index
-    )
 
 
 def process(
@@ -184,7 +168,7 @@ def plan(
     return _compute(
         conn, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem,
         today=clock.today().isoformat(), now=clock.iso(), source=Source.FILE, label=f"plan {name}",
-        termination_limit=termination_limit, extra={}, bounds=bounds,
+        termination_limit=termination_limit, extra={}, bounds=bounds, sweep=True,
     )
 
 
@@ -195,7 +179,7 @@ def _compute(
     name: str,
     vname: str,
     plain: bytes,
-    problem: Issue | None,
+    problem: Finding | None,
     today: str,
     now: str,
     source: Source,
@@ -203,60 +187,28 @@ def _compute(
     termination_limit: float,
     extra: Mapping[str, object],
     bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
+    sweep: bool = False,
 ) -> Processed:
     state = directory.load(conn, tenant.name)
-    outcome = Outcome()
-    header: Sequence[str] = ()
-    originals: Mapping[int, Sequence[str]] = {}
-    skipped = 0
-    if problem is not None:
-        base: dict[str, object] = {
-            "file": name, "profile": str(tenant.profile), "sha256": extra.get("sha256", ""),
-            "verdict": "rejected", "rows": {"total": 0, "valid": 0, "skipped": 0}, "findings": [],
-        }
-        issues = [problem]
-    else:
-        context = Context(
-            profile=tenant.profile, locale=tenant.locale, custom_keys=tenant.custom_keys,
-            directory=directory.snapshot(state), today=dt.date.fromisoformat(today), licenses_available=None,
-            engage_termination_limit=None,  # apply says it (and refuses over the limit) with the same words
-            limits=bounds.limits,
-        )
-        validation = validate(plain, context, name=vname)
-        report = validation.report
-        base = report.to_dict()
-        base["file"] = name
-        header, originals, skipped = report.header, validation.originals, report.skipped
-        if str(report.verdict) != "rejected":
-            policy = Policy(
-                profile=tenant.profile, source=source, source_label=label, today=today, now=now,
-                licenses=tenant.licenses, termination_limit=termination_limit,
-                columns=frozenset(report.columns or report.header),
-                mentioned=mentioned_emails(validation),
-            )
-            applier = apply_departments if report.kind is Kind.DEPARTMENTS else apply_users
-            outcome = applier(state, validation.applicable(), policy)
-        if source is Source.ADMIN:  # the manual upload department files are said to need
-            base["findings"] = [
-                f for f in reports.findings(base) if f.get("code") != "DEPARTMENT_FILE_MANUAL"
-            ]
-        issues = outcome.issues + _name_notices(name, tenant, source)
-        # Rows only the directory refused (licences, a taken address) keep
-        # their original cells in the error file too (SPEC §5).
-        refused = {i.row for i in issues if i.row is not None}
-        including = getattr(originals, "including", None)
-        if refused - set(originals) and including is not None:
-            originals = including(refused)
-    full = reports.build(
-        base=base, issues=issues, outcome=outcome, extra={"source": label, **extra},
-        validator_skipped=skipped,
+    if sweep:  # a plan: the clock's due deactivations, in memory, as an upload applies them first
+        state = swept(state, today)
+    judgement = _judge(
+        state, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem, today=today, now=now,
+        source=source, label=label, termination_limit=termination_limit, bounds=bounds,
     )
-    findings = full["findings"]
-    assert isinstance(findings, list)
+    report = judgement.report
+    if problem is not None:
+        report = dataclasses.replace(report, sha256=str(extra.get("sha256", "")))
+    header, originals = report.header, judgement.originals
+    full = reports.build(
+        report=report, outcome=judgement.outcome, validator_skipped=judgement.validator_skipped,
+        extra={"source": label, **extra},
+    )
     csv_bytes = attachment = None
-    if reports.has_errors(full):
+    if report.has_errors:
         # The error file lists every row with an error, up to its byte bound;
         # the report keeps the first findings of each code (docs/security.md).
+        findings = reports.findings(full)
         csv_bytes = error_csv(header, originals, findings, max_bytes=bounds.max_error_file_bytes)
         attachment = csv_bytes
         if len(csv_bytes) > bounds.max_attachment_bytes:
@@ -265,29 +217,50 @@ def _compute(
     # Names of the rows the report (and so the email) shows; each is parsed only now.
     shown = {r for r in (f.get("row") for f in reports.findings(full)) if isinstance(r, int)}
     names = _names(header, {row: originals[row] for row in sorted(shown) if row in originals})
-    for issue in issues:  # a row whose original cells are not at hand (JSON entries)
-        if issue.row is not None and issue.value:
-            names.setdefault(issue.row, issue.value)
-    return Processed(report=full, errors_csv=csv_bytes, outcome=outcome, names=names, attachment=attachment)
+    for f in judgement.outcome.findings:  # a row whose original cells are not at hand (JSON entries)
+        if f.row is not None and f.value:
+            names.setdefault(f.row, f.value)
+    return Processed(
+        report=full, errors_csv=csv_bytes, outcome=judgement.outcome, names=names, attachment=attachment
+    )
 
 
-def _name_notices(name: str, tenant: Tenant, source: Source) -> list[Issue]:
-    """SPEC §1: a core upload's name is unique, has its date in it, and ends in
-    .csv or .json [doc]. Production's reaction to other names is not
-    documented: the file is processed, and the report says what to rename."""
-    if source is not Source.FILE or tenant.profile is not Profile.CORE:
-        return []
-    out = []
-    base = name[: -len(".pgp")] if name.lower().endswith((".pgp", ".gpg")) else name
-    if not base.lower().endswith(FEED_SUFFIXES):
-        out.append(Issue(code="FILE_NAME_EXTENSION", severity="notice", row=None, value=name, message=(
-            f"{name} does not end in .csv or .json, the names production documents; "
-            "name the export users_YYYYMMDD.csv (or .json).")))
-    if not DATE_IN_NAME.search(name):
-        out.append(Issue(code="FILE_NAME_UNDATED", severity="notice", row=None, value=name, message=(
-            f"{name} has no date in it; production asks for a unique, dated name such as "
-            "users_YYYYMMDD.csv, so each day's file is told apart.")))
-    return out
+def _judge(
+    state: State, *, tenant: Tenant, name: str, vname: str, plain: bytes, problem: Finding | None,
+    today: str, now: str, source: Source, label: str, termination_limit: float, bounds: Bounds,
+) -> Judgement:
+    """The file against the tenant's directory (`plan.judge`), reported under
+    the name it arrived with."""
+    if problem is not None:
+        return rejected(name, tenant.profile, problem)
+    context = Context(
+        profile=tenant.profile, locale=tenant.locale, custom_keys=tenant.custom_keys,
+        today=dt.date.fromisoformat(today), limits=bounds.limits,
+    )
+    terms = Terms(
+        source=source, label=label, now=now, licenses=tenant.licenses, termination_limit=termination_limit,
+        upload_name=name if source is Source.FILE else None,
+    )
+    judgement = judge(plain, name=vname, context=context, state=state, terms=terms)
+    return dataclasses.replace(judgement, report=dataclasses.replace(judgement.report, file=name))
+
+
+def judge_upload(
+    conn: sqlite3.Connection, *, data_dir: Path, tenant: Tenant, name: str, data: bytes, clock: Clock,
+    termination_limit: float, bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
+) -> Judgement:
+    """`bwsandbox validate --tenant`: what `data`, uploaded by SFTP as
+    `name`, would do to the tenant's directory now, as a typed judgement.
+    Changes nothing."""
+    plain, vname, problem = decrypt(
+        data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes
+    )
+    today = clock.today().isoformat()
+    return _judge(
+        swept(directory.load(conn, tenant.name), today), tenant=tenant, name=name, vname=vname, plain=plain,
+        problem=problem, today=today, now=clock.iso(), source=Source.FILE, label=f"plan {name}",
+        termination_limit=termination_limit, bounds=bounds,
+    )
 
 
 def _names(header: Sequence[str], originals: Mapping[int, Sequence[str]]) -> dict[int, str]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bwsandbox.spec.fields import Profile
+from bwsandbox.validator.model import Finding
 
 
 def email_key(address: str) -> str:
@@ -130,35 +131,12 @@ class Overwrite:
     row: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Issue:
-    """What only the directory can see (licences, the termination safety net).
-    Same shape as a validator Finding in the report."""
-
-    code: str
-    severity: str  # "error" | "warning" | "notice"
-    row: int | None
-    message: str
-    column: str | None = None
-    value: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "row": self.row,
-            "column": self.column,
-            "value": self.value,
-            "message": self.message,
-        }
-
-
 @dataclass(slots=True, kw_only=True)
 class Outcome:
     users: list[UserChange] = field(default_factory=list)
     departments: list[DepartmentChange] = field(default_factory=list)
     overwritten: list[Overwrite] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # what only the directory shows
     manual_set: list[ManualEdit] = field(default_factory=list)  # admin edits made
     manual_cleared: list[tuple[int, str]] = field(default_factory=list)  # file took over
     counts: dict[str, int] = field(default_factory=dict)

@@ -23,12 +23,12 @@ and `/reports/<name>.errors.csv`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from bwsandbox.fsutil import atomic_write
-from bwsandbox.ingest.records import Action, Issue, Outcome
-from bwsandbox.spec.codes import Scope, scope_of
+from bwsandbox.ingest.records import Action, Outcome
+from bwsandbox.validator.model import Report
 
 CHANGES_SHOWN = 1000
 # What `publish` adds to a name on disk: ".<name>.report.json.tmp" while it
@@ -38,51 +38,49 @@ APPLIED_KEYS = tuple(str(a) for a in Action) + ("skipped",)
 
 
 def build(
-    *,
-    base: Mapping[str, object],
-    issues: Iterable[Issue],
-    outcome: Outcome,
-    extra: Mapping[str, object],
-    validator_skipped: int,
+    *, report: Report, outcome: Outcome, validator_skipped: int, extra: Mapping[str, object]
 ) -> dict[str, object]:
-    report: dict[str, object] = dict(base)
-    merged = findings(report) + [i.to_dict() for i in issues]
-    merged.sort(key=lambda f: (f.get("row") is not None, f.get("row") or 0))
-    report["findings"] = merged
-    # Rows the directory refused (licences, a taken address) are skipped rows
-    # of the file too, as `validate --context` counts them.
-    rows = report.get("rows")
-    refused = {i.row for i in issues if i.row is not None and i.severity == "error"
-               and scope_of(i.code, i.row) is Scope.ROW}
-    if isinstance(rows, dict) and refused:
-        moved = min(len(refused), int(rows.get("valid", 0)))
-        valid, skipped = int(rows["valid"]) - moved, int(rows["skipped"]) + moved
-        report["rows"] = {**rows, "valid": valid, "skipped": skipped}
-    applied = {key: outcome.counts.get(key, 0) for key in APPLIED_KEYS}
-    applied["skipped"] += validator_skipped
-    if outcome.departments:
-        applied["departments_created"] = sum(1 for d in outcome.departments if d.action is Action.CREATED)
-        applied["departments_updated"] = sum(1 for d in outcome.departments if d.action is Action.UPDATED)
-    report["applied"] = applied
-    report["overwritten_manual_edits"] = [
+    """The stored report (JSON): a judgement's typed report, what it applied,
+    and `extra` (where the file came from). The one place it becomes a dict."""
+    out = report.to_dict()
+    out["applied"] = applied_counts(outcome, validator_skipped)
+    out["overwritten_manual_edits"] = [
         {
             "row": o.row, "email": o.email, "field": o.field, "manual_value": o.manual_value,
             "file_value": o.file_value, "edited_at": o.edited_at, "edited_by": o.edited_by,
         }
         for o in outcome.overwritten
     ]
-    changed = [c for c in outcome.users if c.action is not Action.UNCHANGED]
-    report["changes"] = [
-        {
-            "row": c.row, "email": c.after.email, "action": str(c.action),
-            "fields": {name: [old, new] for name, old, new in c.diff},
-        }
-        for c in changed[:CHANGES_SHOWN]
-    ]
-    report["changes_not_shown"] = max(len(changed) - CHANGES_SHOWN, 0)
-    report.update(extra)
-    report["verdict"] = verdict(report, outcome)
-    return report
+    changed = sum(1 for c in outcome.users if c.action is not Action.UNCHANGED)
+    out["changes"] = change_list(outcome)
+    out["changes_not_shown"] = max(changed - CHANGES_SHOWN, 0)
+    out.update(extra)
+    out["verdict"] = str(report.verdict)
+    return out
+
+
+def applied_counts(outcome: Outcome, validator_skipped: int) -> dict[str, int]:
+    """What a file applied, by action (`applied` of a report and of a plan)."""
+    applied = {key: outcome.counts.get(key, 0) for key in APPLIED_KEYS}
+    applied["skipped"] += validator_skipped
+    if outcome.departments:
+        applied["departments_created"] = sum(1 for d in outcome.departments if d.action is Action.CREATED)
+        applied["departments_updated"] = sum(1 for d in outcome.departments if d.action is Action.UPDATED)
+    return applied
+
+
+def change_list(outcome: Outcome) -> list[dict[str, object]]:
+    """The first CHANGES_SHOWN user changes with their [old, new] values."""
+    out: list[dict[str, object]] = []
+    for c in outcome.users:
+        if len(out) == CHANGES_SHOWN:
+            break
+        if c.action is not Action.UNCHANGED:
+            out.append({
+                "row": c.row, "email": c.after.email, "action": str(c.action),
+                "fields": {name: [old, new] for name, old, new in c.diff},
+            })  # fmt: skip
+    return out
 
 
 TEXT_SHOWN = 1000  # characters of a value or message a report keeps
@@ -158,15 +156,6 @@ def error_count(report: Mapping[str, object]) -> int:
     codes = {str(f.get("code")) for f in shown}
     more = sum(int(n) for code, n in hidden.items() if code in codes) if isinstance(hidden, dict) else 0
     return len(shown) + more
-
-
-def verdict(report: Mapping[str, object], outcome: Outcome) -> str:
-    if outcome.refused or report.get("verdict") == "rejected":
-        return "rejected"
-    if not errors(report):
-        return "accepted"
-    touched = sum(v for k, v in outcome.counts.items() if k != "skipped") + len(outcome.departments)
-    return "partial" if touched else "rejected"
 
 
 def has_errors(report: Mapping[str, object]) -> bool:

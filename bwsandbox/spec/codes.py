@@ -175,29 +175,34 @@ _CODES = (
        "Accepted here; production may require it in the Admin module's manual upload."),
 )
 
-CATALOGUE: dict[str, Code] = {c.code: c for c in _CODES}
-
-# Findings only the simulated vendor app can make (it sees the directory and
-# the upload's name; `validate` does not), with a row scope to say what they
-# cost. Not in CATALOGUE: no file alone triggers them, so they have no fixture.
-# (TERMINATIONS, TERMINATION_LIMIT, EMAIL_TAKEN: `validate --context` predicts
-# them from a directory snapshot, so they are in CATALOGUE, with fixtures.)
-DIRECTORY_CODES: dict[str, Code] = {
-    c.code: c
-    for c in (
-        _c("DEPARTMENT_INACTIVE", E, V, "Department is deactivated",
-           "Reactivate the department with a department file first."),
-        _c("FILE_NAME_UNDATED", N, X, "File name has no date", "Name the file users_YYYYMMDD.csv."),
-        _c("FILE_NAME_EXTENSION", N, X, "File name does not end in .csv or .json",
-           "Name the file users_YYYYMMDD.csv (or .json)."),
-    )
-}
+# Codes no sample file can trigger on its own: an upload's name, its PGP
+# envelope, or a deactivated department of the tenant. Tests of the vendor
+# app trigger each (tests/unit/test_fixtures.py checks a test names it).
+_UPLOAD_CODES = (
+    _c("DEPARTMENT_INACTIVE", E, V, "Department is deactivated",
+       "Reactivate the department with a department file first."),
+    _c("FILE_NAME_UNDATED", N, X, "File name has no date", "Name the file users_YYYYMMDD.csv."),
+    _c("FILE_NAME_EXTENSION", N, X, "File name does not end in .csv or .json",
+       "Name the file users_YYYYMMDD.csv (or .json)."),
+    _c("PGP_REQUIRED", E, F, "Engage file not encrypted",
+       "Encrypt the file to the tenant's key and name it employees.YYYYMMDDHHMM.csv.pgp."),
+    _c("PGP_NO_KEY", E, F, "Tenant has no PGP key", "Export the tenant's key and encrypt to it."),
+    _c("PGP_NOT_ENCRYPTED", E, F, "Named .pgp but not encrypted",
+       "Encrypt the file, or drop the .pgp suffix."),
+    _c("PGP_WRONG_KEY", E, F, "Encrypted to another key",
+       "Encrypt to the key `bwsandbox pgp export-key` gives."),
+    _c("PGP_INVALID", E, F, "PGP data cannot be decrypted", "Send a whole, valid OpenPGP message."),
+    _c("PGP_TOO_LARGE", E, F, "Decrypted file too large",
+       "The plaintext passed max_decrypted_bytes; check the export, or raise the setting."),
+)
+CATALOGUE: dict[str, Code] = {c.code: c for c in (*_CODES, *_UPLOAD_CODES)}
+WITHOUT_FIXTURE = frozenset(c.code for c in _UPLOAD_CODES)
 
 
 def scope_of(code: object, row: object) -> Scope:
-    """What a finding costs, from either table; an unknown code costs its row
-    (or the file, when it has no row)."""
-    known = CATALOGUE.get(str(code)) or DIRECTORY_CODES.get(str(code))
+    """What a finding costs. A stored report is read back, never trusted: an
+    unknown code there costs its row (or the file, when it has no row)."""
+    known = CATALOGUE.get(str(code))
     if known is not None:
         return known.scope
     return Scope.FILE if row is None else Scope.ROW

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.validator import accel
-from bwsandbox.validator.findings import finding
+from bwsandbox.validator.findings import finding, row_of
 from bwsandbox.validator.model import Finding
-from bwsandbox.validator.structure import row_of
 from bwsandbox.validator.values import Batch
 
 if TYPE_CHECKING:
@@ -180,7 +179,7 @@ def cycle_members(parent: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.unique(p[:n][p[:n] != n])
 
 
-def manager_links(
+def manager_self(
     fetch: Fetch,
     rec: np.ndarray[Any, Any],
     *,
@@ -188,61 +187,19 @@ def manager_links(
     alive: np.ndarray[Any, Any],
     mkeys: np.ndarray[Any, Any],
     mcol: str,
-    known: np.ndarray[Any, Any],
-    not_found: Any,
     own_manager: str,
 ) -> Iterable[Finding]:
-    """Self, not found, and cycles for one manager column (SPEC §3, §4).
+    """A row naming its own user as manager: what the file alone shows about
+    managers. Whether a manager exists, and loops of managers, depend on the
+    directory too, so they are judged once, by the apply layer
+    (`ingest/links.py`).
 
     `keys`/`mkeys`: hashed identity and manager keys per row; `rec`: the
-    record index of each row;
-    `alive`: rows that will be applied (a skipped row is nobody's manager);
-    `known`: hashed keys of the directory snapshot.
+    record index of each row; `alive`: rows that will be applied.
     """
     import numpy as np
 
     linked = (mkeys != _EMPTY) & alive
-    if not linked.any():
-        return
-    # (Pools may hold the empty key: rows without a key are never `linked`.)
-    found = is_in(mkeys, keys if alive.all() else keys[alive])
-    in_dir = is_in(mkeys, known)
     self_rows = np.flatnonzero(linked & (mkeys == keys))
-    missing = np.flatnonzero(linked & ~found & ~in_dir)
     for m, value in zip(self_rows.tolist(), fetch(mcol, self_rows.tolist()), strict=True):
         yield finding("MANAGER_SELF", row_of(int(rec[m])), own_manager, column=mcol, value=value)
-    for m, value in zip(missing.tolist(), fetch(mcol, missing.tolist()), strict=True):
-        yield finding(
-            "MANAGER_NOT_FOUND", row_of(int(rec[m])), not_found(value.strip()), column=mcol, value=value
-        )
-    # A row on a cycle has its manager in the file *and* manages someone who
-    # does too: only those rows (the inner nodes of the org) are linked up.
-    edge = linked & found & (mkeys != keys)
-    cand = np.flatnonzero(edge & is_in(keys, mkeys))  # a superset is fine: hits are checked below
-    if len(cand) < 2:
-        return
-    ck = keys[cand]
-    order = np.argsort(ck)
-    pos = np.minimum(np.searchsorted(ck[order], mkeys[cand]), len(cand) - 1)
-    hit = ck[order][pos] == mkeys[cand]
-    local = np.where(hit, order[pos], -1)
-    members = cand[cycle_members(local)]
-    if not len(members):
-        return
-    parent = np.full(len(keys), -1, dtype=np.int64)
-    parent[cand] = np.where(local >= 0, cand[np.maximum(local, 0)], -1)
-    text = dict(zip(members.tolist(), fetch(mcol, members.tolist()), strict=True))
-    for m in members.tolist():
-        path = [text[m]]
-        j = int(parent[m])
-        while j != m and len(path) < 6:
-            path.append(text.get(j, "?"))
-            j = int(parent[j])
-        loop = " -> ".join(v.strip() for v in path) + (" -> ..." if j != m else "")
-        yield finding(
-            "MANAGER_CYCLE",
-            row_of(int(rec[m])),
-            f"The manager chain loops back to this user (managers: {loop}); the manager is not set.",
-            column=mcol,
-            value=text[m],
-        )

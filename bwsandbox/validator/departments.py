@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from bwsandbox.spec.fields import BOOLEAN_FALSE
 from bwsandbox.validator import values
 from bwsandbox.validator.crossrow import cycle_members, duplicates, frame_fetch, hash_keys
-from bwsandbox.validator.findings import file_finding, finding
+from bwsandbox.validator.findings import file_finding, finding, row_of
 from bwsandbox.validator.model import Context, Finding
 from bwsandbox.validator.spaces import SpaceTally
-from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -88,23 +86,3 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
                 column="parent",
                 value=k["parent"][m],
             )
-    if "is_active" in df.columns and context.directory is not None:
-        busy: dict[str, int] = {}
-        for user in context.directory.users:
-            if user.active and user.department_name:
-                key = user.department_name.strip().lower()
-                busy[key] = busy.get(key, 0) + 1
-        inactive = df.filter(
-            pl.col("is_active").str.strip_chars().str.to_lowercase().is_in(sorted(BOOLEAN_FALSE))
-        )
-        for i, name, flag in inactive.select("i", "name", "is_active").rows():
-            count = busy.get(name.strip().lower(), 0)
-            if count:
-                yield finding(
-                    "DEPARTMENT_HAS_ACTIVE_USERS",
-                    row_of(i),
-                    f'The department "{name}" still has {count} active user(s); move or '
-                    "deactivate them before deactivating it.",
-                    column="is_active",
-                    value=flag,
-                )

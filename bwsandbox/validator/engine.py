@@ -22,12 +22,12 @@ from bwsandbox.validator import accel, crossrow, fastpath, values
 from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
-from bwsandbox.validator.findings import file_finding, finding, skipped_records, too_many_columns
+from bwsandbox.validator.findings import file_finding, finding, row_of, skipped_records, too_many_columns
 from bwsandbox.validator.formulas import formula_findings
 from bwsandbox.validator.header import HeaderMap, map_header
 from bwsandbox.validator.jsonfeed import nested_findings, read_json_table
 from bwsandbox.validator.model import ApplicableRow, Context, Finding, Report, Validation
-from bwsandbox.validator.structure import CsvRead, Table, _now, row_of
+from bwsandbox.validator.structure import CsvRead, Table, _now
 from bwsandbox.validator.users import UserRules, user_rules
 
 if TYPE_CHECKING:
@@ -293,6 +293,8 @@ def _finish(
         if f.row is not None and f.column and f.severity is Severity.ERROR and f.scope is Scope.VALUE:
             drops.setdefault(f.row - 2, set()).add(f.column)
 
+    _NONE: frozenset[str] = frozenset()
+
     def rows() -> Iterator[ApplicableRow]:
         blank = table.blank
         specs = [(i, n, hmap.template.get(n)) for i, n in columns]
@@ -308,7 +310,7 @@ def _finish(
                 value = values.trim(cell) if spec is None else values.normalise(spec, cell, context.locale)
                 if value is not None:
                     out[field_name] = value
-            yield ApplicableRow(row=row_of(rec), values=out)
+            yield ApplicableRow(row=row_of(rec), values=out, dropped=frozenset(dropped) if dropped else _NONE)
 
     return Validation(report=report, rows_factory=rows, originals=_Originals(table, flagged))
 

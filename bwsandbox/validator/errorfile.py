@@ -16,10 +16,11 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from bwsandbox.spec.codes import Scope, Severity, scope_of
 from bwsandbox.validator.formulas import safe_row
-from bwsandbox.validator.model import Report, Validation, Verdict
+from bwsandbox.validator.model import Report, Verdict
 
 ERROR_COLUMNS = ("row", "status", "errors")
 
@@ -98,7 +99,18 @@ def error_file(
 _CUT_ROOM = 400  # bytes kept (beyond a comma per column) for the line that says rows were left out
 
 
-def error_csv(validation: Validation) -> bytes:
+class Judged(Protocol):
+    """A report with the original cells of its rows: a `Validation`, or the
+    apply layer's judgement of the file against a directory."""
+
+    @property
+    def report(self) -> Report: ...
+
+    @property
+    def originals(self) -> Mapping[int, Sequence[str]]: ...
+
+
+def error_csv(validation: Judged) -> bytes:
     """The error file of one validation (`bwsandbox validate --format csv`)."""
     report = validation.report
     return error_file(

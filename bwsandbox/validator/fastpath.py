@@ -7,8 +7,7 @@ need no Python at all. The slow records (a date to read, an address with
 capitals, an apostrophe, an empty required cell...) are parsed again by the
 csv module and go through the very same rules as every other file
 (`UserRules.run`), so the fast path can only skip work, never change a
-finding. Rows whose employee id differs from the one the directory holds for
-that user are slow too (users._directory_ids compares them). Files the plan
+finding. Files the plan
 does not cover (another kind, a required column missing) read their columns
 with polars instead, and so do all files where `_ccells` is not in use
 (`accel.py`): the fast path only ever skips work.
@@ -19,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.spec.fields import Kind, Profile, ValueType, identity_by_employee_id
+from bwsandbox.spec.fields import Kind, ValueType, identity_by_employee_id
 from bwsandbox.validator import accel
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 # Kinds of _cells.c.
-_TEXT, _EMAIL, _ID, _BOOL, _DATE_US, _DATE_GB, _OTHER, _ID_LOWER = range(8)
+_TEXT, _EMAIL, _ID, _BOOL, _DATE_US, _DATE_GB, _OTHER = range(7)  # (_cells.c's ID_LOWER unused)
 _MAX_COLUMNS = 31
 
 
@@ -40,7 +39,6 @@ class Plan:
     width: int
     specs: tuple[tuple[int, int, int, bool, tuple[bytes, ...] | None], ...]
     names: tuple[str, ...]  # field name of each spec
-    stored_ids: bool = False  # the directory has employee ids to compare (users._directory_ids)
 
 
 def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Plan | None:
@@ -53,13 +51,8 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
         return None
     processed = {**hmap.columns, **hmap.custom}
     names = tuple(processed[i] for i in needed)
-    core = context.profile is Profile.CORE
     if len(needed) > _MAX_COLUMNS or max(needed) >= 256 or "email" not in names:
         return None
-    if core and not {"first_name", "last_name"} <= set(names):
-        return None  # every new user lacks a required value: nothing is fast
-    users = context.directory.users if context.directory is not None else ()
-    stored_ids = "employee_id" in names and any(u.employee_id for u in users)
     by_id = identity_by_employee_id(context.profile, names)
     vocab = tuple(v.encode() for v in _COMMON_BOOLEANS)
     specs: list[tuple[int, int, int, bool, tuple[bytes, ...] | None]] = []
@@ -72,20 +65,18 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
         elif spec.type is ValueType.EMAIL:
             specs.append((index, _EMAIL, -1, False, None))  # a manager's key only
         elif spec.type is ValueType.TEXT:
-            required = core and name in ("first_name", "last_name")
+            # Names required of a new user are the apply layer's rule (it knows who is new).
             limit = spec.max_length if spec.max_length is not None else -1
-            specs.append((index, _TEXT, limit, required, None))
+            specs.append((index, _TEXT, limit, False, None))
         elif spec.type is ValueType.ID:
-            # Under identity by id, stored ids are found by their lower case.
-            kind = _ID_LOWER if stored_ids and by_id and name == "employee_id" else _ID
-            specs.append((index, kind, -1, by_id and name == "employee_id", None))
+            specs.append((index, _ID, -1, by_id and name == "employee_id", None))
         elif spec.type is ValueType.BOOLEAN:
             specs.append((index, _BOOL, -1, False, vocab))
         elif spec.type is ValueType.DATE:
             specs.append((index, _DATE_GB if context.locale == "en-GB" else _DATE_US, -1, False, None))
         else:
             specs.append((index, _OTHER, -1, False, None))
-    return Plan(width=width, specs=tuple(specs), names=names, stored_ids=stored_ids)
+    return Plan(width=width, specs=tuple(specs), names=names)
 
 
 def read_part(text: bytes, start: int, end: int, plan: Plan) -> dict[str, Any]:
@@ -105,7 +96,6 @@ class FastPart:
     slow: np.ndarray[Any, Any]  # bool: some ruled value needs the exact rules
     hashes: dict[str, np.ndarray[Any, Any]]  # field name -> u64 key hash
     ids: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]]
-    lower: dict[str, np.ndarray[Any, Any]]  # u64 hash of the lower-cased id (ID_LOWER columns)
     starts: np.ndarray[Any, Any]
     ends: np.ndarray[Any, Any]
 
@@ -133,13 +123,8 @@ def unpack(got: dict[str, Any], plan: Plan) -> FastPart:
         for name, i in zip(plan.names, got["ids"], strict=True)
         if i is not None
     }
-    lower = {
-        name: np.frombuffer(i[3], dtype=np.uint64, count=n)
-        for name, i in zip(plan.names, got["ids"], strict=True)
-        if i is not None and i[3] is not None
-    }
     slow = np.frombuffer(got["slow"], dtype=np.uint32, count=n) != 0
-    return FastPart(n=n, slow=slow, hashes=hashes, ids=ids, lower=lower, starts=starts, ends=ends)
+    return FastPart(n=n, slow=slow, hashes=hashes, ids=ids, starts=starts, ends=ends)
 
 
 def slow_frame(

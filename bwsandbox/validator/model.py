@@ -217,6 +217,9 @@ class ApplicableRow:
 
     row: int
     values: Mapping[str, str]
+    # Columns whose value a value-scope error left out: the apply layer must
+    # not read their absence as a missing value.
+    dropped: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

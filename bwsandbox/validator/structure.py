@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.validator import accel, csvrecords, fastpath
-from bwsandbox.validator.findings import finding
-from bwsandbox.validator.findings import row_of as row_of  # re-exported for the rules that import it here
+from bwsandbox.validator.findings import finding, row_of
 from bwsandbox.validator.model import Finding
 from bwsandbox.validator.readers import parse_record, read_polars
 

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import CATALOGUE
-from bwsandbox.spec.fields import Profile, ValueType, identity_by_employee_id
-from bwsandbox.validator import crossrow, fastpath, roster, values
-from bwsandbox.validator.findings import finding, skipped_records
+from bwsandbox.spec.fields import ValueType, identity_by_employee_id
+from bwsandbox.validator import crossrow, fastpath, values
+from bwsandbox.validator.findings import finding, row_of, skipped_records
 from bwsandbox.validator.header import HeaderMap
-from bwsandbox.validator.model import Context, ExistingUser, Finding
+from bwsandbox.validator.model import Context, Finding
 from bwsandbox.validator.spaces import SpaceTally
-from bwsandbox.validator.structure import row_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,31 +35,7 @@ class UserRules:
         self.findings: list[Finding] = []
         self.parts: dict[str, list[np.ndarray[Any, Any]]] = {}
         self.cols: set[str] = set()
-        directory = context.directory
-        users = directory.users if directory is not None else ()
-        self.dir_users = users
-        self._cache: dict[str, Any] = {}
         self.spaces = SpaceTally()  # SPEC §7: values are trimmed before any rule reads them
-
-    def hashed_directory(self, which: str) -> np.ndarray[Any, Any]:
-        """Hashes of the snapshot's keys ("ids", "emails", "active"), computed
-        once, when a rule first needs them (membership only: in no order)."""
-        if which not in self._cache:
-            users = self.dir_users
-            if which == "ids":
-                keys = {u.employee_id.strip() for u in users if u.employee_id}
-            else:
-                keys = {u.email.strip().lower() for u in users if u.active or which == "emails"}
-            self._cache[which] = crossrow.hash_values(list(keys))
-        got: np.ndarray[Any, Any] = self._cache[which]
-        return got
-
-    def stored_ids(self, by_id: bool) -> pl.DataFrame:
-        key = f"stored:{by_id}"
-        if key not in self._cache:
-            self._cache[key] = _stored_ids(self.context, by_id)
-        got: pl.DataFrame = self._cache[key]
-        return got
 
     def keep(self, name: str, array: np.ndarray[Any, Any]) -> None:
         self.parts.setdefault(name, []).append(array)
@@ -128,23 +103,10 @@ class UserRules:
                 values.email_plain(batch, "manager_email"),
                 crossrow.email_key("manager_email"),
             )
-        state: dict[str, np.ndarray[Any, Any]] = {}
-
-        def creating() -> np.ndarray[Any, Any]:
-            return state["creating"]
-
-        if context.profile is Profile.CORE:
-            for spec in (hmap.template["first_name"], hmap.template["last_name"]):
-                posts.append(values.check_required(batch, spec, creating))
         batch.run()
         h = {name: fn() for name, fn in hashers.items()}
         # Identity (SPEC §3): email, or employee id when both id columns are present.
         ident_h = h["employee_id"] if by_id else h["email"]
-        known_h = self.hashed_directory("ids" if by_id else "emails")
-        directory = context.directory
-        state["creating"] = (
-            np.ones(df.height, dtype=bool) if directory is None else ~crossrow.is_in(ident_h, known_h)
-        )
         out = self.findings
         for post in posts:
             out += post()
@@ -160,11 +122,8 @@ class UserRules:
                         value=df["employee_id"][m] or "",
                     )
                 )
-        if "employee_id" in cols and self.dir_users:
-            out += _directory_ids(df, context, by_id, self.stored_ids(by_id))
         arrays: dict[str, np.ndarray[Any, Any]] = {
             "rec": df["i"].to_numpy().astype(np.int32),
-            "creating": state["creating"],
         }
         for name, arr in h.items():
             arrays[f"hash:{name}"] = arr
@@ -187,16 +146,7 @@ class UserRules:
                 arrays[f"hash:{name}"] = h
         for name, (numeric, padded, size) in part.ids.items():
             arrays.update({f"{name}:numeric": numeric, f"{name}:padded": padded, f"{name}:size": size})
-        if self.context.directory is None:
-            arrays["creating"] = np.ones(part.n, dtype=bool)
-        else:
-            ident = arrays["hash:employee_id"] if self.by_id else arrays["hash:email"]
-            known = self.hashed_directory("ids" if self.by_id else "emails")
-            arrays["creating"] = ~crossrow.is_in(ident, known)
-        flagged = part.slow
-        if plan.stored_ids:
-            flagged = flagged | self._id_differs(part, arrays)
-        slow = np.flatnonzero(flagged)
+        slow = np.flatnonzero(part.slow)
         if len(slow):
             exact = self._run(fastpath.slow_frame(text, part, slow, offset, plan))
             for name, arr in exact.items():
@@ -204,37 +154,6 @@ class UserRules:
                     arrays[name][slow] = arr
         for name, arr in arrays.items():
             self.keep(name, arr)
-
-    def _id_differs(
-        self, part: fastpath.FastPart, arrays: dict[str, np.ndarray[Any, Any]]
-    ) -> np.ndarray[Any, Any]:
-        """Rows whose employee id is not the one stored for the same user (by
-        address, or by lower-cased id under identity by id): `_directory_ids`
-        judges those exactly. A superset is fine; a miss is not."""
-        import numpy as np
-
-        keys, ids = self.stored_hashes(self.by_id)
-        key = part.lower["employee_id"] if self.by_id else arrays["hash:email"]
-        own = arrays["hash:employee_id"]
-        if not len(keys):
-            return np.zeros(part.n, dtype=bool)
-        at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-        differs: np.ndarray[Any, Any] = (keys[at] == key) & (key != 0) & (own != 0) & (ids[at] != own)
-        return differs
-
-    def stored_hashes(self, by_id: bool) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """The stored ids as (sorted key hashes, id hashes), keyed as `_stored_ids`."""
-        import numpy as np
-
-        cache = f"stored-hashes:{by_id}"
-        if cache not in self._cache:
-            users = [u for u in self.dir_users if u.employee_id]
-            keys = crossrow.hash_values([_stored_key(u, by_id) for u in users])
-            ids = crossrow.hash_values([u.employee_id or "" for u in users])
-            unique, first = np.unique(keys, return_index=True)  # the first user of a key, as _stored_ids
-            self._cache[cache] = (unique, ids[first])
-        got: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] = self._cache[cache]
-        return got
 
     @property
     def by_id(self) -> bool:
@@ -269,166 +188,19 @@ class UserRules:
         alive = np.ones(len(rec), dtype=bool)
         if skipped:
             alive = ~np.isin(rec, np.fromiter(skipped, dtype=np.int64, count=len(skipped)))
-        if self.dir_users and "employee_id" in cols:
-            taken = _taken(self, fetch, rec, alive)
-            out += taken
-            refused = [f.row - 2 for f in taken if f.code == "EMAIL_TAKEN" and f.row is not None]
-            if refused:  # refused rows create nobody: no manager, no licence
-                alive &= ~np.isin(rec, np.asarray(refused, dtype=np.int64))
         if "manager_email" in cols:
-            out += crossrow.manager_links(
-                fetch,
-                rec,
-                keys=email_h,
-                alive=alive,
-                mkeys=self.array("hash:manager_email"),
-                mcol="manager_email",
-                known=self.hashed_directory("active"),
-                not_found=messages.manager_not_found,
-                own_manager=messages.OWN_MANAGER,
+            out += crossrow.manager_self(
+                fetch, rec, keys=email_h, alive=alive, mkeys=self.array("hash:manager_email"),
+                mcol="manager_email", own_manager=messages.OWN_MANAGER,
             )
         if "manager_id" in cols:
             no_ids = np.zeros(len(rec), dtype=np.uint64)
-            out += crossrow.manager_links(
-                fetch,
-                rec,
-                keys=self.array("hash:employee_id") if "employee_id" in cols else no_ids,
-                alive=alive,
-                mkeys=self.array("hash:manager_id"),
-                mcol="manager_id",
-                known=self.hashed_directory("ids"),
-                not_found=lambda v: f"Could not find manager id: {v}",
+            out += crossrow.manager_self(
+                fetch, rec, keys=self.array("hash:employee_id") if "employee_id" in cols else no_ids,
+                alive=alive, mkeys=self.array("hash:manager_id"), mcol="manager_id",
                 own_manager=messages.OWN_MANAGER,
             )
-        if self.context.licenses_available is not None:
-            out += _licences(rec, self.array("creating") & alive, self.context.licenses_available)
-        out += self._terminations(email_h)
         return out
-
-    def _terminations(self, email_h: np.ndarray[Any, Any]) -> list[Finding]:
-        """Engage (SPEC §1): the active users the file leaves out are
-        terminated; said up front, refused over the limit (`roster.py`).
-        Users on any row of the file, even a skipped one, are not left out."""
-        import numpy as np
-
-        limit = self.context.engage_termination_limit
-        if self.context.profile is not Profile.ENGAGE or self.context.directory is None or limit is None:
-            return []
-        active = {u.email.strip().lower(): u.email for u in self.dir_users if u.active}
-        if not active:
-            return []
-        keys = list(active)
-        left_out = ~crossrow.is_in(crossrow.hash_values(keys), email_h)
-        emails = [active[keys[i]] for i in np.flatnonzero(left_out).tolist()]
-        if not emails:
-            return []
-        if not roster.within_limit(len(emails), len(active), limit):
-            return [roster.termination_limit(len(emails), len(active), limit)]
-        return [roster.terminations(emails, len(active))]
-
-
-def _taken(
-    phase: UserRules, fetch: crossrow.Fetch, rec: np.ndarray[Any, Any], alive: np.ndarray[Any, Any]
-) -> list[Finding]:
-    """SPEC §7 [decided], identities another directory user holds:
-
-    - identity by email: an employee id that belongs to another user of the
-      directory is refused on that row (EMPLOYEE_ID_TAKEN, the rest applies);
-    - identity by employee id: a row whose address belongs to another ACTIVE
-      user is refused (EMAIL_TAKEN) with production's "Multiple active users
-      cannot share an email address."
-
-    Unless that other user's own row in this file moves them off it (a new
-    id, another address) and is not refused itself: the whole file counts,
-    as `ingest/links.py` does, so the order of the rows never matters."""
-    import numpy as np
-
-    email_h, id_h = phase.array("hash:email"), phase.array("hash:employee_id")
-    users = phase.dir_users
-    if phase.by_id:
-        holders = {u.email.strip().lower(): u for u in users if u.active}
-        cand = np.flatnonzero(alive & crossrow.is_in(email_h, phase.hashed_directory("active")))
-    else:
-        holders = {u.employee_id.strip(): u for u in users if u.employee_id}
-        cand = np.flatnonzero(alive & (id_h != 0) & crossrow.is_in(id_h, phase.hashed_directory("ids")))
-    if not len(cand):
-        return []
-    positions: list[int] = cand.tolist()
-    emails = fetch("email", positions)
-    ids = [v.removeprefix("'") for v in fetch("employee_id", positions)]
-    by_id = {u.employee_id.strip(): u for u in users if u.employee_id}
-    blocked: set[int] = set()  # rows whose move is refused: their user stays where they were
-    while True:
-        out = _taken_pass(phase, fetch, rec, alive, holders, by_id, positions, emails, ids, blocked)
-        refused = {p for p, _ in out}
-        if refused <= blocked:
-            return [f for _, f in out]
-        blocked |= refused
-
-
-def _taken_pass(
-    phase: UserRules, fetch: crossrow.Fetch, rec: np.ndarray[Any, Any], alive: np.ndarray[Any, Any],
-    holders: dict[str, ExistingUser], by_id: dict[str, ExistingUser], positions: list[int],
-    emails: list[str], ids: list[str], blocked: set[int],
-) -> list[tuple[int, Finding]]:
-    email_h, id_h = phase.array("hash:email"), phase.array("hash:employee_id")
-    out: list[tuple[int, Finding]] = []
-    for p, email, eid in zip(positions, emails, ids, strict=True):
-        key = email.lower()
-        holder = holders.get(key if phase.by_id else eid)
-        if holder is None:
-            continue
-        held_id = (holder.employee_id or "").strip()
-        if phase.by_id:
-            if held_id == eid or (not held_id and eid not in by_id):
-                continue  # the same user (a user without an id yet takes the file's)
-        elif holder.email.strip().lower() == key:
-            continue  # the id's own user
-        if _moves_off(phase, fetch, email_h, id_h, alive, holder, blocked):
-            continue
-        row = row_of(int(rec[p]))
-        if phase.by_id:
-            who = f"the employee id {held_id}" if held_id else "no employee id"
-            out.append((p, finding(
-                "EMAIL_TAKEN", row,
-                f"{messages.SHARED_EMAIL} ({email} belongs to an active user in Betterworks, with {who}; "
-                "refusing another employee id onto it is the sandbox's rule, since production documents "
-                "the message but not this case.)",
-                column="email", value=email,
-            )))  # fmt: skip
-        else:
-            out.append((p, finding(
-                "EMPLOYEE_ID_TAKEN", row,
-                f'The employee id "{eid}" already belongs to {holder.email} in Betterworks; it is not '
-                "applied, and the rest of the row is. Production does not document this case; refusing "
-                "the id is the sandbox's rule.",
-                column="employee_id", value=eid,
-            )))  # fmt: skip
-    return out
-
-
-def _moves_off(
-    phase: UserRules, fetch: crossrow.Fetch, email_h: np.ndarray[Any, Any], id_h: np.ndarray[Any, Any],
-    alive: np.ndarray[Any, Any], holder: ExistingUser, blocked: set[int],
-) -> bool:
-    """Whether the holder's own row in this file gives them another address
-    (identity by id) or another employee id (identity by email), and that
-    change is not refused (`blocked`)."""
-    import numpy as np
-
-    if phase.by_id:
-        held_id = (holder.employee_id or "").strip()
-        if not held_id:
-            return False
-        found = np.flatnonzero(alive & (id_h == crossrow.hash_values([held_id])[0])).tolist()
-        rows = [p for p in found if p not in blocked]
-        return any(e.lower() != holder.email.strip().lower() for e in fetch("email", rows))
-    key = holder.email.strip().lower()
-    found = np.flatnonzero(alive & (email_h == crossrow.hash_values([key])[0])).tolist()
-    rows = [p for p in found if p not in blocked]
-    held = (holder.employee_id or "").strip()
-    return any(v.removeprefix("'") != held for v in fetch("employee_id", rows))
-
 
 def _mixed_date_orders(findings: list[Finding], locale: str) -> list[Finding]:
     """SPEC §7 [decided]: a date read in the other order (DATE_OTHER_ORDER, a
@@ -470,67 +242,3 @@ def user_rules(df: pl.DataFrame, hmap: HeaderMap, context: Context) -> list[Find
     phase = UserRules(hmap, context)
     phase.run(df)
     return phase.finish(crossrow.frame_fetch(df))
-
-
-def _stored_ids(context: Context, by_id: bool) -> pl.DataFrame:
-    """The directory's employee ids, keyed by lower-cased id or by email."""
-    import polars as pl
-
-    assert context.directory is not None
-    users = [u for u in context.directory.users if u.employee_id]
-    keys = [_stored_key(u, by_id) for u in users]
-    stored = pl.DataFrame(
-        {"_k": keys, "_s": [u.employee_id for u in users]}, schema={"_k": pl.String, "_s": pl.String}
-    )
-    return stored.unique(subset="_k", keep="first")
-
-
-def _stored_key(user: ExistingUser, by_id: bool) -> str:
-    """What a stored employee id is found by: its lower case, or the user's address."""
-    return (user.employee_id or "").lower() if by_id else user.email.strip().lower()
-
-
-def _directory_ids(df: pl.DataFrame, context: Context, by_id: bool, stored: pl.DataFrame) -> list[Finding]:
-    """Employee ids against the stored ones (SPEC §3 case [doc]; engage immutable [doc])."""
-    import polars as pl
-
-    out: list[Finding] = []
-    fid = crossrow.id_key("employee_id")
-    key = fid.str.to_lowercase() if by_id else crossrow.email_key("email")
-    j = df.select("i", "employee_id", fid.alias("_f"), key.alias("_k")).join(stored, on="_k", how="inner")
-    j = j.filter((pl.col("_f").fill_null("") != "") & (pl.col("_f") != pl.col("_s")))
-    for i, value, bare, _, stored_id in j.rows():
-        if bare.lower() == stored_id.lower():
-            out.append(
-                finding(
-                    "EMPLOYEE_ID_CASE",
-                    row_of(i),
-                    f'The employee id "{bare}" differs from the stored "{stored_id}" only in letter case; '
-                    "production matches ids exactly, so the row is skipped.",
-                    column="employee_id",
-                    value=value,
-                )
-            )
-        elif context.profile is Profile.ENGAGE:
-            out.append(
-                finding(
-                    "EMPLOYEE_ID_CHANGED",
-                    row_of(i),
-                    f'This user already has the employee id "{stored_id}"; in Engage an employee id cannot '
-                    "change once set, so the row is skipped.",
-                    column="employee_id",
-                    value=value,
-                )
-            )
-    return out
-
-
-def _licences(rec: np.ndarray[Any, Any], creating: np.ndarray[Any, Any], available: int) -> list[Finding]:
-    """SPEC §4-5: the whole batch of new users is refused; updates still apply."""
-    import numpy as np
-
-    new_rows = rec[np.flatnonzero(creating)].tolist()
-    if len(new_rows) <= available:
-        return []
-    text = messages.license_limit(len(new_rows), available)
-    return [finding("LICENSE_LIMIT", row_of(i), text) for i in new_rows]

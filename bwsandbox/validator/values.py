@@ -371,45 +371,6 @@ def check_length(b: Batch, spec: Field) -> Post:
     return post
 
 
-def check_required(b: Batch, spec: Field, creating: Callable[[], np.ndarray[Any, Any]]) -> Post:
-    """first_name / last_name are required to create a user (SPEC §3)."""
-    import numpy as np
-    import polars as pl
-
-    present = spec.name in b.df.columns
-    c = pl.col(spec.name)
-    # Empty, or starting with a blank (checked exactly on those few rows): no regex pass.
-    blankish = (c.str.len_bytes() == 0) | c.str.starts_with(" ") | c.str.starts_with("\t")
-    blankish = blankish | c.str.starts_with("\u00a0")
-    # An absent value (a JSON object without the key) is missing too.
-    name = b.add(f"{spec.name}:required", c.is_null() | blankish) if present else ""
-
-    def post() -> Iterable[Finding]:
-        creates = creating()
-        if not present:
-            for i in b.df["i"].to_numpy()[np.flatnonzero(creates)].tolist():
-                yield finding("REQUIRED_VALUE_MISSING", row_of(i),
-                              f"{spec.name} is required to create a user; the row is skipped.",
-                              column=spec.name, value="")
-            return
-        blank = b.array(name)
-        found = _rows_at(b.df, np.flatnonzero(blank), spec.name)
-        for (i, v), new in zip(found, creates[np.flatnonzero(blank)].tolist(), strict=True):
-            value = v or ""
-            if value.strip():
-                continue
-            if new:
-                yield finding("REQUIRED_VALUE_MISSING", row_of(i),
-                              f"{spec.name} is required to create a user; the row is skipped.",
-                              column=spec.name, value=value)
-            else:  # SPEC §5 [decided]: a required field is never cleared
-                yield finding("REQUIRED_VALUE_KEPT", row_of(i),
-                              f"{spec.name} is empty: a required field is never cleared, so the user "
-                              "keeps the stored one.", column=spec.name, value=value)
-
-    return post
-
-
 def _by_value(
     b: Batch, name: str, col: str, verdict: Callable[[str], tuple[str, str] | None]
 ) -> Iterable[Finding]:

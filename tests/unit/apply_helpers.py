@@ -38,4 +38,4 @@ def seeded(*records: Mapping[str, str]) -> State:
 
 
 def issues(outcome: Outcome) -> set[tuple[str, int | None]]:
-    return {(i.code, i.row) for i in outcome.issues}
+    return {(i.code, i.row) for i in outcome.findings}

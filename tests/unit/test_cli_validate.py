@@ -34,7 +34,8 @@ def test_json_for_one_file_is_exactly_one_object(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     doc = json.loads(out)  # raises if there is anything but one JSON document
     assert isinstance(doc, dict) and doc["verdict"] == "partial"
-    assert set(doc) == {"file", "profile", "sha256", "verdict", "rows", "findings"}
+    assert set(doc) == {"file", "profile", "sha256", "verdict", "rows", "findings", "plan"}
+    assert set(doc["plan"]) == {"applied", "changes"}  # a processed report's keys of the same names
 
 
 def test_json_for_several_files_is_an_array(capsys: pytest.CaptureFixture[str]) -> None:

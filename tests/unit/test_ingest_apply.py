@@ -103,7 +103,7 @@ def test_licence_limit_refuses_every_creation_while_other_rows_apply() -> None:
     outcome, after = run(state, records, licenses=2)
     assert outcome.counts == {"updated": 1, "skipped": 2}
     assert set(by_email(after)) == {"a@x.com"}
-    assert [(i.code, i.row, i.message) for i in outcome.issues] == [
+    assert [(i.code, i.row, i.message) for i in outcome.findings] == [
         ("LICENSE_LIMIT", 3, messages.license_limit(2, 1)),
         ("LICENSE_LIMIT", 4, messages.license_limit(2, 1)),
     ]
@@ -132,7 +132,7 @@ def test_department_file_creates_updates_and_protects_departments_with_active_us
     after = outcome.state_after(state)
     assert after.departments["sales"].parent == "Company"
     assert after.departments["sales"].active is True  # has an active user
-    assert [i.code for i in outcome.issues] == ["DEPARTMENT_HAS_ACTIVE_USERS"]
+    assert [i.code for i in outcome.findings] == ["DEPARTMENT_HAS_ACTIVE_USERS"]
     assert [(d.action, d.after.name) for d in outcome.departments] == [
         (Action.CREATED, "Company"), (Action.UPDATED, "Sales"),  # Sales was created on first use
     ]
@@ -152,7 +152,7 @@ def test_engage_terminates_omitted_users_within_the_safety_limit() -> None:
     outcome, after = run(state, records, profile=Profile.ENGAGE, termination_limit=0.2)
     assert outcome.counts == {"unchanged": 8, "terminated": 2}
     # Said up front, with the count, the share and who (SPEC §5, the issue's "up front").
-    (said,) = outcome.issues
+    (said,) = outcome.findings
     assert (said.code, said.severity, said.row) == ("TERMINATIONS", "warning", None)
     assert said.message.startswith("This engage file terminates 2 of the 10 active users in the directory "
                                    "(20%): u8@x.com, u9@x.com.")
@@ -166,8 +166,8 @@ def test_engage_refuses_a_file_that_would_terminate_more_than_the_limit() -> Non
     records = rows(user("u0@x.com", title="New"), *(user(f"u{i}@x.com") for i in range(1, 7)))
     outcome, after = run(state, records, profile=Profile.ENGAGE, termination_limit=0.2)
     assert outcome.refused
-    assert [i.code for i in outcome.issues] == ["TERMINATION_LIMIT"]
-    message = outcome.issues[0].message
+    assert [i.code for i in outcome.findings] == ["TERMINATION_LIMIT"]
+    message = outcome.findings[0].message
     assert "would terminate 3 of the 10 active users (30%), more than the safety limit of 20%" in message
     assert "(setting engage_termination_limit)" in message and "sandbox's own" in message
     assert after == state  # nothing at all applied

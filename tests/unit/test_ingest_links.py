@@ -16,7 +16,7 @@ def test_a_file_cannot_give_a_user_another_users_address() -> None:
     state = seeded(user("bob@x.com", employee_id="00124"), user("cat@x.com", employee_id="00999"))
     outcome, after = run(state, rows(user("bob@x.com", employee_id="00999", manager_id="")))
     assert issues(outcome) == {("EMAIL_TAKEN", 2)}
-    (taken,) = outcome.issues
+    (taken,) = outcome.findings
     assert taken.message.startswith(messages.SHARED_EMAIL) and "the sandbox's rule" in taken.message
     assert by_email(after) == by_email(state)  # Cat keeps her address, Bob stays Bob
     assert outcome.counts == {"skipped": 1}
@@ -85,7 +85,7 @@ def test_a_row_may_take_an_address_a_later_row_frees_in_any_order() -> None:
     x = user("c@x.com", employee_id="1", manager_id="")
     for order in ((y, x), (x, y)):
         outcome, after = run(state, rows(*order))
-        assert outcome.issues == []
+        assert outcome.findings == []
         users = by_email(after)
         assert (users["a@x.com"][0]["employee_id"], users["c@x.com"][0]["employee_id"]) == ("2", "1")
         second, again = run(after, rows(*order))
@@ -130,7 +130,7 @@ def test_a_manager_id_naming_a_refused_creation_is_reported_not_dropped_silently
                    user("a@x.com", employee_id="0009", manager_id=""))
     outcome, after = run(state, records, licenses=1)
     assert ("MANAGER_NOT_FOUND", 2) in issues(outcome) and ("LICENSE_LIMIT", 3) in issues(outcome)
-    [found] = [i for i in outcome.issues if i.code == "MANAGER_NOT_FOUND"]
+    [found] = [i for i in outcome.findings if i.code == "MANAGER_NOT_FOUND"]
     assert (found.column, found.value) == ("manager_id", "0009")
     assert "manager_email" not in by_email(after)["keep@x.com"][0]
 
@@ -139,5 +139,5 @@ def test_a_loop_named_by_manager_id_is_reported_on_that_column() -> None:
     state = seeded(user("m@x.com", employee_id="1"),
                    user("u@x.com", employee_id="2", manager_email="m@x.com"))
     outcome, _ = run(state, rows(user("m@x.com", employee_id="1", manager_id="2")))
-    [cycle] = outcome.issues
+    [cycle] = outcome.findings
     assert (cycle.code, cycle.column, cycle.value) == ("MANAGER_CYCLE", "manager_id", "2")

@@ -64,7 +64,8 @@ def test_validate_from_the_package_judges_a_file_as_the_validator_does() -> None
         bwsandbox.Context(),
         name="users.csv",
     )
-    assert isinstance(validation, bwsandbox.Validation)
+    assert isinstance(validation, bwsandbox.Judgement)
+    assert validation.plan["applied"]["created"] == 1  # type: ignore[index]
     report = validation.report
     assert isinstance(report, bwsandbox.Report)
     assert (report.total, report.valid) == (2, 1)

@@ -324,30 +324,3 @@ def test_a_part_that_is_mostly_slow_is_read_by_polars_with_the_same_report(part:
     assert taken == 1 and read and all(read)
     _same(fast, slow)
     assert {f.code for f in fast.report.findings} >= {"DATE_ISO", "DATE_AMBIGUOUS", "BOOLEAN_INVALID"}
-
-
-@pytest.mark.parametrize(
-    ("header", "profile", "code"),
-    [
-        (["email", "first_name", "last_name", "employee_id", "manager_id"], Profile.CORE, "EMPLOYEE_ID_CASE"),
-        (["email", "first_name", "last_name", "employee_id"], Profile.CORE, "EMPLOYEE_ID_CASE"),
-        (["email", "first_name", "last_name", "employee_id"], Profile.ENGAGE, "EMPLOYEE_ID_CHANGED"),
-    ],
-)
-def test_ids_the_directory_holds_otherwise_are_judged_exactly_on_the_fast_path(
-    header: list[str], profile: Profile, code: str
-) -> None:
-    """A re-sent file (same ids) stays fast; a row whose id differs from the
-    stored one (by address, or by lower-cased id) gets the exact check."""
-    rows = [[f"u{i}@x.com", "Ann", "Lee", f"AB{i}", f"AB{i // 2}"][: len(header)] for i in range(40)]
-    changed = "AB7" if code == "EMPLOYEE_ID_CASE" else "XY7"
-    stored = [ExistingUser(email=f"u{i}@x.com", employee_id=f"AB{i}") for i in range(40) if i != 7]
-    stored.append(ExistingUser(email="u7@x.com", employee_id="ab7" if code == "EMPLOYEE_ID_CASE" else "AB7"))
-    rows[7][3] = changed
-    out = io.StringIO(newline="")
-    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
-    context = Context(profile=profile, directory=DirectorySnapshot(users=tuple(stored)))
-    fast, slow, taken = _both(out.getvalue().encode(), context)
-    assert taken == 1
-    _same(fast, slow)
-    assert [(f.code, f.row) for f in fast.report.findings if f.code.startswith("EMPLOYEE_ID")] == [(code, 9)]

@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from validator_helpers import each_engine  # noqa: F401  (autouse: every test runs on both engines)
 
+from bwsandbox.ingest.plan import Judgement as Validation
+from bwsandbox.ingest.plan import validate
 from bwsandbox.spec.codes import CATALOGUE
-from bwsandbox.validator import Context, Validation, csvrecords, readers, report_json, validate
+from bwsandbox.validator import Context, csvrecords, readers, report_json
 from bwsandbox.validator import structure as structure_mod
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

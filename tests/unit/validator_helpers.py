@@ -1,4 +1,6 @@
-"""Shared helpers of the validator's rule tests."""
+"""Shared helpers of the validator's rule tests. `run` judges a file as
+`bwsandbox validate` does: the file alone, then the directory's rules
+(`ingest/plan.py`) on the directory the context gives (or an empty one)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,9 @@ import sys
 
 import pytest
 
-from bwsandbox.validator import Context, Validation, accel, error_csv, report_json, validate
+from bwsandbox.ingest.plan import Judgement as Validation
+from bwsandbox.ingest.plan import validate
+from bwsandbox.validator import Context, accel, error_csv, report_json
 
 H = "email,first_name,last_name"
 
