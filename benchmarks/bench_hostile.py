@@ -1,6 +1,5 @@
 """Hostile input against the queue worker: time and peak memory per attack
-(issue "Hostile and broken input"; docs/security.md "Limits" records the
-figures).
+(docs/security.md; its "Limits" records the figures).
 
     .venv/bin/python -m benchmarks hostile                     this checkout
     .venv/bin/python -m benchmarks.bench_hostile --tree DIR    another checkout's

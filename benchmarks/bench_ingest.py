@@ -1,4 +1,4 @@
-"""Ingest speed and memory (issue #4 "Speed").
+"""Ingest speed and memory (docs/benchmarks.md).
 
 1. Latency: a real Sandbox (embedded defaults, zero simulated delay) and a real
    SFTP client (paramiko); a 10,000-row file is uploaded and we time from the

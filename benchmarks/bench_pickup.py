@@ -1,4 +1,4 @@
-"""Pickup latency while the session stays open (SPEC §7 "as soon as possible").
+"""Pickup latency while the session stays open (docs/production.md §5 "as soon as possible").
 
 A real Sandbox on its embedded defaults (pickup window 1 s, zero simulated
 queue delay) and one paramiko session that uploads a 10-row file, closes it,

@@ -1,4 +1,4 @@
-"""Server benchmark: the sandbox against an OpenSSH sshd baseline (issue #3).
+"""Server benchmark: the sandbox against an OpenSSH sshd baseline (docs/benchmarks.md).
 
     python -m benchmarks server                          (6 interleaved rounds)
     BENCH_ROUNDS=12 python -m benchmarks server

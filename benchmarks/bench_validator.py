@@ -1,4 +1,4 @@
-"""Validator speed and memory (issue #2 "Speed").
+"""Validator speed and memory (docs/benchmarks.md).
 
 Generates a seeded 1,000,000-row, 11-column user feed (benchmarks/out/, about
 130 MB, written the way Excel and most HRIS exporters write CSV: minimal
@@ -20,8 +20,8 @@ accel.py): the same measures (validate() of both feeds, their peak RSS, the
 CLI) with BWSANDBOX_NO_ACCEL leaving out `_cscan`, `_ccells`, or both (the
 pure engine, what `pip install` gives without a compiler), each engine's
 report checked equal to the accelerated one. An accelerator that buys
-little is not worth its C (the issue: "keep an accelerator only if it earns
-its place"). Prints two tables; writes benchmarks/out/validator.json.
+little is not worth its C (docs/benchmarks.md "What each C accelerator
+buys"). Prints two tables; writes benchmarks/out/validator.json.
 BENCH_ENGINES=0 skips the engine comparison.
 """
 

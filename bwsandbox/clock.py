@@ -2,7 +2,7 @@
 
 The sandbox clock is wall-clock time plus a persisted offset in days, so a
 user can move "today" forward to see future deactivations take effect
-(SPEC §3 `deactivation_date`).
+(docs/production.md §3 `deactivation_date`).
 """
 
 from __future__ import annotations

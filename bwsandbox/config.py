@@ -30,9 +30,9 @@ DEFAULT_HTTP_PORT = 2280
 class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     host: str = "127.0.0.1"
-    port: int = 2222  # production listens on 22 (SPEC §2); the sandbox on a high port
+    port: int = 2222  # production listens on 22 (docs/production.md §2); the sandbox on a high port
     eu_port: int = 2223
-    # Queue (SPEC §5): base delay + per-MB cost + seeded jitter, in seconds.
+    # Queue (docs/production.md §5): base delay + per-MB cost + seeded jitter, in seconds.
     queue_delay: float = 0.0
     queue_per_mb: float = 0.0
     queue_jitter: float = 0.0
@@ -40,7 +40,7 @@ class Settings:
     smtp: str | None = None  # host:port; None writes .eml files to DATA/outbox
     reports_folder: bool = True  # the /reports folder in the tenant tree
     max_file_bytes: int = 2 * 1024**3
-    max_sessions_per_tenant: int = 128  # issue #3: 100 concurrent sessions are all served
+    max_sessions_per_tenant: int = 128  # 100 concurrent sessions are all served
     idle_timeout: float = 600.0
     lockout_attempts: int = 5
     lockout_seconds: float = 300.0
@@ -55,7 +55,7 @@ class Settings:
     # A closed upload is picked up after this long without further operations
     # on it (rclone sets mtime after close), or when its session ends.
     pickup_quiet_seconds: float = 1.0
-    engage_termination_limit: float = 0.20  # SPEC §5 safety net, share of users
+    engage_termination_limit: float = 0.20  # docs/production.md §5 safety net, share of users
     # Hostile and broken input (docs/security.md "Limits": what each bounds,
     # and the figures under each attack). The worker also refuses a stored
     # file over max_file_bytes, checked before it is read.
@@ -209,7 +209,7 @@ def _check(settings: Settings) -> None:
 
 
 def parse_smtp(value: str) -> tuple[str, int]:
-    """`host:port` with a port 1-65535 (SPEC §1 delivery of Technical Contact
+    """`host:port` with a port 1-65535 (docs/production.md §1 delivery of Technical Contact
     emails); a ConfigError otherwise."""
     host, _, port = value.rpartition(":")
     host = host.strip()

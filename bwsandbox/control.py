@@ -165,7 +165,7 @@ def seed_departments(
     conn: sqlite3.Connection, settings: Settings, tenant: Tenant, *,
     data: bytes | None = None, rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Departments (SPEC §3's department file: name, parent, is_active), as
+    """Departments (docs/production.md §3's department file: name, parent, is_active), as
     an admin's manual upload of the department file, given as the CSV or as
     rows; returns its report. Rows without an error are applied; any error
     raises SeedError naming each refused row (with the report)."""
@@ -272,7 +272,7 @@ def clock_state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def set_clock(conn: sqlite3.Connection, settings: Settings, offset: int) -> dict[str, Any]:
-    """Move the sandbox's today (SPEC §3): reached deactivation dates take
+    """Move the sandbox's today (docs/production.md §3): reached deactivation dates take
     effect at once and their managers' notifications go out (as `bwsandbox clock`)."""
     from bwsandbox.ingest import directory, notify
 

@@ -1,4 +1,4 @@
-"""The on-disk layout of each tenant: the chroot the SFTP server shows (SPEC §1, §2),
+"""The on-disk layout of each tenant: the chroot the SFTP server shows (docs/production.md §1, §2),
 shared by the server and the ingest side (neither owns it).
 
     DATA_DIR/tenants/<region>/<tenant>/root/     what the client sees as `/`
@@ -6,7 +6,7 @@ shared by the server and the ingest side (neither owns it).
         reports/      read-only for the client; the ingest side writes here
                       (reports_folder setting)
 
-The engage profile drops into the home folder itself (SPEC §1 [decided]), so
+The engage profile drops into the home folder itself (docs/production.md §1 [decided]), so
 there `/` is the writable drop folder. The ingest side finds the tree with
 `tenant_root()` and writes reports with `reports_dir()`; the client only reads.
 """

@@ -1,4 +1,4 @@
-"""pytest fixtures for integrators' test suites (issue #5), registered through
+"""pytest fixtures for integrators' test suites (docs/python-api.md), registered through
 the `pytest11` entry point when bwsandbox is installed.
 
     bwsandbox_server          session scope: one sandbox per session (and per

@@ -212,7 +212,7 @@ class Sandbox:
         Files left in a drop folder: those it had seen closed cleanly (their
         mode says so, `layout.CLOSED_MODE`) are complete and picked up; the
         others were cut off by the crash and are recorded as incomplete
-        (SPEC §2: a cut-off upload must never be processed). One entry that
+        (docs/production.md §2: a cut-off upload must never be processed). One entry that
         cannot be handled never stops the start: it is moved to
         DATA_DIR/quarantine/ and logged (`Pickup.quarantine`)."""
         assert self.conn is not None and self.pickup is not None

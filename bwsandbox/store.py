@@ -61,7 +61,7 @@ SCHEMA: tuple[str, ...] = (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     )""",
-    # --- the simulated vendor app (issue #4, bwsandbox/ingest) -----------------
+    # --- the simulated vendor app (bwsandbox/ingest) ----------------------------
     # The user directory: users, departments, history, outstanding manual edits.
     """CREATE TABLE IF NOT EXISTS dir_users (
         tenant TEXT NOT NULL,
@@ -110,7 +110,7 @@ SCHEMA: tuple[str, ...] = (
         source TEXT NOT NULL,
         PRIMARY KEY (tenant, uid, field)
     )""",
-    # Technical Contact emails (SPEC §5): recorded in the transaction that
+    # Technical Contact emails (docs/production.md §5): recorded in the transaction that
     # applies the file, delivered after it (state pending -> sent|outboxed|error).
     """CREATE TABLE IF NOT EXISTS emails (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,4 +1,4 @@
-"""Blank templates and filled examples (issue #5 `bwsandbox template`).
+"""Blank templates and filled examples (`bwsandbox template`).
 
 Built from the spec tables, so a template can never drift from what the
 validator accepts; a test validates every example this module writes.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bwsandbox.spec.fields import CORE_FIELDS, DEPARTMENT_FIELDS, ENGAGE_FIELDS, Profile
 
-# The basic core template: what most HRIS exports send (SPEC §3).
+# The basic core template: what most HRIS exports send (docs/production.md §3).
 CORE_BASIC = (
     "email",
     "first_name",
@@ -69,8 +69,8 @@ def _person_row(person: tuple[str, ...], header: tuple[str, ...]) -> tuple[str, 
 def build(profile: Profile, *, advanced: bool = False, now: dt.datetime | None = None) -> list[TemplateFile]:
     """The files `bwsandbox template` writes, in a stable order.
 
-    The filled examples are named as production asks an upload to be (SPEC
-    §1, §7): a core example carries the day (`users_example_YYYYMMDD.csv`),
+    The filled examples are named as production asks an upload to be (docs/production.md
+    §1): a core example carries the day (`users_example_YYYYMMDD.csv`),
     the engage one is `employees.YYYYMMDDHHMM.csv`, the name to encrypt to
     `….csv.pgp`; so uploading one as it is earns no notice about its name."""
     now = now or dt.datetime.now()

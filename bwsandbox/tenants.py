@@ -1,10 +1,10 @@
-"""Tenants: one Betterworks customer each (issue #3), stored in the SQLite store.
+"""Tenants: one Betterworks customer each, stored in the SQLite store.
 
-A tenant lives in one region (`us` or `eu`, SPEC §2: each endpoint has its own
-tenants), has one profile (SPEC §1), one password issued by "support" (stored
+A tenant lives in one region (`us` or `eu`, docs/production.md §2: each endpoint has its own
+tenants), has one profile (docs/production.md §1), one password issued by "support" (stored
 hashed with scrypt), optional authorized public keys, the one Technical
-Contact address errors go to (SPEC §5), a licence count, a locale that settles
-ambiguous dates, and the custom keys it defined (SPEC §3).
+Contact address errors go to (docs/production.md §5), a licence count, a locale that settles
+ambiguous dates, and the custom keys it defined (docs/production.md §3).
 """
 
 from __future__ import annotations

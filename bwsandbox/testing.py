@@ -1,4 +1,4 @@
-"""A sandbox for integrators' own tests (issue #5), usable with or without
+"""A sandbox for integrators' own tests (docs/python-api.md), usable with or without
 pytest. The pytest fixtures in `bwsandbox.pytest_plugin` are thin wrappers.
 
     server = SandboxServer(tmp_dir)          # one per test session
@@ -10,7 +10,7 @@ pytest. The pytest fixtures in `bwsandbox.pytest_plugin` are thin wrappers.
     server.stop()
 
 An engage tenant (`TenantConfig(profile="engage")`) takes only PGP files with
-a `.done` marker (SPEC §1): `sb.upload_engage(csv_bytes)` encrypts to the
+a `.done` marker (docs/production.md §1): `sb.upload_engage(csv_bytes)` encrypts to the
 tenant's sandbox key and sends both; `sb.pgp_public_key` is that key, for
 integrators who encrypt with their own tooling.
 
@@ -263,7 +263,7 @@ class SandboxHandle:
         self.host = sandbox.host(tenant.region)
         self.port = sandbox.port(tenant.region)
         self.drop_folder = layout.drop_folder(tenant)
-        # As OpenSSH and FileZilla show them (SPEC §2).
+        # As OpenSSH and FileZilla show them (docs/production.md §2).
         self.fingerprints = {k.type: k.sha256 for k in sandbox.host_keys}
         self.admin = _Admin(self)
 
@@ -279,7 +279,7 @@ class SandboxHandle:
     @cached_property
     def pgp_public_key(self) -> str:
         """The tenant's armored sandbox PGP public key, what `bwsandbox pgp
-        export-key` prints: engage files must be encrypted to it (SPEC §1)."""
+        export-key` prints: engage files must be encrypted to it (docs/production.md §1)."""
         from bwsandbox.ingest import pgp
 
         return pgp.public_key(self._server.settings.data_dir, self.tenant)
@@ -297,7 +297,7 @@ class SandboxHandle:
 
     def upload_engage(self, data: bytes | str | Path, stamp: str | None = None, *,
                       timeout: float = 30.0) -> str:
-        """Send a plain CSV as an engage export job must (SPEC §1): encrypted
+        """Send a plain CSV as an engage export job must (docs/production.md §1): encrypted
         to `pgp_public_key` as `employees.STAMP.csv.pgp`, then the empty
         marker `employees.STAMP.csv.done.pgp` that releases it. STAMP is
         YYYYMMDDHHMM, the sandbox clock's current minute by default. Returns
@@ -402,14 +402,14 @@ class SandboxHandle:
     @property
     def emails(self) -> list[dict[str, object]]:
         """The Technical Contact emails, each with its plain-text `body`: the
-        text production's automated email carries (SPEC §1, §5)."""
+        text production's automated email carries (docs/production.md §1, §5)."""
         from bwsandbox.ingest import notify
 
         return notify.listing(self.conn, self.tenant.name, bodies=True, kind=notify.TECHNICAL_CONTACT)
 
     @property
     def manager_notifications(self) -> list[dict[str, object]]:
-        """The emails production sends a deactivated user's manager (SPEC §7),
+        """The emails production sends a deactivated user's manager (docs/production.md §5),
         each with `to`, `subject` and its plain-text `body`."""
         from bwsandbox.ingest import notify
 
@@ -448,7 +448,7 @@ class _Admin:
 
     def upload(self, data: bytes | str) -> dict[str, Any]:
         """A manual CSV upload; returns its report: production shows these
-        findings in the browser and sends no email (SPEC §5)."""
+        findings in the browser and sends no email (docs/production.md §5)."""
         from bwsandbox.ingest import admin
 
         path = self._h._server.settings.data_dir / f"admin-upload-{secrets.token_hex(4)}.csv"
@@ -470,7 +470,7 @@ def _state(row: FileRecord | None) -> str:
     if row is None:
         return "state: not received"
     text = f"state: {row.state}" + (f", {row.detail}" if row.detail else "")
-    if row.state is FileState.WAITING:  # an engage file without its .done marker (SPEC §1)
+    if row.state is FileState.WAITING:  # an engage file without its .done marker (docs/production.md §1)
         text += "; send engage files with upload_engage()"
     return text
 

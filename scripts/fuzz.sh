@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz the validator with its two C extensions built under AddressSanitizer
-# and UndefinedBehaviorSanitizer (issue "Hostile and broken input", item 13).
+# and UndefinedBehaviorSanitizer (docs/security.md "Fuzzing").
 #
 #   scripts/fuzz.sh [MINUTES]        default 10; split between the two engines
 #

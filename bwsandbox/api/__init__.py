@@ -1,4 +1,4 @@
-"""The HTTP control plane and web UI (issue: a control plane for any language).
+"""The HTTP control plane and web UI, for any language (docs/api.md).
 
     HttpService(settings)     a Sandbox service: serves `app.create_app()` with
                               uvicorn on the sandbox's own event loop

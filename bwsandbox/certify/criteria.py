@@ -3,13 +3,13 @@
 The runner (`certify/runner.py`) runs the vendor's job against a fresh sandbox
 and records what it saw; this module only decides. Criteria ids are stable:
 customers and vendors quote them. The engage profile keeps the ids and words
-C03-C07 for its own drop folder, names and PGP (SPEC §1).
+C03-C07 for its own drop folder, names and PGP (docs/production.md §1).
 
 Runs: `first` (fresh sandbox, known_hosts pre-seeded), `rerun` (same data
-again: SPEC §5 idempotency), then, unless `--no-faults`, `dropped-connection`
+again: docs/production.md §5 idempotency), then, unless `--no-faults`, `dropped-connection`
 (the connection drops part-way through the first upload) and `refused-login`
 (the first login is refused although the password is right), and last
-`rotated` (the host key changed on purpose: SPEC §2, the job must refuse to
+`rotated` (the host key changed on purpose: docs/production.md §2, the job must refuse to
 send anything). Each fault fires once, so a job that retries succeeds.
 
 A criterion about the file fails when no file was uploaded, and its evidence
@@ -101,7 +101,7 @@ CRITERIA: tuple[Criterion, ...] = (
                           "processed in the same run."),
 )
 
-# SPEC §1 engage [doc]: the home folder, `employees.YYYYMMDDHHMM.csv.pgp`
+# docs/production.md §1 engage [doc]: the home folder, `employees.YYYYMMDDHHMM.csv.pgp`
 # encrypted to the vendor's key, then the empty `.done.pgp` marker.
 _ENGAGE_WORDING: dict[str, tuple[str, str]] = {
     "C03": ("Uploads to the home folder",
@@ -132,7 +132,7 @@ def criteria_for(profile: Profile) -> tuple[Criterion, ...]:
 
 TEMP_NAME = re.compile(r"(^\.|\.filepart$|\.part$|\.tmp$|\.temp$|^\.in\.|~$)", re.IGNORECASE)
 # Stricter than the queue, which also recognises `.gpg` and plain `.csv` so
-# that it can report them: the documented names only (SPEC §1).
+# that it can report them: the documented names only (docs/production.md §1).
 ENGAGE_DATA_NAME = re.compile(r"^employees\.(\d{12})\.csv\.pgp$")
 ENGAGE_MARKER_NAME = re.compile(r"^employees\.(\d{12})\.csv\.done\.pgp$")
 
@@ -173,7 +173,7 @@ def name_dates(name: str) -> frozenset[dt.date]:
 
 
 def _feed_suffix(name: str) -> bool:
-    """SPEC §7 "include .csv or .json in the file name" [doc], read as the
+    """docs/production.md §1 "include .csv or .json in the file name" [doc], read as the
     worker's notice does: the name ends in it, before any .pgp/.gpg."""
     base = name[: -len(".pgp")] if name.lower().endswith((".pgp", ".gpg")) else name
     return base.lower().endswith(FEED_SUFFIXES)
@@ -209,7 +209,7 @@ def judge(
           f"first run: {first.auth_ok} successful login(s), {first.auth_failed} failed"),
     ]
     # C02: the rotated run must not log in and upload. OpenSSH with
-    # StrictHostKeyChecking=no still connects but drops password auth (SPEC §2),
+    # StrictHostKeyChecking=no still connects but drops password auth (docs/production.md §2),
     # so "no successful login and no upload" is the observable refusal.
     refused_key = rotated.auth_ok == 0 and not rotated.uploads
     results.append(r(
@@ -294,10 +294,10 @@ def _file_names(
     r: Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
     *, engage: bool,
 ) -> Result:
-    """C04. Core: a date anywhere in the name and .csv/.json (SPEC §1, §7); a
+    """C04. Core: a date anywhere in the name and .csv/.json (docs/production.md §1); a
     name re-sent on the day it carries is a daily job's (C12 advises), one
     re-sent with another day is fixed. Engage: the documented names, whose
-    stamp is down to the minute (SPEC §1); the re-run starts in the next
+    stamp is down to the minute (docs/production.md §1); the re-run starts in the next
     minute, so any reuse is a fixed name."""
     if not data:
         return r("C04", False, nothing)
@@ -331,7 +331,8 @@ def _same_day_names(
     *, engage: bool,
 ) -> Result:
     """C12 (advisory): a name sent twice on one day is no defect of a dated
-    name (SPEC §7), but production reports the second file as a repeat (SPEC §5)."""
+    name (docs/production.md §1), but production reports the second file as a
+    repeat (docs/production.md §5)."""
     if engage:
         return r("C12", None, "engage names carry the minute (SPEC §1): C04 judges their reuse")
     if not data:
@@ -357,7 +358,7 @@ def _completeness(
     *, folder: str,
 ) -> Result:
     """C05: nothing cut off or left behind; engage: every data file released
-    by its marker (a `waiting` file is never processed, SPEC §1)."""
+    by its marker (a `waiting` file is never processed, docs/production.md §1)."""
     cut = [u.name for u in first.uploads + rerun.uploads if u.state == FileState.INCOMPLETE]
     left = sorted(set(first.leftovers) | set(rerun.leftovers))
     left_line = f"left in {folder}: {', '.join(left) or 'nothing'}"

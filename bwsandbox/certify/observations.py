@@ -25,7 +25,7 @@ class Upload:
     verdict: str | None
     codes: tuple[str, ...] = ()  # finding codes of its report
     emails: frozenset[str] = frozenset()  # lower-cased emails in the file
-    marker: bool = False  # an engage `.done` marker: recorded, never read (SPEC §1)
+    marker: bool = False  # an engage `.done` marker: recorded, never read (docs/production.md §1)
     sha256: str = ""  # of the bytes received
 
 
@@ -39,7 +39,7 @@ class RunObservation:
     leftovers: tuple[str, ...] = ()  # names still in the drop folder after the run
     directory: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # The calendar days the run spanned, local and UTC: a job may date its
-    # file either way, and both are "the current date" (SPEC §7).
+    # file either way, and both are "the current date" (docs/production.md §1).
     days: frozenset[dt.date] = frozenset()
     faults_fired: tuple[str, ...] = ()  # kinds of the sandbox's faults that fired during the run
 

@@ -6,7 +6,7 @@ although the password is right. Each fault fires once, so a job that retries
 gets through. Required of every job: its exit status says it failed (exit 0
 only once a complete file arrived after a retry: a job that hides a failed
 upload behind exit 0 leaves its scheduler reporting success while the
-customer's directory goes stale), and nothing partial was processed (SPEC §2:
+customer's directory goes stale), and nothing partial was processed (docs/production.md §2:
 "a cut-off upload must never be processed"). Advised: it retries, and the
 file then arrives complete.
 """

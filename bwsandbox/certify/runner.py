@@ -3,7 +3,7 @@
 The runs (see `criteria.py`): `first`, `rerun` (same data), unless
 `--no-faults` the two fault runs `dropped-connection` and `refused-login`
 (a fault of bwsandbox/faults.py planted for the one run, firing once), and
-last `rotated`, after the host key was changed on purpose (SPEC §2). The
+last `rotated`, after the host key was changed on purpose (docs/production.md §2). The
 rotated run restarts the sandbox on the *same ports*, so a client that pinned
 the key sees a changed key, not an unknown one.
 
@@ -19,17 +19,17 @@ scheduled job would read them from its configuration:
                                     OpenSSH "SHA256:…" of each key type
     BWSANDBOX_HOSTKEY_CURL_SHA256   curl's --hostpubsha256 value (base64, no
                                     prefix) of the ECDSA key, the one
-                                    curl/libssh2 negotiates (SPEC §2)
+                                    curl/libssh2 negotiates (docs/production.md §2)
     BWSANDBOX_HOSTKEY_CURL_MD5      curl's --hostpubmd5 value (32 hex digits), same key
     BWSANDBOX_HOSTKEY_B64           same as BWSANDBOX_HOSTKEY_CURL_SHA256 (older name)
     BWSANDBOX_DROP_FOLDER           "/incoming" (core) or "/" (engage)
     BWSANDBOX_PGP_PUBLIC_KEY        engage only: path of the tenant's armored
                                     public key, the one files are encrypted to
 
-Engage names carry the minute (`employees.YYYYMMDDHHMM.csv.pgp`, SPEC §1), so
+Engage names carry the minute (`employees.YYYYMMDDHHMM.csv.pgp`, docs/production.md §1), so
 the re-run starts in the next minute: a daily job never sends the same name
 twice, and C04 would otherwise fail a correct job. A core job's name carries
-the day (SPEC §7): a re-run on the same day may send the same name, which C04
+the day (docs/production.md §1): a re-run on the same day may send the same name, which C04
 accepts (C12 advises).
 """
 
@@ -128,7 +128,7 @@ class _Harness:
         )
         by_type = {k.type: k for k in keys}
         main = by_type.get("ssh-ed25519", keys[0])
-        # curl/libssh2 picks ECDSA when it is offered (SPEC §2): a
+        # curl/libssh2 picks ECDSA when it is offered (docs/production.md §2): a
         # --hostpubsha256 of the ed25519 key fails every run with exit 60.
         curl = by_type.get("ecdsa-sha2-nistp256", keys[0])
         env = {
@@ -148,7 +148,7 @@ class _Harness:
             if key_type in by_type:
                 env[f"BWSANDBOX_HOSTKEY_SHA256_{suffix}"] = by_type[key_type].sha256
         if self.tenant.profile is Profile.ENGAGE:
-            # SPEC §1: engage files are encrypted to the vendor's public key.
+            # docs/production.md §1: engage files are encrypted to the vendor's public key.
             public = self.work / "betterworks-public-key.asc"
             public.write_text(pgp.public_key(self.settings.data_dir, self.tenant), encoding="ascii")
             env["BWSANDBOX_PGP_PUBLIC_KEY"] = str(public)
@@ -230,7 +230,7 @@ class _Harness:
         report = json.loads(row.report_json) if row.report_json else {}
         codes = tuple(sorted({str(f["code"]) for f in report.get("findings", [])}))
         stored = row.stored_path
-        if row.detail == MARKER_DETAIL:  # an engage `.done` marker: never read (SPEC §1)
+        if row.detail == MARKER_DETAIL:  # an engage `.done` marker: never read (docs/production.md §1)
             return Upload(name=row.name, bytes=row.bytes, state=row.state.value,
                           verdict=row.verdict, marker=True, sha256=row.sha256)
         sent = Path(stored).read_bytes() if stored and Path(stored).is_file() else b""

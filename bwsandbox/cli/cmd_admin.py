@@ -1,5 +1,5 @@
-"""`bwsandbox admin set-user|upload [--tenant T] ...` (issue #4): the Admin
-module's manual changes, which a later SFTP file overrides (SPEC §5).
+"""`bwsandbox admin set-user|upload [--tenant T] ...`: the Admin
+module's manual changes, which a later SFTP file overrides (docs/production.md §5).
 
     bwsandbox admin set-user [--tenant T] EMAIL field=value...
     bwsandbox admin upload [--tenant T] FILE    errors shown now, no email

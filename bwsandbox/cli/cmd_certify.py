@@ -1,4 +1,4 @@
-"""`bwsandbox certify`: pre-certify a vendor's real export job (issue #5)."""
+"""`bwsandbox certify`: pre-certify a vendor's real export job (docs/certify.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""`bwsandbox clock advance DAYS | set --today YYYY-MM-DD | show | reset` (issue #4).
+"""`bwsandbox clock advance DAYS | set --today YYYY-MM-DD | show | reset`.
 
 The sandbox clock is the wall clock plus a persisted offset, so future
-deactivation dates (SPEC §3) can be seen taking effect without waiting.
+deactivation dates (docs/production.md §3) can be seen taking effect without waiting.
 Moving the clock makes every reached deactivation effective at once.
 """
 
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
                 clock = clock_mod.load(conn)
                 for tenant in tenants_mod.all_tenants(conn):
                     deactivated += directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
-            if deactivated:  # their managers' notifications (SPEC §7) go now
+            if deactivated:  # their managers' notifications (docs/production.md §5) go now
                 notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
     print(f"today is {clock.today().isoformat()} (offset {offset:+d} days)")
     if deactivated:

@@ -1,5 +1,5 @@
 """`bwsandbox directory [--tenant T] [--format table|json|csv] [--departments]
-[--history [EMAIL]]` (issue #4): the simulated Betterworks user directory
+[--history [EMAIL]]`: the simulated Betterworks user directory
 (users, or departments), as the last processed file left it. `--tenant` is
 needed only when the sandbox has several tenants."""
 
@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
         # Deactivation dates the clock has reached take effect before we show anything.
         with store.transaction(conn):
             deactivated = directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
-        if deactivated:  # their managers' notifications (SPEC §7) go now
+        if deactivated:  # their managers' notifications (docs/production.md §5) go now
             notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
         if args.history is not None:
             return _history(list(directory.history(conn, tenant.name, args.history or None)), args.format)

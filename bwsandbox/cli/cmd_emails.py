@@ -1,5 +1,5 @@
 """`bwsandbox emails [--tenant T] [--kind K] [ID] [--format table|json]`
-(issue #4, SPEC §7): the emails production would send, as sent over SMTP or
+(docs/production.md §5, §8): the emails production would send, as sent over SMTP or
 written to DATA/outbox (.eml): the Technical Contact's error emails and the
 notices to a deactivated user's manager. With ID, that one email in full.
 `--format json` gives every email with its plain-text `body` and its

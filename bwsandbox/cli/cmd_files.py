@@ -1,4 +1,4 @@
-"""`bwsandbox files` (issue #3): every upload seen, oldest first."""
+"""`bwsandbox files`: every upload seen, oldest first."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     columns = ["#", *(["tenant"] if several else []), "name", "state", "verdict", "applied", "received",
                "bytes", "detail"]
     table = []
-    for r in rows:  # issue #4: once done, what was applied (files.counts_json)
+    for r in rows:  # once done, what was applied (files.counts_json)
         counts = r.get("counts") or {}
         applied = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         table.append([r["id"], *([r["tenant"]] if several else []), r["name"], r["state"], r["verdict"],

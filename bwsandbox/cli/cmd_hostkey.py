@@ -1,4 +1,4 @@
-"""`bwsandbox hostkey show|known-hosts|rotate` (issue #3, SPEC §2).
+"""`bwsandbox hostkey show|known-hosts|rotate` (docs/production.md §2).
 
 Host keys are generated once and reused; `rotate` is the only way they
 change, to let a user rehearse production changing its key.

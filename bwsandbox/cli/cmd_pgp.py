@@ -1,4 +1,4 @@
-"""`bwsandbox pgp export-key --tenant T` (issue #4): the public key that
+"""`bwsandbox pgp export-key --tenant T` (docs/production.md §10): the public key that
 integrators encrypt engage files to (generated on first use)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`bwsandbox report [--tenant T] NAME|ID [--format text|json]` (issue #4): the
+"""`bwsandbox report [--tenant T] NAME|ID [--format text|json]`: the
 report of one processed file (the latest upload with that name, or its id:
 `7` or `#7`). `--tenant` is needed only when the sandbox has several tenants
 and NAME does not say which."""

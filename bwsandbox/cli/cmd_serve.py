@@ -1,4 +1,4 @@
-"""`bwsandbox serve` (issue #3): the us and eu SFTP endpoints, until SIGINT/SIGTERM.
+"""`bwsandbox serve` (docs/server.md): the us and eu SFTP endpoints, until SIGINT/SIGTERM.
 
 On a fresh data directory it creates a demo tenant and prints its
 credentials. Once listening it writes the status file (`--status-file`):
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--eu-port", type=int, help="eu endpoint port (default 2223; 0 picks a free port)")
     p.add_argument("--status-file", type=Path, metavar="PATH",
                    help="write endpoints and host keys as JSON here once listening")
-    # issue #4: where error emails go, and the simulated queue delay
+    # Where error emails go, and the simulated queue delay
     p.add_argument("--smtp", metavar="HOST:PORT", help="send error emails over SMTP (default: DATA/outbox)")
     p.add_argument("--queue-delay", type=float, metavar="SECONDS", help="simulated delay before each file")
     # The HTTP control plane and web UI (bwsandbox/api), in this process and event loop.
@@ -182,8 +182,8 @@ def _one_serve(data_dir: Path) -> IO[bytes]:
 def show(
     sandbox: Sandbox, conn: sqlite3.Connection, demo: tuple[str, str, bool], stop: threading.Event
 ) -> None:
-    """Everything `serve` prints, from start to stop (issue #5 replaces the
-    live part; keep this the one place)."""
+    """Everything `serve` prints, from start to stop (the live view, cli/live.py,
+    replaces the live part; keep this the one place)."""
     username, password, created = demo
     keys = sandbox.host_keys
     out = sys.stdout

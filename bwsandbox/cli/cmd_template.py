@@ -1,4 +1,4 @@
-"""`bwsandbox template`: blank templates and a filled example (issue #5)."""
+"""`bwsandbox template`: blank templates and a filled example."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`bwsandbox tenant add|list` (issue #3): the accounts "support" issues."""
+"""`bwsandbox tenant add|list`: the accounts "support" issues."""
 
 from __future__ import annotations
 

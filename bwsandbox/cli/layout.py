@@ -1,5 +1,5 @@
-"""Layouts that read at 80 columns, at 200, and in a log (issue "A CLI that
-reads well anywhere").
+"""Layouts that read at 80 columns, at 200, and in a log (docs/server.md
+"Reading it anywhere").
 
 - `stdout()`: on a terminal, rich at the terminal's width; piped or
   redirected (`| grep`, a CI log), no colours and no width at all, so

@@ -1,4 +1,4 @@
-"""The live view of `bwsandbox serve` (issue #5): endpoints, credentials,
+"""The live view of `bwsandbox serve` (docs/server.md): endpoints, credentials,
 host-key fingerprints as FileZilla shows them, and recent files updating as
 uploads arrive; its files table keeps to the terminal's width (the least
 useful columns go first). On a non-terminal stdout (a service, a CI log),
@@ -148,7 +148,7 @@ def render(d: Dashboard, width: int | None = None) -> RenderableType:
     keys.add_column()
     for k in d.host_keys:
         # FileZilla's unknown-host-key dialog shows "ssh-ed25519 255" and the
-        # SHA256 fingerprint (SPEC §2); OpenSSH shows the same SHA256 text.
+        # SHA256 fingerprint (docs/production.md §2); OpenSSH shows the same SHA256 text.
         keys.add_row(f"{k.type} {k.bits}", f"{k.sha256}\n[dim]{k.md5}[/]")
     files = _files_table(d, width)
     return Group(

@@ -49,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole command line; given `argv` that names a command, only that
     command's module is imported (`validate` never loads asyncssh or the
-    server: its start-up time is a target, issue #2)."""
+    server: its start-up time is a target, docs/benchmarks.md)."""
     parser = _Parser(prog="bwsandbox", description="Local stand-in for the Betterworks SFTP user feed.")
     parser.add_argument("--version", action="version", version=f"bwsandbox {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -25,7 +25,7 @@ def console(stderr: bool = False) -> Console:
 
 @contextmanager
 def progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar on the terminal (issue #5); yields the
+    """A transient progress bar on the terminal; yields the
     `progress(done, total)` callback to hand to `validate()`."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 

@@ -18,7 +18,7 @@ from bwsandbox.server.hostkeys import HostKeyInfo
 
 
 def host_keys_text(keys: Sequence[HostKeyInfo], *, title: str = "Host key fingerprints") -> str:
-    """Fingerprints the way each client shows them (SPEC §2)."""
+    """Fingerprints the way each client shows them (docs/production.md §2)."""
     lines = [f"{title}:"]
     for key in keys:
         lines.append(f"  {key.type}")

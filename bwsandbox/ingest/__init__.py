@@ -1,1 +1,1 @@
-"""The simulated vendor app (issue #4): queue, user directory, apply, notify."""
+"""The simulated vendor app (docs/architecture.md): queue, user directory, apply, notify."""

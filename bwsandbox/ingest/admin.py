@@ -1,4 +1,4 @@
-"""The Admin module, simulated: manual changes a later file overrides (SPEC §5).
+"""The Admin module, simulated: manual changes a later file overrides (docs/production.md §5).
 
 Production lets an administrator edit one user or upload a CSV by hand in
 the Admin module; data in a later SFTP file overrides those manual changes
@@ -13,7 +13,7 @@ so the report of the file that overwrites it can list it.
 
 Both go through the same validator and apply code as SFTP files, with
 `Source.ADMIN`: no PGP, no engage terminations, no Technical Contact email.
-A user they deactivate is notified to their manager, as for a file (SPEC §7).
+A user they deactivate is notified to their manager, as for a file (docs/production.md §5).
 """
 
 from __future__ import annotations
@@ -71,14 +71,15 @@ def set_user(
         can_set = sorted(known | ({"status"} if "deactivation_date" in known else set()))
         raise UsageError(f"unknown field(s) {', '.join(unknown)}: fields are {', '.join(can_set)}")
     if status is not None:
-        if "deactivation_date" not in known:  # engage: the roster file decides (SPEC §1)
+        if "deactivation_date" not in known:  # engage: the roster file decides (docs/production.md §1)
             raise UsageError(
                 f"status cannot be set for the {tenant.profile} profile: a user is terminated by "
                 "leaving them out of the next roster file"
             )
         if status not in ("active", "deactivated"):
             raise UsageError("status must be active or deactivated")
-        # yyyy/mm/dd: a documented format (SPEC §3), so no notice about a date the admin never typed
+        # yyyy/mm/dd: a documented format (docs/production.md §3), so no notice about a date
+        # the admin never typed
         values["deactivation_date"] = clock.today().strftime("%Y/%m/%d") if status == "deactivated" else ""
     # EMAIL only identifies the user (matched case-insensitively, as in
     # production): the row carries the stored address, so an edit never
@@ -117,6 +118,6 @@ def upload(conn: sqlite3.Connection, settings: Settings, tenant_name: str, path:
 
 def _delivered(conn: sqlite3.Connection, settings: Settings, done: Processed) -> Processed:
     """An edit that deactivates users records their managers' notifications
-    (SPEC §7): sent (or outboxed) now, as the worker does after a file."""
+    (docs/production.md §5): sent (or outboxed) now, as the worker does after a file."""
     notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
     return done

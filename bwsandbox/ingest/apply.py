@@ -10,7 +10,7 @@ new `State`, which is what the property test
 Outcome to the store in one transaction. The rules that look across users
 (unique addresses, manager links, departments moved into) are in `links.py`.
 
-Production rules mimicked (SPEC §3, §5):
+Production rules mimicked (docs/production.md §3, §5):
 - identity is the email, case-insensitively; when the file has both an
   `employee_id` and a `manager_id` column, the employee id is [doc];
 - a column present sets the field, an empty cell clears an optional field, an
@@ -56,7 +56,7 @@ from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
 
 # Fields a file can never blank out: an empty cell there is ignored, not a
-# clear (the validator reports it; SPEC §5 "an empty cell clears an OPTIONAL field").
+# clear (the validator reports it; docs/production.md §5 "an empty cell clears an OPTIONAL field").
 REQUIRED = frozenset({"email", "first_name", "last_name"})
 # Columns that steer applying instead of being stored as they are.
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
@@ -65,7 +65,7 @@ _CONTROL = frozenset({"manager_id", "deactivation_date"})
 class _Applier(LinkRules):
     """Phases: rows -> licence check -> manager ids -> changes -> omitted users.
     Creations are held back until every row is read so the licence limit can
-    refuse all of them at once (SPEC §4)."""
+    refuse all of them at once (docs/production.md §4)."""
 
     def __init__(self, state: State, policy: Policy) -> None:
         self.state = state
@@ -259,7 +259,7 @@ class _Applier(LinkRules):
         if len(created) <= available:
             return
         # Every creation row gets production's message, as `validate --context`
-        # gives it (row scope: those rows are skipped, SPEC §4).
+        # gives it (row scope: those rows are skipped, docs/production.md §4).
         text = messages.license_limit(len(created), available)
         for res in created:
             self.out.findings.append(finding("LICENSE_LIMIT", res.row, text))
@@ -314,7 +314,7 @@ class _Applier(LinkRules):
         ]
 
     def _within_termination_limit(self, omitted: list[User]) -> bool:
-        """SPEC §5 safety net, said up front either way (`validator/roster.py`,
+        """docs/production.md §5 safety net, said up front either way (`validator/roster.py`,
         the words `validate --context` predicts them with)."""
         active_before = self.state.active_count()
         limit = self.policy.termination_limit
@@ -358,7 +358,7 @@ def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> 
 
 
 def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
-    """A department file (SPEC §3): `name`, optional `parent`, optional `is_active`."""
+    """A department file (docs/production.md §3): `name`, optional `parent`, optional `is_active`."""
     out = Outcome()
     busy: dict[str, int] = {}  # active users per department (lower-case name)
     for user in state.users.values():
@@ -405,7 +405,7 @@ def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Polic
 
 
 def due_deactivations(state: State, today: str) -> Outcome:
-    """Future deactivation dates the sandbox clock has now reached (SPEC §3)."""
+    """Future deactivation dates the sandbox clock has now reached (docs/production.md §3)."""
     out = Outcome()
     for user in state.users.values():
         date = user.fields.get("deactivation_date", "")

@@ -1,6 +1,6 @@
 """How often a file's processing was cut off or put back, and which errors
-put it back (issue "Hostile and broken input": no crash loops, a full disk
-is no verdict).
+put it back (docs/security.md: no crash loops, a full disk is no
+verdict).
 
 - A crash: the server died while the file was `processing` (killed, OOM,
   power). At the next start `recover_crashed` counts it in the store

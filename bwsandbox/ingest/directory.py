@@ -2,7 +2,7 @@
 
 Users, departments (with parents), outstanding manual edits, and a history
 of every change with its source (file + row, admin edit, or the clock) and
-the value it replaced (issue #4). `load()` reads a tenant's directory as a
+the value it replaced. `load()` reads a tenant's directory as a
 pure `records.State`; `write()` stores a `records.Outcome`. `write()` never
 commits: the caller wraps it in the same transaction that marks the file
 done, so a file is applied exactly once even after `kill -9`.
@@ -132,7 +132,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             for d in outcome.departments
         ),
     )
-    # SPEC §7: the manager of each deactivated user is told, by email.
+    # docs/production.md §5: the manager of each deactivated user is told, by email.
     notify.notify_managers(
         conn, tenant=tenant, at=at, source=label, file_id=file_id, on=at[:10],
         changes=(
@@ -191,7 +191,7 @@ def bump(conn: sqlite3.Connection, tenant: str) -> None:
 
 
 def sweep(conn: sqlite3.Connection, tenant: str, today: str, at: str) -> int:
-    """Make future deactivation dates that `today` has reached effective (SPEC §3).
+    """Make future deactivation dates that `today` has reached effective (docs/production.md §3).
     The caller holds the transaction. Returns how many users were deactivated."""
     rows = conn.execute(
         "SELECT uid, active, fields_json FROM dir_users WHERE tenant = ? AND active = 1"

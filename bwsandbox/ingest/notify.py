@@ -1,14 +1,14 @@
-"""The emails production sends, captured (SPEC §1, §5, §7).
+"""The emails production sends, captured (docs/production.md §1, §5).
 
 Technical Contact emails: one per file with any error. Production emails the
 tenant's one Technical Contact address with an error file to download [doc].
 The sandbox builds the same: a summary in the body (older production emails
-prefix each entry with SPEC §4's "Entry #n - name did not process, due to the
+prefix each entry with docs/production.md §4's "Entry #n - name did not process, due to the
 following errors: ") and the error file attached: the original rows plus
 their row number and errors [decided].
 
 Manager notifications: when a user is deactivated, "their manager will be
-notified via an automated email" [doc for CSV upload; SPEC §7 infers it for
+notified via an automated email" [doc for CSV upload; docs/production.md §5 assumes it for
 SFTP]. The sandbox records one per deactivated user whose manager is an
 active user, whatever deactivated them (a file, an engage termination, the
 Admin module, the clock reaching a deactivation date), in the transaction
@@ -88,7 +88,7 @@ def build_message(
     names: Mapping[int, str] | None = None,
 ) -> EmailMessage:
     """The Technical Contact email. `names` gives each row's display name for
-    SPEC §4's "Entry #<n> - <name> did not process..." lines; n is the row
+    docs/production.md §4's "Entry #<n> - <name> did not process..." lines; n is the row
     number of the attached error file (header = row 1) [decided]."""
     names = names or {}
     findings = reports.errors(report)
@@ -142,7 +142,7 @@ def manager_message(
     *, to: str, tenant: str, manager: Mapping[str, str], user: Mapping[str, str], terminated: bool,
     on: str, source: str,
 ) -> EmailMessage:
-    """The manager's notice of a deactivated report (SPEC §7)."""
+    """The manager's notice of a deactivated report (docs/production.md §5)."""
     name = _display_name(user)
     msg = EmailMessage()
     msg["From"] = SENDER

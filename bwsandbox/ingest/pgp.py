@@ -1,4 +1,4 @@
-"""PGP: each tenant's sandbox key, and decrypting uploads with it (SPEC §1).
+"""PGP: each tenant's sandbox key, and decrypting uploads with it (docs/production.md §1).
 
 Engage production requires files encrypted with the vendor's public key
 [doc]; the sandbox plays the vendor with one key per tenant, generated on
@@ -11,7 +11,7 @@ The library is pysequoia (Python bindings of Sequoia-PGP, a maintained
 OpenPGP implementation in Rust): key generation, encryption and decryption,
 no gpg-agent or keyring state to manage.
 
-Decryption is bounded (issue "Hostile and broken input", item 2): an 8 MB
+Decryption is bounded (docs/security.md "Compression bombs"): an 8 MB
 upload can hold a compressed packet that inflates to gigabytes, and
 pysequoia's `decrypt()` returns the whole plaintext at once. Its streaming
 call, `decrypt_file(input, output)`, holds the GIL while it writes, so it

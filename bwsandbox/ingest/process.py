@@ -264,7 +264,7 @@ def judge_upload(
 
 
 def _names(header: Sequence[str], originals: Mapping[int, Sequence[str]]) -> dict[int, str]:
-    """Display names of the rows with findings (SPEC §4 "Entry #n - <name>")."""
+    """Display names of the rows with findings (docs/production.md §4 "Entry #n - <name>")."""
 
     names = [trim(h) for h in header]
 

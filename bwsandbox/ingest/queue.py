@@ -1,5 +1,5 @@
 """The durable queue's front door: the one narrow interface the SFTP server
-hands uploads to (issue #3 -> issue #4).
+hands uploads to (server -> ingest).
 
 The server calls exactly two methods, from any thread:
 
@@ -8,7 +8,7 @@ The server calls exactly two methods, from any thread:
                                           (moves it into the store) and
                                           returns the file id
     Inbox.incomplete(tenant, name, path, bytes_received, reason)
-                                          a cut-off upload (SPEC §2: "a
+                                          a cut-off upload (docs/production.md §2: "a
                                           cut-off upload must never be
                                           processed"): recorded, never queued
 
@@ -16,11 +16,11 @@ What `received` decides (the rest is the worker's business):
 
 - engage profile: `employees.YYYYMMDDHHMM.csv.pgp` waits (state `waiting`)
   until its empty marker `employees.YYYYMMDDHHMM.csv.done.pgp` arrives, in
-  either order [doc, SPEC §1]; the marker itself is recorded and never applied;
+  either order [doc, docs/production.md §1]; the marker itself is recorded and never applied;
   a marker whose data file never (or not yet) arrived is logged and listed
   with `marker_note()`, never passed off silently as a done file;
 - a name or content this tenant already sent is noted in `detail` and still
-  queued: applying it changes nothing, and the report says so (SPEC §5);
+  queued: applying it changes nothing, and the report says so (docs/production.md §5);
 - `due_at`: production processes "as soon as possible", slower when the queue
   is long or the file big [doc]; the sandbox waits base + per-MB + jitter
   after the previous file's due time (seeded, so a run can be replayed).
@@ -54,7 +54,7 @@ from bwsandbox.spec.fields import Profile
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
 
-# SPEC §1 engage file names [doc]; `.gpg` and an unencrypted `.csv` are
+# docs/production.md §1 engage file names [doc]; `.gpg` and an unencrypted `.csv` are
 # recognised too, so the worker can say what is wrong with them.
 ENGAGE_DATA = re.compile(r"^employees\.(\d{12})\.csv(\.pgp|\.gpg)?$")
 ENGAGE_MARKER = re.compile(r"^employees\.(\d{12})\.csv\.done(\.pgp|\.gpg)?$")
@@ -75,7 +75,7 @@ def sha256_file(path: Path) -> tuple[int, str]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delay:
-    """Simulated processing delay (SPEC §5): base + per-MB cost + seeded jitter, seconds."""
+    """Simulated processing delay (docs/production.md §5): base + per-MB cost + seeded jitter, seconds."""
 
     base: float = 0.0
     per_mb: float = 0.0
@@ -207,7 +207,7 @@ class Inbox:
         return released
 
     def _repeat_note(self, tenant: Tenant, name: str, digest: str, before: int | None = None) -> str:
-        """SPEC §5 [decided]: a repeated name or content is reported as such."""
+        """docs/production.md §5 [decided]: a repeated name or content is reported as such."""
         earlier = files.latest_repeat(
             self._conn, tenant.name, name, digest, except_detail=MARKER_DETAIL, before=before
         )
@@ -242,7 +242,7 @@ def data_name(marker: str) -> str:
 
 def marker_note(conn: sqlite3.Connection, tenant: str, marker: str) -> str:
     """How `bwsandbox files` describes a `.done` marker: plain `marker` once
-    its data file was received (complete, in either order; SPEC §1), else
+    its data file was received (complete, in either order; docs/production.md §1), else
     says the data file is missing, so a marker alone never looks done."""
     match = ENGAGE_MARKER.match(marker)
     if match is None:

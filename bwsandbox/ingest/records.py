@@ -1,4 +1,4 @@
-"""The records applying works on and produces (issue #4): the directory as a
+"""The records applying works on and produces: the directory as a
 `State`, the `Policy` a file is applied under, and the `Outcome` — the
 changes, counts, overwritten manual edits and directory-only issues.
 Frozen where they are values; `Outcome` is filled while a file is applied.
@@ -15,7 +15,7 @@ from bwsandbox.validator.model import Finding
 
 
 def email_key(address: str) -> str:
-    """Identity key of an email: production matches emails case-insensitively (SPEC §3)."""
+    """Identity key of an email: production matches emails case-insensitively (docs/production.md §3)."""
     return address.strip().lower()
 
 
@@ -120,7 +120,7 @@ class DepartmentChange:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Overwrite:
-    """A manual edit that a file's value replaced (SPEC §5, "record every one")."""
+    """A manual edit that a file's value replaced (docs/production.md §5, "record every one")."""
 
     email: str
     field: str

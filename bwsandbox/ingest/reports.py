@@ -4,10 +4,10 @@ Its JSON extends the validator's contract (`file`, `profile`, `sha256`,
 `verdict`, `rows`, `findings`) with:
 
     file_id, received_at, processed_at, source      where the file came from
-    repeat             "repeat of file #N (...): same name/content" or null (SPEC §5)
+    repeat             "repeat of file #N (...): same name/content" or null (docs/production.md §5)
     applied            counts: created, updated, deactivated, reactivated,
                        terminated, unchanged, skipped
-    overwritten_manual_edits   each manual edit this file replaced (SPEC §5)
+    overwritten_manual_edits   each manual edit this file replaced (docs/production.md §5)
     changes            the first CHANGES_SHOWN user changes with their
                        [old, new] values (all of them are in the history)
     findings_not_shown {code: count} of the findings left out (`cap`), when any

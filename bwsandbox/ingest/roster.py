@@ -1,4 +1,4 @@
-"""Engage terminations, said up front (SPEC §1, §5, §7).
+"""Engage terminations, said up front (docs/production.md §1, §5, §6).
 
 An engage file is the full roster [doc]: every active user it leaves out is
 terminated. The sandbox says so before anything else in the report, with

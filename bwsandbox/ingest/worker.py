@@ -1,12 +1,12 @@
 """The queue worker: takes queued files in arrival order and processes them.
 
 Production processes files "as soon as possible" in arrival order, with a
-delay that grows with the queue and the file size [doc, SPEC §5]; the Inbox
+delay that grows with the queue and the file size [doc, docs/production.md §5]; the Inbox
 gives each file a `due_at`, the worker waits for it. Each tenant's files go
 in arrival order, one at a time; between tenants the worker takes turns
 (the tenant served least recently goes first), and a second lane takes only
 files up to `fast_lane_bytes`, so one tenant's big file never holds up
-another tenant's small one (issue "Hostile and broken input", item 9).
+another tenant's small one (docs/security.md "Fairness").
 Tests never sleep:
 
     worker.process_pending()          process every due file now, in order
@@ -14,7 +14,7 @@ Tests never sleep:
     worker.between_files()            return once the file in hand is finished
     with worker.paused(): ...         no file is processed, published or emailed
 
-Exactly once (issue #4): a file is claimed (`queued` -> `processing`), then
+Exactly once: a file is claimed (`queued` -> `processing`), then
 applied and marked `done` in one transaction (`process.process`). On start,
 `recover()` returns `processing` rows to `queued` (a crash lost nothing that
 was committed, and nothing half-applied was committed), delivers emails that
@@ -489,7 +489,7 @@ def read_bounded(path: Path, limit: int) -> bytes:
     bytes: checked with stat before anything is read, and the read itself
     stops one byte past the limit (the file cannot grow in between unseen).
     A 28-byte upload stretched to 3 GiB by SFTP setstat is refused here, not
-    read into memory (issue "Hostile and broken input", item 1)."""
+    read into memory (docs/security.md "Limits")."""
     size = path.stat().st_size
     if size > limit:
         raise Refused(_too_big(size, limit))

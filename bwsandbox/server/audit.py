@@ -1,4 +1,4 @@
-"""The audit log: one JSON object per line in DATA_DIR/audit.log (issue #3).
+"""The audit log: one JSON object per line in DATA_DIR/audit.log (docs/server.md).
 
 Events: connect, auth (ok / failed / locked-out / too-many), session start and
 end, open/close/rename/remove/setstat of interest, pickup, incomplete.

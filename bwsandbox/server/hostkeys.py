@@ -1,4 +1,4 @@
-"""Host keys: generated once, persisted, reused; rotated only on purpose (SPEC §2).
+"""Host keys: generated once, persisted, reused; rotated only on purpose (docs/production.md §2).
 
 Layout of DATA_DIR/hostkeys/:
 

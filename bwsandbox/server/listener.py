@@ -1,4 +1,4 @@
-"""One SSH listener per region (SPEC §2: `us` and `eu`, each with its own tenants).
+"""One SSH listener per region (docs/production.md §2: `us` and `eu`, each with its own tenants).
 
 `Endpoint` is the state shared by the connections of one listener: settings,
 a store connection for tenant look-ups, the audit log, the lockout table,

@@ -1,7 +1,7 @@
-"""Pickup: each complete upload handed to the Inbox exactly once (issue #3).
+"""Pickup: each complete upload handed to the Inbox exactly once.
 
 Production processes a file "as soon as possible" once it is made available
-(SPEC §7): a file is available when its upload is complete, not when the
+(docs/production.md §5): a file is available when its upload is complete, not when the
 client's session ends. Jobs often stay connected (paramiko, Node's
 ssh2-sftp-client and FileZilla keep their sessions open; a job lists
 /reports or polls for its result, or sends several files in one session),
@@ -30,9 +30,9 @@ file is never lost, and never recorded twice.
 
 A cut-off upload (the client vanished before closing, or the file went over
 the size limit) goes to `Inbox.incomplete` right away: never processed
-(SPEC §2).
+(docs/production.md §2).
 
-Any name fits (issue "Hostile and broken input", item 4): a spool file name
+Any name fits (docs/security.md "No crash loop"): a spool file name
 is a 33-byte stamp plus the upload's name, shortened (`layout.fit_name`)
 when together they would pass the file system's 255 bytes; the real name is
 then written first to `spool/<tenant>/names/<stamp>`. At start-up an entry
@@ -109,14 +109,14 @@ class Pickup:
         self._timers: dict[str, asyncio.TimerHandle] = {}  # by local path
         self._tasks: set[asyncio.Task[None]] = set()
         # One tenant's handovers reach the Inbox in the order they were made
-        # (its queue is in arrival order, SPEC §5): asyncio.Lock wakes its
+        # (its queue is in arrival order, docs/production.md §5): asyncio.Lock wakes its
         # waiters first come, first served, and each delivery task asks for
         # the lock as its first step, in the order the tasks were created.
         self._order: dict[str, asyncio.Lock] = {}
         self.listeners: list[PickupListener] = []
 
     # -- complete uploads ---------------------------------------------------
-    # The window is the *file's* (SPEC §7): what the rest of its session does
+    # The window is the *file's* (docs/production.md §5): what the rest of its session does
     # never holds a complete file back.
 
     def complete(self, tenant: Tenant, name: str, local: str, session: Session) -> None:

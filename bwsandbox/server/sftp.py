@@ -1,8 +1,8 @@
 """The SFTP session a tenant sees: a chroot with one writable drop folder.
 
-Rules (issue #3, SPEC §1-§2):
+Rules (docs/production.md §1-§2):
 
-- `/` is the tenant root; `/incoming` (core) or `/` itself (engage, SPEC §1
+- `/` is the tenant root; `/incoming` (core) or `/` itself (engage, docs/production.md §1
   [decided]) is the drop folder, the only place where files may be created,
   written, renamed or removed. Everything else answers SFTP permission denied.
   The drop folder is flat: mkdir is refused everywhere [decided].

@@ -1,4 +1,4 @@
-"""Production's templates, limits and messages as data (SPEC §1, §3, §4).
+"""Production's templates, limits and messages as data (docs/production.md §1, §3, §4).
 
 Nothing here does work: the validator, ingest and server read these tables.
 """

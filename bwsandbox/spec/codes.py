@@ -3,7 +3,7 @@
 Codes are a contract (scripts match on them): add new ones, never rename.
 A test proves every code here has a fixture in `fixtures/` that triggers it.
 
-Severity (issue #2's report contract):
+Severity (the report contract, docs/validation.md):
 - error:   the file, an entry or a value in it will not be applied;
 - warning: applied, but something was ignored or looks damaged;
 - notice:  best practice, or a rule production does not document.
@@ -26,7 +26,7 @@ class Scope(enum.StrEnum):
 
     FILE = "file"  # nothing in the file is applied
     ROW = "row"  # the entry is skipped
-    VALUE = "value"  # the entry applies without this value (SPEC §5 partial)
+    VALUE = "value"  # the entry applies without this value (docs/production.md §5 partial)
     NONE = "none"  # warnings and notices cost nothing
 
 
@@ -91,7 +91,7 @@ _CODES = (
        "Define the custom key in Betterworks first, or remove the column."),
     _c("CUSTOM_KEY_INVALID", W, X, "Custom key with invalid characters: not processed",
        "Custom keys use only a-z, 0-9 and _."),
-    # SPEC §7 [decided] rules: each message says the rule is the sandbox's own.
+    # docs/production.md §6 [decided] rules: each message says the rule is the sandbox's own.
     _c("HEADER_WHITESPACE", W, X, "Spaces around a header: trimmed",
        "Remove the spaces around the header in the export."),
     _c("DIMENSION_KEY_CAPITALS", N, X, "Engage dimension key with capitals",

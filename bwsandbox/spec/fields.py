@@ -1,7 +1,8 @@
-"""The core and engage templates (SPEC §3) and the alias table for did-you-mean.
+"""The core and engage templates (docs/production.md §3) and the alias table for did-you-mean.
 
-Every rule here mimics production; the tag after each rule is the SPEC's
-legend: [doc] vendor documented, [decided] the sandbox's own rule.
+Every rule here mimics production; the tag after each rule says whose it is:
+[doc] vendor documented, [decided] the sandbox's own rule (a "sandbox rule" in
+docs/production.md).
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ from dataclasses import dataclass
 
 
 class Profile(enum.StrEnum):
-    """SPEC §1: two products with different rules."""
+    """docs/production.md §1: two products with different rules."""
 
     CORE = "core"
     ENGAGE = "engage"
 
 
 def identity_by_employee_id(profile: Profile, columns: Iterable[str]) -> bool:
-    """SPEC §3: with both `employee_id` and `manager_id` columns, a core file
+    """docs/production.md §3: with both `employee_id` and `manager_id` columns, a core file
     identifies its users by employee id, not by email."""
     return profile is Profile.CORE and {"employee_id", "manager_id"} <= set(columns)
 
 
 class Kind(enum.StrEnum):
-    """What a file holds. Department files are recognised by header (SPEC §3)."""
+    """What a file holds. Department files are recognised by header (docs/production.md §3)."""
 
     USERS = "users"
     DEPARTMENTS = "departments"
@@ -49,7 +50,7 @@ class Field:
     max_length: int | None = None
 
 
-# SPEC §3, core profile user file.
+# docs/production.md §3, core profile user file.
 CORE_FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
@@ -70,7 +71,7 @@ CORE_FIELDS: dict[str, Field] = {
     )
 }
 
-# SPEC §3, engage profile file: headers case-sensitive, only email required.
+# docs/production.md §3, engage profile file: headers case-sensitive, only email required.
 ENGAGE_FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
@@ -84,7 +85,7 @@ ENGAGE_FIELDS: dict[str, Field] = {
     )
 }
 
-# SPEC §3 department file [doc].
+# docs/production.md §3 department file [doc].
 DEPARTMENT_FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
@@ -101,13 +102,13 @@ OPTIONAL_CLEARABLE = frozenset(
 # Custom keys: `[a-z0-9_]` only, and only if the tenant defined them [doc].
 CUSTOM_KEY_RE = re.compile(r"^[a-z0-9_]+$")
 # Engage dimension keys are case-sensitive and may hold capitals; the
-# [a-z0-9_] rule is for core custom keys only (SPEC §7 [decided]).
+# [a-z0-9_] rule is for core custom keys only (docs/production.md §3 [decided]).
 DIMENSION_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def custom_key_problem(key: object, profile: Profile = Profile.CORE) -> str | None:
-    """Why `key` cannot be a tenant's custom key (SPEC §3: [a-z0-9_] only; an
-    engage dimension key may hold capitals, SPEC §7), or None."""
+    """Why `key` cannot be a tenant's custom key (docs/production.md §3: [a-z0-9_] only; an
+    engage dimension key may hold capitals, docs/production.md §3), or None."""
     if profile is Profile.ENGAGE:
         if isinstance(key, str) and DIMENSION_KEY_RE.match(key):
             return None
@@ -118,7 +119,7 @@ def custom_key_problem(key: object, profile: Profile = Profile.CORE) -> str | No
         DIMENSION_KEY_RE.match(key) else ""
     return f"invalid custom key {key!r}: use lowercase letters, digits and _ only{hint}"
 
-# SPEC §1 core file names: "any unique name, with the date in it; .csv or
+# docs/production.md §1 core file names: "any unique name, with the date in it; .csv or
 # .json" [doc]. A date as yyyymmdd / yyyy-mm-dd / dd-mm-yyyy (any of - _ .).
 DATE_IN_NAME = re.compile(
     r"(?<!\d)(?:(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])"
@@ -126,7 +127,7 @@ DATE_IN_NAME = re.compile(
 )
 FEED_SUFFIXES = (".csv", ".json")
 
-# SPEC §7 [decided]: leading and trailing spaces around a value (or a header)
+# docs/production.md §6 [decided]: leading and trailing spaces around a value (or a header)
 # are trimmed, with a warning, since production's handling is undocumented.
 # Spaces are the tab and Unicode's space separators (no-break space
 # included); a line break inside a quoted value is the value's own. The
@@ -139,14 +140,14 @@ def trim(value: str) -> str:
     return value.strip(SPACES)
 
 
-# Tenant locales: they settle ambiguous dates (SPEC §3).
+# Tenant locales: they settle ambiguous dates (docs/production.md §3).
 LOCALES = ("en-US", "en-GB")
 
-# SPEC §3 `on_leave` [decided]: true/false, yes/no, 1/0, any case.
+# docs/production.md §3 `on_leave` [decided]: true/false, yes/no, 1/0, any case.
 BOOLEAN_TRUE = frozenset({"true", "yes", "1"})
 BOOLEAN_FALSE = frozenset({"false", "no", "0"})
 
-# SPEC §6: renamed or misspelt headers integrators send. Checked before any
+# docs/validation.md: renamed or misspelt headers integrators send. Checked before any
 # fuzzy matching, so the hint is the one a human would give. Keys are
 # normalised: lower case, with spaces, dashes and dots removed.
 HEADER_ALIASES: dict[str, str] = {

@@ -1,4 +1,4 @@
-"""Production's exact strings (SPEC §4). Tests compare against these verbatim."""
+"""Production's exact strings (docs/production.md §4). Tests compare against these verbatim."""
 
 from __future__ import annotations
 
@@ -20,5 +20,5 @@ def license_limit(additional: int, available: int) -> str:
 
 
 def entry_prefix(n: int, name: str) -> str:
-    """Older emails prefix each row's errors with this (SPEC §4)."""
+    """Older emails prefix each row's errors with this (docs/production.md §4)."""
     return f"Entry #{n} - {name} did not process, due to the following errors: "

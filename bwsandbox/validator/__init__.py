@@ -1,4 +1,4 @@
-"""The validator: bytes in, findings out (SPEC §3, §4, §6). PURE: no sockets,
+"""The validator: bytes in, findings out (docs/production.md §3, §4; docs/validation.md). PURE: no sockets,
 no asyncio, no rich. It never raises on bad input.
 
 Public API:

@@ -1,4 +1,4 @@
-/* The value fast path in C (issue #2 "Speed"): one pass over a part of a CSV
+/* The value fast path in C (docs/benchmarks.md): one pass over a part of a CSV
  * body that reads the cells of the ruled columns and says, per record and
  * column, whether the exact rules (values.py, users.py) must look at it.
  *
@@ -14,7 +14,7 @@
  *
  *   TEXT   at most `limit` bytes (bytes >= characters); when required, not
  *          empty; no space (values.SPACES: tab, Unicode space separators)
- *          at either end, since those are trimmed and reported (SPEC §7);
+ *          at either end, since those are trimmed and reported (docs/production.md §6);
  *   EMAIL  empty (slow only if required), or an address as values.EMAIL_FAST
  *          matches it, within `limit` bytes: hashed lower-cased;
  *   ID     digits, or text that cannot be scientific notation (no E/e, or

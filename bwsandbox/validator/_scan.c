@@ -1,4 +1,4 @@
-/* The CSV structure scan in one pass over the bytes (issue #2 "Structure", "Speed").
+/* The CSV structure scan in one pass over the bytes (docs/benchmarks.md).
  *
  * scan(text, start) walks text[start:] once with the quote state of RFC 4180:
  * a comma or newline is structural iff an even number of `"` precede it. Per

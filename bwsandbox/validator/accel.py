@@ -1,5 +1,5 @@
-"""Which C accelerators the validator uses: the one switch (issue "A guest in
-integrators' processes": installs without a compiler).
+"""Which C accelerators the validator uses: the one switch (a guest in
+integrators' processes installs without a compiler: docs/server.md).
 
 The two C extensions are optional builds (setup.py): `_cscan` (the
 structure scan and the strict UTF-8 check) and `_ccells` (the value fast

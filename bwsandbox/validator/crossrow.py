@@ -1,4 +1,4 @@
-"""Rules across rows (issue #2 "Across rows"; SPEC §3, §4).
+"""Rules across rows (docs/production.md §3, §4).
 
 Keys (emails lower-cased, ids without the Excel apostrophe) are hashed to
 64-bit integers in C (`_cells.c`, the fast path's own function), or by
@@ -29,7 +29,7 @@ _EMPTY = 0  # hash slot used for "no key" (an empty cell); real keys are remappe
 
 
 def email_key(col: str) -> pl.Expr:
-    """Emails match case-insensitively (SPEC §3 [decided]), but otherwise
+    """Emails match case-insensitively (docs/production.md §3 [decided]), but otherwise
     exactly: an address with stray spaces is invalid, not silently fixed."""
     import polars as pl
 
@@ -37,7 +37,7 @@ def email_key(col: str) -> pl.Expr:
 
 
 def id_key(col: str) -> pl.Expr:
-    """Ids match exactly, once the Excel text marker is stripped (SPEC §3)."""
+    """Ids match exactly, once the Excel text marker is stripped (docs/production.md §3)."""
     import polars as pl
 
     return pl.col(col).str.strip_chars_start("'")

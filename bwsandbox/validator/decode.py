@@ -1,8 +1,8 @@
-"""Format sniffing and the encoding ladder (issue #2 "Format", "Encoding ladder").
+"""Format sniffing and the encoding ladder (docs/validation.md).
 
-Production documents UTF-8 CSV or JSON (SPEC §3). Integrators send cp1252 from
+Production documents UTF-8 CSV or JSON (docs/production.md §3). Integrators send cp1252 from
 Excel's "CSV (Comma delimited)", UTF-16 from "Unicode Text", a BOM glued to the
-first header, or a spreadsheet renamed to .csv (SPEC §6). The ladder is fixed,
+first header, or a spreadsheet renamed to .csv (docs/validation.md). The ladder is fixed,
 never a statistical guess:
 
     UTF-8 BOM -> strict UTF-8 -> cp1252 (warning) ; UTF-16 recognised (error)

@@ -1,4 +1,4 @@
-"""Department files (SPEC §3 [doc]): `name` required, `parent`, `is_active`.
+"""Department files (docs/production.md §3 [doc]): `name` required, `parent`, `is_active`.
 
 Every parent must have its own row; a department with active users cannot be
 deactivated (needs a directory snapshot); parent loops are refused.
@@ -23,7 +23,7 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
     import numpy as np
     import polars as pl
 
-    # SPEC §7 "the department file": one version of production's docs says it
+    # docs/production.md §3 "the department file": one version of production's docs says it
     # "must be uploaded manually ... cannot be sent through the HRIS
     # integration", others accept it; the sandbox accepts it and says so.
     yield file_finding(

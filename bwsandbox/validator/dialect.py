@@ -1,7 +1,7 @@
-"""Dialect: the header record, the delimiter and line endings (issue #2 "Dialect").
+"""Dialect: the header record, the delimiter and line endings (docs/validation.md).
 
 The delimiter is decided from the header line against the names production
-knows (SPEC §6: EU Excel writes semicolons), never by a statistical sniffer:
+knows (docs/validation.md: EU Excel writes semicolons), never by a statistical sniffer:
 a header that splits into known names on `;` but not on `,` is a semicolon file.
 """
 

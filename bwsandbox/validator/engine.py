@@ -6,7 +6,7 @@
 
 The rules run over whole columns; rows with a row-scope error are taken out
 before the manager and licence rules, because production does not create
-them (SPEC §5 partial processing).
+them (docs/production.md §5 partial processing).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 def _needed(hmap: HeaderMap) -> list[int]:
     """The columns the rules read: every processed one (template and custom
-    keys), since any value may have spaces to trim and report (SPEC §7)."""
+    keys), since any value may have spaces to trim and report (docs/production.md §6)."""
     return [] if hmap.fatal else sorted({**hmap.columns, **hmap.custom})
 
 
@@ -243,7 +243,7 @@ def _frame(
 
 def _record_fetch(table: Callable[[], Table], hmap: HeaderMap) -> crossrow.Fetch:
     """Values of flagged rows, parsed again from their records (no frame is
-    kept), trimmed as the rules read them (SPEC §7)."""
+    kept), trimmed as the rules read them (docs/production.md §6)."""
     index = {n: i for i, n in {**hmap.columns, **hmap.custom}.items()}
 
     def fetch(col: str, positions: Sequence[int]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The error file production attaches to the Technical Contact email (SPEC §5),
+"""The error file production attaches to the Technical Contact email (docs/production.md §5),
 and the deterministic JSON report.
 
 Error file columns [decided]: the file's original header, then `row` (the

@@ -1,4 +1,4 @@
-"""The value fast path (issue #2 "Speed"): the ruled cells of a user file
+"""The value fast path (docs/benchmarks.md): the ruled cells of a user file
 judged in C (`_cells.c`), part by part, on worker threads.
 
 For each record and ruled column the C pass says whether the exact rules

@@ -12,7 +12,7 @@ first) is read there as a formula: `=HYPERLINK(...)`, or DDE such as
   no function, reference or DDE call to run;
 - `formula_findings()`: the validator warns (`VALUE_FORMULA`) about such a
   value in a processed column of a feed; production's handling is not
-  documented (SPEC §7 [decided]: the value is applied as sent).
+  documented (docs/security.md "CSV injection" [decided]: the value is applied as sent).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Header rules (issue #2 "Header"; SPEC §3 "must match the template").
+"""Header rules (docs/production.md §3 "must match the template").
 
 An unknown header is "not processed" [doc]. The did-you-mean comes from the
 alias table first (what a human would answer for `FirstName`, `E-mail`,
 `Surname`, `supervisor_email`...) and from fuzzy matching second. Headers are
 matched exactly, case included, in both profiles: core says the header must
-match the template, engage documents case-sensitive keys (SPEC §1, §3).
+match the template, engage documents case-sensitive keys (docs/production.md §1, §3).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class HeaderMap:
 
 
 def detect_kind(header: tuple[str, ...], profile: Profile) -> Kind:
-    """SPEC §3 [decided]: a department file has `name` and no `email`."""
+    """docs/production.md §3 [decided]: a department file has `name` and no `email`."""
     if profile is Profile.CORE and "name" in header and "email" not in header:
         return Kind.DEPARTMENTS
     return Kind.USERS
@@ -69,7 +69,7 @@ def suggest(raw: str, template: dict[str, Field]) -> str | None:
 
 
 def map_header(written: tuple[str, ...], context: Context) -> HeaderMap:
-    # SPEC §7 [decided]: spaces around a header are trimmed, with a warning.
+    # docs/production.md §6 [decided]: spaces around a header are trimmed, with a warning.
     header = tuple(trim(raw) for raw in written)
     kind = detect_kind(header, context.profile)
     template = template_for(kind, context.profile)
@@ -116,7 +116,7 @@ def map_header(written: tuple[str, ...], context: Context) -> HeaderMap:
             if CUSTOM_KEY_RE.match(raw):
                 hmap.custom[idx] = raw
             elif context.profile is Profile.ENGAGE:
-                # SPEC §7 [decided]: engage dimension keys are case-sensitive
+                # docs/production.md §3 [decided]: engage dimension keys are case-sensitive
                 # and may hold capitals; [a-z0-9_] is for core custom keys.
                 hmap.custom[idx] = raw
                 out.append(

@@ -1,13 +1,13 @@
-"""JSON feeds (SPEC §3: an array of objects with the same keys) as a Table.
+"""JSON feeds (docs/production.md §3: an array of objects with the same keys) as a Table.
 
 Each object is a record; its row number is its position + 1, so the first
 object is row 2, exactly as the same data would be in a spreadsheet. A key
 missing from an object leaves that field alone (absent, not cleared); `null`
 is an empty cell. Numbers and booleans are turned into text as written.
 
-A nested value (an object or an array) is SPEC §7's decision: in an
+A nested value (an object or an array) is docs/production.md §6's decision: in an
 optional field it is an error on that field and the entry is applied without
-it (SPEC §5 partial processing); in a required one the entry is skipped.
+it (docs/production.md §5 partial processing); in a required one the entry is skipped.
 Which fields are required is the template's, so `nested_findings` judges them
 once the header is mapped.
 """
@@ -184,7 +184,7 @@ def read_json_table(text: bytes, *, max_columns: int | None = None) -> Table | l
 
 
 def nested_findings(table: Table, hmap: HeaderMap) -> list[Finding]:
-    """SPEC §7 [decided]: a nested value in an optional field costs that value;
+    """docs/production.md §6 [decided]: a nested value in an optional field costs that value;
     in a required field (the identity, a name needed to create) the entry."""
     out: list[Finding] = []
     processed = {**hmap.columns, **hmap.custom}

@@ -1,7 +1,7 @@
 """The validator's records: its input context and its output report.
 
 These are contracts: `Report.to_dict()` is the JSON every later part and
-users' scripts read (issue #2, "Report contract"); `ApplicableRow` is what
+users' scripts read (docs/validation.md); `ApplicableRow` is what
 ingest applies. Records are frozen; dict/JSON conversion happens at the edge.
 """
 
@@ -96,12 +96,12 @@ class Limits:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
     profile: Profile = Profile.CORE
-    locale: str = "en-US"  # en-US or en-GB settles ambiguous dates (SPEC §3)
+    locale: str = "en-US"  # en-US or en-GB settles ambiguous dates (docs/production.md §3)
     custom_keys: frozenset[str] = frozenset()
     directory: DirectorySnapshot | None = None
     today: dt.date | None = None
     licenses_available: int | None = None  # None: no licence check
-    # Engage: the share of active users a file may terminate (SPEC §5 safety
+    # Engage: the share of active users a file may terminate (docs/production.md §5 safety
     # net, `engage_termination_limit`). None: terminations are not predicted
     # (an upload's apply reports them, with the same words).
     engage_termination_limit: float | None = 0.20
@@ -212,7 +212,7 @@ class ApplicableRow:
     `values` holds only the columns that are processed (unknown columns and
     values with a value-scoped error are left out), normalised: dates as ISO
     `yyyy-mm-dd`, booleans as "true"/"false", employee ids without the Excel
-    apostrophe, empty cells as "" (which clears an optional field, SPEC §5).
+    apostrophe, empty cells as "" (which clears an optional field, docs/production.md §5).
     """
 
     row: int

@@ -1,4 +1,4 @@
-"""Spaces around values (SPEC §7 [decided]): trimmed, with a warning.
+"""Spaces around values (docs/production.md §6 [decided]): trimmed, with a warning.
 
 Production does not document what it does with `" Ada "`; the sandbox trims
 the spaces (values.SPACES: tab and Unicode's space separators) before any

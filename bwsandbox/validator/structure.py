@@ -1,4 +1,4 @@
-"""Structure: records, cells per record, blank rows, quotes (issue #2 "Structure").
+"""Structure: records, cells per record, blank rows, quotes.
 
 The fast path never loops over rows in Python. One pass in C (`_scan.c`,
 GIL released, 64 bytes at a time; numpy in `pure.py` where it is not built)

@@ -1,11 +1,11 @@
-"""The rules of a user file (SPEC §3, §4, §5), in two phases.
+"""The rules of a user file (docs/production.md §3, §4, §5), in two phases.
 
 Phase one runs on each part of the rows as it is read (values, identity,
 the directory): it keeps findings and compact per-row arrays (key hashes,
 flags), never the frame. Phase two (`finish`) runs the rules across rows on
 those arrays: duplicates, lost leading zeros, managers, licences. Rows with a
 row-scope error are left out before managers and licences, because
-production does not create them (SPEC §5 partial processing).
+production does not create them (docs/production.md §5 partial processing).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class UserRules:
         self.findings: list[Finding] = []
         self.parts: dict[str, list[np.ndarray[Any, Any]]] = {}
         self.cols: set[str] = set()
-        self.spaces = SpaceTally()  # SPEC §7: values are trimmed before any rule reads them
+        self.spaces = SpaceTally()  # docs/production.md §6: values are trimmed before any rule reads them
 
     def keep(self, name: str, array: np.ndarray[Any, Any]) -> None:
         self.parts.setdefault(name, []).append(array)
@@ -105,7 +105,7 @@ class UserRules:
             )
         batch.run()
         h = {name: fn() for name, fn in hashers.items()}
-        # Identity (SPEC §3): email, or employee id when both id columns are present.
+        # Identity (docs/production.md §3): email, or employee id when both id columns are present.
         ident_h = h["employee_id"] if by_id else h["email"]
         out = self.findings
         for post in posts:
@@ -203,7 +203,7 @@ class UserRules:
         return out
 
 def _mixed_date_orders(findings: list[Finding], locale: str) -> list[Finding]:
-    """SPEC §7 [decided]: a date read in the other order (DATE_OTHER_ORDER, a
+    """docs/production.md §6 [decided]: a date read in the other order (DATE_OTHER_ORDER, a
     notice) is a warning when its column also holds ambiguous dates, which are
     read in the tenant's order: the column then mixes conventions."""
     import dataclasses
@@ -230,7 +230,7 @@ def _mixed_date_orders(findings: list[Finding], locale: str) -> list[Finding]:
 
 
 def _trimmed(fetch: crossrow.Fetch) -> crossrow.Fetch:
-    """The values of flagged rows as the rules read them: trimmed (SPEC §7)."""
+    """The values of flagged rows as the rules read them: trimmed (docs/production.md §6)."""
 
     def trimmed(col: str, positions: Any) -> list[str]:
         return [values.trim(v) for v in fetch(col, positions)]

@@ -1,4 +1,4 @@
-"""Value rules (issue #2 "Values"; SPEC §3 limits, §6 Excel damage).
+"""Value rules (docs/production.md §3 limits, docs/validation.md Excel damage).
 
 Each rule is a vectorised polars mask over a whole column; only the flagged
 rows come back to Python, where a precise per-value function writes the
@@ -37,7 +37,7 @@ EMAIL_FAST = (
 EMAIL_PLAIN = EMAIL_FAST.replace("A-Za-z", "a-z").replace("A-Z", "a-z")
 _LOCAL_SPECIALS = set("!#$%&'*+/=?^_`{|}~-.")
 SCIENTIFIC = r"^[0-9](?:[.,][0-9]+)?[Ee]\+?[0-9]+$"
-MOBILE = r"^\+?[0-9]{6,15}$"  # SPEC §3 engage: `+` and digits [decided: 6-15 digits, E.164]
+MOBILE = r"^\+?[0-9]{6,15}$"  # docs/production.md §3 engage: `+` and digits [decided: 6-15 digits, E.164]
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
@@ -73,7 +73,7 @@ def email_problem(value: str) -> str | None:
         return "it starts or ends with a space"
     quoted = quoted_local(value)
     if quoted is not None:
-        # SPEC §7 [decided]: valid (an EMAIL_QUOTED_LOCAL notice says it is
+        # docs/production.md §6 [decided]: valid (an EMAIL_QUOTED_LOCAL notice says it is
         # unusual); the domain is checked as any other.
         if len(quoted[0]) > 64:
             return "the part before the @ is longer than 64 characters"
@@ -143,7 +143,7 @@ def _mk(y: int, m: int, d: int) -> dt.date | None:
 
 @lru_cache(maxsize=65536)
 def read_date(raw: str, locale: str) -> DateReading:
-    """SPEC §3: mm/dd/yyyy, yyyy/mm/dd, dd/mm/yyyy; the locale settles day/month."""
+    """docs/production.md §3: mm/dd/yyyy, yyyy/mm/dd, dd/mm/yyyy; the locale settles day/month."""
     value = raw.strip()
     m = _SLASH.match(value)
     if m:
@@ -173,7 +173,7 @@ def read_date(raw: str, locale: str) -> DateReading:
                 f"{locale}): {chosen.isoformat()}.",
             )
         if (gb if prefer_gb else us) is None:
-            # SPEC §7 [decided]: a date that reads only in the other order
+            # docs/production.md §6 [decided]: a date that reads only in the other order
             # (13/01/2025 in a month-first tenant) is read that one way.
             return DateReading(chosen.isoformat(), "DATE_OTHER_ORDER", other_order(value, chosen, locale))
         return DateReading(chosen.isoformat())
@@ -231,7 +231,7 @@ def _ok_or_impossible(date: dt.date | None, value: str) -> DateReading:
 
 
 def read_bool(raw: str) -> str | None:
-    """SPEC §3 `on_leave` [decided]: true/false, yes/no, 1/0, any case."""
+    """docs/production.md §3 `on_leave` [decided]: true/false, yes/no, 1/0, any case."""
     v = raw.strip().lower()
     if v in BOOLEAN_TRUE:
         return "true"
@@ -300,7 +300,7 @@ def _rows_at(df: pl.DataFrame, positions: Any, col: str) -> list[tuple[int, str]
 
 
 def check_email(b: Batch, col: str) -> Post:
-    """The identity email: required, ≤ 254 characters, valid syntax (SPEC §3, §4)."""
+    """The identity email: required, ≤ 254 characters, valid syntax (docs/production.md §3, §4)."""
     import numpy as np
     import polars as pl
 
@@ -455,7 +455,7 @@ class IdFlags:
 
 
 def check_id(b: Batch, col: str) -> tuple[Post, IdFlags]:
-    """Excel damage in an id column (SPEC §6): apostrophe, 1.23E+13 (row-local);
+    """Excel damage in an id column (docs/validation.md): apostrophe, 1.23E+13 (row-local);
     the flags for `leading_zeros` (file-wide) are filled when the batch has run."""
     import numpy as np
     import polars as pl
@@ -505,7 +505,7 @@ def leading_zeros(
     padded: np.ndarray[Any, Any],
     size: np.ndarray[Any, Any],
 ) -> list[Finding]:
-    """Ids shorter than the zero-padded norm of their column (SPEC §6)."""
+    """Ids shorter than the zero-padded norm of their column (docs/validation.md)."""
     import numpy as np
 
     n_padded = int(padded.sum())

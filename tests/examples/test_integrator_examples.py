@@ -76,7 +76,7 @@ def test_an_engage_roster_is_encrypted_and_terminates_whoever_it_leaves_out(bwsa
     roster = "email,first_name,last_name\r\n" + "".join(
         f"{name}@example.com,{name.title()},X\r\n" for name in ("ada", "grace", "alan", "edsger")
     )
-    # Encrypted to the tenant's sandbox key, then the .done marker (SPEC §1).
+    # Encrypted to the tenant's sandbox key, then the .done marker (docs/production.md §1).
     name = bwsandbox.upload_engage(roster, stamp="202611250900")
     report = bwsandbox.wait_processed(name)
 

@@ -88,7 +88,7 @@ def test_a_good_export_job_is_certified_with_every_artifact(tmp_path: Path) -> N
 
 
 def test_a_daily_name_reused_on_the_same_day_passes_with_advice(tmp_path: Path) -> None:
-    # users_YYYYMMDD.csv, as production recommends (SPEC §7): both runs send it today.
+    # users_YYYYMMDD.csv, as production recommends (docs/production.md §1): both runs send it today.
     code, report = _certify(tmp_path, _command("daily.py"))
     assert code == 0, report
     outcomes, evidence = _outcomes(report), _evidence(report)

@@ -1,4 +1,4 @@
-"""Exactly once after `kill -9` (issue #4): a worker process is killed at
+"""Exactly once after `kill -9`: a worker process is killed at
 chosen moments (mid-processing, inside the applying transaction, after its
 commit but before the email went out), restarted, and every file is applied
 once, its history written once, its email sent once."""
@@ -246,7 +246,7 @@ def test_kill_9_of_bwsandbox_serve_during_processing_then_restart(tmp_path: Path
         proc.wait(timeout=60)
 
 
-# -- start-up never aborts on one entry (issue "Hostile and broken input", item 4) ---------
+# -- start-up never aborts on one entry (docs/security.md "No crash loop") ------------------
 
 CSV = b"email,first_name,last_name\nann@x.com,Ann,Lee\n"
 

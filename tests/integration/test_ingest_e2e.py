@@ -1,6 +1,6 @@
 """The simulated vendor app end to end: a real SFTP client uploads, the real
 Sandbox picks the file up, the queue worker applies it, and we read the
-directory, the report and the email back (issue #4). Waiting is a bounded
+directory, the report and the email back. Waiting is a bounded
 poll of the store (`wait_done`), never a fixed sleep."""
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ def test_errors_send_one_email_with_the_error_file_and_publish_it(ingest: Harnes
     assert row["verdict"] == "partial"
     found = users(ingest, tenant)
     assert set(found) == {"ok@acme.com", "bad@acme.com"}
-    assert "manager_email" not in found["bad@acme.com"]  # applied without the bad value (SPEC §5)
+    # applied without the bad value (docs/production.md §5)
+    assert "manager_email" not in found["bad@acme.com"]
     [mail] = emails_of(ingest, tenant)
     assert mail["to_addr"] == CONTACT and mail["state"] == "outboxed"
     assert json.loads(mail["attachments_json"]) == ["users-20260103.csv.errors.csv"]
@@ -255,7 +256,7 @@ def test_future_deactivation_takes_effect_when_the_clock_passes_it(
 def test_a_deactivation_by_upload_emails_the_manager_and_the_cli_shows_it(
     ingest: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """SPEC §7: the manager of a user a file deactivates is notified by email,
+    """docs/production.md §5: the manager of a user a file deactivates is notified by email,
     captured (outbox) like the Technical Contact's, and listed by `emails`."""
     account, tenant = new_tenant(ingest, tmp_path)
     team = "boss@acme.com,Bo,Ss,,,,\nann@acme.com,Ann,Lee,boss@acme.com,,,\n"
@@ -411,7 +412,7 @@ def test_department_file_and_employee_id_identity(ingest: Harness, tmp_path: Pat
 def test_a_hostile_file_through_sftp_costs_bounded_outputs_and_no_formula(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
-    """Issue "Hostile and broken input" end to end, on a sandbox with small
+    """Hostile and broken input (docs/security.md) end to end, on a sandbox with small
     bounds: 3,000 bad rows whose cells start with `=` reach the tenant as a
     report with 5 findings per code (the rest counted), an error file and
     an attachment cut at their bounds, and no cell Excel would run."""

@@ -1,4 +1,4 @@
-"""The command-line contract of the server side (issue #3), run as users run
+"""The command-line contract of the server side, run as users run
 it: `bwsandbox serve` in a subprocess, `tenant`, `files`, `hostkey`."""
 
 from __future__ import annotations

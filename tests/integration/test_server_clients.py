@@ -1,4 +1,4 @@
-"""Every real client against the real server (issue #3 "Tests").
+"""Every real client against the real server.
 
 One story per client: an unknown host key is refused in strict/batch mode and
 accepted when the user says so; the upload into /incoming is picked up exactly

@@ -1,6 +1,6 @@
 """Pickup with real connections: a complete upload is handed over exactly
 once, in order, whatever the client's sequence; cut-off uploads never are;
-what a crash leaves is recovered (issue #3, SPEC §2, CLIENTS.md pitfalls)."""
+what a crash leaves is recovered (docs/production.md §2, CLIENTS.md pitfalls)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_setstat_after_close_and_v3_rename_onto_an_existing_name(
 def test_a_file_is_picked_up_while_its_session_stays_connected_and_polls(
     sandbox: Harness, account: Account
 ) -> None:
-    """SPEC §7: available once complete, not once the session ends. The job
+    """docs/production.md §5: available once complete, not once the session ends. The job
     uploads two files in one session and keeps listing the drop folder and
     /reports (as paramiko, ssh2-sftp-client and FileZilla jobs do): each file
     leaves /incoming about one window after its own close."""
@@ -288,7 +288,7 @@ def test_a_tenants_handovers_reach_the_queue_in_the_order_they_were_made(
 ) -> None:
     # The first upload is big (its hash takes a while), the second tiny and
     # handed over right after it at the session's end: the queue (arrival
-    # order, SPEC §5) must still list the big one first.
+    # order, docs/production.md §5) must still list the big one first.
     def steps(sftp: paramiko.SFTPClient) -> None:
         _write(sftp, "incoming/first.csv", b"1" * 30_000_000)
         sftp.rename("incoming/first.csv", "incoming/first.csv.tmp")  # a temp name: not picked up

@@ -1,5 +1,5 @@
 """The server's rules with real connections: the chroot, limits and
-protection, regions, public keys (issue #3, SPEC §2). Pickup: test_server_pickup.py."""
+protection, regions, public keys (docs/production.md §2). Pickup: test_server_pickup.py."""
 
 from __future__ import annotations
 

@@ -267,7 +267,7 @@ def test_an_engage_file_from_the_integrators_own_tooling_is_processed(bwsandbox:
 @pytest.mark.bwsandbox(profile="engage")
 def test_an_engage_file_without_its_marker_times_out_saying_why(bwsandbox: SandboxHandle) -> None:
     # What `upload()` alone does for an engage tenant: no marker, so the file
-    # waits (SPEC §1); the content is irrelevant, it is never decrypted.
+    # waits (docs/production.md §1); the content is irrelevant, it is never decrypted.
     bwsandbox.upload(b"not sent properly", "employees.202611251100.csv.pgp")
     with pytest.raises(TimeoutError, match=r"state: waiting, waiting for .*done\.pgp.*upload_engage\(\)"):
         bwsandbox.wait_processed("employees.202611251100.csv.pgp", timeout=5)

@@ -12,7 +12,7 @@ from bwsandbox.certify.model import Outcome
 from bwsandbox.certify.observations import RunObservation, Upload
 from bwsandbox.spec.fields import Profile
 
-# -- engage: employees.YYYYMMDDHHMM.csv.pgp + .done.pgp marker in `/` (SPEC §1) ----
+# -- engage: employees.YYYYMMDDHHMM.csv.pgp + .done.pgp marker in `/` (docs/production.md §1) ----
 
 DATA = replace(GOOD, name="employees.202611251015.csv.pgp")
 MARKER = Upload(name="employees.202611251015.csv.done.pgp", bytes=0, state="done", verdict=None,

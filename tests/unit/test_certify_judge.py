@@ -26,7 +26,7 @@ def test_without_roster_the_roster_criterion_is_not_applicable() -> None:
     [
         (lambda f, r, x: (f, r, replace(x, auth_ok=1, uploads=(GOOD,))), {"C02"}),
         (lambda f, r, x: (replace(f, uploads=(replace(GOOD, name="users.csv"),)), r, x), {"C04"}),
-        # A name re-sent on the day in it is a daily job's (SPEC §7): advice only.
+        # A name re-sent on the day in it is a daily job's (docs/production.md §1): advice only.
         (lambda f, r, x: (f, replace(r, uploads=(GOOD,)), x), {"C12"}),
         # A name re-sent with another day in it is fixed.
         (lambda f, r, x: (replace(f, uploads=(replace(GOOD, name="users_20200101.csv"),)),

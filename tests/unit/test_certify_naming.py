@@ -12,7 +12,7 @@ from bwsandbox.certify.criteria import name_dates
 from bwsandbox.certify.model import Certification, Outcome
 from bwsandbox.certify.observations import RunObservation
 
-# -- C04 and C12: fair naming (SPEC §1, §7) ---------------------------------------------
+# -- C04 and C12: fair naming (docs/production.md §1) ------------------------------------------------
 
 
 def _named(name: str, again: str | None = None, days: frozenset[dt.date] = frozenset({DAY})) -> tuple[

@@ -21,7 +21,7 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 def test_validate_loads_neither_asyncssh_nor_the_server() -> None:
-    # `validate`'s wall time is a target (issue #2): only its own command module is imported.
+    # `validate`'s wall time is a target (docs/benchmarks.md): only its own command module is imported.
     import subprocess
     import sys
     from pathlib import Path

@@ -1,6 +1,6 @@
 """Commands refuse bad arguments before doing anything slow or lasting:
-certify's report paths before its three runs (issue #5), clock's DAYS before
-the calendar overflows (issue #4)."""
+certify's report paths before its three runs, clock's DAYS before
+the calendar overflows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CLI as a new user meets it (issue "A CLI that reads well anywhere"):
+"""The CLI as a new user meets it (docs/server.md "Reading it anywhere"):
 findings and lists read at 80 columns and in a log, `report 2` and no
 `--tenant` with one tenant work, `emails` shows what was sent, the history
 says `field: old → new`, and whatever a tenant wrote (file names, cells) is

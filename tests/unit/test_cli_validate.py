@@ -1,4 +1,4 @@
-"""`bwsandbox validate`: output formats and exit codes (issue #2 "Report contract")."""
+"""`bwsandbox validate`: output formats and exit codes (docs/validation.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The apply rules (SPEC §3-§5), pure: ApplicableRows in, an Outcome out."""
+"""The apply rules (docs/production.md §3-§5), pure: ApplicableRows in, an Outcome out."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_engage_terminates_omitted_users_within_the_safety_limit() -> None:
     records = rows(*(user(f"u{i}@x.com") for i in range(8)))
     outcome, after = run(state, records, profile=Profile.ENGAGE, termination_limit=0.2)
     assert outcome.counts == {"unchanged": 8, "terminated": 2}
-    # Said up front, with the count, the share and who (SPEC §5, the issue's "up front").
+    # Said up front, with the count, the share and who (docs/production.md §5, §10: "up front").
     (said,) = outcome.findings
     assert (said.code, said.severity, said.row) == ("TERMINATIONS", "warning", None)
     assert said.message.startswith("This engage file terminates 2 of the 10 active users in the directory "

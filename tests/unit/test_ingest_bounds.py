@@ -1,5 +1,5 @@
-"""What one file may cost the simulated vendor app (issue "Hostile and broken
-input", items 2 and 9): a PGP compression bomb stops at
+"""What one file may cost the simulated vendor app (docs/security.md
+"Limits", "Compression bombs"): a PGP compression bomb stops at
 `max_decrypted_bytes`; a report keeps `max_findings_per_code` of each code
 and fits `max_report_bytes`; the error file and its emailed copy stop at
 their byte bounds; the email still counts every error."""
@@ -66,7 +66,7 @@ def _bomb_key(env: Env, tenant: tenants.Tenant) -> None:
     shutil.copyfile(DATA / "pgp-bomb.secret.asc", folder / "secret.asc")
 
 
-# -- item 2: a compression bomb -----------------------------------------------------------
+# -- a compression bomb -------------------------------------------------------------------
 
 
 def test_a_compression_bomb_stops_at_max_decrypted_bytes(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_decryption_errors_keep_their_codes(tmp_path: Path) -> None:
     assert pgp.decrypt(fine, env.settings.data_dir, t, "users.csv.pgp").startswith(b"email,")
 
 
-# -- item 9: reports, error files and emails ------------------------------------------------
+# -- reports, error files and emails --------------------------------------------------------
 
 
 def _many_errors(rows: int) -> bytes:
@@ -188,7 +188,7 @@ def test_a_report_over_max_report_bytes_keeps_fewer_findings_per_code() -> None:
     assert reports.error_count(capped) == 400
 
 
-# -- item 11: every CSV the sandbox writes ----------------------------------------------------
+# -- every CSV the sandbox writes -------------------------------------------------------------
 
 
 def test_directory_csv_exports_never_hand_excel_a_formula(

@@ -1,4 +1,4 @@
-"""The ingest commands' contract (issue #4): directory, report, emails,
+"""The ingest commands' contract: directory, report, emails,
 clock, pgp export-key, admin, all with --data-dir."""
 
 from __future__ import annotations

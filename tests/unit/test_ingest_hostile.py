@@ -1,9 +1,9 @@
-"""The queue worker under hostile and broken input (issue "Hostile and broken
-input"), with a real SQLite store: a file stretched past `max_file_bytes`
-is refused unread (item 1); a file that keeps crashing the worker is failed
-after `max_processing_attempts` (no crash loop); a full disk puts a file
-back in the queue with a backoff, never `failed` (item 14); tenants take
-turns and small files have a lane of their own (item 9)."""
+"""The queue worker under hostile and broken input (docs/security.md), with
+a real SQLite store: a file stretched past `max_file_bytes` is refused
+unread; a file that keeps crashing the worker is failed after
+`max_processing_attempts` (no crash loop); a full disk puts a file back in
+the queue with a backoff, never `failed`; tenants take turns and small files
+have a lane of their own."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class Env:
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-# -- item 1: a file stretched past max_file_bytes ------------------------------------------
+# -- a file stretched past max_file_bytes --------------------------------------------------
 
 
 def test_a_file_stretched_past_max_file_bytes_is_refused_before_it_is_read(
@@ -136,7 +136,7 @@ def test_a_clean_run_counts_no_crash(tmp_path: Path) -> None:
     assert [env.row(i)["state"] for i in ids] == ["done"] * 3
 
 
-# -- item 14: a full disk -----------------------------------------------------------------
+# -- a full disk --------------------------------------------------------------------------
 
 
 def test_enospc_puts_the_file_back_with_a_backoff_and_a_log_line(
@@ -240,7 +240,7 @@ def test_what_is_retryable() -> None:
     assert [attempts.backoff(n, 5) for n in (1, 2, 3, 10)] == [5, 10, 20, 300]
 
 
-# -- item 9: fairness -----------------------------------------------------------------------
+# -- fairness -------------------------------------------------------------------------------
 
 
 def test_tenants_take_turns(tmp_path: Path) -> None:
@@ -308,7 +308,7 @@ def test_a_big_file_does_not_hold_up_another_tenants_small_one(tmp_path: Path, f
         worker.close()
 
 
-# -- item 4: any name fits on disk ---------------------------------------------------------
+# -- any name fits on disk -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["users.csv", "u" * 222, "u" * 223 + ".csv", "é" * 127 + ".csv", "x" * 255])

@@ -30,7 +30,7 @@ def test_an_unknown_id_with_an_address_of_a_user_with_another_id_is_refused() ->
 
 
 def test_an_address_a_deactivated_user_held_can_be_taken_by_a_new_id() -> None:
-    """SPEC §7: refused only when another ACTIVE user holds the address."""
+    """docs/production.md §6: refused only when another ACTIVE user holds the address."""
     state = seeded(user("cat@x.com", employee_id="00125", deactivation_date="2020-01-01"))
     assert not any(u.active for u in state.users.values())
     outcome, after = run(state, rows(user("cat@x.com", employee_id="00999", manager_id="")))

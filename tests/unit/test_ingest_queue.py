@@ -1,5 +1,5 @@
 """The durable queue without a server: due times, arrival order per tenant,
-engage `.done` pairing, repeats, cut-off uploads (issue #4, SPEC §5)."""
+engage `.done` pairing, repeats, cut-off uploads (docs/production.md §5)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_delay_is_base_plus_per_mb_plus_seeded_jitter_after_the_previous_file(tm
     jitter1 = Delay(jitter=2, seed=7).seconds(first, 0)
     assert 0 < jitter1 < 2
     assert due1 == T0 + dt.timedelta(seconds=10 + 10 + jitter1)  # 2 MB at 5 s/MB
-    assert due2 > due1  # a longer queue means a longer wait (SPEC §5)
+    assert due2 > due1  # a longer queue means a longer wait (docs/production.md §5)
     assert env.worker.process_pending() == []  # nothing is due yet
     env.clock.fixed = due1
     assert env.worker.process_pending() == [first]
@@ -126,7 +126,7 @@ def test_an_orphan_marker_is_logged_and_listed_as_missing_its_data_file(
     assert "without its data file employees.202603010900.csv.pgp" in caplog.text
     detail = {r["id"]: r["detail"] for r in list_files(env.conn, "eng")}
     assert detail[marker] == "marker without data file (employees.202603010900.csv.pgp not received)"
-    # The data file may follow its marker (either order, SPEC §1): then it is a plain marker.
+    # The data file may follow its marker (either order, docs/production.md §1): then it is a plain marker.
     data = env.put(t, "employees.202603010900.csv.pgp", b"x")
     detail = {r["id"]: r["detail"] for r in list_files(env.conn, "eng")}
     assert detail[marker] == "marker" and env.row(data)["state"] == "queued"

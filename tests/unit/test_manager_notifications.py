@@ -1,4 +1,4 @@
-"""SPEC §7: when a user is deactivated, "their manager will be notified via an
+"""docs/production.md §5: when a user is deactivated, "their manager will be notified via an
 automated email". The sandbox records it like the Technical Contact's
 emails, in the transaction that deactivates the user, whatever deactivated
 them (a file, an engage termination, the Admin module, the clock), and

@@ -1,5 +1,5 @@
 """Technical Contact email delivery never leaves an email `pending` forever
-nor raises into the queue worker loop (SPEC §5)."""
+nor raises into the queue worker loop (docs/production.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pickup's window is the file's own (SPEC §7): a closed upload is handed over
+"""Pickup's window is the file's own (docs/production.md §5): a closed upload is handed over
 once *it* has been left alone for the window, whatever its session does;
 only a setstat on the file restarts the window (rclone), and MAX_WAIT_SECONDS
 bounds even that. Driven on a real event loop with a short window and a fake

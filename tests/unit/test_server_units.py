@@ -1,5 +1,5 @@
 """Pure parts of the server: fingerprints, known_hosts lines, rotation on
-disk, temp names, the lockout table (issue #3)."""
+disk, temp names, the lockout table."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from bwsandbox.validator import Context, validate
 
 
 def test_the_examples_are_named_as_production_asks_so_their_upload_earns_no_notice() -> None:
-    """SPEC §1, §7: a dated name with .csv (core); employees.YYYYMMDDHHMM.csv (engage)."""
+    """docs/production.md §1: a dated name with .csv (core); employees.YYYYMMDDHHMM.csv (engage)."""
     from bwsandbox.spec.fields import DATE_IN_NAME
 
     now = dt.datetime(2026, 3, 1, 9, 5)

@@ -1,4 +1,4 @@
-"""`tenant add` (issue #3): custom keys (SPEC §3) and every value checked
+"""`tenant add`: custom keys (docs/production.md §3) and every value checked
 before the tenant is stored, as a one-line usage error (exit 2)."""
 
 from __future__ import annotations

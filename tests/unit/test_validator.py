@@ -1,4 +1,4 @@
-"""The validator's rules, one behaviour per test (issue #2; SPEC §3, §4, §6)."""
+"""The validator's rules, one behaviour per test (docs/production.md §3, §4; docs/validation.md)."""
 
 from __future__ import annotations
 
@@ -256,7 +256,7 @@ DATES = "email,first_name,last_name,deactivation_date"
     ("value", "locale", "iso", "code"),
     [
         ("12/31/2027", "en-US", "2027-12-31", None),
-        ("31/12/2027", "en-US", "2027-12-31", "DATE_OTHER_ORDER"),  # SPEC §7: read day first
+        ("31/12/2027", "en-US", "2027-12-31", "DATE_OTHER_ORDER"),  # docs/production.md §6: read day first
         ("12/31/2027", "en-GB", "2027-12-31", "DATE_OTHER_ORDER"),
         ("2027/01/15", "en-GB", "2027-01-15", None),
         ("03/04/2027", "en-US", "2027-03-04", "DATE_AMBIGUOUS"),
@@ -292,7 +292,8 @@ def test_bad_dates_are_value_errors_and_the_row_still_applies(value: str, code: 
 def test_booleans_accept_the_documented_spellings() -> None:
     rows = [f"u{i}@x.com,A,B,{b}" for i, b in enumerate(["TRUE", "no", "1", " Yes ", "maybe"])]
     v = run(feed(*rows, header=f"{H},on_leave"))
-    assert found(v) == {("BOOLEAN_INVALID", 6), ("VALUE_WHITESPACE", None)}  # " Yes " is trimmed (SPEC §7)
+    # " Yes " is trimmed (docs/production.md §6)
+    assert found(v) == {("BOOLEAN_INVALID", 6), ("VALUE_WHITESPACE", None)}
     got = applied(v)
     assert [got[r].get("on_leave") for r in range(2, 7)] == ["true", "false", "true", "true", None]
 
@@ -306,7 +307,7 @@ def test_excel_damage_in_employee_ids() -> None:
 
 def test_values_are_not_changed_by_the_reader() -> None:
     """polars must not drop leading zeros or turn empty into missing; spaces
-    around a value are trimmed on purpose (SPEC §7), and said."""
+    around a value are trimmed on purpose (docs/production.md §6), and said."""
     rows = ['a@x.com, Ann ,B,007,"  "', 'b@x.com,C,D,0000,""', "c@x.com,E,F,00,x"]
     v = run(feed(*rows, header=f"{H},employee_id,title"))
     assert found(v) == {("VALUE_WHITESPACE", None)}

@@ -1,4 +1,4 @@
-"""SPEC §7's decisions where production is silent, on both engines: each is
+"""docs/production.md §6's decisions where production is silent, on both engines: each is
 reported with a message that names it the sandbox's rule, and what
 `validate --context` predicts is what an upload to that tenant does."""
 

@@ -1,8 +1,8 @@
 """The two engines of the validator (bwsandbox/validator/accel.py): the C
 accelerators and their pure stand-ins give the same answers piece by piece
 and the same reports; one switch, read when a validation starts and held for
-all of it; nothing changed in the host process (issue "A guest in
-integrators' processes": installs without a compiler, no global changed)."""
+all of it; nothing changed in the host process (docs/server.md "A guest in
+your process": installs without a compiler, no global changed)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,8 @@
 of the polars path it skips, and so does the pure engine (no C at all, what
 an install without a compiler runs): on every fixture, on generated feeds
 full of values each rule has something to say about, in one part or many.
-Its pieces are checked against the Python they stand in for (issue #2
-"Speed"). Every test here needs the C modules: on Linux it fails without
-them."""
+Its pieces are checked against the Python they stand in for. Every test
+here needs the C modules: on Linux it fails without them."""
 
 from __future__ import annotations
 

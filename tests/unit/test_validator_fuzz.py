@@ -1,5 +1,5 @@
-"""Hostile input never makes `validate()` raise (issue "Hostile and broken
-input", item 13), on both engines.
+"""Hostile input never makes `validate()` raise (docs/security.md
+"Fuzzing"), on both engines.
 
 The strategy builds CSV-like files out of the pieces that trip CSV readers
 up: quotes in every position, bare CRs, CRLF and LF, invalid UTF-8 (which

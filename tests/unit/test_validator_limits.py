@@ -1,5 +1,5 @@
-"""What one feed may cost the validator (issue "Hostile and broken input",
-items 9 and 11): a header wider than `max_columns` and a JSON feed over
+"""What one feed may cost the validator (docs/security.md "Limits",
+"CSV injection"): a header wider than `max_columns` and a JSON feed over
 `max_json_bytes` stop at once with one finding; formula-like values get a
 warning, and the error file never hands a spreadsheet a formula."""
 
@@ -123,7 +123,7 @@ def test_a_formula_in_a_processed_column_is_a_warning_on_its_row_and_still_appli
     ]
     assert v.report.verdict == "accepted"
     applied = {r.row: dict(r.values) for r in v.applicable()}
-    assert applied[3]["title"] == '=HYPERLINK("http://x","y")'  # SPEC §7 [decided]: applied as sent
+    assert applied[3]["title"] == '=HYPERLINK("http://x","y")'  # docs/security.md [decided]: applied as sent
 
 
 def test_formulas_in_unknown_columns_are_not_values_and_phones_are_not_formulas() -> None:

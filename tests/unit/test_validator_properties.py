@@ -1,4 +1,4 @@
-"""Properties of the validator (issue #2 "Tests"), checked with hypothesis."""
+"""Properties of the validator, checked with hypothesis."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Cells over the csv module's field size limit (issue "A guest in
-integrators' processes": no global of the host process changed, not even
+"""Cells over the csv module's field size limit (docs/server.md "A guest in
+your process": no global of the host process changed, not even
 the csv module's limit): they are read all the same, by `csvrecords`, on
 both engines, and the limit stays as the host set it."""
 

@@ -1,5 +1,5 @@
 """The validator's rules across rows, department files, and the report
-contract (issue #2; SPEC §3, §4, §5)."""
+contract (docs/production.md §3, §4, §5)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def test_licence_limit_refuses_every_creation_and_keeps_updates() -> None:
 # --- department files ------------------------------------------------------------------------
 
 D = "name,parent,is_active"
-MANUAL = ("DEPARTMENT_FILE_MANUAL", None)  # SPEC §7: every department file gets this notice
+MANUAL = ("DEPARTMENT_FILE_MANUAL", None)  # docs/production.md §3: every department file gets this notice
 
 
 def test_a_department_file_says_production_may_want_it_uploaded_manually() -> None:

@@ -244,7 +244,7 @@ async function uploadPage(name, id) {
   }
   // The report carries no cells; the error file does (original columns + row, status, errors).
   const original = u.links.errors_csv ? await errorCells(u.links.errors_csv) : null;
-  const bare = (c) => String(c ?? "").replace(/^'/, "").trim();  // the error file's formula guard, SPEC §7 trim
+  const bare = (c) => String(c ?? "").replace(/^'/, "").trim();  // the error file's formula guard, docs/production.md §6 trim
   const groups = [...byRow.entries()].map(([row, list]) => {
     const cells = row === "file" || !original ? null : original.rows.get(String(row));
     const flagged = new Set(list.map((f) => f.column).filter(Boolean).map(bare));
