@@ -23,7 +23,7 @@ class TenantIn(Strict):
     licenses: int = Field(1000, ge=0, le=2**63 - 1)
     contact: str = Field("technical-contact@example.com", description="the Technical Contact's email")
     locale: Literal["en-US", "en-GB"] = "en-US"
-    custom_keys: list[str] = Field(default_factory=list, description="custom columns (SPEC §3)")
+    custom_keys: list[str] = Field(default_factory=list, description="custom columns (docs/production.md §3)")
     authorized_keys: list[str] = Field(default_factory=list, description="OpenSSH public key lines")
     users: list[User] = Field(default_factory=list, description="existing users to seed")
 

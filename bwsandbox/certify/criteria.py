@@ -3,13 +3,13 @@
 The runner (`certify/runner.py`) runs the vendor's job against a fresh sandbox
 and records what it saw; this module only decides. Criteria ids are stable:
 customers and vendors quote them. The engage profile keeps the ids and words
-C03-C07 for its own drop folder, names and PGP (docs/production.md §1).
+C03-C07 for its own drop folder, names and PGP (production.md §1).
 
 Runs: `first` (fresh sandbox, known_hosts pre-seeded), `rerun` (same data
-again: docs/production.md §5 idempotency), then, unless `--no-faults`, `dropped-connection`
+again: production.md §5 idempotency), then, unless `--no-faults`, `dropped-connection`
 (the connection drops part-way through the first upload) and `refused-login`
 (the first login is refused although the password is right), and last
-`rotated` (the host key changed on purpose: docs/production.md §2, the job must refuse to
+`rotated` (the host key changed on purpose: production.md §2, the job must refuse to
 send anything). Each fault fires once, so a job that retries succeeds.
 
 A criterion about the file fails when no file was uploaded, and its evidence
@@ -39,39 +39,39 @@ DROP_AFTER_BYTES = 64
 _FILE_RUNS = (FIRST, RERUN)
 CRITERIA: tuple[Criterion, ...] = (
     Criterion(id="C01", title="Connects and authenticates", runs=(FIRST,),
-              description="The job logs in with the tenant's password (SPEC §1)."),
+              description="The job logs in with the tenant's password (production.md §1)."),
     Criterion(id="C02", title="Verifies the host key", runs=(FIRST, ROTATED),
               description="Pinned or accepted on first use, and refuses to upload when the key "
-                          "changes (SPEC §2)."),
+                          "changes (production.md §2)."),
     Criterion(id="C03", title="Uploads to /incoming", runs=(FIRST,),
-              description="At least one file is picked up from the drop folder (SPEC §1)."),
+              description="At least one file is picked up from the drop folder (production.md §1)."),
     Criterion(id="C04", title="Dated file name with .csv or .json", runs=_FILE_RUNS,
               description="Every uploaded name carries a date and ends in .csv or .json (.pgp may "
-                          "follow), as production asks (SPEC §1, §7). A name sent again on the day "
+                          "follow), as production asks (production.md §1, §6). A name sent again on the day "
                           "in it is what a daily job does (see C12); a name sent again with another "
                           "day in it is a fixed name and fails."),
     Criterion(id="C05", title="Uploads completely", runs=_FILE_RUNS,
               description="No cut-off upload and no temporary or partial file left in /incoming "
-                          "(SPEC §2)."),
+                          "(production.md §2)."),
     Criterion(id="C06", title="UTF-8, comma-delimited, template headers only", runs=_FILE_RUNS,
-              description="No encoding, delimiter or header findings (SPEC §3, §6)."),
+              description="No encoding, delimiter or header findings (production.md §3, validation.md)."),
     Criterion(id="C07", title="Required fields present", runs=_FILE_RUNS,
-              description="email, first_name and last_name columns and values (SPEC §3)."),
+              description="email, first_name and last_name columns and values (production.md §3)."),
     Criterion(id="C08", title="Every roster user included", runs=(FIRST,),
               description="Each user of the expected roster (--roster) is in the file."),
     Criterion(id="C09", title="No validation errors", runs=_FILE_RUNS,
-              description="Every uploaded file is accepted without an error finding (SPEC §4)."),
+              description="Every uploaded file is accepted without an error finding (production.md §4)."),
     Criterion(id="C10", title="Re-running changes nothing", runs=_FILE_RUNS,
               description="Running the job again with the same data leaves the directory as it "
-                          "was (SPEC §5 idempotency)."),
+                          "was (production.md §5 idempotency)."),
     Criterion(id="C11", title="Job reports success", required=False, runs=(FIRST, RERUN, ROTATED),
               description="The job exits 0 when it uploaded, and non-zero when it refused a "
                           "changed host key."),
     Criterion(id="C12", title="A second run on the same day sends a new name", required=False,
               runs=_FILE_RUNS,
-              description="Production recommends naming each file with the current date (SPEC §7), "
+              description="Production recommends naming each file with the current date (production.md §6), "
                           "so a daily job run twice in one day sends the same name twice; the second "
-                          "file is reported as a repeat (SPEC §5). Advice only: add the time to the "
+                          "file is reported as a repeat (production.md §5). Advice only: add the time to the "
                           "name if the job may run more than once a day."),
     Criterion(id="C13", title="Dropped connection during upload: job reports the failure",
               runs=(DROPPED,),
@@ -81,7 +81,7 @@ CRITERIA: tuple[Criterion, ...] = (
                           "and the customer's directory silently goes stale."),
     Criterion(id="C14", title="Dropped connection during upload: nothing partial processed",
               runs=(DROPPED,),
-              description="The cut-off upload is never processed (SPEC §2), and every file "
+              description="The cut-off upload is never processed (production.md §2), and every file "
                           "processed in that run holds every user the first run sent, without "
                           "findings the first run's file did not have."),
     Criterion(id="C15", title="Dropped connection during upload: job retries and the file arrives "
@@ -101,23 +101,23 @@ CRITERIA: tuple[Criterion, ...] = (
                           "processed in the same run."),
 )
 
-# docs/production.md §1 engage [doc]: the home folder, `employees.YYYYMMDDHHMM.csv.pgp`
+# production.md §1 engage [doc]: the home folder, `employees.YYYYMMDDHHMM.csv.pgp`
 # encrypted to the vendor's key, then the empty `.done.pgp` marker.
 _ENGAGE_WORDING: dict[str, tuple[str, str]] = {
     "C03": ("Uploads to the home folder",
-            "At least one data file is picked up from the drop folder `/` (SPEC §1 engage)."),
+            "At least one data file is picked up from the drop folder `/` (production.md §1 engage)."),
     "C04": ("Engage file names",
             "Data files are named employees.YYYYMMDDHHMM.csv.pgp, markers "
-            "employees.YYYYMMDDHHMM.csv.done.pgp, and no name is reused across runs (SPEC §1)."),
+            "employees.YYYYMMDDHHMM.csv.done.pgp, and no name is reused across runs (production.md §1)."),
     "C05": ("Uploads completely",
             "No cut-off upload, no temporary or partial file left in the drop folder, and each "
             "data file is followed by its .done.pgp marker, without which it is never processed "
-            "(SPEC §1, §2)."),
+            "(production.md §1, §2)."),
     "C06": ("PGP-encrypted, UTF-8, comma-delimited, known headers",
             "Encrypted to the tenant's public key; no encryption, encoding, delimiter or header "
-            "findings (SPEC §1, §3, §6)."),
+            "findings (production.md §1, §3, validation.md)."),
     "C07": ("Required fields present",
-            "The email column and values (SPEC §3 engage)."),
+            "The email column and values (production.md §3 engage)."),
 }
 ENGAGE_CRITERIA: tuple[Criterion, ...] = tuple(
     replace(c, title=_ENGAGE_WORDING[c.id][0], description=_ENGAGE_WORDING[c.id][1])
@@ -132,7 +132,7 @@ def criteria_for(profile: Profile) -> tuple[Criterion, ...]:
 
 TEMP_NAME = re.compile(r"(^\.|\.filepart$|\.part$|\.tmp$|\.temp$|^\.in\.|~$)", re.IGNORECASE)
 # Stricter than the queue, which also recognises `.gpg` and plain `.csv` so
-# that it can report them: the documented names only (docs/production.md §1).
+# that it can report them: the documented names only (production.md §1).
 ENGAGE_DATA_NAME = re.compile(r"^employees\.(\d{12})\.csv\.pgp$")
 ENGAGE_MARKER_NAME = re.compile(r"^employees\.(\d{12})\.csv\.done\.pgp$")
 
@@ -173,7 +173,7 @@ def name_dates(name: str) -> frozenset[dt.date]:
 
 
 def _feed_suffix(name: str) -> bool:
-    """docs/production.md §1 "include .csv or .json in the file name" [doc], read as the
+    """production.md §1 "include .csv or .json in the file name" [doc], read as the
     worker's notice does: the name ends in it, before any .pgp/.gpg."""
     base = name[: -len(".pgp")] if name.lower().endswith((".pgp", ".gpg")) else name
     return base.lower().endswith(FEED_SUFFIXES)
@@ -209,7 +209,7 @@ def judge(
           f"first run: {first.auth_ok} successful login(s), {first.auth_failed} failed"),
     ]
     # C02: the rotated run must not log in and upload. OpenSSH with
-    # StrictHostKeyChecking=no still connects but drops password auth (docs/production.md §2),
+    # StrictHostKeyChecking=no still connects but drops password auth (production.md §2),
     # so "no successful login and no upload" is the observable refusal.
     refused_key = rotated.auth_ok == 0 and not rotated.uploads
     results.append(r(
@@ -294,10 +294,10 @@ def _file_names(
     r: Judge, first: RunObservation, rerun: RunObservation, data: Sequence[Upload], nothing: str,
     *, engage: bool,
 ) -> Result:
-    """C04. Core: a date anywhere in the name and .csv/.json (docs/production.md §1); a
+    """C04. Core: a date anywhere in the name and .csv/.json (production.md §1); a
     name re-sent on the day it carries is a daily job's (C12 advises), one
     re-sent with another day is fixed. Engage: the documented names, whose
-    stamp is down to the minute (docs/production.md §1); the re-run starts in the next
+    stamp is down to the minute (production.md §1); the re-run starts in the next
     minute, so any reuse is a fixed name."""
     if not data:
         return r("C04", False, nothing)
@@ -331,10 +331,10 @@ def _same_day_names(
     *, engage: bool,
 ) -> Result:
     """C12 (advisory): a name sent twice on one day is no defect of a dated
-    name (docs/production.md §1), but production reports the second file as a
-    repeat (docs/production.md §5)."""
+    name (production.md §1), but production reports the second file as a
+    repeat (production.md §5)."""
     if engage:
-        return r("C12", None, "engage names carry the minute (SPEC §1): C04 judges their reuse")
+        return r("C12", None, "engage names carry the minute (production.md §1): C04 judges their reuse")
     if not data:
         return r("C12", False, nothing)
     repeated, daily = _reuse(first, rerun)
@@ -345,8 +345,8 @@ def _same_day_names(
         "C12", False,
         *(f"{name} was sent by both runs on {day.isoformat()}, the day in its name"
           for name, day in daily.items()),
-        "a dated name is what production recommends (SPEC §7), so C04 passes; production reports "
-        "the second file of the same name as a repeat (SPEC §5). Add the time to the name "
+        "a dated name is what production recommends (production.md §6), so C04 passes; production reports "
+        "the second file of the same name as a repeat (production.md §5). Add the time to the name "
         "(users_YYYYMMDD_HHMMSS.csv) if the job may run more than once a day." if daily else "",
         f"reused with a date that is not the day it was sent (fails C04): {', '.join(fixed)}"
         if fixed else "",
@@ -358,7 +358,7 @@ def _completeness(
     *, folder: str,
 ) -> Result:
     """C05: nothing cut off or left behind; engage: every data file released
-    by its marker (a `waiting` file is never processed, docs/production.md §1)."""
+    by its marker (a `waiting` file is never processed, production.md §1)."""
     cut = [u.name for u in first.uploads + rerun.uploads if u.state == FileState.INCOMPLETE]
     left = sorted(set(first.leftovers) | set(rerun.leftovers))
     left_line = f"left in {folder}: {', '.join(left) or 'nothing'}"

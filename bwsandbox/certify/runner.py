@@ -318,7 +318,7 @@ def certify(
             step(FIRST, f"{shlex.quote(command)} against {where}")
             observed[FIRST] = h.run(FIRST, command, env, PURPOSES[FIRST])
             if profile is Profile.ENGAGE:
-                progress("waiting for the next minute: engage names carry it (SPEC §1)")
+                progress("waiting for the next minute: engage names carry it (docs/production.md §1)")
                 _next_minute()
             step(RERUN, "the same job again (nothing may change)")
             observed[RERUN] = h.run(RERUN, command, env, PURPOSES[RERUN])

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add.add_argument(
         "--custom-key", action="append", default=[], metavar="KEY", type=_custom_key,
-        help="a custom column the tenant accepts, [a-z0-9_] (repeatable; SPEC §3)",
+        help="a custom column the tenant accepts, [a-z0-9_] (repeatable; docs/production.md §3)",
     )
     add.set_defaults(handler=_add)
 

@@ -32,7 +32,7 @@ def test_a_daily_name_sent_twice_on_its_day_passes_c04_and_c12_explains() -> Non
     c12 = next(r for r in results if r.criterion.id == "C12")
     assert not c12.criterion.required and not c12.blocking
     assert evidence["C12"][0] == "users_20261125.csv was sent by both runs on 2026-11-25, the day in its name"
-    assert "SPEC §7" in evidence["C12"][1] and "users_YYYYMMDD_HHMMSS.csv" in evidence["C12"][1]
+    assert "production.md §6" in evidence["C12"][1] and "users_YYYYMMDD_HHMMSS.csv" in evidence["C12"][1]
     assert Certification(command="x", version="0", started_at="t", profile="core", results=results).passed
 
 
