@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from bwsandbox.ingest import roster
-from bwsandbox.ingest.links import NEW_USER_NAMES, NONE, LinkRules, Pending
+from bwsandbox.ingest.links import NONE, LinkRules, Pending
 from bwsandbox.ingest.records import (
     Action,
     Department,
@@ -51,7 +51,7 @@ from bwsandbox.ingest.records import (
     email_key,
 )
 from bwsandbox.spec import messages
-from bwsandbox.spec.fields import Profile, identity_by_employee_id
+from bwsandbox.spec.fields import NEW_USER_NAMES, Profile, identity_by_employee_id
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
 

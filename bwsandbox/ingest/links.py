@@ -24,8 +24,6 @@ from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import Finding
 
 NONE: frozenset[str] = frozenset()
-# Names production requires to create a user in core (docs/production.md §3).
-NEW_USER_NAMES = ("first_name", "last_name")
 _CHAIN_SHOWN = 6  # managers named in a MANAGER_CYCLE message
 
 

@@ -95,6 +95,11 @@ DEPARTMENT_FIELDS: dict[str, Field] = {
     )
 }
 
+# The identity email's limit, and the names a new core user needs: read by
+# the validator and the apply layer from here.
+EMAIL_MAX = CORE_FIELDS["email"].max_length or 254
+NEW_USER_NAMES = tuple(f.name for f in CORE_FIELDS.values() if f.required and f.name != "email")
+
 OPTIONAL_CLEARABLE = frozenset(
     name for name, f in CORE_FIELDS.items() if not f.required
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.spec.fields import Kind, ValueType, identity_by_employee_id
+from bwsandbox.spec.fields import EMAIL_MAX, Kind, ValueType, identity_by_employee_id
 from bwsandbox.validator import accel
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context
@@ -61,7 +61,7 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
         if spec is None:  # a custom key: free text, only its spaces are judged
             specs.append((index, _TEXT, -1, False, None))
         elif name == "email":
-            specs.append((index, _EMAIL, 254, True, None))
+            specs.append((index, _EMAIL, EMAIL_MAX, True, None))
         elif spec.type is ValueType.EMAIL:
             specs.append((index, _EMAIL, -1, False, None))  # a manager's key only
         elif spec.type is ValueType.TEXT:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec import messages
-from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, Field, ValueType
+from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, EMAIL_MAX, Field, ValueType
 from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as normalise does
 from bwsandbox.validator.findings import finding, row_of
 from bwsandbox.validator.model import Finding
@@ -306,8 +306,8 @@ def check_email(b: Batch, col: str) -> Post:
 
     c = pl.col(col)
     plain = email_plain(b, col)
-    big = b.add(f"{col}:big", (c.str.len_bytes() > 254).fill_null(False))
-    flagged = c.is_not_null() & ((c.str.len_bytes() > 254) | ~c.str.contains(EMAIL_FAST))
+    big = b.add(f"{col}:big", (c.str.len_bytes() > EMAIL_MAX).fill_null(False))
+    flagged = c.is_not_null() & ((c.str.len_bytes() > EMAIL_MAX) | ~c.str.contains(EMAIL_FAST))
 
     def post() -> Iterable[Finding]:
         # Only rows that are not plain (or too long) can fail: the exact
