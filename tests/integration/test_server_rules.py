@@ -150,7 +150,9 @@ def test_sessions_per_tenant_are_limited(sandbox_factory: SandboxFactory, tmp_pa
 
 
 def test_idle_sessions_are_closed(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
-    harness = sandbox_factory(idle_timeout=0.6)
+    # Long enough that a loaded CI runner opens the SFTP channel after the
+    # login before it runs out (at 0.6 s it once closed the session first).
+    harness = sandbox_factory(idle_timeout=2.0)
     account = harness.add_tenant(tmp_path / "home")
 
     async def go() -> None:
