@@ -258,6 +258,8 @@ def test_plan_and_validate_change_nothing(api: Api, tenant: dict[str, Any], tmp_
     status, _, report = api("POST", "/api/v1/validate", raw=BAD.replace(",", ";").encode(),
                             content_type="text/csv")
     assert status == 200 and report["verdict"] == "rejected"
+    status, _, report = api("POST", "/api/v1/validate", raw=BAD.encode(), content_type="text/csv")
+    assert status == 200 and set(report["plan"]) == {"applied", "changes"}
 
 
 def test_clock_and_host_keys(api: Api) -> None:

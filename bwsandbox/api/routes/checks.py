@@ -33,13 +33,14 @@ def _plan(
 
     tenant = control.require_tenant(conn, name)
     done = process.plan(conn, data_dir=settings.data_dir, tenant=tenant, name=filename, data=data,
-                        clock=clock_mod.load(conn), termination_limit=settings.engage_termination_limit)
+                        clock=clock_mod.load(conn), termination_limit=settings.engage_termination_limit,
+                        bounds=process.Bounds.from_settings(settings))
     errors = done.errors_csv.decode("utf-8", "replace") if done.errors_csv else None
     return {**done.report, "errors_csv": errors}
 
 
 @router.post("/validate", tags=["validate"], openapi_extra=CSV_BODY,
-             summary="plain validation (no tenant, no directory), as `bwsandbox validate`")
+             summary="as `bwsandbox validate`: against an empty directory (no tenant), with its plan")
 async def validate(
     request: Request,
     profile: Literal["core", "engage"] = "core",
@@ -50,13 +51,13 @@ async def validate(
     data = await read_body(request)
 
     def run() -> dict[str, Any]:
+        from bwsandbox.ingest.plan import validate as judge
         from bwsandbox.spec.fields import Profile
         from bwsandbox.validator import Context
-        from bwsandbox.validator import validate as check
 
         context = Context(profile=Profile(profile), locale=locale, custom_keys=frozenset(custom_key or ()))
-        report = check(data, context, name=filename).report.to_dict()
-        return dict(report)
+        judged = judge(data, context, name=filename)
+        return {**judged.report.to_dict(), "plan": judged.plan}
 
     result: dict[str, Any] = await run_in_threadpool(run)
     return result
