@@ -143,7 +143,7 @@ def add(
         raise UsageError("the username cannot be empty")
     if not password:
         raise UsageError("the password cannot be empty")
-    from bwsandbox.validator.values import email_problem  # the validator, loaded when used
+    from bwsandbox.validator.emails import email_problem  # the validator, loaded when used
 
     if contact and (problem := email_problem(contact)) is not None:
         raise UsageError(f"the contact {contact!r} is not an email address: {problem}")

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.validator import accel
+from bwsandbox.validator.batch import Batch
 from bwsandbox.validator.findings import finding, row_of
 from bwsandbox.validator.model import Finding
-from bwsandbox.validator.values import Batch
 
 if TYPE_CHECKING:
     import numpy as np

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bwsandbox.validator import values
+from bwsandbox.validator.batch import Batch
 from bwsandbox.validator.crossrow import cycle_members, duplicates, frame_fetch, hash_keys
 from bwsandbox.validator.findings import file_finding, finding, row_of
 from bwsandbox.validator.model import Context, Finding
@@ -53,7 +54,7 @@ def check_departments(df: pl.DataFrame, context: Context) -> Iterable[Finding]:
 
     yield from duplicates(frame_fetch(df), rec, "name", keys, "DEPARTMENT_DUPLICATE", None, norm)
     if "is_active" in df.columns:
-        batch = values.Batch(df)
+        batch = Batch(df)
         post = values.check_bool(batch, "is_active")
         batch.run()
         yield from post()

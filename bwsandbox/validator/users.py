@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from bwsandbox.spec import messages
 from bwsandbox.spec.codes import CATALOGUE
 from bwsandbox.spec.fields import ValueType, identity_by_employee_id
-from bwsandbox.validator import crossrow, fastpath, values
+from bwsandbox.validator import crossrow, dates, emails, fastpath, values
+from bwsandbox.validator.batch import Batch
 from bwsandbox.validator.findings import finding, row_of, skipped_records
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context, Finding
@@ -66,8 +67,8 @@ class UserRules:
         self.cols = cols
         df = df.with_columns(pl.col("email").fill_null(""))  # the identity is never "absent"
         # Every column expression of every rule is evaluated in one parallel pass.
-        batch = values.Batch(df)
-        posts = [values.check_email(batch, "email")]
+        batch = Batch(df)
+        posts = [emails.check_email(batch, "email")]
         ids: dict[str, values.IdFlags] = {}
         for spec in hmap.template.values():
             if spec.name not in cols or spec.name == "email":
@@ -75,7 +76,7 @@ class UserRules:
             if spec.type is ValueType.TEXT and spec.max_length is not None:
                 posts.append(values.check_length(batch, spec))
             elif spec.type is ValueType.DATE:
-                posts.append(values.check_date(batch, spec.name, context.locale))
+                posts.append(dates.check_date(batch, spec.name, context.locale))
             elif spec.type is ValueType.BOOLEAN:
                 posts.append(values.check_bool(batch, spec.name))
             elif spec.type is ValueType.ID:
@@ -88,7 +89,7 @@ class UserRules:
         # Keys are hashed raw where the value is its own key, folded only elsewhere.
         hashers = {
             "email": crossrow.add_folded_hash(
-                batch, "email", "email", values.email_plain(batch, "email"), crossrow.email_key("email")
+                batch, "email", "email", emails.email_plain(batch, "email"), crossrow.email_key("email")
             )
         }
         for col in ("employee_id", "manager_id"):
@@ -100,7 +101,7 @@ class UserRules:
                 batch,
                 "manager_email",
                 "manager_email",
-                values.email_plain(batch, "manager_email"),
+                emails.email_plain(batch, "manager_email"),
                 crossrow.email_key("manager_email"),
             )
         batch.run()
@@ -220,10 +221,10 @@ def _mixed_date_orders(findings: list[Finding], locale: str) -> list[Finding]:
     for f in findings:
         first = ambiguous.get(f.column or "") if f.code == "DATE_OTHER_ORDER" else None
         if first is not None and f.value is not None and first.row is not None:
-            iso = values.read_date(f.value, locale).iso or ""
+            iso = dates.read_date(f.value, locale).iso or ""
             f = dataclasses.replace(
                 f, code="DATE_ORDER_MIXED", severity=CATALOGUE["DATE_ORDER_MIXED"].severity,
-                message=values.mixed_orders(values.trim(f.value), iso, locale, first.row, first.value or ""),
+                message=dates.mixed_orders(values.trim(f.value), iso, locale, first.row, first.value or ""),
             )
         out.append(f)
     return out
