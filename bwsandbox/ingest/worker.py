@@ -3,10 +3,8 @@
 Production processes files "as soon as possible" in arrival order, with a
 delay that grows with the queue and the file size [doc, docs/production.md §5]; the Inbox
 gives each file a `due_at`, the worker waits for it. Each tenant's files go
-in arrival order, one at a time; between tenants the worker takes turns
-(the tenant served least recently goes first), and a second lane takes only
-files up to `fast_lane_bytes`, so one tenant's big file never holds up
-another tenant's small one (docs/security.md "Fairness").
+in arrival order, one at a time; between tenants the worker takes turns,
+and a second lane takes only files up to `fast_lane_bytes` (`turns.py`).
 Tests never sleep:
 
     worker.process_pending()          process every due file now, in order
@@ -15,10 +13,11 @@ Tests never sleep:
     with worker.paused(): ...         no file is processed, published or emailed
 
 Exactly once: a file is claimed (`queued` -> `processing`), then
-applied and marked `done` in one transaction (`process.process`). On start,
-`recover()` returns `processing` rows to `queued` (a crash lost nothing that
-was committed, and nothing half-applied was committed), delivers emails that
-were recorded but not sent, and republishes reports. A file cut off by
+applied and marked `done` in one transaction (`process.process`, with
+`outputs.finish`). On start, `recover()` returns `processing` rows to
+`queued` (a crash lost nothing that was committed, and nothing half-applied
+was committed), delivers emails that were recorded but not sent, and
+republishes reports. A file cut off by
 `max_processing_attempts` crashes is failed instead (`attempts.py`: a poison
 file cannot crash every restart); one that meets a full disk goes back to
 the queue with a backoff, never `failed` for it; one over `max_file_bytes`
@@ -35,8 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
-import json
 import logging
 import sqlite3
 import threading
@@ -46,16 +43,17 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import layout, store
+from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
-from bwsandbox.ingest import attempts, files, notify, reports
+from bwsandbox.ingest import attempts, files, notify, outputs, reports
 from bwsandbox.ingest.events import FileEvents
 from bwsandbox.ingest.files import FileState
 from bwsandbox.ingest.process import Bounds, Processed, process
 from bwsandbox.ingest.queue import Delay, Inbox
 from bwsandbox.ingest.records import Source
+from bwsandbox.ingest.turns import Turns
 from bwsandbox.store import transaction
 
 log = logging.getLogger("bwsandbox.ingest")
@@ -93,8 +91,7 @@ class Worker:
         self._lock = threading.Lock()  # the main lane: one file at a time
         self._fast_lock = threading.Lock()  # the fast lane (files up to fast_lane_bytes)
         self._mail_lock = threading.Lock()  # one delivery of pending emails at a time
-        self._turns = itertools.count()
-        self._served: dict[str, int] = {}  # tenant -> turn it was last served (round-robin)
+        self._turns = Turns()  # which tenant's file goes next
         self._stranded: dict[int, float] = {}  # file id -> when to put it back (the store was full too)
         self._catch_up_at: float | None = None  # when to retry emails/reports a full disk held back
         self._wake = threading.Event()
@@ -161,44 +158,20 @@ class Worker:
         crash, or a full disk, held them back)."""
         self._after_commit()
         for file_id in files.unpublished(self.conn):
-            self._publish(file_id)
+            outputs.publish(self.conn, self.settings, file_id)
 
     # -- the queue --------------------------------------------------------------
     def next_due(
         self, *, max_bytes: int | None = None, force: bool = False
     ) -> tuple[int | None, float | None]:
-        """(file id to process now, or None; seconds until the next one is due).
-
-        Only a tenant's oldest queued file may go (arrival order), and only
-        when none of its files is being processed (by the other lane). Of the
-        tenants with a due file, the one served least recently goes first:
-        a tenant that sent a hundred files does not make the next tenant wait
-        for all of them. `max_bytes`: only files up to that size (the fast
-        lane); `force`: due times are ignored (tests)."""
+        """(file id to process now, or None; seconds until the next one is due):
+        `Turns.pick` over the queue. `max_bytes`: only files up to that size
+        (the fast lane); `force`: due times are ignored (tests)."""
         queued = files.in_state(self.conn, FileState.QUEUED)
         if not queued:
             return None, None
         busy = files.tenants_in_state(self.conn, FileState.PROCESSING)
-        now = self.clock().now()
-        heads: set[str] = set()
-        ready: list[tuple[int, int, str]] = []
-        wait: float | None = None
-        for row in queued:
-            tenant = row.tenant
-            if tenant in heads:
-                continue  # arrival order per tenant: only its oldest file may go
-            heads.add(tenant)
-            if tenant in busy or (max_bytes is not None and row.bytes > max_bytes):
-                continue
-            due = dt.datetime.fromisoformat(row.due_at) if row.due_at and not force else now
-            if due <= now:
-                ready.append((self._served.get(tenant, -1), row.id, tenant))
-                continue
-            seconds = (due - now).total_seconds()
-            wait = seconds if wait is None else min(wait, seconds)
-        if not ready:
-            return None, wait
-        return min(ready)[1], 0.0
+        return self._turns.pick(queued, busy, self.clock().now(), max_bytes=max_bytes, force=force)
 
     def process_pending(self, *, force: bool = False) -> list[int]:
         """Process every due file, taking turns between tenants; `force`
@@ -241,7 +214,7 @@ class Worker:
                 tenant = files.claim(self.conn, file_id)
             if tenant is None:
                 return None
-            self._served[tenant] = next(self._turns)
+            self._turns.served(tenant)
             try:
                 state = self._process(file_id)
             except Refused as exc:
@@ -256,7 +229,7 @@ class Worker:
                     state = self._fail(file_id, f"internal error: {type(exc).__name__}: {exc}")
             try:
                 self._after_commit()
-                self._publish(file_id)
+                outputs.publish(self.conn, self.settings, file_id)
             except Exception as exc:
                 if attempts.retryable(exc) is None:
                     raise
@@ -331,19 +304,7 @@ class Worker:
         }
 
         def finalize(conn: sqlite3.Connection, done: Processed) -> None:
-            report = done.report
-            files.finish(conn, file_id, verdict=done.verdict, report_json=json.dumps(report),
-                         counts_json=json.dumps(reports.counts(report)))
-            conn.execute(
-                "INSERT OR REPLACE INTO file_outputs (file_id, errors_csv, published) VALUES (?, ?, 0)",
-                (file_id, done.errors_csv),
-            )
-            if done.errors_csv is not None:
-                msg = notify.build_message(
-                    to=tenant.contact, tenant=tenant.name, file_name=row.name,
-                    report=report, attachment=done.attachment or done.errors_csv, names=done.names,
-                )
-                notify.record(conn, tenant=tenant.name, file_id=file_id, at=clock.iso(), msg=msg)
+            outputs.finish(conn, done, file_id=file_id, tenant=tenant, file_name=row.name, clock=clock)
 
         done = process(
             self.conn, data_dir=self.settings.data_dir, tenant=tenant, name=row.name, data=data,
@@ -359,26 +320,6 @@ class Worker:
         outbox = self.settings.data_dir / "outbox"
         with self._mail_lock:  # both lanes: an email is sent once
             notify.deliver_pending(self.conn, smtp=self.settings.smtp, outbox=outbox)
-
-    def _publish(self, file_id: int) -> None:
-        """Copies kept with the stored file and, if enabled, in the tenant's /reports."""
-        out = files.outputs(self.conn, file_id)
-        if out is None or out.report_json is None:
-            return
-        report = json.loads(out.report_json)
-        errors = out.errors_csv
-        try:
-            stored = Path(out.stored_path)
-            reports.publish(stored.parent, stored.name, report, errors)
-            tenant = tenants_mod.get(self.conn, out.tenant)
-            if tenant is not None and self.settings.reports_folder:
-                folder = layout.reports_dir(self.settings.data_dir, tenant)
-                reports.publish(folder, layout.fit_name(out.name, reports.NAME_ROOM), report, errors)
-        except OSError:
-            log.exception("publishing the report of file #%d failed", file_id)
-            return
-        with transaction(self.conn):
-            self.conn.execute("UPDATE file_outputs SET published = 1 WHERE file_id = ?", (file_id,))
 
     # -- the background thread ------------------------------------------------------
     def run(self) -> None:
