@@ -11,13 +11,16 @@ verdict).
   stayed locked past its timeout. Nothing of the file was committed (one
   transaction), so it goes back to the queue with a backoff
   (`retry_backoff_seconds`, doubling per retry up to MAX_BACKOFF), never
-  `failed` for it.
+  `failed` for it (`PutBack`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
+import time
+from collections.abc import Callable
 
 from bwsandbox.ingest import files
 from bwsandbox.ingest.files import FileState
@@ -68,3 +71,53 @@ def recover_crashed(conn: sqlite3.Connection, max_attempts: int) -> tuple[list[i
                 log.warning("file #%d %s/%s: processing was cut off by a crash (%d of %d); back in the queue",
                             file_id, cut.tenant, cut.name, crashes, max_attempts)
     return requeued, failed
+
+
+class PutBack:
+    """Files a retryable error sent back to the queue, due after the backoff.
+    If the store cannot even take that, the file is put back from memory once
+    the backoff has passed (it stays `processing` meanwhile, which holds its
+    tenant's later files back: arrival order)."""
+
+    def __init__(self) -> None:
+        self._stranded: dict[int, float] = {}  # file id -> when to put it back (the store was full too)
+
+    def later(
+        self, conn: sqlite3.Connection, file_id: int, why: str, exc: BaseException, *,
+        base: float, now: Callable[[], dt.datetime],
+    ) -> float:
+        """Nothing of the file was committed: back to the queue, due after the
+        backoff (`base` seconds, doubling per retry); the seconds until then."""
+        try:
+            with transaction(conn):
+                retries = bump(conn, file_id, "retries")
+                delay = backoff(retries, base)
+                due = now() + dt.timedelta(seconds=delay)
+                files.requeue(conn, file_id, due_at=due.isoformat(timespec="microseconds"))
+        except Exception as again:
+            if retryable(again) is None:
+                raise
+            delay = backoff(1, base)
+            self._stranded[file_id] = time.monotonic() + delay
+            retries = 0
+        log.warning("file #%d: %s (%s: %s); not processed, back in the queue in %.0f s (retry %s)",
+                    file_id, why, type(exc).__name__, exc, delay, retries or "?")
+        return delay
+
+    def retry_stranded(self, conn: sqlite3.Connection, *, base: float) -> None:
+        """Files a full store could not put back in the queue: try again."""
+        now = time.monotonic()
+        for file_id, at in list(self._stranded.items()):
+            if at > now:
+                continue
+            try:
+                with transaction(conn):
+                    bump(conn, file_id, "retries")
+                    files.requeue(conn, file_id)
+            except Exception as exc:
+                if retryable(exc) is None:
+                    raise
+                self._stranded[file_id] = now + backoff(2, base)
+                continue
+            del self._stranded[file_id]
+            log.warning("file #%d: back in the queue", file_id)

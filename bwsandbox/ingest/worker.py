@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import sqlite3
 import threading
@@ -92,7 +91,7 @@ class Worker:
         self._fast_lock = threading.Lock()  # the fast lane (files up to fast_lane_bytes)
         self._mail_lock = threading.Lock()  # one delivery of pending emails at a time
         self._turns = Turns()  # which tenant's file goes next
-        self._stranded: dict[int, float] = {}  # file id -> when to put it back (the store was full too)
+        self._put_back = attempts.PutBack()  # files a full disk sent back to the queue
         self._catch_up_at: float | None = None  # when to retry emails/reports a full disk held back
         self._wake = threading.Event()
         self._fast_wake = threading.Event()
@@ -185,7 +184,7 @@ class Worker:
         max_bytes = self.settings.fast_lane_bytes if fast else None
         while not (fast and self._stopping.is_set()):
             if not fast:
-                self._put_back_stranded()
+                self._put_back.retry_stranded(self.conn, base=self.settings.retry_backoff_seconds)
             file_id, wait = self.next_due(max_bytes=max_bytes, force=force)
             if file_id is None:
                 return done, wait
@@ -246,45 +245,14 @@ class Worker:
         return FileState.FAILED
 
     def _retry_later(self, file_id: int, why: str, exc: BaseException) -> FileState:
-        """Nothing of the file was committed: back to the queue, due after the
-        backoff. If the store cannot even take that, the file is put back
-        from memory once the backoff has passed (it stays `processing`
-        meanwhile, which holds its tenant's later files back: arrival order)."""
-        base = self.settings.retry_backoff_seconds
-        try:
-            with transaction(self.conn):
-                retries = attempts.bump(self.conn, file_id, "retries")
-                delay = attempts.backoff(retries, base)
-                due = self.clock().now() + dt.timedelta(seconds=delay)
-                files.requeue(self.conn, file_id, due_at=due.isoformat(timespec="microseconds"))
-        except Exception as again:
-            if attempts.retryable(again) is None:
-                raise
-            delay = attempts.backoff(1, base)
-            self._stranded[file_id] = time.monotonic() + delay
-            retries = 0
-        log.warning("file #%d: %s (%s: %s); not processed, back in the queue in %.0f s (retry %s)",
-                    file_id, why, type(exc).__name__, exc, delay, retries or "?")
+        """Back to the queue after the backoff (`attempts.PutBack`); the
+        emails and reports a full disk held back are tried again then too."""
+        delay = self._put_back.later(
+            self.conn, file_id, why, exc, base=self.settings.retry_backoff_seconds,
+            now=lambda: self.clock().now(),
+        )
         self._catch_up_at = time.monotonic() + max(delay, 1.0)
         return FileState.QUEUED
-
-    def _put_back_stranded(self) -> None:
-        """Files a full store could not put back in the queue: try again."""
-        now = time.monotonic()
-        for file_id, at in list(self._stranded.items()):
-            if at > now:
-                continue
-            try:
-                with transaction(self.conn):
-                    attempts.bump(self.conn, file_id, "retries")
-                    files.requeue(self.conn, file_id)
-            except Exception as exc:
-                if attempts.retryable(exc) is None:
-                    raise
-                self._stranded[file_id] = now + attempts.backoff(2, self.settings.retry_backoff_seconds)
-                continue
-            del self._stranded[file_id]
-            log.warning("file #%d: back in the queue", file_id)
 
     def _process(self, file_id: int) -> FileState:
         row = files.get(self.conn, file_id)
