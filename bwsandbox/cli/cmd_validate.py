@@ -78,6 +78,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="judge against this sandbox tenant (its settings and current directory); changes nothing",
     )
     p.add_argument(
+        "--as", metavar="NAME", dest="upload_name", default=None,
+        help="with --tenant: the name the file would be uploaded under (default: its own; needed for -)",
+    )
+    p.add_argument(
         "--data-dir", metavar="DIR", default=None,
         help="with --tenant: data directory (default: $BWSANDBOX_HOME, else ./.bwsandbox)",
     )
@@ -147,8 +151,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.tenant is not None and (args.context or args.profile or args.locale or args.custom_keys):
         raise UsageError("--tenant judges with that tenant's own settings: drop --context, --profile, "
                          "--locale and --custom-key")
-    if args.data_dir is not None and args.tenant is None:
-        raise UsageError("--data-dir goes with --tenant")
+    if (args.data_dir is not None or args.upload_name is not None) and args.tenant is None:
+        raise UsageError("--data-dir and --as go with --tenant")
+    if args.upload_name is not None and len(args.files) > 1:
+        raise UsageError("--as names one file: give exactly one FILE")
+    if args.tenant is not None and "-" in args.files and args.upload_name is None:
+        raise UsageError("standard input has no name: give --as NAME, the name it would be uploaded "
+                         "under (its date and suffix matter, and .pgp says it is encrypted)")
     for name in args.files:
         _check(name)  # usage errors before any output
     judge = _tenant_judge(args) if args.tenant is not None else _context_judge(args)
@@ -195,8 +204,8 @@ def _context_judge(args: argparse.Namespace) -> Callable[[bytes, str, Progress |
 
 
 def _tenant_judge(args: argparse.Namespace) -> Callable[[bytes, str, Progress | None], Judgement]:
-    """The tenant's settings and directory, read once; each file is judged
-    as the worker would judge its upload (`process.judge_upload`)."""
+    """Each file is judged as the worker would judge its upload
+    (`process.judge_upload`), against the tenant as it is when it is read."""
     from bwsandbox import clock as clock_mod
     from bwsandbox import tenants as tenants_mod
     from bwsandbox.cli.main import open_store
@@ -208,7 +217,8 @@ def _tenant_judge(args: argparse.Namespace) -> Callable[[bytes, str, Progress | 
             if tenant is None:
                 raise UsageError(f"no tenant named {args.tenant!r} in {settings.data_dir}")
             return judge_upload(
-                conn, data_dir=settings.data_dir, tenant=tenant, name=Path(label).name, data=data,
+                conn, data_dir=settings.data_dir, tenant=tenant, name=args.upload_name or Path(label).name,
+                data=data,
                 clock=clock_mod.load(conn), termination_limit=settings.engage_termination_limit,
                 bounds=Bounds.from_settings(settings),
             )

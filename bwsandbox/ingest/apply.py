@@ -51,21 +51,23 @@ from bwsandbox.ingest.records import (
     email_key,
 )
 from bwsandbox.spec import messages
-from bwsandbox.spec.fields import NEW_USER_NAMES, Profile, identity_by_employee_id
+from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
 
 # Fields a file can never blank out: an empty cell there is ignored, not a
 # clear (the validator reports it; docs/production.md §5 "an empty cell clears an OPTIONAL field").
-REQUIRED = frozenset({"email", "first_name", "last_name"})
+REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
 # Columns that steer applying instead of being stored as they are.
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
 
 
 class _Applier(LinkRules):
-    """Phases: rows -> licence check -> manager ids -> changes -> omitted users.
-    Creations are held back until every row is read so the licence limit can
-    refuse all of them at once (docs/production.md §4)."""
+    """Phases: rows (stored ids checked as they come) -> the engage safety
+    net -> rows refused (names, addresses, licences) -> values refused (ids
+    others hold, managers, loops, deactivated departments) -> changes ->
+    omitted users. Creations are held back until every row is read so the
+    licence limit can refuse all of them at once (docs/production.md §4)."""
 
     def __init__(self, state: State, policy: Policy) -> None:
         self.state = state
@@ -73,7 +75,6 @@ class _Applier(LinkRules):
         self.out = Outcome()
         self.by_email: dict[str, int] = {u.key: uid for uid, u in state.users.items()}
         self.holders = dict(self.by_email)  # who holds each address before the file
-        self.refused_ids: set[str] = set()  # employee ids of creations the directory refused
         self.final_by_email: dict[str, int] = {}  # after the file (see `_final_addresses`)
         self.by_employee_id: dict[str, int] = {}
         self.by_lower_id: dict[str, str] = {}  # identity by id: stored ids by their lower case
@@ -86,6 +87,9 @@ class _Applier(LinkRules):
         self.results: dict[int, Pending] = {}
         self.next_uid = state.next_uid
         self.seen_keys: set[str] = set(policy.mentioned)
+        self.rows_seen = 0
+        self.leaving: set[int] = set()  # engage: the users this file terminates
+        self.link_refused: set[int] = set()  # users whose manager the file may not set
         self._interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
 
     def find(self, values: Mapping[str, str], key: str) -> int | None:
@@ -136,6 +140,7 @@ class _Applier(LinkRules):
         return True
 
     def row(self, arow: ApplicableRow) -> None:
+        self.rows_seen += 1
         values = arow.values
         key = email_key(values.get("email", ""))
         if key:
@@ -228,10 +233,13 @@ class _Applier(LinkRules):
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):
             return self.out
+        self.leaving = {u.uid for u in omitted}
+        # Row refusals first (a refused row creates nobody and names nobody),
+        # then refusals of single values.
         self._new_users_have_names()
         self._unique_addresses()
-        self._unique_ids()
         self._licence_limit(terminating=len(omitted))
+        self._unique_ids()
         self._final_addresses()
         self._resolve_manager_ids()
         self._managers_exist()
@@ -322,6 +330,7 @@ class _Applier(LinkRules):
             self.out.findings.append(roster.terminations([u.email for u in omitted], active_before))
             return True
         self.out = Outcome(refused=True)
+        self.out.count("skipped", self.rows_seen)  # nothing in the file applies
         self.out.findings.append(roster.termination_limit(len(omitted), active_before, limit))
         return False
 

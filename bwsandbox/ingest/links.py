@@ -66,7 +66,8 @@ class LinkRules:
     out: Outcome
     results: dict[int, Pending]
     identity_by_employee_id: bool
-    refused_ids: set[str]  # employee ids of creations the directory refused
+    leaving: set[int]  # engage: the users this file terminates
+    link_refused: set[int]  # users whose manager the file may not set (they keep the stored one)
     final_by_email: dict[str, int]  # who holds each address once the file is applied
     _interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]]
 
@@ -85,8 +86,6 @@ class LinkRules:
     def _refuse_row(self, res: Pending) -> None:
         """The row creates or changes nobody: a row-scope error."""
         del self.results[res.uid]
-        if res.new and res.fields.get("employee_id"):
-            self.refused_ids.add(res.fields["employee_id"])
         self.out.count("skipped")
 
     def _new_users_have_names(self) -> None:
@@ -206,32 +205,46 @@ class LinkRules:
             assert res.manager_eid is not None
             if not res.manager_eid:
                 res.drop("manager_email")
-            elif res.manager_eid in emails:
+            elif res.manager_eid in emails and self._active_after(emails[res.manager_eid]):
                 res.set("manager_email", emails[res.manager_eid])
             else:
                 self.out.findings.append(finding(
-                    "MANAGER_NOT_FOUND", res.row, f"Could not find manager id: {res.manager_eid}",
+                    "MANAGER_NOT_FOUND", res.row, messages.manager_id_not_found(res.manager_eid),
                     column="manager_id", value=res.manager_eid,
                 ))  # fmt: skip
-                self._keep_stored(res, "manager_email")
+                self._refuse_link(res)
             res.columns = self._union(res.columns, ("manager_email",))
 
+    def _active_after(self, address: str) -> bool:
+        """Whether `address` belongs to an active user once the file is
+        applied: the one test of "the manager exists", by address or by id.
+        A manager the file deactivates or terminates is not found, as one
+        already deactivated is not (a sandbox decision, docs/production.md §6)."""
+        uid = self.final_by_email.get(email_key(address))
+        if uid is None or uid in self.leaving:
+            return False
+        res = self.results.get(uid)
+        return res.active if res is not None else self.state.users[uid].active
+
+    def _refuse_link(self, res: Pending) -> None:
+        """The file may not set this user's manager: the stored one stays."""
+        self._keep_stored(res, "manager_email")
+        self.link_refused.add(res.uid)
+
     def _managers_exist(self) -> None:
-        """A manager address must be a user of the file or an active user of
-        the directory, as the directory stands once the file is applied
+        """A manager address must be an active user once the file is applied
         (docs/production.md §4 "Could not find manager email")."""
         for res in self.results.values():
             value = res.fields.get("manager_email", "")
             if res.manager_eid is not None or "manager_email" not in res.columns or not value:
                 continue
-            uid = self.final_by_email.get(email_key(value))
-            if uid is not None and (uid in self.results or self.state.users[uid].active):
+            if self._active_after(value):
                 continue
             self.out.findings.append(finding(
                 "MANAGER_NOT_FOUND", res.row, messages.manager_not_found(value.strip()),
                 column="manager_email", value=value,
             ))  # fmt: skip
-            self._keep_stored(res, "manager_email")
+            self._refuse_link(res)
 
     def _follow_renamed_managers(self, omitted: list[User]) -> None:
         """A manager whose address the file changed (identity by employee id)
@@ -279,7 +292,8 @@ class LinkRules:
         done: set[int] = set()
         on_loop: set[int] = set()
         for res in list(self.results.values()):
-            if "manager_email" not in res.columns or not res.fields.get("manager_email"):
+            if "manager_email" not in res.columns or not res.fields.get("manager_email") \
+                    or res.uid in self.link_refused:
                 continue
             path: list[int] = []
             index: dict[int, int] = {}
@@ -294,11 +308,12 @@ class LinkRules:
         refused = [
             self.results[uid] for uid in sorted(on_loop)
             if uid in self.results and "manager_email" in self.results[uid].columns
+            and uid not in self.link_refused
         ]
         for res in refused:
             self.out.findings.append(self._cycle_finding(res))
         for res in refused:
-            self._keep_stored(res, "manager_email")
+            self._refuse_link(res)
 
     def _cycle_finding(self, res: Pending) -> Finding:
         by_id = res.manager_eid is not None  # the file named the manager by employee id

@@ -120,15 +120,25 @@ _CHUNK = 1 << 20
 
 
 def decrypt(
-    data: bytes, data_dir: Path, tenant: Tenant, name: str, *, max_bytes: int = DEFAULT_MAX_DECRYPTED
+    data: bytes, data_dir: Path, tenant: Tenant, name: str, *, max_bytes: int = DEFAULT_MAX_DECRYPTED,
+    create_key: bool = True,
 ) -> bytes:
     """Decrypt an upload with the tenant's sandbox key, or raise PgpProblem
-    (`PGP_TOO_LARGE` as soon as the plaintext passes `max_bytes`)."""
+    (`PGP_TOO_LARGE` as soon as the plaintext passes `max_bytes`). Without
+    `create_key` (a plan, which writes nothing) a tenant with no key yet
+    cannot have had a file encrypted to it: PGP_WRONG_KEY, as an upload
+    then says once it has made the key."""
     if not looks_encrypted(data):
         raise PgpProblem(
             "PGP_NOT_ENCRYPTED",
             f"{name} is named like an encrypted file but is not PGP-encrypted. Encrypt it with the "
             f"tenant's public key (bwsandbox pgp export-key --tenant {tenant.name}).",
+        )
+    if not create_key and not has_key(data_dir, tenant):
+        raise PgpProblem(
+            "PGP_WRONG_KEY",
+            f"{name} is encrypted, but not to this tenant's sandbox key: the tenant has none yet. "
+            f"Run `bwsandbox pgp export-key --tenant {tenant.name}` (it makes the key) and encrypt to it.",
         )
     tsk = ensure_key(data_dir, tenant)
     try:
@@ -149,6 +159,7 @@ def decrypt(
                 f"{tsk.extract_certificate().fingerprint}). Encrypt it with the key from "
                 f"`bwsandbox pgp export-key --tenant {tenant.name}`.",
             ) from exc
+        reason = reason.replace('Reading "/dev/stdin": ', "reading it: ")  # the child reads a pipe
         raise PgpProblem("PGP_INVALID", f"{name} could not be decrypted: {reason}.") from exc
 
 

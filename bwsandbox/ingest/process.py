@@ -79,17 +79,19 @@ Finalize = Callable[[sqlite3.Connection, Processed], None]
 
 
 def decrypt(
-    data: bytes, *, name: str, tenant: Tenant, data_dir: Path, max_bytes: int = pgp.DEFAULT_MAX_DECRYPTED
+    data: bytes, *, name: str, tenant: Tenant, data_dir: Path, max_bytes: int = pgp.DEFAULT_MAX_DECRYPTED,
+    create_key: bool = True,
 ) -> tuple[bytes, str, Finding | None]:
     """(plaintext, name to validate under, problem). Engage requires PGP
     (docs/production.md §1)."""
     if pgp.is_pgp_name(name):
         if tenant.profile is Profile.CORE and not pgp.has_key(data_dir, tenant):
             return data, name, file_finding("PGP_NO_KEY", (
-                f"{name} is PGP-encrypted, but this tenant has no sandbox key. Run "
+                f"{name} is named as a PGP file, but this tenant has no sandbox key. Run "
                 f"`bwsandbox pgp export-key --tenant {tenant.name}` and encrypt to that key."))
         try:
-            return pgp.decrypt(data, data_dir, tenant, name, max_bytes=max_bytes), pgp.plain_name(name), None
+            plain = pgp.decrypt(data, data_dir, tenant, name, max_bytes=max_bytes, create_key=create_key)
+            return plain, pgp.plain_name(name), None
         except pgp.PgpProblem as problem:
             return data, name, file_finding(problem.code, problem.message)
     if tenant.profile is Profile.ENGAGE:
@@ -162,14 +164,9 @@ def plan(
     directory now: the worker's own computation (decrypt, validate, apply in
     memory, report, error file) without the transaction that writes it.
     Changes nothing: no sweep, no write, no email."""
-    plain, vname, problem = decrypt(
-        data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes
-    )
-    return _compute(
-        conn, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem,
-        today=clock.today().isoformat(), now=clock.iso(), source=Source.FILE, label=f"plan {name}",
-        termination_limit=termination_limit, extra={}, bounds=bounds, sweep=True,
-    )
+    judgement = judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
+                             termination_limit=termination_limit, bounds=bounds)
+    return _stored(judgement, label=f"plan {name}", extra={}, bounds=bounds)
 
 
 def _compute(
@@ -187,18 +184,22 @@ def _compute(
     termination_limit: float,
     extra: Mapping[str, object],
     bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
-    sweep: bool = False,
 ) -> Processed:
-    state = directory.load(conn, tenant.name)
-    if sweep:  # a plan: the clock's due deactivations, in memory, as an upload applies them first
-        state = swept(state, today)
     judgement = _judge(
-        state, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem, today=today, now=now,
-        source=source, label=label, termination_limit=termination_limit, bounds=bounds,
+        directory.load(conn, tenant.name), tenant=tenant, name=name, vname=vname, plain=plain,
+        problem=problem, today=today, now=now, source=source, label=label,
+        termination_limit=termination_limit, bounds=bounds,
     )
-    report = judgement.report
-    if problem is not None:
-        report = dataclasses.replace(report, sha256=str(extra.get("sha256", "")))
+    return _stored(judgement, label=label, extra=extra, bounds=bounds)
+
+
+def _stored(
+    judgement: Judgement, *, label: str, extra: Mapping[str, object], bounds: Bounds
+) -> Processed:
+    """A judgement as it is stored, published and emailed: the report as
+    JSON, capped; the error file and its attachment, bounded; the names of
+    the rows shown."""
+    report = judgement.report  # `extra` (the stored file's sha256, its id) has the last word
     header, originals = report.header, judgement.originals
     full = reports.build(
         report=report, outcome=judgement.outcome, validator_skipped=judgement.validator_skipped,
@@ -253,7 +254,8 @@ def judge_upload(
     `name`, would do to the tenant's directory now, as a typed judgement.
     Changes nothing."""
     plain, vname, problem = decrypt(
-        data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes
+        data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes,
+        create_key=False,
     )
     today = clock.today().isoformat()
     return _judge(

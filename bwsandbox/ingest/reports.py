@@ -55,7 +55,6 @@ def build(
     out["changes"] = change_list(outcome)
     out["changes_not_shown"] = max(changed - CHANGES_SHOWN, 0)
     out.update(extra)
-    out["verdict"] = str(report.verdict)
     return out
 
 

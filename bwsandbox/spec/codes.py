@@ -14,6 +14,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from bwsandbox.spec.fields import EMAIL_MAX
+
 
 class Severity(enum.StrEnum):
     ERROR = "error"
@@ -107,7 +109,7 @@ _CODES = (
     # --- values ----------------------------------------------------------------
     _c("EMAIL_REQUIRED", E, R, "Email address is required", "Fill the email column."),
     _c("EMAIL_INVALID", E, R, "Invalid email address", "Use a full address like name@example.com."),
-    _c("EMAIL_TOO_LONG", E, R, "Email longer than 254 characters", "Shorten the address."),
+    _c("EMAIL_TOO_LONG", E, R, f"Email longer than {EMAIL_MAX} characters", "Shorten the address."),
     _c("REQUIRED_VALUE_MISSING", E, R, "Required value missing",
        "first_name and last_name are required to create a user."),
     _c("REQUIRED_VALUE_KEPT", W, X, "Required value empty on an update",
@@ -153,7 +155,7 @@ _CODES = (
     _c("EMAIL_TAKEN", E, R, "Email address belongs to another active user",
        "Each address belongs to one active user: change or deactivate the other user first."),
     _c("MANAGER_NOT_FOUND", E, V, "Manager not found",
-       "The manager must be in this file or already in Betterworks."),
+       "The manager must be an active user once the file is applied: in this file or in Betterworks."),
     _c("MANAGER_SELF", E, V, "User is their own manager",
        "Leave the manager blank for the top of the organisation."),
     _c("MANAGER_CYCLE", E, V, "Manager cycle", "Break the loop of managers."),

@@ -50,15 +50,18 @@ class Field:
     max_length: int | None = None
 
 
+# An email address's limit, for every email field (docs/production.md §3 [doc]).
+EMAIL_MAX = 254
+
 # docs/production.md §3, core profile user file.
 CORE_FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
-        Field(name="email", type=ValueType.EMAIL, required=True, max_length=254),  # [doc]
+        Field(name="email", type=ValueType.EMAIL, required=True, max_length=EMAIL_MAX),  # [doc]
         Field(name="first_name", required=True, max_length=254),  # [doc]
         Field(name="last_name", required=True, max_length=150),  # [doc]
         Field(name="employee_id", type=ValueType.ID),
-        Field(name="manager_email", type=ValueType.EMAIL, max_length=254),
+        Field(name="manager_email", type=ValueType.EMAIL, max_length=EMAIL_MAX),
         Field(name="manager_id", type=ValueType.ID),
         Field(name="department_name"),
         Field(name="title"),
@@ -75,13 +78,13 @@ CORE_FIELDS: dict[str, Field] = {
 ENGAGE_FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
-        Field(name="email", type=ValueType.EMAIL, required=True, max_length=254),
+        Field(name="email", type=ValueType.EMAIL, required=True, max_length=EMAIL_MAX),
         Field(name="first_name", max_length=254),
         Field(name="last_name", max_length=150),
         Field(name="employee_id", type=ValueType.ID),  # immutable once set [doc]
         Field(name="mobile", type=ValueType.MOBILE),  # `+` and digits [doc]
         Field(name="locale"),
-        Field(name="manager_email", type=ValueType.EMAIL, max_length=254),
+        Field(name="manager_email", type=ValueType.EMAIL, max_length=EMAIL_MAX),
     )
 }
 
@@ -95,9 +98,7 @@ DEPARTMENT_FIELDS: dict[str, Field] = {
     )
 }
 
-# The identity email's limit, and the names a new core user needs: read by
-# the validator and the apply layer from here.
-EMAIL_MAX = CORE_FIELDS["email"].max_length or 254
+# The names a new core user needs: read by the validator and the apply layer from here.
 NEW_USER_NAMES = tuple(f.name for f in CORE_FIELDS.values() if f.required and f.name != "email")
 
 OPTIONAL_CLEARABLE = frozenset(

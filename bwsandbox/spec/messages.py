@@ -11,6 +11,11 @@ def manager_not_found(address: str) -> str:
     return f"Could not find manager email: {address}"
 
 
+def manager_id_not_found(employee_id: str) -> str:
+    """The same message for a manager named by employee id (its wording is the sandbox's)."""
+    return f"Could not find manager id: {employee_id}"
+
+
 def license_limit(additional: int, available: int) -> str:
     return (
         f"You are attempting to create {additional} additional users. However, you have "

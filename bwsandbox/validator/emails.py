@@ -106,7 +106,8 @@ def _domain_problem(domain: str) -> str | None:
 
 
 def check_email(b: Batch, col: str) -> Post:
-    """The identity email: required, ≤ 254 characters, valid syntax (docs/production.md §3, §4)."""
+    """The identity email: required, at most EMAIL_MAX characters, valid syntax
+    (docs/production.md §3, §4)."""
     import numpy as np
     import polars as pl
 
@@ -124,11 +125,11 @@ def check_email(b: Batch, col: str) -> Post:
             row = row_of(i)
             if not value.strip():
                 yield finding("EMAIL_REQUIRED", row, messages.EMAIL_REQUIRED, column=col, value=value)
-            elif len(value) > 254:
+            elif len(value) > EMAIL_MAX:
                 yield finding(
                     "EMAIL_TOO_LONG",
                     row,
-                    f"The email address has {len(value)} characters; the limit is 254.",
+                    f"The email address has {len(value)} characters; the limit is {EMAIL_MAX}.",
                     column=col,
                     value=value,
                 )

@@ -125,3 +125,20 @@ def test_the_cli_prints_the_plan_of_a_tenant_and_changes_nothing(
     assert [f["code"] for f in doc["findings"]] == ["MANAGER_NOT_FOUND"]
     assert (tmp_path / "sandbox.db").read_bytes() == before  # nothing written
     assert main(["validate", "--tenant", "nope", "--data-dir", str(tmp_path), str(feed)]) == 2
+
+
+def test_a_plan_writes_no_pgp_key_and_stdin_needs_a_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tenant(tmp_path, Profile.ENGAGE, 1000)
+    feed = tmp_path / "employees.202612060900.csv.pgp"
+    feed.write_bytes(b"\x85junk")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "sandbox.db" not in p.name)
+    assert main(["validate", "--tenant", "acme", "--data-dir", str(tmp_path), "--format", "json",
+                 str(feed)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in doc["findings"]] == ["PGP_WRONG_KEY"]
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "sandbox.db" not in p.name)
+    assert after == before  # no key made, no folder
+    assert main(["validate", "--tenant", "acme", "--data-dir", str(tmp_path), "-"]) == 2
+    assert "--as NAME" in capsys.readouterr().err
