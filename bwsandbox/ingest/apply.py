@@ -322,7 +322,7 @@ class _Applier(LinkRules):
         ]
 
     def _within_termination_limit(self, omitted: list[User]) -> bool:
-        """docs/production.md §5 safety net, said up front either way (`validator/roster.py`,
+        """docs/production.md §5 safety net, said up front either way (`ingest/roster.py`,
         the words `validate --context` predicts them with)."""
         active_before = self.state.active_count()
         limit = self.policy.termination_limit

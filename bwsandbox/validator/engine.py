@@ -1,12 +1,13 @@
-"""`validate()`: the one engine that runs every rule, in production's order.
+"""`validate()`: what the file alone shows, in production's order.
 
     bytes -> decode (encoding ladder, format) -> header + delimiter
           -> records (structure scan + polars columns, or JSON)
-          -> value rules -> rules across rows -> licences -> Report
+          -> value rules -> rules across rows -> Report (+ the applicable rows)
 
-The rules run over whole columns; rows with a row-scope error are taken out
-before the manager and licence rules, because production does not create
-them (docs/production.md §5 partial processing).
+The rules run over whole columns; rows with a row-scope error are left out
+of the applicable rows, because production does not create them
+(docs/production.md §5 partial processing). The rules that need a directory
+run next, in the apply layer (`ingest/plan.py` joins the two).
 """
 
 from __future__ import annotations

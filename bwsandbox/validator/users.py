@@ -1,11 +1,12 @@
-"""The rules of a user file (docs/production.md §3, §4, §5), in two phases.
+"""The rules of a user file that the file alone shows (docs/production.md
+§3, §4, §5), in two phases.
 
-Phase one runs on each part of the rows as it is read (values, identity,
-the directory): it keeps findings and compact per-row arrays (key hashes,
-flags), never the frame. Phase two (`finish`) runs the rules across rows on
-those arrays: duplicates, lost leading zeros, managers, licences. Rows with a
-row-scope error are left out before managers and licences, because
-production does not create them (docs/production.md §5 partial processing).
+Phase one runs on each part of the rows as it is read (values, identity):
+it keeps findings and compact per-row arrays (key hashes, flags), never the
+frame. Phase two (`finish`) runs the rules across rows on those arrays:
+duplicates, lost leading zeros, a user as their own manager. Rules that need
+the directory (managers found, loops, licences, taken ids and addresses,
+names a new user needs) are the apply layer's (`ingest/links.py`).
 """
 
 from __future__ import annotations
