@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from bwsandbox.cli.main import add_data_dir
@@ -44,9 +45,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rot.set_defaults(handler=_rotate)
 
 
+def _keys(data_dir: Path) -> list[hostkeys.HostKeyInfo]:
+    """The host keys, made now when this data directory has none yet (so a
+    job can pin them before the first `serve`): said on stderr, since a
+    mistyped --data-dir or the wrong folder would otherwise give keys no
+    running server offers."""
+    fresh = not hostkeys.keys_dir(data_dir).exists()
+    keys = [hostkeys.describe(k) for k in hostkeys.ensure(data_dir)]
+    if fresh:
+        print(f"bwsandbox: {data_dir} had no host keys: new ones were made there; `bwsandbox serve` "
+              "started with this data directory will offer them.", file=sys.stderr)
+    return keys
+
+
 def _show(args: argparse.Namespace) -> int:
     settings = load({"data_dir": args.data_dir})
-    keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
+    keys = _keys(settings.data_dir)
     staged = [hostkeys.describe(k) for k in hostkeys.announced(settings.data_dir)]
     if args.format == "json":
         # Every form the text shows: PuTTY/FileZilla's line and curl's pin too.
@@ -82,7 +96,7 @@ def _known_hosts(args: argparse.Namespace) -> int:
             host = settings.host if args.host is not None else run_host
             port = listen[region][1] if explicit_port[region] is not None else run_port
             listen[region] = (host, port)
-    keys = [hostkeys.describe(k) for k in hostkeys.ensure(settings.data_dir)]
+    keys = _keys(settings.data_dir)
     if _serve_offers_other_keys(settings.data_dir, keys):
         print("# Note: the running `serve` still offers the keys it started with; these are the keys")
         print("# it uses after a restart.")

@@ -83,3 +83,13 @@ def test_hostkey_show_json_has_every_form_the_text_shows(
     ed = next(k for k in keys if k["type"] == "ssh-ed25519")
     assert ed["putty"] == f"ssh-ed25519 255 {ed['sha256']}"
     assert ed["curl_sha256"] == ed["sha256"].removeprefix("SHA256:")
+
+
+def test_keys_made_in_a_data_directory_without_any_are_said_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hostkey", "known-hosts", "--data-dir", str(tmp_path / "new")]) == 0
+    first = capsys.readouterr()
+    assert "had no host keys: new ones were made there" in first.err and "ssh-ed25519" in first.out
+    assert main(["hostkey", "known-hosts", "--data-dir", str(tmp_path / "new")]) == 0
+    assert capsys.readouterr().err == ""  # the same keys, nothing to say
