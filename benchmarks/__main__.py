@@ -1,4 +1,7 @@
-"""Run every benchmark (`python -m benchmarks`) or some (`python -m benchmarks validator`)."""
+"""Run every benchmark (`python -m benchmarks`) or some (`python -m benchmarks validator`).
+
+Options after one benchmark's name go to its `main(argv)`
+(`python -m benchmarks apply --rows 1000000`)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,11 @@ def available() -> list[str]:
 
 def main(argv: list[str]) -> int:
     names = available()
-    wanted = argv or names
+    split = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    wanted, options = argv[:split] or names, argv[split:]
+    if options and len(wanted) != 1:
+        print("options need exactly one benchmark named before them", file=sys.stderr)
+        return 2
     unknown = [n for n in wanted if n not in names]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(names)}", file=sys.stderr)
@@ -25,7 +32,8 @@ def main(argv: list[str]) -> int:
     status = 0
     for name in wanted:
         print(f"== benchmark: {name}")
-        status |= int(importlib.import_module(f"benchmarks.bench_{name}").main() or 0)
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        status |= int((module.main(options) if options else module.main()) or 0)
     return status
 
 
