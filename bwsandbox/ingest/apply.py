@@ -114,6 +114,8 @@ class _Applier(LinkRules):
         if not eid:
             return False
         if self.identity_by_employee_id:
+            if eid in self.by_employee_id:
+                return False  # a user holds exactly this id: that user, whatever others hold
             stored = self.by_lower_id.get(eid.lower(), "")
         else:
             holder = self.holders.get(key) if key else None

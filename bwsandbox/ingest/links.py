@@ -194,19 +194,20 @@ class LinkRules:
         wanted = [res for res in self.results.values() if res.manager_eid is not None]
         if not wanted:
             return
-        emails: dict[str, str] = {}
+        holders: dict[str, int] = {}  # employee id -> the user holding it once the file is applied
         for uid, user in self.state.users.items():
             if uid not in self.results and user.fields.get("employee_id"):
-                emails[user.fields["employee_id"]] = user.email
+                holders[user.fields["employee_id"]] = uid
         for res in self.results.values():
             if res.fields.get("employee_id"):
-                emails[res.fields["employee_id"]] = res.fields.get("email", "")
+                holders[res.fields["employee_id"]] = res.uid
         for res in wanted:
             assert res.manager_eid is not None
+            manager = holders.get(res.manager_eid) if res.manager_eid else None
             if not res.manager_eid:
                 res.drop("manager_email")
-            elif res.manager_eid in emails and self._active_after(emails[res.manager_eid]):
-                res.set("manager_email", emails[res.manager_eid])
+            elif manager is not None and self._active_user(manager):
+                res.set("manager_email", self._fields(manager).get("email", ""))
             else:
                 self.out.findings.append(finding(
                     "MANAGER_NOT_FOUND", res.row, messages.manager_id_not_found(res.manager_eid),
@@ -221,7 +222,10 @@ class LinkRules:
         A manager the file deactivates or terminates is not found, as one
         already deactivated is not (a sandbox decision, docs/production.md §6)."""
         uid = self.final_by_email.get(email_key(address))
-        if uid is None or uid in self.leaving:
+        return uid is not None and self._active_user(uid)
+
+    def _active_user(self, uid: int) -> bool:
+        if uid in self.leaving:
             return False
         res = self.results.get(uid)
         return res.active if res is not None else self.state.users[uid].active
@@ -265,7 +269,7 @@ class LinkRules:
             if uid in gone:
                 continue
             pending = self.results.get(uid)
-            if pending is not None and "manager_email" in pending.columns:
+            if pending is not None and "manager_email" in pending.columns and uid not in self.link_refused:
                 continue  # the file says who this user's manager is
             fields = pending.fields if pending is not None else user.fields
             target = renamed.get(email_key(fields.get("manager_email", "")))
@@ -276,7 +280,10 @@ class LinkRules:
                     uid=uid, fields=dict(user.fields), active=user.active, row=None, columns=NONE,
                     new=False,
                 )
-            pending.set("manager_email", target)
+            if email_key(target) == email_key(pending.fields.get("email", "")):
+                pending.drop("manager_email")  # the address is now this user's own: no manager
+            else:
+                pending.set("manager_email", target)
 
     def _manager_of(self, uid: int) -> int | None:
         key = email_key(self._fields(uid).get("manager_email", ""))
@@ -285,15 +292,37 @@ class LinkRules:
     def _refuse_cycles(self) -> None:
         """A manager chain must not loop (docs/production.md §4), whether the
         loop is among the file's rows or closes through users the file leaves
-        as they are. Every row of the file on a loop keeps its old manager;
-        the loops are found first, so the order of the rows never matters.
-        Each user's chain is walked once (`done`: known to reach the top or a
-        loop already seen)."""
+        as they are. A row whose new link (one the file makes, not one it
+        repeats) lies on a loop keeps its old manager; the loops are found
+        first, so the order of the rows never matters, and found again after
+        the old managers are back, until none is left."""
+        while True:
+            on_loop = self._loop_members()
+            refused = [self.results[uid] for uid in sorted(on_loop)
+                       if uid in self.results and self._makes_link(self.results[uid])]
+            if not refused:
+                return
+            for res in refused:
+                self.out.findings.append(self._cycle_finding(res))
+            for res in refused:
+                self._refuse_link(res)
+
+    def _makes_link(self, res: Pending) -> bool:
+        """The file gives this user a manager other than the stored one."""
+        value = res.fields.get("manager_email", "")
+        if "manager_email" not in res.columns or not value or res.uid in self.link_refused:
+            return False
+        if res.new:
+            return True
+        return email_key(self.state.users[res.uid].fields.get("manager_email", "")) != email_key(value)
+
+    def _loop_members(self) -> set[int]:
+        """Users on a loop reached from a link the file makes; each chain is
+        walked once (`done`: known to reach the top or a loop already seen)."""
         done: set[int] = set()
         on_loop: set[int] = set()
         for res in list(self.results.values()):
-            if "manager_email" not in res.columns or not res.fields.get("manager_email") \
-                    or res.uid in self.link_refused:
+            if not self._makes_link(res):
                 continue
             path: list[int] = []
             index: dict[int, int] = {}
@@ -305,15 +334,7 @@ class LinkRules:
             if node is not None and node in index:
                 on_loop.update(path[index[node]:])
             done.update(path)
-        refused = [
-            self.results[uid] for uid in sorted(on_loop)
-            if uid in self.results and "manager_email" in self.results[uid].columns
-            and uid not in self.link_refused
-        ]
-        for res in refused:
-            self.out.findings.append(self._cycle_finding(res))
-        for res in refused:
-            self._refuse_link(res)
+        return on_loop
 
     def _cycle_finding(self, res: Pending) -> Finding:
         by_id = res.manager_eid is not None  # the file named the manager by employee id

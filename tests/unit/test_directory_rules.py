@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bwsandbox.ingest.plan import Judgement, validate
+from bwsandbox.ingest.plan import Judgement, state_of, validate
+from bwsandbox.ingest.records import State
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator import Context, DirectorySnapshot, ExistingUser
 
@@ -70,3 +71,52 @@ def test_a_file_refused_by_the_safety_net_counts_every_row_as_skipped() -> None:
     rows, applied = j.report.to_dict()["rows"], j.plan["applied"]
     assert rows == {"total": 4, "valid": 0, "skipped": 4}
     assert applied["skipped"] == 4  # type: ignore[index]
+
+
+ID_HEAD = "email,first_name,last_name,employee_id,manager_id\r\n"
+
+
+def test_refused_loops_leave_no_loop_once_the_old_managers_are_back() -> None:
+    a, b, c = (ExistingUser(email="a@x.com"), ExistingUser(email="b@x.com", manager_email="a@x.com"),
+               ExistingUser(email="c@x.com", manager_email="b@x.com"))
+    head = "email,first_name,last_name,manager_email\r\n"
+    j = judge(head + "a@x.com,A,A,c@x.com\r\nb@x.com,B,B,c@x.com\r\nc@x.com,C,C,b@x.com\r\n", a, b, c)
+    # b -> c closes a loop with c -> b (which the file only repeats); with b back
+    # on a, a -> c closes a -> c -> b -> a: both new links are refused, c's kept.
+    assert codes(j) == [("MANAGER_CYCLE", 2), ("MANAGER_CYCLE", 3)]
+    after = j.outcome.state_after(_state(a, b, c))
+    chain = {u.email: u.fields.get("manager_email", "") for u in after.users.values()}
+    assert chain == {"a@x.com": "", "b@x.com": "a@x.com", "c@x.com": "b@x.com"}
+
+
+def _state(*users: ExistingUser) -> State:
+    return state_of(DirectorySnapshot(users=users))
+
+
+def test_an_exact_id_is_its_own_user_whatever_others_hold_in_other_case() -> None:
+    users = (ExistingUser(email="a@x.com", employee_id="E1"), ExistingUser(email="b@x.com", employee_id="e1"))
+    for order in (users, users[::-1]):
+        assert codes(judge(ID_HEAD + "b@x.com,B,B,e1,\r\n", *order)) == []
+
+
+def test_a_manager_id_resolves_to_its_user_not_to_whoever_has_the_address() -> None:
+    d_old = ExistingUser(email="d@x.com", employee_id="E1", active=False)
+    a = ExistingUser(email="a@x.com", employee_id="E2")
+    j = judge(ID_HEAD + "d@x.com,D,D,E9,\r\na@x.com,A,A,E2,E1\r\n", d_old, a)
+    assert codes(j) == [("MANAGER_NOT_FOUND", 3)]
+
+
+def test_a_kept_manager_follows_the_managers_new_address() -> None:
+    m = ExistingUser(email="m@x.com", employee_id="M1")
+    a = ExistingUser(email="a@x.com", employee_id="A1", manager_email="m@x.com")
+    j = judge(ID_HEAD + "m2@x.com,M,M,M1,\r\na@x.com,A,A,A1,ZZ\r\n", m, a)
+    assert codes(j) == [("MANAGER_NOT_FOUND", 3)]
+    assert managers(j)["a@x.com"] == ["m@x.com", "m2@x.com"]
+
+
+def test_following_a_rename_never_makes_a_user_their_own_manager() -> None:
+    m_old = ExistingUser(email="m@x.com", employee_id="M1", active=False)
+    a = ExistingUser(email="a@x.com", manager_email="m@x.com")
+    j = judge(ID_HEAD + "a@x.com,M,M,M1,\r\n", m_old, a)
+    after = j.outcome.state_after(_state(m_old, a))
+    assert all(u.fields.get("manager_email", "") != u.email for u in after.users.values())
