@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import EMAIL_MAX
+from bwsandbox.validator import ckinds
 from bwsandbox.validator.batch import Batch, Post
 from bwsandbox.validator.findings import finding, row_of
 from bwsandbox.validator.model import Finding
@@ -103,6 +104,15 @@ def _domain_problem(domain: str) -> str | None:
     if not (tld.isalpha() and len(tld) >= 2) and not tld.lower().startswith("xn--"):
         return f"'{tld}' is not a top-level domain"
     return None
+
+
+def fast_column(index: int, identity: bool) -> ckinds.FastColumn:
+    """How the C pass reads an email column: the identity email has its
+    limit and may not be empty; a manager's address is only a key to hash.
+    A cell the C pass cannot pass as EMAIL_FAST is judged by `check_email`."""
+    if identity:
+        return ckinds.column(index, ckinds.EMAIL, limit=EMAIL_MAX, required=True)
+    return ckinds.column(index, ckinds.EMAIL)
 
 
 def check_email(b: Batch, col: str) -> Post:

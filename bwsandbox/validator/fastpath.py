@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.spec.fields import EMAIL_MAX, Kind, ValueType, identity_by_employee_id
-from bwsandbox.validator import accel
+from bwsandbox.spec.fields import Kind, ValueType, identity_by_employee_id
+from bwsandbox.validator import accel, ckinds, dates, emails, values
 from bwsandbox.validator.header import HeaderMap
 from bwsandbox.validator.model import Context
 
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-# Kinds of _cells.c.
-_TEXT, _EMAIL, _ID, _BOOL, _DATE_US, _DATE_GB, _OTHER = range(7)  # (_cells.c's ID_LOWER unused)
 _MAX_COLUMNS = 31
 
 
@@ -37,14 +35,14 @@ class Plan:
     """What the C pass reads: (cell index, kind, byte limit, required, vocabulary) per ruled column."""
 
     width: int
-    specs: tuple[tuple[int, int, int, bool, tuple[bytes, ...] | None], ...]
+    specs: tuple[ckinds.FastColumn, ...]
     names: tuple[str, ...]  # field name of each spec
 
 
 def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Plan | None:
-    """The fast path's reading of this header, or None when it does not apply."""
-    from bwsandbox.validator.values import _COMMON_BOOLEANS
-
+    """The fast path's reading of this header, or None when it does not
+    apply. How each column is read is said by its rule's module, beside the
+    rule (`ckinds.py`)."""
     if not accel.engines().ccells:
         return None
     if hmap.kind is not Kind.USERS or hmap.fatal or not needed:
@@ -54,28 +52,22 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
     if len(needed) > _MAX_COLUMNS or max(needed) >= 256 or "email" not in names:
         return None
     by_id = identity_by_employee_id(context.profile, names)
-    vocab = tuple(v.encode() for v in _COMMON_BOOLEANS)
-    specs: list[tuple[int, int, int, bool, tuple[bytes, ...] | None]] = []
+    specs: list[ckinds.FastColumn] = []
     for index, name in zip(needed, names, strict=True):
         spec = hmap.template.get(name)
-        if spec is None:  # a custom key: free text, only its spaces are judged
-            specs.append((index, _TEXT, -1, False, None))
-        elif name == "email":
-            specs.append((index, _EMAIL, EMAIL_MAX, True, None))
-        elif spec.type is ValueType.EMAIL:
-            specs.append((index, _EMAIL, -1, False, None))  # a manager's key only
-        elif spec.type is ValueType.TEXT:
-            # Names required of a new user are the apply layer's rule (it knows who is new).
-            limit = spec.max_length if spec.max_length is not None else -1
-            specs.append((index, _TEXT, limit, False, None))
-        elif spec.type is ValueType.ID:
-            specs.append((index, _ID, -1, by_id and name == "employee_id", None))
-        elif spec.type is ValueType.BOOLEAN:
-            specs.append((index, _BOOL, -1, False, vocab))
-        elif spec.type is ValueType.DATE:
-            specs.append((index, _DATE_GB if context.locale == "en-GB" else _DATE_US, -1, False, None))
+        kind = spec.type if spec is not None else ValueType.TEXT  # a custom key: free text
+        if kind is ValueType.EMAIL:
+            specs.append(emails.fast_column(index, identity=name == "email"))
+        elif kind is ValueType.TEXT:
+            specs.append(values.fast_text(index, spec))
+        elif kind is ValueType.ID:
+            specs.append(values.fast_id(index, identity=by_id and name == "employee_id"))
+        elif kind is ValueType.BOOLEAN:
+            specs.append(values.fast_bool(index))
+        elif kind is ValueType.DATE:
+            specs.append(dates.fast_column(index, context.locale))
         else:
-            specs.append((index, _OTHER, -1, False, None))
+            specs.append(ckinds.column(index, ckinds.OTHER))
     return Plan(width=width, specs=tuple(specs), names=names)
 
 

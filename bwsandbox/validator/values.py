@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, Field, ValueType
 from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as normalise does
+from bwsandbox.validator import ckinds
 from bwsandbox.validator.batch import Batch, Post, by_value, rows_at
 from bwsandbox.validator.dates import read_date
 from bwsandbox.validator.findings import finding, row_of
@@ -56,6 +57,14 @@ def normalise(spec: Field, raw: str, locale: str) -> str | None:
     return raw
 
 
+def fast_text(index: int, spec: Field | None) -> ckinds.FastColumn:
+    """How the C pass reads free text: within the field's byte limit (a
+    custom key has none). Names a new user needs are the apply layer's rule
+    (it knows who is new), so an empty cell is not slow here."""
+    limit = spec.max_length if spec is not None else None
+    return ckinds.column(index, ckinds.TEXT, limit=limit)
+
+
 def check_length(b: Batch, spec: Field) -> Post:
     import polars as pl
 
@@ -86,6 +95,11 @@ _COMMON_BOOLEANS = sorted(
         *(v.title() for v in BOOLEAN_TRUE | BOOLEAN_FALSE),
     }
 )
+
+
+def fast_bool(index: int) -> ckinds.FastColumn:
+    """How the C pass reads a boolean: one of the common spellings passes."""
+    return ckinds.column(index, ckinds.BOOL, vocabulary=tuple(v.encode() for v in _COMMON_BOOLEANS))
 
 
 def check_bool(b: Batch, col: str) -> Post:
@@ -132,6 +146,12 @@ class IdFlags:
     numeric: np.ndarray[Any, Any]
     padded: np.ndarray[Any, Any]
     size: np.ndarray[Any, Any]
+
+
+def fast_id(index: int, identity: bool) -> ckinds.FastColumn:
+    """How the C pass reads an id: hashed as a key; empty is slow only when
+    the id is the file's identity (both id columns present)."""
+    return ckinds.column(index, ckinds.ID, required=identity)
 
 
 def check_id(b: Batch, col: str) -> tuple[Post, IdFlags]:
