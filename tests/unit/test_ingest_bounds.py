@@ -7,7 +7,6 @@ their byte bounds; the email still counts every error."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import email
 import io
 import json
@@ -15,49 +14,18 @@ import shutil
 import time
 from email import policy
 from pathlib import Path
-from typing import Any
 
 import pytest
+from ingest_env import Env
 
-from bwsandbox import store, tenants
-from bwsandbox.clock import Clock
-from bwsandbox.config import load
+from bwsandbox import tenants
 from bwsandbox.ingest import pgp, reports
-from bwsandbox.ingest.queue import Inbox
-from bwsandbox.ingest.worker import Worker
 from bwsandbox.spec.fields import Profile
 
 DATA = Path(__file__).parent / "data"
 # gpg --compress-algo zlib -z 9 -e of a 64 MiB CSV (a header, then 'a' * 64 MiB):
 # 84 KB on disk, 64 MiB once inflated. Its key is pgp-bomb.secret.asc.
 BOMB = DATA / "pgp-bomb-64mib.pgp"
-T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-
-class Env:
-    def __init__(self, tmp_path: Path, **settings: Any) -> None:
-        self.tmp = tmp_path
-        self.settings = load({"data_dir": tmp_path / "data", **settings}, env={})
-        self.conn = store.connect(self.settings.db_path)
-        self.clock = Clock(fixed=T0)
-        self.inbox = Inbox(self.conn, self.settings.data_dir, self.clock)
-        self.worker = Worker(self.settings, clock=self.clock)
-        self.n = 0
-
-    def tenant(self, name: str, profile: Profile = Profile.CORE) -> tenants.Tenant:
-        with store.transaction(self.conn):
-            return tenants.add(self.conn, name=name, username=name, password="pw", profile=profile,
-                               contact=f"it@{name}.com", created_at=T0.isoformat(), licenses=10**6)
-
-    def put(self, tenant: tenants.Tenant, name: str, content: bytes) -> int:
-        self.n += 1
-        path = self.tmp / f"spool-{self.n}"
-        path.write_bytes(content)
-        return self.inbox.received(tenant, name, path)
-
-    def report(self, file_id: int) -> dict[str, Any]:
-        row = self.conn.execute("SELECT report_json FROM files WHERE id = ?", (file_id,)).fetchone()
-        return dict(json.loads(row[0]))
 
 
 def _bomb_key(env: Env, tenant: tenants.Tenant) -> None:
@@ -71,7 +39,7 @@ def _bomb_key(env: Env, tenant: tenants.Tenant) -> None:
 
 def test_a_compression_bomb_stops_at_max_decrypted_bytes(tmp_path: Path) -> None:
     env = Env(tmp_path, max_decrypted_bytes=1024**2)
-    t = env.tenant("acme")
+    t = env.tenant("acme", licenses=10**6)
     _bomb_key(env, t)
     started = time.monotonic()
     with pytest.raises(pgp.PgpProblem) as problem:
@@ -83,7 +51,7 @@ def test_a_compression_bomb_stops_at_max_decrypted_bytes(tmp_path: Path) -> None
 
 def test_under_the_bound_the_same_file_decrypts_whole(tmp_path: Path) -> None:
     env = Env(tmp_path)
-    t = env.tenant("acme")
+    t = env.tenant("acme", licenses=10**6)
     _bomb_key(env, t)
     plain = pgp.decrypt(BOMB.read_bytes(), env.settings.data_dir, t, "users.csv.pgp", max_bytes=65 * 1024**2)
     assert len(plain) == len(b"email,first_name,last_name\n") + 64 * 1024**2
@@ -91,7 +59,7 @@ def test_under_the_bound_the_same_file_decrypts_whole(tmp_path: Path) -> None:
 
 def test_the_worker_rejects_a_bomb_with_a_report_and_an_email(tmp_path: Path) -> None:
     env = Env(tmp_path, max_decrypted_bytes=1024**2)
-    t = env.tenant("eng", Profile.ENGAGE)
+    t = env.tenant("eng", Profile.ENGAGE, licenses=10**6)
     _bomb_key(env, t)
     data = env.put(t, "employees.202603010900.csv.pgp", BOMB.read_bytes())
     env.put(t, "employees.202603010900.csv.done.pgp", b"")
@@ -104,7 +72,7 @@ def test_the_worker_rejects_a_bomb_with_a_report_and_an_email(tmp_path: Path) ->
 
 def test_decryption_errors_keep_their_codes(tmp_path: Path) -> None:
     env = Env(tmp_path)
-    t = env.tenant("acme")
+    t = env.tenant("acme", licenses=10**6)
     # No key copied in: the bomb is encrypted to another key than this tenant's.
     with pytest.raises(pgp.PgpProblem) as wrong:
         pgp.decrypt(BOMB.read_bytes(), env.settings.data_dir, t, "users.csv.pgp")
@@ -127,7 +95,7 @@ def _many_errors(rows: int) -> bytes:
 
 def test_a_report_keeps_max_findings_per_code_and_counts_the_rest(tmp_path: Path) -> None:
     env = Env(tmp_path, max_findings_per_code=10)
-    t = env.tenant("acme")
+    t = env.tenant("acme", licenses=10**6)
     file_id = env.put(t, "users_20260301.csv", _many_errors(500))
     env.worker.process_pending()
     report = env.report(file_id)
@@ -148,7 +116,7 @@ def test_a_report_keeps_max_findings_per_code_and_counts_the_rest(tmp_path: Path
 
 def test_the_error_file_and_the_attachment_stop_at_their_bounds(tmp_path: Path) -> None:
     env = Env(tmp_path, max_error_file_bytes=64 * 1024, max_attachment_bytes=16 * 1024)
-    t = env.tenant("acme")
+    t = env.tenant("acme", licenses=10**6)
     file_id = env.put(t, "users_20260301.csv", _many_errors(5000))
     env.worker.process_pending()
     stored = env.conn.execute(
@@ -198,7 +166,7 @@ def test_directory_csv_exports_never_hand_excel_a_formula(
     from bwsandbox.validator.formulas import needs_prefix
 
     env = Env(tmp_path)
-    t = env.tenant("acme")
+    t = env.tenant("acme", licenses=10**6)
     env.put(t, "users_20260301.csv", b'email,first_name,last_name,title,phone\n'
                                      b'ann@x.com,Ann,@Lee,"=HYPERLINK(""http://x"",""y"")",+1 555 0100\n')
     env.worker.process_pending()

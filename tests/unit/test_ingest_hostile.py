@@ -18,47 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_env import T0, Env
 
-from bwsandbox import store, tenants
-from bwsandbox.clock import Clock
-from bwsandbox.config import load
+from bwsandbox import store
 from bwsandbox.ingest import attempts
 from bwsandbox.ingest import worker as worker_mod
-from bwsandbox.ingest.queue import Inbox
 from bwsandbox.ingest.worker import Worker
 
-T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 CSV = "email,first_name,last_name\n{}@x.com,A,B\n"
-
-
-class Env:
-    def __init__(self, tmp_path: Path, **settings: Any) -> None:
-        self.tmp = tmp_path
-        self.settings = load({"data_dir": tmp_path / "data", **settings}, env={})
-        self.conn = store.connect(self.settings.db_path)
-        self.clock = Clock(fixed=T0)
-        self.inbox = Inbox(self.conn, self.settings.data_dir, self.clock)
-        self.worker = Worker(self.settings, clock=self.clock)
-        self.n = 0
-
-    def tenant(self, name: str) -> tenants.Tenant:
-        with store.transaction(self.conn):
-            return tenants.add(self.conn, name=name, username=name, password="pw",
-                               contact=f"it@{name}.com", created_at=T0.isoformat())
-
-    def put(self, tenant: tenants.Tenant, name: str, content: str | bytes) -> int:
-        self.n += 1
-        path = self.tmp / f"spool-{self.n}"
-        path.write_bytes(content.encode() if isinstance(content, str) else content)
-        return self.inbox.received(tenant, name, path)
-
-    def row(self, file_id: int) -> dict[str, Any]:
-        return dict(self.conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone())
-
-    def attempts(self, file_id: int) -> tuple[int, int]:
-        row = self.conn.execute("SELECT crashes, retries FROM file_attempts WHERE file_id = ?",
-                                (file_id,)).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 # -- a file stretched past max_file_bytes --------------------------------------------------
