@@ -298,17 +298,22 @@ def _finish(
 
     def rows() -> Iterator[ApplicableRow]:
         blank = table.blank
-        specs = [(i, n, hmap.template.get(n)) for i, n in columns]
+        specs = [(i, n, values.normaliser(hmap.template.get(n), context.locale)) for i, n in columns]
+        width = max((i for i, _ in columns), default=-1) + 1
         for rec, cells in enumerate(table.iter_records()):
             if blank[rec] or rec in skipped_recs:
                 continue
-            dropped = drops.get(rec, ())
-            out: dict[str, str] = {}
-            for idx, field_name, spec in specs:
+            dropped = drops.get(rec)
+            if dropped is None and len(cells) >= width and None not in cells:  # the common row
+                out = {name: value for idx, name, read in specs if (value := read(cells[idx])) is not None}  # type: ignore[arg-type]
+                yield ApplicableRow(row=row_of(rec), values=out, dropped=_NONE)
+                continue
+            out = {}
+            for idx, field_name, read in specs:
                 cell = cells[idx] if idx < len(cells) else None
-                if cell is None or field_name in dropped:
+                if cell is None or (dropped is not None and field_name in dropped):
                     continue
-                value = values.trim(cell) if spec is None else values.normalise(spec, cell, context.locale)
+                value = read(cell)
                 if value is not None:
                     out[field_name] = value
             yield ApplicableRow(row=row_of(rec), values=out, dropped=frozenset(dropped) if dropped else _NONE)

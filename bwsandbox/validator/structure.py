@@ -83,10 +83,15 @@ class Table:
         ends = self._ends
         if ends is None or not len(ends):
             return
-        body = self._text[self._start0 :].decode("utf-8")
+        # Read as a stream over the file's own bytes, decoded a chunk at a
+        # time: the whole body as one str (and io.StringIO's copy of it, four
+        # bytes a character) would hold five times the file while it is
+        # applied (docs/benchmarks.md "Ingest at scale").
+        raw = io.BytesIO(self._text)  # shares the bytes, no copy
+        raw.seek(self._start0)
         done = 0
         try:
-            for cells in csv.reader(io.StringIO(body, newline="")):
+            for cells in csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
                 yield cells
                 done += 1
         except csv.Error:

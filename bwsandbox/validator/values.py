@@ -5,7 +5,7 @@ addresses in `emails.py`, the vectorised pass they share in `batch.py`.
 Each rule is a vectorised polars mask over a whole column; only the flagged
 rows come back to Python, where a precise per-value function writes the
 message. The per-value functions are also the normalisers ingest applies
-(`normalise`), so the report and the applied data cannot drift.
+(`normaliser`), so the report and the applied data cannot drift.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, Field, ValueType
+from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, SPACES, Field, ValueType
 from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as normalise does
 from bwsandbox.validator import ckinds
 from bwsandbox.validator.batch import Batch, Post, by_value, rows_at
@@ -41,20 +41,34 @@ def read_bool(raw: str) -> str | None:
     return None
 
 
-def normalise(spec: Field, raw: str, locale: str) -> str | None:
-    """The value ingest applies; None means: do not apply this value."""
-    raw = trim(raw)
-    if raw == "" or not raw.strip():
-        return None if spec.required else ""
-    if spec.type is ValueType.DATE:
-        return read_date(raw, locale).iso
-    if spec.type is ValueType.BOOLEAN:
-        return read_bool(raw)
-    if spec.type is ValueType.ID:
-        return raw.strip()[1:] if raw.strip().startswith("'") else raw.strip()
-    if spec.type in (ValueType.EMAIL, ValueType.MOBILE):
-        return raw.strip()
-    return raw
+def normaliser(spec: Field | None, locale: str) -> Callable[[str], str | None]:
+    """The value ingest applies from a cell of `spec`'s column; None means: do
+    not apply this value. Trimmed (SPACES); a cell of only spaces is empty,
+    which clears an optional field and is not applied to a required one. A
+    custom key (no spec) keeps its trimmed cell as it is. Made once per
+    column, so a million rows pay one small call per cell."""
+    spaces = SPACES
+    if spec is None:
+        return lambda raw: raw.strip(spaces)
+    empty = None if spec.required else ""
+    kind = spec.type
+    if kind is ValueType.TEXT:
+        return lambda raw: value if (value := raw.strip(spaces)).strip() else empty
+    if kind is ValueType.EMAIL or kind is ValueType.MOBILE:
+        return lambda raw: raw.strip(spaces).strip() or empty
+
+    def value(raw: str) -> str | None:
+        raw = raw.strip(spaces)
+        if not raw.strip():
+            return empty
+        if kind is ValueType.DATE:
+            return read_date(raw, locale).iso
+        if kind is ValueType.BOOLEAN:
+            return read_bool(raw)
+        raw = raw.strip()  # ValueType.ID: without the apostrophe Excel users type
+        return raw[1:] if raw.startswith("'") else raw
+
+    return value
 
 
 def fast_text(index: int, spec: Field | None) -> ckinds.FastColumn:
