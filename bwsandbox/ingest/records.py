@@ -15,8 +15,12 @@ from bwsandbox.validator.model import Finding
 
 
 def email_key(address: str) -> str:
-    """Identity key of an email: production matches emails case-insensitively (docs/production.md §3)."""
-    return address.strip().lower()
+    """Identity key of an email: production matches emails case-insensitively (docs/production.md §3).
+    An address already in that form is its own key (the same string, not a
+    copy: a million keys then cost no memory of their own)."""
+    address = address.strip()
+    key = address.lower()
+    return address if key == address else key
 
 
 class Action(enum.StrEnum):

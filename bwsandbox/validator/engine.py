@@ -207,6 +207,7 @@ def _validate_text(
         else:
             findings += _run_rules(table.full_frame(), ~(table.blank | table.broken), hmap, context)
         findings += formula_findings(text, table, {**hmap.columns, **hmap.custom})
+    table.frame = None  # the rules are done with it; applying reads the records (no frame of a big feed kept)
     return _finish(name, context, sha_f.result(), findings, table, hmap, live)
 
 

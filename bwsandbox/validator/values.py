@@ -49,13 +49,13 @@ def normaliser(spec: Field | None, locale: str) -> Callable[[str], str | None]:
     column, so a million rows pay one small call per cell."""
     spaces = SPACES
     if spec is None:
-        return lambda raw: raw.strip(spaces)
+        return _shared(lambda raw: raw.strip(spaces))
     empty = None if spec.required else ""
     kind = spec.type
     if kind is ValueType.TEXT:
-        return lambda raw: value if (value := raw.strip(spaces)).strip() else empty
+        return _shared(lambda raw: value if (value := raw.strip(spaces)).strip() else empty)
     if kind is ValueType.EMAIL or kind is ValueType.MOBILE:
-        return lambda raw: raw.strip(spaces).strip() or empty
+        return _shared(lambda raw: raw.strip(spaces).strip() or empty)
 
     def value(raw: str) -> str | None:
         raw = raw.strip(spaces)
@@ -67,6 +67,31 @@ def normaliser(spec: Field | None, locale: str) -> Callable[[str], str | None]:
             return read_bool(raw)
         raw = raw.strip()  # ValueType.ID: without the apostrophe Excel users type
         return raw[1:] if raw.startswith("'") else raw
+
+    return _shared(value) if kind is ValueType.DATE else value
+
+
+SHARED_VALUES = 16_384  # distinct values per column kept for sharing
+
+
+def _shared(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """`read`, returning one string object for each repeated value of a
+    column (departments, titles, locations, managers' addresses, names): a
+    big feed's applied users then hold one copy of "Customer Support", not
+    one per row. At most SHARED_VALUES distinct values are kept, so a column
+    of unique values (addresses, ids) costs a bounded table."""
+    seen: dict[str, str] = {}
+
+    def value(raw: str) -> str | None:
+        out = read(raw)
+        if out is None:
+            return None
+        found = seen.get(out)
+        if found is not None:
+            return found
+        if len(seen) < SHARED_VALUES:
+            seen[out] = out
+        return out
 
     return value
 

@@ -4,9 +4,11 @@ below, so the specialised functions cannot drift from it."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bwsandbox.ingest.records import email_key
 from bwsandbox.spec.fields import CORE_FIELDS, ENGAGE_FIELDS, SPACES, Field, ValueType
 from bwsandbox.validator import values
 from bwsandbox.validator.dates import read_date
@@ -48,3 +50,19 @@ def test_every_kind_of_field_is_covered() -> None:
     kinds = {spec.type for spec in SPECS if spec is not None}
     assert kinds == set(ValueType)
     assert any(spec is not None and spec.required for spec in SPECS)
+
+
+def test_a_repeated_value_is_one_string_and_the_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(values, "SHARED_VALUES", 3)
+    read = values.normaliser(CORE_FIELDS["department_name"], "en-US")
+    first, again = read(" Sales"), read("Sales ")
+    assert first == again == "Sales" and first is again
+    made = [read(f"Team {i}") for i in range(10)]  # more distinct values than the table keeps
+    assert made == [f"Team {i}" for i in range(10)]
+    assert read("Team 1") is made[1] and read("Team 9") is not made[9]  # kept / past the bound
+
+
+def test_email_keys_share_the_address_when_it_is_already_a_key() -> None:
+    address = "someone@example.com"
+    assert email_key(address) is address
+    assert email_key(" Someone@Example.com ") == address
