@@ -87,7 +87,12 @@ class _Applier(LinkRules):
         self.results: dict[int, Pending] = {}
         self.next_uid = state.next_uid
         self.seen_keys: set[str] = set(policy.mentioned)
+        # Only an engage file terminates the users it leaves out (`_omitted`).
+        self.full_roster = policy.profile is Profile.ENGAGE and policy.source is Source.FILE
+        self.core = policy.profile is Profile.CORE
+        self.has_ids = "employee_id" in policy.columns
         self.rows_seen = 0
+        self.unchanged = 0
         self.leaving: set[int] = set()  # engage: the users this file terminates
         self.link_refused: set[int] = set()  # users whose manager the file may not set
         self._interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
@@ -145,9 +150,9 @@ class _Applier(LinkRules):
         self.rows_seen += 1
         values = arow.values
         key = email_key(values.get("email", ""))
-        if key:
+        if key and self.full_roster:
             self.seen_keys.add(key)
-        if "employee_id" in self.policy.columns and self._stored_id_differs(arow, key):
+        if self.has_ids and self._stored_id_differs(arow, key):
             return
         uid = self.find(values, key)
         res = self.results.get(uid) if uid is not None else None
@@ -176,9 +181,9 @@ class _Applier(LinkRules):
             self.results[uid] = res
         res.row = arow.row
         res.columns = self._union(res.columns, tuple(values))
-        if self.policy.profile is Profile.CORE:
+        if self.core:
             blank = tuple(
-                n for n in NEW_USER_NAMES if not values.get(n, "").strip() and n not in arow.dropped
+                [n for n in NEW_USER_NAMES if not values.get(n, "").strip() and n not in arow.dropped]
             )
             if res.new:
                 res.blank_names = blank
@@ -204,10 +209,11 @@ class _Applier(LinkRules):
             }
         else:
             fields = res.fields
+            stored = fields.get
             changed: dict[str, str] = {}  # "" = clear
             for name, raw in values.items():
-                if name in _CONTROL:
-                    continue
+                if stored(name) == raw or name in _CONTROL:
+                    continue  # the value held already (held values are stripped): no change
                 value = raw.strip()
                 if value:
                     if fields.get(name) != value:
@@ -250,6 +256,8 @@ class _Applier(LinkRules):
         self._refuse_deactivated_departments()
         for res in self.results.values():
             self._change(res)
+        if self.unchanged:
+            self.out.count(str(Action.UNCHANGED), self.unchanged)
         self._terminate(omitted)
         self._departments_on_first_use()
         for change in self.out.users:
@@ -277,32 +285,35 @@ class _Applier(LinkRules):
 
     def _change(self, res: Pending) -> None:
         before = None if res.new else self.state.users[res.uid]
-        after = User(uid=res.uid, fields=res.fields, active=res.active)
-        if before is not None and self.policy.source is Source.FILE:
+        fields = res.fields
+        if before is not None and self.policy.source is Source.FILE and self.state.manual:
             for name in res.columns:
                 edit = self.state.manual.get((res.uid, name))
                 if edit is None:
                     continue
                 self.out.manual_cleared.append((res.uid, name))
-                new = after.fields.get(name, "")
+                new = fields.get(name, "")
                 if new != edit.value:
                     self.out.overwritten.append(
                         Overwrite(
-                            email=after.email, field=name, manual_value=edit.value, file_value=new,
-                            edited_at=edit.at, edited_by=edit.source, row=res.row,
+                            email=fields.get("email", ""), field=name, manual_value=edit.value,
+                            file_value=new, edited_at=edit.at, edited_by=edit.source, row=res.row,
                         )
                     )
         if self.policy.source is Source.ADMIN:
             for name in sorted(res.columns - {"email", "manager_id"}):
                 self.out.manual_set.append(
                     ManualEdit(
-                        uid=res.uid, field=name, value=after.fields.get(name, ""),
+                        uid=res.uid, field=name, value=fields.get(name, ""),
                         at=self.policy.now, source=self.policy.source_label,
                     )
                 )
-        if before is not None and before.fields == after.fields and before.active == after.active:
-            self.out.count(str(Action.UNCHANGED))  # counted, not listed: nothing to write
+        if before is not None and before.active == res.active and (
+            before.fields is fields or before.fields == fields  # `is`: never copied, so never changed
+        ):
+            self.unchanged += 1  # counted, not listed: nothing to write
             return
+        after = User(uid=res.uid, fields=fields, active=res.active)
         if before is None:
             action = Action.CREATED
         elif before.active and not after.active:
@@ -316,7 +327,7 @@ class _Applier(LinkRules):
         )
 
     def _omitted(self) -> list[User]:
-        if self.policy.profile is not Profile.ENGAGE or self.policy.source is not Source.FILE:
+        if not self.full_roster:
             return []
         return [
             u for u in self.state.users.values()

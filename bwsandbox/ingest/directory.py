@@ -24,7 +24,6 @@ from bwsandbox.ingest.apply import due_deactivations
 from bwsandbox.ingest.records import Action, Department, ManualEdit, Outcome, Source, State, User
 from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
 
-
 DECODE_BATCH = 1_000  # users whose fields one json.loads call decodes
 
 
