@@ -71,29 +71,35 @@ def normaliser(spec: Field | None, locale: str) -> Callable[[str], str | None]:
     return _shared(value) if kind is ValueType.DATE else value
 
 
-SHARED_VALUES = 16_384  # distinct values per column kept for sharing
+SHARED_VALUES = 16_384  # distinct values kept for sharing, per column or per directory load
+
+
+class Shared:
+    """One string object for each repeated value (departments, titles,
+    locations, managers' addresses, names, dates): a big feed's users, or a
+    big directory, then hold one copy of "Customer Support", not one per
+    user. At most SHARED_VALUES distinct values are kept, so values that
+    never repeat (addresses, ids) cost a bounded table."""
+
+    __slots__ = ("_limit", "_seen")
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+        self._limit = SHARED_VALUES
+
+    def __call__(self, value: str) -> str:
+        found = self._seen.get(value)
+        if found is not None:
+            return found
+        if len(self._seen) < self._limit:
+            self._seen[value] = value
+        return value
 
 
 def _shared(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
-    """`read`, returning one string object for each repeated value of a
-    column (departments, titles, locations, managers' addresses, names): a
-    big feed's applied users then hold one copy of "Customer Support", not
-    one per row. At most SHARED_VALUES distinct values are kept, so a column
-    of unique values (addresses, ids) costs a bounded table."""
-    seen: dict[str, str] = {}
-
-    def value(raw: str) -> str | None:
-        out = read(raw)
-        if out is None:
-            return None
-        found = seen.get(out)
-        if found is not None:
-            return found
-        if len(seen) < SHARED_VALUES:
-            seen[out] = out
-        return out
-
-    return value
+    """`read`, handing out one string per repeated value of its column (`Shared`)."""
+    share = Shared()
+    return lambda raw: None if (value := read(raw)) is None else share(value)
 
 
 def fast_text(index: int, spec: Field | None) -> ckinds.FastColumn:
