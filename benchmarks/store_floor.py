@@ -1,0 +1,146 @@
+"""What the store's layout alone costs a first load, against the bare insert
+(docs/benchmarks.md "Ingest at scale", "The store floor").
+
+`python -m benchmarks.store_floor [--rows N] [--repeat K]`
+
+The apply benchmark's feed (`feeds`), parsed and serialised beforehand, then
+written in one transaction per variant, best of K (default 3), the variants
+interleaved so that a busy machine slows them alike:
+
+- bare: the apply benchmark's baseline (11 text columns, UNIQUE email);
+- store: a `dir_users` row and a `dir_history` row per user, the fields as
+  JSON in both, under the store's own schema (`store.SCHEMA`);
+- the same with one change each: no `dir_history (file_id)` index; users
+  `WITHOUT ROWID`; history indexed by (tenant, row), a key that grows during a
+  first load, instead of the address; a 64 MiB page cache instead of SQLite's 2 MiB; a history row
+  for a creation without the fields (the size of the JSON, not the row count);
+- users only: no history row at all (the lower bound of any layout that keeps
+  a per-user history row).
+
+Not a `bench_` module: `python -m benchmarks` does not run it. Prints a table
+and writes benchmarks/out/store-floor-<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_apply import DEFAULT_ROWS, OUT, feeds
+from bwsandbox import store
+
+AT = "2026-12-01T09:00:00+00:00"
+USERS = "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json) VALUES (?, ?, ?, ?, ?)"
+HISTORY = (
+    "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json, after_json, status,"
+    " source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+Prepare = Callable[[sqlite3.Connection], None]
+
+
+def _store_schema(
+    conn: sqlite3.Connection, replace: dict[str, str] | None = None, drop: str = "", pragma: str = ""
+) -> None:
+    if pragma:
+        conn.execute(pragma)
+    for statement in store.SCHEMA:
+        for old, new in (replace or {}).items():
+            statement = statement.replace(old, new)
+        if drop and drop in statement:
+            continue
+        conn.execute(statement)
+
+
+_NO_ROWID = {"PRIMARY KEY (tenant, uid)\n    )": "PRIMARY KEY (tenant, uid)\n    ) WITHOUT ROWID"}
+VARIANTS: dict[str, tuple[Prepare, str]] = {
+    # name: (schema, what is written: "full" | "slim" | "users")
+    "store": (lambda c: _store_schema(c), "full"),
+    "no file index": (lambda c: _store_schema(c, drop="dir_history_file"), "full"),
+    "users WITHOUT ROWID": (lambda c: _store_schema(c, _NO_ROWID), "full"),
+    "history by (tenant, row)": (
+        lambda c: _store_schema(c, {"ON dir_history (tenant, subject)": "ON dir_history (tenant, row)"}),
+        "full",
+    ),
+    "64 MiB cache": (lambda c: _store_schema(c, pragma="PRAGMA cache_size=-65536"), "full"),
+    "creation history without fields": (lambda c: _store_schema(c), "slim"),
+    "users only": (lambda c: _store_schema(c), "users"),
+}
+
+
+def _bare(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    t = time.perf_counter()
+    conn.execute("PRAGMA journal_mode=WAL")
+    columns = ", ".join(f'"{c}" TEXT' for c in header)
+    conn.execute(f"CREATE TABLE users ({columns})")
+    conn.execute('CREATE UNIQUE INDEX users_email ON users ("email")')
+    conn.execute("BEGIN")
+    conn.executemany(f"INSERT INTO users VALUES ({', '.join('?' for _ in header)})", rows)
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - t
+    conn.close()
+    return seconds
+
+
+def _variant(path: Path, prepare: Prepare, what: str, users: list[tuple[Any, ...]],
+             history: list[tuple[Any, ...]]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # as store.connect
+    prepare(conn)
+    t = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany(USERS, users)
+    if what == "full":
+        conn.executemany(HISTORY, history)
+    elif what == "slim":
+        conn.executemany(HISTORY, (h[:6] + ("",) + h[7:] for h in history))
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - t
+    conn.close()
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.store_floor")
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    with feeds(args.rows)["feed"].open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [(r[0].lower(), *r[1:]) for r in reader]
+    users, history = [], []
+    for uid, r in enumerate(rows, 1):
+        fields = json.dumps(dict(zip(header, r, strict=True)))
+        users.append(("bench", uid, r[0], 1, fields))
+        history.append(
+            ("bench", AT, "user", r[0], "created", None, fields, "active", "file", "feed", 1, uid + 1)
+        )
+    runs: dict[str, list[float]] = {"bare": [], **{name: [] for name in VARIANTS}}
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        for i in range(args.repeat):
+            runs["bare"].append(_bare(Path(tmp) / f"bare-{i}.db", header, rows))
+            for name, (prepare, what) in VARIANTS.items():
+                path = Path(tmp) / f"variant-{list(VARIANTS).index(name)}-{i}.db"
+                runs[name].append(_variant(path, prepare, what, users, history))
+    bare = min(runs["bare"])
+    print(f"{args.rows:,} rows, best of {args.repeat}")
+    print(f"{'layout':<34} {'best':>8} {'x bare':>7}")
+    for name, times in runs.items():
+        print(f"{name:<34} {min(times):>7.2f}s {min(times) / bare:>6.2f}x")
+    out = OUT / f"store-floor-{args.rows}.json"
+    out.write_text(json.dumps({"rows": args.rows, "runs_s": runs}, indent=2))
+    print(f"wrote {out.relative_to(OUT.parent.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
