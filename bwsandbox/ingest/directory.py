@@ -108,7 +108,8 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             fields = after.fields
             fields_json = json.dumps(fields if isinstance(fields, dict) else dict(fields))
             status = "active" if after.active else "deactivated"
-            user_rows.append((tenant, after.uid, after.key, int(after.active), fields_json))
+            key = after.key
+            user_rows.append((tenant, after.uid, key, int(after.active), fields_json))
             if c.before is None:  # created: everything is new, nothing replaced
                 before_json, after_json = None, fields_json
             else:
@@ -116,7 +117,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
                 before_json = json.dumps({name: old for name, old, _ in diff})
                 after_json = json.dumps({name: new for name, _, new in diff})
             history_rows.append((
-                tenant, at, "user", after.key, str(c.action), before_json, after_json, status,
+                tenant, at, "user", key, str(c.action), before_json, after_json, status,
                 source_kind, label, file_id, c.row,
             ))  # fmt: skip
         conn.executemany(upsert, user_rows)
