@@ -1,7 +1,7 @@
 """Date values (docs/production.md §3): mm/dd/yyyy, yyyy/mm/dd, dd/mm/yyyy,
 the tenant's locale settling day and month; ISO dates and Excel serial
 numbers are named as such. `read_date` is also what ingest applies
-(`values.normalise`), so the report and the applied date cannot drift.
+(`values.normaliser`), so the report and the applied date cannot drift.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, SPACES, Field, ValueType
-from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as normalise does
+from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as the normalisers do
 from bwsandbox.validator import ckinds
 from bwsandbox.validator.batch import Batch, Post, by_value, rows_at
 from bwsandbox.validator.dates import read_date
