@@ -58,8 +58,8 @@ class Tenant:
 
 # scrypt at OWASP's minimum for password storage (Password Storage Cheat
 # Sheet), in the low-memory form the cheat sheet lists as equal in strength:
-# N = 2^14, r = 8, p = 5 (16 MiB per hash, ~0.3 s) instead of N = 2^17,
-# r = 8, p = 1 (128 MiB). The sandbox runs inside integrators' processes and
+# N = 2^14, r = 8, p = 5 (16 MiB per hash, ~0.2 s here) instead of N = 2^17,
+# r = 8, p = 1 (128 MiB, ~0.4 s). The sandbox runs inside integrators' processes and
 # CI runners, where two logins at once held 256 MiB of the serving process's
 # peak (docs/benchmarks.md "Ingest at scale"). The parameters are stored with
 # each hash, so hashes made with other ones (N = 2^17 p = 1, or the first
@@ -134,7 +134,7 @@ def add(
     password_hash: str | None = None,
 ) -> Tenant:
     """A new tenant. `password_hash`: `hash_password(password)` made earlier
-    (it costs ~0.5 s), for a caller that reuses one password."""
+    (it costs ~0.2 s), for a caller that reuses one password."""
     if not name or "/" in name or name.startswith("."):
         raise UsageError(f"invalid tenant name: {name!r}")
     if locale not in LOCALES:

@@ -160,7 +160,7 @@ class SandboxServer:
     @cached_property
     def _password(self) -> tuple[str, str]:
         """The tenants' password and its hash, made once per server: hashing
-        with production-grade scrypt costs ~0.5 s, which every test would pay."""
+        with production-grade scrypt costs ~0.2 s, which every test would pay."""
         password = secrets.token_urlsafe(12)
         return password, tenants_mod.hash_password(password)
 

@@ -107,7 +107,7 @@ def account_key(region: str, username: str) -> str:
 
 class PasswordCache:
     """Checks passwords against their scrypt hashes, at most two at a time
-    (each takes ~0.3 s and 16 MiB: tenants.SCRYPT_N), one check per
+    (each takes ~0.2 s and 16 MiB: tenants.SCRYPT_N), one check per
     (hash, password) however many connections ask at once, and remembers
     the ones that matched, so a returning client does not pay scrypt again.
     Keyed by an HMAC with a per-process secret: the cache never holds a

@@ -42,7 +42,7 @@ log = logging.getLogger("bwsandbox.server")
 
 SERVER_VERSION = "bwsandbox"  # the software version part of the SSH banner
 # OpenSSH's LoginGraceTime: a connection not logged in by then is closed. Not
-# tied to idle_timeout: a login pays scrypt (~0.5 s) and a short idle
+# tied to idle_timeout: a login pays scrypt (~0.2 s) and a short idle
 # timeout must not cut it off.
 LOGIN_GRACE_SECONDS = 120.0
 # The ciphers offered: AES only. Every client here speaks AES-CTR (curl's
