@@ -8,9 +8,9 @@ of the same rows, measured in one run (docs/benchmarks.md "Ingest at scale").
    table whose email is stored lower-cased under a UNIQUE index. Timed from
    the connect to the commit; best of 3, in a child process. Also shown (not
    a target): the same rows written as the store keeps created users, a
-   `dir_users` and a `dir_history` row each with the fields as JSON, under
-   the store's schema and indexes (`store.connect`), JSON made beforehand:
-   the floor of a first load that keeps today's layout.
+   `dir_users` row each with the fields as JSON and its creation's row and
+   history id, one `dir_batches` row, under the store's schema and indexes
+   (`store.connect`), JSON made beforehand: the floor of a first load.
 2. Sandbox: `bwsandbox serve` as a child process (its own data directory,
    ports picked by the OS); a paramiko client uploads to /incoming, closes
    the remote file and ends its session (then the pickup starts at once),
@@ -86,28 +86,26 @@ for i in range(repeat):
     runs.append(time.perf_counter() - t)
     assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == len(rows)
     conn.close()
-# The floor of the sandbox's own layout: the same rows as the store keeps a
-# created user (a users row and a history row, both carrying the fields as
-# JSON, under the store's indexes), serialised beforehand.
+# The floor of the sandbox's own layout: the same rows as the store keeps
+# created users (a users row each carrying the fields as JSON and where its
+# creation is told, one batch row for them all, under the store's indexes),
+# serialised beforehand.
 from pathlib import Path
 from bwsandbox import store
-at = "2026-12-01T09:00:00+00:00"
-users, history = [], []
+users = []
 for uid, r in enumerate(rows, 1):
     fields = json.dumps(dict(zip(header, r)))
-    users.append(("bench", uid, r[0], 1, fields))
-    history.append(("bench", at, "user", r[0], "created", None, fields, "active", "file", "feed", 1, uid + 1))
+    users.append(("bench", uid, r[0], 1, fields, 1, uid, uid + 1))
 floor = []
 for i in range(repeat):
     path = os.path.join(tmp, f"floor-{i}.db")
     conn = store.connect(Path(path))
     t = time.perf_counter()
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO dir_users (tenant, uid, email_key, active, fields_json)"
-                     " VALUES (?, ?, ?, ?, ?)", users)
-    conn.executemany("INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json,"
-                     " after_json, status, source_kind, source, file_id, row)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", history)
+    conn.execute("INSERT INTO dir_batches (tenant, at, source_kind, source, file_id)"
+                 " VALUES ('bench', '2026-12-01T09:00:00+00:00', 'file', 'feed', 1)")
+    conn.executemany("INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch,"
+                     " created_hid, created_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", users)
     conn.execute("COMMIT")
     floor.append(time.perf_counter() - t)
     conn.close()
@@ -273,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     files = feeds(rows)
     print(f"baseline: bare sqlite3 executemany of {rows:,} rows, best of {BASELINE_REPEAT}...", flush=True)
     base = baseline(files["feed"])
-    print(f"  {base['best_s']:.2f} s; the store's own tables (users + history rows): "
+    print(f"  {base['best_s']:.2f} s; the store's own tables (users rows, one batch row): "
           f"{base['floor_best_s']:.2f} s", flush=True)
     print("sandbox: upload close -> done, fresh `bwsandbox serve` per scenario...", flush=True)
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
@@ -282,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     print()
     print(f"{rows:,} rows; bare insert {base['best_s']:.2f} s (best of {BASELINE_REPEAT}: "
-          f"{', '.join(f'{s:.2f}' for s in base['runs_s'])}); the same rows as dir_users + dir_history "
-          f"rows, JSON made beforehand: {base['floor_best_s']:.2f} s "
+          f"{', '.join(f'{s:.2f}' for s in base['runs_s'])}); the same rows as the store's users rows, "
+          f"JSON made beforehand: {base['floor_best_s']:.2f} s "
           f"({base['floor_best_s'] / base['best_s']:.1f}x)")
     print(f"{'scenario':<10} {'close->done':>12} {'ratio':>7} {'target':>7} {'peak RSS':>10} "
           f"{'target':>8}  verdict")

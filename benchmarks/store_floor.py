@@ -8,14 +8,16 @@ written in one transaction per variant, best of K (default 3), the variants
 interleaved so that a busy machine slows them alike:
 
 - bare: the apply benchmark's baseline (11 text columns, UNIQUE email);
-- store: a `dir_users` row and a `dir_history` row per user, the fields as
-  JSON in both, under the store's own schema (`store.SCHEMA`);
-- the same with one change each: no `dir_history (file_id)` index; users
+- store: the layout of today, a `dir_users` row per user with the fields as
+  JSON and where its creation is told, one `dir_batches` row for the file,
+  under the store's own schema (`store.SCHEMA`);
+- history row per user: the layout before, a `dir_history` row per created
+  user besides its `dir_users` row, the fields as JSON in both;
+- that layout with one change each: no `dir_history (file_id)` index; users
   `WITHOUT ROWID`; history indexed by (tenant, row), a key that grows during a
   first load, instead of the address; a 64 MiB page cache instead of SQLite's 2 MiB; a history row
   for a creation without the fields (the size of the JSON, not the row count);
-- users only: no history row at all (the lower bound of any layout that keeps
-  a per-user history row).
+- users only: no history row at all, no creation columns.
 
 Not a `bench_` module: `python -m benchmarks` does not run it. Prints a table
 and writes benchmarks/out/store-floor-<N>.json.
@@ -37,7 +39,14 @@ from benchmarks.bench_apply import DEFAULT_ROWS, OUT, feeds
 from bwsandbox import store
 
 AT = "2026-12-01T09:00:00+00:00"
-USERS = "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json) VALUES (?, ?, ?, ?, ?)"
+USERS = (
+    "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch, created_hid,"
+    " created_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+BATCH = (
+    "INSERT INTO dir_batches (tenant, at, source_kind, source, file_id)"
+    f" VALUES ('bench', '{AT}', 'file', 'feed', 1)"
+)
 HISTORY = (
     "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json, after_json, status,"
     " source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -60,8 +69,9 @@ def _store_schema(
 
 _NO_ROWID = {"PRIMARY KEY (tenant, uid)\n    )": "PRIMARY KEY (tenant, uid)\n    ) WITHOUT ROWID"}
 VARIANTS: dict[str, tuple[Prepare, str]] = {
-    # name: (schema, what is written: "full" | "slim" | "users")
-    "store": (lambda c: _store_schema(c), "full"),
+    # name: (schema, what is written: "batch" | "full" | "slim" | "users")
+    "store": (lambda c: _store_schema(c), "batch"),
+    "history row per user": (lambda c: _store_schema(c), "full"),
     "no file index": (lambda c: _store_schema(c, drop="dir_history_file"), "full"),
     "users WITHOUT ROWID": (lambda c: _store_schema(c, _NO_ROWID), "full"),
     "history by (tenant, row)": (
@@ -97,7 +107,11 @@ def _variant(path: Path, prepare: Prepare, what: str, users: list[tuple[Any, ...
     prepare(conn)
     t = time.perf_counter()
     conn.execute("BEGIN")
-    conn.executemany(USERS, users)
+    if what == "batch":
+        conn.execute(BATCH)
+        conn.executemany(USERS, users)
+    else:
+        conn.executemany(USERS, (u[:5] + (None, None, None) for u in users))
     if what == "full":
         conn.executemany(HISTORY, history)
     elif what == "slim":
@@ -120,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     users, history = [], []
     for uid, r in enumerate(rows, 1):
         fields = json.dumps(dict(zip(header, r, strict=True)))
-        users.append(("bench", uid, r[0], 1, fields))
+        users.append(("bench", uid, r[0], 1, fields, 1, uid, uid + 1))
         history.append(
             ("bench", AT, "user", r[0], "created", None, fields, "active", "file", "feed", 1, uid + 1)
         )

@@ -100,7 +100,7 @@ def purge_tenant_data(conn: sqlite3.Connection, settings: Settings, tenant: Tena
     paused (a file it holds would be written back)."""
     with store.transaction(conn):
         files.purge_tenant(conn, tenant.name)
-        for table in ("dir_users", "dir_departments", "dir_history", "dir_manual", "emails",
+        for table in ("dir_users", "dir_departments", "dir_history", "dir_batches", "dir_manual", "emails",
                       "faults"):
             conn.execute(f'DELETE FROM "{table}" WHERE tenant = ?', (tenant.name,))
         conn.execute("DELETE FROM meta WHERE key = ?", (f"dir_version:{tenant.name}",))
@@ -261,7 +261,7 @@ def history_of_file(conn: sqlite3.Connection, tenant: str, file_id: int) -> list
     """What this upload changed, field by field (before, after)."""
     from bwsandbox.ingest import directory
 
-    return [h for h in directory.history(conn, tenant) if h["file_id"] == file_id]
+    return list(directory.history(conn, tenant, file_id=file_id))
 
 
 # -- the clock --------------------------------------------------------------------

@@ -69,6 +69,12 @@ SCHEMA: tuple[str, ...] = (
         email_key TEXT NOT NULL,
         active INTEGER NOT NULL,
         fields_json TEXT NOT NULL,
+        -- The user's creation, while nothing has changed them since
+        -- (ingest/directory.py "creations"): the batch, the history id kept
+        -- for it, the file's row. NULL once it is a dir_history row.
+        created_batch INTEGER,
+        created_hid INTEGER,
+        created_row INTEGER,
         PRIMARY KEY (tenant, uid)
     )""",
     "CREATE INDEX IF NOT EXISTS dir_users_email ON dir_users (tenant, email_key)",
@@ -100,6 +106,16 @@ SCHEMA: tuple[str, ...] = (
     )""",
     "CREATE INDEX IF NOT EXISTS dir_history_tenant ON dir_history (tenant, subject)",
     "CREATE INDEX IF NOT EXISTS dir_history_file ON dir_history (file_id)",
+    # One row per write that created users: where they came from, said once
+    # for all of them (their dir_users rows point here until they change).
+    """CREATE TABLE IF NOT EXISTS dir_batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        at TEXT NOT NULL,
+        source_kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        file_id INTEGER
+    )""",
     # Fields last set by the Admin module and not yet overwritten by a file.
     """CREATE TABLE IF NOT EXISTS dir_manual (
         tenant TEXT NOT NULL,
@@ -158,6 +174,30 @@ SCHEMA: tuple[str, ...] = (
 )
 
 
+# Columns added to a table after stores were made without them: added in
+# place when such a store is opened (SQLite's ALTER TABLE ... ADD COLUMN).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("dir_users", "created_batch", "INTEGER"),
+    ("dir_users", "created_hid", "INTEGER"),
+    ("dir_users", "created_row", "INTEGER"),
+)
+
+
+def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    return [
+        (table, column, decl) for table, column, decl in ADDED_COLUMNS
+        if column not in {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+    ]
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    if not _missing_columns(conn):
+        return
+    with transaction(conn):  # looked at again under the write lock: another process may be first
+        for table, column, decl in _missing_columns(conn):
+            conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {decl}')
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (and create) the store; apply the schema; never a traceback."""
     try:
@@ -169,6 +209,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys=ON")
         for statement in SCHEMA:
             conn.execute(statement)
+        _add_columns(conn)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
     return conn

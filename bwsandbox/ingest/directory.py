@@ -86,42 +86,101 @@ class Provenance:
 
 CHUNK = 50_000  # rows per executemany batch: bounded memory, one transaction
 
+_UPSERT = (
+    "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch, created_hid,"
+    " created_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key,"
+    " active = excluded.active, fields_json = excluded.fields_json, created_batch = NULL,"
+    " created_hid = NULL, created_row = NULL"
+)
+_HISTORY = (
+    "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json, after_json,"
+    " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_HISTORY_AT = (  # with an id kept for it (`_reserve_history_ids`)
+    "INSERT INTO dir_history (id, tenant, at, subject_kind, subject, action, before_json, after_json,"
+    " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A user's creation as its history row, from the user as stored (unchanged
+# since: see "creations" below) and the batch that created them.
+_CREATION_ROW = (
+    "u.created_hid, b.at, 'user', u.email_key, 'created', NULL, u.fields_json,"
+    " CASE WHEN u.active THEN 'active' ELSE 'deactivated' END, b.source_kind, b.source, b.file_id,"
+    " u.created_row"
+)
+_CREATION_FROM = (
+    " FROM dir_users AS u JOIN dir_batches AS b ON b.id = u.created_batch"
+    " WHERE u.tenant = ? AND u.created_hid IS NOT NULL"
+)
+_MATERIALISE = (
+    "INSERT INTO dir_history (id, at, subject_kind, subject, action, before_json, after_json, status,"
+    f" source_kind, source, file_id, row, tenant) SELECT {_CREATION_ROW}, u.tenant{_CREATION_FROM}"
+    " AND u.uid = ?"
+)
+
+# Creations: a first load creates every user of the file, and a history row
+# each would cost more than the users themselves (docs/benchmarks.md "The
+# store floor"). So a write that creates users records where they came from
+# once, in `dir_batches`, and keeps in each new user's row the batch, the
+# file's row and the history id reserved for the creation (a write reserves
+# one id per change, in order, moving AUTOINCREMENT's counter past them).
+# Until the user next changes, their stored fields and status ARE the
+# creation's, so `history()` shows the creation from there under that id, in
+# its place among the other rows; the write that changes them first turns it
+# into a dir_history row with that id.
+
+
+def _reserve_history_ids(conn: sqlite3.Connection, n: int) -> int:
+    """Keep the next `n` dir_history ids for a write's changes; returns the id before
+    the first. SQLite lets its `sqlite_sequence` be updated like any table,
+    and AUTOINCREMENT never hands out an id at or below it."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'dir_history'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('dir_history', ?)", (n,))
+        return 0
+    conn.execute("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'dir_history'", (n,))
+    return int(row[0])
+
 
 def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Provenance) -> None:
     """Store an outcome's changes and their history. The caller holds the transaction."""
-    upsert = (
-        "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key,"
-        " active = excluded.active, fields_json = excluded.fields_json"
-    )
-    history = (
-        "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json, after_json,"
-        " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    )
     source_kind, label, at, file_id = str(origin.kind), origin.label, origin.at, origin.file_id
     changed = [c for c in outcome.users if c.action is not Action.UNCHANGED]
+    # Every change gets its history id now, in the order of the changes (so
+    # the history keeps the file's order), a creation's kept on its user.
+    next_hid = _reserve_history_ids(conn, len(changed)) + 1 if changed else 0
+    batch = None
+    if any(c.before is None for c in changed):
+        batch = conn.execute(
+            "INSERT INTO dir_batches (tenant, at, source_kind, source, file_id) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",
+            (tenant, at, source_kind, label, file_id),
+        ).fetchone()[0]
     for start in range(0, len(changed), CHUNK):
-        user_rows = []
+        user_rows: list[tuple[object, ...]] = []
         history_rows = []
+        first_changes = []
         for c in changed[start : start + CHUNK]:
             after = c.after
             fields = after.fields
             fields_json = json.dumps(fields if isinstance(fields, dict) else dict(fields))
-            status = "active" if after.active else "deactivated"
-            key = after.key
-            user_rows.append((tenant, after.uid, key, int(after.active), fields_json))
-            if c.before is None:  # created: everything is new, nothing replaced
-                before_json, after_json = None, fields_json
-            else:
-                diff = [d for d in c.diff if d[0] != "status"]
-                before_json = json.dumps({name: old for name, old, _ in diff})
-                after_json = json.dumps({name: new for name, _, new in diff})
+            user = (tenant, after.uid, after.key, int(after.active), fields_json)
+            hid, next_hid = next_hid, next_hid + 1
+            if c.before is None:  # created: said by the batch and the user's own row
+                user_rows.append((*user, batch, hid, c.row))
+                continue
+            user_rows.append((*user, None, None, None))
+            first_changes.append((tenant, after.uid))
+            diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((
-                tenant, at, "user", key, str(c.action), before_json, after_json, status,
-                source_kind, label, file_id, c.row,
+                hid, tenant, at, "user", user[2], str(c.action),
+                json.dumps({name: old for name, old, _ in diff}),
+                json.dumps({name: new for name, _, new in diff}),
+                "active" if after.active else "deactivated", source_kind, label, file_id, c.row,
             ))  # fmt: skip
-        conn.executemany(upsert, user_rows)
-        conn.executemany(history, history_rows)
+        conn.executemany(_MATERIALISE, first_changes)  # before the row changes (a no-op once done)
+        conn.executemany(_UPSERT, user_rows)
+        conn.executemany(_HISTORY_AT, history_rows)
     conn.executemany(
         "INSERT INTO dir_departments (tenant, key, name, parent, active) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (tenant, key) DO UPDATE SET name = excluded.name,"
@@ -132,7 +191,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         ),
     )
     conn.executemany(
-        history,
+        _HISTORY,
         (
             (
                 tenant, at, "department", d.after.name, str(d.action),
@@ -167,23 +226,34 @@ def _department_fields(department: Department) -> dict[str, object]:
     return {"name": department.name, "parent": department.parent, "active": department.active}
 
 
-def history(conn: sqlite3.Connection, tenant: str, email: str | None = None) -> Iterator[dict[str, object]]:
+def history(
+    conn: sqlite3.Connection, tenant: str, email: str | None = None, *, file_id: int | None = None
+) -> Iterator[dict[str, object]]:
+    """Every change, oldest first (of one user's address, of one file's):
+    the dir_history rows and the creations still kept on the users' rows
+    (see "creations" above), in id order."""
     sql = (
-        "SELECT at, subject_kind, subject, action, before_json, after_json, status, source_kind,"
+        "SELECT id, at, subject_kind, subject, action, before_json, after_json, status, source_kind,"
         " source, file_id, row FROM dir_history WHERE tenant = ?"
     )
+    creations = f"SELECT {_CREATION_ROW}{_CREATION_FROM}"
     params: tuple[object, ...] = (tenant,)
     if email:
         sql += " AND subject_kind = 'user' AND subject = ?"
+        creations += " AND u.email_key = ?"
         params += (email.lower(),)
-    for r in conn.execute(sql + " ORDER BY id", params):
-        before = json.loads(r[4]) if r[4] is not None else {}
-        after = json.loads(r[5])
+    if file_id is not None:
+        sql += " AND file_id = ?"
+        creations += " AND b.file_id = ?"
+        params += (file_id,)
+    for r in conn.execute(f"{sql} UNION ALL {creations} ORDER BY 1", params + params):
+        before = json.loads(r[5]) if r[5] is not None else {}
+        after = json.loads(r[6])
         changes = {name: [before.get(name, ""), value] for name, value in after.items()}
         changes.update({name: [old, ""] for name, old in before.items() if name not in after})
         yield {
-            "at": r[0], "kind": r[1], "subject": r[2], "action": r[3], "changes": changes,
-            "status": r[6], "source_kind": r[7], "source": r[8], "file_id": r[9], "row": r[10],
+            "at": r[1], "kind": r[2], "subject": r[3], "action": r[4], "changes": changes,
+            "status": r[7], "source_kind": r[8], "source": r[9], "file_id": r[10], "row": r[11],
         }
 
 

@@ -28,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ import pytest
 from bwsandbox import store, tenants
 from bwsandbox.clock import Clock
 from bwsandbox.config import load
+from bwsandbox.ingest import directory
 from bwsandbox.ingest.queue import Inbox
 
 ROWS = int(os.environ.get("BWSANDBOX_SCALE_ROWS", "1000000"))
@@ -152,9 +154,12 @@ def _users(data: Path) -> int:
 def _applied_once(data: Path, file_id: int) -> None:
     assert _read(data, "SELECT id, state FROM files") == [(file_id, "done")]
     assert _users(data) == ROWS
-    history = _read(data, "SELECT file_id, COUNT(*) FROM dir_history WHERE subject_kind = 'user' "
-                          "GROUP BY file_id")
-    assert history == [(file_id, ROWS)]
+    conn = sqlite3.connect(f"file:{data / 'sandbox.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        history = Counter(h["file_id"] for h in directory.history(conn, TENANT))
+    finally:
+        conn.close()
+    assert history == {file_id: ROWS}
     counts = json.loads(str(_read(data, "SELECT counts_json FROM files WHERE id = ?", file_id)[0][0]))
     assert counts["created"] == ROWS and counts["errors"] == 1, counts
     assert _read(data, "SELECT file_id FROM emails") == [(file_id,)]
