@@ -46,16 +46,17 @@ def normaliser(spec: Field | None, locale: str) -> Callable[[str], str | None]:
     not apply this value. Trimmed (SPACES); a cell of only spaces is empty,
     which clears an optional field and is not applied to a required one. A
     custom key (no spec) keeps its trimmed cell as it is. Made once per
-    column, so a million rows pay one small call per cell."""
+    column, so a million rows pay one small call per cell, and a cell seen
+    before in the column (a department, a date) one dictionary lookup."""
     spaces = SPACES
     if spec is None:
-        return _shared(lambda raw: raw.strip(spaces))
+        return _remembered(lambda raw: raw.strip(spaces))
     empty = None if spec.required else ""
     kind = spec.type
     if kind is ValueType.TEXT:
-        return _shared(lambda raw: value if (value := raw.strip(spaces)).strip() else empty)
+        return _remembered(lambda raw: value if (value := raw.strip(spaces)).strip() else empty)
     if kind is ValueType.EMAIL or kind is ValueType.MOBILE:
-        return _shared(lambda raw: raw.strip(spaces).strip() or empty)
+        return _remembered(lambda raw: raw.strip(spaces).strip() or empty)
 
     def value(raw: str) -> str | None:
         raw = raw.strip(spaces)
@@ -68,7 +69,7 @@ def normaliser(spec: Field | None, locale: str) -> Callable[[str], str | None]:
         raw = raw.strip()  # ValueType.ID: without the apostrophe Excel users type
         return raw[1:] if raw.startswith("'") else raw
 
-    return _shared(value) if kind is ValueType.DATE else value
+    return _remembered(value)
 
 
 SHARED_VALUES = 16_384  # distinct values kept for sharing, per column or per directory load
@@ -96,10 +97,29 @@ class Shared:
         return value
 
 
-def _shared(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
-    """`read`, handing out one string per repeated value of its column (`Shared`)."""
+_UNSEEN = object()
+
+
+def _remembered(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """`read`, remembering what it made of up to SHARED_VALUES distinct cells
+    (a column's repeated cells are then one lookup) and handing out one
+    string per repeated value (`Shared`: " Sales" and "Sales" give one)."""
     share = Shared()
-    return lambda raw: None if (value := read(raw)) is None else share(value)
+    made: dict[str, str | None] = {}
+    limit = SHARED_VALUES
+
+    def value(raw: str) -> str | None:
+        found = made.get(raw, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
+        result = read(raw)
+        if result is not None:
+            result = share(result)
+        if len(made) < limit:
+            made[raw] = result
+        return result
+
+    return value
 
 
 def fast_text(index: int, spec: Field | None) -> ckinds.FastColumn:
