@@ -31,6 +31,7 @@ Production rules mimicked (docs/production.md §3, §5):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
@@ -260,8 +261,8 @@ class _Applier(LinkRules):
             self.out.count(str(Action.UNCHANGED), self.unchanged)
         self._terminate(omitted)
         self._departments_on_first_use()
-        for change in self.out.users:
-            self.out.count(str(change.action))
+        for action, n in Counter(change.action for change in self.out.users).items():
+            self.out.count(str(action), n)
         return self.out
 
     def _licence_limit(self, terminating: int) -> None:

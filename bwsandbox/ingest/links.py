@@ -58,6 +58,28 @@ class Pending:
             self.owned = True
 
 
+class _Holders:
+    """Who holds each value, kept only for values more than one user holds:
+    a million distinct ids cost one dict entry each, not a list each."""
+
+    __slots__ = ("first", "shared")
+
+    def __init__(self) -> None:
+        self.first: dict[str, int] = {}
+        self.shared: dict[str, list[int]] = {}  # value -> every holder, when there are several
+
+    def add(self, value: str, uid: int) -> None:
+        holder = self.first.setdefault(value, uid)
+        if holder != uid:
+            self.shared.setdefault(value, [holder]).append(uid)
+
+    def groups(self) -> list[tuple[str, list[int]]]:
+        """The values several users hold, in the order they were first seen."""
+        if not self.shared:
+            return []
+        return [(value, self.shared[value]) for value in self.first if value in self.shared]
+
+
 class LinkRules:
     """The cross-user rules, mixed into the applier (which fills these in)."""
 
@@ -113,15 +135,15 @@ class LinkRules:
         if not self.identity_by_employee_id:
             return
         while True:
-            owners: dict[str, list[int]] = {}
+            owners = _Holders()
             for uid, user in self.state.users.items():
                 if uid not in self.results and user.active:
-                    owners.setdefault(user.key, []).append(uid)
+                    owners.add(user.key, uid)
             for res in self.results.values():
                 if res.active:
-                    owners.setdefault(email_key(res.fields.get("email", "")), []).append(res.uid)
+                    owners.add(email_key(res.fields.get("email", "")), res.uid)
             refused = [
-                uid for key, uids in owners.items() if len(uids) > 1
+                uid for key, uids in owners.groups()
                 for uid in uids
                 if uid in self.results and (uid not in self.state.users or self.state.users[uid].key != key)
             ]
@@ -153,16 +175,16 @@ class LinkRules:
         if self.identity_by_employee_id:
             return
         while True:
-            holders: dict[str, list[int]] = {}
+            holders = _Holders()
             for uid in self.state.users:
                 eid = self._fields(uid).get("employee_id", "")
                 if eid:
-                    holders.setdefault(eid, []).append(uid)
+                    holders.add(eid, uid)
             for res in self.results.values():
                 if res.new and res.fields.get("employee_id"):
-                    holders.setdefault(res.fields["employee_id"], []).append(res.uid)
+                    holders.add(res.fields["employee_id"], res.uid)
             refused = [
-                (uid, eid) for eid, uids in holders.items() if len(uids) > 1 for uid in uids
+                (uid, eid) for eid, uids in holders.groups() for uid in uids
                 if uid in self.results and (uid not in self.state.users
                                             or self.state.users[uid].fields.get("employee_id", "") != eid)
             ]
@@ -170,7 +192,7 @@ class LinkRules:
                 return
             for uid, eid in refused:
                 res = self.results[uid]
-                owner = next(u for u in holders[eid] if u != uid)
+                owner = next(u for u in holders.shared[eid] if u != uid)
                 self.out.findings.append(finding(
                     "EMPLOYEE_ID_TAKEN", res.row,
                     f'The employee id "{eid}" already belongs to {self._fields(owner).get("email", "")} in '
@@ -238,11 +260,15 @@ class LinkRules:
     def _managers_exist(self) -> None:
         """A manager address must be an active user once the file is applied
         (docs/production.md §4 "Could not find manager email")."""
+        found: dict[str, bool] = {}  # a manager of many users is looked up once
         for res in self.results.values():
             value = res.fields.get("manager_email", "")
             if res.manager_eid is not None or "manager_email" not in res.columns or not value:
                 continue
-            if self._active_after(value):
+            active = found.get(value)
+            if active is None:
+                active = found[value] = self._active_after(value)
+            if active:
                 continue
             self.out.findings.append(finding(
                 "MANAGER_NOT_FOUND", res.row, messages.manager_not_found(value.strip()),
@@ -322,7 +348,7 @@ class LinkRules:
         done: set[int] = set()
         on_loop: set[int] = set()
         for res in list(self.results.values()):
-            if not self._makes_link(res):
+            if res.uid in done or not self._makes_link(res):
                 continue
             path: list[int] = []
             index: dict[int, int] = {}
