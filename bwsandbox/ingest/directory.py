@@ -115,7 +115,7 @@ _CREATION_FROM = (
 _MATERIALISE = (
     "INSERT INTO dir_history (id, at, subject_kind, subject, action, before_json, after_json, status,"
     f" source_kind, source, file_id, row, tenant) SELECT {_CREATION_ROW}, u.tenant{_CREATION_FROM}"
-    " AND u.uid = ?"
+    " AND u.uid IN (SELECT value FROM json_each(?))"  # one statement for a chunk's uids
 )
 
 # Creations: a first load creates every user of the file, and a history row
@@ -159,7 +159,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
     for start in range(0, len(changed), CHUNK):
         user_rows: list[tuple[object, ...]] = []
         history_rows = []
-        first_changes = []
+        first_changes: list[int] = []
         for c in changed[start : start + CHUNK]:
             after = c.after
             fields = after.fields
@@ -170,7 +170,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
                 user_rows.append((*user, batch, hid, c.row))
                 continue
             user_rows.append((*user, None, None, None))
-            first_changes.append((tenant, after.uid))
+            first_changes.append(after.uid)
             diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((
                 hid, tenant, at, "user", user[2], str(c.action),
@@ -178,7 +178,8 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
                 json.dumps({name: new for name, _, new in diff}),
                 "active" if after.active else "deactivated", source_kind, label, file_id, c.row,
             ))  # fmt: skip
-        conn.executemany(_MATERIALISE, first_changes)  # before the row changes (a no-op once done)
+        if first_changes:  # before the rows change (nothing for users whose creation is a row already)
+            conn.execute(_MATERIALISE, (tenant, json.dumps(first_changes)))
         conn.executemany(_UPSERT, user_rows)
         conn.executemany(_HISTORY_AT, history_rows)
     conn.executemany(
