@@ -5,7 +5,8 @@
 
 The apply benchmark's feed (`feeds`), parsed and serialised beforehand, then
 written in one transaction per variant, best of K (default 3), the variants
-interleaved so that a busy machine slows them alike:
+interleaved so that a busy machine slows them alike, each repetition in
+another order:
 
 - bare: the apply benchmark's baseline (11 text columns, UNIQUE email);
 - store: the layout of today, a `dir_users` row per user with the fields as
@@ -140,10 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     runs: dict[str, list[float]] = {"bare": [], **{name: [] for name in VARIANTS}}
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        names = ["bare", *VARIANTS]
         for i in range(args.repeat):
-            runs["bare"].append(_bare(Path(tmp) / f"bare-{i}.db", header, rows))
-            for name, (prepare, what) in VARIANTS.items():
-                path = Path(tmp) / f"variant-{list(VARIANTS).index(name)}-{i}.db"
+            # Each repetition starts one further along the list, so that no
+            # layout always runs first or last (a growing page cache or WAL
+            # on the disk would favour a place in the order).
+            shift = i * len(names) // args.repeat
+            for name in names[shift:] + names[:shift]:
+                if name == "bare":
+                    runs["bare"].append(_bare(Path(tmp) / f"bare-{i}.db", header, rows))
+                    continue
+                prepare, what = VARIANTS[name]
+                path = Path(tmp) / f"variant-{names.index(name)}-{i}.db"
                 runs[name].append(_variant(path, prepare, what, users, history))
     bare = min(runs["bare"])
     print(f"{args.rows:,} rows, best of {args.repeat}")

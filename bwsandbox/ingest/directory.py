@@ -108,8 +108,8 @@ _CREATION_ROW = (
     " CASE WHEN u.active THEN 'active' ELSE 'deactivated' END, b.source_kind, b.source, b.file_id,"
     " u.created_row"
 )
-_CREATION_FROM = (
-    " FROM dir_users AS u JOIN dir_batches AS b ON b.id = u.created_batch"
+_CREATION_FROM = (  # LEFT: a creation never vanishes (without its batch, copying it fails: NOT NULL)
+    " FROM dir_users AS u LEFT JOIN dir_batches AS b ON b.id = u.created_batch"
     " WHERE u.tenant = ? AND u.created_hid IS NOT NULL"
 )
 _MATERIALISE = (
@@ -151,11 +151,10 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
     next_hid = _reserve_history_ids(conn, len(changed)) + 1 if changed else 0
     batch = None
     if any(c.before is None for c in changed):
-        batch = conn.execute(
-            "INSERT INTO dir_batches (tenant, at, source_kind, source, file_id) VALUES (?, ?, ?, ?, ?)"
-            " RETURNING id",
+        batch = conn.execute(  # lastrowid, not RETURNING: SQLite before 3.35 is still shipped
+            "INSERT INTO dir_batches (tenant, at, source_kind, source, file_id) VALUES (?, ?, ?, ?, ?)",
             (tenant, at, source_kind, label, file_id),
-        ).fetchone()[0]
+        ).lastrowid
     for start in range(0, len(changed), CHUNK):
         user_rows: list[tuple[object, ...]] = []
         history_rows = []

@@ -6,13 +6,20 @@ keep their history."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+from apply_helpers import policy, rows, user
 from ingest_env import Env
 
 from bwsandbox import control, store
 from bwsandbox.ingest import directory
+from bwsandbox.ingest.apply import apply_users, due_deactivations
+from bwsandbox.ingest.records import Action, Outcome, Source
+from bwsandbox.spec.fields import Profile
 
 HEADER = "email,first_name,last_name,title\r\n"
 
@@ -98,3 +105,115 @@ def test_a_store_made_before_the_creation_columns_opens_and_keeps_its_history(tm
     assert (h["action"], h["subject"], h["file_id"]) == ("created", "ada@acme.com", 1)
     conn.close()
     store.connect(db).close()  # and opens again, nothing left to add
+
+
+# -- the history against a plain model of it -------------------------------------------------------
+# The model is the layout before creations were kept on the users' rows: one
+# entry per change, written in the order of the write's changes, departments
+# after the users. Whatever the store does, `history()` must read as that.
+
+
+def _model_entries(outcome: Outcome, origin: directory.Provenance) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = []
+    common = {
+        "at": origin.at, "source_kind": str(origin.kind), "source": origin.label, "file_id": origin.file_id,
+    }
+    for c in outcome.users:
+        if c.action is Action.UNCHANGED:
+            continue
+        changes = {name: [old, new] for name, old, new in c.diff if name != "status"}
+        entries.append({
+            **common, "kind": "user", "subject": c.after.key, "action": str(c.action), "changes": changes,
+            "status": "active" if c.after.active else "deactivated", "row": c.row,
+        })  # fmt: skip
+    for d in outcome.departments:
+        before = {} if d.before is None else {"name": d.before.name, "parent": d.before.parent,
+                                                "active": d.before.active}
+        after = {"name": d.after.name, "parent": d.after.parent, "active": d.after.active}
+        changes = {k: [before.get(k, ""), v] for k, v in after.items()}
+        entries.append({
+            **common, "kind": "department", "subject": d.after.name, "action": str(d.action),
+            "changes": changes, "status": "active" if d.after.active else "deactivated", "row": d.row,
+        })  # fmt: skip
+    return entries
+
+
+def _ordered(entry: dict[str, object]) -> dict[str, object]:
+    keys = ("at", "kind", "subject", "action", "changes", "status", "source_kind", "source", "file_id", "row")
+    return {k: entry[k] for k in keys}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 50_000])
+def test_history_reads_as_a_plain_list_of_every_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(directory, "CHUNK", chunk)
+    conn = store.connect(tmp_path / "s.db")
+    model: list[dict[str, object]] = []
+    writes = 0
+
+    def write(records: list[dict[str, str]], *, kind: Source = Source.FILE, profile: Profile = Profile.CORE,
+              today: str = "2026-03-15") -> None:
+        nonlocal writes
+        writes += 1
+        arows = rows(*records)
+        state = directory.load(conn, "acme")
+        pol = replace(policy(arows, source=kind, profile=profile, termination_limit=1.0), today=today,
+                      source_label=f"{kind} #{writes}")
+        outcome = apply_users(state, arows, pol)
+        origin = directory.Provenance(kind=kind, label=f"{kind} #{writes}", at=f"T{writes:02}",
+                                      file_id=writes if kind is Source.FILE else None)
+        with store.transaction(conn):
+            directory.write(conn, "acme", outcome, origin)
+        model.extend(_model_entries(outcome, origin))
+
+    def sweep(today: str) -> None:
+        nonlocal writes
+        writes += 1
+        outcome = due_deactivations(directory.load(conn, "acme"), today)  # what the sweep will do
+        with store.transaction(conn):
+            assert directory.sweep(conn, "acme", today, f"T{writes:02}") == len(outcome.users) > 0
+        origin = directory.Provenance(kind=Source.CLOCK, label="clock: deactivation date reached",
+                                      at=f"T{writes:02}")
+        model.extend(_model_entries(outcome, origin))
+
+    ids = {"employee_id": "", "manager_id": ""}
+    write([user("a@x.com", department_name="Ops"), user("b@x.com", title="T"), user("c@x.com"),
+           user("d@x.com", deactivation_date="2026-04-01")])
+    write([user("e@x.com"), user("b@x.com", title="U"), user("f@x.com", department_name="Sales")])
+    write([user("a@x.com", title="Admin's")], kind=Source.ADMIN)
+    sweep("2026-04-02")  # d's date is reached: a clock change, d created three writes before
+    write([{**user("c@x.com"), **ids, "employee_id": "7"}])  # c gets an id
+    write([{**user("c2@x.com"), **ids, "employee_id": "7"}])  # identity by id: c's address changes
+    write([user("g@x.com"), user("b@x.com", title="U")], profile=Profile.ENGAGE)  # the rest terminated
+    write([user("e@x.com", first="E", deactivation_date="")])  # reactivated after its termination
+
+    assert [_ordered(h) for h in directory.history(conn, "acme")] == [_ordered(h) for h in model]
+    for address in ("a@x.com", "c@x.com", "c2@x.com", "d@x.com", "e@x.com"):
+        assert list(directory.history(conn, "acme", address)) == [h for h in model if h["subject"] == address]
+    for file_id in range(1, writes + 1):
+        assert list(directory.history(conn, "acme", file_id=file_id)) == [
+            h for h in model if h["file_id"] == file_id
+        ]
+    assert len({h["action"] for h in model}) >= 5  # created, updated, deactivated, terminated, reactivated
+
+
+WRITES_USERS = re.compile(r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|REPLACE\s+INTO)\s+\"?dir_users\b", re.I)
+PACKAGE = Path(directory.__file__).resolve().parents[1]
+
+
+def test_only_directory_write_writes_users() -> None:
+    """A user's kept creation is their stored fields: a statement writing
+    `dir_users` anywhere but `directory.write` would change it unseen."""
+    assert WRITES_USERS.search('INSERT INTO dir_users (tenant) VALUES (?)')
+    assert WRITES_USERS.search('update "dir_users" SET active = 0')
+    assert not WRITES_USERS.search("SELECT fields_json FROM dir_users")
+    owner = PACKAGE / "ingest" / "directory.py"
+    hits = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py")) if path != owner
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if WRITES_USERS.search(line)
+    ]
+    assert hits == []
+    assert WRITES_USERS.search(owner.read_text(encoding="utf-8"))
