@@ -88,11 +88,15 @@ CHUNK = 50_000  # rows per executemany batch: bounded memory, one transaction
 
 _UPSERT = (
     "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch, created_hid,"
-    " created_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_row) VALUES (?, ?, ?, ?, ?, {})"
     " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key,"
     " active = excluded.active, fields_json = excluded.fields_json, created_batch = NULL,"
     " created_hid = NULL, created_row = NULL"
 )
+_CREATE = _UPSERT.format("?, ?, ?")
+# A changed user: NULLs written by the statement, not bound (sqlite3 binds
+# None through its adapter lookup, measurably slower per row than an int).
+_UPDATE = _UPSERT.format("NULL, NULL, NULL")
 _HISTORY = (
     "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json, after_json,"
     " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -156,7 +160,8 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             (tenant, at, source_kind, label, file_id),
         ).lastrowid
     for start in range(0, len(changed), CHUNK):
-        user_rows: list[tuple[object, ...]] = []
+        created_rows = []
+        user_rows = []
         history_rows = []
         first_changes: list[int] = []
         for c in changed[start : start + CHUNK]:
@@ -166,9 +171,9 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             user = (tenant, after.uid, after.key, int(after.active), fields_json)
             hid, next_hid = next_hid, next_hid + 1
             if c.before is None:  # created: said by the batch and the user's own row
-                user_rows.append((*user, batch, hid, c.row))
+                created_rows.append((*user, batch, hid, c.row))
                 continue
-            user_rows.append((*user, None, None, None))
+            user_rows.append(user)
             first_changes.append(after.uid)
             diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((
@@ -179,7 +184,8 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             ))  # fmt: skip
         if first_changes:  # before the rows change (nothing for users whose creation is a row already)
             conn.execute(_MATERIALISE, (tenant, json.dumps(first_changes)))
-        conn.executemany(_UPSERT, user_rows)
+        conn.executemany(_CREATE, created_rows)
+        conn.executemany(_UPDATE, user_rows)
         conn.executemany(_HISTORY_AT, history_rows)
     conn.executemany(
         "INSERT INTO dir_departments (tenant, key, name, parent, active) VALUES (?, ?, ?, ?, ?)"
