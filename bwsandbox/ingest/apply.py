@@ -74,8 +74,8 @@ class _Applier(LinkRules):
         self.state = state
         self.policy = policy
         self.out = Outcome()
-        self.by_email: dict[str, int] = {u.key: uid for uid, u in state.users.items()}
-        self.holders = dict(self.by_email)  # who holds each address before the file
+        self.holders: dict[str, int] = {u.key: uid for uid, u in state.users.items()}  # before the file
+        self.created_by_email: dict[str, int] = {}  # the users this file creates
         self.final_by_email: dict[str, int] = {}  # after the file (see `_final_addresses`)
         self.by_employee_id: dict[str, int] = {}
         self.by_lower_id: dict[str, str] = {}  # identity by id: stored ids by their lower case
@@ -100,7 +100,10 @@ class _Applier(LinkRules):
 
     def find(self, values: Mapping[str, str], key: str) -> int | None:
         if not self.identity_by_employee_id:
-            return self.by_email.get(key) if key else None
+            if not key:
+                return None
+            uid = self.holders.get(key)
+            return self.created_by_email.get(key) if uid is None else uid
         eid = values.get("employee_id", "")
         uid = self.by_employee_id.get(eid) if eid else None
         if uid is None and key:
@@ -164,7 +167,7 @@ class _Applier(LinkRules):
                     return
                 uid = self.next_uid
                 self.next_uid += 1
-                self.by_email[key] = uid
+                self.created_by_email[key] = uid
                 eid = values.get("employee_id", "").strip()
                 if eid:
                     self.by_employee_id[eid] = uid
@@ -255,8 +258,10 @@ class _Applier(LinkRules):
         self._follow_renamed_managers(omitted)
         self._refuse_cycles()
         self._refuse_deactivated_departments()
-        for res in self.results.values():
-            self._change(res)
+        self._release_lookups()
+        results = self.results
+        for uid in list(results):  # each let go once it is a change: the file's peak is lower
+            self._change(results.pop(uid))
         if self.unchanged:
             self.out.count(str(Action.UNCHANGED), self.unchanged)
         self._terminate(omitted)
@@ -264,6 +269,16 @@ class _Applier(LinkRules):
         for action, n in Counter(change.action for change in self.out.users).items():
             self.out.count(str(action), n)
         return self.out
+
+    def _release_lookups(self) -> None:
+        """The rules are done: the indexes by address and id (one entry per
+        user each) are not needed to make the changes."""
+        self.holders = {}
+        self.created_by_email = {}
+        self.by_employee_id = {}
+        self.by_lower_id = {}
+        self.final_by_email = {}
+        self._interned = {}
 
     def _licence_limit(self, terminating: int) -> None:
         created = [res for res in self.results.values() if res.new]
