@@ -77,14 +77,17 @@ class _Applier(LinkRules):
         self.holders: dict[str, int] = {u.key: uid for uid, u in state.users.items()}  # before the file
         self.created_by_email: dict[str, int] = {}  # the users this file creates
         self.final_by_email: dict[str, int] = {}  # after the file (see `_final_addresses`)
-        self.by_employee_id: dict[str, int] = {}
-        self.by_lower_id: dict[str, str] = {}  # identity by id: stored ids by their lower case
-        for uid, u in state.users.items():
-            eid = u.fields.get("employee_id", "")
-            if eid:
-                self.by_employee_id[eid] = uid
-                self.by_lower_id.setdefault(eid.lower(), eid)
         self.identity_by_employee_id = identity_by_employee_id(policy.profile, policy.columns)
+        # Identity by employee id only: who holds each id, and the stored ids
+        # by their lower case (`find`, `_stored_id_differs`).
+        self.by_employee_id: dict[str, int] = {}
+        self.by_lower_id: dict[str, str] = {}
+        if self.identity_by_employee_id:
+            for uid, u in state.users.items():
+                eid = u.fields.get("employee_id", "")
+                if eid:
+                    self.by_employee_id[eid] = uid
+                    self.by_lower_id.setdefault(eid.lower(), eid)
         self.results: dict[int, Pending] = {}
         self.next_uid = state.next_uid
         self.seen_keys: set[str] = set(policy.mentioned)
@@ -169,7 +172,7 @@ class _Applier(LinkRules):
                 self.next_uid += 1
                 self.created_by_email[key] = uid
                 eid = values.get("employee_id", "").strip()
-                if eid:
+                if eid and self.identity_by_employee_id:
                     self.by_employee_id[eid] = uid
                 res = Pending(uid=uid, fields={}, active=True, row=arow.row, columns=NONE, new=True)
             else:
@@ -199,6 +202,9 @@ class _Applier(LinkRules):
                             f"{name} is empty: a required field is never cleared, so the user keeps the "
                             "stored one.", column=name, value=values.get(name, ""),
                         ))  # fmt: skip
+        if not self.identity_by_employee_id:
+            self._merge(res, values)
+            return
         old_eid = res.fields.get("employee_id", "")
         self._merge(res, values)
         eid = res.fields.get("employee_id", "")
