@@ -248,6 +248,7 @@ class _Applier(LinkRules):
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:
+        self._release_row_lookups()
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):
             return self.out
@@ -264,7 +265,7 @@ class _Applier(LinkRules):
         self._follow_renamed_managers(omitted)
         self._refuse_cycles()
         self._refuse_deactivated_departments()
-        self._release_lookups()
+        self.final_by_email, self._interned = {}, {}  # the rules are done with them
         results = self.results
         for uid in list(results):  # each let go once it is a change: the file's peak is lower
             self._change(results.pop(uid))
@@ -276,15 +277,13 @@ class _Applier(LinkRules):
             self.out.count(str(action), n)
         return self.out
 
-    def _release_lookups(self) -> None:
-        """The rules are done: the indexes by address and id (one entry per
-        user each) are not needed to make the changes."""
+    def _release_row_lookups(self) -> None:
+        """Every row is read: the indexes that found each row's user (one
+        entry per user each) are let go before the rules build theirs."""
         self.holders = {}
         self.created_by_email = {}
         self.by_employee_id = {}
         self.by_lower_id = {}
-        self.final_by_email = {}
-        self._interned = {}
 
     def _licence_limit(self, terminating: int) -> None:
         created = [res for res in self.results.values() if res.new]
