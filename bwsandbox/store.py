@@ -174,6 +174,11 @@ SCHEMA: tuple[str, ...] = (
 )
 
 
+# The store's format, kept in SQLite's `user_version`: 1 since users keep
+# their creation (ADDED_COLUMNS). A store of a higher format, written by a
+# newer sandbox, is refused instead of being misread (stores made before
+# formats were counted read as 0 and are brought up to date).
+FORMAT = 1
 # Columns added to a table after stores were made without them: added in
 # place when such a store is opened (SQLite's ALTER TABLE ... ADD COLUMN).
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -207,9 +212,18 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > FORMAT:
+            conn.close()
+            raise StoreError(
+                f"the store at {path} was written by a newer bwsandbox (store format {found}; this "
+                f"version reads up to {FORMAT}): run that version, or give this one another --data-dir"
+            )
         for statement in SCHEMA:
             conn.execute(statement)
         _add_columns(conn)
+        if found < FORMAT:
+            conn.execute(f"PRAGMA user_version = {FORMAT}")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
     return conn

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from apply_helpers import policy, rows, user
 from ingest_env import Env
 
 from bwsandbox import control, store
+from bwsandbox.errors import StoreError
 from bwsandbox.ingest import directory
 from bwsandbox.ingest.apply import apply_users, due_deactivations
 from bwsandbox.ingest.records import Action, Outcome, Source
@@ -103,6 +106,7 @@ def test_a_store_made_before_the_creation_columns_opens_and_keeps_its_history(tm
     assert {"created_batch", "created_hid", "created_row"} <= columns
     [h] = directory.history(conn, "acme")
     assert (h["action"], h["subject"], h["file_id"]) == ("created", "ada@acme.com", 1)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.FORMAT  # brought up to date
     conn.close()
     store.connect(db).close()  # and opens again, nothing left to add
 
@@ -217,3 +221,22 @@ def test_only_directory_write_writes_users() -> None:
     ]
     assert hits == []
     assert WRITES_USERS.search(owner.read_text(encoding="utf-8"))
+
+
+def test_a_store_of_a_newer_format_is_refused_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store.connect(data / "sandbox.db").close()
+    check = sqlite3.connect(data / "sandbox.db")
+    assert check.execute("PRAGMA user_version").fetchone()[0] == store.FORMAT  # recorded when made
+    check.execute(f"PRAGMA user_version = {store.FORMAT + 1}")  # as a newer sandbox would leave it
+    check.close()
+    with pytest.raises(StoreError, match="written by a newer bwsandbox"):
+        store.connect(data / "sandbox.db")
+    done = subprocess.run(
+        [sys.executable, "-m", "bwsandbox.cli", "files", "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "written by a newer bwsandbox" in done.stderr and done.stderr.count("\n") == 1
+    with sqlite3.connect(data / "sandbox.db") as again:  # and nothing was changed in it
+        assert again.execute("PRAGMA user_version").fetchone()[0] == store.FORMAT + 1
