@@ -202,14 +202,12 @@ class _Applier(LinkRules):
                             f"{name} is empty: a required field is never cleared, so the user keeps the "
                             "stored one.", column=name, value=values.get(name, ""),
                         ))  # fmt: skip
-        if not self.identity_by_employee_id:
-            self._merge(res, values)
-            return
-        old_eid = res.fields.get("employee_id", "")
+        old_eid = res.fields.get("employee_id", "") if self.identity_by_employee_id else None
         self._merge(res, values)
-        eid = res.fields.get("employee_id", "")
-        if eid and eid != old_eid:  # an adopted id: later rows find the user by it
-            self.by_employee_id[eid] = res.uid
+        if old_eid is not None:
+            eid = res.fields.get("employee_id", "")
+            if eid and eid != old_eid:  # an adopted id: later rows find the user by it
+                self.by_employee_id[eid] = res.uid
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
         if res.new and not res.fields:  # the common creation: build the dict at once

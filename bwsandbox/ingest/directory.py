@@ -97,11 +97,7 @@ _CREATE = _UPSERT.format("?, ?, ?")
 # A changed user: NULLs written by the statement, not bound (sqlite3 binds
 # None through its adapter lookup, measurably slower per row than an int).
 _UPDATE = _UPSERT.format("NULL, NULL, NULL")
-_HISTORY = (
-    "INSERT INTO dir_history (tenant, at, subject_kind, subject, action, before_json, after_json,"
-    " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_HISTORY_AT = (  # with an id kept for it (`_reserve_history_ids`)
+_HISTORY = (  # under the id kept for it (`_reserve_history_ids`)
     "INSERT INTO dir_history (id, tenant, at, subject_kind, subject, action, before_json, after_json,"
     " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
@@ -151,8 +147,10 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
     source_kind, label, at, file_id = str(origin.kind), origin.label, origin.at, origin.file_id
     changed = [c for c in outcome.users if c.action is not Action.UNCHANGED]
     # Every change gets its history id now, in the order of the changes (so
-    # the history keeps the file's order), a creation's kept on its user.
-    next_hid = _reserve_history_ids(conn, len(changed)) + 1 if changed else 0
+    # the history keeps the file's order, departments after the users), a
+    # creation's kept on its user.
+    count = len(changed) + len(outcome.departments)
+    next_hid = _reserve_history_ids(conn, count) + 1 if count else 0
     batch = None
     if any(c.before is None for c in changed):
         batch = conn.execute(  # lastrowid, not RETURNING: SQLite before 3.35 is still shipped
@@ -186,7 +184,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             conn.execute(_MATERIALISE, (tenant, json.dumps(first_changes)))
         conn.executemany(_CREATE, created_rows)
         conn.executemany(_UPDATE, user_rows)
-        conn.executemany(_HISTORY_AT, history_rows)
+        conn.executemany(_HISTORY, history_rows)
     conn.executemany(
         "INSERT INTO dir_departments (tenant, key, name, parent, active) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (tenant, key) DO UPDATE SET name = excluded.name,"
@@ -200,12 +198,12 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         _HISTORY,
         (
             (
-                tenant, at, "department", d.after.name, str(d.action),
+                hid, tenant, at, "department", d.after.name, str(d.action),
                 None if d.before is None else json.dumps(_department_fields(d.before)),
                 json.dumps(_department_fields(d.after)),
                 "active" if d.after.active else "deactivated", source_kind, label, file_id, d.row,
             )
-            for d in outcome.departments
+            for hid, d in enumerate(outcome.departments, next_hid)
         ),
     )
     # docs/production.md §5: the manager of each deactivated user is told, by email.
