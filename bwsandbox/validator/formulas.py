@@ -17,6 +17,7 @@ first) is read there as a formula: `=HYPERLINK(...)`, or DDE such as
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -96,13 +97,82 @@ def _candidates(text: bytes, table: Table) -> Iterable[tuple[int, Sequence[str]]
 
     assert table._ends is not None
     body = table._start0
-    found = [m.end() - 1 for m in _CANDIDATE.finditer(text, max(body - 1, 0))]
+    found = candidate_leaders(text, max(body - 1, 0))
     if not found:
         return []
     recs = np.unique(np.searchsorted(table._ends, np.asarray(found, dtype=np.int64), side="right"))
     recs = recs[recs < table.n_records]
     got = table.originals(recs.tolist())
     return [(int(r), got[int(r) + 2]) for r in recs]
+
+
+_SCAN_PART = 4 * 1024**2  # bytes of the body classified at a time: bounded temporaries
+
+
+def candidate_leaders(text: bytes, start: int = 0, *, part: int = _SCAN_PART) -> list[int]:
+    """Where `_CANDIDATE` matches in `text` from `start` on, as
+    `[m.end() - 1 for m in _CANDIDATE.finditer(text, start)]` gives them
+    (the leader's position), found without trying the pattern at every
+    comma: a match starts at the text's start or at a comma, LF or CR
+    followed by a leader (after an optional quote), so numpy marks those
+    positions a part at a time, and the pattern itself decides only there.
+    A feed without a formula-looking cell costs a few vectorised passes
+    (the pattern tried at every one of a 300,000-row feed's 3.3 million
+    separators took 1.7 s; docs/benchmarks.md "Ingest at scale")."""
+    import numpy as np
+
+    n = len(text)
+    starts: list[int] = []
+    if start == 0 and n:  # \A: only at the real start of the text
+        starts.append(0)
+    table = _classes()
+    for lo in range(start, n, part):
+        hi = min(lo + part, n)
+        # The part's bytes and the three after it (a start needs them), classified.
+        cls = np.frombuffer(text[lo : hi + 3].translate(table), dtype=np.uint8)
+        size = len(cls)
+        lead = (cls & _LEAD) != 0
+        # A CR is a leader when no LF follows it (the text's last byte included).
+        lead[:-1] |= ((cls[:-1] & _CR) != 0) & ((cls[1:] & _LF) == 0)
+        if lo + size == n and cls[-1] & _CR:
+            lead[-1] = True
+        width = hi - lo
+        nxt = np.zeros(width, dtype=bool)  # a leader follows, after an optional quote
+        m = min(width, size - 1)
+        nxt[:m] = lead[1 : m + 1]
+        m = min(width, size - 2)
+        if m > 0:
+            nxt[:m] |= ((cls[1 : m + 1] & _QUOTE) != 0) & lead[2 : m + 2]
+        sep = (cls[:width] & _SEP) != 0
+        starts.extend((np.flatnonzero(sep & nxt) + lo).tolist())
+    found: list[int] = []
+    end = start
+    for at in starts:
+        if at < end:
+            continue  # inside the previous match, as finditer resumes after it
+        match = _CANDIDATE.match(text, at)
+        if match is not None:
+            found.append(match.end() - 1)
+            end = match.end()
+    return found
+
+
+@functools.cache
+def _classes() -> bytes:
+    """Each byte's class, as a `bytes.translate` table: bits for a separator
+    a match may start at, a leader, CR, LF and the quote."""
+    table = bytearray(256)
+    for byte in b",\n\r":
+        table[byte] |= _SEP
+    for byte in b"=@\t+-":
+        table[byte] |= _LEAD
+    table[ord("\r")] |= _CR
+    table[ord("\n")] |= _LF
+    table[ord('"')] |= _QUOTE
+    return bytes(table)
+
+
+_SEP, _LEAD, _CR, _LF, _QUOTE = 1, 2, 4, 8, 16
 
 
 def _finding(rec: int, column: str, value: str) -> Finding:
