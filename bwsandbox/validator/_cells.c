@@ -544,12 +544,107 @@ static PyObject *split(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* values(cells, cols, limit) -> dict: the values ingest applies from one record
+ * (engine.py `rows`), as values.normaliser's functions give them, in the
+ * order of `cols`, a tuple of (cell index, name, kind, required, made, read)
+ * per column. A cell that is "plain" for its kind is its own value, so no
+ * Python runs for it: ASCII, not empty, no whitespace at either end (str.strip's
+ * ASCII set, which holds values.SPACES' ASCII ones), and for
+ *   PLAIN_TEXT  (free text, email, mobile, custom keys) nothing more;
+ *   PLAIN_ID    no leading apostrophe;
+ *   PLAIN_BOOL  exactly "true" or "false";
+ *   NEVER       (dates) no non-empty cell.
+ * An empty cell is "" (None when the field is required: not applied). A plain
+ * cell already in `made` (the normaliser's memory of what it made of a cell)
+ * is that value, one object for a repeated value; else the cell, remembered
+ * while `made` holds fewer than `limit` (values.SHARED_VALUES). Any other cell goes to `read`,
+ * the column's normaliser (None: not applied). A property test holds this to
+ * the normalisers, cell for cell. */
+enum { PLAIN_TEXT = 0, PLAIN_ID = 1, PLAIN_BOOL = 2, NEVER = 3 };
+
+static int ascii_space(Py_UCS1 c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+
+static int plain(PyObject *cell, long kind) {
+    if (kind == NEVER || !PyUnicode_IS_ASCII(cell)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(cell);
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(cell);
+    if (n == 0 || ascii_space(c[0]) || ascii_space(c[n - 1])) return 0;
+    if (kind == PLAIN_ID) return c[0] != '\'';
+    if (kind == PLAIN_BOOL) return (n == 4 && memcmp(c, "true", 4) == 0) || (n == 5 && memcmp(c, "false", 5) == 0);
+    return 1;
+}
+
+static PyObject *values(PyObject *self, PyObject *args) {
+    PyObject *cells, *cols;
+    Py_ssize_t limit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO!n:values", &cells, &PyTuple_Type, &cols, &limit)) return NULL;
+    PyObject *seq = PySequence_Fast(cells, "values takes a sequence of str");
+    if (seq == NULL) return NULL;
+    Py_ssize_t width = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *out = PyDict_New();
+    if (out == NULL) goto fail;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(cols); k++) {
+        PyObject *col = PyTuple_GET_ITEM(cols, k);
+        if (!PyTuple_Check(col) || PyTuple_GET_SIZE(col) != 6) {
+            PyErr_SetString(PyExc_TypeError, "values: each column is (index, name, kind, required, made, read)");
+            goto fail;
+        }
+        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(col, 0));
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(col, 2));
+        if (PyErr_Occurred()) goto fail;
+        PyObject *name = PyTuple_GET_ITEM(col, 1), *made = PyTuple_GET_ITEM(col, 4);
+        if (index < 0 || index >= width || !PyUnicode_Check(items[index]) || !PyDict_Check(made)) {
+            PyErr_SetString(PyExc_TypeError, "values: a cell is missing or not a str, or made is not a dict");
+            goto fail;
+        }
+        PyObject *cell = items[index], *value;
+        if (PyUnicode_GET_LENGTH(cell) == 0) {
+            if (PyObject_IsTrue(PyTuple_GET_ITEM(col, 3))) continue; /* required: not applied */
+            value = Py_NewRef(cell);
+        } else if (plain(cell, kind)) {
+            value = PyDict_GetItemWithError(made, cell);
+            if (value != NULL) {
+                Py_INCREF(value);
+            } else if (PyErr_Occurred()) {
+                goto fail;
+            } else {
+                value = Py_NewRef(cell);
+                if (PyDict_GET_SIZE(made) < limit && PyDict_SetItem(made, cell, cell) < 0) {
+                    Py_DECREF(value);
+                    goto fail;
+                }
+            }
+        } else {
+            value = PyObject_CallOneArg(PyTuple_GET_ITEM(col, 5), cell);
+            if (value == NULL) goto fail;
+            if (value == Py_None) {
+                Py_DECREF(value);
+                continue;
+            }
+        }
+        int bad = PyDict_SetItem(out, name, value);
+        Py_DECREF(value);
+        if (bad < 0) goto fail;
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_XDECREF(out);
+    Py_DECREF(seq);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
      "split(text, start, parts) -> list of (begin, end): runs of whole records (GIL released)."},
     {"cells", cells, METH_VARARGS,
      "cells(text, start, end, width, cols) -> dict: record ends, per-record slow masks, key hashes and id "
      "facts of the ruled columns (GIL released)."},
+    {"values", values, METH_VARARGS,
+     "values(cells, cols, limit) -> dict: the values ingest applies from one record, plain cells as they are "
+     "and the others through their column's normaliser."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

@@ -299,15 +299,14 @@ def _finish(
 
     def rows() -> Iterator[ApplicableRow]:
         blank = table.blank
-        specs = [(i, n, values.normaliser(hmap.template.get(n), context.locale)) for i, n in columns]
+        specs, whole = values.row_values([(i, n, hmap.template.get(n)) for i, n in columns], context.locale)
         width = max((i for i, _ in columns), default=-1) + 1
         for rec, cells in enumerate(table.iter_records()):
             if blank[rec] or rec in skipped_recs:
                 continue
             dropped = drops.get(rec)
             if dropped is None and len(cells) >= width and None not in cells:  # the common row
-                out = {name: value for idx, name, read in specs if (value := read(cells[idx])) is not None}  # type: ignore[arg-type]
-                yield ApplicableRow(row=row_of(rec), values=out, dropped=_NONE)
+                yield ApplicableRow(row=row_of(rec), values=whole(cells), dropped=_NONE)  # type: ignore[arg-type]
                 continue
             out = {}
             for idx, field_name, read in specs:

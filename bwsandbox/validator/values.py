@@ -11,7 +11,7 @@ message. The per-value functions are also the normalisers ingest applies
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,11 @@ def normaliser(spec: Field | None, locale: str) -> Callable[[str], str | None]:
     custom key (no spec) keeps its trimmed cell as it is. Made once per
     column, so a million rows pay one small call per cell, and a cell seen
     before in the column (a department, a date) one dictionary lookup."""
+    return _column(spec, locale)[0]
+
+
+def _column(spec: Field | None, locale: str) -> Remembered:
+    """`normaliser`, with its memory (`_remembered`)."""
     spaces = SPACES
     if spec is None:
         return _remembered(lambda raw: raw.strip(spaces))
@@ -100,10 +105,14 @@ class Shared:
 _UNSEEN = object()
 
 
-def _remembered(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
+Remembered = tuple[Callable[[str], str | None], dict[str, str | None]]
+
+
+def _remembered(read: Callable[[str], str | None]) -> Remembered:
     """`read`, remembering what it made of up to SHARED_VALUES distinct cells
     (a column's repeated cells are then one lookup) and handing out one
-    string per repeated value (`Shared`: " Sales" and "Sales" give one)."""
+    string per repeated value (`Shared`: " Sales" and "Sales" give one);
+    with that memory (cell -> value), which `row_values` shares."""
     share = Shared()
     made: dict[str, str | None] = {}
     limit = SHARED_VALUES
@@ -119,7 +128,55 @@ def _remembered(read: Callable[[str], str | None]) -> Callable[[str], str | None
             made[raw] = result
         return result
 
-    return value
+    return value, made
+
+
+# How the C row pass (`_ccells.values`) may take a cell of each kind as it is.
+PLAIN_TEXT, PLAIN_ID, PLAIN_BOOL, NEVER = 0, 1, 2, 3
+_PLAIN = {ValueType.TEXT: PLAIN_TEXT, ValueType.EMAIL: PLAIN_TEXT, ValueType.MOBILE: PLAIN_TEXT,
+          ValueType.ID: PLAIN_ID, ValueType.BOOLEAN: PLAIN_BOOL, ValueType.DATE: NEVER}
+
+Column = tuple[int, str, Field | None]  # cell index, field name, its spec (None: a custom key)
+
+
+def row_values(columns: Iterable[Column], locale: str) -> tuple[
+    list[tuple[int, str, Callable[[str], str | None]]], Callable[[Sequence[str]], dict[str, str]]
+]:
+    """The normaliser of each column (index, name, function), and the
+    values ingest applies from a record that has every column's cell:
+    `{name: normaliser(cell)}` without the cells it does not apply (None).
+    With the C value module (the `ccells` accelerator) a plain cell (ASCII,
+    nothing to trim, an id without an apostrophe, a yes/no already "true" or
+    "false") is taken as it is and only the others go through their
+    normaliser: the same dicts (a property test), without a Python call per
+    cell."""
+    made = [(index, name, spec, *_column(spec, locale)) for index, name, spec in columns]
+    reads = [(index, name, read) for index, name, _, read, _ in made]
+    from bwsandbox.validator import accel
+
+    if accel.engines().ccells:
+        from bwsandbox.validator import _ccells
+
+        cols = tuple(
+            (index, name, _plain_kind(spec), spec is not None and spec.required, memory, read)
+            for index, name, spec, read, memory in made
+        )
+        c_values, limit = _ccells.values, SHARED_VALUES
+
+        def in_c(cells: Sequence[str]) -> dict[str, str]:
+            return c_values(cells, cols, limit)
+
+        return reads, in_c
+
+    def in_python(cells: Sequence[str]) -> dict[str, str]:
+        return {name: value for index, name, read in reads if (value := read(cells[index])) is not None}
+
+    return reads, in_python
+
+
+def _plain_kind(spec: Field | None) -> int:
+    """How the C row pass may take a cell of this column as it is."""
+    return PLAIN_TEXT if spec is None else _PLAIN.get(spec.type, NEVER)  # None: a custom key, trimmed only
 
 
 def fast_text(index: int, spec: Field | None) -> ckinds.FastColumn:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from validator_helpers import ENGINES, use_engine
 
 from bwsandbox.ingest.records import email_key
 from bwsandbox.spec.fields import CORE_FIELDS, ENGAGE_FIELDS, SPACES, Field, ValueType
@@ -49,6 +50,31 @@ def test_each_column_applies_the_plain_rule(cell: str, index: int, locale: str) 
     read = values.normaliser(spec, locale)
     assert read(cell) == plain_rule(spec, cell, locale)
     assert read(cell) == plain_rule(spec, cell, locale)  # a cell seen before: remembered, the same
+
+
+# Every kind of column once, each under its own name (core and engage share names).
+ROW = [(i, f"{i}:{spec.name if spec else 'custom'}", spec) for i, spec in enumerate(SPECS)]
+ROW_CELLS = CELLS | st.sampled_from(
+    ["true", "false", "TRUE", "'0012", "x", "Sales", " a", "a\t", "é", "\x1fa", "03/05/2024", "a@b.co"]
+)
+LOCALES = st.sampled_from(["en-US", "en-GB"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(ROW_CELLS, min_size=len(ROW), max_size=len(ROW)), locale=LOCALES)
+def test_a_whole_record_gives_each_columns_plain_rule_on_both_engines(cells: list[str], locale: str) -> None:
+    """`row_values`: the C row pass (plain cells as they are, the others
+    through their normaliser) and the Python one give the plain rule's
+    values, in the columns' order, without the ones not applied."""
+    rule = [(name, plain_rule(spec, cells[i], locale)) for i, name, spec in ROW]
+    expected = {name: value for name, value in rule if value is not None}
+    for engine in ENGINES:
+        with pytest.MonkeyPatch.context() as mp:
+            use_engine(engine, mp)
+            _, whole = values.row_values(ROW, locale)
+            for _ in range(2):  # the second time, every cell is remembered
+                got = whole(cells)
+                assert got == expected and list(got) == list(expected)
 
 
 def test_every_kind_of_field_is_covered() -> None:
