@@ -394,6 +394,8 @@ class LinkRules:
         §3: one with active users cannot be deactivated); a file moving a user
         into one is refused for that value (docs/production.md §6): the rest of
         the row applies."""
+        if all(department.active for department in self.state.departments.values()):
+            return  # no deactivated department to keep anyone out of (a first load has none)
         for res in self.results.values():
             name = res.fields.get("department_name", "")
             department = self.state.departments.get(name.lower()) if name else None
