@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, SPACES, Field, ValueType
 from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as the normalisers do
-from bwsandbox.validator import ckinds
+from bwsandbox.validator import accel, ckinds
 from bwsandbox.validator.batch import Batch, Post, by_value, rows_at
 from bwsandbox.validator.dates import read_date
 from bwsandbox.validator.findings import finding, row_of
@@ -150,16 +150,14 @@ def row_values(columns: Iterable[Column], locale: str) -> tuple[
     "false") is taken as it is and only the others go through their
     normaliser: the same dicts (a property test), without a Python call per
     cell."""
-    made = [(index, name, spec, *_column(spec, locale)) for index, name, spec in columns]
-    reads = [(index, name, read) for index, name, _, read, _ in made]
-    from bwsandbox.validator import accel
-
+    built = [(index, name, spec, *_column(spec, locale)) for index, name, spec in columns]
+    reads = [(index, name, read) for index, name, _, read, _ in built]
     if accel.engines().ccells:
         from bwsandbox.validator import _ccells
 
         cols = tuple(
             (index, name, _plain_kind(spec), spec is not None and spec.required, memory, read)
-            for index, name, spec, read, memory in made
+            for index, name, spec, read, memory in built
         )
         c_values, limit = _ccells.values, SHARED_VALUES
 
