@@ -556,7 +556,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
  *   NEVER       (dates) no non-empty cell.
  * An empty cell is "" (None when the field is required: not applied). A plain
  * cell already in `made` (the normaliser's memory of what it made of a cell)
- * is that value, one object for a repeated value; else the cell, remembered
+ * is that value, one object for a repeated cell; else the cell, remembered
  * while `made` holds fewer than `limit` (values.SHARED_VALUES). Any other cell goes to `read`,
  * the column's normaliser (None: not applied). A property test holds this to
  * the normalisers, cell for cell. */
@@ -565,13 +565,16 @@ enum { PLAIN_TEXT = 0, PLAIN_ID = 1, PLAIN_BOOL = 2, NEVER = 3 };
 static int ascii_space(Py_UCS1 c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
 
 static int plain(PyObject *cell, long kind) {
-    if (kind == NEVER || !PyUnicode_IS_ASCII(cell)) return 0;
+    if (!PyUnicode_IS_ASCII(cell)) return 0;
     Py_ssize_t n = PyUnicode_GET_LENGTH(cell);
     const Py_UCS1 *c = PyUnicode_1BYTE_DATA(cell);
     if (n == 0 || ascii_space(c[0]) || ascii_space(c[n - 1])) return 0;
-    if (kind == PLAIN_ID) return c[0] != '\'';
-    if (kind == PLAIN_BOOL) return (n == 4 && memcmp(c, "true", 4) == 0) || (n == 5 && memcmp(c, "false", 5) == 0);
-    return 1;
+    switch (kind) {
+    case PLAIN_TEXT: return 1;
+    case PLAIN_ID: return c[0] != '\'';
+    case PLAIN_BOOL: return (n == 4 && memcmp(c, "true", 4) == 0) || (n == 5 && memcmp(c, "false", 5) == 0);
+    default: return 0; /* NEVER, or a kind this pass does not know: the normaliser decides */
+    }
 }
 
 static PyObject *values(PyObject *self, PyObject *args) {
@@ -579,10 +582,11 @@ static PyObject *values(PyObject *self, PyObject *args) {
     Py_ssize_t limit;
     (void)self;
     if (!PyArg_ParseTuple(args, "OO!n:values", &cells, &PyTuple_Type, &cols, &limit)) return NULL;
-    PyObject *seq = PySequence_Fast(cells, "values takes a sequence of str");
+    /* A tuple of the cells: `read` is Python and could change a list under us. */
+    PyObject *seq = PySequence_Tuple(cells);
     if (seq == NULL) return NULL;
-    Py_ssize_t width = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t width = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     PyObject *out = PyDict_New();
     if (out == NULL) goto fail;
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(cols); k++) {
@@ -592,8 +596,9 @@ static PyObject *values(PyObject *self, PyObject *args) {
             goto fail;
         }
         Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(col, 0));
+        if (index == -1 && PyErr_Occurred()) goto fail;
         long kind = PyLong_AsLong(PyTuple_GET_ITEM(col, 2));
-        if (PyErr_Occurred()) goto fail;
+        if (kind == -1 && PyErr_Occurred()) goto fail;
         PyObject *name = PyTuple_GET_ITEM(col, 1), *made = PyTuple_GET_ITEM(col, 4);
         if (index < 0 || index >= width || !PyUnicode_Check(items[index]) || !PyDict_Check(made)) {
             PyErr_SetString(PyExc_TypeError, "values: a cell is missing or not a str, or made is not a dict");
@@ -601,11 +606,15 @@ static PyObject *values(PyObject *self, PyObject *args) {
         }
         PyObject *cell = items[index], *value;
         if (PyUnicode_GET_LENGTH(cell) == 0) {
-            if (PyObject_IsTrue(PyTuple_GET_ITEM(col, 3))) continue; /* required: not applied */
+            int required = PyObject_IsTrue(PyTuple_GET_ITEM(col, 3));
+            if (required < 0) goto fail;
+            if (required) continue; /* not applied */
             value = Py_NewRef(cell);
         } else if (plain(cell, kind)) {
             value = PyDict_GetItemWithError(made, cell);
-            if (value != NULL) {
+            if (value == Py_None) {
+                continue; /* the normaliser said: not applied (never for a plain cell; as in Python) */
+            } else if (value != NULL) {
                 Py_INCREF(value);
             } else if (PyErr_Occurred()) {
                 goto fail;

@@ -365,7 +365,7 @@ static inline __m128i leader_mask(__m128i v, __m128i next) {
 static void find_starts(const unsigned char *b, Py_ssize_t start, Py_ssize_t n, Starts *s) {
     Py_ssize_t p = start;
 #if defined(__SSE2__)
-    for (; p + 19 <= n; p += 16) {
+    for (; n - p >= 19; p += 16) { /* p <= n: no overflow */
         __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)(b + p));
         __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(b + p + 1));
         __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(b + p + 2));
@@ -390,7 +390,11 @@ static PyObject *leaders(PyObject *self, PyObject *args) {
     Py_ssize_t start;
     Starts s = {NULL, 0, 0, 0};
     if (!PyArg_ParseTuple(args, "y*n:leaders", &view, &start)) return NULL;
-    if (start < 0) start = 0;
+    if (start < 0 || start > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "leaders: start out of range");
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
     find_starts((const unsigned char *)view.buf, start, view.len, &s);
     Py_END_ALLOW_THREADS

@@ -32,11 +32,13 @@ LEADERS = ("=", "+", "-", "@", "\t", "\r")
 _HARMLESS = re.compile(r"[+\-][\d\s().,/+\-]*")  # a signed number or a phone number
 # Where a cell of a CSV body may start with a formula leader (a superset:
 # each record found is then read exactly). A CR before an LF is a line end;
-# a sign followed by a number up to the end of the cell is not a candidate
-# (a column of phone numbers would make every record one). No comma in that
-# class: the look-ahead stops at the cell's end, so the pass stays linear.
+# an unquoted sign followed by a number up to the end of the cell is not a
+# candidate (a column of phone numbers would make every record one). No
+# comma in that class: the look-ahead stops at the cell's end, so the pass
+# stays linear. A quoted cell may hold a comma or a line end after a
+# number ("-1,cmd|..."), so a quoted sign is always a candidate.
 _CANDIDATE = re.compile(
-    rb'(?:\A|[,\n\r])"?(?:[=@\t]|\r(?!\n)|[+\-](?![\d \t().\/+\-]*"?(?:[,\r\n]|\Z)))'
+    rb'(?:\A|[,\n\r])(?:"(?:[=@\t+\-]|\r(?!\n))|[=@\t]|\r(?!\n)|[+\-](?![\d \t().\/+\-]*"?(?:[,\r\n]|\Z)))'
 )
 _JSON_CANDIDATE = re.compile(rb'"(?:[=+\-@\t\r]|\\[tr])')  # a JSON string that may start with one
 _SHOWN = 200  # characters of the value a finding quotes
@@ -143,6 +145,8 @@ def match_starts(text: bytes, start: int = 0, *, part: int = _SCAN_PART) -> list
     from bwsandbox.validator import accel
 
     n = len(text)
+    if not 0 <= start <= n:
+        raise ValueError(f"start {start} is outside the text (0..{n})")
     starts: list[int] = [0] if start == 0 and n else []  # \A: only at the real start of the text
     if accel.engines().cscan:
         from bwsandbox.validator import _cscan

@@ -26,6 +26,7 @@ def _on(engine: str, text: bytes, start: int, part: int) -> tuple[list[int], lis
 @settings(max_examples=800, deadline=None)
 @given(text=_BYTES, start=st.integers(0, 4), part=st.integers(1, 9))
 def test_the_scan_finds_what_the_pattern_finds_on_both_engines(text: bytes, start: int, part: int) -> None:
+    start = min(start, len(text))
     expected = [m.end() - 1 for m in _CANDIDATE.finditer(text, start)]
     (c_starts, c_found), (np_starts, np_found) = (_on(engine, text, start, part) for engine in ENGINES)
     assert c_found == np_found == expected  # numpy's parts of any size, boundaries anywhere
@@ -41,3 +42,12 @@ def test_a_feed_of_ordinary_rows_has_no_candidate_and_a_formula_is_found_where_i
         use_engine(engine, mp)
         assert candidate_leaders(rows) == []
         assert candidate_leaders(text, 0, part=4096) == [len(rows) + len(b'a@b.co,"')]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("start", [-1, 3])
+def test_a_start_outside_the_text_is_refused(engine: str, start: int) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        use_engine(engine, mp)
+        with pytest.raises(ValueError, match="outside the text"):
+            match_starts(b"=x", start)

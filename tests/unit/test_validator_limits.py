@@ -126,6 +126,13 @@ def test_a_formula_in_a_processed_column_is_a_warning_on_its_row_and_still_appli
     assert applied[3]["title"] == '=HYPERLINK("http://x","y")'  # docs/security.md [decided]: applied as sent
 
 
+def test_a_quoted_signed_value_is_checked_whatever_follows_the_number() -> None:
+    # A comma or a line end inside quotes does not end the cell: "-1,cmd|..." is not a number.
+    v = validate(_feed('a@b.co,A,B,"-1,cmd|x!A0"', 'c@b.co,C,D,"-5"', 'e@b.co,E,F,"+1\nfoo"'), Context(),
+                 name="t.csv")
+    assert [(r, c) for r, c, _ in only(v, "VALUE_FORMULA")] == [(2, "title"), (4, "title")]
+
+
 def test_formulas_in_unknown_columns_are_not_values_and_phones_are_not_formulas() -> None:
     v = validate(b"email,first_name,last_name,notes\r\na@b.co,A,B,=1+2\r\nc@b.co,C,-3,x\r\n", Context())
     assert only(v, "VALUE_FORMULA") == []
