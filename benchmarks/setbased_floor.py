@@ -76,7 +76,7 @@ def _rows(feed: Path, header_out: list[str]) -> Iterator[tuple[Any, ...]]:
 
 
 def _load(conn: sqlite3.Connection, feed: Path) -> tuple[list[str], list[str]]:
-    """The file's rows into TEMP table f, and each row's stored user (uid) found."""
+    """The file's rows into TEMP table f (its uid column is filled by the identity join)."""
     header: list[str] = []
     rows = _rows(feed, header)
     first = next(rows)
