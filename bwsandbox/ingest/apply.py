@@ -45,10 +45,12 @@ from bwsandbox.ingest.records import (
     Outcome,
     Overwrite,
     Policy,
+    Shapes,
     Source,
     State,
     User,
     UserChange,
+    as_dict,
     email_key,
 )
 from bwsandbox.spec import messages
@@ -100,6 +102,7 @@ class _Applier(LinkRules):
         self.leaving: set[int] = set()  # engage: the users this file terminates
         self.link_refused: set[int] = set()  # users whose manager the file may not set
         self._interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
+        self.shapes = Shapes()  # the field names of the users this file creates
 
     def find(self, values: Mapping[str, str], key: str) -> int | None:
         if not self.identity_by_employee_id:
@@ -178,7 +181,7 @@ class _Applier(LinkRules):
             else:
                 before = self.state.users[uid]
                 res = Pending(
-                    uid=uid, fields=before.fields, active=before.active, row=arow.row,  # type: ignore[arg-type]
+                    uid=uid, fields=before.fields, active=before.active, row=arow.row,
                     columns=NONE, new=False, owned=False,
                 )
                 if self.policy.profile is Profile.ENGAGE and not before.active:
@@ -210,11 +213,15 @@ class _Applier(LinkRules):
                 self.by_employee_id[eid] = res.uid
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
-        if res.new and not res.fields:  # the common creation: build the dict at once
-            res.fields = {
-                name: value for name, raw in values.items()
-                if name not in _CONTROL and (value := raw.strip())
-            }
+        if res.new and not res.fields:  # the common creation: packed at once
+            names: list[str] = []
+            kept: list[str] = []
+            for name, raw in values.items():
+                if name not in _CONTROL and (value := raw.strip()):
+                    names.append(name)
+                    kept.append(value)
+            res.fields = self.shapes.pack(tuple(names), tuple(kept))
+            res.owned = False
         else:
             fields = res.fields
             stored = fields.get
@@ -332,18 +339,17 @@ class _Applier(LinkRules):
         ):
             self.unchanged += 1  # counted, not listed: nothing to write
             return
-        after = User(uid=res.uid, fields=fields, active=res.active)
         if before is None:
             action = Action.CREATED
-        elif before.active and not after.active:
+        elif before.active and not res.active:
             action = Action.DEACTIVATED
-        elif not before.active and after.active:
+        elif not before.active and res.active:
             action = Action.REACTIVATED
         else:
             action = Action.UPDATED
-        self.out.users.append(
-            UserChange(action=action, before=before, after=after, row=res.row)
-        )
+        self.out.users.append(UserChange(
+            action=action, before=before, uid=res.uid, fields=fields, active=res.active, row=res.row,
+        ))
 
     def _omitted(self) -> list[User]:
         if not self.full_roster:
@@ -368,19 +374,16 @@ class _Applier(LinkRules):
 
     def _terminate(self, omitted: list[User]) -> None:
         for user in omitted:
-            fields_ = dict(user.fields)
+            fields_ = as_dict(user.fields)
             fields_["deactivation_date"] = self.policy.today
-            after = replace(user, fields=fields_, active=False)
-            self.out.users.append(
-                UserChange(
-                    action=Action.TERMINATED, before=user, after=after, row=None
-                )
-            )
+            self.out.users.append(UserChange(
+                action=Action.TERMINATED, before=user, uid=user.uid, fields=fields_, active=False, row=None,
+            ))
 
     def _departments_on_first_use(self) -> None:
         known = set(self.state.departments)
         for change in self.out.users:
-            name = change.after.fields.get("department_name", "")
+            name = change.fields.get("department_name", "")
             if name and name.lower() not in known:
                 known.add(name.lower())
                 self.out.departments.append(
@@ -451,12 +454,10 @@ def due_deactivations(state: State, today: str) -> Outcome:
     for user in state.users.values():
         date = user.fields.get("deactivation_date", "")
         if user.active and date and date <= today:
-            after = replace(user, active=False)
-            out.users.append(
-                UserChange(
-                    action=Action.DEACTIVATED, before=user, after=after, row=None,
-                )
-            )
+            out.users.append(UserChange(
+                action=Action.DEACTIVATED, before=user, uid=user.uid, fields=user.fields, active=False,
+                row=None,
+            ))
             out.count("deactivated")
     return out
 

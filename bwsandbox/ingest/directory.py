@@ -21,7 +21,18 @@ from dataclasses import dataclass
 
 from bwsandbox.ingest import notify
 from bwsandbox.ingest.apply import due_deactivations
-from bwsandbox.ingest.records import Action, Department, ManualEdit, Outcome, Source, State, User
+from bwsandbox.ingest.records import (
+    Action,
+    Department,
+    ManualEdit,
+    Outcome,
+    Shapes,
+    Source,
+    State,
+    User,
+    as_dict,
+    email_key,
+)
 from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
 from bwsandbox.validator.values import Shared
 
@@ -31,17 +42,18 @@ DECODE_BATCH = 1_000  # users whose fields one json.loads call decodes
 def load(conn: sqlite3.Connection, tenant: str) -> State:
     users: dict[int, User] = {}
     share = Shared()
+    shapes = Shapes()
     cursor = conn.execute("SELECT uid, active, fields_json FROM dir_users WHERE tenant = ?", (tenant,))
     while batch := cursor.fetchmany(DECODE_BATCH):
         # One call per batch: json's decoder shares the field names within a
-        # call, so a million users hold eleven name strings per batch, not
-        # eleven each (and decode in 60 % of the time); repeated values are
-        # shared too (`Shared`: a department's name is one string).
+        # call (and decodes in 60 % of the time); each user is kept packed
+        # (`records.Packed`: a tuple against names every user with the same
+        # fields shares), and repeated values are shared too (`Shared`: a
+        # department's name is one string).
         decoded = json.loads("[" + ",".join(r[2] for r in batch) + "]")
         for r, fields in zip(batch, decoded, strict=True):
-            for name, value in fields.items():
-                fields[name] = share(value)
-            users[int(r[0])] = User(uid=int(r[0]), fields=fields, active=bool(r[1]))
+            packed = shapes.pack(tuple(fields), tuple([share(value) for value in fields.values()]))
+            users[int(r[0])] = User(uid=int(r[0]), fields=packed, active=bool(r[1]))
     departments = {
         r[0]: Department(name=r[1], parent=r[2], active=bool(r[3]))
         for r in conn.execute(
@@ -163,22 +175,21 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         history_rows = []
         first_changes: list[int] = []
         for c in changed[start : start + CHUNK]:
-            after = c.after
-            fields = after.fields
-            fields_json = json.dumps(fields if isinstance(fields, dict) else dict(fields))
-            user = (tenant, after.uid, after.key, int(after.active), fields_json)
+            fields = c.fields
+            fields_json = json.dumps(fields if isinstance(fields, dict) else as_dict(fields))
+            user = (tenant, c.uid, email_key(fields.get("email", "")), int(c.active), fields_json)
             hid, next_hid = next_hid, next_hid + 1
             if c.before is None:  # created: said by the batch and the user's own row
                 created_rows.append((*user, batch, hid, c.row))
                 continue
             user_rows.append(user)
-            first_changes.append(after.uid)
+            first_changes.append(c.uid)
             diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((
                 hid, tenant, at, "user", user[2], str(c.action),
                 json.dumps({name: old for name, old, _ in diff}),
                 json.dumps({name: new for name, _, new in diff}),
-                "active" if after.active else "deactivated", source_kind, label, file_id, c.row,
+                "active" if c.active else "deactivated", source_kind, label, file_id, c.row,
             ))  # fmt: skip
         if first_changes:  # before the rows change (nothing for users whose creation is a row already)
             conn.execute(_MATERIALISE, (tenant, json.dumps(first_changes)))
@@ -210,7 +221,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
     notify.notify_managers(
         conn, tenant=tenant, at=at, source=label, file_id=file_id, on=at[:10],
         changes=(
-            (c.after.fields, c.action is Action.TERMINATED) for c in changed
+            (c.fields, c.action is Action.TERMINATED) for c in changed
             if c.action in (Action.DEACTIVATED, Action.TERMINATED)
         ),
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bwsandbox.ingest.records import Outcome, Policy, State, User, email_key
+from bwsandbox.ingest.records import Outcome, Policy, State, User, as_dict, email_key
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.findings import finding
@@ -32,30 +32,30 @@ class Pending:
     """A user as the file leaves them, before it is turned into a change."""
 
     uid: int
-    fields: dict[str, str]
+    fields: Mapping[str, str]  # a dict once owned; before, the stored or packed fields
     active: bool
     row: int | None
     columns: frozenset[str]  # interned: rows of one file share one object
     new: bool
     manager_eid: str | None = None
-    owned: bool = True  # False: `fields` is still the stored user's dict (copy on write)
+    owned: bool = True  # False: `fields` are still the stored user's, or packed (copy on write)
     blank_names: tuple[str, ...] = ()  # required names the row left empty (or had no column for)
 
     def set(self, name: str, value: str) -> None:
         if self.fields.get(name) != value:
-            self._own()
-            self.fields[name] = value
+            self._own()[name] = value
 
     def drop(self, name: str) -> None:
         if name in self.fields:
-            self._own()
-            del self.fields[name]
+            del self._own()[name]
 
-    def _own(self) -> None:
+    def _own(self) -> dict[str, str]:
         # A million unchanged rows must not copy a million dicts.
-        if not self.owned:
-            self.fields = dict(self.fields)
+        fields = self.fields
+        if not self.owned or not isinstance(fields, dict):
+            fields = self.fields = as_dict(fields)
             self.owned = True
+        return fields
 
 
 class _Holders:
@@ -303,7 +303,7 @@ class LinkRules:
                 continue
             if pending is None:
                 pending = self.results[uid] = Pending(
-                    uid=uid, fields=dict(user.fields), active=user.active, row=None, columns=NONE,
+                    uid=uid, fields=as_dict(user.fields), active=user.active, row=None, columns=NONE,
                     new=False,
                 )
             if email_key(target) == email_key(pending.fields.get("email", "")):

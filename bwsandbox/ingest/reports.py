@@ -76,7 +76,7 @@ def change_list(outcome: Outcome) -> list[dict[str, object]]:
             break
         if c.action is not Action.UNCHANGED:
             out.append({
-                "row": c.row, "email": c.after.email, "action": str(c.action),
+                "row": c.row, "email": c.fields.get("email", ""), "action": str(c.action),
                 "fields": {name: [old, new] for name, old, new in c.diff},
             })  # fmt: skip
     return out
