@@ -10,7 +10,7 @@ same OpenSSH `sftp` client with the same ed25519 client key:
 - baseline: `/usr/sbin/sshd -D -f CONFIG` on a free high port with its own
   host keys, `Subsystem sftp internal-sftp`, `ForceCommand internal-sftp`,
   root logging in by public key, MaxStartups 200 (the default 10:30:100
-  drops connections when ~20 clients connect at once, CLIENTS.md), no chroot
+  drops connections when ~20 clients connect at once), no chroot
   (ChrootDirectory needs a root-owned path outside the world-writable temp
   folder; it adds nothing per transfer). It never touches the system sshd or
   port 22; it only needs /run/sshd (sshd's privilege separation folder).

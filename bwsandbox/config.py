@@ -44,7 +44,7 @@ class Settings:
     idle_timeout: float = 600.0
     lockout_attempts: int = 5
     lockout_seconds: float = 300.0
-    max_auth_attempts: int = 6  # OpenSSH's MaxAuthTries (CLIENTS.md pitfall 4)
+    max_auth_attempts: int = 6  # OpenSSH's MaxAuthTries (docs/server.md "Limits and protection")
     # Connections not yet logged in, per source address, and connections of
     # any kind at once: beyond either, a new connection is closed at once, so
     # idle sockets cannot use up descriptors. OpenSSH starts dropping at 10

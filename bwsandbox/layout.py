@@ -26,7 +26,7 @@ INCOMING = "incoming"
 REPORTS = "reports"
 
 # Names clients use while a transfer is in progress, renamed at the end
-# (CLIENTS.md: WinSCP `*.filepart`, lftp `.in.NAME`; dot-files; `*.tmp`).
+# (docs/server.md "Pickup": WinSCP `*.filepart`, lftp `.in.NAME`; dot-files; `*.tmp`).
 # Never picked up: the final name is.
 TEMP_SUFFIXES = (".filepart", ".part", ".partial", ".tmp", ".temp")
 

@@ -1,7 +1,7 @@
 """Who may log in: one asyncssh `SSHServer` per connection.
 
 - Password, and keyboard-interactive answered with the same password: psftp
-  and FileZilla log in via keyboard-interactive (CLIENTS.md pitfall 5); asyncssh
+  and FileZilla log in via keyboard-interactive (docs/server.md "Connecting with clients"); asyncssh
   maps it onto `validate_password` because `kbdint_auth_supported` is left alone.
 - Public keys, when the tenant has authorized keys.
 - At most `max_auth_attempts` failures per connection, then a disconnect

@@ -8,7 +8,7 @@ Layout of DATA_DIR/hostkeys/:
 
 Offer order is ed25519, ECDSA P-256, RSA: OpenSSH, PuTTY, FileZilla and paramiko
 then show the ed25519 fingerprint and curl/libssh2 the ECDSA one, as in
-production (CLIENTS.md "Host keys"). RSA signs with rsa-sha2-512 so OpenSSH
+production (docs/server.md "Host keys"). RSA signs with rsa-sha2-512 so OpenSSH
 accepts the hostkeys-prove-00@openssh.com proof of announced keys.
 """
 

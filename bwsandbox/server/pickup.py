@@ -10,8 +10,8 @@ so completion is a property of the file alone:
 - a closed upload becomes *pending*, and is handed over once the file itself
   has been left alone for `pickup_quiet_seconds`: only a setstat on it (or a
   rename, which makes the new name pending) restarts that short window, which
-  exists for the clients that touch a file after closing it (CLIENTS.md
-  pitfall 2: rclone sets the mtime *after* close and fails if the file is
+  exists for the clients that touch a file after closing it (docs/server.md
+  "Pickup": rclone sets the mtime *after* close and fails if the file is
   gone; paramiko stats it after close; WinSCP renames, then sets times).
   Whatever else the session does (listing, stats, other uploads) does not
   delay it. A file set-stat'ed over and over is still taken MAX_WAIT_SECONDS

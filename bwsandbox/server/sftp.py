@@ -10,11 +10,11 @@ Rules (docs/production.md §1-§2):
   UTF-8 without NUL, and must resolve inside the root after following links.
   Links cannot be created. Names are case-sensitive, as in production.
 - Uploads are tracked from open to close: a close while the channel is
-  already closing is a cut-off upload (CLIENTS.md pitfall 1); a close of a
+  already closing is a cut-off upload (docs/server.md "Pickup"); a close of a
   final name makes it pending for pickup (see `pickup`); temporary names
   (`*.filepart`, `.in.NAME`, dot-files, `*.tmp`) wait for their rename.
 - A v3 RENAME onto an existing name replaces it, like OpenSSH's posix-rename
-  (CLIENTS.md pitfall 7; asyncssh's default refuses, which breaks WinSCP-style
+  (docs/server.md "Pickup"; asyncssh's default refuses, which breaks WinSCP-style
   temp-name uploads that overwrite).
 - The hot path (write) is one `pwrite(2)` and no await.
 """
@@ -284,7 +284,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         if not isinstance(file_obj, _Upload):
             os.close(file_obj.fd)
             return
-        # CLIENTS.md pitfall 1: asyncssh also closes the files of a client that
+        # A cut-off upload (docs/server.md "Pickup"): asyncssh also closes the files of a client that
         # vanished (its channel closing) or ended its session (EOF: the
         # OpenSSH sftp process killed leaves ssh to send it) with files open.
         aborted = self.session_over or self._chan.is_closing()

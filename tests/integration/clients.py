@@ -1,4 +1,4 @@
-"""Drivers for the real SFTP clients (CLIENTS.md "Non-interactive recipes").
+"""Drivers for the real SFTP clients (docs/server.md "Connecting with clients").
 
 Each driver uploads one local file to a remote path under one host-key
 `Trust` mode and returns a `Result` (exit code and output). Every driver runs
@@ -6,13 +6,13 @@ with HOME set to a private folder, so nothing reads or writes the user's
 ~/.ssh or rclone config. HOME is not enough for PuTTY: psftp uses
 $HOME/.putty only once that folder exists, and before that the login user's
 real ~/.putty (from the password database) whenever *that* exists (PuTTY
-0.78, unix/storage.c; CLIENTS.md). So every driver also sets PUTTYDIR, which
+0.78, unix/storage.c). So every driver also sets PUTTYDIR, which
 PuTTY takes before anything else, to HOME/.putty (`Account.putty_dir`), and
 `psftp_batch` fails if a run changed any of the user's real PuTTY folders.
 A missing client is a failure, never a skip: CI installs them all with
 scripts/bootstrap.sh.
 
-Trust modes, as each client documents them (CLIENTS.md "Host keys"):
+Trust modes, as each client documents them (docs/server.md "Host keys"):
 
     STRICT   nothing known, strict/batch checking: the client must refuse
     ACCEPT   accept the key as told (accept-new, a pinned fingerprint, or
@@ -356,7 +356,7 @@ def rclone_put(account: Account, local: Path, remote: str, trust: Trust) -> Resu
         account.known_hosts.touch()
     if trust is not Trust.ACCEPT:
         opts.append(f"known_hosts_file={account.known_hosts}")
-    # ACCEPT: rclone's default is no host key check at all (CLIENTS.md).
+    # ACCEPT: rclone's default is no host key check at all (docs/server.md "Connecting with clients").
     result = run(
         ["rclone", "--retries", "1", "--low-level-retries", "1", "--contimeout", "20s",
          "copyto", str(local), f":sftp,{','.join(opts)}:{remote.lstrip('/')}"],

@@ -1,4 +1,4 @@
-"""psftp keeps to the test's own folders (CLIENTS.md "More facts").
+"""psftp keeps to the test's own folders (docs/server.md "Connecting with clients").
 
 PuTTY 0.78 picks its folder (trust store `sshhostkeys`, `randomseed`,
 `sessions/`) as the first that exists of $XDG_CONFIG_HOME/putty,

@@ -35,8 +35,8 @@ from conftest import Harness, SandboxFactory, tenant_of
 
 from bwsandbox.server import hostkeys
 
-# (exit code, phrases that must all be in the output), as the clients of
-# CLIENTS.md say it. {port} and the keys are those the server offers at the
+# (exit code, phrases that must all be in the output), as the clients
+# print it. {port} and the keys are those the server offers at the
 # time (`_shown`); paramiko and asyncssh "exit 1" with the exception's name.
 Says = tuple[int, list[str]]
 
@@ -244,7 +244,7 @@ def test_lftp_temp_file_overwrite_hands_over_both_uploads_once(
 def test_curl_accepts_any_key_silently_without_a_known_hosts_file(
     sandbox: Harness, account: Account, tmp_path: Path
 ) -> None:
-    """CLIENTS.md: libssh2 checks nothing when ~/.ssh/known_hosts is missing,
+    """docs/server.md "Connecting with clients": libssh2 checks nothing when ~/.ssh/known_hosts is missing,
     even with no pin at all (and does not create the file); the same call
     with an empty file refuses (exit 60). Users must pin (--hostpubsha256)."""
     import pwd

@@ -1,6 +1,6 @@
 """Pickup with real connections: a complete upload is handed over exactly
 once, in order, whatever the client's sequence; cut-off uploads never are;
-what a crash leaves is recovered (docs/production.md §2, CLIENTS.md pitfalls)."""
+what a crash leaves is recovered (docs/production.md §2, docs/server.md "Pickup")."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ def test_lockout_after_repeated_failures_then_lifted(sandbox_factory: SandboxFac
 
 
 def test_max_auth_attempts_per_connection(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
-    """asyncssh has no MaxAuthTries (CLIENTS.md pitfall 4): the sandbox cuts
+    """asyncssh has no MaxAuthTries (docs/server.md "Limits and protection"): the sandbox cuts
     a connection off after `max_auth_attempts` failures, as OpenSSH does."""
     harness = sandbox_factory(max_auth_attempts=3)
     account = harness.add_tenant(tmp_path / "home")
