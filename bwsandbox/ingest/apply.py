@@ -45,7 +45,6 @@ from bwsandbox.ingest.records import (
     Outcome,
     Overwrite,
     Policy,
-    Shapes,
     Source,
     State,
     User,
@@ -102,7 +101,6 @@ class _Applier(LinkRules):
         self.leaving: set[int] = set()  # engage: the users this file terminates
         self.link_refused: set[int] = set()  # users whose manager the file may not set
         self._interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
-        self.shapes = Shapes()  # the field names of the users this file creates
 
     def find(self, values: Mapping[str, str], key: str) -> int | None:
         if not self.identity_by_employee_id:
@@ -213,15 +211,11 @@ class _Applier(LinkRules):
                 self.by_employee_id[eid] = res.uid
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
-        if res.new and not res.fields:  # the common creation: packed at once
-            names: list[str] = []
-            kept: list[str] = []
-            for name, raw in values.items():
-                if name not in _CONTROL and (value := raw.strip()):
-                    names.append(name)
-                    kept.append(value)
-            res.fields = self.shapes.pack(tuple(names), tuple(kept))
-            res.owned = False
+        if res.new and not res.fields:  # the common creation: build the dict at once
+            res.fields = {
+                name: value for name, raw in values.items()
+                if name not in _CONTROL and (value := raw.strip())
+            }
         else:
             fields = res.fields
             stored = fields.get

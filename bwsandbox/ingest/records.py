@@ -28,11 +28,12 @@ def email_key(address: str) -> str:
 
 class Packed(Mapping[str, str]):
     """A user's fields as a tuple of values against names shared by every
-    user with the same names in the same order (`Shapes`): a directory or a
-    file of a million users holds a million tuples, not a million dicts
-    (about 110 bytes less per user, docs/benchmarks.md "Ingest at scale").
-    Immutable; whoever changes a user's fields makes a dict of them
-    (`as_dict`), as `links.Pending` does."""
+    user with the same names in the same order (`Shapes`): a loaded
+    directory of a million users holds a million tuples, not a million
+    dicts (about 110 bytes less per user, docs/benchmarks.md "Ingest at
+    scale"). Immutable; whoever changes a user's fields makes a dict of them
+    (`as_dict`), as `links.Pending` does. The users a file creates stay
+    dicts: packing them saved little and cost time (same place)."""
 
     __slots__ = ("_index", "_values")
 
@@ -83,7 +84,7 @@ def as_dict(fields: Mapping[str, str]) -> dict[str, str]:
 
 class Shapes:
     """The field names of the users packed so far, each tuple of names once.
-    One per directory load or file: nothing is kept between them."""
+    One per directory load: nothing is kept between loads."""
 
     __slots__ = ("_known",)
 
