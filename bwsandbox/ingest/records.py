@@ -15,6 +15,7 @@ from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.model import Finding
 
 _T = TypeVar("_T")
+_ABSENT = object()  # no value under a name (a value may be any object in another mapping)
 
 
 def email_key(address: str) -> str:
@@ -66,7 +67,13 @@ class Packed(Mapping[str, str]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Packed) and other._index is self._index:
             return self._values == other._values
-        return Mapping.__eq__(self, other)
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        # As a dict compares: the same names, each with an equal value (no copies made).
+        get = other.get
+        return len(other) == len(self._values) and all(
+            get(name, _ABSENT) == value for name, value in zip(self._index, self._values, strict=True)
+        )
 
     __hash__ = None  # type: ignore[assignment]  # a mapping, as dict: unhashable
 
@@ -94,7 +101,12 @@ class Shapes:
     def pack(self, names: tuple[str, ...], values: tuple[str, ...]) -> Packed:
         index = self._known.get(names)
         if index is None:
-            index = self._known[names] = {name: at for at, name in enumerate(names)}
+            index = {name: at for at, name in enumerate(names)}
+            if len(index) != len(names):
+                raise ValueError(f"a name appears twice in {names!r}")
+            self._known[names] = index
+        if len(values) != len(names):
+            raise ValueError(f"{len(values)} values for {len(names)} names")
         return Packed(index, values)
 
 
@@ -196,7 +208,7 @@ class UserChange:
         million-row outcome small."""
         if self.action is Action.UNCHANGED:
             return ()
-        return field_diff(self.before, self.after)
+        return field_diff(self.before, self.fields, self.active)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,20 +270,23 @@ class Outcome:
         return State(users=users, departments=departments, manual=manual)
 
 
-def field_diff(before: User | None, after: User) -> tuple[tuple[str, str, str], ...]:
+def field_diff(
+    before: User | None, fields: Mapping[str, str], active: bool
+) -> tuple[tuple[str, str, str], ...]:
+    """(field, old, new) from `before` to the user with `fields` and status `active`."""
     old_fields: Mapping[str, str] = before.fields if before else {}
     diff = [
         (name, old_fields.get(name, ""), value)
-        for name, value in after.fields.items()
+        for name, value in fields.items()
         if old_fields.get(name, "") != value
     ]
-    diff.extend((name, old, "") for name, old in old_fields.items() if name not in after.fields and old)
-    if before is None or before.active != after.active:
+    diff.extend((name, old, "") for name, old in old_fields.items() if name not in fields and old)
+    if before is None or before.active != active:
         diff.append(
             (
                 "status",
                 "" if before is None else ("active" if before.active else "deactivated"),
-                "active" if after.active else "deactivated",
+                "active" if active else "deactivated",
             )
         )
     return tuple(diff)
