@@ -278,6 +278,8 @@ def test_names_of_any_length_survive_a_crash_and_never_stop_the_start(
     assert sorted(r["name"] for r in rows) == sorted([dropped, spooled])
     for row in rows:
         assert len(Path(row["stored_path"]).name.encode()) <= 255 - len(".report.json.tmp") - 1
+    assert harness.sandbox.worker is not None
+    harness.sandbox.worker.between_files()  # reports are published just after `done`
     published = sorted(p.name for p in layout.reports_dir(data_dir, tenant).iterdir())
     assert len(published) == 2 and all(len(n.encode()) <= 255 for n in published)
     assert list((spool / "complete").iterdir()) == [] and list((spool / "names").iterdir()) == []
