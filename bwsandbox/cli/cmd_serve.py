@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -37,7 +38,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli import live
 from bwsandbox.cli.main import add_data_dir
 from bwsandbox.cli.render_server import connect_text, host_keys_text
-from bwsandbox.config import DEFAULT_HTTP_PORT, load
+from bwsandbox.config import DEFAULT_DATA_DIR, DEFAULT_HTTP_PORT, load
 from bwsandbox.errors import ServerError
 from bwsandbox.fsutil import atomic_write, running_status, runtime_status_path
 from bwsandbox.sandbox import Sandbox, Service, ensure_demo_tenant
@@ -200,7 +201,7 @@ def show(
     if sandbox.announced_keys:
         print(host_keys_text(sandbox.announced_keys, title="Announced new host keys (hostkeys-00)"),
               file=out)
-    print(f"Follow your uploads from another terminal: {_command()} files | report NAME | emails", file=out)
+    print(f"Follow your uploads from another terminal: {follow_up(sandbox.data_dir)}", file=out)
     out.flush()
 
     def snapshot() -> live.Dashboard:
@@ -218,6 +219,18 @@ def show(
 
     terminal = sys.stdout.isatty()
     live.run_live(snapshot, stop, stamp=lambda: dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def follow_up(data_dir: Path) -> str:
+    """The commands another terminal runs to read this sandbox, each with
+    `--data-dir DIR` (quoted for a shell) unless DIR is the built-in
+    `./.bwsandbox`. A data directory from $BWSANDBOX_HOME is named too: the
+    variable may have been set for `serve` alone, and another terminal would
+    not see it."""
+    option = ""
+    if data_dir.resolve() != Path(DEFAULT_DATA_DIR).resolve():
+        option = f" --data-dir {shlex.quote(str(data_dir))}"
+    return f"{shlex.quote(_command())} files{option} | report NAME{option} | emails{option}"
 
 
 def _command() -> str:

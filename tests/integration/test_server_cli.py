@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def test_serve_fresh_data_dir_status_file_demo_tenant_and_clean_stop(tmp_path: P
         assert match, out
         ed = status["host_keys"][0]
         assert f"ssh-ed25519 255 {ed['sha256']}" in out  # PuTTY / FileZilla form
+        assert f" files --data-dir {shlex.quote(str(data))} | report NAME --data-dir " in out  # a data dir
 
         home = tmp_path / "home"
         home.mkdir()

@@ -10,6 +10,8 @@ import io
 import json
 import logging
 import re
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from rich.console import Console
 
 from bwsandbox import store, tenants
 from bwsandbox.cli import layout
-from bwsandbox.cli.cmd_serve import _OneLinePerEvent, _SafeFormatter
+from bwsandbox.cli.cmd_serve import _OneLinePerEvent, _SafeFormatter, follow_up
 from bwsandbox.cli.main import main
 from bwsandbox.clock import Clock
 from bwsandbox.config import load
@@ -221,3 +223,31 @@ def test_serve_logs_one_line_per_record_and_no_duplicate_events() -> None:
     assert not kept("bwsandbox.server", "incomplete upload %s/%s (%d bytes): %s", logging.WARNING)
     assert kept("bwsandbox.server", "closing idle session %d from %s")
     assert kept("bwsandbox.ingest", "file #%d failed", logging.ERROR)
+
+
+def test_serve_names_a_non_default_data_dir_in_its_follow_up_commands(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["bwsandbox"])  # on PATH or not, the name ends the same
+    plain = follow_up(Path(".bwsandbox")).split(" ", 1)[1]
+    assert plain == "files | report NAME | emails"
+    assert follow_up(tmp_path / ".bwsandbox").endswith(" files | report NAME | emails")  # the same folder
+
+    # Another folder (from --data-dir or $BWSANDBOX_HOME) is named on each command, quoted for a
+    # shell; and each command, as a shell splits it, reads that sandbox.
+    odd = tmp_path / "it's my data"
+    conn = store.connect(load({"data_dir": odd}, env={}).db_path)
+    with store.transaction(conn):
+        tenants.add(conn, name="acme", username="acme", password="pw", contact="it@acme.com",
+                    created_at="2026-01-01T00:00:00+00:00")
+    conn.close()
+    quoted = shlex.quote(str(odd))
+    shown = follow_up(odd)
+    assert shown.split(" ", 1)[1] == (
+        f"files --data-dir {quoted} | report NAME --data-dir {quoted} | emails --data-dir {quoted}"
+    )
+    commands = shown.split(" | ")
+    assert main(shlex.split(commands[0])[1:]) == 0
+    assert main(shlex.split(commands[2])) == 0
+    assert "no sandbox" not in capsys.readouterr().err
