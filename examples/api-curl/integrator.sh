@@ -7,6 +7,8 @@ set -euo pipefail
 api=${BWSANDBOX_URL:-http://127.0.0.1:2280}/api/v1
 tenant=${TENANT:-curl-example}
 auth=()
+work=$(mktemp -d)  # the export's file; removed however the script ends
+trap 'rm -rf "$work"' EXIT
 [ -n "${BWSANDBOX_API_TOKEN:-}" ] && auth=(-H "Authorization: Bearer $BWSANDBOX_API_TOKEN")
 call() { curl --silent --show-error --fail-with-body "${auth[@]}" "$@"; }
 json() { grep -o "\"$1\":[^,}]*" | head -n "${2:-1}" | tail -n 1 | cut -d: -f2- | tr -d '"'; }
@@ -21,9 +23,9 @@ port=$(echo "$created" | json port)
 pin=$(echo "$created" | json curl_sha256 2)   # curl (libssh2) checks the ECDSA key, the second one
 
 # 2. The export job's upload, host key pinned.
-printf 'email,first_name,last_name,manager_email,title\r\nada@example.com,Ada,Lovelace,,CEO\r\ngrace@example.com,Grace,Hopper,ada@example.com,CTO\r\n' > "${TMPDIR:-/tmp}/users_20260301.csv"
+printf 'email,first_name,last_name,manager_email,title\r\nada@example.com,Ada,Lovelace,,CEO\r\ngrace@example.com,Grace,Hopper,ada@example.com,CTO\r\n' > "$work/users_20260301.csv"
 curl --silent --show-error -u "$tenant:curl-example-pass" --hostpubsha256 "$pin" \
-  -T "${TMPDIR:-/tmp}/users_20260301.csv" "sftp://$host:$port/incoming/"
+  -T "$work/users_20260301.csv" "sftp://$host:$port/incoming/"
 
 # 3. Wait (long poll) for its report, then assert.
 upload=$(call "$api/tenants/$tenant/uploads/users_20260301.csv?wait=60")

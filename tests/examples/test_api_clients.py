@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,15 +27,30 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.check()
 
 
-def test_the_curl_example(url: str, tmp_path: Path) -> None:
+def _run_curl_example(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     if shutil.which("curl") is None:
         pytest.fail("curl is missing: run scripts/bootstrap.sh --test")
-    done = subprocess.run(
+    (tmp_path / "tmp").mkdir()
+    return subprocess.run(
         ["bash", str(EXAMPLES / "api-curl" / "integrator.sh")], capture_output=True, text=True, timeout=120,
-        env={**os.environ, "BWSANDBOX_URL": url, "TMPDIR": str(tmp_path), "HOME": str(tmp_path)},
+        env={**os.environ, "BWSANDBOX_URL": url, "TMPDIR": str(tmp_path / "tmp"), "HOME": str(tmp_path)},
     )
+
+
+def test_the_curl_example(url: str, tmp_path: Path) -> None:
+    done = _run_curl_example(url, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "curl example: accepted" in done.stdout
+    assert list((tmp_path / "tmp").iterdir()) == []  # its export file was in a folder of its own, removed
+
+
+def test_the_curl_example_cleans_up_when_it_fails(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    done = _run_curl_example(f"http://127.0.0.1:{port}", tmp_path)
+    assert done.returncode != 0
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_the_node_example(url: str, tmp_path: Path) -> None:
