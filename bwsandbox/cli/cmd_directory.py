@@ -111,7 +111,7 @@ def _departments(rows: list[dict[str, object]], fmt: str) -> int:
     else:
         table = [[r["name"], r["parent"], "yes" if r["active"] else "no"] for r in rows]
         out = layout.stdout()
-        print_table(out, columns, table)
+        print_table(out, columns, table, keep=columns)  # the same columns, parents or not
         out.print(f"{len(rows)} department(s), {sum(1 for r in rows if r['active'])} active", markup=False)
     return 0
 

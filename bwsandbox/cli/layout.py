@@ -71,15 +71,18 @@ def print_records(
     *,
     drop: Sequence[str] = (),
     head: Sequence[str] = (),
+    keep: Sequence[str] = (),
 ) -> None:
     """Rows as a table if it fits the console, leaving out the columns of
     `drop` (in that order) as long as it does not; else one block per row:
     the values of the `head` columns (default: the first) on one line, then
     each other non-empty value as `column: value` on its own line. A column
-    empty in every row is left out."""
-    keep = [i for i, c in enumerate(columns) if any(row[i] not in (None, "") for row in rows)]
-    columns = [columns[i] for i in keep]
-    rows = [[row[i] for i in keep] for row in rows]
+    empty in every row is left out, unless it is in `keep` (a listing whose
+    columns stay the same for a script that reads them)."""
+    shown_at = [i for i, c in enumerate(columns)
+                if c in keep or any(row[i] not in (None, "") for row in rows)]
+    columns = [columns[i] for i in shown_at]
+    rows = [[row[i] for i in shown_at] for row in rows]
     drop = [c for c in drop if c in columns]
     rows_all = rows
     shown = list(columns)

@@ -56,11 +56,11 @@ def connect_text(host: str, port: int, username: str, password: str, keys: Seque
 
 def print_table(
     console: Console, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, drop: Sequence[str] = (),
-    head: Sequence[str] = (),
+    head: Sequence[str] = (), keep: Sequence[str] = (),
 ) -> None:
     """A listing that reads at any width (`layout.print_records`); every
     value is shown safely (`cli.safe`)."""
-    layout.print_records(console, columns, rows, drop=drop, head=head)
+    layout.print_records(console, columns, rows, drop=drop, head=head, keep=keep)
 
 
 def shown_state(state: str) -> str:

@@ -184,6 +184,26 @@ def test_directory_departments(capsys: pytest.CaptureFixture[str], data: Path) -
     assert code == 0 and "3 department(s), 2 active" in out
 
 
+def test_directory_departments_table_keeps_the_parent_column_when_no_department_has_one(
+    capsys: pytest.CaptureFixture[str], data: Path
+) -> None:
+    # A script reading the table finds the same columns, whatever the departments are.
+    code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments")
+    assert code == 0 and out.splitlines()[0].split() == ["name", "parent", "active"]  # none yet
+    conn = store.connect(load({"data_dir": data}, env={}).db_path)
+    spool = data.parent / "departments.csv"
+    spool.write_text("name,parent,is_active\nCompany,,true\nLab,,false\n")
+    Inbox(conn, data, Clock()).received(tenants.require(conn, "acme"), "departments.csv", spool)
+    Worker(load({"data_dir": data}, env={})).process_pending()
+    conn.close()
+    code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments")
+    assert code == 0
+    header, rule, company, lab, summary = out.splitlines()
+    assert header.split() == ["name", "parent", "active"]
+    assert company.split() == ["Company", "yes"] and lab.split() == ["Lab", "no"]
+    assert company.index("yes") == header.index("active")  # the empty parent cell keeps its place
+
+
 def test_admin_status_deactivated_deactivates_today_without_a_notice(
     capsys: pytest.CaptureFixture[str], data: Path
 ) -> None:
