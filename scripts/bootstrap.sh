@@ -2,11 +2,19 @@
 # Set up everything on a fresh machine: the Debian packages the tests drive
 # (real SFTP clients, sshd for the benchmark baseline, chromium + chromedriver for
 # the web UI test, Node for the examples/ client) and a virtualenv with
-# pinned Python dependencies (constraints.txt). Idempotent: fast when done.
+# pinned Python dependencies (constraints.txt). Debian packages are installed
+# with apt-get, as root or through sudo. Idempotent: fast when done.
 #   scripts/bootstrap.sh          runtime only (for `make serve`)
 #   scripts/bootstrap.sh --test   runtime + test clients + test libraries
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
 
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
@@ -21,16 +29,25 @@ if [ "$want_test" = 1 ]; then
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${missing[*]}"
-    SUDO=""
-    [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
   fi
 fi
 
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+# No virtualenv yet, or a half-made one (no pip: `python3 -m venv` stops there
+# when ensurepip is missing). Debian and Ubuntu ship ensurepip apart, in
+# python3.X-venv: installed here as the test packages are.
+if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/pip ]; then
+  if ! "$PY" -c 'import ensurepip' >/dev/null 2>&1; then
+    venv_pkg="python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "bootstrap: $PY cannot make a virtualenv (no ensurepip): install $venv_pkg or its equivalent" >&2
+      exit 1
+    fi
+    echo "bootstrap: installing Debian package: $venv_pkg (the virtualenv's pip)"
+    apt_install "$venv_pkg"
+  fi
+  "$PY" -m venv --clear .venv
 fi
 # Rebuild when the dependencies or the C extension's source change.
 stamp=".venv/.bootstrap-$want_test-$(cat pyproject.toml setup.py constraints.txt bwsandbox/validator/*.c | sha256sum | cut -c1-16)"
