@@ -118,8 +118,10 @@ def test_licence_limit_counts_only_active_users() -> None:
 def test_departments_are_created_on_first_use() -> None:
     outcome, state = run(State(), rows(user("a@x.com", department_name="Sales"),
                                        user("b@x.com", department_name="sales")))
-    assert [d.after.name for d in outcome.departments] == ["Sales"]
+    assert [d.after.name for d in outcome.departments] == ["Sales"]  # as the first row spells it
     assert list(state.departments) == ["sales"]
+    users = by_email(state)  # each user keeps their own row's spelling
+    assert [users[e][0]["department_name"] for e in ("a@x.com", "b@x.com")] == ["Sales", "sales"]
 
 
 def test_department_file_creates_updates_and_protects_departments_with_active_users() -> None:
