@@ -110,6 +110,9 @@ def _known_hosts(args: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     settings = load({"data_dir": args.data_dir})
+    # The way out of a corrupt key: kept aside, never deleted, and said where.
+    for was, now in hostkeys.set_aside_corrupt(settings.data_dir):
+        print(f"The host key {was} could not be read: kept aside as {now}.")
     new, active = hostkeys.rotate(settings.data_dir, announce=args.announce)
     if active:
         print("Host keys rotated: clients that trusted the old keys will now refuse to connect")

@@ -5,6 +5,12 @@ Layout of DATA_DIR/hostkeys/:
     ssh_host_ed25519_key  ssh_host_ecdsa_key  ssh_host_rsa_key   the keys in use
     next/                 keys announced by `hostkey rotate --announce`, not yet in use
     retired/<stamp>/      keys a rotation replaced (kept aside, never deleted)
+    <key>.corrupt-<stamp> a key file no longer readable, set aside by `hostkey rotate`
+                          (next-<key>.corrupt-<stamp> when it was a staged one)
+
+A key file that cannot be read (emptied, overwritten, encrypted) is never
+guessed at or replaced silently: every command names it and says what to do
+(`CorruptHostKey`), and only `hostkey rotate` sets it aside and makes new keys.
 
 Offer order is ed25519, ECDSA P-256, RSA: OpenSSH, PuTTY, FileZilla and paramiko
 then show the ed25519 fingerprint and curl/libssh2 the ECDSA one, as in
@@ -16,11 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+
+from bwsandbox.errors import ServerError
 
 KEY_FILES: tuple[tuple[str, str, dict[str, int]], ...] = (
     ("ssh_host_ed25519_key", "ssh-ed25519", {}),
@@ -104,12 +113,43 @@ def _generate(folder: Path) -> None:
         os.replace(tmp, path)  # never a half-written key under the real name
 
 
-def _load(folder: Path) -> list[asyncssh.SSHKey]:
+class CorruptHostKey(ServerError):
+    """A host key file exists but holds no private key asyncssh can read."""
+
+    def __init__(self, path: Path, reason: str, remedy: str) -> None:
+        super().__init__(f"the host key {path} cannot be read ({reason}): {remedy}")
+        self.path = path
+
+
+def _remedy(data_dir: Path, *, staged: bool) -> str:
+    rotate = f"bwsandbox hostkey rotate --data-dir {shlex.quote(str(data_dir))}"
+    if staged:
+        return (f"run `{rotate} --announce` to stage new keys (the corrupt one is kept aside), "
+                "or restore it from a backup")
+    return (f"restore it from a backup, or run `{rotate}` to make new keys (the corrupt one is "
+            "kept aside; clients will see a new host key)")
+
+
+def _read(path: Path) -> asyncssh.SSHKey | str:
+    """The key in `path`, or why it cannot be read. An unreadable file
+    (permissions) stays an OSError, which names the file itself."""
+    try:
+        return asyncssh.read_private_key(str(path))
+    except ValueError as exc:  # asyncssh.KeyImportError, or bytes it cannot even decode
+        if path.stat().st_size == 0:
+            return "the file is empty"
+        return f"not an OpenSSH private key: {exc}"
+
+
+def _load(folder: Path, remedy: str) -> list[asyncssh.SSHKey]:
     keys = []
     for filename, _algorithm, _options in KEY_FILES:
         path = folder / filename
         if path.exists():
-            keys.append(asyncssh.read_private_key(str(path)))
+            key = _read(path)
+            if isinstance(key, str):
+                raise CorruptHostKey(path, key, remedy)
+            keys.append(key)
     return keys
 
 
@@ -132,13 +172,34 @@ def keypairs(keys: list[asyncssh.SSHKey]) -> list[asyncssh.SSHKeyPair]:
 def ensure(data_dir: Path) -> list[asyncssh.SSHKey]:
     """The keys in use, generated on the first call and reused ever after."""
     _generate(keys_dir(data_dir))
-    return _load(keys_dir(data_dir))
+    return _load(keys_dir(data_dir), _remedy(data_dir, staged=False))
 
 
 def announced(data_dir: Path) -> list[asyncssh.SSHKey]:
     """Keys staged by `rotate --announce`: offered in hostkeys-00 only."""
     folder = keys_dir(data_dir) / "next"
-    return _load(folder) if folder.is_dir() else []
+    return _load(folder, _remedy(data_dir, staged=True)) if folder.is_dir() else []
+
+
+def set_aside_corrupt(data_dir: Path) -> list[tuple[Path, Path]]:
+    """Move each key file, in use or staged, that cannot be read out of the
+    way: hostkeys/<name>.corrupt-<stamp> (next-<name>... for a staged one),
+    never deleted. Returns (where it was, where it is now)."""
+    folder = keys_dir(data_dir)
+    stamp = _stamp()
+    moved = []
+    for source, prefix in ((folder, ""), (folder / "next", "next-")):
+        for filename, _algorithm, _options in KEY_FILES:
+            path = source / filename
+            if path.is_file() and isinstance(_read(path), str):
+                aside = folder / f"{prefix}{filename}.corrupt-{stamp}"
+                os.replace(path, aside)
+                moved.append((path, aside))
+    return moved
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def rotate(data_dir: Path, *, announce: bool = False) -> tuple[list[HostKeyInfo], bool]:
@@ -148,30 +209,31 @@ def rotate(data_dir: Path, *, announce: bool = False) -> tuple[list[HostKeyInfo]
     changed key). With `announce` new keys are staged in next/: the server
     keeps using the current ones and announces both sets to OpenSSH clients
     (UpdateHostKeys); a later plain `rotate` promotes the staged keys.
+    A key file that cannot be read (current or staged) is first set aside
+    (`set_aside_corrupt`), so rotating is the way out of a corrupt key.
     Returns the new keys and whether they are in use now (False: staged).
     """
     folder = keys_dir(data_dir)
-    ensure(data_dir)
     staged = folder / "next"
+    set_aside_corrupt(data_dir)
     if announce:
+        ensure(data_dir)
         if staged.exists():
             shutil.rmtree(staged)
         _generate(staged)
-        return [describe(k) for k in _load(staged)], False
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    retired = folder / "retired" / stamp
-    retired.mkdir(parents=True)
+        return [describe(k) for k in _load(staged, _remedy(data_dir, staged=True))], False
+    retired = folder / "retired" / _stamp()
     for filename, _algorithm, _options in KEY_FILES:
         for name in (filename, filename + ".pub"):
             if (folder / name).exists():
+                retired.mkdir(parents=True, exist_ok=True)
                 os.replace(folder / name, retired / name)
     if staged.is_dir():
         for name in os.listdir(staged):
             os.replace(staged / name, folder / name)
         staged.rmdir()
-    else:
-        _generate(folder)
-    return [describe(k) for k in _load(folder)], True
+    _generate(folder)  # every key a staged set lacked (or all of them)
+    return [describe(k) for k in _load(folder, _remedy(data_dir, staged=False))], True
 
 
 def known_hosts_line(host: str, port: int, info: HostKeyInfo) -> str:
