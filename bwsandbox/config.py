@@ -52,6 +52,12 @@ class Settings:
     # one address, and each waits at most login_timeout.
     max_startups_per_address: int = 128
     max_connections: int = 1000
+    # Open SFTP file and directory handles (each may hold a descriptor): per
+    # SSH connection, and in all (at most half the process's RLIMIT_NOFILE);
+    # beyond either, OPEN and OPENDIR fail with an SFTP error
+    # (bwsandbox/server/handles.py). Real clients hold a handful.
+    max_handles_per_session: int = 256
+    max_open_handles: int = 4096
     # A closed upload is picked up after this long without further operations
     # on it (rclone sets mtime after close), or when its session ends.
     pickup_quiet_seconds: float = 1.0
@@ -161,7 +167,7 @@ def load(
 _NON_NEGATIVE = (
     "queue_delay", "queue_per_mb", "queue_jitter", "max_file_bytes", "max_sessions_per_tenant",
     "idle_timeout", "lockout_attempts", "lockout_seconds", "max_auth_attempts",
-    "max_startups_per_address", "max_connections",
+    "max_startups_per_address", "max_connections", "max_handles_per_session", "max_open_handles",
     "pickup_quiet_seconds", "engage_termination_limit",
     "max_decrypted_bytes", "max_columns", "max_json_bytes", "max_findings_per_code", "max_report_bytes",
     "max_error_file_bytes", "max_attachment_bytes", "max_processing_attempts", "fast_lane_bytes",

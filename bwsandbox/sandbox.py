@@ -58,6 +58,7 @@ from bwsandbox.parts import Parts, build
 from bwsandbox.server import hostkeys
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache
+from bwsandbox.server.handles import Handles, descriptor_limit, total_limit
 from bwsandbox.server.listener import Endpoint
 from bwsandbox.server.pickup import Pickup, PickupListener
 from bwsandbox.tenants import Region, Tenant
@@ -196,10 +197,12 @@ class Sandbox:
             self._started_services.append(service)
         lockout = Lockout(settings.lockout_attempts, settings.lockout_seconds)
         passwords = self._passwords = PasswordCache()
+        handles = Handles(settings.max_handles_per_session,
+                          total_limit(settings.max_open_handles, descriptor_limit()))
         for region, port in ((Region.US, settings.port), (Region.EU, settings.eu_port)):
             endpoint = Endpoint(
                 region=region, settings=settings, conn=self.conn, audit=self.audit,
-                pickup=self.pickup, lockout=lockout, passwords=passwords,
+                pickup=self.pickup, lockout=lockout, passwords=passwords, handles=handles,
             )
             self.endpoints[region] = endpoint
             await endpoint.start(settings.host, port, keys, staged)

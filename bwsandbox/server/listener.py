@@ -2,8 +2,8 @@
 
 `Endpoint` is the state shared by the connections of one listener: settings,
 a store connection for tenant look-ups, the audit log, the lockout table,
-the live sessions, the open uploads and the pickup; `bwsandbox.sandbox.Sandbox`
-owns the endpoints.
+the live sessions, the open uploads and handles, and the pickup;
+`bwsandbox.sandbox.Sandbox` owns the endpoints.
 
 The endpoint owns its listening sockets and accepts connections itself, then
 hands each one to asyncssh with `asyncssh.run_server` (public API for "an
@@ -33,6 +33,7 @@ from bwsandbox.errors import ServerError
 from bwsandbox.server import compat, hostkeys
 from bwsandbox.server.audit import AuditLog
 from bwsandbox.server.auth import Lockout, PasswordCache, SandboxSSHServer
+from bwsandbox.server.handles import Handles
 from bwsandbox.server.pickup import Pickup
 from bwsandbox.server.session import Session
 from bwsandbox.server.sftp import SandboxSFTPServer, _Upload
@@ -67,6 +68,7 @@ class Endpoint:
         pickup: Pickup,
         lockout: Lockout,
         passwords: PasswordCache,
+        handles: Handles,
     ) -> None:
         self.region = region
         self.settings = settings
@@ -76,6 +78,7 @@ class Endpoint:
         self.pickup = pickup
         self.lockout = lockout
         self.passwords = passwords
+        self.handles = handles  # shared by the listeners: one process, one descriptor table
         self.open_uploads: dict[str, _Upload] = {}
         self._connections: set[Session] = set()
         self._per_tenant: Counter[str] = Counter()

@@ -26,6 +26,7 @@ class Session:
     tenant: Tenant | None = None
     last_activity: float = field(default_factory=time.monotonic)
     stall: float = 0.0  # seconds each authentication answer and SFTP reply waits (a `stall` fault)
+    handles: int = 0  # file and directory handles open on its SFTP channels (server/handles.py)
 
 
 def session_of(conn: Any) -> Session:

@@ -40,6 +40,7 @@ from bwsandbox import faults, layout
 from bwsandbox.config import Settings
 from bwsandbox.server import compat
 from bwsandbox.server.audit import AuditLog
+from bwsandbox.server.handles import Handles
 from bwsandbox.server.pickup import Pickup
 from bwsandbox.server.session import Session, session_of
 from bwsandbox.tenants import Region
@@ -91,6 +92,7 @@ class DropEndpoint(Protocol):
     audit: AuditLog
     pickup: Pickup
     open_uploads: dict[str, _Upload]  # by local path: the uploads open on any session
+    handles: Handles  # the open handles of every session of the server (server/handles.py)
 
 
 class SandboxSFTPServer(compat.EndAwareSFTPServer):
@@ -110,6 +112,7 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         self._drop_local = drop_local.rstrip("/") + "/"
         self._max = endpoint.settings.max_file_bytes
         super().__init__(chan, chroot=self._root_b)
+        self.max_open_handles = endpoint.handles.per_session
         if self._session.stall:  # a `stall` fault: every reply of this session waits
             for name in _REPLIES:
                 setattr(self, name, _delayed(getattr(self, name), self._session.stall))
@@ -167,6 +170,13 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         return "betterworks"
 
     # -- files --------------------------------------------------------------
+
+    def handle_opening(self) -> None:
+        # Each open file or directory may hold a descriptor (server/handles.py).
+        self._endpoint.handles.acquire(self._session)
+
+    def handles_closed(self, count: int) -> None:
+        self._endpoint.handles.release(self._session, count)
 
     def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> object:
         if not pflags & _WRITE_FLAGS:

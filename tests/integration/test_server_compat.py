@@ -30,6 +30,14 @@ def test_the_asyncssh_internals_compat_relies_on_are_still_there() -> None:
     assert inspect.iscoroutinefunction(SFTPServerHandler._cleanup)
     handlers = SFTPServerHandler._packet_handlers
     assert handlers[asyncssh.constants.FXP_WRITE] is SFTPServerHandler._process_write
+    # the handle count: the four requests it wraps, and the two tables it reads
+    assert handlers[asyncssh.constants.FXP_OPEN] is SFTPServerHandler._process_open
+    assert handlers[asyncssh.constants.FXP_OPENDIR] is SFTPServerHandler._process_opendir
+    assert handlers[asyncssh.constants.FXP_CLOSE] is SFTPServerHandler._process_close
+    assert handlers[b"limits@openssh.com"] is SFTPServerHandler._process_limits
+    init = inspect.getsource(SFTPServerHandler.__init__)
+    assert "self._file_handles: Dict[bytes, object] = {}" in init
+    assert "self._dir_handles: Dict[bytes, AsyncIterator[SFTPName]] = {}" in init
     assert list(inspect.signature(SFTPServerHandler.__init__).parameters) == [
         "self", "server", "reader", "writer", "sftp_version"
     ]

@@ -1,7 +1,7 @@
 """Hostile requests against the real server (paramiko low-level requests and
 raw sockets): every size it accepts is bounded, names cannot forge lines,
-the lockout holds however it is approached, and idle sockets cannot use up
-the server."""
+the lockout holds however it is approached, and neither idle sockets nor
+open handles can use up the server."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import paramiko
 import pytest
 from clients import Account, Trust, paramiko_client
 from conftest import Harness, SandboxFactory, tenant_of, wait_until
-from paramiko.sftp import CMD_EXTENDED, CMD_READ
+from paramiko.sftp import CMD_CLOSE, CMD_EXTENDED, CMD_OPENDIR, CMD_READ
 from paramiko.sftp_client import int64
 
 from bwsandbox import layout, tenants
+from bwsandbox.server.handles import total_limit
 from bwsandbox.server.sftp import MAX_NAME_BYTES, MAX_READ
 
 
@@ -92,6 +93,67 @@ def test_copy_data_is_neither_offered_nor_served(sandbox: Harness, account: Acco
                               int64(1 << 31))
     finally:
         client.close()
+
+
+def test_open_handles_are_capped_per_session_and_in_all(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """One session opening files without closing them once used up the
+    server's descriptors: every login failed, then ~20,000 `incomplete` rows."""
+    harness = sandbox_factory(max_handles_per_session=8, max_open_handles=12)
+    handles = harness.sandbox.endpoints[tenants.Region.US].handles
+    a, b = harness.add_tenant(tmp_path / "a"), harness.add_tenant(tmp_path / "b")
+    client, sftp = _sftp(a)
+    try:
+        kind, msg = sftp._request(CMD_EXTENDED, "limits@openssh.com")
+        assert [msg.get_int64() for _ in range(4)][3] == 8  # max-open-handles: the session's limit
+        files = [sftp.open(f"incoming/h{i}.tmp", "wb") for i in range(7)]
+        kind, msg = sftp._request(CMD_OPENDIR, "incoming")  # a directory handle counts too: the 8th
+        directory = msg.get_binary()
+        session_full = r"^Too many open files in this session \(limit 8\): close some first$"
+        with pytest.raises(OSError, match=session_full):
+            sftp.open("incoming/h8.tmp", "wb")
+        with pytest.raises(OSError, match=r"in this session \(limit 8\)"):
+            sftp.listdir("incoming")  # OPENDIR is refused the same way
+        # The session goes on: open handles still work, and a close frees a slot.
+        files[0].write(b"email\r\n")
+        files[0].close()
+        files[0] = sftp.open("incoming/again.tmp", "wb")
+        sftp._request(CMD_CLOSE, directory)
+        assert "h1.tmp" in sftp.listdir("incoming")
+        assert handles.open == 7
+
+        # Another session of the same tenant has its own 8, within the server's 12.
+        client2, sftp2 = _sftp(a)
+        try:
+            held = [sftp2.open(f"incoming/s{i}.tmp", "wb") for i in range(5)]
+            server_full = r"^Too many open files on this server \(limit 12 for all sessions\)"
+            with pytest.raises(OSError, match=server_full):
+                sftp2.open("incoming/s5.tmp", "wb")
+            assert not any(f.closed for f in held)
+        finally:
+            client2.close()  # its handles are given back as its session ends
+        assert wait_until(lambda: handles.open == 7, timeout=10)
+
+        # Another tenant logs in and uploads meanwhile.
+        client_b, sftp_b = _sftp(b)
+        try:
+            with sftp_b.open("incoming/users_20260101.csv", "wb") as f:
+                f.write(b"email\r\n")
+        finally:
+            client_b.close()
+        for f in files:
+            f.close()
+    finally:
+        client.close()
+    harness.wait_files(tenant_of(b), 1)
+    assert wait_until(lambda: handles.open == 0, timeout=10)
+
+
+def test_the_server_wide_handle_limit_keeps_half_the_descriptors() -> None:
+    assert total_limit(4096, 20000) == 4096
+    assert total_limit(4096, 1024) == 512
+    assert total_limit(4096, None) == 4096
 
 
 def _transport(account: Account) -> paramiko.Transport:

@@ -32,6 +32,8 @@ NOT_DEFAULT: dict[str, tuple[str, object]] = {
     "max_auth_attempts": ("2", 2),
     "max_startups_per_address": ("4", 4),
     "max_connections": ("5", 5),
+    "max_handles_per_session": ("8", 8),
+    "max_open_handles": ("64", 64),
     "pickup_quiet_seconds": ("0.2", 0.2),
     "engage_termination_limit": ("0.5", 0.5),
     "max_decrypted_bytes": ("1000", 1000),
