@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import io
 import json
 import secrets
@@ -19,6 +20,7 @@ import shutil
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bwsandbox import clock as clock_mod
@@ -26,7 +28,7 @@ from bwsandbox import layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
-from bwsandbox.errors import UsageError
+from bwsandbox.errors import StoreError, UsageError
 from bwsandbox.ingest import files
 from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
@@ -82,8 +84,53 @@ def create_tenant(conn: sqlite3.Connection, settings: Settings, spec: TenantSpec
             locale=spec.locale, custom_keys=frozenset(spec.custom_keys),
             authorized_keys="\n".join(spec.authorized_keys), created_at=clock_mod.load(conn).iso(),
         )
-    layout.ensure_tree(settings.data_dir, tenant, reports_folder=settings.reports_folder)
+        make_folders(settings, tenant)
     return tenant, password
+
+
+def make_folders(settings: Settings, tenant: Tenant) -> None:
+    """A new tenant's SFTP tree, made in the transaction that stores the
+    tenant (`tenant add` and the API both): if a folder cannot be made, a
+    StoreError says which and why, the caller's transaction rolls the row
+    back, and no folder made here is left, so no half-made tenant remains."""
+    home = layout.tenant_home(settings.data_dir, tenant)
+    existed = _exists(home)
+    try:
+        _make_tree(settings, tenant)
+    except BaseException:
+        if not existed:
+            _remove_tree(home, tenant, ignore_errors=True)
+        raise
+
+
+def _exists(path: Path) -> bool:
+    try:
+        path.lstat()
+    except OSError:
+        return False  # absent, or a path the file system cannot even hold
+    return True
+
+
+def _make_tree(settings: Settings, tenant: Tenant) -> None:
+    """The tenant's SFTP tree, or a StoreError saying which folder and why."""
+    try:
+        layout.ensure_tree(settings.data_dir, tenant, reports_folder=settings.reports_folder)
+    except OSError as exc:
+        where = exc.filename or layout.tenant_root(settings.data_dir, tenant)
+        raise StoreError(f"cannot make the folders of tenant {tenant.name!r} ({where}): "
+                         f"{exc.strerror or exc}") from exc
+
+
+def _remove_tree(path: Path, tenant: Tenant, *, ignore_errors: bool = False) -> None:
+    """Remove `path` and all below it; gone already, or a path too long to
+    have ever been made, is fine. Anything else is a StoreError naming it."""
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:
+        if ignore_errors or exc.errno in (errno.ENOENT, errno.ENAMETOOLONG):
+            return
+        raise StoreError(f"cannot remove the folders of tenant {tenant.name!r} "
+                         f"({exc.filename or path}): {exc.strerror or exc}") from exc
 
 
 def require_tenant(conn: sqlite3.Connection, name: str) -> Tenant:
@@ -97,27 +144,46 @@ def require_tenant(conn: sqlite3.Connection, name: str) -> Tenant:
 def purge_tenant_data(conn: sqlite3.Connection, settings: Settings, tenant: Tenant) -> None:
     """Forget a tenant's uploads, reports, directory, admin edits, emails and
     faults; keep the tenant, its password and its PGP key. The worker must be
-    paused (a file it holds would be written back)."""
+    paused (a file it holds would be written back). A StoreError names a
+    folder that could not be cleared or made again."""
     with store.transaction(conn):
-        files.purge_tenant(conn, tenant.name)
-        for table in ("dir_users", "dir_departments", "dir_history", "dir_batches", "dir_manual", "emails",
-                      "faults"):
-            conn.execute(f'DELETE FROM "{table}" WHERE tenant = ?', (tenant.name,))
-        conn.execute("DELETE FROM meta WHERE key = ?", (f"dir_version:{tenant.name}",))
+        _purge_rows(conn, tenant)
     home = layout.tenant_home(settings.data_dir, tenant)
-    if home.is_dir():
-        for child in home.iterdir():
-            if child.name != "pgp":  # the key the tenant's export job encrypts to stays valid
-                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-    layout.ensure_tree(settings.data_dir, tenant, reports_folder=settings.reports_folder)
+    try:
+        children = list(home.iterdir())
+    except OSError:
+        children = []  # no home yet (or none it could have): _make_tree says why if it matters
+    for child in children:
+        if child.name != "pgp":  # the key the tenant's export job encrypts to stays valid
+            if child.is_dir() and not child.is_symlink():
+                _remove_tree(child, tenant)
+            else:
+                try:
+                    child.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot remove {child} of tenant {tenant.name!r}: "
+                                     f"{exc.strerror or exc}") from exc
+    _make_tree(settings, tenant)
+
+
+def _purge_rows(conn: sqlite3.Connection, tenant: Tenant) -> None:
+    files.purge_tenant(conn, tenant.name)
+    for table in ("dir_users", "dir_departments", "dir_history", "dir_batches", "dir_manual", "emails",
+                  "faults"):
+        conn.execute(f'DELETE FROM "{table}" WHERE tenant = ?', (tenant.name,))
+    conn.execute("DELETE FROM meta WHERE key = ?", (f"dir_version:{tenant.name}",))
 
 
 def delete_tenant(conn: sqlite3.Connection, settings: Settings, tenant: Tenant) -> None:
-    """The tenant and everything it has. The worker must be paused."""
-    purge_tenant_data(conn, settings, tenant)
+    """The tenant and everything it has. The worker must be paused. Its
+    folders go first: if they cannot be removed, a StoreError says which and
+    the tenant stays, so deleting again finishes the job (a tenant whose
+    folders could never be made, its name too long for the file system, is
+    simply deleted)."""
+    _remove_tree(layout.tenant_home(settings.data_dir, tenant), tenant)
     with store.transaction(conn):
+        _purge_rows(conn, tenant)
         conn.execute("DELETE FROM tenants WHERE name = ?", (tenant.name,))
-    shutil.rmtree(layout.tenant_home(settings.data_dir, tenant), ignore_errors=True)
 
 
 # -- the directory ----------------------------------------------------------------

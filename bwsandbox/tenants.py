@@ -117,6 +117,32 @@ def _from_row(row: sqlite3.Row) -> Tenant:
     )
 
 
+# A tenant's name is a folder name on disk (layout.tenant_home, the pickup
+# spool and quarantine) and part of file names (notify's outbox writes
+# `.NNNNNN-<name>.eml.tmp`: up to 29 bytes more with a 19-digit id). One file
+# name holds 255 bytes (layout.NAME_MAX), so a name must be counted in bytes,
+# not characters ("😀" is 4 bytes); 100 leaves room for any such prefix or
+# suffix and is the limit the API always had for ASCII names.
+MAX_NAME_BYTES = 100
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a tenant's name, or None: the one rule the CLI,
+    the API and declared tenants share."""
+    if not name:
+        return "the tenant name cannot be empty"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"the tenant name {name!r} is not valid UTF-8 text"
+    if size > MAX_NAME_BYTES:
+        return (f"the tenant name is {size} bytes in UTF-8 ({len(name)} characters); the limit is "
+                f"{MAX_NAME_BYTES} bytes, because the name is a folder name on disk")
+    if "/" in name or "\0" in name or name.startswith("."):
+        return f"invalid tenant name {name!r}: it names a folder, so no '/', no NUL and no leading '.'"
+    return None
+
+
 def add(
     conn: sqlite3.Connection,
     *,
@@ -135,8 +161,8 @@ def add(
 ) -> Tenant:
     """A new tenant. `password_hash`: `hash_password(password)` made earlier
     (it costs ~0.2 s), for a caller that reuses one password."""
-    if not name or "/" in name or name.startswith("."):
-        raise UsageError(f"invalid tenant name: {name!r}")
+    if (problem := name_problem(name)) is not None:
+        raise UsageError(problem)
     if locale not in LOCALES:
         raise UsageError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
     if licenses < 0:

@@ -3,9 +3,12 @@ Requests forbid unknown keys, so a typo is a 422 naming it, never ignored."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from bwsandbox.tenants import MAX_NAME_BYTES, name_problem
 
 User = dict[str, str]
 
@@ -14,8 +17,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _tenant_name(name: str) -> str:
+    """tenants.name_problem, the rule `tenant add` also applies, as a 422."""
+    if (problem := name_problem(name)) is not None:
+        raise PydanticCustomError("tenant_name", problem)
+    return name
+
+
 class TenantIn(Strict):
-    name: str = Field(min_length=1, max_length=100, description="the tenant's name (a path segment)")
+    name: Annotated[str, AfterValidator(_tenant_name)] = Field(
+        description=f"the tenant's name (a folder name on disk): 1 to {MAX_NAME_BYTES} bytes in UTF-8, "
+                    "no '/', no NUL, no leading '.'")
     username: str | None = Field(None, description="SFTP username; defaults to the name")
     password: str | None = Field(None, description="SFTP password; generated when omitted")
     region: Literal["us", "eu"] = "us"

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import store
+from bwsandbox import control, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli import layout
 from bwsandbox.cli.main import add_data_dir, open_store
@@ -75,6 +75,7 @@ def _add(args: argparse.Namespace) -> int:
             custom_keys=frozenset(args.custom_key),
             created_at=clock_mod.load(conn).iso(),
         )
+        control.make_folders(settings, tenant)  # before the commit: none or both
     port = settings.port if tenant.region is Region.US else settings.eu_port
     # A running serve (perhaps on --port 0) knows the real port.
     port = running_endpoints(settings.data_dir).get(str(tenant.region), ("", port))[1]

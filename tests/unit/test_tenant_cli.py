@@ -62,3 +62,49 @@ def test_an_empty_username_or_password_is_refused(
     argv = [*ADD, "--data-dir", str(tmp_path), flag, ""]
     assert main(argv) == 2
     assert "empty" in capsys.readouterr().err
+
+
+# -- the name: tenants.name_problem, the rule the API applies too -----------------------------------
+
+def _add_named(data: Path, name: str, username: str = "u") -> int:
+    return main(["tenant", "add", name, "--username", username, "--password", "pw", "--data-dir", str(data)])
+
+
+def test_a_name_too_long_for_the_file_system_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _add_named(tmp_path, "ü" + "x" * 5000) == 2
+    err = capsys.readouterr().err
+    assert "5002 bytes in UTF-8 (5001 characters); the limit is 100 bytes" in err
+    assert err.count("\n") == 1 and "x" * 200 not in err  # one line, without echoing the name
+    assert _tenants(tmp_path, capsys) == []
+    assert _add_named(tmp_path, "é" * 50 + "x") == 2  # 101 bytes, 51 characters
+    assert _add_named(tmp_path, "é" * 50) == 0  # 100 bytes
+    assert [t["name"] for t in _tenants(tmp_path, capsys)] == ["é" * 50]
+    assert (tmp_path / "tenants" / "us" / ("é" * 50) / "root" / "incoming").is_dir()  # made with it
+
+
+@pytest.mark.parametrize("name", ["a/b", ".hidden", "nul\0byte"])
+def test_a_name_that_is_no_folder_name_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    assert _add_named(tmp_path, name) == 2
+    assert "invalid tenant name" in capsys.readouterr().err
+    assert _tenants(tmp_path, capsys) == []
+
+
+def test_a_tenant_whose_folder_cannot_be_made_is_not_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _add_named(tmp_path, "kept", "kept") == 0
+    blocker = tmp_path / "tenants" / "us" / "blocked"
+    blocker.write_text("not a folder")  # where the tenant's folder should go
+    assert _add_named(tmp_path, "blocked", "blocked") == 1
+    err = capsys.readouterr().err
+    assert f"cannot make the folders of tenant 'blocked' ({blocker / 'root'})" in err
+    assert "Traceback" not in err
+    assert [t["name"] for t in _tenants(tmp_path, capsys)] == ["kept"]  # rolled back; the other kept
+    assert blocker.read_text() == "not a folder"
+    assert (tmp_path / "tenants" / "us" / "kept" / "root" / "incoming").is_dir()
+    blocker.unlink()
+    assert _add_named(tmp_path, "blocked", "blocked") == 0
