@@ -9,6 +9,7 @@ through `transaction()` so a crash leaves either all of it or none of it.
 from __future__ import annotations
 
 import errno
+import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,22 +204,65 @@ def _add_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {decl}')
 
 
+def _tables(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    """Each table of the database (SQLite's own left out) and its columns."""
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")]
+    return {name: frozenset(r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')) for name in names}
+
+
+@functools.cache
+def _schema_tables() -> dict[str, frozenset[str]]:
+    """The tables SCHEMA makes and their columns, read from a scratch database
+    so the list is never written twice."""
+    scratch = sqlite3.connect(":memory:")
+    try:
+        for statement in SCHEMA:
+            scratch.execute(statement)
+        return _tables(scratch)
+    finally:
+        scratch.close()
+
+
+def _schema_problem(found: dict[str, frozenset[str]]) -> str | None:
+    """Why a database of these tables is not a bwsandbox store (of this format
+    or an older one), or None. Asked before anything is written to it: CREATE
+    TABLE IF NOT EXISTS would skip a table of the same name that lacks our
+    columns (the first query then fails with "no such column"), and would add
+    our tables to another program's database."""
+    if not found:
+        return None  # a new store
+    if "tenants" not in found:  # the first table every store had (SCHEMA's first)
+        return f"it has no table tenants (its tables: {', '.join(sorted(found)[:8])})"
+    added = {(table, column) for table, column, _ in ADDED_COLUMNS}  # brought up to date in place
+    for table, columns in _schema_tables().items():
+        missing = sorted(c for c in columns - found.get(table, columns) if (table, c) not in added)
+        if missing:
+            return f"table {table} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    return None
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (and create) the store; apply the schema; never a traceback."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
         found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if found > FORMAT:
+        tables = _tables(conn)
+        if found > FORMAT and ("tenants" in tables or not tables):
             conn.close()
             raise StoreError(
                 f"the store at {path} was written by a newer bwsandbox (store format {found}; this "
                 f"version reads up to {FORMAT}): run that version, or give this one another --data-dir"
             )
+        if (problem := _schema_problem(tables)) is not None:
+            conn.close()
+            raise StoreError(f"{path} is not a bwsandbox store, or is damaged: {problem}; "
+                             "use another --data-dir (nothing in this one was changed)")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
         for statement in SCHEMA:
             conn.execute(statement)
         _add_columns(conn)

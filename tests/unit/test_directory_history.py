@@ -91,6 +91,7 @@ OLD_USERS = """CREATE TABLE dir_users (
 def test_a_store_made_before_the_creation_columns_opens_and_keeps_its_history(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     old = sqlite3.connect(db)
+    old.execute(store.SCHEMA[0])  # the tenants table, which every store had (the rest comes later)
     old.execute(OLD_USERS)
     ada = '{"email": "ada@acme.com"}'
     old.execute("INSERT INTO dir_users VALUES ('acme', 1, 'ada@acme.com', 1, ?)", (ada,))
