@@ -11,7 +11,6 @@ pytest fixture's reset does.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import errno
 import io
 import json
@@ -26,7 +25,6 @@ from typing import Any
 from bwsandbox import clock as clock_mod
 from bwsandbox import layout, store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.errors import StoreError, UsageError
 from bwsandbox.ingest import files
@@ -34,7 +32,6 @@ from bwsandbox.spec.fields import Profile
 from bwsandbox.tenants import Region, Tenant
 
 FINAL_STATES = files.FINAL
-MAX_CLOCK_DAYS = 36500  # as `bwsandbox clock`: a century either way
 
 
 class NotFound(UsageError):
@@ -334,20 +331,16 @@ def history_of_file(conn: sqlite3.Connection, tenant: str, file_id: int) -> list
 
 def clock_state(conn: sqlite3.Connection) -> dict[str, Any]:
     clock = clock_mod.load(conn)
-    return {"today": clock.today().isoformat(), "now": clock.iso(), "offset_days": clock.offset_days}
+    state = {"today": clock.today().isoformat(), "now": clock.iso(), "offset_days": clock.offset_days}
+    return {**state, "warning": clock.warning} if clock.warning else state  # a stored offset ignored
 
 
 def set_clock(conn: sqlite3.Connection, settings: Settings, offset: int) -> dict[str, Any]:
     """Move the sandbox's today (docs/production.md §3): reached deactivation dates take
-    effect at once and their managers' notifications go out (as `bwsandbox clock`)."""
+    effect at once and their managers' notifications go out (`bwsandbox clock` and the
+    API). `offset` comes from `clock.offset_for` or `clock.advanced`, which check it."""
     from bwsandbox.ingest import directory, notify
 
-    if abs(offset) > MAX_CLOCK_DAYS:
-        raise UsageError(f"the clock moves at most {MAX_CLOCK_DAYS} days from the real date, not {offset}")
-    try:
-        Clock().today() + dt.timedelta(days=offset)
-    except OverflowError:
-        raise UsageError("that date leaves the calendar") from None
     deactivated = 0
     with store.transaction(conn):
         clock_mod.set_offset(conn, offset)
@@ -357,12 +350,3 @@ def set_clock(conn: sqlite3.Connection, settings: Settings, offset: int) -> dict
     if deactivated:
         notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
     return {**clock_state(conn), "deactivated": deactivated}
-
-
-def offset_for(today: str) -> int:
-    try:
-        target = dt.date.fromisoformat(today)
-    except ValueError:
-        raise UsageError(f"today must be a date as YYYY-MM-DD, not {today!r}") from None
-    return (target - Clock().today()).days
-

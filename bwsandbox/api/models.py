@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from bwsandbox.clock import MAX_OFFSET_DAYS
 from bwsandbox.tenants import MAX_NAME_BYTES, name_problem
 
 User = dict[str, str]
@@ -98,7 +99,9 @@ class ClockSet(Strict):
 
 
 class ClockAdvance(Strict):
-    days: int = Field(ge=-36500, le=36500)
+    # The step's bound only keeps the number sane; where today may go is
+    # `clock.check_offset`'s rule (a precise 400), the CLI's too.
+    days: int = Field(ge=-2 * MAX_OFFSET_DAYS, le=2 * MAX_OFFSET_DAYS)
 
 
 class RotateIn(Strict):

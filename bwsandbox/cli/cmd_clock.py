@@ -8,14 +8,12 @@ Moving the clock makes every reached deactivation effective at once.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import sys
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import store
-from bwsandbox import tenants as tenants_mod
+from bwsandbox import control
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.errors import UsageError
-from bwsandbox.ingest import directory, notify
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,17 +34,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         q.set_defaults(handler=_run)
 
 
-MAX_DAYS = 36500  # a century either way is more than any deactivation date needs
-
-
 def _days(text: str) -> int:
+    """A whole number; how far the clock may go is `clock.check_offset`'s rule."""
     try:
-        days = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
-    if abs(days) > MAX_DAYS:
-        raise argparse.ArgumentTypeError(f"at most {MAX_DAYS} days either way, not {days}")
-    return days
 
 
 def _no_action(args: argparse.Namespace) -> int:
@@ -58,33 +51,20 @@ def _run(args: argparse.Namespace) -> int:
         args.data_dir = args.clock_data_dir
     # Setting the clock before the first `serve` is fine; showing it needs a sandbox.
     with open_store(args, create=args.action != "show") as (settings, conn):
-        offset = clock_mod.load(conn).offset_days
-        if args.action == "advance":
-            offset += args.days
-            try:
-                clock_mod.Clock().today() + dt.timedelta(days=offset)
-            except OverflowError:
-                raise UsageError(f"advancing {args.days} days leaves the calendar") from None
-        elif args.action == "set":
-            try:
-                target = dt.date.fromisoformat(args.today)
-            except ValueError as exc:
-                raise UsageError(f"--today must be YYYY-MM-DD, not {args.today!r}") from exc
-            offset = (target - clock_mod.Clock().today()).days
-        elif args.action == "reset":
-            offset = 0
-        deactivated = 0
+        stored = clock_mod.load(conn)
+        if stored.warning and args.action in ("show", "advance"):  # set and reset replace it
+            print(f"bwsandbox: warning: {stored.warning}", file=sys.stderr)
         if args.action == "show":  # read-only: no write lock behind the worker
-            clock = clock_mod.load(conn)
+            state = control.clock_state(conn)
         else:
-            with store.transaction(conn):
-                clock_mod.set_offset(conn, offset)
-                clock = clock_mod.load(conn)
-                for tenant in tenants_mod.all_tenants(conn):
-                    deactivated += directory.sweep(conn, tenant.name, clock.today().isoformat(), clock.iso())
-            if deactivated:  # their managers' notifications (docs/production.md §5) go now
-                notify.deliver_pending(conn, smtp=settings.smtp, outbox=settings.data_dir / "outbox")
-    print(f"today is {clock.today().isoformat()} (offset {offset:+d} days)")
-    if deactivated:
-        print(f"{deactivated} user(s) reached their deactivation date and are now deactivated")
+            if args.action == "advance":
+                offset = clock_mod.advanced(stored, args.days)
+            elif args.action == "set":
+                offset = clock_mod.offset_for(args.today)
+            else:
+                offset = 0
+            state = control.set_clock(conn, settings, offset)
+    print(f"today is {state['today']} (offset {state['offset_days']:+d} days)")
+    if state.get("deactivated"):
+        print(f"{state['deactivated']} user(s) reached their deactivation date and are now deactivated")
     return 0

@@ -122,6 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     conn = store.connect(settings.db_path)
     try:
         clock = clock_mod.load(conn)
+        if clock.warning:
+            logging.getLogger("bwsandbox.clock").warning("%s", clock.warning)
         for made in declare.apply(conn, settings):  # before the demo: declared tenants replace it
             if made.password:
                 print(f"Declared tenant {made.name}: password {made.password}", file=sys.stdout)

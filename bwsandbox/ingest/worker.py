@@ -85,6 +85,7 @@ class Worker:
     ) -> None:
         self.settings = settings
         self._base_clock = clock or Clock()
+        self._clock_warned: str | None = None  # a stored offset the clock ignores, logged
         self._conns: dict[int, sqlite3.Connection] = {}  # one per thread
         self._conns_lock = threading.Lock()
         self._lock = threading.Lock()  # the main lane: one file at a time
@@ -115,7 +116,11 @@ class Worker:
         return conn
 
     def clock(self) -> Clock:
-        return clock_mod.load(self.conn, self._base_clock)
+        clock = clock_mod.load(self.conn, self._base_clock)
+        if clock.warning and clock.warning != self._clock_warned:  # once, not at every turn
+            self._clock_warned = clock.warning
+            log.warning("%s", clock.warning)
+        return clock
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:

@@ -262,6 +262,20 @@ def test_plan_and_validate_change_nothing(api: Api, tenant: dict[str, Any], tmp_
     assert status == 200 and set(report["plan"]) == {"applied", "changes"}
 
 
+def test_the_api_refuses_a_clock_out_of_range_by_the_cli_s_rule(api: Api) -> None:
+    from bwsandbox import clock as clock_mod
+
+    before = api("GET", "/api/v1/clock")[2]
+    for today in ("9999-12-31", "0001-01-01"):
+        status, _, problem = api("PUT", "/api/v1/clock", {"today": today})
+        with pytest.raises(clock_mod.ClockRangeError) as cli_rule:  # what `clock set` says
+            clock_mod.offset_for(today)
+        assert status == 400 and problem["detail"] == str(cli_rule.value)
+    status, _, problem = api("POST", "/api/v1/clock/advance", {"days": 36501 - before["offset_days"]})
+    assert status == 400 and "at most 36500 days either way" in problem["detail"]
+    assert api("GET", "/api/v1/clock")[2]["offset_days"] == before["offset_days"]
+
+
 def test_clock_and_host_keys(api: Api) -> None:
     today = api("GET", "/api/v1/clock")[2]
     moved = api("POST", "/api/v1/clock/advance", {"days": 3})[2]

@@ -35,10 +35,8 @@ def test_certify_refuses_a_report_in_a_missing_directory(
 def test_clock_advance_out_of_range_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], days: str
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["clock", "advance", "--data-dir", str(tmp_path), "--", days])
-    assert exited.value.code == 2
-    assert "at most 36500 days" in capsys.readouterr().err
+    assert main(["clock", "advance", "--data-dir", str(tmp_path), "--", days]) == 2
+    assert "at most 36500 days either way" in capsys.readouterr().err
 
 
 def test_clock_without_an_action_says_which_actions_exist(

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from bwsandbox import clock as clock_mod
 from bwsandbox import control
 from bwsandbox.api import models
 from bwsandbox.api.routes.deps import DB, SB
@@ -20,14 +21,12 @@ def get_clock(conn: DB) -> dict[str, Any]:
 
 @router.put("/clock", tags=["clock"], summary="set today (deactivation dates reached take effect)")
 def set_clock(body: models.ClockSet, sandbox: SB, conn: DB) -> dict[str, Any]:
-    return control.set_clock(conn, sandbox.settings, control.offset_for(body.today))
+    return control.set_clock(conn, sandbox.settings, clock_mod.offset_for(body.today))
 
 
 @router.post("/clock/advance", tags=["clock"], summary="move today by DAYS")
 def advance_clock(body: models.ClockAdvance, sandbox: SB, conn: DB) -> dict[str, Any]:
-    from bwsandbox import clock as clock_mod
-
-    return control.set_clock(conn, sandbox.settings, clock_mod.load(conn).offset_days + body.days)
+    return control.set_clock(conn, sandbox.settings, clock_mod.advanced(clock_mod.load(conn), body.days))
 
 
 @router.delete("/clock", tags=["clock"], summary="back to the real date")
