@@ -133,7 +133,9 @@ def _run(args: argparse.Namespace) -> int:
             from bwsandbox.api import HttpService
 
             services.append(HttpService(settings))
-        sandbox = Sandbox(settings, clock=clock, services=services)  # starts the ingest worker too
+        # Not `clock`: each reader loads the stored offset as it is then, so a
+        # `clock set` while serve runs applies to everything after it.
+        sandbox = Sandbox(settings, services=services)  # starts the ingest worker too
         sandbox.start_in_thread()
         if sandbox.http_address is not None:
             host, port = sandbox.http_address

@@ -153,7 +153,7 @@ class Inbox:
                 state, detail = self._classify(tenant, name, digest, incomplete)
                 file_id = files.insert(
                     self._conn, tenant=tenant.name, name=name, size=size, sha256=digest,
-                    received_at=self._clock.iso(), state=state, detail=detail,
+                    received_at=self._now().iso(), state=state, detail=detail,
                 )
                 # Any name fits: the stored name leaves room for the id and for
                 # `.report.json` beside it (the real name is in the row).
@@ -218,15 +218,19 @@ class Inbox:
         return f"repeat of file #{earlier.id} ({earlier.name}): same {' and '.join(same)}"
 
     def _due(self, file_id: int, size: int) -> str:
-        # The persisted offset, as the worker sees it: `clock advance`/`reset`
-        # in another process must not strand a file days in the future.
-        now = clock_mod.load(self._conn, self._clock).now()
+        now = self._now().now()
         if self._delay.base or self._delay.per_mb or self._delay.jitter:
             # Queue length matters: a file waits for the one before it.
             last = files.last_due(self._conn)
             if last:
                 now = max(now, dt.datetime.fromisoformat(last))
         return iso(now + dt.timedelta(seconds=self._delay.seconds(file_id, size)))
+
+    def _now(self) -> Clock:
+        """The sandbox clock as it is now, as the worker reads it: a `clock
+        set`/`advance`/`reset` (CLI in another process, or the API) while the
+        server runs applies to the next upload's `received_at` and `due_at`."""
+        return clock_mod.load(self._conn, self._clock)
 
     def _wake(self) -> None:
         for event in list(self._listeners):

@@ -1,5 +1,9 @@
 """The audit log: one JSON object per line in DATA_DIR/audit.log (docs/server.md).
 
+`ts` is real UTC time (`Clock.wall()`), never the sandbox clock: an audit
+log lines up with the client's and the network's logs, and moving the
+sandbox's "today" (`bwsandbox clock`) must not rewrite when things happened.
+
 Events: connect, auth (ok / failed / locked-out / too-many), session start and
 end, open/close/rename/remove/setstat of interest, pickup, incomplete.
 
@@ -43,7 +47,7 @@ class AuditLog:
         self._loop_thread = threading.get_ident()
 
     def event(self, event: str, **fields: Any) -> None:
-        record = {"ts": self._clock.now().isoformat(timespec="milliseconds"), "event": event, **fields}
+        record = {"ts": self._clock.wall().isoformat(timespec="milliseconds"), "event": event, **fields}
         loop = self._loop
         with self._lock:
             self._queued.append(record)
