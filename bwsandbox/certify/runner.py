@@ -40,7 +40,6 @@ import json
 import os
 import secrets
 import shlex
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,6 +50,7 @@ from bwsandbox import faults, layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox._version import __version__
 from bwsandbox.certify.criteria import DROP_AFTER_BYTES, DROPPED, FIRST, REFUSED, RERUN, ROTATED, judge
+from bwsandbox.certify.job import run_job, terminate_interrupts
 from bwsandbox.certify.model import Certification, JobRun, UploadedFile
 from bwsandbox.certify.observations import RunObservation, Upload
 from bwsandbox.certify.script import job_script
@@ -167,19 +167,10 @@ class _Harness:
         file_mark = files.last_id(self.conn)
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         began, started = time.time(), time.monotonic()
-        job_env = {**os.environ, **env}
-        try:
-            proc = subprocess.run(
-                # In the caller's folder, as the vendor runs the job: `./export.sh` works.
-                command, shell=True, env=job_env, capture_output=True, text=True,
-                errors="replace", timeout=self.timeout, stdin=subprocess.DEVNULL,
-            )
-            exit_code: int | None = proc.returncode
-            out, err = proc.stdout, proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            exit_code = None
-            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
-            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        # In the caller's folder, as the vendor runs the job: `./export.sh` works.
+        # Every process it starts ends with the run (job.py), on a timeout too.
+        result = run_job(command, env={**os.environ, **env}, timeout=self.timeout)
+        exit_code, out, err = result.exit_code, result.stdout, result.stderr
         seconds = time.monotonic() - started
         days = _days(began, time.time())
         assert self.sandbox is not None
@@ -313,7 +304,8 @@ def certify(
     script = job_script(command, Path.cwd())  # before the runs: what was certified is what ran
     total = 5 if with_faults else 3
     observed: dict[str, tuple[JobRun, RunObservation]] = {}
-    with tempfile.TemporaryDirectory(prefix="bwsandbox-certify-") as tmp:
+    # SIGTERM as Ctrl-C: the running job is ended and the sandbox stopped.
+    with terminate_interrupts(), tempfile.TemporaryDirectory(prefix="bwsandbox-certify-") as tmp:
         h = _Harness(Path(tmp), profile, roster_bytes, timeout)
 
         def step(label: str, note: str) -> None:
