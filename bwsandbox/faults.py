@@ -40,7 +40,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from bwsandbox.errors import UsageError
-from bwsandbox.store import transaction
+from bwsandbox.store import INT_MAX, INT_MIN, fits, transaction
 
 
 class FaultKind(enum.StrEnum):
@@ -170,6 +170,8 @@ def add(
         )
     if times is not None and times < 1:
         raise UsageError(f"times must be at least 1 (or left out: until cleared), not {times}")
+    if times is not None and times > INT_MAX:
+        raise UsageError(f"times must be at most {INT_MAX} (or left out: until cleared), not {times}")
     if not 0 <= after_bytes <= MAX_BYTES:
         raise UsageError(f"after_bytes must be 0-{MAX_BYTES}, not {after_bytes}")
     if not 0 <= delay_ms <= MAX_DELAY_MS:
@@ -178,8 +180,10 @@ def add(
         raise UsageError("stall needs a delay: --delay-ms D (milliseconds, more than 0)")
     if kind is FaultKind.SLOW and kbps <= 0:
         raise UsageError("slow needs a bandwidth: --kbps R (kilobytes a second, more than 0)")
-    if kbps < 0:
-        raise UsageError(f"kbps cannot be negative: {kbps}")
+    if not 0 <= kbps <= INT_MAX:
+        raise UsageError(f"kbps must be 0-{INT_MAX}, not {kbps}")
+    if not fits(seed):
+        raise UsageError(f"seed must be {INT_MIN} to {INT_MAX}, not {seed}")
     if not 0 < probability <= 1:
         raise UsageError(f"probability must be more than 0 and at most 1, not {probability}")
     with transaction(conn):
@@ -217,6 +221,8 @@ def clear(
 ) -> int:
     """Remove faults (one by id, a tenant's own, an endpoint's, or all); returns how many."""
     sql, args = "DELETE FROM faults", list[object]()
+    if fault_id is not None and not fits(fault_id):
+        return 0  # beyond any id the store can hold: no such fault
     if fault_id is not None:
         sql, args = sql + " WHERE id = ?", [fault_id]
     elif tenant is not None:

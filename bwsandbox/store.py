@@ -17,6 +17,17 @@ from pathlib import Path
 
 from bwsandbox.errors import StoreError
 
+# SQLite's INTEGER is a signed 64-bit number: a Python int outside this range
+# cannot even be bound to a statement (OverflowError), so no stored id, count
+# or seed lies outside it. Callers check with `fits` before they ask.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def fits(value: int) -> bool:
+    """Whether `value` can be an INTEGER in the store."""
+    return INT_MIN <= value <= INT_MAX
+
+
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS tenants (
         name TEXT PRIMARY KEY,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from bwsandbox import faults, store
 from bwsandbox.clock import MAX_OFFSET_DAYS
 from bwsandbox.tenants import MAX_NAME_BYTES, name_problem
 
@@ -85,12 +86,15 @@ class ResetIn(Strict):
 class FaultIn(Strict):
     kind: Literal["disconnect", "permission-denied", "disk-full", "slow", "refuse-login", "stall",
                   "host-key", "unavailable"]
-    after_bytes: int = Field(0, ge=0)
-    times: int | None = Field(None, ge=1, description="lift after this many firings; null: until cleared")
-    delay_ms: int = Field(0, ge=0)
-    kbps: int = Field(0, ge=0)
+    # faults.add's bounds, here too so that a number out of range is a 422
+    # naming the field (and the OpenAPI document shows them).
+    after_bytes: int = Field(0, ge=0, le=faults.MAX_BYTES)
+    times: int | None = Field(None, ge=1, le=store.INT_MAX,
+                              description="lift after this many firings; null: until cleared")
+    delay_ms: int = Field(0, ge=0, le=faults.MAX_DELAY_MS)
+    kbps: int = Field(0, ge=0, le=store.INT_MAX)
     probability: float = Field(1.0, gt=0, le=1)
-    seed: int = 0
+    seed: int = Field(0, ge=store.INT_MIN, le=store.INT_MAX)
     endpoint: bool = Field(False, description="the tenant's whole endpoint (always for host-key)")
 
 

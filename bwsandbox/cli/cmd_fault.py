@@ -14,7 +14,7 @@ import json
 import sqlite3
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import faults
+from bwsandbox import faults, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.errors import UsageError
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--kbps", type=_whole, default=0, metavar="R", help="slow: kilobytes per second")
     add.add_argument("--probability", type=float, default=1.0, metavar="P",
                      help="fire with this chance each time (0-1; default 1)")
-    add.add_argument("--seed", type=int, default=0, help="seed of the chance, for reproducible runs")
+    add.add_argument("--seed", type=_integer, default=0, help="seed of the chance, for reproducible runs")
     add.add_argument("--format", choices=["text", "json"], default="text")
     add_data_dir(add)
     add.set_defaults(handler=_add)
@@ -63,14 +63,22 @@ def _who(p: argparse.ArgumentParser) -> None:
                    help="a whole endpoint (every tenant on it)")
 
 
-def _whole(text: str) -> int:
+def _integer(text: str, low: int = store.INT_MIN) -> int:
+    """A whole number from `low` up to what the store holds (SQLite's 64-bit
+    INTEGER): a larger one is a usage error here, not an OverflowError later."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"cannot be negative: {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"cannot be below {low}: {value}")
+    if value > store.INT_MAX:
+        raise argparse.ArgumentTypeError(f"cannot be above {store.INT_MAX}: {value}")
     return value
+
+
+def _whole(text: str) -> int:
+    return _integer(text, low=0)
 
 
 def _no_action(args: argparse.Namespace) -> int:

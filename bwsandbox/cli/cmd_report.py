@@ -10,6 +10,7 @@ import difflib
 import json
 from typing import Any
 
+from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import shown_state
@@ -29,8 +30,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _by_id(text: str) -> int | None:
+    """The id NAME spells, if it spells one the store could hold (a longer
+    number is no file's id: not found, as any other)."""
     bare = text[1:] if text.startswith("#") else text
-    return int(bare) if bare.isdigit() else None
+    if not (bare.isascii() and bare.isdigit()):
+        return None
+    file_id = int(bare)
+    return file_id if store.fits(file_id) else None
 
 
 def find(conn: Any, tenant: str | None, name: str) -> FileRecord | None:

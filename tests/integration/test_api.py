@@ -407,3 +407,34 @@ def test_the_upload_list_long_polls_for_a_change(api: Api, tenant: dict[str, Any
     assert [u["name"] for u in changed["uploads"]] == ["users_20260203.csv"]
     status, _, problem = api("GET", f"/api/v1/tenants/{name}/uploads?since=0&wait=601")
     assert status == 422 and "wait" in problem["detail"]
+
+
+HUGE = "99999999999999999999999"  # past SQLite's 64-bit INTEGER
+
+
+def test_an_id_past_what_the_store_holds_is_not_found(api: Api, tenant: dict[str, Any]) -> None:
+    t = f"/api/v1/tenants/{tenant['name']}"
+    for method, path, says in [
+        ("GET", f"{t}/files/{HUGE}", f"no upload #{HUGE}"),
+        ("GET", f"{t}/files/{HUGE}/errors.csv", f"no upload #{HUGE}"),
+        ("GET", f"{t}/files/-{HUGE}", f"no upload #-{HUGE}: an id is at least -9223372036854775808"),
+        ("GET", f"{t}/emails/{HUGE}/raw", f"no email #{HUGE}: an id is at most 9223372036854775807"),
+        ("GET", f"{t}/emails/{HUGE}/attachments/0", f"no email #{HUGE}"),
+        ("DELETE", f"{t}/faults/{HUGE}", f"no fault #{HUGE}"),
+        ("GET", f"{t}/uploads/users.csv?after={HUGE}", "no upload named 'users.csv' arrived"),
+    ]:
+        status, head, problem = api(method, path)  # was 500, OverflowError
+        assert (status, head["content-type"]) == (404, "application/problem+json"), (path, problem)
+        assert says in problem["detail"], problem
+
+
+def test_a_fault_number_past_what_the_store_holds_is_a_422(api: Api, tenant: dict[str, Any]) -> None:
+    faults = f"/api/v1/tenants/{tenant['name']}/faults"
+    for field in ("times", "seed", "kbps"):
+        status, _, problem = api("POST", faults, {"kind": "slow", "kbps": 1, field: int(HUGE)})
+        assert status == 422 and problem["errors"] == [{
+            "where": f"body.{field}", "problem": "Input should be less than or equal to 9223372036854775807"}]
+    status, _, problem = api("POST", faults, {"kind": "disconnect", "seed": -int(HUGE)})
+    assert status == 422 and "body.seed" in problem["detail"]
+    assert api("GET", faults)[2] == []
+

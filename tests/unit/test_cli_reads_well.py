@@ -139,6 +139,9 @@ def test_a_missing_report_says_what_is_close(capsys: pytest.CaptureFixture[str],
     assert code == 2 and "did you mean 'users_20260301.csv'?" in err and "bwsandbox files" in err
     code, _, err = run(capsys, data, "report", "99")
     assert code == 2 and "no file named '99' and none with that id" in err
+    for beyond in ("99999999999999999999999", "#99999999999999999999999", "²"):  # past SQLite's INTEGER
+        code, _, err = run(capsys, data, "report", beyond)
+        assert code == 2 and f"no file named {beyond!r} and none with that id" in err, err
 
 
 def test_several_tenants_ask_which(capsys: pytest.CaptureFixture[str], data: Path) -> None:

@@ -61,3 +61,47 @@ def test_bad_requests_are_usage_errors(
     assert main(["fault", "add", *argv, "--data-dir", str(data)]) == 2
     assert says in capsys.readouterr().err
     assert _listed(data, capsys) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--times", "99999999999999999999"],
+         "argument --times: cannot be above 9223372036854775807: 99999999999999999999"),
+        (["--seed", "-99999999999999999999"],
+         "argument --seed: cannot be below -9223372036854775808: -99999999999999999999"),
+        (["--kbps", "99999999999999999999"], "argument --kbps: cannot be above 9223372036854775807"),
+        (["--times", "-1"], "argument --times: cannot be below 0: -1"),
+    ],
+)
+def test_a_number_past_the_stores_integer_is_an_argument_error(
+    data: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error, not "internal error: OverflowError"
+        main(["fault", "add", "disconnect", *argv, "--data-dir", str(data)])
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+    assert _listed(data, capsys) == []
+
+
+def test_a_number_the_store_cannot_hold_is_refused_and_an_id_past_it_is_no_fault(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bwsandbox import faults, store
+    from bwsandbox.errors import UsageError
+
+    conn = store.connect(data / "sandbox.db")
+    try:
+        for number, says in [({"times": 2**63}, "times must be at most 9223372036854775807"),
+                             ({"kbps": 2**63}, "kbps must be 0-9223372036854775807"),
+                             ({"seed": -(2**63) - 1}, "seed must be -9223372036854775808 to")]:
+            with pytest.raises(UsageError, match=says):  # the rule itself, for every caller
+                faults.add(conn, kind="slow", region="us", tenant="acme",
+                           created_at="2026-01-01T00:00:00+00:00", **{"kbps": 1, **number})
+    finally:
+        conn.close()
+    assert main(["fault", "add", "disconnect", "--seed", str(2**63 - 1), "--data-dir", str(data)]) == 0
+    capsys.readouterr()
+    assert main(["fault", "clear", "--id", "99999999999999999999", "--data-dir", str(data)]) == 0
+    assert "0 fault(s) cleared" in capsys.readouterr().out
+    assert len(_listed(data, capsys)) == 1

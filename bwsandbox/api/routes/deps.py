@@ -1,6 +1,7 @@
 """What every group of `/api/v1` routes shares: the sandbox and a store
 connection per request, running store work off the event loop, reading a
-bounded body, and how host keys and the client's host name are shown."""
+bounded body, ids the store can hold, and how host keys and the client's
+host name are shown."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
+from bwsandbox import control, store
 from bwsandbox.api import models
 from bwsandbox.errors import UsageError
 from bwsandbox.sandbox import Sandbox
@@ -84,3 +87,24 @@ async def read_body(request: Request) -> bytes:
         if len(data) > MAX_BODY:
             raise UsageError(f"the file is over {MAX_BODY // 2**20} MiB: check it with `bwsandbox validate`")
     return data
+
+
+def _stored(what: str) -> Any:
+    def check(value: int) -> int:
+        # SQLite cannot even be asked about a number past its 64-bit INTEGER
+        # (OverflowError); no such id was ever stored.
+        if not store.fits(value):
+            bound = f"at most {store.INT_MAX}" if value > 0 else f"at least {store.INT_MIN}"
+            raise control.NotFound(f"no {what} #{value}: an id is {bound}")
+        return value
+
+    return AfterValidator(check)
+
+
+# Ids in paths: one beyond what the store holds is simply not found (404).
+FileId = Annotated[int, _stored("upload")]
+EmailId = Annotated[int, _stored("email")]
+FaultId = Annotated[int, _stored("fault")]
+# A lower bound on ids (`after`): past what the store holds, no id is above
+# it, as no id is above the largest one.
+AboveId = Annotated[int, AfterValidator(lambda value: min(value, store.INT_MAX))]

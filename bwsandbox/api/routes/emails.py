@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from bwsandbox import control
-from bwsandbox.api.routes.deps import DB
+from bwsandbox.api.routes.deps import DB, EmailId
 
 router = APIRouter()
 
@@ -48,13 +48,13 @@ def _message(conn: sqlite3.Connection, tenant: str, email_id: int) -> bytes:
 
 @router.get("/tenants/{name}/emails/{email_id}/raw", tags=["emails"], response_class=Response,
             summary="the whole message as sent (.eml)")
-def raw_email(name: str, email_id: int, conn: DB) -> Response:
+def raw_email(name: str, email_id: EmailId, conn: DB) -> Response:
     return Response(_message(conn, name, email_id), media_type="message/rfc822")
 
 
 @router.get("/tenants/{name}/emails/{email_id}/attachments/{index}", tags=["emails"], response_class=Response,
             summary="download one attachment")
-def attachment(name: str, email_id: int, index: int, conn: DB) -> Response:
+def attachment(name: str, email_id: EmailId, index: int, conn: DB) -> Response:
     parsed = message_from_bytes(_message(conn, name, email_id), policy=policy.default)
     parts = list(parsed.iter_attachments())
     if not 0 <= index < len(parts):

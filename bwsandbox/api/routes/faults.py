@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from bwsandbox import control
 from bwsandbox import faults as faults_mod
 from bwsandbox.api import models
-from bwsandbox.api.routes.deps import DB
+from bwsandbox.api.routes.deps import DB, FaultId
 from bwsandbox.clock import Clock
 
 router = APIRouter()
@@ -44,7 +44,7 @@ def clear_faults(name: str, conn: DB, endpoint: bool = False) -> dict[str, int]:
 
 
 @router.delete("/tenants/{name}/faults/{fault_id}", tags=["faults"], summary="clear one fault")
-def clear_fault(name: str, fault_id: int, conn: DB) -> dict[str, int]:
+def clear_fault(name: str, fault_id: FaultId, conn: DB) -> dict[str, int]:
     control.require_tenant(conn, name)
     if not any(f.id == fault_id for f in faults_mod.listing(conn, tenant=name)):
         raise control.NotFound(f"tenant {name!r} has no fault #{fault_id}")

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from bwsandbox import control
-from bwsandbox.api.routes.deps import DB, MAX_WAIT, SB, finished, in_thread
+from bwsandbox.api.routes.deps import DB, MAX_WAIT, SB, AboveId, FileId, finished, in_thread
 
 router = APIRouter()
 
@@ -54,7 +54,7 @@ async def list_uploads(
 async def get_upload(
     name: str, filename: str, sandbox: SB, request: Request,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="seconds to wait for a final state")] = 0,
-    after: Annotated[int, Query(ge=0, description="only uploads with an id above this")] = 0,
+    after: Annotated[AboveId, Query(ge=0, description="only uploads with an id above this")] = 0,
 ) -> dict[str, Any]:
     await in_thread(sandbox, control.require_tenant, name)
     loop = asyncio.get_running_loop()
@@ -78,7 +78,7 @@ async def get_upload(
 
 @router.get("/tenants/{name}/files/{file_id}", tags=["uploads"],
             summary="one upload by id: report and what it changed (field by field)")
-def get_file(name: str, file_id: int, conn: DB) -> dict[str, Any]:
+def get_file(name: str, file_id: FileId, conn: DB) -> dict[str, Any]:
     control.require_tenant(conn, name)
     upload = control.upload_by_id(conn, name, file_id)
     upload["changes"] = control.history_of_file(conn, name, file_id)
@@ -97,7 +97,7 @@ def _errors_response(conn: sqlite3.Connection, tenant: str, file_id: int, file_n
 
 @router.get("/tenants/{name}/files/{file_id}/errors.csv", tags=["uploads"], response_class=Response,
             summary="the error file production attaches to its email")
-def file_errors(name: str, file_id: int, conn: DB) -> Response:
+def file_errors(name: str, file_id: FileId, conn: DB) -> Response:
     upload = control.upload_by_id(conn, control.require_tenant(conn, name).name, file_id)
     return _errors_response(conn, name, file_id, upload["name"])
 
