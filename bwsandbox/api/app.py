@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from bwsandbox.api import problems, routes
+from bwsandbox.api.routes.deps import BoundedBody
 
 if TYPE_CHECKING:
     from bwsandbox.sandbox import Sandbox
@@ -64,6 +65,10 @@ def create_app(sandbox: Sandbox, service: Serving | None = None) -> FastAPI:
                         "(the api_token setting, BWSANDBOX_API_TOKEN)", request=request)
             return await call_next(request)
 
+    # Inside BearerToken (a middleware added later wraps those added before):
+    # its 413 is raised from `receive` in the route reading the body, where
+    # the problem handlers see it, not in BaseHTTPMiddleware's own reading.
+    app.add_middleware(BoundedBody)
     app.add_middleware(BearerToken)
 
     @app.get("/healthz", tags=["health"], summary="ok once the SFTP endpoints listen")

@@ -438,3 +438,51 @@ def test_a_fault_number_past_what_the_store_holds_is_a_422(api: Api, tenant: dic
     assert status == 422 and "body.seed" in problem["detail"]
     assert api("GET", faults)[2] == []
 
+
+def _post_declaring(api: Api, method: str, path: str, length: int) -> tuple[int, str, dict[str, Any]]:
+    """A request that declares `length` body bytes and sends none."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(api.base)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=60)
+    try:
+        conn.putrequest(method, path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(length))
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.getheader("content-type") or "", json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_every_body_is_bounded_as_validate_is(api: Api, tenant: dict[str, Any]) -> None:
+    from bwsandbox.api.routes.deps import MAX_BODY
+
+    name = tenant["name"]
+    spec = api("GET", "/openapi.json")[2]
+    with_body = [(method.upper(), path) for path, ops in spec["paths"].items()
+                 for method, op in ops.items() if "requestBody" in op]
+    assert ("POST", "/api/v1/tenants/{name}/users") in with_body and len(with_body) >= 10
+    for method, path in with_body:  # refused on the declared length, before a byte is read
+        path = path.format(name=name, email="ada@example.com")
+        status, kind, problem = _post_declaring(api, method, path, MAX_BODY + 1)
+        assert (status, kind) == (413, "application/problem+json"), (path, problem)
+        assert problem["title"] == "Too large" and "over 64 MiB" in problem["detail"]
+
+    row = json.dumps({"email": "a@example.com", "first_name": "A", "last_name": "B"}).encode() + b","
+
+    def users() -> Iterator[bytes]:  # chunked: no length to go by, refused as it passes the bound
+        yield b"["
+        for _ in range(MAX_BODY // (len(row) * 1000) + 2):
+            yield row * 1000
+
+    request = urllib.request.Request(f"{api.base}/api/v1/tenants/{name}/users", data=users(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:  # was 2.5 GB of memory for 91 MB
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 413 and "over 64 MiB" in json.loads(refused.value.read())["detail"]
+    assert api("GET", f"/api/v1/tenants/{name}/users")[2] == []  # nothing seeded
+    status, _, got = _post_declaring(api, "GET", f"/api/v1/tenants/{name}/users", MAX_BODY + 1)
+    assert status == 200 and got == []  # a route that reads no body answers as ever

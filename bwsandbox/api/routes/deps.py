@@ -1,6 +1,6 @@
 """What every group of `/api/v1` routes shares: the sandbox and a store
-connection per request, running store work off the event loop, reading a
-bounded body, ids the store can hold, and how host keys and the client's
+connection per request, running store work off the event loop, the bound on
+request bodies, ids the store can hold, and how host keys and the client's
 host name are shown."""
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bwsandbox import control, store
 from bwsandbox.api import models
-from bwsandbox.errors import UsageError
 from bwsandbox.sandbox import Sandbox
 from bwsandbox.server import hostkeys
 
 MAX_WAIT = 600.0
-MAX_BODY = 64 * 1024 * 1024  # plan/validate read the body in memory
+# Every route that takes a body holds it whole in memory (parsed JSON, a CSV
+# to plan or validate), so every body stops here: BoundedBody.
+MAX_BODY = 64 * 1024 * 1024
 
 
 def get_sandbox(request: Request) -> Sandbox:
@@ -81,12 +84,51 @@ async def in_thread(sandbox: Sandbox, fn: Any, *args: Any) -> Any:
 
 
 async def read_body(request: Request) -> bytes:
-    data = b""
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_BODY:
-            raise UsageError(f"the file is over {MAX_BODY // 2**20} MiB: check it with `bwsandbox validate`")
-    return data
+    """The raw body (a CSV or JSON file), bounded by BoundedBody."""
+    return await request.body()
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(413, f"the request body is over {MAX_BODY // 2**20} MiB, the API's limit: "
+                              "send a file this large by SFTP (check it first with `bwsandbox validate`), "
+                              "or seed fewer rows per request")
+
+
+class BoundedBody:
+    """One bound on every request body, whichever route reads it: FastAPI
+    parsing a JSON model or `read_body`. A declared Content-Length over
+    MAX_BODY is refused before a byte is read, a chunked body as it passes
+    it. The 413 is raised from `receive`, that is inside the route reading
+    the body, so it is the usual problem document (problems.py).
+
+    Only POST, PUT and PATCH: no other route reads a body, and a streamed
+    answer (GET /users) calls `receive` itself, to notice a disconnect,
+    where an error would break the answer instead of refusing the body;
+    what it receives it drops, so nothing piles up in memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        declared = int(length) if length.isdigit() else 0
+        seen = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal seen
+            if declared > MAX_BODY:
+                raise _too_large()
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY:
+                    raise _too_large()
+            return message
+
+        await self.app(scope, bounded_receive, send)
 
 
 def _stored(what: str) -> Any:
