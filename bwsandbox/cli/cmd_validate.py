@@ -90,7 +90,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_run)
 
 
-def _check(name: str) -> Path | None:
+def _max_bytes(args: argparse.Namespace) -> int:
+    """The largest file checked: what the sandbox accepts as an upload
+    (max_file_bytes, from the same settings `serve` reads: --data-dir's
+    config.json, BWSANDBOX_MAX_FILE_BYTES, the default 2 GiB)."""
+    from bwsandbox import config
+
+    return config.load({"data_dir": args.data_dir}).max_file_bytes
+
+
+def _too_large(name: str, size: str, limit: int) -> UsageError:
+    return UsageError(f"{name}: {size} bytes, over max_file_bytes ({limit:,}), the largest upload the "
+                      "sandbox accepts: not checked (split the file, or raise max_file_bytes)")
+
+
+def _check(name: str, limit: int) -> Path | None:
     """Usage errors about FILE, found before any file is read or reported."""
     if name == "-":
         return None
@@ -101,20 +115,30 @@ def _check(name: str) -> Path | None:
         raise UsageError(f"{name}: is a directory, not a file")
     if not os.access(path, os.R_OK):
         raise UsageError(f"{name}: cannot read (permission denied)")
+    if path.is_file() and (size := path.stat().st_size) > limit:  # refused before a byte is read
+        raise _too_large(name, f"{size:,}", limit)
     return path
 
 
-def _read(name: str) -> bytes:
-    path = _check(name)
-    if path is None:
-        return sys.stdin.buffer.read()
+def _read(name: str, limit: int) -> bytes:
+    """FILE (or standard input) whole, up to `limit` bytes: the read stops one
+    byte past it, so a device or a pipe that never ends (/dev/zero) is
+    refused, not read until memory runs out."""
+    path = _check(name, limit)
     try:
-        return path.read_bytes()
+        if path is None:
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with path.open("rb") as fh:
+                data = fh.read(limit + 1)
     except OSError as exc:
         raise UsageError(f"{name}: cannot read ({exc.strerror})") from exc
+    if len(data) > limit:
+        raise _too_large("standard input" if name == "-" else name, f"more than {limit:,}", limit)
+    return data
 
 
-def _context(args: argparse.Namespace) -> Context:
+def _context(args: argparse.Namespace, limit: int) -> Context:
     import dataclasses
     import json
 
@@ -124,7 +148,7 @@ def _context(args: argparse.Namespace) -> Context:
     context = Context()
     if args.context:
         try:
-            context = Context.from_dict(json.loads(_read(args.context)))
+            context = Context.from_dict(json.loads(_read(args.context, limit)))
         except (ValueError, TypeError, AttributeError) as exc:
             raise UsageError(f"{args.context}: not a valid context ({exc})") from exc
     from bwsandbox.spec.fields import custom_key_problem
@@ -158,13 +182,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.tenant is not None and "-" in args.files and args.upload_name is None:
         raise UsageError("standard input has no name: give --as NAME, the name it would be uploaded "
                          "under (its date and suffix matter, and .pgp says it is encrypted)")
+    limit = _max_bytes(args)
     for name in args.files:
-        _check(name)  # usage errors before any output
-    judge = _tenant_judge(args) if args.tenant is not None else _context_judge(args)
+        _check(name, limit)  # usage errors before any output
+    judge = _tenant_judge(args) if args.tenant is not None else _context_judge(args, limit)
     tty = args.format == "text" and sys.stdout.isatty()
     results: list[Judgement] = []
     for name in args.files:  # one file in memory at a time
-        data = _read(name)
+        data = _read(name, limit)
         # A non-UTF-8 file name is shown with \x escapes: the JSON stays valid UTF-8.
         label = "<stdin>" if name == "-" else name.encode("utf-8", "surrogateescape").decode(
             "utf-8", "backslashreplace"
@@ -192,10 +217,12 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _context_judge(args: argparse.Namespace) -> Callable[[bytes, str, Progress | None], Judgement]:
+def _context_judge(
+    args: argparse.Namespace, limit: int
+) -> Callable[[bytes, str, Progress | None], Judgement]:
     from bwsandbox.ingest.plan import validate
 
-    context = _context(args)
+    context = _context(args, limit)
 
     def judge(data: bytes, label: str, progress: Progress | None) -> Judgement:
         return validate(data, context, name=label, progress=progress)

@@ -48,3 +48,28 @@ def test_a_terminal_that_cannot_encode_the_output_gets_escapes(tmp_path: Path) -
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert "EMAIL_INVALID" in result.stdout
+
+
+def test_validate_refuses_a_file_over_max_file_bytes_before_reading_it(tmp_path: Path) -> None:
+    huge = tmp_path / "users.csv"
+    with huge.open("wb") as fh:
+        fh.truncate(3 * 2**30)  # sparse: 3 GiB on paper, read whole before the fix
+    result = _run("validate", str(huge), env={"BWSANDBOX_HOME": str(tmp_path),
+                                              "BWSANDBOX_MAX_FILE_BYTES": str(2 * 2**30)})  # the default
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"bwsandbox: error: {huge}: 3,221,225,472 bytes, over max_file_bytes (2,147,483,648), the largest "
+        "upload the sandbox accepts: not checked (split the file, or raise max_file_bytes)\n")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_validate_reads_an_endless_file_only_to_one_byte_past_the_limit(tmp_path: Path) -> None:
+    env = {"BWSANDBOX_MAX_FILE_BYTES": "1000000", "BWSANDBOX_HOME": str(tmp_path)}
+    result = _run("validate", "/dev/zero", env=env)  # was read until the OOM killer came (23 GB)
+    assert result.returncode == 2, result.stderr
+    assert "/dev/zero: more than 1,000,000 bytes, over max_file_bytes (1,000,000)" in result.stderr
+    piped = subprocess.run(
+        [sys.executable, "-m", "bwsandbox.cli", "validate", "-"], input=b"x" * 1_000_001,
+        capture_output=True, env={**os.environ, **env}, timeout=60)
+    assert piped.returncode == 2 and b"standard input: more than 1,000,000 bytes" in piped.stderr
+    assert b"Traceback" not in piped.stderr
