@@ -162,13 +162,18 @@ def test_admin_set_user_status_on_an_engage_tenant_says_the_roster_decides(
     assert "unknown field(s) title" in err and "status" not in err.split("fields are")[1]
 
 
-def test_directory_departments(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+def _apply_departments(data: Path, rows: str) -> None:
+    """A department file for acme, received and processed."""
     conn = store.connect(load({"data_dir": data}, env={}).db_path)
     spool = data.parent / "departments.csv"
-    spool.write_text("name,parent,is_active\nCompany,,true\nSales,Company,true\nOld,Company,false\n")
+    spool.write_text("name,parent,is_active\n" + rows)
     Inbox(conn, data, Clock()).received(tenants.require(conn, "acme"), "departments.csv", spool)
     Worker(load({"data_dir": data}, env={})).process_pending()
     conn.close()
+
+
+def test_directory_departments(capsys: pytest.CaptureFixture[str], data: Path) -> None:
+    _apply_departments(data, "Company,,true\nSales,Company,true\nOld,Company,false\n")
     code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments", "--format", "json")
     assert code == 0
     assert json.loads(out) == [
@@ -190,12 +195,7 @@ def test_directory_departments_table_keeps_the_parent_column_when_no_department_
     # A script reading the table finds the same columns, whatever the departments are.
     code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments")
     assert code == 0 and out.splitlines()[0].split() == ["name", "parent", "active"]  # none yet
-    conn = store.connect(load({"data_dir": data}, env={}).db_path)
-    spool = data.parent / "departments.csv"
-    spool.write_text("name,parent,is_active\nCompany,,true\nLab,,false\n")
-    Inbox(conn, data, Clock()).received(tenants.require(conn, "acme"), "departments.csv", spool)
-    Worker(load({"data_dir": data}, env={})).process_pending()
-    conn.close()
+    _apply_departments(data, "Company,,true\nLab,,false\n")
     code, out = run(capsys, data, "directory", "--tenant", "acme", "--departments")
     assert code == 0
     header, rule, company, lab, summary = out.splitlines()
