@@ -123,19 +123,17 @@ def _check(name: str, limit: int) -> Path | None:
 def _read(name: str, limit: int) -> bytes:
     """FILE (or standard input) whole, up to `limit` bytes: the read stops one
     byte past it, so a device or a pipe that never ends (/dev/zero) is
-    refused, not read until memory runs out."""
+    refused, not read until memory runs out (fsutil.read_bounded)."""
+    from bwsandbox import fsutil
+
     path = _check(name, limit)
     try:
-        if path is None:
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with path.open("rb") as fh:
-                data = fh.read(limit + 1)
+        return fsutil.read_bounded(sys.stdin.buffer if path is None else path, limit)
+    except fsutil.TooLarge as exc:
+        size = f"more than {limit:,}" if exc.size is None else f"{exc.size:,}"
+        raise _too_large("standard input" if name == "-" else name, size, limit) from None
     except OSError as exc:
         raise UsageError(f"{name}: cannot read ({exc.strerror})") from exc
-    if len(data) > limit:
-        raise _too_large("standard input" if name == "-" else name, f"more than {limit:,}", limit)
-    return data
 
 
 def _context(args: argparse.Namespace, limit: int) -> Context:

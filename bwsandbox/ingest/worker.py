@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import store
+from bwsandbox import fsutil, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
@@ -404,16 +404,15 @@ def read_bounded(path: Path, limit: int) -> bytes:
     stops one byte past the limit (the file cannot grow in between unseen).
     A 28-byte upload stretched to 3 GiB by SFTP setstat is refused here, not
     read into memory (docs/security.md "Limits")."""
-    size = path.stat().st_size
-    if size > limit:
-        raise Refused(_too_big(size, limit))
-    with path.open("rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise Refused(_too_big(len(data), limit))
-    return data
+    try:
+        return fsutil.read_bounded(path, limit)
+    except fsutil.TooLarge as exc:
+        raise Refused(_too_big(exc.size, limit)) from None
 
 
-def _too_big(size: int, limit: int) -> str:
+def _too_big(size: int | None, limit: int) -> str:
+    if size is None:  # it grew past the limit after its stat: read only to one byte past it
+        return (f"not processed: the stored file is more than {limit:,} bytes, over max_file_bytes "
+                f"({limit:,}); it was read no further")
     return (f"not processed: the stored file is {size:,} bytes, over max_file_bytes ({limit:,}); "
             "it was never read")

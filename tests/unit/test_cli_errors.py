@@ -73,3 +73,29 @@ def test_validate_reads_an_endless_file_only_to_one_byte_past_the_limit(tmp_path
         capture_output=True, env={**os.environ, **env}, timeout=60)
     assert piped.returncode == 2 and b"standard input: more than 1,000,000 bytes" in piped.stderr
     assert b"Traceback" not in piped.stderr
+
+
+_UNDER_AS_LIMIT = (
+    "import resource, sys\n"
+    "soft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (1_500_000 * 1024, hard))  # ulimit -v 1500000\n"
+    "from bwsandbox.cli.main import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS bounds the address space on Linux")
+def test_validate_of_a_small_file_fits_in_a_small_address_space(tmp_path: Path) -> None:
+    resource = pytest.importorskip("resource")
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1_500_000 * 1024:
+        pytest.skip("the hard RLIMIT_AS is already lower")
+    feed = tmp_path / "users.csv"
+    csv = "email,first_name,last_name\r\nann@x.com,Ann,Lee\r\n"
+    feed.write_text(csv)
+    env = {**os.environ, "BWSANDBOX_HOME": str(tmp_path)}  # max_file_bytes: the default 2 GiB
+    for args, given in (([str(feed)], None), (["-"], csv)):  # was "internal error: MemoryError"
+        result = subprocess.run([sys.executable, "-c", _UNDER_AS_LIMIT, "validate", *args],
+                                input=given, capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "MemoryError" not in result.stderr
