@@ -67,37 +67,39 @@ class TenantSpec:
     authorized_keys: Sequence[str] = ()
 
 
-def create_tenant(conn: sqlite3.Connection, settings: Settings, spec: TenantSpec) -> tuple[Tenant, str]:
-    """Create the tenant and its SFTP tree; returns it with its password."""
+def create_tenant(conn: sqlite3.Connection, settings: Settings, spec: TenantSpec, *,
+                  password_hash: str | None = None) -> tuple[Tenant, str]:
+    """Create the tenant and its SFTP tree; returns it with its password.
+    The one way a tenant is made (`tenant add`, the API, declared tenants,
+    the pytest fixture). `password_hash`: see `tenants.add`.
+
+    The folders are made inside the transaction that stores the tenant: if
+    a folder cannot be made, a StoreError says which and why and the row is
+    rolled back; if the tenant is not stored (that, or the COMMIT failing),
+    the folders this call made are removed, so no half-made tenant remains."""
     try:
         region, profile = Region(spec.region), Profile(spec.profile)
     except ValueError as exc:
         raise UsageError(f"{exc} (region: us or eu; profile: core or engage)") from None
-    password = spec.password or secrets.token_urlsafe(12)
-    with store.transaction(conn):
-        tenant = tenants_mod.add(
-            conn, name=spec.name, username=spec.username or spec.name, password=password,
-            region=region, profile=profile, licenses=spec.licenses, contact=spec.contact,
-            locale=spec.locale, custom_keys=frozenset(spec.custom_keys),
-            authorized_keys="\n".join(spec.authorized_keys), created_at=clock_mod.load(conn).iso(),
-        )
-        make_folders(settings, tenant)
-    return tenant, password
-
-
-def make_folders(settings: Settings, tenant: Tenant) -> None:
-    """A new tenant's SFTP tree, made in the transaction that stores the
-    tenant (`tenant add` and the API both): if a folder cannot be made, a
-    StoreError says which and why, the caller's transaction rolls the row
-    back, and no folder made here is left, so no half-made tenant remains."""
-    home = layout.tenant_home(settings.data_dir, tenant)
-    existed = _exists(home)
+    password = spec.password if spec.password is not None else secrets.token_urlsafe(12)
+    made: Path | None = None  # the tenant's home, when this call made it
     try:
-        _make_tree(settings, tenant)
+        with store.transaction(conn):
+            tenant = tenants_mod.add(
+                conn, name=spec.name, username=spec.name if spec.username is None else spec.username,
+                password=password, password_hash=password_hash, region=region, profile=profile,
+                licenses=spec.licenses, contact=spec.contact, locale=spec.locale,
+                custom_keys=frozenset(spec.custom_keys), authorized_keys="\n".join(spec.authorized_keys),
+                created_at=clock_mod.load(conn).iso(),
+            )
+            home = layout.tenant_home(settings.data_dir, tenant)
+            made = None if _exists(home) else home
+            _make_tree(settings, tenant)
     except BaseException:
-        if not existed:
-            _remove_tree(home, tenant, ignore_errors=True)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
         raise
+    return tenant, password
 
 
 def _exists(path: Path) -> bool:
@@ -118,13 +120,13 @@ def _make_tree(settings: Settings, tenant: Tenant) -> None:
                          f"{exc.strerror or exc}") from exc
 
 
-def _remove_tree(path: Path, tenant: Tenant, *, ignore_errors: bool = False) -> None:
+def _remove_tree(path: Path, tenant: Tenant) -> None:
     """Remove `path` and all below it; gone already, or a path too long to
     have ever been made, is fine. Anything else is a StoreError naming it."""
     try:
         shutil.rmtree(path)
     except OSError as exc:
-        if ignore_errors or exc.errno in (errno.ENOENT, errno.ENAMETOOLONG):
+        if exc.errno in (errno.ENOENT, errno.ENAMETOOLONG):
             return
         raise StoreError(f"cannot remove the folders of tenant {tenant.name!r} "
                          f"({exc.filename or path}): {exc.strerror or exc}") from exc

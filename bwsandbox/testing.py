@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox import clock as clock_mod
-from bwsandbox import layout, store
+from bwsandbox import control, layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings, load
@@ -229,14 +229,12 @@ class SandboxServer:
                     conn.execute(f'DELETE FROM "{table}"')
             shutil.rmtree(self.settings.data_dir / "tenants", ignore_errors=True)
         password, password_hash = self._password
-        with store.transaction(conn):
-            tenant = tenants_mod.add(
-                conn, name=TENANT, username=TENANT, password=password, password_hash=password_hash,
-                region=Region(config.region),
-                profile=Profile(config.profile), licenses=config.licenses, contact=config.contact,
-                locale=config.locale, custom_keys=frozenset(config.custom_keys), created_at=Clock().iso(),
-            )
-        layout.ensure_tree(self.settings.data_dir, tenant, reports_folder=self.settings.reports_folder)
+        spec = control.TenantSpec(
+            name=TENANT, username=TENANT, password=password, region=config.region, profile=config.profile,
+            licenses=config.licenses, contact=config.contact, locale=config.locale,
+            custom_keys=config.custom_keys,
+        )
+        tenant, _ = control.create_tenant(conn, self.settings, spec, password_hash=password_hash)
         handle = SandboxHandle(self, tenant, password)
         if config.users:
             handle.seed_users(config.users)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from bwsandbox import clock as clock_mod
 from bwsandbox import control, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli import layout
@@ -52,8 +51,8 @@ def _licenses(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= 2**63 - 1:  # SQLite INTEGER is 64-bit signed
-        raise argparse.ArgumentTypeError(f"must be 0 to {2**63 - 1}, not {value}")
+    if not 0 <= value <= store.INT_MAX:
+        raise argparse.ArgumentTypeError(f"must be 0 to {store.INT_MAX}, not {value}")
     return value
 
 
@@ -66,16 +65,13 @@ def _custom_key(text: str) -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
-    with open_store(args, create=True) as (settings, conn), store.transaction(conn):
-        tenant = tenants_mod.add(
-            conn, name=args.name, username=args.username, password=args.password,
-            region=Region(args.region), profile=Profile(args.profile), licenses=args.licenses,
-            contact=args.contact, locale=args.locale,
-            authorized_keys="\n".join(args.authorized_key),
-            custom_keys=frozenset(args.custom_key),
-            created_at=clock_mod.load(conn).iso(),
-        )
-        control.make_folders(settings, tenant)  # before the commit: none or both
+    spec = control.TenantSpec(
+        name=args.name, username=args.username, password=args.password, region=args.region,
+        profile=args.profile, licenses=args.licenses, contact=args.contact, locale=args.locale,
+        custom_keys=args.custom_key, authorized_keys=args.authorized_key,
+    )
+    with open_store(args, create=True) as (settings, conn):
+        tenant, _ = control.create_tenant(conn, settings, spec)
     port = settings.port if tenant.region is Region.US else settings.eu_port
     # A running serve (perhaps on --port 0) knows the real port.
     port = running_endpoints(settings.data_dir).get(str(tenant.region), ("", port))[1]

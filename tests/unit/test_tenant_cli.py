@@ -3,13 +3,18 @@ before the tenant is stored, as a one-line usage error (exit 2)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
 
+from bwsandbox import control, store
 from bwsandbox.cli.main import main
+from bwsandbox.config import load
 
 ADD = ["tenant", "add", "acme", "--username", "acme", "--password", "pw"]
 
@@ -108,3 +113,24 @@ def test_a_tenant_whose_folder_cannot_be_made_is_not_stored(
     assert (tmp_path / "tenants" / "us" / "kept" / "root" / "incoming").is_dir()
     blocker.unlink()
     assert _add_named(tmp_path, "blocked", "blocked") == 0
+
+
+def test_a_tenant_whose_commit_fails_leaves_no_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folders are made before the COMMIT; if that fails, they go too."""
+    settings = load({"data_dir": tmp_path})
+    conn = store.connect(settings.db_path)
+
+    @contextlib.contextmanager
+    def commit_fails(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "transaction", commit_fails)
+    with pytest.raises(sqlite3.OperationalError):
+        control.create_tenant(conn, settings, control.TenantSpec(name="acme"))
+    conn.close()
+    assert not (tmp_path / "tenants" / "us" / "acme").exists()
