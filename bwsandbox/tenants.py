@@ -18,6 +18,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
+from bwsandbox import store
 from bwsandbox.errors import UsageError
 from bwsandbox.spec.fields import LOCALES, Profile, custom_key_problem
 
@@ -167,7 +168,7 @@ def add(
         raise UsageError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
     if licenses < 0:
         raise UsageError("licences cannot be negative")
-    if licenses > 2**63 - 1:  # SQLite INTEGER is 64-bit signed
+    if licenses > store.INT_MAX:
         raise UsageError(f"licences too large: {licenses}")
     if not username:
         raise UsageError("the username cannot be empty")

@@ -34,7 +34,7 @@ class TenantIn(Strict):
     password: str | None = Field(None, description="SFTP password; generated when omitted")
     region: Literal["us", "eu"] = "us"
     profile: Literal["core", "engage"] = "core"
-    licenses: int = Field(1000, ge=0, le=2**63 - 1)
+    licenses: int = Field(1000, ge=0, le=store.INT_MAX)
     contact: str = Field("technical-contact@example.com", description="the Technical Contact's email")
     locale: Literal["en-US", "en-GB"] = "en-US"
     custom_keys: list[str] = Field(default_factory=list, description="custom columns (docs/production.md §3)")
