@@ -5,7 +5,9 @@ script) that start their own. Killing only the shell on a timeout left them
 running, reparented to init, uploading into later runs. So each run gets a
 session, hence a process group, of its own (POSIX), and when the run ends,
 whether it finished, timed out or certify was interrupted, the whole group
-is ended: SIGTERM, a short grace to clean up, then SIGKILL.
+is ended: SIGTERM, a short grace to clean up, then SIGKILL. An interrupt
+is KeyboardInterrupt; that SIGTERM to certify raises it too is the CLI's
+doing (bwsandbox/cli/cmd_certify.py): a library sets no signal handler.
 
 A job that detaches on purpose (`setsid`, a daemon) leaves the group and is
 out of reach, as it would be of any scheduler.
@@ -16,12 +18,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 
 GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL
 _POLL_SECONDS = 0.05
@@ -137,22 +135,3 @@ def _running(group: int) -> bool:
             return True
     return False
 
-
-@contextmanager
-def terminate_interrupts() -> Iterator[None]:
-    """While certify runs, SIGTERM interrupts it as Ctrl-C does, so the
-    running job's group is ended and the sandbox stopped on the way out
-    (the default SIGTERM would end certify at once, orphaning the job).
-    Only the main thread can set a handler; elsewhere nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -50,7 +50,7 @@ from bwsandbox import faults, layout, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox._version import __version__
 from bwsandbox.certify.criteria import DROP_AFTER_BYTES, DROPPED, FIRST, REFUSED, RERUN, ROTATED, judge
-from bwsandbox.certify.job import run_job, terminate_interrupts
+from bwsandbox.certify.job import run_job
 from bwsandbox.certify.model import Certification, JobRun, UploadedFile
 from bwsandbox.certify.observations import RunObservation, Upload
 from bwsandbox.certify.script import job_script
@@ -285,7 +285,9 @@ def certify(
     with_faults: bool = True,
     progress: Progress = lambda _msg: None,
 ) -> Certification:
-    """Run the scenario and judge it. Never leaves a server running.
+    """Run the scenario and judge it. Never leaves a server running, nor a
+    process of the job, even when interrupted (KeyboardInterrupt); no
+    signal handler is set here (the CLI makes SIGTERM interrupt too).
     `with_faults=False` (`--no-faults`) skips the two fault runs: C13-C18
     are then not applicable."""
     if not command.strip():
@@ -304,8 +306,8 @@ def certify(
     script = job_script(command, Path.cwd())  # before the runs: what was certified is what ran
     total = 5 if with_faults else 3
     observed: dict[str, tuple[JobRun, RunObservation]] = {}
-    # SIGTERM as Ctrl-C: the running job is ended and the sandbox stopped.
-    with terminate_interrupts(), tempfile.TemporaryDirectory(prefix="bwsandbox-certify-") as tmp:
+    # Interrupted (KeyboardInterrupt): the running job is ended and the sandbox stopped.
+    with tempfile.TemporaryDirectory(prefix="bwsandbox-certify-") as tmp:
         h = _Harness(Path(tmp), profile, roster_bytes, timeout)
 
         def step(label: str, note: str) -> None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from bwsandbox.errors import UsageError
 from bwsandbox.spec.fields import Profile
@@ -57,10 +62,11 @@ def _run(args: argparse.Namespace) -> int:
         if path is not None:
             _check_writable(path)
     err = console(stderr=True)
-    cert = certify(
-        args.run, roster=args.roster, profile=Profile(args.profile), timeout=args.timeout,
-        with_faults=not args.no_faults, progress=lambda msg: err.print(msg, style="dim", markup=False),
-    )
+    with terminate_interrupts():  # SIGTERM as Ctrl-C: the running job is ended, the sandbox stopped
+        cert = certify(
+            args.run, roster=args.roster, profile=Profile(args.profile), timeout=args.timeout,
+            with_faults=not args.no_faults, progress=lambda msg: err.print(msg, style="dim", markup=False),
+        )
     for path, text in outputs:
         if path is not None:
             try:
@@ -88,3 +94,26 @@ def _check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: no directory {parent}")
     if (path.exists() and not os.access(path, os.W_OK)) or not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {path}: permission denied")
+
+
+@contextmanager
+def terminate_interrupts() -> Iterator[None]:
+    """While certify runs, SIGTERM interrupts it as Ctrl-C does, so the
+    running job's group is ended and the sandbox stopped on the way out
+    (the default SIGTERM would end certify at once, orphaning the job).
+    The command's own: the library `certify()` sets no handler, as it may
+    run inside an integrator's test process. Only the main thread can set
+    a handler; elsewhere nothing changes. The handler before is restored;
+    one Python cannot name (set from C: None) becomes SIG_DFL."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

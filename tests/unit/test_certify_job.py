@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from bwsandbox.certify.job import run_job, terminate_interrupts
+from bwsandbox.certify.job import run_job
+from bwsandbox.cli.cmd_certify import terminate_interrupts
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
 
@@ -55,22 +57,52 @@ def test_what_a_finished_job_left_running_is_ended(tmp_path: Path) -> None:
     assert not _runs(int(pid_file.read_text()))
 
 
+_UNDER_SIGTERM = """
+import os, sys
+from bwsandbox.certify.job import run_job
+from bwsandbox.cli.cmd_certify import terminate_interrupts
+with terminate_interrupts():
+    try:
+        run_job(sys.argv[1], env=dict(os.environ), timeout=60)
+    except KeyboardInterrupt:
+        sys.exit(130)
+sys.exit(0)
+"""
+
+
 def test_sigterm_to_certify_ends_the_running_job(tmp_path: Path) -> None:
+    """In a process of its own: a SIGTERM that no handler catches ends the
+    process it is sent to, which must be this child, never pytest."""
     pid_file = tmp_path / "pid"
     command = _grandchild(pid_file) + "sleep 60"
-
-    def terminate_once_started() -> None:
-        deadline = time.monotonic() + 10
-        while not pid_file.exists() and time.monotonic() < deadline:
+    child = subprocess.Popen([sys.executable, "-c", _UNDER_SIGTERM, command],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            assert child.poll() is None, child.communicate()
             time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    before = signal.getsignal(signal.SIGTERM)
-    with terminate_interrupts():
-        threading.Thread(target=terminate_once_started).start()
-        started = time.monotonic()
-        with pytest.raises(KeyboardInterrupt):
-            run_job(command, env=dict(os.environ), timeout=60)
-    assert time.monotonic() - started < 30
-    assert signal.getsignal(signal.SIGTERM) is before
+        child.send_signal(signal.SIGTERM)
+        _out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130, err  # interrupted, not ended by the default SIGTERM
     assert not _runs(int(pid_file.read_text()))
+
+
+def test_the_handler_before_is_restored_even_one_set_from_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """signal.signal returns None for a handler not set from Python;
+    setting None back raises TypeError, so the default is restored then.
+    No real handler is set: signal.signal is stood in for."""
+    calls: list[object] = []
+
+    def fake_signal(signum: int, handler: object) -> object:
+        calls.append(handler)
+        return None
+
+    monkeypatch.setattr(signal, "signal", fake_signal)
+    with terminate_interrupts():
+        assert callable(calls[0])
+    assert calls[1:] == [signal.SIG_DFL]
