@@ -112,7 +112,8 @@ class SandboxSFTPServer(compat.EndAwareSFTPServer):
         self._drop_local = drop_local.rstrip("/") + "/"
         self._max = endpoint.settings.max_file_bytes
         super().__init__(chan, chroot=self._root_b)
-        self.max_open_handles = endpoint.handles.per_session
+        # limits@openssh.com: what this session may open, the server-wide limit if lower
+        self.max_open_handles = min(endpoint.handles.per_session, endpoint.handles.total)
         if self._session.stall:  # a `stall` fault: every reply of this session waits
             for name in _REPLIES:
                 setattr(self, name, _delayed(getattr(self, name), self._session.stall))
