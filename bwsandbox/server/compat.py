@@ -29,9 +29,9 @@ The three changes are small enough to propose upstream as they are (the
    `SFTPServer` that a directory handle was closed. The handler asks an
    `EndAwareSFTPServer` before each OPEN and OPENDIR (`handle_opening`,
    which refuses with an SFTP error), tells it of every handle closed, by
-   the client or at the session's end (`handles_closed`), and reports its
-   `max_open_handles` in `limits@openssh.com` (asyncssh reports the
-   process's descriptor limit).
+   the client (once asyncssh has really dropped it) or at the session's end
+   (`handles_closed`), and reports its `max_open_handles` in
+   `limits@openssh.com` (asyncssh reports the process's descriptor limit).
 """
 
 from __future__ import annotations
@@ -108,8 +108,12 @@ class LenientSFTPServerHandler(SFTPServerHandler):
         counted = handle in self._file_handles or handle in self._dir_handles
         try:
             await SFTPServerHandler._process_close(self, packet)
-        finally:  # a file whose close failed is closed for asyncssh all the same
-            if counted and isinstance(server, EndAwareSFTPServer):
+        finally:
+            # A slot is free only if the handle is gone: asyncssh refuses a CLOSE
+            # with trailing bytes ("bad message") before it drops the handle, which
+            # stays open. A file whose close failed is dropped all the same.
+            gone = handle not in self._file_handles and handle not in self._dir_handles
+            if counted and gone and isinstance(server, EndAwareSFTPServer):
                 server.handles_closed(1)
 
     async def _process_limits(self, packet: SSHPacket) -> SFTPLimits:

@@ -19,6 +19,9 @@ the server counts them (docs/server.md "Limits and protection"):
 
 Past either, OPEN and OPENDIR answer an SFTP failure saying which limit and
 what to do; handles already open keep working, and a close frees a slot.
+A close frees one only once asyncssh has really dropped the handle (server/
+compat.py), and when a connection ends whatever its sessions still count is
+given back at once (`session_ended`), their files being closed just after.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class Handles:
 
     def acquire(self, session: Session) -> None:
         """Count one more handle of `session`, or refuse it (asyncssh.SFTPFailure)."""
+        if session.handles_given_back:  # a request still queued as its connection ended
+            raise asyncssh.SFTPFailure("The session has ended")
         if session.handles >= self.per_session:
             raise asyncssh.SFTPFailure(
                 f"Too many open files in this session (limit {self.per_session}): close some first"
@@ -67,6 +72,18 @@ class Handles:
 
     def release(self, session: Session, count: int = 1) -> None:
         """`count` handles of `session` were closed (by the client, or as its session ended)."""
-        count = min(count, session.handles)
+        if session.handles_given_back:  # its connection ended and gave back its whole count
+            return
+        if not 0 <= count <= session.handles:  # a close counted twice: the cap could be passed
+            raise RuntimeError(f"{count} handles closed, but session {session.id} counts {session.handles}")
         session.handles -= count
         self.open -= count
+
+    def session_ended(self, session: Session) -> None:
+        """`session`'s connection is gone: give back whatever it still counts.
+
+        asyncssh closes the handles left open just after (its SFTP channels end
+        on their own task), and tells of them through `release`, ignored from
+        now on; that a count was wrong cannot outlive the connection."""
+        self.release(session, session.handles)
+        session.handles_given_back = True

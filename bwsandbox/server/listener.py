@@ -112,6 +112,7 @@ class Endpoint:
             self._sessions.discard(session)
             assert session.tenant is not None
             self._per_tenant[session.tenant.name] -= 1
+        self.handles.session_ended(session)
         self.pickup.session_ended(session)
 
     def sessions_of(self, tenant: str) -> int:

@@ -27,6 +27,7 @@ class Session:
     last_activity: float = field(default_factory=time.monotonic)
     stall: float = 0.0  # seconds each authentication answer and SFTP reply waits (a `stall` fault)
     handles: int = 0  # file and directory handles open on its SFTP channels (server/handles.py)
+    handles_given_back: bool = False  # its connection ended: `handles` was given back whole
 
 
 def session_of(conn: Any) -> Session:

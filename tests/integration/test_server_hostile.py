@@ -150,6 +150,44 @@ def test_open_handles_are_capped_per_session_and_in_all(
     assert wait_until(lambda: handles.open == 0, timeout=10)
 
 
+@pytest.mark.parametrize(
+    ("per_session", "in_all", "refused"),
+    [(2, 12, r"in this session \(limit 2\)"), (3, 2, r"on this server \(limit 2 for all sessions\)")],
+)
+def test_a_close_the_server_refuses_frees_no_slot(
+    sandbox_factory: SandboxFactory, tmp_path: Path, per_session: int, in_all: int, refused: str
+) -> None:
+    """A CLOSE with bytes after its handle is answered "bad message" and the
+    file stays open: it once gave its slot back all the same, and a session
+    held 10 files open at a limit of 2."""
+    harness = sandbox_factory(max_handles_per_session=per_session, max_open_handles=in_all)
+    handles = harness.sandbox.endpoints[tenants.Region.US].handles
+    account = harness.add_tenant(tmp_path / "home")
+    client, sftp = _sftp(account)
+    try:
+        kind, msg = sftp._request(CMD_EXTENDED, "limits@openssh.com")
+        assert [msg.get_int64() for _ in range(4)][3] == 2  # max-open-handles: the lower of the two limits
+        files = []
+        for i in range(2):
+            files.append(sftp.open(f"incoming/h{i}.tmp", "wb"))
+            with pytest.raises(OSError, match="Unexpected data at end of packet"):
+                sftp._request(CMD_CLOSE, files[-1].handle, 0)  # a trailing int
+        with pytest.raises(OSError, match=refused):
+            sftp.open("incoming/h2.tmp", "wb")
+        assert handles.open == 2  # the two files the server still holds open
+        files[0].write(b"email\r\n")  # and they work
+        for f in files:
+            f.close()
+        assert handles.open == 0
+        with sftp.open("incoming/users_20260101.csv", "wb") as f:
+            f.write(b"email\r\n")
+    finally:
+        client.close()
+    (row,) = harness.wait_files(tenant_of(account), 1)  # the .tmp files wait for a rename
+    assert row["name"] == "users_20260101.csv"
+    assert wait_until(lambda: handles.open == 0, timeout=10)
+
+
 def test_the_server_wide_handle_limit_keeps_half_the_descriptors() -> None:
     assert total_limit(4096, 20000) == 4096
     assert total_limit(4096, 1024) == 512
