@@ -110,11 +110,11 @@ def _known_hosts(args: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     settings = load({"data_dir": args.data_dir})
+    rotation = hostkeys.rotate(settings.data_dir, announce=args.announce)
     # The way out of a corrupt key: kept aside, never deleted, and said where.
-    for was, now in hostkeys.set_aside_corrupt(settings.data_dir):
+    for was, now in rotation.set_aside:
         print(f"The host key {was} could not be read: kept aside as {now}.")
-    new, active = hostkeys.rotate(settings.data_dir, announce=args.announce)
-    if active:
+    if rotation.active:
         print("Host keys rotated: clients that trusted the old keys will now refuse to connect")
         print("(OpenSSH: 'REMOTE HOST IDENTIFICATION HAS CHANGED'). Restart `serve` to use them.")
         print(f"Old keys kept in {hostkeys.keys_dir(settings.data_dir) / 'retired'}.")
@@ -122,5 +122,8 @@ def _rotate(args: argparse.Namespace) -> int:
         print("New host keys staged: the server keeps its current keys and announces the new ones")
         print("(hostkeys-00@openssh.com; OpenSSH learns them with -o UpdateHostKeys=yes).")
         print("Restart `serve` to announce them; run `bwsandbox hostkey rotate` later to switch.")
-    print(host_keys_text(new, title="New keys"))
+    for path in rotation.remade:
+        print(f"Not announced: {path} could not be read, so a new key replaces it from the next")
+        print("start with no announce period: clients that trusted the old one see a changed host key.")
+    print(host_keys_text(rotation.keys, title="New keys"))
     return 0

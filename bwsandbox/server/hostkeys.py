@@ -202,7 +202,17 @@ def _stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def rotate(data_dir: Path, *, announce: bool = False) -> tuple[list[HostKeyInfo], bool]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rotation:
+    """What `rotate` did."""
+
+    keys: list[HostKeyInfo]  # the new keys
+    active: bool  # in use from the next start (False: staged, announced)
+    set_aside: list[tuple[Path, Path]]  # unreadable key files: (where it was, where it is now)
+    remade: list[Path]  # with announce: keys in use that were unreadable, made new at once
+
+
+def rotate(data_dir: Path, *, announce: bool = False) -> Rotation:
     """Simulate production changing its host keys.
 
     Without `announce` the new keys are used at the next start (clients see a
@@ -210,18 +220,20 @@ def rotate(data_dir: Path, *, announce: bool = False) -> tuple[list[HostKeyInfo]
     keeps using the current ones and announces both sets to OpenSSH clients
     (UpdateHostKeys); a later plain `rotate` promotes the staged keys.
     A key file that cannot be read (current or staged) is first set aside
-    (`set_aside_corrupt`), so rotating is the way out of a corrupt key.
-    Returns the new keys and whether they are in use now (False: staged).
+    (`set_aside_corrupt`), so rotating is the way out of a corrupt key; with
+    `announce`, a current one is made new at once, with no announce period.
     """
     folder = keys_dir(data_dir)
     staged = folder / "next"
-    set_aside_corrupt(data_dir)
+    aside = set_aside_corrupt(data_dir)
     if announce:
         ensure(data_dir)
         if staged.exists():
             shutil.rmtree(staged)
         _generate(staged)
-        return [describe(k) for k in _load(staged, _remedy(data_dir, staged=True))], False
+        new = [describe(k) for k in _load(staged, _remedy(data_dir, staged=True))]
+        remade = [was for was, _now in aside if was.parent == folder]
+        return Rotation(keys=new, active=False, set_aside=aside, remade=remade)
     retired = folder / "retired" / _stamp()
     for filename, _algorithm, _options in KEY_FILES:
         for name in (filename, filename + ".pub"):
@@ -233,7 +245,8 @@ def rotate(data_dir: Path, *, announce: bool = False) -> tuple[list[HostKeyInfo]
             os.replace(staged / name, folder / name)
         staged.rmdir()
     _generate(folder)  # every key a staged set lacked (or all of them)
-    return [describe(k) for k in _load(folder, _remedy(data_dir, staged=False))], True
+    new = [describe(k) for k in _load(folder, _remedy(data_dir, staged=False))]
+    return Rotation(keys=new, active=True, set_aside=aside, remade=[])
 
 
 def known_hosts_line(host: str, port: int, info: HostKeyInfo) -> str:

@@ -94,7 +94,23 @@ def test_a_corrupt_staged_key_is_named_and_announce_again_replaces_it(
 def test_promoting_a_staged_set_with_a_corrupt_key_makes_that_key_new(data: Path) -> None:
     hostkeys.rotate(data, announce=True)
     _spoil(data, ED25519, b"", folder="next")
-    new, active = hostkeys.rotate(data)
-    assert active and sorted(k.type for k in new) == sorted(alg for _n, alg, _o in hostkeys.KEY_FILES)
+    rotation = hostkeys.rotate(data)
+    assert rotation.active
+    assert sorted(k.type for k in rotation.keys) == sorted(alg for _n, alg, _o in hostkeys.KEY_FILES)
     assert not (hostkeys.keys_dir(data) / "next").exists()
-    assert list(hostkeys.keys_dir(data).glob(f"next-{ED25519}.corrupt-*"))
+    [aside] = hostkeys.keys_dir(data).glob(f"next-{ED25519}.corrupt-*")
+    assert rotation.set_aside == [(hostkeys.keys_dir(data) / "next" / ED25519, aside)]
+    assert rotation.remade == []  # a staged key: nobody trusted it yet
+
+
+def test_announce_with_a_corrupt_key_in_use_says_that_key_is_not_announced(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _spoil(data, ED25519, b"")
+    assert main(["hostkey", "rotate", "--announce", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    [aside] = hostkeys.keys_dir(data).glob(f"{ED25519}.corrupt-*")
+    assert out.count("could not be read: kept aside") == 1  # each key read once
+    assert f"The host key {path} could not be read: kept aside as {aside}." in out
+    assert f"Not announced: {path} could not be read" in out and "changed host key" in out
+    assert len(hostkeys.ensure(data)) == len(hostkeys.announced(data)) == len(hostkeys.KEY_FILES)

@@ -52,12 +52,15 @@ def test_known_hosts_line_uses_brackets_except_on_port_22(
 
 def test_rotation_keeps_old_keys_and_announce_stages_new_ones(tmp_path: Path) -> None:
     before = [hostkeys.describe(k) for k in hostkeys.ensure(tmp_path)]
-    staged, active = hostkeys.rotate(tmp_path, announce=True)
-    assert not active and [hostkeys.describe(k) for k in hostkeys.ensure(tmp_path)] == before
+    rotation = hostkeys.rotate(tmp_path, announce=True)
+    staged = rotation.keys
+    assert not rotation.active and rotation.set_aside == rotation.remade == []
+    assert [hostkeys.describe(k) for k in hostkeys.ensure(tmp_path)] == before
     assert [hostkeys.describe(k) for k in hostkeys.announced(tmp_path)] == staged
-    promoted, active = hostkeys.rotate(tmp_path)
-    assert active and promoted == staged and hostkeys.announced(tmp_path) == []
-    fresh, _ = hostkeys.rotate(tmp_path)
+    rotation = hostkeys.rotate(tmp_path)
+    promoted = rotation.keys
+    assert rotation.active and promoted == staged and hostkeys.announced(tmp_path) == []
+    fresh = hostkeys.rotate(tmp_path).keys
     assert {k.sha256 for k in fresh}.isdisjoint({k.sha256 for k in promoted})
     assert len(list((hostkeys.keys_dir(tmp_path) / "retired").iterdir())) == 2
 

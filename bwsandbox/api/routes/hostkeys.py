@@ -39,7 +39,8 @@ def known_hosts(sandbox: SB, request: Request) -> str:
 @router.post("/hostkeys/rotate", tags=["host keys"],
              summary="simulate production changing its host keys (in use after a restart)")
 def rotate(body: models.RotateIn, sandbox: SB, request: Request) -> dict[str, Any]:
-    new, active = hostkeys.rotate(sandbox.data_dir, announce=body.announce)
+    rotation = hostkeys.rotate(sandbox.data_dir, announce=body.announce)
+    new, active = rotation.keys, rotation.active
     host = client_host(sandbox, request)
     lines = [hostkeys.known_hosts_line(host, endpoint.port, k)
              for endpoint in sandbox.endpoints.values() for k in new]
