@@ -34,20 +34,30 @@ if [ "$want_test" = 1 ]; then
 fi
 
 PY=${PYTHON:-python3}
-# No virtualenv yet, or a half-made one (no pip: `python3 -m venv` stops there
-# when ensurepip is missing). Debian and Ubuntu ship ensurepip apart, in
+# Debian and Ubuntu ship ensurepip (which puts pip in a virtualenv) apart, in
 # python3.X-venv: installed here as the test packages are.
-if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/pip ]; then
-  if ! "$PY" -c 'import ensurepip' >/dev/null 2>&1; then
-    venv_pkg="python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
-    if ! command -v apt-get >/dev/null 2>&1; then
-      echo "bootstrap: $PY cannot make a virtualenv (no ensurepip): install $venv_pkg or its equivalent" >&2
-      exit 1
-    fi
-    echo "bootstrap: installing Debian package: $venv_pkg (the virtualenv's pip)"
-    apt_install "$venv_pkg"
+need_ensurepip() {
+  "$PY" -c 'import ensurepip' >/dev/null 2>&1 && return
+  local venv_pkg
+  venv_pkg="python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: $PY cannot make a virtualenv (no ensurepip): install $venv_pkg or its equivalent" >&2
+    exit 1
   fi
+  echo "bootstrap: installing Debian package: $venv_pkg (the virtualenv's pip)"
+  apt_install "$venv_pkg"
+}
+if [ ! -x .venv/bin/python ]; then
+  need_ensurepip
   "$PY" -m venv --clear .venv
+elif ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # A virtualenv without pip: made by uv or with --without-pip, or half-made
+  # (`python3 -m venv` stops there when ensurepip is missing). Add pip to it;
+  # remake it only when even that fails.
+  if ! .venv/bin/python -m ensurepip >/dev/null 2>&1; then
+    need_ensurepip
+    .venv/bin/python -m ensurepip >/dev/null || "$PY" -m venv --clear .venv
+  fi
 fi
 # Rebuild when the dependencies or the C extension's source change.
 stamp=".venv/.bootstrap-$want_test-$(cat pyproject.toml setup.py constraints.txt bwsandbox/validator/*.c | sha256sum | cut -c1-16)"
