@@ -1,15 +1,13 @@
 """No process of a certify run outlives the run: the job's grandchildren are
-ended on a timeout, when the job exits leaving them behind, and when
-certify is interrupted (SIGTERM as Ctrl-C)."""
+ended on a timeout and when the job exits leaving them behind; a SIGTERM
+to certify (as Ctrl-C) is tested through the CLI, in
+tests/integration/test_certify_timeout.py."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,41 +52,6 @@ def test_what_a_finished_job_left_running_is_ended(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     result = run_job(_grandchild(pid_file) + "echo done", env=dict(os.environ), timeout=30)
     assert (result.exit_code, result.stdout) == (0, "done\n")
-    assert not _runs(int(pid_file.read_text()))
-
-
-_UNDER_SIGTERM = """
-import os, sys
-from bwsandbox.certify.job import run_job
-from bwsandbox.cli.cmd_certify import terminate_interrupts
-with terminate_interrupts():
-    try:
-        run_job(sys.argv[1], env=dict(os.environ), timeout=60)
-    except KeyboardInterrupt:
-        sys.exit(130)
-sys.exit(0)
-"""
-
-
-def test_sigterm_to_certify_ends_the_running_job(tmp_path: Path) -> None:
-    """In a process of its own: a SIGTERM that no handler catches ends the
-    process it is sent to, which must be this child, never pytest."""
-    pid_file = tmp_path / "pid"
-    command = _grandchild(pid_file) + "sleep 60"
-    child = subprocess.Popen([sys.executable, "-c", _UNDER_SIGTERM, command],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-            assert child.poll() is None, child.communicate()
-            time.sleep(0.02)
-        child.send_signal(signal.SIGTERM)
-        _out, err = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 130, err  # interrupted, not ended by the default SIGTERM
     assert not _runs(int(pid_file.read_text()))
 
 
