@@ -376,6 +376,28 @@ def test_host_key_rotation_through_the_api(tmp_path: Path) -> None:
             sftp_put(stale, tmp_path, "users_20260202.csv", GOOD.encode())
 
 
+def test_rotation_through_the_api_names_an_unreadable_staged_key_it_set_aside(tmp_path: Path) -> None:
+    """A staged key (rotate with announce) found spoilt when the set is
+    promoted: the answer names where it was and where it is kept."""
+    from bwsandbox.api import HttpService
+    from bwsandbox.sandbox import Sandbox
+    from bwsandbox.server import hostkeys
+
+    settings = load({"data_dir": tmp_path / "keys", "port": 0, "eu_port": 0, "http_port": 0}, env={})
+    with Sandbox(settings, services=[HttpService(settings)]) as sandbox:
+        assert sandbox.http_address is not None
+        api = Api(f"http://127.0.0.1:{sandbox.http_address[1]}")
+        status, _, staged = api("POST", "/api/v1/hostkeys/rotate", {"announce": True})
+        assert status == 200 and staged["set_aside"] == [] and staged["remade_now"] == []
+        name = hostkeys.KEY_FILES[0][0]
+        (hostkeys.keys_dir(settings.data_dir) / "next" / name).write_bytes(b"")
+        status, _, promoted = api("POST", "/api/v1/hostkeys/rotate", {})
+        assert status == 200
+        [aside] = promoted["set_aside"]
+        assert aside["was"] == f"hostkeys/next/{name}" and aside["now"].startswith("hostkeys/next-")
+        assert (settings.data_dir / aside["now"]).read_bytes() == b""  # kept, not deleted
+
+
 def test_the_upload_list_long_polls_for_a_change(api: Api, tenant: dict[str, Any], tmp_path: Path) -> None:
     import threading
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -44,5 +45,11 @@ def rotate(body: models.RotateIn, sandbox: SB, request: Request) -> dict[str, An
     host = client_host(sandbox, request)
     lines = [hostkeys.known_hosts_line(host, endpoint.port, k)
              for endpoint in sandbox.endpoints.values() for k in new]
+    def shown(path: Path) -> str:  # as the data directory names it
+        return str(path.relative_to(sandbox.data_dir)) if path.is_relative_to(sandbox.data_dir) else path.name
+
     return {"new": [host_key_view(k).model_dump() for k in new], "active_after_restart": active,
-            "known_hosts": lines, "note": "restart `bwsandbox serve` to offer them"}
+            "known_hosts": lines, "note": "restart `bwsandbox serve` to offer them",
+            # Unreadable key files met on the way, kept aside (never deleted), as the CLI says them.
+            "set_aside": [{"was": shown(was), "now": shown(now)} for was, now in rotation.set_aside],
+            "remade_now": [shown(path) for path in rotation.remade]}
