@@ -15,7 +15,7 @@ from typing import TextIO
 from bwsandbox import clock as clock_mod
 from bwsandbox import store
 from bwsandbox import tenants as tenants_mod
-from bwsandbox.cli import layout, render_server
+from bwsandbox.cli import export, layout, render_server
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.cli.render_server import print_table
 from bwsandbox.ingest import directory, notify
@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
                 if args.format == "json":
                     _write_json_list(stream, sys.stdout)
                 else:
-                    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+                    writer = csv.DictWriter(export.csv_stdout(), fieldnames=columns, lineterminator="\n")
                     writer.writeheader()
                     writer.writerows(_safe(r) for r in stream)
             return 0
@@ -105,7 +105,7 @@ def _departments(rows: list[dict[str, object]], fmt: str) -> int:
     if fmt == "json":
         print(json.dumps(rows, indent=2))
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer = csv.DictWriter(export.csv_stdout(), fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(_safe({**r, "active": "true" if r["active"] else "false"}) for r in rows)
     else:
@@ -121,7 +121,7 @@ def _history(entries: list[dict[str, object]], fmt: str) -> int:
         print(json.dumps(entries, indent=2))
         return 0
     if fmt == "csv":  # one line per changed field: spreadsheet-friendly
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv.writer(export.csv_stdout(), lineterminator="\n")
         writer.writerow(["at", "subject", "action", "field", "old", "new", "source", "row"])
         for e in entries:
             changes = e["changes"] if isinstance(e["changes"], dict) else {}

@@ -22,7 +22,6 @@ Exit codes: 0 no error finding, 1 an error finding or a rejected file, 2 usage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -164,6 +163,7 @@ def _context(args: argparse.Namespace, limit: int) -> Context:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bwsandbox.cli import export
     from bwsandbox.validator import error_csv
 
     if args.format == "csv" and len(args.files) > 1:
@@ -202,11 +202,9 @@ def _run(args: argparse.Namespace) -> int:
         del data
     if args.format == "json":
         docs = [{**j.report.to_dict(), "plan": j.plan} for j in results]
-        sys.stdout.write(json.dumps(docs[0] if len(docs) == 1 else docs, ensure_ascii=False, indent=2) + "\n")
+        export.write_json(docs[0] if len(docs) == 1 else docs)
     elif args.format == "csv":
-        sys.stdout.flush()
-        sys.stdout.buffer.write(error_csv(results[0]))
-        sys.stdout.buffer.flush()
+        export.write_csv_bytes(error_csv(results[0]))
     else:
         from bwsandbox.cli import render
 
