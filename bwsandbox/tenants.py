@@ -16,11 +16,13 @@ import hmac
 import json
 import os
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 
 from bwsandbox import store
 from bwsandbox.errors import UsageError
 from bwsandbox.spec.fields import LOCALES, Profile, custom_key_problem
+from bwsandbox.textsafe import one_line
 
 
 class Region(enum.StrEnum):
@@ -126,6 +128,17 @@ def _from_row(row: sqlite3.Row) -> Tenant:
 # suffix and is the limit the API always had for ASCII names.
 MAX_NAME_BYTES = 100
 
+# The name also goes into email headers (notify's X-Bwsandbox-Tenant), log
+# lines, outbox file names and the terminal, none of which can hold every
+# character: a CR or LF forges a header or a line, ESC or BEL drives a
+# terminal (Cc); bidi overrides and zero-width characters reorder or hide text,
+# so two names that differ read the same (Cf, CVE-2021-42574); U+2028/U+2029
+# break a line in many viewers (Zl, Zp). A name is an identifier, not prose: it
+# loses nothing by refusing them all, Cf's ZWJ/ZWNJ included (emoji sequences,
+# some Persian and Indic spellings), rather than judging which are harmless.
+_REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
+                       "Zl": "a line separator", "Zp": "a paragraph separator"}
+
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a tenant's name, or None: the one rule the CLI,
@@ -141,6 +154,11 @@ def name_problem(name: str) -> str | None:
                 f"{MAX_NAME_BYTES} bytes, because the name is a folder name on disk")
     if "/" in name or "\0" in name or name.startswith("."):
         return f"invalid tenant name {name!r}: it names a folder, so no '/', no NUL and no leading '.'"
+    for position, c in enumerate(name, 1):
+        if (kind := _REFUSED_CATEGORIES.get(unicodedata.category(c))) is not None:
+            return (f"invalid tenant name {name!r}: character {position} is U+{ord(c):04X}, {kind}; "
+                    "a name goes into email headers, file names and terminals, so no control, "
+                    "format or line-separator characters")
     return None
 
 
@@ -228,6 +246,8 @@ def get(conn: sqlite3.Connection, name: str) -> Tenant | None:
     return _from_row(row) if row else None
 
 
+# The messages below list stored names through one_line: a name stored before
+# name_problem refused control characters must not drive the reader's terminal.
 def require(conn: sqlite3.Connection, name: str) -> Tenant:
     try:
         name.encode("utf-8")
@@ -235,7 +255,7 @@ def require(conn: sqlite3.Connection, name: str) -> Tenant:
         raise UsageError(f"the tenant name {name!r} is not valid UTF-8 text") from None
     tenant = get(conn, name)
     if tenant is None:
-        known = ", ".join(t.name for t in all_tenants(conn)) or "none"
+        known = ", ".join(one_line(t.name) for t in all_tenants(conn)) or "none"
         raise UsageError(f"no tenant named {name!r} (tenants: {known})")
     return tenant
 
@@ -250,7 +270,7 @@ def require_or_only(conn: sqlite3.Connection, name: str | None) -> Tenant:
         return every[0]
     if not every:
         raise UsageError("this sandbox has no tenant yet (`bwsandbox tenant add`, or `bwsandbox serve`)")
-    raise UsageError(f"this sandbox has {len(every)} tenants ({', '.join(t.name for t in every)}): "
+    raise UsageError(f"this sandbox has {len(every)} tenants ({', '.join(one_line(t.name) for t in every)}): "
                      "say which with --tenant NAME")
 
 

@@ -39,14 +39,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows[0] if args.id is not None else rows, indent=2))
         return 0
-    from bwsandbox.cli import layout, render_server
+    from bwsandbox.cli import layout, render_server, safe
 
     if args.id is not None:
         render_server.print_email(rows[0])
         return 0
     out = layout.stdout()
     if not rows:
-        out.print(f"no emails for tenant {tenant.name}", markup=False)
+        out.print(f"no emails for tenant {safe.plain(tenant.name)}", markup=False)
         return 0
     columns = ("#", "kind", "to", "subject", "state", "attachments", "created", "detail")
     render_server.print_table(

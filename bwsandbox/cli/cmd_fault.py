@@ -18,6 +18,7 @@ from bwsandbox import faults, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.errors import UsageError
+from bwsandbox.textsafe import one_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,7 +97,7 @@ def _target(args: argparse.Namespace, conn: sqlite3.Connection) -> tuple[str | N
         return None, args.tenant
     every = tenants_mod.all_tenants(conn)
     if len(every) != 1:
-        names = ", ".join(t.name for t in every) or "none yet"
+        names = ", ".join(one_line(t.name) for t in every) or "none yet"
         raise UsageError(f"which tenant? give --tenant NAME (tenants: {names}) or --region us|eu")
     return None, every[0].name
 

@@ -46,11 +46,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
-    from bwsandbox.cli import layout, render_server
+    from bwsandbox.cli import layout, render_server, safe
 
     out = layout.stdout()
     if not rows:
-        out.print("no uploads yet" + (f" for tenant {args.tenant}" if args.tenant else ""))
+        out.print("no uploads yet" + (f" for tenant {safe.plain(args.tenant)}" if args.tenant else ""),
+                  markup=False)
         return 0
     # Most useful first; at a narrow width the last ones go (`layout.print_records`).
     several = len({r["tenant"] for r in rows}) > 1
@@ -65,5 +66,5 @@ def _run(args: argparse.Namespace) -> int:
     render_server.print_table(out, columns, table, drop=("detail", "bytes", "received", "applied"),
                               head=("#", "name"))
     if not several:
-        out.print(f"tenant {rows[0]['tenant']}: {len(rows)} upload(s)", style="dim", markup=False)
+        out.print(f"tenant {safe.plain(rows[0]['tenant'])}: {len(rows)} upload(s)", style="dim", markup=False)
     return 0

@@ -18,6 +18,7 @@ from bwsandbox.errors import UsageError
 from bwsandbox.ingest import files, reports
 from bwsandbox.ingest.files import FileRecord
 from bwsandbox.ingest.queue import MARKER_DETAIL
+from bwsandbox.textsafe import one_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +56,7 @@ def find(conn: Any, tenant: str | None, name: str) -> FileRecord | None:
 def _not_found(conn: Any, tenant: str | None, name: str) -> UsageError:
     close = difflib.get_close_matches(name, files.names(conn, tenant), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    whose = f"tenant {tenant}" if tenant is not None else "this sandbox"
+    whose = f"tenant {one_line(tenant)}" if tenant is not None else "this sandbox"
     return UsageError(
         f"{whose} has no file named {name!r} and none with that id{hint} (see `bwsandbox files`)"
     )
@@ -74,7 +75,8 @@ def _locate(conn: Any, tenant_name: str | None, name: str) -> FileRecord:
     if _by_id(name) is None or row.name == name:  # a name: is it one tenant's only?
         owners = files.tenants_named(conn, name)
         if len(owners) > 1:
-            raise UsageError(f"{name!r} was uploaded by several tenants ({', '.join(sorted(owners))}): "
+            shown = ", ".join(one_line(owner) for owner in sorted(owners))
+            raise UsageError(f"{name!r} was uploaded by several tenants ({shown}): "
                              "say which with --tenant NAME, or give the file's id (see `bwsandbox files`)")
     return row
 

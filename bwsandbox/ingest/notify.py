@@ -103,7 +103,7 @@ def build_message(
     msg["Subject"] = one_line(f"Betterworks user import: {count} error(s) in {file_name}")
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="bwsandbox.invalid")
-    msg["X-Bwsandbox-Tenant"] = tenant
+    msg["X-Bwsandbox-Tenant"] = one_line(tenant)  # a name stored before name_problem refused CR/LF
     msg["X-Bwsandbox-Kind"] = TECHNICAL_CONTACT
     summary = ", ".join(f"{k} {v}" for k, v in applied.items() if v) or "nothing"
     lines = [
@@ -257,7 +257,7 @@ def _deliver(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path) -> int
                 state = "sent"
             else:
                 outbox.mkdir(parents=True, exist_ok=True)
-                target = outbox / f"{row['id']:06d}-{row['tenant']}.eml"
+                target = outbox / outbox_name(row["id"], row["tenant"])
                 atomic_write(target, bytes(row["message"]))
                 detail = str(target)
         except (OSError, smtplib.SMTPException, IngestError, ValueError, OverflowError) as exc:
@@ -272,6 +272,19 @@ def _deliver(conn: sqlite3.Connection, *, smtp: str | None, outbox: Path) -> int
         conn.execute("UPDATE emails SET state = ?, detail = ? WHERE id = ?", (state, detail, row["id"]))
         handled += 1
     return handled
+
+
+_OUTBOX_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def outbox_name(email_id: int, tenant: str) -> str:
+    """The outbox file of email `email_id`: `000001-acme.eml`. Outside ASCII
+    letters, digits and `._-`, each character of the tenant's name shows as
+    `_`, so a name (stored before name_problem refused control characters, or
+    with spaces or non-ASCII letters) never puts an escape sequence or a
+    newline into a file name a shell lists; the id keeps each name unique."""
+    safe = "".join(c if c in _OUTBOX_SAFE else "_" for c in tenant)
+    return f"{email_id:06d}-{safe}.eml"
 
 
 def _send(smtp: str, message: bytes) -> None:

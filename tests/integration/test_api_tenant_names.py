@@ -90,3 +90,12 @@ def test_a_tenant_an_older_sandbox_left_half_made_can_be_deleted(server: Sandbox
     assert legacy not in names(server)
     assert call(server, "GET", path)[0] == 404
     assert (server.settings.data_dir / "tenants" / "us").is_dir()  # nothing else was touched
+
+
+@pytest.mark.parametrize(("char", "code"), [("\r\n", "U+000D"), ("\x1b", "U+001B"), ("\u2028", "U+2028")])
+def test_a_control_or_format_character_is_a_422(server: SandboxServer, char: str, code: str) -> None:
+    name = f"evil2{char}Bcc: x@evil.com"
+    status, problem = call(server, "POST", "/api/v1/tenants", {"name": name, "username": "evil2"})
+    assert status == 422, problem
+    assert f"character 6 is {code}" in json.dumps(problem)
+    assert name not in names(server)
