@@ -21,10 +21,21 @@ stdin, the plaintext comes out on its stdout as Sequoia inflates it, and
 the parent counts it; the moment it passes `max_decrypted_bytes` the child
 is killed and the file is rejected (`PGP_TOO_LARGE`). Memory stays at the
 limit plus Sequoia's buffers, whatever the compression ratio.
+
+Sequoia's `decrypt` also passes through a message that is not encrypted at
+all (`gpg --store`, `gpg --sign`), and pysequoia does not say whether a key
+was used. So before decrypting, `_envelope` reads the message's first packet
+headers (tag and length, RFC 9580 §4.2; format parsing, no cryptography):
+only session-key packets followed by an encrypted data packet go on to the
+child, and one of them must be a PKESK to the tenant's key (or to an
+anonymous recipient). Without passwords, Sequoia can then only decrypt with
+that key.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
 import secrets
@@ -36,6 +47,7 @@ from pathlib import Path
 from typing import IO
 
 import pysequoia
+from pysequoia.packet import PacketPile
 
 from bwsandbox import layout
 from bwsandbox.tenants import Tenant
@@ -134,13 +146,44 @@ def decrypt(
             f"{name} is named like an encrypted file but is not PGP-encrypted. Encrypt it with the "
             f"tenant's public key (bwsandbox pgp export-key --tenant {tenant.name}).",
         )
+    export = f"`bwsandbox pgp export-key --tenant {tenant.name}`"
+    try:
+        sessions, first = _envelope(data)
+    except ValueError as exc:
+        raise PgpProblem("PGP_INVALID", f"{name} is not a valid OpenPGP message: {exc}.") from None
+    if not sessions:
+        what = _NOT_ENCRYPTED.get(first, f"its first packet is of type {first}, not an encrypted message")
+        raise PgpProblem(
+            "PGP_NOT_ENCRYPTED",
+            f"{name} is a PGP file but not encrypted ({what}): the sandbox takes only files encrypted "
+            f"to the tenant's key from {export}.",
+        )
+    if first not in _ENCRYPTED_DATA:
+        raise PgpProblem(
+            "PGP_INVALID",
+            f"{name} is not a valid OpenPGP message: its session keys are followed by "
+            + ("nothing" if first is None else f"a packet of type {first}, not encrypted data") + ".",
+        )
+    recipients = [body for tag, body in sessions if tag == _PKESK]
+    if not recipients:
+        raise PgpProblem(
+            "PGP_WRONG_KEY",
+            f"{name} is encrypted with a passphrase, not to the tenant's key. Encrypt it to the key "
+            f"from {export} (gpg -e -r, not gpg -c).",
+        )
     if not create_key and not has_key(data_dir, tenant):
         raise PgpProblem(
             "PGP_WRONG_KEY",
             f"{name} is encrypted, but not to this tenant's sandbox key: the tenant has none yet. "
-            f"Run `bwsandbox pgp export-key --tenant {tenant.name}` (it makes the key) and encrypt to it.",
+            f"Run {export} (it makes the key) and encrypt to it.",
         )
     tsk = ensure_key(data_dir, tenant)
+    if not any(_addressed_to(body, tsk) for body in recipients):
+        raise PgpProblem(
+            "PGP_WRONG_KEY",
+            f"{name} is encrypted, but not to this tenant's sandbox key (fingerprint "
+            f"{tsk.extract_certificate().fingerprint}). Encrypt it with the key from {export}.",
+        )
     try:
         return _decrypt_bounded(data, key_dir(data_dir, tenant) / "secret.asc", max_bytes)
     except _TooLarge:
@@ -161,6 +204,97 @@ def decrypt(
             ) from exc
         reason = reason.replace('Reading "/dev/stdin": ', "reading it: ")  # the child reads a pipe
         raise PgpProblem("PGP_INVALID", f"{name} could not be decrypted: {reason}.") from exc
+
+
+# Packet tags (RFC 9580 §5).
+_PKESK, _SKESK, _MARKER = 1, 3, 10
+_ENCRYPTED_DATA = (9, 18, 20)  # SED, SEIPD, OCB (AEAD) encrypted data
+_NOT_ENCRYPTED = {
+    2: "only a signature", 4: "only signed",
+    8: "compressed, signed or literal data only", 11: "literal data only",
+    None: "no packets",
+}
+
+
+def _envelope(data: bytes) -> tuple[list[tuple[int, bytes]], int | None]:
+    """The session-key packets (tag, body) the message opens with, and the tag
+    of the packet after them (None at the end). Reads headers only; ValueError
+    if they are not OpenPGP."""
+    raw = _dearmor(data)
+    sessions: list[tuple[int, bytes]] = []
+    at = 0
+    while at < len(raw):
+        octet = raw[at]
+        if not octet & 0x80:
+            raise ValueError(f"byte {at} is not a packet header")
+        new_format = bool(octet & 0x40)
+        tag = octet & 0x3F if new_format else (octet >> 2) & 0x0F
+        if tag not in (_PKESK, _SKESK, _MARKER):
+            return sessions, tag
+        at, size = _length(raw, at + 1, new_format, octet & 0x03)
+        if at + size > len(raw):
+            raise ValueError("it is cut short")
+        if tag != _MARKER:  # a marker packet is ignored (RFC 9580 §5.8)
+            sessions.append((tag, raw[at:at + size]))
+        at += size
+    return sessions, None
+
+
+def _length(raw: bytes, at: int, new_format: bool, old_type: int) -> tuple[int, int]:
+    """Where a session-key packet's body starts, and its length (§4.2.1,
+    §4.2.2); those packets have a definite length."""
+    if new_format:
+        first = _octets(raw, at, 1)
+        if first < 192:
+            return at + 1, first
+        if first < 224:
+            return at + 2, ((first - 192) << 8) + _octets(raw, at + 1, 1) + 192
+        if first == 255:
+            return at + 5, _octets(raw, at + 1, 4)
+        raise ValueError("a session key packet has a partial length")
+    if old_type == 3:
+        raise ValueError("a session key packet has no length")
+    n = 1 << old_type
+    return at + n, _octets(raw, at, n)
+
+
+def _octets(raw: bytes, at: int, n: int) -> int:
+    if at + n > len(raw):
+        raise ValueError("it is cut short")
+    return int.from_bytes(raw[at:at + n], "big")
+
+
+def _dearmor(data: bytes) -> bytes:
+    """The binary message inside ASCII armor (RFC 9580 §6.2); binary as is."""
+    text = data.lstrip()
+    if not text.startswith(b"-----BEGIN PGP MESSAGE-----"):
+        return data
+    body = []
+    for line in text.splitlines()[1:]:
+        line = line.strip()
+        if line.startswith(b"-----END"):
+            break
+        if line and b":" not in line and not line.startswith(b"="):  # not a header or the checksum
+            body.append(line)
+    try:
+        return base64.b64decode(b"".join(body), validate=True)
+    except binascii.Error:
+        raise ValueError("its ASCII armor is not base64") from None
+
+
+def _addressed_to(pkesk: bytes, tsk: pysequoia.Tsk) -> bool:
+    """Whether a PKESK body names one of the tenant's keys, or no key (an
+    anonymous recipient, which Sequoia tries every key on). v3: key ID;
+    v6: key version and fingerprint (RFC 9580 §5.1)."""
+    keys = [p for p in PacketPile.from_bytes(bytes(tsk.extract_certificate())) if p.key_id]
+    if pkesk[:1] == b"\x03" and len(pkesk) >= 9:
+        named = pkesk[1:9].hex()
+        return named == "0" * 16 or any(p.key_id == named for p in keys)
+    if pkesk[:1] == b"\x06" and len(pkesk) >= 2:
+        size = pkesk[1]
+        named = pkesk[3:2 + size].hex()
+        return size == 0 or any(p.fingerprint == named for p in keys)
+    return True  # a version this reader does not know: Sequoia decides
 
 
 class _TooLarge(Exception):

@@ -12,6 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pysequoia
 import pytest
 from apply_helpers import rows
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,7 @@ from test_ingest_apply import _csv, _mmddyyyy, files, id_files
 from bwsandbox import store, tenants
 from bwsandbox.cli.main import main
 from bwsandbox.clock import Clock
+from bwsandbox.ingest import pgp
 from bwsandbox.ingest.process import judge_upload, process
 from bwsandbox.ingest.records import Source
 from bwsandbox.spec.fields import Profile
@@ -132,7 +134,8 @@ def test_a_plan_writes_no_pgp_key_and_stdin_needs_a_name(
 ) -> None:
     _tenant(tmp_path, Profile.ENGAGE, 1000)
     feed = tmp_path / "employees.202612060900.csv.pgp"
-    feed.write_bytes(b"\x85junk")
+    other = pysequoia.Tsk.generate("other <other@example.com>").extract_certificate()
+    feed.write_bytes(pgp.encrypt_for(b"email\n", str(other)))  # the tenant has no key yet
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "sandbox.db" not in p.name)
     assert main(["validate", "--tenant", "acme", "--data-dir", str(tmp_path), "--format", "json",
                  str(feed)]) == 1
