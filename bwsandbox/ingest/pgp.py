@@ -16,11 +16,13 @@ upload can hold a compressed packet that inflates to gigabytes, and
 pysequoia's `decrypt()` returns the whole plaintext at once. Its streaming
 call, `decrypt_file(input, output)`, holds the GIL while it writes, so it
 cannot feed a reader thread of this process. So the decryption runs in a
-child Python (`sys.executable -c _CHILD`): the ciphertext goes in on its
+child Python (`sys.executable -I -c _CHILD`): the ciphertext goes in on its
 stdin, the plaintext comes out on its stdout as Sequoia inflates it, and
 the parent counts it; the moment it passes `max_decrypted_bytes` the child
 is killed and the file is rejected (`PGP_TOO_LARGE`). Memory stays at the
-limit plus Sequoia's buffers, whatever the compression ratio.
+limit plus Sequoia's buffers, whatever the compression ratio. The child runs
+isolated (`-I`: no current directory, user site or PYTHON* variables on its
+path) and is handed the directory this process imported pysequoia from.
 
 Sequoia's `decrypt` also passes through a message that is not encrypted at
 all (`gpg --store`, `gpg --sign`), and pysequoia does not say whether a key
@@ -118,8 +120,10 @@ DEFAULT_MAX_DECRYPTED = 256 * 1024**2  # the max_decrypted_bytes setting's defau
 
 # The child: ciphertext on stdin, plaintext on stdout, streamed by Sequoia;
 # on failure the first line of the error on stderr, exit 3.
+# argv: the secret key, the directory holding the parent's pysequoia.
 _CHILD = """
 import sys
+sys.path.insert(0, sys.argv[2])
 import pysequoia
 key = pysequoia.Tsk.from_bytes(open(sys.argv[1], "rb").read())
 try:
@@ -129,6 +133,7 @@ except Exception as exc:
     sys.exit(3)
 """
 _CHUNK = 1 << 20
+_PYSEQUOIA_HOME = str(Path(pysequoia.__file__).resolve().parent.parent)
 
 
 def decrypt(
@@ -309,7 +314,7 @@ def _decrypt_bounded(data: bytes, secret: Path, max_bytes: int) -> bytes:
     """The plaintext, from the child (see the module docstring)."""
     with tempfile.TemporaryFile() as err:
         child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(secret)],
+            [sys.executable, "-I", "-c", _CHILD, str(secret), _PYSEQUOIA_HOME],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
         )
         assert child.stdin is not None and child.stdout is not None

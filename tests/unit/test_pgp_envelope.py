@@ -131,3 +131,17 @@ def test_damaged_headers_are_invalid(tmp_path: Path) -> None:
                  b"-----BEGIN PGP MESSAGE-----\n\n!!!!\n-----END PGP MESSAGE-----\n"]:
         assert _refusal(env, t, data).code == "PGP_INVALID", data
 
+
+def test_the_decrypt_child_ignores_modules_in_the_current_directory_and_pythonpath(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = Env(tmp_path / "env")
+    t = env.tenant("eng", Profile.ENGAGE)
+    ciphertext = pgp.encrypt_for(ROSTER, pgp.public_key(env.settings.data_dir, t))
+    planted = tmp_path / "cwd"
+    planted.mkdir()
+    for module in ("pysequoia", "sitecustomize"):
+        (planted / f"{module}.py").write_text(f"raise SystemExit('the planted {module} ran')\n")
+    monkeypatch.chdir(planted)
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    assert pgp.decrypt(ciphertext, env.settings.data_dir, t, "x.csv.pgp") == ROSTER
