@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine: the Debian packages the tests drive
 # (real SFTP clients, sshd for the benchmark baseline, chromium + chromedriver for
-# the web UI test, Node for the examples/ client) and a virtualenv with
+# the web UI test, Node for the examples/ client, gpg for the engage files' tests) and a virtualenv with
 # pinned Python dependencies (constraints.txt). Debian packages are installed
 # with apt-get, as root or through sudo. Idempotent: fast when done.
 #   scripts/bootstrap.sh          runtime only (for `make serve`)
@@ -23,7 +23,7 @@ if [ "$want_test" = 1 ]; then
   missing=()
   for pair in sftp:openssh-client sshd:openssh-server sshpass:sshpass psftp:putty-tools \
               lftp:lftp curl:curl rclone:rclone strace:strace \
-              chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm; do
+              chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm gpg:gnupg; do
     bin=${pair%%:*}; pkg=${pair#*:}
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
   done

@@ -19,7 +19,6 @@ from bwsandbox import tenants
 from bwsandbox.ingest import pgp
 from bwsandbox.spec.fields import Profile
 
-pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg")
 ROSTER = b"email,first_name,last_name\na@b.co,A,B\n"
 
 
