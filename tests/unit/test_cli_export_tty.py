@@ -11,12 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bwsandbox import store, tenants
-from bwsandbox.clock import Clock
-from bwsandbox.config import load
-from bwsandbox.ingest.queue import Inbox
-from bwsandbox.ingest.worker import Worker
+from ingest_env import Env
 
 TITLE = "\x1b[2J\x1b]0;pwned\x07CTO"  # clears the screen, sets the window title
 RAW = ("\x1b", "\x07", "\x9b", "\u202e")
@@ -24,18 +19,12 @@ RAW = ("\x1b", "\x07", "\x9b", "\u202e")
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    settings = load({"data_dir": tmp_path / "data"}, env={})
-    conn = store.connect(settings.db_path)
-    with store.transaction(conn):
-        tenants.add(conn, name="acme", username="acme", password="pw", contact="it@acme.com",
-                    created_at="2026-01-01T00:00:00+00:00")
-    spool = tmp_path / "spool.csv"
-    spool.write_text(f"email,first_name,last_name,title\nada@x.com,Ada,Lovelace,{TITLE}\n")
-    inbox = Inbox(conn, settings.data_dir, Clock())
-    inbox.received(tenants.require(conn, "acme"), "users_20260301.csv", spool)
-    conn.close()
-    Worker(settings).process_pending()
-    return settings.data_dir
+    env = Env(tmp_path)  # a real store, inbox and worker (ingest_env.py)
+    env.put(env.tenant("acme"), "users_20260301.csv",
+            f"email,first_name,last_name,title\nada@x.com,Ada,Lovelace,{TITLE}\n")
+    env.worker.process_pending()
+    env.conn.close()
+    return env.settings.data_dir
 
 
 def _cli(*args: str) -> list[str]:
