@@ -34,7 +34,10 @@ def test_an_upload_after_a_clock_change_is_received_and_processed_on_the_new_clo
     assert row["received_at"].startswith("2027-03-01T")
     assert report_of(row)["processed_at"].startswith("2027-03-01T")
     # The audit log keeps real UTC time: moving "today" does not move the wire.
-    [pickup] = [r for r in audit.read(h.sandbox.audit_path, since) if r["event"] == "pickup"]
+    # (Written by the server's loop just after the event: waited for, not assumed.)
+    [pickup] = wait_until(
+        lambda: [r for r in audit.read(h.sandbox.audit_path, since) if r["event"] == "pickup"]
+    )
     stamped = dt.datetime.fromisoformat(str(pickup["ts"]))
     assert abs(stamped - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
 
