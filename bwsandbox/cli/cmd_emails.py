@@ -14,6 +14,7 @@ from bwsandbox import tenants as tenants_mod
 from bwsandbox.cli.main import add_data_dir, open_store
 from bwsandbox.errors import UsageError
 from bwsandbox.ingest import notify
+from bwsandbox.textsafe import one_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +35,9 @@ def _run(args: argparse.Namespace) -> int:
         wanted = args.id.removeprefix("#")
         match = [r for r in rows if str(r["id"]) == wanted]
         if not match:
-            raise UsageError(f"tenant {tenant.name} has no email #{wanted} (see `bwsandbox emails`)")
+            raise UsageError(
+                f"tenant {one_line(tenant.name)} has no email #{one_line(wanted)} (see `bwsandbox emails`)"
+            )
         rows = match
     if args.format == "json":
         print(json.dumps(rows[0] if args.id is not None else rows, indent=2))

@@ -49,12 +49,17 @@ from pathlib import Path
 from typing import IO
 
 import pysequoia
-from pysequoia.packet import PacketPile
+from pysequoia.packet import Packet, PacketPile
 
 from bwsandbox import layout
 from bwsandbox.tenants import Tenant
 
 PGP_SUFFIXES = (".pgp", ".gpg")
+
+
+def export_key_command(tenant: Tenant) -> str:
+    """The command that prints the key a tenant's files must be encrypted to."""
+    return f"bwsandbox pgp export-key --tenant {tenant.name}"
 
 
 class PgpProblem(Exception):
@@ -149,9 +154,9 @@ def decrypt(
         raise PgpProblem(
             "PGP_NOT_ENCRYPTED",
             f"{name} is named like an encrypted file but is not PGP-encrypted. Encrypt it with the "
-            f"tenant's public key (bwsandbox pgp export-key --tenant {tenant.name}).",
+            f"tenant's public key ({export_key_command(tenant)}).",
         )
-    export = f"`bwsandbox pgp export-key --tenant {tenant.name}`"
+    export = f"`{export_key_command(tenant)}`"
     try:
         sessions, first = _envelope(data)
     except ValueError as exc:
@@ -183,7 +188,8 @@ def decrypt(
             f"Run {export} (it makes the key) and encrypt to it.",
         )
     tsk = ensure_key(data_dir, tenant)
-    if not any(_addressed_to(body, tsk) for body in recipients):
+    keys = [p for p in PacketPile.from_bytes(bytes(tsk.extract_certificate())) if p.key_id]
+    if not any(_addressed_to(body, keys) for body in recipients):
         raise PgpProblem(
             "PGP_WRONG_KEY",
             f"{name} is encrypted, but not to this tenant's sandbox key (fingerprint "
@@ -204,8 +210,7 @@ def decrypt(
             raise PgpProblem(
                 "PGP_WRONG_KEY",
                 f"{name} is encrypted, but not to this tenant's sandbox key (fingerprint "
-                f"{tsk.extract_certificate().fingerprint}). Encrypt it with the key from "
-                f"`bwsandbox pgp export-key --tenant {tenant.name}`.",
+                f"{tsk.extract_certificate().fingerprint}). Encrypt it with the key from {export}.",
             ) from exc
         reason = reason.replace('Reading "/dev/stdin": ', "reading it: ")  # the child reads a pipe
         raise PgpProblem("PGP_INVALID", f"{name} could not be decrypted: {reason}.") from exc
@@ -221,14 +226,27 @@ _NOT_ENCRYPTED = {
 }
 
 
+# What an envelope may hold before its encrypted data: a real message has a
+# session-key packet per recipient, each well under a kilobyte (a post-quantum
+# one under two), so these bound the work a hostile upload can ask for.
+_MAX_SESSION_PACKETS = 64
+_MAX_SESSION_PACKET_BYTES = 16 * 1024
+# Armor decoded to read the envelope: more than the largest envelope allowed above.
+_ARMOR_CHARS_READ = 2 * 1024 * 1024
+
+
 def _envelope(data: bytes) -> tuple[list[tuple[int, bytes]], int | None]:
     """The session-key packets (tag, body) the message opens with, and the tag
     of the packet after them (None at the end). Reads headers only; ValueError
-    if they are not OpenPGP."""
+    if they are not OpenPGP, or if they are more or larger than a real
+    message's (`_MAX_SESSION_PACKETS`, `_MAX_SESSION_PACKET_BYTES`)."""
     raw = _dearmor(data)
     sessions: list[tuple[int, bytes]] = []
-    at = 0
+    at = packets = 0
     while at < len(raw):
+        packets += 1
+        if packets > _MAX_SESSION_PACKETS:
+            raise ValueError(f"it opens with more than {_MAX_SESSION_PACKETS} session key packets")
         octet = raw[at]
         if not octet & 0x80:
             raise ValueError(f"byte {at} is not a packet header")
@@ -237,6 +255,8 @@ def _envelope(data: bytes) -> tuple[list[tuple[int, bytes]], int | None]:
         if tag not in (_PKESK, _SKESK, _MARKER):
             return sessions, tag
         at, size = _length(raw, at + 1, new_format, octet & 0x03)
+        if size > _MAX_SESSION_PACKET_BYTES:
+            raise ValueError(f"a session key packet of {size:,} bytes is larger than any real one")
         if at + size > len(raw):
             raise ValueError("it is cut short")
         if tag != _MARKER:  # a marker packet is ignored (RFC 9580 §5.8)
@@ -275,23 +295,29 @@ def _dearmor(data: bytes) -> bytes:
     if not text.startswith(b"-----BEGIN PGP MESSAGE-----"):
         return data
     body = []
+    chars = 0
     for line in text.splitlines()[1:]:
         line = line.strip()
         if line.startswith(b"-----END"):
             break
         if line and b":" not in line and not line.startswith(b"="):  # not a header or the checksum
             body.append(line)
+            chars += len(line)
+            if chars >= _ARMOR_CHARS_READ:  # the envelope is in here: the rest is the data
+                break
+    joined = b"".join(body)
+    if chars >= _ARMOR_CHARS_READ:
+        joined = joined[: len(joined) - len(joined) % 4]  # whole base64 quanta only
     try:
-        return base64.b64decode(b"".join(body), validate=True)
+        return base64.b64decode(joined, validate=True)
     except binascii.Error:
         raise ValueError("its ASCII armor is not base64") from None
 
 
-def _addressed_to(pkesk: bytes, tsk: pysequoia.Tsk) -> bool:
-    """Whether a PKESK body names one of the tenant's keys, or no key (an
-    anonymous recipient, which Sequoia tries every key on). v3: key ID;
-    v6: key version and fingerprint (RFC 9580 §5.1)."""
-    keys = [p for p in PacketPile.from_bytes(bytes(tsk.extract_certificate())) if p.key_id]
+def _addressed_to(pkesk: bytes, keys: list[Packet]) -> bool:
+    """Whether a PKESK body names one of the tenant's keys (the key packets of
+    its certificate), or no key (an anonymous recipient, which Sequoia tries
+    every key on). v3: key ID; v6: key version and fingerprint (RFC 9580 §5.1)."""
     if pkesk[:1] == b"\x03" and len(pkesk) >= 9:
         named = pkesk[1:9].hex()
         return named == "0" * 16 or any(p.key_id == named for p in keys)

@@ -88,7 +88,7 @@ def decrypt(
         if tenant.profile is Profile.CORE and not pgp.has_key(data_dir, tenant):
             return data, name, file_finding("PGP_NO_KEY", (
                 f"{name} is named as a PGP file, but this tenant has no sandbox key. Run "
-                f"`bwsandbox pgp export-key --tenant {tenant.name}` and encrypt to that key."))
+                f"`{pgp.export_key_command(tenant)}` and encrypt to that key."))
         try:
             plain = pgp.decrypt(data, data_dir, tenant, name, max_bytes=max_bytes, create_key=create_key)
             return plain, pgp.plain_name(name), None
@@ -98,7 +98,7 @@ def decrypt(
         return data, name, file_finding("PGP_REQUIRED", (
             f"{name} is not encrypted. The engage profile accepts only PGP-encrypted files "
             f"named employees.YYYYMMDDHHMM.csv.pgp, encrypted with the key from "
-            f"`bwsandbox pgp export-key --tenant {tenant.name}`."))
+            f"`{pgp.export_key_command(tenant)}`."))
     return data, name, None
 
 

@@ -131,6 +131,28 @@ def test_damaged_headers_are_invalid(tmp_path: Path) -> None:
         assert _refusal(env, t, data).code == "PGP_INVALID", data
 
 
+def test_an_envelope_larger_than_any_real_one_is_refused_at_once(tmp_path: Path) -> None:
+    """Many session-key packets, or one too large, in front of encrypted
+    data: refused from the headers, not read to the end (a hostile upload
+    must not tie up the worker); armored, only the armor's start is decoded."""
+    import base64
+    import time
+
+    env = Env(tmp_path)
+    t = env.tenant("eng", Profile.ENGAGE)
+    pkesk = b"\xc1\x0a\x03" + b"\x01" * 8 + b"\x01"  # new format, tag 1, 10 bytes: v3, a key id, an algorithm
+    many = pkesk * 100_000 + b"\xd2\x01\x01"  # then SEIPD
+    big = b"\xc1\xff" + (1 << 20).to_bytes(4, "big") + b"\x03" * (1 << 20) + b"\xd2\x01\x01"
+    armored = (b"-----BEGIN PGP MESSAGE-----\n\n" + base64.encodebytes(many)
+               + b"-----END PGP MESSAGE-----\n")
+    for data, words in [(many, "more than 64 session key packets"), (big, "larger than any real one"),
+                        (armored, "more than 64 session key packets")]:
+        started = time.monotonic()
+        problem = _refusal(env, t, data)
+        assert problem.code == "PGP_INVALID" and words in problem.message, problem.message
+        assert time.monotonic() - started < 5  # one header read, not a pass over every packet
+
+
 def test_the_decrypt_child_ignores_modules_in_the_current_directory_and_pythonpath(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
