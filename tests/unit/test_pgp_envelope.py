@@ -62,19 +62,28 @@ def _refusal(env: Env, tenant: tenants.Tenant, data: bytes) -> pgp.PgpProblem:
     return problem.value
 
 
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+@pytest.fixture
+def eng(env: Env) -> tenants.Tenant:
+    """An engage tenant (PGP required)."""
+    return env.tenant("eng", Profile.ENGAGE)
+
+
 @pytest.mark.parametrize("armor", [(), ("--armor",)], ids=["binary", "armored"])
 def test_store_only_and_signed_only_files_are_not_encrypted(
-    tmp_path: Path, gpg: Gpg, armor: tuple[str]
+    env: Env, eng: tenants.Tenant, gpg: Gpg, armor: tuple[str]
 ) -> None:
-    env = Env(tmp_path)
-    t = env.tenant("eng", Profile.ENGAGE)
     for args, words in [
         (("--store",), "compressed, signed or literal data only"),
         (("--store", "-z", "0"), "literal data only"),
         (("--sign",), "compressed, signed or literal data only"),
         (("--sign", "-z", "0"), "only signed"),
     ]:
-        problem = _refusal(env, t, gpg(*armor, *args))
+        problem = _refusal(env, eng, gpg(*armor, *args))
         assert problem.code == "PGP_NOT_ENCRYPTED", args
         assert problem.message == (
             f"employees.202612061009.csv.pgp is a PGP file but not encrypted ({words}): the sandbox takes "
@@ -82,64 +91,52 @@ def test_store_only_and_signed_only_files_are_not_encrypted(
         )
 
 
-def test_a_passphrase_encrypted_file_says_so(tmp_path: Path, gpg: Gpg) -> None:
-    env = Env(tmp_path)
-    t = env.tenant("eng", Profile.ENGAGE)
-    problem = _refusal(env, t, gpg("--passphrase", "secret", "-c"))
+def test_a_passphrase_encrypted_file_says_so(env: Env, eng: tenants.Tenant, gpg: Gpg) -> None:
+    problem = _refusal(env, eng, gpg("--passphrase", "secret", "-c"))
     assert problem.code == "PGP_WRONG_KEY"
     assert "is encrypted with a passphrase, not to the tenant's key" in problem.message
 
 
-def test_a_file_encrypted_to_another_key_names_the_tenants(tmp_path: Path, gpg: Gpg) -> None:
-    env = Env(tmp_path)
-    t = env.tenant("eng", Profile.ENGAGE)
-    problem = _refusal(env, t, gpg("-e", "-r", "other@example.com"))
+def test_a_file_encrypted_to_another_key_names_the_tenants(env: Env, eng: tenants.Tenant, gpg: Gpg) -> None:
+    problem = _refusal(env, eng, gpg("-e", "-r", "other@example.com"))
     assert problem.code == "PGP_WRONG_KEY"
-    fingerprint = pgp.ensure_key(env.settings.data_dir, t).extract_certificate().fingerprint
+    fingerprint = pgp.ensure_key(env.settings.data_dir, eng).extract_certificate().fingerprint
     assert f"not to this tenant's sandbox key (fingerprint {fingerprint})" in problem.message
 
 
 @pytest.mark.parametrize("armor", [(), ("--armor",)], ids=["binary", "armored"])
 def test_a_file_encrypted_to_the_tenants_key_still_decrypts(
-    tmp_path: Path, gpg: Gpg, armor: tuple[str]
+    env: Env, eng: tenants.Tenant, gpg: Gpg, armor: tuple[str]
 ) -> None:
-    env = Env(tmp_path)
-    t = env.tenant("eng", Profile.ENGAGE)
-    gpg.import_key(pgp.public_key(env.settings.data_dir, t))
+    gpg.import_key(pgp.public_key(env.settings.data_dir, eng))
     to_both = ("-e", "-r", "bwsandbox eng", "-r", "other@example.com", "--sign")
     for args in [("-e", "-r", "bwsandbox eng"), to_both]:
-        assert pgp.decrypt(gpg(*armor, *args), env.settings.data_dir, t, "x.csv.pgp") == ROSTER, args
+        assert pgp.decrypt(gpg(*armor, *args), env.settings.data_dir, eng, "x.csv.pgp") == ROSTER, args
 
 
-def test_the_worker_rejects_a_store_only_engage_upload(tmp_path: Path, gpg: Gpg) -> None:
-    env = Env(tmp_path)
-    t = env.tenant("eng", Profile.ENGAGE)
-    pgp.ensure_key(env.settings.data_dir, t)
-    data = env.put(t, "employees.202612061009.csv.pgp", gpg("--store"))
-    env.put(t, "employees.202612061009.csv.done.pgp", b"")
+def test_the_worker_rejects_a_store_only_engage_upload(env: Env, eng: tenants.Tenant, gpg: Gpg) -> None:
+    pgp.ensure_key(env.settings.data_dir, eng)
+    data = env.put(eng, "employees.202612061009.csv.pgp", gpg("--store"))
+    env.put(eng, "employees.202612061009.csv.done.pgp", b"")
     assert env.worker.process_pending() == [data]
     report = env.report(data)
     assert report["verdict"] == "rejected"
     assert [f["code"] for f in report["findings"]] == ["PGP_NOT_ENCRYPTED"]
 
 
-def test_damaged_headers_are_invalid(tmp_path: Path) -> None:
-    env = Env(tmp_path)
-    t = env.tenant("eng", Profile.ENGAGE)
+def test_damaged_headers_are_invalid(env: Env, eng: tenants.Tenant) -> None:
     for data in [b"\xc1\x05\x03", b"\x85\x01\x0c" + b"\x00" * 40, b"\xc1\x02\x03\x00",
                  b"-----BEGIN PGP MESSAGE-----\n\n!!!!\n-----END PGP MESSAGE-----\n"]:
-        assert _refusal(env, t, data).code == "PGP_INVALID", data
+        assert _refusal(env, eng, data).code == "PGP_INVALID", data
 
 
-def test_an_envelope_larger_than_any_real_one_is_refused_at_once(tmp_path: Path) -> None:
+def test_an_envelope_larger_than_any_real_one_is_refused_at_once(env: Env, eng: tenants.Tenant) -> None:
     """Many session-key packets, or one too large, in front of encrypted
     data: refused from the headers, not read to the end (a hostile upload
     must not tie up the worker); armored, only the armor's start is decoded."""
     import base64
     import time
 
-    env = Env(tmp_path)
-    t = env.tenant("eng", Profile.ENGAGE)
     pkesk = b"\xc1\x0a\x03" + b"\x01" * 8 + b"\x01"  # new format, tag 1, 10 bytes: v3, a key id, an algorithm
     many = pkesk * 100_000 + b"\xd2\x01\x01"  # then SEIPD
     big = b"\xc1\xff" + (1 << 20).to_bytes(4, "big") + b"\x03" * (1 << 20) + b"\xd2\x01\x01"
@@ -148,7 +145,7 @@ def test_an_envelope_larger_than_any_real_one_is_refused_at_once(tmp_path: Path)
     for data, words in [(many, "more than 64 session key packets"), (big, "larger than any real one"),
                         (armored, "more than 64 session key packets")]:
         started = time.monotonic()
-        problem = _refusal(env, t, data)
+        problem = _refusal(env, eng, data)
         assert problem.code == "PGP_INVALID" and words in problem.message, problem.message
         assert time.monotonic() - started < 5  # one header read, not a pass over every packet
 
