@@ -1,14 +1,19 @@
-"""Applying a file to the user directory: PURE, records in, changes out (h11).
+"""Applying a file to the user directory: rows in, an `Outcome` out, set-based.
 
-`apply_users(state, rows, policy)` and `apply_departments(...)` never touch
-SQLite, files or the clock: they take the directory as a `State`, the rows the
-validator says may be applied (`ApplicableRow`) and a `Policy`, and return an
-`Outcome` (the changes, the counts, the manual edits overwritten, the issues
-only the directory can see). `Outcome.state_after()` folds the changes into a
-new `State`, which is what the property test
-`apply(apply(d, f), f) == apply(d, f)` runs on. `directory.py` writes an
-Outcome to the store in one transaction. The rules that look across users
-(unique addresses, manager links, departments moved into) are in `links.py`.
+`run(conn, rows, policy)` applies the rows the validator says may be applied
+(`ApplicableRow`) to the directory a `workspace` holds on `conn`, and returns
+an `Outcome` (the changes, the counts, the manual edits overwritten, the
+issues only the directory can see) whose changes are read from the
+workspace as they are asked for. Nothing per user stays in Python: each
+batch of rows is merged with the stored users it names and goes to the
+workspace's `w_pend` table, and the rules that look across users
+(`links.py`) are SQL over it and the directory (docs/benchmarks.md "Ingest
+at scale"). `directory.write` stores an Outcome in one transaction.
+`apply_users(state, rows, policy)` does the same for a directory given as
+records (`State`), on a private connection, and returns the Outcome with
+its changes in a list: `Outcome.state_after()` folds them into a new
+`State`, which is what the property test `apply(apply(d, f), f) ==
+apply(d, f)` runs on.
 
 Production rules mimicked (docs/production.md §3, §5):
 - identity is the email, case-insensitively; when the file has both an
@@ -27,23 +32,28 @@ Production rules mimicked (docs/production.md §3, §5):
   default (TERMINATION_LIMIT) [decided];
 - data in a file overrides earlier manual changes, and each overwritten manual
   edit is recorded [doc].
+
+The validator refuses a second row of one address or one employee id
+(EMAIL_DUPLICATE, EMPLOYEE_ID_DUPLICATE), so each user is reached by one row
+at most; `run` refuses rows that break this with a ValueError, never a
+silent merge.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+import itertools
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
-from bwsandbox.ingest import roster
-from bwsandbox.ingest.links import NONE, LinkRules, Pending
+from bwsandbox.ingest import workspace
+from bwsandbox.ingest.links import LinkRules
 from bwsandbox.ingest.records import (
     Action,
     Department,
     DepartmentChange,
-    ManualEdit,
     Outcome,
-    Overwrite,
     Policy,
     Source,
     State,
@@ -52,7 +62,6 @@ from bwsandbox.ingest.records import (
     as_dict,
     email_key,
 )
-from bwsandbox.spec import messages
 from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
@@ -62,6 +71,44 @@ from bwsandbox.validator.model import ApplicableRow
 REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
 # Columns that steer applying instead of being stored as they are.
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
+BATCH = 2_000  # rows merged per round trip to the workspace
+_PEND = (
+    "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr, mgr_eid,"
+    " blank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A user as their row leaves them, before they go to the workspace."""
+
+    fields: Mapping[str, str]  # a dict once owned; before, the stored fields (copy on write)
+    active: bool
+    new: bool
+    owned: bool = True
+    manager_eid: str | None = None
+
+    def set(self, name: str, value: str) -> None:
+        if self.fields.get(name) != value:
+            self._own()[name] = value
+
+    def drop(self, name: str) -> None:
+        if name in self.fields:
+            del self._own()[name]
+
+    def _own(self) -> dict[str, str]:
+        fields = self.fields
+        if not self.owned or not isinstance(fields, dict):
+            fields = self.fields = as_dict(fields)
+            self.owned = True
+        return fields
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    active: bool
+    text: str  # the fields as stored (JSON)
+    eid: str
 
 
 class _Applier(LinkRules):
@@ -71,55 +118,106 @@ class _Applier(LinkRules):
     omitted users. Creations are held back until every row is read so the
     licence limit can refuse all of them at once (docs/production.md §4)."""
 
-    def __init__(self, state: State, policy: Policy) -> None:
-        self.state = state
+    def __init__(self, conn: sqlite3.Connection, policy: Policy) -> None:
+        self.conn = conn
         self.policy = policy
         self.out = Outcome()
-        self.holders: dict[str, int] = {u.key: uid for uid, u in state.users.items()}  # before the file
-        self.created_by_email: dict[str, int] = {}  # the users this file creates
-        self.final_by_email: dict[str, int] = {}  # after the file (see `_final_addresses`)
         self.identity_by_employee_id = identity_by_employee_id(policy.profile, policy.columns)
-        # Identity by employee id only: who holds each id, and the stored ids
-        # by their lower case (`find`, `_stored_id_differs`).
-        self.by_employee_id: dict[str, int] = {}
-        self.by_lower_id: dict[str, str] = {}
-        if self.identity_by_employee_id:
-            for uid, u in state.users.items():
-                eid = u.fields.get("employee_id", "")
-                if eid:
-                    self.by_employee_id[eid] = uid
-                    self.by_lower_id.setdefault(eid.lower(), eid)
-        self.results: dict[int, Pending] = {}
-        self.next_uid = state.next_uid
-        self.seen_keys: set[str] = set(policy.mentioned)
+        self.next_uid = int(conn.execute("SELECT coalesce(max(uid), 0) + 1 FROM w_dir").fetchone()[0])
         # Only an engage file terminates the users it leaves out (`_omitted`).
         self.full_roster = policy.profile is Profile.ENGAGE and policy.source is Source.FILE
         self.core = policy.profile is Profile.CORE
         self.has_ids = "employee_id" in policy.columns
         self.rows_seen = 0
-        self.unchanged = 0
-        self.leaving: set[int] = set()  # engage: the users this file terminates
-        self.link_refused: set[int] = set()  # users whose manager the file may not set
-        self._interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
+        self._cols: dict[tuple[str, ...], str] = {}
+        if self.full_roster and policy.mentioned:
+            conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
 
-    def find(self, values: Mapping[str, str], key: str) -> int | None:
+    # -- the rows ----------------------------------------------------------------
+    def rows(self, rows: Iterable[ApplicableRow]) -> None:
+        it = iter(rows)
+        while batch := list(itertools.islice(it, BATCH)):
+            self._batch(batch)
+
+    def _batch(self, batch: list[ApplicableRow]) -> None:
+        keys = [email_key(r.values.get("email", "")) for r in batch]
+        stored, by_key, by_eid, by_lower = self._prefetch(batch, keys)
+        out = []
+        for arow, key in zip(batch, keys, strict=True):
+            self.rows_seen += 1
+            if self.has_ids and self._stored_id_differs(arow, key, stored, by_key, by_eid, by_lower):
+                continue
+            uid = self._find(arow.values, key, stored, by_key, by_eid)
+            if uid is None:
+                if not key:
+                    self.out.count("skipped")
+                    continue
+                uid, self.next_uid = self.next_uid, self.next_uid + 1
+                res = Pending(fields={}, active=True, new=True)
+                before = None
+            else:
+                before = stored[uid]
+                res = Pending(fields=json.loads(before.text), active=before.active, new=False, owned=False)
+                if self.policy.profile is Profile.ENGAGE and not before.active:
+                    # The engage file is the full roster: being in it means employed.
+                    res.active = True
+                    res.drop("deactivation_date")
+            out.append(self._pending(arow, uid, res, before))
+        if self.full_roster:
+            self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
+        try:
+            self.conn.executemany(_PEND, out)
+        except sqlite3.IntegrityError as exc:
+            raise ValueError("two rows reach one user; the validator refuses a repeated address or id") from exc
+
+    def _prefetch(
+        self, batch: list[ApplicableRow], keys: list[str]
+    ) -> tuple[dict[int, _Stored], dict[str, int], dict[str, int], dict[str, str]]:
+        """The stored users the batch's rows may name: by address, by
+        employee id, and the stored ids equal to a row's but for letter case."""
+        stored: dict[int, _Stored] = {}
+        by_key: dict[str, int] = {}  # the last holder of each address (the highest uid)
+        by_eid: dict[str, int] = {}
+        by_lower: dict[str, str] = {}  # lower-case id -> the first stored id so spelled
+        sql = "SELECT uid, key, eid, active, fields FROM w_dir WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
+        for uid, key, eid, active, text in self.conn.execute(sql.format("key"), (json.dumps([k for k in keys if k]),)):
+            stored[uid] = _Stored(bool(active), text, eid)
+            by_key[key] = uid
+        if self.has_ids:
+            eids = [e for r in batch if (e := r.values.get("employee_id", ""))]
+            for uid, _key, eid, active, text in self.conn.execute(sql.format("eid"), (json.dumps(eids),)):
+                stored[uid] = _Stored(bool(active), text, eid)
+                by_eid[eid] = uid
+            lowered = [e.lower() for e in eids if e not in by_eid]
+            if lowered and self.identity_by_employee_id:
+                for leid, eid in self.conn.execute(
+                    "SELECT leid, eid FROM w_dir WHERE eid != '' AND leid IN (SELECT value FROM json_each(?))"
+                    " ORDER BY uid", (json.dumps(lowered),),
+                ):
+                    by_lower.setdefault(leid, eid)
+        return stored, by_key, by_eid, by_lower
+
+    def _find(
+        self, values: Mapping[str, str], key: str, stored: Mapping[int, _Stored], by_key: Mapping[str, int],
+        by_eid: Mapping[str, int],
+    ) -> int | None:
         if not self.identity_by_employee_id:
-            if not key:
-                return None
-            uid = self.holders.get(key)
-            return self.created_by_email.get(key) if uid is None else uid
+            return by_key.get(key) if key else None
         eid = values.get("employee_id", "")
-        uid = self.by_employee_id.get(eid) if eid else None
+        uid = by_eid.get(eid) if eid else None
         if uid is None and key:
             # A user without an employee id yet is matched by email (a tenant
             # starting to send ids); one with another id is someone else: this
             # row is a new user, and `_unique_addresses` settles the address.
-            holder = self.holders.get(key)
-            if holder is not None and self._fields(holder).get("employee_id", "") in ("", eid):
+            holder = by_key.get(key)
+            if holder is not None and stored[holder].eid in ("", eid):
                 return holder
         return uid
 
-    def _stored_id_differs(self, arow: ApplicableRow, key: str) -> bool:
+    def _stored_id_differs(
+        self, arow: ApplicableRow, key: str, stored: Mapping[int, _Stored], by_key: Mapping[str, int],
+        by_eid: Mapping[str, int], by_lower: Mapping[str, str],
+    ) -> bool:
         """Employee ids against the stored ones: production matches them
         exactly, so a difference in letter case alone skips the row, and in
         engage an id cannot change once set (docs/production.md §3)."""
@@ -127,25 +225,25 @@ class _Applier(LinkRules):
         if not eid:
             return False
         if self.identity_by_employee_id:
-            if eid in self.by_employee_id:
+            if eid in by_eid:
                 return False  # a user holds exactly this id: that user, whatever others hold
-            stored = self.by_lower_id.get(eid.lower(), "")
+            held = by_lower.get(eid.lower(), "")
         else:
-            holder = self.holders.get(key) if key else None
-            stored = self.state.users[holder].fields.get("employee_id", "") if holder is not None else ""
-        if not stored or stored == eid:
+            holder = by_key.get(key) if key else None
+            held = stored[holder].eid if holder is not None else ""
+        if not held or held == eid:
             return False
-        if stored.lower() == eid.lower():
+        if held.lower() == eid.lower():
             self.out.findings.append(finding(
                 "EMPLOYEE_ID_CASE", arow.row,
-                f'The employee id "{eid}" differs from the stored "{stored}" only in letter case; '
+                f'The employee id "{eid}" differs from the stored "{held}" only in letter case; '
                 "production matches ids exactly, so the row is skipped.",
                 column="employee_id", value=eid,
             ))  # fmt: skip
         elif self.policy.profile is Profile.ENGAGE:
             self.out.findings.append(finding(
                 "EMPLOYEE_ID_CHANGED", arow.row,
-                f'This user already has the employee id "{stored}"; in Engage an employee id cannot '
+                f'This user already has the employee id "{held}"; in Engage an employee id cannot '
                 "change once set, so the row is skipped.",
                 column="employee_id", value=eid,
             ))  # fmt: skip
@@ -154,64 +252,37 @@ class _Applier(LinkRules):
         self.out.count("skipped")
         return True
 
-    def row(self, arow: ApplicableRow) -> None:
-        self.rows_seen += 1
+    def _pending(self, arow: ApplicableRow, uid: int, res: Pending, before: _Stored | None) -> tuple[object, ...]:
+        """The row merged into its user, as a `w_pend` row."""
         values = arow.values
-        key = email_key(values.get("email", ""))
-        if key and self.full_roster:
-            self.seen_keys.add(key)
-        if self.has_ids and self._stored_id_differs(arow, key):
-            return
-        uid = self.find(values, key)
-        res = self.results.get(uid) if uid is not None else None
-        if res is None:
-            if uid is None:
-                if not key:
-                    self.out.count("skipped")
-                    return
-                uid = self.next_uid
-                self.next_uid += 1
-                self.created_by_email[key] = uid
-                eid = values.get("employee_id", "").strip()
-                if eid and self.identity_by_employee_id:
-                    self.by_employee_id[eid] = uid
-                res = Pending(uid=uid, fields={}, active=True, row=arow.row, columns=NONE, new=True)
-            else:
-                before = self.state.users[uid]
-                res = Pending(
-                    uid=uid, fields=before.fields, active=before.active, row=arow.row,
-                    columns=NONE, new=False, owned=False,
-                )
-                if self.policy.profile is Profile.ENGAGE and not before.active:
-                    # The engage file is the full roster: being in it means employed.
-                    res.active = True
-                    res.drop("deactivation_date")
-            self.results[uid] = res
-        res.row = arow.row
-        res.columns = self._union(res.columns, tuple(values))
+        blank = None
         if self.core:
-            blank = tuple(
-                [n for n in NEW_USER_NAMES if not values.get(n, "").strip() and n not in arow.dropped]
-            )
+            empty = [n for n in NEW_USER_NAMES if not values.get(n, "").strip() and n not in arow.dropped]
             if res.new:
-                res.blank_names = blank
+                blank = json.dumps(empty) if empty else None
             else:
-                for name in blank:
+                for name in empty:
                     if name in self.policy.columns:  # a required field is never cleared (production.md §6)
                         self.out.findings.append(finding(
                             "REQUIRED_VALUE_KEPT", arow.row,
                             f"{name} is empty: a required field is never cleared, so the user keeps the "
                             "stored one.", column=name, value=values.get(name, ""),
                         ))  # fmt: skip
-        old_eid = res.fields.get("employee_id", "") if self.identity_by_employee_id else None
         self._merge(res, values)
-        if old_eid is not None:
-            eid = res.fields.get("employee_id", "")
-            if eid and eid != old_eid:  # an adopted id: later rows find the user by it
-                self.by_employee_id[eid] = res.uid
+        names = tuple(values)
+        cols = self._cols.get(names)
+        if cols is None:
+            cols = self._cols[names] = json.dumps(sorted(names))
+        fields = res.fields
+        text = json.dumps(fields) if res.owned or before is None else before.text
+        return (
+            uid, arow.row, arow.row, int(res.new), int(res.active), text, email_key(fields.get("email", "")),
+            fields.get("employee_id", ""), email_key(fields.get("manager_email", "")),
+            fields.get("department_name", ""), cols, int("manager_email" in values), res.manager_eid, blank,
+        )
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
-        if res.new and not res.fields:  # the common creation: build the dict at once
+        if res.new:  # a creation: the row's values, as they are
             res.fields = {
                 name: value for name, raw in values.items()
                 if name not in _CONTROL and (value := raw.strip())
@@ -247,163 +318,166 @@ class _Applier(LinkRules):
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:
-        self._release_row_lookups()
+        self._one_user_each()
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):
             return self.out
-        self.leaving = {u.uid for u in omitted}
         # Row refusals first (a refused row creates nobody and names nobody),
         # then refusals of single values.
         self._new_users_have_names()
         self._unique_addresses()
-        self._licence_limit(terminating=len(omitted))
+        self._licence_limit(terminating=omitted)
         self._unique_ids()
         self._final_addresses()
         self._resolve_manager_ids()
         self._managers_exist()
-        self._follow_renamed_managers(omitted)
+        self._follow_renamed_managers()
         self._refuse_cycles()
         self._refuse_deactivated_departments()
-        self.final_by_email, self._interned = {}, {}  # the rules are done with them
-        results = self.results
-        for uid in list(results):  # each let go once it is a change: the file's peak is lower
-            self._change(results.pop(uid))
-        if self.unchanged:
-            self.out.count(str(Action.UNCHANGED), self.unchanged)
-        self._terminate(omitted)
+        self._changes()
+        self._terminate()
         self._departments_on_first_use()
-        for action, n in Counter(change.action for change in self.out.users).items():
-            self.out.count(str(action), n)
+        counts = self.conn.execute(
+            "SELECT action, count(*) FROM w_pend WHERE action IS NOT NULL GROUP BY action ORDER BY min(ord)"
+        ).fetchall()
+        for action, n in counts:
+            self.out.count(str(action), int(n))
+        self.out.users = Changes(self.conn)
         return self.out
 
-    def _release_row_lookups(self) -> None:
-        """Every row is read: the indexes that found each row's user (one
-        entry per user each) are let go before the rules build theirs."""
-        self.holders = {}
-        self.created_by_email = {}
-        self.by_employee_id = {}
-        self.by_lower_id = {}
+    def _one_user_each(self) -> None:
+        """New users of one address: two rows the validator would have refused."""
+        if self.conn.execute(
+            "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
+        ).fetchone() is not None:
+            raise ValueError("two rows create one address; the validator refuses a repeated address")
 
-    def _licence_limit(self, terminating: int) -> None:
-        created = [res for res in self.results.values() if res.new]
-        if not created or self.policy.licenses is None:
-            return
-        # Licences in use once the file's other rows (deactivations, engage
-        # terminations) are applied: what the file frees, it may reuse.
-        in_use = sum(
-            1 for uid, u in self.state.users.items() if u.active and uid not in self.results
-        ) + sum(1 for res in self.results.values() if not res.new and res.active) - terminating
-        available = max(self.policy.licenses - in_use, 0)
-        if len(created) <= available:
-            return
-        # Every creation row gets production's message, as `validate --context`
-        # gives it (row scope: those rows are skipped, docs/production.md §4).
-        text = messages.license_limit(len(created), available)
-        for res in created:
-            self.out.findings.append(finding("LICENSE_LIMIT", res.row, text))
-            self._refuse_row(res)
-
-    def _change(self, res: Pending) -> None:
-        before = None if res.new else self.state.users[res.uid]
-        fields = res.fields
-        if before is not None and self.policy.source is Source.FILE and self.state.manual:
-            for name in res.columns:
-                edit = self.state.manual.get((res.uid, name))
-                if edit is None:
-                    continue
-                self.out.manual_cleared.append((res.uid, name))
-                new = fields.get(name, "")
-                if new != edit.value:
-                    self.out.overwritten.append(
-                        Overwrite(
-                            email=fields.get("email", ""), field=name, manual_value=edit.value,
-                            file_value=new, edited_at=edit.at, edited_by=edit.source, row=res.row,
-                        )
-                    )
-        if self.policy.source is Source.ADMIN:
-            for name in sorted(res.columns - {"email", "manager_id"}):
-                self.out.manual_set.append(
-                    ManualEdit(
-                        uid=res.uid, field=name, value=fields.get(name, ""),
-                        at=self.policy.now, source=self.policy.source_label,
-                    )
-                )
-        if before is not None and before.active == res.active and (
-            before.fields is fields or before.fields == fields  # `is`: never copied, so never changed
-        ):
-            self.unchanged += 1  # counted, not listed: nothing to write
-            return
-        if before is None:
-            action = Action.CREATED
-        elif before.active and not res.active:
-            action = Action.DEACTIVATED
-        elif not before.active and res.active:
-            action = Action.REACTIVATED
-        else:
-            action = Action.UPDATED
-        self.out.users.append(UserChange(
-            action=action, before=before, uid=res.uid, fields=fields, active=res.active, row=res.row,
-        ))
-
-    def _omitted(self) -> list[User]:
+    def _omitted(self) -> int:
         if not self.full_roster:
-            return []
-        return [
-            u for u in self.state.users.values()
-            if u.active and u.uid not in self.results and u.key not in self.seen_keys
-        ]
+            return 0
+        return self.conn.execute(
+            "INSERT INTO w_leave SELECT uid FROM w_dir AS d WHERE active"
+            " AND NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
+            " AND NOT EXISTS (SELECT 1 FROM w_seen AS s WHERE s.key = d.key)"
+        ).rowcount
 
-    def _within_termination_limit(self, omitted: list[User]) -> bool:
-        """docs/production.md §5 safety net, said up front either way (`ingest/roster.py`,
-        the words `validate --context` predicts them with)."""
-        active_before = self.state.active_count()
-        limit = self.policy.termination_limit
-        if roster.within_limit(len(omitted), active_before, limit):
-            self.out.findings.append(roster.terminations([u.email for u in omitted], active_before))
-            return True
-        self.out = Outcome(refused=True)
-        self.out.count("skipped", self.rows_seen)  # nothing in the file applies
-        self.out.findings.append(roster.termination_limit(len(omitted), active_before, limit))
-        return False
+    def _changes(self) -> None:
+        """What the file does to each user it reached, and the manual edits it
+        takes over (docs/production.md §5)."""
+        conn = self.conn
+        if self.policy.source is Source.FILE:
+            self._overwritten()
+        if self.policy.source is Source.ADMIN:
+            self._manual_set()
+        conn.execute(
+            "UPDATE w_pend SET action = CASE WHEN new THEN 'created'"
+            " WHEN (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND NOT active THEN 'deactivated'"
+            " WHEN NOT (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND active THEN 'reactivated'"
+            " WHEN fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid) THEN 'unchanged' END"
+            " WHERE action IS NULL"
+        )
+        # The rest hold the stored fields in another spelling, or new ones: compared as values.
+        last = -1
+        while True:
+            rows = conn.execute(
+                "SELECT p.uid, p.fields, s.fields FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
+                " WHERE p.action IS NULL AND p.uid > ? ORDER BY p.uid LIMIT ?", (last, BATCH),
+            ).fetchall()
+            if not rows:
+                return
+            conn.executemany(
+                "UPDATE w_pend SET action = ? WHERE uid = ?",
+                (("unchanged" if json.loads(new) == json.loads(old) else "updated", uid) for uid, new, old in rows),
+            )
+            last = int(rows[-1][0])
 
-    def _terminate(self, omitted: list[User]) -> None:
-        for user in omitted:
-            fields_ = as_dict(user.fields)
-            fields_["deactivation_date"] = self.policy.today
-            self.out.users.append(UserChange(
-                action=Action.TERMINATED, before=user, uid=user.uid, fields=fields_, active=False, row=None,
-            ))
+    def _terminate(self) -> None:
+        self.conn.execute(
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr, action)"
+            " SELECT d.uid, 3000000000000 + d.uid, NULL, 0, 0, json_set(d.fields, '$.deactivation_date', ?),"
+            " d.key, d.eid, d.mkey, d.dept, '[]', 0, 'terminated' FROM w_leave AS l JOIN w_dir AS d ON d.uid = l.uid",
+            (self.policy.today,),
+        )
 
     def _departments_on_first_use(self) -> None:
-        known = set(self.state.departments)
-        for change in self.out.users:
-            name = change.fields.get("department_name", "")
-            if name and name.lower() not in known:
-                known.add(name.lower())
-                self.out.departments.append(
-                    DepartmentChange(
-                        action=Action.CREATED, before=None, after=Department(name=name), row=change.row
-                    )
+        for name, row, _first in self.conn.execute(
+            "SELECT dept, row, min(ord) FROM w_pend WHERE action != 'unchanged' AND dept != ''"
+            " AND bw_lower(dept) NOT IN (SELECT key FROM w_dept) GROUP BY bw_lower(dept) ORDER BY min(ord)"
+        ).fetchall():
+            self.out.departments.append(
+                DepartmentChange(action=Action.CREATED, before=None, after=Department(name=name), row=row)
+            )
+
+
+class Changes:
+    """The changes of an outcome, read from the workspace in the order the
+    file made them, a batch at a time (a million changes are never a
+    million objects at once). Valid while the workspace is."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._len: int | None = None
+
+    def __iter__(self) -> Iterator[UserChange]:
+        last = -1
+        while True:
+            rows = self._conn.execute(
+                "SELECT p.ord, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
+                " FROM w_pend AS p LEFT JOIN w_dir AS s ON s.uid = p.uid"
+                " WHERE p.action != 'unchanged' AND p.ord > ? ORDER BY p.ord LIMIT ?", (last, BATCH),
+            ).fetchall()
+            for _ord, uid, action, row, fields, active, before, was_active in rows:
+                yield UserChange(
+                    action=Action(action), uid=uid, row=row, fields=json.loads(fields), active=bool(active),
+                    before=None if before is None else User(uid=uid, fields=json.loads(before), active=bool(was_active)),
                 )
+            if len(rows) < BATCH:
+                return
+            last = int(rows[-1][0])
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = int(self._conn.execute(
+                "SELECT count(*) FROM w_pend WHERE action != 'unchanged'").fetchone()[0])
+        return self._len
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
 
-def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
-    """Apply user rows (core or engage). See the module docstring for the rules."""
-    applier = _Applier(state, policy)
-    for arow in rows:
-        applier.row(arow)
+def run(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+    """Apply user rows (core or engage) to the directory in `conn`'s
+    workspace. See the module docstring for the rules."""
+    applier = _Applier(conn, policy)
+    applier.rows(rows)
     return applier.finish()
 
 
-def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+    """`run` on a directory given as records; the changes come back as a list."""
+    with workspace.private() as conn:
+        workspace.from_state(conn, state)
+        return materialised(run(conn, rows, policy))
+
+
+def materialised(outcome: Outcome) -> Outcome:
+    """The outcome with its changes read into a list (to outlive its workspace)."""
+    return replace(outcome, users=list(outcome.users))
+
+
+def run_departments(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
     """A department file (docs/production.md §3): `name`, optional `parent`, optional `is_active`."""
+    del policy  # a department file reads no setting
     out = Outcome()
-    busy: dict[str, int] = {}  # active users per department (lower-case name)
-    for user in state.users.values():
-        department = user.fields.get("department_name", "").strip().lower()
-        if user.active and department:
-            busy[department] = busy.get(department, 0) + 1
-    current = dict(state.departments)
+    busy = {  # active users per department (lower-case name)
+        str(k): int(n) for k, n in conn.execute(
+            "SELECT bw_lower(trim(dept)) AS k, count(*) FROM w_dir WHERE active AND trim(dept) != '' GROUP BY k"
+        )
+    }
+    current = {
+        str(r[0]): Department(name=r[1], parent=r[2], active=bool(r[3]))
+        for r in conn.execute("SELECT key, name, parent, active FROM w_dept")
+    }
     for arow in rows:
         name = arow.values.get("name", "").strip()
         if not name:
@@ -442,16 +516,24 @@ def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Polic
     return out
 
 
+def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+    """`run_departments` on a directory given as records."""
+    with workspace.private() as conn:
+        workspace.from_state(conn, state)
+        return run_departments(conn, rows, policy)
+
+
 def due_deactivations(state: State, today: str) -> Outcome:
     """Future deactivation dates the sandbox clock has now reached (docs/production.md §3)."""
     out = Outcome()
+    changes = []
     for user in state.users.values():
         date = user.fields.get("deactivation_date", "")
         if user.active and date and date <= today:
-            out.users.append(UserChange(
+            changes.append(UserChange(
                 action=Action.DEACTIVATED, before=user, uid=user.uid, fields=user.fields, active=False,
                 row=None,
             ))
             out.count("deactivated")
+    out.users = changes
     return out
-

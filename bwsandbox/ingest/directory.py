@@ -13,6 +13,7 @@ million-row file costs seconds, not minutes (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -24,66 +25,13 @@ from bwsandbox.ingest.apply import due_deactivations
 from bwsandbox.ingest.records import (
     Action,
     Department,
-    ManualEdit,
     Outcome,
-    Shapes,
     Source,
     State,
     User,
     as_dict,
     email_key,
 )
-from bwsandbox.validator.model import DirectorySnapshot, ExistingUser
-from bwsandbox.validator.values import Shared
-
-DECODE_BATCH = 1_000  # users whose fields one json.loads call decodes
-
-
-def load(conn: sqlite3.Connection, tenant: str) -> State:
-    users: dict[int, User] = {}
-    share = Shared()
-    shapes = Shapes()
-    cursor = conn.execute("SELECT uid, active, fields_json FROM dir_users WHERE tenant = ?", (tenant,))
-    while batch := cursor.fetchmany(DECODE_BATCH):
-        # One call per batch: json's decoder shares the field names within a
-        # call (and decodes in 60 % of the time); each user is kept packed
-        # (`records.Packed`: a tuple against names every user with the same
-        # fields shares), and repeated values are shared too (`Shared`: a
-        # department's name is one string).
-        decoded = json.loads("[" + ",".join(r[2] for r in batch) + "]")
-        for r, fields in zip(batch, decoded, strict=True):
-            packed = shapes.pack(tuple(fields), tuple([share(value) for value in fields.values()]))
-            users[int(r[0])] = User(uid=int(r[0]), fields=packed, active=bool(r[1]))
-    departments = {
-        r[0]: Department(name=r[1], parent=r[2], active=bool(r[3]))
-        for r in conn.execute(
-            "SELECT key, name, parent, active FROM dir_departments WHERE tenant = ?", (tenant,)
-        )
-    }
-    manual = {
-        (int(r[0]), r[1]): ManualEdit(uid=int(r[0]), field=r[1], value=r[2], at=r[3], source=r[4])
-        for r in conn.execute(
-            "SELECT uid, field, value, at, source FROM dir_manual WHERE tenant = ?", (tenant,)
-        )
-    }
-    return State(users=users, departments=departments, manual=manual)
-
-
-def snapshot(state: State) -> DirectorySnapshot:
-    """What the validator needs to know of the directory (managers, ids, departments)."""
-    return DirectorySnapshot(
-        users=tuple(
-            ExistingUser(
-                email=u.email,
-                employee_id=u.fields.get("employee_id") or None,
-                manager_email=u.fields.get("manager_email") or None,
-                department_name=u.fields.get("department_name") or None,
-                active=u.active,
-            )
-            for u in state.users.values()
-        ),
-        departments=tuple(d.name for d in state.departments.values()),
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,24 +105,25 @@ def _reserve_history_ids(conn: sqlite3.Connection, n: int) -> int:
 def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Provenance) -> None:
     """Store an outcome's changes and their history. The caller holds the transaction."""
     source_kind, label, at, file_id = str(origin.kind), origin.label, origin.at, origin.file_id
-    changed = [c for c in outcome.users if c.action is not Action.UNCHANGED]
+    changed = outcome.users  # read as it is written: a million changes are never all in memory
     # Every change gets its history id now, in the order of the changes (so
     # the history keeps the file's order, departments after the users), a
     # creation's kept on its user.
     count = len(changed) + len(outcome.departments)
     next_hid = _reserve_history_ids(conn, count) + 1 if count else 0
     batch = None
-    if any(c.before is None for c in changed):
+    if outcome.counts.get(str(Action.CREATED)):
         batch = conn.execute(  # lastrowid, not RETURNING: SQLite before 3.35 is still shipped
             "INSERT INTO dir_batches (tenant, at, source_kind, source, file_id) VALUES (?, ?, ?, ?, ?)",
             (tenant, at, source_kind, label, file_id),
         ).lastrowid
-    for start in range(0, len(changed), CHUNK):
+    changes = iter(changed)
+    while chunk := list(itertools.islice(changes, CHUNK)):
         created_rows = []
         user_rows = []
         history_rows = []
         first_changes: list[int] = []
-        for c in changed[start : start + CHUNK]:
+        for c in chunk:
             fields = c.fields
             fields_json = json.dumps(fields if isinstance(fields, dict) else as_dict(fields))
             user = (tenant, c.uid, email_key(fields.get("email", "")), int(c.active), fields_json)

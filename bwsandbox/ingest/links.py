@@ -1,128 +1,145 @@
 """The rules of a file that need the directory, a part of `apply.py`'s
 applier: names a new user needs, identities another user holds, manager
-links (found, by id, renamed, loops) and departments users may be moved into.
+links (found, by id, renamed, loops), departments users may be moved into,
+and the manual edits a file takes over.
 
 This is the one home of every directory-aware rule: the worker, `bwsandbox
 validate` (against a tenant, a JSON directory, or none: an empty one) and the
 HTTP API's plan all reach them through `ingest/plan.py`. The validator judges
 only what the file alone shows.
 
-Each runs once every row is read, on the users as the file leaves them
-(`Pending`), and says what it refuses as a `Finding`, as production would
-(docs/production.md §3, §4): the row, or only the value, is not applied.
+Each runs once every row is read, as SQL over the workspace
+(`workspace.py`): `w_pend`, the users as the file leaves them, and `w_dir`,
+the directory before it. Only what a rule refuses comes back to Python, to be
+said as a `Finding`, as production would (docs/production.md §3, §4): the
+row, or only the value, is not applied. The manager chains are walked over
+integer arrays, never objects per user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import json
+import sqlite3
+from array import array
+from collections.abc import Iterable
 
-from bwsandbox.ingest.records import Outcome, Policy, State, User, as_dict, email_key
+from bwsandbox.ingest import roster
+from bwsandbox.ingest.records import ManualEdit, Outcome, Overwrite, Policy, Source, email_key
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.findings import finding
-from bwsandbox.validator.model import Finding
 
-NONE: frozenset[str] = frozenset()
 _CHAIN_SHOWN = 6  # managers named in a MANAGER_CYCLE message
+_IN = "uid IN (SELECT value FROM json_each(?))"
+_FOLLOWER_ORD = 2_000_000_000_000  # users a renamed manager adds come after every row
+# The columns of `w_pend` that repeat a field, and how each is read from the fields.
+_DERIVED = {
+    "email": ("key", "bw_key(coalesce(json_extract(fields, '$.email'), ''))"),
+    "employee_id": ("eid", "coalesce(json_extract(fields, '$.employee_id'), '')"),
+    "manager_email": ("mkey", "bw_key(coalesce(json_extract(fields, '$.manager_email'), ''))"),
+    "department_name": ("dept", "coalesce(json_extract(fields, '$.department_name'), '')"),
+}
+# Users the file does not touch: the directory's, less the file's.
+_UNTOUCHED = "w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
 
 
-@dataclass(slots=True)
-class Pending:
-    """A user as the file leaves them, before it is turned into a change."""
-
-    uid: int
-    fields: Mapping[str, str]  # a dict once owned; before, the stored or packed fields
-    active: bool
-    row: int | None
-    columns: frozenset[str]  # interned: rows of one file share one object
-    new: bool
-    manager_eid: str | None = None
-    owned: bool = True  # False: `fields` are still the stored user's, or packed (copy on write)
-    blank_names: tuple[str, ...] = ()  # required names the row left empty (or had no column for)
-
-    def set(self, name: str, value: str) -> None:
-        if self.fields.get(name) != value:
-            self._own()[name] = value
-
-    def drop(self, name: str) -> None:
-        if name in self.fields:
-            del self._own()[name]
-
-    def _own(self) -> dict[str, str]:
-        # A million unchanged rows must not copy a million dicts.
-        fields = self.fields
-        if not self.owned or not isinstance(fields, dict):
-            fields = self.fields = as_dict(fields)
-            self.owned = True
-        return fields
-
-
-class _Holders:
-    """Who holds each value, kept only for values more than one user holds:
-    a million distinct ids cost one dict entry each, not a list each."""
-
-    __slots__ = ("first", "shared")
-
-    def __init__(self) -> None:
-        self.first: dict[str, int] = {}
-        self.shared: dict[str, list[int]] = {}  # value -> every holder, when there are several
-
-    def add(self, value: str, uid: int) -> None:
-        holder = self.first.setdefault(value, uid)
-        if holder != uid:
-            self.shared.setdefault(value, [holder]).append(uid)
-
-    def groups(self) -> list[tuple[str, list[int]]]:
-        """The values several users hold, in the order they were first seen."""
-        if not self.shared:
-            return []
-        return [(value, self.shared[value]) for value in self.first if value in self.shared]
+def _ids(uids: Iterable[int]) -> tuple[str]:
+    return (json.dumps(list(uids)),)
 
 
 class LinkRules:
     """The cross-user rules, mixed into the applier (which fills these in)."""
 
-    state: State
+    conn: sqlite3.Connection
     policy: Policy
     out: Outcome
-    results: dict[int, Pending]
     identity_by_employee_id: bool
-    leaving: set[int]  # engage: the users this file terminates
-    link_refused: set[int]  # users whose manager the file may not set (they keep the stored one)
-    final_by_email: dict[str, int]  # who holds each address once the file is applied
-    _interned: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]]
+    rows_seen: int
+    next_uid: int
 
-    def _union(self, columns: frozenset[str], more: tuple[str, ...]) -> frozenset[str]:
-        key = (columns, more)
-        found = self._interned.get(key)
-        if found is None:
-            found = self._interned[key] = columns.union(more)
-        return found
+    # -- small steps ---------------------------------------------------------------
+    def _value(self, uid: int, name: str) -> str:
+        """A field of a user as the file leaves them so far (or as stored)."""
+        row = self.conn.execute(
+            f"SELECT coalesce(json_extract(fields, '$.{name}'), '') FROM w_pend WHERE uid = ?1"
+            f" UNION ALL SELECT coalesce(json_extract(fields, '$.{name}'), '') FROM w_dir WHERE uid = ?1",
+            (uid,),
+        ).fetchone()
+        return str(row[0]) if row else ""
 
-    def _fields(self, uid: int) -> Mapping[str, str]:
-        """A user's fields as the file leaves them so far (or as stored)."""
-        res = self.results.get(uid)
-        return res.fields if res is not None else self.state.users[uid].fields
+    def _refresh(self, name: str, uids: list[int]) -> None:
+        column, expression = _DERIVED[name]
+        self.conn.execute(f"UPDATE w_pend SET {column} = {expression} WHERE {_IN}", _ids(uids))
 
-    def _refuse_row(self, res: Pending) -> None:
-        """The row creates or changes nobody: a row-scope error."""
-        del self.results[res.uid]
-        self.out.count("skipped")
+    def _set(self, uids: list[int], name: str, values: list[str]) -> None:
+        self.conn.executemany(
+            f"UPDATE w_pend SET fields = json_set(fields, '$.{name}', ?) WHERE uid = ?", zip(values, uids, strict=True)
+        )
+        self._refresh(name, uids)
 
+    def _drop(self, uids: list[int], name: str) -> None:
+        self.conn.execute(f"UPDATE w_pend SET fields = json_remove(fields, '$.{name}') WHERE {_IN}", _ids(uids))
+        self._refresh(name, uids)
+
+    def _keep_stored(self, uids: list[int], name: str) -> None:
+        """A value the file may not set: the user keeps the stored one (or none)."""
+        if not uids:
+            return
+        stored = f"(SELECT json_extract(s.fields, '$.{name}') FROM w_dir AS s WHERE s.uid = w_pend.uid)"
+        self.conn.execute(
+            f"UPDATE w_pend SET fields = CASE WHEN new OR coalesce({stored}, '') = ''"
+            f" THEN json_remove(fields, '$.{name}') ELSE json_set(fields, '$.{name}', {stored}) END"
+            f" WHERE {_IN}", _ids(uids),
+        )
+        self._refresh(name, uids)
+
+    def _refuse_rows(self, uids: list[int]) -> None:
+        """The rows create or change nobody: row-scope errors."""
+        if uids:
+            self.conn.execute(f"DELETE FROM w_pend WHERE {_IN}", _ids(uids))
+            self.out.count("skipped", len(uids))
+
+    def _refuse_links(self, uids: list[int]) -> None:
+        """The file may not set these users' manager: the stored one stays."""
+        self._keep_stored(uids, "manager_email")
+        self.conn.execute(f"UPDATE w_pend SET link_refused = 1 WHERE {_IN}", _ids(uids))
+
+    # -- the engage roster ---------------------------------------------------------
+    def _within_termination_limit(self, omitted: int) -> bool:
+        """docs/production.md §5 safety net, said up front either way (`ingest/roster.py`,
+        the words `validate --context` predicts them with)."""
+        active_before = int(self.conn.execute("SELECT count(*) FROM w_dir WHERE active").fetchone()[0])
+        limit = self.policy.termination_limit
+        if roster.within_limit(omitted, active_before, limit):
+            shown = [str(r[0]) for r in self.conn.execute(
+                "SELECT coalesce(json_extract(d.fields, '$.email'), '') AS e FROM w_leave AS l"
+                " JOIN w_dir AS d ON d.uid = l.uid ORDER BY e LIMIT ?", (roster.NAMED,),
+            )]
+            self.out.findings.append(roster.terminations(shown, active_before, count=omitted))
+            return True
+        self.out = Outcome(refused=True)
+        self.out.count("skipped", self.rows_seen)  # nothing in the file applies
+        self.out.findings.append(roster.termination_limit(omitted, active_before, limit))
+        return False
+
+    # -- rows refused --------------------------------------------------------------
     def _new_users_have_names(self) -> None:
         """Core: a new user needs a first and a last name (docs/production.md
         §3); the row is skipped. An update may leave them out or empty: a
         required field is never cleared (REQUIRED_VALUE_KEPT, said per row)."""
         if self.policy.profile is not Profile.CORE:
             return
-        for res in [r for r in self.results.values() if r.new and r.blank_names]:
-            for name in res.blank_names:
+        refused = []
+        for uid, row, blank in self.conn.execute(
+            "SELECT uid, row, blank FROM w_pend WHERE new AND blank IS NOT NULL ORDER BY ord"
+        ).fetchall():
+            for name in json.loads(blank):
                 self.out.findings.append(finding(
-                    "REQUIRED_VALUE_MISSING", res.row,
+                    "REQUIRED_VALUE_MISSING", row,
                     f"{name} is required to create a user; the row is skipped.", column=name, value="",
                 ))  # fmt: skip
-            self._refuse_row(res)
+            refused.append(uid)
+        self._refuse_rows(refused)
 
     def _unique_addresses(self) -> None:
         """Two active users never share an address (docs/production.md §4).
@@ -135,37 +152,49 @@ class LinkRules:
         if not self.identity_by_employee_id:
             return
         while True:
-            owners = _Holders()
-            for uid, user in self.state.users.items():
-                if uid not in self.results and user.active:
-                    owners.add(user.key, uid)
-            for res in self.results.values():
-                if res.active:
-                    owners.add(email_key(res.fields.get("email", "")), res.uid)
-            refused = [
-                uid for key, uids in owners.groups()
-                for uid in uids
-                if uid in self.results and (uid not in self.state.users or self.state.users[uid].key != key)
-            ]
+            refused = self.conn.execute(
+                f"WITH h AS (SELECT key FROM {_UNTOUCHED} AND d.active UNION ALL SELECT key FROM w_pend WHERE active),"
+                " g AS (SELECT key FROM h GROUP BY key HAVING count(*) > 1)"
+                " SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''),"
+                " (SELECT s.eid FROM w_dir AS s WHERE s.active AND s.key = p.key ORDER BY s.uid LIMIT 1)"
+                " FROM w_pend AS p JOIN g ON g.key = p.key WHERE p.active"
+                " AND (p.new OR p.key != (SELECT s.key FROM w_dir AS s WHERE s.uid = p.uid)) ORDER BY p.ord"
+            ).fetchall()
             if not refused:
                 return
-            for uid in refused:
-                res = self.results[uid]
-                email = res.fields.get("email", "")
-                holder = next(
-                    (u for u in self.state.users.values() if u.active and u.key == email_key(email)), None
-                )
-                held = holder.fields.get("employee_id", "") if holder is not None else ""
+            for _uid, row, email, held in refused:
                 who = f"the employee id {held}" if held else "no employee id"
                 self.out.findings.append(finding(
-                    "EMAIL_TAKEN", res.row,
+                    "EMAIL_TAKEN", row,
                     f"{messages.SHARED_EMAIL} ({email} belongs to an active user in Betterworks, with {who}; "
                     "refusing another employee id onto it is the sandbox's rule, since production documents "
                     "the message but not this case.)",
                     column="email", value=email,
                 ))  # fmt: skip
-                self._refuse_row(res)
+            self._refuse_rows([r[0] for r in refused])
 
+    def _licence_limit(self, terminating: int) -> None:
+        created = int(self.conn.execute("SELECT count(*) FROM w_pend WHERE new").fetchone()[0])
+        if not created or self.policy.licenses is None:
+            return
+        # Licences in use once the file's other rows (deactivations, engage
+        # terminations) are applied: what the file frees, it may reuse.
+        in_use = int(self.conn.execute(
+            f"SELECT (SELECT count(*) FROM {_UNTOUCHED} AND d.active)"
+            " + (SELECT count(*) FROM w_pend WHERE NOT new AND active)"
+        ).fetchone()[0]) - terminating
+        available = max(self.policy.licenses - in_use, 0)
+        if created <= available:
+            return
+        # Every creation row gets production's message, as `validate --context`
+        # gives it (row scope: those rows are skipped, docs/production.md §4).
+        text = messages.license_limit(created, available)
+        refused = self.conn.execute("SELECT uid, row FROM w_pend WHERE new ORDER BY ord").fetchall()
+        for _uid, row in refused:
+            self.out.findings.append(finding("LICENSE_LIMIT", row, text))
+        self._refuse_rows([r[0] for r in refused])
+
+    # -- values refused ------------------------------------------------------------
     def _unique_ids(self) -> None:
         """Identity by email: an employee id another user holds once the file
         is applied is not applied to this one (EMPLOYEE_ID_TAKEN, a sandbox
@@ -175,145 +204,151 @@ class LinkRules:
         if self.identity_by_employee_id:
             return
         while True:
-            holders = _Holders()
-            for uid in self.state.users:
-                eid = self._fields(uid).get("employee_id", "")
-                if eid:
-                    holders.add(eid, uid)
-            for res in self.results.values():
-                if res.new and res.fields.get("employee_id"):
-                    holders.add(res.fields["employee_id"], res.uid)
-            refused = [
-                (uid, eid) for eid, uids in holders.groups() for uid in uids
-                if uid in self.results and (uid not in self.state.users
-                                            or self.state.users[uid].fields.get("employee_id", "") != eid)
-            ]
+            refused = self.conn.execute(
+                f"WITH h AS (SELECT eid FROM {_UNTOUCHED} AND d.eid != '' UNION ALL"
+                " SELECT eid FROM w_pend WHERE eid != ''),"
+                " g AS (SELECT eid FROM h GROUP BY eid HAVING count(*) > 1)"
+                " SELECT p.uid, p.row, p.eid FROM w_pend AS p JOIN g ON g.eid = p.eid"
+                " WHERE p.new OR p.eid != (SELECT s.eid FROM w_dir AS s WHERE s.uid = p.uid) ORDER BY p.ord"
+            ).fetchall()
             if not refused:
                 return
-            for uid, eid in refused:
-                res = self.results[uid]
-                owner = next(u for u in holders.shared[eid] if u != uid)
+            for uid, row, eid in refused:
+                owner = self._id_owner(eid, uid)
                 self.out.findings.append(finding(
-                    "EMPLOYEE_ID_TAKEN", res.row,
-                    f'The employee id "{eid}" already belongs to {self._fields(owner).get("email", "")} in '
+                    "EMPLOYEE_ID_TAKEN", row,
+                    f'The employee id "{eid}" already belongs to {owner} in '
                     "Betterworks; it is not applied, and the rest of the row is. Production does not "
                     "document this case; refusing the id is the sandbox's rule.",
                     column="employee_id", value=eid,
                 ))  # fmt: skip
-                self._keep_stored(res, "employee_id")
+            self._keep_stored([r[0] for r in refused], "employee_id")
+
+    def _id_owner(self, eid: str, uid: int) -> str:
+        """The address of the first other holder of `eid` as the file leaves
+        them: a stored user (lowest uid first), else a user the file creates."""
+        row = self.conn.execute(
+            "SELECT uid FROM (SELECT uid FROM w_pend WHERE eid = ?1 AND NOT new AND uid != ?2"
+            " UNION ALL SELECT d.uid FROM w_dir AS d WHERE d.eid = ?1 AND d.uid != ?2"
+            " AND NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid))"
+            " ORDER BY uid LIMIT 1", (eid, uid),
+        ).fetchone() or self.conn.execute(
+            "SELECT uid FROM w_pend WHERE new AND eid = ? AND uid != ? ORDER BY ord LIMIT 1", (eid, uid)
+        ).fetchone()
+        return self._value(int(row[0]), "email") if row else ""
 
     def _final_addresses(self) -> None:
-        """Who holds each address once the file is applied (links resolve here)."""
-        final = {u.key: uid for uid, u in self.state.users.items() if uid not in self.results}
-        for res in self.results.values():
-            final[email_key(res.fields.get("email", ""))] = res.uid
-        self.final_by_email = final
+        """Who holds each address (and each id) once the file is applied, and
+        whether they are active then: the manager rules resolve links here. A
+        user the file reaches holds their address over one it leaves alone."""
+        conn = self.conn
+        conn.execute(
+            f"INSERT OR REPLACE INTO w_final SELECT key, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
+            f" FROM {_UNTOUCHED} ORDER BY uid"
+        )
+        conn.execute("INSERT OR REPLACE INTO w_final SELECT key, uid, active FROM w_pend ORDER BY ord")
 
     def _resolve_manager_ids(self) -> None:
         """manager_id names the manager by employee id (docs/production.md §3);
         the directory links managers by email, so resolve once every row is
         in. An id nobody holds (or whose row was refused) is not set."""
-        wanted = [res for res in self.results.values() if res.manager_eid is not None]
-        if not wanted:
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM w_pend WHERE mgr_eid IS NOT NULL LIMIT 1").fetchone() is None:
             return
-        holders: dict[str, int] = {}  # employee id -> the user holding it once the file is applied
-        for uid, user in self.state.users.items():
-            if uid not in self.results and user.fields.get("employee_id"):
-                holders[user.fields["employee_id"]] = uid
-        for res in self.results.values():
-            if res.fields.get("employee_id"):
-                holders[res.fields["employee_id"]] = res.uid
-        for res in wanted:
-            assert res.manager_eid is not None
-            manager = holders.get(res.manager_eid) if res.manager_eid else None
-            if not res.manager_eid:
-                res.drop("manager_email")
-            elif manager is not None and self._active_user(manager):
-                res.set("manager_email", self._fields(manager).get("email", ""))
-            else:
-                self.out.findings.append(finding(
-                    "MANAGER_NOT_FOUND", res.row, messages.manager_id_not_found(res.manager_eid),
-                    column="manager_id", value=res.manager_eid,
-                ))  # fmt: skip
-                self._refuse_link(res)
-            res.columns = self._union(res.columns, ("manager_email",))
-
-    def _active_after(self, address: str) -> bool:
-        """Whether `address` belongs to an active user once the file is
-        applied: the one test of "the manager exists", by address or by id.
-        A manager the file deactivates or terminates is not found, as one
-        already deactivated is not (a sandbox decision, docs/production.md §6)."""
-        uid = self.final_by_email.get(email_key(address))
-        return uid is not None and self._active_user(uid)
-
-    def _active_user(self, uid: int) -> bool:
-        if uid in self.leaving:
-            return False
-        res = self.results.get(uid)
-        return res.active if res is not None else self.state.users[uid].active
-
-    def _refuse_link(self, res: Pending) -> None:
-        """The file may not set this user's manager: the stored one stays."""
-        self._keep_stored(res, "manager_email")
-        self.link_refused.add(res.uid)
+        conn.execute(
+            "INSERT OR REPLACE INTO w_ids SELECT eid, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
+            f" FROM {_UNTOUCHED} AND d.eid != '' ORDER BY uid"
+        )
+        conn.execute("INSERT OR REPLACE INTO w_ids SELECT eid, uid, active FROM w_pend WHERE eid != '' ORDER BY ord")
+        conn.execute(
+            "UPDATE w_pend SET mgr_uid = (SELECT i.uid FROM w_ids AS i WHERE i.eid = w_pend.mgr_eid AND i.active)"
+            " WHERE mgr_eid != ''"
+        )
+        missing = conn.execute(
+            "SELECT uid, row, mgr_eid FROM w_pend WHERE mgr_eid != '' AND mgr_uid IS NULL ORDER BY ord"
+        ).fetchall()
+        conn.execute(
+            "UPDATE w_pend SET fields = json_set(fields, '$.manager_email', (SELECT coalesce(json_extract("
+            " coalesce((SELECT q.fields FROM w_pend AS q WHERE q.uid = w_pend.mgr_uid),"
+            " (SELECT s.fields FROM w_dir AS s WHERE s.uid = w_pend.mgr_uid)), '$.email'), '')))"
+            " WHERE mgr_eid != '' AND mgr_uid IS NOT NULL"
+        )
+        conn.execute("UPDATE w_pend SET fields = json_remove(fields, '$.manager_email') WHERE mgr_eid = ''")
+        conn.execute(f"UPDATE w_pend SET mkey = {_DERIVED['manager_email'][1]} WHERE mgr_eid IS NOT NULL")
+        for _uid, row, eid in missing:
+            self.out.findings.append(finding(
+                "MANAGER_NOT_FOUND", row, messages.manager_id_not_found(eid), column="manager_id", value=eid,
+            ))  # fmt: skip
+        self._refuse_links([r[0] for r in missing])
+        conn.execute(
+            "UPDATE w_pend SET has_mgr = 1, cols = CASE WHEN EXISTS (SELECT 1 FROM json_each(cols)"
+            " WHERE value = 'manager_email') THEN cols ELSE json_insert(cols, '$[#]', 'manager_email') END"
+            " WHERE mgr_eid IS NOT NULL"
+        )
 
     def _managers_exist(self) -> None:
         """A manager address must be an active user once the file is applied
-        (docs/production.md §4 "Could not find manager email")."""
-        found: dict[str, bool] = {}  # a manager of many users is looked up once
-        for res in self.results.values():
-            value = res.fields.get("manager_email", "")
-            if res.manager_eid is not None or "manager_email" not in res.columns or not value:
-                continue
-            active = found.get(value)
-            if active is None:
-                active = found[value] = self._active_after(value)
-            if active:
-                continue
+        (docs/production.md §4 "Could not find manager email"). A manager the
+        file deactivates or terminates is not found, as one already
+        deactivated is not (a sandbox decision, docs/production.md §6)."""
+        refused = self.conn.execute(
+            "SELECT p.uid, p.row, json_extract(p.fields, '$.manager_email') FROM w_pend AS p"
+            " LEFT JOIN w_final AS f ON f.key = p.mkey WHERE p.mgr_eid IS NULL AND p.has_mgr AND p.mkey != ''"
+            " AND NOT coalesce(f.active, 0) ORDER BY p.ord"
+        ).fetchall()
+        for _uid, row, value in refused:
             self.out.findings.append(finding(
-                "MANAGER_NOT_FOUND", res.row, messages.manager_not_found(value.strip()),
+                "MANAGER_NOT_FOUND", row, messages.manager_not_found(value.strip()),
                 column="manager_email", value=value,
             ))  # fmt: skip
-            self._refuse_link(res)
+        self._refuse_links([r[0] for r in refused])
 
-    def _follow_renamed_managers(self, omitted: list[User]) -> None:
+    def _follow_renamed_managers(self) -> None:
         """A manager whose address the file changed (identity by employee id)
         stays everyone's manager: links are stored as addresses, so the users
         they manage follow the new one, in the file or not (the same person;
         no other field of theirs changes)."""
-        renamed: dict[str, str] = {}
-        for res in self.results.values():
-            if not res.new:
-                old = self.state.users[res.uid].email
-                new = res.fields.get("email", old)
-                if email_key(new) != email_key(old):  # letter case alone: links still resolve
-                    renamed[email_key(old)] = new
+        conn = self.conn
+        renamed = conn.execute(
+            "SELECT s.key, coalesce(json_extract(p.fields, '$.email'), json_extract(s.fields, '$.email'))"
+            " FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid WHERE NOT p.new AND p.key != s.key ORDER BY p.ord"
+        ).fetchall()
         if not renamed:
             return
-        gone = {u.uid for u in omitted}
-        for uid, user in self.state.users.items():
-            if uid in gone:
-                continue
-            pending = self.results.get(uid)
-            if pending is not None and "manager_email" in pending.columns and uid not in self.link_refused:
-                continue  # the file says who this user's manager is
-            fields = pending.fields if pending is not None else user.fields
-            target = renamed.get(email_key(fields.get("manager_email", "")))
-            if target is None:
-                continue
-            if pending is None:
-                pending = self.results[uid] = Pending(
-                    uid=uid, fields=as_dict(user.fields), active=user.active, row=None, columns=NONE,
-                    new=False,
-                )
-            if email_key(target) == email_key(pending.fields.get("email", "")):
-                pending.drop("manager_email")  # the address is now this user's own: no manager
-            else:
-                pending.set("manager_email", target)
+        target = dict(renamed)  # old key -> the new address (the last row renaming it)
+        olds = json.dumps(list(target))
+        # The users the file leaves alone follow too: they join the file's users, after its rows.
+        conn.execute(
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr)"
+            f" SELECT uid, {_FOLLOWER_ORD} + uid, NULL, 0, active, fields, key, eid, mkey, dept, '[]', 0"
+            f" FROM {_UNTOUCHED} AND d.mkey IN (SELECT value FROM json_each(?))"
+            " AND d.uid NOT IN (SELECT uid FROM w_leave)", (olds,),
+        )
+        following = conn.execute(
+            "SELECT p.uid, p.mkey, p.key FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
+            " WHERE p.mkey IN (SELECT value FROM json_each(?)) AND NOT (p.has_mgr AND NOT p.link_refused)",
+            (olds,),
+        ).fetchall()
+        own = [uid for uid, old, key in following if email_key(target[old]) == key]
+        moved = [(uid, target[old]) for uid, old, key in following if email_key(target[old]) != key]
+        self._drop(own, "manager_email")  # the address is now this user's own: no manager
+        self._set([m[0] for m in moved], "manager_email", [m[1] for m in moved])
 
-    def _manager_of(self, uid: int) -> int | None:
-        key = email_key(self._fields(uid).get("manager_email", ""))
-        return self.final_by_email.get(key) if key else None
+    # -- manager loops -------------------------------------------------------------
+    def _manager_graph(self) -> array[int]:
+        """Each user's manager (a uid, -1 for none) once the file is applied."""
+        managers = array("q", [-1]) * self.next_uid
+        for uid, manager in self.conn.execute(
+            f"SELECT c.uid, f.uid FROM (SELECT uid, mkey FROM w_pend UNION ALL SELECT uid, mkey FROM {_UNTOUCHED})"
+            " AS c JOIN w_final AS f ON f.key = c.mkey WHERE c.mkey != ''"
+        ):
+            managers[uid] = manager
+        return managers
+
+    _MAKES_LINK = (  # the file gives this user a manager other than the stored one
+        "has_mgr AND mkey != '' AND NOT link_refused"
+        " AND (new OR mkey != (SELECT s.mkey FROM w_dir AS s WHERE s.uid = w_pend.uid))"
+    )
 
     def _refuse_cycles(self) -> None:
         """A manager chain must not loop (docs/production.md §4), whether the
@@ -322,97 +357,118 @@ class LinkRules:
         repeats) lies on a loop keeps its old manager; the loops are found
         first, so the order of the rows never matters, and found again after
         the old managers are back, until none is left."""
+        conn = self.conn
+        if conn.execute(f"SELECT 1 FROM w_pend WHERE {self._MAKES_LINK} LIMIT 1").fetchone() is None:
+            return
+        managers = self._manager_graph()
         while True:
-            on_loop = self._loop_members()
-            refused = [self.results[uid] for uid in sorted(on_loop)
-                       if uid in self.results and self._makes_link(self.results[uid])]
+            makes = bytearray(len(managers))
+            on_loop: set[int] = set()
+            done = bytearray(len(managers))
+            for (start,) in conn.execute(f"SELECT uid FROM w_pend WHERE {self._MAKES_LINK} ORDER BY ord"):
+                makes[start] = 1
+                if done[start]:
+                    continue
+                path: list[int] = []
+                index: dict[int, int] = {}
+                node = start
+                while node >= 0 and not done[node] and node not in index:
+                    index[node] = len(path)
+                    path.append(node)
+                    node = managers[node]
+                if node >= 0 and node in index:
+                    on_loop.update(path[index[node]:])
+                for n in path:
+                    done[n] = 1
+            refused = sorted(uid for uid in on_loop if makes[uid])
             if not refused:
                 return
-            for res in refused:
-                self.out.findings.append(self._cycle_finding(res))
-            for res in refused:
-                self._refuse_link(res)
+            for uid in refused:
+                self._cycle_finding(uid, managers)
+            self._refuse_links(refused)
+            for uid, manager in conn.execute(
+                f"SELECT p.uid, f.uid FROM w_pend AS p LEFT JOIN w_final AS f ON f.key = p.mkey AND p.mkey != ''"
+                f" WHERE p.{_IN}", _ids(refused),
+            ):
+                managers[uid] = -1 if manager is None else manager
 
-    def _makes_link(self, res: Pending) -> bool:
-        """The file gives this user a manager other than the stored one."""
-        value = res.fields.get("manager_email", "")
-        if "manager_email" not in res.columns or not value or res.uid in self.link_refused:
-            return False
-        if res.new:
-            return True
-        return email_key(self.state.users[res.uid].fields.get("manager_email", "")) != email_key(value)
-
-    def _loop_members(self) -> set[int]:
-        """Users on a loop reached from a link the file makes; each chain is
-        walked once (`done`: known to reach the top or a loop already seen)."""
-        done: set[int] = set()
-        on_loop: set[int] = set()
-        for res in list(self.results.values()):
-            if res.uid in done or not self._makes_link(res):
-                continue
-            path: list[int] = []
-            index: dict[int, int] = {}
-            node: int | None = res.uid
-            while node is not None and node not in done and node not in index:
-                index[node] = len(path)
-                path.append(node)
-                node = self._manager_of(node)
-            if node is not None and node in index:
-                on_loop.update(path[index[node]:])
-            done.update(path)
-        return on_loop
-
-    def _cycle_finding(self, res: Pending) -> Finding:
-        by_id = res.manager_eid is not None  # the file named the manager by employee id
+    def _cycle_finding(self, uid: int, managers: array[int]) -> None:
+        row, manager_eid, manager_email = self.conn.execute(
+            "SELECT row, mgr_eid, json_extract(fields, '$.manager_email') FROM w_pend WHERE uid = ?", (uid,)
+        ).fetchone()
+        by_id = manager_eid is not None  # the file named the manager by employee id
         chain: list[str] = []
-        node: int | None = res.uid
-        while node is not None and len(chain) < _CHAIN_SHOWN:
-            pending = self.results.get(node)
-            eid = pending.manager_eid if pending is not None else None
-            chain.append(eid if by_id and eid else self._fields(node).get("manager_email", ""))
-            node = self._manager_of(node)
-            if node == res.uid:
+        node = uid
+        while node >= 0 and len(chain) < _CHAIN_SHOWN:
+            pending = self.conn.execute("SELECT mgr_eid FROM w_pend WHERE uid = ?", (node,)).fetchone()
+            eid = pending[0] if pending is not None else None
+            chain.append(eid if by_id and eid else self._value(node, "manager_email"))
+            node = managers[node]
+            if node == uid:
                 break
-        loop = " -> ".join(v.strip() for v in chain) + ("" if node == res.uid else " -> ...")
-        value = res.manager_eid if by_id else res.fields["manager_email"]
-        return finding(
-            "MANAGER_CYCLE", res.row,
+        loop = " -> ".join(v.strip() for v in chain) + ("" if node == uid else " -> ...")
+        value = manager_eid if by_id else manager_email
+        self.out.findings.append(finding(
+            "MANAGER_CYCLE", row,
             f"The manager chain loops back to this user (managers: {loop}); the manager is not set.",
             column="manager_id" if by_id else "manager_email", value=value,
-        )
+        ))  # fmt: skip
 
-    def _keep_stored(self, res: Pending, name: str) -> None:
-        """A value the file may not set: the user keeps the stored one (or none)."""
-        before = None if res.new else self.state.users[res.uid].fields.get(name)
-        if before:
-            res.set(name, before)
-        else:
-            res.drop(name)
-
+    # -- departments ---------------------------------------------------------------
     def _refuse_deactivated_departments(self) -> None:
         """Active users stay out of deactivated departments (docs/production.md
         §3: one with active users cannot be deactivated); a file moving a user
         into one is refused for that value (docs/production.md §6): the rest of
         the row applies."""
-        if all(department.active for department in self.state.departments.values()):
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM w_dept WHERE NOT active LIMIT 1").fetchone() is None:
             return  # no deactivated department to keep anyone out of (a first load has none)
-        for res in self.results.values():
-            name = res.fields.get("department_name", "")
-            department = self.state.departments.get(name.lower()) if name else None
-            if department is None or department.active or not res.active:
-                continue
-            stored = None if res.new else self.state.users[res.uid]
-            before = stored.fields.get("department_name") if stored is not None else None
-            if stored is not None and stored.active and before is not None and before.lower() == name.lower():
+        drop: list[int] = []
+        keep: list[int] = []
+        for uid, row, new, name, department, was_active, before in conn.execute(
+            "SELECT p.uid, p.row, p.new, p.dept, dp.name, s.active, s.dept FROM w_pend AS p"
+            " JOIN w_dept AS dp ON dp.key = bw_lower(p.dept) LEFT JOIN w_dir AS s ON s.uid = p.uid"
+            " WHERE p.dept != '' AND NOT dp.active AND p.active ORDER BY p.ord"
+        ).fetchall():
+            there = not new and before != "" and before.lower() == name.lower()
+            if there and was_active:
                 continue  # already there, and already active: not this file's doing
             self.out.findings.append(finding(
-                "DEPARTMENT_INACTIVE", res.row,
-                f'The department "{department.name}" is deactivated, so the user is not (or no '
+                "DEPARTMENT_INACTIVE", row,
+                f'The department "{department}" is deactivated, so the user is not (or no '
                 "longer) in it; reactivate it with a department file first.",
                 column="department_name", value=name,
             ))  # fmt: skip
-            if stored is not None and not stored.active and before is not None \
-                    and before.lower() == name.lower():
-                res.drop("department_name")  # reactivated: active, but out of the deactivated department
-                continue
-            self._keep_stored(res, "department_name")
+            (drop if there else keep).append(uid)  # reactivated: active, but out of the deactivated department
+        self._drop(drop, "department_name")
+        self._keep_stored(keep, "department_name")
+
+    # -- manual edits --------------------------------------------------------------
+    def _overwritten(self) -> None:
+        """Data in a file overrides earlier manual changes, each one recorded
+        (docs/production.md §5): the edits of the fields the file's columns give."""
+        if self.conn.execute("SELECT 1 FROM w_manual LIMIT 1").fetchone() is None:
+            return
+        for uid, row, email, name, manual, at, by, new in self.conn.execute(
+            "SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''), m.field, m.value, m.at,"
+            " m.source, coalesce(json_extract(p.fields, '$.\"' || m.field || '\"'), '')"
+            " FROM w_pend AS p JOIN w_manual AS m ON m.uid = p.uid WHERE NOT p.new"
+            " AND EXISTS (SELECT 1 FROM json_each(p.cols) AS c WHERE c.value = m.field) ORDER BY p.ord, m.field"
+        ).fetchall():
+            self.out.manual_cleared.append((uid, name))
+            if new != manual:
+                self.out.overwritten.append(Overwrite(
+                    email=email, field=name, manual_value=manual, file_value=new, edited_at=at, edited_by=by,
+                    row=row,
+                ))
+
+    def _manual_set(self) -> None:
+        """The Admin module's edits: manual until a file overwrites them."""
+        assert self.policy.source is Source.ADMIN
+        for uid, cols, fields in self.conn.execute("SELECT uid, cols, fields FROM w_pend ORDER BY ord").fetchall():
+            values = json.loads(fields)
+            for name in sorted(set(json.loads(cols)) - {"email", "manager_id"}):
+                self.out.manual_set.append(ManualEdit(
+                    uid=uid, field=name, value=values.get(name, ""), at=self.policy.now,
+                    source=self.policy.source_label,
+                ))

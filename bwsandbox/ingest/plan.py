@@ -1,16 +1,16 @@
 """What a file does to a directory: the one computation every part shares.
 
-    judge(data, context, state, ...)   the validator (what the file alone
+    judge(data, context, directory, ...)  the validator (what the file alone
                                        shows) then the apply layer (the rules
                                        that need the directory, `apply.py`,
-                                       `links.py`), in memory
+                                       `links.py`), in a workspace
     validate(data, context, name=...)  the same, on the directory a
                                        `Context` gives as JSON (or an empty
                                        one: a new tenant)
 
 The worker (`process.py`) writes a judgement to the store; `bwsandbox
 validate` prints it, with its `plan`, without writing; the HTTP API's plan
-returns it. Because they are one function over the same `State`, what
+returns it. Because they are one function over the same workspace, what
 `validate --tenant` predicts is what an upload then does (a property test
 drives both).
 """
@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bwsandbox.ingest.apply import apply_departments, apply_users, due_deactivations
+from bwsandbox.ingest import workspace
+from bwsandbox.ingest.apply import due_deactivations, materialised, run, run_departments
 from bwsandbox.ingest.records import Department, Outcome, Policy, Source, State, User, email_key
 from bwsandbox.ingest.reports import applied_counts, change_list
 from bwsandbox.spec.codes import Scope, Severity
@@ -50,6 +52,10 @@ class Judgement:
         """The rows the file alone lets through (the directory may still refuse some: `outcome`)."""
         return self.validation.applicable() if self.validation is not None else iter(())
 
+    def detached(self) -> Judgement:
+        """The judgement with its changes in a list, to outlive its workspace."""
+        return dataclasses.replace(self, outcome=materialised(self.outcome))
+
     @property
     def plan(self) -> dict[str, object]:
         """`{"applied": {...}, "changes": [...]}`, in the shape of a processed
@@ -71,9 +77,13 @@ class Terms:
 
 
 def judge(
-    plain: bytes, *, name: str, context: Context, state: State, terms: Terms, progress: Progress | None = None
+    plain: bytes, *, name: str, context: Context, directory: sqlite3.Connection, terms: Terms,
+    progress: Progress | None = None,
 ) -> Judgement:
-    """The file (plain bytes, named `name` for its format) against `state`."""
+    """The file (plain bytes, named `name` for its format) against the
+    directory in the workspace on `directory` (`workspace.py`). The
+    judgement's changes are read from that workspace: use them while it
+    lasts, or `detached()`."""
     today = (context.today or dt.date.today()).isoformat()
     validation = validate_file(plain, context, name=name, progress=progress)
     report = validation.report
@@ -84,8 +94,8 @@ def judge(
             now=terms.now, licenses=terms.licenses, termination_limit=terms.termination_limit,
             columns=frozenset(report.columns or report.header), mentioned=_mentioned(validation),
         )
-        applier = apply_departments if report.kind is Kind.DEPARTMENTS else apply_users
-        outcome = applier(state, validation.applicable(), policy)
+        applier = run_departments if report.kind is Kind.DEPARTMENTS else run
+        outcome = applier(directory, validation.applicable(), policy)
     more = list(outcome.findings)
     if terms.upload_name is not None and context.profile is Profile.CORE:
         more += name_notices(terms.upload_name)
@@ -193,4 +203,6 @@ def validate(
     free = context.licenses_available
     terms = Terms(licenses=None if free is None else free + state.active_count(),
                   termination_limit=0.20 if limit is None else limit)
-    return judge(data, name=name, context=context, state=state, terms=terms, progress=progress)
+    with workspace.private() as conn:
+        workspace.from_state(conn, state)
+        return judge(data, name=name, context=context, directory=conn, terms=terms, progress=progress).detached()

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
-from bwsandbox.ingest import directory, pgp, reports
+from bwsandbox.ingest import directory, pgp, reports, workspace
+from bwsandbox.ingest.apply import materialised
 from bwsandbox.ingest.notify import error_csv
-from bwsandbox.ingest.plan import Judgement, Terms, judge, rejected, swept
-from bwsandbox.ingest.records import Outcome, Source, State
+from bwsandbox.ingest.plan import Judgement, Terms, judge, rejected
+from bwsandbox.ingest.records import Outcome, Source
 from bwsandbox.spec.fields import Profile, trim
 from bwsandbox.store import transaction
 from bwsandbox.tenants import Tenant
@@ -125,28 +126,32 @@ def process(
         )
     else:  # the Admin module's manual upload is a plain CSV in the browser
         plain, vname, problem = data, name, None
-    while True:
-        with transaction(conn):
-            directory.sweep(conn, tenant.name, today, now)
-        seen = directory.version(conn, tenant.name)
-        processed = _compute(
-            conn, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem,
-            today=today, now=now, source=source, label=label,
-            termination_limit=termination_limit, extra=extra or {}, bounds=bounds,
-        )
-        with transaction(conn):
-            if directory.version(conn, tenant.name) != seen:
-                continue  # someone else changed the directory meanwhile: recompute
-            origin = directory.Provenance(
-                kind=source, label=label, at=now,
-                file_id=_int(extra.get("file_id")) if extra else None,
+    try:
+        while True:
+            with transaction(conn):
+                directory.sweep(conn, tenant.name, today, now)
+            seen = directory.version(conn, tenant.name)
+            processed = _compute(
+                conn, tenant=tenant, name=name, vname=vname, plain=plain, problem=problem,
+                today=today, now=now, source=source, label=label,
+                termination_limit=termination_limit, extra=extra or {}, bounds=bounds,
             )
-            directory.write(conn, tenant.name, processed.outcome, origin)
-            if processed.outcome.changed:
-                directory.bump(conn, tenant.name)
-            if finalize is not None:
-                finalize(conn, processed)
-        return processed
+            with transaction(conn):
+                if directory.version(conn, tenant.name) != seen:
+                    continue  # someone else changed the directory meanwhile: recompute
+                origin = directory.Provenance(
+                    kind=source, label=label, at=now,
+                    file_id=_int(extra.get("file_id")) if extra else None,
+                )
+                directory.write(conn, tenant.name, processed.outcome, origin)
+                if processed.outcome.changed:
+                    directory.bump(conn, tenant.name)
+                if finalize is not None:
+                    finalize(conn, processed)
+            # The changes are in the store now: the outcome no longer reads them from the workspace.
+            return dataclasses.replace(processed, outcome=dataclasses.replace(processed.outcome, users=[]))
+    finally:
+        workspace.drop(conn)
 
 
 def plan(
@@ -162,11 +167,15 @@ def plan(
 ) -> Processed:
     """What `data`, uploaded by SFTP as `name`, would do to the tenant's
     directory now: the worker's own computation (decrypt, validate, apply in
-    memory, report, error file) without the transaction that writes it.
+    a workspace, report, error file) without the transaction that writes it.
     Changes nothing: no sweep, no write, no email."""
-    judgement = judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
-                             termination_limit=termination_limit, bounds=bounds)
-    return _stored(judgement, label=f"plan {name}", extra={}, bounds=bounds)
+    try:
+        judgement = _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
+                                  termination_limit=termination_limit, bounds=bounds)
+        processed = _stored(judgement, label=f"plan {name}", extra={}, bounds=bounds)
+        return dataclasses.replace(processed, outcome=materialised(processed.outcome))
+    finally:
+        workspace.drop(conn)
 
 
 def _compute(
@@ -185,8 +194,10 @@ def _compute(
     extra: Mapping[str, object],
     bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
 ) -> Processed:
+    workspace.prepare(conn)
+    workspace.from_store(conn, tenant.name)
     judgement = _judge(
-        directory.load(conn, tenant.name), tenant=tenant, name=name, vname=vname, plain=plain,
+        conn, tenant=tenant, name=name, vname=vname, plain=plain,
         problem=problem, today=today, now=now, source=source, label=label,
         termination_limit=termination_limit, bounds=bounds,
     )
@@ -227,7 +238,7 @@ def _stored(
 
 
 def _judge(
-    state: State, *, tenant: Tenant, name: str, vname: str, plain: bytes, problem: Finding | None,
+    conn: sqlite3.Connection, *, tenant: Tenant, name: str, vname: str, plain: bytes, problem: Finding | None,
     today: str, now: str, source: Source, label: str, termination_limit: float, bounds: Bounds,
 ) -> Judgement:
     """The file against the tenant's directory (`plan.judge`), reported under
@@ -242,7 +253,7 @@ def _judge(
         source=source, label=label, now=now, licenses=tenant.licenses, termination_limit=termination_limit,
         upload_name=name if source is Source.FILE else None,
     )
-    judgement = judge(plain, name=vname, context=context, state=state, terms=terms)
+    judgement = judge(plain, name=vname, context=context, directory=conn, terms=terms)
     return dataclasses.replace(judgement, report=dataclasses.replace(judgement.report, file=name))
 
 
@@ -253,13 +264,26 @@ def judge_upload(
     """`bwsandbox validate --tenant`: what `data`, uploaded by SFTP as
     `name`, would do to the tenant's directory now, as a typed judgement.
     Changes nothing."""
+    try:
+        return _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
+                             termination_limit=termination_limit, bounds=bounds).detached()
+    finally:
+        workspace.drop(conn)
+
+
+def _judge_upload(
+    conn: sqlite3.Connection, *, data_dir: Path, tenant: Tenant, name: str, data: bytes, clock: Clock,
+    termination_limit: float, bounds: Bounds,
+) -> Judgement:
     plain, vname, problem = decrypt(
         data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes,
         create_key=False,
     )
     today = clock.today().isoformat()
+    workspace.prepare(conn)
+    workspace.from_store(conn, tenant.name, swept_on=today)  # as the worker sweeps before each file
     return _judge(
-        swept(directory.load(conn, tenant.name), today), tenant=tenant, name=name, vname=vname, plain=plain,
+        conn, tenant=tenant, name=name, vname=vname, plain=plain,
         problem=problem, today=today, now=clock.iso(), source=Source.FILE, label=f"plan {name}",
         termination_limit=termination_limit, bounds=bounds,
     )

@@ -9,13 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar, overload
+from typing import Protocol
 
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.model import Finding
-
-_T = TypeVar("_T")
-_ABSENT = object()  # no value under a name (a value may be any object in another mapping)
 
 
 def email_key(address: str) -> str:
@@ -27,87 +24,9 @@ def email_key(address: str) -> str:
     return address if key == address else key
 
 
-class Packed(Mapping[str, str]):
-    """A user's fields as a tuple of values against names shared by every
-    user with the same names in the same order (`Shapes`): a loaded
-    directory of a million users holds a million tuples, not a million
-    dicts (about 110 bytes less per user, docs/benchmarks.md "Ingest at
-    scale"). Immutable; whoever changes a user's fields makes a dict of them
-    (`as_dict`), as `links.Pending` does. The users a file creates stay
-    dicts: packing them saved little and cost time (same place)."""
-
-    __slots__ = ("_index", "_values")
-
-    def __init__(self, index: Mapping[str, int], values: tuple[str, ...]) -> None:
-        self._index = index  # name -> position in `values`, one object per shape
-        self._values = values
-
-    def __getitem__(self, name: str) -> str:
-        return self._values[self._index[name]]
-
-    @overload
-    def get(self, name: str, /) -> str | None: ...
-    @overload
-    def get(self, name: str, default: str, /) -> str: ...
-    @overload
-    def get(self, name: str, default: _T, /) -> str | _T: ...
-    def get(self, name: str, default: object = None, /) -> object:
-        at = self._index.get(name)
-        return default if at is None else self._values[at]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Packed) and other._index is self._index:
-            return self._values == other._values
-        if not isinstance(other, Mapping):
-            return NotImplemented
-        # As a dict compares: the same names, each with an equal value (no copies made).
-        get = other.get
-        return len(other) == len(self._values) and all(
-            get(name, _ABSENT) == value for name, value in zip(self._index, self._values, strict=True)
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # a mapping, as dict: unhashable
-
-    def __repr__(self) -> str:
-        return repr(self.as_dict())
-
-    def as_dict(self) -> dict[str, str]:
-        return dict(zip(self._index, self._values, strict=True))
-
-
 def as_dict(fields: Mapping[str, str]) -> dict[str, str]:
-    """A new dict of `fields`, whichever mapping holds them."""
-    return fields.as_dict() if isinstance(fields, Packed) else dict(fields)
-
-
-class Shapes:
-    """The field names of the users packed so far, each tuple of names once.
-    One per directory load: nothing is kept between loads."""
-
-    __slots__ = ("_known",)
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, ...], dict[str, int]] = {}
-
-    def pack(self, names: tuple[str, ...], values: tuple[str, ...]) -> Packed:
-        index = self._known.get(names)
-        if index is None:
-            index = {name: at for at, name in enumerate(names)}
-            if len(index) != len(names):
-                raise ValueError(f"a name appears twice in {names!r}")
-            self._known[names] = index
-        if len(values) != len(names):
-            raise ValueError(f"{len(values)} values for {len(names)} names")
-        return Packed(index, values)
+    """A new dict of `fields`."""
+    return dict(fields)
 
 
 class Action(enum.StrEnum):
@@ -232,9 +151,17 @@ class Overwrite:
     row: int | None
 
 
+class Changes(Protocol):
+    """The changes of an outcome: a list, or read from a workspace as they
+    are asked for (`apply.Changes`). Never holds an unchanged user."""
+
+    def __iter__(self) -> Iterator[UserChange]: ...
+    def __len__(self) -> int: ...
+
+
 @dataclass(slots=True, kw_only=True)
 class Outcome:
-    users: list[UserChange] = field(default_factory=list)
+    users: Changes = field(default_factory=list)
     departments: list[DepartmentChange] = field(default_factory=list)
     overwritten: list[Overwrite] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # what only the directory shows
@@ -249,7 +176,7 @@ class Outcome:
     @property
     def changed(self) -> bool:
         return bool(
-            [c for c in self.users if c.action is not Action.UNCHANGED]
+            len(self.users)
             or self.departments
             or self.manual_set
             or self.manual_cleared

@@ -30,8 +30,10 @@ def within_limit(count: int, active: int, limit: float) -> bool:
     return count <= limit * active
 
 
-def terminations(emails: Sequence[str], active: int) -> Finding:
-    count = len(emails)
+def terminations(emails: Sequence[str], active: int, count: int | None = None) -> Finding:
+    """`emails`: the terminated users' addresses, or the first NAMED of them
+    in order when `count` gives how many there are."""
+    count = len(emails) if count is None else count
     shown = sorted(emails)[:NAMED]
     more = f" and {count - len(shown)} more" if count > len(shown) else ""
     return file_finding(

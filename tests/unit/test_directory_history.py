@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from apply_helpers import policy, rows, user
+from apply_helpers import policy, rows, stored_state, user
 from ingest_env import Env
 
 from bwsandbox import control, store
@@ -162,7 +162,7 @@ def test_history_reads_as_a_plain_list_of_every_change(
         nonlocal writes
         writes += 1
         arows = rows(*records)
-        state = directory.load(conn, "acme")
+        state = stored_state(conn, "acme")
         pol = replace(policy(arows, source=kind, profile=profile, termination_limit=1.0), today=today,
                       source_label=f"{kind} #{writes}")
         outcome = apply_users(state, arows, pol)
@@ -175,7 +175,7 @@ def test_history_reads_as_a_plain_list_of_every_change(
     def sweep(today: str) -> None:
         nonlocal writes
         writes += 1
-        outcome = due_deactivations(directory.load(conn, "acme"), today)  # what the sweep will do
+        outcome = due_deactivations(stored_state(conn, "acme"), today)  # what the sweep will do
         with store.transaction(conn):
             assert directory.sweep(conn, "acme", today, f"T{writes:02}") == len(outcome.users) > 0
         origin = directory.Provenance(kind=Source.CLOCK, label="clock: deactivation date reached",

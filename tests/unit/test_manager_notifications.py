@@ -87,18 +87,20 @@ def test_no_notification_without_an_active_manager(conn: sqlite3.Connection, tmp
 def test_an_engage_termination_notifies_the_manager(conn: sqlite3.Connection, tmp_path: Path) -> None:
     tenant = _tenant(conn, Profile.ENGAGE)
     _send(conn, tmp_path, tenant, SEED, "seed.csv", source=Source.ADMIN)
-    state = directory.load(conn, "acme")
-    from bwsandbox.ingest.apply import apply_users
+    from bwsandbox.ingest import apply, workspace
     from bwsandbox.ingest.records import Policy
     from bwsandbox.validator.model import ApplicableRow
 
     kept = ["ada@x.com", "grace@x.com", "kat@x.com"]
     rows = [ApplicableRow(row=i + 2, values={"email": e}) for i, e in enumerate(kept)]
     policy = Policy(profile=Profile.ENGAGE, today="2026-03-15", termination_limit=0.5)
-    outcome = apply_users(state, rows, policy)
+    workspace.prepare(conn)
+    workspace.from_store(conn, "acme")
+    outcome = apply.run(conn, rows, policy)
     with store.transaction(conn):
         directory.write(conn, "acme", outcome, directory.Provenance(kind=Source.FILE, label="file #2 roster",
                                                                     at="2026-03-15T09:00:00+00:00"))
+    workspace.drop(conn)
     (notice,) = _notices(conn)
     assert notice["to"] == "ada@x.com"
     assert "Alan Turing (alan@x.com), who reports to you" in str(notice["body"])

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from apply_helpers import rows as apply_rows
 from apply_helpers import run as apply_run
-from apply_helpers import seeded, user
+from apply_helpers import seeded, snapshot, stored_state, user
 from validator_helpers import H, applied, each_engine, feed, found, only, run  # noqa: F401 (fixture)
 
 from bwsandbox import store, tenants
 from bwsandbox.clock import Clock
-from bwsandbox.ingest import directory
 from bwsandbox.ingest.plan import validate
 from bwsandbox.ingest.process import process
 from bwsandbox.ingest.records import Source
@@ -183,8 +182,8 @@ def test_what_validate_predicts_for_taken_ids_and_emails_is_what_an_upload_does(
             source=Source.FILE, label="seed", termination_limit=0.2)
     for body in (feed("grace@x.com,G,H,17", header=f"{H},employee_id"),
                  feed("ada@x.com,A,B,99,", "grace@x.com,G,H,42,17", header=f"{H},employee_id,manager_id")):
-        snapshot = directory.snapshot(directory.load(conn, "acme"))
-        predicted = validate(body.encode(), Context(directory=snapshot), name="f.csv").report.to_dict()
+        known = snapshot(stored_state(conn, "acme"))
+        predicted = validate(body.encode(), Context(directory=known), name="f.csv").report.to_dict()
         report = process(conn, data_dir=tmp_path, tenant=tenant, name="users_20260315.csv",
                          data=body.encode(), clock=clock, source=Source.FILE, label="f",
                          termination_limit=0.2).report
@@ -209,7 +208,7 @@ def test_engage_dimension_keys_may_have_capitals() -> None:
 
 def _engage_state(n: int) -> tuple[Context, object]:
     state = seeded(*(user(f"u{i}@x.com") for i in range(n)))
-    return Context(profile=Profile.ENGAGE, directory=directory.snapshot(state)), state
+    return Context(profile=Profile.ENGAGE, directory=snapshot(state)), state
 
 
 @pytest.mark.parametrize(("kept", "code"), [(9, "TERMINATIONS"), (7, "TERMINATION_LIMIT")])

@@ -4,9 +4,6 @@ below, so the specialised functions cannot drift from it."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -97,22 +94,3 @@ def test_email_keys_share_the_address_when_it_is_already_a_key() -> None:
     address = "someone@example.com"
     assert email_key(address) is address
     assert email_key(" Someone@Example.com ") == address
-
-
-def test_a_loaded_directory_shares_repeated_values(tmp_path: Path) -> None:
-    from bwsandbox import store
-    from bwsandbox.ingest import directory
-
-    conn = store.connect(tmp_path / "store.db")
-    conn.executemany(
-        "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json) VALUES ('t', ?, ?, 1, ?)",
-        [
-            (uid, f"u{uid}@x.com", json.dumps({"email": f"u{uid}@x.com", "department_name": "Sales"}))
-            for uid in range(1, 2_500)
-        ],  # more users than one decoding batch
-    )
-    users = directory.load(conn, "t").users
-    assert len(users) == 2_499
-    departments = {id(u.fields["department_name"]) for u in users.values()}
-    assert len(departments) == 1 and users[1].fields["department_name"] == "Sales"
-    assert users[2_499].fields == {"email": "u2499@x.com", "department_name": "Sales"}

@@ -1,0 +1,150 @@
+"""The TEMP tables a file is applied in: the directory as the rules read it,
+and the users as the file leaves them (docs/benchmarks.md "Ingest at scale").
+
+A file of a million rows is applied without a million Python objects: the
+directory is copied into `w_dir` (its fields, and the values the rules look
+up as columns), each row's user goes to `w_pend` as it is read, and the
+rules of `links.py` are SQL over the two. TEMP tables belong to one
+connection, take no write lock, and live in SQLite's temporary file, not
+in this process's memory; the worker's write then copies the outcome into
+the store in its one transaction (`directory.write`).
+
+The same tables serve every caller: the worker and `validate --tenant` over
+the store (`from_store`), and a directory given as records (`from_state`:
+`validate --context`, the Admin module's pure tests) over a private
+in-memory connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bwsandbox.ingest.records import State, as_dict, email_key
+
+_TABLES = (
+    # The directory: each user's fields (JSON) and the values the rules look up.
+    "CREATE TEMP TABLE w_dir (uid INTEGER PRIMARY KEY, key TEXT NOT NULL, eid TEXT NOT NULL,"
+    " leid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, active INTEGER NOT NULL,"
+    " fields TEXT NOT NULL)",
+    "CREATE TEMP TABLE w_dept (key TEXT PRIMARY KEY, name TEXT NOT NULL, parent TEXT NOT NULL,"
+    " active INTEGER NOT NULL)",
+    "CREATE TEMP TABLE w_manual (uid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,"
+    " at TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (uid, field))",
+    # The users the file touches, as it leaves them: `ord` is the order the
+    # file first reached them in (its row; users the rules add come after),
+    # `cols` the columns it gave them (JSON), `action` what it does to them.
+    "CREATE TEMP TABLE w_pend (uid INTEGER PRIMARY KEY, ord INTEGER NOT NULL, row INTEGER,"
+    " new INTEGER NOT NULL, active INTEGER NOT NULL, fields TEXT NOT NULL, key TEXT NOT NULL,"
+    " eid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, cols TEXT NOT NULL,"
+    " has_mgr INTEGER NOT NULL, mgr_eid TEXT, blank TEXT, link_refused INTEGER NOT NULL DEFAULT 0,"
+    " mgr_uid INTEGER, action TEXT)",
+    "CREATE TEMP TABLE w_seen (key TEXT PRIMARY KEY) WITHOUT ROWID",  # engage: addresses in the file
+    "CREATE TEMP TABLE w_leave (uid INTEGER PRIMARY KEY)",  # engage: the users the file terminates
+    # Who holds each address, and each employee id, once the file is applied
+    # (`links.py`), and whether they are active then.
+    "CREATE TEMP TABLE w_final (key TEXT PRIMARY KEY, uid INTEGER NOT NULL, active INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE TEMP TABLE w_ids (eid TEXT PRIMARY KEY, uid INTEGER NOT NULL, active INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+)
+_DIR_INDEXES = (
+    "CREATE INDEX temp.w_dir_key ON w_dir (key)",
+    "CREATE INDEX temp.w_dir_eid ON w_dir (eid)",
+    "CREATE INDEX temp.w_dir_leid ON w_dir (leid)",
+    "CREATE INDEX temp.w_dir_mkey ON w_dir (mkey)",
+)
+_PEND_INDEXES = (
+    "CREATE INDEX temp.w_pend_key ON w_pend (key)",
+    "CREATE INDEX temp.w_pend_ord ON w_pend (ord)",
+    "CREATE INDEX temp.w_pend_eid ON w_pend (eid)",
+)
+_NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids")
+
+_FROM_STORE = (
+    "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
+    " SELECT uid, email_key, e, bw_lower(e), bw_key(coalesce(json_extract(fields_json, '$.manager_email'), '')),"
+    " coalesce(json_extract(fields_json, '$.department_name'), ''),"
+    " CASE WHEN active AND ?2 IS NOT NULL AND d != '' AND d <= ?2 THEN 0 ELSE active END, fields_json"
+    " FROM (SELECT uid, email_key, active, fields_json,"
+    " coalesce(json_extract(fields_json, '$.employee_id'), '') AS e,"
+    " coalesce(json_extract(fields_json, '$.deactivation_date'), '') AS d"
+    " FROM dir_users WHERE tenant = ?1) ORDER BY uid"
+)
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Empty work tables on `conn` (any left by an interrupted apply are dropped),
+    and the two functions their SQL calls: Python's own letter case, so a key
+    made in SQL equals one made in Python for every alphabet."""
+    conn.create_function("bw_key", 1, email_key, deterministic=True)
+    conn.create_function("bw_lower", 1, _lower, deterministic=True)
+    drop(conn)
+    for statement in _TABLES:
+        conn.execute(statement)
+
+
+def drop(conn: sqlite3.Connection) -> None:
+    for name in _NAMES:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def index(conn: sqlite3.Connection) -> None:
+    """Once the directory is in (bulk first, then the indexes: faster)."""
+    for statement in _DIR_INDEXES + _PEND_INDEXES:
+        conn.execute(statement)
+
+
+def from_store(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = None) -> None:
+    """The tenant's directory from the store; with `swept_on`, as it is once
+    the clock's deactivations due that day are applied (what the worker does
+    before each file), without writing them."""
+    conn.execute(_FROM_STORE, (tenant, swept_on))
+    conn.execute(
+        "INSERT INTO w_dept SELECT key, name, parent, active FROM dir_departments WHERE tenant = ?", (tenant,)
+    )
+    conn.execute(
+        "INSERT INTO w_manual SELECT uid, field, value, at, source FROM dir_manual WHERE tenant = ?", (tenant,)
+    )
+    index(conn)
+
+
+def from_state(conn: sqlite3.Connection, state: State) -> None:
+    """A directory given as records."""
+    conn.executemany(
+        "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                uid, user.key, (eid := user.fields.get("employee_id", "")), eid.lower(),
+                email_key(user.fields.get("manager_email", "")), user.fields.get("department_name", ""),
+                int(user.active), json.dumps(as_dict(user.fields)),
+            )
+            for uid, user in sorted(state.users.items())
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO w_dept VALUES (?, ?, ?, ?)",
+        ((key, d.name, d.parent, int(d.active)) for key, d in state.departments.items()),
+    )
+    conn.executemany(
+        "INSERT INTO w_manual VALUES (?, ?, ?, ?, ?)",
+        ((m.uid, m.field, m.value, m.at, m.source) for m in state.manual.values()),
+    )
+    index(conn)
+
+
+@contextmanager
+def private() -> Iterator[sqlite3.Connection]:
+    """A connection of its own, for a directory given as records."""
+    conn = sqlite3.connect("", isolation_level=None)  # "": a private file, not memory
+    try:
+        prepare(conn)
+        yield conn
+    finally:
+        conn.close()
