@@ -72,7 +72,7 @@ class Phases:
     def __init__(self, traced: bool) -> None:
         self.spans: list[dict[str, Any]] = []
         self.traced = traced
-        self.snapshot_after = "apply_users"
+        self.snapshot_after = "run"
         self._depth = 0
 
     def wrap(self, owner: Any, attr: str, label: str) -> None:
@@ -107,12 +107,14 @@ class Phases:
 
 
 def _instrument(phases: Phases) -> None:
-    from bwsandbox.ingest import directory, plan, process, reports
+    from bwsandbox.ingest import apply, directory, plan, process, reports, workspace
 
     phases.wrap(directory, "sweep", "directory.sweep (clock's deactivations)")
-    phases.wrap(directory, "load", "directory.load (State from the store)")
+    phases.wrap(workspace, "from_store", "workspace.from_store (the directory into TEMP tables)")
     phases.wrap(plan, "validate_file", "validator.validate (the file alone)")
-    phases.wrap(plan, "apply_users", "apply.apply_users (incl. the validator's rows())")
+    phases.wrap(plan, "run", "apply.run (incl. the validator's rows())")
+    phases.wrap(apply._Applier, "rows", "apply rows (merged into w_pend)")
+    phases.wrap(apply._Applier, "finish", "apply finish (the rules, the changes)")
     phases.wrap(plan, "_merge", "plan._merge (the merged report)")
     phases.wrap(reports, "build", "reports.build (report JSON)")
     phases.wrap(process, "error_csv", "notify.error_csv (error file)")

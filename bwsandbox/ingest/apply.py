@@ -318,6 +318,7 @@ class _Applier(LinkRules):
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:
+        workspace.index_pending(self.conn)
         self._one_user_each()
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):
@@ -416,33 +417,44 @@ class Changes:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._len: int | None = None
+        conn.execute(
+            "INSERT INTO w_seq (n, uid) SELECT row_number() OVER (ORDER BY ord) - 1, uid FROM w_pend"
+            " WHERE action != 'unchanged' ORDER BY ord"
+        )
+        self._len = int(conn.execute("SELECT count(*) FROM w_seq").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self._len
 
     def __iter__(self) -> Iterator[UserChange]:
+        return (change for _, change in self._numbered("", ()))
+
+    def others(self) -> Iterator[tuple[int, UserChange]]:
+        """Every change but the creations, with its place among all (from 0)."""
+        return self._numbered("AND p.action != 'created'", ())
+
+    def _numbered(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[int, UserChange]]:
         last = -1
         while True:
             rows = self._conn.execute(
-                "SELECT p.ord, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
-                " FROM w_pend AS p LEFT JOIN w_dir AS s ON s.uid = p.uid"
-                " WHERE p.action != 'unchanged' AND p.ord > ? ORDER BY p.ord LIMIT ?", (last, BATCH),
+                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
+                " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
+                f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?", (last, *params, BATCH),
             ).fetchall()
-            for _ord, uid, action, row, fields, active, before, was_active in rows:
-                yield UserChange(
+            for n, uid, action, row, fields, active, before, was_active in rows:
+                yield n, UserChange(
                     action=Action(action), uid=uid, row=row, fields=json.loads(fields), active=bool(active),
-                    before=None if before is None else User(uid=uid, fields=json.loads(before), active=bool(was_active)),
+                    before=None if before is None else User(
+                        uid=uid, fields=json.loads(before), active=bool(was_active)),
                 )
             if len(rows) < BATCH:
                 return
             last = int(rows[-1][0])
 
-    def __len__(self) -> int:
-        if self._len is None:
-            self._len = int(self._conn.execute(
-                "SELECT count(*) FROM w_pend WHERE action != 'unchanged'").fetchone()[0])
-        return self._len
-
-    def __bool__(self) -> bool:
-        return len(self) > 0
+    def of(self, *actions: Action) -> Iterator[UserChange]:
+        """The changes of these kinds, in order."""
+        wanted = json.dumps(sorted(str(a) for a in actions))
+        return (c for _, c in self._numbered("AND p.action IN (SELECT value FROM json_each(?))", (wanted,)))
 
 
 def run(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:

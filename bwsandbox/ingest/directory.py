@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bwsandbox.ingest import notify
-from bwsandbox.ingest.apply import due_deactivations
+from bwsandbox.ingest.apply import Changes, due_deactivations
 from bwsandbox.ingest.records import (
     Action,
     Department,
@@ -53,7 +53,6 @@ _UPSERT = (
     " active = excluded.active, fields_json = excluded.fields_json, created_batch = NULL,"
     " created_hid = NULL, created_row = NULL"
 )
-_CREATE = _UPSERT.format("?, ?, ?")
 # A changed user: NULLs written by the statement, not bound (sqlite3 binds
 # None through its adapter lookup, measurably slower per row than an int).
 _UPDATE = _UPSERT.format("NULL, NULL, NULL")
@@ -110,41 +109,43 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
     # the history keeps the file's order, departments after the users), a
     # creation's kept on its user.
     count = len(changed) + len(outcome.departments)
-    next_hid = _reserve_history_ids(conn, count) + 1 if count else 0
-    batch = None
+    first_hid = _reserve_history_ids(conn, count) + 1 if count else 0
     if outcome.counts.get(str(Action.CREATED)):
+        if not isinstance(changed, Changes):
+            raise ValueError("users are created from a workspace (apply.run)")
         batch = conn.execute(  # lastrowid, not RETURNING: SQLite before 3.35 is still shipped
             "INSERT INTO dir_batches (tenant, at, source_kind, source, file_id) VALUES (?, ?, ?, ?, ?)",
             (tenant, at, source_kind, label, file_id),
         ).lastrowid
-    changes = iter(changed)
-    while chunk := list(itertools.islice(changes, CHUNK)):
-        created_rows = []
+        # The users the file creates, copied into the store as they are in the
+        # workspace, each under the history id kept for its creation.
+        conn.execute(
+            "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch, created_hid,"
+            " created_row) SELECT ?, p.uid, p.key, p.active, p.fields, ?, ? + q.n, p.row"
+            " FROM temp.w_seq AS q JOIN temp.w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
+            " ORDER BY q.n",
+            (tenant, batch, first_hid),
+        )
+    others = changed.others() if isinstance(changed, Changes) else enumerate(changed)
+    while chunk := list(itertools.islice(others, CHUNK)):
         user_rows = []
         history_rows = []
-        first_changes: list[int] = []
-        for c in chunk:
+        for n, c in chunk:
             fields = c.fields
-            fields_json = json.dumps(fields if isinstance(fields, dict) else as_dict(fields))
-            user = (tenant, c.uid, email_key(fields.get("email", "")), int(c.active), fields_json)
-            hid, next_hid = next_hid, next_hid + 1
-            if c.before is None:  # created: said by the batch and the user's own row
-                created_rows.append((*user, batch, hid, c.row))
-                continue
+            user = (tenant, c.uid, email_key(fields.get("email", "")), int(c.active), json.dumps(as_dict(fields)))
             user_rows.append(user)
-            first_changes.append(c.uid)
             diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((
-                hid, tenant, at, "user", user[2], str(c.action),
+                first_hid + n, tenant, at, "user", user[2], str(c.action),
                 json.dumps({name: old for name, old, _ in diff}),
                 json.dumps({name: new for name, _, new in diff}),
                 "active" if c.active else "deactivated", source_kind, label, file_id, c.row,
             ))  # fmt: skip
-        if first_changes:  # before the rows change (nothing for users whose creation is a row already)
-            conn.execute(_MATERIALISE, (tenant, json.dumps(first_changes)))
-        conn.executemany(_CREATE, created_rows)
+        # Before the rows change (nothing for users whose creation is a row already).
+        conn.execute(_MATERIALISE, (tenant, json.dumps([c.uid for _, c in chunk])))
         conn.executemany(_UPDATE, user_rows)
         conn.executemany(_HISTORY, history_rows)
+    next_hid = first_hid + len(changed)
     conn.executemany(
         "INSERT INTO dir_departments (tenant, key, name, parent, active) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (tenant, key) DO UPDATE SET name = excluded.name,"
@@ -167,12 +168,13 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         ),
     )
     # docs/production.md §5: the manager of each deactivated user is told, by email.
+    leaving = (
+        changed.of(Action.DEACTIVATED, Action.TERMINATED) if isinstance(changed, Changes)
+        else (c for c in changed if c.action in (Action.DEACTIVATED, Action.TERMINATED))
+    )
     notify.notify_managers(
         conn, tenant=tenant, at=at, source=label, file_id=file_id, on=at[:10],
-        changes=(
-            (c.fields, c.action is Action.TERMINATED) for c in changed
-            if c.action in (Action.DEACTIVATED, Action.TERMINATED)
-        ),
+        changes=((c.fields, c.action is Action.TERMINATED) for c in leaving),
     )
     conn.executemany(
         "DELETE FROM dir_manual WHERE tenant = ? AND uid = ? AND field = ?",

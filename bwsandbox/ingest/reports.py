@@ -51,9 +51,8 @@ def build(
         }
         for o in outcome.overwritten
     ]
-    changed = sum(1 for c in outcome.users if c.action is not Action.UNCHANGED)
     out["changes"] = change_list(outcome)
-    out["changes_not_shown"] = max(changed - CHANGES_SHOWN, 0)
+    out["changes_not_shown"] = max(len(outcome.users) - CHANGES_SHOWN, 0)
     out.update(extra)
     return out
 

@@ -49,6 +49,8 @@ _TABLES = (
     " WITHOUT ROWID",
     "CREATE TEMP TABLE w_ids (eid TEXT PRIMARY KEY, uid INTEGER NOT NULL, active INTEGER NOT NULL)"
     " WITHOUT ROWID",
+    # The changes in the order the file makes them, numbered from 0 (their history ids follow it).
+    "CREATE TEMP TABLE w_seq (n INTEGER PRIMARY KEY, uid INTEGER NOT NULL)",
 )
 _DIR_INDEXES = (
     "CREATE INDEX temp.w_dir_key ON w_dir (key)",
@@ -61,7 +63,9 @@ _PEND_INDEXES = (
     "CREATE INDEX temp.w_pend_ord ON w_pend (ord)",
     "CREATE INDEX temp.w_pend_eid ON w_pend (eid)",
 )
-_NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids")
+_NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
+
+CACHE_KIB = 32 * 1024
 
 _FROM_STORE = (
     "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
@@ -86,6 +90,9 @@ def prepare(conn: sqlite3.Connection) -> None:
     conn.create_function("bw_key", 1, email_key, deterministic=True)
     conn.create_function("bw_lower", 1, _lower, deterministic=True)
     drop(conn)
+    # The work tables' pages SQLite may keep in memory: a bounded cache
+    # (32 MiB), past which they live in its temporary file.
+    conn.execute(f"PRAGMA temp.cache_size = -{CACHE_KIB}")
     for statement in _TABLES:
         conn.execute(statement)
 
@@ -97,7 +104,13 @@ def drop(conn: sqlite3.Connection) -> None:
 
 def index(conn: sqlite3.Connection) -> None:
     """Once the directory is in (bulk first, then the indexes: faster)."""
-    for statement in _DIR_INDEXES + _PEND_INDEXES:
+    for statement in _DIR_INDEXES:
+        conn.execute(statement)
+
+
+def index_pending(conn: sqlite3.Connection) -> None:
+    """Once every row is in `w_pend`, before the rules look across it."""
+    for statement in _PEND_INDEXES:
         conn.execute(statement)
 
 

@@ -19,8 +19,8 @@ from ingest_env import Env
 
 from bwsandbox import control, store
 from bwsandbox.errors import StoreError
-from bwsandbox.ingest import directory
-from bwsandbox.ingest.apply import apply_users, due_deactivations
+from bwsandbox.ingest import apply, directory, workspace
+from bwsandbox.ingest.apply import due_deactivations
 from bwsandbox.ingest.records import Action, Outcome, Source
 from bwsandbox.spec.fields import Profile
 
@@ -162,15 +162,17 @@ def test_history_reads_as_a_plain_list_of_every_change(
         nonlocal writes
         writes += 1
         arows = rows(*records)
-        state = stored_state(conn, "acme")
         pol = replace(policy(arows, source=kind, profile=profile, termination_limit=1.0), today=today,
                       source_label=f"{kind} #{writes}")
-        outcome = apply_users(state, arows, pol)
+        workspace.prepare(conn)
+        workspace.from_store(conn, "acme")
+        outcome = apply.run(conn, arows, pol)
         origin = directory.Provenance(kind=kind, label=f"{kind} #{writes}", at=f"T{writes:02}",
                                       file_id=writes if kind is Source.FILE else None)
         with store.transaction(conn):
             directory.write(conn, "acme", outcome, origin)
         model.extend(_model_entries(outcome, origin))
+        workspace.drop(conn)
 
     def sweep(today: str) -> None:
         nonlocal writes
