@@ -467,7 +467,7 @@ def run(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy)
 
 def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
     """`run` on a directory given as records; the changes come back as a list."""
-    with workspace.private() as conn:
+    with workspace.private() as conn, workspace.working(conn):
         workspace.from_state(conn, state)
         return materialised(run(conn, rows, policy))
 

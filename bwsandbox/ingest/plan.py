@@ -203,6 +203,7 @@ def validate(
     free = context.licenses_available
     terms = Terms(licenses=None if free is None else free + state.active_count(),
                   termination_limit=0.20 if limit is None else limit)
-    with workspace.private() as conn:
+    with workspace.private() as conn, workspace.working(conn):
         workspace.from_state(conn, state)
-        return judge(data, name=name, context=context, directory=conn, terms=terms, progress=progress).detached()
+        judgement = judge(data, name=name, context=context, directory=conn, terms=terms, progress=progress)
+        return judgement.detached()

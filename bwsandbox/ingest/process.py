@@ -170,10 +170,11 @@ def plan(
     a workspace, report, error file) without the transaction that writes it.
     Changes nothing: no sweep, no write, no email."""
     try:
-        judgement = _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
-                                  termination_limit=termination_limit, bounds=bounds)
-        processed = _stored(judgement, label=f"plan {name}", extra={}, bounds=bounds)
-        return dataclasses.replace(processed, outcome=materialised(processed.outcome))
+        with workspace.working(conn):
+            judgement = _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data,
+                                      clock=clock, termination_limit=termination_limit, bounds=bounds)
+            processed = _stored(judgement, label=f"plan {name}", extra={}, bounds=bounds)
+            return dataclasses.replace(processed, outcome=materialised(processed.outcome))
     finally:
         workspace.drop(conn)
 
@@ -195,13 +196,14 @@ def _compute(
     bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
 ) -> Processed:
     workspace.prepare(conn)
-    workspace.from_store(conn, tenant.name)
-    judgement = _judge(
-        conn, tenant=tenant, name=name, vname=vname, plain=plain,
-        problem=problem, today=today, now=now, source=source, label=label,
-        termination_limit=termination_limit, bounds=bounds,
-    )
-    return _stored(judgement, label=label, extra=extra, bounds=bounds)
+    with workspace.working(conn):
+        workspace.from_store(conn, tenant.name)
+        judgement = _judge(
+            conn, tenant=tenant, name=name, vname=vname, plain=plain,
+            problem=problem, today=today, now=now, source=source, label=label,
+            termination_limit=termination_limit, bounds=bounds,
+        )
+        return _stored(judgement, label=label, extra=extra, bounds=bounds)
 
 
 def _stored(
@@ -265,8 +267,9 @@ def judge_upload(
     `name`, would do to the tenant's directory now, as a typed judgement.
     Changes nothing."""
     try:
-        return _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
-                             termination_limit=termination_limit, bounds=bounds).detached()
+        with workspace.working(conn):
+            return _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
+                                 termination_limit=termination_limit, bounds=bounds).detached()
     finally:
         workspace.drop(conn)
 
