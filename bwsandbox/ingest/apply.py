@@ -401,10 +401,17 @@ class _Applier(LinkRules):
         )
 
     def _departments_on_first_use(self) -> None:
-        for name, row, _first in self.conn.execute(
+        """A department a change names and the directory lacks is created, at
+        its first change (docs/production.md §3); the first spelling names it."""
+        known: set[str] = set()
+        for name, row, _first in self.conn.execute(  # each spelling once, in the order first met
             "SELECT dept, row, min(ord) FROM w_pend WHERE action != 'unchanged' AND dept != ''"
-            " AND bw_lower(dept) NOT IN (SELECT key FROM w_dept) GROUP BY bw_lower(dept) ORDER BY min(ord)"
+            " GROUP BY dept ORDER BY min(ord)"
         ).fetchall():
+            key = name.lower()
+            if key in known or self.conn.execute("SELECT 1 FROM w_dept WHERE key = ?", (key,)).fetchone():
+                continue
+            known.add(key)
             self.out.departments.append(
                 DepartmentChange(action=Action.CREATED, before=None, after=Department(name=name), row=row)
             )

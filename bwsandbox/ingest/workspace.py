@@ -65,13 +65,18 @@ _PEND_INDEXES = (
 )
 _NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
 
+# A key of an address made in SQL when it is plain ASCII (as nearly all are:
+# the same as Python's), else by Python's own `email_key`.
+_KEY = "CASE WHEN {0} = '' THEN '' WHEN {0} GLOB '*[^ -~]*' THEN bw_key({0}) ELSE lower(trim({0})) END"
+_LOWER = "CASE WHEN {0} = '' THEN '' WHEN {0} GLOB '*[^ -~]*' THEN bw_lower({0}) ELSE lower({0}) END"
 _FROM_STORE = (
     "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
-    " SELECT uid, email_key, e, bw_lower(e), bw_key(coalesce(json_extract(fields_json, '$.manager_email'), '')),"
-    " coalesce(json_extract(fields_json, '$.department_name'), ''),"
+    f" SELECT uid, email_key, e, {_LOWER.format('e')}, {_KEY.format('m')}, dept,"
     " CASE WHEN active AND ?2 IS NOT NULL AND d != '' AND d <= ?2 THEN 0 ELSE active END, fields_json"
     " FROM (SELECT uid, email_key, active, fields_json,"
     " coalesce(json_extract(fields_json, '$.employee_id'), '') AS e,"
+    " coalesce(json_extract(fields_json, '$.manager_email'), '') AS m,"
+    " coalesce(json_extract(fields_json, '$.department_name'), '') AS dept,"
     " coalesce(json_extract(fields_json, '$.deactivation_date'), '') AS d"
     " FROM dir_users WHERE tenant = ?1) ORDER BY uid"
 )
