@@ -106,9 +106,15 @@ class Pending:
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
+    """A stored user as a row may find them: the fields as stored (JSON) and
+    the values `w_dir` repeats from them."""
+
     active: bool
-    text: str  # the fields as stored (JSON)
+    text: str
     eid: str
+    key: str
+    mkey: str
+    dept: str
 
 
 class _Applier(LinkRules):
@@ -179,15 +185,18 @@ class _Applier(LinkRules):
         by_key: dict[str, int] = {}  # the last holder of each address (the highest uid)
         by_eid: dict[str, int] = {}
         by_lower: dict[str, str] = {}  # lower-case id -> the first stored id so spelled
-        sql = "SELECT uid, key, eid, active, fields FROM w_dir WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
-        for uid, key, eid, active, text in self.conn.execute(sql.format("key"), (json.dumps([k for k in keys if k]),)):
-            stored[uid] = _Stored(bool(active), text, eid)
-            by_key[key] = uid
+        sql = (
+            "SELECT uid, active, fields, eid, key, mkey, dept FROM w_dir"
+            " WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
+        )
+        for uid, active, *rest in self.conn.execute(sql.format("key"), (json.dumps([k for k in keys if k]),)):
+            user = stored[uid] = _Stored(bool(active), *rest)
+            by_key[user.key] = uid
         if self.has_ids:
             eids = [e for r in batch if (e := r.values.get("employee_id", ""))]
-            for uid, _key, eid, active, text in self.conn.execute(sql.format("eid"), (json.dumps(eids),)):
-                stored[uid] = _Stored(bool(active), text, eid)
-                by_eid[eid] = uid
+            for uid, active, *rest in self.conn.execute(sql.format("eid"), (json.dumps(eids),)):
+                user = stored[uid] = _Stored(bool(active), *rest)
+                by_eid[user.eid] = uid
             lowered = [e.lower() for e in eids if e not in by_eid]
             if lowered and self.identity_by_employee_id:
                 for leid, eid in self.conn.execute(
@@ -274,11 +283,14 @@ class _Applier(LinkRules):
         if cols is None:
             cols = self._cols[names] = json.dumps(sorted(names))
         fields = res.fields
-        text = json.dumps(fields) if res.owned or before is None else before.text
+        if before is not None and not res.owned:  # the stored fields, as they are
+            text, key, eid, mkey, dept = before.text, before.key, before.eid, before.mkey, before.dept
+        else:
+            text, key, eid = json.dumps(fields), email_key(fields.get("email", "")), fields.get("employee_id", "")
+            mkey, dept = email_key(fields.get("manager_email", "")), fields.get("department_name", "")
         return (
-            uid, arow.row, arow.row, int(res.new), int(res.active), text, email_key(fields.get("email", "")),
-            fields.get("employee_id", ""), email_key(fields.get("manager_email", "")),
-            fields.get("department_name", ""), cols, int("manager_email" in values), res.manager_eid, blank,
+            uid, arow.row, arow.row, int(res.new), int(res.active), text, key, eid, mkey, dept, cols,
+            int("manager_email" in values), res.manager_eid, blank,
         )
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
