@@ -174,7 +174,9 @@ class _Applier(LinkRules):
         try:
             self.conn.executemany(_PEND, out)
         except sqlite3.IntegrityError as exc:
-            raise ValueError("two rows reach one user; the validator refuses a repeated address or id") from exc
+            raise ValueError(
+                "two rows reach one user; the validator refuses a repeated address or id"
+            ) from exc
 
     def _prefetch(
         self, batch: list[ApplicableRow], keys: list[str]
@@ -201,13 +203,18 @@ class _Applier(LinkRules):
             if lowered and self.identity_by_employee_id:
                 for leid, eid in self.conn.execute(
                     "SELECT leid, eid FROM w_dir WHERE eid != '' AND leid IN (SELECT value FROM json_each(?))"
-                    " ORDER BY uid", (json.dumps(lowered),),
+                    " ORDER BY uid",
+                    (json.dumps(lowered),),
                 ):
                     by_lower.setdefault(leid, eid)
         return stored, by_key, by_eid, by_lower
 
     def _find(
-        self, values: Mapping[str, str], key: str, stored: Mapping[int, _Stored], by_key: Mapping[str, int],
+        self,
+        values: Mapping[str, str],
+        key: str,
+        stored: Mapping[int, _Stored],
+        by_key: Mapping[str, int],
         by_eid: Mapping[str, int],
     ) -> int | None:
         if not self.identity_by_employee_id:
@@ -224,8 +231,13 @@ class _Applier(LinkRules):
         return uid
 
     def _stored_id_differs(
-        self, arow: ApplicableRow, key: str, stored: Mapping[int, _Stored], by_key: Mapping[str, int],
-        by_eid: Mapping[str, int], by_lower: Mapping[str, str],
+        self,
+        arow: ApplicableRow,
+        key: str,
+        stored: Mapping[int, _Stored],
+        by_key: Mapping[str, int],
+        by_eid: Mapping[str, int],
+        by_lower: Mapping[str, str],
     ) -> bool:
         """Employee ids against the stored ones: production matches them
         exactly, so a difference in letter case alone skips the row, and in
@@ -261,7 +273,9 @@ class _Applier(LinkRules):
         self.out.count("skipped")
         return True
 
-    def _pending(self, arow: ApplicableRow, uid: int, res: Pending, before: _Stored | None) -> tuple[object, ...]:
+    def _pending(
+        self, arow: ApplicableRow, uid: int, res: Pending, before: _Stored | None
+    ) -> tuple[object, ...]:
         """The row merged into its user, as a `w_pend` row."""
         values = arow.values
         blank = None
@@ -286,18 +300,33 @@ class _Applier(LinkRules):
         if before is not None and not res.owned:  # the stored fields, as they are
             text, key, eid, mkey, dept = before.text, before.key, before.eid, before.mkey, before.dept
         else:
-            text, key, eid = json.dumps(fields), email_key(fields.get("email", "")), fields.get("employee_id", "")
+            text, key, eid = (
+                json.dumps(fields),
+                email_key(fields.get("email", "")),
+                fields.get("employee_id", ""),
+            )
             mkey, dept = email_key(fields.get("manager_email", "")), fields.get("department_name", "")
         return (
-            uid, arow.row, arow.row, int(res.new), int(res.active), text, key, eid, mkey, dept, cols,
-            int("manager_email" in values), res.manager_eid, blank,
+            uid,
+            arow.row,
+            arow.row,
+            int(res.new),
+            int(res.active),
+            text,
+            key,
+            eid,
+            mkey,
+            dept,
+            cols,
+            int("manager_email" in values),
+            res.manager_eid,
+            blank,
         )
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
         if res.new:  # a creation: the row's values, as they are
             res.fields = {
-                name: value for name, raw in values.items()
-                if name not in _CONTROL and (value := raw.strip())
+                name: value for name, raw in values.items() if name not in _CONTROL and (value := raw.strip())
             }
         else:
             fields = res.fields
@@ -360,9 +389,12 @@ class _Applier(LinkRules):
 
     def _one_user_each(self) -> None:
         """New users of one address: two rows the validator would have refused."""
-        if self.conn.execute(
-            "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
-        ).fetchone() is not None:
+        if (
+            self.conn.execute(
+                "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
+            ).fetchone()
+            is not None
+        ):
             raise ValueError("two rows create one address; the validator refuses a repeated address")
 
     def _omitted(self) -> int:
@@ -394,21 +426,27 @@ class _Applier(LinkRules):
         while True:
             rows = conn.execute(
                 "SELECT p.uid, p.fields, s.fields FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
-                " WHERE p.action IS NULL AND p.uid > ? ORDER BY p.uid LIMIT ?", (last, BATCH),
+                " WHERE p.action IS NULL AND p.uid > ? ORDER BY p.uid LIMIT ?",
+                (last, BATCH),
             ).fetchall()
             if not rows:
                 return
             conn.executemany(
                 "UPDATE w_pend SET action = ? WHERE uid = ?",
-                (("unchanged" if json.loads(new) == json.loads(old) else "updated", uid) for uid, new, old in rows),
+                (
+                    ("unchanged" if json.loads(new) == json.loads(old) else "updated", uid)
+                    for uid, new, old in rows
+                ),
             )
             last = int(rows[-1][0])
 
     def _terminate(self) -> None:
         self.conn.execute(
-            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr, action)"
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
+            " action)"
             " SELECT d.uid, 3000000000000 + d.uid, NULL, 0, 0, json_set(d.fields, '$.deactivation_date', ?),"
-            " d.key, d.eid, d.mkey, d.dept, '[]', 0, 'terminated' FROM w_leave AS l JOIN w_dir AS d ON d.uid = l.uid",
+            " d.key, d.eid, d.mkey, d.dept, '[]', 0, 'terminated'"
+            " FROM w_leave AS l JOIN w_dir AS d ON d.uid = l.uid",
             (self.policy.today,),
         )
 
@@ -458,13 +496,22 @@ class Changes:
             rows = self._conn.execute(
                 "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
                 " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
-                f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?", (last, *params, BATCH),
+                f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?",
+                (last, *params, BATCH),
             ).fetchall()
             for n, uid, action, row, fields, active, before, was_active in rows:
-                yield n, UserChange(
-                    action=Action(action), uid=uid, row=row, fields=json.loads(fields), active=bool(active),
-                    before=None if before is None else User(
-                        uid=uid, fields=json.loads(before), active=bool(was_active)),
+                yield (
+                    n,
+                    UserChange(
+                        action=Action(action),
+                        uid=uid,
+                        row=row,
+                        fields=json.loads(fields),
+                        active=bool(active),
+                        before=None
+                        if before is None
+                        else User(uid=uid, fields=json.loads(before), active=bool(was_active)),
+                    ),
                 )
             if len(rows) < BATCH:
                 return
@@ -501,8 +548,10 @@ def run_departments(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], pol
     del policy  # a department file reads no setting
     out = Outcome()
     busy = {  # active users per department (lower-case name)
-        str(k): int(n) for k, n in conn.execute(
-            "SELECT bw_lower(trim(dept)) AS k, count(*) FROM w_dir WHERE active AND trim(dept) != '' GROUP BY k"
+        str(k): int(n)
+        for k, n in conn.execute(
+            "SELECT bw_lower(trim(dept)) AS k, count(*) FROM w_dir"
+            " WHERE active AND trim(dept) != '' GROUP BY k"
         )
     }
     current = {
@@ -561,10 +610,16 @@ def due_deactivations(state: State, today: str) -> Outcome:
     for user in state.users.values():
         date = user.fields.get("deactivation_date", "")
         if user.active and date and date <= today:
-            changes.append(UserChange(
-                action=Action.DEACTIVATED, before=user, uid=user.uid, fields=user.fields, active=False,
-                row=None,
-            ))
+            changes.append(
+                UserChange(
+                    action=Action.DEACTIVATED,
+                    before=user,
+                    uid=user.uid,
+                    fields=user.fields,
+                    active=False,
+                    row=None,
+                )
+            )
             out.count("deactivated")
     out.users = changes
     return out

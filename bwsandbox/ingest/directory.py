@@ -2,8 +2,8 @@
 
 Users, departments (with parents), outstanding manual edits, and a history
 of every change with its source (file + row, admin edit, or the clock) and
-the value it replaced. `load()` reads a tenant's directory as a
-pure `records.State`; `write()` stores a `records.Outcome`. `write()` never
+the value it replaced. `workspace.from_store` copies a tenant's directory
+for a file to be applied to; `write()` stores the `records.Outcome`. `write()` never
 commits: the caller wraps it in the same transaction that marks the file
 done, so a file is applied exactly once even after `kill -9`.
 
@@ -132,7 +132,8 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         history_rows = []
         for n, c in chunk:
             fields = c.fields
-            user = (tenant, c.uid, email_key(fields.get("email", "")), int(c.active), json.dumps(as_dict(fields)))
+            key = email_key(fields.get("email", ""))
+            user = (tenant, c.uid, key, int(c.active), json.dumps(as_dict(fields)))
             user_rows.append(user)
             diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((

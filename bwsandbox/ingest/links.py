@@ -73,12 +73,15 @@ class LinkRules:
 
     def _set(self, uids: list[int], name: str, values: list[str]) -> None:
         self.conn.executemany(
-            f"UPDATE w_pend SET fields = json_set(fields, '$.{name}', ?) WHERE uid = ?", zip(values, uids, strict=True)
+            f"UPDATE w_pend SET fields = json_set(fields, '$.{name}', ?) WHERE uid = ?",
+            zip(values, uids, strict=True),
         )
         self._refresh(name, uids)
 
     def _drop(self, uids: list[int], name: str) -> None:
-        self.conn.execute(f"UPDATE w_pend SET fields = json_remove(fields, '$.{name}') WHERE {_IN}", _ids(uids))
+        self.conn.execute(
+            f"UPDATE w_pend SET fields = json_remove(fields, '$.{name}') WHERE {_IN}", _ids(uids)
+        )
         self._refresh(name, uids)
 
     def _keep_stored(self, uids: list[int], name: str) -> None:
@@ -89,7 +92,8 @@ class LinkRules:
         self.conn.execute(
             f"UPDATE w_pend SET fields = CASE WHEN new OR coalesce({stored}, '') = ''"
             f" THEN json_remove(fields, '$.{name}') ELSE json_set(fields, '$.{name}', {stored}) END"
-            f" WHERE {_IN}", _ids(uids),
+            f" WHERE {_IN}",
+            _ids(uids),
         )
         self._refresh(name, uids)
 
@@ -111,10 +115,14 @@ class LinkRules:
         active_before = int(self.conn.execute("SELECT count(*) FROM w_dir WHERE active").fetchone()[0])
         limit = self.policy.termination_limit
         if roster.within_limit(omitted, active_before, limit):
-            shown = [str(r[0]) for r in self.conn.execute(
-                "SELECT coalesce(json_extract(d.fields, '$.email'), '') AS e FROM w_leave AS l"
-                " JOIN w_dir AS d ON d.uid = l.uid ORDER BY e LIMIT ?", (roster.NAMED,),
-            )]
+            shown = [
+                str(r[0])
+                for r in self.conn.execute(
+                    "SELECT coalesce(json_extract(d.fields, '$.email'), '') AS e FROM w_leave AS l"
+                    " JOIN w_dir AS d ON d.uid = l.uid ORDER BY e LIMIT ?",
+                    (roster.NAMED,),
+                )
+            ]
             self.out.findings.append(roster.terminations(shown, active_before, count=omitted))
             return True
         self.out = Outcome(refused=True)
@@ -153,7 +161,8 @@ class LinkRules:
             return
         while True:
             refused = self.conn.execute(
-                f"WITH h AS (SELECT key FROM {_UNTOUCHED} AND d.active UNION ALL SELECT key FROM w_pend WHERE active),"
+                f"WITH h AS (SELECT key FROM {_UNTOUCHED} AND d.active"
+                " UNION ALL SELECT key FROM w_pend WHERE active),"
                 " g AS (SELECT key FROM h GROUP BY key HAVING count(*) > 1)"
                 " SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''),"
                 " (SELECT s.eid FROM w_dir AS s WHERE s.active AND s.key = p.key ORDER BY s.uid LIMIT 1)"
@@ -179,10 +188,15 @@ class LinkRules:
             return
         # Licences in use once the file's other rows (deactivations, engage
         # terminations) are applied: what the file frees, it may reuse.
-        in_use = int(self.conn.execute(
-            f"SELECT (SELECT count(*) FROM {_UNTOUCHED} AND d.active)"
-            " + (SELECT count(*) FROM w_pend WHERE NOT new AND active)"
-        ).fetchone()[0]) - terminating
+        in_use = (
+            int(
+                self.conn.execute(
+                    f"SELECT (SELECT count(*) FROM {_UNTOUCHED} AND d.active)"
+                    " + (SELECT count(*) FROM w_pend WHERE NOT new AND active)"
+                ).fetchone()[0]
+            )
+            - terminating
+        )
         available = max(self.policy.licenses - in_use, 0)
         if created <= available:
             return
@@ -227,14 +241,18 @@ class LinkRules:
     def _id_owner(self, eid: str, uid: int) -> str:
         """The address of the first other holder of `eid` as the file leaves
         them: a stored user (lowest uid first), else a user the file creates."""
-        row = self.conn.execute(
-            "SELECT uid FROM (SELECT uid FROM w_pend WHERE eid = ?1 AND NOT new AND uid != ?2"
-            " UNION ALL SELECT d.uid FROM w_dir AS d WHERE d.eid = ?1 AND d.uid != ?2"
-            " AND NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid))"
-            " ORDER BY uid LIMIT 1", (eid, uid),
-        ).fetchone() or self.conn.execute(
-            "SELECT uid FROM w_pend WHERE new AND eid = ? AND uid != ? ORDER BY ord LIMIT 1", (eid, uid)
-        ).fetchone()
+        row = (
+            self.conn.execute(
+                "SELECT uid FROM (SELECT uid FROM w_pend WHERE eid = ?1 AND NOT new AND uid != ?2"
+                " UNION ALL SELECT d.uid FROM w_dir AS d WHERE d.eid = ?1 AND d.uid != ?2"
+                " AND NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid))"
+                " ORDER BY uid LIMIT 1",
+                (eid, uid),
+            ).fetchone()
+            or self.conn.execute(
+                "SELECT uid FROM w_pend WHERE new AND eid = ? AND uid != ? ORDER BY ord LIMIT 1", (eid, uid)
+            ).fetchone()
+        )
         return self._value(int(row[0]), "email") if row else ""
 
     def _final_addresses(self) -> None:
@@ -259,9 +277,12 @@ class LinkRules:
             "INSERT OR REPLACE INTO w_ids SELECT eid, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
             f" FROM {_UNTOUCHED} AND d.eid != '' ORDER BY uid"
         )
-        conn.execute("INSERT OR REPLACE INTO w_ids SELECT eid, uid, active FROM w_pend WHERE eid != '' ORDER BY ord")
         conn.execute(
-            "UPDATE w_pend SET mgr_uid = (SELECT i.uid FROM w_ids AS i WHERE i.eid = w_pend.mgr_eid AND i.active)"
+            "INSERT OR REPLACE INTO w_ids SELECT eid, uid, active FROM w_pend WHERE eid != '' ORDER BY ord"
+        )
+        conn.execute(
+            "UPDATE w_pend SET mgr_uid ="
+            " (SELECT i.uid FROM w_ids AS i WHERE i.eid = w_pend.mgr_eid AND i.active)"
             " WHERE mgr_eid != ''"
         )
         missing = conn.execute(
@@ -311,7 +332,8 @@ class LinkRules:
         conn = self.conn
         renamed = conn.execute(
             "SELECT s.key, coalesce(json_extract(p.fields, '$.email'), json_extract(s.fields, '$.email'))"
-            " FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid WHERE NOT p.new AND p.key != s.key ORDER BY p.ord"
+            " FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
+            " WHERE NOT p.new AND p.key != s.key ORDER BY p.ord"
         ).fetchall()
         if not renamed:
             return
@@ -322,7 +344,8 @@ class LinkRules:
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr)"
             f" SELECT uid, {_FOLLOWER_ORD} + uid, NULL, 0, active, fields, key, eid, mkey, dept, '[]', 0"
             f" FROM {_UNTOUCHED} AND d.mkey IN (SELECT value FROM json_each(?))"
-            " AND d.uid NOT IN (SELECT uid FROM w_leave)", (olds,),
+            " AND d.uid NOT IN (SELECT uid FROM w_leave)",
+            (olds,),
         )
         following = conn.execute(
             "SELECT p.uid, p.mkey, p.key FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
@@ -339,7 +362,8 @@ class LinkRules:
         """Each user's manager (a uid, -1 for none) once the file is applied."""
         managers = array("q", [-1]) * self.next_uid
         for uid, manager in self.conn.execute(
-            f"SELECT c.uid, f.uid FROM (SELECT uid, mkey FROM w_pend UNION ALL SELECT uid, mkey FROM {_UNTOUCHED})"
+            "SELECT c.uid, f.uid FROM"
+            f" (SELECT uid, mkey FROM w_pend UNION ALL SELECT uid, mkey FROM {_UNTOUCHED})"
             " AS c JOIN w_final AS f ON f.key = c.mkey WHERE c.mkey != ''"
         ):
             managers[uid] = manager
@@ -377,7 +401,7 @@ class LinkRules:
                     path.append(node)
                     node = managers[node]
                 if node >= 0 and node in index:
-                    on_loop.update(path[index[node]:])
+                    on_loop.update(path[index[node] :])
                 for n in path:
                     done[n] = 1
             refused = sorted(uid for uid in on_loop if makes[uid])
@@ -387,8 +411,10 @@ class LinkRules:
                 self._cycle_finding(uid, managers)
             self._refuse_links(refused)
             for uid, manager in conn.execute(
-                f"SELECT p.uid, f.uid FROM w_pend AS p LEFT JOIN w_final AS f ON f.key = p.mkey AND p.mkey != ''"
-                f" WHERE p.{_IN}", _ids(refused),
+                "SELECT p.uid, f.uid FROM w_pend AS p"
+                " LEFT JOIN w_final AS f ON f.key = p.mkey AND p.mkey != ''"
+                f" WHERE p.{_IN}",
+                _ids(refused),
             ):
                 managers[uid] = -1 if manager is None else manager
 
@@ -439,7 +465,9 @@ class LinkRules:
                 "longer) in it; reactivate it with a department file first.",
                 column="department_name", value=name,
             ))  # fmt: skip
-            (drop if there else keep).append(uid)  # reactivated: active, but out of the deactivated department
+            (drop if there else keep).append(
+                uid
+            )  # reactivated: active, but out of the deactivated department
         self._drop(drop, "department_name")
         self._keep_stored(keep, "department_name")
 
@@ -453,22 +481,37 @@ class LinkRules:
             "SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''), m.field, m.value, m.at,"
             " m.source, coalesce(json_extract(p.fields, '$.\"' || m.field || '\"'), '')"
             " FROM w_pend AS p JOIN w_manual AS m ON m.uid = p.uid WHERE NOT p.new"
-            " AND EXISTS (SELECT 1 FROM json_each(p.cols) AS c WHERE c.value = m.field) ORDER BY p.ord, m.field"
+            " AND EXISTS (SELECT 1 FROM json_each(p.cols) AS c WHERE c.value = m.field)"
+            " ORDER BY p.ord, m.field"
         ).fetchall():
             self.out.manual_cleared.append((uid, name))
             if new != manual:
-                self.out.overwritten.append(Overwrite(
-                    email=email, field=name, manual_value=manual, file_value=new, edited_at=at, edited_by=by,
-                    row=row,
-                ))
+                self.out.overwritten.append(
+                    Overwrite(
+                        email=email,
+                        field=name,
+                        manual_value=manual,
+                        file_value=new,
+                        edited_at=at,
+                        edited_by=by,
+                        row=row,
+                    )
+                )
 
     def _manual_set(self) -> None:
         """The Admin module's edits: manual until a file overwrites them."""
         assert self.policy.source is Source.ADMIN
-        for uid, cols, fields in self.conn.execute("SELECT uid, cols, fields FROM w_pend ORDER BY ord").fetchall():
+        for uid, cols, fields in self.conn.execute(
+            "SELECT uid, cols, fields FROM w_pend ORDER BY ord"
+        ).fetchall():
             values = json.loads(fields)
             for name in sorted(set(json.loads(cols)) - {"email", "manager_id"}):
-                self.out.manual_set.append(ManualEdit(
-                    uid=uid, field=name, value=values.get(name, ""), at=self.policy.now,
-                    source=self.policy.source_label,
-                ))
+                self.out.manual_set.append(
+                    ManualEdit(
+                        uid=uid,
+                        field=name,
+                        value=values.get(name, ""),
+                        at=self.policy.now,
+                        source=self.policy.source_label,
+                    )
+                )

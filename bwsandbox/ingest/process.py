@@ -1,7 +1,8 @@
 """One file through the vendor app: decrypt -> validate -> apply -> report.
 
 Shared by the queue worker (SFTP uploads) and the Admin module's manual
-upload. The directory is read, the file validated and applied in memory, and
+upload. The file is validated and applied in a workspace (TEMP tables that
+hold the directory and the users as the file leaves them, `workspace.py`), and
 everything is written in ONE transaction together with whatever the caller
 adds in `finalize` (the worker marks the file done and records its email
 there): after `kill -9` at any moment a file is applied entirely or not at

@@ -1,6 +1,7 @@
-"""The records applying works on and produces: the directory as a
-`State`, the `Policy` a file is applied under, and the `Outcome` — the
-changes, counts, overwritten manual edits and directory-only issues.
+"""The records applying works on and produces: a directory given as a
+`State` (`validate --context`, tests), the `Policy` a file is applied
+under, and the `Outcome` — the changes, counts, overwritten manual edits
+and directory-only issues.
 Frozen where they are values; `Outcome` is filled while a file is applied.
 """
 

@@ -65,10 +65,12 @@ _PEND_INDEXES = (
 )
 _NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
 
-# A key of an address made in SQL when it is plain ASCII (as nearly all are:
-# the same as Python's), else by Python's own `email_key`.
-_KEY = "CASE WHEN {0} = '' THEN '' WHEN {0} GLOB '*[^ -~]*' THEN bw_key({0}) ELSE lower(trim({0})) END"
-_LOWER = "CASE WHEN {0} = '' THEN '' WHEN {0} GLOB '*[^ -~]*' THEN bw_lower({0}) ELSE lower({0}) END"
+# A key of an address made in SQL when it is printable ASCII (as nearly all
+# are: then the same as Python's), else by Python's own `email_key`. GLOB
+# stops at a NUL, so a NUL is found by the lengths (length() stops there too).
+_PLAIN = "NOT {0} GLOB '*[^ -~]*' AND length(CAST({0} AS BLOB)) = length({0})"
+_KEY = f"CASE WHEN {{0}} = '' THEN '' WHEN {_PLAIN} THEN lower(trim({{0}})) ELSE bw_key({{0}}) END"
+_LOWER = f"CASE WHEN {{0}} = '' THEN '' WHEN {_PLAIN} THEN lower({{0}}) ELSE bw_lower({{0}}) END"
 _FROM_STORE = (
     "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
     f" SELECT uid, email_key, e, {_LOWER.format('e')}, {_KEY.format('m')}, dept,"
@@ -123,7 +125,8 @@ def from_store(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = 
         "INSERT INTO w_dept SELECT key, name, parent, active FROM dir_departments WHERE tenant = ?", (tenant,)
     )
     conn.execute(
-        "INSERT INTO w_manual SELECT uid, field, value, at, source FROM dir_manual WHERE tenant = ?", (tenant,)
+        "INSERT INTO w_manual SELECT uid, field, value, at, source FROM dir_manual WHERE tenant = ?",
+        (tenant,),
     )
     index(conn)
 
@@ -134,9 +137,14 @@ def from_state(conn: sqlite3.Connection, state: State) -> None:
         "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             (
-                uid, user.key, (eid := user.fields.get("employee_id", "")), eid.lower(),
-                email_key(user.fields.get("manager_email", "")), user.fields.get("department_name", ""),
-                int(user.active), json.dumps(as_dict(user.fields)),
+                uid,
+                user.key,
+                (eid := user.fields.get("employee_id", "")),
+                eid.lower(),
+                email_key(user.fields.get("manager_email", "")),
+                user.fields.get("department_name", ""),
+                int(user.active),
+                json.dumps(as_dict(user.fields)),
             )
             for uid, user in sorted(state.users.items())
         ),

@@ -52,11 +52,15 @@ def stored_state(conn: sqlite3.Connection, tenant: str) -> State:
     }
     departments = {
         r[0]: Department(name=r[1], parent=r[2], active=bool(r[3]))
-        for r in conn.execute("SELECT key, name, parent, active FROM dir_departments WHERE tenant = ?", (tenant,))
+        for r in conn.execute(
+            "SELECT key, name, parent, active FROM dir_departments WHERE tenant = ?", (tenant,)
+        )
     }
     manual = {
         (int(r[0]), r[1]): ManualEdit(uid=int(r[0]), field=r[1], value=r[2], at=r[3], source=r[4])
-        for r in conn.execute("SELECT uid, field, value, at, source FROM dir_manual WHERE tenant = ?", (tenant,))
+        for r in conn.execute(
+            "SELECT uid, field, value, at, source FROM dir_manual WHERE tenant = ?", (tenant,)
+        )
     }
     return State(users=users, departments=departments, manual=manual)
 

@@ -1,0 +1,105 @@
+"""The workspace a file is applied in (`ingest/workspace.py`): keys made in
+SQL equal Python's, nothing is left behind, and rows the validator would
+have refused are refused, never merged."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from apply_helpers import policy, rows, seeded, user
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ingest_env import T0
+
+from bwsandbox import store, tenants
+from bwsandbox.clock import Clock
+from bwsandbox.ingest import apply, workspace
+from bwsandbox.ingest.process import process
+from bwsandbox.ingest.records import Source, State, email_key
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.text(max_size=12) | st.sampled_from(["A@B.COM", " a@b.com", "İ@x.com", "ß@x", "a\t@x", "\x7f"])
+)
+def test_property_a_key_made_in_sql_is_pythons(value: str) -> None:
+    with workspace.private() as conn:
+        key, lower = conn.execute(
+            f"SELECT {workspace._KEY.format('?1')}, {workspace._LOWER.format('?1')}", (value,)
+        ).fetchone()
+    assert key == email_key(value)
+    assert lower == value.lower()
+
+
+def _upload(tmp_path: Path, data: bytes) -> sqlite3.Connection:
+    """A store with tenant acme, `data` uploaded to it (the worker's own `process`)."""
+    conn = store.connect(tmp_path / "sandbox.db")
+    with store.transaction(conn):
+        tenant = tenants.add(conn, name="acme", username="acme", password="pw", created_at=T0.isoformat())
+    process(
+        conn,
+        data_dir=tmp_path,
+        tenant=tenant,
+        name="users_20260315.csv",
+        data=data,
+        clock=Clock(fixed=T0),
+        source=Source.FILE,
+        label="f",
+        termination_limit=0.2,
+    )
+    return conn
+
+
+def test_a_stored_directory_is_read_with_its_keys_and_the_clock_sweep(tmp_path: Path) -> None:
+    conn = _upload(
+        tmp_path,
+        b"email,first_name,last_name,manager_email,deactivation_date\r\n"
+        b"Ada@X.com,Ada,L,,\r\nbo@x.com,Bo,L,ADA@x.com,12/31/2030\r\n",
+    )
+    workspace.prepare(conn)
+    workspace.from_store(conn, "acme")
+    assert [tuple(r) for r in conn.execute("SELECT uid, key, mkey, active FROM w_dir ORDER BY uid")] == [
+        (1, "ada@x.com", "", 1),
+        (2, "bo@x.com", "ada@x.com", 1),
+    ]
+    workspace.prepare(conn)  # as `validate --tenant` on the day the date is reached
+    workspace.from_store(conn, "acme", swept_on="2030-12-31")
+    assert conn.execute("SELECT active FROM w_dir WHERE uid = 2").fetchone()[0] == 0
+    workspace.drop(conn)
+
+
+def test_an_upload_leaves_no_work_table_behind(tmp_path: Path) -> None:
+    conn = _upload(tmp_path, b"email,first_name,last_name\r\nada@x.com,Ada,L\r\n")
+    assert conn.execute("SELECT count(*) FROM dir_users").fetchone()[0] == 1
+    assert _work_tables(conn) == []
+
+
+def test_a_failed_apply_rolls_its_work_back(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    workspace.prepare(conn)
+    with pytest.raises(RuntimeError), workspace.working(conn):
+        workspace.from_state(conn, seeded(user("a@x.com")))
+        raise RuntimeError("cut off")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM w_dir").fetchone() == (0,)
+
+
+def test_two_rows_for_one_user_are_refused_not_merged() -> None:
+    """The validator refuses a repeated address or id; should such rows reach
+    the apply anyway, it says so instead of merging them silently."""
+    state = seeded(user("a@x.com"))
+    for records in (
+        rows(user("a@x.com", title="A"), user("A@x.com", title="B")),
+        rows(user("new@x.com"), user("NEW@x.com")),
+    ):
+        with pytest.raises(ValueError, match="validator refuses"):
+            apply.apply_users(state, records, policy(records))
+    assert apply.apply_users(State(), rows(user("b@x.com")), policy(rows(user("b@x.com")))).counts == {
+        "created": 1
+    }
+
+
+def _work_tables(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM sqlite_temp_master WHERE type = 'table'")]
