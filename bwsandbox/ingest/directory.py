@@ -44,7 +44,7 @@ class Provenance:
     file_id: int | None = None
 
 
-CHUNK = 50_000  # rows per executemany batch: bounded memory, one transaction
+CHUNK = 5_000  # changes written per executemany batch: bounded memory, one transaction
 
 _UPSERT = (
     "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch, created_hid,"
