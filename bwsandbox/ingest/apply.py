@@ -74,7 +74,7 @@ _CONTROL = frozenset({"manager_id", "deactivation_date"})
 BATCH = 2_000  # rows merged per round trip to the workspace
 _PEND = (
     "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr, mgr_eid,"
-    " blank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " blank, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -115,6 +115,18 @@ class _Stored:
     key: str
     mkey: str
     dept: str
+    fields: dict[str, str]  # `text`, decoded
+
+
+def _row_action(res: Pending, before: _Stored | None) -> str | None:
+    """A change every later rule keeps: a creation, a new status, or no
+    change at all (the stored fields, never copied). A rule that changes a
+    user's fields sets their action back to NULL (`links.py`)."""
+    if before is None:
+        return str(Action.CREATED)
+    if before.active != res.active:
+        return str(Action.DEACTIVATED if before.active else Action.REACTIVATED)
+    return None if res.owned else str(Action.UNCHANGED)
 
 
 class _Applier(LinkRules):
@@ -163,7 +175,7 @@ class _Applier(LinkRules):
                 before = None
             else:
                 before = stored[uid]
-                res = Pending(fields=json.loads(before.text), active=before.active, new=False, owned=False)
+                res = Pending(fields=before.fields, active=before.active, new=False, owned=False)
                 if self.policy.profile is Profile.ENGAGE and not before.active:
                     # The engage file is the full roster: being in it means employed.
                     res.active = True
@@ -191,14 +203,23 @@ class _Applier(LinkRules):
             "SELECT uid, active, fields, eid, key, mkey, dept FROM w_dir"
             " WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
         )
-        for uid, active, *rest in self.conn.execute(sql.format("key"), (json.dumps([k for k in keys if k]),)):
-            user = stored[uid] = _Stored(bool(active), *rest)
-            by_key[user.key] = uid
-        if self.has_ids:
+        by_address = self.conn.execute(sql.format("key"), (json.dumps([k for k in keys if k]),)).fetchall()
+        by_id = []
+        eids: list[str] = []
+        if self.identity_by_employee_id:  # only then is a row's user found by their id
             eids = [e for r in batch if (e := r.values.get("employee_id", ""))]
-            for uid, active, *rest in self.conn.execute(sql.format("eid"), (json.dumps(eids),)):
-                user = stored[uid] = _Stored(bool(active), *rest)
-                by_eid[user.eid] = uid
+            by_id = self.conn.execute(sql.format("eid"), (json.dumps(eids),)).fetchall()
+        # One json.loads for the batch: its decoder shares the names within a
+        # call, and decodes in about 60 % of the time of one call per user.
+        found = by_address + by_id
+        decoded = json.loads("[" + ",".join(r[2] for r in found) + "]")
+        for (uid, active, text, eid, key, mkey, dept), fields in zip(found, decoded, strict=True):
+            stored[uid] = _Stored(bool(active), text, eid, key, mkey, dept, fields)
+        for uid, *_, key, _mkey, _dept in by_address:  # by uid: the last holder of an address wins
+            by_key[key] = uid
+        for uid, _active, _text, eid, *_ in by_id:
+            by_eid[eid] = uid
+        if eids:
             lowered = [e.lower() for e in eids if e not in by_eid]
             if lowered and self.identity_by_employee_id:
                 for leid, eid in self.conn.execute(
@@ -297,6 +318,8 @@ class _Applier(LinkRules):
         if cols is None:
             cols = self._cols[names] = json.dumps(sorted(names))
         fields = res.fields
+        # What the row does, where the row alone says it (else `_changes` decides).
+        action = _row_action(res, before)
         if before is not None and not res.owned:  # the stored fields, as they are
             text, key, eid, mkey, dept = before.text, before.key, before.eid, before.mkey, before.dept
         else:
@@ -321,6 +344,7 @@ class _Applier(LinkRules):
             int("manager_email" in values),
             res.manager_eid,
             blank,
+            action,
         )
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:

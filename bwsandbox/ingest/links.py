@@ -39,6 +39,8 @@ _DERIVED = {
     "manager_email": ("mkey", "bw_key(coalesce(json_extract(fields, '$.manager_email'), ''))"),
     "department_name": ("dept", "coalesce(json_extract(fields, '$.department_name'), '')"),
 }
+# Set with every change of a user's fields: `_changes` decides the action again.
+_RECONSIDER = "action = CASE WHEN action = 'unchanged' THEN NULL ELSE action END"
 # Users the file does not touch: the directory's, less the file's.
 _UNTOUCHED = "w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
 
@@ -73,14 +75,15 @@ class LinkRules:
 
     def _set(self, uids: list[int], name: str, values: list[str]) -> None:
         self.conn.executemany(
-            f"UPDATE w_pend SET fields = json_set(fields, '$.{name}', ?) WHERE uid = ?",
+            f"UPDATE w_pend SET fields = json_set(fields, '$.{name}', ?), {_RECONSIDER} WHERE uid = ?",
             zip(values, uids, strict=True),
         )
         self._refresh(name, uids)
 
     def _drop(self, uids: list[int], name: str) -> None:
         self.conn.execute(
-            f"UPDATE w_pend SET fields = json_remove(fields, '$.{name}') WHERE {_IN}", _ids(uids)
+            f"UPDATE w_pend SET fields = json_remove(fields, '$.{name}'), {_RECONSIDER} WHERE {_IN}",
+            _ids(uids),
         )
         self._refresh(name, uids)
 
@@ -91,8 +94,8 @@ class LinkRules:
         stored = f"(SELECT json_extract(s.fields, '$.{name}') FROM w_dir AS s WHERE s.uid = w_pend.uid)"
         self.conn.execute(
             f"UPDATE w_pend SET fields = CASE WHEN new OR coalesce({stored}, '') = ''"
-            f" THEN json_remove(fields, '$.{name}') ELSE json_set(fields, '$.{name}', {stored}) END"
-            f" WHERE {_IN}",
+            f" THEN json_remove(fields, '$.{name}') ELSE json_set(fields, '$.{name}', {stored}) END,"
+            f" {_RECONSIDER} WHERE {_IN}",
             _ids(uids),
         )
         self._refresh(name, uids)
@@ -161,13 +164,14 @@ class LinkRules:
             return
         while True:
             refused = self.conn.execute(
-                f"WITH h AS (SELECT key FROM {_UNTOUCHED} AND d.active"
-                " UNION ALL SELECT key FROM w_pend WHERE active),"
-                " g AS (SELECT key FROM h GROUP BY key HAVING count(*) > 1)"
-                " SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''),"
+                "SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''),"
                 " (SELECT s.eid FROM w_dir AS s WHERE s.active AND s.key = p.key ORDER BY s.uid LIMIT 1)"
-                " FROM w_pend AS p JOIN g ON g.key = p.key WHERE p.active"
-                " AND (p.new OR p.key != (SELECT s.key FROM w_dir AS s WHERE s.uid = p.uid)) ORDER BY p.ord"
+                " FROM w_pend AS p WHERE p.active"
+                " AND (p.new OR p.key != (SELECT s.key FROM w_dir AS s WHERE s.uid = p.uid))"
+                # another active holder, of the file's users or of those it leaves alone
+                " AND (EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = p.key AND q.active AND q.uid != p.uid)"
+                f" OR EXISTS (SELECT 1 FROM {_UNTOUCHED} AND d.key = p.key AND d.active))"
+                " ORDER BY p.ord"
             ).fetchall()
             if not refused:
                 return
@@ -219,11 +223,12 @@ class LinkRules:
             return
         while True:
             refused = self.conn.execute(
-                f"WITH h AS (SELECT eid FROM {_UNTOUCHED} AND d.eid != '' UNION ALL"
-                " SELECT eid FROM w_pend WHERE eid != ''),"
-                " g AS (SELECT eid FROM h GROUP BY eid HAVING count(*) > 1)"
-                " SELECT p.uid, p.row, p.eid FROM w_pend AS p JOIN g ON g.eid = p.eid"
-                " WHERE p.new OR p.eid != (SELECT s.eid FROM w_dir AS s WHERE s.uid = p.uid) ORDER BY p.ord"
+                "SELECT p.uid, p.row, p.eid FROM w_pend AS p WHERE p.eid != ''"
+                " AND (p.new OR p.eid != (SELECT s.eid FROM w_dir AS s WHERE s.uid = p.uid))"
+                # another holder, of the file's users or of those it leaves alone
+                " AND (EXISTS (SELECT 1 FROM w_pend AS q WHERE q.eid = p.eid AND q.uid != p.uid)"
+                f" OR EXISTS (SELECT 1 FROM {_UNTOUCHED} AND d.eid = p.eid))"
+                " ORDER BY p.ord"
             ).fetchall()
             if not refused:
                 return
@@ -291,10 +296,14 @@ class LinkRules:
         conn.execute(
             "UPDATE w_pend SET fields = json_set(fields, '$.manager_email', (SELECT coalesce(json_extract("
             " coalesce((SELECT q.fields FROM w_pend AS q WHERE q.uid = w_pend.mgr_uid),"
-            " (SELECT s.fields FROM w_dir AS s WHERE s.uid = w_pend.mgr_uid)), '$.email'), '')))"
+            " (SELECT s.fields FROM w_dir AS s WHERE s.uid = w_pend.mgr_uid)), '$.email'), ''))),"
+            f" {_RECONSIDER}"
             " WHERE mgr_eid != '' AND mgr_uid IS NOT NULL"
         )
-        conn.execute("UPDATE w_pend SET fields = json_remove(fields, '$.manager_email') WHERE mgr_eid = ''")
+        conn.execute(
+            f"UPDATE w_pend SET fields = json_remove(fields, '$.manager_email'), {_RECONSIDER}"
+            " WHERE mgr_eid = ''"
+        )
         conn.execute(f"UPDATE w_pend SET mkey = {_DERIVED['manager_email'][1]} WHERE mgr_eid IS NOT NULL")
         for _uid, row, eid in missing:
             self.out.findings.append(finding(

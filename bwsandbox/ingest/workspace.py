@@ -65,22 +65,17 @@ _PEND_INDEXES = (
 )
 _NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
 
-# A key of an address made in SQL when it is printable ASCII (as nearly all
-# are: then the same as Python's), else by Python's own `email_key`. GLOB
-# stops at a NUL, so a NUL is found by the lengths (length() stops there too).
-_PLAIN = "NOT {0} GLOB '*[^ -~]*' AND length(CAST({0} AS BLOB)) = length({0})"
-_KEY = f"CASE WHEN {{0}} = '' THEN '' WHEN {_PLAIN} THEN lower(trim({{0}})) ELSE bw_key({{0}}) END"
-_LOWER = f"CASE WHEN {{0}} = '' THEN '' WHEN {_PLAIN} THEN lower({{0}}) ELSE bw_lower({{0}}) END"
+# Each value read from the JSON once (a column a CASE names twice would read it twice).
 _FROM_STORE = (
     "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
-    f" SELECT uid, email_key, e, {_LOWER.format('e')}, {_KEY.format('m')}, dept,"
-    " CASE WHEN active AND ?2 IS NOT NULL AND d != '' AND d <= ?2 THEN 0 ELSE active END, fields_json"
-    " FROM (SELECT uid, email_key, active, fields_json,"
-    " coalesce(json_extract(fields_json, '$.employee_id'), '') AS e,"
-    " coalesce(json_extract(fields_json, '$.manager_email'), '') AS m,"
-    " coalesce(json_extract(fields_json, '$.department_name'), '') AS dept,"
-    " coalesce(json_extract(fields_json, '$.deactivation_date'), '') AS d"
-    " FROM dir_users WHERE tenant = ?1) ORDER BY uid"
+    " SELECT uid, email_key, coalesce(json_extract(fields_json, '$.employee_id'), ''),"
+    " bw_lower(coalesce(json_extract(fields_json, '$.employee_id'), '')),"
+    " bw_key(coalesce(json_extract(fields_json, '$.manager_email'), '')),"
+    " coalesce(json_extract(fields_json, '$.department_name'), ''),"
+    # Swept: a date (an ISO date, never '': that is below '0') reached on ?2.
+    " CASE WHEN active AND json_extract(fields_json, '$.deactivation_date') BETWEEN '0' AND ?2 THEN 0"
+    " ELSE active END, fields_json"
+    " FROM dir_users WHERE tenant = ?1 ORDER BY uid"
 )
 
 
