@@ -180,7 +180,7 @@ class _Applier(LinkRules):
                     # The engage file is the full roster: being in it means employed.
                     res.active = True
                     res.drop("deactivation_date")
-            out.append(self._pending(arow, uid, res, before))
+            out.append(self._pending(arow, uid, res, before, key))
         if self.full_roster:
             self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
         try:
@@ -295,9 +295,9 @@ class _Applier(LinkRules):
         return True
 
     def _pending(
-        self, arow: ApplicableRow, uid: int, res: Pending, before: _Stored | None
+        self, arow: ApplicableRow, uid: int, res: Pending, before: _Stored | None, row_key: str
     ) -> tuple[object, ...]:
-        """The row merged into its user, as a `w_pend` row."""
+        """The row merged into its user, as a `w_pend` row (`row_key`: the key of the row's address)."""
         values = arow.values
         blank = None
         if self.core:
@@ -323,12 +323,12 @@ class _Applier(LinkRules):
         if before is not None and not res.owned:  # the stored fields, as they are
             text, key, eid, mkey, dept = before.text, before.key, before.eid, before.mkey, before.dept
         else:
-            text, key, eid = (
-                json.dumps(fields),
-                email_key(fields.get("email", "")),
-                fields.get("employee_id", ""),
-            )
-            mkey, dept = email_key(fields.get("manager_email", "")), fields.get("department_name", "")
+            text, eid = json.dumps(fields), fields.get("employee_id", "")
+            dept = fields.get("department_name", "")
+            # A new user's address is the row's; an update may change it (identity by id).
+            key = row_key if res.new else email_key(fields.get("email", ""))
+            manager = fields.get("manager_email")
+            mkey = email_key(manager) if manager else ""
         return (
             uid,
             arow.row,
