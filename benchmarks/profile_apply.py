@@ -3,8 +3,9 @@
 `python -m benchmarks.profile_apply [--rows N] [--scenario first|resend] [--mode cprofile|rss]`
 
 The processing the queue worker does for one upload (`ingest.process.process`:
-sweep, load the directory, validate, apply in memory, build the report and
-error file, write in one transaction), called in this process on a fresh
+sweep, copy the directory into the workspace, validate, apply (the rows,
+then the rules), build the report and error file, write in one
+transaction), called in this process on a fresh
 store, on the apply benchmark's seeded feed (default 300,000 rows). `resend`
 first loads the feed (unprofiled), then profiles the same file again.
 

@@ -442,7 +442,10 @@ class _Applier(LinkRules):
             "UPDATE w_pend SET action = CASE WHEN new THEN 'created'"
             " WHEN (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND NOT active THEN 'deactivated'"
             " WHEN NOT (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND active THEN 'reactivated'"
-            " WHEN fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid) THEN 'unchanged' END"
+            " WHEN fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid)"
+            # a rule's json_set writes the JSON without spaces: the same fields in another spelling
+            " OR json(fields) = (SELECT json(fields) FROM w_dir AS s WHERE s.uid = w_pend.uid)"
+            " THEN 'unchanged' END"
             " WHERE action IS NULL"
         )
         # The rest hold the stored fields in another spelling, or new ones: compared as values.

@@ -63,11 +63,11 @@ class LinkRules:
     def _value(self, uid: int, name: str) -> str:
         """A field of a user as the file leaves them so far (or as stored)."""
         row = self.conn.execute(
-            f"SELECT coalesce(json_extract(fields, '$.{name}'), '') FROM w_pend WHERE uid = ?1"
-            f" UNION ALL SELECT coalesce(json_extract(fields, '$.{name}'), '') FROM w_dir WHERE uid = ?1",
+            "SELECT coalesce(json_extract(coalesce((SELECT fields FROM w_pend WHERE uid = ?1),"
+            f" (SELECT fields FROM w_dir WHERE uid = ?1)), '$.{name}'), '')",
             (uid,),
         ).fetchone()
-        return str(row[0]) if row else ""
+        return str(row[0])
 
     def _refresh(self, name: str, uids: list[int]) -> None:
         column, expression = _DERIVED[name]
@@ -293,16 +293,19 @@ class LinkRules:
         missing = conn.execute(
             "SELECT uid, row, mgr_eid FROM w_pend WHERE mgr_eid != '' AND mgr_uid IS NULL ORDER BY ord"
         ).fetchall()
+        # Each user's manager, by address; set where it is not that already (as `Pending.set`).
+        address = (
+            "coalesce(json_extract(coalesce((SELECT q.fields FROM w_pend AS q WHERE q.uid = w_pend.mgr_uid),"
+            " (SELECT s.fields FROM w_dir AS s WHERE s.uid = w_pend.mgr_uid)), '$.email'), '')"
+        )
         conn.execute(
-            "UPDATE w_pend SET fields = json_set(fields, '$.manager_email', (SELECT coalesce(json_extract("
-            " coalesce((SELECT q.fields FROM w_pend AS q WHERE q.uid = w_pend.mgr_uid),"
-            " (SELECT s.fields FROM w_dir AS s WHERE s.uid = w_pend.mgr_uid)), '$.email'), ''))),"
-            f" {_RECONSIDER}"
+            f"UPDATE w_pend SET fields = json_set(fields, '$.manager_email', {address}), {_RECONSIDER}"
             " WHERE mgr_eid != '' AND mgr_uid IS NOT NULL"
+            f" AND json_extract(fields, '$.manager_email') IS NOT {address}"
         )
         conn.execute(
             f"UPDATE w_pend SET fields = json_remove(fields, '$.manager_email'), {_RECONSIDER}"
-            " WHERE mgr_eid = ''"
+            " WHERE mgr_eid = '' AND json_extract(fields, '$.manager_email') IS NOT NULL"
         )
         conn.execute(f"UPDATE w_pend SET mkey = {_DERIVED['manager_email'][1]} WHERE mgr_eid IS NOT NULL")
         for _uid, row, eid in missing:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,9 +172,8 @@ def plan(
     a workspace, report, error file) without the transaction that writes it.
     Changes nothing: no sweep, no write, no email."""
     try:
-        with workspace.working(conn):
-            judgement = _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data,
-                                      clock=clock, termination_limit=termination_limit, bounds=bounds)
+        with _judging(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
+                      termination_limit=termination_limit, bounds=bounds) as judgement:
             processed = _stored(judgement, label=f"plan {name}", extra={}, bounds=bounds)
             return dataclasses.replace(processed, outcome=materialised(processed.outcome))
     finally:
@@ -196,9 +196,8 @@ def _compute(
     extra: Mapping[str, object],
     bounds: Bounds = Bounds(),  # noqa: B008 (frozen)
 ) -> Processed:
-    workspace.prepare(conn)
+    workspace.load(conn, tenant.name)
     with workspace.working(conn):
-        workspace.from_store(conn, tenant.name)
         judgement = _judge(
             conn, tenant=tenant, name=name, vname=vname, plain=plain,
             problem=problem, today=today, now=now, source=source, label=label,
@@ -268,29 +267,31 @@ def judge_upload(
     `name`, would do to the tenant's directory now, as a typed judgement.
     Changes nothing."""
     try:
-        with workspace.working(conn):
-            return _judge_upload(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
-                                 termination_limit=termination_limit, bounds=bounds).detached()
+        with _judging(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
+                      termination_limit=termination_limit, bounds=bounds) as judgement:
+            return judgement.detached()
     finally:
         workspace.drop(conn)
 
 
-def _judge_upload(
+@contextmanager
+def _judging(
     conn: sqlite3.Connection, *, data_dir: Path, tenant: Tenant, name: str, data: bytes, clock: Clock,
     termination_limit: float, bounds: Bounds,
-) -> Judgement:
+) -> Iterator[Judgement]:
+    """The upload's judgement, its changes readable until the block ends."""
     plain, vname, problem = decrypt(
         data, name=name, tenant=tenant, data_dir=data_dir, max_bytes=bounds.max_decrypted_bytes,
         create_key=False,
     )
     today = clock.today().isoformat()
-    workspace.prepare(conn)
-    workspace.from_store(conn, tenant.name, swept_on=today)  # as the worker sweeps before each file
-    return _judge(
-        conn, tenant=tenant, name=name, vname=vname, plain=plain,
-        problem=problem, today=today, now=clock.iso(), source=Source.FILE, label=f"plan {name}",
-        termination_limit=termination_limit, bounds=bounds,
-    )
+    workspace.load(conn, tenant.name, swept_on=today)  # as the worker sweeps before each file
+    with workspace.working(conn):
+        yield _judge(
+            conn, tenant=tenant, name=name, vname=vname, plain=plain,
+            problem=problem, today=today, now=clock.iso(), source=Source.FILE, label=f"plan {name}",
+            termination_limit=termination_limit, bounds=bounds,
+        )
 
 
 def _names(header: Sequence[str], originals: Mapping[int, Sequence[str]]) -> dict[int, str]:

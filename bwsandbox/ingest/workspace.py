@@ -155,20 +155,30 @@ def from_state(conn: sqlite3.Connection, state: State) -> None:
     index(conn)
 
 
+def load(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = None) -> None:
+    """Empty work tables with the tenant's directory in them (`from_store`),
+    copied in a transaction of its own: one short read of the store, so the
+    apply that follows holds no snapshot of it (a long reader would keep
+    the WAL from being checkpointed while other files are written)."""
+    prepare(conn)
+    with working(conn):
+        from_store(conn, tenant, swept_on=swept_on)
+
+
 @contextmanager
 def working(conn: sqlite3.Connection) -> Iterator[None]:
     """The work of one file in one transaction: SQLite then writes the work
     tables' pages out once, not at the end of each statement (a re-send of
-    300,000 rows merged in 5 s instead of 8, docs/benchmarks.md). Its reads
-    of the store see one state of it. Nothing in the store is written."""
+    300,000 rows merged in 5 s instead of 8, docs/benchmarks.md). Nothing
+    in the store is written."""
     conn.execute("BEGIN")
     try:
         yield
+        conn.execute("COMMIT")  # may fail too (the temporary file's disk full): never left open
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 @contextmanager
