@@ -498,17 +498,10 @@ class LinkRules:
         ).fetchall():
             self.out.manual_cleared.append((uid, name))
             if new != manual:
-                self.out.overwritten.append(
-                    Overwrite(
-                        email=email,
-                        field=name,
-                        manual_value=manual,
-                        file_value=new,
-                        edited_at=at,
-                        edited_by=by,
-                        row=row,
-                    )
-                )
+                self.out.overwritten.append(Overwrite(
+                    email=email, field=name, manual_value=manual, file_value=new, edited_at=at, edited_by=by,
+                    row=row,
+                ))  # fmt: skip
 
     def _manual_set(self) -> None:
         """The Admin module's edits: manual until a file overwrites them."""
