@@ -44,20 +44,18 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from bwsandbox.ingest import workspace
+from bwsandbox.ingest.changes import ChangeRules
 from bwsandbox.ingest.links import LinkRules
 from bwsandbox.ingest.records import (
     Action,
-    Department,
-    DepartmentChange,
     Outcome,
     Policy,
     Source,
     State,
-    User,
     UserChange,
     as_dict,
     email_key,
@@ -118,6 +116,16 @@ class _Stored:
     fields: dict[str, str]  # `text`, decoded
 
 
+@dataclass(slots=True)
+class _Found:
+    """The stored users a batch's rows may name, and how they are found."""
+
+    users: dict[int, _Stored] = field(default_factory=dict)
+    by_key: dict[str, int] = field(default_factory=dict)  # the last holder of each address
+    by_eid: dict[str, int] = field(default_factory=dict)  # under identity by employee id only
+    by_lower: dict[str, str] = field(default_factory=dict)  # lower-case id -> the first stored id so spelled
+
+
 def _row_action(res: Pending, before: _Stored | None) -> str | None:
     """A change every later rule keeps: a creation, a new status, or no
     change at all (the stored fields, never copied). A rule that changes a
@@ -129,7 +137,7 @@ def _row_action(res: Pending, before: _Stored | None) -> str | None:
     return None if res.owned else str(Action.UNCHANGED)
 
 
-class _Applier(LinkRules):
+class _Applier(LinkRules, ChangeRules):
     """Phases: rows (stored ids checked as they come) -> the engage safety
     net -> rows refused (names, addresses, licences) -> values refused (ids
     others hold, managers, loops, deactivated departments) -> changes ->
@@ -159,13 +167,13 @@ class _Applier(LinkRules):
 
     def _batch(self, batch: list[ApplicableRow]) -> None:
         keys = [email_key(r.values.get("email", "")) for r in batch]
-        stored, by_key, by_eid, by_lower = self._prefetch(batch, keys)
+        found = self._prefetch(batch, keys)
         out = []
         for arow, key in zip(batch, keys, strict=True):
             self.rows_seen += 1
-            if self.has_ids and self._stored_id_differs(arow, key, stored, by_key, by_eid, by_lower):
+            if self.has_ids and self._stored_id_differs(arow, key, found):
                 continue
-            uid = self._find(arow.values, key, stored, by_key, by_eid)
+            uid = self._find(arow.values, key, found)
             if uid is None:
                 if not key:
                     self.out.count("skipped")
@@ -174,7 +182,7 @@ class _Applier(LinkRules):
                 res = Pending(fields={}, active=True, new=True)
                 before = None
             else:
-                before = stored[uid]
+                before = found.users[uid]
                 res = Pending(fields=before.fields, active=before.active, new=False, owned=False)
                 if self.policy.profile is Profile.ENGAGE and not before.active:
                     # The engage file is the full roster: being in it means employed.
@@ -190,76 +198,51 @@ class _Applier(LinkRules):
                 "two rows reach one user; the validator refuses a repeated address or id"
             ) from exc
 
-    def _prefetch(
-        self, batch: list[ApplicableRow], keys: list[str]
-    ) -> tuple[dict[int, _Stored], dict[str, int], dict[str, int], dict[str, str]]:
+    def _prefetch(self, batch: list[ApplicableRow], keys: list[str]) -> _Found:
         """The stored users the batch's rows may name: by address, by
         employee id, and the stored ids equal to a row's but for letter case."""
-        stored: dict[int, _Stored] = {}
-        by_key: dict[str, int] = {}  # the last holder of each address (the highest uid)
-        by_eid: dict[str, int] = {}
-        by_lower: dict[str, str] = {}  # lower-case id -> the first stored id so spelled
+        found = _Found()
         sql = (
             "SELECT uid, active, fields, eid, key, mkey, dept FROM w_dir"
             " WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
         )
         by_address = self.conn.execute(sql.format("key"), (json.dumps([k for k in keys if k]),)).fetchall()
-        by_id = []
-        eids: list[str] = []
+        by_id, eids = [], []
         if self.identity_by_employee_id:  # only then is a row's user found by their id
             eids = [e for r in batch if (e := r.values.get("employee_id", ""))]
             by_id = self.conn.execute(sql.format("eid"), (json.dumps(eids),)).fetchall()
         # One json.loads for the batch: its decoder shares the names within a
         # call, and decodes in about 60 % of the time of one call per user.
-        found = by_address + by_id
-        decoded = json.loads("[" + ",".join(r[2] for r in found) + "]")
-        for (uid, active, text, eid, key, mkey, dept), fields in zip(found, decoded, strict=True):
-            stored[uid] = _Stored(bool(active), text, eid, key, mkey, dept, fields)
-        for uid, *_, key, _mkey, _dept in by_address:  # by uid: the last holder of an address wins
-            by_key[key] = uid
-        for uid, _active, _text, eid, *_ in by_id:
-            by_eid[eid] = uid
-        if eids:
-            lowered = [e.lower() for e in eids if e not in by_eid]
-            if lowered and self.identity_by_employee_id:
-                for leid, eid in self.conn.execute(
-                    "SELECT leid, eid FROM w_dir WHERE eid != '' AND leid IN (SELECT value FROM json_each(?))"
-                    " ORDER BY uid",
-                    (json.dumps(lowered),),
-                ):
-                    by_lower.setdefault(leid, eid)
-        return stored, by_key, by_eid, by_lower
+        rows = by_address + by_id
+        decoded = json.loads("[" + ",".join(r[2] for r in rows) + "]")
+        for (uid, active, text, eid, key, mkey, dept), fields in zip(rows, decoded, strict=True):
+            found.users[uid] = _Stored(bool(active), text, eid, key, mkey, dept, fields)
+        found.by_key.update((r[4], r[0]) for r in by_address)  # by uid: the last holder of an address wins
+        found.by_eid.update((r[3], r[0]) for r in by_id)
+        lowered = [e.lower() for e in eids if e not in found.by_eid]
+        if lowered:
+            for leid, eid in self.conn.execute(
+                "SELECT leid, eid FROM w_dir WHERE eid != '' AND leid IN (SELECT value FROM json_each(?))"
+                " ORDER BY uid", (json.dumps(lowered),),
+            ):  # fmt: skip
+                found.by_lower.setdefault(leid, eid)
+        return found
 
-    def _find(
-        self,
-        values: Mapping[str, str],
-        key: str,
-        stored: Mapping[int, _Stored],
-        by_key: Mapping[str, int],
-        by_eid: Mapping[str, int],
-    ) -> int | None:
+    def _find(self, values: Mapping[str, str], key: str, found: _Found) -> int | None:
         if not self.identity_by_employee_id:
-            return by_key.get(key) if key else None
+            return found.by_key.get(key) if key else None
         eid = values.get("employee_id", "")
-        uid = by_eid.get(eid) if eid else None
+        uid = found.by_eid.get(eid) if eid else None
         if uid is None and key:
             # A user without an employee id yet is matched by email (a tenant
             # starting to send ids); one with another id is someone else: this
             # row is a new user, and `_unique_addresses` settles the address.
-            holder = by_key.get(key)
-            if holder is not None and stored[holder].eid in ("", eid):
+            holder = found.by_key.get(key)
+            if holder is not None and found.users[holder].eid in ("", eid):
                 return holder
         return uid
 
-    def _stored_id_differs(
-        self,
-        arow: ApplicableRow,
-        key: str,
-        stored: Mapping[int, _Stored],
-        by_key: Mapping[str, int],
-        by_eid: Mapping[str, int],
-        by_lower: Mapping[str, str],
-    ) -> bool:
+    def _stored_id_differs(self, arow: ApplicableRow, key: str, found: _Found) -> bool:
         """Employee ids against the stored ones: production matches them
         exactly, so a difference in letter case alone skips the row, and in
         engage an id cannot change once set (docs/production.md §3)."""
@@ -267,12 +250,12 @@ class _Applier(LinkRules):
         if not eid:
             return False
         if self.identity_by_employee_id:
-            if eid in by_eid:
+            if eid in found.by_eid:
                 return False  # a user holds exactly this id: that user, whatever others hold
-            held = by_lower.get(eid.lower(), "")
+            held = found.by_lower.get(eid.lower(), "")
         else:
-            holder = by_key.get(key) if key else None
-            held = stored[holder].eid if holder is not None else ""
+            holder = found.by_key.get(key) if key else None
+            held = found.users[holder].eid if holder is not None else ""
         if not held or held == eid:
             return False
         if held.lower() == eid.lower():
@@ -329,23 +312,9 @@ class _Applier(LinkRules):
             key = row_key if res.new else email_key(fields.get("email", ""))
             manager = fields.get("manager_email")
             mkey = email_key(manager) if manager else ""
-        return (
-            uid,
-            arow.row,
-            arow.row,
-            int(res.new),
-            int(res.active),
-            text,
-            key,
-            eid,
-            mkey,
-            dept,
-            cols,
-            int("manager_email" in values),
-            res.manager_eid,
-            blank,
-            action,
-        )
+        has_manager = int("manager_email" in values)
+        return (uid, arow.row, arow.row, int(res.new), int(res.active), text, key, eid, mkey, dept, cols,
+                has_manager, res.manager_eid, blank, action)  # fmt: skip
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
         if res.new:  # a creation: the row's values, as they are
@@ -408,147 +377,14 @@ class _Applier(LinkRules):
         ).fetchall()
         for action, n in counts:
             self.out.count(str(action), int(n))
-        self.out.users = Changes(self.conn)
+        self.out.users = workspace.Changes(self.conn)
         return self.out
 
     def _one_user_each(self) -> None:
         """New users of one address: two rows the validator would have refused."""
-        if (
-            self.conn.execute(
-                "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
-            ).fetchone()
-            is not None
-        ):
+        twice = "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
+        if self.conn.execute(twice).fetchone() is not None:
             raise ValueError("two rows create one address; the validator refuses a repeated address")
-
-    def _omitted(self) -> int:
-        if not self.full_roster:
-            return 0
-        return self.conn.execute(
-            "INSERT INTO w_leave SELECT uid FROM w_dir AS d WHERE active"
-            " AND NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
-            " AND NOT EXISTS (SELECT 1 FROM w_seen AS s WHERE s.key = d.key)"
-        ).rowcount
-
-    def _changes(self) -> None:
-        """What the file does to each user it reached, and the manual edits it
-        takes over (docs/production.md §5)."""
-        conn = self.conn
-        if self.policy.source is Source.FILE:
-            self._overwritten()
-        if self.policy.source is Source.ADMIN:
-            self._manual_set()
-        conn.execute(
-            "UPDATE w_pend SET action = CASE WHEN new THEN 'created'"
-            " WHEN (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND NOT active THEN 'deactivated'"
-            " WHEN NOT (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND active THEN 'reactivated'"
-            " WHEN fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid)"
-            # a rule's json_set writes the JSON without spaces: the same fields in another spelling
-            " OR json(fields) = (SELECT json(fields) FROM w_dir AS s WHERE s.uid = w_pend.uid)"
-            " THEN 'unchanged' END"
-            " WHERE action IS NULL"
-        )
-        # The rest hold the stored fields in another spelling, or new ones: compared as values.
-        last = -1
-        while True:
-            rows = conn.execute(
-                "SELECT p.uid, p.fields, s.fields FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
-                " WHERE p.action IS NULL AND p.uid > ? ORDER BY p.uid LIMIT ?",
-                (last, BATCH),
-            ).fetchall()
-            if not rows:
-                return
-            conn.executemany(
-                "UPDATE w_pend SET action = ? WHERE uid = ?",
-                (
-                    ("unchanged" if json.loads(new) == json.loads(old) else "updated", uid)
-                    for uid, new, old in rows
-                ),
-            )
-            last = int(rows[-1][0])
-
-    def _terminate(self) -> None:
-        self.conn.execute(
-            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
-            " action)"
-            " SELECT d.uid, 3000000000000 + d.uid, NULL, 0, 0, json_set(d.fields, '$.deactivation_date', ?),"
-            " d.key, d.eid, d.mkey, d.dept, '[]', 0, 'terminated'"
-            " FROM w_leave AS l JOIN w_dir AS d ON d.uid = l.uid",
-            (self.policy.today,),
-        )
-
-    def _departments_on_first_use(self) -> None:
-        """A department a change names and the directory lacks is created, at
-        its first change (docs/production.md §3); the first spelling names it."""
-        known: set[str] = set()
-        for name, row, _first in self.conn.execute(  # each spelling once, in the order first met
-            "SELECT dept, row, min(ord) FROM w_pend WHERE action != 'unchanged' AND dept != ''"
-            " GROUP BY dept ORDER BY min(ord)"
-        ).fetchall():
-            key = name.lower()
-            if key in known or self.conn.execute("SELECT 1 FROM w_dept WHERE key = ?", (key,)).fetchone():
-                continue
-            known.add(key)
-            self.out.departments.append(
-                DepartmentChange(action=Action.CREATED, before=None, after=Department(name=name), row=row)
-            )
-
-
-class Changes:
-    """The changes of an outcome, read from the workspace in the order the
-    file made them, a batch at a time (a million changes are never a
-    million objects at once). Valid while the workspace is."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        conn.execute(
-            "INSERT INTO w_seq (n, uid) SELECT row_number() OVER (ORDER BY ord) - 1, uid FROM w_pend"
-            " WHERE action != 'unchanged' ORDER BY ord"
-        )
-        self._len = int(conn.execute("SELECT count(*) FROM w_seq").fetchone()[0])
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[UserChange]:
-        return (change for _, change in self._numbered("", ()))
-
-    def others(self) -> Iterator[tuple[int, UserChange]]:
-        """Every change but the creations, with its place among all (from 0)."""
-        return self._numbered("AND p.action != 'created'", ())
-
-    def _numbered(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[int, UserChange]]:
-        last = -1
-        while True:
-            rows = self._conn.execute(
-                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
-                " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
-                f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?",
-                (last, *params, BATCH),
-            ).fetchall()
-            for n, uid, action, row, fields, active, before, was_active in rows:
-                yield (
-                    n,
-                    UserChange(
-                        action=Action(action),
-                        uid=uid,
-                        row=row,
-                        fields=json.loads(fields),
-                        active=bool(active),
-                        before=None
-                        if before is None
-                        else User(uid=uid, fields=json.loads(before), active=bool(was_active)),
-                    ),
-                )
-            if len(rows) < BATCH:
-                return
-            last = int(rows[-1][0])
-
-    def of(self, *actions: Action) -> Iterator[UserChange]:
-        """The changes of these kinds, in order."""
-        wanted = json.dumps(sorted(str(a) for a in actions))
-        return (c for _, c in self._numbered("AND p.action IN (SELECT value FROM json_each(?))", (wanted,)))
-
 
 def run(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
     """Apply user rows (core or engage) to the directory in `conn`'s
@@ -568,66 +404,6 @@ def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> 
 def materialised(outcome: Outcome) -> Outcome:
     """The outcome with its changes read into a list (to outlive its workspace)."""
     return replace(outcome, users=list(outcome.users))
-
-
-def run_departments(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
-    """A department file (docs/production.md §3): `name`, optional `parent`, optional `is_active`."""
-    del policy  # a department file reads no setting
-    out = Outcome()
-    busy = {  # active users per department (lower-case name)
-        str(k): int(n)
-        for k, n in conn.execute(
-            "SELECT bw_lower(trim(dept)) AS k, count(*) FROM w_dir"
-            " WHERE active AND trim(dept) != '' GROUP BY k"
-        )
-    }
-    current = {
-        str(r[0]): Department(name=r[1], parent=r[2], active=bool(r[3]))
-        for r in conn.execute("SELECT key, name, parent, active FROM w_dept")
-    }
-    for arow in rows:
-        name = arow.values.get("name", "").strip()
-        if not name:
-            out.count("skipped")
-            continue
-        before = current.get(name.lower())
-        after = before or Department(name=name)
-        if "parent" in arow.values:
-            after = replace(after, parent=arow.values["parent"].strip())
-        if "is_active" in arow.values and arow.values["is_active"]:
-            active = arow.values["is_active"] == "true"
-            count = busy.get(name.lower(), 0)
-            if not active and count:
-                out.findings.append(finding(
-                    "DEPARTMENT_HAS_ACTIVE_USERS", arow.row,
-                    f'The department "{name}" still has {count} active user(s); move or deactivate them '
-                    "before deactivating it.",
-                    column="is_active", value=arow.values["is_active"],
-                ))  # fmt: skip
-            else:
-                after = replace(after, active=active)
-        if before == after:
-            out.count("unchanged")
-            continue
-        current[name.lower()] = after
-        out.departments.append(
-            DepartmentChange(
-                action=Action.CREATED if before is None else Action.UPDATED,
-                before=before,
-                after=after,
-                row=arow.row,
-            )
-        )
-        # Counted as departments_created/updated from the changes (reports.build),
-        # never in the users' counters.
-    return out
-
-
-def apply_departments(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
-    """`run_departments` on a directory given as records."""
-    with workspace.private() as conn:
-        workspace.from_state(conn, state)
-        return run_departments(conn, rows, policy)
 
 
 def due_deactivations(state: State, today: str) -> Outcome:

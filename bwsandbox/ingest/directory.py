@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bwsandbox.ingest import notify
-from bwsandbox.ingest.apply import Changes, due_deactivations
+from bwsandbox.ingest.apply import due_deactivations
 from bwsandbox.ingest.records import (
     Action,
     Department,
@@ -32,6 +32,7 @@ from bwsandbox.ingest.records import (
     as_dict,
     email_key,
 )
+from bwsandbox.ingest.workspace import Changes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

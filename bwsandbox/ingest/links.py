@@ -1,7 +1,7 @@
 """The rules of a file that need the directory, a part of `apply.py`'s
 applier: names a new user needs, identities another user holds, manager
-links (found, by id, renamed, loops), departments users may be moved into,
-and the manual edits a file takes over.
+links (found, by id, renamed, loops) and departments users may be moved
+into. What the file then does to each user is `changes.py`.
 
 This is the one home of every directory-aware rule: the worker, `bwsandbox
 validate` (against a tenant, a JSON directory, or none: an empty one) and the
@@ -23,8 +23,7 @@ import sqlite3
 from array import array
 from collections.abc import Iterable
 
-from bwsandbox.ingest import roster
-from bwsandbox.ingest.records import ManualEdit, Outcome, Overwrite, Policy, Source, email_key
+from bwsandbox.ingest.records import Outcome, Policy, email_key
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.findings import finding
@@ -110,28 +109,6 @@ class LinkRules:
         """The file may not set these users' manager: the stored one stays."""
         self._keep_stored(uids, "manager_email")
         self.conn.execute(f"UPDATE w_pend SET link_refused = 1 WHERE {_IN}", _ids(uids))
-
-    # -- the engage roster ---------------------------------------------------------
-    def _within_termination_limit(self, omitted: int) -> bool:
-        """docs/production.md §5 safety net, said up front either way (`ingest/roster.py`,
-        the words `validate --context` predicts them with)."""
-        active_before = int(self.conn.execute("SELECT count(*) FROM w_dir WHERE active").fetchone()[0])
-        limit = self.policy.termination_limit
-        if roster.within_limit(omitted, active_before, limit):
-            shown = [
-                str(r[0])
-                for r in self.conn.execute(
-                    "SELECT coalesce(json_extract(d.fields, '$.email'), '') AS e FROM w_leave AS l"
-                    " JOIN w_dir AS d ON d.uid = l.uid ORDER BY e LIMIT ?",
-                    (roster.NAMED,),
-                )
-            ]
-            self.out.findings.append(roster.terminations(shown, active_before, count=omitted))
-            return True
-        self.out = Outcome(refused=True)
-        self.out.count("skipped", self.rows_seen)  # nothing in the file applies
-        self.out.findings.append(roster.termination_limit(omitted, active_before, limit))
-        return False
 
     # -- rows refused --------------------------------------------------------------
     def _new_users_have_names(self) -> None:
@@ -482,41 +459,3 @@ class LinkRules:
             )  # reactivated: active, but out of the deactivated department
         self._drop(drop, "department_name")
         self._keep_stored(keep, "department_name")
-
-    # -- manual edits --------------------------------------------------------------
-    def _overwritten(self) -> None:
-        """Data in a file overrides earlier manual changes, each one recorded
-        (docs/production.md §5): the edits of the fields the file's columns give."""
-        if self.conn.execute("SELECT 1 FROM w_manual LIMIT 1").fetchone() is None:
-            return
-        for uid, row, email, name, manual, at, by, new in self.conn.execute(
-            "SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''), m.field, m.value, m.at,"
-            " m.source, coalesce(json_extract(p.fields, '$.\"' || m.field || '\"'), '')"
-            " FROM w_pend AS p JOIN w_manual AS m ON m.uid = p.uid WHERE NOT p.new"
-            " AND EXISTS (SELECT 1 FROM json_each(p.cols) AS c WHERE c.value = m.field)"
-            " ORDER BY p.ord, m.field"
-        ).fetchall():
-            self.out.manual_cleared.append((uid, name))
-            if new != manual:
-                self.out.overwritten.append(Overwrite(
-                    email=email, field=name, manual_value=manual, file_value=new, edited_at=at, edited_by=by,
-                    row=row,
-                ))  # fmt: skip
-
-    def _manual_set(self) -> None:
-        """The Admin module's edits: manual until a file overwrites them."""
-        assert self.policy.source is Source.ADMIN
-        for uid, cols, fields in self.conn.execute(
-            "SELECT uid, cols, fields FROM w_pend ORDER BY ord"
-        ).fetchall():
-            values = json.loads(fields)
-            for name in sorted(set(json.loads(cols)) - {"email", "manager_id"}):
-                self.out.manual_set.append(
-                    ManualEdit(
-                        uid=uid,
-                        field=name,
-                        value=values.get(name, ""),
-                        at=self.policy.now,
-                        source=self.policy.source_label,
-                    )
-                )

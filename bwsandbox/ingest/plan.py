@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bwsandbox.ingest import workspace
-from bwsandbox.ingest.apply import due_deactivations, materialised, run, run_departments
+from bwsandbox.ingest.apply import due_deactivations, materialised, run
+from bwsandbox.ingest.departments import run_departments
 from bwsandbox.ingest.records import Department, Outcome, Policy, Source, State, User, email_key
 from bwsandbox.ingest.reports import applied_counts, change_list
 from bwsandbox.spec.codes import Scope, Severity

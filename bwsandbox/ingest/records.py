@@ -154,7 +154,7 @@ class Overwrite:
 
 class Changes(Protocol):
     """The changes of an outcome: a list, or read from a workspace as they
-    are asked for (`apply.Changes`). Never holds an unchanged user."""
+    are asked for (`workspace.Changes`). Never holds an unchanged user."""
 
     def __iter__(self) -> Iterator[UserChange]: ...
     def __len__(self) -> int: ...

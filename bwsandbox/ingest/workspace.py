@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bwsandbox.ingest.records import State, as_dict, email_key
+from bwsandbox.ingest.records import Action, State, User, UserChange, as_dict, email_key
 
 _TABLES = (
     # The directory: each user's fields (JSON) and the values the rules look up.
@@ -63,6 +63,7 @@ _PEND_INDEXES = (
     "CREATE INDEX temp.w_pend_ord ON w_pend (ord)",
     "CREATE INDEX temp.w_pend_eid ON w_pend (eid)",
 )
+READ_BATCH = 2_000  # changes read per query
 _NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
 
 # Each value read from the JSON once (a column a CASE names twice would read it twice).
@@ -190,3 +191,59 @@ def private() -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+class Changes:
+    """The changes of an outcome, read from the workspace in the order the
+    file made them, a batch at a time (a million changes are never a
+    million objects at once). Valid while the workspace is."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        conn.execute(
+            "INSERT INTO w_seq (n, uid) SELECT row_number() OVER (ORDER BY ord) - 1, uid FROM w_pend"
+            " WHERE action != 'unchanged' ORDER BY ord"
+        )
+        self._len = int(conn.execute("SELECT count(*) FROM w_seq").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[UserChange]:
+        return (change for _, change in self._numbered("", ()))
+
+    def others(self) -> Iterator[tuple[int, UserChange]]:
+        """Every change but the creations, with its place among all (from 0)."""
+        return self._numbered("AND p.action != 'created'", ())
+
+    def _numbered(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[int, UserChange]]:
+        last = -1
+        while True:
+            rows = self._conn.execute(
+                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
+                " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
+                f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?",
+                (last, *params, READ_BATCH),
+            ).fetchall()
+            for n, uid, action, row, fields, active, before, was_active in rows:
+                yield (
+                    n,
+                    UserChange(
+                        action=Action(action),
+                        uid=uid,
+                        row=row,
+                        fields=json.loads(fields),
+                        active=bool(active),
+                        before=None
+                        if before is None
+                        else User(uid=uid, fields=json.loads(before), active=bool(was_active)),
+                    ),
+                )
+            if len(rows) < READ_BATCH:
+                return
+            last = int(rows[-1][0])
+
+    def of(self, *actions: Action) -> Iterator[UserChange]:
+        """The changes of these kinds, in order."""
+        wanted = json.dumps(sorted(str(a) for a in actions))
+        return (c for _, c in self._numbered("AND p.action IN (SELECT value FROM json_each(?))", (wanted,)))

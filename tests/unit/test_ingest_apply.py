@@ -6,7 +6,8 @@ from apply_helpers import TODAY, by_email, policy, rows, run, seeded, user
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwsandbox.ingest.apply import apply_departments, due_deactivations
+from bwsandbox.ingest.apply import due_deactivations
+from bwsandbox.ingest.departments import apply_departments
 from bwsandbox.ingest.records import Action, ManualEdit, Source, State
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile

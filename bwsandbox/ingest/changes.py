@@ -1,0 +1,169 @@
+"""What a file does to each user it reaches, a part of `apply.py`'s
+applier: the engage roster (the users a full-roster file leaves out, and
+the safety net), the action of each change, the manual edits a file takes
+over, and the departments the changes name first.
+
+SQL over the workspace (`workspace.py`), as the rules of `links.py` are;
+what comes back to Python is what a report says (docs/production.md §3, §5).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from bwsandbox.ingest import roster
+from bwsandbox.ingest.records import (
+    Action,
+    Department,
+    DepartmentChange,
+    ManualEdit,
+    Outcome,
+    Overwrite,
+    Policy,
+    Source,
+)
+
+BATCH = 2_000  # changes compared in Python per round trip
+
+
+class ChangeRules:
+    """Mixed into the applier (which fills these in)."""
+
+    conn: sqlite3.Connection
+    policy: Policy
+    out: Outcome
+    rows_seen: int
+    full_roster: bool
+
+    # -- the engage roster ---------------------------------------------------------
+    def _omitted(self) -> int:
+        if not self.full_roster:
+            return 0
+        return self.conn.execute(
+            "INSERT INTO w_leave SELECT uid FROM w_dir AS d WHERE active"
+            " AND NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
+            " AND NOT EXISTS (SELECT 1 FROM w_seen AS s WHERE s.key = d.key)"
+        ).rowcount
+
+    def _within_termination_limit(self, omitted: int) -> bool:
+        """docs/production.md §5 safety net, said up front either way (`ingest/roster.py`,
+        the words `validate --context` predicts them with)."""
+        active_before = int(self.conn.execute("SELECT count(*) FROM w_dir WHERE active").fetchone()[0])
+        limit = self.policy.termination_limit
+        if roster.within_limit(omitted, active_before, limit):
+            shown = [
+                str(r[0])
+                for r in self.conn.execute(
+                    "SELECT coalesce(json_extract(d.fields, '$.email'), '') AS e FROM w_leave AS l"
+                    " JOIN w_dir AS d ON d.uid = l.uid ORDER BY e LIMIT ?",
+                    (roster.NAMED,),
+                )
+            ]
+            self.out.findings.append(roster.terminations(shown, active_before, count=omitted))
+            return True
+        self.out = Outcome(refused=True)
+        self.out.count("skipped", self.rows_seen)  # nothing in the file applies
+        self.out.findings.append(roster.termination_limit(omitted, active_before, limit))
+        return False
+
+    def _changes(self) -> None:
+        """What the file does to each user it reached, and the manual edits it
+        takes over (docs/production.md §5)."""
+        conn = self.conn
+        if self.policy.source is Source.FILE:
+            self._overwritten()
+        if self.policy.source is Source.ADMIN:
+            self._manual_set()
+        conn.execute(
+            "UPDATE w_pend SET action = CASE WHEN new THEN 'created'"
+            " WHEN (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND NOT active THEN 'deactivated'"
+            " WHEN NOT (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND active THEN 'reactivated'"
+            " WHEN fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid)"
+            # a rule's json_set writes the JSON without spaces: the same fields in another spelling
+            " OR json(fields) = (SELECT json(fields) FROM w_dir AS s WHERE s.uid = w_pend.uid)"
+            " THEN 'unchanged' END"
+            " WHERE action IS NULL"
+        )
+        # The rest hold the stored fields in another spelling, or new ones: compared as values.
+        last = -1
+        while True:
+            rows = conn.execute(
+                "SELECT p.uid, p.fields, s.fields FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
+                " WHERE p.action IS NULL AND p.uid > ? ORDER BY p.uid LIMIT ?",
+                (last, BATCH),
+            ).fetchall()
+            if not rows:
+                return
+            conn.executemany(
+                "UPDATE w_pend SET action = ? WHERE uid = ?",
+                (
+                    ("unchanged" if json.loads(new) == json.loads(old) else "updated", uid)
+                    for uid, new, old in rows
+                ),
+            )
+            last = int(rows[-1][0])
+
+    def _terminate(self) -> None:
+        self.conn.execute(
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
+            " action)"
+            " SELECT d.uid, 3000000000000 + d.uid, NULL, 0, 0, json_set(d.fields, '$.deactivation_date', ?),"
+            " d.key, d.eid, d.mkey, d.dept, '[]', 0, 'terminated'"
+            " FROM w_leave AS l JOIN w_dir AS d ON d.uid = l.uid",
+            (self.policy.today,),
+        )
+
+    def _departments_on_first_use(self) -> None:
+        """A department a change names and the directory lacks is created, at
+        its first change (docs/production.md §3); the first spelling names it."""
+        known: set[str] = set()
+        for name, row, _first in self.conn.execute(  # each spelling once, in the order first met
+            "SELECT dept, row, min(ord) FROM w_pend WHERE action != 'unchanged' AND dept != ''"
+            " GROUP BY dept ORDER BY min(ord)"
+        ).fetchall():
+            key = name.lower()
+            if key in known or self.conn.execute("SELECT 1 FROM w_dept WHERE key = ?", (key,)).fetchone():
+                continue
+            known.add(key)
+            self.out.departments.append(
+                DepartmentChange(action=Action.CREATED, before=None, after=Department(name=name), row=row)
+            )
+
+    # -- manual edits --------------------------------------------------------------
+    def _overwritten(self) -> None:
+        """Data in a file overrides earlier manual changes, each one recorded
+        (docs/production.md §5): the edits of the fields the file's columns give."""
+        if self.conn.execute("SELECT 1 FROM w_manual LIMIT 1").fetchone() is None:
+            return
+        for uid, row, email, name, manual, at, by, new in self.conn.execute(
+            "SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''), m.field, m.value, m.at,"
+            " m.source, coalesce(json_extract(p.fields, '$.\"' || m.field || '\"'), '')"
+            " FROM w_pend AS p JOIN w_manual AS m ON m.uid = p.uid WHERE NOT p.new"
+            " AND EXISTS (SELECT 1 FROM json_each(p.cols) AS c WHERE c.value = m.field)"
+            " ORDER BY p.ord, m.field"
+        ).fetchall():
+            self.out.manual_cleared.append((uid, name))
+            if new != manual:
+                self.out.overwritten.append(Overwrite(
+                    email=email, field=name, manual_value=manual, file_value=new, edited_at=at, edited_by=by,
+                    row=row,
+                ))  # fmt: skip
+
+    def _manual_set(self) -> None:
+        """The Admin module's edits: manual until a file overwrites them."""
+        assert self.policy.source is Source.ADMIN
+        for uid, cols, fields in self.conn.execute(
+            "SELECT uid, cols, fields FROM w_pend ORDER BY ord"
+        ).fetchall():
+            values = json.loads(fields)
+            for name in sorted(set(json.loads(cols)) - {"email", "manager_id"}):
+                self.out.manual_set.append(
+                    ManualEdit(
+                        uid=uid,
+                        field=name,
+                        value=values.get(name, ""),
+                        at=self.policy.now,
+                        source=self.policy.source_label,
+                    )
+                )
