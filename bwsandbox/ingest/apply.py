@@ -57,7 +57,6 @@ from bwsandbox.ingest.records import (
     Source,
     State,
     UserChange,
-    as_dict,
     email_key,
 )
 from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
@@ -69,7 +68,6 @@ from bwsandbox.validator.model import ApplicableRow
 REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
 # Columns that steer applying instead of being stored as they are.
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
-BATCH = 2_000  # rows merged per round trip to the workspace
 _PEND = (
     "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr, mgr_eid,"
     " blank, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -97,7 +95,7 @@ class Pending:
     def _own(self) -> dict[str, str]:
         fields = self.fields
         if not self.owned or not isinstance(fields, dict):
-            fields = self.fields = as_dict(fields)
+            fields = self.fields = dict(fields)
             self.owned = True
         return fields
 
@@ -162,7 +160,7 @@ class _Applier(LinkRules, ChangeRules):
     # -- the rows ----------------------------------------------------------------
     def rows(self, rows: Iterable[ApplicableRow]) -> None:
         it = iter(rows)
-        while batch := list(itertools.islice(it, BATCH)):
+        while batch := list(itertools.islice(it, workspace.BATCH)):
             self._batch(batch)
 
     def _batch(self, batch: list[ApplicableRow]) -> None:

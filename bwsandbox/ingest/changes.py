@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from bwsandbox.ingest import roster
+from bwsandbox.ingest import roster, workspace
 from bwsandbox.ingest.records import (
     Action,
     Department,
@@ -23,8 +23,6 @@ from bwsandbox.ingest.records import (
     Policy,
     Source,
 )
-
-BATCH = 2_000  # changes compared in Python per round trip
 
 
 class ChangeRules:
@@ -91,7 +89,7 @@ class ChangeRules:
             rows = conn.execute(
                 "SELECT p.uid, p.fields, s.fields FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
                 " WHERE p.action IS NULL AND p.uid > ? ORDER BY p.uid LIMIT ?",
-                (last, BATCH),
+                (last, workspace.BATCH),
             ).fetchall()
             if not rows:
                 return

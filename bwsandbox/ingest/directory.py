@@ -29,7 +29,6 @@ from bwsandbox.ingest.records import (
     Source,
     State,
     User,
-    as_dict,
     email_key,
 )
 from bwsandbox.ingest.workspace import Changes
@@ -134,7 +133,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         for n, c in chunk:
             fields = c.fields
             key = email_key(fields.get("email", ""))
-            user = (tenant, c.uid, key, int(c.active), json.dumps(as_dict(fields)))
+            user = (tenant, c.uid, key, int(c.active), json.dumps(dict(fields)))
             user_rows.append(user)
             diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((

@@ -25,11 +25,6 @@ def email_key(address: str) -> str:
     return address if key == address else key
 
 
-def as_dict(fields: Mapping[str, str]) -> dict[str, str]:
-    """A new dict of `fields`."""
-    return dict(fields)
-
-
 class Action(enum.StrEnum):
     CREATED = "created"
     UPDATED = "updated"
@@ -83,10 +78,6 @@ class State:
     users: Mapping[int, User] = field(default_factory=dict)
     departments: Mapping[str, Department] = field(default_factory=dict)  # key: lower-case name
     manual: Mapping[tuple[int, str], ManualEdit] = field(default_factory=dict)
-
-    @property
-    def next_uid(self) -> int:
-        return max(self.users, default=0) + 1
 
     def active_count(self) -> int:
         return sum(1 for u in self.users.values() if u.active)

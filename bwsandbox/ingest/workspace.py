@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bwsandbox.ingest.records import Action, State, User, UserChange, as_dict, email_key
+from bwsandbox.ingest.records import Action, State, User, UserChange, email_key
 
 _TABLES = (
     # The directory: each user's fields (JSON) and the values the rules look up.
@@ -63,7 +63,7 @@ _PEND_INDEXES = (
     "CREATE INDEX temp.w_pend_ord ON w_pend (ord)",
     "CREATE INDEX temp.w_pend_eid ON w_pend (eid)",
 )
-READ_BATCH = 2_000  # changes read per query
+BATCH = 2_000  # users that go between Python and the work tables per round trip
 _NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
 
 # Each value read from the JSON once (a column a CASE names twice would read it twice).
@@ -140,7 +140,7 @@ def from_state(conn: sqlite3.Connection, state: State) -> None:
                 email_key(user.fields.get("manager_email", "")),
                 user.fields.get("department_name", ""),
                 int(user.active),
-                json.dumps(as_dict(user.fields)),
+                json.dumps(dict(user.fields)),
             )
             for uid, user in sorted(state.users.items())
         ),
@@ -223,7 +223,7 @@ class Changes:
                 "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
                 " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
                 f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?",
-                (last, *params, READ_BATCH),
+                (last, *params, BATCH),
             ).fetchall()
             for n, uid, action, row, fields, active, before, was_active in rows:
                 yield (
@@ -239,7 +239,7 @@ class Changes:
                         else User(uid=uid, fields=json.loads(before), active=bool(was_active)),
                     ),
                 )
-            if len(rows) < READ_BATCH:
+            if len(rows) < BATCH:
                 return
             last = int(rows[-1][0])
 
