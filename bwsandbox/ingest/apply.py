@@ -47,11 +47,12 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from bwsandbox.ingest import workspace
+from bwsandbox.ingest import reports, workspace
 from bwsandbox.ingest.changes import ChangeRules
 from bwsandbox.ingest.links import LinkRules
 from bwsandbox.ingest.records import (
     Action,
+    FirstChanges,
     Outcome,
     Policy,
     Source,
@@ -402,6 +403,13 @@ def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> 
 def materialised(outcome: Outcome) -> Outcome:
     """The outcome with its changes read into a list (to outlive its workspace)."""
     return replace(outcome, users=list(outcome.users))
+
+
+def shown(outcome: Outcome) -> Outcome:
+    """The outcome with the changes a report lists (`reports.CHANGES_SHOWN`)
+    and the count of all, read from the workspace before it goes."""
+    first = tuple(itertools.islice(outcome.users, reports.CHANGES_SHOWN))
+    return replace(outcome, users=FirstChanges(first, len(outcome.users)))
 
 
 def due_deactivations(state: State, today: str) -> Outcome:

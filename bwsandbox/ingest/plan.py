@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bwsandbox.ingest import workspace
-from bwsandbox.ingest.apply import due_deactivations, materialised, run
+from bwsandbox.ingest.apply import due_deactivations, run, shown
 from bwsandbox.ingest.departments import run_departments
 from bwsandbox.ingest.records import Department, Outcome, Policy, Source, State, User, email_key
 from bwsandbox.ingest.reports import applied_counts, change_list
@@ -54,8 +54,9 @@ class Judgement:
         return self.validation.applicable() if self.validation is not None else iter(())
 
     def detached(self) -> Judgement:
-        """The judgement with its changes in a list, to outlive its workspace."""
-        return dataclasses.replace(self, outcome=materialised(self.outcome))
+        """The judgement as it outlives its workspace: the changes its plan
+        lists, and their count."""
+        return dataclasses.replace(self, outcome=shown(self.outcome))
 
     @property
     def plan(self) -> dict[str, object]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
 from bwsandbox.ingest import directory, pgp, reports, workspace
-from bwsandbox.ingest.apply import materialised
+from bwsandbox.ingest.apply import shown
 from bwsandbox.ingest.notify import error_csv
 from bwsandbox.ingest.plan import Judgement, Terms, judge, rejected
 from bwsandbox.ingest.records import Outcome, Source
@@ -175,7 +175,7 @@ def plan(
         with _judging(conn, data_dir=data_dir, tenant=tenant, name=name, data=data, clock=clock,
                       termination_limit=termination_limit, bounds=bounds) as judgement:
             processed = _stored(judgement, label=f"plan {name}", extra={}, bounds=bounds)
-            return dataclasses.replace(processed, outcome=materialised(processed.outcome))
+            return dataclasses.replace(processed, outcome=shown(processed.outcome))
     finally:
         workspace.drop(conn)
 

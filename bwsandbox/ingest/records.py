@@ -151,6 +151,22 @@ class Changes(Protocol):
     def __len__(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class FirstChanges:
+    """The first changes of an outcome and how many it has in all: what a
+    report or a plan shows of them, kept once their workspace is gone (a
+    million-change plan is not a million objects)."""
+
+    shown: tuple[UserChange, ...]
+    total: int
+
+    def __iter__(self) -> Iterator[UserChange]:
+        return iter(self.shown)
+
+    def __len__(self) -> int:
+        return self.total
+
+
 @dataclass(slots=True, kw_only=True)
 class Outcome:
     users: Changes = field(default_factory=list)

@@ -13,16 +13,19 @@ from ingest_env import T0
 
 from bwsandbox import store, tenants
 from bwsandbox.clock import Clock
-from bwsandbox.ingest import apply, workspace
-from bwsandbox.ingest.process import process
+from bwsandbox.ingest import apply, reports, workspace
+from bwsandbox.ingest.plan import validate
+from bwsandbox.ingest.process import plan, process
 from bwsandbox.ingest.records import Source, State
+from bwsandbox.validator import Context
 
 
 def _upload(tmp_path: Path, data: bytes) -> sqlite3.Connection:
-    """A store with tenant acme, `data` uploaded to it (the worker's own `process`)."""
+    """A store with tenant acme (5,000 licences), `data` uploaded to it (the worker's own `process`)."""
     conn = store.connect(tmp_path / "sandbox.db")
     with store.transaction(conn):
-        tenant = tenants.add(conn, name="acme", username="acme", password="pw", created_at=T0.isoformat())
+        tenant = tenants.add(conn, name="acme", username="acme", password="pw", created_at=T0.isoformat(),
+                             licenses=5000)
     process(
         conn,
         data_dir=tmp_path,
@@ -88,3 +91,23 @@ def test_two_rows_for_one_user_are_refused_not_merged() -> None:
 
 def _work_tables(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM sqlite_temp_master WHERE type = 'table'")]
+
+
+def test_a_plan_keeps_the_changes_it_lists_and_counts_the_rest(tmp_path: Path) -> None:
+    """A plan outlives its workspace with the changes a report lists, not
+    every change: a million-row plan is not a million objects."""
+    conn = _upload(tmp_path, b"email,first_name,last_name\r\nada@x.com,Ada,L\r\n")
+    n = reports.CHANGES_SHOWN + 200
+    body = "email,first_name,last_name\r\n" + "".join(f"u{i}@x.com,U,L\r\n" for i in range(n))
+    tenant = tenants.get(conn, "acme")
+    assert tenant is not None
+    done = plan(conn, data_dir=tmp_path, tenant=tenant, name="users_20260316.csv", data=body.encode(),
+                clock=Clock(fixed=T0), termination_limit=0.2)
+    assert done.report["applied"]["created"] == n  # type: ignore[index]
+    assert len(done.report["changes"]) == reports.CHANGES_SHOWN  # type: ignore[arg-type]
+    assert done.report["changes_not_shown"] == 200
+    assert len(done.outcome.users) == n and len(list(done.outcome.users)) == reports.CHANGES_SHOWN
+    judged = validate(body.encode(), Context(), name="users.csv")  # the same, with no tenant
+    assert judged.plan["applied"]["created"] == n  # type: ignore[index]
+    assert len(judged.outcome.users) == n and len(list(judged.outcome.users)) == reports.CHANGES_SHOWN
+    assert _work_tables(conn) == [] and conn.execute("SELECT count(*) FROM dir_users").fetchone()[0] == 1
