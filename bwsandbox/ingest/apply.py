@@ -302,6 +302,8 @@ class _Applier(LinkRules, ChangeRules):
         fields = res.fields
         # What the row does, where the row alone says it (else `_changes` decides).
         action = _row_action(res, before)
+        # The columns that repeat a field (`workspace.DERIVED`), made here from the
+        # dict at hand rather than read back from the JSON by SQL.
         if before is not None and not res.owned:  # the stored fields, as they are
             text, key, eid, mkey, dept = before.text, before.key, before.eid, before.mkey, before.dept
         else:

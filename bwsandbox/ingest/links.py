@@ -23,6 +23,7 @@ import sqlite3
 from array import array
 from collections.abc import Iterable
 
+from bwsandbox.ingest import workspace
 from bwsandbox.ingest.records import Outcome, Policy, email_key
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
@@ -31,13 +32,6 @@ from bwsandbox.validator.findings import finding
 _CHAIN_SHOWN = 6  # managers named in a MANAGER_CYCLE message
 _IN = "uid IN (SELECT value FROM json_each(?))"
 _FOLLOWER_ORD = 2_000_000_000_000  # users a renamed manager adds come after every row
-# The columns of `w_pend` that repeat a field, and how each is read from the fields.
-_DERIVED = {
-    "email": ("key", "bw_key(coalesce(json_extract(fields, '$.email'), ''))"),
-    "employee_id": ("eid", "coalesce(json_extract(fields, '$.employee_id'), '')"),
-    "manager_email": ("mkey", "bw_key(coalesce(json_extract(fields, '$.manager_email'), ''))"),
-    "department_name": ("dept", "coalesce(json_extract(fields, '$.department_name'), '')"),
-}
 # Set with every change of a user's fields: `_changes` decides the action again.
 _RECONSIDER = "action = CASE WHEN action = 'unchanged' THEN NULL ELSE action END"
 # Users the file does not touch: the directory's, less the file's.
@@ -69,8 +63,10 @@ class LinkRules:
         return str(row[0])
 
     def _refresh(self, name: str, uids: list[int]) -> None:
-        column, expression = _DERIVED[name]
-        self.conn.execute(f"UPDATE w_pend SET {column} = {expression} WHERE {_IN}", _ids(uids))
+        column = workspace.DERIVED[name][0]
+        self.conn.execute(
+            f"UPDATE w_pend SET {column} = {workspace.derived(name, 'fields')} WHERE {_IN}", _ids(uids)
+        )
 
     def _set(self, uids: list[int], name: str, values: list[str]) -> None:
         self.conn.executemany(
@@ -284,7 +280,8 @@ class LinkRules:
             f"UPDATE w_pend SET fields = json_remove(fields, '$.manager_email'), {_RECONSIDER}"
             " WHERE mgr_eid = '' AND json_extract(fields, '$.manager_email') IS NOT NULL"
         )
-        conn.execute(f"UPDATE w_pend SET mkey = {_DERIVED['manager_email'][1]} WHERE mgr_eid IS NOT NULL")
+        mkey = workspace.derived("manager_email", "fields")
+        conn.execute(f"UPDATE w_pend SET mkey = {mkey} WHERE mgr_eid IS NOT NULL")
         for _uid, row, eid in missing:
             self.out.findings.append(finding(
                 "MANAGER_NOT_FOUND", row, messages.manager_id_not_found(eid), column="manager_id", value=eid,

@@ -66,17 +66,38 @@ _PEND_INDEXES = (
 BATCH = 2_000  # users that go between Python and the work tables per round trip
 _NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
 
-# Each value read from the JSON once (a column a CASE names twice would read it twice).
+# The columns of `w_dir` and `w_pend` that repeat a field, and how each is
+# read from the fields' JSON ({0}): the one place, for every table and rule.
+DERIVED = {
+    "email": ("key", "bw_key(coalesce(json_extract({0}, '$.email'), ''))"),
+    "employee_id": ("eid", "coalesce(json_extract({0}, '$.employee_id'), '')"),
+    "manager_email": ("mkey", "bw_key(coalesce(json_extract({0}, '$.manager_email'), ''))"),
+    "department_name": ("dept", "coalesce(json_extract({0}, '$.department_name'), '')"),
+}
+
+
+def derived(name: str, fields: str) -> str:
+    """The SQL of the value of field `name` as its column holds it, read from `fields`."""
+    return DERIVED[name][1].format(fields)
+
+
+def _dir_row(fields: str) -> str:
+    """eid, leid, mkey and dept of a `w_dir` row, from its fields."""
+    eid = derived("employee_id", fields)
+    return f"{eid}, bw_lower({eid}), {derived('manager_email', fields)}, {derived('department_name', fields)}"
+
+
 _FROM_STORE = (
     "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
-    " SELECT uid, email_key, coalesce(json_extract(fields_json, '$.employee_id'), ''),"
-    " bw_lower(coalesce(json_extract(fields_json, '$.employee_id'), '')),"
-    " bw_key(coalesce(json_extract(fields_json, '$.manager_email'), '')),"
-    " coalesce(json_extract(fields_json, '$.department_name'), ''),"
+    f" SELECT uid, email_key, {_dir_row('fields_json')},"
     # Swept: a date (an ISO date, never '': that is below '0') reached on ?2.
     " CASE WHEN active AND json_extract(fields_json, '$.deactivation_date') BETWEEN '0' AND ?2 THEN 0"
     " ELSE active END, fields_json"
     " FROM dir_users WHERE tenant = ?1 ORDER BY uid"
+)
+_FROM_STATE = (
+    "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
+    f" SELECT ?1, ?2, {_dir_row('?4')}, ?3, ?4"
 )
 
 
@@ -130,18 +151,9 @@ def from_store(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = 
 def from_state(conn: sqlite3.Connection, state: State) -> None:
     """A directory given as records."""
     conn.executemany(
-        "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        _FROM_STATE,
         (
-            (
-                uid,
-                user.key,
-                (eid := user.fields.get("employee_id", "")),
-                eid.lower(),
-                email_key(user.fields.get("manager_email", "")),
-                user.fields.get("department_name", ""),
-                int(user.active),
-                json.dumps(dict(user.fields)),
-            )
+            (uid, user.key, int(user.active), json.dumps(dict(user.fields)))
             for uid, user in sorted(state.users.items())
         ),
     )
