@@ -236,8 +236,12 @@ class LinkRules:
     def _final_addresses(self) -> None:
         """Who holds each address (and each id) once the file is applied, and
         whether they are active then: the manager rules resolve links here. A
-        user the file reaches holds their address over one it leaves alone."""
+        user the file reaches holds their address over one it leaves alone.
+        Only a file that names managers needs them."""
         conn = self.conn
+        names = "SELECT 1 FROM w_pend WHERE has_mgr OR mgr_eid IS NOT NULL LIMIT 1"
+        if conn.execute(names).fetchone() is None:
+            return
         conn.execute(
             f"INSERT OR REPLACE INTO w_final SELECT key, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
             f" FROM {_UNTOUCHED} ORDER BY uid"
