@@ -8,7 +8,10 @@ workspace as they are asked for. Nothing per user stays in Python: each
 batch of rows is merged with the stored users it names and goes to the
 workspace's `w_pend` table, and the rules that look across users
 (`links.py`) are SQL over it and the directory (docs/benchmarks.md "Ingest
-at scale"). `directory.write` stores an Outcome in one transaction.
+at scale"). A user a row leaves as they are goes to `w_same` instead, and
+joins `w_pend` only if a rule reads them there (`_Applier._back_in`): a
+re-sent roster then costs the rules nothing. `directory.write` stores an
+Outcome in one transaction.
 `apply_users(state, rows, policy)` does the same for a directory given as
 records (`State`), on a private connection, and returns the Outcome with
 its changes in a list: `Outcome.state_after()` folds them into a new
@@ -69,6 +72,7 @@ from bwsandbox.validator.model import ApplicableRow
 REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
 # Columns that steer applying instead of being stored as they are.
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
+_UNCHANGED = str(Action.UNCHANGED)
 _PEND = (
     "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr, mgr_eid,"
     " blank, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -143,7 +147,7 @@ class _Applier(LinkRules, ChangeRules):
     omitted users. Creations are held back until every row is read so the
     licence limit can refuse all of them at once (docs/production.md §4)."""
 
-    def __init__(self, conn: sqlite3.Connection, policy: Policy) -> None:
+    def __init__(self, conn: sqlite3.Connection, policy: Policy, *, every_row_in: bool = False) -> None:
         self.conn = conn
         self.policy = policy
         self.out = Outcome()
@@ -155,6 +159,12 @@ class _Applier(LinkRules, ChangeRules):
         self.has_ids = "employee_id" in policy.columns
         self.rows_seen = 0
         self._cols: dict[tuple[str, ...], str] = {}
+        # A row that leaves its user as they are may stay out of `w_pend` (`_back_in`),
+        # except where the file names managers by id (resolved only once every row is
+        # in) and for the Admin module (which records every value it is given).
+        self.may_stay_out = (
+            not every_row_in and policy.source is Source.FILE and "manager_id" not in policy.columns
+        )
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
 
@@ -167,7 +177,8 @@ class _Applier(LinkRules, ChangeRules):
     def _batch(self, batch: list[ApplicableRow]) -> None:
         keys = [email_key(r.values.get("email", "")) for r in batch]
         found = self._prefetch(batch, keys)
-        out = []
+        out: list[tuple[object, ...]] = []
+        same: list[tuple[object, ...]] = []  # rows that leave their user as they are
         for arow, key in zip(batch, keys, strict=True):
             self.rows_seen += 1
             if self.has_ids and self._stored_id_differs(arow, key, found):
@@ -187,15 +198,18 @@ class _Applier(LinkRules, ChangeRules):
                     # The engage file is the full roster: being in it means employed.
                     res.active = True
                     res.drop("deactivation_date")
-            out.append(self._pending(arow, uid, res, before, key))
+            pending = self._pending(arow, uid, res, before, key)
+            if pending[-1] == _UNCHANGED and self.may_stay_out:
+                same.append((uid, arow.row, pending[10], pending[11]))
+            else:
+                out.append(pending)
         if self.full_roster:
             self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
         try:
             self.conn.executemany(_PEND, out)
+            self.conn.executemany("INSERT INTO w_same VALUES (?, ?, ?, ?)", same)
         except sqlite3.IntegrityError as exc:
-            raise ValueError(
-                "two rows reach one user; the validator refuses a repeated address or id"
-            ) from exc
+            raise _twice() from exc
 
     def _prefetch(self, batch: list[ApplicableRow], keys: list[str]) -> _Found:
         """The stored users the batch's rows may name: by address, by
@@ -358,6 +372,7 @@ class _Applier(LinkRules, ChangeRules):
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):
             return self.out
+        self._back_in()
         # Row refusals first (a refused row creates nobody and names nobody),
         # then refusals of single values.
         self._new_users_have_names()
@@ -378,28 +393,74 @@ class _Applier(LinkRules, ChangeRules):
         ).fetchall()
         for action, n in counts:
             self.out.count(str(action), int(n))
+        left = "SELECT count(*) FROM w_same WHERE uid NOT IN (SELECT uid FROM w_pend)"
+        if same := int(self.conn.execute(left).fetchone()[0]):
+            self.out.count(_UNCHANGED, same)
         self.out.users = workspace.Changes(self.conn)
         return self.out
 
     def _one_user_each(self) -> None:
-        """New users of one address: two rows the validator would have refused."""
+        """New users of one address, or a user reached by two rows (one of which
+        left them as they are): rows the validator would have refused."""
         twice = "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
         if self.conn.execute(twice).fetchone() is not None:
             raise ValueError("two rows create one address; the validator refuses a repeated address")
+        if self.conn.execute("SELECT 1 FROM w_same JOIN w_pend USING (uid) LIMIT 1").fetchone() is not None:
+            raise _twice()
 
-def run(conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+    def _back_in(self) -> None:
+        """The users a row left as they are, whom a rule still reads as the
+        file's (`links.py`, `changes.py`), join `w_pend` as they would have
+        from the start; the rules read the others as users the file leaves
+        alone, which for them comes to the same (docs/benchmarks.md "Ingest
+        at scale"). A rule reads them as the file's when:
+        - they have manual edits (the file takes over those of its columns);
+        - their row names a manager who may not be an active user once the
+          file is applied (MANAGER_NOT_FOUND): nobody, or someone inactive,
+          leaving (engage), or whom the file changes.
+        Their address needs nothing: with identity by email (the only one
+        here) a row reaches its address's last holder, who holds it once
+        the file is applied whether the rules read them as the file's or
+        not. Bringing back more than these would be harmless: it is what
+        every row did before."""
+        manager = "FROM w_dir AS h WHERE h.key = d.mkey"
+        self.conn.execute(
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
+            " action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey, d.dept,"
+            f" s.cols, s.has_mgr, '{_UNCHANGED}' FROM w_same AS s JOIN w_dir AS d ON d.uid = s.uid"
+            " WHERE EXISTS (SELECT 1 FROM w_manual AS m WHERE m.uid = s.uid)"
+            " OR (s.has_mgr AND d.mkey != '' AND ("
+            f"  NOT EXISTS (SELECT 1 {manager})"
+            f"  OR EXISTS (SELECT 1 {manager} AND (NOT h.active"
+            "    OR EXISTS (SELECT 1 FROM w_leave AS l WHERE l.uid = h.uid)))"
+            "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = d.mkey)))"
+            " ORDER BY s.row"
+        )
+
+
+def _twice() -> ValueError:
+    return ValueError("two rows reach one user; the validator refuses a repeated address or id")
+
+
+def run(
+    conn: sqlite3.Connection, rows: Iterable[ApplicableRow], policy: Policy, *, every_row_in: bool = False
+) -> Outcome:
     """Apply user rows (core or engage) to the directory in `conn`'s
-    workspace. See the module docstring for the rules."""
-    applier = _Applier(conn, policy)
+    workspace. See the module docstring for the rules. `every_row_in`: every
+    user a row reaches goes to `w_pend`, those it leaves as they are too (the
+    reference that keeping them out is checked against, in the tests)."""
+    applier = _Applier(conn, policy, every_row_in=every_row_in)
     applier.rows(rows)
     return applier.finish()
 
 
-def apply_users(state: State, rows: Iterable[ApplicableRow], policy: Policy) -> Outcome:
+def apply_users(
+    state: State, rows: Iterable[ApplicableRow], policy: Policy, *, every_row_in: bool = False
+) -> Outcome:
     """`run` on a directory given as records; the changes come back as a list."""
     with workspace.private() as conn, workspace.working(conn):
         workspace.from_state(conn, state)
-        return materialised(run(conn, rows, policy))
+        return materialised(run(conn, rows, policy, every_row_in=every_row_in))
 
 
 def materialised(outcome: Outcome) -> Outcome:

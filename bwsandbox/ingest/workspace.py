@@ -41,6 +41,11 @@ _TABLES = (
     " eid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, cols TEXT NOT NULL,"
     " has_mgr INTEGER NOT NULL, mgr_eid TEXT, blank TEXT, link_refused INTEGER NOT NULL DEFAULT 0,"
     " mgr_uid INTEGER, action TEXT)",
+    # The users a row reaches and leaves as they are, kept out of `w_pend`
+    # unless a rule needs them there (`apply._Applier._back_in`): a re-sent
+    # roster is mostly these, and the rules then pass over the changes only.
+    "CREATE TEMP TABLE w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT NOT NULL,"
+    " has_mgr INTEGER NOT NULL)",
     "CREATE TEMP TABLE w_seen (key TEXT PRIMARY KEY) WITHOUT ROWID",  # engage: addresses in the file
     "CREATE TEMP TABLE w_leave (uid INTEGER PRIMARY KEY)",  # engage: the users the file terminates
     # Who holds each address, and each employee id, once the file is applied
@@ -64,7 +69,9 @@ _PEND_INDEXES = (
     "CREATE INDEX temp.w_pend_eid ON w_pend (eid)",
 )
 BATCH = 2_000  # users that go between Python and the work tables per round trip
-_NAMES = ("w_dir", "w_dept", "w_manual", "w_pend", "w_seen", "w_leave", "w_final", "w_ids", "w_seq")
+_NAMES = (
+    "w_dir", "w_dept", "w_manual", "w_pend", "w_same", "w_seen", "w_leave", "w_final", "w_ids", "w_seq",
+)  # fmt: skip
 
 # The columns of `w_dir` and `w_pend` that repeat a field, and how each is
 # read from the fields' JSON ({0}): the one place, for every table and rule.

@@ -1,0 +1,149 @@
+"""Users a row leaves as they are stay out of the rules' table (`w_pend`)
+unless a rule reads them there (`apply._Applier._back_in`): the outcome is
+the one of putting every row's user in, whatever the directory (shared
+addresses, inactive or missing managers, manual edits, deactivated
+departments, engage rosters, licences)."""
+
+from __future__ import annotations
+
+import pytest
+from apply_helpers import policy, rows, seeded, user
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bwsandbox.ingest.apply import apply_users
+from bwsandbox.ingest.records import Department, ManualEdit, Outcome, State, User
+from bwsandbox.spec.fields import Profile
+from bwsandbox.validator.model import ApplicableRow
+
+EMAILS = ["a@x.com", "b@x.com", "c@x.com", "d@x.com", "e@x.com"]
+_TITLE = st.sampled_from(["", "Eng", "Ops"])
+_MANAGER = st.sampled_from(["", *EMAILS, "B@X.com", "nobody@x.com"])
+_DEPT = st.sampled_from(["", "Eng", "Old", "old"])
+
+
+@st.composite
+def directories(draw: st.DrawFn) -> State:
+    """Users drawn directly (not made by a file): an address may have two
+    holders, managers may be inactive or missing, a department closed."""
+    users: dict[int, User] = {}
+    for uid in range(1, draw(st.integers(0, 7)) + 1):
+        email = draw(st.sampled_from(EMAILS))
+        fields = {"email": draw(st.sampled_from([email, email.upper()])), "first_name": "F", "last_name": "L"}
+        for name, values in (("title", _TITLE), ("manager_email", _MANAGER), ("department_name", _DEPT)):
+            if value := draw(values):
+                fields[name] = value
+        users[uid] = User(uid=uid, fields=fields, active=draw(st.integers(0, 3)) > 0)
+    departments = {
+        "eng": Department(name="Eng"),
+        "old": Department(name="Old", active=draw(st.booleans())),
+    }
+    manual = {}
+    for uid in draw(st.lists(st.sampled_from(sorted(users)), max_size=2)) if users else []:
+        name = draw(st.sampled_from(["title", "manager_email", "department_name"]))
+        manual[(uid, name)] = ManualEdit(uid=uid, field=name, value="Manual", at="t", source="admin")
+    return State(users=users, departments=departments, manual=manual)
+
+
+@st.composite
+def files(draw: st.DrawFn, state: State) -> list[ApplicableRow]:
+    """Rows that mostly repeat a stored user (so they leave them as they
+    are), some that change them or name someone new."""
+    columns = sorted(draw(st.sets(st.sampled_from(["title", "manager_email", "department_name",
+                                                   "deactivation_date"]))))  # fmt: skip
+    resend = draw(st.booleans())  # every row as stored, where a user is stored
+    stored = {u.key: u for u in state.users.values()}  # the last holder of each address
+    records = []
+    for email in draw(st.lists(st.sampled_from(EMAILS), unique=True, max_size=5)):
+        same = stored.get(email)
+        names = ("email", "first_name", "last_name")
+        values = dict(user(email)) if same is None else {k: same.fields.get(k, "") for k in names}
+        for column in columns:
+            if column == "deactivation_date":
+                values[column] = "" if resend else draw(st.sampled_from(["", "2026-01-01"]))
+            elif same is not None and (resend or draw(st.booleans())):
+                values[column] = same.fields.get(column, "")  # as stored
+            else:
+                values[column] = draw({"title": _TITLE, "manager_email": _MANAGER, "department_name": _DEPT}[
+                    column])  # fmt: skip
+        records.append(values)
+    return rows(*records)
+
+
+def _seen(outcome: Outcome) -> tuple[object, ...]:
+    return (
+        outcome.refused,
+        sorted(outcome.counts.items()),
+        [(f.code, f.row, f.column, f.value, f.message) for f in outcome.findings],
+        [(c.action, c.uid, c.row, dict(c.fields), c.active, c.before) for c in outcome.users],
+        outcome.overwritten,
+        outcome.manual_cleared,
+        outcome.departments,
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), profile=st.sampled_from(list(Profile)), licenses=st.sampled_from([None, 2]),
+       limit=st.sampled_from([0.2, 1.0]))  # fmt: skip
+def test_keeping_unchanged_users_out_changes_no_outcome(
+    data: st.DataObject, profile: Profile, licenses: int | None, limit: float
+) -> None:
+    state = data.draw(directories())
+    f = data.draw(files(state))
+    terms = policy(f, profile=profile, licenses=licenses, termination_limit=limit)
+    kept_out = apply_users(state, f, terms)
+    every_row_in = apply_users(state, f, terms, every_row_in=True)
+    assert _seen(kept_out) == _seen(every_row_in)
+
+
+def test_a_resent_roster_leaves_its_users_out_of_the_rules_and_counts_them() -> None:
+    state = seeded(user("a@x.com", title="Eng"), user("b@x.com", manager_email="a@x.com"))
+    f = rows(user("a@x.com", title="Eng"), user("b@x.com", manager_email="a@x.com"))
+    outcome = apply_users(state, f, policy(f))
+    assert outcome.counts == {"unchanged": 2} and not outcome.changed
+
+
+def _same_either_way(state: State, f: list[ApplicableRow], profile: Profile = Profile.CORE) -> Outcome:
+    terms = policy(f, profile=profile, termination_limit=1.0)
+    kept_out = apply_users(state, f, terms)
+    assert _seen(kept_out) == _seen(apply_users(state, f, terms, every_row_in=True))
+    return kept_out
+
+
+A_AND_B = (user("a@x.com"), user("b@x.com", manager_email="a@x.com"))
+
+
+@pytest.mark.parametrize(
+    ("state", "f", "profile"),
+    [
+        # the manager the file deactivates
+        (seeded(*A_AND_B), [user("a@x.com", deactivation_date="2026-01-01"), A_AND_B[1]], Profile.CORE),
+        # the manager a full roster leaves out (terminated)
+        (seeded(*A_AND_B), [A_AND_B[1]], Profile.ENGAGE),
+        # a manager nobody is
+        (seeded(user("b@x.com", manager_email="gone@x.com")), [user("b@x.com", manager_email="gone@x.com")],
+         Profile.CORE),
+    ],
+    ids=["deactivated-by-the-file", "left-out-of-the-roster", "nobody"],
+)  # fmt: skip
+def test_an_unchanged_row_whose_manager_is_no_active_user_is_still_told_so(
+    state: State, f: list[dict[str, str]], profile: Profile
+) -> None:
+    """The row is brought back for the rule, as a row that changes its user would be."""
+    outcome = _same_either_way(state, rows(*f), profile)
+    assert [i.code for i in outcome.findings if i.code != "TERMINATIONS"] == ["MANAGER_NOT_FOUND"]
+
+
+def test_an_inactive_manager_is_no_manager_for_an_unchanged_row_either() -> None:
+    state = State(users={1: User(uid=1, fields=A_AND_B[0], active=False), 2: User(uid=2, fields=A_AND_B[1])})
+    outcome = _same_either_way(state, rows(A_AND_B[1]))
+    assert [(i.code, i.row) for i in outcome.findings] == [("MANAGER_NOT_FOUND", 2)]
+
+
+def test_an_unchanged_row_takes_over_the_manual_edits_of_its_columns() -> None:
+    state = seeded(user("a@x.com", title="Eng"))
+    edit = ManualEdit(uid=1, field="title", value="Manual", at="t", source="admin")
+    state = State(users=state.users, departments=state.departments, manual={(1, "title"): edit})
+    outcome = _same_either_way(state, rows(user("a@x.com", title="Eng")))
+    assert outcome.manual_cleared == [(1, "title")]
+    assert [o.manual_value for o in outcome.overwritten] == ["Manual"]
