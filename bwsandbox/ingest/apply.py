@@ -157,6 +157,7 @@ class _Applier(LinkRules, ChangeRules):
         self.full_roster = policy.profile is Profile.ENGAGE and policy.source is Source.FILE
         self.core = policy.profile is Profile.CORE
         self.has_ids = "employee_id" in policy.columns
+        workspace.index_ids(conn, exact=self.has_ids, any_case=self.identity_by_employee_id)
         self.rows_seen = 0
         self._cols: dict[tuple[str, ...], str] = {}
         # A row that leaves its user as they are may stay out of `w_pend` (`_back_in`),
@@ -367,7 +368,7 @@ class _Applier(LinkRules, ChangeRules):
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:
-        workspace.index_pending(self.conn)
+        workspace.index_pending(self.conn, ids=self.has_ids)
         self._one_user_each()
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):

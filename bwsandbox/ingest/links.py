@@ -378,22 +378,19 @@ class LinkRules:
         while True:
             makes = bytearray(len(managers))
             on_loop: set[int] = set()
-            done = bytearray(len(managers))
+            seen = bytearray(len(managers))  # 1: on the chain being walked; 2: walked before
             for (start,) in conn.execute(f"SELECT uid FROM w_pend WHERE {self._MAKES_LINK} ORDER BY ord"):
                 makes[start] = 1
-                if done[start]:
-                    continue
                 path: list[int] = []
-                index: dict[int, int] = {}
                 node = start
-                while node >= 0 and not done[node] and node not in index:
-                    index[node] = len(path)
+                while node >= 0 and not seen[node]:
+                    seen[node] = 1
                     path.append(node)
                     node = managers[node]
-                if node >= 0 and node in index:
-                    on_loop.update(path[index[node] :])
+                if node >= 0 and seen[node] == 1:  # back on this chain: a loop from there on
+                    on_loop.update(path[path.index(node) :])
                 for n in path:
-                    done[n] = 1
+                    seen[n] = 2
             refused = sorted(uid for uid in on_loop if makes[uid])
             if not refused:
                 return

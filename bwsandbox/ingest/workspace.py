@@ -57,16 +57,15 @@ _TABLES = (
     # The changes in the order the file makes them, numbered from 0 (their history ids follow it).
     "CREATE TEMP TABLE w_seq (n INTEGER PRIMARY KEY, uid INTEGER NOT NULL)",
 )
-_DIR_INDEXES = (
-    "CREATE INDEX temp.w_dir_key ON w_dir (key)",
-    "CREATE INDEX temp.w_dir_eid ON w_dir (eid)",
-    "CREATE INDEX temp.w_dir_leid ON w_dir (leid)",
-    "CREATE INDEX temp.w_dir_mkey ON w_dir (mkey)",
-)
+# The indexes the rules look users up by, each made only for a file whose
+# rules read it (`index_ids`, `index_pending`): an index costs a pass over
+# its table, a tenth of a file's apply for a re-sent roster. A rule that
+# reads a table once (the users of a renamed manager, `links.py`) scans it.
+_EXACT_IDS = "CREATE INDEX IF NOT EXISTS temp.w_dir_eid ON w_dir (eid)"  # ids another user holds
+_ANY_CASE_IDS = "CREATE INDEX IF NOT EXISTS temp.w_dir_leid ON w_dir (leid)"  # identity by id
 _PEND_INDEXES = (
     "CREATE INDEX temp.w_pend_key ON w_pend (key)",
     "CREATE INDEX temp.w_pend_ord ON w_pend (ord)",
-    "CREATE INDEX temp.w_pend_eid ON w_pend (eid)",
 )
 BATCH = 2_000  # users that go between Python and the work tables per round trip
 _NAMES = (
@@ -129,15 +128,27 @@ def drop(conn: sqlite3.Connection) -> None:
 
 
 def index(conn: sqlite3.Connection) -> None:
-    """Once the directory is in (bulk first, then the indexes: faster)."""
-    for statement in _DIR_INDEXES:
-        conn.execute(statement)
+    """Once the directory is in (bulk first, then the index: faster): every
+    file's rows find their users by address."""
+    conn.execute("CREATE INDEX temp.w_dir_key ON w_dir (key)")
 
 
-def index_pending(conn: sqlite3.Connection) -> None:
-    """Once every row is in `w_pend`, before the rules look across it."""
+def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
+    """For a file with employee ids (`exact`), and one whose users are found
+    by them (`any_case`: the stored id in any letter case, too)."""
+    if exact or any_case:
+        conn.execute(_EXACT_IDS)
+    if any_case:
+        conn.execute(_ANY_CASE_IDS)
+
+
+def index_pending(conn: sqlite3.Connection, *, ids: bool) -> None:
+    """Once every row is in `w_pend`, before the rules look across it (by
+    employee id too for a file with ids)."""
     for statement in _PEND_INDEXES:
         conn.execute(statement)
+    if ids:
+        conn.execute("CREATE INDEX temp.w_pend_eid ON w_pend (eid)")
 
 
 def from_store(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = None) -> None:
