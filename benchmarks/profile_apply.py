@@ -1,13 +1,14 @@
 """Where a big apply's time and memory go (docs/benchmarks.md "Ingest at scale").
 
-`python -m benchmarks.profile_apply [--rows N] [--scenario first|resend] [--mode cprofile|rss]`
+`python -m benchmarks.profile_apply [--rows N] [--scenario first|resend|change10] [--mode cprofile|rss]`
 
 The processing the queue worker does for one upload (`ingest.process.process`:
 sweep, copy the directory into the workspace, validate, apply (the rows,
 then the rules), build the report and error file, write in one
 transaction), called in this process on a fresh
 store, on the apply benchmark's seeded feed (default 300,000 rows). `resend`
-first loads the feed (unprofiled), then profiles the same file again.
+first loads the feed (unprofiled), then profiles the same file again;
+`change10` profiles the feed with every tenth user's title changed instead.
 
 - `cprofile`: the top functions by cumulative and by own time; the full
   stats go to benchmarks/out/profile-<scenario>-<N>.prof.
@@ -149,12 +150,15 @@ def _store(work: Path, rows: int) -> Iterator[Callable[[bytes, str], Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_apply")
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
-    parser.add_argument("--scenario", choices=("first", "resend"), default="first")
+    parser.add_argument("--scenario", choices=("first", "resend", "change10"), default="first")
     parser.add_argument("--mode", choices=("cprofile", "rss"), default="cprofile")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args(argv)
-    data = feeds(args.rows)["feed"].read_bytes()
+    paths = feeds(args.rows)
+    data = paths["feed"].read_bytes()
+    # What is profiled: the feed again (resend, all unchanged), its 10 % variant, or the feed itself.
+    sent = paths["change10"].read_bytes() if args.scenario == "change10" else data
     # A running server has imported what the validator loads on first use
     # (polars, numpy): a tiny file first, so that is not in the figures.
     from bwsandbox.ingest import reports
@@ -163,13 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     validate(data[: data.index(b"\n", 2000) + 1], name="warm.csv")
     tag = f"{args.scenario}-{args.rows}"
     with tempfile.TemporaryDirectory(dir=OUT) as tmp, _store(Path(tmp), args.rows) as send:
-        if args.scenario == "resend":
+        if args.scenario != "first":
             send(data, "users_20261201.csv")
         if args.mode == "cprofile":
             profiler = cProfile.Profile()
             t = time.perf_counter()
             profiler.enable()
-            processed = send(data, "users_20261202.csv")
+            processed = send(sent, "users_20261202.csv")
             profiler.disable()
             total = time.perf_counter() - t
             prof = OUT / f"profile-{tag}.prof"
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         base = _rss_mb()
         sampler.start()
         t0 = time.perf_counter()
-        processed = send(data, "users_20261202.csv")
+        processed = send(sent, "users_20261202.csv")
         t1 = time.perf_counter()
         sampler.stop()
     peak_all = max(r for _, r in sampler.samples)

@@ -129,15 +129,16 @@ class _Found:
     by_lower: dict[str, str] = field(default_factory=dict)  # lower-case id -> the first stored id so spelled
 
 
-def _row_action(res: Pending, before: _Stored | None) -> str | None:
-    """A change every later rule keeps: a creation, a new status, or no
-    change at all (the stored fields, never copied). A rule that changes a
-    user's fields sets their action back to NULL (`links.py`)."""
+def _row_action(res: Pending, before: _Stored | None) -> str:
+    """What the row does to its user: a creation or a new status, which every
+    later rule keeps; else new fields or none (both dicts are at hand: a
+    field set and then set back is no change). A rule that changes the
+    user's fields has `_changes` decide that again (`links.py`)."""
     if before is None:
         return str(Action.CREATED)
     if before.active != res.active:
         return str(Action.DEACTIVATED if before.active else Action.REACTIVATED)
-    return None if res.owned else str(Action.UNCHANGED)
+    return str(Action.UPDATED if res.owned and res.fields != before.fields else Action.UNCHANGED)
 
 
 class _Applier(LinkRules, ChangeRules):
@@ -201,14 +202,14 @@ class _Applier(LinkRules, ChangeRules):
                     res.drop("deactivation_date")
             pending = self._pending(arow, uid, res, before, key)
             if pending[-1] == _UNCHANGED and self.may_stay_out:
-                same.append((uid, arow.row, pending[10], pending[11]))
+                same.append((uid, arow.row, pending[10], pending[11], pending[8] if pending[11] else ""))
             else:
                 out.append(pending)
         if self.full_roster:
             self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
         try:
             self.conn.executemany(_PEND, out)
-            self.conn.executemany("INSERT INTO w_same VALUES (?, ?, ?, ?)", same)
+            self.conn.executemany("INSERT INTO w_same VALUES (?, ?, ?, ?, ?)", same)
         except sqlite3.IntegrityError as exc:
             raise _twice() from exc
 
@@ -418,23 +419,25 @@ class _Applier(LinkRules, ChangeRules):
         - they have manual edits (the file takes over those of its columns);
         - their row names a manager who may not be an active user once the
           file is applied (MANAGER_NOT_FOUND): nobody, or someone inactive,
-          leaving (engage), or whom the file changes.
+          leaving (engage), or whom the file deactivates.
         Their address needs nothing: with identity by email (the only one
         here) a row reaches its address's last holder, who holds it once
         the file is applied whether the rules read them as the file's or
-        not. Bringing back more than these would be harmless: it is what
-        every row did before."""
-        manager = "FROM w_dir AS h WHERE h.key = d.mkey"
+        not, and no address changes hands. Bringing back more than these
+        would be harmless: it is what every row did before."""
+        # Who holds the manager's address once the file is applied: its last
+        # holder, as `_final_addresses` says, active unless leaving, or as the file leaves them.
+        holder = (
+            "(SELECT h.active AND h.uid NOT IN (SELECT uid FROM w_leave) FROM w_dir AS h"
+            " WHERE h.key = s.mkey ORDER BY h.uid DESC LIMIT 1)"
+        )
         self.conn.execute(
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
             " action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey, d.dept,"
             f" s.cols, s.has_mgr, '{_UNCHANGED}' FROM w_same AS s JOIN w_dir AS d ON d.uid = s.uid"
             " WHERE EXISTS (SELECT 1 FROM w_manual AS m WHERE m.uid = s.uid)"
-            " OR (s.has_mgr AND d.mkey != '' AND ("
-            f"  NOT EXISTS (SELECT 1 {manager})"
-            f"  OR EXISTS (SELECT 1 {manager} AND (NOT h.active"
-            "    OR EXISTS (SELECT 1 FROM w_leave AS l WHERE l.uid = h.uid)))"
-            "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = d.mkey)))"
+            f" OR (s.mkey != '' AND (NOT coalesce({holder}, 0)"
+            "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = s.mkey AND NOT q.active)))"
             " ORDER BY s.row"
         )
 

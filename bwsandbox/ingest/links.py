@@ -32,8 +32,9 @@ from bwsandbox.validator.findings import finding
 _CHAIN_SHOWN = 6  # managers named in a MANAGER_CYCLE message
 _IN = "uid IN (SELECT value FROM json_each(?))"
 _FOLLOWER_ORD = 2_000_000_000_000  # users a renamed manager adds come after every row
-# Set with every change of a user's fields: `_changes` decides the action again.
-_RECONSIDER = "action = CASE WHEN action = 'unchanged' THEN NULL ELSE action END"
+# Set with every change of a user's fields: `_changes` decides the action
+# again (a change of status stays what it is).
+_RECONSIDER = "action = CASE WHEN action IN ('unchanged', 'updated') THEN NULL ELSE action END"
 # Users the file does not touch: the directory's, less the file's.
 _UNTOUCHED = "w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
 

@@ -44,8 +44,9 @@ _TABLES = (
     # The users a row reaches and leaves as they are, kept out of `w_pend`
     # unless a rule needs them there (`apply._Applier._back_in`): a re-sent
     # roster is mostly these, and the rules then pass over the changes only.
+    # `mkey`: their manager's key where their row names one, else ''.
     "CREATE TEMP TABLE w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT NOT NULL,"
-    " has_mgr INTEGER NOT NULL)",
+    " has_mgr INTEGER NOT NULL, mkey TEXT NOT NULL)",
     "CREATE TEMP TABLE w_seen (key TEXT PRIMARY KEY) WITHOUT ROWID",  # engage: addresses in the file
     "CREATE TEMP TABLE w_leave (uid INTEGER PRIMARY KEY)",  # engage: the users the file terminates
     # Who holds each address, and each employee id, once the file is applied

@@ -11,7 +11,8 @@ from apply_helpers import policy, rows, seeded, user
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwsandbox.ingest.apply import apply_users
+from bwsandbox.ingest import workspace
+from bwsandbox.ingest.apply import apply_users, run
 from bwsandbox.ingest.records import Department, ManualEdit, Outcome, State, User
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.model import ApplicableRow
@@ -147,3 +148,19 @@ def test_an_unchanged_row_takes_over_the_manual_edits_of_its_columns() -> None:
     outcome = _same_either_way(state, rows(user("a@x.com", title="Eng")))
     assert outcome.manual_cleared == [(1, "title")]
     assert [o.manual_value for o in outcome.overwritten] == ["Manual"]
+
+
+def test_only_the_users_a_rule_reads_are_brought_back() -> None:
+    """A re-sent roster whose manager's title changed: the reports' rows
+    leave them as they are and their manager stays active, so the rules
+    read the manager alone (a tenth of the users changing must not bring
+    their reports back, or the rules pass over most of the roster again)."""
+    state = seeded(user("a@x.com", title="Eng"), user("b@x.com", manager_email="a@x.com"),
+                   user("c@x.com", manager_email="a@x.com"))  # fmt: skip
+    f = rows(user("a@x.com", title="Lead"), user("b@x.com", manager_email="a@x.com"),
+             user("c@x.com", manager_email="a@x.com"))  # fmt: skip
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, state)
+        outcome = run(conn, f, policy(f))
+        assert [r[0] for r in conn.execute("SELECT key FROM w_pend")] == ["a@x.com"]
+        assert outcome.counts == {"updated": 1, "unchanged": 2}
