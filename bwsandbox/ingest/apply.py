@@ -9,7 +9,7 @@ batch of rows is merged with the stored users it names and goes to the
 workspace's `w_pend` table, and the rules that look across users
 (`links.py`) are SQL over it and the directory (docs/benchmarks.md "Ingest
 at scale"). A user a row leaves as they are goes to `w_same` instead, and
-joins `w_pend` only if a rule reads them there (`_Applier._back_in`): a
+joins `w_pend` only if a rule reads them there (`changes.py` `_back_in`): a
 re-sent roster then costs the rules nothing. `directory.write` stores an
 Outcome in one transaction.
 `apply_users(state, rows, policy)` does the same for a directory given as
@@ -73,10 +73,13 @@ REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
 # Columns that steer applying instead of being stored as they are.
 _CONTROL = frozenset({"manager_id", "deactivation_date"})
 _UNCHANGED = str(Action.UNCHANGED)
-_PEND = (
-    "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr, mgr_eid,"
-    " blank, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_PEND_COLUMNS = (
+    "uid", "ord", "row", "new", "active", "fields", "key", "eid", "mkey", "dept", "cols", "has_mgr",
+    "mgr_eid", "blank", "action",
+)  # fmt: skip
+_PEND = f"INSERT INTO w_pend ({', '.join(_PEND_COLUMNS)}) VALUES ({', '.join('?' * len(_PEND_COLUMNS))})"
+# Where `_batch` reads a `w_pend` row of a user the row leaves as they are, for `w_same`.
+_MKEY, _COLS, _HAS_MGR, _ACTION = (_PEND_COLUMNS.index(c) for c in ("mkey", "cols", "has_mgr", "action"))
 
 
 @dataclass(slots=True)
@@ -164,9 +167,10 @@ class _Applier(LinkRules, ChangeRules):
         # A row that leaves its user as they are may stay out of `w_pend` (`_back_in`),
         # except where the file names managers by id (resolved only once every row is
         # in) and for the Admin module (which records every value it is given).
-        self.may_stay_out = (
+        self.may_stay_out = (  # `_back_in` holds only with identity by email
             not every_row_in and policy.source is Source.FILE and "manager_id" not in policy.columns
-        )
+            and not self.identity_by_employee_id
+        )  # fmt: skip
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
 
@@ -201,8 +205,9 @@ class _Applier(LinkRules, ChangeRules):
                     res.active = True
                     res.drop("deactivation_date")
             pending = self._pending(arow, uid, res, before, key)
-            if pending[-1] == _UNCHANGED and self.may_stay_out:
-                same.append((uid, arow.row, pending[10], pending[11], pending[8] if pending[11] else ""))
+            if pending[_ACTION] == _UNCHANGED and self.may_stay_out:
+                mkey = pending[_MKEY] if pending[_HAS_MGR] else ""
+                same.append((uid, arow.row, pending[_COLS], pending[_HAS_MGR], mkey))
             else:
                 out.append(pending)
         if self.full_roster:
@@ -404,42 +409,11 @@ class _Applier(LinkRules, ChangeRules):
     def _one_user_each(self) -> None:
         """New users of one address, or a user reached by two rows (one of which
         left them as they are): rows the validator would have refused."""
+        if self.conn.execute("SELECT 1 FROM w_same JOIN w_pend USING (uid) LIMIT 1").fetchone() is not None:
+            raise _twice()  # as if both rows had gone to `w_pend`, where their insert fails
         twice = "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
         if self.conn.execute(twice).fetchone() is not None:
             raise ValueError("two rows create one address; the validator refuses a repeated address")
-        if self.conn.execute("SELECT 1 FROM w_same JOIN w_pend USING (uid) LIMIT 1").fetchone() is not None:
-            raise _twice()
-
-    def _back_in(self) -> None:
-        """The users a row left as they are, whom a rule still reads as the
-        file's (`links.py`, `changes.py`), join `w_pend` as they would have
-        from the start; the rules read the others as users the file leaves
-        alone, which for them comes to the same (docs/benchmarks.md "Ingest
-        at scale"). A rule reads them as the file's when:
-        - they have manual edits (the file takes over those of its columns);
-        - their row names a manager who may not be an active user once the
-          file is applied (MANAGER_NOT_FOUND): nobody, or someone inactive,
-          leaving (engage), or whom the file deactivates.
-        Their address needs nothing: with identity by email (the only one
-        here) a row reaches its address's last holder, who holds it once
-        the file is applied whether the rules read them as the file's or
-        not, and no address changes hands. Bringing back more than these
-        would be harmless: it is what every row did before."""
-        # Who holds the manager's address once the file is applied: its last
-        # holder, as `_final_addresses` says, active unless leaving, or as the file leaves them.
-        holder = (
-            "(SELECT h.active AND h.uid NOT IN (SELECT uid FROM w_leave) FROM w_dir AS h"
-            " WHERE h.key = s.mkey ORDER BY h.uid DESC LIMIT 1)"
-        )
-        self.conn.execute(
-            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
-            " action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey, d.dept,"
-            f" s.cols, s.has_mgr, '{_UNCHANGED}' FROM w_same AS s JOIN w_dir AS d ON d.uid = s.uid"
-            " WHERE EXISTS (SELECT 1 FROM w_manual AS m WHERE m.uid = s.uid)"
-            f" OR (s.mkey != '' AND (NOT coalesce({holder}, 0)"
-            "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = s.mkey AND NOT q.active)))"
-            " ORDER BY s.row"
-        )
 
 
 def _twice() -> ValueError:

@@ -1,7 +1,8 @@
 """What a file does to each user it reaches, a part of `apply.py`'s
 applier: the engage roster (the users a full-roster file leaves out, and
-the safety net), the action of each change, the manual edits a file takes
-over, and the departments the changes name first.
+the safety net), the users a row leaves as they are whom the rules still
+read, the action of each change, the manual edits a file takes over, and
+the departments the changes name first.
 
 SQL over the workspace (`workspace.py`), as the rules of `links.py` are;
 what comes back to Python is what a report says (docs/production.md §3, §5).
@@ -127,6 +128,38 @@ class ChangeRules:
             self.out.departments.append(
                 DepartmentChange(action=Action.CREATED, before=None, after=Department(name=name), row=row)
             )
+
+    # -- the users a row leaves as they are ------------------------------------------
+    def _back_in(self) -> None:
+        """The users a row left as they are, whom a rule still reads as the
+        file's (`links.py`, `changes.py`), join `w_pend` as they would have
+        from the start; the rules read the others as users the file leaves
+        alone, which for them comes to the same (docs/benchmarks.md "Ingest
+        at scale"). A rule reads them as the file's when:
+        - they have manual edits (the file takes over those of its columns);
+        - their row names a manager who may not be an active user once the
+          file is applied (MANAGER_NOT_FOUND): nobody, or someone inactive,
+          leaving (engage), or whom the file deactivates.
+        Their address needs nothing: with identity by email (the only one
+        here) a row reaches its address's last holder, who holds it once
+        the file is applied whether the rules read them as the file's or
+        not, and no address changes hands. Bringing back more than these
+        would be harmless: it is what every row did before."""
+        # Who holds the manager's address once the file is applied: its last
+        # holder, as `_final_addresses` says, active unless leaving, or as the file leaves them.
+        holder = (
+            "(SELECT h.active AND h.uid NOT IN (SELECT uid FROM w_leave) FROM w_dir AS h"
+            " WHERE h.key = s.mkey ORDER BY h.uid DESC LIMIT 1)"
+        )
+        self.conn.execute(
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
+            " action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey, d.dept,"
+            " s.cols, s.has_mgr, 'unchanged' FROM w_same AS s JOIN w_dir AS d ON d.uid = s.uid"
+            " WHERE EXISTS (SELECT 1 FROM w_manual AS m WHERE m.uid = s.uid)"
+            f" OR (s.mkey != '' AND (NOT coalesce({holder}, 0)"
+            "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = s.mkey AND NOT q.active)))"
+            " ORDER BY s.row"
+        )
 
     # -- manual edits --------------------------------------------------------------
     def _overwritten(self) -> None:

@@ -42,7 +42,7 @@ _TABLES = (
     " has_mgr INTEGER NOT NULL, mgr_eid TEXT, blank TEXT, link_refused INTEGER NOT NULL DEFAULT 0,"
     " mgr_uid INTEGER, action TEXT)",
     # The users a row reaches and leaves as they are, kept out of `w_pend`
-    # unless a rule needs them there (`apply._Applier._back_in`): a re-sent
+    # unless a rule needs them there (`changes.ChangeRules._back_in`): a re-sent
     # roster is mostly these, and the rules then pass over the changes only.
     # `mkey`: their manager's key where their row names one, else ''.
     "CREATE TEMP TABLE w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT NOT NULL,"

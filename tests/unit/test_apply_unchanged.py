@@ -21,6 +21,12 @@ EMAILS = ["a@x.com", "b@x.com", "c@x.com", "d@x.com", "e@x.com"]
 _TITLE = st.sampled_from(["", "Eng", "Ops"])
 _MANAGER = st.sampled_from(["", *EMAILS, "B@X.com", "nobody@x.com"])
 _DEPT = st.sampled_from(["", "Eng", "Old", "old"])
+_ID = st.sampled_from(["", "", "1", "2", "A", "a"])
+_DATE = st.sampled_from(["", "", "", "2026-12-31"])  # a future date: the user stays active until then
+_DRAWN = {  # a value a file may send for a column
+    "title": _TITLE, "manager_email": _MANAGER, "department_name": _DEPT, "employee_id": _ID,
+    "deactivation_date": st.sampled_from(["", "2026-01-01", "2026-12-31"]),
+}  # fmt: skip
 
 
 @st.composite
@@ -31,7 +37,8 @@ def directories(draw: st.DrawFn) -> State:
     for uid in range(1, draw(st.integers(0, 7)) + 1):
         email = draw(st.sampled_from(EMAILS))
         fields = {"email": draw(st.sampled_from([email, email.upper()])), "first_name": "F", "last_name": "L"}
-        for name, values in (("title", _TITLE), ("manager_email", _MANAGER), ("department_name", _DEPT)):
+        for name, values in (("title", _TITLE), ("manager_email", _MANAGER), ("department_name", _DEPT),
+                             ("employee_id", _ID), ("deactivation_date", _DATE)):  # fmt: skip
             if value := draw(values):
                 fields[name] = value
         users[uid] = User(uid=uid, fields=fields, active=draw(st.integers(0, 3)) > 0)
@@ -51,7 +58,7 @@ def files(draw: st.DrawFn, state: State) -> list[ApplicableRow]:
     """Rows that mostly repeat a stored user (so they leave them as they
     are), some that change them or name someone new."""
     columns = sorted(draw(st.sets(st.sampled_from(["title", "manager_email", "department_name",
-                                                   "deactivation_date"]))))  # fmt: skip
+                                                   "deactivation_date", "employee_id"]))))  # fmt: skip
     resend = draw(st.booleans())  # every row as stored, where a user is stored
     stored = {u.key: u for u in state.users.values()}  # the last holder of each address
     records = []
@@ -60,13 +67,10 @@ def files(draw: st.DrawFn, state: State) -> list[ApplicableRow]:
         names = ("email", "first_name", "last_name")
         values = dict(user(email)) if same is None else {k: same.fields.get(k, "") for k in names}
         for column in columns:
-            if column == "deactivation_date":
-                values[column] = "" if resend else draw(st.sampled_from(["", "2026-01-01"]))
-            elif same is not None and (resend or draw(st.booleans())):
+            if same is not None and (resend or draw(st.booleans())):
                 values[column] = same.fields.get(column, "")  # as stored
             else:
-                values[column] = draw({"title": _TITLE, "manager_email": _MANAGER, "department_name": _DEPT}[
-                    column])  # fmt: skip
+                values[column] = draw(_DRAWN[column])
         records.append(values)
     return rows(*records)
 
@@ -164,3 +168,22 @@ def test_only_the_users_a_rule_reads_are_brought_back() -> None:
         outcome = run(conn, f, policy(f))
         assert [r[0] for r in conn.execute("SELECT key FROM w_pend")] == ["a@x.com"]
         assert outcome.counts == {"updated": 1, "unchanged": 2}
+
+
+def test_two_rows_reaching_one_user_are_refused_even_if_one_leaves_them_as_they_are() -> None:
+    """The validator refuses them (EMAIL_DUPLICATE); the apply never merges them either."""
+    state = seeded(user("a@x.com", title="Eng"))
+    f = rows(user("a@x.com", title="Eng"), user("A@x.com", title="Ops"))
+    with pytest.raises(ValueError, match="two rows reach one user"):
+        apply_users(state, f, policy(f))
+
+
+def test_the_managers_address_is_read_as_its_last_holder_holds_it() -> None:
+    """Two users share the manager's address, the later one inactive: the
+    address is theirs (a row reaches its address's last holder), so the
+    unchanged row's manager is not an active user."""
+    manager = user("a@x.com")
+    state = State(users={1: User(uid=1, fields=manager), 2: User(uid=2, fields=manager, active=False),
+                         3: User(uid=3, fields=A_AND_B[1])})  # fmt: skip
+    outcome = _same_either_way(state, rows(A_AND_B[1]))
+    assert [(i.code, i.row) for i in outcome.findings] == [("MANAGER_NOT_FOUND", 2)]
