@@ -164,10 +164,11 @@ class _Applier(LinkRules, ChangeRules):
         workspace.index_ids(conn, exact=self.has_ids, any_case=self.identity_by_employee_id)
         self.rows_seen = 0
         self._cols: dict[tuple[str, ...], str] = {}
-        # A row that leaves its user as they are may stay out of `w_pend` (`_back_in`),
-        # except where the file names managers by id (resolved only once every row is
-        # in) and for the Admin module (which records every value it is given).
-        self.may_stay_out = (  # `_back_in` holds only with identity by email
+        # A row that leaves its user as they are may stay out of `w_pend`: `_back_in`
+        # holds for identity by email, with managers named by address (a `manager_id`
+        # is resolved once every row is in), and not for the Admin module (which
+        # records every value it is given).
+        self.may_stay_out = (
             not every_row_in and policy.source is Source.FILE and "manager_id" not in policy.columns
             and not self.identity_by_employee_id
         )  # fmt: skip

@@ -59,8 +59,8 @@ _TABLES = (
     "CREATE TEMP TABLE w_seq (n INTEGER PRIMARY KEY, uid INTEGER NOT NULL)",
 )
 # The indexes the rules look users up by, each made only for a file whose
-# rules read it (`index_ids`, `index_pending`): an index costs a pass over
-# its table, a tenth of a file's apply for a re-sent roster. A rule that
+# rules read it (`index_ids`, `index_pending`): an index costs a sort of its
+# table (about 0.1 s for 300,000 users) whether read or not. A rule that
 # reads a table once (the users of a renamed manager, `links.py`) scans it.
 _EXACT_IDS = "CREATE INDEX IF NOT EXISTS temp.w_dir_eid ON w_dir (eid)"  # ids another user holds
 _ANY_CASE_IDS = "CREATE INDEX IF NOT EXISTS temp.w_dir_leid ON w_dir (leid)"  # identity by id
