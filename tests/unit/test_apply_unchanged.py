@@ -1,5 +1,5 @@
 """Users a row leaves as they are stay out of the rules' table (`w_pend`)
-unless a rule reads them there (`apply._Applier._back_in`): the outcome is
+unless a rule reads them there (`changes.ChangeRules._back_in`): the outcome is
 the one of putting every row's user in, whatever the directory (shared
 addresses, inactive or missing managers, manual edits, deactivated
 departments, engage rosters, licences)."""
