@@ -165,13 +165,12 @@ class _Applier(LinkRules, ChangeRules):
         self.rows_seen = 0
         self._cols: dict[tuple[str, ...], str] = {}
         # A row that leaves its user as they are may stay out of `w_pend`: `_back_in`
-        # holds for identity by email, with managers named by address (a `manager_id`
-        # is resolved once every row is in), and not for the Admin module (which
-        # records every value it is given).
+        # holds for managers named by address (a `manager_id` is resolved once every
+        # row is in), so for identity by email (identity by id needs that column),
+        # and not for the Admin module (which records every value it is given).
         self.may_stay_out = (
             not every_row_in and policy.source is Source.FILE and "manager_id" not in policy.columns
-            and not self.identity_by_employee_id
-        )  # fmt: skip
+        )
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
 

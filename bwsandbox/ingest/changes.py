@@ -74,15 +74,14 @@ class ChangeRules:
             self._overwritten()
         if self.policy.source is Source.ADMIN:
             self._manual_set()
+        # Left to decide: stored users whose fields a rule changed (the row set
+        # every creation and change of status, which stays), and the users of
+        # a renamed manager; unchanged if they hold the stored fields again.
         conn.execute(
-            "UPDATE w_pend SET action = CASE WHEN new THEN 'created'"
-            " WHEN (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND NOT active THEN 'deactivated'"
-            " WHEN NOT (SELECT active FROM w_dir AS s WHERE s.uid = w_pend.uid) AND active THEN 'reactivated'"
-            " WHEN fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid)"
+            "UPDATE w_pend SET action = 'unchanged' WHERE action IS NULL"
+            " AND (fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid)"
             # a rule's json_set writes the JSON without spaces: the same fields in another spelling
-            " OR json(fields) = (SELECT json(fields) FROM w_dir AS s WHERE s.uid = w_pend.uid)"
-            " THEN 'unchanged' END"
-            " WHERE action IS NULL"
+            " OR json(fields) = (SELECT json(fields) FROM w_dir AS s WHERE s.uid = w_pend.uid))"
         )
         # The rest hold the stored fields in another spelling, or new ones: compared as values.
         last = -1
