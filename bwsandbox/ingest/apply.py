@@ -48,7 +48,7 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from bwsandbox.ingest import reports, workspace
 from bwsandbox.ingest.changes import ChangeRules
@@ -63,6 +63,7 @@ from bwsandbox.ingest.records import (
     UserChange,
     email_key,
 )
+from bwsandbox.ingest.stored import CONTROL, Found, Stored, new_fields, new_text, prefetch
 from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
@@ -70,8 +71,6 @@ from bwsandbox.validator.model import ApplicableRow
 # Fields a file can never blank out: an empty cell there is ignored, not a
 # clear (the validator reports it; docs/production.md §5 "an empty cell clears an OPTIONAL field").
 REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
-# Columns that steer applying instead of being stored as they are.
-_CONTROL = frozenset({"manager_id", "deactivation_date"})
 _UNCHANGED = str(Action.UNCHANGED)
 _PEND_COLUMNS = (
     "uid", "ord", "row", "new", "active", "fields", "key", "eid", "mkey", "dept", "cols", "has_mgr",
@@ -108,40 +107,16 @@ class Pending:
         return fields
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """A stored user as a row may find them: the fields as stored (JSON) and
-    the values `w_dir` repeats from them."""
-
-    active: bool
-    text: str
-    eid: str
-    key: str
-    mkey: str
-    dept: str
-    fields: dict[str, str]  # `text`, decoded
-
-
-@dataclass(slots=True)
-class _Found:
-    """The stored users a batch's rows may name, and how they are found."""
-
-    users: dict[int, _Stored] = field(default_factory=dict)
-    by_key: dict[str, int] = field(default_factory=dict)  # the last holder of each address
-    by_eid: dict[str, int] = field(default_factory=dict)  # under identity by employee id only
-    by_lower: dict[str, str] = field(default_factory=dict)  # lower-case id -> the first stored id so spelled
-
-
-def _row_action(res: Pending, before: _Stored | None) -> str:
-    """What the row does to its user: a creation or a new status, which every
-    later rule keeps; else new fields or none (both dicts are at hand: a
-    field set and then set back is no change). A rule that changes the
-    user's fields has `_changes` decide that again (`links.py`)."""
+def _row_action(res: Pending, before: Stored | None, fields: Mapping[str, str]) -> str:
+    """What the row does to its user (stored `fields`): a creation or a new
+    status, which every later rule keeps; else new fields or none (both
+    dicts are at hand: a field set and then set back is no change). A rule
+    that changes the user's fields has `_changes` decide that again (`links.py`)."""
     if before is None:
         return str(Action.CREATED)
     if before.active != res.active:
         return str(Action.DEACTIVATED if before.active else Action.REACTIVATED)
-    return str(Action.UPDATED if res.owned and res.fields != before.fields else Action.UNCHANGED)
+    return str(Action.UPDATED if res.owned and res.fields != fields else Action.UNCHANGED)
 
 
 class _Applier(LinkRules, ChangeRules):
@@ -161,6 +136,9 @@ class _Applier(LinkRules, ChangeRules):
         self.full_roster = policy.profile is Profile.ENGAGE and policy.source is Source.FILE
         self.core = policy.profile is Profile.CORE
         self.has_ids = "employee_id" in policy.columns
+        # Names a user must keep (core): an empty cell of one is a finding, not a clear.
+        self._new_text = new_text()
+        self.kept_names = tuple(n for n in NEW_USER_NAMES if n in policy.columns) if self.core else ()
         workspace.index_ids(conn, exact=self.has_ids, any_case=self.identity_by_employee_id)
         self.rows_seen = 0
         self._cols: dict[tuple[str, ...], str] = {}
@@ -182,11 +160,24 @@ class _Applier(LinkRules, ChangeRules):
 
     def _batch(self, batch: list[ApplicableRow]) -> None:
         keys = [email_key(r.values.get("email", "")) for r in batch]
-        found = self._prefetch(batch, keys)
+        eids = []  # only under identity by id is a row's user found by their id
+        if self.identity_by_employee_id:
+            eids = [e for r in batch if (e := r.values.get("employee_id", ""))]
+        found = prefetch(self.conn, keys, eids)
+        self.rows_seen += len(batch)
         out: list[tuple[object, ...]] = []
         same: list[tuple[object, ...]] = []  # rows that leave their user as they are
+        rest, quick = [], set()  # the rows the merge decides; the users it need not read
         for arow, key in zip(batch, keys, strict=True):
-            self.rows_seen += 1
+            # Under identity by email a row's user is its address's last holder.
+            uid = found.by_key.get(key) if self.may_stay_out and key else None
+            if uid is not None and self._as_stored(arow, stored := found.users[uid]):
+                same.append(self._same(uid, arow, stored.mkey))
+                quick.add(uid)
+            else:
+                rest.append((arow, key))
+        found.decode(but=quick)
+        for arow, key in rest:
             if self.has_ids and self._stored_id_differs(arow, key, found):
                 continue
             uid = self._find(arow.values, key, found)
@@ -197,17 +188,17 @@ class _Applier(LinkRules, ChangeRules):
                 uid, self.next_uid = self.next_uid, self.next_uid + 1
                 res = Pending(fields={}, active=True, new=True)
                 before = None
+                fields = res.fields
             else:
-                before = found.users[uid]
-                res = Pending(fields=before.fields, active=before.active, new=False, owned=False)
+                before, fields = found.users[uid], found.fields_of(uid)
+                res = Pending(fields=fields, active=before.active, new=False, owned=False)
                 if self.policy.profile is Profile.ENGAGE and not before.active:
                     # The engage file is the full roster: being in it means employed.
                     res.active = True
                     res.drop("deactivation_date")
-            pending = self._pending(arow, uid, res, before, key)
+            pending = self._pending(arow, uid, res, before, fields, key)
             if pending[_ACTION] == _UNCHANGED and self.may_stay_out:
-                mkey = pending[_MKEY] if pending[_HAS_MGR] else ""
-                same.append((uid, arow.row, pending[_COLS], pending[_HAS_MGR], mkey))
+                same.append(self._same(uid, arow, str(pending[_MKEY])))
             else:
                 out.append(pending)
         if self.full_roster:
@@ -218,37 +209,35 @@ class _Applier(LinkRules, ChangeRules):
         except sqlite3.IntegrityError as exc:
             raise _twice() from exc
 
-    def _prefetch(self, batch: list[ApplicableRow], keys: list[str]) -> _Found:
-        """The stored users the batch's rows may name: by address, by
-        employee id, and the stored ids equal to a row's but for letter case."""
-        found = _Found()
-        sql = (
-            "SELECT uid, active, fields, eid, key, mkey, dept FROM w_dir"
-            " WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
-        )
-        by_address = self.conn.execute(sql.format("key"), (json.dumps([k for k in keys if k]),)).fetchall()
-        by_id, eids = [], []
-        if self.identity_by_employee_id:  # only then is a row's user found by their id
-            eids = [e for r in batch if (e := r.values.get("employee_id", ""))]
-            by_id = self.conn.execute(sql.format("eid"), (json.dumps(eids),)).fetchall()
-        # One json.loads for the batch: its decoder shares the names within a
-        # call, and decodes in about 60 % of the time of one call per user.
-        rows = by_address + by_id
-        decoded = json.loads("[" + ",".join(r[2] for r in rows) + "]")
-        for (uid, active, text, eid, key, mkey, dept), fields in zip(rows, decoded, strict=True):
-            found.users[uid] = _Stored(bool(active), text, eid, key, mkey, dept, fields)
-        found.by_key.update((r[4], r[0]) for r in by_address)  # by uid: the last holder of an address wins
-        found.by_eid.update((r[3], r[0]) for r in by_id)
-        lowered = [e.lower() for e in eids if e not in found.by_eid]
-        if lowered:
-            for leid, eid in self.conn.execute(
-                "SELECT leid, eid FROM w_dir WHERE eid != '' AND leid IN (SELECT value FROM json_each(?))"
-                " ORDER BY uid", (json.dumps(lowered),),
-            ):  # fmt: skip
-                found.by_lower.setdefault(leid, eid)
-        return found
+    def _as_stored(self, arow: ApplicableRow, stored: Stored) -> bool:
+        """Whether a row leaves the stored user as they are, seen without the
+        merge: the fields it would give a new user are the stored ones, to
+        the byte, and their status after it is theirs. The merge
+        (`_pending`) decides every other row: this is only the quick yes."""
+        values = arow.values
+        if arow.dropped or any(not values.get(n, "").strip() for n in self.kept_names):
+            return False  # a value left out, or a required one kept (a finding): the merge says
+        if self.has_ids and values.get("employee_id", "") not in ("", stored.eid):
+            return False  # an id as `_stored_id_differs` reads it (untrimmed), not as stored
+        if stored.text != self._new_text(values):
+            return False
+        was_active = stored.active or self.policy.profile is Profile.ENGAGE  # the roster: employed
+        return self._status(values, was_active) == stored.active
 
-    def _find(self, values: Mapping[str, str], key: str, found: _Found) -> int | None:
+    def _same(self, uid: int, arow: ApplicableRow, mkey: str) -> tuple[object, ...]:
+        """A `w_same` row: the row's columns, and its manager's key where it names one."""
+        has_manager = "manager_email" in arow.values
+        return (uid, arow.row, self._columns(arow.values), int(has_manager), mkey if has_manager else "")
+
+    def _columns(self, values: Mapping[str, str]) -> str:
+        """The columns a row gives its user (JSON), one string per set of them."""
+        names = tuple(values)
+        cols = self._cols.get(names)
+        if cols is None:
+            cols = self._cols[names] = json.dumps(sorted(names))
+        return cols
+
+    def _find(self, values: Mapping[str, str], key: str, found: Found) -> int | None:
         if not self.identity_by_employee_id:
             return found.by_key.get(key) if key else None
         eid = values.get("employee_id", "")
@@ -262,7 +251,7 @@ class _Applier(LinkRules, ChangeRules):
                 return holder
         return uid
 
-    def _stored_id_differs(self, arow: ApplicableRow, key: str, found: _Found) -> bool:
+    def _stored_id_differs(self, arow: ApplicableRow, key: str, found: Found) -> bool:
         """Employee ids against the stored ones: production matches them
         exactly, so a difference in letter case alone skips the row, and in
         engage an id cannot change once set (docs/production.md §3)."""
@@ -298,9 +287,16 @@ class _Applier(LinkRules, ChangeRules):
         return True
 
     def _pending(
-        self, arow: ApplicableRow, uid: int, res: Pending, before: _Stored | None, row_key: str
+        self,
+        arow: ApplicableRow,
+        uid: int,
+        res: Pending,
+        before: Stored | None,
+        stored: Mapping[str, str],
+        row_key: str,
     ) -> tuple[object, ...]:
-        """The row merged into its user, as a `w_pend` row (`row_key`: the key of the row's address)."""
+        """The row merged into its user, as a `w_pend` row (`stored`: the
+        user's stored fields; `row_key`: the key of the row's address)."""
         values = arow.values
         blank = None
         if self.core:
@@ -309,20 +305,17 @@ class _Applier(LinkRules, ChangeRules):
                 blank = json.dumps(empty) if empty else None
             else:
                 for name in empty:
-                    if name in self.policy.columns:  # a required field is never cleared (production.md §6)
+                    if name in self.kept_names:  # a required field is never cleared (production.md §6)
                         self.out.findings.append(finding(
                             "REQUIRED_VALUE_KEPT", arow.row,
                             f"{name} is empty: a required field is never cleared, so the user keeps the "
                             "stored one.", column=name, value=values.get(name, ""),
                         ))  # fmt: skip
         self._merge(res, values)
-        names = tuple(values)
-        cols = self._cols.get(names)
-        if cols is None:
-            cols = self._cols[names] = json.dumps(sorted(names))
+        cols = self._columns(values)
         fields = res.fields
         # What the row does, where the row alone says it (else `_changes` decides).
-        action = _row_action(res, before)
+        action = _row_action(res, before, stored)
         # The columns that repeat a field (`workspace.DERIVED`), made here from the
         # dict at hand rather than read back from the JSON by SQL.
         if before is not None and not res.owned:  # the stored fields, as they are
@@ -340,15 +333,13 @@ class _Applier(LinkRules, ChangeRules):
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
         if res.new:  # a creation: the row's values, as they are
-            res.fields = {
-                name: value for name, raw in values.items() if name not in _CONTROL and (value := raw.strip())
-            }
+            res.fields = new_fields(values)
         else:
             fields = res.fields
             stored = fields.get
             changed: dict[str, str] = {}  # "" = clear
             for name, raw in values.items():
-                if stored(name) == raw or name in _CONTROL:
+                if stored(name) == raw or name in CONTROL:
                     continue  # the value held already (held values are stripped): no change
                 value = raw.strip()
                 if value:
@@ -362,15 +353,22 @@ class _Applier(LinkRules, ChangeRules):
                 else:
                     res.drop(name)
         if "deactivation_date" in values:
-            date = values["deactivation_date"].strip()
-            if date:
+            if date := values["deactivation_date"].strip():
                 res.set("deactivation_date", date)
-                res.active = date > self.policy.today  # past or today: now; future: on that date
             else:
                 res.drop("deactivation_date")
-                res.active = True  # a blank date reactivates a deactivated user
+        res.active = self._status(values, res.active)
         if "manager_id" in values:
             res.manager_eid = values["manager_id"].strip()
+
+    def _status(self, values: Mapping[str, str], active: bool) -> bool:
+        """Whether a user who was `active` is active after their row: a
+        deactivation date past or today deactivates now, a future one on
+        that date, a blank one reactivates; no such column changes nothing."""
+        if "deactivation_date" not in values:
+            return active
+        date = values["deactivation_date"].strip()
+        return date > self.policy.today if date else True
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:

@@ -23,10 +23,14 @@ _MANAGER = st.sampled_from(["", *EMAILS, "B@X.com", "nobody@x.com"])
 _DEPT = st.sampled_from(["", "Eng", "Old", "old"])
 _ID = st.sampled_from(["", "", "1", "2", "A", "a"])
 _DATE = st.sampled_from(["", "", "", "2026-12-31"])  # a future date: the user stays active until then
-_DRAWN = {  # a value a file may send for a column
-    "title": _TITLE, "manager_email": _MANAGER, "department_name": _DEPT, "employee_id": _ID,
+_DRAWN = {  # a value a file may send for a column (untrimmed too: the apply trims)
+    "title": st.sampled_from(["", "Eng", "Ops", "Eng ", " "]), "manager_email": _MANAGER,
+    "department_name": _DEPT, "employee_id": st.sampled_from(["", "1", "A", "a", " A"]),
     "deactivation_date": st.sampled_from(["", "2026-01-01", "2026-12-31"]),
 }  # fmt: skip
+# The order a file's columns give a new user's fields (`apply.new_fields`): a
+# user stored so is the one a re-sent row may find as it is without the merge.
+_FILE_ORDER = ("department_name", "employee_id", "manager_email", "title", "deactivation_date")
 
 
 @st.composite
@@ -36,10 +40,13 @@ def directories(draw: st.DrawFn) -> State:
     users: dict[int, User] = {}
     for uid in range(1, draw(st.integers(0, 7)) + 1):
         email = draw(st.sampled_from(EMAILS))
-        fields = {"email": draw(st.sampled_from([email, email.upper()])), "first_name": "F", "last_name": "L"}
-        for name, values in (("title", _TITLE), ("manager_email", _MANAGER), ("department_name", _DEPT),
-                             ("employee_id", _ID), ("deactivation_date", _DATE)):  # fmt: skip
-            if value := draw(values):
+        fields = {"email": draw(st.sampled_from([email, email.upper()])), "last_name": "L"}
+        if draw(st.integers(0, 3)):  # a user without a name a new one needs (made by hand, not a file)
+            fields = {"email": fields["email"], "first_name": "F", "last_name": "L"}
+        drawn = {"title": _TITLE, "manager_email": _MANAGER, "department_name": _DEPT, "employee_id": _ID,
+                 "deactivation_date": _DATE}  # fmt: skip
+        for name in _FILE_ORDER if draw(st.booleans()) else drawn:  # as a file stores them, or not
+            if value := draw(drawn[name]):
                 fields[name] = value
         users[uid] = User(uid=uid, fields=fields, active=draw(st.integers(0, 3)) > 0)
     departments = {
@@ -68,7 +75,8 @@ def files(draw: st.DrawFn, state: State) -> list[ApplicableRow]:
         values = dict(user(email)) if same is None else {k: same.fields.get(k, "") for k in names}
         for column in columns:
             if same is not None and (resend or draw(st.booleans())):
-                values[column] = same.fields.get(column, "")  # as stored
+                value = same.fields.get(column, "")  # as stored, or with a space the apply trims
+                values[column] = draw(st.sampled_from([value, f" {value}"])) if value else value
             else:
                 values[column] = draw(_DRAWN[column])
         records.append(values)
@@ -168,6 +176,36 @@ def test_only_the_users_a_rule_reads_are_brought_back() -> None:
         outcome = run(conn, f, policy(f))
         assert [r[0] for r in conn.execute("SELECT key FROM w_pend")] == ["a@x.com"]
         assert outcome.counts == {"updated": 1, "unchanged": 2}
+
+
+@pytest.mark.parametrize(
+    ("stored", "active", "row", "profile", "code", "action"),
+    [
+        # the roster's inactive user is employed again
+        (user("a@x.com"), False, user("a@x.com"), Profile.ENGAGE, None, "reactivated"),
+        # a past date in the file deactivates; a blank one reactivates
+        (user("a@x.com", deactivation_date="2026-01-01"), True, user("a@x.com", deactivation_date="2026-01-01"),
+         Profile.CORE, None, "deactivated"),
+        (user("a@x.com"), False, user("a@x.com", deactivation_date=""), Profile.CORE, None, "reactivated"),
+        # an id the apply reads untrimmed: in Engage, a changed id skips the row
+        (user("a@x.com", employee_id="A"), True, user("a@x.com", employee_id=" A"), Profile.ENGAGE,
+         "EMPLOYEE_ID_CHANGED", "skipped"),
+        # a required name empty: kept, and said
+        ({"email": "a@x.com", "last_name": "L"}, True, user("a@x.com", first=""), Profile.CORE,
+         "REQUIRED_VALUE_KEPT", "unchanged"),
+    ],
+    ids=["engage-reactivates", "past-date", "blank-date", "untrimmed-id", "required-name-empty"],
+)  # fmt: skip
+def test_a_row_whose_fields_are_the_stored_ones_may_still_change_its_user(
+    stored: dict[str, str], active: bool, row: dict[str, str], profile: Profile, code: str | None, action: str
+) -> None:
+    """The row's fields as a new user's are the stored ones, to the byte
+    (the quick yes of `_as_stored`), yet its status, its id or a kept name
+    makes it more than unchanged: the merge decides it."""
+    state = State(users={1: User(uid=1, fields=stored, active=active)})
+    outcome = _same_either_way(state, rows(row), profile)
+    assert [i.code for i in outcome.findings if i.code != "TERMINATIONS"] == ([code] if code else [])
+    assert {k: n for k, n in outcome.counts.items() if n} == {action: 1}
 
 
 def test_two_rows_reaching_one_user_are_refused_even_if_one_leaves_them_as_they_are() -> None:

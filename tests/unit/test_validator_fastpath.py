@@ -323,3 +323,20 @@ def test_a_part_that_is_mostly_slow_is_read_by_polars_with_the_same_report(part:
     assert taken == 1 and read and all(read)
     _same(fast, slow)
     assert {f.code for f in fast.report.findings} >= {"DATE_ISO", "DATE_AMBIGUOUS", "BOOLEAN_INVALID"}
+
+
+_NAMES = st.sampled_from(["email", "title", "x y", 'a"b', "é", " pad", "deactivation_date", "manager_id"])
+_TEXT = st.text(alphabet=st.sampled_from(' \t\x1f\x7f"\\/aZé\u2028\u3000\x00\U0001f600\ud800'), max_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(values=st.dictionaries(_NAMES | _TEXT, _TEXT | st.text(max_size=4), max_size=6))
+def test_the_c_text_of_a_new_users_fields_is_the_one_json_dumps_writes(values: dict[str, str]) -> None:
+    """`_ccells.fields_text` writes `json.dumps(new_fields(values))`, what the
+    store holds, for any names and values: trimmed as str.strip() trims,
+    escaped as json.dumps escapes (the quick check of a re-sent row,
+    `ingest/stored.py`)."""
+    from bwsandbox.ingest.stored import CONTROL, new_fields
+    from bwsandbox.validator import _ccells
+
+    assert _ccells.fields_text(values, CONTROL, "deactivation_date") == json.dumps(new_fields(values))
