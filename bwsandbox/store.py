@@ -87,6 +87,14 @@ SCHEMA: tuple[str, ...] = (
         created_batch INTEGER,
         created_hid INTEGER,
         created_row INTEGER,
+        -- The values the apply looks the user up by and the clock sweeps
+        -- by, as ingest/workspace.py reads them from fields_json (DERIVED,
+        -- DATE), kept so that neither reads the JSON of every user; NULL in
+        -- rows written before format 2.
+        eid TEXT,
+        mkey TEXT,
+        dept TEXT,
+        ddate TEXT,
         PRIMARY KEY (tenant, uid)
     )""",
     "CREATE INDEX IF NOT EXISTS dir_users_email ON dir_users (tenant, email_key)",
@@ -187,16 +195,22 @@ SCHEMA: tuple[str, ...] = (
 
 
 # The store's format, kept in SQLite's `user_version`: 1 since users keep
-# their creation (ADDED_COLUMNS). A store of a higher format, written by a
-# newer sandbox, is refused instead of being misread (stores made before
-# formats were counted read as 0 and are brought up to date).
-FORMAT = 1
+# their creation, 2 since they keep the values the apply looks them up by
+# and their deactivation date (ADDED_COLUMNS; an older sandbox writing users would leave those stale). A
+# store of a higher format, written by a newer sandbox, is refused instead
+# of being misread (stores made before formats were counted read as 0 and
+# are brought up to date).
+FORMAT = 2
 # Columns added to a table after stores were made without them: added in
 # place when such a store is opened (SQLite's ALTER TABLE ... ADD COLUMN).
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("dir_users", "created_batch", "INTEGER"),
     ("dir_users", "created_hid", "INTEGER"),
     ("dir_users", "created_row", "INTEGER"),
+    ("dir_users", "eid", "TEXT"),
+    ("dir_users", "mkey", "TEXT"),
+    ("dir_users", "dept", "TEXT"),
+    ("dir_users", "ddate", "TEXT"),
 )
 
 

@@ -321,12 +321,9 @@ class _Applier(LinkRules, ChangeRules):
         if before is not None and not res.owned:  # the stored fields, as they are
             text, key, eid, mkey, dept = before.text, before.key, before.eid, before.mkey, before.dept
         else:
-            text, eid = json.dumps(fields), fields.get("employee_id", "")
-            dept = fields.get("department_name", "")
+            text, (eid, mkey, dept, _) = json.dumps(fields), workspace.derived_values(fields)
             # A new user's address is the row's; an update may change it (identity by id).
             key = row_key if res.new else email_key(fields.get("email", ""))
-            manager = fields.get("manager_email")
-            mkey = email_key(manager) if manager else ""
         has_manager = int("manager_email" in values)
         return (uid, arow.row, arow.row, int(res.new), int(res.active), text, key, eid, mkey, dept, cols,
                 has_manager, res.manager_eid, blank, action)  # fmt: skip

@@ -31,7 +31,7 @@ from bwsandbox.ingest.records import (
     User,
     email_key,
 )
-from bwsandbox.ingest.workspace import Changes
+from bwsandbox.ingest.workspace import DATE, SWEPT, Changes, derived_values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,11 +47,12 @@ class Provenance:
 CHUNK = 5_000  # changes written per executemany batch: bounded memory, one transaction
 
 _UPSERT = (
-    "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch, created_hid,"
-    " created_row) VALUES (?, ?, ?, ?, ?, {})"
+    "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
+    " created_batch, created_hid, created_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {})"
     " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key,"
-    " active = excluded.active, fields_json = excluded.fields_json, created_batch = NULL,"
-    " created_hid = NULL, created_row = NULL"
+    " active = excluded.active, fields_json = excluded.fields_json, eid = excluded.eid, mkey = excluded.mkey,"
+    " dept = excluded.dept, ddate = excluded.ddate, created_batch = NULL, created_hid = NULL,"
+    " created_row = NULL"
 )
 # A changed user: NULLs written by the statement, not bound (sqlite3 binds
 # None through its adapter lookup, measurably slower per row than an int).
@@ -120,8 +121,9 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         # The users the file creates, copied into the store as they are in the
         # workspace, each under the history id kept for its creation.
         conn.execute(
-            "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, created_batch, created_hid,"
-            " created_row) SELECT ?, p.uid, p.key, p.active, p.fields, ?, ? + q.n, p.row"
+            "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
+            " created_batch, created_hid, created_row) SELECT ?, p.uid, p.key, p.active, p.fields, p.eid,"
+            f" p.mkey, p.dept, {DATE.format('p.fields')}, ?, ? + q.n, p.row"
             " FROM temp.w_seq AS q JOIN temp.w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
             " ORDER BY q.n",
             (tenant, batch, first_hid),
@@ -133,7 +135,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         for n, c in chunk:
             fields = c.fields
             key = email_key(fields.get("email", ""))
-            user = (tenant, c.uid, key, int(c.active), json.dumps(dict(fields)))
+            user = (tenant, c.uid, key, int(c.active), json.dumps(dict(fields)), *derived_values(fields))
             user_rows.append(user)
             diff = [d for d in c.diff if d[0] != "status"]
             history_rows.append((
@@ -242,9 +244,7 @@ def sweep(conn: sqlite3.Connection, tenant: str, today: str, at: str) -> int:
     """Make future deactivation dates that `today` has reached effective (docs/production.md §3).
     The caller holds the transaction. Returns how many users were deactivated."""
     rows = conn.execute(
-        "SELECT uid, active, fields_json FROM dir_users WHERE tenant = ? AND active = 1"
-        " AND json_extract(fields_json, '$.deactivation_date') <= ?"
-        " AND json_extract(fields_json, '$.deactivation_date') != ''",
+        f"SELECT uid, active, fields_json FROM dir_users WHERE tenant = ?1 AND active = 1 AND {SWEPT}",
         (tenant, today),
     ).fetchall()
     if not rows:

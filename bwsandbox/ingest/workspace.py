@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from bwsandbox.ingest.records import Action, State, User, UserChange, email_key
@@ -88,23 +88,40 @@ def derived(name: str, fields: str) -> str:
     return DERIVED[name][1].format(fields)
 
 
-def _dir_row(fields: str) -> str:
-    """eid, leid, mkey and dept of a `w_dir` row, from its fields."""
-    eid = derived("employee_id", fields)
-    return f"{eid}, bw_lower({eid}), {derived('manager_email', fields)}, {derived('department_name', fields)}"
+# A user's deactivation date ('' when none), read from their fields `{0}`.
+DATE = "coalesce(json_extract({0}, '$.deactivation_date'), '')"
 
 
+def derived_values(fields: Mapping[str, str]) -> tuple[str, str, str, str]:
+    """eid, mkey, dept and the deactivation date of a user's fields, as
+    DERIVED and DATE read them in SQL: the store keeps them (`dir_users`)."""
+    manager = fields.get("manager_email")
+    mkey = email_key(manager) if manager else ""
+    return (fields.get("employee_id", ""), mkey, fields.get("department_name", ""),
+            fields.get("deactivation_date", ""))  # fmt: skip
+
+
+def stored(name: str) -> str:
+    """The SQL of a `dir_users` row's eid, mkey, dept ("employee_id",
+    "manager_email", "department_name") or ddate ("deactivation_date"):
+    its own, or read from its fields if an older sandbox wrote it (store
+    format 1 has no such columns)."""
+    column, sql = DERIVED.get(name) or ("ddate", DATE)
+    return f"coalesce({column}, {sql.format('fields_json')})"
+
+
+# Swept: a date (an ISO date, never '': that is below '0') reached on ?2.
+SWEPT = f"{stored('deactivation_date')} BETWEEN '0' AND ?2"
 _FROM_STORE = (
-    "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
-    f" SELECT uid, email_key, {_dir_row('fields_json')},"
-    # Swept: a date (an ISO date, never '': that is below '0') reached on ?2.
-    " CASE WHEN active AND json_extract(fields_json, '$.deactivation_date') BETWEEN '0' AND ?2 THEN 0"
-    " ELSE active END, fields_json"
+    "INSERT INTO w_dir (uid, key, eid, mkey, dept, leid, active, fields)"
+    f" SELECT uid, email_key, {stored('employee_id')}, {stored('manager_email')},"
+    f" {stored('department_name')}, '', CASE WHEN active AND {SWEPT} THEN 0 ELSE active END, fields_json"
     " FROM dir_users WHERE tenant = ?1 ORDER BY uid"
 )
 _FROM_STATE = (
     "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
-    f" SELECT ?1, ?2, {_dir_row('?4')}, ?3, ?4"
+    f" SELECT ?1, ?2, {derived('employee_id', '?4')}, '', {derived('manager_email', '?4')},"
+    f" {derived('department_name', '?4')}, ?3, ?4"
 )
 
 
@@ -136,10 +153,12 @@ def index(conn: sqlite3.Connection) -> None:
 
 def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
     """For a file with employee ids (`exact`), and one whose users are found
-    by them (`any_case`: the stored id in any letter case, too)."""
+    by them (`any_case`: the stored id in any letter case, too, read only
+    then: `leid` is '' until this fills it)."""
     if exact or any_case:
         conn.execute(_EXACT_IDS)
     if any_case:
+        conn.execute("UPDATE w_dir SET leid = bw_lower(eid) WHERE eid != ''")
         conn.execute(_ANY_CASE_IDS)
 
 

@@ -184,8 +184,8 @@ def test_only_the_users_a_rule_reads_are_brought_back() -> None:
         # the roster's inactive user is employed again
         (user("a@x.com"), False, user("a@x.com"), Profile.ENGAGE, None, "reactivated"),
         # a past date in the file deactivates; a blank one reactivates
-        (user("a@x.com", deactivation_date="2026-01-01"), True, user("a@x.com", deactivation_date="2026-01-01"),
-         Profile.CORE, None, "deactivated"),
+        (user("a@x.com", deactivation_date="2026-01-01"), True,
+         user("a@x.com", deactivation_date="2026-01-01"), Profile.CORE, None, "deactivated"),
         (user("a@x.com"), False, user("a@x.com", deactivation_date=""), Profile.CORE, None, "reactivated"),
         # an id the apply reads untrimmed: in Engage, a changed id skips the row
         (user("a@x.com", employee_id="A"), True, user("a@x.com", employee_id=" A"), Profile.ENGAGE,

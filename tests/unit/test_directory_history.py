@@ -104,7 +104,7 @@ def test_a_store_made_before_the_creation_columns_opens_and_keeps_its_history(tm
         " '{\"email\": \"ada@acme.com\"}', 'active', 'file', 'file #1 u.csv', 1, 2)"
     )
     columns = {r[1] for r in conn.execute("PRAGMA table_info(dir_users)")}
-    assert {"created_batch", "created_hid", "created_row"} <= columns
+    assert {"created_batch", "created_hid", "created_row", "eid", "mkey", "dept"} <= columns
     [h] = directory.history(conn, "acme")
     assert (h["action"], h["subject"], h["file_id"]) == ("created", "ada@acme.com", 1)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == store.FORMAT  # brought up to date

@@ -13,7 +13,7 @@ from ingest_env import T0
 
 from bwsandbox import store, tenants
 from bwsandbox.clock import Clock
-from bwsandbox.ingest import apply, reports, workspace
+from bwsandbox.ingest import apply, directory, reports, workspace
 from bwsandbox.ingest.plan import validate
 from bwsandbox.ingest.process import plan, process
 from bwsandbox.ingest.records import Source, State
@@ -56,6 +56,53 @@ def test_a_stored_directory_is_read_with_its_keys_and_the_clock_sweep(tmp_path: 
     workspace.from_store(conn, "acme", swept_on="2030-12-31")
     assert conn.execute("SELECT active FROM w_dir WHERE uid = 2").fetchone()[0] == 0
     workspace.drop(conn)
+
+
+_AS_THE_FIELDS_SAY = ", ".join(
+    [*(workspace.derived(n, "fields_json") for n in ("employee_id", "manager_email", "department_name")),
+     workspace.DATE.format("fields_json")]
+)
+
+
+def test_the_store_keeps_the_values_users_are_looked_up_by_as_their_fields_say(tmp_path: Path) -> None:
+    """eid, mkey, dept and the deactivation date of every stored user,
+    written by a creation (copied from the workspace) and by an update (made
+    in Python), are what `workspace.DERIVED` and `DATE` read from their
+    fields: copying the directory and the clock's sweep read them."""
+    conn = _upload(tmp_path, b"email,first_name,last_name,employee_id,manager_email,department_name,"
+                             b"deactivation_date\r\nada@x.com,Ada,L,E1,,Eng,\r\n"
+                             b"bo@x.com,Bo,L,E2,ADA@x.com,Ops,12/31/2030\r\n")  # fmt: skip
+    bo = conn.execute(f"SELECT eid, mkey, dept, ddate, {_AS_THE_FIELDS_SAY} FROM dir_users WHERE uid = 2")
+    assert tuple(bo.fetchone()) == ("E2", "ada@x.com", "Ops", "2030-12-31") * 2
+    t = tenants.get(conn, "acme")
+    assert t is not None
+    process(conn, data_dir=tmp_path, tenant=t, name="users_20260316.csv", data=(
+        b"email,first_name,last_name,employee_id,manager_email,department_name,deactivation_date\r\n"
+        b"bo@x.com,Bo,L,E2,,Sales,12/31/2031\r\nada@x.com,Ada,L,E1,Bo@x.com,Eng,\r\n"
+    ), clock=Clock(fixed=T0), source=Source.FILE, label="g", termination_limit=0.2)  # fmt: skip
+    read = f"SELECT email_key, eid, mkey, dept, ddate, {_AS_THE_FIELDS_SAY} FROM dir_users ORDER BY uid"
+    assert [tuple(r) for r in conn.execute(read)] == [
+        ("ada@x.com", "E1", "bo@x.com", "Eng", "", "E1", "bo@x.com", "Eng", ""),
+        ("bo@x.com", "E2", "", "Sales", "2031-12-31", "E2", "", "Sales", "2031-12-31"),
+    ]
+
+
+def test_a_user_stored_before_store_format_2_is_read_from_their_fields(tmp_path: Path) -> None:
+    """A row an older sandbox wrote has no eid, mkey, dept or date of its own:
+    copying and the clock's sweep read them from the JSON."""
+    conn = _upload(tmp_path, b"email,first_name,last_name,employee_id,manager_email,department_name,"
+                             b"deactivation_date\r\nada@x.com,Ada,L,,,,\r\n"
+                             b"bo@x.com,Bo,L,E2,Ada@x.com,Ops,12/31/2030\r\n")  # fmt: skip
+    conn.execute("UPDATE dir_users SET eid = NULL, mkey = NULL, dept = NULL, ddate = NULL")
+    workspace.prepare(conn)
+    workspace.from_store(conn, "acme", swept_on="2030-12-31")
+    read = "SELECT key, eid, mkey, dept, active FROM w_dir ORDER BY uid"
+    assert [tuple(r) for r in conn.execute(read)] == [
+        ("ada@x.com", "", "", "", 1), ("bo@x.com", "E2", "ada@x.com", "Ops", 0)
+    ]
+    workspace.drop(conn)
+    with store.transaction(conn):
+        assert directory.sweep(conn, "acme", "2030-12-31", "2030-12-31T00:00:00+00:00") == 1
 
 
 def test_an_upload_leaves_no_work_table_behind(tmp_path: Path) -> None:
