@@ -88,9 +88,9 @@ SCHEMA: tuple[str, ...] = (
         created_hid INTEGER,
         created_row INTEGER,
         -- The values the apply looks the user up by and the clock sweeps
-        -- by, as ingest/workspace.py reads them from fields_json (DERIVED,
-        -- DATE), kept so that neither reads the JSON of every user; NULL in
-        -- rows written before format 2.
+        -- by, as ingest/workspace.py DERIVED reads them from fields_json,
+        -- kept so that neither reads the JSON of every user; NULL in rows
+        -- written before format 2.
         eid TEXT,
         mkey TEXT,
         dept TEXT,

@@ -73,8 +73,8 @@ from bwsandbox.validator.model import ApplicableRow
 REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
 _UNCHANGED = str(Action.UNCHANGED)
 _PEND_COLUMNS = (
-    "uid", "ord", "row", "new", "active", "fields", "key", "eid", "mkey", "dept", "cols", "has_mgr",
-    "mgr_eid", "blank", "action",
+    "uid", "ord", "row", "new", "active", "fields", "key", "eid", "mkey", "dept", "ddate", "cols",
+    "has_mgr", "mgr_eid", "blank", "action",
 )  # fmt: skip
 _PEND = f"INSERT INTO w_pend ({', '.join(_PEND_COLUMNS)}) VALUES ({', '.join('?' * len(_PEND_COLUMNS))})"
 # Where `_batch` reads a `w_pend` row of a user the row leaves as they are, for `w_same`.
@@ -319,14 +319,16 @@ class _Applier(LinkRules, ChangeRules):
         # The columns that repeat a field (`workspace.DERIVED`), made here from the
         # dict at hand rather than read back from the JSON by SQL.
         if before is not None and not res.owned:  # the stored fields, as they are
-            text, key, eid, mkey, dept = before.text, before.key, before.eid, before.mkey, before.dept
+            text, key, eid, mkey, dept, ddate = (
+                before.text, before.key, before.eid, before.mkey, before.dept, before.ddate
+            )
         else:
-            text, (eid, mkey, dept, _) = json.dumps(fields), workspace.derived_values(fields)
+            text, (eid, mkey, dept, ddate) = json.dumps(fields), workspace.derived_values(fields)
             # A new user's address is the row's; an update may change it (identity by id).
             key = row_key if res.new else email_key(fields.get("email", ""))
         has_manager = int("manager_email" in values)
-        return (uid, arow.row, arow.row, int(res.new), int(res.active), text, key, eid, mkey, dept, cols,
-                has_manager, res.manager_eid, blank, action)  # fmt: skip
+        return (uid, arow.row, arow.row, int(res.new), int(res.active), text, key, eid, mkey, dept, ddate,
+                cols, has_manager, res.manager_eid, blank, action)  # fmt: skip
 
     def _merge(self, res: Pending, values: Mapping[str, str]) -> None:
         if res.new:  # a creation: the row's values, as they are

@@ -104,10 +104,10 @@ class ChangeRules:
 
     def _terminate(self) -> None:
         self.conn.execute(
-            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
-            " action)"
-            " SELECT d.uid, 3000000000000 + d.uid, NULL, 0, 0, json_set(d.fields, '$.deactivation_date', ?),"
-            " d.key, d.eid, d.mkey, d.dept, '[]', 0, 'terminated'"
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
+            " has_mgr, action)"
+            " SELECT d.uid, 3000000000000 + d.uid, NULL, 0, 0, json_set(d.fields, '$.deactivation_date', ?1),"
+            " d.key, d.eid, d.mkey, d.dept, ?1, '[]', 0, 'terminated'"
             " FROM w_leave AS l JOIN w_dir AS d ON d.uid = l.uid",
             (self.policy.today,),
         )
@@ -151,9 +151,10 @@ class ChangeRules:
             " WHERE h.key = s.mkey ORDER BY h.uid DESC LIMIT 1)"
         )
         self.conn.execute(
-            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr,"
-            " action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey, d.dept,"
-            " s.cols, s.has_mgr, 'unchanged' FROM w_same AS s JOIN w_dir AS d ON d.uid = s.uid"
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
+            " has_mgr, action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey,"
+            " d.dept, d.ddate, s.cols, s.has_mgr, 'unchanged'"
+            " FROM w_same AS s JOIN w_dir AS d ON d.uid = s.uid"
             " WHERE EXISTS (SELECT 1 FROM w_manual AS m WHERE m.uid = s.uid)"
             f" OR (s.mkey != '' AND (NOT coalesce({holder}, 0)"
             "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = s.mkey AND NOT q.active)))"

@@ -31,7 +31,7 @@ from bwsandbox.ingest.records import (
     User,
     email_key,
 )
-from bwsandbox.ingest.workspace import DATE, SWEPT, Changes, derived_values
+from bwsandbox.ingest.workspace import SWEPT, Changes, derived_values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +123,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         conn.execute(
             "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
             " created_batch, created_hid, created_row) SELECT ?, p.uid, p.key, p.active, p.fields, p.eid,"
-            f" p.mkey, p.dept, {DATE.format('p.fields')}, ?, ? + q.n, p.row"
+            " p.mkey, p.dept, p.ddate, ?, ? + q.n, p.row"
             " FROM temp.w_seq AS q JOIN temp.w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
             " ORDER BY q.n",
             (tenant, batch, first_hid),

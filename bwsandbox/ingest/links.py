@@ -332,8 +332,9 @@ class LinkRules:
         olds = json.dumps(list(target))
         # The users the file leaves alone follow too: they join the file's users, after its rows.
         conn.execute(
-            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, cols, has_mgr)"
-            f" SELECT uid, {_FOLLOWER_ORD} + uid, NULL, 0, active, fields, key, eid, mkey, dept, '[]', 0"
+            "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
+            f" has_mgr) SELECT uid, {_FOLLOWER_ORD} + uid, NULL, 0, active, fields, key, eid, mkey, dept,"
+            " ddate, '[]', 0"
             f" FROM {_UNTOUCHED} AND d.mkey IN (SELECT value FROM json_each(?))"
             " AND d.uid NOT IN (SELECT uid FROM w_leave)",
             (olds,),

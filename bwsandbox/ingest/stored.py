@@ -63,6 +63,7 @@ class Stored:
     key: str
     mkey: str
     dept: str
+    ddate: str
 
 
 @dataclass(slots=True)
@@ -92,7 +93,7 @@ class Found:
 
 
 _BY = (
-    "SELECT uid, active, fields, eid, key, mkey, dept FROM w_dir"
+    "SELECT uid, active, fields, eid, key, mkey, dept, ddate FROM w_dir"
     " WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
 )
 
@@ -104,8 +105,8 @@ def prefetch(conn: sqlite3.Connection, keys: list[str], eids: list[str]) -> Foun
     found = Found()
     by_address = conn.execute(_BY.format("key"), (json.dumps([k for k in keys if k]),)).fetchall()
     by_id = conn.execute(_BY.format("eid"), (json.dumps(eids),)).fetchall() if eids else []
-    for uid, active, text, eid, key, mkey, dept in by_address + by_id:
-        found.users[uid] = Stored(bool(active), text, eid, key, mkey, dept)
+    for uid, active, text, eid, key, mkey, dept, ddate in by_address + by_id:
+        found.users[uid] = Stored(bool(active), text, eid, key, mkey, dept, ddate)
     found.by_key.update((r[4], r[0]) for r in by_address)  # by uid: the last holder of an address wins
     found.by_eid.update((r[3], r[0]) for r in by_id)
     lowered = [e.lower() for e in eids if e not in found.by_eid]

@@ -27,8 +27,8 @@ from bwsandbox.ingest.records import Action, State, User, UserChange, email_key
 _TABLES = (
     # The directory: each user's fields (JSON) and the values the rules look up.
     "CREATE TEMP TABLE w_dir (uid INTEGER PRIMARY KEY, key TEXT NOT NULL, eid TEXT NOT NULL,"
-    " leid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, active INTEGER NOT NULL,"
-    " fields TEXT NOT NULL)",
+    " leid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, ddate TEXT NOT NULL,"
+    " active INTEGER NOT NULL, fields TEXT NOT NULL)",
     "CREATE TEMP TABLE w_dept (key TEXT PRIMARY KEY, name TEXT NOT NULL, parent TEXT NOT NULL,"
     " active INTEGER NOT NULL)",
     "CREATE TEMP TABLE w_manual (uid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,"
@@ -38,7 +38,7 @@ _TABLES = (
     # `cols` the columns it gave them (JSON), `action` what it does to them.
     "CREATE TEMP TABLE w_pend (uid INTEGER PRIMARY KEY, ord INTEGER NOT NULL, row INTEGER,"
     " new INTEGER NOT NULL, active INTEGER NOT NULL, fields TEXT NOT NULL, key TEXT NOT NULL,"
-    " eid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, cols TEXT NOT NULL,"
+    " eid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, ddate TEXT NOT NULL, cols TEXT NOT NULL,"
     " has_mgr INTEGER NOT NULL, mgr_eid TEXT, blank TEXT, link_refused INTEGER NOT NULL DEFAULT 0,"
     " mgr_uid INTEGER, action TEXT)",
     # The users a row reaches and leaves as they are, kept out of `w_pend`
@@ -80,6 +80,7 @@ DERIVED = {
     "employee_id": ("eid", "coalesce(json_extract({0}, '$.employee_id'), '')"),
     "manager_email": ("mkey", "bw_key(coalesce(json_extract({0}, '$.manager_email'), ''))"),
     "department_name": ("dept", "coalesce(json_extract({0}, '$.department_name'), '')"),
+    "deactivation_date": ("ddate", "coalesce(json_extract({0}, '$.deactivation_date'), '')"),
 }
 
 
@@ -88,13 +89,9 @@ def derived(name: str, fields: str) -> str:
     return DERIVED[name][1].format(fields)
 
 
-# A user's deactivation date ('' when none), read from their fields `{0}`.
-DATE = "coalesce(json_extract({0}, '$.deactivation_date'), '')"
-
-
 def derived_values(fields: Mapping[str, str]) -> tuple[str, str, str, str]:
-    """eid, mkey, dept and the deactivation date of a user's fields, as
-    DERIVED and DATE read them in SQL: the store keeps them (`dir_users`)."""
+    """eid, mkey, dept and ddate of a user's fields, as DERIVED reads them
+    in SQL (the store keeps them too: `dir_users`)."""
     manager = fields.get("manager_email")
     mkey = email_key(manager) if manager else ""
     return (fields.get("employee_id", ""), mkey, fields.get("department_name", ""),
@@ -106,22 +103,22 @@ def stored(name: str) -> str:
     "manager_email", "department_name") or ddate ("deactivation_date"):
     its own, or read from its fields if an older sandbox wrote it (store
     format 1 has no such columns)."""
-    column, sql = DERIVED.get(name) or ("ddate", DATE)
-    return f"coalesce({column}, {sql.format('fields_json')})"
+    return f"coalesce({DERIVED[name][0]}, {derived(name, 'fields_json')})"
 
 
 # Swept: a date (an ISO date, never '': that is below '0') reached on ?2.
 SWEPT = f"{stored('deactivation_date')} BETWEEN '0' AND ?2"
 _FROM_STORE = (
-    "INSERT INTO w_dir (uid, key, eid, mkey, dept, leid, active, fields)"
+    "INSERT INTO w_dir (uid, key, eid, mkey, dept, ddate, leid, active, fields)"
     f" SELECT uid, email_key, {stored('employee_id')}, {stored('manager_email')},"
-    f" {stored('department_name')}, '', CASE WHEN active AND {SWEPT} THEN 0 ELSE active END, fields_json"
+    f" {stored('department_name')}, {stored('deactivation_date')}, '',"
+    f" CASE WHEN active AND {SWEPT} THEN 0 ELSE active END, fields_json"
     " FROM dir_users WHERE tenant = ?1 ORDER BY uid"
 )
 _FROM_STATE = (
-    "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, active, fields)"
+    "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, ddate, active, fields)"
     f" SELECT ?1, ?2, {derived('employee_id', '?4')}, '', {derived('manager_email', '?4')},"
-    f" {derived('department_name', '?4')}, ?3, ?4"
+    f" {derived('department_name', '?4')}, {derived('deactivation_date', '?4')}, ?3, ?4"
 )
 
 

@@ -59,15 +59,15 @@ def test_a_stored_directory_is_read_with_its_keys_and_the_clock_sweep(tmp_path: 
 
 
 _AS_THE_FIELDS_SAY = ", ".join(
-    [*(workspace.derived(n, "fields_json") for n in ("employee_id", "manager_email", "department_name")),
-     workspace.DATE.format("fields_json")]
+    workspace.derived(n, "fields_json")
+    for n in ("employee_id", "manager_email", "department_name", "deactivation_date")
 )
 
 
 def test_the_store_keeps_the_values_users_are_looked_up_by_as_their_fields_say(tmp_path: Path) -> None:
     """eid, mkey, dept and the deactivation date of every stored user,
     written by a creation (copied from the workspace) and by an update (made
-    in Python), are what `workspace.DERIVED` and `DATE` read from their
+    in Python), are what `workspace.DERIVED` reads from their
     fields: copying the directory and the clock's sweep read them."""
     conn = _upload(tmp_path, b"email,first_name,last_name,employee_id,manager_email,department_name,"
                              b"deactivation_date\r\nada@x.com,Ada,L,E1,,Eng,\r\n"
