@@ -10,8 +10,11 @@ workspace's `w_pend` table, and the rules that look across users
 (`links.py`) are SQL over it and the directory (docs/benchmarks.md "Ingest
 at scale"). A user a row leaves as they are goes to `w_same` instead, and
 joins `w_pend` only if a rule reads them there (`changes.py` `_back_in`): a
-re-sent roster then costs the rules nothing. `directory.write` stores an
-Outcome in one transaction.
+re-sent roster then costs the rules nothing. Such a row is mostly known
+without the merge (`_as_stored`): the fields it gives a new user, written
+as the store writes them (`stored.new_text`, in C), are the stored text to
+the byte, so the user is neither decoded nor merged. `directory.write`
+stores an Outcome in one transaction.
 `apply_users(state, rows, policy)` does the same for a directory given as
 records (`State`), on a private connection, and returns the Outcome with
 its changes in a list: `Outcome.state_after()` folds them into a new
@@ -78,7 +81,7 @@ _PEND_COLUMNS = (
 )  # fmt: skip
 _PEND = f"INSERT INTO w_pend ({', '.join(_PEND_COLUMNS)}) VALUES ({', '.join('?' * len(_PEND_COLUMNS))})"
 # Where `_batch` reads a `w_pend` row of a user the row leaves as they are, for `w_same`.
-_MKEY, _COLS, _HAS_MGR, _ACTION = (_PEND_COLUMNS.index(c) for c in ("mkey", "cols", "has_mgr", "action"))
+_MKEY, _ACTION = (_PEND_COLUMNS.index(c) for c in ("mkey", "action"))
 
 
 @dataclass(slots=True)
@@ -136,8 +139,8 @@ class _Applier(LinkRules, ChangeRules):
         self.full_roster = policy.profile is Profile.ENGAGE and policy.source is Source.FILE
         self.core = policy.profile is Profile.CORE
         self.has_ids = "employee_id" in policy.columns
-        # Names a user must keep (core): an empty cell of one is a finding, not a clear.
         self._new_text = new_text()
+        # Names a user must keep (core): an empty cell of one is a finding, not a clear.
         self.kept_names = tuple(n for n in NEW_USER_NAMES if n in policy.columns) if self.core else ()
         workspace.index_ids(conn, exact=self.has_ids, any_case=self.identity_by_employee_id)
         self.rows_seen = 0
