@@ -325,8 +325,9 @@ class _Applier(LinkRules, ChangeRules):
             text, key, eid, mkey, dept, ddate = (
                 before.text, before.key, before.eid, before.mkey, before.dept, before.ddate
             )
-        else:
-            text, (eid, mkey, dept, ddate) = json.dumps(fields), workspace.derived_values(fields)
+        else:  # a new user's fields are `new_fields(values)`, which `_new_text` writes in C
+            text = self._new_text(values) if res.new else json.dumps(fields)
+            eid, mkey, dept, ddate = workspace.derived_values(fields)
             # A new user's address is the row's; an update may change it (identity by id).
             key = row_key if res.new else email_key(fields.get("email", ""))
         has_manager = int("manager_email" in values)
