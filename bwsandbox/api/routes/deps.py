@@ -5,6 +5,7 @@ host name are shown."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ MAX_WAIT = 600.0
 # Every route that takes a body holds it whole in memory (parsed JSON, a CSV
 # to plan or validate), so every body stops here: BoundedBody.
 MAX_BODY = 64 * 1024 * 1024
+# What is read and dropped of a chunked body past MAX_BODY before the 413: _drain.
+DRAIN_BYTES, DRAIN_SECONDS = MAX_BODY, 10.0
 
 
 def get_sandbox(request: Request) -> Sandbox:
@@ -94,12 +97,27 @@ def _too_large() -> HTTPException:
                               "or seed fewer rows per request")
 
 
+async def _drain(receive: Receive, message: Message) -> None:
+    """Read and drop what is left of a refused chunked body, up to DRAIN bytes
+    or seconds, so that the 413 is sent once the client has finished sending:
+    a client that sends its whole body before reading the answer (most HTTP
+    libraries) reads the 413 instead of a broken pipe, which it gets if the
+    connection closes while it still sends."""
+    left = DRAIN_BYTES
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while message["type"] == "http.request" and message.get("more_body") and left > 0:
+                message = await receive()
+                left -= len(message.get("body", b""))
+
+
 class BoundedBody:
     """One bound on every request body, whichever route reads it: FastAPI
     parsing a JSON model or `read_body`. A declared Content-Length over
     MAX_BODY is refused before a byte is read, a chunked body as it passes
-    it. The 413 is raised from `receive`, that is inside the route reading
-    the body, so it is the usual problem document (problems.py).
+    it (once what is left of it is drained, within bounds: _drain). The 413
+    is raised from `receive`, that is inside the route reading the body, so
+    it is the usual problem document (problems.py).
 
     Only POST, PUT and PATCH: no other route reads a body, and a streamed
     answer (GET /users) calls `receive` itself, to notice a disconnect,
@@ -125,6 +143,7 @@ class BoundedBody:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > MAX_BODY:
+                    await _drain(receive, message)
                     raise _too_large()
             return message
 
