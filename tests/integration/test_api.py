@@ -198,7 +198,7 @@ def test_the_wait_returns_when_the_file_lands(api: Api, tenant: dict[str, Any], 
     sftp_put(tenant, tmp_path, "users_20260102.csv", GOOD.encode())
     waiter.join(60)
     assert result and result[0][0] == 200 and result[0][2]["verdict"] == "accepted"
-    assert time.monotonic() - started < 10  # woken by the worker, not by the 60 s timeout
+    assert time.monotonic() - started < 45  # woken by the worker, not by the 60 s timeout
 
 
 def test_an_incomplete_upload_is_listed_through_a_fault(
@@ -362,7 +362,7 @@ def test_the_upload_list_long_polls_for_a_change(api: Api, tenant: dict[str, Any
     waiter.join(60)
     assert result and result[0][0] == 200
     changed = result[0][2]
-    assert time.monotonic() - started < 10  # woken by the upload, not by the 60 s timeout
+    assert time.monotonic() - started < 45  # woken by the upload, not by the 60 s timeout
     assert changed["version"] > first["version"]
     assert [u["name"] for u in changed["uploads"]] == ["users_20260203.csv"]
     status, _, problem = api("GET", f"/api/v1/tenants/{name}/uploads?since=0&wait=601")

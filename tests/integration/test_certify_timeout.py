@@ -39,16 +39,15 @@ def _job(pids: Path, marker: Path, grandchild_sleeps: int) -> str:
 
 def test_a_timed_out_run_leaves_no_process_behind(tmp_path: Path) -> None:
     pids, marker, out = tmp_path / "pids", tmp_path / "touched", tmp_path / "cert.json"
-    command = _job(pids, marker, grandchild_sleeps=4)
-    started = time.monotonic()
-    code = main(["certify", "--run", command, "--timeout", "1", "--no-faults", "--json", str(out)])
+    command = _job(pids, marker, grandchild_sleeps=3)
+    code = main(["certify", "--run", command, "--timeout", "2", "--no-faults", "--json", str(out)])
     assert code == 1
     runs = json.loads(out.read_text())["runs"]
     assert [r["exit_code"] for r in runs] == [None, None, None]  # each timed out, as it says
     recorded = [int(p) for p in pids.read_text().split()]
     assert len(recorded) == 3
     assert [p for p in recorded if _runs(p)] == []
-    time.sleep(max(0.0, started + 5 - time.monotonic()))  # past the last grandchild's 4 s
+    time.sleep(3.5)  # past the last grandchild's 3 s, which began before its run's 2 s
     assert not marker.exists()
 
 

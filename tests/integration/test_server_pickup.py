@@ -303,8 +303,11 @@ def test_a_tenants_handovers_reach_the_queue_in_the_order_they_were_made(
 
 
 def test_a_name_another_session_is_still_writing_is_refused_not_mixed(
-    sandbox: Harness, account: Account
+    sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
+    # A quiet period no client stall reaches: other.csv must still be there to rename.
+    sandbox = sandbox_factory(pickup_quiet_seconds=5.0)
+    account = sandbox.add_tenant(tmp_path / "home")
     a, b = paramiko_client(account, Trust.ACCEPT), paramiko_client(account, Trust.ACCEPT)
     try:
         sa, sb = a.open_sftp(), b.open_sftp()
