@@ -192,20 +192,19 @@ def show(
     username, password, created = demo
     keys = sandbox.host_keys
     out = sys.stdout
-    for region in (Region.US, Region.EU):
-        print(f"bwsandbox: {region} endpoint listening on {sandbox.host(region)}:{sandbox.port(region)}",
-              file=out)
+    lines = [f"bwsandbox: {region} endpoint listening on {sandbox.host(region)}:{sandbox.port(region)}"
+             for region in (Region.US, Region.EU)]  # fmt: skip
     if username:
         note = "created on this fresh data directory" if created else "kept from an earlier start"
-        print(f"Demo tenant ({note}): username {username}  password {password}", file=out)
-        print("Connect with:", file=out)
-        print(connect_text(sandbox.host(Region.US), sandbox.port(Region.US), username, password, keys),
-              file=out)
-    print(host_keys_text(keys), file=out)
+        lines += [f"Demo tenant ({note}): username {username}  password {password}", "Connect with:",
+                  connect_text(sandbox.host(Region.US), sandbox.port(Region.US), username, password, keys)]
+    lines.append(host_keys_text(keys))
     if sandbox.announced_keys:
-        print(host_keys_text(sandbox.announced_keys, title="Announced new host keys (hostkeys-00)"),
-              file=out)
-    print(f"Follow your uploads from another terminal: {follow_up(sandbox.data_dir)}", file=out)
+        lines.append(host_keys_text(sandbox.announced_keys, title="Announced new host keys (hostkeys-00)"))
+    lines.append(f"Follow your uploads from another terminal: {follow_up(sandbox.data_dir)}")
+    # One write: a program reading the banner (a CI script waiting for the
+    # password) never sees half of it, whatever the buffering.
+    out.write("\n".join(lines) + "\n")
     out.flush()
 
     def snapshot() -> live.Dashboard:

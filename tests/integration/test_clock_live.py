@@ -69,7 +69,7 @@ def test_serve_starts_with_a_stored_clock_past_the_calendar_and_says_so(tmp_path
     conn.close()
     serve = Serve(data, tmp_path)
     try:
-        out = wait_until(lambda: "password" in serve.output() and serve.output(), timeout=10)
+        out = wait_until(lambda: "Follow your uploads" in serve.output() and serve.output(), timeout=10)
         assert "the stored clock is +" in out and "bwsandbox clock reset" in out
         url = "http://{host}:{port}/api/v1/clock".format(**serve.status["http"])
         with urllib.request.urlopen(url, timeout=10) as reply:

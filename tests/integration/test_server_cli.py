@@ -62,7 +62,7 @@ def test_serve_fresh_data_dir_status_file_demo_tenant_and_clean_stop(tmp_path: P
         assert [k["type"] for k in status["host_keys"]] == ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]
         for key in status["host_keys"]:
             assert key["sha256"].startswith("SHA256:") and key["md5"].startswith("MD5:")
-        out = wait_until(lambda: "password" in serve.output() and serve.output(), timeout=10)
+        out = wait_until(lambda: "Follow your uploads" in serve.output() and serve.output(), timeout=10)
         match = re.search(r"username (\S+)\s+password (\S+)", out)
         assert match, out
         ed = status["host_keys"][0]
