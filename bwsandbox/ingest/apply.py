@@ -11,9 +11,10 @@ workspace's `w_pend` table, and the rules that look across users
 at scale"). A user a row leaves as they are goes to `w_same` instead, and
 joins `w_pend` only if a rule reads them there (`changes.py` `_back_in`): a
 re-sent roster then costs the rules nothing. Such a row is mostly known
-without the merge (`_as_stored`): the fields it gives a new user, written
-as the store writes them (`stored.new_text`, in C), are the stored text to
-the byte, so the user is neither decoded nor merged. `directory.write`
+without the merge (`_known_same`, one SQL statement per batch): the fields
+it gives a new user, written as the store writes them (`stored.new_text`,
+in C), are the stored text to the byte, so the user is neither read into
+Python nor merged. `directory.write`
 stores an Outcome in one transaction.
 `apply_users(state, rows, policy)` does the same for a directory given as
 records (`State`), on a private connection, and returns the Outcome with
@@ -66,7 +67,16 @@ from bwsandbox.ingest.records import (
     UserChange,
     email_key,
 )
-from bwsandbox.ingest.stored import CONTROL, Found, Stored, new_fields, new_text, prefetch
+from bwsandbox.ingest.stored import (
+    CONTROL,
+    Found,
+    Quick,
+    Stored,
+    known_same,
+    new_fields,
+    new_text,
+    prefetch,
+)
 from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
@@ -152,6 +162,8 @@ class _Applier(LinkRules, ChangeRules):
         self.may_stay_out = (
             not every_row_in and policy.source is Source.FILE and "manager_id" not in policy.columns
         )
+        # Rows known unchanged in SQL (`_known_same`): not into an empty directory (a first load).
+        self.quick = self.may_stay_out and conn.execute("SELECT 1 FROM w_dir LIMIT 1").fetchone() is not None
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
 
@@ -163,23 +175,17 @@ class _Applier(LinkRules, ChangeRules):
 
     def _batch(self, batch: list[ApplicableRow]) -> None:
         keys = [email_key(r.values.get("email", "")) for r in batch]
+        self.rows_seen += len(batch)
+        if self.full_roster:
+            self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
+        rest = self._known_same(batch, keys) if self.quick else list(zip(batch, keys, strict=True))
         eids = []  # only under identity by id is a row's user found by their id
         if self.identity_by_employee_id:
-            eids = [e for r in batch if (e := r.values.get("employee_id", ""))]
-        found = prefetch(self.conn, keys, eids)
-        self.rows_seen += len(batch)
+            eids = [e for r, _ in rest if (e := r.values.get("employee_id", ""))]
+        found = prefetch(self.conn, [key for _, key in rest], eids)
+        found.decode()
         out: list[tuple[object, ...]] = []
-        same: list[tuple[object, ...]] = []  # rows that leave their user as they are
-        rest, quick = [], set()  # the rows the merge decides; the users it need not read
-        for arow, key in zip(batch, keys, strict=True):
-            # Under identity by email a row's user is its address's last holder.
-            uid = found.by_key.get(key) if self.may_stay_out and key else None
-            if uid is not None and self._as_stored(arow, stored := found.users[uid]):
-                same.append(self._same(uid, arow, stored.mkey))
-                quick.add(uid)
-            else:
-                rest.append((arow, key))
-        found.decode(but=quick)
+        same: list[tuple[object, ...]] = []  # rows the merge finds leave their user as they are
         for arow, key in rest:
             if self.has_ids and self._stored_id_differs(arow, key, found):
                 continue
@@ -204,28 +210,43 @@ class _Applier(LinkRules, ChangeRules):
                 same.append(self._same(uid, arow, str(pending[_MKEY])))
             else:
                 out.append(pending)
-        if self.full_roster:
-            self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
         try:
             self.conn.executemany(_PEND, out)
             self.conn.executemany("INSERT INTO w_same VALUES (?, ?, ?, ?, ?)", same)
         except sqlite3.IntegrityError as exc:
             raise _twice() from exc
 
-    def _as_stored(self, arow: ApplicableRow, stored: Stored) -> bool:
-        """Whether a row leaves the stored user as they are, seen without the
-        merge: the fields it would give a new user are the stored ones, to
-        the byte, and their status after it is theirs. The merge
-        (`_pending`) decides every other row: this is only the quick yes."""
+    def _known_same(self, batch: list[ApplicableRow], keys: list[str]) -> list[tuple[ApplicableRow, str]]:
+        """The rows the merge must decide, in file order: all but those known
+        to leave their user as they are without it, which go to `w_same`
+        here, in SQL. Such a row's fields as a new user's (`new_text`) are
+        the stored ones to the byte, and their status after it is theirs
+        (`stored.known_same`); this is only the quick yes, the merge (`_pending`)
+        decides every other row."""
+        pairs = list(zip(batch, keys, strict=True))
+        quick = [q for i, (arow, key) in enumerate(pairs) if key and (q := self._quick(i, arow, key))]
+        if not quick:
+            return pairs
+        try:
+            done = known_same(self.conn, quick)
+        except sqlite3.IntegrityError as exc:
+            raise _twice() from exc
+        return [pair for i, pair in enumerate(pairs) if i not in done]
+
+    def _quick(self, i: int, arow: ApplicableRow, key: str) -> Quick | None:
+        """A `w_quick` row (`i`: the row's place in its batch): what
+        `stored.known_same` compares with the user the row's address names; None
+        for a row only the merge can judge."""
         values = arow.values
-        if arow.dropped or any(not values.get(n, "").strip() for n in self.kept_names):
-            return False  # a value left out, or a required one kept (a finding): the merge says
-        if self.has_ids and values.get("employee_id", "") not in ("", stored.eid):
-            return False  # an id as `_stored_id_differs` reads it (untrimmed), not as stored
-        if stored.text != self._new_text(values):
-            return False
-        was_active = stored.active or self.policy.profile is Profile.ENGAGE  # the roster: employed
-        return self._status(values, was_active) == stored.active
+        if any(not values.get(n, "").strip() for n in self.kept_names):
+            return None  # a required name kept (a finding, unless its value was refused): the merge says
+        # The user's status after the row where the row alone says it (else: theirs, NULL).
+        ruled = self.policy.profile is Profile.ENGAGE or "deactivation_date" in values
+        want = int(self._status(values, True)) if ruled else None  # engage: the roster is employed
+        # An id as `_stored_id_differs` reads it (untrimmed), not as stored.
+        eid = values.get("employee_id", "") if self.has_ids else ""
+        has_manager = "manager_email" in values
+        return (i, arow.row, key, self._new_text(values), want, eid, self._columns(values), int(has_manager))
 
     def _same(self, uid: int, arow: ApplicableRow, mkey: str) -> tuple[object, ...]:
         """A `w_same` row: the row's columns, and its manager's key where it names one."""

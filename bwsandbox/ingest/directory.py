@@ -124,7 +124,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
             " created_batch, created_hid, created_row) SELECT ?, p.uid, p.key, p.active, p.fields, p.eid,"
             " p.mkey, p.dept, p.ddate, ?, ? + q.n, p.row"
-            " FROM temp.w_seq AS q JOIN temp.w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
+            " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
             " ORDER BY q.n",
             (tenant, batch, first_hid),
         )

@@ -1,7 +1,7 @@
 """One file through the vendor app: decrypt -> validate -> apply -> report.
 
 Shared by the queue worker (SFTP uploads) and the Admin module's manual
-upload. The file is validated and applied in a workspace (TEMP tables that
+upload. The file is validated and applied in a workspace (work tables that
 hold the directory and the users as the file leaves them, `workspace.py`), and
 everything is written in ONE transaction together with whatever the caller
 adds in `finalize` (the worker marks the file done and records its email

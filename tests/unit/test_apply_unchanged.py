@@ -200,7 +200,7 @@ def test_a_row_whose_fields_are_the_stored_ones_may_still_change_its_user(
     stored: dict[str, str], active: bool, row: dict[str, str], profile: Profile, code: str | None, action: str
 ) -> None:
     """The row's fields as a new user's are the stored ones, to the byte
-    (the quick yes of `_as_stored`), yet its status, its id or a kept name
+    (the quick yes of `_known_same`), yet its status, its id or a kept name
     makes it more than unchanged: the merge decides it."""
     state = State(users={1: User(uid=1, fields=stored, active=active)})
     outcome = _same_either_way(state, rows(row), profile)
@@ -225,3 +225,13 @@ def test_the_managers_address_is_read_as_its_last_holder_holds_it() -> None:
                          3: User(uid=3, fields=A_AND_B[1])})  # fmt: skip
     outcome = _same_either_way(state, rows(A_AND_B[1]))
     assert [(i.code, i.row) for i in outcome.findings] == [("MANAGER_NOT_FOUND", 2)]
+
+
+def test_a_row_is_known_unchanged_only_against_its_addresss_last_holder() -> None:
+    """Two users hold one address: the row's fields are the first one's to
+    the byte, but a row reaches the last holder, whom it changes."""
+    row = user("a@x.com", title="Eng")
+    state = State(users={1: User(uid=1, fields=row), 2: User(uid=2, fields=user("a@x.com", title="Ops"))})
+    outcome = _same_either_way(state, rows(row))
+    assert [(c.action, c.uid) for c in outcome.users] == [("updated", 2)]
+    assert outcome.counts == {"updated": 1}

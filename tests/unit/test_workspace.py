@@ -137,7 +137,10 @@ def test_two_rows_for_one_user_are_refused_not_merged() -> None:
 
 
 def _work_tables(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT name FROM sqlite_temp_master WHERE type = 'table'")]
+    """Any table of the work's own database, or a temporary one, still there."""
+    names = [str(r[1]) for r in conn.execute("PRAGMA database_list") if r[1] != "main"]
+    return [f"{schema}.{r[0]}" for schema in names
+            for r in conn.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")]
 
 
 def test_a_plan_keeps_the_changes_it_lists_and_counts_the_rest(tmp_path: Path) -> None:
