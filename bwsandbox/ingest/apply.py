@@ -238,8 +238,9 @@ class _Applier(LinkRules, ChangeRules):
         `stored.known_same` compares with the user the row's address names; None
         for a row only the merge can judge."""
         values = arow.values
-        if any(not values.get(n, "").strip() for n in self.kept_names):
-            return None  # a required name kept (a finding, unless its value was refused): the merge says
+        for name in self.kept_names:
+            if not values.get(name, "").strip():
+                return None  # a required name kept (a finding, unless its value was refused): the merge says
         # The user's status after the row where the row alone says it (else: theirs, NULL).
         ruled = self.policy.profile is Profile.ENGAGE or "deactivation_date" in values
         want = int(self._status(values, True)) if ruled else None  # engage: the roster is employed
