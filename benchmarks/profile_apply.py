@@ -112,7 +112,7 @@ def _instrument(phases: Phases) -> None:
     from bwsandbox.ingest import apply, directory, plan, process, reports, workspace
 
     phases.wrap(directory, "sweep", "directory.sweep (clock's deactivations)")
-    phases.wrap(workspace, "from_store", "workspace.from_store (the directory into TEMP tables)")
+    phases.wrap(workspace, "from_store", "workspace.from_store (the directory into the work tables)")
     phases.wrap(plan, "validate_file", "validator.validate (the file alone)")
     phases.wrap(plan, "run", "apply.run (incl. the validator's rows())")
     phases.wrap(apply._Applier, "rows", "apply rows (merged into w_pend)")
