@@ -304,6 +304,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")  # may fail too (a deferred constraint): never left open
     except BaseException:
         # SQLite has already rolled back after some errors (SQLITE_FULL: a
         # full disk); a ROLLBACK then would raise "no transaction is active"
@@ -311,7 +312,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -126,15 +126,16 @@ def prefetch(conn: sqlite3.Connection, keys: list[str], eids: list[str]) -> Foun
 # say) and the row's id, if any, is theirs.
 _QUICK_IN = "INSERT INTO w_quick VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
+_SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
 _QUICK_SAME = (
     "INSERT INTO w_same (uid, row, cols, has_mgr, mkey)"
     " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END"
-    f" FROM w_quick AS q JOIN w_dir AS d ON d.uid = {_HOLDER}"
-    " WHERE d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
+    f" FROM w_quick AS q JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
 )
+# The rows the statement above left for the merge: by their place in the batch.
 _QUICK_MISSED = (
     "SELECT q.i FROM w_quick AS q"
-    f" WHERE NOT EXISTS (SELECT 1 FROM w_same AS s WHERE s.uid = {_HOLDER} AND s.row = q.row)"
+    f" WHERE NOT EXISTS (SELECT 1 FROM w_dir AS d WHERE d.uid = {_HOLDER} AND {_SAME})"
 )
 
 

@@ -121,6 +121,30 @@ def test_a_failed_apply_rolls_its_work_back(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM w_dir").fetchone() == (0,)
 
 
+def test_a_failed_commit_is_rolled_back_and_the_work_tables_still_go(tmp_path: Path) -> None:
+    """A COMMIT that fails (here a deferred constraint) leaves no transaction
+    open, and the work tables' database is detached after it, as after any
+    file: SQLite refuses to detach one within a transaction."""
+    conn = store.connect(tmp_path / "s.db")
+    conn.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE c (pid INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)")
+    workspace.prepare(conn)
+    with pytest.raises(sqlite3.IntegrityError), store.transaction(conn):
+        conn.execute("INSERT INTO c VALUES (1)")  # no parent: refused at COMMIT
+    assert not conn.in_transaction
+    workspace.drop(conn)
+    assert _work_tables(conn) == []
+    workspace.prepare(conn)
+    conn.execute("BEGIN")
+    workspace.drop(conn)  # within a transaction: no error (it would hide the one that left it open)
+    conn.execute("ROLLBACK")
+    assert _work_tables(conn) != []
+    workspace.prepare(conn)  # the next file's: the old tables go, empty ones come
+    assert conn.execute("SELECT count(*) FROM w_dir").fetchone()[0] == 0
+    workspace.drop(conn)
+    assert _work_tables(conn) == []
+
+
 def test_two_rows_for_one_user_are_refused_not_merged() -> None:
     """The validator refuses a repeated address or id; should such rows reach
     the apply anyway, it says so instead of merging them silently."""
