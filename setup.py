@@ -1,7 +1,8 @@
 """Only the C extensions live here (setuptools' stable API for them); all other
 metadata is in pyproject.toml. They are the validator's one-pass structure
 scan (bwsandbox/validator/_scan.c) and its value fast path
-(bwsandbox/validator/_cells.c); docs/benchmarks.md says what each buys.
+(bwsandbox/validator/_cells.c, with the row as the apply writes it in
+bwsandbox/validator/_rows.c); docs/benchmarks.md says what each buys.
 
 Both are optional: where they cannot be built (no C compiler, `CC=false`),
 setuptools warns and goes on, and the validator uses its pure engine
@@ -13,6 +14,10 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("bwsandbox.validator._cscan", ["bwsandbox/validator/_scan.c"], optional=True),
-        Extension("bwsandbox.validator._ccells", ["bwsandbox/validator/_cells.c"], optional=True),
+        Extension(
+            "bwsandbox.validator._ccells",
+            ["bwsandbox/validator/_cells.c", "bwsandbox/validator/_rows.c"],
+            optional=True,
+        ),
     ]
 )

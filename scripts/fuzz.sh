@@ -45,10 +45,12 @@ echo "fuzz.sh: building _cscan and _ccells with -fsanitize=address,undefined"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
 INCLUDE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 SUFFIX="$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
-for pair in "_scan.c:_cscan" "_cells.c:_ccells"; do
-    src="${pair%%:*}"; mod="${pair##*:}"
+for pair in "_scan.c:_cscan" "_cells.c _rows.c:_ccells"; do
+    srcs="${pair%%:*}"; mod="${pair##*:}"
+    files=()
+    for src in $srcs; do files+=("$TMP/src/bwsandbox/validator/$src"); done
     gcc -shared -fPIC -std=c11 -Wall -Werror $SAN -I"$INCLUDE" \
-        "$TMP/src/bwsandbox/validator/$src" -o "$TMP/src/bwsandbox/validator/$mod$SUFFIX"
+        "${files[@]}" -o "$TMP/src/bwsandbox/validator/$mod$SUFFIX"
 done
 
 export PYTHONPATH="$TMP/src"

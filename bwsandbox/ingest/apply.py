@@ -57,6 +57,8 @@ from dataclasses import dataclass, replace
 from bwsandbox.ingest import reports, workspace
 from bwsandbox.ingest.changes import ChangeRules
 from bwsandbox.ingest.links import LinkRules
+from bwsandbox.ingest.quick import QuickRule, columns_text, known_same, status_after
+from bwsandbox.ingest.quick import rows as quick_rows
 from bwsandbox.ingest.records import (
     Action,
     FirstChanges,
@@ -67,16 +69,7 @@ from bwsandbox.ingest.records import (
     UserChange,
     email_key,
 )
-from bwsandbox.ingest.stored import (
-    CONTROL,
-    Found,
-    Quick,
-    Stored,
-    known_same,
-    new_fields,
-    new_text,
-    prefetch,
-)
+from bwsandbox.ingest.stored import CONTROL, Found, Stored, new_fields, new_text, prefetch
 from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
@@ -164,6 +157,9 @@ class _Applier(LinkRules, ChangeRules):
         )
         # Rows known unchanged in SQL (`_known_same`): not into an empty directory (a first load).
         self.quick = self.may_stay_out and conn.execute("SELECT 1 FROM w_dir LIMIT 1").fetchone() is not None
+        rule = QuickRule(kept=self.kept_names, engage=policy.profile is Profile.ENGAGE, today=policy.today,
+                         ids=self.has_ids, columns=policy.columns, text=self._new_text)  # fmt: skip
+        self._quick = quick_rows(rule, self._columns) if self.quick else None
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
 
@@ -218,13 +214,13 @@ class _Applier(LinkRules, ChangeRules):
 
     def _known_same(self, batch: list[ApplicableRow], keys: list[str]) -> list[tuple[ApplicableRow, str]]:
         """The rows the merge must decide, in file order: all but those known
-        to leave their user as they are without it, which go to `w_same`
-        here, in SQL. Such a row's fields as a new user's (`new_text`) are
-        the stored ones to the byte, and their status after it is theirs
-        (`stored.known_same`); this is only the quick yes, the merge (`_pending`)
-        decides every other row."""
+        to leave their user as they are without it (`quick.py`), which go to
+        `w_same` here, in SQL; this is only the quick yes, the merge
+        (`_pending`) decides every other row."""
         pairs = list(zip(batch, keys, strict=True))
-        quick = [q for i, (arow, key) in enumerate(pairs) if key and (q := self._quick(i, arow, key))]
+        judge = self._quick
+        assert judge is not None
+        quick = [q for i, (r, key) in enumerate(pairs) if key and (q := judge(i, r.row, key, r.values))]
         if not quick:
             return pairs
         try:
@@ -232,22 +228,6 @@ class _Applier(LinkRules, ChangeRules):
         except sqlite3.IntegrityError as exc:
             raise _twice() from exc
         return [pair for i, pair in enumerate(pairs) if i not in done]
-
-    def _quick(self, i: int, arow: ApplicableRow, key: str) -> Quick | None:
-        """A `w_quick` row (`i`: the row's place in its batch): what
-        `stored.known_same` compares with the user the row's address names; None
-        for a row only the merge can judge."""
-        values = arow.values
-        for name in self.kept_names:
-            if not values.get(name, "").strip():
-                return None  # a required name kept (a finding, unless its value was refused): the merge says
-        # The user's status after the row where the row alone says it (else: theirs, NULL).
-        ruled = self.policy.profile is Profile.ENGAGE or "deactivation_date" in values
-        want = int(self._status(values, True)) if ruled else None  # engage: the roster is employed
-        # An id as `_stored_id_differs` reads it (untrimmed), not as stored.
-        eid = values.get("employee_id", "") if self.has_ids else ""
-        has_manager = "manager_email" in values
-        return (i, arow.row, key, self._new_text(values), want, eid, self._columns(values), int(has_manager))
 
     def _same(self, uid: int, arow: ApplicableRow, mkey: str) -> tuple[object, ...]:
         """A `w_same` row: the row's columns, and its manager's key where it names one."""
@@ -259,7 +239,7 @@ class _Applier(LinkRules, ChangeRules):
         names = tuple(values)
         cols = self._cols.get(names)
         if cols is None:
-            cols = self._cols[names] = json.dumps(sorted(names))
+            cols = self._cols[names] = columns_text(names)
         return cols
 
     def _find(self, values: Mapping[str, str], key: str, found: Found) -> int | None:
@@ -382,18 +362,9 @@ class _Applier(LinkRules, ChangeRules):
                 res.set("deactivation_date", date)
             else:
                 res.drop("deactivation_date")
-        res.active = self._status(values, res.active)
+        res.active = status_after(values, res.active, self.policy.today)
         if "manager_id" in values:
             res.manager_eid = values["manager_id"].strip()
-
-    def _status(self, values: Mapping[str, str], active: bool) -> bool:
-        """Whether a user who was `active` is active after their row: a
-        deactivation date past or today deactivates now, a future one on
-        that date, a blank one reactivates; no such column changes nothing."""
-        if "deactivation_date" not in values:
-            return active
-        date = values["deactivation_date"].strip()
-        return date > self.policy.today if date else True
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:

@@ -5,9 +5,8 @@
 users they may reach (by address, and by employee id where that is
 identity) from the workspace's `w_dir`. A row whose fields as a new
 user's are the stored ones to the byte (`new_text`) is known in SQL to
-leave its user as they are, and is neither read nor merged
-(`apply._Applier._known_same`); a re-sent roster is mostly such rows
-(docs/benchmarks.md "Ingest at scale").
+leave its user as they are, and is neither read nor merged (`quick.py`);
+a re-sent roster is mostly such rows (docs/benchmarks.md "Ingest at scale").
 """
 
 from __future__ import annotations
@@ -118,40 +117,3 @@ def prefetch(conn: sqlite3.Connection, keys: list[str], eids: list[str]) -> Foun
         ):  # fmt: skip
             found.by_lower.setdefault(leid, eid)
     return found
-
-
-# The quick yes (`apply._Applier._known_same`): a row's user, its address's last holder,
-# is left as they are when their stored fields are the row's as a new user's
-# (text), their status is what the row makes it (want; NULL: the row does not
-# say) and the row's id, if any, is theirs.
-_QUICK_IN = "INSERT INTO w_quick VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-_HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
-_SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
-_QUICK_SAME = (
-    "INSERT INTO w_same (uid, row, cols, has_mgr, mkey)"
-    " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END"
-    f" FROM w_quick AS q JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
-)
-# The rows the statement above left for the merge: by their place in the batch.
-_QUICK_MISSED = (
-    "SELECT q.i FROM w_quick AS q"
-    f" WHERE NOT EXISTS (SELECT 1 FROM w_dir AS d WHERE d.uid = {_HOLDER} AND {_SAME})"
-)
-
-
-# A `w_quick` row: i, row, key, text, want, eid, cols, has_mgr.
-Quick = tuple[int, int, str, str, int | None, str, str, int]
-
-
-def known_same(conn: sqlite3.Connection, quick: list[Quick]) -> set[int]:
-    """The rows of `w_quick` rows `quick` (their first value: the row's place
-    in its batch) that leave their user as they are, sent to `w_same`
-    (sqlite3.IntegrityError: two of them reach one user)."""
-    conn.executemany(_QUICK_IN, quick)
-    try:
-        done = {q[0] for q in quick}
-        if conn.execute(_QUICK_SAME).rowcount < len(quick):
-            done.difference_update(r for (r,) in conn.execute(_QUICK_MISSED))
-        return done
-    finally:
-        conn.execute("DELETE FROM w_quick")

@@ -53,7 +53,7 @@ _TABLES = (
     # `mkey`: their manager's key where their row names one, else ''.
     f"CREATE TABLE {SCHEMA}.w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT NOT NULL,"
     " has_mgr INTEGER NOT NULL, mkey TEXT NOT NULL)",
-    # A batch's rows that may leave their user as they are, as `apply._QUICK_SAME`
+    # A batch's rows that may leave their user as they are, as `quick._QUICK_SAME`
     # compares them (`i`: the row's place in the batch): the row's fields as a new
     # user's (text), the status it gives them (want; NULL: theirs), its employee
     # id ('' for none).

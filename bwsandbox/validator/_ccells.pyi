@@ -1,6 +1,7 @@
 """The value fast path in C (`_cells.c`); see `fastpath.py`."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import NotImplementedType
 from typing import Any
 
 def cells(
@@ -12,6 +13,14 @@ def cells(
     /,
 ) -> dict[str, Any]: ...
 def fields_text(values: dict[str, str], skip: frozenset[str], last: str, /) -> str | None: ...
+def quick_row(
+    i: int,
+    row: int,
+    key: str,
+    values: Mapping[str, str],
+    rule: tuple[tuple[str, ...], bool, str, bool, frozenset[str], str, frozenset[str], str, str, str],
+    /,
+) -> tuple[int, int, str, str, int | None, str, str, int] | None | NotImplementedType: ...
 def hash_strings(values: Sequence[str], /) -> bytearray: ...
 def split(text: bytes, start: int, parts: int, /) -> list[tuple[int, int]]: ...
 def values(

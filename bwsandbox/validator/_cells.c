@@ -645,120 +645,9 @@ fail:
     return NULL;
 }
 
-/* fields_text(values, skip, last) -> str | None: json.dumps of the fields a
- * row gives a new user (ingest/stored.py `new_fields`): each value of the dict
- * `values` whose name is not in the set `skip`, trimmed as str.strip() trims,
- * the empty ones left out, in the dict's order; the value named `last` (one
- * of `skip`) after them when it is not empty. Written as json.dumps writes
- * (ensure_ascii, ", " and ": "): a character from ' ' to '~' but '"' and '\\'
- * as it is, the others escaped as _json.c escapes them. None when a name or
- * a value is not a str. A property test holds the text to json.dumps's. */
-typedef struct {
-    char *buf;
-    Py_ssize_t len, cap;
-} Text;
-
-static int text_put(Text *t, const char *p, Py_ssize_t n) {
-    if (t->len + n > t->cap) {
-        Py_ssize_t cap = (t->len + n) * 2;
-        char *grown = PyMem_Realloc(t->buf, (size_t)cap);
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        t->buf = grown;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, p, (size_t)n);
-    t->len += n;
-    return 0;
-}
-
-static int text_u(Text *t, Py_UCS4 c) {
-    static const char hex[] = "0123456789abcdef";
-    char u[6] = {'\\', 'u', hex[(c >> 12) & 0xf], hex[(c >> 8) & 0xf], hex[(c >> 4) & 0xf], hex[c & 0xf]};
-    return text_put(t, u, 6);
-}
-
-/* The characters [a, b) of `s`, JSON-quoted as json.dumps writes them. */
-static int text_quoted(Text *t, PyObject *s, Py_ssize_t a, Py_ssize_t b) {
-    int kind = PyUnicode_KIND(s);
-    const void *data = PyUnicode_DATA(s);
-    if (text_put(t, "\"", 1) < 0) return -1;
-    for (Py_ssize_t i = a; i < b; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        char e[2] = {'\\', 0};
-        if (c >= ' ' && c <= '~' && c != '"' && c != '\\') {
-            char plain = (char)c;
-            if (text_put(t, &plain, 1) < 0) return -1;
-            continue;
-        }
-        switch (c) {
-        case '"': case '\\': e[1] = (char)c; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        default: break;
-        }
-        if (e[1] != 0) {
-            if (text_put(t, e, 2) < 0) return -1;
-        } else if (c >= 0x10000) { /* a UTF-16 surrogate pair, as _json.c writes it */
-            if (text_u(t, Py_UNICODE_HIGH_SURROGATE(c)) < 0 || text_u(t, Py_UNICODE_LOW_SURROGATE(c)) < 0) return -1;
-        } else if (text_u(t, c) < 0) {
-            return -1;
-        }
-    }
-    return text_put(t, "\"", 1);
-}
-
-/* ", "name": "value"" for the trimmed value (no comma before the first); 1
- * when written or empty, 0 when a name or value is not a str, -1 on error. */
-static int text_field(Text *t, PyObject *name, PyObject *value) {
-    if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) return 0;
-    int kind = PyUnicode_KIND(value);
-    const void *data = PyUnicode_DATA(value);
-    Py_ssize_t a = 0, b = PyUnicode_GET_LENGTH(value);
-    while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
-    while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
-    if (a == b) return 1;
-    if ((t->len > 1 && text_put(t, ", ", 2) < 0) || text_quoted(t, name, 0, PyUnicode_GET_LENGTH(name)) < 0 ||
-        text_put(t, ": ", 2) < 0 || text_quoted(t, value, a, b) < 0)
-        return -1;
-    return 1;
-}
-
-static PyObject *fields_text(PyObject *self, PyObject *args) {
-    PyObject *values, *skip, *last, *key, *value, *last_value = NULL;
-    Py_ssize_t pos = 0;
-    int ok = 1;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!U:fields_text", &PyDict_Type, &values, &PyFrozenSet_Type, &skip, &last))
-        return NULL;
-    Text t = {PyMem_Malloc(256), 0, 256};
-    if (t.buf == NULL) return PyErr_NoMemory();
-    if (text_put(&t, "{", 1) < 0) goto fail;
-    while (ok == 1 && PyDict_Next(values, &pos, &key, &value)) {
-        int skipped = PySet_Contains(skip, key);
-        if (skipped < 0) goto fail;
-        if (!skipped) {
-            ok = text_field(&t, key, value);
-        } else if (PyUnicode_Check(key)) {
-            int is_last = PyUnicode_Compare(key, last);
-            if (is_last == -1 && PyErr_Occurred()) goto fail;
-            if (is_last == 0) last_value = value;
-        }
-    }
-    if (ok == 1 && last_value != NULL) ok = text_field(&t, last, last_value);
-    if (ok < 0 || text_put(&t, "}", 1) < 0) goto fail;
-    PyObject *out = ok ? PyUnicode_DecodeASCII(t.buf, t.len, NULL) : Py_NewRef(Py_None);
-    PyMem_Free(t.buf);
-    return out;
-fail:
-    PyMem_Free(t.buf);
-    return NULL;
-}
+/* The row as the apply writes it (`_rows.c`, the same module). */
+PyObject *bw_fields_text(PyObject *self, PyObject *args);
+PyObject *bw_quick_row(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
@@ -769,9 +658,12 @@ static PyMethodDef methods[] = {
     {"values", values, METH_VARARGS,
      "values(cells, cols, limit) -> dict: the values ingest applies from one record, plain cells as they are "
      "and the others through their column's normaliser."},
-    {"fields_text", fields_text, METH_VARARGS,
+    {"fields_text", bw_fields_text, METH_VARARGS,
      "fields_text(values, skip, last) -> str | None: json.dumps of the fields a row gives a new user "
      "(None when a name or value is not a str)."},
+    {"quick_row", bw_quick_row, METH_VARARGS,
+     "quick_row(i, row, key, values, rule) -> tuple | None | NotImplemented: a row's w_quick row "
+     "(ingest/quick.py)."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

@@ -340,3 +340,37 @@ def test_the_c_text_of_a_new_users_fields_is_the_one_json_dumps_writes(values: d
     from bwsandbox.validator import _ccells
 
     assert _ccells.fields_text(values, CONTROL, "deactivation_date") == json.dumps(new_fields(values))
+
+
+_ROW_NAMES = st.sampled_from(["email", "first_name", "last_name", "employee_id", "manager_email",
+                              "deactivation_date", "title", "x y"])  # fmt: skip
+_ROW_VALUES = _TEXT | st.sampled_from(
+    ["", " ", "Ann", "2026-12-07", "2026-12-08", " 2026-12-06\t", "\u30002027-01-01"]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(values=st.dictionaries(_ROW_NAMES, _ROW_VALUES, min_size=1, max_size=8), full=st.booleans(),
+       kept=st.sampled_from([(), ("first_name", "last_name")]), engage=st.booleans(), ids=st.booleans(),
+       today=st.sampled_from(["2026-12-07", "1970-01-01"]))  # fmt: skip
+def test_the_c_quick_row_is_the_rules(
+    values: dict[str, str], full: bool, kept: tuple[str, ...], engage: bool, ids: bool, today: str
+) -> None:
+    """`_ccells.quick_row` gives the `w_quick` row `quick.QuickRule.row`
+    gives (or its None: only the merge can judge the row) for the common row,
+    one that has every column of the file; for any other it leaves the
+    answer to the rule (NotImplemented)."""
+    from bwsandbox.ingest.quick import QuickRule, columns_text
+    from bwsandbox.ingest.stored import CONTROL, new_fields
+    from bwsandbox.validator import _ccells
+
+    columns = frozenset(values) if full else frozenset([*values, "location"])
+    rule = QuickRule(kept=kept, engage=engage, today=today, ids=ids, columns=columns,
+                     text=lambda v: json.dumps(new_fields(v)))  # fmt: skip
+    spec = (kept, engage, today, ids, columns, columns_text(columns), CONTROL, "deactivation_date",
+            "employee_id", "manager_email")  # fmt: skip
+    got = _ccells.quick_row(3, 7, "k@x.com", values, spec)
+    if full:
+        assert got == rule.row(3, 7, "k@x.com", values, columns_text(tuple(values)))
+    else:
+        assert got is NotImplemented

@@ -1,0 +1,135 @@
+"""The quick yes: the rows of a batch known in SQL to leave their user as
+they are, without reading the user into Python or merging (`apply.py`
+`_Applier._known_same`; docs/benchmarks.md "Ingest at scale").
+
+A row is known unchanged when its fields as a new user's, written as the
+store writes them (`stored.new_text`), are its user's stored text to the
+byte, the status it gives its user is theirs, and its employee id, if any,
+is theirs (`known_same`: one `INSERT … SELECT` a batch into `w_same`).
+`QuickRule.row` says what a row brings to that comparison (its `w_quick`
+row), or that only the merge can judge it; the C module writes the same
+row for the common row (`_rows.c` `quick_row`, a property test holds the
+two to one answer), so a re-sent roster costs no Python per row here.
+The merge decides every row this does not.
+
+`status_after` is the production rule for a row's deactivation date
+(docs/production.md §3), for the merge and this alike.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from bwsandbox.ingest.stored import CONTROL
+from bwsandbox.validator import accel
+
+# A `w_quick` row: i (the row's place in its batch), row, key, text, want (the
+# status the row gives its user; None: theirs), eid ('' for none), cols, has_mgr.
+Quick = tuple[int, int, str, str, int | None, str, str, int]
+_DATE = "deactivation_date"
+
+
+def status_after(values: Mapping[str, str], active: bool, today: str) -> bool:
+    """Whether a user who was `active` is active after their row: a
+    deactivation date past or today deactivates now, a future one on that
+    date, a blank one reactivates; no such column changes nothing."""
+    if _DATE not in values:
+        return active
+    date = values[_DATE].strip()
+    return date > today if date else True
+
+
+def columns_text(names: tuple[str, ...] | frozenset[str]) -> str:
+    """The columns a row gives its user, as `w_pend` and `w_same` hold them (JSON)."""
+    return json.dumps(sorted(names))
+
+
+@dataclass(frozen=True, slots=True)
+class QuickRule:
+    """What a row is compared with its user on, for one file.
+
+    `kept`: the names a user must keep (core: an empty cell of one is a
+    finding, the merge's); `engage`: the roster is employed, so a row says
+    its user's status even without a date; `ids`: the file has employee
+    ids; `columns`: the file's columns, a row's names when it has them all."""
+
+    kept: tuple[str, ...]
+    engage: bool
+    today: str
+    ids: bool
+    columns: frozenset[str]
+    text: Callable[[Mapping[str, str]], str]
+
+    def row(self, i: int, row: int, key: str, values: Mapping[str, str], cols: str) -> Quick | None:
+        """The row's `w_quick` row (`cols`: its columns' text), or None for a row only the merge can judge."""
+        for name in self.kept:
+            if not values.get(name, "").strip():
+                return None  # a required name kept (a finding, unless its value was refused): the merge says
+        # The user's status after the row where the row alone says it (else: theirs,
+        # NULL); in engage always: the roster is employed.
+        ruled = self.engage or _DATE in values
+        want = int(status_after(values, True, self.today)) if ruled else None
+        # An id as the apply reads it (untrimmed), not as stored.
+        eid = values.get("employee_id", "") if self.ids else ""
+        return (i, row, key, self.text(values), want, eid, cols, int("manager_email" in values))
+
+
+def rows(
+    rule: QuickRule, columns: Callable[[Mapping[str, str]], str]
+) -> Callable[[int, int, str, Mapping[str, str]], Quick | None]:
+    """`rule.row` for every row of a file (`columns`: a row's columns'
+    text): by the C module where it is built and not turned off
+    (`validator/accel.py`), which writes the common row and leaves any other
+    to `rule.row`; chosen once per apply."""
+
+    def in_python(i: int, row: int, key: str, values: Mapping[str, str]) -> Quick | None:
+        return rule.row(i, row, key, values, columns(values))
+
+    if not accel.engines().ccells:
+        return in_python
+    from bwsandbox.validator._ccells import quick_row
+
+    spec = (rule.kept, rule.engage, rule.today, rule.ids, rule.columns, columns_text(rule.columns), CONTROL,
+            _DATE, "employee_id", "manager_email")  # fmt: skip
+
+    def in_c(i: int, row: int, key: str, values: Mapping[str, str]) -> Quick | None:
+        got = quick_row(i, row, key, values, spec)
+        return in_python(i, row, key, values) if got is NotImplemented else got
+
+    return in_c
+
+
+# A row's user, its address's last holder, is left as they are when their
+# stored fields are the row's as a new user's (text), their status is what
+# the row makes it (want; NULL: the row does not say) and the row's id, if
+# any, is theirs.
+_QUICK_IN = "INSERT INTO w_quick VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
+_SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
+_QUICK_SAME = (
+    "INSERT INTO w_same (uid, row, cols, has_mgr, mkey)"
+    " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END"
+    f" FROM w_quick AS q JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
+)
+# The rows the statement above left for the merge: by their place in the batch.
+_QUICK_MISSED = (
+    "SELECT q.i FROM w_quick AS q"
+    f" WHERE NOT EXISTS (SELECT 1 FROM w_dir AS d WHERE d.uid = {_HOLDER} AND {_SAME})"
+)
+
+
+def known_same(conn: sqlite3.Connection, quick: list[Quick]) -> set[int]:
+    """The rows of `w_quick` rows `quick` (their first value: the row's place
+    in its batch) that leave their user as they are, sent to `w_same`
+    (sqlite3.IntegrityError: two of them reach one user)."""
+    conn.executemany(_QUICK_IN, quick)
+    try:
+        done = {q[0] for q in quick}
+        if conn.execute(_QUICK_SAME).rowcount < len(quick):
+            done.difference_update(r for (r,) in conn.execute(_QUICK_MISSED))
+        return done
+    finally:
+        conn.execute("DELETE FROM w_quick")
