@@ -11,7 +11,7 @@ workspace's `w_pend` table, and the rules that look across users
 at scale"). A user a row leaves as they are goes to `w_same` instead, and
 joins `w_pend` only if a rule reads them there (`changes.py` `_back_in`): a
 re-sent roster then costs the rules nothing. Such a row is mostly known
-without the merge (`_known_same`, one SQL statement per batch): the fields
+without the merge (`quick.py`, one SQL statement per batch): the fields
 it gives a new user, written as the store writes them (`stored.new_text`,
 in C), are the stored text to the byte, so the user is neither read into
 Python nor merged. `directory.write`
@@ -57,7 +57,14 @@ from dataclasses import dataclass, replace
 from bwsandbox.ingest import reports, workspace
 from bwsandbox.ingest.changes import ChangeRules
 from bwsandbox.ingest.links import LinkRules
-from bwsandbox.ingest.quick import QuickRule, columns_text, known_same, status_after
+from bwsandbox.ingest.quick import (
+    QuickRule,
+    columns_text,
+    known_records,
+    known_rows,
+    record_spec,
+    status_after,
+)
 from bwsandbox.ingest.quick import rows as quick_rows
 from bwsandbox.ingest.records import (
     Action,
@@ -71,6 +78,7 @@ from bwsandbox.ingest.records import (
 )
 from bwsandbox.ingest.stored import CONTROL, Found, Stored, new_fields, new_text, prefetch
 from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
+from bwsandbox.validator.applicable import Applicable
 from bwsandbox.validator.findings import finding
 from bwsandbox.validator.model import ApplicableRow
 
@@ -155,26 +163,50 @@ class _Applier(LinkRules, ChangeRules):
         self.may_stay_out = (
             not every_row_in and policy.source is Source.FILE and "manager_id" not in policy.columns
         )
-        # Rows known unchanged in SQL (`_known_same`): not into an empty directory (a first load).
+        # Rows known unchanged in SQL (`quick.py`): not into an empty directory (a first load).
         self.quick = self.may_stay_out and conn.execute("SELECT 1 FROM w_dir LIMIT 1").fetchone() is not None
         rule = QuickRule(kept=self.kept_names, engage=policy.profile is Profile.ENGAGE, today=policy.today,
                          ids=self.has_ids, columns=policy.columns, text=self._new_text)  # fmt: skip
-        self._quick = quick_rows(rule, self._columns) if self.quick else None
+        self._rule = rule
+        self._judge = quick_rows(rule, self._columns)
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
 
     # -- the rows ----------------------------------------------------------------
     def rows(self, rows: Iterable[ApplicableRow]) -> None:
+        if self.quick and isinstance(rows, Applicable):
+            # A re-sent CSV file's common record is read in C, straight into `w_quick` (`quick.py`).
+            spec = record_spec(self._rule, rows.plain)
+            batches = rows.batches(workspace.BATCH) if spec is not None else None
+            if spec is not None and batches is not None:
+                for records in batches:
+                    try:
+                        keys, rest = known_records(self.conn, records, spec, self._judge)
+                    except sqlite3.IntegrityError as exc:
+                        raise _twice() from exc
+                    self._seen(keys)
+                    self._merge_rows(rest)
+                return
         it = iter(rows)
         while batch := list(itertools.islice(it, workspace.BATCH)):
-            self._batch(batch)
+            keys = [email_key(r.values.get("email", "")) for r in batch]
+            self._seen(keys)
+            pairs = list(zip(batch, keys, strict=True))
+            if self.quick:
+                try:
+                    pairs = known_rows(self.conn, pairs, self._judge)
+                except sqlite3.IntegrityError as exc:
+                    raise _twice() from exc
+            self._merge_rows(pairs)
 
-    def _batch(self, batch: list[ApplicableRow]) -> None:
-        keys = [email_key(r.values.get("email", "")) for r in batch]
-        self.rows_seen += len(batch)
+    def _seen(self, keys: list[str]) -> None:
+        """A batch's rows counted, and (engage) their addresses noted."""
+        self.rows_seen += len(keys)
         if self.full_roster:
             self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
-        rest = self._known_same(batch, keys) if self.quick else list(zip(batch, keys, strict=True))
+
+    def _merge_rows(self, rest: list[tuple[ApplicableRow, str]]) -> None:
+        """A batch's rows (with the keys of their addresses) merged into their users."""
         eids = []  # only under identity by id is a row's user found by their id
         if self.identity_by_employee_id:
             eids = [e for r, _ in rest if (e := r.values.get("employee_id", ""))]
@@ -211,23 +243,6 @@ class _Applier(LinkRules, ChangeRules):
             self.conn.executemany("INSERT INTO w_same VALUES (?, ?, ?, ?, ?)", same)
         except sqlite3.IntegrityError as exc:
             raise _twice() from exc
-
-    def _known_same(self, batch: list[ApplicableRow], keys: list[str]) -> list[tuple[ApplicableRow, str]]:
-        """The rows the merge must decide, in file order: all but those known
-        to leave their user as they are without it (`quick.py`), which go to
-        `w_same` here, in SQL; this is only the quick yes, the merge
-        (`_pending`) decides every other row."""
-        pairs = list(zip(batch, keys, strict=True))
-        judge = self._quick
-        assert judge is not None
-        quick = [q for i, (r, key) in enumerate(pairs) if key and (q := judge(i, r.row, key, r.values))]
-        if not quick:
-            return pairs
-        try:
-            done = known_same(self.conn, quick)
-        except sqlite3.IntegrityError as exc:
-            raise _twice() from exc
-        return [pair for i, pair in enumerate(pairs) if i not in done]
 
     def _same(self, uid: int, arow: ApplicableRow, mkey: str) -> tuple[object, ...]:
         """A `w_same` row: the row's columns, and its manager's key where it names one."""

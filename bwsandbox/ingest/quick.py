@@ -1,6 +1,6 @@
 """The quick yes: the rows of a batch known in SQL to leave their user as
 they are, without reading the user into Python or merging (`apply.py`
-`_Applier._known_same`; docs/benchmarks.md "Ingest at scale").
+`_Applier.rows`; docs/benchmarks.md "Ingest at scale").
 
 A row is known unchanged when its fields as a new user's, written as the
 store writes them (`stored.new_text`), are its user's stored text to the
@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bwsandbox.ingest.records import email_key
 from bwsandbox.ingest.stored import CONTROL
 from bwsandbox.validator import accel
+from bwsandbox.validator.applicable import RecordBatch
+from bwsandbox.validator.model import ApplicableRow
 
 # A `w_quick` row: i (the row's place in its batch), row, key, text, want (the
 # status the row gives its user; None: theirs), eid ('' for none), cols, has_mgr.
@@ -77,9 +80,10 @@ class QuickRule:
         return (i, row, key, self.text(values), want, eid, cols, int("manager_email" in values))
 
 
-def rows(
-    rule: QuickRule, columns: Callable[[Mapping[str, str]], str]
-) -> Callable[[int, int, str, Mapping[str, str]], Quick | None]:
+Judge = Callable[[int, int, str, Mapping[str, str]], Quick | None]
+
+
+def rows(rule: QuickRule, columns: Callable[[Mapping[str, str]], str]) -> Judge:
     """`rule.row` for every row of a file (`columns`: a row's columns'
     text): by the C module where it is built and not turned off
     (`validator/accel.py`), which writes the common row and leaves any other
@@ -133,3 +137,76 @@ def known_same(conn: sqlite3.Connection, quick: list[Quick]) -> set[int]:
         return done
     finally:
         conn.execute("DELETE FROM w_quick")
+
+
+def known_rows(
+    conn: sqlite3.Connection, pairs: list[tuple[ApplicableRow, str]], judge: Judge
+) -> list[tuple[ApplicableRow, str]]:
+    """The rows of a batch (with the keys of their addresses) the merge must
+    decide, in file order: all but those known to leave their user as they
+    are (`judge` gives their `w_quick` rows), which go to `w_same` in SQL
+    (`known_same`)."""
+    quick = [q for i, (r, key) in enumerate(pairs) if key and (q := judge(i, r.row, key, r.values))]
+    if not quick:
+        return pairs
+    done = known_same(conn, quick)
+    return [pair for i, pair in enumerate(pairs) if i not in done]
+
+
+# What the C record reader needs of a file (`_rows.c` quick_record): see `record_spec`.
+RecordColumn = tuple[int, int, bool, bytes | None]  # cell index, plain kind, required, JSON name
+RecordSpec = tuple[int, tuple[RecordColumn, ...], int, int, tuple[int, ...], int | None, str, int]
+
+
+def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) -> RecordSpec | None:
+    """How the C module reads a file's records into `w_quick` rows (`plain`:
+    each column's cell index, name, plain kind and whether it is required,
+    in the order of a row's values: `Applicable.plain`); None where it is not
+    in use, or the columns are not the rule's."""
+    names = [name for _, name, _, _ in plain]
+    if not accel.engines().ccells or len(names) != len(rule.columns) or set(names) != rule.columns:
+        return None
+    if "email" not in names:
+        return None
+    at = {name: c for c, name in enumerate(names)}
+    cols = tuple((index, kind, required, None if name in CONTROL else json.dumps(name).encode("ascii"))
+                 for index, name, kind, required in plain)  # fmt: skip
+    width = max(index for index, _, _, _ in plain) + 1
+    # A record the C module reads has plain cells only, so an empty deactivation date: active (1).
+    want = 1 if rule.engage or _DATE in at else None
+    return (width, cols, at["email"], at.get("employee_id", -1) if rule.ids else -1,
+            tuple(at.get(name, -1) for name in rule.kept), want, columns_text(rule.columns),
+            int("manager_email" in at))  # fmt: skip
+
+
+def known_records(
+    conn: sqlite3.Connection, batch: RecordBatch, spec: RecordSpec, judge: Judge
+) -> tuple[list[str], list[tuple[ApplicableRow, str]]]:
+    """The keys of a batch's rows, and the rows the merge must decide, in
+    file order: all but those known to leave their user as they are, which go
+    to `w_same` (`known_same`). The common record is read by the C module
+    from its bytes, and a row is made only of the others (`judge` tells which
+    of those `w_quick` takes) and of the records `known_same` leaves."""
+    from bwsandbox.validator._ccells import quick_record
+
+    text, starts, ends, made, make = batch.text, batch.starts, batch.ends, batch.made, batch.row
+    quick: list[Quick] = []
+    rows: list[ApplicableRow | None] = []  # None: not made (read in C)
+    keys: list[str] = []
+    for k, rec in enumerate(batch.recs):
+        arow = made.get(k)
+        got = NotImplemented if arow is not None else quick_record(k, text, starts[k], ends[k], rec, spec)
+        if got is not NotImplemented and got is not None:
+            quick.append(got)
+            rows.append(None)
+            keys.append(got[2])
+            continue
+        arow = arow or make(rec)  # got None: a kept name empty, the merge's
+        key = email_key(arow.values.get("email", ""))
+        rows.append(arow)
+        keys.append(key)
+        if got is NotImplemented and key and (q := judge(k, arow.row, key, arow.values)):
+            quick.append(q)
+    done = known_same(conn, quick) if quick else set()
+    rest = [(arow or make(batch.recs[k]), keys[k]) for k, arow in enumerate(rows) if k not in done]
+    return keys, rest

@@ -648,6 +648,7 @@ fail:
 /* The row as the apply writes it (`_rows.c`, the same module). */
 PyObject *bw_fields_text(PyObject *self, PyObject *args);
 PyObject *bw_quick_row(PyObject *self, PyObject *args);
+PyObject *bw_quick_record(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
@@ -664,6 +665,9 @@ static PyMethodDef methods[] = {
     {"quick_row", bw_quick_row, METH_VARARGS,
      "quick_row(i, row, key, values, rule) -> tuple | None | NotImplemented: a row's w_quick row "
      "(ingest/quick.py)."},
+    {"quick_record", bw_quick_record, METH_VARARGS,
+     "quick_record(k, text, start, end, rec, spec) -> tuple | None | NotImplemented: quick_row's answer for "
+     "a record read from its bytes."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

@@ -22,6 +22,7 @@
 
 PyObject *bw_fields_text(PyObject *self, PyObject *args);
 PyObject *bw_quick_row(PyObject *self, PyObject *args);
+PyObject *bw_quick_record(PyObject *self, PyObject *args);
 
 /* The text being written: on the stack up to its size, then on the heap. */
 typedef struct {
@@ -272,4 +273,272 @@ PyObject *bw_quick_row(PyObject *self, PyObject *args) {
                                   has_manager);
     Py_DECREF(empty);
     return out;
+}
+
+/* quick_record(k, text, start, end, rec, spec) -> tuple | None | NotImplemented:
+ * quick_row's answer for the record at text[start:end] (its end at the LF),
+ * read from its bytes, for the common record: its cells as the csv module
+ * reads them (a cell may be quoted, a doubled quote in it one quote), the
+ * ones read printable ASCII and plain as values.row_values takes a cell as
+ * it is, so the row's values would be exactly those cells. NotImplemented for
+ * any other record, which is parsed and read as every record is
+ * (ingest/quick.py `known_records`); a property test holds the answer to
+ * quick_row's over the values the validator gives.
+ *
+ * spec: (width, cols, email_at, eid_at, kept_at, want, cols_text, has_mgr):
+ * cols, one (cell index, plain kind, required, JSON name or None: not in the
+ * text) per column in the order of the values; email_at and eid_at (-1: no
+ * id) and kept_at are places in cols; want the status every such record gives
+ * (None or 1: its deactivation date, if any, is empty). */
+enum { Q_TEXT = 0, Q_ID = 1, Q_BOOL = 2 }; /* values.PLAIN_TEXT, PLAIN_ID, PLAIN_BOOL */
+#define Q_MAX_CELLS 256
+
+typedef struct {
+    Py_ssize_t from, len; /* the cell's bytes in the record, inside its quotes if quoted */
+    Py_ssize_t quotes;    /* doubled quotes in it: one quote each */
+    int wide;             /* a byte past ASCII (UTF-8) in it */
+} Cell;
+
+/* The code point of the UTF-8 sequence at v[*i] (of m bytes), *i moved past
+ * it; -1 for a sequence that is not UTF-8 (the body is, so never in use). */
+static long utf8_at(const unsigned char *v, Py_ssize_t m, Py_ssize_t *i) {
+    unsigned char b = v[*i];
+    long cp;
+    int more;
+    if (b < 0x80) {
+        (*i)++;
+        return b;
+    }
+    if (b >= 0xc2 && b <= 0xdf) { cp = b & 0x1f; more = 1; }
+    else if (b >= 0xe0 && b <= 0xef) { cp = b & 0x0f; more = 2; }
+    else if (b >= 0xf0 && b <= 0xf4) { cp = b & 0x07; more = 3; }
+    else return -1;
+    if (*i + more > m - 1) return -1;
+    for (int j = 1; j <= more; j++) {
+        unsigned char c = v[*i + j];
+        if ((c & 0xc0) != 0x80) return -1;
+        cp = (cp << 6) | (c & 0x3f);
+    }
+    if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return -1;
+    *i += more + 1;
+    return cp;
+}
+
+/* The last code point of v[0:m] (UTF-8), or -1. */
+static long utf8_last(const unsigned char *v, Py_ssize_t m) {
+    Py_ssize_t i = m - 1;
+    while (i > 0 && (v[i] & 0xc0) == 0x80 && m - i < 4) i--;
+    Py_ssize_t at = i;
+    long cp = utf8_at(v, m, &at);
+    return at == m ? cp : -1;
+}
+
+/* The first `width` cells of record p[0:n] as the csv module reads it
+ * (excel dialect); 0 when a cell read has a control character, is short, or
+ * is quoted in a way this does not read (a quote inside an unquoted cell,
+ * something after a closing quote), or a cell not read has a control
+ * character (a CR alone would end a record). */
+static int split_cells(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Cell *cell) {
+    Py_ssize_t i = 0, c = 0;
+    for (;;) {
+        Cell *x = &cell[c];
+        x->quotes = 0;
+        x->wide = 0;
+        if (i < n && p[i] == '"') {
+            Py_ssize_t j = ++i;
+            for (;; j++) {
+                if (j >= n || p[j] < 0x20 || p[j] == 0x7f) return 0; /* unclosed, or a control character */
+                x->wide |= p[j] >= 0x80;
+                if (p[j] != '"') continue;
+                if (j + 1 < n && p[j + 1] == '"') {
+                    x->quotes++;
+                    j++;
+                    continue;
+                }
+                break;
+            }
+            x->from = i;
+            x->len = j - i;
+            i = j + 1;
+            if (i < n && p[i] != ',') return 0; /* text after the closing quote */
+        } else {
+            Py_ssize_t j = i;
+            for (; j < n && p[j] != ','; j++) {
+                if (p[j] < 0x20 || p[j] == 0x7f || p[j] == '"') return 0;
+                x->wide |= p[j] >= 0x80;
+            }
+            x->from = i;
+            x->len = j - i;
+            i = j;
+        }
+        if (++c == width) break;
+        if (i >= n) return 0; /* a short record */
+        i++;                  /* the comma */
+    }
+    for (; i < n; i++)
+        if (p[i] < 0x20) return 0;
+    return 1;
+}
+
+/* Whether code point c is one str.strip() takes off (the SPACES values.py
+ * trims are all such): a cell with one at either end is its normaliser's. */
+static int edge(long c) { return c < 0 || Py_UNICODE_ISSPACE((Py_UCS4)c); }
+
+PyObject *bw_quick_record(PyObject *self, PyObject *args) {
+    PyObject *k, *text, *spec;
+    Py_ssize_t start, end, rec;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO!nnnO!:quick_record", &k, &PyBytes_Type, &text, &start, &end, &rec,
+                          &PyTuple_Type, &spec))
+        return NULL;
+    Py_ssize_t size = PyBytes_GET_SIZE(text);
+    if (PyTuple_GET_SIZE(spec) != 8 || start < 0 || end < start || end > size) {
+        PyErr_SetString(PyExc_ValueError, "quick_record: a bad spec or span");
+        return NULL;
+    }
+    Py_ssize_t width = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 0));
+    Py_ssize_t email_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 2));
+    Py_ssize_t eid_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 3));
+    if (PyErr_Occurred()) return NULL;
+    PyObject *cols = PyTuple_GET_ITEM(spec, 1), *kept_at = PyTuple_GET_ITEM(spec, 4);
+    PyObject *want = PyTuple_GET_ITEM(spec, 5), *cols_text = PyTuple_GET_ITEM(spec, 6);
+    PyObject *has_mgr = PyTuple_GET_ITEM(spec, 7);
+    if (!PyTuple_Check(cols) || !PyTuple_Check(kept_at) || width < 1 || width > Q_MAX_CELLS ||
+        PyTuple_GET_SIZE(cols) > Q_MAX_CELLS || email_at < 0 || email_at >= PyTuple_GET_SIZE(cols) ||
+        eid_at >= PyTuple_GET_SIZE(cols)) {
+        PyErr_SetString(PyExc_ValueError, "quick_record: a bad spec");
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(text) + start;
+    Py_ssize_t n = end - start;
+    if (n > 0 && p[n - 1] == '\r') n--; /* CRLF */
+    Cell cell[Q_MAX_CELLS], val[Q_MAX_CELLS];
+    if (!split_cells(p, n, width, cell)) Py_RETURN_NOTIMPLEMENTED;
+    Py_ssize_t ncols = PyTuple_GET_SIZE(cols);
+    Py_ssize_t text_len = 2, written = 0; /* "{}", and the fields written in it */
+    for (Py_ssize_t c = 0; c < ncols; c++) {
+        PyObject *col = PyTuple_GET_ITEM(cols, c);
+        if (!PyTuple_Check(col) || PyTuple_GET_SIZE(col) != 4) {
+            PyErr_SetString(PyExc_TypeError, "quick_record: each column is (index, kind, required, name)");
+            return NULL;
+        }
+        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(col, 0));
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(col, 1));
+        if (PyErr_Occurred()) return NULL;
+        if (index < 0 || index >= width) {
+            PyErr_SetString(PyExc_ValueError, "quick_record: a column past the width");
+            return NULL;
+        }
+        val[c] = cell[index];
+        const unsigned char *v = p + val[c].from;
+        Py_ssize_t m = val[c].len;
+        if (m == 0) {
+            int required = PyObject_IsTrue(PyTuple_GET_ITEM(col, 2));
+            if (required < 0) return NULL;
+            if (required) Py_RETURN_NOTIMPLEMENTED; /* not applied: a row without that name */
+            continue;
+        }
+        if (val[c].wide) {
+            Py_ssize_t at = 0;
+            if (edge(utf8_at(v, m, &at)) || edge(utf8_last(v, m))) Py_RETURN_NOTIMPLEMENTED; /* trimmed */
+        } else if (v[0] == ' ' || v[m - 1] == ' ') {
+            Py_RETURN_NOTIMPLEMENTED; /* trimmed */
+        }
+        if (kind == Q_ID ? v[0] == '\'' :
+            kind == Q_BOOL ? !((m == 4 && memcmp(v, "true", 4) == 0) || (m == 5 && memcmp(v, "false", 5) == 0)) :
+            kind != Q_TEXT)
+            Py_RETURN_NOTIMPLEMENTED; /* its normaliser's to read */
+        PyObject *name = PyTuple_GET_ITEM(col, 3);
+        if (name != Py_None) {
+            if (!PyBytes_Check(name)) {
+                PyErr_SetString(PyExc_TypeError, "quick_record: a column's JSON name is bytes or None");
+                return NULL;
+            }
+            /* , "name": "value", a doubled quote written \" and a backslash \\ */
+            text_len += (written++ ? 2 : 0) + PyBytes_GET_SIZE(name) + 4;
+            Py_ssize_t i = 0;
+            while (i < m) {
+                long cp = utf8_at(v, m, &i);
+                if (cp < 0) Py_RETURN_NOTIMPLEMENTED;
+                text_len += cp == '\\' ? 2 : cp < 0x80 ? 1 : cp < 0x10000 ? 6 : 12; /* \uXXXX, a pair */
+            }
+        }
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(kept_at); j++) {
+        Py_ssize_t c = PyLong_AsSsize_t(PyTuple_GET_ITEM(kept_at, j));
+        if (c == -1 && PyErr_Occurred()) return NULL;
+        if (c < 0 || c >= ncols || val[c].len == 0) Py_RETURN_NONE; /* a required name kept: the merge says */
+    }
+    Cell email = val[email_at];
+    if (email.len == 0 || email.quotes || email.wide || (eid_at >= 0 && (val[eid_at].quotes || val[eid_at].wide)))
+        Py_RETURN_NOTIMPLEMENTED; /* no address (the merge's), or a quote or a letter past ASCII in a key */
+    /* The text, as fields_text writes it. */
+    PyObject *fields = PyUnicode_New(text_len, 127);
+    if (fields == NULL) return NULL;
+    char *o = (char *)PyUnicode_1BYTE_DATA(fields), *o0 = o;
+    *o++ = '{';
+    for (Py_ssize_t c = 0; c < ncols; c++) {
+        PyObject *name = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cols, c), 3);
+        if (name == Py_None || val[c].len == 0) continue;
+        if (o - o0 > 1) {
+            *o++ = ',';
+            *o++ = ' ';
+        }
+        memcpy(o, PyBytes_AS_STRING(name), (size_t)PyBytes_GET_SIZE(name));
+        o += PyBytes_GET_SIZE(name);
+        *o++ = ':';
+        *o++ = ' ';
+        *o++ = '"';
+        const unsigned char *v = p + val[c].from;
+        Py_ssize_t m = val[c].len, i = 0;
+        while (i < m) {
+            if (v[i] >= 0x80) { /* as _json.c escapes it: \uXXXX, or a UTF-16 surrogate pair */
+                static const char hex[] = "0123456789abcdef";
+                long cp = utf8_at(v, m, &i);
+                Py_UCS4 units[2] = {(Py_UCS4)cp, 0};
+                if (cp >= 0x10000) {
+                    units[0] = Py_UNICODE_HIGH_SURROGATE((Py_UCS4)cp);
+                    units[1] = Py_UNICODE_LOW_SURROGATE((Py_UCS4)cp);
+                }
+                for (int u = 0; u < 2 && units[u]; u++) {
+                    char e[6] = {'\\', 'u', hex[(units[u] >> 12) & 0xf], hex[(units[u] >> 8) & 0xf],
+                                 hex[(units[u] >> 4) & 0xf], hex[units[u] & 0xf]};
+                    memcpy(o, e, 6);
+                    o += 6;
+                }
+                continue;
+            }
+            if (v[i] == '\\') {
+                *o++ = '\\';
+            } else if (v[i] == '"') { /* one of a doubled quote: \" */
+                *o++ = '\\';
+                i++;
+            }
+            *o++ = (char)v[i++];
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    assert(o - o0 == text_len);
+    /* The key: the address lower-cased (ASCII; plain: nothing to trim). */
+    PyObject *key = PyUnicode_New(email.len, 127);
+    if (key == NULL) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    Py_UCS1 *kp = PyUnicode_1BYTE_DATA(key);
+    for (Py_ssize_t i = 0; i < email.len; i++) {
+        unsigned char ch = p[email.from + i];
+        kp[i] = (Py_UCS1)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    PyObject *eid = eid_at < 0 ? PyUnicode_New(0, 0)
+                               : PyUnicode_DecodeASCII((const char *)p + val[eid_at].from, val[eid_at].len, NULL);
+    if (eid == NULL) {
+        Py_DECREF(fields);
+        Py_DECREF(key);
+        return NULL;
+    }
+    return Py_BuildValue("(OnNNONOO)", k, rec + 2, key, fields, want, eid, cols_text, has_mgr);
 }

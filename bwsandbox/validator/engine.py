@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bwsandbox.spec.codes import Scope, Severity
 from bwsandbox.spec.fields import Kind
 from bwsandbox.validator import accel, crossrow, fastpath, values
+from bwsandbox.validator.applicable import Applicable
 from bwsandbox.validator.decode import Decoded, Format, body, decode, utf8_ok
 from bwsandbox.validator.departments import check_departments
 from bwsandbox.validator.dialect import delimiter_findings, read_header
@@ -27,7 +28,7 @@ from bwsandbox.validator.findings import file_finding, finding, row_of, skipped_
 from bwsandbox.validator.formulas import formula_findings
 from bwsandbox.validator.header import HeaderMap, map_header
 from bwsandbox.validator.jsonfeed import nested_findings, read_json_table
-from bwsandbox.validator.model import ApplicableRow, Context, Finding, Report, Validation
+from bwsandbox.validator.model import Context, Finding, Report, Validation
 from bwsandbox.validator.structure import CsvRead, Table, _now
 from bwsandbox.validator.users import UserRules, user_rules
 
@@ -295,28 +296,8 @@ def _finish(
         if f.row is not None and f.column and f.severity is Severity.ERROR and f.scope is Scope.VALUE:
             drops.setdefault(f.row - 2, set()).add(f.column)
 
-    _NONE: frozenset[str] = frozenset()
-
-    def rows() -> Iterator[ApplicableRow]:
-        blank = table.blank
-        specs, whole = values.row_values([(i, n, hmap.template.get(n)) for i, n in columns], context.locale)
-        width = max((i for i, _ in columns), default=-1) + 1
-        for rec, cells in enumerate(table.iter_records()):
-            if blank[rec] or rec in skipped_recs:
-                continue
-            dropped = drops.get(rec)
-            if dropped is None and len(cells) >= width and None not in cells:  # the common row
-                yield ApplicableRow(row=row_of(rec), values=whole(cells), dropped=_NONE)  # type: ignore[arg-type]
-                continue
-            out = {}
-            for idx, field_name, read in specs:
-                cell = cells[idx] if idx < len(cells) else None
-                if cell is None or (dropped is not None and field_name in dropped):
-                    continue
-                value = read(cell)
-                if value is not None:
-                    out[field_name] = value
-            yield ApplicableRow(row=row_of(rec), values=out, dropped=frozenset(dropped) if dropped else _NONE)
+    def rows() -> Applicable:
+        return Applicable(table, columns, hmap.template, context.locale, skipped_recs, drops)
 
     return Validation(report=report, rows_factory=rows, originals=_Originals(table, flagged))
 

@@ -101,6 +101,33 @@ class Table:
                 start = int(ends[rec - 1]) + 1 if rec else self._start0
                 yield parse_record(self._text, start, int(ends[rec]))
 
+    @property
+    def text(self) -> bytes:
+        """The body the records are read from (UTF-8)."""
+        return self._text
+
+    def spans(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+        """Where each data record starts in `text`, and where it ends (at
+        its LF, or the end); None when the records were read otherwise (JSON,
+        the pure engine's csv reading)."""
+        import numpy as np
+
+        ends = self._ends
+        if ends is None or self._records is not None:
+            return None
+        starts = np.empty(len(ends), dtype=np.int64)
+        if len(ends):
+            starts[0] = self._start0
+            starts[1:] = ends[:-1] + 1
+        return starts, ends
+
+    def record(self, rec: int) -> list[str]:
+        """The cells of data record `rec` (from 0) of a file `spans` places, as the csv module reads it."""
+        ends = self._ends
+        assert ends is not None, "record() reads a file spans() places"
+        start = int(ends[rec - 1]) + 1 if rec else self._start0
+        return parse_record(self._text, start, int(ends[rec]))
+
     def originals(self, records: Sequence[int]) -> dict[int, tuple[str, ...]]:
         """Original cells of some records, keyed by spreadsheet row."""
         out: dict[int, tuple[str, ...]] = {}

@@ -155,10 +155,8 @@ def row_values(columns: Iterable[Column], locale: str) -> tuple[
     if accel.engines().ccells:
         from bwsandbox.validator import _ccells
 
-        cols = tuple(
-            (index, name, _plain_kind(spec), spec is not None and spec.required, memory, read)
-            for index, name, spec, read, memory in built
-        )
+        plain = plain_columns((index, name, spec) for index, name, spec, _, _ in built)
+        cols = tuple((*p, memory, read) for p, (_, _, _, read, memory) in zip(plain, built, strict=True))
         c_values, limit = _ccells.values, SHARED_VALUES
 
         def in_c(cells: Sequence[str]) -> dict[str, str]:
@@ -170,6 +168,13 @@ def row_values(columns: Iterable[Column], locale: str) -> tuple[
         return {name: value for index, name, read in reads if (value := read(cells[index])) is not None}
 
     return reads, in_python
+
+
+def plain_columns(columns: Iterable[Column]) -> tuple[tuple[int, str, int, bool], ...]:
+    """Each column's cell index, name, how the C row pass may take its cell
+    as it is, and whether it is required (an empty cell is then not applied)."""
+    return tuple((index, name, _plain_kind(spec), spec is not None and spec.required)
+                 for index, name, spec in columns)  # fmt: skip
 
 
 def _plain_kind(spec: Field | None) -> int:

@@ -1,0 +1,159 @@
+"""A re-sent CSV file's common record is read in C from its bytes
+(`_ccells.quick_record`, `ingest/quick.py` `known_records`) and no row is
+made of it: the answer is the one the rule gives the row the validator makes
+of the record (a property test over hostile cells), and applying a file so
+changes no outcome against applying its rows one by one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+
+from apply_helpers import TODAY
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bwsandbox.ingest import workspace
+from bwsandbox.ingest.apply import apply_users, materialised, run
+from bwsandbox.ingest.quick import QuickRule, columns_text, record_spec
+from bwsandbox.ingest.records import Outcome, Policy, State, email_key
+from bwsandbox.ingest.stored import new_fields
+from bwsandbox.spec.fields import Profile
+from bwsandbox.validator import Context, validate
+from bwsandbox.validator._ccells import quick_record
+from bwsandbox.validator.applicable import Applicable
+
+HEADER = ["email", "first_name", "last_name", "employee_id", "title", "on_leave", "deactivation_date", "x y",
+          "manager_email"]
+# Cells a file may hold: mostly plain ones (the C reader takes them: quoted or not, a
+# doubled quote, a comma, a backslash, letters past ASCII), and every kind it must leave to
+# the rows (spaces to trim, line breaks, apostrophes, yes/no, dates, control characters).
+_PLAIN = st.sampled_from(["", "Ann", "O'Neil", "a,b", 'say "hi"', "back\\slash", "Inès", "名前", "\U0001f600",
+                          "#", "=1+2", "0042"])  # fmt: skip
+_ODD = st.sampled_from([" Ann", "Ann ", "Zoë ", "\u3000Ann", "line\nbreak", "tab\there", "'0042", "\u2028",
+                        "\x7f", "yes", "2026-12-31", "12/31/2026", "2026-01-01", "cr\ronly"])  # fmt: skip
+_CELL = st.one_of(_PLAIN, _PLAIN, _PLAIN, _ODD)
+_COLUMN = {"on_leave": st.sampled_from(["true", "false", "", "yes"]),
+           "deactivation_date": st.sampled_from(["", "", "", "2026-12-31", "2026-01-01"])}  # fmt: skip
+_EMAIL = st.sampled_from(["a@x.com", "B@x.com", "c@x.com", "c@x.com", " d@x.com", "é@x.com", "", 'e"@x.com'])
+
+
+def _record(draw: st.DrawFn) -> list[str]:
+    return [draw(_EMAIL), *(draw(_COLUMN.get(name, _CELL)) for name in HEADER[1:-1]), draw(_EMAIL)]
+
+
+def _pure_text(values: Mapping[str, str]) -> str:
+    return json.dumps(new_fields(values))
+
+
+def _csv(records: list[list[str]], quote_all: bool) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+    writer.writerows([HEADER, *records])
+    return out.getvalue().encode("utf-8")
+
+
+@st.composite
+def files(draw: st.DrawFn) -> bytes:
+    n = draw(st.integers(1, 6))
+    return _csv([_record(draw) for _ in range(n)], draw(st.booleans()))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=files(), engage=st.booleans(), kept=st.booleans())
+def test_the_c_record_reader_answers_as_the_rule_does_on_the_validators_row(
+    data: bytes, engage: bool, kept: bool
+) -> None:
+    validation = validate(data, Context(profile=Profile.ENGAGE if engage else Profile.CORE))
+    rows = validation.applicable()
+    assert isinstance(rows, Applicable)
+    columns = frozenset(validation.report.columns)
+    rule = QuickRule(kept=("first_name", "last_name") if kept else (), engage=engage, today=TODAY, ids=True,
+                     columns=columns, text=_pure_text)  # fmt: skip
+    spec = record_spec(rule, rows.plain)
+    assert spec is not None
+    # None: records the scan did not place (a CR alone, say), given one by one.
+    for batch in rows.batches(2) or ():
+        for k, rec in enumerate(batch.recs):
+            if k in batch.made:
+                continue  # a value refused: the row is made already, never read in C
+            got = quick_record(k, batch.text, batch.starts[k], batch.ends[k], rec, spec)
+            if got is NotImplemented:
+                continue
+            arow = batch.row(rec)
+            key = email_key(arow.values["email"])
+            assert got == rule.row(k, arow.row, key, arow.values, columns_text(tuple(arow.values)))
+
+
+def test_the_common_records_of_a_file_are_read_in_c() -> None:
+    """Quoted cells, a doubled quote, a backslash, letters past ASCII and an
+    empty date: read in C; a date, an edge space, a line break: not."""
+    data = _csv([
+        ["a@x.com", "Inès", "Lee", "1", 'say "hi"', "true", "", "a,b", "b@x.com"],
+        ["B@x.com", "名前", "\U0001f600", "2", "back\\slash", "false", "", "", ""],
+        ["c@x.com", "Ann", "Lee", "3", "", "true", "2026-12-31", "", ""],
+        ["d@x.com", " Ann", "Lee", "4", "", "true", "", "", ""],
+        ["e@x.com", "Ann", "Lee", "5", "line\nbreak", "true", "", "", ""],
+    ], quote_all=True)  # fmt: skip
+    validation = validate(data, Context())
+    rows = validation.applicable()
+    assert isinstance(rows, Applicable)
+    rule = QuickRule(kept=("first_name", "last_name"), engage=False, today=TODAY, ids=True,
+                     columns=frozenset(validation.report.columns), text=_pure_text)  # fmt: skip
+    spec = record_spec(rule, rows.plain)
+    assert spec is not None
+    batches = rows.batches(10)
+    assert batches is not None
+    (batch,) = list(batches)
+    got = [quick_record(k, batch.text, batch.starts[k], batch.ends[k], rec, spec)
+           for k, rec in enumerate(batch.recs)]  # fmt: skip
+    assert [g is NotImplemented for g in got] == [False, False, True, True, True]
+    for k in (0, 1):
+        arow = batch.row(batch.recs[k])
+        key = email_key(arow.values["email"])
+        assert got[k] == rule.row(k, arow.row, key, arow.values, columns_text(tuple(arow.values)))
+    assert got[1] is not NotImplemented and got[1] is not None and got[1][2] == "b@x.com"
+
+
+def _seen(outcome: Outcome) -> tuple[object, ...]:
+    return (
+        outcome.refused, sorted(outcome.counts.items()),
+        [(f.code, f.row, f.column, f.value, f.message) for f in outcome.findings],
+        [(c.action, c.uid, c.row, dict(c.fields), c.active, c.before) for c in outcome.users],
+        outcome.overwritten,
+    )  # fmt: skip
+
+
+def _apply(stored: bytes, data: bytes, profile: Profile, *, one_by_one: bool) -> Outcome:
+    """`data` applied on the directory `stored` makes, by its records (the C
+    reader where it can) or by its rows one by one."""
+    context = Context(profile=profile)
+    first = validate(stored, context)
+    terms = Policy(profile=profile, today=TODAY, columns=frozenset(first.report.columns))
+    seeded = apply_users(State(), first.applicable(), terms)
+    validation = validate(data, context)
+    policy = Policy(profile=profile, today=TODAY, columns=frozenset(validation.report.columns))
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, seeded.state_after(State()))
+        rows = validation.applicable()
+        return materialised(run(conn, iter(list(rows)) if one_by_one else rows, policy))
+
+
+@st.composite
+def resent(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A file, and the same file sent again with some cells changed (or not)."""
+    n = draw(st.integers(1, 6))
+    records = [_record(draw) for _ in range(n)]
+    again = [record if draw(st.integers(0, 2)) else _record(draw) for record in records]
+    return _csv(records, draw(st.booleans())), _csv(again, draw(st.booleans()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(files=resent(), profile=st.sampled_from(list(Profile)))
+def test_reading_records_in_c_changes_no_outcome(files: tuple[bytes, bytes], profile: Profile) -> None:
+    stored, data = files
+    assert _seen(_apply(stored, data, profile, one_by_one=False)) == _seen(
+        _apply(stored, data, profile, one_by_one=True)
+    )
