@@ -65,15 +65,25 @@ class Applicable(Iterator[ApplicableRow]):
         self._drops = drops
         self._rows: Iterator[ApplicableRow] | None = None
 
-    def __next__(self) -> ApplicableRow:
+    def __iter__(self) -> Iterator[ApplicableRow]:
+        # The generator itself (a row costs no call through __next__), on the one pass.
         if self._rows is None:
             self._rows = self._each()
-        return next(self._rows)
+        return self._rows
+
+    def __next__(self) -> ApplicableRow:
+        return next(iter(self))
 
     def _each(self) -> Iterator[ApplicableRow]:
-        blank = self._table.blank.tolist()
+        blank, skipped, drops, width, whole = (
+            self._table.blank.tolist(), self._skipped, self._drops, self._width, self._whole
+        )
         for rec, cells in enumerate(self._table.iter_records()):
-            if not blank[rec] and rec not in self._skipped:
+            if blank[rec] or rec in skipped:
+                continue
+            if rec not in drops and len(cells) >= width and None not in cells:  # the common row
+                yield ApplicableRow(row=row_of(rec), values=whole(cells), dropped=_NONE)  # type: ignore[arg-type]
+            else:
                 yield self._row(rec, cells)
 
     def _row(self, rec: int, cells: Sequence[str | None]) -> ApplicableRow:
