@@ -91,7 +91,8 @@ _PEND_COLUMNS = (
     "has_mgr", "mgr_eid", "blank", "action",
 )  # fmt: skip
 _PEND = f"INSERT INTO w_pend ({', '.join(_PEND_COLUMNS)}) VALUES ({', '.join('?' * len(_PEND_COLUMNS))})"
-# Where `_batch` reads a `w_pend` row of a user the row leaves as they are, for `w_same`.
+_SAME_IN = "INSERT INTO w_same (uid, row, cols, has_mgr, mkey) VALUES (?, ?, ?, ?, ?)"
+# Where `_merge_rows` reads a `w_pend` row of a user the row leaves as they are, for `w_same`.
 _MKEY, _ACTION = (_PEND_COLUMNS.index(c) for c in ("mkey", "action"))
 
 
@@ -181,7 +182,7 @@ class _Applier(LinkRules, ChangeRules):
             if spec is not None and batches is not None:
                 for records in batches:
                     try:
-                        keys, rest = known_records(self.conn, records, spec, self._judge)
+                        keys, rest = known_records(self.conn, records, spec, self._judge, self.rows_seen)
                     except sqlite3.IntegrityError as exc:
                         raise _twice() from exc
                     self._seen(keys)
@@ -190,13 +191,13 @@ class _Applier(LinkRules, ChangeRules):
         it = iter(rows)
         while batch := list(itertools.islice(it, workspace.BATCH)):
             keys = [email_key(r.values.get("email", "")) for r in batch]
-            self._seen(keys)
             pairs = list(zip(batch, keys, strict=True))
             if self.quick:
                 try:
-                    pairs = known_rows(self.conn, pairs, self._judge)
+                    pairs = known_rows(self.conn, pairs, self._judge, self.rows_seen)
                 except sqlite3.IntegrityError as exc:
                     raise _twice() from exc
+            self._seen(keys)
             self._merge_rows(pairs)
 
     def _seen(self, keys: list[str]) -> None:
@@ -240,7 +241,7 @@ class _Applier(LinkRules, ChangeRules):
                 out.append(pending)
         try:
             self.conn.executemany(_PEND, out)
-            self.conn.executemany("INSERT INTO w_same VALUES (?, ?, ?, ?, ?)", same)
+            self.conn.executemany(_SAME_IN, same)
         except sqlite3.IntegrityError as exc:
             raise _twice() from exc
 

@@ -114,33 +114,35 @@ _QUICK_IN = "INSERT INTO w_quick VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
 _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
 _QUICK_SAME = (
-    "INSERT INTO w_same (uid, row, cols, has_mgr, mkey)"
-    " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END"
+    "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
+    " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END, ?1 + q.i"
     f" FROM w_quick AS q JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
 )
-# The rows the statement above left for the merge: by their place in the batch.
+# The rows the statement above left for the merge, by their place in the batch: those
+# it sent no `w_same` row for (?1 + i: the row's place among the file's rows, its own).
 _QUICK_MISSED = (
     "SELECT q.i FROM w_quick AS q"
-    f" WHERE NOT EXISTS (SELECT 1 FROM w_dir AS d WHERE d.uid = {_HOLDER} AND {_SAME})"
+    f" WHERE NOT EXISTS (SELECT 1 FROM w_same AS s WHERE s.uid = {_HOLDER} AND s.n = ?1 + q.i)"
 )
 
 
-def known_same(conn: sqlite3.Connection, quick: list[Quick]) -> set[int]:
+def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int) -> set[int]:
     """The rows of `w_quick` rows `quick` (their first value: the row's place
-    in its batch) that leave their user as they are, sent to `w_same`
+    in its batch; `base`: the batch's first row's place among the file's rows)
+    that leave their user as they are, sent to `w_same`
     (sqlite3.IntegrityError: two of them reach one user)."""
     conn.executemany(_QUICK_IN, quick)
     try:
         done = {q[0] for q in quick}
-        if conn.execute(_QUICK_SAME).rowcount < len(quick):
-            done.difference_update(r for (r,) in conn.execute(_QUICK_MISSED))
+        if conn.execute(_QUICK_SAME, (base,)).rowcount < len(quick):
+            done.difference_update(r for (r,) in conn.execute(_QUICK_MISSED, (base,)))
         return done
     finally:
         conn.execute("DELETE FROM w_quick")
 
 
 def known_rows(
-    conn: sqlite3.Connection, pairs: list[tuple[ApplicableRow, str]], judge: Judge
+    conn: sqlite3.Connection, pairs: list[tuple[ApplicableRow, str]], judge: Judge, base: int
 ) -> list[tuple[ApplicableRow, str]]:
     """The rows of a batch (with the keys of their addresses) the merge must
     decide, in file order: all but those known to leave their user as they
@@ -149,7 +151,7 @@ def known_rows(
     quick = [q for i, (r, key) in enumerate(pairs) if key and (q := judge(i, r.row, key, r.values))]
     if not quick:
         return pairs
-    done = known_same(conn, quick)
+    done = known_same(conn, quick, base)
     return [pair for i, pair in enumerate(pairs) if i not in done]
 
 
@@ -180,7 +182,7 @@ def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) ->
 
 
 def known_records(
-    conn: sqlite3.Connection, batch: RecordBatch, spec: RecordSpec, judge: Judge
+    conn: sqlite3.Connection, batch: RecordBatch, spec: RecordSpec, judge: Judge, base: int
 ) -> tuple[list[str], list[tuple[ApplicableRow, str]]]:
     """The keys of a batch's rows, and the rows the merge must decide, in
     file order: all but those known to leave their user as they are, which go
@@ -207,6 +209,6 @@ def known_records(
         keys.append(key)
         if got is NotImplemented and key and (q := judge(k, arow.row, key, arow.values)):
             quick.append(q)
-    done = known_same(conn, quick) if quick else set()
+    done = known_same(conn, quick, base) if quick else set()
     rest = [(arow or make(batch.recs[k]), keys[k]) for k, arow in enumerate(rows) if k not in done]
     return keys, rest

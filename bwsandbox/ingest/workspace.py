@@ -50,9 +50,10 @@ _TABLES = (
     # The users a row reaches and leaves as they are, kept out of `w_pend`
     # unless a rule needs them there (`changes.ChangeRules._back_in`): a re-sent
     # roster is mostly these, and the rules then pass over the changes only.
-    # `mkey`: their manager's key where their row names one, else ''.
+    # `mkey`: their manager's key where their row names one, else ''; `n`: the row's
+    # place among the file's rows (from 0) where `quick.known_same` sent it, else NULL.
     f"CREATE TABLE {SCHEMA}.w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT NOT NULL,"
-    " has_mgr INTEGER NOT NULL, mkey TEXT NOT NULL)",
+    " has_mgr INTEGER NOT NULL, mkey TEXT NOT NULL, n INTEGER)",
     # A batch's rows that may leave their user as they are, as `quick._QUICK_SAME`
     # compares them (`i`: the row's place in the batch): the row's fields as a new
     # user's (text), the status it gives them (want; NULL: theirs), its employee
