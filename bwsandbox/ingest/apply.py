@@ -52,9 +52,9 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from bwsandbox.ingest import reports, workspace
+from bwsandbox.ingest import fresh, reports, workspace
 from bwsandbox.ingest.changes import ChangeRules
 from bwsandbox.ingest.links import LinkRules
 from bwsandbox.ingest.quick import (
@@ -76,7 +76,16 @@ from bwsandbox.ingest.records import (
     UserChange,
     email_key,
 )
-from bwsandbox.ingest.stored import CONTROL, Found, Stored, new_fields, new_text, prefetch
+from bwsandbox.ingest.stored import (
+    CONTROL,
+    Found,
+    Pending,
+    Stored,
+    new_fields,
+    new_text,
+    prefetch,
+    row_action,
+)
 from bwsandbox.spec.fields import CORE_FIELDS, NEW_USER_NAMES, Profile, identity_by_employee_id
 from bwsandbox.validator.applicable import Applicable
 from bwsandbox.validator.findings import finding
@@ -94,44 +103,6 @@ _PEND = f"INSERT INTO w_pend ({', '.join(_PEND_COLUMNS)}) VALUES ({', '.join('?'
 _SAME_IN = "INSERT INTO w_same (uid, row, cols, has_mgr, mkey) VALUES (?, ?, ?, ?, ?)"
 # Where `_merge_rows` reads a `w_pend` row of a user the row leaves as they are, for `w_same`.
 _MKEY, _ACTION = (_PEND_COLUMNS.index(c) for c in ("mkey", "action"))
-
-
-@dataclass(slots=True)
-class Pending:
-    """A user as their row leaves them, before they go to the workspace."""
-
-    fields: Mapping[str, str]  # a dict once owned; before, the stored fields (copy on write)
-    active: bool
-    new: bool
-    owned: bool = True
-    manager_eid: str | None = None
-
-    def set(self, name: str, value: str) -> None:
-        if self.fields.get(name) != value:
-            self._own()[name] = value
-
-    def drop(self, name: str) -> None:
-        if name in self.fields:
-            del self._own()[name]
-
-    def _own(self) -> dict[str, str]:
-        fields = self.fields
-        if not self.owned or not isinstance(fields, dict):
-            fields = self.fields = dict(fields)
-            self.owned = True
-        return fields
-
-
-def _row_action(res: Pending, before: Stored | None, fields: Mapping[str, str]) -> str:
-    """What the row does to its user (stored `fields`): a creation or a new
-    status, which every later rule keeps; else new fields or none (both
-    dicts are at hand: a field set and then set back is no change). A rule
-    that changes the user's fields has `_changes` decide that again (`links.py`)."""
-    if before is None:
-        return str(Action.CREATED)
-    if before.active != res.active:
-        return str(Action.DEACTIVATED if before.active else Action.REACTIVATED)
-    return str(Action.UPDATED if res.owned and res.fields != fields else Action.UNCHANGED)
 
 
 class _Applier(LinkRules, ChangeRules):
@@ -165,7 +136,8 @@ class _Applier(LinkRules, ChangeRules):
             not every_row_in and policy.source is Source.FILE and "manager_id" not in policy.columns
         )
         # Rows known unchanged in SQL (`quick.py`): not into an empty directory (a first load).
-        self.quick = self.may_stay_out and conn.execute("SELECT 1 FROM w_dir LIMIT 1").fetchone() is not None
+        self.empty = conn.execute("SELECT 1 FROM w_dir LIMIT 1").fetchone() is None
+        self.quick = self.may_stay_out and not self.empty
         rule = QuickRule(kept=self.kept_names, engage=policy.profile is Profile.ENGAGE, today=policy.today,
                          ids=self.has_ids, columns=policy.columns, text=self._new_text)  # fmt: skip
         self._rule = rule
@@ -175,19 +147,8 @@ class _Applier(LinkRules, ChangeRules):
 
     # -- the rows ----------------------------------------------------------------
     def rows(self, rows: Iterable[ApplicableRow]) -> None:
-        if self.quick and isinstance(rows, Applicable):
-            # A re-sent CSV file's common record is read in C, straight into `w_quick` (`quick.py`).
-            spec = record_spec(self._rule, rows.plain)
-            batches = rows.batches(workspace.BATCH) if spec is not None else None
-            if spec is not None and batches is not None:
-                for records in batches:
-                    try:
-                        keys, rest = known_records(self.conn, records, spec, self._judge, self.rows_seen)
-                    except sqlite3.IntegrityError as exc:
-                        raise _twice() from exc
-                    self._seen(keys)
-                    self._merge_rows(rest)
-                return
+        if isinstance(rows, Applicable) and (self.quick or self.empty) and self._records(rows):
+            return
         it = iter(rows)
         while batch := list(itertools.islice(it, workspace.BATCH)):
             keys = [email_key(r.values.get("email", "")) for r in batch]
@@ -200,14 +161,40 @@ class _Applier(LinkRules, ChangeRules):
             self._seen(keys)
             self._merge_rows(pairs)
 
+    def _records(self, rows: Applicable) -> bool:
+        """A CSV file's rows by their records, the common one read in C: a
+        re-sent file's into `w_quick` (`quick.py`), a first load's straight
+        into `w_pend` (`fresh.py`); False where the C module does not read them."""
+        spec = record_spec(self._rule, rows.plain) if self.quick else None
+        made = fresh.plan(rows.plain, self.policy.columns, core=self.core) if self.empty else None
+        batches = rows.batches(workspace.BATCH) if spec is not None or made is not None else None
+        if batches is None:
+            return False
+        for records in batches:
+            uids = None
+            try:
+                if spec is not None:
+                    keys, rest = known_records(self.conn, records, spec, self._judge, self.rows_seen)
+                elif made is not None:
+                    keys, new, rest, uids, self.next_uid = fresh.created(records, made, self.next_uid)
+                    self.conn.executemany(_PEND, new)
+            except sqlite3.IntegrityError as exc:
+                raise _twice() from exc
+            self._seen(keys)
+            self._merge_rows(rest, uids)
+        return True
+
     def _seen(self, keys: list[str]) -> None:
         """A batch's rows counted, and (engage) their addresses noted."""
         self.rows_seen += len(keys)
         if self.full_roster:
             self.conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in keys if k))
 
-    def _merge_rows(self, rest: list[tuple[ApplicableRow, str]]) -> None:
-        """A batch's rows (with the keys of their addresses) merged into their users."""
+    def _merge_rows(
+        self, rest: list[tuple[ApplicableRow, str]], uids: list[int | None] | None = None
+    ) -> None:
+        """A batch's rows (with the keys of their addresses) merged into their
+        users (`uids`: the uid kept for each row that creates one, `fresh.py`)."""
         eids = []  # only under identity by id is a row's user found by their id
         if self.identity_by_employee_id:
             eids = [e for r, _ in rest if (e := r.values.get("employee_id", ""))]
@@ -215,7 +202,7 @@ class _Applier(LinkRules, ChangeRules):
         found.decode()
         out: list[tuple[object, ...]] = []
         same: list[tuple[object, ...]] = []  # rows the merge finds leave their user as they are
-        for arow, key in rest:
+        for n, (arow, key) in enumerate(rest):
             if self.has_ids and self._stored_id_differs(arow, key, found):
                 continue
             uid = self._find(arow.values, key, found)
@@ -223,7 +210,8 @@ class _Applier(LinkRules, ChangeRules):
                 if not key:
                     self.out.count("skipped")
                     continue
-                uid, self.next_uid = self.next_uid, self.next_uid + 1
+                if uids is None or (uid := uids[n]) is None:
+                    uid, self.next_uid = self.next_uid, self.next_uid + 1
                 res = Pending(fields={}, active=True, new=True)
                 before = None
                 fields = res.fields
@@ -336,7 +324,7 @@ class _Applier(LinkRules, ChangeRules):
         cols = self._columns(values)
         fields = res.fields
         # What the row does, where the row alone says it (else `_changes` decides).
-        action = _row_action(res, before, stored)
+        action = row_action(res, before, stored)
         # The columns that repeat a field (`workspace.DERIVED`), made here from the
         # dict at hand rather than read back from the JSON by SQL.
         if before is not None and not res.owned:  # the stored fields, as they are

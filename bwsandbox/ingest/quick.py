@@ -28,6 +28,7 @@ from bwsandbox.ingest.stored import CONTROL
 from bwsandbox.validator import accel
 from bwsandbox.validator.applicable import RecordBatch
 from bwsandbox.validator.model import ApplicableRow
+from bwsandbox.validator.values import NEVER
 
 # A `w_quick` row: i (the row's place in its batch), row, key, text, want (the
 # status the row gives its user; None: theirs), eid ('' for none), cols, has_mgr.
@@ -155,25 +156,42 @@ def known_rows(
     return [pair for i, pair in enumerate(pairs) if i not in done]
 
 
+_MAX_CELLS = 256  # the cells the C module reads of a record, at most (`_rows.c` Q_MAX_CELLS)
 # What the C record reader needs of a file (`_rows.c` quick_record): see `record_spec`.
 RecordColumn = tuple[int, int, bool, bytes | None]  # cell index, plain kind, required, JSON name
 RecordSpec = tuple[int, tuple[RecordColumn, ...], int, int, tuple[int, ...], int | None, str, int]
 
 
+def record_columns(
+    plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str]
+) -> tuple[int, tuple[RecordColumn, ...], dict[str, int]] | None:
+    """How the C module reads a file's records (`plain`: each column's cell
+    index, name, plain kind and whether it is required, in the order of a
+    row's values: `Applicable.plain`): the width it reads, the columns, and
+    each name's place among them; None where it is not in use, or the
+    columns are not the file's `columns`, or hold no address."""
+    names = [name for _, name, _, _ in plain]
+    if not accel.engines().ccells or len(names) != len(columns) or set(names) != columns:
+        return None
+    width = max((index for index, _, _, _ in plain), default=-1) + 1
+    if "email" not in names or width > _MAX_CELLS or len(plain) > _MAX_CELLS:
+        return None
+    # A deactivation date is read in Python (its status, and its place last in
+    # the fields) whatever its column's kind (a custom key of that name, too):
+    # the C module takes only an empty one.
+    cols = tuple((index, NEVER if name == _DATE else kind, required,
+                  None if name in CONTROL else json.dumps(name).encode("ascii"))
+                 for index, name, kind, required in plain)  # fmt: skip
+    return width, cols, {name: c for c, name in enumerate(names)}
+
+
 def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) -> RecordSpec | None:
     """How the C module reads a file's records into `w_quick` rows (`plain`:
-    each column's cell index, name, plain kind and whether it is required,
-    in the order of a row's values: `Applicable.plain`); None where it is not
-    in use, or the columns are not the rule's."""
-    names = [name for _, name, _, _ in plain]
-    if not accel.engines().ccells or len(names) != len(rule.columns) or set(names) != rule.columns:
+    as `record_columns` reads it); None where it does not."""
+    got = record_columns(plain, rule.columns)
+    if got is None:
         return None
-    if "email" not in names:
-        return None
-    at = {name: c for c, name in enumerate(names)}
-    cols = tuple((index, kind, required, None if name in CONTROL else json.dumps(name).encode("ascii"))
-                 for index, name, kind, required in plain)  # fmt: skip
-    width = max(index for index, _, _, _ in plain) + 1
+    width, cols, at = got
     # A record the C module reads has plain cells only, so an empty deactivation date: active (1).
     want = 1 if rule.engage or _DATE in at else None
     return (width, cols, at["email"], at.get("employee_id", -1) if rule.ids else -1,

@@ -1,5 +1,6 @@
 """The stored users a batch of rows names, as the apply reads them
-(`apply.py`), and the fields a row gives a user it creates.
+(`apply.py`), the fields a row gives a user it creates, and a user as their
+row leaves them (`Pending`).
 
 `prefetch` reads, for the rows of a batch the merge decides, the stored
 users they may reach (by address, and by employee id where that is
@@ -16,6 +17,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bwsandbox.ingest.records import Action
 from bwsandbox.validator import accel
 
 # Columns that steer applying instead of being stored as they are.
@@ -117,3 +119,41 @@ def prefetch(conn: sqlite3.Connection, keys: list[str], eids: list[str]) -> Foun
         ):  # fmt: skip
             found.by_lower.setdefault(leid, eid)
     return found
+
+
+@dataclass(slots=True)
+class Pending:
+    """A user as their row leaves them, before they go to the workspace."""
+
+    fields: Mapping[str, str]  # a dict once owned; before, the stored fields (copy on write)
+    active: bool
+    new: bool
+    owned: bool = True
+    manager_eid: str | None = None
+
+    def set(self, name: str, value: str) -> None:
+        if self.fields.get(name) != value:
+            self._own()[name] = value
+
+    def drop(self, name: str) -> None:
+        if name in self.fields:
+            del self._own()[name]
+
+    def _own(self) -> dict[str, str]:
+        fields = self.fields
+        if not self.owned or not isinstance(fields, dict):
+            fields = self.fields = dict(fields)
+            self.owned = True
+        return fields
+
+
+def row_action(res: Pending, before: Stored | None, fields: Mapping[str, str]) -> str:
+    """What the row does to its user (stored `fields`): a creation or a new
+    status, which every later rule keeps; else new fields or none (both
+    dicts are at hand: a field set and then set back is no change). A rule
+    that changes the user's fields has `_changes` decide that again (`changes.py`)."""
+    if before is None:
+        return str(Action.CREATED)
+    if before.active != res.active:
+        return str(Action.DEACTIVATED if before.active else Action.REACTIVATED)
+    return str(Action.UPDATED if res.owned and res.fields != fields else Action.UNCHANGED)

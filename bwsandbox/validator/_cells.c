@@ -649,6 +649,7 @@ fail:
 PyObject *bw_fields_text(PyObject *self, PyObject *args);
 PyObject *bw_quick_row(PyObject *self, PyObject *args);
 PyObject *bw_quick_record(PyObject *self, PyObject *args);
+PyObject *bw_plain_record(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
@@ -668,6 +669,9 @@ static PyMethodDef methods[] = {
     {"quick_record", bw_quick_record, METH_VARARGS,
      "quick_record(k, text, start, end, rec, spec) -> tuple | None | NotImplemented: quick_row's answer for "
      "a record read from its bytes."},
+    {"plain_record", bw_plain_record, METH_VARARGS,
+     "plain_record(text, start, end, spec) -> tuple | NotImplemented: a common record's key, fields' text "
+     "and picked values, read from its bytes."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

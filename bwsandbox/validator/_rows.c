@@ -23,6 +23,7 @@
 PyObject *bw_fields_text(PyObject *self, PyObject *args);
 PyObject *bw_quick_row(PyObject *self, PyObject *args);
 PyObject *bw_quick_record(PyObject *self, PyObject *args);
+PyObject *bw_plain_record(PyObject *self, PyObject *args);
 
 /* The text being written: on the stack up to its size, then on the heap. */
 typedef struct {
@@ -386,100 +387,73 @@ static int split_cells(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, C
  * trims are all such): a cell with one at either end is its normaliser's. */
 static int edge(long c) { return c < 0 || Py_UNICODE_ISSPACE((Py_UCS4)c); }
 
-PyObject *bw_quick_record(PyObject *self, PyObject *args) {
-    PyObject *k, *text, *spec;
-    Py_ssize_t start, end, rec;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO!nnnO!:quick_record", &k, &PyBytes_Type, &text, &start, &end, &rec,
-                          &PyTuple_Type, &spec))
-        return NULL;
-    Py_ssize_t size = PyBytes_GET_SIZE(text);
-    if (PyTuple_GET_SIZE(spec) != 8 || start < 0 || end < start || end > size) {
-        PyErr_SetString(PyExc_ValueError, "quick_record: a bad spec or span");
-        return NULL;
-    }
-    Py_ssize_t width = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 0));
-    Py_ssize_t email_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 2));
-    Py_ssize_t eid_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 3));
-    if (PyErr_Occurred()) return NULL;
-    PyObject *cols = PyTuple_GET_ITEM(spec, 1), *kept_at = PyTuple_GET_ITEM(spec, 4);
-    PyObject *want = PyTuple_GET_ITEM(spec, 5), *cols_text = PyTuple_GET_ITEM(spec, 6);
-    PyObject *has_mgr = PyTuple_GET_ITEM(spec, 7);
-    if (!PyTuple_Check(cols) || !PyTuple_Check(kept_at) || width < 1 || width > Q_MAX_CELLS ||
-        PyTuple_GET_SIZE(cols) > Q_MAX_CELLS || email_at < 0 || email_at >= PyTuple_GET_SIZE(cols) ||
-        eid_at >= PyTuple_GET_SIZE(cols)) {
-        PyErr_SetString(PyExc_ValueError, "quick_record: a bad spec");
-        return NULL;
-    }
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(text) + start;
-    Py_ssize_t n = end - start;
-    if (n > 0 && p[n - 1] == '\r') n--; /* CRLF */
-    Cell cell[Q_MAX_CELLS], val[Q_MAX_CELLS];
-    if (!split_cells(p, n, width, cell)) Py_RETURN_NOTIMPLEMENTED;
-    Py_ssize_t ncols = PyTuple_GET_SIZE(cols);
-    Py_ssize_t text_len = 2, written = 0; /* "{}", and the fields written in it */
-    for (Py_ssize_t c = 0; c < ncols; c++) {
+/* The cells of the columns `cols` (see quick_record's spec) of record p[0:n]
+ * into val, and the length of their text (fields_text's) into *text_len: 1
+ * when every one is plain, 0 when one is not (NotImplemented), -1 on error. */
+static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, PyObject *cols, Cell *val,
+                      Py_ssize_t *text_len) {
+    Cell cell[Q_MAX_CELLS];
+    if (!split_cells(p, n, width, cell)) return 0;
+    Py_ssize_t written = 0;
+    *text_len = 2; /* "{}" */
+    for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(cols); c++) {
         PyObject *col = PyTuple_GET_ITEM(cols, c);
         if (!PyTuple_Check(col) || PyTuple_GET_SIZE(col) != 4) {
-            PyErr_SetString(PyExc_TypeError, "quick_record: each column is (index, kind, required, name)");
-            return NULL;
+            PyErr_SetString(PyExc_TypeError, "a record's column is (index, kind, required, name)");
+            return -1;
         }
         Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(col, 0));
         long kind = PyLong_AsLong(PyTuple_GET_ITEM(col, 1));
-        if (PyErr_Occurred()) return NULL;
+        if (PyErr_Occurred()) return -1;
         if (index < 0 || index >= width) {
-            PyErr_SetString(PyExc_ValueError, "quick_record: a column past the width");
-            return NULL;
+            PyErr_SetString(PyExc_ValueError, "a record's column past the width");
+            return -1;
         }
         val[c] = cell[index];
         const unsigned char *v = p + val[c].from;
         Py_ssize_t m = val[c].len;
         if (m == 0) {
             int required = PyObject_IsTrue(PyTuple_GET_ITEM(col, 2));
-            if (required < 0) return NULL;
-            if (required) Py_RETURN_NOTIMPLEMENTED; /* not applied: a row without that name */
+            if (required < 0) return -1;
+            if (required) return 0; /* not applied: a row without that name */
             continue;
         }
         if (val[c].wide) {
             Py_ssize_t at = 0;
-            if (edge(utf8_at(v, m, &at)) || edge(utf8_last(v, m))) Py_RETURN_NOTIMPLEMENTED; /* trimmed */
+            if (edge(utf8_at(v, m, &at)) || edge(utf8_last(v, m))) return 0; /* trimmed */
         } else if (v[0] == ' ' || v[m - 1] == ' ') {
-            Py_RETURN_NOTIMPLEMENTED; /* trimmed */
+            return 0; /* trimmed */
         }
         if (kind == Q_ID ? v[0] == '\'' :
             kind == Q_BOOL ? !((m == 4 && memcmp(v, "true", 4) == 0) || (m == 5 && memcmp(v, "false", 5) == 0)) :
             kind != Q_TEXT)
-            Py_RETURN_NOTIMPLEMENTED; /* its normaliser's to read */
+            return 0; /* its normaliser's to read */
         PyObject *name = PyTuple_GET_ITEM(col, 3);
-        if (name != Py_None) {
-            if (!PyBytes_Check(name)) {
-                PyErr_SetString(PyExc_TypeError, "quick_record: a column's JSON name is bytes or None");
-                return NULL;
-            }
-            /* , "name": "value", a doubled quote written \" and a backslash \\ */
-            text_len += (written++ ? 2 : 0) + PyBytes_GET_SIZE(name) + 4;
-            Py_ssize_t i = 0;
-            while (i < m) {
-                long cp = utf8_at(v, m, &i);
-                if (cp < 0) Py_RETURN_NOTIMPLEMENTED;
-                text_len += cp == '\\' ? 2 : cp < 0x80 ? 1 : cp < 0x10000 ? 6 : 12; /* \uXXXX, a pair */
-            }
+        if (name == Py_None) continue;
+        if (!PyBytes_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "a record's column's JSON name is bytes or None");
+            return -1;
+        }
+        /* , "name": "value", a doubled quote written \" and a backslash \\ */
+        *text_len += (written++ ? 2 : 0) + PyBytes_GET_SIZE(name) + 4;
+        Py_ssize_t i = 0;
+        while (i < m) {
+            long cp = utf8_at(v, m, &i);
+            if (cp < 0) return 0;
+            *text_len += cp == '\\' ? 2 : cp < 0x80 ? 1 : cp < 0x10000 ? 6 : 12; /* \uXXXX, a pair */
         }
     }
-    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(kept_at); j++) {
-        Py_ssize_t c = PyLong_AsSsize_t(PyTuple_GET_ITEM(kept_at, j));
-        if (c == -1 && PyErr_Occurred()) return NULL;
-        if (c < 0 || c >= ncols || val[c].len == 0) Py_RETURN_NONE; /* a required name kept: the merge says */
-    }
-    Cell email = val[email_at];
-    if (email.len == 0 || email.quotes || email.wide || (eid_at >= 0 && (val[eid_at].quotes || val[eid_at].wide)))
-        Py_RETURN_NOTIMPLEMENTED; /* no address (the merge's), or a quote or a letter past ASCII in a key */
-    /* The text, as fields_text writes it. */
+    return 1;
+}
+
+/* The text of the columns read by read_plain, as fields_text writes it. */
+static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *val, Py_ssize_t text_len) {
+    static const char hex[] = "0123456789abcdef";
     PyObject *fields = PyUnicode_New(text_len, 127);
     if (fields == NULL) return NULL;
     char *o = (char *)PyUnicode_1BYTE_DATA(fields), *o0 = o;
     *o++ = '{';
-    for (Py_ssize_t c = 0; c < ncols; c++) {
+    for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(cols); c++) {
         PyObject *name = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cols, c), 3);
         if (name == Py_None || val[c].len == 0) continue;
         if (o - o0 > 1) {
@@ -495,7 +469,6 @@ PyObject *bw_quick_record(PyObject *self, PyObject *args) {
         Py_ssize_t m = val[c].len, i = 0;
         while (i < m) {
             if (v[i] >= 0x80) { /* as _json.c escapes it: \uXXXX, or a UTF-16 surrogate pair */
-                static const char hex[] = "0123456789abcdef";
                 long cp = utf8_at(v, m, &i);
                 Py_UCS4 units[2] = {(Py_UCS4)cp, 0};
                 if (cp >= 0x10000) {
@@ -521,24 +494,154 @@ PyObject *bw_quick_record(PyObject *self, PyObject *args) {
         *o++ = '"';
     }
     *o++ = '}';
-    assert(o - o0 == text_len);
-    /* The key: the address lower-cased (ASCII; plain: nothing to trim). */
-    PyObject *key = PyUnicode_New(email.len, 127);
-    if (key == NULL) {
+    if (o - o0 != text_len) { /* never: the two passes count alike */
         Py_DECREF(fields);
+        PyErr_SetString(PyExc_SystemError, "a record's text is not the length counted");
         return NULL;
     }
+    return fields;
+}
+
+/* The key of an address cell read by read_plain: lower-cased (ASCII only, no
+ * quote in it: else NULL without an error, the Python path's). */
+static PyObject *plain_key(const unsigned char *p, Cell email) {
+    if (email.len == 0 || email.quotes || email.wide) return NULL;
+    PyObject *key = PyUnicode_New(email.len, 127);
+    if (key == NULL) return NULL;
     Py_UCS1 *kp = PyUnicode_1BYTE_DATA(key);
     for (Py_ssize_t i = 0; i < email.len; i++) {
         unsigned char ch = p[email.from + i];
         kp[i] = (Py_UCS1)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
     }
-    PyObject *eid = eid_at < 0 ? PyUnicode_New(0, 0)
-                               : PyUnicode_DecodeASCII((const char *)p + val[eid_at].from, val[eid_at].len, NULL);
+    return key;
+}
+
+/* The record's bytes, and the spec's checks: 1, or -1 on error. */
+static int record_args(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyObject *spec, Py_ssize_t size,
+                       const unsigned char **p, Py_ssize_t *n, Py_ssize_t *width, PyObject **cols) {
+    if (PyTuple_GET_SIZE(spec) != size || start < 0 || end < start || end > PyBytes_GET_SIZE(text)) {
+        PyErr_SetString(PyExc_ValueError, "a bad record spec or span");
+        return -1;
+    }
+    *width = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 0));
+    if (*width == -1 && PyErr_Occurred()) return -1;
+    *cols = PyTuple_GET_ITEM(spec, 1);
+    if (!PyTuple_Check(*cols) || *width < 1 || *width > Q_MAX_CELLS || PyTuple_GET_SIZE(*cols) > Q_MAX_CELLS) {
+        PyErr_SetString(PyExc_ValueError, "a bad record spec");
+        return -1;
+    }
+    *p = (const unsigned char *)PyBytes_AS_STRING(text) + start;
+    *n = end - start;
+    if (*n > 0 && (*p)[*n - 1] == '\r') (*n)--; /* CRLF */
+    return 1;
+}
+
+/* A column's place in cols from a spec item (-1: none), checked. */
+static int place(PyObject *item, PyObject *cols, Py_ssize_t *at) {
+    *at = PyLong_AsSsize_t(item);
+    if (*at == -1 && PyErr_Occurred()) return -1;
+    if (*at < -1 || *at >= PyTuple_GET_SIZE(cols)) {
+        PyErr_SetString(PyExc_ValueError, "a record spec's column place is out of range");
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *bw_quick_record(PyObject *self, PyObject *args) {
+    PyObject *k, *text, *spec, *cols;
+    Py_ssize_t start, end, rec, n, width, email_at, eid_at, text_len;
+    const unsigned char *p;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO!nnnO!:quick_record", &k, &PyBytes_Type, &text, &start, &end, &rec,
+                          &PyTuple_Type, &spec))
+        return NULL;
+    if (record_args(text, start, end, spec, 8, &p, &n, &width, &cols) < 0) return NULL;
+    if (place(PyTuple_GET_ITEM(spec, 2), cols, &email_at) < 0 || place(PyTuple_GET_ITEM(spec, 3), cols, &eid_at) < 0)
+        return NULL;
+    PyObject *kept_at = PyTuple_GET_ITEM(spec, 4), *want = PyTuple_GET_ITEM(spec, 5);
+    PyObject *cols_text = PyTuple_GET_ITEM(spec, 6), *has_mgr = PyTuple_GET_ITEM(spec, 7);
+    if (email_at < 0 || !PyTuple_Check(kept_at)) {
+        PyErr_SetString(PyExc_ValueError, "quick_record: a bad spec");
+        return NULL;
+    }
+    Cell val[Q_MAX_CELLS];
+    int got = read_plain(p, n, width, cols, val, &text_len);
+    if (got < 0) return NULL;
+    if (got == 0) Py_RETURN_NOTIMPLEMENTED;
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(kept_at); j++) {
+        Py_ssize_t c;
+        if (place(PyTuple_GET_ITEM(kept_at, j), cols, &c) < 0) return NULL;
+        if (c < 0 || val[c].len == 0) Py_RETURN_NONE; /* a required name kept: the merge says */
+    }
+    if (eid_at >= 0 && (val[eid_at].quotes || val[eid_at].wide)) Py_RETURN_NOTIMPLEMENTED;
+    PyObject *key = plain_key(p, val[email_at]);
+    if (key == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NOTIMPLEMENTED; /* no address (the merge's), or one to read in Python */
+    }
+    PyObject *fields = plain_text(p, cols, val, text_len);
+    PyObject *eid = fields == NULL ? NULL
+                    : eid_at < 0   ? PyUnicode_New(0, 0)
+                                   : PyUnicode_DecodeASCII((const char *)p + val[eid_at].from, val[eid_at].len, NULL);
     if (eid == NULL) {
-        Py_DECREF(fields);
+        Py_XDECREF(fields);
         Py_DECREF(key);
         return NULL;
     }
     return Py_BuildValue("(OnNNONOO)", k, rec + 2, key, fields, want, eid, cols_text, has_mgr);
+}
+
+/* plain_record(text, start, end, spec) -> tuple | NotImplemented: a common
+ * record (as quick_record reads it) as (key, text, *picked): its address's
+ * key, its fields' text as fields_text writes them, and the values of the
+ * columns spec picks ('' for -1: a column the file has not). spec: (width,
+ * cols, email_at, picks). NotImplemented for any other record, and one whose
+ * address or picked values hold a quote or (the address) a letter past ASCII. */
+PyObject *bw_plain_record(PyObject *self, PyObject *args) {
+    PyObject *text, *spec, *cols;
+    Py_ssize_t start, end, n, width, email_at, text_len;
+    const unsigned char *p;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!nnO!:plain_record", &PyBytes_Type, &text, &start, &end, &PyTuple_Type, &spec))
+        return NULL;
+    if (record_args(text, start, end, spec, 4, &p, &n, &width, &cols) < 0) return NULL;
+    if (place(PyTuple_GET_ITEM(spec, 2), cols, &email_at) < 0) return NULL;
+    PyObject *picks = PyTuple_GET_ITEM(spec, 3);
+    if (email_at < 0 || !PyTuple_Check(picks)) {
+        PyErr_SetString(PyExc_ValueError, "plain_record: a bad spec");
+        return NULL;
+    }
+    Cell val[Q_MAX_CELLS];
+    int got = read_plain(p, n, width, cols, val, &text_len);
+    if (got < 0) return NULL;
+    if (got == 0) Py_RETURN_NOTIMPLEMENTED;
+    Py_ssize_t npicks = PyTuple_GET_SIZE(picks);
+    PyObject *out = PyTuple_New(2 + npicks);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < npicks; j++) {
+        Py_ssize_t c;
+        if (place(PyTuple_GET_ITEM(picks, j), cols, &c) < 0) goto fail;
+        if (c >= 0 && val[c].quotes) {
+            Py_DECREF(out);
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *value = c < 0 ? PyUnicode_New(0, 0)
+                                : PyUnicode_DecodeUTF8((const char *)p + val[c].from, val[c].len, "strict");
+        if (value == NULL) goto fail;
+        PyTuple_SET_ITEM(out, 2 + j, value);
+    }
+    PyObject *key = plain_key(p, val[email_at]);
+    if (key == NULL) {
+        if (PyErr_Occurred()) goto fail;
+        Py_DECREF(out);
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyTuple_SET_ITEM(out, 0, key);
+    PyObject *fields = plain_text(p, cols, val, text_len);
+    if (fields == NULL) goto fail;
+    PyTuple_SET_ITEM(out, 1, fields);
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
 }

@@ -1,8 +1,10 @@
-"""A re-sent CSV file's common record is read in C from its bytes
-(`_ccells.quick_record`, `ingest/quick.py` `known_records`) and no row is
-made of it: the answer is the one the rule gives the row the validator makes
-of the record (a property test over hostile cells), and applying a file so
-changes no outcome against applying its rows one by one."""
+"""A CSV file's common record is read in C from its bytes and no row is
+made of it: a re-sent file's into `w_quick` (`_ccells.quick_record`,
+`ingest/quick.py` `known_records`), a first load's straight into `w_pend`
+(`_ccells.plain_record`, `ingest/fresh.py`). The answer is the one the rule
+gives the row the validator makes of the record (a property test over
+hostile cells), and applying a file so changes no outcome against applying
+its rows one by one."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ import csv
 import io
 import json
 from collections.abc import Mapping
+from unittest import mock
 
 from apply_helpers import TODAY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwsandbox.ingest import workspace
+from bwsandbox.ingest import fresh, workspace
 from bwsandbox.ingest.apply import apply_users, materialised, run
 from bwsandbox.ingest.quick import QuickRule, columns_text, record_spec
 from bwsandbox.ingest.records import Outcome, Policy, State, email_key
@@ -126,10 +129,12 @@ def _seen(outcome: Outcome) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def _apply(stored: bytes, data: bytes, profile: Profile, *, one_by_one: bool) -> Outcome:
+def _apply(
+    stored: bytes, data: bytes, profile: Profile, *, one_by_one: bool, keys: frozenset[str] = frozenset()
+) -> Outcome:
     """`data` applied on the directory `stored` makes, by its records (the C
-    reader where it can) or by its rows one by one."""
-    context = Context(profile=profile)
+    reader where it can) or by its rows one by one (`keys`: the tenant's custom keys)."""
+    context = Context(profile=profile, custom_keys=keys)
     first = validate(stored, context)
     terms = Policy(profile=profile, today=TODAY, columns=frozenset(first.report.columns))
     seeded = apply_users(State(), first.applicable(), terms)
@@ -157,3 +162,66 @@ def test_reading_records_in_c_changes_no_outcome(files: tuple[bytes, bytes], pro
     assert _seen(_apply(stored, data, profile, one_by_one=False)) == _seen(
         _apply(stored, data, profile, one_by_one=True)
     )
+
+
+def _first_load(data: bytes, profile: Profile, *, one_by_one: bool) -> Outcome:
+    """`data` applied to an empty directory, by its records or by its rows one by one."""
+    validation = validate(data, Context(profile=profile))
+    policy = Policy(profile=profile, today=TODAY, columns=frozenset(validation.report.columns))
+    with workspace.private() as conn, workspace.working(conn):
+        rows = validation.applicable()
+        return materialised(run(conn, iter(list(rows)) if one_by_one else rows, policy))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=files(), profile=st.sampled_from(list(Profile)))
+def test_a_first_load_read_in_c_is_the_rows_one_by_one(data: bytes, profile: Profile) -> None:
+    """The users a first load creates from records read in C (`fresh.py`) are
+    those its rows one by one create, under the same uids in file order, the
+    rows the C module leaves (a date, a space to trim...) among them."""
+    with mock.patch.object(fresh, "created", wraps=fresh.created) as spy:
+        by_records = _first_load(data, profile, one_by_one=False)
+    rows = validate(data, Context(profile=profile)).applicable()
+    placed = isinstance(rows, Applicable) and rows.batches(1) is not None  # not: a CR alone, say
+    assert spy.called or not by_records.users or not placed
+    assert _seen(by_records) == _seen(_first_load(data, profile, one_by_one=True))
+
+
+def test_a_first_load_keeps_file_order_in_its_uids() -> None:
+    """A record the C module leaves to the rows (a date) between two it reads
+    gets the uid between theirs."""
+    data = _csv([
+        ["a@x.com", "Ann", "Lee", "1", "", "true", "", "", ""],
+        ["b@x.com", "Bo", "Lee", "2", "", "true", "2030-01-01", "", ""],
+        ["c@x.com", "Cy", "Lee", "3", "", "true", "", "", ""],
+    ], quote_all=False)  # fmt: skip
+    outcome = _first_load(data, Profile.CORE, one_by_one=False)
+    assert [(c.uid, c.fields["email"]) for c in outcome.users] == [
+        (1, "a@x.com"), (2, "b@x.com"), (3, "c@x.com")
+    ]  # fmt: skip
+
+
+def test_a_file_whose_columns_go_past_what_the_c_module_reads_is_read_row_by_row() -> None:
+    """An address past the 256th cell: the C module reads no record of it
+    (a review found it refused the file)."""
+    header = ",".join([f"u{i}" for i in range(300)] + ["email", "first_name", "last_name"])
+    data = f"{header}\r\n{',' * 300}a@x.com,Ann,Lee\r\n".encode()
+    for profile in Profile:
+        resent = _apply(data, data, profile, one_by_one=False)
+        assert resent.counts.get("unchanged") == 1
+        assert _seen(resent) == _seen(_apply(data, data, profile, one_by_one=True))
+        assert _seen(_first_load(data, profile, one_by_one=False)) == _seen(
+            _first_load(data, profile, one_by_one=True)
+        )
+
+
+def test_a_custom_key_named_deactivation_date_is_read_as_a_date() -> None:
+    """Engage has no deactivation date of its own: a tenant's custom key of
+    that name is text to the validator, and a date to the apply, in C too (a
+    review found the C module took it as text)."""
+    keys = frozenset({"deactivation_date"})
+    stored = b"email,first_name,last_name,deactivation_date\r\na@x.com,Ann,Lee,\r\n"
+    dated = b"email,first_name,last_name,deactivation_date\r\na@x.com,Ann,Lee,2020-01-01\r\n"
+    outcome = _apply(stored, dated, Profile.ENGAGE, one_by_one=False, keys=keys)
+    assert outcome.counts.get("deactivated") == 1
+    assert _seen(outcome) == _seen(_apply(stored, dated, Profile.ENGAGE, one_by_one=True, keys=keys))
