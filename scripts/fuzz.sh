@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz the validator with its two C extensions built under AddressSanitizer
-# and UndefinedBehaviorSanitizer (docs/security.md "Fuzzing").
+# and UndefinedBehaviorSanitizer, then run the apply's C record reader's
+# property tests on that build (docs/security.md "Fuzzing").
 #
 #   scripts/fuzz.sh [MINUTES]        default 10; split between the two engines
 #
@@ -13,7 +14,8 @@
 #      bwsandbox is the sanitized copy;
 #   3. runs tests/unit/test_validator_fuzz.py there with
 #      BWSANDBOX_FUZZ_SECONDS, on the accelerated engine (half the time) and
-#      on the pure one (the other half), with libasan preloaded into Python.
+#      on the pure one (the other half), with libasan preloaded into Python;
+#   4. then the property tests of the apply's C record reader (_rows.c).
 # Any sanitizer report aborts the run (exit non-zero); the last lines say how
 # many examples each engine tried. Needs gcc with libasan/libubsan.
 set -euo pipefail
@@ -74,4 +76,11 @@ for engine in accelerated pure; do
         -q -s "tests/unit/test_validator_fuzz.py::test_hostile_csv_never_makes_validate_raise[$engine]" \
         || status=$?
 done
+# The apply's C record reader (_rows.c) under the same sanitizers: its property
+# tests against the csv module, the normalisers and the rows one by one.
+echo "fuzz.sh: the record reader's property tests"
+"$TMP/venv/bin/python" -m pytest -p no:cacheprovider -o timeout=0 -q tests/unit/test_quick_records.py \
+    "tests/unit/test_validator_fastpath.py::test_the_c_quick_row_is_the_rules" \
+    "tests/unit/test_validator_fastpath.py::test_the_c_text_of_a_new_users_fields_is_the_one_json_dumps_writes" \
+    || status=$?
 exit "$status"
