@@ -446,20 +446,28 @@ static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Py
     return 1;
 }
 
-/* The text of the columns read by read_plain, as fields_text writes it. */
+/* The text of the columns read by read_plain, as fields_text writes it,
+ * in the text_len bytes read_plain counted; every write checked against them
+ * first (the two passes count alike: a SystemError, never an overrun, if an
+ * edit ever made them differ). */
 static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *val, Py_ssize_t text_len) {
     static const char hex[] = "0123456789abcdef";
     PyObject *fields = PyUnicode_New(text_len, 127);
     if (fields == NULL) return NULL;
-    char *o = (char *)PyUnicode_1BYTE_DATA(fields), *o0 = o;
+    char *o0 = (char *)PyUnicode_1BYTE_DATA(fields), *o = o0;
+#define ROOM(k) \
+    if ((o - o0) + (Py_ssize_t)(k) > text_len) goto overrun
+    ROOM(1);
     *o++ = '{';
     for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(cols); c++) {
         PyObject *name = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cols, c), 3);
         if (name == Py_None || val[c].len == 0) continue;
         if (o - o0 > 1) {
+            ROOM(2);
             *o++ = ',';
             *o++ = ' ';
         }
+        ROOM(PyBytes_GET_SIZE(name) + 3);
         memcpy(o, PyBytes_AS_STRING(name), (size_t)PyBytes_GET_SIZE(name));
         o += PyBytes_GET_SIZE(name);
         *o++ = ':';
@@ -478,11 +486,13 @@ static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *
                 for (int u = 0; u < 2 && units[u]; u++) {
                     char e[6] = {'\\', 'u', hex[(units[u] >> 12) & 0xf], hex[(units[u] >> 8) & 0xf],
                                  hex[(units[u] >> 4) & 0xf], hex[units[u] & 0xf]};
+                    ROOM(6);
                     memcpy(o, e, 6);
                     o += 6;
                 }
                 continue;
             }
+            ROOM(2);
             if (v[i] == '\\') {
                 *o++ = '\\';
             } else if (v[i] == '"') { /* one of a doubled quote: \" */
@@ -491,15 +501,17 @@ static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *
             }
             *o++ = (char)v[i++];
         }
+        ROOM(1);
         *o++ = '"';
     }
+    ROOM(1);
     *o++ = '}';
-    if (o - o0 != text_len) { /* never: the two passes count alike */
-        Py_DECREF(fields);
-        PyErr_SetString(PyExc_SystemError, "a record's text is not the length counted");
-        return NULL;
-    }
-    return fields;
+#undef ROOM
+    if (o - o0 == text_len) return fields;
+overrun:
+    Py_DECREF(fields);
+    PyErr_SetString(PyExc_SystemError, "a record's text is not the length counted");
+    return NULL;
 }
 
 /* The key of an address cell read by read_plain: lower-cased (ASCII only, no
@@ -611,36 +623,44 @@ PyObject *bw_plain_record(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "plain_record: a bad spec");
         return NULL;
     }
+    Py_ssize_t npicks = PyTuple_GET_SIZE(picks), at[Q_MAX_CELLS];
+    if (npicks > Q_MAX_CELLS) {
+        PyErr_SetString(PyExc_ValueError, "plain_record: too many picks");
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < npicks; j++) /* the spec checked whatever the record */
+        if (place(PyTuple_GET_ITEM(picks, j), cols, &at[j]) < 0) return NULL;
     Cell val[Q_MAX_CELLS];
     int got = read_plain(p, n, width, cols, val, &text_len);
     if (got < 0) return NULL;
     if (got == 0) Py_RETURN_NOTIMPLEMENTED;
-    Py_ssize_t npicks = PyTuple_GET_SIZE(picks);
     PyObject *out = PyTuple_New(2 + npicks);
     if (out == NULL) return NULL;
     for (Py_ssize_t j = 0; j < npicks; j++) {
-        Py_ssize_t c;
-        if (place(PyTuple_GET_ITEM(picks, j), cols, &c) < 0) goto fail;
-        if (c >= 0 && val[c].quotes) {
-            Py_DECREF(out);
-            Py_RETURN_NOTIMPLEMENTED;
-        }
+        Py_ssize_t c = at[j];
+        if (c >= 0 && val[c].quotes) goto python;
         PyObject *value = c < 0 ? PyUnicode_New(0, 0)
                                 : PyUnicode_DecodeUTF8((const char *)p + val[c].from, val[c].len, "strict");
-        if (value == NULL) goto fail;
+        if (value == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) goto fail;
+            PyErr_Clear(); /* not UTF-8 (never: the body is): the Python path's */
+            goto python;
+        }
         PyTuple_SET_ITEM(out, 2 + j, value);
     }
     PyObject *key = plain_key(p, val[email_at]);
     if (key == NULL) {
         if (PyErr_Occurred()) goto fail;
-        Py_DECREF(out);
-        Py_RETURN_NOTIMPLEMENTED;
+        goto python;
     }
     PyTuple_SET_ITEM(out, 0, key);
     PyObject *fields = plain_text(p, cols, val, text_len);
     if (fields == NULL) goto fail;
     PyTuple_SET_ITEM(out, 1, fields);
     return out;
+python:
+    Py_DECREF(out);
+    Py_RETURN_NOTIMPLEMENTED;
 fail:
     Py_DECREF(out);
     return NULL;

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 _MAX_COLUMNS = 31
+# The columns the rules across rows hash by name, whatever their kind (`users.py`).
+KEYED = ("email", "employee_id", "manager_id", "manager_email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,10 @@ def plan(hmap: HeaderMap, context: Context, needed: list[int], width: int) -> Pl
     processed = {**hmap.columns, **hmap.custom}
     names = tuple(processed[i] for i in needed)
     if len(needed) > _MAX_COLUMNS or max(needed) >= 256 or "email" not in names:
+        return None
+    if any(name in KEYED and name not in hmap.template for name in names):
+        # A custom key of such a name (engage has no manager_id): the rules hash it
+        # as a key, the C pass reads it as text and hashes nothing; polars reads it.
         return None
     by_id = identity_by_employee_id(context.profile, names)
     specs: list[ckinds.FastColumn] = []

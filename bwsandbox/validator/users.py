@@ -144,7 +144,7 @@ class UserRules:
         self.cols = set(plan.names) | {"i"}
         arrays: dict[str, np.ndarray[Any, Any]] = {"rec": np.arange(offset, offset + part.n, dtype=np.int32)}
         for name, h in part.hashes.items():
-            if name in ("email", "employee_id", "manager_id", "manager_email"):
+            if name in fastpath.KEYED:
                 arrays[f"hash:{name}"] = h
         for name, (numeric, padded, size) in part.ids.items():
             arrays.update({f"{name}:numeric": numeric, f"{name}:padded": padded, f"{name}:size": size})

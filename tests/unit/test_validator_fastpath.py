@@ -374,3 +374,16 @@ def test_the_c_quick_row_is_the_rules(
         assert got == rule.row(3, 7, "k@x.com", values, columns_text(tuple(values)))
     else:
         assert got is NotImplemented
+
+
+@pytest.mark.parametrize("cell", ["x", '"say ""hi"""', "'0042"])
+def test_a_custom_key_named_as_a_key_column_is_read_by_polars(cell: str) -> None:
+    """Engage has no manager_id: a tenant's custom key of that name is hashed
+    as a key by the rules across rows, which the C pass does not do for a
+    custom key, so the file is not read by it (a review found a cell the C
+    pass left to the exact rules made the validation raise KeyError)."""
+    data = f"email,first_name,manager_id\r\na@x.com,Ann,{cell}\r\nb@x.com,Bo,y\r\n".encode()
+    context = Context(profile=Profile.ENGAGE, custom_keys=frozenset({"manager_id"}))
+    fast, slow, taken = _both(data, context)
+    assert taken == 0
+    _same(fast, slow)
