@@ -75,16 +75,10 @@ class Applicable(Iterator[ApplicableRow]):
         return next(iter(self))
 
     def _each(self) -> Iterator[ApplicableRow]:
-        blank, skipped, drops, width, whole = (
-            self._table.blank.tolist(), self._skipped, self._drops, self._width, self._whole
-        )
+        blank, skipped, row = self._table.blank.tolist(), self._skipped, self._row
         for rec, cells in enumerate(self._table.iter_records()):
-            if blank[rec] or rec in skipped:
-                continue
-            if rec not in drops and len(cells) >= width and None not in cells:  # the common row
-                yield ApplicableRow(row=row_of(rec), values=whole(cells), dropped=_NONE)  # type: ignore[arg-type]
-            else:
-                yield self._row(rec, cells)
+            if not blank[rec] and rec not in skipped:
+                yield row(rec, cells)
 
     def _row(self, rec: int, cells: Sequence[str | None]) -> ApplicableRow:
         dropped = self._drops.get(rec)
