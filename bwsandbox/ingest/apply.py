@@ -74,7 +74,7 @@ from bwsandbox.ingest.records import (
     Source,
     State,
     UserChange,
-    email_key,
+    address_key,
 )
 from bwsandbox.ingest.stored import (
     CONTROL,
@@ -151,7 +151,7 @@ class _Applier(LinkRules, ChangeRules):
             return
         it = iter(rows)
         while batch := list(itertools.islice(it, workspace.BATCH)):
-            keys = [email_key(r.values.get("email", "")) for r in batch]
+            keys = [address_key(r.values) for r in batch]
             pairs = list(zip(batch, keys, strict=True))
             if self.quick:
                 try:
@@ -335,7 +335,7 @@ class _Applier(LinkRules, ChangeRules):
             text = self._new_text(values) if res.new else json.dumps(fields)
             eid, mkey, dept, ddate = workspace.derived_values(fields)
             # A new user's address is the row's; an update may change it (identity by id).
-            key = row_key if res.new else email_key(fields.get("email", ""))
+            key = row_key if res.new else address_key(fields)
         has_manager = int("manager_email" in values)
         return (uid, arow.row, arow.row, int(res.new), int(res.active), text, key, eid, mkey, dept, ddate,
                 cols, has_manager, res.manager_eid, blank, action)  # fmt: skip

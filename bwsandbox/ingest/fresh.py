@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bwsandbox.ingest.quick import RecordColumn, columns_text, record_columns
-from bwsandbox.ingest.records import Action, email_key
+from bwsandbox.ingest.records import Action, address_key, email_key
 from bwsandbox.spec.fields import NEW_USER_NAMES
 from bwsandbox.validator.applicable import RecordBatch
 from bwsandbox.validator.findings import row_of
@@ -87,7 +87,7 @@ def created(
         got = NotImplemented if arow is not None else plain_record(text, starts[k], ends[k], spec)
         if got is NotImplemented:
             arow = arow or make(rec)
-            key = email_key(arow.values.get("email", ""))
+            key = address_key(arow.values)
             rest.append((arow, key))
             uids.append(uid if key else None)
             uid += bool(key)

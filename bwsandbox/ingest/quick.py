@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bwsandbox.ingest.records import email_key
+from bwsandbox.ingest.records import address_key
 from bwsandbox.ingest.stored import CONTROL
 from bwsandbox.validator import accel
 from bwsandbox.validator.applicable import RecordBatch
@@ -222,7 +222,7 @@ def known_records(
             keys.append(got[2])
             continue
         arow = arow or make(rec)  # got None: a kept name empty, the merge's
-        key = email_key(arow.values.get("email", ""))
+        key = address_key(arow.values)
         rows.append(arow)
         keys.append(key)
         if got is NotImplemented and key and (q := judge(k, arow.row, key, arow.values)):

@@ -25,6 +25,11 @@ def email_key(address: str) -> str:
     return address if key == address else key
 
 
+def address_key(values: Mapping[str, str]) -> str:
+    """The identity key of a row's address ('' for a row without one)."""
+    return email_key(values.get("email", ""))
+
+
 class Action(enum.StrEnum):
     CREATED = "created"
     UPDATED = "updated"

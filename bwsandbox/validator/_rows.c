@@ -63,10 +63,27 @@ static inline int text_put(Text *t, const char *p, Py_ssize_t n) {
     return 0;
 }
 
-static int text_u(Text *t, Py_UCS4 c) {
+/* A code point past the short escapes as _json.c writes it: \uXXXX, or (past
+ * the BMP) a UTF-16 surrogate pair; into out (12 bytes), its length back. */
+static int escape_u(Py_UCS4 c, char *out) {
     static const char hex[] = "0123456789abcdef";
-    char u[6] = {'\\', 'u', hex[(c >> 12) & 0xf], hex[(c >> 8) & 0xf], hex[(c >> 4) & 0xf], hex[c & 0xf]};
-    return text_put(t, u, 6);
+    Py_UCS4 units[2] = {c, 0};
+    int n = 1;
+    if (c >= 0x10000) {
+        units[0] = Py_UNICODE_HIGH_SURROGATE(c);
+        units[1] = Py_UNICODE_LOW_SURROGATE(c);
+        n = 2;
+    }
+    for (int u = 0; u < n; u++) {
+        char *e = out + 6 * u;
+        e[0] = '\\';
+        e[1] = 'u';
+        e[2] = hex[(units[u] >> 12) & 0xf];
+        e[3] = hex[(units[u] >> 8) & 0xf];
+        e[4] = hex[(units[u] >> 4) & 0xf];
+        e[5] = hex[units[u] & 0xf];
+    }
+    return 6 * n;
 }
 
 static inline int as_is(Py_UCS4 c) { return c >= ' ' && c <= '~' && c != '"' && c != '\\'; }
@@ -84,9 +101,8 @@ static int text_escaped(Text *t, Py_UCS4 c) {
     default: break;
     }
     if (e[1] != 0) return text_put(t, e, 2);
-    if (c >= 0x10000) /* a UTF-16 surrogate pair, as _json.c writes it */
-        return text_u(t, Py_UNICODE_HIGH_SURROGATE(c)) < 0 ? -1 : text_u(t, Py_UNICODE_LOW_SURROGATE(c));
-    return text_u(t, c);
+    char u[12];
+    return text_put(t, u, escape_u(c, u));
 }
 
 /* The characters [a, b) of `s`, JSON-quoted as json.dumps writes them: runs
@@ -451,7 +467,6 @@ static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Py
  * first (the two passes count alike: a SystemError, never an overrun, if an
  * edit ever made them differ). */
 static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *val, Py_ssize_t text_len) {
-    static const char hex[] = "0123456789abcdef";
     PyObject *fields = PyUnicode_New(text_len, 127);
     if (fields == NULL) return NULL;
     char *o0 = (char *)PyUnicode_1BYTE_DATA(fields), *o = o0;
@@ -476,20 +491,12 @@ static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *
         const unsigned char *v = p + val[c].from;
         Py_ssize_t m = val[c].len, i = 0;
         while (i < m) {
-            if (v[i] >= 0x80) { /* as _json.c escapes it: \uXXXX, or a UTF-16 surrogate pair */
-                long cp = utf8_at(v, m, &i);
-                Py_UCS4 units[2] = {(Py_UCS4)cp, 0};
-                if (cp >= 0x10000) {
-                    units[0] = Py_UNICODE_HIGH_SURROGATE((Py_UCS4)cp);
-                    units[1] = Py_UNICODE_LOW_SURROGATE((Py_UCS4)cp);
-                }
-                for (int u = 0; u < 2 && units[u]; u++) {
-                    char e[6] = {'\\', 'u', hex[(units[u] >> 12) & 0xf], hex[(units[u] >> 8) & 0xf],
-                                 hex[(units[u] >> 4) & 0xf], hex[units[u] & 0xf]};
-                    ROOM(6);
-                    memcpy(o, e, 6);
-                    o += 6;
-                }
+            if (v[i] >= 0x80) { /* as _json.c escapes it */
+                char u[12];
+                int k = escape_u((Py_UCS4)utf8_at(v, m, &i), u);
+                ROOM(k);
+                memcpy(o, u, (size_t)k);
+                o += k;
                 continue;
             }
             ROOM(2);
