@@ -108,7 +108,14 @@ class Phases:
         setattr(owner, attr, timed)
 
 
-def _instrument(phases: Phases) -> None:
+# The rules `_Applier.finish` runs, in its order (`--rules` times each).
+RULES = ("_one_user_each", "_omitted", "_back_in", "_new_users_have_names", "_unique_addresses",
+         "_licence_limit", "_unique_ids", "_final_addresses", "_resolve_manager_ids", "_managers_exist",
+         "_follow_renamed_managers", "_refuse_cycles", "_refuse_deactivated_departments", "_changes",
+         "_terminate", "_departments_on_first_use")
+
+
+def _instrument(phases: Phases, *, rules: bool = False) -> None:
     from bwsandbox.ingest import apply, directory, plan, process, reports, workspace
 
     phases.wrap(directory, "sweep", "directory.sweep (clock's deactivations)")
@@ -122,6 +129,11 @@ def _instrument(phases: Phases) -> None:
     phases.wrap(process, "error_csv", "notify.error_csv (error file)")
     phases.wrap(reports, "cap", "reports.cap")
     phases.wrap(directory, "write", "directory.write (users, history)")
+    if rules:  # each step of `_Applier.finish`
+        phases.wrap(workspace, "index_pending", "index_pending")
+        for step in RULES:
+            phases.wrap(apply._Applier, step, step)
+        phases.wrap(workspace.Changes, "__init__", "Changes (numbered)")
 
 
 @contextlib.contextmanager
@@ -153,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=("first", "resend", "change10"), default="first")
     parser.add_argument("--mode", choices=("cprofile", "rss"), default="cprofile")
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--rules", action="store_true", help="rss mode: time each rule of the apply too")
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args(argv)
     paths = feeds(args.rows)
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {prof}")
             return 0
         phases = Phases(args.tracemalloc)
-        _instrument(phases)
+        _instrument(phases, rules=args.rules)
         if args.tracemalloc:
             tracemalloc.start()
         sampler = Sampler()

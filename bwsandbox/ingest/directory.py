@@ -123,7 +123,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         conn.execute(
             "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
             " created_batch, created_hid, created_row) SELECT ?, p.uid, p.key, p.active, p.fields, p.eid,"
-            " p.mkey, p.dept, p.ddate, ?, ? + q.n, p.row"
+            " p.mkey, p.dept, p.ddate, ?, ? + q.n - 1, p.row"
             " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
             " ORDER BY q.n",
             (tenant, batch, first_hid),

@@ -12,22 +12,26 @@ Each runs once every row is read, as SQL over the workspace
 (`workspace.py`): `w_pend`, the users as the file leaves them, and `w_dir`,
 the directory before it. Only what a rule refuses comes back to Python, to be
 said as a `Finding`, as production would (docs/production.md §3, §4): the
-row, or only the value, is not applied. The manager chains are walked over
-integer arrays, never objects per user.
+row, or only the value, is not applied. The manager loops are found over
+integer arrays (numpy), never objects per user.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from array import array
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from bwsandbox.ingest import workspace
 from bwsandbox.ingest.records import Outcome, Policy, email_key
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.findings import finding
+
+if TYPE_CHECKING:  # numpy is imported where a file's managers are checked for loops
+    import numpy as np
+    from numpy.typing import NDArray
 
 _CHAIN_SHOWN = 6  # managers named in a MANAGER_CYCLE message
 _IN = "uid IN (SELECT value FROM json_each(?))"
@@ -41,6 +45,27 @@ _UNTOUCHED = "w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid
 
 def _ids(uids: Iterable[int]) -> tuple[str]:
     return (json.dumps(list(uids)),)
+
+
+def _on_loops(managers: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Which users lie on a manager loop (`managers`: each user's manager,
+    -1 for none). A chain followed for as many steps as there are users
+    ends on a loop, or past the top of its tree, and each user of a loop is
+    where some chain ends (a loop's own users end on each other): so the
+    users those walks end on are the loops'. The steps are doubled each
+    time (the manager's manager, then theirs ...): log2(users) array
+    lookups in all, never a walk per user."""
+    import numpy as np
+
+    top = len(managers)  # past the top of a tree: a place that stays where it is
+    step = np.append(np.where(managers < 0, top, managers), top)
+    steps = 1
+    while steps <= top:
+        step = step[step]
+        steps *= 2
+    ends = np.zeros(top + 1, dtype=bool)
+    ends[step] = True
+    return ends[:top]
 
 
 class LinkRules:
@@ -350,15 +375,19 @@ class LinkRules:
         self._set([m[0] for m in moved], "manager_email", [m[1] for m in moved])
 
     # -- manager loops -------------------------------------------------------------
-    def _manager_graph(self) -> array[int]:
+    def _manager_graph(self) -> NDArray[np.int64]:
         """Each user's manager (a uid, -1 for none) once the file is applied."""
-        managers = array("q", [-1]) * self.next_uid
-        for uid, manager in self.conn.execute(
+        import numpy as np
+
+        managers = np.full(self.next_uid, -1, dtype=np.int64)
+        cursor = self.conn.execute(
             "SELECT c.uid, f.uid FROM"
             f" (SELECT uid, mkey FROM w_pend UNION ALL SELECT uid, mkey FROM {_UNTOUCHED})"
             " AS c JOIN w_final AS f ON f.key = c.mkey WHERE c.mkey != ''"
-        ):
-            managers[uid] = manager
+        )
+        while links := cursor.fetchmany(workspace.BATCH * 5):
+            pairs = np.array(links, dtype=np.int64)
+            managers[pairs[:, 0]] = pairs[:, 1]
         return managers
 
     _MAKES_LINK = (  # the file gives this user a manager other than the stored one
@@ -376,29 +405,18 @@ class LinkRules:
         conn = self.conn
         if conn.execute(f"SELECT 1 FROM w_pend WHERE {self._MAKES_LINK} LIMIT 1").fetchone() is None:
             return
+        import numpy as np
+
         managers = self._manager_graph()
-        while True:
-            makes = bytearray(len(managers))
-            on_loop: set[int] = set()
-            seen = bytearray(len(managers))  # 1: on the chain being walked; 2: walked before
-            for (start,) in conn.execute(f"SELECT uid FROM w_pend WHERE {self._MAKES_LINK} ORDER BY ord"):
-                makes[start] = 1
-                path: list[int] = []
-                node = start
-                while node >= 0 and not seen[node]:
-                    seen[node] = 1
-                    path.append(node)
-                    node = managers[node]
-                if node >= 0 and seen[node] == 1:  # back on this chain: a loop from there on
-                    on_loop.update(path[path.index(node) :])
-                for n in path:
-                    seen[n] = 2
-            refused = sorted(uid for uid in on_loop if makes[uid])
-            if not refused:
-                return
+        makes = np.zeros(len(managers), dtype=bool)
+        cursor = conn.execute(f"SELECT uid FROM w_pend WHERE {self._MAKES_LINK}")
+        while uids := cursor.fetchmany(workspace.BATCH * 5):
+            makes[np.array(uids, dtype=np.int64).ravel()] = True
+        while refused := np.flatnonzero(makes & _on_loops(managers)).tolist():
             for uid in refused:
                 self._cycle_finding(uid, managers)
             self._refuse_links(refused)
+            makes[refused] = False  # its link refused, the user keeps the old one
             for uid, manager in conn.execute(
                 "SELECT p.uid, f.uid FROM w_pend AS p"
                 " LEFT JOIN w_final AS f ON f.key = p.mkey AND p.mkey != ''"
@@ -407,7 +425,7 @@ class LinkRules:
             ):
                 managers[uid] = -1 if manager is None else manager
 
-    def _cycle_finding(self, uid: int, managers: array[int]) -> None:
+    def _cycle_finding(self, uid: int, managers: NDArray[np.int64]) -> None:
         row, manager_eid, manager_email = self.conn.execute(
             "SELECT row, mgr_eid, json_extract(fields, '$.manager_email') FROM w_pend WHERE uid = ?", (uid,)
         ).fetchone()
@@ -418,7 +436,7 @@ class LinkRules:
             pending = self.conn.execute("SELECT mgr_eid FROM w_pend WHERE uid = ?", (node,)).fetchone()
             eid = pending[0] if pending is not None else None
             chain.append(eid if by_id and eid else self._value(node, "manager_email"))
-            node = managers[node]
+            node = int(managers[node])
             if node == uid:
                 break
         loop = " -> ".join(v.strip() for v in chain) + ("" if node == uid else " -> ...")

@@ -68,7 +68,7 @@ _TABLES = (
     " WITHOUT ROWID",
     f"CREATE TABLE {SCHEMA}.w_ids (eid TEXT PRIMARY KEY, uid INTEGER NOT NULL, active INTEGER NOT NULL)"
     " WITHOUT ROWID",
-    # The changes in the order the file makes them, numbered from 0 (their history ids follow it).
+    # The changes in the order the file makes them, numbered from 1 (their history ids follow it).
     f"CREATE TABLE {SCHEMA}.w_seq (n INTEGER PRIMARY KEY, uid INTEGER NOT NULL)",
 )
 # The indexes the rules look users up by, each made only for a file whose
@@ -265,11 +265,12 @@ class Changes:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        # Numbered as they are inserted in order: SQLite gives each row the rowid after the last.
+        conn.execute("DELETE FROM w_seq")
         conn.execute(
-            "INSERT INTO w_seq (n, uid) SELECT row_number() OVER (ORDER BY ord) - 1, uid FROM w_pend"
-            " WHERE action != 'unchanged' ORDER BY ord"
+            "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged' ORDER BY ord"
         )
-        self._len = int(conn.execute("SELECT count(*) FROM w_seq").fetchone()[0])
+        self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
 
     def __len__(self) -> int:
         return self._len
@@ -292,7 +293,7 @@ class Changes:
             ).fetchall()
             for n, uid, action, row, fields, active, before, was_active in rows:
                 yield (
-                    n,
+                    n - 1,
                     UserChange(
                         action=Action(action),
                         uid=uid,

@@ -5,7 +5,10 @@ the directory, links to refused rows), departments users may be moved into."""
 from __future__ import annotations
 
 from apply_helpers import by_email, issues, rows, run, seeded, user
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bwsandbox.ingest.links import _on_loops
 from bwsandbox.ingest.records import State
 from bwsandbox.spec import messages
 
@@ -141,3 +144,38 @@ def test_a_loop_named_by_manager_id_is_reported_on_that_column() -> None:
     outcome, _ = run(state, rows(user("m@x.com", employee_id="1", manager_id="2")))
     [cycle] = outcome.findings
     assert (cycle.code, cycle.column, cycle.value) == ("MANAGER_CYCLE", "manager_id", "2")
+
+
+# -- manager loops over integer arrays -------------------------------------------
+
+
+def _on_a_loop_walked(managers: list[int], start: int) -> bool:
+    """The plain reading: following `start`'s managers comes back to `start`."""
+    node = managers[start]
+    for _ in range(len(managers)):
+        if node < 0:
+            return False
+        if node == start:
+            return True
+        node = managers[node]
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1, max_value=70).flatmap(
+    lambda n: st.lists(st.integers(min_value=-1, max_value=n - 1), min_size=n, max_size=n)))
+def test_the_users_on_manager_loops_are_those_whose_chain_comes_back(managers: list[int]) -> None:
+    import numpy as np
+
+    got = _on_loops(np.array(managers, dtype=np.int64)).tolist()
+    assert got == [_on_a_loop_walked(managers, u) for u in range(len(managers))]
+
+
+def test_a_long_loop_and_a_long_chain_into_it_are_told_apart() -> None:
+    import numpy as np
+
+    n = 5_000  # users 0..2499 a chain into the loop 2500 -> ... -> 4999 -> 2500
+    managers = np.arange(1, n + 1, dtype=np.int64)
+    managers[-1] = n // 2
+    on = _on_loops(managers)
+    assert not on[: n // 2].any() and on[n // 2 :].all()
