@@ -1,10 +1,10 @@
 """A file into an empty directory (a first load): every row with an address
 creates its user, so the common record's `w_pend` row is made straight from
-its bytes (`_rows.c` `plain_record`: its address's key, its fields' text as
-the store writes them, and the few values the row's user is looked up by),
-with no row, merge or Python dict per record (docs/benchmarks.md "Ingest at
-scale"). Any other record (a value to normalise, one the validator refused)
-is made a row and merged as every row is (`apply._Applier._merge_rows`),
+its bytes (`_rows.c` `plain_rows`, a run of records a call: its address's
+key, its fields' text as the store writes them, and the few values the
+row's user is looked up by), with no row, merge or Python object per
+record (docs/benchmarks.md "Ingest at scale"). Any other record (a value to
+normalise, one the validator refused) is made a row and merged as every row is (`apply._Applier._merge_rows`),
 under the uid kept for it in file order, so the directory is the one the
 rows one by one would make (a property test).
 
@@ -17,14 +17,13 @@ the names a new user needs and lacks (core), the manager id it names.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bwsandbox.ingest.quick import RecordColumn, columns_text, record_columns
+from bwsandbox.ingest.quick import RecordColumn, columns_text, left_to_python, record_columns
 from bwsandbox.ingest.records import Action, address_key, email_key
 from bwsandbox.spec.fields import NEW_USER_NAMES
 from bwsandbox.validator.applicable import RecordBatch
-from bwsandbox.validator.findings import row_of
 from bwsandbox.validator.model import ApplicableRow
 
 _CREATED = str(Action.CREATED)
@@ -39,19 +38,20 @@ class Fresh:
     """How one file's common records become created users' `w_pend` rows."""
 
     spec: PlainSpec  # `plain_record`'s: width, columns, the address's place, the picks' places
-    cols: str  # the columns every such row gives its user (JSON)
-    has_mgr: int
-    has_mid: bool  # the file has a manager_id column
-    core: bool  # a new user's missing names are noted (`blank`)
+    # `plain_rows`'s: the columns every such row gives its user (JSON), has_mgr, whether the
+    # file has a manager id, the names a new user lacks (JSON) by the mask of the empty ones
+    # (core; None: none lacks, or engage), the action, and the key of the manager's address.
+    tail: tuple[str, int, bool, tuple[str | None, ...], str, Callable[[str], str]]
 
-    def pending(self, got: tuple[str, ...], uid: int, row: int) -> tuple[object, ...]:
-        """The `w_pend` row of `plain_record`'s answer `got`, the file's row `row` creating user `uid`."""
-        key, text, eid, manager, dept, mid, *names = got
-        blank = None
-        if self.core and (empty := [n for n, v in zip(NEW_USER_NAMES, names, strict=True) if not v]):
-            blank = json.dumps(empty)
-        return (uid, row, row, 1, 1, text, key, eid, email_key(manager) if manager else "", dept, "",
-                self.cols, self.has_mgr, mid if self.has_mid else None, blank, _CREATED)  # fmt: skip
+
+def _blanks(core: bool) -> tuple[str | None, ...]:
+    """`blank` of a created user's `w_pend` row by the mask of their empty
+    names (bit j: `NEW_USER_NAMES[j]`), as `apply._Applier._pending` writes it."""
+    names = NEW_USER_NAMES
+    return tuple(
+        json.dumps(empty) if core and (empty := [n for j, n in enumerate(names) if mask >> j & 1]) else None
+        for mask in range(1 << len(names))
+    )
 
 
 def plan(plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *, core: bool) -> Fresh | None:
@@ -62,8 +62,9 @@ def plan(plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *
         return None
     width, cols, at = got
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
-    return Fresh(spec=spec, cols=columns_text(columns), has_mgr=int("manager_email" in at),
-                 has_mid="manager_id" in at, core=core)  # fmt: skip
+    tail = (columns_text(columns), int("manager_email" in at), "manager_id" in at, _blanks(core), _CREATED,
+            email_key)  # fmt: skip
+    return Fresh(spec=spec, tail=tail)
 
 
 def created(
@@ -71,29 +72,31 @@ def created(
 ) -> tuple[list[str], list[tuple[object, ...]], list[tuple[ApplicableRow, str]], list[int | None], int]:
     """A batch of a first load: the keys of its rows' addresses; the `w_pend`
     rows of its common records (users created, uids from `uid` on in file
-    order); the other rows, to merge, with the uid kept for each (None: no
-    address, so no user); and the next uid."""
-    from bwsandbox.validator._ccells import plain_record
+    order; `plain_rows`, a run of them a call); the other rows, to merge,
+    with the uid kept for each (None: no address, so no user); and the next uid."""
+    from bwsandbox.validator._ccells import plain_rows
 
-    text, starts, ends, made, make, spec = (
-        records.text, records.starts, records.ends, records.made, records.row, fresh.spec
+    text, starts, ends, recs, spec, tail = (
+        records.text, records.starts, records.ends, records.recs, fresh.spec, fresh.tail
     )
     keys: list[str] = []
     out: list[tuple[object, ...]] = []
     rest: list[tuple[ApplicableRow, str]] = []
     uids: list[int | None] = []
-    for k, rec in enumerate(records.recs):
-        arow = made.get(k)
-        got = NotImplemented if arow is not None else plain_record(text, starts[k], ends[k], spec)
-        if got is NotImplemented:
-            arow = arow or make(rec)
-            key = address_key(arow.values)
-            rest.append((arow, key))
-            uids.append(uid if key else None)
-            uid += bool(key)
-        else:
-            key = got[0]
-            out.append(fresh.pending(got, uid, row_of(rec)))
-            uid += 1
+    next_uid = uid
+
+    def read(k: int, stop: int) -> int:
+        nonlocal next_uid
+        made = len(out)
+        k = plain_rows(text, starts, ends, recs, k, stop, next_uid, spec, tail, out, keys)
+        next_uid += len(out) - made
+        return k
+
+    for k in left_to_python(records, read):
+        arow = records.made.get(k) or records.row(recs[k])
+        key = address_key(arow.values)
+        rest.append((arow, key))
+        uids.append(next_uid if key else None)
+        next_uid += bool(key)
         keys.append(key)
-    return keys, out, rest, uids, uid
+    return keys, out, rest, uids, next_uid

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bwsandbox.ingest.records import address_key
@@ -199,34 +199,49 @@ def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) ->
             int("manager_email" in at))  # fmt: skip
 
 
+def left_to_python(batch: RecordBatch, read: Callable[[int, int], int]) -> Iterator[int]:
+    """The places of a batch's records the C module leaves to Python, in
+    order: `read(k, stop)` reads records k, k + 1 ... before `stop` and
+    returns the place of the first it does not (`stop` if none); a record
+    the validator made a row of already (`batch.made`) is never read in C."""
+    n, stops, s, k = len(batch.recs), sorted(batch.made), 0, 0
+    while k < n:
+        while s < len(stops) and stops[s] < k:
+            s += 1
+        k = read(k, stops[s] if s < len(stops) else n)
+        if k < n:
+            yield k
+            k += 1
+
+
 def known_records(
     conn: sqlite3.Connection, batch: RecordBatch, spec: RecordSpec, judge: Judge, base: int
 ) -> tuple[list[str], list[tuple[ApplicableRow, str]]]:
     """The keys of a batch's rows, and the rows the merge must decide, in
     file order: all but those known to leave their user as they are, which go
     to `w_same` (`known_same`). The common record is read by the C module
-    from its bytes, and a row is made only of the others (`judge` tells which
-    of those `w_quick` takes) and of the records `known_same` leaves."""
-    from bwsandbox.validator._ccells import quick_record
+    from its bytes (`quick_records`, a run of them a call), and a row is
+    made only of the others (`judge` tells which of those `w_quick` takes:
+    the rule says None where the C module says the merge's) and of the
+    records `known_same` leaves."""
+    from bwsandbox.validator._ccells import quick_records
 
-    text, starts, ends, made, make = batch.text, batch.starts, batch.ends, batch.made, batch.row
+    text, starts, ends, recs, made, make = (
+        batch.text, batch.starts, batch.ends, batch.recs, batch.made, batch.row
+    )
     quick: list[Quick] = []
-    rows: list[ApplicableRow | None] = []  # None: not made (read in C)
     keys: list[str] = []
-    for k, rec in enumerate(batch.recs):
-        arow = made.get(k)
-        got = NotImplemented if arow is not None else quick_record(k, text, starts[k], ends[k], rec, spec)
-        if got is not NotImplemented and got is not None:
-            quick.append(got)
-            rows.append(None)
-            keys.append(got[2])
-            continue
-        arow = arow or make(rec)  # got None: a kept name empty, the merge's
+    rows: dict[int, ApplicableRow] = {}  # the records made rows of (the others read in C)
+
+    def read(k: int, stop: int) -> int:
+        return quick_records(text, starts, ends, recs, k, stop, spec, quick, keys)
+
+    for k in left_to_python(batch, read):
+        arow = rows[k] = made.get(k) or make(recs[k])
         key = address_key(arow.values)
-        rows.append(arow)
         keys.append(key)
-        if got is NotImplemented and key and (q := judge(k, arow.row, key, arow.values)):
+        if key and (q := judge(k, arow.row, key, arow.values)):
             quick.append(q)
     done = known_same(conn, quick, base) if quick else set()
-    rest = [(arow or make(batch.recs[k]), keys[k]) for k, arow in enumerate(rows) if k not in done]
+    rest = [(rows.get(k) or make(recs[k]), keys[k]) for k in range(len(recs)) if k not in done]
     return keys, rest

@@ -27,6 +27,32 @@ def quick_record(
 def plain_record(
     text: bytes, start: int, end: int, spec: tuple[Any, ...], /
 ) -> tuple[str, ...] | NotImplementedType: ...
+def quick_records(
+    text: bytes,
+    starts: list[int],
+    ends: list[int],
+    recs: list[int],
+    k: int,
+    stop: int,
+    spec: tuple[Any, ...],
+    out: list[tuple[int, int, str, str, int | None, str, str, int]],
+    keys: list[str],
+    /,
+) -> int: ...
+def plain_rows(
+    text: bytes,
+    starts: list[int],
+    ends: list[int],
+    recs: list[int],
+    k: int,
+    stop: int,
+    uid: int,
+    spec: tuple[Any, ...],
+    tail: tuple[Any, ...],
+    out: list[tuple[object, ...]],
+    keys: list[str],
+    /,
+) -> int: ...
 def hash_strings(values: Sequence[str], /) -> bytearray: ...
 def split(text: bytes, start: int, parts: int, /) -> list[tuple[int, int]]: ...
 def values(

@@ -650,6 +650,8 @@ PyObject *bw_fields_text(PyObject *self, PyObject *args);
 PyObject *bw_quick_row(PyObject *self, PyObject *args);
 PyObject *bw_quick_record(PyObject *self, PyObject *args);
 PyObject *bw_plain_record(PyObject *self, PyObject *args);
+PyObject *bw_quick_records(PyObject *self, PyObject *args);
+PyObject *bw_plain_rows(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
@@ -672,6 +674,12 @@ static PyMethodDef methods[] = {
     {"plain_record", bw_plain_record, METH_VARARGS,
      "plain_record(text, start, end, spec) -> tuple | NotImplemented: a common record's key, fields' text "
      "and picked values, read from its bytes."},
+    {"quick_records", bw_quick_records, METH_VARARGS,
+     "quick_records(text, starts, ends, recs, k, stop, spec, out, keys) -> int: quick_record for a batch's "
+     "records from k, appended to out, up to the first it does not read."},
+    {"plain_rows", bw_plain_rows, METH_VARARGS,
+     "plain_rows(text, starts, ends, recs, k, stop, uid, spec, tail, out, keys) -> int: the w_pend rows of a "
+     "batch's records from k (users created from uid on), appended to out, up to the first not read."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

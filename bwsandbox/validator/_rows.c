@@ -24,6 +24,8 @@ PyObject *bw_fields_text(PyObject *self, PyObject *args);
 PyObject *bw_quick_row(PyObject *self, PyObject *args);
 PyObject *bw_quick_record(PyObject *self, PyObject *args);
 PyObject *bw_plain_record(PyObject *self, PyObject *args);
+PyObject *bw_quick_records(PyObject *self, PyObject *args);
+PyObject *bw_plain_rows(PyObject *self, PyObject *args);
 
 /* The text being written: on the stack up to its size, then on the heap. */
 typedef struct {
@@ -566,14 +568,12 @@ static int place(PyObject *item, PyObject *cols, Py_ssize_t *at) {
     return 0;
 }
 
-PyObject *bw_quick_record(PyObject *self, PyObject *args) {
-    PyObject *k, *text, *spec, *cols;
-    Py_ssize_t start, end, rec, n, width, email_at, eid_at, text_len;
+/* quick_record's answer (a new reference), or NULL with an error. */
+static PyObject *quick_one(PyObject *k, PyObject *text, Py_ssize_t start, Py_ssize_t end, Py_ssize_t rec,
+                           PyObject *spec) {
+    PyObject *cols;
+    Py_ssize_t n, width, email_at, eid_at, text_len;
     const unsigned char *p;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OO!nnnO!:quick_record", &k, &PyBytes_Type, &text, &start, &end, &rec,
-                          &PyTuple_Type, &spec))
-        return NULL;
     if (record_args(text, start, end, spec, 8, &p, &n, &width, &cols) < 0) return NULL;
     if (place(PyTuple_GET_ITEM(spec, 2), cols, &email_at) < 0 || place(PyTuple_GET_ITEM(spec, 3), cols, &eid_at) < 0)
         return NULL;
@@ -610,19 +610,26 @@ PyObject *bw_quick_record(PyObject *self, PyObject *args) {
     return Py_BuildValue("(OnNNONOO)", k, rec + 2, key, fields, want, eid, cols_text, has_mgr);
 }
 
+PyObject *bw_quick_record(PyObject *self, PyObject *args) {
+    PyObject *k, *text, *spec;
+    Py_ssize_t start, end, rec;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO!nnnO!:quick_record", &k, &PyBytes_Type, &text, &start, &end, &rec,
+                          &PyTuple_Type, &spec))
+        return NULL;
+    return quick_one(k, text, start, end, rec, spec);
+}
+
 /* plain_record(text, start, end, spec) -> tuple | NotImplemented: a common
  * record (as quick_record reads it) as (key, text, *picked): its address's
  * key, its fields' text as fields_text writes them, and the values of the
  * columns spec picks ('' for -1: a column the file has not). spec: (width,
  * cols, email_at, picks). NotImplemented for any other record, and one whose
  * address or picked values hold a quote or (the address) a letter past ASCII. */
-PyObject *bw_plain_record(PyObject *self, PyObject *args) {
-    PyObject *text, *spec, *cols;
-    Py_ssize_t start, end, n, width, email_at, text_len;
+static PyObject *plain_one(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyObject *spec) {
+    PyObject *cols;
+    Py_ssize_t n, width, email_at, text_len;
     const unsigned char *p;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "O!nnO!:plain_record", &PyBytes_Type, &text, &start, &end, &PyTuple_Type, &spec))
-        return NULL;
     if (record_args(text, start, end, spec, 4, &p, &n, &width, &cols) < 0) return NULL;
     if (place(PyTuple_GET_ITEM(spec, 2), cols, &email_at) < 0) return NULL;
     PyObject *picks = PyTuple_GET_ITEM(spec, 3);
@@ -670,5 +677,136 @@ python:
     Py_RETURN_NOTIMPLEMENTED;
 fail:
     Py_DECREF(out);
+    return NULL;
+}
+
+PyObject *bw_plain_record(PyObject *self, PyObject *args) {
+    PyObject *text, *spec;
+    Py_ssize_t start, end;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!nnO!:plain_record", &PyBytes_Type, &text, &start, &end, &PyTuple_Type, &spec))
+        return NULL;
+    return plain_one(text, start, end, spec);
+}
+
+/* Record k of a batch's lists: its start, end and number; -1 on error. */
+static int batch_record(PyObject *starts, PyObject *ends, PyObject *recs, Py_ssize_t k, Py_ssize_t *start,
+                        Py_ssize_t *end, Py_ssize_t *rec) {
+    if (k >= PyList_GET_SIZE(starts) || k >= PyList_GET_SIZE(ends) || k >= PyList_GET_SIZE(recs)) {
+        PyErr_SetString(PyExc_IndexError, "a record past the batch's lists");
+        return -1;
+    }
+    *start = PyLong_AsSsize_t(PyList_GET_ITEM(starts, k));
+    if (*start == -1 && PyErr_Occurred()) return -1;
+    *end = PyLong_AsSsize_t(PyList_GET_ITEM(ends, k));
+    if (*end == -1 && PyErr_Occurred()) return -1;
+    *rec = PyLong_AsSsize_t(PyList_GET_ITEM(recs, k));
+    if (*rec == -1 && PyErr_Occurred()) return -1;
+    return 0;
+}
+
+/* quick_records(text, starts, ends, recs, k, stop, spec, out, keys) -> int:
+ * quick_record for the batch's records k, k + 1 ... before stop, each
+ * tuple appended to the list out and its key to the list keys, until the
+ * first record it does not read (None or NotImplemented): its place is
+ * returned, stop when every one was read. */
+PyObject *bw_quick_records(PyObject *self, PyObject *args) {
+    PyObject *text, *starts, *ends, *recs, *spec, *out, *keys;
+    Py_ssize_t k, stop, start, end, rec;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!nnO!O!O!:quick_records", &PyBytes_Type, &text, &PyList_Type, &starts,
+                          &PyList_Type, &ends, &PyList_Type, &recs, &k, &stop, &PyTuple_Type, &spec, &PyList_Type,
+                          &out, &PyList_Type, &keys))
+        return NULL;
+    if (k < 0) {
+        PyErr_SetString(PyExc_ValueError, "quick_records: a negative place");
+        return NULL;
+    }
+    for (; k < stop; k++) {
+        if (batch_record(starts, ends, recs, k, &start, &end, &rec) < 0) return NULL;
+        PyObject *place = PyLong_FromSsize_t(k);
+        if (place == NULL) return NULL;
+        PyObject *got = quick_one(place, text, start, end, rec, spec);
+        Py_DECREF(place);
+        if (got == NULL) return NULL;
+        if (!PyTuple_Check(got)) {
+            Py_DECREF(got);
+            break;
+        }
+        int failed = PyList_Append(out, got) < 0 || PyList_Append(keys, PyTuple_GET_ITEM(got, 2)) < 0;
+        Py_DECREF(got);
+        if (failed) return NULL;
+    }
+    return PyLong_FromSsize_t(k);
+}
+
+/* plain_rows(text, starts, ends, recs, k, stop, uid, spec, tail, out, keys)
+ * -> int: the w_pend rows (ingest/fresh.py) of the batch's records k, k + 1
+ * ... before stop, read as plain_record reads them, each creating the next
+ * user from uid on: appended to the list out, their keys to the list keys,
+ * until the first record plain_record does not read: its place is returned,
+ * stop when every one was read. spec: plain_record's, its picks (after the
+ * key and the text) the employee id, the manager's address, the
+ * department, the manager id and the names a new user needs. tail: (the
+ * columns' text, has_mgr, whether the file has a manager id, the blank
+ * texts by the mask of the empty names, the action, the key function). */
+PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
+    PyObject *text, *starts, *ends, *recs, *spec, *tail, *out, *keys;
+    Py_ssize_t k, stop, uid, start, end, rec;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!nnnO!O!O!O!:plain_rows", &PyBytes_Type, &text, &PyList_Type, &starts,
+                          &PyList_Type, &ends, &PyList_Type, &recs, &k, &stop, &uid, &PyTuple_Type, &spec,
+                          &PyTuple_Type, &tail, &PyList_Type, &out, &PyList_Type, &keys))
+        return NULL;
+    if (k < 0 || PyTuple_GET_SIZE(tail) != 6 || !PyTuple_Check(PyTuple_GET_ITEM(tail, 3))) {
+        PyErr_SetString(PyExc_ValueError, "plain_rows: a bad place or tail");
+        return NULL;
+    }
+    PyObject *cols_text = PyTuple_GET_ITEM(tail, 0), *has_mgr = PyTuple_GET_ITEM(tail, 1);
+    int has_mid = PyObject_IsTrue(PyTuple_GET_ITEM(tail, 2));
+    PyObject *blanks = PyTuple_GET_ITEM(tail, 3), *action = PyTuple_GET_ITEM(tail, 4);
+    PyObject *key_of = PyTuple_GET_ITEM(tail, 5);
+    if (has_mid < 0) return NULL;
+    PyObject *none = PyUnicode_New(0, 0), *one = PyLong_FromLong(1);
+    if (none == NULL || one == NULL) goto fail;
+    for (; k < stop; k++) {
+        if (batch_record(starts, ends, recs, k, &start, &end, &rec) < 0) goto fail;
+        PyObject *got = plain_one(text, start, end, spec);
+        if (got == NULL) goto fail;
+        if (!PyTuple_Check(got)) {
+            Py_DECREF(got);
+            break;
+        }
+        /* (key, text, eid, manager, dept, manager id, *names) */
+        Py_ssize_t names = PyTuple_GET_SIZE(got) - 6, mask = 0;
+        if (names < 0 || names > 8 || PyTuple_GET_SIZE(blanks) != ((Py_ssize_t)1 << names)) {
+            Py_DECREF(got);
+            PyErr_SetString(PyExc_ValueError, "plain_rows: the picks and the blanks do not match");
+            goto fail;
+        }
+        for (Py_ssize_t j = 0; j < names; j++)
+            if (PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(got, 6 + j)) == 0) mask |= (Py_ssize_t)1 << j;
+        PyObject *manager = PyTuple_GET_ITEM(got, 3);
+        PyObject *mkey = PyUnicode_GET_LENGTH(manager) == 0 ? Py_NewRef(none) : PyObject_CallOneArg(key_of, manager);
+        if (mkey == NULL) {
+            Py_DECREF(got);
+            goto fail;
+        }
+        PyObject *row = Py_BuildValue(
+            "(nnnOOOOONOOOOOOO)", uid, rec + 2, rec + 2, one, one, PyTuple_GET_ITEM(got, 1),
+            PyTuple_GET_ITEM(got, 0), PyTuple_GET_ITEM(got, 2), mkey, PyTuple_GET_ITEM(got, 4), none, cols_text,
+            has_mgr, has_mid ? PyTuple_GET_ITEM(got, 5) : Py_None, PyTuple_GET_ITEM(blanks, mask), action);
+        int failed = row == NULL || PyList_Append(out, row) < 0 || PyList_Append(keys, PyTuple_GET_ITEM(got, 0)) < 0;
+        Py_XDECREF(row);
+        Py_DECREF(got);
+        if (failed) goto fail;
+        uid++;
+    }
+    Py_DECREF(none);
+    Py_DECREF(one);
+    return PyLong_FromSsize_t(k);
+fail:
+    Py_XDECREF(none);
+    Py_XDECREF(one);
     return NULL;
 }
