@@ -77,6 +77,7 @@ class LinkRules:
     identity_by_employee_id: bool
     rows_seen: int
     next_uid: int
+    empty: bool  # the directory before the file has no user (a first load)
 
     # -- small steps ---------------------------------------------------------------
     def _value(self, uid: int, name: str) -> str:
@@ -259,6 +260,15 @@ class LinkRules:
         )
         return self._value(int(row[0]), "email") if row else ""
 
+    @property
+    def _final(self) -> str:
+        """The table of who holds each address once the file is applied
+        (key, uid, active): `w_final`; into an empty directory `w_pend`
+        itself, where each user is a row's new one, one to an address
+        (`apply._Applier._one_user_each`), and no rule after
+        `_final_addresses` moves an address or drops a row."""
+        return "w_pend" if self.empty else "w_final"
+
     def _final_addresses(self) -> None:
         """Who holds each address (and each id) once the file is applied, and
         whether they are active then: the manager rules resolve links here. A
@@ -266,8 +276,8 @@ class LinkRules:
         Only a file that names managers needs them."""
         conn = self.conn
         names = "SELECT 1 FROM w_pend WHERE has_mgr OR mgr_eid IS NOT NULL LIMIT 1"
-        if conn.execute(names).fetchone() is None:
-            return
+        if self.empty or conn.execute(names).fetchone() is None:
+            return  # into an empty directory: `w_pend` itself (`_final`)
         conn.execute(
             f"INSERT OR REPLACE INTO w_final SELECT key, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
             f" FROM {_UNTOUCHED} ORDER BY uid"
@@ -330,8 +340,8 @@ class LinkRules:
         deactivated is not (a sandbox decision, docs/production.md §6)."""
         refused = self.conn.execute(
             "SELECT p.uid, p.row, json_extract(p.fields, '$.manager_email') FROM w_pend AS p"
-            " LEFT JOIN w_final AS f ON f.key = p.mkey WHERE p.mgr_eid IS NULL AND p.has_mgr AND p.mkey != ''"
-            " AND NOT coalesce(f.active, 0) ORDER BY p.ord"
+            f" LEFT JOIN {self._final} AS f ON f.key = p.mkey WHERE p.mgr_eid IS NULL AND p.has_mgr"
+            " AND p.mkey != '' AND NOT coalesce(f.active, 0) ORDER BY p.ord"
         ).fetchall()
         for _uid, row, value in refused:
             self.out.findings.append(finding(
@@ -383,7 +393,7 @@ class LinkRules:
         cursor = self.conn.execute(
             "SELECT c.uid, f.uid FROM"
             f" (SELECT uid, mkey FROM w_pend UNION ALL SELECT uid, mkey FROM {_UNTOUCHED})"
-            " AS c JOIN w_final AS f ON f.key = c.mkey WHERE c.mkey != ''"
+            f" AS c JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey != ''"
         )
         while links := cursor.fetchmany(workspace.BATCH * 5):
             pairs = np.array(links, dtype=np.int64)
@@ -419,7 +429,7 @@ class LinkRules:
             makes[refused] = False  # its link refused, the user keeps the old one
             for uid, manager in conn.execute(
                 "SELECT p.uid, f.uid FROM w_pend AS p"
-                " LEFT JOIN w_final AS f ON f.key = p.mkey AND p.mkey != ''"
+                f" LEFT JOIN {self._final} AS f ON f.key = p.mkey AND p.mkey != ''"
                 f" WHERE p.{_IN}",
                 _ids(refused),
             ):
