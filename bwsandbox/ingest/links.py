@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from bwsandbox.ingest import workspace
@@ -385,24 +386,29 @@ class LinkRules:
         self._set([m[0] for m in moved], "manager_email", [m[1] for m in moved])
 
     # -- manager loops -------------------------------------------------------------
-    def _manager_graph(self) -> NDArray[np.int64]:
-        """Each user's manager (a uid, -1 for none) once the file is applied."""
+    def _manager_graph(self) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+        """Each user's manager (a uid, -1 for none) once the file is applied,
+        and whether the file makes that link (`_MAKES_LINK`)."""
         import numpy as np
 
         managers = np.full(self.next_uid, -1, dtype=np.int64)
-        cursor = self.conn.execute(
-            "SELECT c.uid, f.uid FROM"
-            f" (SELECT uid, mkey FROM w_pend UNION ALL SELECT uid, mkey FROM {_UNTOUCHED})"
-            f" AS c JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey != ''"
+        makes = np.zeros(self.next_uid, dtype=bool)
+        cursor = workspace.tuples(
+            self.conn,
+            "SELECT c.uid, f.uid, c.makes FROM"
+            f" (SELECT uid, mkey, {self._MAKES_LINK} AS makes FROM w_pend"
+            f" UNION ALL SELECT uid, mkey, 0 FROM {_UNTOUCHED})"
+            f" AS c JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey != ''",
         )
         while links := cursor.fetchmany(workspace.BATCH * 5):
-            pairs = np.array(links, dtype=np.int64)
-            managers[pairs[:, 0]] = pairs[:, 1]
-        return managers
+            got = np.fromiter(chain.from_iterable(links), dtype=np.int64, count=3 * len(links))
+            managers[got[0::3]] = got[1::3]
+            makes[got[0::3]] = got[2::3] != 0
+        return managers, makes
 
     _MAKES_LINK = (  # the file gives this user a manager other than the stored one
-        "has_mgr AND mkey != '' AND NOT link_refused"
-        " AND (new OR mkey != (SELECT s.mkey FROM w_dir AS s WHERE s.uid = w_pend.uid))"
+        "(has_mgr AND mkey != '' AND NOT link_refused"
+        " AND (new OR mkey != (SELECT s.mkey FROM w_dir AS s WHERE s.uid = w_pend.uid)))"
     )
 
     def _refuse_cycles(self) -> None:
@@ -417,11 +423,7 @@ class LinkRules:
             return
         import numpy as np
 
-        managers = self._manager_graph()
-        makes = np.zeros(len(managers), dtype=bool)
-        cursor = conn.execute(f"SELECT uid FROM w_pend WHERE {self._MAKES_LINK}")
-        while uids := cursor.fetchmany(workspace.BATCH * 5):
-            makes[np.array(uids, dtype=np.int64).ravel()] = True
+        managers, makes = self._manager_graph()  # a link to nobody closes no loop
         while refused := np.flatnonzero(makes & _on_loops(managers)).tolist():
             for uid in refused:
                 self._cycle_finding(uid, managers)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from bwsandbox.ingest.records import Action
+from bwsandbox.ingest.workspace import tuples
 from bwsandbox.validator import accel
 
 # Columns that steer applying instead of being stored as they are.
@@ -105,8 +106,8 @@ def prefetch(conn: sqlite3.Connection, keys: list[str], eids: list[str]) -> Foun
     addresses, by the employee ids `eids` (given only where the id is
     identity), and the stored ids equal to one of those but for letter case."""
     found = Found()
-    by_address = conn.execute(_BY.format("key"), (json.dumps([k for k in keys if k]),)).fetchall()
-    by_id = conn.execute(_BY.format("eid"), (json.dumps(eids),)).fetchall() if eids else []
+    by_address = tuples(conn, _BY.format("key"), (json.dumps([k for k in keys if k]),)).fetchall()
+    by_id = tuples(conn, _BY.format("eid"), (json.dumps(eids),)).fetchall() if eids else []
     for uid, active, text, eid, key, mkey, dept, ddate in by_address + by_id:
         found.users[uid] = Stored(bool(active), text, eid, key, mkey, dept, ddate)
     found.by_key.update((r[4], r[0]) for r in by_address)  # by uid: the last holder of an address wins
