@@ -270,20 +270,27 @@ class LinkRules:
         `_final_addresses` moves an address or drops a row."""
         return "w_pend" if self.empty else "w_final"
 
-    def _final_addresses(self) -> None:
-        """Who holds each address (and each id) once the file is applied, and
-        whether they are active then: the manager rules resolve links here. A
-        user the file reaches holds their address over one it leaves alone.
-        Only a file that names managers needs them."""
+    def _final_addresses(self, *, every: bool = False) -> None:
+        """Who holds each address once the file is applied, and whether they
+        are active then: the manager rules resolve links here. A user the
+        file reaches holds their address over one it leaves alone. Only a
+        file that names managers needs them, and only the addresses its
+        rows name as managers (`_managers_exist`), unless `every`: the loop
+        check's graph of every user (`_manager_graph`)."""
         conn = self.conn
         names = "SELECT 1 FROM w_pend WHERE has_mgr OR mgr_eid IS NOT NULL LIMIT 1"
         if self.empty or conn.execute(names).fetchone() is None:
             return  # into an empty directory: `w_pend` itself (`_final`)
+        named = "" if every else " AND {}key IN (SELECT mkey FROM w_pend)"
+        conn.execute("DELETE FROM w_final")
         conn.execute(
             f"INSERT OR REPLACE INTO w_final SELECT key, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
-            f" FROM {_UNTOUCHED} ORDER BY uid"
+            f" FROM {_UNTOUCHED}{named.format('d.')} ORDER BY uid"
         )
-        conn.execute("INSERT OR REPLACE INTO w_final SELECT key, uid, active FROM w_pend ORDER BY ord")
+        conn.execute(
+            f"INSERT OR REPLACE INTO w_final SELECT key, uid, active FROM w_pend WHERE 1{named.format('')}"
+            " ORDER BY ord"
+        )
 
     def _resolve_manager_ids(self) -> None:
         """manager_id names the manager by employee id (docs/production.md §3);
@@ -391,6 +398,7 @@ class LinkRules:
         and whether the file makes that link (`_MAKES_LINK`)."""
         import numpy as np
 
+        self._final_addresses(every=True)
         managers = np.full(self.next_uid, -1, dtype=np.int64)
         makes = np.zeros(self.next_uid, dtype=bool)
         cursor = workspace.tuples(
