@@ -18,10 +18,10 @@ integer arrays (numpy), never objects per user.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable
-from itertools import chain
 from typing import TYPE_CHECKING
 
 from bwsandbox.ingest import workspace
@@ -282,14 +282,18 @@ class LinkRules:
         if self.empty or conn.execute(names).fetchone() is None:
             return  # into an empty directory: `w_pend` itself (`_final`)
         named = "" if every else " AND {}key IN (SELECT mkey FROM w_pend)"
+        # The file's users are its rows' (`ord` below the followers of a renamed manager,
+        # whom `_follow_renamed_managers` adds later: users the file leaves alone, here too).
+        rows = f"ord < {_FOLLOWER_ORD}"
         conn.execute("DELETE FROM w_final")
         conn.execute(
-            f"INSERT OR REPLACE INTO w_final SELECT key, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
-            f" FROM {_UNTOUCHED}{named.format('d.')} ORDER BY uid"
+            "INSERT OR REPLACE INTO w_final SELECT key, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
+            f" FROM w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid AND p.{rows})"
+            f"{named.format('d.')} ORDER BY uid"
         )
         conn.execute(
-            f"INSERT OR REPLACE INTO w_final SELECT key, uid, active FROM w_pend WHERE 1{named.format('')}"
-            " ORDER BY ord"
+            "INSERT OR REPLACE INTO w_final SELECT key, uid, active FROM w_pend"
+            f" WHERE {rows}{named.format('')} ORDER BY ord"
         )
 
     def _resolve_manager_ids(self) -> None:
@@ -404,12 +408,12 @@ class LinkRules:
         cursor = workspace.tuples(
             self.conn,
             "SELECT c.uid, f.uid, c.makes FROM"
-            f" (SELECT uid, mkey, {self._MAKES_LINK} AS makes FROM w_pend"
+            f" (SELECT uid, mkey, coalesce({self._MAKES_LINK}, 0) AS makes FROM w_pend"
             f" UNION ALL SELECT uid, mkey, 0 FROM {_UNTOUCHED})"
             f" AS c JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey != ''",
         )
         while links := cursor.fetchmany(workspace.BATCH * 5):
-            got = np.fromiter(chain.from_iterable(links), dtype=np.int64, count=3 * len(links))
+            got = np.fromiter(itertools.chain.from_iterable(links), dtype=np.int64, count=3 * len(links))
             managers[got[0::3]] = got[1::3]
             makes[got[0::3]] = got[2::3] != 0
         return managers, makes

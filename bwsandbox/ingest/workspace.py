@@ -274,8 +274,10 @@ class Changes:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        # Numbered as they are inserted in order: SQLite gives each row the rowid after the last.
-        conn.execute("DELETE FROM w_seq")
+        # Numbered as they are inserted in order: SQLite gives each row the rowid after the last,
+        # from 1 in the empty table (a workspace's changes are numbered once).
+        if conn.execute("SELECT 1 FROM w_seq LIMIT 1").fetchone() is not None:
+            raise ValueError("this workspace's changes are numbered already")
         conn.execute(
             "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged' ORDER BY ord"
         )

@@ -105,6 +105,22 @@ def test_a_renamed_manager_cannot_hide_a_loop_through_the_directory() -> None:
     assert users["u@x.com"][0]["manager_email"] == "m.new@x.com"
 
 
+def test_a_follower_of_a_renamed_manager_does_not_take_an_address_from_the_file() -> None:
+    """A renamed manager's follower (a user the file leaves alone) holds
+    their address after the file's own users, whatever the order the rules
+    added them in: here the new x@ holds it, and x@ -> z@ -> x@ is a loop."""
+    state = seeded(user("m@x.com", employee_id="1"),
+                   user("x@x.com", employee_id="2", manager_email="m@x.com", deactivation_date="2020-01-01"),
+                   user("z@x.com", employee_id="3"))
+    outcome, after = run(state, rows(user("m2@x.com", employee_id="1", manager_id="", manager_email=""),
+                                     user("x@x.com", employee_id="9", manager_email="z@x.com"),
+                                     user("z@x.com", employee_id="3", manager_email="x@x.com")))
+    assert issues(outcome) == {("MANAGER_CYCLE", 3), ("MANAGER_CYCLE", 4)}
+    managers = {(u.fields["email"], u.fields.get("employee_id")): u.fields.get("manager_email")
+                for u in after.users.values()}
+    assert managers[("x@x.com", "9")] is None and managers[("z@x.com", "3")] is None
+
+
 def test_a_reactivated_user_leaves_a_deactivated_department() -> None:
     from bwsandbox.ingest.records import Department
 
