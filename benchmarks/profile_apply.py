@@ -1,6 +1,7 @@
 """Where a big apply's time and memory go (docs/benchmarks.md "Ingest at scale").
 
-`python -m benchmarks.profile_apply [--rows N] [--scenario first|resend|change10] [--mode cprofile|rss]`
+`python -m benchmarks.profile_apply [--rows N] [--scenario first|resend|change10]
+[--mode cprofile|rss] [--rules]`
 
 The processing the queue worker does for one upload (`ingest.process.process`:
 sweep, copy the directory into the workspace, validate, apply (the rows,
@@ -16,7 +17,8 @@ first loads the feed (unprofiled), then profiles the same file again;
   a thread samples VmRSS every 10 ms while the main phases are timed by
   wrapping them, and each phase's start, peak and end RSS is printed; plus
   `tracemalloc`'s peak of Python allocations per phase with `--tracemalloc`
-  (several times slower).
+  (several times slower); with `--rules`, each rule of the apply's end
+  (`_Applier.finish`) timed as a phase of its own.
 
 Not a `bench_` module: `python -m benchmarks` does not run it.
 """
