@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bwsandbox.ingest import workspace
+from bwsandbox.ingest.loops import on_loops
 from bwsandbox.ingest.records import Outcome, Policy, email_key
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
@@ -46,27 +47,6 @@ _UNTOUCHED = "w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid
 
 def _ids(uids: Iterable[int]) -> tuple[str]:
     return (json.dumps(list(uids)),)
-
-
-def _on_loops(managers: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """Which users lie on a manager loop (`managers`: each user's manager,
-    -1 for none). A chain followed for as many steps as there are users
-    ends on a loop, or past the top of its tree, and each user of a loop is
-    where some chain ends (a loop's own users end on each other): so the
-    users those walks end on are the loops'. The steps are doubled each
-    time (the manager's manager, then theirs ...): log2(users) array
-    lookups in all, never a walk per user."""
-    import numpy as np
-
-    top = len(managers)  # past the top of a tree: a place that stays where it is
-    step = np.append(np.where(managers < 0, top, managers), top)
-    steps = 1
-    while steps <= top:
-        step = step[step]
-        steps *= 2
-    ends = np.zeros(top + 1, dtype=bool)
-    ends[step] = True
-    return ends[:top]
 
 
 class LinkRules:
@@ -436,7 +416,7 @@ class LinkRules:
         import numpy as np
 
         managers, makes = self._manager_graph()  # a link to nobody closes no loop
-        while refused := np.flatnonzero(makes & _on_loops(managers)).tolist():
+        while refused := np.flatnonzero(makes & on_loops(managers)).tolist():
             for uid in refused:
                 self._cycle_finding(uid, managers)
             self._refuse_links(refused)

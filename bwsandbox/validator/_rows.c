@@ -20,12 +20,7 @@
 #include <Python.h>
 #include <string.h>
 
-PyObject *bw_fields_text(PyObject *self, PyObject *args);
-PyObject *bw_quick_row(PyObject *self, PyObject *args);
-PyObject *bw_quick_record(PyObject *self, PyObject *args);
-PyObject *bw_plain_record(PyObject *self, PyObject *args);
-PyObject *bw_quick_records(PyObject *self, PyObject *args);
-PyObject *bw_plain_rows(PyObject *self, PyObject *args);
+/* Its entry points (bw_*) are declared where the module's method table is: _cells.c. */
 
 /* The text being written: on the stack up to its size, then on the heap. */
 typedef struct {

@@ -8,7 +8,7 @@ from apply_helpers import by_email, issues, rows, run, seeded, user
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwsandbox.ingest.links import _on_loops
+from bwsandbox.ingest.loops import on_loops
 from bwsandbox.ingest.records import State
 from bwsandbox.spec import messages
 
@@ -183,7 +183,7 @@ def _on_a_loop_walked(managers: list[int], start: int) -> bool:
 def test_the_users_on_manager_loops_are_those_whose_chain_comes_back(managers: list[int]) -> None:
     import numpy as np
 
-    got = _on_loops(np.array(managers, dtype=np.int64)).tolist()
+    got = on_loops(np.array(managers, dtype=np.int64)).tolist()
     assert got == [_on_a_loop_walked(managers, u) for u in range(len(managers))]
 
 
@@ -193,5 +193,5 @@ def test_a_long_loop_and_a_long_chain_into_it_are_told_apart() -> None:
     n = 5_000  # users 0..2499 a chain into the loop 2500 -> ... -> 4999 -> 2500
     managers = np.arange(1, n + 1, dtype=np.int64)
     managers[-1] = n // 2
-    on = _on_loops(managers)
+    on = on_loops(managers)
     assert not on[: n // 2].any() and on[n // 2 :].all()
