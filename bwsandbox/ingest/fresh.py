@@ -27,7 +27,7 @@ from bwsandbox.validator.applicable import RecordBatch
 from bwsandbox.validator.model import ApplicableRow
 
 _CREATED = str(Action.CREATED)
-# The values `plain_record` picks, after the key and the text: those `w_pend` repeats
+# The values `plain_rows` picks, after the key and the text: those `w_pend` repeats
 # (`workspace.DERIVED`), the manager id, and the names a new user needs.
 _PICKS = ("employee_id", "manager_email", "department_name", "manager_id", *NEW_USER_NAMES)
 PlainSpec = tuple[int, tuple[RecordColumn, ...], int, tuple[int, ...]]
@@ -37,7 +37,7 @@ PlainSpec = tuple[int, tuple[RecordColumn, ...], int, tuple[int, ...]]
 class Fresh:
     """How one file's common records become created users' `w_pend` rows."""
 
-    spec: PlainSpec  # `plain_record`'s: width, columns, the address's place, the picks' places
+    spec: PlainSpec  # `plain_rows`'s: width, columns, the address's place, the picks' places
     # `plain_rows`'s: the columns every such row gives its user (JSON), has_mgr, whether the
     # file has a manager id, the names a new user lacks (JSON) by the mask of the empty ones
     # (core; None: none lacks, or engage), the action, and the key of the manager's address.

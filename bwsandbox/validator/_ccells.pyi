@@ -24,9 +24,6 @@ def quick_row(
 def quick_record(
     k: int, text: bytes, start: int, end: int, rec: int, spec: tuple[Any, ...], /
 ) -> tuple[int, int, str, str, int | None, str, str, int] | None | NotImplementedType: ...
-def plain_record(
-    text: bytes, start: int, end: int, spec: tuple[Any, ...], /
-) -> tuple[str, ...] | NotImplementedType: ...
 def quick_records(
     text: bytes,
     starts: list[int],

@@ -649,7 +649,6 @@ fail:
 PyObject *bw_fields_text(PyObject *self, PyObject *args);
 PyObject *bw_quick_row(PyObject *self, PyObject *args);
 PyObject *bw_quick_record(PyObject *self, PyObject *args);
-PyObject *bw_plain_record(PyObject *self, PyObject *args);
 PyObject *bw_quick_records(PyObject *self, PyObject *args);
 PyObject *bw_plain_rows(PyObject *self, PyObject *args);
 
@@ -671,9 +670,6 @@ static PyMethodDef methods[] = {
     {"quick_record", bw_quick_record, METH_VARARGS,
      "quick_record(k, text, start, end, rec, spec) -> tuple | None | NotImplemented: quick_row's answer for "
      "a record read from its bytes."},
-    {"plain_record", bw_plain_record, METH_VARARGS,
-     "plain_record(text, start, end, spec) -> tuple | NotImplemented: a common record's key, fields' text "
-     "and picked values, read from its bytes."},
     {"quick_records", bw_quick_records, METH_VARARGS,
      "quick_records(text, starts, ends, recs, k, stop, spec, out, keys) -> int: quick_record for a batch's "
      "records from k, appended to out, up to the first it does not read."},

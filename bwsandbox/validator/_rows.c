@@ -615,7 +615,7 @@ PyObject *bw_quick_record(PyObject *self, PyObject *args) {
     return quick_one(k, text, start, end, rec, spec);
 }
 
-/* plain_record(text, start, end, spec) -> tuple | NotImplemented: a common
+/* plain_one(text, start, end, spec) -> tuple | NotImplemented: a common
  * record (as quick_record reads it) as (key, text, *picked): its address's
  * key, its fields' text as fields_text writes them, and the values of the
  * columns spec picks ('' for -1: a column the file has not). spec: (width,
@@ -629,12 +629,12 @@ static PyObject *plain_one(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyO
     if (place(PyTuple_GET_ITEM(spec, 2), cols, &email_at) < 0) return NULL;
     PyObject *picks = PyTuple_GET_ITEM(spec, 3);
     if (email_at < 0 || !PyTuple_Check(picks)) {
-        PyErr_SetString(PyExc_ValueError, "plain_record: a bad spec");
+        PyErr_SetString(PyExc_ValueError, "plain_rows: a bad spec");
         return NULL;
     }
     Py_ssize_t npicks = PyTuple_GET_SIZE(picks), at[Q_MAX_CELLS];
     if (npicks > Q_MAX_CELLS) {
-        PyErr_SetString(PyExc_ValueError, "plain_record: too many picks");
+        PyErr_SetString(PyExc_ValueError, "plain_rows: too many picks");
         return NULL;
     }
     for (Py_ssize_t j = 0; j < npicks; j++) /* the spec checked whatever the record */
@@ -673,15 +673,6 @@ python:
 fail:
     Py_DECREF(out);
     return NULL;
-}
-
-PyObject *bw_plain_record(PyObject *self, PyObject *args) {
-    PyObject *text, *spec;
-    Py_ssize_t start, end;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "O!nnO!:plain_record", &PyBytes_Type, &text, &start, &end, &PyTuple_Type, &spec))
-        return NULL;
-    return plain_one(text, start, end, spec);
 }
 
 /* Record k of a batch's lists: its start, end and number; -1 on error. */
@@ -737,10 +728,10 @@ PyObject *bw_quick_records(PyObject *self, PyObject *args) {
 
 /* plain_rows(text, starts, ends, recs, k, stop, uid, spec, tail, out, keys)
  * -> int: the w_pend rows (ingest/fresh.py) of the batch's records k, k + 1
- * ... before stop, read as plain_record reads them, each creating the next
+ * ... before stop, read as plain_one reads them, each creating the next
  * user from uid on: appended to the list out, their keys to the list keys,
- * until the first record plain_record does not read: its place is returned,
- * stop when every one was read. spec: plain_record's, its picks (after the
+ * until the first record plain_one does not read: its place is returned,
+ * stop when every one was read. spec: plain_one's, its picks (after the
  * key and the text) the employee id, the manager's address, the
  * department, the manager id and the names a new user needs. tail: (the
  * columns' text, has_mgr, whether the file has a manager id, the blank
