@@ -88,7 +88,7 @@ VARIANTS: dict[str, tuple[Prepare, str]] = {
 }
 
 
-def _bare(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> float:
+def bare_insert(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     t = time.perf_counter()
     conn.execute("PRAGMA journal_mode=WAL")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in names[shift:] + names[:shift]:
                 os.sync()  # the last variant's pages on disk before the next is timed, not during it
                 if name == "bare":
-                    runs["bare"].append(_bare(Path(tmp) / f"bare-{i}.db", header, rows))
+                    runs["bare"].append(bare_insert(Path(tmp) / f"bare-{i}.db", header, rows))
                     continue
                 prepare, what = VARIANTS[name]
                 path = Path(tmp) / f"variant-{names.index(name)}-{i}.db"
