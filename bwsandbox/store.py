@@ -97,7 +97,11 @@ SCHEMA: tuple[str, ...] = (
         ddate TEXT,
         PRIMARY KEY (tenant, uid)
     )""",
-    "CREATE INDEX IF NOT EXISTS dir_users_email ON dir_users (tenant, email_key)",
+    # A tenant's users by address, the last holder first found (max uid), and by
+    # employee id: the lookups of a file's apply, which reads the directory in
+    # place (ingest/workspace.py). Before, (tenant, email_key) only.
+    "CREATE INDEX IF NOT EXISTS dir_users_address ON dir_users (tenant, email_key, uid)",
+    "DROP INDEX IF EXISTS dir_users_email",
     """CREATE TABLE IF NOT EXISTS dir_departments (
         tenant TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -221,6 +225,10 @@ def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
     ]
 
 
+# Indexes of added columns: made once the columns are (`connect`).
+_ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS dir_users_eid ON dir_users (tenant, eid)",)
+
+
 def _add_columns(conn: sqlite3.Connection) -> None:
     if not _missing_columns(conn):
         return
@@ -291,6 +299,8 @@ def connect(path: Path) -> sqlite3.Connection:
         for statement in SCHEMA:
             conn.execute(statement)
         _add_columns(conn)
+        for statement in _ADDED_INDEXES:
+            conn.execute(statement)
         if found < FORMAT:
             conn.execute(f"PRAGMA user_version = {FORMAT}")
     except (OSError, sqlite3.Error) as exc:

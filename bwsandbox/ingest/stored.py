@@ -115,8 +115,8 @@ def prefetch(conn: sqlite3.Connection, keys: list[str], eids: list[str]) -> Foun
     lowered = [e.lower() for e in eids if e not in found.by_eid]
     if lowered:
         for leid, eid in conn.execute(
-            "SELECT leid, eid FROM w_dir WHERE eid != '' AND leid IN (SELECT value FROM json_each(?))"
-            " ORDER BY uid", (json.dumps(lowered),),
+            "SELECT leid, eid FROM w_leid WHERE leid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+            (json.dumps(lowered),),
         ):  # fmt: skip
             found.by_lower.setdefault(leid, eid)
     return found

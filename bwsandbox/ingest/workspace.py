@@ -3,8 +3,9 @@ it, and the users as the file leaves them (docs/benchmarks.md "Ingest at
 scale").
 
 A file of a million rows is applied without a million Python objects: the
-directory is copied into `w_dir` (its fields, and the values the rules look
-up as columns), each row's user goes to `w_pend` as it is read, and the
+directory is `w_dir` (its fields, and the values the rules look up as
+columns: a view of the store's users, or a copy where the store's indexes
+cannot serve), each row's user goes to `w_pend` as it is read, and the
 rules of `links.py` are SQL over the two. The tables are in a database of
 their own (SCHEMA), attached to the connection for one file: private to
 it, it takes no lock of the store's and lives in a temporary file SQLite
@@ -30,11 +31,16 @@ from bwsandbox.ingest.records import Action, State, User, UserChange, email_key
 # The work tables' own database: attached to the connection for one file,
 # private to it (a temporary file, never the store), detached at its end.
 SCHEMA = "bw_work"
+# The directory: each user's fields (JSON) and the values the rules look up.
+# A table where the directory is copied (`from_state`, and `from_store` where
+# a view cannot serve); a view of the store's `dir_users` otherwise
+# (`_VIEW`). The rules read either the same way.
+_DIR_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {SCHEMA}.w_dir (uid INTEGER PRIMARY KEY, key TEXT NOT NULL,"
+    " eid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, ddate TEXT NOT NULL,"
+    " active INTEGER NOT NULL, fields TEXT NOT NULL)"
+)
 _TABLES = (
-    # The directory: each user's fields (JSON) and the values the rules look up.
-    f"CREATE TABLE {SCHEMA}.w_dir (uid INTEGER PRIMARY KEY, key TEXT NOT NULL, eid TEXT NOT NULL,"
-    " leid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, ddate TEXT NOT NULL,"
-    " active INTEGER NOT NULL, fields TEXT NOT NULL)",
     f"CREATE TABLE {SCHEMA}.w_dept (key TEXT PRIMARY KEY, name TEXT NOT NULL, parent TEXT NOT NULL,"
     " active INTEGER NOT NULL)",
     f"CREATE TABLE {SCHEMA}.w_manual (uid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,"
@@ -70,13 +76,19 @@ _TABLES = (
     " WITHOUT ROWID",
     # The changes in the order the file makes them, numbered from 1 (their history ids follow it).
     f"CREATE TABLE {SCHEMA}.w_seq (n INTEGER PRIMARY KEY, uid INTEGER NOT NULL)",
+    # Identity by employee id: each stored id with its letter case folded as
+    # Python folds it (`index_ids`), which no index of the store holds.
+    f"CREATE TABLE {SCHEMA}.w_leid (leid TEXT NOT NULL, uid INTEGER NOT NULL, eid TEXT NOT NULL)",
 )
 # The indexes the rules look users up by, each made only for a file whose
 # rules read it (`index_ids`, `index_pending`): an index costs a sort of its
 # table (about 0.1 s for 300,000 users) whether read or not. A rule that
 # reads a table once (the users of a renamed manager, `links.py`) scans it.
 _EXACT_IDS = f"CREATE INDEX IF NOT EXISTS {SCHEMA}.w_dir_eid ON w_dir (eid)"  # ids another user holds
-_ANY_CASE_IDS = f"CREATE INDEX IF NOT EXISTS {SCHEMA}.w_dir_leid ON w_dir (leid)"  # identity by id
+_ANY_CASE_IDS = (  # identity by id
+    "INSERT INTO w_leid SELECT bw_lower(eid), uid, eid FROM w_dir WHERE eid != ''",
+    f"CREATE INDEX {SCHEMA}.w_leid_leid ON w_leid (leid)",
+)
 _PEND_INDEXES = (
     f"CREATE INDEX {SCHEMA}.w_pend_key ON w_pend (key)",
     f"CREATE INDEX {SCHEMA}.w_pend_ord ON w_pend (ord)",
@@ -119,17 +131,30 @@ def stored(name: str) -> str:
 # Swept: a date (an ISO date, never '': that is below '0') reached on ?2.
 SWEPT = f"{stored('deactivation_date')} BETWEEN '0' AND ?2"
 _FROM_STORE = (
-    "INSERT INTO w_dir (uid, key, eid, mkey, dept, ddate, leid, active, fields)"
+    "INSERT INTO w_dir (uid, key, eid, mkey, dept, ddate, active, fields)"
     f" SELECT uid, email_key, {stored('employee_id')}, {stored('manager_email')},"
-    f" {stored('department_name')}, {stored('deactivation_date')}, '',"
+    f" {stored('department_name')}, {stored('deactivation_date')},"
     f" CASE WHEN active AND {SWEPT} THEN 0 ELSE active END, fields_json"
     " FROM dir_users WHERE tenant = ?1 ORDER BY uid"
 )
 _FROM_STATE = (
-    "INSERT INTO w_dir (uid, key, eid, leid, mkey, dept, ddate, active, fields)"
-    f" SELECT ?1, ?2, {derived('employee_id', '?4')}, '', {derived('manager_email', '?4')},"
+    "INSERT INTO w_dir (uid, key, eid, mkey, dept, ddate, active, fields)"
+    f" SELECT ?1, ?2, {derived('employee_id', '?4')}, {derived('manager_email', '?4')},"
     f" {derived('department_name', '?4')}, {derived('deactivation_date', '?4')}, ?3, ?4"
 )
+# The directory read in place: the tenant's users as the store holds them,
+# on the store's own indexes (address and uid, `dir_users_address`; employee
+# id, `dir_users_eid`). A TEMP view, for it reads the store's table; its
+# tenant is written in as a literal (a view takes no parameters).
+_VIEW = (
+    "CREATE TEMP VIEW w_dir (uid, key, eid, mkey, dept, ddate, active, fields) AS"
+    " SELECT uid, email_key, eid, mkey, dept, ddate, active, fields_json FROM main.dir_users"
+    " WHERE tenant = {tenant}"
+)
+# Users written before store format 2, whose looked-up values are only in
+# their JSON: the store's indexes cannot find them by those, so such a
+# tenant's directory is copied.
+_OLDER = "SELECT 1 FROM dir_users WHERE tenant = ? AND eid IS NULL LIMIT 1"
 
 
 def _lower(value: str) -> str:
@@ -143,6 +168,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     conn.create_function("bw_key", 1, email_key, deterministic=True)
     conn.create_function("bw_lower", 1, _lower, deterministic=True)
     drop(conn)
+    conn.execute("DROP VIEW IF EXISTS temp.w_dir")  # another file's directory, never read by this one
     conn.execute(f"ATTACH DATABASE '' AS {SCHEMA}")
     for statement in _TABLES:
         conn.execute(statement)
@@ -156,25 +182,31 @@ def drop(conn: sqlite3.Connection) -> None:
     next `prepare` detaches it."""
     if conn.in_transaction:
         return
+    conn.execute("DROP VIEW IF EXISTS temp.w_dir")
     if any(row[1] == SCHEMA for row in conn.execute("PRAGMA database_list")):
         conn.execute(f"DETACH DATABASE {SCHEMA}")
 
 
 def index(conn: sqlite3.Connection) -> None:
-    """Once the directory is in (bulk first, then the index: faster): every
-    file's rows find their users by address."""
+    """Once the directory is copied in (bulk first, then the index: faster):
+    every file's rows find their users by address."""
     conn.execute(f"CREATE INDEX {SCHEMA}.w_dir_key ON w_dir (key)")
 
 
+def viewed(conn: sqlite3.Connection) -> bool:
+    """Whether the directory is read in place (`_VIEW`), not copied."""
+    return conn.execute("SELECT 1 FROM sqlite_temp_master WHERE name = 'w_dir'").fetchone() is not None
+
+
 def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
-    """For a file with employee ids (`exact`), and one whose users are found
-    by them (`any_case`: the stored id in any letter case, too, read only
-    then: `leid` is '' until this fills it)."""
-    if exact or any_case:
+    """For a file with employee ids (`exact`: a copied directory indexed by
+    them; the store's are already), and one whose users are found by them
+    (`any_case`: the stored ids in any letter case too, `w_leid`, filled only then)."""
+    if (exact or any_case) and not viewed(conn):
         conn.execute(_EXACT_IDS)
     if any_case:
-        conn.execute("UPDATE w_dir SET leid = bw_lower(eid) WHERE eid != ''")
-        conn.execute(_ANY_CASE_IDS)
+        for statement in _ANY_CASE_IDS:
+            conn.execute(statement)
 
 
 def index_pending(conn: sqlite3.Connection, *, ids: bool) -> None:
@@ -196,10 +228,17 @@ def tuples(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) 
 
 
 def from_store(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = None) -> None:
-    """The tenant's directory from the store; with `swept_on`, as it is once
-    the clock's deactivations due that day are applied (what the worker does
-    before each file), without writing them."""
-    conn.execute(_FROM_STORE, (tenant, swept_on))
+    """The tenant's directory from the store: read in place (a view, no
+    copy: docs/benchmarks.md "The re-send floor"); with `swept_on`, as it
+    is once the clock's deactivations due that day are applied (what the
+    worker does before each file), without writing them: then copied, as
+    is a directory with users written before store format 2."""
+    if swept_on is None and conn.execute(_OLDER, (tenant,)).fetchone() is None:
+        conn.execute(_VIEW.format(tenant="'" + tenant.replace("'", "''") + "'"))
+    else:
+        conn.execute(_DIR_TABLE)
+        conn.execute(_FROM_STORE, (tenant, swept_on))
+        index(conn)
     conn.execute(
         "INSERT INTO w_dept SELECT key, name, parent, active FROM dir_departments WHERE tenant = ?", (tenant,)
     )
@@ -207,11 +246,11 @@ def from_store(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = 
         "INSERT INTO w_manual SELECT uid, field, value, at, source FROM dir_manual WHERE tenant = ?",
         (tenant,),
     )
-    index(conn)
 
 
 def from_state(conn: sqlite3.Connection, state: State) -> None:
     """A directory given as records."""
+    conn.execute(_DIR_TABLE)
     conn.executemany(
         _FROM_STATE,
         (
@@ -231,10 +270,12 @@ def from_state(conn: sqlite3.Connection, state: State) -> None:
 
 
 def load(conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = None) -> None:
-    """Empty work tables with the tenant's directory in them (`from_store`),
-    copied in a transaction of its own: one short read of the store, so the
-    apply that follows holds no snapshot of it (a long reader would keep
-    the WAL from being checkpointed while other files are written)."""
+    """Empty work tables with the tenant's directory in them (`from_store`).
+    Read in place, the directory is read by the apply's own transaction
+    (`working`): the apply then holds a snapshot of the store, and the WAL
+    is not checkpointed past it until the apply ends (other files' writes
+    go on meanwhile; the write's version check catches a directory changed
+    by them, `process.process`)."""
     prepare(conn)
     with working(conn):
         from_store(conn, tenant, swept_on=swept_on)
@@ -258,10 +299,11 @@ def working(conn: sqlite3.Connection) -> Iterator[None]:
 
 @contextmanager
 def private() -> Iterator[sqlite3.Connection]:
-    """A connection of its own, for a directory given as records."""
+    """A connection of its own, for a directory given as records (none until `from_state`)."""
     conn = sqlite3.connect("", isolation_level=None)  # "": a private file, not memory
     try:
         prepare(conn)
+        conn.execute(_DIR_TABLE)
         yield conn
     finally:
         conn.close()

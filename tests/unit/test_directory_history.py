@@ -169,9 +169,11 @@ def test_history_reads_as_a_plain_list_of_every_change(
         outcome = apply.run(conn, arows, pol)
         origin = directory.Provenance(kind=kind, label=f"{kind} #{writes}", at=f"T{writes:02}",
                                       file_id=writes if kind is Source.FILE else None)
+        # Read before the write, as the worker reads them: a change's `before` is the directory as it was.
+        entries = _model_entries(outcome, origin)
         with store.transaction(conn):
             directory.write(conn, "acme", outcome, origin)
-        model.extend(_model_entries(outcome, origin))
+        model.extend(entries)
         workspace.drop(conn)
 
     def sweep(today: str) -> None:
