@@ -55,7 +55,7 @@ class ChangeRules:
                 str(r[0])
                 for r in self.conn.execute(
                     "SELECT coalesce(json_extract(d.fields, '$.email'), '') AS e FROM w_leave AS l"
-                    " JOIN w_dir AS d ON d.uid = l.uid ORDER BY e LIMIT ?",
+                    " CROSS JOIN w_dir AS d ON d.uid = l.uid ORDER BY e LIMIT ?",
                     (roster.NAMED,),
                 )
             ]
@@ -87,7 +87,7 @@ class ChangeRules:
         last = -1
         while True:
             rows = conn.execute(
-                "SELECT p.uid, p.fields, s.fields FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
+                "SELECT p.uid, p.fields, s.fields FROM w_pend AS p CROSS JOIN w_dir AS s ON s.uid = p.uid"
                 " WHERE p.action IS NULL AND p.uid > ? ORDER BY p.uid LIMIT ?",
                 (last, workspace.BATCH),
             ).fetchall()
@@ -108,7 +108,7 @@ class ChangeRules:
             " has_mgr, action)"
             " SELECT d.uid, 3000000000000 + d.uid, NULL, 0, 0, json_set(d.fields, '$.deactivation_date', ?1),"
             " d.key, d.eid, d.mkey, d.dept, ?1, '[]', 0, 'terminated'"
-            " FROM w_leave AS l JOIN w_dir AS d ON d.uid = l.uid",
+            " FROM w_leave AS l CROSS JOIN w_dir AS d ON d.uid = l.uid",
             (self.policy.today,),
         )
 
@@ -154,7 +154,7 @@ class ChangeRules:
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
             " has_mgr, action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey,"
             " d.dept, d.ddate, s.cols, s.has_mgr, 'unchanged'"
-            " FROM w_same AS s JOIN w_dir AS d ON d.uid = s.uid"
+            " FROM w_same AS s CROSS JOIN w_dir AS d ON d.uid = s.uid"
             " WHERE EXISTS (SELECT 1 FROM w_manual AS m WHERE m.uid = s.uid)"
             f" OR (s.mkey != '' AND (NOT coalesce({holder}, 0)"
             "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = s.mkey AND NOT q.active)))"

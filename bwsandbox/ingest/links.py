@@ -228,9 +228,9 @@ class LinkRules:
         """The address of the first other holder of `eid` as the file leaves
         them: a stored user (lowest uid first), else a user the file creates."""
         row = (
-            self.conn.execute(
+            self.conn.execute(  # +d.uid: the stored holders searched by id, not walked in uid order
                 "SELECT uid FROM (SELECT uid FROM w_pend WHERE eid = ?1 AND NOT new AND uid != ?2"
-                " UNION ALL SELECT d.uid FROM w_dir AS d WHERE d.eid = ?1 AND d.uid != ?2"
+                " UNION ALL SELECT +d.uid FROM w_dir AS d WHERE d.eid = ?1 AND d.uid != ?2"
                 " AND NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid))"
                 " ORDER BY uid LIMIT 1",
                 (eid, uid),
@@ -262,6 +262,8 @@ class LinkRules:
         if self.empty or conn.execute(names).fetchone() is None:
             return  # into an empty directory: `w_pend` itself (`_final`)
         named = "" if every else " AND {}key IN (SELECT mkey FROM w_pend)"
+        # Every user in uid order as the directory is walked; the named ones searched, then sorted (+).
+        order = "uid" if every else "+uid"
         # The file's users are its rows' (`ord` below the followers of a renamed manager,
         # whom `_follow_renamed_managers` adds later: users the file leaves alone, here too).
         rows = f"ord < {_FOLLOWER_ORD}"
@@ -269,7 +271,7 @@ class LinkRules:
         conn.execute(
             "INSERT OR REPLACE INTO w_final SELECT key, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
             f" FROM w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid AND p.{rows})"
-            f"{named.format('d.')} ORDER BY uid"
+            f"{named.format('d.')} ORDER BY {order}"
         )
         conn.execute(
             "INSERT OR REPLACE INTO w_final SELECT key, uid, active FROM w_pend"
@@ -350,7 +352,7 @@ class LinkRules:
         conn = self.conn
         renamed = conn.execute(
             "SELECT s.key, coalesce(json_extract(p.fields, '$.email'), json_extract(s.fields, '$.email'))"
-            " FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
+            " FROM w_pend AS p CROSS JOIN w_dir AS s ON s.uid = p.uid"
             " WHERE NOT p.new AND p.key != s.key ORDER BY p.ord"
         ).fetchall()
         if not renamed:
@@ -367,7 +369,7 @@ class LinkRules:
             (olds,),
         )
         following = conn.execute(
-            "SELECT p.uid, p.mkey, p.key FROM w_pend AS p JOIN w_dir AS s ON s.uid = p.uid"
+            "SELECT p.uid, p.mkey, p.key FROM w_pend AS p CROSS JOIN w_dir AS s ON s.uid = p.uid"
             " WHERE p.mkey IN (SELECT value FROM json_each(?)) AND NOT (p.has_mgr AND NOT p.link_refused)",
             (olds,),
         ).fetchall()

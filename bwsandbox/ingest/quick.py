@@ -117,7 +117,7 @@ _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid I
 _QUICK_SAME = (
     "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
     " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END, ?1 + q.i"
-    f" FROM w_quick AS q JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
+    f" FROM w_quick AS q CROSS JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
 )
 # The rows the statement above left for the merge, by their place in the batch: those
 # it sent no `w_same` row for (?1 + i: the row's place among the file's rows, its own).

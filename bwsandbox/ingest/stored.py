@@ -95,9 +95,11 @@ class Found:
         return fields
 
 
+# In uid order, sorted after the search: ordered by the bare column, a
+# directory read in place would be walked in the order of its primary key.
 _BY = (
     "SELECT uid, active, fields, eid, key, mkey, dept, ddate FROM w_dir"
-    " WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY uid"
+    " WHERE {} IN (SELECT value FROM json_each(?)) ORDER BY +uid"
 )
 
 

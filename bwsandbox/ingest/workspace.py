@@ -145,7 +145,12 @@ _FROM_STATE = (
 # The directory read in place: the tenant's users as the store holds them,
 # on the store's own indexes (address and uid, `dir_users_address`; employee
 # id, `dir_users_eid`). A TEMP view, for it reads the store's table; its
-# tenant is written in as a literal (a view takes no parameters).
+# tenant is written in as a literal (a view takes no parameters). SQLite,
+# without statistics, takes the users of one tenant (an equality on an
+# index's first column) for a handful, so it would walk them all and look
+# each up in a work table: a join of a work table with `w_dir` names the
+# work table first in a CROSS JOIN, which SQLite keeps as the outer loop,
+# and a lookup sorted by uid sorts after its search (`ORDER BY +uid`).
 _VIEW = (
     "CREATE TEMP VIEW w_dir (uid, key, eid, mkey, dept, ddate, active, fields) AS"
     " SELECT uid, email_key, eid, mkey, dept, ddate, active, fields_json FROM main.dir_users"
