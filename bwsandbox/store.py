@@ -97,10 +97,11 @@ SCHEMA: tuple[str, ...] = (
         ddate TEXT,
         PRIMARY KEY (tenant, uid)
     )""",
-    # A tenant's users by address, the last holder first found (max uid), and by
-    # employee id: the lookups of a file's apply, which reads the directory in
-    # place (ingest/workspace.py). Before, (tenant, email_key) only.
-    "CREATE INDEX IF NOT EXISTS dir_users_address ON dir_users (tenant, email_key, uid)",
+    # A tenant's users by address, the last holder found in one search (max
+    # uid) with their status (a manager's, read once per row of a re-sent
+    # roster), and by employee id: the lookups of a file's apply, which reads
+    # the directory in place (ingest/workspace.py). Before, (tenant, email_key) only.
+    "CREATE INDEX IF NOT EXISTS dir_users_address ON dir_users (tenant, email_key, uid, active)",
     "DROP INDEX IF EXISTS dir_users_email",
     """CREATE TABLE IF NOT EXISTS dir_departments (
         tenant TEXT NOT NULL,
