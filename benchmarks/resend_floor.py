@@ -1,5 +1,5 @@
-"""What knowing a re-sent file unchanged costs in SQL, and the two designs
-that were to make it cheaper (docs/benchmarks.md "Ingest at scale", "The
+"""What knowing a re-sent file unchanged costs in SQL, and the designs
+tried to make it cheaper (docs/benchmarks.md "Ingest at scale", "The
 re-send floor").
 
 `python -m benchmarks.resend_floor [--rows N] [--repeat K]`
@@ -14,18 +14,16 @@ Against the bare insert of the same feed (the apply benchmark's baseline);
 the variants interleaved, each repetition in another order, best of K
 (default 3):
 
-- now: `workspace.load` (the copy into `w_dir`, indexed by address) and
-  `quick.known_same` (a batch into `w_quick`, one `INSERT … SELECT` into
-  `w_same`): the sandbox's own code;
-- per row: the same copy; each row compared by its own `INSERT … SELECT`
-  in one `executemany` a batch, no `w_quick` (found missed rows would need
-  an index on `w_same (n)`, not built here: a re-send misses none);
-- view: no copy; the rows compared with the store's `dir_users` through a
-  TEMP view shaped as `w_dir`, on the store's own indexes (the last holder
-  as `max(uid + 0)`: with `max(uid)` SQLite walks the tenant's whole
-  primary key for each row, a trap every rule over such a view would have
-  to avoid);
-- without rowid: the copy into a `w_dir` keyed by (address, uid), so a
+- in place: `workspace.load` (the directory read in place, a view of
+  the store's users) and `quick.known_same` (a batch into `w_quick`, one
+  `INSERT … SELECT` into `w_same`): the sandbox's own code since the
+  thirteenth round;
+- copy: the same with the directory copied into `w_dir` and indexed by
+  address (`workspace.load(copy=True)`): the twelfth round's;
+- per row: the copy; each row compared by its own `INSERT … SELECT` in
+  one `executemany` a batch, no `w_quick` (found missed rows would need an
+  index on `w_same (n)`, not built here: a re-send misses none);
+- without rowid: a copy into a `w_dir` keyed by (address, uid), so a
   row's user is one B-tree search instead of the address index's and the
   table's.
 
@@ -62,16 +60,6 @@ _PER_ROW = (
     " WHERE d.uid = (SELECT max(uid) FROM w_dir WHERE key = ?3) AND d.fields = ?4"
     " AND (?5 IS NULL OR d.active = ?5) AND ?6 IN ('', d.eid)"
 )
-_VIEW = (
-    "CREATE TEMP VIEW v_dir AS SELECT uid, email_key AS key, {eid} AS eid, {mkey} AS mkey, active,"
-    " fields_json AS fields FROM main.dir_users WHERE tenant = '{tenant}'"
-)
-_VIEW_SAME = (
-    "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
-    " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END, ?1 + q.i"
-    " FROM w_quick AS q JOIN v_dir AS d ON d.uid = (SELECT max(uid + 0) FROM v_dir WHERE key = q.key)"
-    f" WHERE {_SAME}"
-)
 _KEYED = (
     f"CREATE TABLE {workspace.SCHEMA}.w_dir_keyed (uid INTEGER NOT NULL, key TEXT NOT NULL,"
     " eid TEXT NOT NULL, mkey TEXT NOT NULL, active INTEGER NOT NULL, fields TEXT NOT NULL,"
@@ -100,8 +88,8 @@ def _batches(rows: list[quick.Quick]) -> list[tuple[int, list[quick.Quick]]]:
     ]
 
 
-def _now(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
-    workspace.load(conn, TENANT)
+def _in_place(conn: sqlite3.Connection, rows: list[quick.Quick], *, copy: bool = False) -> int:
+    workspace.load(conn, TENANT, copy=copy)
     done = 0
     with workspace.working(conn):
         for base, batch in _batches(rows):
@@ -109,21 +97,17 @@ def _now(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
     return done
 
 
+def _copy(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
+    return _in_place(conn, rows, copy=True)
+
+
 def _per_row(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
-    workspace.load(conn, TENANT)
+    workspace.load(conn, TENANT, copy=True)
     done = 0
     with workspace.working(conn):
         for base, batch in _batches(rows):
             done += conn.executemany(_PER_ROW, [(base + q[0], *q[1:]) for q in batch]).rowcount
     return done
-
-
-def _view(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
-    workspace.prepare(conn)
-    conn.execute("DROP VIEW IF EXISTS v_dir")
-    conn.execute(_VIEW.format(eid=workspace.stored("employee_id"), mkey=workspace.stored("manager_email"),
-                              tenant=TENANT))  # fmt: skip
-    return _compare(conn, rows, _VIEW_SAME)
 
 
 def _keyed(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
@@ -146,9 +130,9 @@ def _compare(conn: sqlite3.Connection, rows: list[quick.Quick], same: str) -> in
 
 
 VARIANTS: dict[str, Callable[[sqlite3.Connection, list[quick.Quick]], int]] = {
-    "now (copy + w_quick)": _now,
+    "in place (view of the store), w_quick": _in_place,
+    "copy into w_dir, w_quick": _copy,
     "per row (copy, no w_quick)": _per_row,
-    "view over the store (no copy)": _view,
     "without rowid (copy keyed by address)": _keyed,
 }
 

@@ -2,8 +2,9 @@
 
 Users, departments (with parents), outstanding manual edits, and a history
 of every change with its source (file + row, admin edit, or the clock) and
-the value it replaced. `workspace.from_store` copies a tenant's directory
-for a file to be applied to; `write()` stores the `records.Outcome`. `write()` never
+the value it replaced. `workspace.from_store` gives a file's apply the
+tenant's directory; `write()` stores the `records.Outcome` (reading each
+change before it writes it: its `before` is the directory as it was). `write()` never
 commits: the caller wraps it in the same transaction that marks the file
 done, so a file is applied exactly once even after `kill -9`.
 

@@ -148,10 +148,13 @@ def process(
                 directory.write(conn, tenant.name, processed.outcome, origin)
                 if processed.outcome.changed:
                     directory.bump(conn, tenant.name)
+                # The changes are in the store now: the outcome no longer reads them from the
+                # workspace (whose directory, read in place, now shows them written).
+                written = dataclasses.replace(processed.outcome, users=[])
+                done = dataclasses.replace(processed, outcome=written)
                 if finalize is not None:
-                    finalize(conn, processed)
-            # The changes are in the store now: the outcome no longer reads them from the workspace.
-            return dataclasses.replace(processed, outcome=dataclasses.replace(processed.outcome, users=[]))
+                    finalize(conn, done)
+            return done
     finally:
         workspace.drop(conn)
 
