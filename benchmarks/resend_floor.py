@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import json
 import os
 import sqlite3
 import tempfile
@@ -45,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.bench_apply import DEFAULT_ROWS, OUT, feeds
-from benchmarks.store_floor import bare_insert
+from benchmarks.store_floor import bare_insert, report
 from bwsandbox import store, tenants
 from bwsandbox.clock import Clock
 from bwsandbox.ingest import quick, workspace
@@ -187,15 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 if done != len(rows):
                     raise RuntimeError(f"{name}: {done:,} of {len(rows):,} rows known unchanged")
         conn.close()
-    bare = min(results["bare insert"])
-    print(f"\n{args.rows:,} rows, best of {args.repeat}, interleaved")
-    print(f"{'variant':<40} {'best':>7} {'x bare':>7}   all")
-    for name, runs in results.items():
-        print(f"{name:<40} {min(runs):>6.2f}s {min(runs) / bare:>6.2f}x   "
-              + ", ".join(f"{s:.2f}" for s in runs))  # fmt: skip
-    out = OUT / f"resend-floor-{args.rows}.json"
-    out.write_text(json.dumps({"rows": args.rows, "seconds": results}, indent=1))
-    print(f"wrote {out}")
+    report("resend-floor", args.rows, results, bare="bare insert", heading="variant")
     return 0
 
 

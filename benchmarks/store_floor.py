@@ -162,15 +162,22 @@ def main(argv: list[str] | None = None) -> int:
                 prepare, what = VARIANTS[name]
                 path = Path(tmp) / f"variant-{names.index(name)}-{i}.db"
                 runs[name].append(_variant(path, prepare, what, written))
-    bare = min(runs["bare"])
-    print(f"{args.rows:,} rows, best of {args.repeat}")
-    print(f"{'layout':<34} {'best':>8} {'x bare':>7}")
-    for name, times in runs.items():
-        print(f"{name:<34} {min(times):>7.2f}s {min(times) / bare:>6.2f}x")
-    out = OUT / f"store-floor-{args.rows}.json"
-    out.write_text(json.dumps({"rows": args.rows, "runs_s": runs}, indent=2))
-    print(f"wrote {out.relative_to(OUT.parent.parent)}")
+    report("store-floor", args.rows, runs, bare="bare", heading="layout")
     return 0
+
+
+def report(kind: str, rows: int, runs: dict[str, list[float]], *, bare: str, heading: str) -> None:
+    """Each variant's best run against the bare insert's, and all runs, printed
+    and written to benchmarks/out/<kind>-<rows>.json."""
+    best = min(runs[bare])
+    print(f"\n{rows:,} rows, best of {len(runs[bare])}, interleaved")
+    print(f"{heading:<40} {'best':>8} {'x bare':>7}   all")
+    for name, times in runs.items():
+        print(f"{name:<40} {min(times):>7.2f}s {min(times) / best:>6.2f}x   "
+              + ", ".join(f"{t:.2f}" for t in times))  # fmt: skip
+    out = OUT / f"{kind}-{rows}.json"
+    out.write_text(json.dumps({"rows": rows, "runs_s": runs}, indent=1))
+    print(f"wrote {out.relative_to(OUT.parent.parent)}")
 
 
 if __name__ == "__main__":
