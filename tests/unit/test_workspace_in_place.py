@@ -16,7 +16,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from apply_helpers import policy, rows, user
+from apply_helpers import policy, rows, seeded, user
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_apply_unchanged import _seen, directories, files
@@ -97,7 +97,7 @@ def test_the_directory_read_in_place_gives_the_outcome_of_its_copy(
     the JSON only): such a tenant's directory is copied, with that outcome too."""
     state = data.draw(directories())
     f = data.draw(files(state))
-    if by_id and "employee_id" in f[0].values if f else False:  # identity by employee id: managers by id too
+    if by_id and f and "employee_id" in f[0].values:  # identity by employee id: managers by id too
         f = [replace(r, values={**r.values, "manager_id": data.draw(st.sampled_from(["", "1", "a", "A"]))})
              for r in f]  # fmt: skip
     terms = policy(f, profile=profile, licenses=licenses, termination_limit=1.0)
@@ -122,8 +122,7 @@ def _either(apply: Callable[[], Outcome]) -> object:
 def test_an_id_differing_in_letter_case_is_found_in_place() -> None:
     """Identity by employee id looks stored ids up in any letter case
     (`w_leid`): the row is skipped, as production matches ids exactly."""
-    state = apply_users(State(), rows(user("a@x.com", employee_id="AB12")),
-                        policy(rows(user("a@x.com", employee_id="AB12")))).state_after(State())  # fmt: skip
+    state = seeded(user("a@x.com", employee_id="AB12"))
     f = rows({**user("b@x.com"), "employee_id": "ab12", "manager_id": ""})
     with _store(state) as conn:
         outcome = _in_place(conn, f, policy(f))
@@ -145,8 +144,7 @@ def _roster(n: int) -> list[dict[str, str]]:
 
 
 def _directory(n: int) -> State:
-    f = rows(*_roster(n))
-    return apply_users(State(), f, policy(f)).state_after(State())
+    return seeded(*_roster(n))
 
 
 _FILES: dict[str, Callable[[int], list[dict[str, str]]]] = {
