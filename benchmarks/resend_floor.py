@@ -15,9 +15,12 @@ the variants interleaved, each repetition in another order, best of K
 (default 3):
 
 - in place: `workspace.load` (the directory read in place, a view of
-  the store's users) and `quick.known_same` (a batch into `w_quick`, one
-  `INSERT … SELECT` into `w_same`): the sandbox's own code since the
-  thirteenth round;
+  the store's users) and `quick.known_same` (each batch's rows bound into
+  an `INSERT … SELECT` over a VALUES list, into `w_same`): the sandbox's
+  own code since the fourteenth round;
+- w_quick: the same view, each batch's rows first inserted into a work
+  table `w_quick` by `executemany`, then one `INSERT … SELECT` from it: the
+  thirteenth round's;
 - copy: the same with the directory copied into `w_dir` and indexed by
   address (`workspace.load(copy=True)`): the twelfth round's;
 - per row: the copy; each row compared by its own `INSERT … SELECT` in
@@ -59,6 +62,17 @@ _PER_ROW = (
     " WHERE d.uid = (SELECT max(uid) FROM w_dir WHERE key = ?3) AND d.fields = ?4"
     " AND (?5 IS NULL OR d.active = ?5) AND ?6 IN ('', d.eid)"
 )
+_QUICK = (
+    f"CREATE TABLE {workspace.SCHEMA}.w_quick (i INTEGER PRIMARY KEY, row INTEGER NOT NULL,"
+    " key TEXT NOT NULL, text TEXT NOT NULL, want INTEGER, eid TEXT NOT NULL, cols TEXT NOT NULL,"
+    " has_mgr INTEGER NOT NULL)"
+)
+_QUICK_SAME = (
+    "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
+    " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END, ?1 + q.i"
+    " FROM w_quick AS q CROSS JOIN w_dir AS d ON d.uid = (SELECT max(uid) FROM w_dir WHERE key = q.key)"
+    f" WHERE {_SAME}"
+)
 _KEYED = (
     f"CREATE TABLE {workspace.SCHEMA}.w_dir_keyed (uid INTEGER NOT NULL, key TEXT NOT NULL,"
     " eid TEXT NOT NULL, mkey TEXT NOT NULL, active INTEGER NOT NULL, fields TEXT NOT NULL,"
@@ -87,8 +101,8 @@ def _batches(rows: list[quick.Quick]) -> list[tuple[int, list[quick.Quick]]]:
     ]
 
 
-def _in_place(conn: sqlite3.Connection, rows: list[quick.Quick], *, copy: bool = False) -> int:
-    workspace.load(conn, TENANT, copy=copy)
+def _in_place(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
+    workspace.load(conn, TENANT)
     done = 0
     with workspace.working(conn):
         for base, batch in _batches(rows):
@@ -96,8 +110,14 @@ def _in_place(conn: sqlite3.Connection, rows: list[quick.Quick], *, copy: bool =
     return done
 
 
+def _w_quick(conn: sqlite3.Connection, rows: list[quick.Quick], *, copy: bool = False) -> int:
+    workspace.load(conn, TENANT, copy=copy)
+    conn.execute(_QUICK)
+    return _compare(conn, rows, _QUICK_SAME)
+
+
 def _copy(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
-    return _in_place(conn, rows, copy=True)
+    return _w_quick(conn, rows, copy=True)
 
 
 def _per_row(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
@@ -113,6 +133,7 @@ def _keyed(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
     workspace.prepare(conn)
     with workspace.working(conn):
         conn.execute(_KEYED)
+        conn.execute(_QUICK)
         conn.execute(_KEYED_COPY.format(eid=workspace.stored("employee_id"),
                                         mkey=workspace.stored("manager_email")), (TENANT,))  # fmt: skip
     return _compare(conn, rows, _KEYED_SAME)
@@ -129,7 +150,8 @@ def _compare(conn: sqlite3.Connection, rows: list[quick.Quick], same: str) -> in
 
 
 VARIANTS: dict[str, Callable[[sqlite3.Connection, list[quick.Quick]], int]] = {
-    "in place (view of the store), w_quick": _in_place,
+    "in place (view of the store), VALUES": _in_place,
+    "in place, w_quick": _w_quick,
     "copy into w_dir, w_quick": _copy,
     "per row (copy, no w_quick)": _per_row,
     "without rowid (copy keyed by address)": _keyed,

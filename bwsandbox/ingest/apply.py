@@ -163,7 +163,7 @@ class _Applier(LinkRules, ChangeRules):
 
     def _records(self, rows: Applicable) -> bool:
         """A CSV file's rows by their records, the common one read in C: a
-        re-sent file's into `w_quick` (`quick.py`), a first load's straight
+        re-sent file's into quick rows (`quick.py`), a first load's straight
         into `w_pend` (`fresh.py`); False where the C module does not read them."""
         spec = record_spec(self._rule, rows.plain) if self.quick else None
         made = fresh.plan(rows.plain, self.policy.columns, core=self.core) if self.empty else None

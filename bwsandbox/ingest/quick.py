@@ -5,11 +5,12 @@ they are, without reading the user into Python or merging (`apply.py`
 A row is known unchanged when its fields as a new user's, written as the
 store writes them (`stored.new_text`), are its user's stored text to the
 byte, the status it gives its user is theirs, and its employee id, if any,
-is theirs (`known_same`: one `INSERT … SELECT` a batch into `w_same`).
-`QuickRule.row` says what a row brings to that comparison (its `w_quick`
-row), or that only the merge can judge it; the C module writes the same
-row for the common row (`_rows.c` `quick_row`, a property test holds the
-two to one answer), so a re-sent roster costs no Python per row here.
+is theirs (`known_same`: an `INSERT … SELECT` over a VALUES list of the
+batch's rows into `w_same`). `QuickRule.row` says what a row brings to that
+comparison (its quick row), or that only the merge can judge it; the C
+module writes the same row for the common row (`_rows.c` `quick_row`, a
+property test holds the two to one answer), so a re-sent roster costs no
+Python per row here.
 The merge decides every row this does not.
 
 `status_after` is the production rule for a row's deactivation date
@@ -18,6 +19,8 @@ The merge decides every row this does not.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,7 +33,7 @@ from bwsandbox.validator.applicable import RecordBatch
 from bwsandbox.validator.model import ApplicableRow
 from bwsandbox.validator.values import NEVER
 
-# A `w_quick` row: i (the row's place in its batch), row, key, text, want (the
+# A quick row: i (the row's place in its batch), row, key, text, want (the
 # status the row gives its user; None: theirs), eid ('' for none), cols, has_mgr.
 Quick = tuple[int, int, str, str, int | None, str, str, int]
 _DATE = "deactivation_date"
@@ -68,7 +71,7 @@ class QuickRule:
     text: Callable[[Mapping[str, str]], str]
 
     def row(self, i: int, row: int, key: str, values: Mapping[str, str], cols: str) -> Quick | None:
-        """The row's `w_quick` row (`cols`: its columns' text), or None for a row only the merge can judge."""
+        """The row's quick row (`cols`: its columns' text), or None for a row only the merge can judge."""
         for name in self.kept:
             if not values.get(name, "").strip():
                 return None  # a required name kept (a finding, unless its value was refused): the merge says
@@ -109,37 +112,64 @@ def rows(rule: QuickRule, columns: Callable[[Mapping[str, str]], str]) -> Judge:
 
 # A row's user, its address's last holder, is left as they are when their
 # stored fields are the row's as a new user's (text), their status is what
-# the row makes it (want; NULL: the row does not say) and the row's id, if
-# any, is theirs.
-_QUICK_IN = "INSERT INTO w_quick VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+# the row makes it (want; NULL: theirs) and the row's id, if any, is theirs.
+# The rows come as one VALUES list a statement, bound straight from their
+# quick rows (no work table between: docs/benchmarks.md "The re-send floor"),
+# in chunks of the sizes of `_CHUNKS` (each size's statement is prepared once,
+# a batch of any size is a few of them).
+_Q = ("SELECT column1 AS i, column2 AS row, column3 AS key, column4 AS text, column5 AS want,"
+      " column6 AS eid, column7 AS cols, column8 AS has_mgr FROM (VALUES {rows})")  # fmt: skip
 _HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
 _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
 _QUICK_SAME = (
     "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
     " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END, ?1 + q.i"
-    f" FROM w_quick AS q CROSS JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
+    f" FROM ({_Q}) AS q CROSS JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
 )
-# The rows the statement above left for the merge, by their place in the batch: those
-# it sent no `w_same` row for (?1 + i: the row's place among the file's rows, its own).
+# The rows the statement above left for the merge, by their place in the batch (each
+# row given as its place and key): those it sent no `w_same` row for (n: the row's
+# place among the file's rows, its own). ?1 comes first in each text, so that the
+# VALUES list's parameters are ?2 on.
 _QUICK_MISSED = (
-    "SELECT q.i FROM w_quick AS q"
-    f" WHERE NOT EXISTS (SELECT 1 FROM w_same AS s WHERE s.uid = {_HOLDER} AND s.n = ?1 + q.i)"
+    "SELECT q.i FROM (SELECT column1 AS i, ?1 + column1 AS n, column2 AS key FROM (VALUES {rows})) AS q"
+    f" WHERE NOT EXISTS (SELECT 1 FROM w_same AS s WHERE s.uid = {_HOLDER} AND s.n = q.n)"
 )
+_CHUNKS = (1024, 256, 64, 16, 4, 1)
+
+
+@functools.lru_cache(maxsize=2 * len(_CHUNKS))
+def _statement(template: str, size: int, width: int) -> str:
+    """`template` with its VALUES list made of `size` rows of `width` parameters (after ?1)."""
+    return template.format(rows=", ".join(["(" + ", ".join("?" * width) + ")"] * size))
+
+
+def _chunks(rows: Sequence[Quick], limit: int) -> Iterator[Sequence[Quick]]:
+    """`rows` in chunks of the sizes of `_CHUNKS`, largest first, each of at most
+    `limit` rows (the connection's limit on a statement's parameters)."""
+    sizes = [size for size in _CHUNKS if size <= limit] or [1]
+    at = 0
+    while at < len(rows):
+        size = next(size for size in sizes if size <= len(rows) - at)
+        yield rows[at : at + size]
+        at += size
 
 
 def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int) -> set[int]:
-    """The rows of `w_quick` rows `quick` (their first value: the row's place
-    in its batch; `base`: the batch's first row's place among the file's rows)
+    """The rows of quick rows `quick` (their first value: the row's place in
+    its batch; `base`: the batch's first row's place among the file's rows)
     that leave their user as they are, sent to `w_same`
     (sqlite3.IntegrityError: two of them reach one user)."""
-    conn.executemany(_QUICK_IN, quick)
-    try:
-        done = {q[0] for q in quick}
-        if conn.execute(_QUICK_SAME, (base,)).rowcount < len(quick):
-            done.difference_update(r for (r,) in conn.execute(_QUICK_MISSED, (base,)))
-        return done
-    finally:
-        conn.execute("DELETE FROM w_quick")
+    limit = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // len(quick[0]) if quick else 1
+    done = {q[0] for q in quick}
+    for chunk in _chunks(quick, limit):
+        flat: list[object] = [base]
+        flat.extend(itertools.chain.from_iterable(chunk))
+        if conn.execute(_statement(_QUICK_SAME, len(chunk), len(chunk[0])), flat).rowcount < len(chunk):
+            pairs: list[object] = [base]
+            pairs.extend(itertools.chain.from_iterable((q[0], q[2]) for q in chunk))
+            missed = conn.execute(_statement(_QUICK_MISSED, len(chunk), 2), pairs)
+            done.difference_update(r for (r,) in missed)
+    return done
 
 
 def known_rows(
@@ -147,7 +177,7 @@ def known_rows(
 ) -> list[tuple[ApplicableRow, str]]:
     """The rows of a batch (with the keys of their addresses) the merge must
     decide, in file order: all but those known to leave their user as they
-    are (`judge` gives their `w_quick` rows), which go to `w_same` in SQL
+    are (`judge` gives their quick rows), which go to `w_same` in SQL
     (`known_same`)."""
     quick = [q for i, (r, key) in enumerate(pairs) if key and (q := judge(i, r.row, key, r.values))]
     if not quick:
@@ -186,7 +216,7 @@ def record_columns(
 
 
 def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) -> RecordSpec | None:
-    """How the C module reads a file's records into `w_quick` rows (`plain`:
+    """How the C module reads a file's records into quick rows (`plain`:
     as `record_columns` reads it); None where it does not."""
     got = record_columns(plain, rule.columns)
     if got is None:
@@ -221,7 +251,7 @@ def known_records(
     file order: all but those known to leave their user as they are, which go
     to `w_same` (`known_same`). The common record is read by the C module
     from its bytes (`quick_records`, a run of them a call), and a row is
-    made only of the others (`judge` tells which of those `w_quick` takes:
+    made only of the others (`judge` tells which of those have a quick row:
     the rule says None where the C module says the merge's) and of the
     records `known_same` leaves."""
     from bwsandbox.validator._ccells import quick_records

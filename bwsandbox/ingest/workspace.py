@@ -60,12 +60,6 @@ _TABLES = (
     # place among the file's rows (from 0) where `quick.known_same` sent it, else NULL.
     f"CREATE TABLE {SCHEMA}.w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT NOT NULL,"
     " has_mgr INTEGER NOT NULL, mkey TEXT NOT NULL, n INTEGER)",
-    # A batch's rows that may leave their user as they are, as `quick._QUICK_SAME`
-    # compares them (`i`: the row's place in the batch): the row's fields as a new
-    # user's (text), the status it gives them (want; NULL: theirs), its employee
-    # id ('' for none).
-    f"CREATE TABLE {SCHEMA}.w_quick (i INTEGER PRIMARY KEY, row INTEGER NOT NULL, key TEXT NOT NULL,"
-    " text TEXT NOT NULL, want INTEGER, eid TEXT NOT NULL, cols TEXT NOT NULL, has_mgr INTEGER NOT NULL)",
     f"CREATE TABLE {SCHEMA}.w_seen (key TEXT PRIMARY KEY) WITHOUT ROWID",  # engage: addresses in the file
     f"CREATE TABLE {SCHEMA}.w_leave (uid INTEGER PRIMARY KEY)",  # engage: the users the file terminates
     # Who holds each address, and each employee id, once the file is applied

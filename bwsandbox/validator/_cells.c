@@ -665,7 +665,7 @@ static PyMethodDef methods[] = {
      "fields_text(values, skip, last) -> str | None: json.dumps of the fields a row gives a new user "
      "(None when a name or value is not a str)."},
     {"quick_row", bw_quick_row, METH_VARARGS,
-     "quick_row(i, row, key, values, rule) -> tuple | None | NotImplemented: a row's w_quick row "
+     "quick_row(i, row, key, values, rule) -> tuple | None | NotImplemented: a row's quick row "
      "(ingest/quick.py)."},
     {"quick_record", bw_quick_record, METH_VARARGS,
      "quick_record(k, text, start, end, rec, spec) -> tuple | None | NotImplemented: quick_row's answer for "

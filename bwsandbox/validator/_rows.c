@@ -11,7 +11,7 @@
  * a value is not a str. A property test holds the text to json.dumps's.
  *
  * quick_row(i, row, key, values, rule) -> tuple | None | NotImplemented: the
- * `w_quick` row of ingest/quick.py `QuickRule.row`, or None where that says
+ * quick row of ingest/quick.py `QuickRule.row`, or None where that says
  * None, for the common row; NotImplemented where this does not know (a name
  * set other than the file's full one, a value that is not a str), and the
  * Python rule then decides. A property test holds the two to one answer.

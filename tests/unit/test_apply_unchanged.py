@@ -6,6 +6,9 @@ departments, engage rosters, licences)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from unittest import mock
 
@@ -256,3 +259,30 @@ def test_two_rows_of_one_row_number_reaching_one_user_are_refused_too() -> None:
     for every_row_in in (False, True):
         with pytest.raises(ValueError, match="two rows reach one user"):
             apply_users(state, f, policy(f), every_row_in=every_row_in)
+
+
+@pytest.mark.parametrize(
+    ("limit", "batch"), [(999, workspace.BATCH), (None, workspace.BATCH), (None, 1), (999, 7)]
+)
+def test_rows_compared_in_statements_of_any_size_get_one_answer(limit: int | None, batch: int) -> None:
+    """`quick.known_same` binds a batch's rows into as many statements as its
+    chunk sizes and the connection's limit on parameters ask (SQLite before
+    3.32 allows 999; None: the build's own): every seventh row changes its
+    user, the others leave theirs as they are, whatever the chunks."""
+    n = 1_500
+    state = seeded(*(user(f"u{i}@x.com", title="Eng") for i in range(n)))
+    f = rows(*(user(f"u{i}@x.com", title="Ops" if i % 7 == 0 else "Eng") for i in range(n)))
+    private = workspace.private
+
+    @contextlib.contextmanager
+    def limited() -> Iterator[sqlite3.Connection]:
+        with private() as conn:
+            if limit is not None:
+                conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+            yield conn
+
+    with mock.patch.object(workspace, "private", limited), mock.patch.object(workspace, "BATCH", batch):
+        outcome = _same_either_way(state, f)
+    changed = len(range(0, n, 7))
+    assert outcome.counts == {"updated": changed, "unchanged": n - changed}
+    assert [c.uid for c in outcome.users] == [1 + i for i in range(0, n, 7)]

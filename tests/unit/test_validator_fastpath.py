@@ -356,7 +356,7 @@ _ROW_VALUES = _TEXT | st.sampled_from(
 def test_the_c_quick_row_is_the_rules(
     values: dict[str, str], full: bool, kept: tuple[str, ...], engage: bool, ids: bool, today: str
 ) -> None:
-    """`_ccells.quick_row` gives the `w_quick` row `quick.QuickRule.row`
+    """`_ccells.quick_row` gives the quick row `quick.QuickRule.row`
     gives (or its None: only the merge can judge the row) for the common row,
     one that has every column of the file; for any other it leaves the
     answer to the rule (NotImplemented)."""
