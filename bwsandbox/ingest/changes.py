@@ -144,20 +144,26 @@ class ChangeRules:
         the file is applied whether the rules read them as the file's or
         not, and no address changes hands. Bringing back more than these
         would be harmless: it is what every row did before."""
-        # Who holds the manager's address once the file is applied: its last
+        # Who holds a manager's address once the file is applied: its last
         # holder, as `_final_addresses` says, active unless leaving, or as the file leaves them.
         holder = (
             "(SELECT h.active AND h.uid NOT IN (SELECT uid FROM w_leave) FROM w_dir AS h"
-            " WHERE h.key = s.mkey ORDER BY h.uid DESC LIMIT 1)"
+            " WHERE h.key = m.key ORDER BY h.uid DESC LIMIT 1)"
         )
+        # Each address the rows name as a manager asked once (a roster names a
+        # manager on most rows, and far fewer managers than rows).
+        doubtful = (
+            "SELECT m.key FROM (SELECT mkey AS key FROM w_same WHERE mkey != '' GROUP BY mkey) AS m"
+            f" WHERE NOT coalesce({holder}, 0)"
+            " OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = m.key AND NOT q.active)"
+        )
+        edited = self.conn.execute("SELECT 1 FROM w_manual LIMIT 1").fetchone() is not None
         self.conn.execute(
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
             " has_mgr, action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey,"
             " d.dept, d.ddate, s.cols, s.has_mgr, 'unchanged'"
             " FROM w_same AS s CROSS JOIN w_dir AS d ON d.uid = s.uid"
-            " WHERE EXISTS (SELECT 1 FROM w_manual AS m WHERE m.uid = s.uid)"
-            f" OR (s.mkey != '' AND (NOT coalesce({holder}, 0)"
-            "  OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = s.mkey AND NOT q.active)))"
+            f" WHERE {'s.uid IN (SELECT uid FROM w_manual) OR ' if edited else ''}s.mkey IN ({doubtful})"
             " ORDER BY s.row"
         )
 
