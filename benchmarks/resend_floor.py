@@ -106,7 +106,8 @@ def _in_place(conn: sqlite3.Connection, rows: list[quick.Quick]) -> int:
     done = 0
     with workspace.working(conn):
         for base, batch in _batches(rows):
-            done += len(quick.known_same(conn, batch, base))
+            # Every row has the file's columns.
+            done += len(quick.known_same(conn, batch, base, full=batch[0][6]))
     return done
 
 

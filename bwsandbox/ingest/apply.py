@@ -141,6 +141,7 @@ class _Applier(LinkRules, ChangeRules):
         rule = QuickRule(kept=self.kept_names, engage=policy.profile is Profile.ENGAGE, today=policy.today,
                          ids=self.has_ids, columns=policy.columns, text=self._new_text)  # fmt: skip
         self._rule = rule
+        self.all_columns = columns_text(policy.columns)  # a `w_same` row's NULL columns
         self._judge = quick_rows(rule, self._columns)
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
@@ -155,7 +156,7 @@ class _Applier(LinkRules, ChangeRules):
             pairs = list(zip(batch, keys, strict=True))
             if self.quick:
                 try:
-                    pairs = known_rows(self.conn, pairs, self._judge, self.rows_seen)
+                    pairs = known_rows(self.conn, pairs, self._judge, self.rows_seen, self.all_columns)
                 except sqlite3.IntegrityError as exc:
                     raise _twice() from exc
             self._seen(keys)
@@ -174,7 +175,9 @@ class _Applier(LinkRules, ChangeRules):
             uids = None
             try:
                 if spec is not None:
-                    keys, rest = known_records(self.conn, records, spec, self._judge, self.rows_seen)
+                    keys, rest = known_records(
+                        self.conn, records, spec, self._judge, self.rows_seen, self.all_columns
+                    )
                 elif made is not None:
                     keys, new, rest, uids, self.next_uid = fresh.created(records, made, self.next_uid)
                     self.conn.executemany(_PEND, new)

@@ -34,6 +34,7 @@ class ChangeRules:
     out: Outcome
     rows_seen: int
     full_roster: bool
+    all_columns: str
 
     # -- the engage roster ---------------------------------------------------------
     def _omitted(self) -> int:
@@ -161,10 +162,11 @@ class ChangeRules:
         self.conn.execute(
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
             " has_mgr, action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey,"
-            " d.dept, d.ddate, s.cols, s.has_mgr, 'unchanged'"
+            " d.dept, d.ddate, coalesce(s.cols, ?), s.has_mgr, 'unchanged'"
             " FROM w_same AS s CROSS JOIN w_dir AS d ON d.uid = s.uid"
             f" WHERE {'s.uid IN (SELECT uid FROM w_manual) OR ' if edited else ''}s.mkey IN ({doubtful})"
-            " ORDER BY s.row"
+            " ORDER BY s.row",
+            (self.all_columns,),
         )
 
     # -- manual edits --------------------------------------------------------------

@@ -123,13 +123,14 @@ _HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
 _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
 _QUICK_SAME = (
     "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
-    " SELECT d.uid, q.row, q.cols, q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END, ?1 + q.i"
+    " SELECT d.uid, q.row, nullif(q.cols, ?2), q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END,"
+    " ?1 + q.i"
     f" FROM ({_Q}) AS q CROSS JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
 )
 # The rows the statement above left for the merge, by their place in the batch (each
 # row given as its place and key): those it sent no `w_same` row for (n: the row's
-# place among the file's rows, its own). ?1 comes first in each text, so that the
-# VALUES list's parameters are ?2 on.
+# place among the file's rows, its own). ?1 (and ?2) come first in each text, so
+# that the VALUES list's parameters follow them.
 _QUICK_MISSED = (
     "SELECT q.i FROM (SELECT column1 AS i, ?1 + column1 AS n, column2 AS key FROM (VALUES {rows})) AS q"
     f" WHERE NOT EXISTS (SELECT 1 FROM w_same AS s WHERE s.uid = {_HOLDER} AND s.n = q.n)"
@@ -154,15 +155,16 @@ def _chunks(rows: Sequence[Quick], limit: int) -> Iterator[Sequence[Quick]]:
         at += size
 
 
-def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int) -> set[int]:
+def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int, full: str) -> set[int]:
     """The rows of quick rows `quick` (their first value: the row's place in
     its batch; `base`: the batch's first row's place among the file's rows)
-    that leave their user as they are, sent to `w_same`
+    that leave their user as they are, sent to `w_same` (their columns NULL
+    where they are `full`, the file's: most rows, and the longest value)
     (sqlite3.IntegrityError: two of them reach one user)."""
     limit = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // len(quick[0]) if quick else 1
     done = {q[0] for q in quick}
     for chunk in _chunks(quick, limit):
-        flat: list[object] = [base]
+        flat: list[object] = [base, full]
         flat.extend(itertools.chain.from_iterable(chunk))
         if conn.execute(_statement(_QUICK_SAME, len(chunk), len(chunk[0])), flat).rowcount < len(chunk):
             pairs: list[object] = [base]
@@ -173,7 +175,7 @@ def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int) -> set[i
 
 
 def known_rows(
-    conn: sqlite3.Connection, pairs: list[tuple[ApplicableRow, str]], judge: Judge, base: int
+    conn: sqlite3.Connection, pairs: list[tuple[ApplicableRow, str]], judge: Judge, base: int, full: str
 ) -> list[tuple[ApplicableRow, str]]:
     """The rows of a batch (with the keys of their addresses) the merge must
     decide, in file order: all but those known to leave their user as they
@@ -182,7 +184,7 @@ def known_rows(
     quick = [q for i, (r, key) in enumerate(pairs) if key and (q := judge(i, r.row, key, r.values))]
     if not quick:
         return pairs
-    done = known_same(conn, quick, base)
+    done = known_same(conn, quick, base, full)
     return [pair for i, pair in enumerate(pairs) if i not in done]
 
 
@@ -245,7 +247,7 @@ def left_to_python(batch: RecordBatch, read: Callable[[int, int], int]) -> Itera
 
 
 def known_records(
-    conn: sqlite3.Connection, batch: RecordBatch, spec: RecordSpec, judge: Judge, base: int
+    conn: sqlite3.Connection, batch: RecordBatch, spec: RecordSpec, judge: Judge, base: int, full: str
 ) -> tuple[list[str], list[tuple[ApplicableRow, str]]]:
     """The keys of a batch's rows, and the rows the merge must decide, in
     file order: all but those known to leave their user as they are, which go
@@ -272,6 +274,6 @@ def known_records(
         keys.append(key)
         if key and (q := judge(k, arow.row, key, arow.values)):
             quick.append(q)
-    done = known_same(conn, quick, base) if quick else set()
+    done = known_same(conn, quick, base, full) if quick else set()
     rest = [(rows.get(k) or make(recs[k]), keys[k]) for k in range(len(recs)) if k not in done]
     return keys, rest

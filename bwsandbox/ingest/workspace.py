@@ -56,9 +56,10 @@ _TABLES = (
     # The users a row reaches and leaves as they are, kept out of `w_pend`
     # unless a rule needs them there (`changes.ChangeRules._back_in`): a re-sent
     # roster is mostly these, and the rules then pass over the changes only.
+    # `cols`: the columns the row gives them, NULL where they are the file's all;
     # `mkey`: their manager's key where their row names one, else ''; `n`: the row's
     # place among the file's rows (from 0) where `quick.known_same` sent it, else NULL.
-    f"CREATE TABLE {SCHEMA}.w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT NOT NULL,"
+    f"CREATE TABLE {SCHEMA}.w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT,"
     " has_mgr INTEGER NOT NULL, mkey TEXT NOT NULL, n INTEGER)",
     f"CREATE TABLE {SCHEMA}.w_seen (key TEXT PRIMARY KEY) WITHOUT ROWID",  # engage: addresses in the file
     f"CREATE TABLE {SCHEMA}.w_leave (uid INTEGER PRIMARY KEY)",  # engage: the users the file terminates
