@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from bwsandbox.ingest import workspace
 from bwsandbox.ingest.records import address_key
 from bwsandbox.ingest.stored import CONTROL
 from bwsandbox.validator import accel
@@ -120,13 +121,17 @@ def rows(rule: QuickRule, columns: Callable[[Mapping[str, str]], str]) -> Judge:
 _Q = ("SELECT column1 AS i, column2 AS row, column3 AS key, column4 AS text, column5 AS want,"
       " column6 AS eid, column7 AS cols, column8 AS has_mgr FROM (VALUES {rows})")  # fmt: skip
 _HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
+# The same user found by the store row's rowid where the directory is read in
+# place (`workspace._VIEW` `rid`: one search less a row), by uid where copied.
+_FOUND = {True: "d.rid = (SELECT rid FROM w_dir WHERE key = q.key ORDER BY uid DESC LIMIT 1)",
+          False: f"d.uid = {_HOLDER}"}  # fmt: skip
 _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
-_QUICK_SAME = (
-    "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
+_QUICK_SAME = {
+    viewed: "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
     " SELECT d.uid, q.row, nullif(q.cols, ?2), q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END,"
-    " ?1 + q.i"
-    f" FROM ({_Q}) AS q CROSS JOIN w_dir AS d ON d.uid = {_HOLDER} WHERE {_SAME}"
-)
+    f" ?1 + q.i FROM ({_Q}) AS q CROSS JOIN w_dir AS d ON {found} WHERE {_SAME}"
+    for viewed, found in _FOUND.items()
+}
 # The rows the statement above left for the merge, by their place in the batch (each
 # row given as its place and key): those it sent no `w_same` row for (n: the row's
 # place among the file's rows, its own). ?1 (and ?2) come first in each text, so
@@ -138,7 +143,7 @@ _QUICK_MISSED = (
 _CHUNKS = (1024, 256, 64, 16, 4, 1)
 
 
-@functools.lru_cache(maxsize=2 * len(_CHUNKS))
+@functools.lru_cache(maxsize=3 * len(_CHUNKS))  # each size of the three statements
 def _statement(template: str, size: int, width: int) -> str:
     """`template` with its VALUES list made of `size` rows of `width` parameters (after ?1)."""
     return template.format(rows=", ".join(["(" + ", ".join("?" * width) + ")"] * size))
@@ -161,12 +166,13 @@ def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int, full: st
     that leave their user as they are, sent to `w_same` (their columns NULL
     where they are `full`, the file's: most rows, and the longest value)
     (sqlite3.IntegrityError: two of them reach one user)."""
-    limit = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // len(quick[0]) if quick else 1
+    limit = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 2) // len(quick[0]) if quick else 1
+    same = _QUICK_SAME[workspace.viewed(conn)]
     done = {q[0] for q in quick}
     for chunk in _chunks(quick, limit):
         flat: list[object] = [base, full]
         flat.extend(itertools.chain.from_iterable(chunk))
-        if conn.execute(_statement(_QUICK_SAME, len(chunk), len(chunk[0])), flat).rowcount < len(chunk):
+        if conn.execute(_statement(same, len(chunk), len(chunk[0])), flat).rowcount < len(chunk):
             pairs: list[object] = [base]
             pairs.extend(itertools.chain.from_iterable((q[0], q[2]) for q in chunk))
             missed = conn.execute(_statement(_QUICK_MISSED, len(chunk), 2), pairs)

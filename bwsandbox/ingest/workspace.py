@@ -146,10 +146,15 @@ _FROM_STATE = (
 # each up in a work table: a join of a work table with `w_dir` names the
 # work table first in a CROSS JOIN, which SQLite keeps as the outer loop,
 # and a lookup sorted by uid sorts after its search (`ORDER BY +uid`).
+# `rid`: the store row's rowid, which the address index holds, so that a
+# user found by address is read with one search less than by uid (the
+# table's key is (tenant, uid), an index of its own: `quick.py`); valid
+# within one statement only (a VACUUM may renumber rowids).
 _VIEW = (
-    "CREATE TEMP VIEW w_dir (uid, key, eid, mkey, dept, ddate, active, fields) AS"
+    "CREATE TEMP VIEW w_dir (uid, key, eid, mkey, dept, ddate, active, fields, rid) AS"
     f" SELECT uid, email_key, eid, {stored('manager_email')}, {stored('department_name')},"
-    f" {stored('deactivation_date')}, active, fields_json FROM main.dir_users WHERE tenant = {{tenant}}"
+    f" {stored('deactivation_date')}, active, fields_json, rowid"
+    " FROM main.dir_users WHERE tenant = {tenant}"
 )
 # Users written before store format 2, whose looked-up values are only in
 # their JSON: the store's id index cannot find them, so such a tenant's

@@ -130,6 +130,20 @@ def test_an_id_differing_in_letter_case_is_found_in_place() -> None:
     assert outcome.counts["skipped"] == 1
 
 
+def test_a_row_is_compared_with_its_addresss_last_holder_in_place() -> None:
+    """Two users hold one address, the later one written first (the store's
+    rows are not in uid order): a row whose fields are the earlier one's to
+    the byte reaches the last holder, whom it changes."""
+    row = user("a@x.com", title="Eng")
+    state = State(users={2: User(uid=2, fields=user("a@x.com", title="Ops")), 1: User(uid=1, fields=row),
+                         3: User(uid=3, fields=user("b@x.com"))})  # fmt: skip
+    f = rows(row, user("b@x.com"))
+    with _store(state) as conn:
+        outcome = _in_place(conn, f, policy(f))
+    assert [(c.action, c.uid) for c in outcome.users] == [("updated", 2)]
+    assert outcome.counts == {"updated": 1, "unchanged": 1}
+
+
 # Files of ROWS rows over a directory of n users (`_steps`), each kind of row
 # a rule looks users up for (by address, by id, by id in any letter case),
 # naming the directory's last users: a lookup that walks the tenant's users
