@@ -158,7 +158,7 @@ class ChangeRules:
             f" WHERE NOT coalesce({holder}, 0)"
             " OR EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = m.key AND NOT q.active)"
         )
-        edited = self.conn.execute("SELECT 1 FROM w_manual LIMIT 1").fetchone() is not None
+        edited = self._edited()
         self.conn.execute(
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
             " has_mgr, action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey,"
@@ -170,10 +170,14 @@ class ChangeRules:
         )
 
     # -- manual edits --------------------------------------------------------------
+    def _edited(self) -> bool:
+        """Whether the directory has manual edits (most have none)."""
+        return self.conn.execute("SELECT 1 FROM w_manual LIMIT 1").fetchone() is not None
+
     def _overwritten(self) -> None:
         """Data in a file overrides earlier manual changes, each one recorded
         (docs/production.md §5): the edits of the fields the file's columns give."""
-        if self.conn.execute("SELECT 1 FROM w_manual LIMIT 1").fetchone() is None:
+        if not self._edited():
             return
         for uid, row, email, name, manual, at, by, new in self.conn.execute(
             "SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''), m.field, m.value, m.at,"

@@ -126,6 +126,8 @@ _HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
 _FOUND = {True: "d.rid = (SELECT rid FROM w_dir WHERE key = q.key ORDER BY uid DESC LIMIT 1)",
           False: f"d.uid = {_HOLDER}"}  # fmt: skip
 _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
+# ?1 (and ?2) come first in each statement's text, so that the VALUES list's
+# parameters are numbered after them.
 _QUICK_SAME = {
     viewed: "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
     " SELECT d.uid, q.row, nullif(q.cols, ?2), q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END,"
@@ -134,8 +136,7 @@ _QUICK_SAME = {
 }
 # The rows the statement above left for the merge, by their place in the batch (each
 # row given as its place and key): those it sent no `w_same` row for (n: the row's
-# place among the file's rows, its own). ?1 (and ?2) come first in each text, so
-# that the VALUES list's parameters follow them.
+# place among the file's rows, its own).
 _QUICK_MISSED = (
     "SELECT q.i FROM (SELECT column1 AS i, ?1 + column1 AS n, column2 AS key FROM (VALUES {rows})) AS q"
     f" WHERE NOT EXISTS (SELECT 1 FROM w_same AS s WHERE s.uid = {_HOLDER} AND s.n = q.n)"
@@ -145,14 +146,15 @@ _CHUNKS = (1024, 256, 64, 16, 4, 1)
 
 @functools.lru_cache(maxsize=3 * len(_CHUNKS))  # each size of the three statements
 def _statement(template: str, size: int, width: int) -> str:
-    """`template` with its VALUES list made of `size` rows of `width` parameters (after ?1)."""
+    """`template` with its VALUES list made of `size` rows of `width` parameters
+    (numbered after the statement's own)."""
     return template.format(rows=", ".join(["(" + ", ".join("?" * width) + ")"] * size))
 
 
 def _chunks(rows: Sequence[Quick], limit: int) -> Iterator[Sequence[Quick]]:
     """`rows` in chunks of the sizes of `_CHUNKS`, largest first, each of at most
-    `limit` rows (the connection's limit on a statement's parameters)."""
-    sizes = [size for size in _CHUNKS if size <= limit] or [1]
+    `limit` rows (at least 1: as many as a statement's parameters allow)."""
+    sizes = [size for size in _CHUNKS if size <= limit]
     at = 0
     while at < len(rows):
         size = next(size for size in sizes if size <= len(rows) - at)
@@ -165,8 +167,14 @@ def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int, full: st
     its batch; `base`: the batch's first row's place among the file's rows)
     that leave their user as they are, sent to `w_same` (their columns NULL
     where they are `full`, the file's: most rows, and the longest value)
-    (sqlite3.IntegrityError: two of them reach one user)."""
-    limit = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 2) // len(quick[0]) if quick else 1
+    (sqlite3.IntegrityError: two of them reach one user). None of them
+    where the connection allows a statement too few parameters for one row
+    (all are then the merge's)."""
+    if not quick:
+        return set()
+    limit = (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 2) // len(quick[0])
+    if limit < 1:
+        return set()
     same = _QUICK_SAME[workspace.viewed(conn)]
     done = {q[0] for q in quick}
     for chunk in _chunks(quick, limit):
@@ -280,6 +288,6 @@ def known_records(
         keys.append(key)
         if key and (q := judge(k, arow.row, key, arow.values)):
             quick.append(q)
-    done = known_same(conn, quick, base, full) if quick else set()
+    done = known_same(conn, quick, base, full)
     rest = [(rows.get(k) or make(recs[k]), keys[k]) for k in range(len(recs)) if k not in done]
     return keys, rest

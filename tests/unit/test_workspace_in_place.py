@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from test_apply_unchanged import _seen, directories, files
 
 from bwsandbox import store
-from bwsandbox.ingest import workspace
+from bwsandbox.ingest import quick, workspace
 from bwsandbox.ingest.apply import apply_users, materialised, run
 from bwsandbox.ingest.records import Outcome, Policy, State, User
 from bwsandbox.spec.fields import Profile
@@ -142,6 +142,36 @@ def test_a_row_is_compared_with_its_addresss_last_holder_in_place() -> None:
         outcome = _in_place(conn, f, policy(f))
     assert [(c.action, c.uid) for c in outcome.users] == [("updated", 2)]
     assert outcome.counts == {"updated": 1, "unchanged": 1}
+
+
+@pytest.mark.parametrize(("limit", "batch"), [(999, workspace.BATCH), (None, workspace.BATCH), (999, 7)])
+def test_rows_compared_in_place_in_chunks_of_any_size_get_one_answer(limit: int | None, batch: int) -> None:
+    """The in-place comparison (the user read by rowid) chunked as the
+    connection's limit on parameters asks (999 before SQLite 3.32; None:
+    the build's own): every seventh row changes its user."""
+    n = 1_500
+    state = seeded(*(user(f"u{i}@x.com", title="Eng") for i in range(n)))
+    f = rows(*(user(f"u{i}@x.com", title="Ops" if i % 7 == 0 else "Eng") for i in range(n)))
+    with _store(state) as conn, mock.patch.object(workspace, "BATCH", batch):
+        if limit is not None:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        outcome = _in_place(conn, f, policy(f))
+    assert _seen(outcome) == _seen(apply_users(state, f, policy(f)))
+    assert outcome.counts == {"updated": len(range(0, n, 7)), "unchanged": n - len(range(0, n, 7))}
+
+
+def test_too_few_parameters_for_a_row_leave_every_row_to_the_merge() -> None:
+    """A connection that allows a statement fewer parameters than one quick
+    row needs: no row is known unchanged in SQL (the merge judges them all)."""
+    state = seeded(user("a@x.com"))
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, state)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 9)
+        row = (0, 2, "a@x.com", json.dumps(user("a@x.com")), None, "", '["email"]', 0)
+        assert quick.known_same(conn, [row], 0, '["email"]') == set()
+        assert conn.execute("SELECT count(*) FROM w_same").fetchone()[0] == 0
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)
+        assert quick.known_same(conn, [row], 0, '["email"]') == {0}
 
 
 # Files of ROWS rows over a directory of n users (`_steps`), each kind of row
