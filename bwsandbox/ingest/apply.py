@@ -141,7 +141,7 @@ class _Applier(LinkRules, ChangeRules):
         rule = QuickRule(kept=self.kept_names, engage=policy.profile is Profile.ENGAGE, today=policy.today,
                          ids=self.has_ids, columns=policy.columns, text=self._new_text)  # fmt: skip
         self._rule = rule
-        self.all_columns = columns_text(policy.columns)  # a `w_same` row's NULL columns
+        self.all_columns = columns_text(policy.columns)  # the columns a NULL `cols` stands for
         self._judge = quick_rows(rule, self._columns)
         if self.full_roster and policy.mentioned:
             conn.executemany("INSERT OR IGNORE INTO w_seen VALUES (?)", ((k,) for k in policy.mentioned))
@@ -239,7 +239,7 @@ class _Applier(LinkRules, ChangeRules):
     def _same(self, uid: int, arow: ApplicableRow, mkey: str) -> tuple[object, ...]:
         """A `w_same` row: the row's columns, and its manager's key where it names one."""
         has_manager = "manager_email" in arow.values
-        return (uid, arow.row, self._columns(arow.values), int(has_manager), mkey if has_manager else "")
+        return (uid, arow.row, self._kept_columns(arow.values), int(has_manager), mkey if has_manager else "")
 
     def _columns(self, values: Mapping[str, str]) -> str:
         """The columns a row gives its user (JSON), one string per set of them."""
@@ -248,6 +248,12 @@ class _Applier(LinkRules, ChangeRules):
         if cols is None:
             cols = self._cols[names] = columns_text(names)
         return cols
+
+    def _kept_columns(self, values: Mapping[str, str]) -> str | None:
+        """The columns a row gives its user as `w_pend` and `w_same` keep them:
+        None where they are the file's all (most rows; 150 bytes a row)."""
+        cols = self._columns(values)
+        return None if cols == self.all_columns else cols
 
     def _find(self, values: Mapping[str, str], key: str, found: Found) -> int | None:
         if not self.identity_by_employee_id:
@@ -324,7 +330,7 @@ class _Applier(LinkRules, ChangeRules):
                             "stored one.", column=name, value=values.get(name, ""),
                         ))  # fmt: skip
         self._merge(res, values)
-        cols = self._columns(values)
+        cols = self._kept_columns(values)
         fields = res.fields
         # What the row does, where the row alone says it (else `_changes` decides).
         action = row_action(res, before, stored)

@@ -162,11 +162,10 @@ class ChangeRules:
         self.conn.execute(
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
             " has_mgr, action) SELECT d.uid, s.row, s.row, 0, d.active, d.fields, d.key, d.eid, d.mkey,"
-            " d.dept, d.ddate, coalesce(s.cols, ?), s.has_mgr, 'unchanged'"
+            " d.dept, d.ddate, s.cols, s.has_mgr, 'unchanged'"
             " FROM w_same AS s CROSS JOIN w_dir AS d ON d.uid = s.uid"
             f" WHERE {'s.uid IN (SELECT uid FROM w_manual) OR ' if edited else ''}s.mkey IN ({doubtful})"
-            " ORDER BY s.row",
-            (self.all_columns,),
+            " ORDER BY s.row"
         )
 
     # -- manual edits --------------------------------------------------------------
@@ -183,8 +182,9 @@ class ChangeRules:
             "SELECT p.uid, p.row, coalesce(json_extract(p.fields, '$.email'), ''), m.field, m.value, m.at,"
             " m.source, coalesce(json_extract(p.fields, '$.\"' || m.field || '\"'), '')"
             " FROM w_pend AS p JOIN w_manual AS m ON m.uid = p.uid WHERE NOT p.new"
-            " AND EXISTS (SELECT 1 FROM json_each(p.cols) AS c WHERE c.value = m.field)"
-            " ORDER BY p.ord, m.field"
+            " AND EXISTS (SELECT 1 FROM json_each(coalesce(p.cols, ?)) AS c WHERE c.value = m.field)"
+            " ORDER BY p.ord, m.field",
+            (self.all_columns,),
         ).fetchall():
             self.out.manual_cleared.append((uid, name))
             if new != manual:
@@ -197,7 +197,7 @@ class ChangeRules:
         """The Admin module's edits: manual until a file overwrites them."""
         assert self.policy.source is Source.ADMIN
         for uid, cols, fields in self.conn.execute(
-            "SELECT uid, cols, fields FROM w_pend ORDER BY ord"
+            "SELECT uid, coalesce(cols, ?), fields FROM w_pend ORDER BY ord", (self.all_columns,)
         ).fetchall():
             values = json.loads(fields)
             for name in sorted(set(json.loads(cols)) - {"email", "manager_id"}):

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bwsandbox.ingest.quick import RecordColumn, columns_text, left_to_python, record_columns
+from bwsandbox.ingest.quick import RecordColumn, left_to_python, record_columns
 from bwsandbox.ingest.records import Action, address_key, email_key
 from bwsandbox.spec.fields import NEW_USER_NAMES
 from bwsandbox.validator.applicable import RecordBatch
@@ -38,10 +38,11 @@ class Fresh:
     """How one file's common records become created users' `w_pend` rows."""
 
     spec: PlainSpec  # `plain_rows`'s: width, columns, the address's place, the picks' places
-    # `plain_rows`'s: the columns every such row gives its user (JSON), has_mgr, whether the
-    # file has a manager id, the names a new user lacks (JSON) by the mask of the empty ones
-    # (core; None: none lacks, or engage), the action, and the key of the manager's address.
-    tail: tuple[str, int, bool, tuple[str | None, ...], str, Callable[[str], str]]
+    # `plain_rows`'s: the columns every such row gives its user (None: the file's all, as
+    # `w_pend` keeps them), has_mgr, whether the file has a manager id, the names a new user
+    # lacks (JSON) by the mask of the empty ones (core; None: none lacks, or engage), the
+    # action, and the key of the manager's address.
+    tail: tuple[None, int, bool, tuple[str | None, ...], str, Callable[[str], str]]
 
 
 def _blanks(core: bool) -> tuple[str | None, ...]:
@@ -62,7 +63,7 @@ def plan(plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *
         return None
     width, cols, at = got
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
-    tail = (columns_text(columns), int("manager_email" in at), "manager_id" in at, _blanks(core), _CREATED,
+    tail = (None, int("manager_email" in at), "manager_id" in at, _blanks(core), _CREATED,
             email_key)  # fmt: skip
     return Fresh(spec=spec, tail=tail)
 

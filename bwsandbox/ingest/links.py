@@ -59,6 +59,7 @@ class LinkRules:
     rows_seen: int
     next_uid: int
     empty: bool  # the directory before the file has no user (a first load)
+    all_columns: str  # the columns a NULL `w_pend.cols` stands for
 
     # -- small steps ---------------------------------------------------------------
     def _value(self, uid: int, name: str) -> str:
@@ -322,9 +323,10 @@ class LinkRules:
             ))  # fmt: skip
         self._refuse_links([r[0] for r in missing])
         conn.execute(
-            "UPDATE w_pend SET has_mgr = 1, cols = CASE WHEN EXISTS (SELECT 1 FROM json_each(cols)"
-            " WHERE value = 'manager_email') THEN cols ELSE json_insert(cols, '$[#]', 'manager_email') END"
-            " WHERE mgr_eid IS NOT NULL"
+            "UPDATE w_pend SET has_mgr = 1, cols = CASE WHEN EXISTS (SELECT 1"
+            " FROM json_each(coalesce(cols, ?1)) WHERE value = 'manager_email') THEN cols"
+            " ELSE json_insert(coalesce(cols, ?1), '$[#]', 'manager_email') END WHERE mgr_eid IS NOT NULL",
+            (self.all_columns,),
         )
 
     def _managers_exist(self) -> None:

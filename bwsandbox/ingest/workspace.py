@@ -47,16 +47,17 @@ _TABLES = (
     " at TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (uid, field))",
     # The users the file touches, as it leaves them: `ord` is the order the
     # file first reached them in (its row; users the rules add come after),
-    # `cols` the columns it gave them (JSON), `action` what it does to them.
+    # `cols` the columns it gave them (JSON; NULL: the file's all, as most rows
+    # give), `action` what it does to them.
     f"CREATE TABLE {SCHEMA}.w_pend (uid INTEGER PRIMARY KEY, ord INTEGER NOT NULL, row INTEGER,"
     " new INTEGER NOT NULL, active INTEGER NOT NULL, fields TEXT NOT NULL, key TEXT NOT NULL,"
-    " eid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, ddate TEXT NOT NULL, cols TEXT NOT NULL,"
+    " eid TEXT NOT NULL, mkey TEXT NOT NULL, dept TEXT NOT NULL, ddate TEXT NOT NULL, cols TEXT,"
     " has_mgr INTEGER NOT NULL, mgr_eid TEXT, blank TEXT, link_refused INTEGER NOT NULL DEFAULT 0,"
     " mgr_uid INTEGER, action TEXT)",
     # The users a row reaches and leaves as they are, kept out of `w_pend`
     # unless a rule needs them there (`changes.ChangeRules._back_in`): a re-sent
     # roster is mostly these, and the rules then pass over the changes only.
-    # `cols`: the columns the row gives them, NULL where they are the file's all;
+    # `cols`: the columns the row gives them, as in `w_pend`;
     # `mkey`: their manager's key where their row names one, else ''; `n`: the row's
     # place among the file's rows (from 0) where `quick.known_same` sent it, else NULL.
     f"CREATE TABLE {SCHEMA}.w_same (uid INTEGER PRIMARY KEY, row INTEGER NOT NULL, cols TEXT,"

@@ -734,7 +734,7 @@ PyObject *bw_quick_records(PyObject *self, PyObject *args) {
  * stop when every one was read. spec: plain_one's, its picks (after the
  * key and the text) the employee id, the manager's address, the
  * department, the manager id and the names a new user needs. tail: (the
- * columns' text, has_mgr, whether the file has a manager id, the blank
+ * rows' cols (ingest/fresh.py: None, the file's all), has_mgr, whether the file has a manager id, the blank
  * texts by the mask of the empty names, the action, the key function). */
 PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
     PyObject *text, *starts, *ends, *recs, *spec, *tail, *out, *keys;

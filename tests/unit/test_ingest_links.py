@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bwsandbox.ingest.loops import on_loops
-from bwsandbox.ingest.records import State
+from bwsandbox.ingest.records import ManualEdit, State
 from bwsandbox.spec import messages
 
 # -- identity by employee id: addresses stay unique, links follow a rename ------
@@ -93,6 +93,21 @@ def test_a_row_may_take_an_address_a_later_row_frees_in_any_order() -> None:
         assert (users["a@x.com"][0]["employee_id"], users["c@x.com"][0]["employee_id"]) == ("2", "1")
         second, again = run(after, rows(*order))
         assert again == after and not second.changed
+
+
+def test_a_manager_named_by_id_overwrites_a_manual_manager_edit() -> None:
+    """A file's manager_id gives its user a manager address, so it takes over
+    a manual edit of that address (docs/production.md §5), though the file
+    has no manager_email column."""
+    state = seeded(user("m@x.com", employee_id="1"), user("u@x.com", employee_id="2"))
+    edit = ManualEdit(uid=2, field="manager_email", value="someone@x.com", at="t", source="admin")
+    state = State(users=state.users, departments=state.departments, manual={(2, "manager_email"): edit})
+    outcome, after = run(state, rows(user("u@x.com", employee_id="2", manager_id="1")))
+    assert outcome.manual_cleared == [(2, "manager_email")]
+    assert [(o.field, o.manual_value, o.file_value) for o in outcome.overwritten] == [
+        ("manager_email", "someone@x.com", "m@x.com")
+    ]
+    assert by_email(after)["u@x.com"][0]["manager_email"] == "m@x.com"
 
 
 def test_a_renamed_manager_cannot_hide_a_loop_through_the_directory() -> None:
