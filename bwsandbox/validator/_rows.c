@@ -518,18 +518,31 @@ overrun:
     return NULL;
 }
 
+/* The key of an ASCII address with nothing to trim (ingest/records.py
+ * email_key: str.lower() of ASCII maps A-Z only): lower-cased. */
+static PyObject *ascii_key(const unsigned char *s, Py_ssize_t n) {
+    PyObject *key = PyUnicode_New(n, 127);
+    if (key == NULL) return NULL;
+    Py_UCS1 *kp = PyUnicode_1BYTE_DATA(key);
+    for (Py_ssize_t i = 0; i < n; i++) kp[i] = (Py_UCS1)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    return key;
+}
+
+/* The key of an address str: ascii_key's where it is ASCII with nothing at
+ * either end str.strip() takes off, else key_of(address) (email_key). */
+static PyObject *str_key(PyObject *address, PyObject *key_of) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(address);
+    if (!PyUnicode_IS_ASCII(address) || n == 0) return PyObject_CallOneArg(key_of, address);
+    const unsigned char *s = PyUnicode_1BYTE_DATA(address);
+    if (Py_UNICODE_ISSPACE(s[0]) || Py_UNICODE_ISSPACE(s[n - 1])) return PyObject_CallOneArg(key_of, address);
+    return ascii_key(s, n);
+}
+
 /* The key of an address cell read by read_plain: lower-cased (ASCII only, no
  * quote in it: else NULL without an error, the Python path's). */
 static PyObject *plain_key(const unsigned char *p, Cell email) {
     if (email.len == 0 || email.quotes || email.wide) return NULL;
-    PyObject *key = PyUnicode_New(email.len, 127);
-    if (key == NULL) return NULL;
-    Py_UCS1 *kp = PyUnicode_1BYTE_DATA(key);
-    for (Py_ssize_t i = 0; i < email.len; i++) {
-        unsigned char ch = p[email.from + i];
-        kp[i] = (Py_UCS1)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-    }
-    return key;
+    return ascii_key(p + email.from, email.len);
 }
 
 /* The record's bytes, and the spec's checks: 1, or -1 on error. */
@@ -733,9 +746,11 @@ PyObject *bw_quick_records(PyObject *self, PyObject *args) {
  * until the first record plain_one does not read: its place is returned,
  * stop when every one was read. spec: plain_one's, its picks (after the
  * key and the text) the employee id, the manager's address, the
- * department, the manager id and the names a new user needs. tail: (the
- * rows' cols (ingest/fresh.py: None, the file's all), has_mgr, whether the file has a manager id, the blank
- * texts by the mask of the empty names, the action, the key function). */
+ * department, the manager id and the names a new user needs. tail:
+ * (whether the file has a manager id, the blank texts by the mask of the
+ * empty names, the key function: email_key). A row: (uid, row, text, key,
+ * employee id, the manager's key, department, manager id or None, blank);
+ * what every such row holds alike is fresh.py's statement's. */
 PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
     PyObject *text, *starts, *ends, *recs, *spec, *tail, *out, *keys;
     Py_ssize_t k, stop, uid, start, end, rec;
@@ -744,17 +759,15 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
                           &PyList_Type, &ends, &PyList_Type, &recs, &k, &stop, &uid, &PyTuple_Type, &spec,
                           &PyTuple_Type, &tail, &PyList_Type, &out, &PyList_Type, &keys))
         return NULL;
-    if (k < 0 || PyTuple_GET_SIZE(tail) != 6 || !PyTuple_Check(PyTuple_GET_ITEM(tail, 3))) {
+    if (k < 0 || PyTuple_GET_SIZE(tail) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(tail, 1))) {
         PyErr_SetString(PyExc_ValueError, "plain_rows: a bad place or tail");
         return NULL;
     }
-    PyObject *cols_text = PyTuple_GET_ITEM(tail, 0), *has_mgr = PyTuple_GET_ITEM(tail, 1);
-    int has_mid = PyObject_IsTrue(PyTuple_GET_ITEM(tail, 2));
-    PyObject *blanks = PyTuple_GET_ITEM(tail, 3), *action = PyTuple_GET_ITEM(tail, 4);
-    PyObject *key_of = PyTuple_GET_ITEM(tail, 5);
+    int has_mid = PyObject_IsTrue(PyTuple_GET_ITEM(tail, 0));
+    PyObject *blanks = PyTuple_GET_ITEM(tail, 1), *key_of = PyTuple_GET_ITEM(tail, 2);
     if (has_mid < 0) return NULL;
-    PyObject *none = PyUnicode_New(0, 0), *one = PyLong_FromLong(1);
-    if (none == NULL || one == NULL) goto fail;
+    PyObject *none = PyUnicode_New(0, 0);
+    if (none == NULL) return NULL;
     for (; k < stop; k++) {
         if (batch_record(starts, ends, recs, k, &start, &end, &rec) < 0) goto fail;
         PyObject *got = plain_one(text, start, end, spec);
@@ -773,15 +786,14 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
         for (Py_ssize_t j = 0; j < names; j++)
             if (PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(got, 6 + j)) == 0) mask |= (Py_ssize_t)1 << j;
         PyObject *manager = PyTuple_GET_ITEM(got, 3);
-        PyObject *mkey = PyUnicode_GET_LENGTH(manager) == 0 ? Py_NewRef(none) : PyObject_CallOneArg(key_of, manager);
+        PyObject *mkey = PyUnicode_GET_LENGTH(manager) == 0 ? Py_NewRef(none) : str_key(manager, key_of);
         if (mkey == NULL) {
             Py_DECREF(got);
             goto fail;
         }
-        PyObject *row = Py_BuildValue(
-            "(nnnOOOOONOOOOOOO)", uid, rec + 2, rec + 2, one, one, PyTuple_GET_ITEM(got, 1),
-            PyTuple_GET_ITEM(got, 0), PyTuple_GET_ITEM(got, 2), mkey, PyTuple_GET_ITEM(got, 4), none, cols_text,
-            has_mgr, has_mid ? PyTuple_GET_ITEM(got, 5) : Py_None, PyTuple_GET_ITEM(blanks, mask), action);
+        PyObject *row = Py_BuildValue("(nnOOONOOO)", uid, rec + 2, PyTuple_GET_ITEM(got, 1), PyTuple_GET_ITEM(got, 0),
+                                      PyTuple_GET_ITEM(got, 2), mkey, PyTuple_GET_ITEM(got, 4),
+                                      has_mid ? PyTuple_GET_ITEM(got, 5) : Py_None, PyTuple_GET_ITEM(blanks, mask));
         int failed = row == NULL || PyList_Append(out, row) < 0 || PyList_Append(keys, PyTuple_GET_ITEM(got, 0)) < 0;
         Py_XDECREF(row);
         Py_DECREF(got);
@@ -789,10 +801,8 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
         uid++;
     }
     Py_DECREF(none);
-    Py_DECREF(one);
     return PyLong_FromSsize_t(k);
 fail:
-    Py_XDECREF(none);
-    Py_XDECREF(one);
+    Py_DECREF(none);
     return NULL;
 }

@@ -259,3 +259,20 @@ def test_a_first_load_of_any_columns_read_in_c_is_the_rows_one_by_one(
     assert _seen(_first_load(data, profile, one_by_one=False, licenses=licenses)) == _seen(
         _first_load(data, profile, one_by_one=True, licenses=licenses)
     )
+
+
+def test_a_first_loads_manager_keys_made_in_c_are_email_keys() -> None:
+    """The key of each manager's address a first load reads in C is
+    `email_key`'s: letters folded (ASCII in C, the rest by `email_key`)."""
+    managers = ["B@X.com", "b@x.com", "É@X.com", "Mgr.Ann+1@Example.COM", "plain@x.com", ""]
+    records = [[f"u{i}@x.com", "Ann", "Lee", str(i), "", "true", "", "", m] for i, m in enumerate(managers)]
+    data = _csv(records, quote_all=False)
+    validation = validate(data, Context(profile=Profile.CORE))
+    rows = validation.applicable()
+    assert isinstance(rows, Applicable)
+    made = fresh.plan(rows.plain, frozenset(validation.report.columns), core=True)
+    assert made is not None
+    batches = rows.batches(100)
+    assert batches is not None
+    got = [row for records in batches for row in fresh.created(records, made, 1)[1]]
+    assert [row[5] for row in got] == [email_key(m) for m in managers]
