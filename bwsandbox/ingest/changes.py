@@ -117,10 +117,14 @@ class ChangeRules:
         """A department a change names and the directory lacks is created, at
         its first change (docs/production.md §3); the first spelling names it."""
         known: set[str] = set()
-        for name, row, _first in self.conn.execute(  # each spelling once, in the order first met
-            "SELECT dept, row, min(ord) FROM w_pend WHERE action != 'unchanged' AND dept != ''"
-            " GROUP BY dept ORDER BY min(ord)"
-        ).fetchall():
+        # Each spelling once, at its first change: kept in a table as the changes are read (a file
+        # names a few departments: a search of it a change, not a sort of every change).
+        self.conn.execute(
+            "INSERT INTO w_named SELECT dept, row, ord FROM w_pend WHERE action != 'unchanged'"
+            " AND dept != '' ON CONFLICT (dept) DO UPDATE SET row = excluded.row, ord = excluded.ord"
+            " WHERE excluded.ord < ord"
+        )
+        for name, row in self.conn.execute("SELECT dept, row FROM w_named ORDER BY ord").fetchall():
             key = name.lower()
             if key in known or self.conn.execute("SELECT 1 FROM w_dept WHERE key = ?", (key,)).fetchone():
                 continue

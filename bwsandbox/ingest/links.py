@@ -56,6 +56,7 @@ class LinkRules:
     policy: Policy
     out: Outcome
     identity_by_employee_id: bool
+    has_ids: bool  # the file has an employee id column
     rows_seen: int
     next_uid: int
     empty: bool  # the directory before the file has no user (a first load)
@@ -200,17 +201,19 @@ class LinkRules:
         is applied is not applied to this one (EMPLOYEE_ID_TAKEN, a sandbox
         decision, docs/production.md §6); the rest of the row is. A holder
         whose own row moves them to another id frees it, so the order of the
-        rows never matters."""
-        if self.identity_by_employee_id:
+        rows never matters. Only a file with ids sets one."""
+        if self.identity_by_employee_id or not self.has_ids:
             return
+        # Another holder: of the file's users (the ids `w_pend` holds twice, found once in its
+        # id index, not searched for each row), or (a directory not empty) of those it leaves alone.
+        held = "p.eid IN (SELECT eid FROM w_pend WHERE eid != '' GROUP BY eid HAVING count(*) > 1)"
+        if not self.empty:
+            held += f" OR EXISTS (SELECT 1 FROM {_UNTOUCHED} AND d.eid = p.eid)"
         while True:
             refused = self.conn.execute(
                 "SELECT p.uid, p.row, p.eid FROM w_pend AS p WHERE p.eid != ''"
                 " AND (p.new OR p.eid != (SELECT s.eid FROM w_dir AS s WHERE s.uid = p.uid))"
-                # another holder, of the file's users or of those it leaves alone
-                " AND (EXISTS (SELECT 1 FROM w_pend AS q WHERE q.eid = p.eid AND q.uid != p.uid)"
-                f" OR EXISTS (SELECT 1 FROM {_UNTOUCHED} AND d.eid = p.eid))"
-                " ORDER BY p.ord"
+                f" AND ({held}) ORDER BY p.ord"
             ).fetchall()
             if not refused:
                 return

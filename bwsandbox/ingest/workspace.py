@@ -70,6 +70,8 @@ _TABLES = (
     " WITHOUT ROWID",
     f"CREATE TABLE {SCHEMA}.w_ids (eid TEXT PRIMARY KEY, uid INTEGER NOT NULL, active INTEGER NOT NULL)"
     " WITHOUT ROWID",
+    # Each department a change names, spelled as at its first (least `ord`), and that row.
+    f"CREATE TABLE {SCHEMA}.w_named (dept TEXT PRIMARY KEY, row INTEGER, ord INTEGER NOT NULL) WITHOUT ROWID",
     # The changes in the order the file makes them, numbered from 1 (their history ids follow it).
     f"CREATE TABLE {SCHEMA}.w_seq (n INTEGER PRIMARY KEY, uid INTEGER NOT NULL)",
     # Identity by employee id: each stored id with its letter case folded as
@@ -86,7 +88,8 @@ _ANY_CASE_IDS = (  # identity by id
     f"CREATE INDEX {SCHEMA}.w_leid_leid ON w_leid (leid)",
 )
 _PEND_INDEXES = (
-    f"CREATE INDEX {SCHEMA}.w_pend_key ON w_pend (key)",
+    # `new` too: the new users of one address are found in the index alone (`_one_user_each`).
+    f"CREATE INDEX {SCHEMA}.w_pend_key ON w_pend (key, new)",
     f"CREATE INDEX {SCHEMA}.w_pend_ord ON w_pend (ord)",
 )
 BATCH = 2_000  # users that go between Python and the work tables per round trip

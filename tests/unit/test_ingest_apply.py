@@ -125,6 +125,22 @@ def test_departments_are_created_on_first_use() -> None:
     assert [users[e][0]["department_name"] for e in ("a@x.com", "b@x.com")] == ["Sales", "sales"]
 
 
+def test_a_new_department_is_named_by_its_first_row_in_the_file_whatever_the_users_order() -> None:
+    """The first row naming it, in file order: not the first user stored
+    (a row reaching a stored user comes after a creation here), nor a later
+    row of the same spelling."""
+    state = seeded(user("a@x.com"), user("c@x.com"))
+    outcome, after = run(state, rows(user("b@x.com", department_name="Sales Ops"),
+                                     user("a@x.com", department_name="sales ops"),
+                                     user("c@x.com", department_name="Sales Ops"),
+                                     user("d@x.com", department_name="SALES OPS")))  # fmt: skip
+    assert [(d.after.name, d.row) for d in outcome.departments] == [("Sales Ops", 2)]
+    spelt = {"b": "Sales", "a": "SALES", "c": "Sales"}
+    first = run(State(), rows(*(user(f"{n}@x.com", department_name=d) for n, d in spelt.items())))[0]
+    assert [(d.after.name, d.row) for d in first.departments] == [("Sales", 2)]
+    assert list(after.departments) == ["sales ops"]
+
+
 def test_department_file_creates_updates_and_protects_departments_with_active_users() -> None:
     state = seeded(user("a@x.com", department_name="Sales"))
     records = [
