@@ -402,15 +402,12 @@ class _Applier(LinkRules, ChangeRules):
         self._changes()
         self._terminate()
         self._departments_on_first_use()
-        counts = self.conn.execute(
-            "SELECT action, count(*) FROM w_pend WHERE action IS NOT NULL GROUP BY action ORDER BY min(ord)"
-        ).fetchall()
-        for action, n in counts:
-            self.out.count(str(action), int(n))
+        self.out.users = changes = workspace.Changes(self.conn)
+        for action, n in changes.actions.items():
+            self.out.count(action, n)
         left = "SELECT count(*) FROM w_same WHERE uid NOT IN (SELECT uid FROM w_pend)"
         if same := int(self.conn.execute(left).fetchone()[0]):
             self.out.count(_UNCHANGED, same)
-        self.out.users = workspace.Changes(self.conn)
         return self.out
 
     def _one_user_each(self) -> None:

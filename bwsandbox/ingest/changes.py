@@ -35,6 +35,7 @@ class ChangeRules:
     rows_seen: int
     full_roster: bool
     all_columns: str
+    empty: bool  # the directory before the file has no user (a first load)
 
     # -- the engage roster ---------------------------------------------------------
     def _omitted(self) -> int:
@@ -75,6 +76,8 @@ class ChangeRules:
             self._overwritten()
         if self.policy.source is Source.ADMIN:
             self._manual_set()
+        if self.empty:
+            return  # every user is one the file creates: nothing left to decide
         # Left to decide: stored users whose fields a rule changed (the row set
         # every creation and change of status, which stays), and the users of
         # a renamed manager; unchanged if they hold the stored fields again.

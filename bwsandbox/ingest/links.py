@@ -287,6 +287,8 @@ class LinkRules:
         the directory links managers by email, so resolve once every row is
         in. An id nobody holds (or whose row was refused) is not set."""
         conn = self.conn
+        if "manager_id" not in self.policy.columns:
+            return  # a file without the column names no manager by id
         if conn.execute("SELECT 1 FROM w_pend WHERE mgr_eid IS NOT NULL LIMIT 1").fetchone() is None:
             return
         conn.execute(
@@ -355,6 +357,8 @@ class LinkRules:
         they manage follow the new one, in the file or not (the same person;
         no other field of theirs changes)."""
         conn = self.conn
+        if self.empty:
+            return  # no stored user to rename
         renamed = conn.execute(
             "SELECT s.key, coalesce(json_extract(p.fields, '$.email'), json_extract(s.fields, '$.email'))"
             " FROM w_pend AS p CROSS JOIN w_dir AS s ON s.uid = p.uid"

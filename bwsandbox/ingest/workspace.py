@@ -339,6 +339,14 @@ class Changes:
             "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged' ORDER BY ord"
         )
         self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
+        # What the file does to the users in `w_pend` (unchanged too), counted, first met first.
+        self.actions: dict[str, int] = {
+            str(action): int(n)
+            for action, n in conn.execute(
+                "SELECT action, count(*) FROM w_pend WHERE action IS NOT NULL GROUP BY action"
+                " ORDER BY min(ord)"
+            )
+        }
 
     def __len__(self) -> int:
         return self._len
@@ -348,6 +356,8 @@ class Changes:
 
     def others(self) -> Iterator[tuple[int, UserChange]]:
         """Every change but the creations, with its place among all (from 0)."""
+        if self.actions.get(str(Action.CREATED), 0) == self._len:
+            return iter(())  # a first load's million creations are not walked to find none
         return self._numbered("AND p.action != 'created'", ())
 
     def _numbered(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[int, UserChange]]:
@@ -380,5 +390,7 @@ class Changes:
 
     def of(self, *actions: Action) -> Iterator[UserChange]:
         """The changes of these kinds, in order."""
+        if not any(self.actions.get(str(a)) for a in actions):
+            return iter(())
         wanted = json.dumps(sorted(str(a) for a in actions))
         return (c for _, c in self._numbered("AND p.action IN (SELECT value FROM json_each(?))", (wanted,)))
