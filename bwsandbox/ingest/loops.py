@@ -6,11 +6,26 @@ and step, numpy's, never a Python walk per user.
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy is imported where a file's managers are checked for loops
     import numpy as np
     from numpy.typing import NDArray
+
+_FETCH = 10_000  # links read from SQLite at a time
+
+
+def read_links(cursor: sqlite3.Cursor, managers: NDArray[np.int64], makes: NDArray[np.bool_]) -> None:
+    """The links `cursor` gives (user, manager, whether the file makes it:
+    three integers a row) into the arrays, by user."""
+    import numpy as np
+
+    while links := cursor.fetchmany(_FETCH):
+        got = np.fromiter(itertools.chain.from_iterable(links), dtype=np.int64, count=3 * len(links))
+        managers[got[0::3]] = got[1::3]
+        makes[got[0::3]] = got[2::3] != 0
 
 
 def on_loops(managers: NDArray[np.int64]) -> NDArray[np.bool_]:

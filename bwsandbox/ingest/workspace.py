@@ -70,6 +70,8 @@ _TABLES = (
     " WITHOUT ROWID",
     f"CREATE TABLE {SCHEMA}.w_ids (eid TEXT PRIMARY KEY, uid INTEGER NOT NULL, active INTEGER NOT NULL)"
     " WITHOUT ROWID",
+    # The users someone has as manager once the file is applied (the loop check reads their links).
+    f"CREATE TABLE {SCHEMA}.w_heads (uid INTEGER PRIMARY KEY)",
     # Each department a change names, spelled as at its first (least `ord`), and that row.
     f"CREATE TABLE {SCHEMA}.w_named (dept TEXT PRIMARY KEY, row INTEGER, ord INTEGER NOT NULL) WITHOUT ROWID",
     # The changes in the order the file makes them, numbered from 1 (their history ids follow it).

@@ -4,13 +4,19 @@ the directory, links to refused rows), departments users may be moved into."""
 
 from __future__ import annotations
 
+from typing import Any
+from unittest import mock
+
 from apply_helpers import by_email, issues, rows, run, seeded, user
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_ingest_apply import directories, files
 
+from bwsandbox.ingest.links import LinkRules
 from bwsandbox.ingest.loops import on_loops
 from bwsandbox.ingest.records import ManualEdit, State
 from bwsandbox.spec import messages
+from bwsandbox.validator.model import ApplicableRow
 
 # -- identity by employee id: addresses stay unique, links follow a rename ------
 
@@ -190,6 +196,29 @@ def _on_a_loop_walked(managers: list[int], start: int) -> bool:
             return True
         node = managers[node]
     return False
+
+
+_READ_LINKS = LinkRules._read_links
+_EVERY_USER = "SELECT uid FROM w_pend UNION SELECT uid FROM w_dir"
+
+
+@settings(max_examples=400, deadline=None)
+@given(d=directories(), f=files())
+def test_the_loop_check_reading_the_managers_links_refuses_as_reading_every_link(
+    d: State, f: list[ApplicableRow]
+) -> None:
+    """The loop check reads the links of the users someone has as manager
+    (and of an old manager given back by a refusal): the same refusals and
+    directory as reading every user's link."""
+
+    def every_link(self: LinkRules, managers: Any, makes: Any, users: str = "", params: Any = ()) -> None:
+        _READ_LINKS(self, managers, makes, users or _EVERY_USER, params)
+
+    outcome, after = run(d, f)
+    with mock.patch.object(LinkRules, "_read_links", every_link):
+        every, after_every = run(d, f)
+    assert outcome.findings == every.findings
+    assert after == after_every
 
 
 @settings(max_examples=300, deadline=None)
