@@ -95,14 +95,10 @@ from bwsandbox.validator.model import ApplicableRow
 # clear (the validator reports it; docs/production.md §5 "an empty cell clears an OPTIONAL field").
 REQUIRED = frozenset(f.name for f in CORE_FIELDS.values() if f.required)
 _UNCHANGED = str(Action.UNCHANGED)
-_PEND_COLUMNS = (
-    "uid", "ord", "row", "new", "active", "fields", "key", "eid", "mkey", "dept", "ddate", "cols",
-    "has_mgr", "mgr_eid", "blank", "action",
-)  # fmt: skip
-_PEND = f"INSERT INTO w_pend ({', '.join(_PEND_COLUMNS)}) VALUES ({', '.join('?' * len(_PEND_COLUMNS))})"
+_PEND = workspace.pend_insert(dict.fromkeys(workspace.PEND_COLUMNS, "?"))
 _SAME_IN = "INSERT INTO w_same (uid, row, cols, has_mgr, mkey) VALUES (?, ?, ?, ?, ?)"
 # Where `_merge_rows` reads a `w_pend` row of a user the row leaves as they are, for `w_same`.
-_MKEY, _ACTION = (_PEND_COLUMNS.index(c) for c in ("mkey", "action"))
+_MKEY, _ACTION = (workspace.PEND_COLUMNS.index(c) for c in ("mkey", "action"))
 
 
 class _Applier(LinkRules, ChangeRules):

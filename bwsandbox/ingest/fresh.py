@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bwsandbox.ingest import workspace
 from bwsandbox.ingest.quick import RecordColumn, left_to_python, record_columns
 from bwsandbox.ingest.records import Action, address_key, email_key
 from bwsandbox.spec.fields import NEW_USER_NAMES
@@ -35,13 +36,10 @@ _CREATED = str(Action.CREATED)
 # (`workspace.DERIVED`), the manager id, and the names a new user needs.
 _PICKS = ("employee_id", "manager_email", "department_name", "manager_id", *NEW_USER_NAMES)
 PlainSpec = tuple[int, tuple[RecordColumn, ...], int, tuple[int, ...]]
-# A `plain_rows` row into `w_pend` (?1..?9: uid, row, text, key, employee id, the manager's
-# key, department, manager id, blank; {has_mgr}: whether the file has a manager column).
-_INSERT = (
-    "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols, has_mgr,"
-    " mgr_eid, blank, action) VALUES (?1, ?2, ?2, 1, 1, ?3, ?4, ?5, ?6, ?7, '', NULL, {has_mgr}, ?8, ?9,"
-    f" '{_CREATED}')"
-)
+# A `plain_rows` row into `w_pend`: its values bound in this order (?1, ?2 ...), the rest
+# the same for every such row (has_mgr: whether the file has a manager column, set per file).
+_BOUND = ("uid", "row", "fields", "key", "eid", "mkey", "dept", "mgr_eid", "blank")
+_ALIKE = {"ord": "?2", "new": "1", "active": "1", "ddate": "''", "cols": "NULL", "action": f"'{_CREATED}'"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +73,9 @@ def plan(plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *
     width, cols, at = got
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
     tail = ("manager_id" in at, _blanks(core), email_key)
-    return Fresh(spec=spec, tail=tail, insert=_INSERT.format(has_mgr=int("manager_email" in at)))
+    alike = {**_ALIKE, "has_mgr": str(int("manager_email" in at))}
+    insert = workspace.pend_insert({**{c: f"?{i}" for i, c in enumerate(_BOUND, 1)}, **alike})
+    return Fresh(spec=spec, tail=tail, insert=insert)
 
 
 def created(

@@ -95,6 +95,20 @@ _PEND_INDEXES = (
     f"CREATE INDEX {SCHEMA}.w_pend_ord ON w_pend (ord)",
 )
 BATCH = 2_000  # users that go between Python and the work tables per round trip
+# The columns a user's row into `w_pend` gives (the others are the rules'), in the order they are bound.
+PEND_COLUMNS = (
+    "uid", "ord", "row", "new", "active", "fields", "key", "eid", "mkey", "dept", "ddate", "cols",
+    "has_mgr", "mgr_eid", "blank", "action",
+)  # fmt: skip
+
+
+def pend_insert(values: dict[str, str]) -> str:
+    """The insert of a `w_pend` row, each of `PEND_COLUMNS` given by its SQL in `values`."""
+    if set(values) != set(PEND_COLUMNS):
+        raise ValueError(f"a w_pend row gives {sorted(PEND_COLUMNS)}, not {sorted(values)}")
+    given = ", ".join(values[c] for c in PEND_COLUMNS)
+    return f"INSERT INTO w_pend ({', '.join(PEND_COLUMNS)}) VALUES ({given})"
+
 
 # The columns of `w_dir` and `w_pend` that repeat a field, and how each is
 # read from the fields' JSON ({0}): the one place, for every table and rule.
