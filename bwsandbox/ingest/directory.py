@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -30,9 +30,11 @@ from bwsandbox.ingest.records import (
     Source,
     State,
     User,
+    UserChange,
     email_key,
+    fields_diff,
 )
-from bwsandbox.ingest.workspace import SWEPT, Changes, derived_values
+from bwsandbox.ingest.workspace import SWEPT, Changes, StoredChange, derived_values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,9 +49,11 @@ class Provenance:
 
 CHUNK = 5_000  # changes written per executemany batch: bounded memory, one transaction
 
-_UPSERT = (
+_USER_INSERT = (
     "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
-    " created_batch, created_hid, created_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {})"
+    " created_batch, created_hid, created_row)"
+)
+_ON_CONFLICT = (
     " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key,"
     " active = excluded.active, fields_json = excluded.fields_json, eid = excluded.eid, mkey = excluded.mkey,"
     " dept = excluded.dept, ddate = excluded.ddate, created_batch = NULL, created_hid = NULL,"
@@ -57,7 +61,15 @@ _UPSERT = (
 )
 # A changed user: NULLs written by the statement, not bound (sqlite3 binds
 # None through its adapter lookup, measurably slower per row than an int).
-_UPDATE = _UPSERT.format("NULL, NULL, NULL")
+_UPDATE = f"{_USER_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL){_ON_CONFLICT}"
+# The users a file changes (not creates), from the workspace as the rules left
+# them: its columns repeat the fields as DERIVED reads them (`workspace.py`),
+# so nothing is made in Python. In the order of their uids, as the store keeps them.
+_CHANGED = "FROM w_seq AS q CROSS JOIN w_pend AS p ON p.uid = q.uid WHERE p.action != 'created'"
+_UPDATE_CHANGED = (
+    f"{_USER_INSERT} SELECT ?, p.uid, p.key, p.active, p.fields, p.eid, p.mkey, p.dept,"
+    f" p.ddate, NULL, NULL, NULL {_CHANGED} ORDER BY p.uid{_ON_CONFLICT}"
+)
 _HISTORY = (  # under the id kept for it (`_reserve_history_ids`)
     "INSERT INTO dir_history (id, tenant, at, subject_kind, subject, action, before_json, after_json,"
     " status, source_kind, source, file_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -76,8 +88,10 @@ _CREATION_FROM = (  # LEFT: a creation never vanishes (without its batch, copyin
 _MATERIALISE = (
     "INSERT INTO dir_history (id, at, subject_kind, subject, action, before_json, after_json, status,"
     f" source_kind, source, file_id, row, tenant) SELECT {_CREATION_ROW}, u.tenant{_CREATION_FROM}"
-    " AND u.uid IN (SELECT value FROM json_each(?))"  # one statement for a chunk's uids
+    " AND u.uid IN ({})"
 )
+_MATERIALISE_LISTED = _MATERIALISE.format("SELECT value FROM json_each(?)")  # a chunk of uids
+_MATERIALISE_CHANGED = _MATERIALISE.format(f"SELECT p.uid {_CHANGED}")
 
 # Creations: a first load creates every user of the file, and a history row
 # each would cost more than the users themselves (docs/benchmarks.md "The
@@ -106,6 +120,7 @@ def _reserve_history_ids(conn: sqlite3.Connection, n: int) -> int:
 def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Provenance) -> None:
     """Store an outcome's changes and their history. The caller holds the transaction."""
     source_kind, label, at, file_id = str(origin.kind), origin.label, origin.at, origin.file_id
+    history = _History(tenant, at, source_kind, label, file_id)
     changed = outcome.users  # read as it is written: a million changes are never all in memory
     # Every change gets its history id now, in the order of the changes (so
     # the history keeps the file's order, departments after the users), a
@@ -122,33 +137,16 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         # The users the file creates, copied into the store as they are in the
         # workspace, each under the history id kept for its creation.
         conn.execute(
-            "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
-            " created_batch, created_hid, created_row) SELECT ?, p.uid, p.key, p.active, p.fields, p.eid,"
+            f"{_USER_INSERT} SELECT ?, p.uid, p.key, p.active, p.fields, p.eid,"
             " p.mkey, p.dept, p.ddate, ?, ? + q.n - 1, p.row"
             " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
             " ORDER BY q.n",
             (tenant, batch, first_hid),
         )
-    others = changed.others() if isinstance(changed, Changes) else enumerate(changed)
-    while chunk := list(itertools.islice(others, CHUNK)):
-        user_rows = []
-        history_rows = []
-        for n, c in chunk:
-            fields = c.fields
-            key = email_key(fields.get("email", ""))
-            user = (tenant, c.uid, key, int(c.active), json.dumps(dict(fields)), *derived_values(fields))
-            user_rows.append(user)
-            diff = [d for d in c.diff if d[0] != "status"]
-            history_rows.append((
-                first_hid + n, tenant, at, "user", user[2], str(c.action),
-                json.dumps({name: old for name, old, _ in diff}),
-                json.dumps({name: new for name, _, new in diff}),
-                "active" if c.active else "deactivated", source_kind, label, file_id, c.row,
-            ))  # fmt: skip
-        # Before the rows change (nothing for users whose creation is a row already).
-        conn.execute(_MATERIALISE, (tenant, json.dumps([c.uid for _, c in chunk])))
-        conn.executemany(_UPDATE, user_rows)
-        conn.executemany(_HISTORY, history_rows)
+    if isinstance(changed, Changes):
+        _write_changes(conn, changed.others(), first_hid, history)
+    else:
+        _write_listed(conn, enumerate(changed), first_hid, history)
     next_hid = first_hid + len(changed)
     conn.executemany(
         "INSERT INTO dir_departments (tenant, key, name, parent, active) VALUES (?, ?, ?, ?, ?)"
@@ -190,6 +188,73 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         " at = excluded.at, source = excluded.source",
         ((tenant, m.uid, m.field, m.value, m.at, m.source) for m in outcome.manual_set),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """What every history row of one write says alike, and the row of a user's change."""
+
+    tenant: str
+    at: str
+    source_kind: str
+    label: str
+    file_id: int | None
+
+    def row(
+        self, hid: int, key: str, action: str, old: Mapping[str, str], new: Mapping[str, str], active: bool,
+        file_row: int | None,
+    ) -> tuple[object, ...]:
+        """A user's change as its history row: the fields it changes, the status
+        after (a `status` field is the column's, not the JSON's)."""
+        diff = [d for d in fields_diff(old, new) if d[0] != "status"]
+        return (
+            hid, self.tenant, self.at, "user", key, action,
+            json.dumps({name: old for name, old, _ in diff}),
+            json.dumps({name: new for name, _, new in diff}),
+            "active" if active else "deactivated", self.source_kind, self.label, self.file_id, file_row,
+        )  # fmt: skip
+
+
+def _write_changes(
+    conn: sqlite3.Connection, others: Iterator[list[StoredChange]], first_hid: int, history: _History
+) -> None:
+    """A file's changes other than creations, from its workspace: their history
+    (each read before it is written), then the users, in SQL."""
+    batches = iter(others)
+    batch = next(batches, None)
+    if batch is None:
+        return
+    # Creations these changes reach, as history rows, before their users' rows change.
+    conn.execute(_MATERIALISE_CHANGED, (history.tenant,))
+    while batch is not None:
+        conn.executemany(_HISTORY, [
+            history.row(first_hid + n - 1, key, action, {} if old is None else json.loads(old),
+                        json.loads(fields), bool(active), row)
+            for n, _, action, row, fields, active, old, _, key in batch
+        ])  # fmt: skip
+        batch = next(batches, None)
+    conn.execute(_UPDATE_CHANGED, (history.tenant,))
+
+
+def _write_listed(
+    conn: sqlite3.Connection, changes: Iterator[tuple[int, UserChange]], first_hid: int, history: _History
+) -> None:
+    """Changes given as records (the clock's: `sweep`), a chunk at a time."""
+    while chunk := list(itertools.islice(changes, CHUNK)):
+        user_rows = []
+        history_rows = []
+        for n, c in chunk:
+            fields = c.fields
+            key = email_key(fields.get("email", ""))
+            user_rows.append(
+                (history.tenant, c.uid, key, int(c.active), json.dumps(dict(fields)), *derived_values(fields))
+            )
+            old = c.before.fields if c.before is not None else {}
+            history_rows.append(history.row(first_hid + n, key, str(c.action), old, fields, c.active, c.row))
+        # Before the rows change (nothing for users whose creation is a row already).
+        conn.execute(_MATERIALISE_LISTED, (history.tenant, json.dumps([c.uid for _, c in chunk])))
+        conn.executemany(_UPDATE, user_rows)
+        conn.executemany(_HISTORY, history_rows)
 
 
 def _department_fields(department: Department) -> dict[str, object]:

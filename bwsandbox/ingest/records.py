@@ -210,17 +210,23 @@ class Outcome:
         return State(users=users, departments=departments, manual=manual)
 
 
-def field_diff(
-    before: User | None, fields: Mapping[str, str], active: bool
-) -> tuple[tuple[str, str, str], ...]:
-    """(field, old, new) from `before` to the user with `fields` and status `active`."""
-    old_fields: Mapping[str, str] = before.fields if before else {}
+def fields_diff(old_fields: Mapping[str, str], fields: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(field, old, new) from `old_fields` to `fields`: the fields' part of `field_diff`
+    (a field missing and a field empty are alike; a field cleared shows as "")."""
     diff = [
         (name, old_fields.get(name, ""), value)
         for name, value in fields.items()
         if old_fields.get(name, "") != value
     ]
     diff.extend((name, old, "") for name, old in old_fields.items() if name not in fields and old)
+    return diff
+
+
+def field_diff(
+    before: User | None, fields: Mapping[str, str], active: bool
+) -> tuple[tuple[str, str, str], ...]:
+    """(field, old, new) from `before` to the user with `fields` and status `active`."""
+    diff = fields_diff(before.fields if before else {}, fields)
     if before is None or before.active != active:
         diff.append(
             (

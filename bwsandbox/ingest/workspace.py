@@ -338,6 +338,11 @@ def private() -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+# A change as `Changes.others` reads it: its number (from 1), uid, action, row,
+# fields (JSON), status, the stored fields and status (None: a new user), address key.
+StoredChange = tuple[int, int, str, int | None, str, int, str | None, int | None, str]
+
+
 class Changes:
     """The changes of an outcome, read from the workspace in the order the
     file made them, a batch at a time (a million changes are never a
@@ -370,23 +375,33 @@ class Changes:
     def __iter__(self) -> Iterator[UserChange]:
         return (change for _, change in self._numbered("", ()))
 
-    def others(self) -> Iterator[tuple[int, UserChange]]:
-        """Every change but the creations, with its place among all (from 0)."""
+    def others(self) -> Iterator[list[StoredChange]]:
+        """Every change but the creations, a batch at a time, as the write stores
+        them (`StoredChange`: their fields as the workspace holds them, no
+        object made of them)."""
         if self.actions.get(str(Action.CREATED), 0) == self._len:
             return iter(())  # a first load's million creations are not walked to find none
-        return self._numbered("AND p.action != 'created'", ())
+        return self._batches("AND p.action != 'created'", ())
 
-    def _numbered(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[int, UserChange]]:
+    def _batches(self, where: str, params: tuple[str, ...]) -> Iterator[list[StoredChange]]:
         last = -1
         while True:
             rows = tuples(
                 self._conn,
-                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active"
+                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active, p.key"
                 " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
                 f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?",
                 (last, *params, BATCH),
             ).fetchall()
-            for n, uid, action, row, fields, active, before, was_active in rows:
+            if rows:
+                yield rows
+            if len(rows) < BATCH:
+                return
+            last = int(rows[-1][0])
+
+    def _numbered(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[int, UserChange]]:
+        for rows in self._batches(where, params):
+            for n, uid, action, row, fields, active, before, was_active, _ in rows:
                 yield (
                     n - 1,
                     UserChange(
@@ -400,9 +415,6 @@ class Changes:
                         else User(uid=uid, fields=json.loads(before), active=bool(was_active)),
                     ),
                 )
-            if len(rows) < BATCH:
-                return
-            last = int(rows[-1][0])
 
     def of(self, *actions: Action) -> Iterator[UserChange]:
         """The changes of these kinds, in order."""

@@ -152,7 +152,8 @@ def _ordered(entry: dict[str, object]) -> dict[str, object]:
 def test_history_reads_as_a_plain_list_of_every_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    monkeypatch.setattr(directory, "CHUNK", chunk)
+    monkeypatch.setattr(directory, "CHUNK", chunk)  # the clock's changes a chunk at a time
+    monkeypatch.setattr(workspace, "BATCH", chunk)  # a file's, read a batch at a time
     conn = store.connect(tmp_path / "s.db")
     model: list[dict[str, object]] = []
     writes = 0
