@@ -66,9 +66,10 @@ _AS_THE_FIELDS_SAY = ", ".join(
 
 def test_the_store_keeps_the_values_users_are_looked_up_by_as_their_fields_say(tmp_path: Path) -> None:
     """eid, mkey, dept and the deactivation date of every stored user,
-    written by a creation (copied from the workspace) and by an update (made
-    in Python), are what `workspace.DERIVED` reads from their
-    fields: copying the directory and the clock's sweep read them."""
+    written by a creation and by an update (both copied from the workspace),
+    also where a rule changed the fields after the merge, are what
+    `workspace.DERIVED` reads from their fields: copying the directory and
+    the clock's sweep read them."""
     conn = _upload(tmp_path, b"email,first_name,last_name,employee_id,manager_email,department_name,"
                              b"deactivation_date\r\nada@x.com,Ada,L,E1,,Eng,\r\n"
                              b"bo@x.com,Bo,L,E2,ADA@x.com,Ops,12/31/2030\r\n")  # fmt: skip
@@ -85,6 +86,17 @@ def test_the_store_keeps_the_values_users_are_looked_up_by_as_their_fields_say(t
         ("ada@x.com", "E1", "bo@x.com", "Eng", "", "E1", "bo@x.com", "Eng", ""),
         ("bo@x.com", "E2", "", "Sales", "2031-12-31", "E2", "", "Sales", "2031-12-31"),
     ]
+    # A manager nobody is: the rules give Ada her stored one back (a change of
+    # the fields in SQL), and the department the row sets stays set.
+    process(conn, data_dir=tmp_path, tenant=t, name="users_20260317.csv", data=(
+        b"email,first_name,last_name,employee_id,manager_email,department_name\r\n"
+        b"ada@x.com,Ada,L,E1,ghost@x.com,Legal\r\n"
+    ), clock=Clock(fixed=T0), source=Source.FILE, label="h", termination_limit=0.2)  # fmt: skip
+    assert [tuple(r) for r in conn.execute(read)][0] == (
+        "ada@x.com", "E1", "bo@x.com", "Legal", "", "E1", "bo@x.com", "Legal", ""
+    )
+    last = list(directory.history(conn, "acme", "ada@x.com"))[-1]
+    assert (last["action"], last["changes"]) == ("updated", {"department_name": ["Eng", "Legal"]})
 
 
 def test_a_user_stored_before_store_format_2_is_read_from_their_fields(tmp_path: Path) -> None:
