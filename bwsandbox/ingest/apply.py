@@ -56,7 +56,7 @@ from dataclasses import replace
 
 from bwsandbox.ingest import fresh, reports, workspace
 from bwsandbox.ingest.changes import ChangeRules
-from bwsandbox.ingest.links import LinkRules
+from bwsandbox.ingest.loops import LoopRules
 from bwsandbox.ingest.quick import (
     QuickRule,
     columns_text,
@@ -101,7 +101,7 @@ _SAME_IN = "INSERT INTO w_same (uid, row, cols, has_mgr, mkey) VALUES (?, ?, ?, 
 _MKEY, _ACTION = (workspace.PEND_COLUMNS.index(c) for c in ("mkey", "action"))
 
 
-class _Applier(LinkRules, ChangeRules):
+class _Applier(LoopRules, ChangeRules):
     """Phases: rows (stored ids checked as they come) -> the engage safety
     net -> rows refused (names, addresses, licences) -> values refused (ids
     others hold, managers, loops, deactivated departments) -> changes ->

@@ -8,7 +8,9 @@ change before it writes it: its `before` is the directory as it was). `write()` 
 commits: the caller wraps it in the same transaction that marks the file
 done, so a file is applied exactly once even after `kill -9`.
 
-Writes are batched (`executemany`, one statement per table) so applying a
+Writes are set-based: a file's users are copied from its workspace by one
+statement each for the creations and the changes, the history of its
+changes written a batch at a time (`executemany`), so applying a
 million-row file costs seconds, not minutes (docs/benchmarks.md).
 """
 
@@ -47,7 +49,7 @@ class Provenance:
     file_id: int | None = None
 
 
-CHUNK = 5_000  # changes written per executemany batch: bounded memory, one transaction
+CHUNK = 5_000  # the clock's changes written per executemany batch: bounded memory, one transaction
 
 _USER_INSERT = (
     "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"

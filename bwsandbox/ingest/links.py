@@ -12,8 +12,7 @@ Each runs once every row is read, as SQL over the workspace
 (`workspace.py`): `w_pend`, the users as the file leaves them, and `w_dir`,
 the directory before it. Only what a rule refuses comes back to Python, to be
 said as a `Finding`, as production would (docs/production.md §3, §4): the
-row, or only the value, is not applied. The manager loops are found over
-integer arrays (numpy), never objects per user.
+row, or only the value, is not applied. The manager loops are `loops.py`'s.
 """
 
 from __future__ import annotations
@@ -21,30 +20,23 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from bwsandbox.ingest import workspace
-from bwsandbox.ingest.loops import on_loops, read_links
 from bwsandbox.ingest.records import Outcome, Policy, email_key
 from bwsandbox.spec import messages
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator.findings import finding
 
-if TYPE_CHECKING:  # numpy is imported where a file's managers are checked for loops
-    import numpy as np
-    from numpy.typing import NDArray
-
-_CHAIN_SHOWN = 6  # managers named in a MANAGER_CYCLE message
-_IN = "uid IN (SELECT value FROM json_each(?))"
+IN_UIDS = "uid IN (SELECT value FROM json_each(?))"
 _FOLLOWER_ORD = 2_000_000_000_000  # users a renamed manager adds come after every row
 # Set with every change of a user's fields: `_changes` decides the action
 # again (a change of status stays what it is).
 _RECONSIDER = "action = CASE WHEN action IN ('unchanged', 'updated') THEN NULL ELSE action END"
 # Users the file does not touch: the directory's, less the file's.
-_UNTOUCHED = "w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
+UNTOUCHED = "w_dir AS d WHERE NOT EXISTS (SELECT 1 FROM w_pend AS p WHERE p.uid = d.uid)"
 
 
-def _ids(uids: Iterable[int]) -> tuple[str]:
+def uids_param(uids: Iterable[int]) -> tuple[str]:
     return (json.dumps(list(uids)),)
 
 
@@ -72,9 +64,15 @@ class LinkRules:
         return str(row[0])
 
     def _refresh(self, name: str, uids: list[int]) -> None:
+        """After a rule changed field `name` of these users in SQL: the column that
+        repeats it (`workspace.DERIVED`), and their fields spelled as Python
+        writes JSON again (`bw_json`), as the store keeps them: a re-sent row is
+        known unchanged by its text (`quick.py`)."""
         column = workspace.DERIVED[name][0]
         self.conn.execute(
-            f"UPDATE w_pend SET {column} = {workspace.derived(name, 'fields')} WHERE {_IN}", _ids(uids)
+            f"UPDATE w_pend SET {column} = {workspace.derived(name, 'fields')}, fields = bw_json(fields)"
+            f" WHERE {IN_UIDS}",
+            uids_param(uids),
         )
 
     def _set(self, uids: list[int], name: str, values: list[str]) -> None:
@@ -86,8 +84,8 @@ class LinkRules:
 
     def _drop(self, uids: list[int], name: str) -> None:
         self.conn.execute(
-            f"UPDATE w_pend SET fields = json_remove(fields, '$.{name}'), {_RECONSIDER} WHERE {_IN}",
-            _ids(uids),
+            f"UPDATE w_pend SET fields = json_remove(fields, '$.{name}'), {_RECONSIDER} WHERE {IN_UIDS}",
+            uids_param(uids),
         )
         self._refresh(name, uids)
 
@@ -99,21 +97,21 @@ class LinkRules:
         self.conn.execute(
             f"UPDATE w_pend SET fields = CASE WHEN new OR coalesce({stored}, '') = ''"
             f" THEN json_remove(fields, '$.{name}') ELSE json_set(fields, '$.{name}', {stored}) END,"
-            f" {_RECONSIDER} WHERE {_IN}",
-            _ids(uids),
+            f" {_RECONSIDER} WHERE {IN_UIDS}",
+            uids_param(uids),
         )
         self._refresh(name, uids)
 
     def _refuse_rows(self, uids: list[int]) -> None:
         """The rows create or change nobody: row-scope errors."""
         if uids:
-            self.conn.execute(f"DELETE FROM w_pend WHERE {_IN}", _ids(uids))
+            self.conn.execute(f"DELETE FROM w_pend WHERE {IN_UIDS}", uids_param(uids))
             self.out.count("skipped", len(uids))
 
     def _refuse_links(self, uids: list[int]) -> None:
         """The file may not set these users' manager: the stored one stays."""
         self._keep_stored(uids, "manager_email")
-        self.conn.execute(f"UPDATE w_pend SET link_refused = 1 WHERE {_IN}", _ids(uids))
+        self.conn.execute(f"UPDATE w_pend SET link_refused = 1 WHERE {IN_UIDS}", uids_param(uids))
 
     # -- rows refused --------------------------------------------------------------
     def _new_users_have_names(self) -> None:
@@ -152,7 +150,7 @@ class LinkRules:
                 " AND (p.new OR p.key != (SELECT s.key FROM w_dir AS s WHERE s.uid = p.uid))"
                 # another active holder, of the file's users or of those it leaves alone
                 " AND (EXISTS (SELECT 1 FROM w_pend AS q WHERE q.key = p.key AND q.active AND q.uid != p.uid)"
-                f" OR EXISTS (SELECT 1 FROM {_UNTOUCHED} AND d.key = p.key AND d.active))"
+                f" OR EXISTS (SELECT 1 FROM {UNTOUCHED} AND d.key = p.key AND d.active))"
                 " ORDER BY p.ord"
             ).fetchall()
             if not refused:
@@ -177,7 +175,7 @@ class LinkRules:
         in_use = (
             int(
                 self.conn.execute(
-                    f"SELECT (SELECT count(*) FROM {_UNTOUCHED} AND d.active)"
+                    f"SELECT (SELECT count(*) FROM {UNTOUCHED} AND d.active)"
                     " + (SELECT count(*) FROM w_pend WHERE NOT new AND active)"
                 ).fetchone()[0]
             )
@@ -207,7 +205,7 @@ class LinkRules:
         # id index, not searched for each row), or (a directory not empty) of those it leaves alone.
         held = "p.eid IN (SELECT eid FROM w_pend WHERE eid != '' GROUP BY eid HAVING count(*) > 1)"
         if not self.empty:
-            held += f" OR EXISTS (SELECT 1 FROM {_UNTOUCHED} AND d.eid = p.eid)"
+            held += f" OR EXISTS (SELECT 1 FROM {UNTOUCHED} AND d.eid = p.eid)"
         while True:
             refused = self.conn.execute(
                 "SELECT p.uid, p.row, p.eid FROM w_pend AS p WHERE p.eid != ''"
@@ -259,7 +257,7 @@ class LinkRules:
         file reaches holds their address over one it leaves alone. Only a
         file that names managers needs them, and only the addresses its
         rows name as managers (`_managers_exist`), unless `every`: the loop
-        check's graph of every user (`_manager_graph`)."""
+        check's graph of every user (`loops.LoopRules._manager_graph`)."""
         conn = self.conn
         names = "SELECT 1 FROM w_pend WHERE has_mgr OR mgr_eid IS NOT NULL LIMIT 1"
         if self.empty or conn.execute(names).fetchone() is None:
@@ -292,7 +290,7 @@ class LinkRules:
             return
         conn.execute(
             "INSERT OR REPLACE INTO w_ids SELECT eid, uid, active AND uid NOT IN (SELECT uid FROM w_leave)"
-            f" FROM {_UNTOUCHED} AND d.eid != '' ORDER BY uid"
+            f" FROM {UNTOUCHED} AND d.eid != '' ORDER BY uid"
         )
         conn.execute(
             "INSERT OR REPLACE INTO w_ids SELECT eid, uid, active FROM w_pend WHERE eid != '' ORDER BY ord"
@@ -372,7 +370,7 @@ class LinkRules:
             "INSERT INTO w_pend (uid, ord, row, new, active, fields, key, eid, mkey, dept, ddate, cols,"
             f" has_mgr) SELECT uid, {_FOLLOWER_ORD} + uid, NULL, 0, active, fields, key, eid, mkey, dept,"
             " ddate, '[]', 0"
-            f" FROM {_UNTOUCHED} AND d.mkey IN (SELECT value FROM json_each(?))"
+            f" FROM {UNTOUCHED} AND d.mkey IN (SELECT value FROM json_each(?))"
             " AND d.uid NOT IN (SELECT uid FROM w_leave)",
             (olds,),
         )
@@ -385,88 +383,6 @@ class LinkRules:
         moved = [(uid, target[old]) for uid, old, key in following if email_key(target[old]) != key]
         self._drop(own, "manager_email")  # the address is now this user's own: no manager
         self._set([m[0] for m in moved], "manager_email", [m[1] for m in moved])
-
-    # -- manager loops -------------------------------------------------------------
-    def _manager_graph(self) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-        """Each user's manager (a uid, -1 for none) once the file is applied, and whether the file
-        makes that link (`_MAKES_LINK`), read for the users someone has as manager: only they can
-        lie on a loop (each manages the one before); the others' are most links (7 in 8 in a tree)."""
-        import numpy as np
-
-        self._final_addresses(every=True)
-        managers = np.full(self.next_uid, -1, dtype=np.int64)
-        makes = np.zeros(self.next_uid, dtype=bool)
-        self.conn.execute(
-            "INSERT OR IGNORE INTO w_heads SELECT f.uid FROM (SELECT mkey FROM w_pend UNION ALL SELECT mkey"
-            f" FROM {_UNTOUCHED}) AS c CROSS JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey != ''"
-        )
-        self._read_links(managers, makes, "SELECT uid FROM w_heads")
-        return managers, makes
-
-    def _read_links(self, managers: NDArray[np.int64], makes: NDArray[np.bool_], users: str,
-                    params: tuple[str, ...] = ()) -> None:  # fmt: skip
-        """The links of `users` (SQL giving uids) into the graph's arrays."""
-        own = f"SELECT uid, mkey, coalesce({self._MAKES_LINK}, 0) AS makes FROM w_pend WHERE uid IN ({users})"
-        sql = (f"SELECT c.uid, f.uid, c.makes FROM ({own} UNION ALL SELECT uid, mkey, 0 FROM {_UNTOUCHED} AND"
-               f" d.uid IN ({users})) AS c CROSS JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey > ''")
-        read_links(workspace.tuples(self.conn, sql, params * 2), managers, makes)
-
-    _MAKES_LINK = (  # the file gives this user a manager other than the stored one
-        "(has_mgr AND mkey != '' AND NOT link_refused"
-        " AND (new OR mkey != (SELECT s.mkey FROM w_dir AS s WHERE s.uid = w_pend.uid)))"
-    )
-
-    def _refuse_cycles(self) -> None:
-        """A manager chain must not loop (docs/production.md §4), whether the
-        loop is among the file's rows or closes through users the file leaves
-        as they are. A row whose new link (one the file makes, not one it
-        repeats) lies on a loop keeps its old manager; the loops are found
-        first, so the order of the rows never matters, and found again after
-        the old managers are back, until none is left."""
-        conn = self.conn
-        if conn.execute(f"SELECT 1 FROM w_pend WHERE {self._MAKES_LINK} LIMIT 1").fetchone() is None:
-            return
-        import numpy as np
-
-        managers, makes = self._manager_graph()  # a link to nobody closes no loop
-        while refused := np.flatnonzero(makes & on_loops(managers)).tolist():
-            for uid in refused:
-                self._cycle_finding(uid, managers)
-            self._refuse_links(refused)
-            makes[refused] = False  # its link refused, the user keeps the old one
-            for uid, manager in conn.execute(
-                "SELECT p.uid, f.uid FROM w_pend AS p"
-                f" LEFT JOIN {self._final} AS f ON f.key = p.mkey AND p.mkey != ''"
-                f" WHERE p.{_IN}",
-                _ids(refused),
-            ):
-                managers[uid] = -1 if manager is None else manager
-            # An old manager back whom nobody had as manager: their own link was not read.
-            unread = [int(m) for m in set(managers[refused].tolist()) if m >= 0 and managers[m] < 0]
-            if unread:
-                self._read_links(managers, makes, "SELECT value FROM json_each(?)", _ids(unread))
-
-    def _cycle_finding(self, uid: int, managers: NDArray[np.int64]) -> None:
-        row, manager_eid, manager_email = self.conn.execute(
-            "SELECT row, mgr_eid, json_extract(fields, '$.manager_email') FROM w_pend WHERE uid = ?", (uid,)
-        ).fetchone()
-        by_id = manager_eid is not None  # the file named the manager by employee id
-        chain: list[str] = []
-        node = uid
-        while node >= 0 and len(chain) < _CHAIN_SHOWN:
-            pending = self.conn.execute("SELECT mgr_eid FROM w_pend WHERE uid = ?", (node,)).fetchone()
-            eid = pending[0] if pending is not None else None
-            chain.append(eid if by_id and eid else self._value(node, "manager_email"))
-            node = int(managers[node])
-            if node == uid:
-                break
-        loop = " -> ".join(v.strip() for v in chain) + ("" if node == uid else " -> ...")
-        value = manager_eid if by_id else manager_email
-        self.out.findings.append(finding(
-            "MANAGER_CYCLE", row,
-            f"The manager chain loops back to this user (managers: {loop}); the manager is not set.",
-            column="manager_id" if by_id else "manager_email", value=value,
-        ))  # fmt: skip
 
     # -- departments ---------------------------------------------------------------
     def _refuse_deactivated_departments(self) -> None:

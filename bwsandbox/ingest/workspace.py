@@ -187,12 +187,18 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
+def _python_json(text: str) -> str:
+    return json.dumps(json.loads(text))
+
+
 def prepare(conn: sqlite3.Connection) -> None:
     """Empty work tables on `conn` (any left by an interrupted apply are dropped),
-    and the two functions their SQL calls: Python's own letter case, so a key
-    made in SQL equals one made in Python for every alphabet."""
+    and the functions their SQL calls: Python's own letter case, so a key
+    made in SQL equals one made in Python for every alphabet, and JSON
+    spelled as Python writes it (a user's fields as the store keeps them)."""
     conn.create_function("bw_key", 1, email_key, deterministic=True)
     conn.create_function("bw_lower", 1, _lower, deterministic=True)
+    conn.create_function("bw_json", 1, _python_json, deterministic=True)
     drop(conn)
     conn.execute("DROP VIEW IF EXISTS temp.w_dir")  # another file's directory, never read by this one
     conn.execute(f"ATTACH DATABASE '' AS {SCHEMA}")

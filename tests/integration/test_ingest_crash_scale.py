@@ -1,14 +1,16 @@
 """Exactly once after `kill -9`, at the size of the largest customers' feeds.
 
 A `bwsandbox serve` process applies one big file (BWSANDBOX_SCALE_ROWS rows,
-default 1,000,000, into an empty directory). A first, uninterrupted run
-measures how long the file stays `processing`; then, for each fraction of
-that time, a fresh copy of the same data directory is served again and the
-process is killed with SIGKILL that long after the file was claimed (early
-in the validation, mid-apply, in or around the one writing transaction),
-and once more as soon as the file shows `done` (committed, its email perhaps
-not yet delivered). The store just after the kill must hold the directory
-untouched (0 users, file still `processing`) or fully applied (every user,
+default 1,000,000): into an empty directory (a first load), and onto those
+users loaded (a file changing the title of every tenth of them, the others
+unchanged). A first, uninterrupted run measures how long the file stays
+`processing`; then, for each fraction of that time, a fresh copy of the same
+data directory is served again and the process is killed with SIGKILL that
+long after the file was claimed (early in the validation, mid-apply, in or
+around the one writing transaction), and once more as soon as the file
+shows `done` (committed, its email perhaps not yet delivered). The store
+just after the kill must hold the directory untouched (no user created, or
+none changed, the file still `processing`) or fully applied (every one, the
 file `done`), never part; after a restart the file is applied, its history
 written and its email recorded and delivered exactly once.
 
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,35 +57,68 @@ BWSANDBOX = Path(sys.executable).parent / "bwsandbox"
 pytestmark = [pytest.mark.scale, pytest.mark.timeout(TIMEOUT_S)]
 
 
-def _feed(path: Path, rows: int) -> None:
+CHANGED_TITLE = "Changed title"
+CHANGED = (ROWS + 9) // 10  # the users a change file changes: every tenth
+
+
+def _feed(path: Path, rows: int, *, change: bool = False) -> None:
     """A valid feed with an 8-ary management tree, and one row in error, so
-    the file sends exactly one email to the Technical Contact."""
+    the file sends exactly one email to the Technical Contact (`change`:
+    every tenth user's title changed)."""
     with path.open("w", encoding="utf-8", newline="") as f:
         f.write("email,first_name,last_name,employee_id,manager_email,title\r\n")
         for i in range(rows):
             manager = "" if i == 0 else f"u{(i - 1) // 8}@scale.example.com"
-            f.write(f"u{i}@scale.example.com,User,N{i},{i:08d},{manager},Title {i % 13}\r\n")
+            title = CHANGED_TITLE if change and i % 10 == 0 else f"Title {i % 13}"
+            f.write(f"u{i}@scale.example.com,User,N{i},{i:08d},{manager},{title}\r\n")
         f.write(",No,Email,,,T\r\n")
 
 
-def _pristine(base: Path) -> tuple[Path, int]:
-    """A data directory holding the tenant and the big file queued, nothing applied."""
+@dataclass(frozen=True)
+class Queued:
+    """A data directory holding the tenant and the big file queued (`earlier`:
+    the files applied before it, done), nothing of it applied."""
+
+    data: Path
+    file_id: int
+    earlier: tuple[int, ...]
+    change: bool
+
+    @property
+    def whole(self) -> int:
+        """What `_reached` counts once the file is applied."""
+        return CHANGED if self.change else ROWS
+
+
+def _pristine(base: Path, *, change: bool) -> Queued:
     data = base / "pristine"
     settings = load({"data_dir": data}, env={})
     conn = store.connect(settings.db_path)
+    earlier: tuple[int, ...] = ()
     try:
         with store.transaction(conn):
             tenant = tenants.add(
                 conn, name=TENANT, username=TENANT, password="pw", contact="it@example.com",
                 licenses=ROWS + 1000, created_at="2026-01-01T00:00:00+00:00",
             )
+        inbox = Inbox(conn, data, Clock())
+        if change:  # the users loaded first, by the same path
+            first = base / "users_20261130.csv"
+            _feed(first, ROWS)
+            earlier = (inbox.received(tenant, first.name, first),)
+            served = Served(data)
+            try:
+                _wait_state(data, earlier[0], {"done"}, served, TIMEOUT_S)
+                _wait_email_delivered(data, served)
+            finally:
+                served.stop()
         feed = base / "users_20261201.csv"
-        _feed(feed, ROWS)
-        file_id = Inbox(conn, data, Clock()).received(tenant, feed.name, feed)
+        _feed(feed, ROWS, change=change)
+        file_id = inbox.received(tenant, feed.name, feed)
         feed.unlink(missing_ok=True)  # the Inbox moves or links it into received/
     finally:
         conn.close()
-    return data, file_id
+    return Queued(data, file_id, earlier, change)
 
 
 class Served:
@@ -151,24 +187,41 @@ def _users(data: Path) -> int:
     return int(_read(data, "SELECT COUNT(*) FROM dir_users WHERE tenant = ?", TENANT)[0][0])
 
 
-def _applied_once(data: Path, file_id: int) -> None:
-    assert _read(data, "SELECT id, state FROM files") == [(file_id, "done")]
+def _reached(data: Path, queued: Queued) -> int:
+    """The users the file has created, or changed, in the store so far."""
+    if not queued.change:
+        return _users(data)
+    title = "SELECT COUNT(*) FROM dir_users WHERE tenant = ? AND json_extract(fields_json, '$.title') = ?"
+    return int(_read(data, title, TENANT, CHANGED_TITLE)[0][0])
+
+
+def _applied_once(data: Path, queued: Queued) -> None:
+    files = (*queued.earlier, queued.file_id)
+    assert _read(data, "SELECT id, state FROM files ORDER BY id") == [(f, "done") for f in files]
     assert _users(data) == ROWS
+    assert _reached(data, queued) == queued.whole
     conn = sqlite3.connect(f"file:{data / 'sandbox.db'}?mode=ro", uri=True, timeout=30)
     try:
         history = Counter(h["file_id"] for h in directory.history(conn, TENANT))
     finally:
         conn.close()
-    assert history == {file_id: ROWS}
-    counts = json.loads(str(_read(data, "SELECT counts_json FROM files WHERE id = ?", file_id)[0][0]))
-    assert counts["created"] == ROWS and counts["errors"] == 1, counts
-    assert _read(data, "SELECT file_id FROM emails") == [(file_id,)]
+    assert history == {**dict.fromkeys(queued.earlier, ROWS), queued.file_id: queued.whole}
+    counts = json.loads(str(_read(data, "SELECT counts_json FROM files WHERE id = ?", queued.file_id)[0][0]))
+    expected = {"updated": CHANGED, "unchanged": ROWS - CHANGED} if queued.change else {"created": ROWS}
+    assert {k: counts[k] for k in (*expected, "errors")} == {**expected, "errors": 1}, counts
+    assert _read(data, "SELECT file_id FROM emails ORDER BY id") == [(f,) for f in files]
+    outbox = list((data / "outbox").glob("*.eml"))
+    assert len(outbox) == len(files), [p.name for p in outbox]
 
 
+@pytest.mark.parametrize("change", [False, True], ids=["first-load", "change10"])
 def test_kill_9_during_a_big_apply_leaves_it_untouched_or_whole_and_applied_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: bool
 ) -> None:
-    pristine, file_id = _pristine(tmp_path)
+    queued = _pristine(tmp_path, change=change)
+    pristine, file_id = queued.data, queued.file_id
+    # Before the file: nothing of it (a first load: no user; a change: no title changed).
+    assert _reached(pristine, queued) == 0
 
     # The uninterrupted run: how long the file stays `processing`.
     data = tmp_path / "calibration"
@@ -180,10 +233,11 @@ def test_kill_9_during_a_big_apply_leaves_it_untouched_or_whole_and_applied_once
         _wait_email_delivered(data, served)
     finally:
         served.stop()
-    _applied_once(data, file_id)
+    _applied_once(data, queued)
     processing_s = done - claimed
     shutil.rmtree(data)
-    outcomes = [f"{ROWS:,} rows: processing took {processing_s:.1f} s uninterrupted"]
+    scenario = "a change of every tenth user" if change else "a first load"
+    outcomes = [f"{ROWS:,} rows, {scenario}: processing took {processing_s:.1f} s uninterrupted"]
 
     for fraction in MOMENTS:
         moment = "at done" if fraction is None else f"at {fraction:.0%} ({fraction * processing_s:.1f} s)"
@@ -199,10 +253,11 @@ def test_kill_9_during_a_big_apply_leaves_it_untouched_or_whole_and_applied_once
             served.kill()
         finally:
             served.stop()
-        state, users = _state(data, file_id), _users(data)
+        state, reached, users = _state(data, file_id), _reached(data, queued), _users(data)
         # Never both halves: nothing of the file, or all of it with its state.
-        assert (state, users) in {("processing", 0), ("done", ROWS)}, (moment, state, users)
-        outcomes.append(f"killed {moment}: {'untouched' if users == 0 else 'fully applied'}")
+        assert (state, reached) in {("processing", 0), ("done", queued.whole)}, (moment, state, reached)
+        assert users == (ROWS if change or reached else 0), (moment, users)
+        outcomes.append(f"killed {moment}: {'untouched' if reached == 0 else 'fully applied'}")
 
         served = Served(data)  # the restart
         try:
@@ -210,9 +265,7 @@ def test_kill_9_during_a_big_apply_leaves_it_untouched_or_whole_and_applied_once
             _wait_email_delivered(data, served)
         finally:
             served.stop()
-        _applied_once(data, file_id)
-        outbox = list((data / "outbox").glob("*.eml"))
-        assert len(outbox) == 1, [p.name for p in outbox]
+        _applied_once(data, queued)
         shutil.rmtree(data)
 
     with capsys.disabled():

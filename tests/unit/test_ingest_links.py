@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ingest_apply import directories, files
 
-from bwsandbox.ingest.links import LinkRules
-from bwsandbox.ingest.loops import on_loops
+from bwsandbox.ingest.loops import LoopRules, on_loops
 from bwsandbox.ingest.records import ManualEdit, State
 from bwsandbox.spec import messages
 from bwsandbox.validator.model import ApplicableRow
@@ -198,7 +197,7 @@ def _on_a_loop_walked(managers: list[int], start: int) -> bool:
     return False
 
 
-_READ_LINKS = LinkRules._read_links
+_READ_LINKS = LoopRules._read_links
 _EVERY_USER = "SELECT uid FROM w_pend UNION SELECT uid FROM w_dir"
 
 
@@ -211,11 +210,11 @@ def test_the_loop_check_reading_the_managers_links_refuses_as_reading_every_link
     (and of an old manager given back by a refusal): the same refusals and
     directory as reading every user's link."""
 
-    def every_link(self: LinkRules, managers: Any, makes: Any, users: str = "", params: Any = ()) -> None:
+    def every_link(self: LoopRules, managers: Any, makes: Any, users: str = "", params: Any = ()) -> None:
         _READ_LINKS(self, managers, makes, users or _EVERY_USER, params)
 
     outcome, after = run(d, f)
-    with mock.patch.object(LinkRules, "_read_links", every_link):
+    with mock.patch.object(LoopRules, "_read_links", every_link):
         every, after_every = run(d, f)
     assert outcome.findings == every.findings
     assert after == after_every

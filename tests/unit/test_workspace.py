@@ -4,6 +4,7 @@ have refused are refused, never merged."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -95,6 +96,9 @@ def test_the_store_keeps_the_values_users_are_looked_up_by_as_their_fields_say(t
     assert [tuple(r) for r in conn.execute(read)][0] == (
         "ada@x.com", "E1", "bo@x.com", "Legal", "", "E1", "bo@x.com", "Legal", ""
     )
+    # Her fields spelled as Python writes JSON, as a re-sent row's text is (`quick.py`).
+    text = conn.execute("SELECT fields_json FROM dir_users WHERE email_key = 'ada@x.com'").fetchone()[0]
+    assert text == json.dumps(json.loads(text))
     last = list(directory.history(conn, "acme", "ada@x.com"))[-1]
     assert (last["action"], last["changes"]) == ("updated", {"department_name": ["Eng", "Legal"]})
 
