@@ -84,7 +84,7 @@ class ChangeRules:
         conn.execute(
             "UPDATE w_pend SET action = 'unchanged' WHERE action IS NULL"
             " AND (fields = (SELECT fields FROM w_dir AS s WHERE s.uid = w_pend.uid)"
-            # a rule's json_set writes the JSON without spaces: the same fields in another spelling
+            # a manager named by id is set by json_set, which writes JSON without spaces
             " OR json(fields) = (SELECT json(fields) FROM w_dir AS s WHERE s.uid = w_pend.uid))"
         )
         # The rest hold the stored fields in another spelling, or new ones: compared as values.

@@ -317,6 +317,8 @@ class LinkRules:
             f"UPDATE w_pend SET fields = json_remove(fields, '$.manager_email'), {_RECONSIDER}"
             " WHERE mgr_eid = '' AND json_extract(fields, '$.manager_email') IS NOT NULL"
         )
+        # SQLite's JSON spelling kept (not `_refresh`: a call into Python a row of a file
+        # naming every manager by id); such a file's rows are never compared by text.
         mkey = workspace.derived("manager_email", "fields")
         conn.execute(f"UPDATE w_pend SET mkey = {mkey} WHERE mgr_eid IS NOT NULL")
         for _uid, row, eid in missing:
