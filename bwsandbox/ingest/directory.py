@@ -222,8 +222,7 @@ def _write_changes(
 ) -> None:
     """A file's changes other than creations, from its workspace: their history
     (each read before it is written), then the users, in SQL."""
-    batches = iter(others)
-    batch = next(batches, None)
+    batch = next(others, None)
     if batch is None:
         return
     # Creations these changes reach, as history rows, before their users' rows change.
@@ -234,7 +233,7 @@ def _write_changes(
                         json.loads(fields), bool(active), row)
             for n, _, action, row, fields, active, old, _, key in batch
         ])  # fmt: skip
-        batch = next(batches, None)
+        batch = next(others, None)
     conn.execute(_UPDATE_CHANGED, (history.tenant,))
 
 
