@@ -78,8 +78,10 @@ class LoopRules(LinkRules):
                     params: tuple[str, ...] = ()) -> None:  # fmt: skip
         """The links of `users` (SQL giving uids) into the graph's arrays."""
         own = f"SELECT uid, mkey, coalesce({self._MAKES_LINK}, 0) AS makes FROM w_pend WHERE uid IN ({users})"
-        sql = (f"SELECT c.uid, f.uid, c.makes FROM ({own} UNION ALL SELECT uid, mkey, 0 FROM {UNTOUCHED} AND"
-               f" d.uid IN ({users})) AS c CROSS JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey > ''")
+        sql = (
+            f"SELECT c.uid, f.uid, c.makes FROM ({own} UNION ALL SELECT uid, mkey, 0 FROM {UNTOUCHED} AND"
+            f" d.uid IN ({users})) AS c CROSS JOIN {self._final} AS f ON f.key = c.mkey WHERE c.mkey != ''"
+        )
         read_links(workspace.tuples(self.conn, sql, params * 2), managers, makes)
 
     _MAKES_LINK = (  # the file gives this user a manager other than the stored one
