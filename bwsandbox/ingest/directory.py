@@ -121,8 +121,7 @@ def _reserve_history_ids(conn: sqlite3.Connection, n: int) -> int:
 
 def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Provenance) -> None:
     """Store an outcome's changes and their history. The caller holds the transaction."""
-    source_kind, label, at, file_id = str(origin.kind), origin.label, origin.at, origin.file_id
-    history = _History(tenant, at, source_kind, label, file_id)
+    history = _History(tenant, origin.at, str(origin.kind), origin.label, origin.file_id)
     changed = outcome.users  # read as it is written: a million changes are never all in memory
     # Every change gets its history id now, in the order of the changes (so
     # the history keeps the file's order, departments after the users), a
@@ -134,7 +133,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
             raise ValueError("users are created from a workspace (apply.run)")
         batch = conn.execute(  # lastrowid, not RETURNING: SQLite before 3.35 is still shipped
             "INSERT INTO dir_batches (tenant, at, source_kind, source, file_id) VALUES (?, ?, ?, ?, ?)",
-            (tenant, at, source_kind, label, file_id),
+            (tenant, history.at, history.source_kind, history.label, history.file_id),
         ).lastrowid
         # The users the file creates, copied into the store as they are in the
         # workspace, each under the history id kept for its creation.
@@ -162,11 +161,10 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
     conn.executemany(
         _HISTORY,
         (
-            (
-                hid, tenant, at, "department", d.after.name, str(d.action),
+            history.entry(
+                hid, "department", d.after.name, str(d.action),
                 None if d.before is None else json.dumps(_department_fields(d.before)),
-                json.dumps(_department_fields(d.after)),
-                "active" if d.after.active else "deactivated", source_kind, label, file_id, d.row,
+                json.dumps(_department_fields(d.after)), d.after.active, d.row,
             )
             for hid, d in enumerate(outcome.departments, next_hid)
         ),
@@ -177,7 +175,8 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         else (c for c in changed if c.action in (Action.DEACTIVATED, Action.TERMINATED))
     )
     notify.notify_managers(
-        conn, tenant=tenant, at=at, source=label, file_id=file_id, on=at[:10],
+        conn, tenant=tenant, at=history.at, source=history.label, file_id=history.file_id,
+        on=history.at[:10],
         changes=((c.fields, c.action is Action.TERMINATED) for c in leaving),
     )
     conn.executemany(
@@ -194,7 +193,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
 
 @dataclass(frozen=True, slots=True)
 class _History:
-    """What every history row of one write says alike, and the row of a user's change."""
+    """What every history row of one write says alike, and its rows."""
 
     tenant: str
     at: str
@@ -209,10 +208,18 @@ class _History:
         """A user's change as its history row: the fields it changes, the status
         after (a `status` field is the column's, not the JSON's)."""
         diff = [d for d in fields_diff(old, new) if d[0] != "status"]
+        return self.entry(
+            hid, "user", key, action, json.dumps({name: old for name, old, _ in diff}),
+            json.dumps({name: new for name, _, new in diff}), active, file_row,
+        )
+
+    def entry(
+        self, hid: int, kind: str, subject: str, action: str, before: str | None, after: str, active: bool,
+        file_row: int | None,
+    ) -> tuple[object, ...]:
+        """A `_HISTORY` row of this write."""
         return (
-            hid, self.tenant, self.at, "user", key, action,
-            json.dumps({name: old for name, old, _ in diff}),
-            json.dumps({name: new for name, _, new in diff}),
+            hid, self.tenant, self.at, kind, subject, action, before, after,
             "active" if active else "deactivated", self.source_kind, self.label, self.file_id, file_row,
         )  # fmt: skip
 
