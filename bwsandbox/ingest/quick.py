@@ -120,31 +120,32 @@ def rows(rule: QuickRule, columns: Callable[[Mapping[str, str]], str]) -> Judge:
 # a batch of any size is a few of them).
 _Q = ("SELECT column1 AS i, column2 AS row, column3 AS key, column4 AS text, column5 AS want,"
       " column6 AS eid, column7 AS cols, column8 AS has_mgr FROM (VALUES {rows})")  # fmt: skip
-_HOLDER = "(SELECT max(uid) FROM w_dir WHERE key = q.key)"
 # The same user found by the store row's rowid where the directory is read in
 # place (`workspace._VIEW` `rid`: one search less a row), by uid where copied.
 _FOUND = {True: "d.rid = (SELECT rid FROM w_dir WHERE key = q.key ORDER BY uid DESC LIMIT 1)",
-          False: f"d.uid = {_HOLDER}"}  # fmt: skip
+          False: "d.uid = (SELECT max(uid) FROM w_dir WHERE key = q.key)"}  # fmt: skip
 _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
+# Each row gives `w_same` a row in the one statement: its user's where it
+# leaves them as they are, else a note of the row under a uid below 0 (its n:
+# -1 - n), which `known_same` reads and deletes at once (a second statement
+# finding the rows the first left out searched the directory again for every
+# row: 0.9 s of a 1,000,000-row file changing 10 %, docs/benchmarks.md).
 # ?1 (and ?2) come first in each statement's text, so that the VALUES list's
 # parameters are numbered after them.
 _QUICK_SAME = {
     viewed: "INSERT INTO w_same (uid, row, cols, has_mgr, mkey, n)"
-    " SELECT d.uid, q.row, nullif(q.cols, ?2), q.has_mgr, CASE WHEN q.has_mgr THEN d.mkey ELSE '' END,"
-    f" ?1 + q.i FROM ({_Q}) AS q CROSS JOIN w_dir AS d ON {found} WHERE {_SAME}"
+    " SELECT coalesce(d.uid, -1 - ?1 - q.i), q.row, nullif(q.cols, ?2), q.has_mgr,"
+    " CASE WHEN q.has_mgr AND d.uid IS NOT NULL THEN d.mkey ELSE '' END,"
+    f" ?1 + q.i FROM ({_Q}) AS q LEFT JOIN w_dir AS d ON {found} AND {_SAME}"
     for viewed, found in _FOUND.items()
 }
-# The rows the statement above left for the merge, by their place in the batch (each
-# row given as its place and key): those it sent no `w_same` row for (n: the row's
-# place among the file's rows, its own).
-_QUICK_MISSED = (
-    "SELECT q.i FROM (SELECT column1 AS i, ?1 + column1 AS n, column2 AS key FROM (VALUES {rows})) AS q"
-    f" WHERE NOT EXISTS (SELECT 1 FROM w_same AS s WHERE s.uid = {_HOLDER} AND s.n = q.n)"
-)
+# The rows a statement above left for the merge, by their place in the batch.
+_MISSED = "SELECT n - ? FROM w_same WHERE uid < 0"
+_FORGET = "DELETE FROM w_same WHERE uid < 0"
 _CHUNKS = (1024, 256, 64, 16, 4, 1)
 
 
-@functools.lru_cache(maxsize=3 * len(_CHUNKS))  # each size of the three statements
+@functools.lru_cache(maxsize=2 * len(_CHUNKS))  # each size of the two statements
 def _statement(template: str, size: int, width: int) -> str:
     """`template` with its VALUES list made of `size` rows of `width` parameters
     (numbered after the statement's own)."""
@@ -180,11 +181,10 @@ def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int, full: st
     for chunk in _chunks(quick, limit):
         flat: list[object] = [base, full]
         flat.extend(itertools.chain.from_iterable(chunk))
-        if conn.execute(_statement(same, len(chunk), len(chunk[0])), flat).rowcount < len(chunk):
-            pairs: list[object] = [base]
-            pairs.extend(itertools.chain.from_iterable((q[0], q[2]) for q in chunk))
-            missed = conn.execute(_statement(_QUICK_MISSED, len(chunk), 2), pairs)
-            done.difference_update(r for (r,) in missed)
+        conn.execute(_statement(same, len(chunk), len(chunk[0])), flat)
+        if missed := conn.execute(_MISSED, (base,)).fetchall():
+            done.difference_update(i for (i,) in missed)
+            conn.execute(_FORGET)
     return done
 
 
