@@ -15,7 +15,8 @@
 #   3. runs tests/unit/test_validator_fuzz.py there with
 #      BWSANDBOX_FUZZ_SECONDS, on the accelerated engine (half the time) and
 #      on the pure one (the other half), with libasan preloaded into Python;
-#   4. then the property tests of the apply's C record reader (_rows.c).
+#   4. then the property tests of the apply's C record reader (_rows.c) and
+#      of its history of a change (_diff.c).
 # Any sanitizer report aborts the run (exit non-zero); the last lines say how
 # many examples each engine tried. Needs gcc with libasan/libubsan.
 set -euo pipefail
@@ -47,7 +48,7 @@ echo "fuzz.sh: building _cscan and _ccells with -fsanitize=address,undefined"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
 INCLUDE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 SUFFIX="$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
-for pair in "_scan.c:_cscan" "_cells.c _rows.c:_ccells"; do
+for pair in "_scan.c:_cscan" "_cells.c _rows.c _diff.c:_ccells"; do
     srcs="${pair%%:*}"; mod="${pair##*:}"
     files=()
     for src in $srcs; do files+=("$TMP/src/bwsandbox/validator/$src"); done
@@ -76,10 +77,12 @@ for engine in accelerated pure; do
         -q -s "tests/unit/test_validator_fuzz.py::test_hostile_csv_never_makes_validate_raise[$engine]" \
         || status=$?
 done
-# The apply's C record reader (_rows.c) under the same sanitizers: its property
-# tests against the csv module, the normalisers and the rows one by one.
-echo "fuzz.sh: the record reader's property tests"
+# The apply's C record reader (_rows.c) and history of a change (_diff.c) under
+# the same sanitizers: their property tests against the csv module, the
+# normalisers, the rows one by one and the Python history rule.
+echo "fuzz.sh: the record reader's and the history's property tests"
 "$TMP/venv/bin/python" -m pytest -p no:cacheprovider -o timeout=0 -q tests/unit/test_quick_records.py \
+    tests/unit/test_history_texts.py \
     "tests/unit/test_validator_fastpath.py::test_the_c_quick_row_is_the_rules" \
     "tests/unit/test_validator_fastpath.py::test_the_c_text_of_a_new_users_fields_is_the_one_json_dumps_writes" \
     || status=$?

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -37,6 +37,7 @@ from bwsandbox.ingest.records import (
     fields_diff,
 )
 from bwsandbox.ingest.workspace import SWEPT, Changes, StoredChange, derived_values
+from bwsandbox.validator import accel
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +192,34 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
     )
 
 
+def change_texts(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[str, str]:
+    """The history's JSON of a change from fields `old` to `new`: {name: old
+    value} and {name: new value} of each field `fields_diff` lists, but a
+    "status" field (the history's status column says the status)."""
+    diff = [d for d in fields_diff(old, new) if d[0] != "status"]
+    return json.dumps({name: was for name, was, _ in diff}), json.dumps({name: now for name, _, now in diff})
+
+
+def history_texts(old: str | None, new: str) -> tuple[str, str]:
+    """`change_texts` of the fields' JSON texts (`old` None: no fields yet)."""
+    return change_texts({} if old is None else json.loads(old), json.loads(new))
+
+
+def history_texts_engine() -> Callable[[str | None, str], tuple[str, str]]:
+    """`history_texts`, by the C module where it is built and not turned off
+    (`validator/accel.py`), which reads the texts with no object made of
+    them and leaves any text it does not read to Python; chosen once per write."""
+    if not accel.engines().ccells:
+        return history_texts
+    from bwsandbox.validator._ccells import history_texts as in_c
+
+    def texts(old: str | None, new: str) -> tuple[str, str]:
+        got = in_c(old, new)
+        return history_texts(old, new) if got is NotImplemented else got
+
+    return texts
+
+
 @dataclass(frozen=True, slots=True)
 class _History:
     """What every history row of one write says alike, and its rows."""
@@ -205,13 +234,8 @@ class _History:
         self, hid: int, key: str, action: str, old: Mapping[str, str], new: Mapping[str, str], active: bool,
         file_row: int | None,
     ) -> tuple[object, ...]:
-        """A user's change as its history row: the fields it changes, the status
-        after (a `status` field is the column's, not the JSON's)."""
-        diff = [d for d in fields_diff(old, new) if d[0] != "status"]
-        return self.entry(
-            hid, "user", key, action, json.dumps({name: old for name, old, _ in diff}),
-            json.dumps({name: new for name, _, new in diff}), active, file_row,
-        )
+        """A user's change as its history row (`change_texts`), with the status after."""
+        return self.entry(hid, "user", key, action, *change_texts(old, new), active, file_row)
 
     def entry(
         self, hid: int, kind: str, subject: str, action: str, before: str | None, after: str, active: bool,
@@ -234,10 +258,10 @@ def _write_changes(
         return
     # Creations these changes reach, as history rows, before their users' rows change.
     conn.execute(_MATERIALISE_CHANGED, (history.tenant,))
+    texts = history_texts_engine()
     while batch is not None:
         conn.executemany(_HISTORY, [
-            history.row(first_hid + n - 1, key, action, {} if old is None else json.loads(old),
-                        json.loads(fields), bool(active), row)
+            history.entry(first_hid + n - 1, "user", key, action, *texts(old, fields), bool(active), row)
             for n, _, action, row, fields, active, old, _, key in batch
         ])  # fmt: skip
         batch = next(others, None)

@@ -651,6 +651,8 @@ PyObject *bw_quick_row(PyObject *self, PyObject *args);
 PyObject *bw_quick_record(PyObject *self, PyObject *args);
 PyObject *bw_quick_records(PyObject *self, PyObject *args);
 PyObject *bw_plain_rows(PyObject *self, PyObject *args);
+/* A change's history (`_diff.c`). */
+PyObject *bw_history_texts(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
@@ -676,6 +678,9 @@ static PyMethodDef methods[] = {
     {"plain_rows", bw_plain_rows, METH_VARARGS,
      "plain_rows(text, starts, ends, recs, k, stop, uid, spec, tail, out, keys) -> int: the w_pend rows of a "
      "batch's records from k (users created from uid on), appended to out, up to the first not read."},
+    {"history_texts", bw_history_texts, METH_VARARGS,
+     "history_texts(old, new) -> (before, after) | NotImplemented: the history's JSON texts of a change "
+     "from the JSON texts of the fields (ingest/records.py `history_texts`)."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

@@ -1,0 +1,133 @@
+"""The history of a change written from the two JSON texts of the user's
+fields (ingest/directory.py `history_texts`): the C module's reading
+(`_ccells.history_texts`, `_diff.c`) is the Python rule's, for texts spelled
+as Python and as SQLite spell JSON, and a store written on either engine
+holds the same history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ingest_env import Env
+from validator_helpers import ENGINES, use_engine
+
+from bwsandbox.ingest import directory
+from bwsandbox.ingest.records import fields_diff
+
+_CHARS = ' \t\n\x00\x1f\x7f"\\/aZé\u2028\ud7ff\ue000\uffff\U0001f600'
+_NAMES = st.sampled_from(["email", "title", "status", "x y", 'a"b', "é", "manager_email"]) | st.text(
+    alphabet=st.sampled_from(_CHARS), max_size=4
+)
+_VALUES = st.sampled_from(["", "Ann", "status"]) | st.text(alphabet=st.sampled_from(_CHARS), max_size=5)
+_FIELDS = st.dictionaries(_NAMES, _VALUES, max_size=7)
+
+
+def _spellings(fields: dict[str, str]) -> list[str]:
+    """`fields` as JSON: as Python writes it (escaped, and raw), as SQLite does, and spaced out."""
+    texts = [json.dumps(fields), json.dumps(fields, ensure_ascii=False), json.dumps(fields, indent=1)]
+    with sqlite3.connect(":memory:") as conn:
+        texts.append(conn.execute("SELECT json(?)", (json.dumps(fields),)).fetchone()[0])
+        texts.append(conn.execute("SELECT json(?)", (json.dumps(fields, ensure_ascii=False),)).fetchone()[0])
+    return texts
+
+
+def _c(old: str | None, new: str) -> object:
+    from bwsandbox.validator import _ccells
+
+    return _ccells.history_texts(old, new)
+
+
+@pytest.fixture(autouse=True)
+def _accelerated(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_engine("accelerated", monkeypatch)
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=st.none() | _FIELDS, new=_FIELDS, data=st.data())
+def test_the_c_history_of_a_change_is_the_python_rule(
+    old: dict[str, str] | None, new: dict[str, str], data: st.DataObject
+) -> None:
+    """For any fields before (or none) and after, in any spelling, the C
+    texts are the Python rule's: the fields `fields_diff` lists but
+    "status", each side as json.dumps writes it."""
+    old_text = None if old is None else data.draw(st.sampled_from(_spellings(old)))
+    new_text = data.draw(st.sampled_from(_spellings(new)))
+    want = directory.history_texts(old_text, new_text)
+    assert _c(old_text, new_text) == want
+    diff = [d for d in fields_diff(old or {}, new) if d[0] != "status"]
+    assert [json.loads(side) for side in want] == [{n: o for n, o, _ in diff}, {n: w for n, _, w in diff}]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (None, '{"a": 1}'),  # a value that is not a string
+        ('{"a": null}', '{"a": "b"}'),
+        (None, '{"a": "b", "a": "c"}'),  # a name twice: json.loads keeps the last
+        ('{"a": "b", "\\u0061": "c"}', "{}"),  # the same name, spelled twice
+        (None, '["a"]'),
+        (None, '{"a": "b"} x'),
+        (None, '{"a": "b",}'),
+        (None, '{"a": "\\x"}'),  # not a JSON escape
+        (None, '{"a": "\\u12"}'),
+        (None, '{"a": "tab\there"}'),  # a control character json.loads refuses
+        (None, "\ufeff{}"),
+        (None, "{" + ", ".join(f'"f{i}": "v"' for i in range(257)) + "}"),  # more fields than it reads
+    ],
+)
+def test_texts_the_c_module_does_not_read_are_left_to_python(old: str | None, new: str) -> None:
+    assert _c(old, new) is NotImplemented
+    texts = directory.history_texts_engine()
+    try:
+        want: object = directory.history_texts(old, new)
+    except (ValueError, AttributeError, TypeError) as exc:  # what Python makes of it, on either engine
+        with pytest.raises(type(exc)):
+            texts(old, new)
+    else:
+        assert texts(old, new) == want
+
+
+def test_many_fields_and_wide_characters_are_read() -> None:
+    old = {f"f{i}": f"v{i}" for i in range(256)}
+    new = dict(old, f7="\U0001f600 é", f9="")
+    got = _c(json.dumps(old, ensure_ascii=False), json.dumps(new))
+    assert got == ('{"f7": "v7", "f9": "v9"}', '{"f7": "\\ud83d\\ude00 \\u00e9", "f9": ""}')
+
+
+HEADER = "email,first_name,last_name,title,location\r\n"
+
+
+def _history(tmp_path: Path, engine: str) -> list[tuple[Any, ...]]:
+    with pytest.MonkeyPatch.context() as mp:
+        use_engine(engine, mp)
+        env = Env(tmp_path / engine)
+        t = env.tenant("acme")
+        first = ("ada@acme.com,Ada,L,CEO,Paris\r\nbo@acme.com,Bo,M,Dév \U0001f600,\r\n"
+                 'cy@acme.com,Cy,N,"a ""q""",X\r\n')  # fmt: skip
+        second = ("ada@acme.com,Ada,L,Chief,\r\nbo@acme.com,Bö,M,Dév \U0001f600,Oslo\r\n"
+                  "cy@acme.com,Cy,N,,X\r\n")  # fmt: skip
+        for body in (first, second):
+            env.put(t, "users.csv", HEADER + body)
+            env.worker.process_pending()
+        return env.conn.execute(
+            "SELECT id, subject, action, before_json, after_json, status FROM dir_history ORDER BY id"
+        ).fetchall()
+
+
+def test_a_store_written_on_either_engine_holds_the_same_history(tmp_path: Path) -> None:
+    got = {engine: _history(tmp_path, engine) for engine in ENGINES}
+    assert got["accelerated"] == got["pure"]
+    changes = [
+        (s, json.loads(b), json.loads(a)) for _, s, action, b, a, _ in got["pure"] if action == "updated"
+    ]
+    assert changes == [
+        ("ada@acme.com", {"title": "CEO", "location": "Paris"}, {"title": "Chief", "location": ""}),
+        ("bo@acme.com", {"first_name": "Bo", "location": ""}, {"first_name": "Bö", "location": "Oslo"}),
+        ("cy@acme.com", {"title": 'a "q"'}, {"title": ""}),
+    ]
