@@ -54,10 +54,11 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from bwsandbox.ingest import fresh, reports, workspace
+from bwsandbox.ingest import fresh, reports, valuechange, workspace
 from bwsandbox.ingest.changes import ChangeRules
 from bwsandbox.ingest.loops import LoopRules
 from bwsandbox.ingest.quick import (
+    Quick,
     QuickRule,
     columns_text,
     known_records,
@@ -152,7 +153,9 @@ class _Applier(LoopRules, ChangeRules):
             pairs = list(zip(batch, keys, strict=True))
             if self.quick:
                 try:
-                    pairs = known_rows(self.conn, pairs, self._judge, self.rows_seen, self.all_columns)
+                    pairs = known_rows(
+                        self.conn, pairs, self._judge, self._settle, self.rows_seen, self.all_columns
+                    )
                 except sqlite3.IntegrityError as exc:
                     raise _twice() from exc
             self._seen(keys)
@@ -172,7 +175,7 @@ class _Applier(LoopRules, ChangeRules):
             try:
                 if spec is not None:
                     keys, rest = known_records(
-                        self.conn, records, spec, self._judge, self.rows_seen, self.all_columns
+                        self.conn, records, spec, self._judge, self._settle, self.rows_seen, self.all_columns
                     )
                 elif made is not None:
                     keys, new, rest, uids, self.next_uid = fresh.created(records, made, self.next_uid)
@@ -182,6 +185,17 @@ class _Applier(LoopRules, ChangeRules):
             self._seen(keys)
             self._merge_rows(rest, uids)
         return True
+
+    def _settle(self, missed: list[Quick]) -> set[int]:
+        """The rows of `missed` (found changing their user) that change only
+        values, written as the merge would write them (`valuechange.py`)."""
+        engage = self.policy.profile is Profile.ENGAGE
+        pend, same, settled = valuechange.settle(
+            self.conn, missed, ids=self.has_ids, engage=engage, full=self.all_columns
+        )
+        self.conn.executemany(_PEND, pend)
+        self.conn.executemany(_SAME_IN, same)
+        return settled
 
     def _seen(self, keys: list[str]) -> None:
         """A batch's rows counted, and (engage) their addresses noted."""

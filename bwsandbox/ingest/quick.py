@@ -188,17 +188,36 @@ def known_same(conn: sqlite3.Connection, quick: list[Quick], base: int, full: st
     return done
 
 
+# What becomes of the rows the comparison found changing their user: their
+# places in the batch of those whose `w_pend` row it wrote (`valuechange.py`).
+Settle = Callable[[list[Quick]], set[int]]
+
+
+def _known(conn: sqlite3.Connection, quick: list[Quick], settle: Settle, base: int, full: str) -> set[int]:
+    """The places of the quick rows `quick` that leave their user as they are
+    (`known_same`), or whose change `settle` writes."""
+    done = known_same(conn, quick, base, full)
+    if len(done) < len(quick):
+        done.update(settle([q for q in quick if q[0] not in done]))
+    return done
+
+
 def known_rows(
-    conn: sqlite3.Connection, pairs: list[tuple[ApplicableRow, str]], judge: Judge, base: int, full: str
+    conn: sqlite3.Connection,
+    pairs: list[tuple[ApplicableRow, str]],
+    judge: Judge,
+    settle: Settle,
+    base: int,
+    full: str,
 ) -> list[tuple[ApplicableRow, str]]:
     """The rows of a batch (with the keys of their addresses) the merge must
     decide, in file order: all but those known to leave their user as they
     are (`judge` gives their quick rows), which go to `w_same` in SQL
-    (`known_same`)."""
+    (`known_same`), and those whose change `settle` writes."""
     quick = [q for i, (r, key) in enumerate(pairs) if key and (q := judge(i, r.row, key, r.values))]
     if not quick:
         return pairs
-    done = known_same(conn, quick, base, full)
+    done = _known(conn, quick, settle, base, full)
     return [pair for i, pair in enumerate(pairs) if i not in done]
 
 
@@ -261,12 +280,19 @@ def left_to_python(batch: RecordBatch, read: Callable[[int, int], int]) -> Itera
 
 
 def known_records(
-    conn: sqlite3.Connection, batch: RecordBatch, spec: RecordSpec, judge: Judge, base: int, full: str
+    conn: sqlite3.Connection,
+    batch: RecordBatch,
+    spec: RecordSpec,
+    judge: Judge,
+    settle: Settle,
+    base: int,
+    full: str,
 ) -> tuple[list[str], list[tuple[ApplicableRow, str]]]:
     """The keys of a batch's rows, and the rows the merge must decide, in
     file order: all but those known to leave their user as they are, which go
-    to `w_same` (`known_same`). The common record is read by the C module
-    from its bytes (`quick_records`, a run of them a call), and a row is
+    to `w_same` (`known_same`), and those whose change `settle` writes. The
+    common record is read by the C module from its bytes (`quick_records`, a
+    run of them a call), and a row is
     made only of the others (`judge` tells which of those have a quick row:
     the rule says None where the C module says the merge's) and of the
     records `known_same` leaves."""
@@ -288,6 +314,6 @@ def known_records(
         keys.append(key)
         if key and (q := judge(k, arow.row, key, arow.values)):
             quick.append(q)
-    done = known_same(conn, quick, base, full)
+    done = _known(conn, quick, settle, base, full)
     rest = [(rows.get(k) or make(recs[k]), keys[k]) for k in range(len(recs)) if k not in done]
     return keys, rest

@@ -1,0 +1,83 @@
+"""The quick change: rows the comparison of `quick.py` found changing their
+user, whose merge is known without making the row or merging it
+(`apply.py` `_Applier._settle`; docs/benchmarks.md "Ingest at scale").
+
+A row that names exactly the fields its user holds, in the same order,
+changes only values (a roster sent again with some titles changed). The
+merge (`apply._Applier._merge`) then sets each of the row's values, trimmed,
+in its place, and clears nothing (an empty cell of a held field would leave
+that field out of the row's own fields, and the names would differ): the
+user's fields become the row's fields as a new user's (`stored.new_fields`),
+whose text (`stored.new_text`) the quick row holds already, and their
+status the one the quick row says (`want`; NULL: theirs). So such a row's
+`w_pend` row is made from its quick row and its user's stored row, as the
+merge would make it. The merge still decides any other row: one whose
+address no user holds, whose fields differ in names or order from its
+user's, whose employee id is not its user's (the merge skips or reports
+it), or (engage) whose user it reactivates. Tests hold the work tables this
+leaves to those the merge leaves (`tests/unit/test_apply_unchanged.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from bwsandbox.ingest.quick import Quick
+from bwsandbox.ingest.records import Action, address_key
+from bwsandbox.ingest.stored import Stored, prefetch
+from bwsandbox.ingest.workspace import derived_values
+
+Pend = tuple[object, ...]  # a `w_pend` row, its values in the order of `workspace.PEND_COLUMNS`
+Same = tuple[object, ...]  # a `w_same` row: uid, row, cols, has_mgr, mkey
+
+
+def settle(
+    conn: sqlite3.Connection, missed: list[Quick], *, ids: bool, engage: bool, full: str
+) -> tuple[list[Pend], list[Same], set[int]]:
+    """The `w_pend` and `w_same` rows of the quick rows `missed` (rows the
+    comparison found changing their user) that change only values, and their
+    places in their batch (`ids`: the file has employee ids; `engage`: the
+    engage profile; `full`: the file's columns, which a row's NULL `cols` stands for)."""
+    found = prefetch(conn, [q[2] for q in missed], [])
+    known: list[tuple[Quick, int, Stored]] = []
+    for q in missed:
+        uid = found.by_key.get(q[2])
+        if uid is None:
+            continue  # a creation
+        before = found.users[uid]
+        if (ids and q[5] not in ("", before.eid)) or (engage and not before.active):
+            continue  # an id the merge checks; a user the engage roster reactivates
+        known.append((q, uid, before))
+    if not known:
+        return [], [], set()
+    # One json.loads a side for the batch (`Found.decode`: its decoder shares the names).
+    olds = json.loads("[" + ",".join(before.text for _, _, before in known) + "]")
+    news = json.loads("[" + ",".join(q[3] for q, _, _ in known) + "]")
+    pend: list[Pend] = []
+    same: list[Same] = []
+    settled: set[int] = set()
+    for (q, uid, before), old, new in zip(known, olds, news, strict=True):
+        if list(old) != list(new):
+            continue  # other fields, or in another order: the merge says what they become
+        i, row, _, text, want, _, cols, has_mgr = q
+        kept_cols = None if cols == full else cols
+        active = before.active if want is None else bool(want)
+        settled.add(i)
+        if old == new:  # the same fields, spelled otherwise: the stored ones stay as they are
+            if active == before.active:
+                same.append((uid, row, kept_cols, has_mgr, before.mkey if has_mgr else ""))
+                continue
+            text, key, eid, mkey, dept, ddate = (
+                before.text, before.key, before.eid, before.mkey, before.dept, before.ddate
+            )
+        else:
+            key = address_key(new)
+            eid, mkey, dept, ddate = derived_values(new)
+        if active != before.active:
+            action = Action.DEACTIVATED if before.active else Action.REACTIVATED
+        else:
+            action = Action.UPDATED
+        pend.append((uid, row, row, 0, int(active), text, key, eid, mkey, dept, ddate, kept_cols, has_mgr,
+                     None, None, str(action)))  # fmt: skip
+    return pend, same, settled
