@@ -391,7 +391,6 @@ class _Applier(LoopRules, ChangeRules):
 
     # -- the end of the file ---------------------------------------------------
     def finish(self) -> Outcome:
-        workspace.index_pending(self.conn, ids=self.has_ids)
         self._one_user_each()
         omitted = self._omitted()
         if omitted and not self._within_termination_limit(omitted):
@@ -421,13 +420,16 @@ class _Applier(LoopRules, ChangeRules):
         return self.out
 
     def _one_user_each(self) -> None:
-        """New users of one address, or a user reached by two rows (one of which
-        left them as they are): rows the validator would have refused."""
+        """The indexes of `w_pend`, once every row is in, and no rows the
+        validator would have refused: a user reached by two rows (one of which
+        left them as they are), new users of one address (the address index
+        refuses them as it is made)."""
         if self.conn.execute("SELECT 1 FROM w_same JOIN w_pend USING (uid) LIMIT 1").fetchone() is not None:
             raise _twice()  # as if both rows had gone to `w_pend`, where their insert fails
-        twice = "SELECT 1 FROM w_pend WHERE new GROUP BY key HAVING count(*) > 1 LIMIT 1"
-        if self.conn.execute(twice).fetchone() is not None:
-            raise ValueError("two rows create one address; the validator refuses a repeated address")
+        try:
+            workspace.index_pending(self.conn, ids=self.has_ids)  # its address index refuses them
+        except sqlite3.IntegrityError as exc:
+            raise ValueError("two rows create one address; the validator refuses a repeated address") from exc
 
 
 def _twice() -> ValueError:

@@ -90,8 +90,10 @@ _ANY_CASE_IDS = (  # identity by id
     f"CREATE INDEX {SCHEMA}.w_leid_leid ON w_leid (leid)",
 )
 _PEND_INDEXES = (
-    # `new` too: the new users of one address are found in the index alone (`_one_user_each`).
-    f"CREATE INDEX {SCHEMA}.w_pend_key ON w_pend (key, new)",
+    # `new` too, and unique with it: two new users of one address cannot both be in
+    # it (each other user's third value is their own uid), so the index made over
+    # a million users is also the check that refuses them (`apply._one_user_each`).
+    f"CREATE UNIQUE INDEX {SCHEMA}.w_pend_key ON w_pend (key, new, (CASE WHEN new THEN 0 ELSE uid END))",
     f"CREATE INDEX {SCHEMA}.w_pend_ord ON w_pend (ord)",
 )
 BATCH = 2_000  # users that go between Python and the work tables per round trip
@@ -243,7 +245,8 @@ def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
 
 def index_pending(conn: sqlite3.Connection, *, ids: bool) -> None:
     """Once every row is in `w_pend`, before the rules look across it (by
-    employee id too for a file with ids)."""
+    employee id too for a file with ids); sqlite3.IntegrityError: two new
+    users of one address."""
     for statement in _PEND_INDEXES:
         conn.execute(statement)
     if ids:

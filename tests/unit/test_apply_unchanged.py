@@ -261,6 +261,18 @@ def test_two_rows_of_one_row_number_reaching_one_user_are_refused_too() -> None:
             apply_users(state, f, policy(f), every_row_in=every_row_in)
 
 
+@pytest.mark.parametrize("stored", [(), (user("b@x.com"),)], ids=["first-load", "into-a-directory"])
+def test_two_rows_creating_one_address_are_refused(stored: tuple[dict[str, str], ...]) -> None:
+    """Rows made by hand (the validator refuses a repeated address,
+    EMAIL_DUPLICATE): the address index of the work table refuses the second
+    new user as it is made."""
+    state = seeded(*stored) if stored else State()
+    f = rows(user("a@x.com"), user("A@x.com", title="Ops"))
+    for every_row_in in (False, True):
+        with pytest.raises(ValueError, match="two rows create one address"):
+            apply_users(state, f, policy(f), every_row_in=every_row_in)
+
+
 @pytest.mark.parametrize(
     ("limit", "batch"), [(999, workspace.BATCH), (None, workspace.BATCH), (None, 1), (999, 7)]
 )
