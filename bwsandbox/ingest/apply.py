@@ -189,9 +189,8 @@ class _Applier(LoopRules, ChangeRules):
     def _settle(self, missed: list[Quick]) -> set[int]:
         """The rows of `missed` (found changing their user) that change only
         values, written as the merge would write them (`valuechange.py`)."""
-        engage = self.policy.profile is Profile.ENGAGE
         pend, same, settled = valuechange.settle(
-            self.conn, missed, ids=self.has_ids, engage=engage, full=self.all_columns
+            self.conn, missed, ids=self.has_ids, engage=self._rule.engage, full=self.all_columns
         )
         self.conn.executemany(_PEND, pend)
         self.conn.executemany(_SAME_IN, same)

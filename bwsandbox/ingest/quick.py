@@ -11,7 +11,8 @@ comparison (its quick row), or that only the merge can judge it; the C
 module writes the same row for the common row (`_rows.c` `quick_row`, a
 property test holds the two to one answer), so a re-sent roster costs no
 Python per row here.
-The merge decides every row this does not.
+Of the rows this does not, the quick change (`valuechange.py`) writes those
+that change only values, and the merge decides the others.
 
 `status_after` is the production rule for a row's deactivation date
 (docs/production.md §3), for the merge and this alike.
@@ -129,7 +130,7 @@ _SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid I
 # leaves them as they are, else a note of the row under a uid below 0 (its n:
 # -1 - n), which `known_same` reads and deletes at once (a second statement
 # finding the rows the first left out searched the directory again for every
-# row: 0.9 s of a 1,000,000-row file changing 10 %, docs/benchmarks.md).
+# row: over 1 s of a 1,000,000-row file changing 10 %, docs/benchmarks.md).
 # ?1 (and ?2) come first in each statement's text, so that the VALUES list's
 # parameters are numbered after them.
 _QUICK_SAME = {
@@ -292,10 +293,9 @@ def known_records(
     file order: all but those known to leave their user as they are, which go
     to `w_same` (`known_same`), and those whose change `settle` writes. The
     common record is read by the C module from its bytes (`quick_records`, a
-    run of them a call), and a row is
-    made only of the others (`judge` tells which of those have a quick row:
-    the rule says None where the C module says the merge's) and of the
-    records `known_same` leaves."""
+    run of them a call), and a row is made only of the others (`judge` tells
+    which of those have a quick row: the rule says None where the C module
+    says the merge's) and of the records those two leave."""
     from bwsandbox.validator._ccells import quick_records
 
     text, starts, ends, recs, made, make = (

@@ -14,8 +14,11 @@ status the one the quick row says (`want`; NULL: theirs). So such a row's
 merge would make it. The merge still decides any other row: one whose
 address no user holds, whose fields differ in names or order from its
 user's, whose employee id is not its user's (the merge skips or reports
-it), or (engage) whose user it reactivates. Tests hold the work tables this
-leaves to those the merge leaves (`tests/unit/test_apply_unchanged.py`).
+it), whose user it reactivates (engage), or where a value it changes is
+stored untrimmed (which the merge keeps when the row sends it as stored;
+no file stores one, as the merge and `new_fields` trim every value). Tests
+hold the outcome and the work tables this leaves to those the merge leaves
+(`tests/unit/test_valuechange.py`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import sqlite3
 
 from bwsandbox.ingest.quick import Quick
 from bwsandbox.ingest.records import Action, address_key
-from bwsandbox.ingest.stored import Stored, prefetch
+from bwsandbox.ingest.stored import Pending, Stored, prefetch, row_action
 from bwsandbox.ingest.workspace import derived_values
 
+_UNCHANGED = str(Action.UNCHANGED)
 Pend = tuple[object, ...]  # a `w_pend` row, its values in the order of `workspace.PEND_COLUMNS`
 Same = tuple[object, ...]  # a `w_same` row: uid, row, cols, has_mgr, mkey
 
@@ -51,21 +55,25 @@ def settle(
         known.append((q, uid, before))
     if not known:
         return [], [], set()
-    # One json.loads a side for the batch (`Found.decode`: its decoder shares the names).
-    olds = json.loads("[" + ",".join(before.text for _, _, before in known) + "]")
-    news = json.loads("[" + ",".join(q[3] for q, _, _ in known) + "]")
+    found.decode()
+    news = json.loads("[" + ",".join(q[3] for q, _, _ in known) + "]")  # as `Found.decode` does
     pend: list[Pend] = []
     same: list[Same] = []
     settled: set[int] = set()
-    for (q, uid, before), old, new in zip(known, olds, news, strict=True):
-        if list(old) != list(new):
-            continue  # other fields, or in another order: the merge says what they become
+    for (q, uid, before), new in zip(known, news, strict=True):
+        old = found.fields[uid]
+        if list(old) != list(new) or any(
+            not isinstance(was, str) or was != was.strip() for name, was in old.items() if was != new[name]
+        ):
+            continue  # other fields, another order, an untrimmed value: the merge says
         i, row, _, text, want, _, cols, has_mgr = q
         kept_cols = None if cols == full else cols
-        active = before.active if want is None else bool(want)
+        res = Pending(fields=new, active=before.active if want is None else bool(want), new=False,
+                      owned=old != new)  # fmt: skip
+        action = row_action(res, before, old)
         settled.add(i)
-        if old == new:  # the same fields, spelled otherwise: the stored ones stay as they are
-            if active == before.active:
+        if not res.owned:  # the same fields (spelled otherwise): the stored ones stay as they are
+            if action == _UNCHANGED:
                 same.append((uid, row, kept_cols, has_mgr, before.mkey if has_mgr else ""))
                 continue
             text, key, eid, mkey, dept, ddate = (
@@ -74,10 +82,6 @@ def settle(
         else:
             key = address_key(new)
             eid, mkey, dept, ddate = derived_values(new)
-        if active != before.active:
-            action = Action.DEACTIVATED if before.active else Action.REACTIVATED
-        else:
-            action = Action.UPDATED
-        pend.append((uid, row, row, 0, int(active), text, key, eid, mkey, dept, ddate, kept_cols, has_mgr,
-                     None, None, str(action)))  # fmt: skip
+        pend.append((uid, row, row, 0, int(res.active), text, key, eid, mkey, dept, ddate, kept_cols, has_mgr,
+                     None, None, action))  # fmt: skip
     return pend, same, settled

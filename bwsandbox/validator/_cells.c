@@ -680,7 +680,7 @@ static PyMethodDef methods[] = {
      "batch's records from k (users created from uid on), appended to out, up to the first not read."},
     {"history_texts", bw_history_texts, METH_VARARGS,
      "history_texts(old, new) -> (before, after) | NotImplemented: the history's JSON texts of a change "
-     "from the JSON texts of the fields (ingest/records.py `history_texts`)."},
+     "from the JSON texts of the fields (ingest/directory.py `history_texts`)."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

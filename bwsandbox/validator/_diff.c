@@ -1,4 +1,4 @@
-/* A change's history in C (part of `_ccells`; ingest/records.py
+/* A change's history in C (part of `_ccells`; ingest/directory.py
  * `history_texts`): what a change changes, from the two JSON texts of the
  * user's fields, with no Python object made of either.
  *

@@ -64,6 +64,42 @@ def test_the_c_history_of_a_change_is_the_python_rule(
     assert [json.loads(side) for side in want] == [{n: o for n, o, _ in diff}, {n: w for n, _, w in diff}]
 
 
+# JSON written by hand: every escape JSON has (upper- and lower-case hex,
+# surrogates paired or not), raw characters, and whitespace JSON allows and not.
+_ATOMS = st.sampled_from(["a", "status", " ", "é", "\U0001f600", "\x7f", "/", '\\"', "\\\\", "\\/", "\\b",
+                          "\\n", "\\t", "\\u0061", "\\u00E9", "\\uD83D\\uDE00", "\\ud83d", "\\ude00",
+                          "\\ud83d\\u0061", "\\u0000", "\\u001f"])  # fmt: skip
+_SPACE = st.sampled_from(["", "", " ", "\t", "\n", "\r", "\x0b", "\xa0"])
+_STRING = st.lists(_ATOMS, max_size=4).map(lambda atoms: '"' + "".join(atoms) + '"')
+_VALUE = _STRING | st.sampled_from(["1", "null", "[]", '"tab\there"'])
+
+
+@st.composite
+def _hand_written(draw: st.DrawFn) -> str:
+    names = draw(st.lists(st.sampled_from(['"status"', '"a"', '"st\\u0061tus"']) | _STRING, max_size=4))
+    members = [draw(_SPACE) + name + draw(_SPACE) + ":" + draw(_SPACE) + draw(_VALUE) + draw(_SPACE)
+               for name in names]  # fmt: skip
+    tail = draw(st.sampled_from(["", "", " ", "x"]))  # "x": text after the object
+    return draw(_SPACE) + "{" + ",".join(members) + draw(_SPACE) + "}" + tail
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=st.none() | _hand_written(), new=_hand_written())
+def test_hand_written_json_is_read_as_json_loads_reads_it(old: str | None, new: str) -> None:
+    """Any text: the C texts are the Python rule's, or the C module leaves
+    the text to it (NotImplemented), which then answers or raises alike."""
+    got = _c(old, new)
+    try:
+        want: object = directory.history_texts(old, new)
+    except (ValueError, AttributeError, TypeError) as exc:
+        assert got is NotImplemented
+        with pytest.raises(type(exc)):
+            directory.history_texts_engine()(old, new)
+        return
+    assert got in (want, NotImplemented)
+    assert directory.history_texts_engine()(old, new) == want
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [

@@ -62,12 +62,18 @@ def test_a_change_of_values_is_written_as_the_merge_writes_it(
     the work tables as the merge puts them."""
     first = [user(e, **{c: data.draw(VALUES) for c in columns}) for e in emails]
     state = seeded(*first)
-    if data.draw(st.booleans()):  # some users deactivated meanwhile
-        state = State(users={uid: User(uid=uid, fields=u.fields, active=data.draw(st.booleans()))
+    if data.draw(st.booleans()):  # some users deactivated meanwhile, some values stored untrimmed
+        pad = st.sampled_from(["", "", " "])
+        state = State(users={uid: User(uid=uid, active=data.draw(st.booleans()), fields={
+                                 name: value if name == "email" else value + data.draw(pad)
+                                 for name, value in u.fields.items()})
                              for uid, u in state.users.items()}, departments=state.departments)  # fmt: skip
-    kept = st.booleans()  # a value sent again (padded, or not), else one drawn anew
-    second = [{name: data.draw(st.sampled_from([value, f" {value}"])) if data.draw(kept)
-               else data.draw(VALUES) for name, value in r.items()} for r in first]  # fmt: skip
+    stored = {u.key: u.fields for u in state.users.values()}
+    kept = st.booleans()  # a value sent again (padded, or as stored), else one drawn anew
+    again = [{name: [value, f" {value}", stored[r["email"]].get(name, "")] for name, value in r.items()}
+             for r in first]  # fmt: skip
+    second = [{name: data.draw(st.sampled_from(sent)) if data.draw(kept) else data.draw(VALUES)
+               for name, sent in r.items()} for r in again]  # fmt: skip
     for r, e in zip(second, emails, strict=True):
         r["email"], r["first_name"] = e, data.draw(st.sampled_from(["F", "G", " F", ""]))
     f = rows(*second)
@@ -117,8 +123,9 @@ def test_a_roster_with_some_titles_changed_is_not_merged_row_by_row(
         (user("a@x.com", title="Eng"), user("a@x.com", title="Lead"), Profile.ENGAGE, False),  # reactivated
         (user("a@x.com", title="Eng", employee_id="A"), user("a@x.com", title="Lead", employee_id="B"),
          Profile.ENGAGE, True),  # an id that cannot change
+        (user("a@x.com", title="Eng "), user("a@x.com", title="Eng "), Profile.CORE, True),  # kept as stored
     ],
-    ids=["a-new-field", "another-order", "engage-reactivates", "another-id"],
+    ids=["a-new-field", "another-order", "engage-reactivates", "another-id", "stored-untrimmed"],
 )  # fmt: skip
 def test_a_row_the_quick_change_does_not_know_goes_to_the_merge(
     stored: dict[str, str], row: dict[str, str], profile: Profile, active: bool
