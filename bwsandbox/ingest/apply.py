@@ -346,9 +346,7 @@ class _Applier(LoopRules, ChangeRules):
         # The columns that repeat a field (`workspace.DERIVED`), made here from the
         # dict at hand rather than read back from the JSON by SQL.
         if before is not None and not res.owned:  # the stored fields, as they are
-            text, key, eid, mkey, dept, ddate = (
-                before.text, before.key, before.eid, before.mkey, before.dept, before.ddate
-            )
+            text, key, eid, mkey, dept, ddate = before.columns()
         else:  # a new user's fields are `new_fields(values)`, which `_new_text` writes in C
             text = self._new_text(values) if res.new else json.dumps(fields)
             eid, mkey, dept, ddate = workspace.derived_values(fields)

@@ -68,6 +68,11 @@ class Stored:
     dept: str
     ddate: str
 
+    def columns(self) -> tuple[str, str, str, str, str, str]:
+        """text, key, eid, mkey, dept and ddate: the `w_pend` columns of a user
+        whose fields a row leaves as they are stored."""
+        return self.text, self.key, self.eid, self.mkey, self.dept, self.ddate
+
 
 @dataclass(slots=True)
 class Found:

@@ -76,9 +76,7 @@ def settle(
             if action == _UNCHANGED:
                 same.append((uid, row, kept_cols, has_mgr, before.mkey if has_mgr else ""))
                 continue
-            text, key, eid, mkey, dept, ddate = (
-                before.text, before.key, before.eid, before.mkey, before.dept, before.ddate
-            )
+            text, key, eid, mkey, dept, ddate = before.columns()
         else:
             key = address_key(new)
             eid, mkey, dept, ddate = derived_values(new)
