@@ -348,8 +348,11 @@ def private() -> Iterator[sqlite3.Connection]:
 
 
 # A change as `Changes.others` reads it: its number (from 1), uid, action, row,
-# fields (JSON), status, the stored fields and status (None: a new user), address key.
-StoredChange = tuple[int, int, str, int | None, str, int, str | None, int | None, str]
+# fields (JSON), status, the stored fields and status (None: a new user), address
+# key, the stored one, employee id, the stored one (the stored values as `w_dir` reads them).
+StoredChange = tuple[
+    int, int, str, int | None, str, int, str | None, int | None, str, str | None, str, str | None
+]
 
 
 class Changes:
@@ -397,7 +400,8 @@ class Changes:
         while True:
             rows = tuples(
                 self._conn,
-                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active, p.key"
+                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active, p.key, s.key,"
+                " p.eid, s.eid"
                 " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
                 f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?",
                 (last, *params, BATCH),
@@ -410,7 +414,7 @@ class Changes:
 
     def _numbered(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[int, UserChange]]:
         for rows in self._batches(where, params):
-            for n, uid, action, row, fields, active, before, was_active, _ in rows:
+            for n, uid, action, row, fields, active, before, was_active, *_ in rows:
                 yield (
                     n - 1,
                     UserChange(

@@ -103,6 +103,44 @@ def test_the_store_keeps_the_values_users_are_looked_up_by_as_their_fields_say(t
     assert (last["action"], last["changes"]) == ("updated", {"department_name": ["Eng", "Legal"]})
 
 
+@pytest.mark.parametrize("older", [False, True])
+def test_every_change_is_written_whole_whichever_update_writes_it(tmp_path: Path, older: bool) -> None:
+    """A change that keeps the user's address, status and id is written by
+    an update that sets none of them, any other by the whole update
+    (`directory._UPDATE_IN_PLACE`, `_UPDATE_MOVED`): after a file that
+    changes a title, a status, an address (identity by employee id) and then
+    an id, each stored row says what its fields say. `older`: every user
+    stored before store format 2 (their looked-up values NULL), whose
+    directory is copied, not read in place."""
+    conn = _upload(tmp_path, b"email,first_name,last_name,employee_id,manager_id,title,deactivation_date\r\n"
+                             b"ada@x.com,Ada,L,E1,,Eng,\r\nbo@x.com,Bo,L,E2,E1,Eng,\r\n"
+                             b"cy@x.com,Cy,L,E3,E1,Eng,\r\ndi@x.com,Di,L,E4,E1,Eng,\r\n"
+                             b"ed@x.com,Ed,L,E5,E1,Eng,\r\n")  # fmt: skip
+    if older:
+        conn.execute("UPDATE dir_users SET eid = NULL, mkey = NULL, dept = NULL, ddate = NULL")
+    t = tenants.get(conn, "acme")
+    assert t is not None
+    process(conn, data_dir=tmp_path, tenant=t, name="users_20260316.csv", data=(
+        b"email,first_name,last_name,employee_id,manager_id,title,deactivation_date\r\n"
+        b"ada@x.com,Ada,L,E1,,CTO,\r\n"  # a title
+        b"bo@x.com,Bo,L,E2,E1,Eng,01/01/2020\r\n"  # a status
+        b"cy.new@x.com,Cy,L,E3,E1,Eng,\r\n"  # an address, found by the id
+        b"di@x.com,Di,L,E4,E1,Ops,\r\n"  # a title, beside them
+    ), clock=Clock(fixed=T0), source=Source.FILE, label="g", termination_limit=0.2)  # fmt: skip
+    process(conn, data_dir=tmp_path, tenant=t, name="users_20260317.csv", data=(  # identity by address
+        b"email,first_name,last_name,employee_id\r\ned@x.com,Ed,L,E9\r\n"  # an id
+    ), clock=Clock(fixed=T0), source=Source.FILE, label="h", termination_limit=0.2)  # fmt: skip
+    read = (f"SELECT email_key, active, json_extract(fields_json, '$.title'), eid, mkey, dept, ddate,"
+            f" {workspace.derived('email', 'fields_json')}, {_AS_THE_FIELDS_SAY} FROM dir_users ORDER BY uid")
+    got = [tuple(r) for r in conn.execute(read)]
+    assert [r[:3] for r in got] == [
+        ("ada@x.com", 1, "CTO"), ("bo@x.com", 0, "Eng"), ("cy.new@x.com", 1, "Eng"), ("di@x.com", 1, "Ops"),
+        ("ed@x.com", 1, "Eng"),
+    ]
+    assert got[4][3] == "E9"
+    assert all(r[0] == r[7] and r[3:7] == r[8:] for r in got), got
+
+
 def test_a_user_stored_before_store_format_2_is_read_from_their_fields(tmp_path: Path) -> None:
     """A row an older sandbox wrote has no eid, mkey, dept or date of its own:
     copying and the clock's sweep read them from the JSON."""
