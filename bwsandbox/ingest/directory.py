@@ -36,7 +36,7 @@ from bwsandbox.ingest.records import (
     email_key,
     fields_diff,
 )
-from bwsandbox.ingest.workspace import SWEPT, Changes, StoredChange, derived_values, viewed
+from bwsandbox.ingest.workspace import SWEPT, Changes, StoredChange, derived_values, older, viewed
 from bwsandbox.validator import accel
 
 
@@ -362,17 +362,23 @@ def bump(conn: sqlite3.Connection, tenant: str) -> None:
     )
 
 
+# The active users whose deactivation date `today` (?2) has reached: those with a
+# date of their own (`{}`: ddate > '', which the store's index of them holds) or
+# written before store format 2 (ddate IS NULL; SWEPT reads their fields).
+_DUE = "SELECT uid, active, fields_json FROM dir_users WHERE tenant = ?1 AND active = 1 AND {} AND " + SWEPT
+
+
 def sweep(conn: sqlite3.Connection, tenant: str, today: str, at: str) -> int:
     """Make future deactivation dates that `today` has reached effective (docs/production.md §3).
     The caller holds the transaction. Returns how many users were deactivated."""
-    rows = conn.execute(
-        f"SELECT uid, active, fields_json FROM dir_users WHERE tenant = ?1 AND active = 1 AND {SWEPT}",
-        (tenant, today),
-    ).fetchall()
+    rows = conn.execute(_DUE.format("ddate > ''"), (tenant, today)).fetchall()  # by `dir_users_due`
+    if older(conn, tenant):  # their date only in their fields (a scan of the tenant)
+        rows += conn.execute(_DUE.format("ddate IS NULL"), (tenant, today)).fetchall()
     if not rows:
         return 0
     state = State(
-        users={int(r[0]): User(uid=int(r[0]), fields=json.loads(r[2]), active=True) for r in rows}
+        users={int(r[0]): User(uid=int(r[0]), fields=json.loads(r[2]), active=True)
+               for r in sorted(rows, key=lambda r: int(r[0]))}
     )
     outcome = due_deactivations(state, today)
     origin = Provenance(kind=Source.CLOCK, label="clock: deactivation date reached", at=at)

@@ -262,6 +262,11 @@ def tuples(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) 
     return cursor.execute(sql, params)
 
 
+def older(conn: sqlite3.Connection, tenant: str) -> bool:
+    """Whether the tenant has users written before store format 2 (by the store's id index)."""
+    return conn.execute(_OLDER, (tenant,)).fetchone() is not None
+
+
 def from_store(
     conn: sqlite3.Connection, tenant: str, *, swept_on: str | None = None, copy: bool = False
 ) -> None:
@@ -271,7 +276,7 @@ def from_store(
     worker does before each file), without writing them: then copied, as
     is a directory with users written before store format 2, and any with
     `copy` (the reference the view is measured and tested against)."""
-    if not copy and swept_on is None and conn.execute(_OLDER, (tenant,)).fetchone() is None:
+    if not copy and swept_on is None and not older(conn, tenant):
         conn.execute(_VIEW.format(tenant="'" + tenant.replace("'", "''") + "'"))
     else:
         conn.execute(_DIR_TABLE)

@@ -159,6 +159,28 @@ def test_a_user_stored_before_store_format_2_is_read_from_their_fields(tmp_path:
         assert directory.sweep(conn, "acme", "2030-12-31", "2030-12-31T00:00:00+00:00") == 1
 
 
+def test_the_clock_sweep_reads_only_users_with_a_date_and_writes_in_uid_order(tmp_path: Path) -> None:
+    """The sweep finds its users by the store's index of those with a
+    deactivation date (`dir_users_due`), and one written before store format
+    2 by their fields; it deactivates those whose date is reached, in the
+    order of their uids (their history's), not of their dates."""
+    conn = _upload(tmp_path, b"email,first_name,last_name,deactivation_date\r\n"
+                             b"ada@x.com,Ada,L,12/31/2030\r\nbo@x.com,Bo,L,\r\n"
+                             b"cy@x.com,Cy,L,06/30/2030\r\ndi@x.com,Di,L,01/31/2031\r\n"
+                             b"ed@x.com,Ed,L,03/31/2030\r\n")  # fmt: skip
+    conn.execute("UPDATE dir_users SET eid = NULL, mkey = NULL, dept = NULL, ddate = NULL WHERE uid = 5")
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN " + directory._DUE.format("ddate > ''"), ("acme", "2030-12-31")))  # fmt: skip
+    assert "USING INDEX dir_users_due" in plan, plan
+    with store.transaction(conn):
+        assert directory.sweep(conn, "acme", "2030-12-31", "2030-12-31T00:00:00+00:00") == 3
+    assert [tuple(r) for r in conn.execute("SELECT email_key, active FROM dir_users ORDER BY uid")] == [
+        ("ada@x.com", 0), ("bo@x.com", 1), ("cy@x.com", 0), ("di@x.com", 1), ("ed@x.com", 0)
+    ]
+    swept = [e["subject"] for e in directory.history(conn, "acme") if e["source_kind"] == "clock"]
+    assert swept == ["ada@x.com", "cy@x.com", "ed@x.com"]
+
+
 def test_an_upload_leaves_no_work_table_behind(tmp_path: Path) -> None:
     conn = _upload(tmp_path, b"email,first_name,last_name\r\nada@x.com,Ada,L\r\n")
     assert conn.execute("SELECT count(*) FROM dir_users").fetchone()[0] == 1
