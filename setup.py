@@ -18,7 +18,7 @@ setup(
         Extension(
             "bwsandbox.validator._ccells",
             ["bwsandbox/validator/_cells.c", "bwsandbox/validator/_rows.c", "bwsandbox/validator/_diff.c"],
-            depends=["bwsandbox/validator/_text.h"],
+            depends=["bwsandbox/validator/_date.h", "bwsandbox/validator/_text.h"],
             optional=True,
         ),
     ]

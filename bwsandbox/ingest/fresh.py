@@ -9,13 +9,13 @@ under the uid kept for it in file order, so the directory is the one the
 rows one by one would make (a property test).
 
 What a created user's row holds is `apply._Applier._pending`'s rule for a
-new user, for a row whose values are its cells as they are: active (its
-deactivation date, if any, is empty), the fields `stored.new_fields` gives,
-the names a new user needs and lacks (core), the manager id it names.
-What every such row holds alike (new, active, no deactivation date, the
-file's columns, the action) is written into the insert's SQL once, not
-bound on each row: a first load's million rows then bind 9 values each,
-not 16 (0.5 s less at 1,000,000 rows, docs/benchmarks.md).
+new user, for a row whose values are its cells as they are (a deactivation
+date: the ISO date `read_date` makes of it): the status its date gives on
+the policy's today, the fields `stored.new_fields` gives, the names a new
+user needs and lacks (core), the manager id it names. What every such row
+holds alike (new, the file's columns, the action) is written into the
+insert's SQL once, not bound on each row: a first load's million rows then
+bind 11 values each, not 16 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ _PICKS = ("employee_id", "manager_email", "department_name", "manager_id", *NEW_
 PlainSpec = tuple[int, tuple[RecordColumn, ...], int, tuple[int, ...]]
 # A `plain_rows` row into `w_pend`: its values bound in this order (?1, ?2 ...), the rest
 # the same for every such row (has_mgr: whether the file has a manager column, set per file).
-_BOUND = ("uid", "row", "fields", "key", "eid", "mkey", "dept", "mgr_eid", "blank")
-_ALIKE = {"ord": "?2", "new": "1", "active": "1", "ddate": "''", "cols": "NULL", "action": f"'{_CREATED}'"}
+_BOUND = ("uid", "row", "fields", "key", "eid", "mkey", "dept", "mgr_eid", "blank", "ddate", "active")
+_ALIKE = {"ord": "?2", "new": "1", "cols": "NULL", "action": f"'{_CREATED}'"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,9 @@ class Fresh:
 
     spec: PlainSpec  # `plain_rows`'s: width, columns, the address's place, the picks' places
     # `plain_rows`'s: whether the file has a manager id, the names a new user lacks (JSON) by
-    # the mask of the empty ones (core; None: none lacks, or engage), and the key of an
-    # address it cannot make itself (one past ASCII).
-    tail: tuple[bool, tuple[str | None, ...], Callable[[str], str]]
+    # the mask of the empty ones (core; None: none lacks, or engage), the key of an
+    # address it cannot make itself (one past ASCII), and today (a date's status).
+    tail: tuple[bool, tuple[str | None, ...], Callable[[str], str], str]
     insert: str  # the statement that puts its rows into `w_pend`
 
 
@@ -64,15 +64,17 @@ def _blanks(core: bool) -> tuple[str | None, ...]:
     )
 
 
-def plan(plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *, core: bool) -> Fresh | None:
+def plan(
+    plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *, core: bool, today: str
+) -> Fresh | None:
     """How the C module makes a file's created users (`plain`, `columns`: as
-    `quick.record_columns` reads them); None where it does not."""
+    `quick.record_columns` reads them) on `today`; None where it does not."""
     got = record_columns(plain, columns)
     if got is None:
         return None
     width, cols, at = got
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
-    tail = ("manager_id" in at, _blanks(core), email_key)
+    tail = ("manager_id" in at, _blanks(core), email_key, today)
     alike = {**_ALIKE, "has_mgr": str(int("manager_email" in at))}
     insert = workspace.pend_insert({**{c: f"?{i}" for i, c in enumerate(_BOUND, 1)}, **alike})
     return Fresh(spec=spec, tail=tail, insert=insert)

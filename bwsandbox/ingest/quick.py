@@ -33,12 +33,13 @@ from bwsandbox.ingest.stored import CONTROL
 from bwsandbox.validator import accel
 from bwsandbox.validator.applicable import RecordBatch
 from bwsandbox.validator.model import ApplicableRow
-from bwsandbox.validator.values import NEVER
+from bwsandbox.validator.values import NEVER, PLAIN_DATE_DMY, PLAIN_DATE_MDY
 
 # A quick row: i (the row's place in its batch), row, key, text, want (the
 # status the row gives its user; None: theirs), eid ('' for none), cols, has_mgr.
 Quick = tuple[int, int, str, str, int | None, str, str, int]
 _DATE = "deactivation_date"
+_DATE_KINDS = (PLAIN_DATE_MDY, PLAIN_DATE_DMY)  # how the C module reads a date column (`record_columns`)
 
 
 def status_after(values: Mapping[str, str], active: bool, today: str) -> bool:
@@ -225,7 +226,7 @@ def known_rows(
 _MAX_CELLS = 256  # the cells the C module reads of a record, at most (`_rows.c` Q_MAX_CELLS)
 # What the C record reader needs of a file (`_rows.c` quick_record): see `record_spec`.
 RecordColumn = tuple[int, int, bool, bytes | None]  # cell index, plain kind, required, JSON name
-RecordSpec = tuple[int, tuple[RecordColumn, ...], int, int, tuple[int, ...], int | None, str, int]
+RecordSpec = tuple[int, tuple[RecordColumn, ...], int, int, tuple[int, ...], int | None, str, int, str]
 
 
 def record_columns(
@@ -242,11 +243,12 @@ def record_columns(
     width = max((index for index, _, _, _ in plain), default=-1) + 1
     if "email" not in names or width > _MAX_CELLS or len(plain) > _MAX_CELLS:
         return None
-    # A deactivation date is read in Python (its status, and its place last in
-    # the fields) whatever its column's kind (a custom key of that name, too):
-    # the C module takes only an empty one.
-    cols = tuple((index, NEVER if name == _DATE else kind, required,
-                  None if name in CONTROL else json.dumps(name).encode("ascii"))
+    # A deactivation date the C module reads as a date (a date column's kinds,
+    # by the locale: its value ISO, written last in the fields, its status on
+    # `today`), or not at all but empty (a custom key of that name: its text is
+    # a date to the apply). The other column that steers applying is not in the fields.
+    cols = tuple((index, (kind if kind in _DATE_KINDS else NEVER) if name == _DATE else kind, required,
+                  None if name in CONTROL and name != _DATE else json.dumps(name).encode("ascii"))
                  for index, name, kind, required in plain)  # fmt: skip
     return width, cols, {name: c for c, name in enumerate(names)}
 
@@ -258,11 +260,12 @@ def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) ->
     if got is None:
         return None
     width, cols, at = got
-    # A record the C module reads has plain cells only, so an empty deactivation date: active (1).
+    # The status of a record the C module reads without a deactivation date: active (1) where
+    # the row says it (the date's column, engage); a dated one's is its date's on `today`.
     want = 1 if rule.engage or _DATE in at else None
     return (width, cols, at["email"], at.get("employee_id", -1) if rule.ids else -1,
             tuple(at.get(name, -1) for name in rule.kept), want, columns_text(rule.columns),
-            int("manager_email" in at))  # fmt: skip
+            int("manager_email" in at), rule.today)  # fmt: skip
 
 
 def left_to_python(batch: RecordBatch, read: Callable[[int, int], int]) -> Iterator[int]:

@@ -37,6 +37,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "_date.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -123,46 +125,6 @@ static int email_fast(const unsigned char *v, Py_ssize_t n, int *caps) {
             *caps |= v[i] >= 'A' && v[i] <= 'Z';
         } else return 0;
     }
-}
-
-static int days_in(int y, int m) {
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
-    return days[m - 1];
-}
-
-static inline int real_date(int y, int m, int d) { return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in(y, m); }
-
-/* Digits of v[*i..] up to the next '/' or the end: their value, or -1. */
-static int number(const unsigned char *v, Py_ssize_t n, Py_ssize_t *i, int *digits) {
-    int x = 0;
-    *digits = 0;
-    while (*i < n && v[*i] != '/') {
-        if (v[*i] < '0' || v[*i] > '9' || *digits >= 4) return -1;
-        x = x * 10 + (v[*i] - '0');
-        (*i)++;
-        (*digits)++;
-    }
-    return *digits ? x : -1;
-}
-
-/* values.read_date finds nothing to say about this value (see the header). */
-static int date_fast(const unsigned char *v, Py_ssize_t n, int gb) {
-    Py_ssize_t i = 0;
-    int la, lb, lc;
-    int a = number(v, n, &i, &la);
-    if (a < 0 || i == n) return 0;
-    i++;
-    int b = number(v, n, &i, &lb);
-    if (b < 0 || i == n || lb > 2) return 0;
-    i++;
-    int c = number(v, n, &i, &lc);
-    if (c < 0 || i != n) return 0;
-    if (la == 4 && lc <= 2) return real_date(a, b, c);
-    if (la > 2 || lc != 4) return 0;
-    int us = real_date(c, a, b), uk = real_date(c, b, a);
-    int chosen = gb ? uk : us, other = gb ? us : uk;
-    return chosen && (!other || a == b);
 }
 
 static inline int in_vocab(const Col *col, const unsigned char *v, Py_ssize_t n) {
@@ -553,7 +515,7 @@ static PyObject *split(PyObject *self, PyObject *args) {
  *   PLAIN_TEXT  (free text, email, mobile, custom keys) nothing more;
  *   PLAIN_ID    no leading apostrophe;
  *   PLAIN_BOOL  exactly "true" or "false";
- *   NEVER       (dates) no non-empty cell.
+ *   NEVER       no non-empty cell; nor of PLAIN_DATE_MDY or _DMY (dates).
  * An empty cell is "" (None when the field is required: not applied). A plain
  * cell already in `made` (the normaliser's memory of what it made of a cell)
  * is that value, one object for a repeated cell; else the cell, remembered

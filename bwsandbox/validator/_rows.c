@@ -20,6 +20,7 @@
 #include <Python.h>
 #include <string.h>
 
+#include "_date.h"
 #include "_text.h"
 
 /* Its entry points (bw_*) are declared where the module's method table is: _cells.c. */
@@ -216,17 +217,21 @@ PyObject *bw_quick_row(PyObject *self, PyObject *args) {
  * read from its bytes, for the common record: its cells as the csv module
  * reads them (a cell may be quoted, a doubled quote in it one quote), the
  * ones read printable ASCII and plain as values.row_values takes a cell as
- * it is, so the row's values would be exactly those cells. NotImplemented for
+ * it is, so the row's values would be exactly those cells (a deactivation
+ * date: one date_iso reads, so its value is that ISO date). NotImplemented for
  * any other record, which is parsed and read as every record is
  * (ingest/quick.py `known_records`); a property test holds the answer to
  * quick_row's over the values the validator gives.
  *
- * spec: (width, cols, email_at, eid_at, kept_at, want, cols_text, has_mgr):
- * cols, one (cell index, plain kind, required, JSON name or None: not in the
- * text) per column in the order of the values; email_at and eid_at (-1: no
- * id) and kept_at are places in cols; want the status every such record gives
- * (None or 1: its deactivation date, if any, is empty). */
-enum { Q_TEXT = 0, Q_ID = 1, Q_BOOL = 2 }; /* values.PLAIN_TEXT, PLAIN_ID, PLAIN_BOOL */
+ * spec: (width, cols, email_at, eid_at, kept_at, want, cols_text, has_mgr,
+ * today): cols, one (cell index, plain kind, required, JSON name or None:
+ * not in the text) per column in the order of the values; email_at and
+ * eid_at (-1: no id) and kept_at are places in cols; want the status a
+ * record without a deactivation date gives (None or 1), one with a date
+ * giving the status its date says on `today` (active_after). */
+/* values.PLAIN_TEXT, PLAIN_ID, PLAIN_BOOL, NEVER, PLAIN_DATE_MDY, PLAIN_DATE_DMY */
+enum { Q_TEXT = 0, Q_ID = 1, Q_BOOL = 2, Q_NEVER = 3, Q_DATE_MDY = 4, Q_DATE_DMY = 5 };
+#define Q_DATE(kind) ((kind) == Q_DATE_MDY || (kind) == Q_DATE_DMY)
 #define Q_MAX_CELLS 256
 
 typedef struct {
@@ -324,10 +329,15 @@ static int edge(long c) { return c < 0 || Py_UNICODE_ISSPACE((Py_UCS4)c); }
 
 /* The cells of the columns `cols` (see quick_record's spec) of record p[0:n]
  * into val, and the length of their text (fields_text's) into *text_len: 1
- * when every one is plain, 0 when one is not (NotImplemented), -1 on error. */
+ * when every one is plain, 0 when one is not (NotImplemented), -1 on error.
+ * A date column (a deactivation date: PLAIN_DATE_MDY or _DMY, by the
+ * tenant's order) is plain when empty or a date date_iso reads: its ISO
+ * text then goes into iso[0:10], and *date_at is its place in cols (-1:
+ * none, or empty); the text writes it last, as stored.new_fields does. */
 static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, PyObject *cols, Cell *val,
-                      Py_ssize_t *text_len) {
+                      Py_ssize_t *text_len, Py_ssize_t *date_at, char *iso) {
     Cell cell[Q_MAX_CELLS];
+    *date_at = -1;
     if (!split_cells(p, n, width, cell)) return 0;
     Py_ssize_t written = 0;
     *text_len = 2; /* "{}" */
@@ -359,6 +369,12 @@ static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Py
         } else if (v[0] == ' ' || v[m - 1] == ' ') {
             return 0; /* trimmed */
         }
+        if (Q_DATE(kind)) {
+            if (*date_at >= 0 || val[c].quotes || val[c].wide || !date_iso(v, m, kind == Q_DATE_DMY, iso))
+                return 0; /* read_date's to read (or a second date column: never) */
+            *date_at = c;
+            continue;
+        }
         if (kind == Q_ID ? v[0] == '\'' :
             kind == Q_BOOL ? !((m == 4 && memcmp(v, "true", 4) == 0) || (m == 5 && memcmp(v, "false", 5) == 0)) :
             kind != Q_TEXT)
@@ -378,6 +394,14 @@ static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Py
             *text_len += cp == '\\' ? 2 : cp < 0x80 ? 1 : cp < 0x10000 ? 6 : 12; /* \uXXXX, a pair */
         }
     }
+    if (*date_at >= 0) { /* , "name": "YYYY-MM-DD" */
+        PyObject *name = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cols, *date_at), 3);
+        if (!PyBytes_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "a record's date column's JSON name is bytes");
+            return -1;
+        }
+        *text_len += (written ? 2 : 0) + PyBytes_GET_SIZE(name) + 4 + 10;
+    }
     return 1;
 }
 
@@ -385,7 +409,8 @@ static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Py
  * in the text_len bytes read_plain counted; every write checked against them
  * first (the two passes count alike: a SystemError, never an overrun, if an
  * edit ever made them differ). */
-static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *val, Py_ssize_t text_len) {
+static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *val, Py_ssize_t text_len,
+                            Py_ssize_t date_at, const char *iso) {
     PyObject *fields = PyUnicode_New(text_len, 127);
     if (fields == NULL) return NULL;
     char *o0 = (char *)PyUnicode_1BYTE_DATA(fields), *o = o0;
@@ -395,7 +420,7 @@ static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *
     *o++ = '{';
     for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(cols); c++) {
         PyObject *name = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cols, c), 3);
-        if (name == Py_None || val[c].len == 0) continue;
+        if (name == Py_None || val[c].len == 0 || c == date_at) continue;
         if (o - o0 > 1) {
             ROOM(2);
             *o++ = ',';
@@ -429,6 +454,20 @@ static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *
         }
         ROOM(1);
         *o++ = '"';
+    }
+    if (date_at >= 0) {
+        PyObject *name = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cols, date_at), 3);
+        ROOM((o - o0 > 1 ? 2 : 0) + PyBytes_GET_SIZE(name) + 4 + 10);
+        if (o - o0 > 1) {
+            *o++ = ',';
+            *o++ = ' ';
+        }
+        memcpy(o, PyBytes_AS_STRING(name), (size_t)PyBytes_GET_SIZE(name));
+        o += PyBytes_GET_SIZE(name);
+        memcpy(o, ": \"", 3);
+        memcpy(o + 3, iso, 10);
+        o[13] = '"';
+        o += 14;
     }
     ROOM(1);
     *o++ = '}';
@@ -498,23 +537,35 @@ static int place(PyObject *item, PyObject *cols, Py_ssize_t *at) {
     return 0;
 }
 
+/* The status a record whose deactivation date read_plain read (iso) gives
+ * its user, as active_after says: 1 or 0, or -1 on error. */
+static int dated_active(const char *iso, PyObject *today) {
+    PyObject *date = PyUnicode_FromStringAndSize(iso, 10);
+    if (date == NULL) return -1;
+    int active = active_after(date, today);
+    Py_DECREF(date);
+    return active;
+}
+
 /* quick_record's answer (a new reference), or NULL with an error. */
 static PyObject *quick_one(PyObject *k, PyObject *text, Py_ssize_t start, Py_ssize_t end, Py_ssize_t rec,
                            PyObject *spec) {
     PyObject *cols;
-    Py_ssize_t n, width, email_at, eid_at, text_len;
+    Py_ssize_t n, width, email_at, eid_at, text_len, date_at;
     const unsigned char *p;
-    if (record_args(text, start, end, spec, 8, &p, &n, &width, &cols) < 0) return NULL;
+    char iso[10];
+    if (record_args(text, start, end, spec, 9, &p, &n, &width, &cols) < 0) return NULL;
     if (place(PyTuple_GET_ITEM(spec, 2), cols, &email_at) < 0 || place(PyTuple_GET_ITEM(spec, 3), cols, &eid_at) < 0)
         return NULL;
     PyObject *kept_at = PyTuple_GET_ITEM(spec, 4), *want = PyTuple_GET_ITEM(spec, 5);
     PyObject *cols_text = PyTuple_GET_ITEM(spec, 6), *has_mgr = PyTuple_GET_ITEM(spec, 7);
-    if (email_at < 0 || !PyTuple_Check(kept_at)) {
+    PyObject *today = PyTuple_GET_ITEM(spec, 8);
+    if (email_at < 0 || !PyTuple_Check(kept_at) || !PyUnicode_Check(today)) {
         PyErr_SetString(PyExc_ValueError, "quick_record: a bad spec");
         return NULL;
     }
     Cell val[Q_MAX_CELLS];
-    int got = read_plain(p, n, width, cols, val, &text_len);
+    int got = read_plain(p, n, width, cols, val, &text_len, &date_at, iso);
     if (got < 0) return NULL;
     if (got == 0) Py_RETURN_NOTIMPLEMENTED;
     for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(kept_at); j++) {
@@ -528,16 +579,19 @@ static PyObject *quick_one(PyObject *k, PyObject *text, Py_ssize_t start, Py_ssi
         if (PyErr_Occurred()) return NULL;
         Py_RETURN_NOTIMPLEMENTED; /* no address (the merge's), or one to read in Python */
     }
-    PyObject *fields = plain_text(p, cols, val, text_len);
+    int active = date_at < 0 ? 1 : dated_active(iso, today);
+    PyObject *status = active < 0 ? NULL : date_at < 0 ? Py_NewRef(want) : PyLong_FromLong(active);
+    PyObject *fields = status == NULL ? NULL : plain_text(p, cols, val, text_len, date_at, iso);
     PyObject *eid = fields == NULL ? NULL
                     : eid_at < 0   ? PyUnicode_New(0, 0)
                                    : PyUnicode_DecodeASCII((const char *)p + val[eid_at].from, val[eid_at].len, NULL);
     if (eid == NULL) {
         Py_XDECREF(fields);
+        Py_XDECREF(status);
         Py_DECREF(key);
         return NULL;
     }
-    return Py_BuildValue("(OnNNONOO)", k, rec + 2, key, fields, want, eid, cols_text, has_mgr);
+    return Py_BuildValue("(OnNNNNOO)", k, rec + 2, key, fields, status, eid, cols_text, has_mgr);
 }
 
 PyObject *bw_quick_record(PyObject *self, PyObject *args) {
@@ -550,16 +604,19 @@ PyObject *bw_quick_record(PyObject *self, PyObject *args) {
     return quick_one(k, text, start, end, rec, spec);
 }
 
-/* plain_one(text, start, end, spec) -> tuple | NotImplemented: a common
- * record (as quick_record reads it) as (key, text, *picked): its address's
- * key, its fields' text as fields_text writes them, and the values of the
- * columns spec picks ('' for -1: a column the file has not). spec: (width,
- * cols, email_at, picks). NotImplemented for any other record, and one whose
- * address or picked values hold a quote or (the address) a letter past ASCII. */
-static PyObject *plain_one(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyObject *spec) {
+/* plain_one(text, start, end, spec, today) -> tuple | NotImplemented: a
+ * common record (as quick_record reads it) as (key, text, date, active,
+ * *picked): its address's key, its fields' text as fields_text writes them,
+ * its deactivation date as stored ('' if none) and the status it gives a
+ * new user, and the values of the columns spec picks ('' for -1: a column
+ * the file has not). spec: (width, cols, email_at, picks). NotImplemented
+ * for any other record, and one whose address or picked values hold a
+ * quote or (the address) a letter past ASCII. */
+static PyObject *plain_one(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyObject *spec, PyObject *today) {
     PyObject *cols;
-    Py_ssize_t n, width, email_at, text_len;
+    Py_ssize_t n, width, email_at, text_len, date_at;
     const unsigned char *p;
+    char iso[10];
     if (record_args(text, start, end, spec, 4, &p, &n, &width, &cols) < 0) return NULL;
     if (place(PyTuple_GET_ITEM(spec, 2), cols, &email_at) < 0) return NULL;
     PyObject *picks = PyTuple_GET_ITEM(spec, 3);
@@ -575,11 +632,19 @@ static PyObject *plain_one(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyO
     for (Py_ssize_t j = 0; j < npicks; j++) /* the spec checked whatever the record */
         if (place(PyTuple_GET_ITEM(picks, j), cols, &at[j]) < 0) return NULL;
     Cell val[Q_MAX_CELLS];
-    int got = read_plain(p, n, width, cols, val, &text_len);
+    int got = read_plain(p, n, width, cols, val, &text_len, &date_at, iso);
     if (got < 0) return NULL;
     if (got == 0) Py_RETURN_NOTIMPLEMENTED;
-    PyObject *out = PyTuple_New(2 + npicks);
+    int active = date_at < 0 ? 1 : dated_active(iso, today);
+    if (active < 0) return NULL;
+    PyObject *out = PyTuple_New(4 + npicks);
     if (out == NULL) return NULL;
+    PyObject *date = date_at < 0 ? PyUnicode_New(0, 0) : PyUnicode_FromStringAndSize(iso, 10);
+    if (date == NULL) goto fail;
+    PyTuple_SET_ITEM(out, 2, date);
+    PyObject *status = PyLong_FromLong(active);
+    if (status == NULL) goto fail;
+    PyTuple_SET_ITEM(out, 3, status);
     for (Py_ssize_t j = 0; j < npicks; j++) {
         Py_ssize_t c = at[j];
         if (c >= 0 && val[c].quotes) goto python;
@@ -590,7 +655,7 @@ static PyObject *plain_one(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyO
             PyErr_Clear(); /* not UTF-8 (never: the body is): the Python path's */
             goto python;
         }
-        PyTuple_SET_ITEM(out, 2 + j, value);
+        PyTuple_SET_ITEM(out, 4 + j, value);
     }
     PyObject *key = plain_key(p, val[email_at]);
     if (key == NULL) {
@@ -598,7 +663,7 @@ static PyObject *plain_one(PyObject *text, Py_ssize_t start, Py_ssize_t end, PyO
         goto python;
     }
     PyTuple_SET_ITEM(out, 0, key);
-    PyObject *fields = plain_text(p, cols, val, text_len);
+    PyObject *fields = plain_text(p, cols, val, text_len, date_at, iso);
     if (fields == NULL) goto fail;
     PyTuple_SET_ITEM(out, 1, fields);
     return out;
@@ -670,9 +735,10 @@ PyObject *bw_quick_records(PyObject *self, PyObject *args) {
  * key and the text) the employee id, the manager's address, the
  * department, the manager id and the names a new user needs. tail:
  * (whether the file has a manager id, the blank texts by the mask of the
- * empty names, the key function: email_key). A row: (uid, row, text, key,
- * employee id, the manager's key, department, manager id or None, blank);
- * what every such row holds alike is fresh.py's statement's. */
+ * empty names, the key function: email_key, today). A row: (uid, row, text,
+ * key, employee id, the manager's key, department, manager id or None,
+ * blank, deactivation date, status); what every such row holds alike is
+ * fresh.py's statement's. */
 PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
     PyObject *text, *starts, *ends, *recs, *spec, *tail, *out, *keys;
     Py_ssize_t k, stop, uid, start, end, rec;
@@ -681,41 +747,43 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
                           &PyList_Type, &ends, &PyList_Type, &recs, &k, &stop, &uid, &PyTuple_Type, &spec,
                           &PyTuple_Type, &tail, &PyList_Type, &out, &PyList_Type, &keys))
         return NULL;
-    if (k < 0 || PyTuple_GET_SIZE(tail) != 3 || !PyTuple_Check(PyTuple_GET_ITEM(tail, 1))) {
+    if (k < 0 || PyTuple_GET_SIZE(tail) != 4 || !PyTuple_Check(PyTuple_GET_ITEM(tail, 1)) ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(tail, 3))) {
         PyErr_SetString(PyExc_ValueError, "plain_rows: a bad place or tail");
         return NULL;
     }
     int has_mid = PyObject_IsTrue(PyTuple_GET_ITEM(tail, 0));
-    PyObject *blanks = PyTuple_GET_ITEM(tail, 1), *key_of = PyTuple_GET_ITEM(tail, 2);
+    PyObject *blanks = PyTuple_GET_ITEM(tail, 1), *key_of = PyTuple_GET_ITEM(tail, 2), *today = PyTuple_GET_ITEM(tail, 3);
     if (has_mid < 0) return NULL;
     PyObject *none = PyUnicode_New(0, 0);
     if (none == NULL) return NULL;
     for (; k < stop; k++) {
         if (batch_record(starts, ends, recs, k, &start, &end, &rec) < 0) goto fail;
-        PyObject *got = plain_one(text, start, end, spec);
+        PyObject *got = plain_one(text, start, end, spec, today);
         if (got == NULL) goto fail;
         if (!PyTuple_Check(got)) {
             Py_DECREF(got);
             break;
         }
-        /* (key, text, eid, manager, dept, manager id, *names) */
-        Py_ssize_t names = PyTuple_GET_SIZE(got) - 6, mask = 0;
+        /* (key, text, date, status, eid, manager, dept, manager id, *names) */
+        Py_ssize_t names = PyTuple_GET_SIZE(got) - 8, mask = 0;
         if (names < 0 || names > 8 || PyTuple_GET_SIZE(blanks) != ((Py_ssize_t)1 << names)) {
             Py_DECREF(got);
             PyErr_SetString(PyExc_ValueError, "plain_rows: the picks and the blanks do not match");
             goto fail;
         }
         for (Py_ssize_t j = 0; j < names; j++)
-            if (PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(got, 6 + j)) == 0) mask |= (Py_ssize_t)1 << j;
-        PyObject *manager = PyTuple_GET_ITEM(got, 3);
+            if (PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(got, 8 + j)) == 0) mask |= (Py_ssize_t)1 << j;
+        PyObject *manager = PyTuple_GET_ITEM(got, 5);
         PyObject *mkey = PyUnicode_GET_LENGTH(manager) == 0 ? Py_NewRef(none) : str_key(manager, key_of);
         if (mkey == NULL) {
             Py_DECREF(got);
             goto fail;
         }
-        PyObject *row = Py_BuildValue("(nnOOONOOO)", uid, rec + 2, PyTuple_GET_ITEM(got, 1), PyTuple_GET_ITEM(got, 0),
-                                      PyTuple_GET_ITEM(got, 2), mkey, PyTuple_GET_ITEM(got, 4),
-                                      has_mid ? PyTuple_GET_ITEM(got, 5) : Py_None, PyTuple_GET_ITEM(blanks, mask));
+        PyObject *row = Py_BuildValue("(nnOOONOOOOO)", uid, rec + 2, PyTuple_GET_ITEM(got, 1), PyTuple_GET_ITEM(got, 0),
+                                      PyTuple_GET_ITEM(got, 4), mkey, PyTuple_GET_ITEM(got, 6),
+                                      has_mid ? PyTuple_GET_ITEM(got, 7) : Py_None, PyTuple_GET_ITEM(blanks, mask),
+                                      PyTuple_GET_ITEM(got, 2), PyTuple_GET_ITEM(got, 3));
         int failed = row == NULL || PyList_Append(out, row) < 0 || PyList_Append(keys, PyTuple_GET_ITEM(got, 0)) < 0;
         Py_XDECREF(row);
         Py_DECREF(got);

@@ -59,7 +59,7 @@ class Applicable(Iterator[ApplicableRow]):
         spec = [(i, n, template.get(n)) for i, n in columns]
         self._specs, self._whole = values.row_values(spec, locale)
         # Each column as the C record reader takes it (`_rows.c` quick_record).
-        self.plain = values.plain_columns(spec)
+        self.plain = values.plain_columns(spec, locale)
         self._width = max((i for i, _ in columns), default=-1) + 1
         self._skipped = skipped
         self._drops = drops

@@ -36,6 +36,11 @@ def _mk(y: int, m: int, d: int) -> dt.date | None:
         return None
 
 
+def day_first(locale: str) -> bool:
+    """Whether the tenant's locale reads d/d/yyyy day first (en-GB), not month first."""
+    return locale == "en-GB"
+
+
 @lru_cache(maxsize=65536)
 def read_date(raw: str, locale: str) -> DateReading:
     """docs/production.md §3: mm/dd/yyyy, yyyy/mm/dd, dd/mm/yyyy; the locale settles day/month."""
@@ -55,7 +60,7 @@ def read_date(raw: str, locale: str) -> DateReading:
         first, second, year = int(a), int(b), int(c)
         us = _mk(year, first, second)
         gb = _mk(year, second, first)
-        prefer_gb = locale == "en-GB"
+        prefer_gb = day_first(locale)
         chosen = (gb or us) if prefer_gb else (us or gb)
         if chosen is None:
             return _ok_or_impossible(None, value)
@@ -103,7 +108,7 @@ ORDER_RULE = ("Production does not document this case; reading a date the one wa
 
 def _order_words(locale: str) -> tuple[str, str]:
     """(the tenant's order, the other one) in words."""
-    return ("day first", "month first") if locale == "en-GB" else ("month first", "day first")
+    return ("day first", "month first") if day_first(locale) else ("month first", "day first")
 
 
 def other_order(value: str, date: dt.date, locale: str) -> str:
@@ -128,7 +133,7 @@ def _ok_or_impossible(date: dt.date | None, value: str) -> DateReading:
 def fast_column(index: int, locale: str) -> ckinds.FastColumn:
     """How the C pass reads a date column: dates in the tenant's order pass;
     anything else (ISO, the other order, a serial...) goes to `check_date`."""
-    return ckinds.column(index, ckinds.DATE_GB if locale == "en-GB" else ckinds.DATE_US)
+    return ckinds.column(index, ckinds.DATE_GB if day_first(locale) else ckinds.DATE_US)
 
 
 def check_date(b: Batch, col: str, locale: str) -> Post:

@@ -19,7 +19,7 @@ from bwsandbox.spec.fields import BOOLEAN_FALSE, BOOLEAN_TRUE, SPACES, Field, Va
 from bwsandbox.spec.fields import trim as trim  # re-exported: the rules trim as the normalisers do
 from bwsandbox.validator import accel, ckinds
 from bwsandbox.validator.batch import Batch, Post, by_value, rows_at
-from bwsandbox.validator.dates import read_date
+from bwsandbox.validator.dates import day_first, read_date
 from bwsandbox.validator.findings import finding, row_of
 from bwsandbox.validator.model import Finding
 
@@ -131,10 +131,14 @@ def _remembered(read: Callable[[str], str | None]) -> Remembered:
     return value, made
 
 
-# How the C row pass (`_ccells.values`) may take a cell of each kind as it is.
-PLAIN_TEXT, PLAIN_ID, PLAIN_BOOL, NEVER = 0, 1, 2, 3
+# How the C row pass (`_ccells.values`) may take a cell of each kind as it is;
+# a date, never (its value is the ISO date `read_date` makes of it). The C
+# record reader (`_rows.c`) reads a date as `read_date` does where it is
+# d/d/yyyy in the tenant's order or yyyy/m/d: PLAIN_DATE_MDY or _DMY by the
+# locale (`plain_columns`), which the row pass takes as NEVER.
+PLAIN_TEXT, PLAIN_ID, PLAIN_BOOL, NEVER, PLAIN_DATE_MDY, PLAIN_DATE_DMY = 0, 1, 2, 3, 4, 5
 _PLAIN = {ValueType.TEXT: PLAIN_TEXT, ValueType.EMAIL: PLAIN_TEXT, ValueType.MOBILE: PLAIN_TEXT,
-          ValueType.ID: PLAIN_ID, ValueType.BOOLEAN: PLAIN_BOOL, ValueType.DATE: NEVER}
+          ValueType.ID: PLAIN_ID, ValueType.BOOLEAN: PLAIN_BOOL}
 
 Column = tuple[int, str, Field | None]  # cell index, field name, its spec (None: a custom key)
 
@@ -155,7 +159,7 @@ def row_values(columns: Iterable[Column], locale: str) -> tuple[
     if accel.engines().ccells:
         from bwsandbox.validator import _ccells
 
-        plain = plain_columns((index, name, spec) for index, name, spec, _, _ in built)
+        plain = plain_columns(((index, name, spec) for index, name, spec, _, _ in built), locale)
         cols = tuple((*p, memory, read) for p, (_, _, _, read, memory) in zip(plain, built, strict=True))
         c_values, limit = _ccells.values, SHARED_VALUES
 
@@ -170,16 +174,20 @@ def row_values(columns: Iterable[Column], locale: str) -> tuple[
     return reads, in_python
 
 
-def plain_columns(columns: Iterable[Column]) -> tuple[tuple[int, str, int, bool], ...]:
+def plain_columns(columns: Iterable[Column], locale: str) -> tuple[tuple[int, str, int, bool], ...]:
     """Each column's cell index, name, how the C row pass may take its cell
     as it is, and whether it is required (an empty cell is then not applied)."""
-    return tuple((index, name, _plain_kind(spec), spec is not None and spec.required)
+    return tuple((index, name, _plain_kind(spec, locale), spec is not None and spec.required)
                  for index, name, spec in columns)  # fmt: skip
 
 
-def _plain_kind(spec: Field | None) -> int:
+def _plain_kind(spec: Field | None, locale: str) -> int:
     """How the C row pass may take a cell of this column as it is."""
-    return PLAIN_TEXT if spec is None else _PLAIN.get(spec.type, NEVER)  # None: a custom key, trimmed only
+    if spec is None:
+        return PLAIN_TEXT  # a custom key, trimmed only
+    if spec.type is ValueType.DATE:
+        return PLAIN_DATE_DMY if day_first(locale) else PLAIN_DATE_MDY
+    return _PLAIN.get(spec.type, NEVER)
 
 
 def fast_text(index: int, spec: Field | None) -> ckinds.FastColumn:

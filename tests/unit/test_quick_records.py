@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from unittest import mock
 
+import pytest
 from apply_helpers import TODAY
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,8 +39,13 @@ _PLAIN = st.sampled_from(["", "Ann", "O'Neil", "a,b", 'say "hi"', "back\\slash",
 _ODD = st.sampled_from([" Ann", "Ann ", "Zoë ", "\u3000Ann", "line\nbreak", "tab\there", "'0042", "\u2028",
                         "\x7f", "yes", "2026-12-31", "12/31/2026", "2026-01-01", "cr\ronly"])  # fmt: skip
 _CELL = st.one_of(_PLAIN, _PLAIN, _PLAIN, _ODD)
-_COLUMN = {"on_leave": st.sampled_from(["true", "false", "", "yes"]),
-           "deactivation_date": st.sampled_from(["", "", "", "2026-12-31", "2026-01-01"])}  # fmt: skip
+# Dates: in either order, before, on and after TODAY, one that reads either way, one
+# only in the other order, impossible ones, yyyy/m/d, ISO (the validator's note).
+_DATES = st.sampled_from(["", "", "", "2026-12-31", "2026-01-01", "12/31/2026", "03/15/2026", "03/16/2026",
+                          "15/03/2026", "16/03/2026", "1/2/2030", "02/29/2024", "02/29/2025", "13/01/2026",
+                          "2026/12/31", "2026/3/15", "05/06/2027", "0/1/2026", "12/31/0000", "12/31/26"])
+_COLUMN = {"on_leave": st.sampled_from(["true", "false", "", "yes"]), "deactivation_date": _DATES}
+_LOCALES = st.sampled_from(["en-US", "en-GB"])
 _EMAIL = st.sampled_from(["a@x.com", "B@x.com", "c@x.com", "c@x.com", " d@x.com", "é@x.com", "", 'e"@x.com'])
 
 
@@ -65,11 +71,11 @@ def files(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=400, deadline=None)
-@given(data=files(), engage=st.booleans(), kept=st.booleans())
+@given(data=files(), engage=st.booleans(), kept=st.booleans(), locale=_LOCALES)
 def test_the_c_record_reader_answers_as_the_rule_does_on_the_validators_row(
-    data: bytes, engage: bool, kept: bool
+    data: bytes, engage: bool, kept: bool, locale: str
 ) -> None:
-    validation = validate(data, Context(profile=Profile.ENGAGE if engage else Profile.CORE))
+    validation = validate(data, Context(profile=Profile.ENGAGE if engage else Profile.CORE, locale=locale))
     rows = validation.applicable()
     assert isinstance(rows, Applicable)
     columns = frozenset(validation.report.columns)
@@ -120,6 +126,45 @@ def test_the_common_records_of_a_file_are_read_in_c() -> None:
     assert got[1] is not NotImplemented and got[1] is not None and got[1][2] == "b@x.com"
 
 
+@pytest.mark.parametrize("locale", ["en-US", "en-GB"])
+def test_a_dated_record_is_read_in_c_in_the_tenants_order(locale: str) -> None:
+    """A deactivation date in the tenant's order (or yyyy/m/d) is read in C:
+    its ISO date last in the fields, its status on today (TODAY: deactivated
+    on the day, active after); a date read only in the other order, or ISO,
+    is left to the rows. The rule gives those it reads the same answer."""
+    gb = locale == "en-GB"
+    dates = ["03/04/2030", "2026/3/15", "16/03/2026" if gb else "03/16/2026", "01/01/2020",
+             "03/16/2026" if gb else "16/03/2026", "2030-03-04"]  # fmt: skip
+    records = [[f"u{i}@x.com", "Ann", "Lee", str(i), "", "true", d, "", ""] for i, d in enumerate(dates)]
+    data = _csv(records, quote_all=False)
+    validation = validate(data, Context(locale=locale))
+    rows = validation.applicable()
+    assert isinstance(rows, Applicable)
+    columns = frozenset(validation.report.columns)
+    rule = QuickRule(kept=(), engage=False, today=TODAY, ids=True, columns=columns, text=_pure_text)
+    spec = record_spec(rule, rows.plain)
+    batches = rows.batches(10)
+    assert spec is not None and batches is not None
+    (batch,) = list(batches)
+    got = [quick_record(k, batch.text, batch.starts[k], batch.ends[k], rec, spec)
+           for k, rec in enumerate(batch.recs)]  # fmt: skip
+    assert [g is NotImplemented for g in got] == [False] * 4 + [True] * 2
+    read = [(json.loads(g[3])["deactivation_date"], list(json.loads(g[3]))[-1], g[4]) for g in got[:4]]  # type: ignore[index]
+    assert read == [("2030-04-03" if gb else "2030-03-04", "deactivation_date", 1),
+                    ("2026-03-15", "deactivation_date", 0), ("2026-03-16", "deactivation_date", 1),
+                    ("2020-01-01", "deactivation_date", 0)]  # fmt: skip
+    for k in range(4):
+        arow = batch.row(batch.recs[k])
+        assert got[k] == rule.row(k, arow.row, email_key(arow.values["email"]), arow.values,
+                                  columns_text(tuple(arow.values)))  # fmt: skip
+    # A first load reads them in C too, with the same users as row by row.
+    with mock.patch.object(fresh, "created", wraps=fresh.created) as spy:
+        by_records = _first_load(data, Profile.CORE, one_by_one=False, locale=locale)
+    assert spy.called
+    assert [c.active for c in by_records.users] == [True, False, True, False, True, True]
+    assert _seen(by_records) == _seen(_first_load(data, Profile.CORE, one_by_one=True, locale=locale))
+
+
 def _seen(outcome: Outcome) -> tuple[object, ...]:
     return (
         outcome.refused, sorted(outcome.counts.items()),
@@ -130,11 +175,12 @@ def _seen(outcome: Outcome) -> tuple[object, ...]:
 
 
 def _apply(
-    stored: bytes, data: bytes, profile: Profile, *, one_by_one: bool, keys: frozenset[str] = frozenset()
+    stored: bytes, data: bytes, profile: Profile, *, one_by_one: bool, keys: frozenset[str] = frozenset(),
+    locale: str = "en-US",
 ) -> Outcome:
     """`data` applied on the directory `stored` makes, by its records (the C
     reader where it can) or by its rows one by one (`keys`: the tenant's custom keys)."""
-    context = Context(profile=profile, custom_keys=keys)
+    context = Context(profile=profile, custom_keys=keys, locale=locale)
     first = validate(stored, context)
     terms = Policy(profile=profile, today=TODAY, columns=frozenset(first.report.columns))
     seeded = apply_users(State(), first.applicable(), terms)
@@ -156,17 +202,21 @@ def resent(draw: st.DrawFn) -> tuple[bytes, bytes]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(files=resent(), profile=st.sampled_from(list(Profile)))
-def test_reading_records_in_c_changes_no_outcome(files: tuple[bytes, bytes], profile: Profile) -> None:
+@given(files=resent(), profile=st.sampled_from(list(Profile)), locale=_LOCALES)
+def test_reading_records_in_c_changes_no_outcome(
+    files: tuple[bytes, bytes], profile: Profile, locale: str
+) -> None:
     stored, data = files
-    assert _seen(_apply(stored, data, profile, one_by_one=False)) == _seen(
-        _apply(stored, data, profile, one_by_one=True)
+    assert _seen(_apply(stored, data, profile, one_by_one=False, locale=locale)) == _seen(
+        _apply(stored, data, profile, one_by_one=True, locale=locale)
     )
 
 
-def _first_load(data: bytes, profile: Profile, *, one_by_one: bool, licenses: int | None = None) -> Outcome:
+def _first_load(
+    data: bytes, profile: Profile, *, one_by_one: bool, licenses: int | None = None, locale: str = "en-US"
+) -> Outcome:
     """`data` applied to an empty directory, by its records or by its rows one by one."""
-    validation = validate(data, Context(profile=profile, custom_keys=frozenset({"x y"})))
+    validation = validate(data, Context(profile=profile, custom_keys=frozenset({"x y"}), locale=locale))
     columns = frozenset(validation.report.columns)
     policy = Policy(profile=profile, today=TODAY, columns=columns, licenses=licenses)
     with workspace.private() as conn, workspace.working(conn):
@@ -175,22 +225,22 @@ def _first_load(data: bytes, profile: Profile, *, one_by_one: bool, licenses: in
 
 
 @settings(max_examples=300, deadline=None)
-@given(data=files(), profile=st.sampled_from(list(Profile)))
-def test_a_first_load_read_in_c_is_the_rows_one_by_one(data: bytes, profile: Profile) -> None:
+@given(data=files(), profile=st.sampled_from(list(Profile)), locale=_LOCALES)
+def test_a_first_load_read_in_c_is_the_rows_one_by_one(data: bytes, profile: Profile, locale: str) -> None:
     """The users a first load creates from records read in C (`fresh.py`) are
     those its rows one by one create, under the same uids in file order, the
-    rows the C module leaves (a date, a space to trim...) among them."""
+    rows the C module leaves (an ISO date, a space to trim...) among them."""
     with mock.patch.object(fresh, "created", wraps=fresh.created) as spy:
-        by_records = _first_load(data, profile, one_by_one=False)
+        by_records = _first_load(data, profile, one_by_one=False, locale=locale)
     rows = validate(data, Context(profile=profile)).applicable()
     placed = isinstance(rows, Applicable) and rows.batches(1) is not None  # not: a CR alone, say
     assert spy.called or not by_records.users or not placed
-    assert _seen(by_records) == _seen(_first_load(data, profile, one_by_one=True))
+    assert _seen(by_records) == _seen(_first_load(data, profile, one_by_one=True, locale=locale))
 
 
 def test_a_first_load_keeps_file_order_in_its_uids() -> None:
-    """A record the C module leaves to the rows (a date) between two it reads
-    gets the uid between theirs."""
+    """A record the C module leaves to the rows (an ISO date) between two it
+    reads gets the uid between theirs."""
     data = _csv([
         ["a@x.com", "Ann", "Lee", "1", "", "true", "", "", ""],
         ["b@x.com", "Bo", "Lee", "2", "", "true", "2030-01-01", "", ""],
@@ -270,7 +320,7 @@ def test_a_first_loads_manager_keys_made_in_c_are_email_keys() -> None:
     validation = validate(data, Context(profile=Profile.CORE))
     rows = validation.applicable()
     assert isinstance(rows, Applicable)
-    made = fresh.plan(rows.plain, frozenset(validation.report.columns), core=True)
+    made = fresh.plan(rows.plain, frozenset(validation.report.columns), core=True, today=TODAY)
     assert made is not None
     batches = rows.batches(100)
     assert batches is not None
