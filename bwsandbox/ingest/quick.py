@@ -246,11 +246,20 @@ def record_columns(
     # A deactivation date the C module reads as a date (a date column's kinds,
     # by the locale: its value ISO, written last in the fields, its status on
     # `today`), or not at all but empty (a custom key of that name: its text is
-    # a date to the apply). The other column that steers applying is not in the fields.
-    cols = tuple((index, (kind if kind in _DATE_KINDS else NEVER) if name == _DATE else kind, required,
+    # a date to the apply). Any other date column (none yet) it does not read, as
+    # it would write it last and take its status from it. The other column that
+    # steers applying is not in the fields.
+    cols = tuple((index, _record_kind(name, kind), required,
                   None if name in CONTROL and name != _DATE else json.dumps(name).encode("ascii"))
                  for index, name, kind, required in plain)  # fmt: skip
     return width, cols, {name: c for c, name in enumerate(names)}
+
+
+def _record_kind(name: str, kind: int) -> int:
+    """How the C module reads a column's cells: a date only as the deactivation date."""
+    if name == _DATE:
+        return kind if kind in _DATE_KINDS else NEVER
+    return NEVER if kind in _DATE_KINDS else kind
 
 
 def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) -> RecordSpec | None:

@@ -263,7 +263,8 @@ def tuples(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) 
 
 
 def older(conn: sqlite3.Connection, tenant: str) -> bool:
-    """Whether the tenant has users written before store format 2 (by the store's id index)."""
+    """Whether the tenant has users written before store format 2 (by the store's id index):
+    their eid, mkey, dept and ddate are all NULL, as every write since sets all four."""
     return conn.execute(_OLDER, (tenant,)).fetchone() is not None
 
 

@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 
 from bwsandbox.ingest import fresh, workspace
 from bwsandbox.ingest.apply import apply_users, materialised, run
-from bwsandbox.ingest.quick import QuickRule, columns_text, record_spec
+from bwsandbox.ingest.quick import QuickRule, columns_text, record_columns, record_spec
 from bwsandbox.ingest.records import Outcome, Policy, State, email_key
 from bwsandbox.ingest.stored import new_fields
 from bwsandbox.spec.fields import Profile
 from bwsandbox.validator import Context, validate
 from bwsandbox.validator._ccells import quick_record
 from bwsandbox.validator.applicable import Applicable
+from bwsandbox.validator.values import NEVER, PLAIN_DATE_DMY, PLAIN_DATE_MDY, PLAIN_TEXT
 
 HEADER = ["email", "first_name", "last_name", "employee_id", "title", "on_leave", "deactivation_date", "x y",
           "manager_email"]
@@ -165,6 +166,21 @@ def test_a_dated_record_is_read_in_c_in_the_tenants_order(locale: str) -> None:
     assert _seen(by_records) == _seen(_first_load(data, Profile.CORE, one_by_one=True, locale=locale))
 
 
+def test_only_the_deactivation_date_is_read_in_c_as_a_date() -> None:
+    """The C module writes the date it reads last in the fields and takes the
+    row's status from it: so it reads no other date column (none exists yet:
+    a review's guard), nor a custom key named as the date (its text is the
+    apply's date), but an empty one."""
+    plain = [(0, "email", PLAIN_TEXT, True), (1, "start_date", PLAIN_DATE_MDY, False),
+             (2, "deactivation_date", PLAIN_DATE_DMY, False)]  # fmt: skip
+    got = record_columns(plain, frozenset(n for _, n, _, _ in plain))
+    assert got is not None
+    assert [kind for _, kind, _, _ in got[1]] == [PLAIN_TEXT, NEVER, PLAIN_DATE_DMY]
+    key = [(0, "email", PLAIN_TEXT, True), (1, "deactivation_date", PLAIN_TEXT, False)]
+    got = record_columns(key, frozenset(n for _, n, _, _ in key))
+    assert got is not None and got[1][1][1] == NEVER
+
+
 def _seen(outcome: Outcome) -> tuple[object, ...]:
     return (
         outcome.refused, sorted(outcome.counts.items()),
@@ -232,7 +248,7 @@ def test_a_first_load_read_in_c_is_the_rows_one_by_one(data: bytes, profile: Pro
     rows the C module leaves (an ISO date, a space to trim...) among them."""
     with mock.patch.object(fresh, "created", wraps=fresh.created) as spy:
         by_records = _first_load(data, profile, one_by_one=False, locale=locale)
-    rows = validate(data, Context(profile=profile)).applicable()
+    rows = validate(data, Context(profile=profile, locale=locale)).applicable()
     placed = isinstance(rows, Applicable) and rows.batches(1) is not None  # not: a CR alone, say
     assert spy.called or not by_records.users or not placed
     assert _seen(by_records) == _seen(_first_load(data, profile, one_by_one=True, locale=locale))
