@@ -370,7 +370,8 @@ static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Py
             return 0; /* trimmed */
         }
         if (Q_DATE(kind)) {
-            if (*date_at >= 0 || val[c].quotes || val[c].wide || !date_iso(v, m, kind == Q_DATE_DMY, iso))
+            /* date_iso reads ASCII digits and slashes only (no quote, no letter past ASCII) */
+            if (*date_at >= 0 || !date_iso(v, m, kind == Q_DATE_DMY, iso))
                 return 0; /* read_date's to read (or a second date column: never) */
             *date_at = c;
             continue;
