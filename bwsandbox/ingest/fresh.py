@@ -40,6 +40,10 @@ PlainSpec = tuple[int, tuple[RecordColumn, ...], int, tuple[int, ...]]
 # the same for every such row (has_mgr: whether the file has a manager column, set per file).
 _BOUND = ("uid", "row", "fields", "key", "eid", "mkey", "dept", "mgr_eid", "blank", "ddate", "active")
 _ALIKE = {"ord": "?2", "new": "1", "cols": "NULL", "action": f"'{_CREATED}'"}
+# Values most rows leave NULL (no manager id column, no name lacking), bound as 0 and made
+# NULL by the statement: sqlite3 binds None through its adapter lookup, about 0.3 s
+# slower per million rows than an int (docs/benchmarks.md); a text is never equal to 0.
+_NULL_AS_0 = ("mgr_eid", "blank")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +52,19 @@ class Fresh:
 
     spec: PlainSpec  # `plain_rows`'s: width, columns, the address's place, the picks' places
     # `plain_rows`'s: whether the file has a manager id, the names a new user lacks (JSON) by
-    # the mask of the empty ones (core; None: none lacks, or engage), the key of an
+    # the mask of the empty ones (core; 0, for NULL: none lacks, or engage), the key of an
     # address it cannot make itself (one past ASCII), and today (a date's status).
-    tail: tuple[bool, tuple[str | None, ...], Callable[[str], str], str]
+    tail: tuple[bool, tuple[str | int, ...], Callable[[str], str], str]
     insert: str  # the statement that puts its rows into `w_pend`
 
 
-def _blanks(core: bool) -> tuple[str | None, ...]:
+def _blanks(core: bool) -> tuple[str | int, ...]:
     """`blank` of a created user's `w_pend` row by the mask of their empty
-    names (bit j: `NEW_USER_NAMES[j]`), as `apply._Applier._pending` writes it."""
+    names (bit j: `NEW_USER_NAMES[j]`), as `apply._Applier._pending` writes it
+    (0: NULL, `_NULL_AS_0`)."""
     names = NEW_USER_NAMES
     return tuple(
-        json.dumps(empty) if core and (empty := [n for j, n in enumerate(names) if mask >> j & 1]) else None
+        json.dumps(empty) if core and (empty := [n for j, n in enumerate(names) if mask >> j & 1]) else 0
         for mask in range(1 << len(names))
     )
 
@@ -76,7 +81,8 @@ def plan(
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
     tail = ("manager_id" in at, _blanks(core), email_key, today)
     alike = {**_ALIKE, "has_mgr": str(int("manager_email" in at))}
-    insert = workspace.pend_insert({**{c: f"?{i}" for i, c in enumerate(_BOUND, 1)}, **alike})
+    bound = {c: f"nullif(?{i}, 0)" if c in _NULL_AS_0 else f"?{i}" for i, c in enumerate(_BOUND, 1)}
+    insert = workspace.pend_insert({**bound, **alike})
     return Fresh(spec=spec, tail=tail, insert=insert)
 
 

@@ -737,9 +737,9 @@ PyObject *bw_quick_records(PyObject *self, PyObject *args) {
  * department, the manager id and the names a new user needs. tail:
  * (whether the file has a manager id, the blank texts by the mask of the
  * empty names, the key function: email_key, today). A row: (uid, row, text,
- * key, employee id, the manager's key, department, manager id or None,
- * blank, deactivation date, status); what every such row holds alike is
- * fresh.py's statement's. */
+ * key, employee id, the manager's key, department, manager id or 0 (the
+ * file has none), blank, deactivation date, status); what every such row
+ * holds alike is fresh.py's statement's, which also makes a 0 NULL. */
 PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
     PyObject *text, *starts, *ends, *recs, *spec, *tail, *out, *keys;
     Py_ssize_t k, stop, uid, start, end, rec;
@@ -756,8 +756,12 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
     int has_mid = PyObject_IsTrue(PyTuple_GET_ITEM(tail, 0));
     PyObject *blanks = PyTuple_GET_ITEM(tail, 1), *key_of = PyTuple_GET_ITEM(tail, 2), *today = PyTuple_GET_ITEM(tail, 3);
     if (has_mid < 0) return NULL;
-    PyObject *none = PyUnicode_New(0, 0);
-    if (none == NULL) return NULL;
+    PyObject *none = PyUnicode_New(0, 0), *zero = PyLong_FromLong(0);
+    if (none == NULL || zero == NULL) {
+        Py_XDECREF(none);
+        Py_XDECREF(zero);
+        return NULL;
+    }
     for (; k < stop; k++) {
         if (batch_record(starts, ends, recs, k, &start, &end, &rec) < 0) goto fail;
         PyObject *got = plain_one(text, start, end, spec, today);
@@ -783,7 +787,7 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
         }
         PyObject *row = Py_BuildValue("(nnOOONOOOOO)", uid, rec + 2, PyTuple_GET_ITEM(got, 1), PyTuple_GET_ITEM(got, 0),
                                       PyTuple_GET_ITEM(got, 4), mkey, PyTuple_GET_ITEM(got, 6),
-                                      has_mid ? PyTuple_GET_ITEM(got, 7) : Py_None, PyTuple_GET_ITEM(blanks, mask),
+                                      has_mid ? PyTuple_GET_ITEM(got, 7) : zero, PyTuple_GET_ITEM(blanks, mask),
                                       PyTuple_GET_ITEM(got, 2), PyTuple_GET_ITEM(got, 3));
         int failed = row == NULL || PyList_Append(out, row) < 0 || PyList_Append(keys, PyTuple_GET_ITEM(got, 0)) < 0;
         Py_XDECREF(row);
@@ -792,8 +796,10 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
         uid++;
     }
     Py_DECREF(none);
+    Py_DECREF(zero);
     return PyLong_FromSsize_t(k);
 fail:
     Py_DECREF(none);
+    Py_DECREF(zero);
     return NULL;
 }
