@@ -36,8 +36,10 @@ from bwsandbox.validator.model import ApplicableRow
 from bwsandbox.validator.values import NEVER, PLAIN_DATE_DMY, PLAIN_DATE_MDY
 
 # A quick row: i (the row's place in its batch), row, key, text, want (the
-# status the row gives its user; None: theirs), eid ('' for none), cols, has_mgr.
-Quick = tuple[int, int, str, str, int | None, str, str, int]
+# status the row gives its user; -1: theirs, the row does not say), eid ('' for
+# none), cols, has_mgr. An int, not None: `sqlite3` binds None through its adapter
+# lookup, 0.3 s slower per million rows than an int (docs/benchmarks.md).
+Quick = tuple[int, int, str, str, int, str, str, int]
 _DATE = "deactivation_date"
 _DATE_KINDS = (PLAIN_DATE_MDY, PLAIN_DATE_DMY)  # how the C module reads a date column (`record_columns`)
 
@@ -79,9 +81,9 @@ class QuickRule:
             if not values.get(name, "").strip():
                 return None  # a required name kept (a finding, unless its value was refused): the merge says
         # The user's status after the row where the row alone says it (else: theirs,
-        # NULL); in engage always: the roster is employed.
+        # -1); in engage always: the roster is employed.
         ruled = self.engage or _DATE in values
-        want = int(status_after(values, True, self.today)) if ruled else None
+        want = int(status_after(values, True, self.today)) if ruled else -1
         # An id as the apply reads it (untrimmed), not as stored.
         eid = values.get("employee_id", "") if self.ids else ""
         return (i, row, key, self.text(values), want, eid, cols, int("manager_email" in values))
@@ -115,7 +117,7 @@ def rows(rule: QuickRule, columns: Callable[[Mapping[str, str]], str]) -> Judge:
 
 # A row's user, its address's last holder, is left as they are when their
 # stored fields are the row's as a new user's (text), their status is what
-# the row makes it (want; NULL: theirs) and the row's id, if any, is theirs.
+# the row makes it (want; -1: theirs) and the row's id, if any, is theirs.
 # The rows come as one VALUES list a statement, bound straight from their
 # quick rows (no work table between: docs/benchmarks.md "The re-send floor"),
 # in chunks of the sizes of `_CHUNKS` (each size's statement is prepared once,
@@ -126,7 +128,7 @@ _Q = ("SELECT column1 AS i, column2 AS row, column3 AS key, column4 AS text, col
 # place (`workspace._VIEW` `rid`: one search less a row), by uid where copied.
 _FOUND = {True: "d.rid = (SELECT rid FROM w_dir WHERE key = q.key ORDER BY uid DESC LIMIT 1)",
           False: "d.uid = (SELECT max(uid) FROM w_dir WHERE key = q.key)"}  # fmt: skip
-_SAME = "d.fields = q.text AND (q.want IS NULL OR d.active = q.want) AND q.eid IN ('', d.eid)"
+_SAME = "d.fields = q.text AND (q.want < 0 OR d.active = q.want) AND q.eid IN ('', d.eid)"
 # Each row gives `w_same` a row in the one statement: its user's where it
 # leaves them as they are, else a note of the row under a uid below 0 (its n:
 # -1 - n), which `known_same` reads and deletes at once (a second statement
@@ -226,7 +228,7 @@ def known_rows(
 _MAX_CELLS = 256  # the cells the C module reads of a record, at most (`_rows.c` Q_MAX_CELLS)
 # What the C record reader needs of a file (`_rows.c` quick_record): see `record_spec`.
 RecordColumn = tuple[int, int, bool, bytes | None]  # cell index, plain kind, required, JSON name
-RecordSpec = tuple[int, tuple[RecordColumn, ...], int, int, tuple[int, ...], int | None, str, int, str]
+RecordSpec = tuple[int, tuple[RecordColumn, ...], int, int, tuple[int, ...], int, str, int, str]
 
 
 def record_columns(
@@ -271,7 +273,7 @@ def record_spec(rule: QuickRule, plain: Sequence[tuple[int, str, int, bool]]) ->
     width, cols, at = got
     # The status of a record the C module reads without a deactivation date: active (1) where
     # the row says it (the date's column, engage); a dated one's is its date's on `today`.
-    want = 1 if rule.engage or _DATE in at else None
+    want = 1 if rule.engage or _DATE in at else -1
     return (width, cols, at["email"], at.get("employee_id", -1) if rule.ids else -1,
             tuple(at.get(name, -1) for name in rule.kept), want, columns_text(rule.columns),
             int("manager_email" in at), rule.today)  # fmt: skip

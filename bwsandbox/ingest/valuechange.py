@@ -9,7 +9,7 @@ in its place, and clears nothing (an empty cell of a held field would leave
 that field out of the row's own fields, and the names would differ): the
 user's fields become the row's fields as a new user's (`stored.new_fields`),
 whose text (`stored.new_text`) the quick row holds already, and their
-status the one the quick row says (`want`; NULL: theirs). So such a row's
+status the one the quick row says (`want`; -1: theirs). So such a row's
 `w_pend` row is made from its quick row and its user's stored row, as the
 merge would make it. The merge still decides any other row: one whose
 address no user holds, whose fields differ in names or order from its
@@ -68,7 +68,7 @@ def settle(
             continue  # other fields, another order, an untrimmed value: the merge says
         i, row, _, text, want, _, cols, has_mgr = q
         kept_cols = None if cols == full else cols
-        res = Pending(fields=new, active=before.active if want is None else bool(want), new=False,
+        res = Pending(fields=new, active=before.active if want < 0 else bool(want), new=False,
                       owned=old != new)  # fmt: skip
         action = row_action(res, before, old)
         settled.add(i)

@@ -20,10 +20,10 @@ def quick_row(
     values: Mapping[str, str],
     rule: tuple[tuple[str, ...], bool, str, bool, frozenset[str], str, frozenset[str], str, str, str],
     /,
-) -> tuple[int, int, str, str, int | None, str, str, int] | None | NotImplementedType: ...
+) -> tuple[int, int, str, str, int, str, str, int] | None | NotImplementedType: ...
 def quick_record(
     k: int, text: bytes, start: int, end: int, rec: int, spec: tuple[Any, ...], /
-) -> tuple[int, int, str, str, int | None, str, str, int] | None | NotImplementedType: ...
+) -> tuple[int, int, str, str, int, str, str, int] | None | NotImplementedType: ...
 def quick_records(
     text: bytes,
     starts: list[int],
@@ -32,7 +32,7 @@ def quick_records(
     k: int,
     stop: int,
     spec: tuple[Any, ...],
-    out: list[tuple[int, int, str, str, int | None, str, str, int]],
+    out: list[tuple[int, int, str, str, int, str, str, int]],
     keys: list[str],
     /,
 ) -> int: ...

@@ -177,7 +177,7 @@ PyObject *bw_quick_row(PyObject *self, PyObject *args) {
     }
     PyObject *date = PyDict_GetItemWithError(values, last);
     if (date == NULL && PyErr_Occurred()) return NULL;
-    int want = -1; /* None: the row does not say */
+    int want = -1; /* the row does not say */
     if (date != NULL || engage) {
         want = date == NULL ? 1 : active_after(date, today);
         if (want < 0) return NULL;
@@ -200,7 +200,7 @@ PyObject *bw_quick_row(PyObject *self, PyObject *args) {
         Py_DECREF(text);
         return NULL;
     }
-    PyObject *status = want < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(want);
+    PyObject *status = PyLong_FromLong(want);
     if (status == NULL) {
         Py_DECREF(text);
         Py_DECREF(empty);
@@ -227,8 +227,8 @@ PyObject *bw_quick_row(PyObject *self, PyObject *args) {
  * today): cols, one (cell index, plain kind, required, JSON name or None:
  * not in the text) per column in the order of the values; email_at and
  * eid_at (-1: no id) and kept_at are places in cols; want the status a
- * record without a deactivation date gives (None or 1), one with a date
- * giving the status its date says on `today` (active_after). */
+ * record without a deactivation date gives (-1: it does not say, or 1), one
+ * with a date giving the status its date says on `today` (active_after). */
 /* values.PLAIN_TEXT, PLAIN_ID, PLAIN_BOOL, NEVER, PLAIN_DATE_MDY, PLAIN_DATE_DMY */
 enum { Q_TEXT = 0, Q_ID = 1, Q_BOOL = 2, Q_NEVER = 3, Q_DATE_MDY = 4, Q_DATE_DMY = 5 };
 #define Q_DATE(kind) ((kind) == Q_DATE_MDY || (kind) == Q_DATE_DMY)

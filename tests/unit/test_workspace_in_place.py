@@ -167,7 +167,7 @@ def test_too_few_parameters_for_a_row_leave_every_row_to_the_merge() -> None:
     with workspace.private() as conn, workspace.working(conn):
         workspace.from_state(conn, state)
         conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 9)
-        row = (0, 2, "a@x.com", json.dumps(user("a@x.com")), None, "", '["email"]', 0)
+        row = (0, 2, "a@x.com", json.dumps(user("a@x.com")), -1, "", '["email"]', 0)
         assert quick.known_same(conn, [row], 0, '["email"]') == set()
         assert conn.execute("SELECT count(*) FROM w_same").fetchone()[0] == 0
         conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)
