@@ -56,12 +56,17 @@ _USER_INSERT = (
     "INSERT INTO dir_users (tenant, uid, email_key, active, fields_json, eid, mkey, dept, ddate,"
     " created_batch, created_hid, created_row)"
 )
-_ON_CONFLICT = (
-    " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key,"
-    " active = excluded.active, fields_json = excluded.fields_json, eid = excluded.eid, mkey = excluded.mkey,"
-    " dept = excluded.dept, ddate = excluded.ddate, created_batch = NULL, created_hid = NULL,"
-    " created_row = NULL"
+# What every update of a user sets but their address, status and id (`_KEPT` below).
+_SET_FIELDS = (
+    "fields_json = excluded.fields_json, mkey = excluded.mkey, dept = excluded.dept, ddate = excluded.ddate,"
+    " created_batch = NULL, created_hid = NULL, created_row = NULL"
 )
+_ON_CONFLICT = (
+    " ON CONFLICT (tenant, uid) DO UPDATE SET email_key = excluded.email_key, active = excluded.active,"
+    f" eid = excluded.eid, {_SET_FIELDS}"
+)
+# A user's row as the workspace holds it (?: the tenant), before its creation's columns.
+_FROM_PEND = "SELECT ?, p.uid, p.key, p.active, p.fields, p.eid, p.mkey, p.dept, p.ddate"
 # A changed user: NULLs written by the statement, not bound (sqlite3 binds
 # None through its adapter lookup, measurably slower per row than an int).
 _UPDATE = f"{_USER_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL){_ON_CONFLICT}"
@@ -78,16 +83,11 @@ _CHANGED = "FROM w_seq AS q CROSS JOIN w_pend AS p ON p.uid = q.uid WHERE p.acti
 # the whole update, guarded the other way: each change is written by
 # exactly one of the two.
 _KEPT = "email_key = excluded.email_key AND active = excluded.active AND eid IS excluded.eid"
+_CHANGED_ROWS = f"{_USER_INSERT} {_FROM_PEND}, NULL, NULL, NULL {_CHANGED}"
 _UPDATE_IN_PLACE = (
-    f"{_USER_INSERT} SELECT ?, p.uid, p.key, p.active, p.fields, p.eid, p.mkey, p.dept,"
-    f" p.ddate, NULL, NULL, NULL {_CHANGED} ORDER BY p.uid ON CONFLICT (tenant, uid) DO UPDATE SET"
-    " fields_json = excluded.fields_json, mkey = excluded.mkey, dept = excluded.dept, ddate = excluded.ddate,"
-    f" created_batch = NULL, created_hid = NULL, created_row = NULL WHERE {_KEPT}"
+    f"{_CHANGED_ROWS} ORDER BY p.uid ON CONFLICT (tenant, uid) DO UPDATE SET {_SET_FIELDS} WHERE {_KEPT}"
 )
-_UPDATE_MOVED = (
-    f"{_USER_INSERT} SELECT ?, p.uid, p.key, p.active, p.fields, p.eid, p.mkey, p.dept,"
-    f" p.ddate, NULL, NULL, NULL {_CHANGED} AND {{}} ORDER BY p.uid{_ON_CONFLICT} WHERE NOT ({_KEPT})"
-)
+_UPDATE_MOVED = f"{_CHANGED_ROWS} AND {{}} ORDER BY p.uid{_ON_CONFLICT} WHERE NOT ({_KEPT})"
 _MOVED = _UPDATE_MOVED.format("p.uid IN (SELECT value FROM json_each(?))")
 _ANY_MOVED = _UPDATE_MOVED.format("1")
 _HISTORY = (  # under the id kept for it (`_reserve_history_ids`)
@@ -156,8 +156,7 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         # The users the file creates, copied into the store as they are in the
         # workspace, each under the history id kept for its creation.
         conn.execute(
-            f"{_USER_INSERT} SELECT ?, p.uid, p.key, p.active, p.fields, p.eid,"
-            " p.mkey, p.dept, p.ddate, ?, ? + q.n - 1, p.row"
+            f"{_USER_INSERT} {_FROM_PEND}, ?, ? + q.n - 1, p.row"
             " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
             " ORDER BY q.n",
             (tenant, batch, first_hid),
@@ -283,7 +282,8 @@ def _write_changes(
             for n, _, action, row, fields, active, old, _, key, *_ in batch
         ])  # fmt: skip
         if moved is not None:  # the view's columns are the store's, which `_KEPT` compares
-            moved += [c[1] for c in batch if (c[8], c[5], c[10]) != (c[9], c[7], c[11])]
+            moved += [uid for _, uid, _, _, _, active, _, was_active, key, was_key, eid, was_eid in batch
+                      if (key, active, eid) != (was_key, was_active, was_eid)]  # fmt: skip
         batch = next(others, None)
     conn.execute(_UPDATE_IN_PLACE, (history.tenant,))
     if moved is None:
