@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from bwsandbox.errors import StoreError
+
+log = logging.getLogger("bwsandbox.store")
 
 # SQLite's INTEGER is a signed 64-bit number: a Python int outside this range
 # cannot even be bound to a statement (OverflowError), so no stored id, count
@@ -329,6 +332,32 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def checkpoint_held(conn: sqlite3.Connection) -> Iterator[None]:
+    """Commits on `conn` within leave the WAL as it is, not checkpointed: SQLite's own
+    rule has the commit that takes the WAL past its limit (1,000 pages) copy
+    it back into the database file before it returns, 0.8 s of a
+    1,000,000-user first load's commit (docs/benchmarks.md "Ingest at
+    scale"). The caller runs `checkpoint` once the file's outcome is out."""
+    limit = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA wal_autocheckpoint = {limit}")
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """The WAL copied back into the database file as far as readers allow
+    (PASSIVE: it waits for no reader or writer), as SQLite's own checkpoint
+    after a commit does; a failure leaves the WAL as it is, which loses
+    nothing (the next checkpoint copies it), so it is logged, not raised."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as exc:
+        log.warning("the store's WAL was not checkpointed (%s); the next checkpoint will", exc)
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)

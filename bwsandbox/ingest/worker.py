@@ -219,29 +219,38 @@ class Worker:
             if tenant is None:
                 return None
             self._turns.served(tenant)
-            try:
-                state = self._process(file_id)
-            except Refused as exc:
-                log.warning("file #%d refused: %s", file_id, exc)
-                state = self._fail(file_id, str(exc))
-            except Exception as exc:  # our bug: the file fails (a full disk: later); the queue goes on
-                why = attempts.retryable(exc)
-                if why is not None:
-                    state = self._retry_later(file_id, why, exc)
-                else:
-                    log.exception("processing file #%d failed", file_id)
-                    state = self._fail(file_id, f"internal error: {type(exc).__name__}: {exc}")
-            try:
-                self._after_commit()
-                outputs.publish(self.conn, self.settings, file_id)
-            except Exception as exc:
-                if attempts.retryable(exc) is None:
-                    raise
-                log.warning("file #%d: its email or report waits (%s); tried again shortly", file_id, exc)
-                self._catch_up_at = time.monotonic() + max(self.settings.retry_backoff_seconds, 1.0)
-        self._wake.set()  # the tenant's next file may go now, in either lane
-        self._fast_wake.set()
-        self.events.notify()  # after the emails and reports are out: a waiter sees a finished file
+            # A big file's commit would copy the WAL back into the store before the file is
+            # seen done; the worker does it after (`store.checkpoint_held`), still in its lane.
+            with store.checkpoint_held(self.conn):
+                state = self._finish(file_id)
+            self._wake.set()  # the tenant's next file may go now, in either lane
+            self._fast_wake.set()
+            self.events.notify()  # after the emails and reports are out: a waiter sees a finished file
+            store.checkpoint(self.conn)
+        return state
+
+    def _finish(self, file_id: int) -> FileState:
+        """Process a claimed file, then deliver its emails and publish its reports."""
+        try:
+            state = self._process(file_id)
+        except Refused as exc:
+            log.warning("file #%d refused: %s", file_id, exc)
+            state = self._fail(file_id, str(exc))
+        except Exception as exc:  # our bug: the file fails (a full disk: later); the queue goes on
+            why = attempts.retryable(exc)
+            if why is not None:
+                state = self._retry_later(file_id, why, exc)
+            else:
+                log.exception("processing file #%d failed", file_id)
+                state = self._fail(file_id, f"internal error: {type(exc).__name__}: {exc}")
+        try:
+            self._after_commit()
+            outputs.publish(self.conn, self.settings, file_id)
+        except Exception as exc:
+            if attempts.retryable(exc) is None:
+                raise
+            log.warning("file #%d: its email or report waits (%s); tried again shortly", file_id, exc)
+            self._catch_up_at = time.monotonic() + max(self.settings.retry_backoff_seconds, 1.0)
         return state
 
     def _fail(self, file_id: int, detail: str) -> FileState:
