@@ -89,13 +89,13 @@ _ANY_CASE_IDS = (  # identity by id
     "INSERT INTO w_leid SELECT bw_lower(eid), uid, eid FROM w_dir WHERE eid != ''",
     f"CREATE INDEX {SCHEMA}.w_leid_leid ON w_leid (leid)",
 )
-_PEND_INDEXES = (
-    # `new` too, and unique with it: two new users of one address cannot both be in
-    # it (each other user's third value is their own uid), so the index made over
-    # a million users is also the check that refuses them (`apply._one_user_each`).
-    f"CREATE UNIQUE INDEX {SCHEMA}.w_pend_key ON w_pend (key, new, (CASE WHEN new THEN 0 ELSE uid END))",
-    f"CREATE INDEX {SCHEMA}.w_pend_ord ON w_pend (ord)",
+# `new` too, and unique with it: two new users of one address cannot both be in
+# it (each other user's third value is their own uid), so the index made over
+# a million users is also the check that refuses them (`apply._one_user_each`).
+_PEND_KEY = (
+    f"CREATE UNIQUE INDEX {SCHEMA}.w_pend_key ON w_pend (key, new, (CASE WHEN new THEN 0 ELSE uid END))"
 )
+_PEND_ORD = f"CREATE INDEX {SCHEMA}.w_pend_ord ON w_pend (ord)"
 BATCH = 2_000  # users that go between Python and the work tables per round trip
 # The columns a user's row into `w_pend` gives (the others are the rules'), in the order they are bound.
 PEND_COLUMNS = (
@@ -243,12 +243,14 @@ def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
             conn.execute(statement)
 
 
-def index_pending(conn: sqlite3.Connection, *, ids: bool) -> None:
+def index_pending(conn: sqlite3.Connection, *, ids: bool, in_file_order: bool) -> None:
     """Once every row is in `w_pend`, before the rules look across it (by
-    employee id too for a file with ids); sqlite3.IntegrityError: two new
-    users of one address."""
-    for statement in _PEND_INDEXES:
-        conn.execute(statement)
+    employee id too for a file with ids; by `ord` unless the users' uids are
+    `in_file_order`, as a first load's are: the uid then serves, `Changes`);
+    sqlite3.IntegrityError: two new users of one address."""
+    conn.execute(_PEND_KEY)
+    if not in_file_order:
+        conn.execute(_PEND_ORD)
     if ids:
         conn.execute(f"CREATE INDEX {SCHEMA}.w_pend_eid ON w_pend (eid)")
 
@@ -368,14 +370,17 @@ class Changes:
     `before` is read from the directory, which the write changes (read it
     before: `directory.write` does)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, in_file_order: bool = False) -> None:
         self._conn = conn
         # Numbered as they are inserted in order: SQLite gives each row the rowid after the last,
-        # from 1 in the empty table (a workspace's changes are numbered once).
+        # from 1 in the empty table (a workspace's changes are numbered once). In file order:
+        # by `ord`, or by uid where the uids are in file order (`index_pending`), which the
+        # table is kept in (a first load's million changes are not sorted, nor an index made).
         if conn.execute("SELECT 1 FROM w_seq LIMIT 1").fetchone() is not None:
             raise ValueError("this workspace's changes are numbered already")
         conn.execute(
-            "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged' ORDER BY ord"
+            "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged' ORDER BY"
+            f" {'uid' if in_file_order else 'ord'}"
         )
         self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
         # What the file does to the users in `w_pend` (unchanged too), counted, first met first.

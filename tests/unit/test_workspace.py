@@ -264,3 +264,20 @@ def test_a_plan_keeps_the_changes_it_lists_and_counts_the_rest(tmp_path: Path) -
     assert judged.plan["applied"]["created"] == n  # type: ignore[index]
     assert len(judged.outcome.users) == n and len(list(judged.outcome.users)) == reports.CHANGES_SHOWN
     assert _work_tables(conn) == [] and conn.execute("SELECT count(*) FROM dir_users").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("empty", [True, False], ids=["first-load", "stored-directory"])
+def test_a_first_loads_changes_are_numbered_by_uid_with_no_index_of_the_file_order(empty: bool) -> None:
+    """Into an empty directory every user is the file's, given a uid as its row
+    reaches them: uid order is the file's order, so the changes are numbered by
+    uid and `w_pend` gets no index of `ord` (0.28 s of a 1,000,000-user first
+    load, docs/benchmarks.md); a directory with users makes it."""
+    state = State() if empty else seeded(user("z@x.com"))
+    f = rows(user("c@x.com"), user("a@x.com"), user("b@x.com"))
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, state)
+        outcome = apply.run(conn, f, policy(f))
+        indexes = f"SELECT name FROM {workspace.SCHEMA}.sqlite_master WHERE type = 'index'"
+        made = {r[0] for r in conn.execute(indexes)}
+        assert ("w_pend_ord" in made) is not empty
+        assert [c.fields["email"] for c in outcome.users] == ["c@x.com", "a@x.com", "b@x.com"]
