@@ -409,7 +409,7 @@ class _Applier(LoopRules, ChangeRules):
         self._changes()
         self._terminate()
         self._departments_on_first_use()
-        self.out.users = changes = workspace.Changes(self.conn, in_file_order=self.empty)
+        self.out.users = changes = workspace.Changes(self.conn, all_new=self.empty)
         for action, n in changes.actions.items():
             self.out.count(action, n)
         left = "SELECT count(*) FROM w_same WHERE uid NOT IN (SELECT uid FROM w_pend)"
@@ -427,7 +427,7 @@ class _Applier(LoopRules, ChangeRules):
         try:
             # Its address index refuses them. Into an empty directory, every user is
             # the file's, numbered as its rows reach them: uid order is file order.
-            workspace.index_pending(self.conn, ids=self.has_ids, in_file_order=self.empty)
+            workspace.index_pending(self.conn, ids=self.has_ids, all_new=self.empty)
         except sqlite3.IntegrityError as exc:
             raise ValueError("two rows create one address; the validator refuses a repeated address") from exc
 

@@ -243,13 +243,12 @@ def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
             conn.execute(statement)
 
 
-def index_pending(conn: sqlite3.Connection, *, ids: bool, in_file_order: bool) -> None:
+def index_pending(conn: sqlite3.Connection, *, ids: bool, all_new: bool) -> None:
     """Once every row is in `w_pend`, before the rules look across it (by
-    employee id too for a file with ids; by `ord` unless the users' uids are
-    `in_file_order`, as a first load's are: the uid then serves, `Changes`);
-    sqlite3.IntegrityError: two new users of one address."""
+    employee id too for a file with ids; by `ord` unless `all_new`, see
+    `Changes`); sqlite3.IntegrityError: two new users of one address."""
     conn.execute(_PEND_KEY)
-    if not in_file_order:
+    if not all_new:
         conn.execute(_PEND_ORD)
     if ids:
         conn.execute(f"CREATE INDEX {SCHEMA}.w_pend_eid ON w_pend (eid)")
@@ -370,27 +369,32 @@ class Changes:
     `before` is read from the directory, which the write changes (read it
     before: `directory.write` does)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, in_file_order: bool = False) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, all_new: bool = False) -> None:
+        """`all_new`: every user in `w_pend` is one the file creates, given their
+        uid as their row reached them (a first load: `apply._Applier.empty`). Their
+        uid order is then the file's, which the table is kept in, and each is
+        counted as created: a first load's million changes are neither sorted
+        (nor an index of `ord` made, `index_pending`) nor grouped to be counted."""
         self._conn = conn
         # Numbered as they are inserted in order: SQLite gives each row the rowid after the last,
-        # from 1 in the empty table (a workspace's changes are numbered once). In file order:
-        # by `ord`, or by uid where the uids are in file order (`index_pending`), which the
-        # table is kept in (a first load's million changes are not sorted, nor an index made).
+        # from 1 in the empty table (a workspace's changes are numbered once).
         if conn.execute("SELECT 1 FROM w_seq LIMIT 1").fetchone() is not None:
             raise ValueError("this workspace's changes are numbered already")
         conn.execute(
             "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged' ORDER BY"
-            f" {'uid' if in_file_order else 'ord'}"
+            f" {'uid' if all_new else 'ord'}"
         )
         self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
         # What the file does to the users in `w_pend` (unchanged too), counted, first met first.
-        self.actions: dict[str, int] = {
-            str(action): int(n)
-            for action, n in conn.execute(
-                "SELECT action, count(*) FROM w_pend WHERE action IS NOT NULL GROUP BY action"
-                " ORDER BY min(ord)"
-            )
-        }
+        self.actions: dict[str, int] = {str(Action.CREATED): self._len} if self._len else {}
+        if not all_new:
+            self.actions = {
+                str(action): int(n)
+                for action, n in conn.execute(
+                    "SELECT action, count(*) FROM w_pend WHERE action IS NOT NULL GROUP BY action"
+                    " ORDER BY min(ord)"
+                )
+            }
 
     def __len__(self) -> int:
         return self._len

@@ -270,8 +270,9 @@ def test_a_plan_keeps_the_changes_it_lists_and_counts_the_rest(tmp_path: Path) -
 def test_a_first_loads_changes_are_numbered_by_uid_with_no_index_of_the_file_order(empty: bool) -> None:
     """Into an empty directory every user is the file's, given a uid as its row
     reaches them: uid order is the file's order, so the changes are numbered by
-    uid and `w_pend` gets no index of `ord` (0.28 s of a 1,000,000-user first
-    load, docs/benchmarks.md); a directory with users makes it."""
+    uid, `w_pend` gets no index of `ord` (0.28 s of a 1,000,000-user first
+    load, docs/benchmarks.md) and each is counted as a creation without
+    grouping them; a directory with users makes the index."""
     state = State() if empty else seeded(user("z@x.com"))
     f = rows(user("c@x.com"), user("a@x.com"), user("b@x.com"))
     with workspace.private() as conn, workspace.working(conn):
@@ -281,3 +282,4 @@ def test_a_first_loads_changes_are_numbered_by_uid_with_no_index_of_the_file_ord
         made = {r[0] for r in conn.execute(indexes)}
         assert ("w_pend_ord" in made) is not empty
         assert [c.fields["email"] for c in outcome.users] == ["c@x.com", "a@x.com", "b@x.com"]
+        assert outcome.counts == {"created": 3}
