@@ -293,7 +293,8 @@ class LinkRules:
             f" FROM {UNTOUCHED} AND d.eid != '' ORDER BY uid"
         )
         conn.execute(
-            "INSERT OR REPLACE INTO w_ids SELECT eid, uid, active FROM w_pend WHERE eid != '' ORDER BY ord"
+            "INSERT OR REPLACE INTO w_ids SELECT eid, uid, active FROM w_pend WHERE eid != ''"
+            f" ORDER BY {workspace.file_order(self.empty)}"
         )
         conn.execute(
             "UPDATE w_pend SET mgr_uid ="

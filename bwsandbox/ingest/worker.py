@@ -213,20 +213,20 @@ class Worker:
 
     def _take(self, file_id: int, *, fast: bool) -> FileState | None:
         """`process_file` in one lane; None when the file was not claimed."""
-        with self._fast_lock if fast else self._lock:
+        # No commit of a lane copies SQLite's write-ahead log back into the store (a big file's
+        # would, before the file is seen done: `store.checkpoint_held`); the lane does it after
+        # the file, once whoever waits is told, before its own next file.
+        with store.checkpoint_held(self.conn), self._fast_lock if fast else self._lock:
             with transaction(self.conn):
                 tenant = files.claim(self.conn, file_id)
             if tenant is None:
                 return None
             self._turns.served(tenant)
-            # A big file's commit would copy the WAL back into the store before the file is
-            # seen done; the worker does it after (`store.checkpoint_held`), still in its lane.
-            with store.checkpoint_held(self.conn):
-                state = self._finish(file_id)
-            self._wake.set()  # the tenant's next file may go now, in either lane
-            self._fast_wake.set()
-            self.events.notify()  # after the emails and reports are out: a waiter sees a finished file
-            store.checkpoint(self.conn)
+            state = self._finish(file_id)
+        self._wake.set()  # the tenant's next file may go now, in either lane
+        self._fast_wake.set()
+        self.events.notify()  # after the emails and reports are out: a waiter sees a finished file
+        store.checkpoint(self.conn)
         return state
 
     def _finish(self, file_id: int) -> FileState:

@@ -243,10 +243,19 @@ def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
             conn.execute(statement)
 
 
+def file_order(all_new: bool) -> str:
+    """The column `w_pend` is in the file's order by: `ord`, or where `all_new`
+    (every user is one the file creates, given their uid as their row
+    reaches them: a first load, `apply._Applier.empty`) the uid, the order
+    the table is kept in, so that a first load's million users are walked
+    in file order with no index of `ord` made and no sort."""
+    return "uid" if all_new else "ord"
+
+
 def index_pending(conn: sqlite3.Connection, *, ids: bool, all_new: bool) -> None:
     """Once every row is in `w_pend`, before the rules look across it (by
-    employee id too for a file with ids; by `ord` unless `all_new`, see
-    `Changes`); sqlite3.IntegrityError: two new users of one address."""
+    employee id too for a file with ids; by `ord` unless `all_new`:
+    `file_order`); sqlite3.IntegrityError: two new users of one address."""
     conn.execute(_PEND_KEY)
     if not all_new:
         conn.execute(_PEND_ORD)
@@ -370,19 +379,17 @@ class Changes:
     before: `directory.write` does)."""
 
     def __init__(self, conn: sqlite3.Connection, *, all_new: bool = False) -> None:
-        """`all_new`: every user in `w_pend` is one the file creates, given their
-        uid as their row reached them (a first load: `apply._Applier.empty`). Their
-        uid order is then the file's, which the table is kept in, and each is
-        counted as created: a first load's million changes are neither sorted
-        (nor an index of `ord` made, `index_pending`) nor grouped to be counted."""
+        """`all_new`: every user in `w_pend` is one the file creates (`file_order`),
+        so each is counted as created: a first load's million changes are
+        neither sorted nor grouped to be counted."""
         self._conn = conn
         # Numbered as they are inserted in order: SQLite gives each row the rowid after the last,
         # from 1 in the empty table (a workspace's changes are numbered once).
         if conn.execute("SELECT 1 FROM w_seq LIMIT 1").fetchone() is not None:
             raise ValueError("this workspace's changes are numbered already")
         conn.execute(
-            "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged' ORDER BY"
-            f" {'uid' if all_new else 'ord'}"
+            "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged'"
+            f" ORDER BY {file_order(all_new)}"
         )
         self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
         # What the file does to the users in `w_pend` (unchanged too), counted, first met first.

@@ -286,7 +286,7 @@ def test_a_checkpoint_that_fails_is_logged_and_loses_nothing(
     with caplog.at_level(logging.WARNING, logger="bwsandbox.store"):
         store.checkpoint(conn)
     [record] = caplog.records
-    assert record.getMessage().startswith("the store's WAL was not checkpointed (database table is locked)")
+    assert record.getMessage().startswith("the store's WAL was not checkpointed (")  # SQLite's reason
     conn.execute("COMMIT")
     assert conn.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "v"
     conn.close()
