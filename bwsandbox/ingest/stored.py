@@ -162,6 +162,11 @@ def row_action(res: Pending, before: Stored | None, fields: Mapping[str, str]) -
     that changes the user's fields has `_changes` decide that again (`changes.py`)."""
     if before is None:
         return str(Action.CREATED)
-    if before.active != res.active:
-        return str(Action.DEACTIVATED if before.active else Action.REACTIVATED)
-    return str(Action.UPDATED if res.owned and res.fields != fields else Action.UNCHANGED)
+    return user_action(before.active, res.active, changed=res.owned and res.fields != fields)
+
+
+def user_action(was_active: bool, active: bool, *, changed: bool) -> str:
+    """What a row does to a stored user: a new status, else new fields (`changed`) or none."""
+    if was_active != active:
+        return str(Action.DEACTIVATED if was_active else Action.REACTIVATED)
+    return str(Action.UPDATED if changed else Action.UNCHANGED)

@@ -18,22 +18,70 @@ it), whose user it reactivates (engage), or where a value it changes is
 stored untrimmed (which the merge keeps when the row sends it as stored;
 no file stores one, as the merge and `new_fields` trim every value). Tests
 hold the outcome and the work tables this leaves to those the merge leaves
-(`tests/unit/test_valuechange.py`).
+(`tests/unit/test_valuechange.py`). Whether a row changes only values is
+read from the two JSON texts (`read_fields`), by the C module where it is
+built, with no object made of either (`read_texts`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Mapping
 
 from bwsandbox.ingest.quick import Quick
 from bwsandbox.ingest.records import Action, address_key
-from bwsandbox.ingest.stored import Pending, Stored, prefetch, row_action
-from bwsandbox.ingest.workspace import derived_values
+from bwsandbox.ingest.stored import Stored, prefetch, user_action
+from bwsandbox.ingest.workspace import DERIVED, derived_values
+from bwsandbox.validator import accel
 
 _UNCHANGED = str(Action.UNCHANGED)
 Pend = tuple[object, ...]  # a `w_pend` row, its values in the order of `workspace.PEND_COLUMNS`
 Same = tuple[object, ...]  # a `w_same` row: uid, row, cols, has_mgr, mkey
+# The fields the apply looks users up by (`workspace.DERIVED`): what a changed row's `w_pend` row repeats.
+_LOOKED_UP = tuple(DERIVED)
+# What `read_fields` makes of a user's stored fields and a row's: None, or (equal, the looked-up fields).
+Read = tuple[bool, dict[str, str]] | None
+
+
+def read_fields(old: Mapping[str, object], new: Mapping[str, str]) -> Read:
+    """Whether the row's fields as a new user's (`new`) change only values of
+    its user's stored fields (`old`): None where they name other fields or
+    the same in another order, or change a value stored untrimmed (the merge
+    keeps it when the row sends it as stored); else whether every value is
+    the same (the stored fields then stay), and the new values of the fields
+    the apply looks users up by."""
+    if list(old) != list(new) or any(
+        not isinstance(was, str) or was != was.strip() for name, was in old.items() if was != new[name]
+    ):
+        return None
+    return old == new, {name: new[name] for name in _LOOKED_UP if name in new}
+
+
+def read_texts() -> Callable[[list[str], list[str]], list[Read]]:
+    """`read_fields` of pairs of JSON texts (stored, the row's): by the C module
+    where it is built and not turned off (`validator/accel.py`), which reads
+    the texts with no object made of them and leaves any text it does not
+    read to Python (a property test holds the two to one answer); else both
+    sides decoded in one `json.loads` each (as `stored.Found.decode`). Chosen once per batch."""
+
+    def in_python(olds: list[str], news: list[str]) -> list[Read]:
+        old_fields = json.loads("[" + ",".join(olds) + "]")
+        new_fields = json.loads("[" + ",".join(news) + "]")
+        return [read_fields(old, new) for old, new in zip(old_fields, new_fields, strict=True)]
+
+    if not accel.engines().ccells:
+        return in_python
+    from bwsandbox.validator._ccells import values_only
+
+    def in_c(olds: list[str], news: list[str]) -> list[Read]:
+        out: list[Read] = []
+        for old, new in zip(olds, news, strict=True):
+            got = values_only(old, new, _LOOKED_UP)
+            out.append(read_fields(json.loads(old), json.loads(new)) if got is NotImplemented else got)
+        return out
+
+    return in_c
 
 
 def settle(
@@ -55,31 +103,27 @@ def settle(
         known.append((q, uid, before))
     if not known:
         return [], [], set()
-    found.decode()
-    news = json.loads("[" + ",".join(q[3] for q, _, _ in known) + "]")  # as `Found.decode` does
+    read = read_texts()([before.text for _, _, before in known], [q[3] for q, _, _ in known])
     pend: list[Pend] = []
     same: list[Same] = []
     settled: set[int] = set()
-    for (q, uid, before), new in zip(known, news, strict=True):
-        old = found.fields[uid]
-        if list(old) != list(new) or any(
-            not isinstance(was, str) or was != was.strip() for name, was in old.items() if was != new[name]
-        ):
+    for (q, uid, before), got in zip(known, read, strict=True):
+        if got is None:
             continue  # other fields, another order, an untrimmed value: the merge says
+        equal, looked_up = got
         i, row, _, text, want, _, cols, has_mgr = q
         kept_cols = None if cols == full else cols
-        res = Pending(fields=new, active=before.active if want < 0 else bool(want), new=False,
-                      owned=old != new)  # fmt: skip
-        action = row_action(res, before, old)
+        active = before.active if want < 0 else bool(want)
+        action = user_action(before.active, active, changed=not equal)
         settled.add(i)
-        if not res.owned:  # the same fields (spelled otherwise): the stored ones stay as they are
+        if equal:  # the same fields (spelled otherwise): the stored ones stay as they are
             if action == _UNCHANGED:
                 same.append((uid, row, kept_cols, has_mgr, before.mkey if has_mgr else ""))
                 continue
             text, key, eid, mkey, dept, ddate = before.columns()
         else:
-            key = address_key(new)
-            eid, mkey, dept, ddate = derived_values(new)
-        pend.append((uid, row, row, 0, int(res.active), text, key, eid, mkey, dept, ddate, kept_cols, has_mgr,
+            key = address_key(looked_up)
+            eid, mkey, dept, ddate = derived_values(looked_up)
+        pend.append((uid, row, row, 0, int(active), text, key, eid, mkey, dept, ddate, kept_cols, has_mgr,
                      None, None, action))  # fmt: skip
     return pend, same, settled

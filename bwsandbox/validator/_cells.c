@@ -615,6 +615,7 @@ PyObject *bw_quick_records(PyObject *self, PyObject *args);
 PyObject *bw_plain_rows(PyObject *self, PyObject *args);
 /* A change's history (`_diff.c`). */
 PyObject *bw_history_texts(PyObject *self, PyObject *args);
+PyObject *bw_values_only(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
@@ -643,6 +644,9 @@ static PyMethodDef methods[] = {
     {"history_texts", bw_history_texts, METH_VARARGS,
      "history_texts(old, new) -> (before, after) | NotImplemented: the history's JSON texts of a change "
      "from the JSON texts of the fields (ingest/directory.py `history_texts`)."},
+    {"values_only", bw_values_only, METH_VARARGS,
+     "values_only(old, new, names) -> None | (equal, picked) | NotImplemented: whether a row changes only "
+     "values of its user, from the JSON texts of their fields (ingest/valuechange.py `read_fields`)."},
     {"hash_strings", hash_strings, METH_O, "hash_strings(values) -> bytearray: uint64 key hash of each str."},
     {NULL, NULL, 0, NULL},
 };

@@ -14,6 +14,10 @@
  * more than MAX_MEMBERS fields, a text json.loads would refuse), and the
  * Python rule then decides, or raises what it raises. A property test holds
  * the two to one answer.
+ *
+ * values_only(old, new, names), at the end, reads the same two texts for the
+ * quick change (ingest/valuechange.py `read_fields`): whether a row changes only
+ * values of its user, and the values of the few fields the apply looks users up by.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -286,5 +290,93 @@ done:
     text_free(&after);
     PyMem_Free(m);
     PyMem_Free(matched);
+    return out;
+}
+
+/* A span's string as json.loads makes it, from the text it is in (`text`: s's object). */
+static PyObject *span_str(PyObject *text, const Src *s, Span p) {
+    if (!p.esc) return PyUnicode_Substring(text, p.a, p.b);
+    Py_UCS4 *buf = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(p.b - p.a + 1));
+    if (buf == NULL) return PyErr_NoMemory();
+    Py_ssize_t n = 0;
+    Cursor c = {s, p.a, p.b};
+    for (long ch; (ch = next_char(&c)) >= 0;) buf[n++] = (Py_UCS4)ch;
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n);
+    PyMem_Free(buf);
+    return out;
+}
+
+/* Whether a span's string, read as json.loads reads it, differs from its strip(). */
+static int untrimmed(const Src *s, Span p) {
+    Cursor c = {s, p.a, p.b};
+    long first = next_char(&c), last = first;
+    for (long ch; (ch = next_char(&c)) >= 0;) last = ch;
+    return first >= 0 && (Py_UNICODE_ISSPACE((Py_UCS4)first) || Py_UNICODE_ISSPACE((Py_UCS4)last));
+}
+
+/* values_only(old, new, names) -> None | (equal, picked) | NotImplemented: ingest/valuechange.py
+ * `read_fields` over the JSON texts of a user's stored fields (`old`) and a row's fields as a new
+ * user's (`new`), with no object made of either: None where the row does more than change values
+ * (other names, another order, a value it changes stored untrimmed); else whether every value reads
+ * the same, and {name: new value} of each of `names` (a tuple of ASCII str) that `new` has. NotImplemented
+ * where a text is not a JSON object of strings with each name once (as history_texts). */
+PyObject *bw_values_only(PyObject *self, PyObject *args) {
+    PyObject *old_text, *new_text, *names, *out = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "UUO!:values_only", &old_text, &new_text, &PyTuple_Type, &names)) return NULL;
+    Src os, ns;
+    Member *m = PyMem_Malloc(sizeof(Member) * 2 * MAX_MEMBERS);
+    if (m == NULL) return PyErr_NoMemory();
+    Member *om = m, *nm = m + MAX_MEMBERS;
+    Py_ssize_t on, nn;
+    source(old_text, &os);
+    source(new_text, &ns);
+    if ((on = members(&os, om)) < 0 || (nn = members(&ns, nm)) < 0 || repeated(&os, om, on) ||
+        repeated(&ns, nm, nn)) {
+        out = Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    int equal = 1;
+    if (on != nn) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < nn; j++) {
+        if (!same(&os, om[j].name, &ns, nm[j].name)) {
+            out = Py_NewRef(Py_None);
+            goto done;
+        }
+        if (same(&os, om[j].value, &ns, nm[j].value)) continue;
+        if (untrimmed(&os, om[j].value)) {
+            out = Py_NewRef(Py_None);
+            goto done;
+        }
+        equal = 0;
+    }
+    PyObject *picked = PyDict_New();
+    if (picked == NULL) goto done;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
+        PyObject *name = PyTuple_GET_ITEM(names, k);
+        const char *word = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (word == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "values_only: names must be str");
+            Py_DECREF(picked);
+            goto done;
+        }
+        for (Py_ssize_t j = 0; j < nn; j++) {
+            if (!is_word(&ns, nm[j].name, word)) continue;
+            PyObject *value = span_str(new_text, &ns, nm[j].value);
+            if (value == NULL || PyDict_SetItem(picked, name, value) < 0) {
+                Py_XDECREF(value);
+                Py_DECREF(picked);
+                goto done;
+            }
+            Py_DECREF(value);
+            break;
+        }
+    }
+    out = Py_BuildValue("(NN)", PyBool_FromLong(equal), picked);
+done:
+    PyMem_Free(m);
     return out;
 }

@@ -2,7 +2,8 @@
 fields (ingest/directory.py `history_texts`): the C module's reading
 (`_ccells.history_texts`, `_diff.c`) is the Python rule's, for texts spelled
 as Python and as SQLite spell JSON, and a store written on either engine
-holds the same history."""
+holds the same history. The same for the quick change's reading of the two
+texts (`_ccells.values_only`, ingest/valuechange.py `read_fields`)."""
 
 from __future__ import annotations
 
@@ -167,3 +168,64 @@ def test_a_store_written_on_either_engine_holds_the_same_history(tmp_path: Path)
         ("bo@acme.com", {"first_name": "Bo", "location": ""}, {"first_name": "Bö", "location": "Oslo"}),
         ("cy@acme.com", {"title": 'a "q"'}, {"title": ""}),
     ]
+
+
+# -- the quick change's reading (`_ccells.values_only`, `valuechange.read_fields`) ----------------
+
+_LOOKED_UP = ["email", "employee_id", "manager_email", "department_name", "deactivation_date"]
+_ROW_FIELDS = st.dictionaries(st.sampled_from(_LOOKED_UP) | _NAMES, _VALUES, max_size=7)
+_PAD = st.sampled_from(["", "", " ", "\t", "\xa0", "\u2028", "\x1f"])  # str.strip()'s whitespace and not
+
+
+@st.composite
+def _row_of(draw: st.DrawFn, old: dict[str, str]) -> dict[str, str]:
+    """A row's fields for a user whose stored fields are `old`: mostly the same
+    names in the same order with some values changed, else reordered or others."""
+    kind = draw(st.sampled_from(["values", "values", "values", "reordered", "other"]))
+    if kind == "other":
+        return draw(_ROW_FIELDS)
+    new = {name: draw(_VALUES) if draw(st.booleans()) else value for name, value in old.items()}
+    return dict(reversed(new.items())) if kind == "reordered" else new
+
+
+def _read_c(old: str, new: str) -> object:
+    from bwsandbox.validator import _ccells
+
+    return _ccells.values_only(old, new, tuple(_LOOKED_UP))
+
+
+@settings(max_examples=400, deadline=None)
+@given(stored=_ROW_FIELDS, data=st.data())
+def test_the_c_reading_of_a_changed_row_is_the_python_rule(
+    stored: dict[str, str], data: st.DataObject
+) -> None:
+    """For any stored fields (values padded or not) and a row's fields, in any
+    spelling, the C answer is `read_fields`': None, or whether every value is
+    the same and the new values of the fields the apply looks users up by."""
+    from bwsandbox.ingest import valuechange
+
+    old = {name: data.draw(_PAD) + value + data.draw(_PAD) for name, value in stored.items()}
+    new = data.draw(_row_of(old))
+    old_text = data.draw(st.sampled_from(_spellings(old)))
+    new_text = data.draw(st.sampled_from(_spellings(new)))
+    want = valuechange.read_fields(old, new)
+    assert _read_c(old_text, new_text) == want
+    assert valuechange.read_texts()([old_text], [new_text]) == [want]
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=_hand_written(), new=_hand_written())
+def test_hand_written_json_is_read_for_the_quick_change_as_json_loads_reads_it(old: str, new: str) -> None:
+    """Any texts: the C answer is `read_fields`' of what json.loads reads, or
+    the C module leaves them to it (NotImplemented), which answers alike."""
+    from bwsandbox.ingest import valuechange
+
+    got = _read_c(old, new)
+    try:
+        old_fields, new_fields = json.loads(old), json.loads(new)
+        want = valuechange.read_fields(old_fields, new_fields)
+    except (ValueError, AttributeError, TypeError, KeyError):
+        assert got is NotImplemented
+        return
+    assert got in (want, NotImplemented)
+    assert valuechange.read_texts()([old], [new]) == [want]
