@@ -77,12 +77,13 @@ for engine in accelerated pure; do
         -q -s "tests/unit/test_validator_fuzz.py::test_hostile_csv_never_makes_validate_raise[$engine]" \
         || status=$?
 done
-# The apply's C record reader (_rows.c) and history of a change (_diff.c) under
-# the same sanitizers: their property tests against the csv module, the
-# normalisers, the rows one by one and the Python history rule.
-echo "fuzz.sh: the record reader's and the history's property tests"
+# The apply's C record reader (_rows.c), history of a change and quick change's
+# reading of two JSON texts (_diff.c) under the same sanitizers: their property
+# tests against the csv module, the normalisers, the rows one by one, the Python
+# history rule and `valuechange.read_fields`, and the quick change against the merge.
+echo "fuzz.sh: the record reader's, the history's and the quick change's property tests"
 "$TMP/venv/bin/python" -m pytest -p no:cacheprovider -o timeout=0 -q tests/unit/test_quick_records.py \
-    tests/unit/test_history_texts.py \
+    tests/unit/test_history_texts.py tests/unit/test_valuechange.py \
     "tests/unit/test_validator_fastpath.py::test_the_c_quick_row_is_the_rules" \
     "tests/unit/test_validator_fastpath.py::test_the_c_text_of_a_new_users_fields_is_the_one_json_dumps_writes" \
     || status=$?
