@@ -10,16 +10,15 @@ import email
 import email.policy
 import io
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from clients import Account, Trust, openssh_put, paramiko_put, require
 from conftest import Harness, SandboxFactory, _settings, wait_until
+from mailserver import smtp_server
 
 from bwsandbox import store, tenants
 from bwsandbox.cli.main import main
@@ -277,26 +276,13 @@ def test_a_deactivation_by_upload_emails_the_manager_and_the_cli_shows_it(
 
 def test_smtp_delivery_to_a_real_smtp_server(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
     received: list[bytes] = []
-
-    class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
-            received.append(envelope.original_content)
-            return "250 OK"
-
-    with socket.socket() as probe:  # Controller's readiness check cannot use port 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(received.append) as port:
         h = sandbox_factory(tmp_path / "smtp", ingest=True, smtp=f"127.0.0.1:{port}")
         account, tenant = new_tenant(h, tmp_path)
         upload(account, "users-1.csv", HEADER + ",No,Email,,,,\nok@acme.com,O,K,,,,\n")
         wait_done(h, tenant, "users-1.csv")
         [mail] = emails_of(h, tenant)
         assert mail["state"] == "sent", mail["detail"]
-    finally:
-        controller.stop()
     [raw] = received
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["To"] == CONTACT

@@ -238,25 +238,12 @@ def test_a_big_file_is_seen_done_before_the_store_is_checkpointed_and_checkpoint
     commit: docs/benchmarks.md); the worker checkpoints once the file is out. Seen
     from a real SMTP server: the file's email (sent after the commit, before the
     file is signalled done) finds the store file short of its pages; after, it is whole."""
-    import socket
-
-    from aiosmtpd.controller import Controller
     from ingest_env import Env as MailEnv
+    from mailserver import smtp_server
 
     db: list[Path] = []
     sizes: list[int] = []  # the store file's size as each email arrives
-
-    class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            sizes.append(db[0].stat().st_size)
-            return "250 OK"
-
-    with socket.socket() as probe:  # Controller's readiness check cannot use port 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(lambda _: sizes.append(db[0].stat().st_size)) as port:
         env = MailEnv(tmp_path, smtp=f"127.0.0.1:{port}")
         db.append(env.settings.db_path)
         t = env.tenant("acme", licenses=100_000)
@@ -264,8 +251,6 @@ def test_a_big_file_is_seen_done_before_the_store_is_checkpointed_and_checkpoint
         file_id = env.put(t, "users.csv", "email,first_name,last_name\n" + rows + "no-address,A,B\n")
         limit = env.worker.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         assert env.worker.process_pending() == [file_id]
-    finally:
-        controller.stop()
     assert env.report(file_id)["applied"]["created"] == 30_000
     page = env.conn.execute("PRAGMA page_size").fetchone()[0]
     whole = env.conn.execute("PRAGMA page_count").fetchone()[0] * page
