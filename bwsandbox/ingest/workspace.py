@@ -393,8 +393,10 @@ class Changes:
         )
         self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
         # What the file does to the users in `w_pend` (unchanged too), counted, first met first.
-        self.actions: dict[str, int] = {str(Action.CREATED): self._len} if self._len else {}
-        if not all_new:
+        self.actions: dict[str, int]
+        if all_new:
+            self.actions = {str(Action.CREATED): self._len} if self._len else {}
+        else:
             self.actions = {
                 str(action): int(n)
                 for action, n in conn.execute(
