@@ -412,7 +412,7 @@ class _Applier(LoopRules, ChangeRules):
         self.out.users = changes = workspace.Changes(self.conn, all_new=self.empty)
         for action, n in changes.actions.items():
             self.out.count(action, n)
-        left = "SELECT count(*) FROM w_same WHERE uid NOT IN (SELECT uid FROM w_pend)"
+        left = f"SELECT (SELECT count(*) FROM w_same) - ({workspace.in_both(self.conn, 'count(*)')})"
         if same := int(self.conn.execute(left).fetchone()[0]):
             self.out.count(_UNCHANGED, same)
         return self.out
@@ -422,7 +422,7 @@ class _Applier(LoopRules, ChangeRules):
         validator would have refused: a user reached by two rows (one of which
         left them as they are), new users of one address (the address index
         refuses them as it is made)."""
-        if self.conn.execute("SELECT 1 FROM w_same JOIN w_pend USING (uid) LIMIT 1").fetchone() is not None:
+        if self.conn.execute(f"{workspace.in_both(self.conn, '1')} LIMIT 1").fetchone() is not None:
             raise _twice()  # as if both rows had gone to `w_pend`, where their insert fails
         try:
             # Its address index refuses them. Into an empty directory, every user is

@@ -357,8 +357,10 @@ class LinkRules:
         they manage follow the new one, in the file or not (the same person;
         no other field of theirs changes)."""
         conn = self.conn
-        if self.empty:
-            return  # no stored user to rename
+        if self.empty or not self.identity_by_employee_id:
+            # No stored user to rename; or identity by email, where a row reaches its address's
+            # holder (`_Applier._find`), whose address it keeps (its letter case aside: the key).
+            return
         renamed = conn.execute(
             "SELECT s.key, coalesce(json_extract(p.fields, '$.email'), json_extract(s.fields, '$.email'))"
             " FROM w_pend AS p CROSS JOIN w_dir AS s ON s.uid = p.uid"

@@ -284,3 +284,24 @@ def test_a_first_loads_changes_are_numbered_by_uid_with_no_index_of_the_file_ord
         assert ("w_pend_ord" in made) is not empty
         assert [c.fields["email"] for c in outcome.users] == ["c@x.com", "z@x.com", "a@x.com"]
         assert outcome.counts == ({"created": 3} if empty else {"created": 2, "updated": 1})
+
+
+@pytest.mark.parametrize(("same", "pend"), [(5, 1), (1, 5)])
+def test_the_users_in_both_work_tables_are_found_by_walking_the_smaller(same: int, pend: int) -> None:
+    """A re-send's `w_same` holds nearly every user and its `w_pend` almost none
+    (a first load the other way round): the users in both are found by walking
+    the smaller table and searching the other by uid, not by walking `w_same`."""
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, State())
+        conn.executemany("INSERT INTO w_same (uid, row, has_mgr, mkey) VALUES (?, ?, 0, '')",
+                         [(uid, uid) for uid in range(1, same + 1)])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO w_pend (uid, ord, new, active, fields, key, eid, mkey, dept, ddate, has_mgr)"
+            " VALUES (?, ?, 0, 1, '{}', ?, '', '', '', '', 0)",
+            [(uid, uid, f"u{uid}@x.com") for uid in range(1, pend + 1)],
+        )
+        sql = workspace.in_both(conn, "count(*)")
+        assert conn.execute(sql).fetchone()[0] == 1
+        plan = " / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        walked = "w_pend" if pend < same else "w_same"
+        assert plan.startswith(f"SCAN {walked}"), plan
