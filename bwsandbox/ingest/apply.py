@@ -193,7 +193,7 @@ class _Applier(LoopRules, ChangeRules):
         pend, same, settled = valuechange.settle(
             self.conn, missed, ids=self.has_ids, engage=self._rule.engage, full=self.all_columns
         )
-        self.conn.executemany(_PEND, pend)
+        self.conn.executemany(valuechange.PEND_INSERT, pend)
         self.conn.executemany(_SAME_IN, same)
         return settled
 

@@ -29,6 +29,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping
 
+from bwsandbox.ingest import workspace
 from bwsandbox.ingest.quick import Quick
 from bwsandbox.ingest.records import Action, address_key
 from bwsandbox.ingest.stored import Stored, prefetch, user_action
@@ -36,7 +37,18 @@ from bwsandbox.ingest.workspace import DERIVED, derived_values
 from bwsandbox.validator import accel
 
 _UNCHANGED = str(Action.UNCHANGED)
-Pend = tuple[object, ...]  # a `w_pend` row, its values in the order of `workspace.PEND_COLUMNS`
+# A changed user's `w_pend` row: its values bound in this order (?1, ?2 ...; the row is its order
+# too); what every such row holds alike written into the statement, not bound (`fresh.py` does
+# the same): a stored user, no manager named by id, no name lacking. `cols` is bound as 0 where
+# the row has the file's columns (most rows), and made NULL by the statement: sqlite3 binds None
+# slower than an int (docs/benchmarks.md).
+_BOUND = ("uid", "row", "active", "fields", "key", "eid", "mkey", "dept", "ddate", "cols", "has_mgr",
+          "action")  # fmt: skip
+PEND_INSERT = workspace.pend_insert({
+    **{c: f"nullif(?{i}, 0)" if c == "cols" else f"?{i}" for i, c in enumerate(_BOUND, 1)},
+    "ord": "?2", "new": "0", "mgr_eid": "NULL", "blank": "NULL",
+})  # fmt: skip
+Pend = tuple[object, ...]  # a changed user's `w_pend` row, its values in the order of `_BOUND`
 Same = tuple[object, ...]  # a `w_same` row: uid, row, cols, has_mgr, mkey
 # The fields the apply looks users up by (`workspace.DERIVED`): what a changed row's `w_pend` row repeats.
 _LOOKED_UP = tuple(DERIVED)
@@ -112,7 +124,7 @@ def settle(
             continue  # other fields, another order, an untrimmed value: the merge says
         equal, looked_up = got
         i, row, _, text, want, _, cols, has_mgr = q
-        kept_cols = None if cols == full else cols
+        kept_cols = None if cols == full else cols  # the file's columns: NULL (`w_pend`)
         active = before.active if want < 0 else bool(want)
         action = user_action(before.active, active, changed=not equal)
         settled.add(i)
@@ -124,6 +136,6 @@ def settle(
         else:
             key = address_key(looked_up)
             eid, mkey, dept, ddate = derived_values(looked_up)
-        pend.append((uid, row, row, 0, int(active), text, key, eid, mkey, dept, ddate, kept_cols, has_mgr,
-                     None, None, action))  # fmt: skip
+        pend.append((uid, row, int(active), text, key, eid, mkey, dept, ddate, kept_cols or 0, has_mgr,
+                     action))  # fmt: skip
     return pend, same, settled
