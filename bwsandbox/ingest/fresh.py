@@ -41,8 +41,7 @@ PlainSpec = tuple[int, tuple[RecordColumn, ...], int, tuple[int, ...]]
 _BOUND = ("uid", "row", "fields", "key", "eid", "mkey", "dept", "mgr_eid", "blank", "ddate", "active")
 _ALIKE = {"ord": "?2", "new": "1", "cols": "NULL", "action": f"'{_CREATED}'"}
 # Values most rows leave NULL (no manager id column, no name lacking), bound as 0 and made
-# NULL by the statement: sqlite3 binds None through its adapter lookup, about 0.3 s
-# slower per million rows than an int (docs/benchmarks.md); a text is never equal to 0.
+# NULL by the statement (`workspace.pend_insert`: about 0.3 s per million rows, docs/benchmarks.md).
 _NULL_AS_0 = ("mgr_eid", "blank")
 
 
@@ -81,8 +80,7 @@ def plan(
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
     tail = ("manager_id" in at, _blanks(core), email_key, today)
     alike = {**_ALIKE, "has_mgr": str(int("manager_email" in at))}
-    bound = {c: f"nullif(?{i}, 0)" if c in _NULL_AS_0 else f"?{i}" for i, c in enumerate(_BOUND, 1)}
-    insert = workspace.pend_insert({**bound, **alike})
+    insert = workspace.pend_insert(alike, _BOUND, _NULL_AS_0)
     return Fresh(spec=spec, tail=tail, insert=insert)
 
 

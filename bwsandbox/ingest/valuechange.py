@@ -38,16 +38,14 @@ from bwsandbox.validator import accel
 
 _UNCHANGED = str(Action.UNCHANGED)
 # A changed user's `w_pend` row: its values bound in this order (?1, ?2 ...; the row is its order
-# too); what every such row holds alike written into the statement, not bound (`fresh.py` does
-# the same): a stored user, no manager named by id, no name lacking. `cols` is bound as 0 where
-# the row has the file's columns (most rows), and made NULL by the statement: sqlite3 binds None
-# slower than an int (docs/benchmarks.md).
+# too); what every such row holds alike written into the statement, not bound (as `fresh.py`'s):
+# a stored user, no manager named by id, no name lacking. `cols` is bound as 0 where the row has
+# the file's columns (most rows), made NULL by the statement (`workspace.pend_insert`).
 _BOUND = ("uid", "row", "active", "fields", "key", "eid", "mkey", "dept", "ddate", "cols", "has_mgr",
           "action")  # fmt: skip
-PEND_INSERT = workspace.pend_insert({
-    **{c: f"nullif(?{i}, 0)" if c == "cols" else f"?{i}" for i, c in enumerate(_BOUND, 1)},
-    "ord": "?2", "new": "0", "mgr_eid": "NULL", "blank": "NULL",
-})  # fmt: skip
+PEND_INSERT = workspace.pend_insert(
+    {"ord": "?2", "new": "0", "mgr_eid": "NULL", "blank": "NULL"}, _BOUND, ("cols",)
+)
 Pend = tuple[object, ...]  # a changed user's `w_pend` row, its values in the order of `_BOUND`
 Same = tuple[object, ...]  # a `w_same` row: uid, row, cols, has_mgr, mkey
 # The fields the apply looks users up by (`workspace.DERIVED`): what a changed row's `w_pend` row repeats.

@@ -104,8 +104,16 @@ PEND_COLUMNS = (
 )  # fmt: skip
 
 
-def pend_insert(values: dict[str, str]) -> str:
-    """The insert of a `w_pend` row, each of `PEND_COLUMNS` given by its SQL in `values`."""
+def pend_insert(
+    values: dict[str, str], bound: tuple[str, ...] = (), null_as_0: tuple[str, ...] = ()
+) -> str:
+    """The insert of a `w_pend` row, each of `PEND_COLUMNS` given by its SQL in
+    `values`, or bound: the columns `bound`, in that order (?1, ?2 ...), those
+    of `null_as_0` bound as 0 where NULL and made NULL by the statement
+    (sqlite3 binds None through its adapter lookup, slower than an int, where
+    a million rows are bound: docs/benchmarks.md; a text is never equal to 0)."""
+    by_place = {c: f"nullif(?{i}, 0)" if c in null_as_0 else f"?{i}" for i, c in enumerate(bound, 1)}
+    values = {**values, **by_place}
     if set(values) != set(PEND_COLUMNS):
         raise ValueError(f"a w_pend row gives {sorted(PEND_COLUMNS)}, not {sorted(values)}")
     given = ", ".join(values[c] for c in PEND_COLUMNS)
