@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from bwsandbox.ingest.records import Action, State, User, UserChange, email_key
+from bwsandbox.store import PAGE_SIZE
 
 # The work tables' own database: attached to the connection for one file,
 # private to it (a temporary file, never the store), detached at its end.
@@ -212,6 +213,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     drop(conn)
     conn.execute("DROP VIEW IF EXISTS temp.w_dir")  # another file's directory, never read by this one
     conn.execute(f"ATTACH DATABASE '' AS {SCHEMA}")
+    conn.execute(f"PRAGMA {SCHEMA}.page_size = {PAGE_SIZE}")  # as the store's, before its first table
     for statement in _TABLES:
         conn.execute(statement)
 
