@@ -155,11 +155,9 @@ def write(conn: sqlite3.Connection, tenant: str, outcome: Outcome, origin: Prove
         ).lastrowid
         # The users the file creates, copied into the store as they are in the
         # workspace, each under the history id kept for its creation.
+        n, numbered = changed.numbered("p.action = 'created'")
         conn.execute(
-            f"{_USER_INSERT} {_FROM_PEND}, ?, ? + q.n - 1, p.row"
-            " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid WHERE p.action = 'created'"
-            " ORDER BY q.n",
-            (tenant, batch, first_hid),
+            f"{_USER_INSERT} {_FROM_PEND}, ?, ? + {n} - 1, p.row {numbered}", (tenant, batch, first_hid, 0)
         )
     if isinstance(changed, Changes):
         _write_changes(conn, changed.others(), first_hid, history)

@@ -402,17 +402,28 @@ class Changes:
     def __init__(self, conn: sqlite3.Connection, *, all_new: bool = False) -> None:
         """`all_new`: every user in `w_pend` is one the file creates (`file_order`),
         so each is counted as created: a first load's million changes are
-        neither sorted nor grouped to be counted."""
+        neither sorted nor grouped to be counted, and, where none of its rows
+        was refused, not numbered in a table either (`numbered`)."""
         self._conn = conn
-        # Numbered as they are inserted in order: SQLite gives each row the rowid after the last,
-        # from 1 in the empty table (a workspace's changes are numbered once).
         if conn.execute("SELECT 1 FROM w_seq LIMIT 1").fetchone() is not None:
             raise ValueError("this workspace's changes are numbered already")
-        conn.execute(
-            "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged'"
-            f" ORDER BY {file_order(all_new)}"
-        )
-        self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
+        # The changes in order are `_key`'s values `_off` + 1 ... `_off` + `_len`: the rows of
+        # `w_seq`, numbered as they are inserted in order (SQLite gives each row the rowid
+        # after the last, from 1 in the empty table), or the uids of a first load's users
+        # where they run without a gap, as they do unless a row was refused.
+        self._from, self._key, self._off = "w_seq AS q JOIN w_pend AS p ON p.uid = q.uid", "q.n", 0
+        if all_new:  # every row a creation: the first and last by uid, counted in an index
+            lo, hi, n = conn.execute("SELECT min(uid), max(uid), count(*) FROM w_pend").fetchone()
+            if n and hi - lo + 1 == n:
+                self._from, self._key, self._off = "w_pend AS p", "p.uid", int(lo) - 1
+        if self._key == "q.n":
+            conn.execute(
+                "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged'"
+                f" ORDER BY {file_order(all_new)}"
+            )
+            self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
+        else:
+            self._len = int(n)
         # What the file does to the users in `w_pend` (unchanged too), counted, first met first.
         self.actions: dict[str, int]
         if all_new:
@@ -426,11 +437,18 @@ class Changes:
                 )
             }
 
+    def numbered(self, where: str, join: str = "") -> tuple[str, str]:
+        """The changes in order, as SQL: each one's number (from 1), and `FROM`
+        ... `ORDER BY` over those `where` holds of (`p`: their `w_pend` rows,
+        `join`ed to more; `?`: the number the walk starts after)."""
+        key, off = self._key, self._off
+        return f"{key} - {off}", f"FROM {self._from}{join} WHERE {key} > ? + {off} AND {where} ORDER BY {key}"
+
     def __len__(self) -> int:
         return self._len
 
     def __iter__(self) -> Iterator[UserChange]:
-        return (change for _, change in self._numbered("", ()))
+        return (change for _, change in self._numbered("1", ()))
 
     def others(self) -> Iterator[list[StoredChange]]:
         """Every change but the creations, a batch at a time, as the write stores
@@ -438,19 +456,17 @@ class Changes:
         object made of them)."""
         if self.actions.get(str(Action.CREATED), 0) == self._len:
             return iter(())  # a first load's million creations are not walked to find none
-        return self._batches("AND p.action != 'created'", ())
+        return self._batches("p.action != 'created'", ())
 
     def _batches(self, where: str, params: tuple[str, ...]) -> Iterator[list[StoredChange]]:
-        last = -1
+        n, rest = self.numbered(where, " LEFT JOIN w_dir AS s ON s.uid = p.uid")
+        sql = (
+            f"SELECT {n}, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active, p.key, s.key,"
+            f" p.eid, s.eid {rest} LIMIT ?"
+        )
+        last = 0
         while True:
-            rows = tuples(
-                self._conn,
-                "SELECT q.n, p.uid, p.action, p.row, p.fields, p.active, s.fields, s.active, p.key, s.key,"
-                " p.eid, s.eid"
-                " FROM w_seq AS q JOIN w_pend AS p ON p.uid = q.uid LEFT JOIN w_dir AS s ON s.uid = p.uid"
-                f" WHERE q.n > ? {where} ORDER BY q.n LIMIT ?",
-                (last, *params, BATCH),
-            ).fetchall()
+            rows = tuples(self._conn, sql, (last, *params, BATCH)).fetchall()
             if rows:
                 yield rows
             if len(rows) < BATCH:
@@ -479,4 +495,4 @@ class Changes:
         if not any(self.actions.get(str(a)) for a in actions):
             return iter(())
         wanted = json.dumps(sorted(str(a) for a in actions))
-        return (c for _, c in self._numbered("AND p.action IN (SELECT value FROM json_each(?))", (wanted,)))
+        return (c for _, c in self._numbered("p.action IN (SELECT value FROM json_each(?))", (wanted,)))

@@ -17,7 +17,7 @@ from bwsandbox.clock import Clock
 from bwsandbox.ingest import apply, directory, reports, workspace
 from bwsandbox.ingest.plan import validate
 from bwsandbox.ingest.process import plan, process
-from bwsandbox.ingest.records import Source, State
+from bwsandbox.ingest.records import Action, Source, State
 from bwsandbox.validator import Context
 
 
@@ -284,6 +284,61 @@ def test_a_first_loads_changes_are_numbered_by_uid_with_no_index_of_the_file_ord
         assert ("w_pend_ord" in made) is not empty
         assert [c.fields["email"] for c in outcome.users] == ["c@x.com", "z@x.com", "a@x.com"]
         assert outcome.counts == ({"created": 3} if empty else {"created": 2, "updated": 1})
+
+
+@pytest.mark.parametrize("refused", [None, 1, 2])
+def test_a_first_loads_changes_are_numbered_by_their_uids_unless_a_refused_row_leaves_a_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: int | None
+) -> None:
+    """A first load's users are given uids in file order, so where no row was
+    refused, or only rows after the last change, the uids of its changes run
+    without a gap and number them (`Changes.numbered`), with no `w_seq` row
+    written; a refused row's uid between two changes is a gap, and `w_seq`
+    numbers them. Either way the changes are read in file order a batch at a
+    time (one change a batch here), and each creation is stored under the
+    history id kept for it, in file order, the departments' after them."""
+    monkeypatch.setattr(workspace, "BATCH", 1)
+    people = [("ada", "Eng"), ("bo", "Eng"), ("cy", "Ops")]
+    lines = [f"{p}@x.com,{'' if i == refused else p.title()},L,{d}" for i, (p, d) in enumerate(people)]
+    f = rows(*({"email": e, "first_name": fn, "last_name": ln, "department_name": d}
+               for e, fn, ln, d in (line.split(",") for line in lines)))  # fmt: skip
+    made = [f"{p}@x.com" for i, (p, _) in enumerate(people) if i != refused]
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, State())
+        outcome = apply.run(conn, f, policy(f))
+        assert conn.execute("SELECT count(*) FROM w_seq").fetchone()[0] == (2 if refused == 1 else 0)
+        assert [c.fields["email"] for c in outcome.users] == made
+        assert [c.row for c in outcome.users.of(Action.CREATED)] == [i + 2 for i in range(3) if i != refused]
+    conn = _upload(tmp_path, ("email,first_name,last_name,department_name\r\n" + "\r\n".join(lines)).encode())
+    assert [tuple(r) for r in conn.execute("SELECT email_key, created_hid FROM dir_users ORDER BY uid")] == [
+        (e, n) for n, e in enumerate(made, 1)
+    ]
+    departments = len({d for i, (_, d) in enumerate(people) if i != refused})  # a refused row names none
+    assert [r[0] for r in conn.execute("SELECT id FROM dir_history ORDER BY id")] == [
+        len(made) + n for n in range(1, departments + 1)
+    ]
+
+
+@pytest.mark.parametrize("uids", [(1, 2, 3), (2, 3, 4), (1, 2, 4)])
+def test_uids_number_a_first_loads_changes_only_where_they_run_without_a_gap(uids: tuple[int, ...]) -> None:
+    """A first load's users (every one a creation) are numbered by their uids
+    where these run without a gap, from any first uid, and by `w_seq`
+    otherwise: either way from 1, in uid order, a walk starting after any number."""
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, State())
+        conn.executemany(
+            "INSERT INTO w_pend (uid, ord, new, active, fields, key, eid, mkey, dept, ddate, has_mgr, action)"
+            " VALUES (?, ?, 1, 1, '{}', ?, '', '', '', '', 0, 'created')",
+            [(uid, uid, f"u{uid}@x.com") for uid in uids],
+        )
+        changes = workspace.Changes(conn, all_new=True)
+        gapless = uids[-1] - uids[0] == len(uids) - 1
+        assert conn.execute("SELECT count(*) FROM w_seq").fetchone()[0] == (0 if gapless else 3)
+        assert (len(changes), [c.uid for c in changes]) == (3, list(uids))
+        n, numbered = changes.numbered("1")
+        assert [tuple(r) for r in conn.execute(f"SELECT {n}, p.uid {numbered}", (1,))] == [
+            (2, uids[1]), (3, uids[2])
+        ]
 
 
 @pytest.mark.parametrize(("same", "pend"), [(5, 1), (1, 5)])
