@@ -180,7 +180,7 @@ class _Applier(LoopRules, ChangeRules):
                     )
                 elif made is not None:
                     keys, new, rest, uids, self.next_uid = fresh.created(records, made, self.next_uid)
-                    self.conn.executemany(made.insert, new)
+                    fresh.insert(self.conn, made, new)
             except sqlite3.IntegrityError as exc:
                 raise _twice() from exc
             self._seen(keys)

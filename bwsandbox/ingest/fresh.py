@@ -21,6 +21,7 @@ bind 11 values each, not 16 (docs/benchmarks.md).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,11 @@ _ALIKE = {"ord": "?2", "new": "1", "cols": "NULL", "action": f"'{_CREATED}'"}
 # Values most rows leave NULL (no manager id column, no name lacking), bound as 0 and made
 # NULL by the statement (`workspace.pend_insert`: about 0.3 s per million rows, docs/benchmarks.md).
 _NULL_AS_0 = ("mgr_eid", "blank")
+WIDTH = len(_BOUND)  # the values of a row
+# Rows a statement: a statement of many rows, its values bound from one flat list, costs
+# SQLite and the sqlite3 module less a row than one row a step of `executemany` (about
+# 0.4 s per million rows, docs/benchmarks.md); the rest of a batch in smaller ones.
+_ROWS = (200, 20, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +60,7 @@ class Fresh:
     # the mask of the empty ones (core; 0, for NULL: none lacks, or engage), the key of an
     # address it cannot make itself (one past ASCII), and today (a date's status).
     tail: tuple[bool, tuple[str | int, ...], Callable[[str], str], str]
-    insert: str  # the statement that puts its rows into `w_pend`
+    inserts: tuple[tuple[int, str], ...]  # the statements that put its rows into `w_pend`, by their rows
 
 
 def _blanks(core: bool) -> tuple[str | int, ...]:
@@ -80,24 +86,25 @@ def plan(
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
     tail = ("manager_id" in at, _blanks(core), email_key, today)
     alike = {**_ALIKE, "has_mgr": str(int("manager_email" in at))}
-    insert = workspace.pend_insert(alike, _BOUND, _NULL_AS_0)
-    return Fresh(spec=spec, tail=tail, insert=insert)
+    inserts = tuple((n, workspace.pend_insert(alike, _BOUND, _NULL_AS_0, rows=n)) for n in _ROWS)
+    return Fresh(spec=spec, tail=tail, inserts=inserts)
 
 
 def created(
     records: RecordBatch, fresh: Fresh, uid: int
-) -> tuple[list[str], list[tuple[object, ...]], list[tuple[ApplicableRow, str]], list[int | None], int]:
+) -> tuple[list[str], list[object], list[tuple[ApplicableRow, str]], list[int | None], int]:
     """A batch of a first load: the keys of its rows' addresses; the `w_pend`
     rows of its common records (users created, uids from `uid` on in file
-    order; `plain_rows`, a run of them a call); the other rows, to merge,
-    with the uid kept for each (None: no address, so no user); and the next uid."""
+    order; `plain_rows`, a run of them a call), their values one row after
+    the other (`insert`); the other rows, to merge, with the uid kept for
+    each (None: no address, so no user); and the next uid."""
     from bwsandbox.validator._ccells import plain_rows
 
     text, starts, ends, recs, spec, tail = (
         records.text, records.starts, records.ends, records.recs, fresh.spec, fresh.tail
     )
     keys: list[str] = []
-    out: list[tuple[object, ...]] = []
+    out: list[object] = []
     rest: list[tuple[ApplicableRow, str]] = []
     uids: list[int | None] = []
     next_uid = uid
@@ -106,7 +113,7 @@ def created(
         nonlocal next_uid
         made = len(out)
         k = plain_rows(text, starts, ends, recs, k, stop, next_uid, spec, tail, out, keys)
-        next_uid += len(out) - made
+        next_uid += (len(out) - made) // WIDTH
         return k
 
     for k in left_to_python(records, read):
@@ -117,3 +124,13 @@ def created(
         next_uid += bool(key)
         keys.append(key)
     return keys, out, rest, uids, next_uid
+
+
+def insert(conn: sqlite3.Connection, fresh: Fresh, values: list[object]) -> None:
+    """The rows `created` made (their values one row after the other) into `w_pend`."""
+    at = 0
+    for rows, sql in fresh.inserts:
+        step = rows * WIDTH
+        while len(values) - at >= step:
+            conn.execute(sql, values[at : at + step])
+            at += step

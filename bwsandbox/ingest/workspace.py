@@ -22,6 +22,7 @@ of its own (`private`).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -106,19 +107,25 @@ PEND_COLUMNS = (
 
 
 def pend_insert(
-    values: dict[str, str], bound: tuple[str, ...] = (), null_as_0: tuple[str, ...] = ()
+    values: dict[str, str], bound: tuple[str, ...] = (), null_as_0: tuple[str, ...] = (), rows: int = 1
 ) -> str:
-    """The insert of a `w_pend` row, each of `PEND_COLUMNS` given by its SQL in
-    `values`, or bound: the columns `bound`, in that order (?1, ?2 ...), those
-    of `null_as_0` bound as 0 where NULL and made NULL by the statement
-    (sqlite3 binds None through its adapter lookup, slower than an int, where
-    a million rows are bound: docs/benchmarks.md; a text is never equal to 0)."""
-    by_place = {c: f"nullif(?{i}, 0)" if c in null_as_0 else f"?{i}" for i, c in enumerate(bound, 1)}
-    values = {**values, **by_place}
-    if set(values) != set(PEND_COLUMNS):
-        raise ValueError(f"a w_pend row gives {sorted(PEND_COLUMNS)}, not {sorted(values)}")
-    given = ", ".join(values[c] for c in PEND_COLUMNS)
-    return f"INSERT INTO w_pend ({', '.join(PEND_COLUMNS)}) VALUES ({given})"
+    """The insert of `rows` `w_pend` rows, each of `PEND_COLUMNS` given by its
+    SQL in `values` (where ?N is the row's Nth bound value), or bound: the
+    columns `bound`, in that order (?1, ?2 ..., each row's after the row's
+    before it), those of `null_as_0` bound as 0 where NULL and made NULL by
+    the statement (sqlite3 binds None through its adapter lookup, slower than
+    an int, where a million rows are bound: docs/benchmarks.md; a text is
+    never equal to 0)."""
+    if set(values) | set(bound) != set(PEND_COLUMNS):
+        raise ValueError(f"a w_pend row gives {sorted(PEND_COLUMNS)}, not {sorted({*values, *bound})}")
+
+    def row(first: int) -> str:
+        at = {c: f"nullif(?{i}, 0)" if c in null_as_0 else f"?{i}" for i, c in enumerate(bound, first)}
+        own = {c: re.sub(r"\?(\d+)", lambda m: f"?{first - 1 + int(m[1])}", v) for c, v in values.items()}
+        return ", ".join(at.get(c) or own[c] for c in PEND_COLUMNS)
+
+    given = ", ".join(f"({row(1 + j * len(bound))})" for j in range(rows))
+    return f"INSERT INTO w_pend ({', '.join(PEND_COLUMNS)}) VALUES {given}"
 
 
 # The columns of `w_dir` and `w_pend` that repeat a field, and how each is

@@ -46,7 +46,7 @@ def plain_rows(
     uid: int,
     spec: tuple[Any, ...],
     tail: tuple[Any, ...],
-    out: list[tuple[object, ...]],
+    out: list[object],
     keys: list[str],
     /,
 ) -> int: ...

@@ -730,7 +730,8 @@ PyObject *bw_quick_records(PyObject *self, PyObject *args) {
 /* plain_rows(text, starts, ends, recs, k, stop, uid, spec, tail, out, keys)
  * -> int: the w_pend rows (ingest/fresh.py) of the batch's records k, k + 1
  * ... before stop, read as plain_one reads them, each creating the next
- * user from uid on: appended to the list out, their keys to the list keys,
+ * user from uid on: their values appended to the list out, one row after
+ * the other (so that many rows go to one statement), their keys to the list keys,
  * until the first record plain_one does not read: its place is returned,
  * stop when every one was read. spec: plain_one's, its picks (after the
  * key and the text) the employee id, the manager's address, the
@@ -789,7 +790,10 @@ PyObject *bw_plain_rows(PyObject *self, PyObject *args) {
                                       PyTuple_GET_ITEM(got, 4), mkey, PyTuple_GET_ITEM(got, 6),
                                       has_mid ? PyTuple_GET_ITEM(got, 7) : zero, PyTuple_GET_ITEM(blanks, mask),
                                       PyTuple_GET_ITEM(got, 2), PyTuple_GET_ITEM(got, 3));
-        int failed = row == NULL || PyList_Append(out, row) < 0 || PyList_Append(keys, PyTuple_GET_ITEM(got, 0)) < 0;
+        /* out gets the row's values one after the other, not the tuple */
+        Py_ssize_t at = PyList_GET_SIZE(out);
+        int failed = row == NULL || PyList_SetSlice(out, at, at, row) < 0 ||
+                     PyList_Append(keys, PyTuple_GET_ITEM(got, 0)) < 0;
         Py_XDECREF(row);
         Py_DECREF(got);
         if (failed) goto fail;

@@ -268,6 +268,21 @@ def test_a_first_load_keeps_file_order_in_its_uids() -> None:
     ]  # fmt: skip
 
 
+def test_a_first_loads_rows_go_many_to_a_statement_and_keep_their_order() -> None:
+    """Rows read in C go into `w_pend` many to a statement (`fresh.insert`),
+    what is left of a batch in smaller ones (here 696 rows: 200 a statement,
+    then 20, then 1; four records are left to the rows, an ISO date): the
+    users are those the rows one by one create, in file order."""
+    records = [[f"u{i}@x.com", "Ann", "Lee", str(i), f"u{i // 8}@x.com" if i else "", "true",
+                "2030-01-01" if i % 223 == 5 else "", "", ""] for i in range(700)]  # fmt: skip
+    data = _csv(records, quote_all=False)
+    with mock.patch.object(fresh, "insert", wraps=fresh.insert) as spy:
+        by_records = _first_load(data, Profile.CORE, one_by_one=False)
+    assert [len(c.args[2]) // fresh.WIDTH for c in spy.call_args_list] == [696]
+    assert [c.fields["email"] for c in by_records.users] == [f"u{i}@x.com" for i in range(700)]
+    assert _seen(by_records) == _seen(_first_load(data, Profile.CORE, one_by_one=True))
+
+
 def test_a_file_whose_columns_go_past_what_the_c_module_reads_is_read_row_by_row() -> None:
     """An address past the 256th cell: the C module reads no record of it
     (a review found it refused the file)."""
@@ -340,5 +355,6 @@ def test_a_first_loads_manager_keys_made_in_c_are_email_keys() -> None:
     assert made is not None
     batches = rows.batches(100)
     assert batches is not None
-    got = [row for records in batches for row in fresh.created(records, made, 1)[1]]
+    values = [value for records in batches for value in fresh.created(records, made, 1)[1]]
+    got = [values[at : at + fresh.WIDTH] for at in range(0, len(values), fresh.WIDTH)]
     assert [row[5] for row in got] == [email_key(m) for m in managers]

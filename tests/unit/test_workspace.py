@@ -341,6 +341,22 @@ def test_uids_number_a_first_loads_changes_only_where_they_run_without_a_gap(uid
         ]
 
 
+def test_a_statement_of_many_pending_rows_numbers_each_rows_values_after_the_rows_before() -> None:
+    """`pend_insert(rows=n)`: each row's bound values follow the row's before
+    it, and a value's own ?N (here `ord`, the row's `row`) is its row's."""
+    sql = workspace.pend_insert(
+        {"ord": "?2", "new": "1", "active": "1", "fields": "'{}'", "eid": "''", "mkey": "''", "dept": "''",
+         "ddate": "''", "cols": "NULL", "has_mgr": "0", "mgr_eid": "?4", "action": "'created'"},
+        ("uid", "row", "key", "blank"), ("blank",), rows=3,
+    )  # fmt: skip
+    with workspace.private() as conn, workspace.working(conn):
+        workspace.from_state(conn, State())
+        conn.execute(sql, [7, 12, "a@x.com", 0, 8, 13, "b@x.com", "B", 9, 15, "c@x.com", 0])
+        got = [tuple(r) for r in conn.execute("SELECT uid, ord, row, key, mgr_eid, blank FROM w_pend")]
+    assert got == [(7, 12, 12, "a@x.com", "0", None), (8, 13, 13, "b@x.com", "B", "B"),
+                   (9, 15, 15, "c@x.com", "0", None)]  # fmt: skip
+
+
 @pytest.mark.parametrize(("same", "pend"), [(5, 1), (1, 5)])
 def test_the_users_in_both_work_tables_are_found_by_walking_the_smaller(same: int, pend: int) -> None:
     """A re-send's `w_same` holds nearly every user and its `w_pend` almost none
