@@ -46,7 +46,7 @@ from bwsandbox import fsutil, store
 from bwsandbox import tenants as tenants_mod
 from bwsandbox.clock import Clock
 from bwsandbox.config import Settings
-from bwsandbox.ingest import attempts, files, notify, outputs, reports
+from bwsandbox.ingest import attempts, files, notify, outputs, plan, reports
 from bwsandbox.ingest.events import FileEvents
 from bwsandbox.ingest.files import FileState
 from bwsandbox.ingest.process import Bounds, Processed, process
@@ -70,6 +70,22 @@ class Host(Protocol):
 
     @property
     def inbox(self) -> Inbox | None: ...
+
+
+# A file as small as a feed can be, judged once when the worker starts (`_warm_up`).
+_WARM_UP = b"email,first_name,last_name\r\nwarm-up@example.com,Warm,Up\r\n"
+
+
+def _warm_up() -> None:
+    """A one-row file judged as an upload is (`plan.validate`, which writes
+    nothing), so that what a first judgement loads (numpy, the C modules)
+    is loaded before the first upload, not between its close and its
+    `done` (about 0.1 s; docs/benchmarks.md "Ingest at scale"). A failure
+    here would be the first file's too, and is left for it to report."""
+    try:
+        plan.validate(_WARM_UP)
+    except Exception:
+        log.debug("queue worker: warming up failed", exc_info=True)
 
 
 def delay_from(settings: Settings) -> Delay:
@@ -335,6 +351,7 @@ class Worker:
 
     def _loop(self) -> None:
         self.recover()
+        _warm_up()
         if self.settings.fast_lane_bytes > 0:
             self._fast_thread = threading.Thread(
                 target=self._fast_lane, name="bwsandbox-ingest-fast", daemon=True

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -276,3 +278,29 @@ def test_a_checkpoint_that_fails_is_logged_and_loses_nothing(
     conn.execute("COMMIT")
     assert conn.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "v"
     conn.close()
+
+
+_FIRST_JUDGEMENT = """
+import sys, time
+from bwsandbox.config import load
+from bwsandbox.ingest.worker import Worker
+
+loaded = "numpy" in sys.modules
+worker = Worker(load({"data_dir": sys.argv[1]}, env={}))
+worker.start_thread()
+deadline = time.monotonic() + 30
+while "numpy" not in sys.modules and time.monotonic() < deadline:
+    time.sleep(0.02)
+worker.stop_thread()
+print(loaded, "numpy" in sys.modules)
+"""
+
+
+def test_the_worker_loads_what_a_first_judgement_needs_before_any_upload(tmp_path: Path) -> None:
+    """In a fresh interpreter, a started worker with no file to process has
+    loaded what judging one loads (numpy among it), so the first upload does
+    not wait for it between its close and its `done`."""
+    got = subprocess.run([sys.executable, "-c", _FIRST_JUDGEMENT, str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    assert got.stdout.split() == ["False", "True"], got.stderr
+    assert not (tmp_path / "data" / "tenants").exists()  # nothing judged was written
