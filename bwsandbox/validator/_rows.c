@@ -388,6 +388,11 @@ static int read_plain(const unsigned char *p, Py_ssize_t n, Py_ssize_t width, Py
         }
         /* , "name": "value", a doubled quote written \" and a backslash \\ */
         *text_len += (written++ ? 2 : 0) + PyBytes_GET_SIZE(name) + 4;
+        if (!val[c].wide) { /* ASCII (most cells): a byte a character, a backslash two */
+            *text_len += m;
+            for (const unsigned char *b = v; (b = memchr(b, '\\', (size_t)(v + m - b))) != NULL; b++) (*text_len)++;
+            continue;
+        }
         Py_ssize_t i = 0;
         while (i < m) {
             long cp = utf8_at(v, m, &i);
@@ -435,6 +440,12 @@ static PyObject *plain_text(const unsigned char *p, PyObject *cols, const Cell *
         *o++ = '"';
         const unsigned char *v = p + val[c].from;
         Py_ssize_t m = val[c].len, i = 0;
+        if (!val[c].wide && !val[c].quotes && memchr(v, '\\', (size_t)m) == NULL) {
+            ROOM(m); /* ASCII with nothing to escape (split_cells let no control character through) */
+            memcpy(o, v, (size_t)m);
+            o += m;
+            i = m;
+        }
         while (i < m) {
             if (v[i] >= 0x80) { /* as _json.c escapes it */
                 char u[12];
