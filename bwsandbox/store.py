@@ -289,7 +289,7 @@ def _schema_problem(found: dict[str, frozenset[str]]) -> str | None:
 # users are written as a few long runs into the tables and their indexes: 16 KiB
 # pages make it a quarter as many B-tree pages to find, split and log (a
 # million-user first load copied into the store 2.3 -> 1.8 s, a 10 % change's
-# updates in place 1.1 -> 0.7 s, a re-send alike: docs/benchmarks.md).
+# updates in place 1.1 -> 0.7 s, a re-send no slower: docs/benchmarks.md).
 PAGE_SIZE = 16_384
 
 
