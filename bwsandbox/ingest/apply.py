@@ -166,7 +166,8 @@ class _Applier(LoopRules, ChangeRules):
         re-sent file's into quick rows (`quick.py`), a first load's straight
         into `w_pend` (`fresh.py`); False where the C module does not read them."""
         spec = record_spec(self._rule, rows.plain) if self.quick else None
-        made = (fresh.plan(rows.plain, self.policy.columns, core=self.core, today=self.policy.today)
+        limit, policy = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), self.policy
+        made = (fresh.plan(rows.plain, policy.columns, core=self.core, today=policy.today, limit=limit)
                 if self.empty else None)
         batches = rows.batches(workspace.BATCH) if spec is not None or made is not None else None
         if batches is None:

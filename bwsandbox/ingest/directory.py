@@ -73,6 +73,7 @@ _UPDATE = f"{_USER_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL){
 # The users a file changes (not creates), from the workspace as the rules left
 # them: its columns repeat the fields as DERIVED reads them (`workspace.py`),
 # so nothing is made in Python. In the order of their uids, as the store keeps them.
+# (Never numbered by their uids, which only a first load's creations are: `Changes.numbered`.)
 _CHANGED = "FROM w_seq AS q CROSS JOIN w_pend AS p ON p.uid = q.uid WHERE p.action != 'created'"
 # SQLite rewrites a row's entry in every index over a column an update sets,
 # changed or not. Most changes keep the user's address, status and id (the

@@ -47,8 +47,9 @@ _NULL_AS_0 = ("mgr_eid", "blank")
 WIDTH = len(_BOUND)  # the values of a row
 # Rows a statement: a statement of many rows, its values bound from one flat list, costs
 # SQLite and the sqlite3 module less a row than one row a step of `executemany` (about
-# 0.4 s per million rows, docs/benchmarks.md); the rest of a batch in smaller ones.
-_ROWS = (200, 20, 1)
+# 0.4 s per million rows, docs/benchmarks.md); the rest of a batch in smaller ones, and
+# only sizes the connection allows (999 values a statement before SQLite 3.32: 50 rows).
+_ROWS = (200, 50, 10, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +76,22 @@ def _blanks(core: bool) -> tuple[str | int, ...]:
 
 
 def plan(
-    plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *, core: bool, today: str
+    plain: Sequence[tuple[int, str, int, bool]], columns: frozenset[str], *, core: bool, today: str,
+    limit: int,
 ) -> Fresh | None:
     """How the C module makes a file's created users (`plain`, `columns`: as
-    `quick.record_columns` reads them) on `today`; None where it does not."""
+    `quick.record_columns` reads them) on `today`, in statements of at most
+    `limit` values (the connection's); None where it does not."""
     got = record_columns(plain, columns)
-    if got is None:
+    if got is None or limit < WIDTH:
         return None
     width, cols, at = got
     spec = (width, cols, at["email"], tuple(at.get(name, -1) for name in _PICKS))
     tail = ("manager_id" in at, _blanks(core), email_key, today)
     alike = {**_ALIKE, "has_mgr": str(int("manager_email" in at))}
-    inserts = tuple((n, workspace.pend_insert(alike, _BOUND, _NULL_AS_0, rows=n)) for n in _ROWS)
+    inserts = tuple(
+        (n, workspace.pend_insert(alike, _BOUND, _NULL_AS_0, rows=n)) for n in _ROWS if n * WIDTH <= limit
+    )
     return Fresh(spec=spec, tail=tail, inserts=inserts)
 
 
@@ -129,8 +134,10 @@ def created(
 def insert(conn: sqlite3.Connection, fresh: Fresh, values: list[object]) -> None:
     """The rows `created` made (their values one row after the other) into `w_pend`."""
     at = 0
-    for rows, sql in fresh.inserts:
+    for rows, sql in fresh.inserts:  # the last of one row
         step = rows * WIDTH
         while len(values) - at >= step:
             conn.execute(sql, values[at : at + step])
             at += step
+    if at != len(values):
+        raise ValueError(f"{len(values)} values are not rows of {WIDTH}: the C module is not this version's")

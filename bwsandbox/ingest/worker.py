@@ -351,7 +351,8 @@ class Worker:
 
     def _loop(self) -> None:
         self.recover()
-        _warm_up()
+        if not self._stopping.is_set():
+            _warm_up()
         if self.settings.fast_lane_bytes > 0:
             self._fast_thread = threading.Thread(
                 target=self._fast_lane, name="bwsandbox-ingest-fast", daemon=True

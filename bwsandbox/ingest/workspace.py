@@ -109,13 +109,11 @@ PEND_COLUMNS = (
 def pend_insert(
     values: dict[str, str], bound: tuple[str, ...] = (), null_as_0: tuple[str, ...] = (), rows: int = 1
 ) -> str:
-    """The insert of `rows` `w_pend` rows, each of `PEND_COLUMNS` given by its
-    SQL in `values` (where ?N is the row's Nth bound value), or bound: the
-    columns `bound`, in that order (?1, ?2 ..., each row's after the row's
-    before it), those of `null_as_0` bound as 0 where NULL and made NULL by
-    the statement (sqlite3 binds None through its adapter lookup, slower than
-    an int, where a million rows are bound: docs/benchmarks.md; a text is
-    never equal to 0)."""
+    """The insert of `rows` `w_pend` rows, each of `PEND_COLUMNS` given by its SQL in
+    `values` (?N there: the row's Nth bound value), or bound: the columns `bound`, in
+    that order (?1, ?2 ..., each row's after the row's before), those of `null_as_0`
+    bound as 0 where NULL and made NULL by the statement (sqlite3 binds None through
+    its adapter lookup, slower than an int: docs/benchmarks.md; a text is never 0)."""
     if set(values) | set(bound) != set(PEND_COLUMNS):
         raise ValueError(f"a w_pend row gives {sorted(PEND_COLUMNS)}, not {sorted({*values, *bound})}")
 
@@ -261,11 +259,9 @@ def index_ids(conn: sqlite3.Connection, *, exact: bool, any_case: bool) -> None:
 
 
 def file_order(all_new: bool) -> str:
-    """The column `w_pend` is in the file's order by: `ord`, or where `all_new`
-    (every user is one the file creates, given their uid as their row
-    reaches them: a first load, `apply._Applier.empty`) the uid, the order
-    the table is kept in, so that a first load's million users are walked
-    in file order with no index of `ord` made and no sort."""
+    """The column `w_pend` is in the file's order by: `ord`, or where `all_new` (a
+    first load, `apply._Applier.empty`: every user the file's, given their uid as
+    their row reaches them) the uid, the table's own order: no index, no sort."""
     return "uid" if all_new else "ord"
 
 
@@ -414,23 +410,21 @@ class Changes:
         self._conn = conn
         if conn.execute("SELECT 1 FROM w_seq LIMIT 1").fetchone() is not None:
             raise ValueError("this workspace's changes are numbered already")
-        # The changes in order are `_key`'s values `_off` + 1 ... `_off` + `_len`: the rows of
-        # `w_seq`, numbered as they are inserted in order (SQLite gives each row the rowid
-        # after the last, from 1 in the empty table), or the uids of a first load's users
-        # where they run without a gap, as they do unless a row was refused.
-        self._from, self._key, self._off = "w_seq AS q JOIN w_pend AS p ON p.uid = q.uid", "q.n", 0
-        if all_new:  # every row a creation: the first and last by uid, counted in an index
-            lo, hi, n = conn.execute("SELECT min(uid), max(uid), count(*) FROM w_pend").fetchone()
-            if n and hi - lo + 1 == n:
-                self._from, self._key, self._off = "w_pend AS p", "p.uid", int(lo) - 1
-        if self._key == "q.n":
+        # The changes in order are `_key`'s values `_off` + 1 ... `_off` + `_len`: the uids of a
+        # first load's users where they run without a gap (as they do unless a row was refused;
+        # every one a creation: counted in an index), else the rows of `w_seq`, numbered as they
+        # are inserted in order (SQLite gives each row the rowid after the last, from 1).
+        counted = "SELECT min(uid), max(uid), count(*) FROM w_pend"
+        lo, hi, n = conn.execute(counted).fetchone() if all_new else (0, 0, 0)
+        if n and hi - lo + 1 == n:
+            self._from, self._key, self._off, self._len = "w_pend AS p", "p.uid", int(lo) - 1, int(n)
+        else:
+            self._from, self._key, self._off = "w_seq AS q JOIN w_pend AS p ON p.uid = q.uid", "q.n", 0
             conn.execute(
                 "INSERT INTO w_seq (uid) SELECT uid FROM w_pend WHERE action != 'unchanged'"
                 f" ORDER BY {file_order(all_new)}"
             )
             self._len = int(conn.execute("SELECT coalesce(max(n), 0) FROM w_seq").fetchone()[0])
-        else:
-            self._len = int(n)
         # What the file does to the users in `w_pend` (unchanged too), counted, first met first.
         self.actions: dict[str, int]
         if all_new:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Mapping
 from unittest import mock
 
 import pytest
@@ -229,13 +230,19 @@ def test_reading_records_in_c_changes_no_outcome(
 
 
 def _first_load(
-    data: bytes, profile: Profile, *, one_by_one: bool, licenses: int | None = None, locale: str = "en-US"
+    data: bytes, profile: Profile, *, one_by_one: bool, licenses: int | None = None, locale: str = "en-US",
+    limit: int | None = None, trace: Callable[[str], object] | None = None,
 ) -> Outcome:
-    """`data` applied to an empty directory, by its records or by its rows one by one."""
+    """`data` applied to an empty directory, by its records or by its rows one
+    by one (`limit`: the values a statement may bind, if not the build's;
+    `trace`: told each statement run)."""
     validation = validate(data, Context(profile=profile, custom_keys=frozenset({"x y"}), locale=locale))
     columns = frozenset(validation.report.columns)
     policy = Policy(profile=profile, today=TODAY, columns=columns, licenses=licenses)
     with workspace.private() as conn, workspace.working(conn):
+        if limit is not None:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        conn.set_trace_callback(trace)
         rows = validation.applicable()
         return materialised(run(conn, iter(list(rows)) if one_by_one else rows, policy))
 
@@ -268,17 +275,27 @@ def test_a_first_load_keeps_file_order_in_its_uids() -> None:
     ]  # fmt: skip
 
 
-def test_a_first_loads_rows_go_many_to_a_statement_and_keep_their_order() -> None:
+@pytest.mark.parametrize(("limit", "sizes"), [(None, [200, 200, 200, 50, 10, 10, 10, 10, 1, 1, 1, 1, 1, 1]),
+                                             (999, [50] * 13 + [10, 10, 10, 10, 1, 1, 1, 1, 1, 1])])
+def test_a_first_loads_rows_go_many_to_a_statement_and_keep_their_order(
+    limit: int | None, sizes: list[int]
+) -> None:
     """Rows read in C go into `w_pend` many to a statement (`fresh.insert`),
-    what is left of a batch in smaller ones (here 696 rows: 200 a statement,
-    then 20, then 1; four records are left to the rows, an ISO date): the
-    users are those the rows one by one create, in file order."""
+    what is left of a batch in smaller ones, each no larger than the
+    connection allows (999 values before SQLite 3.32): here 696 rows, four
+    records being left to the rows (an ISO date). The users are those the
+    rows one by one create, in file order."""
     records = [[f"u{i}@x.com", "Ann", "Lee", str(i), f"u{i // 8}@x.com" if i else "", "true",
                 "2030-01-01" if i % 223 == 5 else "", "", ""] for i in range(700)]  # fmt: skip
     data = _csv(records, quote_all=False)
-    with mock.patch.object(fresh, "insert", wraps=fresh.insert) as spy:
-        by_records = _first_load(data, Profile.CORE, one_by_one=False)
-    assert [len(c.args[2]) // fresh.WIDTH for c in spy.call_args_list] == [696]
+    run: list[int] = []  # the rows of each statement of a first load's rows read in C
+
+    def trace(sql: str) -> None:
+        if sql.startswith("INSERT INTO w_pend") and "nullif(" in sql:  # `fresh.plan`'s statements
+            run.append(sql.count(", 'created')"))
+
+    by_records = _first_load(data, Profile.CORE, one_by_one=False, limit=limit, trace=trace)
+    assert run == sizes
     assert [c.fields["email"] for c in by_records.users] == [f"u{i}@x.com" for i in range(700)]
     assert _seen(by_records) == _seen(_first_load(data, Profile.CORE, one_by_one=True))
 
@@ -351,7 +368,7 @@ def test_a_first_loads_manager_keys_made_in_c_are_email_keys() -> None:
     validation = validate(data, Context(profile=Profile.CORE))
     rows = validation.applicable()
     assert isinstance(rows, Applicable)
-    made = fresh.plan(rows.plain, frozenset(validation.report.columns), core=True, today=TODAY)
+    made = fresh.plan(rows.plain, frozenset(validation.report.columns), core=True, today=TODAY, limit=999)
     assert made is not None
     batches = rows.batches(100)
     assert batches is not None
