@@ -347,10 +347,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 @contextmanager
 def checkpoint_held(conn: sqlite3.Connection) -> Iterator[None]:
     """Commits on `conn` within leave the WAL as it is, not checkpointed: SQLite's own
-    rule has the commit that takes the WAL past its limit (1,000 pages) copy
-    it back into the database file before it returns, 0.8 s of a
-    1,000,000-user first load's commit (docs/benchmarks.md "Ingest at
-    scale"). The caller runs `checkpoint` once the file's outcome is out."""
+    rule has the commit that takes the WAL past its limit (1,000 pages, 16 MiB
+    of `PAGE_SIZE`) copy it back into the database file before it returns,
+    0.8 s of a 1,000,000-user first load's commit on 4 KiB pages
+    (docs/benchmarks.md "Ingest at scale"). The caller runs `checkpoint`
+    once the file's outcome is out."""
     limit = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
     conn.execute("PRAGMA wal_autocheckpoint = 0")
     try:

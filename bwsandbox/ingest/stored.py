@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bwsandbox.ingest.records import Action
 from bwsandbox.ingest.workspace import tuples
@@ -74,6 +75,12 @@ class Stored:
         return self.text, self.key, self.eid, self.mkey, self.dept, self.ddate
 
 
+def decoded(texts: Iterable[str]) -> list[Any]:
+    """JSON texts decoded in one json.loads: its decoder shares the names within
+    a call, and decodes in about 60 % of the time of one call per text."""
+    return list(json.loads("[" + ",".join(texts) + "]"))
+
+
 @dataclass(slots=True)
 class Found:
     """The stored users a batch's rows may name, and how they are found."""
@@ -85,12 +92,9 @@ class Found:
     by_lower: dict[str, str] = field(default_factory=dict)  # lower-case id -> the first stored id so spelled
 
     def decode(self) -> None:
-        """The fields of the users the merge may read, in one json.loads:
-        its decoder shares the names within a call, and decodes in about
-        60 % of the time of one call per user."""
+        """The fields of the users the merge may read (`decoded`)."""
         uids = list(self.users)
-        decoded = json.loads("[" + ",".join(self.users[uid].text for uid in uids) + "]")
-        self.fields.update(zip(uids, decoded, strict=True))
+        self.fields.update(zip(uids, decoded(self.users[uid].text for uid in uids), strict=True))
 
     def fields_of(self, uid: int) -> dict[str, str]:
         """A user's stored fields (decoded here if `decode` passed them by:

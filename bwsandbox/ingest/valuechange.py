@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from bwsandbox.ingest import workspace
 from bwsandbox.ingest.quick import Quick
 from bwsandbox.ingest.records import Action, address_key
-from bwsandbox.ingest.stored import Stored, prefetch, user_action
+from bwsandbox.ingest.stored import Stored, decoded, prefetch, user_action
 from bwsandbox.ingest.workspace import DERIVED, derived_values
 from bwsandbox.validator import accel
 
@@ -73,12 +73,10 @@ def read_texts() -> Callable[[list[str], list[str]], list[Read]]:
     where it is built and not turned off (`validator/accel.py`), which reads
     the texts with no object made of them and leaves any text it does not
     read to Python (a property test holds the two to one answer); else both
-    sides decoded in one `json.loads` each (as `stored.Found.decode`). Chosen once per batch."""
+    sides decoded in one `json.loads` each (`stored.decoded`). Chosen once per batch."""
 
     def in_python(olds: list[str], news: list[str]) -> list[Read]:
-        old_fields = json.loads("[" + ",".join(olds) + "]")
-        new_fields = json.loads("[" + ",".join(news) + "]")
-        return [read_fields(old, new) for old, new in zip(old_fields, new_fields, strict=True)]
+        return [read_fields(old, new) for old, new in zip(decoded(olds), decoded(news), strict=True)]
 
     if not accel.engines().ccells:
         return in_python
