@@ -53,8 +53,10 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 
 from bwsandbox.ingest import fresh, reports, valuechange, workspace
+from bwsandbox.ingest.ahead import ahead
 from bwsandbox.ingest.changes import ChangeRules
 from bwsandbox.ingest.loops import LoopRules
 from bwsandbox.ingest.quick import (
@@ -63,6 +65,7 @@ from bwsandbox.ingest.quick import (
     columns_text,
     known_records,
     known_rows,
+    read_records,
     record_spec,
     status_after,
 )
@@ -162,9 +165,8 @@ class _Applier(LoopRules, ChangeRules):
             self._merge_rows(pairs)
 
     def _records(self, rows: Applicable) -> bool:
-        """A CSV file's rows by their records, the common one read in C: a
-        re-sent file's into quick rows (`quick.py`), a first load's straight
-        into `w_pend` (`fresh.py`); False where the C module does not read them."""
+        """A CSV file's rows by their records, the common one read in C: a re-sent file's into quick rows
+        (`quick.py`), a first load's straight into `w_pend` (`fresh.py`); False where C does not read them."""
         spec = record_spec(self._rule, rows.plain) if self.quick else None
         limit, policy = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), self.policy
         made = (fresh.plan(rows.plain, policy.columns, core=self.core, today=policy.today, limit=limit)
@@ -172,16 +174,22 @@ class _Applier(LoopRules, ChangeRules):
         batches = rows.batches(workspace.BATCH) if spec is not None or made is not None else None
         if batches is None:
             return False
+        if spec is not None:  # the next batch read while this one is compared (`ahead.py`)
+            with ahead(batches, partial(read_records, spec=spec, judge=self._judge)) as read:
+                for records, got in read:
+                    try:
+                        rest = known_records(self.conn, records, got, self._settle, self.rows_seen,
+                                             self.all_columns)  # fmt: skip
+                    except sqlite3.IntegrityError as exc:
+                        raise _twice() from exc
+                    self._seen(got.keys)
+                    self._merge_rows(rest)
+            return True
+        assert made is not None
         for records in batches:
-            uids = None
             try:
-                if spec is not None:
-                    keys, rest = known_records(
-                        self.conn, records, spec, self._judge, self._settle, self.rows_seen, self.all_columns
-                    )
-                elif made is not None:
-                    keys, new, rest, uids, self.next_uid = fresh.created(records, made, self.next_uid)
-                    fresh.insert(self.conn, made, new)
+                keys, new, rest, uids, self.next_uid = fresh.created(records, made, self.next_uid)
+                fresh.insert(self.conn, made, new)
             except sqlite3.IntegrityError as exc:
                 raise _twice() from exc
             self._seen(keys)

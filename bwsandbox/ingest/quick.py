@@ -294,40 +294,50 @@ def left_to_python(batch: RecordBatch, read: Callable[[int, int], int]) -> Itera
             k += 1
 
 
-def known_records(
-    conn: sqlite3.Connection,
-    batch: RecordBatch,
-    spec: RecordSpec,
-    judge: Judge,
-    settle: Settle,
-    base: int,
-    full: str,
-) -> tuple[list[str], list[tuple[ApplicableRow, str]]]:
-    """The keys of a batch's rows, and the rows the merge must decide, in
-    file order: all but those known to leave their user as they are, which go
-    to `w_same` (`known_same`), and those whose change `settle` writes. The
-    common record is read by the C module from its bytes (`quick_records`, a
-    run of them a call), and a row is made only of the others (`judge` tells
-    which of those have a quick row: the rule says None where the C module
-    says the merge's) and of the records those two leave."""
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """A batch's records as `read_records` reads them: the quick rows of those
+    with one, the keys of every record's address (in order), and the rows made
+    of the records the C module left (by their place in the batch)."""
+
+    quick: list[Quick]
+    keys: list[str]
+    rows: dict[int, ApplicableRow]
+
+
+def read_records(batch: RecordBatch, spec: RecordSpec, judge: Judge) -> ReadBatch:
+    """A batch's records read: the common record by the C module from its
+    bytes (`quick_records`, a run of them a call), and a row made only of
+    the others (`judge` tells which of those have a quick row: the rule says
+    None where the C module says the merge's). Reads nothing of the store,
+    so the next batch's is read while this one is compared (`ahead.py`)."""
     from bwsandbox.validator._ccells import quick_records
 
     text, starts, ends, recs, made, make = (
         batch.text, batch.starts, batch.ends, batch.recs, batch.made, batch.row
     )
-    quick: list[Quick] = []
-    keys: list[str] = []
-    rows: dict[int, ApplicableRow] = {}  # the records made rows of (the others read in C)
+    read = ReadBatch(quick=[], keys=[], rows={})
+    quick, keys, rows = read.quick, read.keys, read.rows
 
-    def read(k: int, stop: int) -> int:
+    def run(k: int, stop: int) -> int:
         return quick_records(text, starts, ends, recs, k, stop, spec, quick, keys)
 
-    for k in left_to_python(batch, read):
+    for k in left_to_python(batch, run):
         arow = rows[k] = made.get(k) or make(recs[k])
         key = address_key(arow.values)
         keys.append(key)
         if key and (q := judge(k, arow.row, key, arow.values)):
             quick.append(q)
-    done = _known(conn, quick, settle, base, full)
-    rest = [(rows.get(k) or make(recs[k]), keys[k]) for k in range(len(recs)) if k not in done]
-    return keys, rest
+    return read
+
+
+def known_records(
+    conn: sqlite3.Connection, batch: RecordBatch, read: ReadBatch, settle: Settle, base: int, full: str
+) -> list[tuple[ApplicableRow, str]]:
+    """The rows of a batch (`read`: its records as `read_records` read them)
+    the merge must decide, in file order: all but those known to leave
+    their user as they are, which go to `w_same` (`known_same`), and those
+    whose change `settle` writes."""
+    done = _known(conn, read.quick, settle, base, full)
+    rows, keys, make, recs = read.rows, read.keys, batch.row, batch.recs
+    return [(rows.get(k) or make(recs[k]), keys[k]) for k in range(len(recs)) if k not in done]

@@ -1,6 +1,6 @@
 """A CSV file's common record is read in C from its bytes and no row is
 made of it: a re-sent file's into quick rows (`_ccells.quick_record`,
-`ingest/quick.py` `known_records`), a first load's straight into `w_pend`
+`ingest/quick.py` `read_records`), a first load's straight into `w_pend`
 (`_ccells.plain_rows`, `ingest/fresh.py`). The answer is the one the rule
 gives the row the validator makes of the record (a property test over
 hostile cells), and applying a file so changes no outcome against applying

@@ -1,0 +1,90 @@
+"""One batch read ahead: the rows of the next batch read from the file's
+bytes in a thread of their own while the apply compares this batch's rows
+with the directory (`apply.py` `_Applier._records`; docs/benchmarks.md
+"Ingest at scale").
+
+SQLite lets go of Python's lock while it runs a statement, and the
+comparison of a batch with the stored users is a few statements of a few
+milliseconds each; reading a batch is the C module's work, which holds the
+lock. So on a machine with a core to spare the two overlap. Nothing here
+touches the store: the thread only reads (the items and what `work` makes
+of them), and whatever `work` raises is raised to the caller in its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar, cast
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Raised:
+    """What the reading thread raised, handed over to be raised again."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
+class _Reader(Generic[T, R]):
+    """The thread: `work` of each item in turn, at most one done and one in
+    hand ahead of the caller."""
+
+    def __init__(self, items: Iterable[T], work: Callable[[T], R]) -> None:
+        self.items = items
+        self.work = work
+        self.out: queue.Queue[object] = queue.Queue(maxsize=1)
+        self.stop = threading.Event()
+        # A daemon, as the queue worker is: an interpreter that exits does not wait for a read.
+        self.thread = threading.Thread(target=self._run, name="bwsandbox-read-ahead", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for item in self.items:
+                if self.stop.is_set():
+                    return
+                self.out.put((item, self.work(item)))
+        except BaseException as exc:  # handed to the caller, which raises it
+            self.out.put(_Raised(exc))
+            return
+        self.out.put(_END)
+
+    def results(self) -> Iterator[tuple[T, R]]:
+        while True:
+            got = self.out.get()
+            if got is _END:
+                return
+            if isinstance(got, _Raised):
+                raise got.exc
+            yield cast(tuple[T, R], got)
+
+    def close(self) -> None:
+        """Stop the thread: it may wait to hand over a batch, which is taken and dropped."""
+        self.stop.set()
+        while self.thread.is_alive():
+            try:
+                self.out.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        self.thread.join()
+
+
+@contextlib.contextmanager
+def ahead(items: Iterable[T], work: Callable[[T], R]) -> Iterator[Iterator[tuple[T, R]]]:
+    """`(item, work(item))` for each of `items`, in order, the next item's
+    `work` done in a thread while the caller handles this one. The items are
+    taken from their iterable in that thread only; leaving the block, by
+    the end or by an exception, stops the thread before it goes on."""
+    reader: _Reader[T, R] = _Reader(items, work)
+    reader.thread.start()
+    try:
+        yield reader.results()
+    finally:
+        reader.close()
