@@ -9,6 +9,10 @@ milliseconds each; reading a batch is the C module's work, which holds the
 lock. So on a machine with a core to spare the two overlap. Nothing here
 touches the store: the thread only reads (the items and what `work` makes
 of them), and whatever `work` raises is raised to the caller in its place.
+`work` shares with the caller only what both read, and a cache either may
+fill, with the same value for a key (the apply's texts of a row's columns).
+A first load's records are not read so: its inserts bind their values
+holding the lock, and reading ahead gained nothing (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class _Reader(Generic[T, R]):
         self.out.put(_END)
 
     def results(self) -> Iterator[tuple[T, R]]:
+        """What the thread hands over, in order, until the end or what it raised."""
         while True:
             got = self.out.get()
             if got is _END:
