@@ -9,8 +9,10 @@ milliseconds each; reading a batch is the C module's work, which holds the
 lock. So on a machine with a core to spare the two overlap. Nothing here
 touches the store: the thread only reads (the items and what `work` makes
 of them), and whatever `work` raises is raised to the caller in its place.
-`work` shares with the caller only what both read, and a cache either may
-fill, with the same value for a key (the apply's texts of a row's columns).
+`work` shares with the caller only what both read, and caches either may
+fill with the same value for a key (the apply's texts of a row's columns;
+the validator's memories of normalised values and read dates, which a row
+made of a record the C module leaves fills).
 A first load's records are not read so: its inserts bind their values
 holding the lock, and reading ahead gained nothing (docs/benchmarks.md).
 """
@@ -51,14 +53,22 @@ class _Reader(Generic[T, R]):
 
     def _run(self) -> None:
         try:
-            for item in self.items:
-                if self.stop.is_set():
-                    return
-                self.out.put((item, self.work(item)))
+            it = iter(self.items)
+            while not self.stop.is_set() and (item := next(it, _END)) is not _END:
+                self._hand_over((item, self.work(cast(T, item))))
         except BaseException as exc:  # handed to the caller, which raises it
-            self.out.put(_Raised(exc))
+            self._hand_over(_Raised(exc))
             return
-        self.out.put(_END)
+        self._hand_over(_END)
+
+    def _hand_over(self, got: object) -> None:
+        """Put `got` in the queue, unless the caller has stopped taking."""
+        while not self.stop.is_set():
+            try:
+                self.out.put(got, timeout=0.05)
+                return
+            except queue.Full:
+                continue
 
     def results(self) -> Iterator[tuple[T, R]]:
         """What the thread hands over, in order, until the end or what it raised."""
@@ -71,13 +81,8 @@ class _Reader(Generic[T, R]):
             yield cast(tuple[T, R], got)
 
     def close(self) -> None:
-        """Stop the thread: it may wait to hand over a batch, which is taken and dropped."""
+        """Stop the thread: it hands over nothing more, and what it handed over is dropped."""
         self.stop.set()
-        while self.thread.is_alive():
-            try:
-                self.out.get(timeout=0.05)
-            except queue.Empty:
-                continue
         self.thread.join()
 
 
@@ -88,7 +93,11 @@ def ahead(items: Iterable[T], work: Callable[[T], R]) -> Iterator[Iterator[tuple
     taken from their iterable in that thread only; leaving the block, by
     the end or by an exception, stops the thread before it goes on."""
     reader: _Reader[T, R] = _Reader(items, work)
-    reader.thread.start()
+    try:
+        reader.thread.start()
+    except RuntimeError:  # no thread to be had (an interpreter shutting down, on 3.12+): read here
+        yield ((item, work(item)) for item in items)
+        return
     try:
         yield reader.results()
     finally:

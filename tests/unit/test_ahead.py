@@ -15,8 +15,16 @@ from bwsandbox.ingest.ahead import ahead
 NAME = "bwsandbox-read-ahead"
 
 
-def _readers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == NAME]
+def _readers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == NAME}
+
+
+@pytest.fixture(autouse=True)
+def no_reader_left() -> Iterator[None]:
+    """Every test leaves no reading thread of its own behind."""
+    before = _readers()
+    yield
+    assert _readers() <= before
 
 
 def test_each_item_with_its_work_in_order_read_in_another_thread() -> None:
@@ -36,7 +44,6 @@ def test_each_item_with_its_work_in_order_read_in_another_thread() -> None:
     assert [(i, sq) for i, (sq, _) in got] == [(i, i * i) for i in range(50)]
     assert {ident for _, (_, ident) in got} == set(taken) and caller not in taken
     assert len(set(taken)) == 1
-    assert _readers() == []
 
 
 def test_the_next_item_is_read_while_the_caller_handles_this_one() -> None:
@@ -65,27 +72,39 @@ def test_what_the_reading_raises_is_raised_in_its_place() -> None:
     with pytest.raises(ValueError, match="record 3 is bad"), ahead(range(10), work) as read:
         seen.extend(i for i, _ in read)
     assert seen == [0, 1, 2]
-    assert _readers() == []
 
 
 def test_leaving_early_stops_the_thread_and_reads_no_further() -> None:
     """An exception in the caller's loop (a row that reaches a user twice)
     leaves the block: the thread stops, at most two items past the one held."""
-    read_items: list[int] = []
+    taken: list[int] = []
 
-    def work(i: int) -> int:
-        read_items.append(i)
-        return i
+    def items() -> Iterator[int]:
+        for i in range(1000):
+            taken.append(i)
+            yield i
 
-    with pytest.raises(RuntimeError, match="the caller's"), ahead(range(1000), work) as read:
+    with pytest.raises(RuntimeError, match="the caller's"), ahead(items(), lambda i: i) as read:
         for i, _ in read:
             if i == 5:
                 raise RuntimeError("the caller's")
-    assert _readers() == []
-    assert max(read_items) <= 7  # 6 handed over, 7 in hand; 8 taken but never read
+    assert max(taken) <= 7  # 6 handed over, 7 in hand; 8 never taken
+
+
+def test_what_the_items_raise_is_raised_in_its_place() -> None:
+    """The apply's batches come from the validator's generator, run in the thread."""
+
+    def items() -> Iterator[int]:
+        yield 0
+        yield 1
+        raise OSError("the file went away")
+
+    seen = []
+    with pytest.raises(OSError, match="the file went away"), ahead(items(), lambda i: i) as read:
+        seen.extend(i for i, _ in read)
+    assert seen == [0, 1]
 
 
 def test_an_empty_iterable_gives_nothing() -> None:
     with ahead([], lambda i: i) as read:
         assert list(read) == []
-    assert _readers() == []
